@@ -1,0 +1,257 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import cron from 'node-cron';
+import type { z } from 'zod';
+import type { CheckKind, Endpoint, Protocol, TlsSettings } from '../probes/types.js';
+import { CLOUD_ENDPOINTS, DEFAULT_PORTS } from './clouds.js';
+import { ConfigError, jsonPath, type ConfigIssue } from './errors.js';
+import { blankComments, lineAndColumn } from './jsonc.js';
+import {
+  MonitorsFile,
+  type Cloud,
+  type CredentialInput,
+  type MonitorInput,
+  type MonitorsFileInput,
+  type TenantInput,
+} from './schema.js';
+import { errorCode, resolveFrom } from './secrets.js';
+
+export interface ResolvedTenant {
+  key: string;
+  tenantId: string;
+  clientId: string;
+  cloud: Cloud;
+  credential: CredentialInput;
+  /** host[:port] of the login service, no scheme. */
+  authorityHost: string;
+  scope: string;
+  /** Where relative credential paths are resolved from (the config file's folder). */
+  baseDir: string;
+  tls: TlsSettings;
+}
+
+export interface ResolvedMonitor {
+  name: string;
+  tenant: ResolvedTenant;
+  mailbox: string;
+  enabled: boolean;
+  checks: CheckKind[];
+  schedule: string;
+  /** Seconds between two runs of the schedule, for freshness alerts and jitter spread. */
+  intervalSeconds: number;
+  timeoutMs: number;
+  stepTimeoutMs: number;
+  endpoints: Record<Protocol, Endpoint>;
+}
+
+export interface AgentSettings {
+  host: string;
+  port: number;
+  concurrency: number;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  shutdownGraceMs: number;
+}
+
+export interface LoadedConfig {
+  file: string;
+  agent: AgentSettings;
+  tenants: Map<string, ResolvedTenant>;
+  monitors: ResolvedMonitor[];
+  warnings: ConfigIssue[];
+}
+
+export const BUILT_IN_DEFAULTS = {
+  checks: ['imap', 'smtp'] as CheckKind[],
+  schedule: '*/5 * * * *',
+  timeoutSeconds: 60,
+  stepTimeoutSeconds: 20,
+  listen: '0.0.0.0:9465',
+  concurrency: 32,
+  logLevel: 'info' as const,
+  shutdownGraceSeconds: 30,
+};
+
+export function loadConfigFile(file: string): LoadedConfig {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ConfigError([{ file: path, path: '', message: `cannot read the file (${errorCode(error)})` }]);
+  }
+  return parseConfig(text, path);
+}
+
+export function parseConfig(text: string, file: string): LoadedConfig {
+  const input = parseJson(text, file);
+  const parsed = MonitorsFile.safeParse(input);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => schemaIssue(file, issue)));
+  return resolveConfig(parsed.data, file);
+}
+
+function parseJson(text: string, file: string): unknown {
+  const blanked = blankComments(text);
+  try {
+    return JSON.parse(blanked);
+  } catch (error) {
+    const message = error instanceof Error ? error.message : String(error);
+    const position = /position (\d+)/.exec(message);
+    const where = position ? lineAndColumn(blanked, Number(position[1])) : undefined;
+    const at = where ? ` at line ${where.line}, column ${where.column}` : '';
+    throw new ConfigError([{ file, path: '', message: `not valid JSON${at}: ${message.replace(/ in JSON.*$/, '')}` }]);
+  }
+}
+
+function schemaIssue(file: string, issue: z.core.$ZodIssue): ConfigIssue {
+  const path = jsonPath(issue.path);
+  if (issue.code === 'unrecognized_keys') {
+    return { file, path, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
+  }
+  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
+    return { file, path, message: 'expected "type" to be "secret" or "certificate"' };
+  }
+  return { file, path, message: issue.message.replace(/^Invalid input: /, '') };
+}
+
+function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const baseDir = dirname(file);
+  const defaults = input.defaults ?? {};
+
+  const defaultTls = readTls(defaults.tls, baseDir, file, 'defaults.tls', issues, warnings);
+  const tenants = new Map<string, ResolvedTenant>();
+  for (const [key, tenant] of Object.entries(input.tenants)) {
+    tenants.set(key, resolveTenant(key, tenant, baseDir, defaultTls));
+    if (tenant.credential.type === 'secret' && typeof tenant.credential.secret === 'string') {
+      warnings.push({
+        file,
+        path: `tenants.${key}.credential.secret`,
+        message: 'the client secret is written in the file; use {"env": "VAR"} or {"file": "path"} instead',
+      });
+    }
+  }
+
+  const seen = new Set<string>();
+  const monitors: ResolvedMonitor[] = [];
+  input.monitors.forEach((monitor, index) => {
+    const at = `monitors[${index}]`;
+    if (seen.has(monitor.name)) issues.push({ file, path: `${at}.name`, message: `duplicate monitor name "${monitor.name}"` });
+    seen.add(monitor.name);
+    const tenant = tenants.get(monitor.tenant);
+    if (!tenant) {
+      const known = [...tenants.keys()].map((k) => `"${k}"`).join(', ') || 'none defined';
+      issues.push({ file, path: `${at}.tenant`, message: `unknown tenant "${monitor.tenant}" (tenants: ${known})` });
+      return;
+    }
+    const schedule = monitor.schedule ?? defaults.schedule ?? BUILT_IN_DEFAULTS.schedule;
+    if (!cron.validate(schedule)) {
+      issues.push({ file, path: `${at}.schedule`, message: `"${schedule}" is not a valid cron expression` });
+      return;
+    }
+    const tls = monitor.tls ? readTls({ ...defaults.tls, ...monitor.tls }, baseDir, file, `${at}.tls`, issues, warnings) : defaultTls;
+    monitors.push(resolveMonitor(monitor, tenant, defaults, schedule, tls));
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  return { file, agent: resolveAgent(input), tenants, monitors, warnings };
+}
+
+function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: TlsSettings): ResolvedTenant {
+  const cloud = tenant.cloud ?? 'global';
+  const endpoints = CLOUD_ENDPOINTS[cloud];
+  return {
+    key,
+    tenantId: tenant.tenantId,
+    clientId: tenant.clientId,
+    cloud,
+    credential: tenant.credential,
+    authorityHost: (tenant.authorityHost ?? endpoints.authorityHost).replace(/^https:\/\//, '').replace(/\/+$/, ''),
+    scope: tenant.scope ?? endpoints.scope,
+    baseDir,
+    tls,
+  };
+}
+
+function resolveMonitor(
+  monitor: MonitorInput,
+  tenant: ResolvedTenant,
+  defaults: NonNullable<MonitorsFileInput['defaults']>,
+  schedule: string,
+  tls: TlsSettings,
+): ResolvedMonitor {
+  const cloud = CLOUD_ENDPOINTS[tenant.cloud];
+  const endpoint = (protocol: Protocol, host: string): Endpoint => ({
+    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? host,
+    port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? DEFAULT_PORTS[protocol],
+    tls,
+  });
+  const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
+  const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;
+  return {
+    name: monitor.name,
+    tenant,
+    mailbox: monitor.mailbox,
+    enabled: monitor.enabled ?? true,
+    checks: monitor.checks ?? defaults.checks ?? BUILT_IN_DEFAULTS.checks,
+    schedule,
+    intervalSeconds: scheduleIntervalSeconds(schedule),
+    timeoutMs: timeoutSeconds * 1000,
+    stepTimeoutMs: Math.min(stepSeconds, timeoutSeconds) * 1000,
+    endpoints: {
+      imap: endpoint('imap', cloud.mailHost),
+      pop3: endpoint('pop3', cloud.mailHost),
+      smtp: endpoint('smtp', cloud.smtpHost),
+    },
+  };
+}
+
+function resolveAgent(input: MonitorsFileInput): AgentSettings {
+  const agent = input.agent ?? {};
+  const listen = agent.listen ?? BUILT_IN_DEFAULTS.listen;
+  const split = listen.lastIndexOf(':');
+  return {
+    host: listen.slice(0, split).replace(/^\[|\]$/g, '') || '0.0.0.0',
+    port: Number(listen.slice(split + 1)),
+    concurrency: agent.concurrency ?? BUILT_IN_DEFAULTS.concurrency,
+    logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
+    shutdownGraceMs: (agent.shutdownGraceSeconds ?? BUILT_IN_DEFAULTS.shutdownGraceSeconds) * 1000,
+  };
+}
+
+function readTls(
+  tls: { caFile?: string | undefined; rejectUnauthorized?: boolean | undefined } | undefined,
+  baseDir: string,
+  file: string,
+  path: string,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+): TlsSettings {
+  const settings: TlsSettings = { rejectUnauthorized: tls?.rejectUnauthorized ?? true };
+  if (!settings.rejectUnauthorized) {
+    warnings.push({ file, path: `${path}.rejectUnauthorized`, message: 'TLS certificate verification is disabled' });
+  }
+  if (!tls?.caFile) return settings;
+  const caPath = resolveFrom(baseDir, tls.caFile);
+  try {
+    settings.ca = [readFileSync(caPath, 'utf8')];
+  } catch (error) {
+    issues.push({ file, path: `${path}.caFile`, message: `cannot read ${caPath} (${errorCode(error)})` });
+  }
+  return settings;
+}
+
+/**
+ * The period of a cron schedule: the shortest gap between its next firings, which keeps freshness alerts
+ * on the safe side for irregular schedules such as "0 9,17 * * *".
+ */
+export function scheduleIntervalSeconds(schedule: string): number {
+  const task = cron.createTask(schedule, () => undefined);
+  try {
+    const runs = task.getNextRuns(12).map((date) => date.getTime());
+    const gaps = runs.slice(1).map((time, i) => time - (runs[i] ?? time)).filter((gap) => gap > 0);
+    return gaps.length > 0 ? Math.min(...gaps) / 1000 : 3600;
+  } finally {
+    void task.destroy();
+  }
+}

@@ -1,0 +1,151 @@
+import { z } from 'zod';
+import { CHECK_KINDS } from '../probes/types.js';
+
+// Every field is documented here, once, via .describe(); the published JSON Schema carries these texts to editors.
+
+const hostname = z
+  .string()
+  .min(1)
+  .regex(/^[A-Za-z0-9.:_\-[\]]+$/, 'a host name or IP address without scheme or path');
+
+const port = z.number().int().min(1).max(65535);
+
+export const EndpointOverride = z
+  .object({
+    host: hostname.optional().describe('Server host; defaults to the tenant cloud’s Exchange Online host.'),
+    port: port.optional().describe('Server port; defaults to 993 (IMAP), 995 (POP3), 587 (SMTP).'),
+  })
+  .strict();
+
+export const TlsOptions = z
+  .object({
+    caFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('PEM file of extra CA certificates to trust (private test servers). NODE_EXTRA_CA_CERTS works too.'),
+    rejectUnauthorized: z
+      .boolean()
+      .optional()
+      .describe('false disables certificate verification. Never the default; logged as a warning.'),
+  })
+  .strict();
+
+export const SecretSource = z.union([
+  z.object({ env: z.string().min(1).describe('Name of the environment variable holding the secret.') }).strict(),
+  z.object({ file: z.string().min(1).describe('Path of a file holding the secret (trailing newline ignored).') }).strict(),
+  z.string().min(1).describe('The secret itself. Accepted with a warning: prefer env or file.'),
+]);
+
+const isoDate = z
+  .string()
+  .refine((value) => !Number.isNaN(Date.parse(value)), 'an ISO 8601 date such as 2027-03-31 or 2027-03-31T00:00:00Z');
+
+export const Credential = z.discriminatedUnion('type', [
+  z
+    .object({
+      type: z.literal('secret'),
+      secret: SecretSource.describe('The client secret VALUE (not its Secret ID).'),
+      expires: isoDate.optional().describe('The secret’s expiry date as shown in Entra, exported as a metric.'),
+    })
+    .strict(),
+  z
+    .object({
+      type: z.literal('certificate'),
+      certFile: z.string().min(1).describe('PEM certificate registered on the app; its thumbprint is computed.'),
+      keyFile: z.string().min(1).describe('PEM private key of that certificate.'),
+      passphrase: SecretSource.optional().describe('Passphrase of an encrypted private key.'),
+    })
+    .strict(),
+]);
+
+export const CLOUDS = ['global', 'usgov', 'usgovdod', 'china'] as const;
+
+export const Tenant = z
+  .object({
+    tenantId: z
+      .string()
+      .min(1)
+      .describe('Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.'),
+    clientId: z.string().uuid('an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
+    credential: Credential,
+    cloud: z.enum(CLOUDS).optional().describe('National cloud; sets the login host, scope and mail hosts.'),
+    authorityHost: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Login host override, e.g. login.microsoftonline.us or 127.0.0.1:8443 for a test service.'),
+    scope: z
+      .string()
+      .min(1)
+      .optional()
+      .describe('Token scope; defaults to the cloud’s Exchange resource with /.default.'),
+  })
+  .strict();
+
+const checks = z
+  .array(z.enum(CHECK_KINDS))
+  .min(1)
+  .refine((list) => new Set(list).size === list.length, 'each check at most once');
+
+const schedule = z.string().min(1).describe('Cron expression (5 or 6 fields), e.g. "*/5 * * * *".');
+
+const timeoutSeconds = z.number().positive().max(3600);
+
+const CheckSettings = {
+  checks: checks.optional().describe('Checks to run: imap, smtp, pop3, roundtrip.'),
+  schedule: schedule.optional(),
+  timeoutSeconds: timeoutSeconds.optional().describe('Deadline for one whole check.'),
+  stepTimeoutSeconds: timeoutSeconds.optional().describe('Deadline for one network step (connect, one reply).'),
+  imap: EndpointOverride.optional(),
+  pop3: EndpointOverride.optional(),
+  smtp: EndpointOverride.optional(),
+  tls: TlsOptions.optional(),
+};
+
+export const Defaults = z.object(CheckSettings).strict();
+
+export const Monitor = z
+  .object({
+    name: z
+      .string()
+      .min(1)
+      .max(100)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash or underscore')
+      .describe('Unique monitor name, used as a metric label.'),
+    tenant: z.string().min(1).describe('Key of an entry in "tenants".'),
+    mailbox: z.string().email('an e-mail address').describe('Mailbox to log in to (user= in XOAUTH2).'),
+    enabled: z.boolean().optional().describe('false keeps the monitor in the file without running it.'),
+    ...CheckSettings,
+  })
+  .strict();
+
+export const Agent = z
+  .object({
+    listen: z
+      .string()
+      .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'host:port such as 0.0.0.0:9465 or 127.0.0.1:9465')
+      .optional()
+      .describe('Address of the /metrics, /healthz, /readyz and /api/status listener.'),
+    concurrency: z.number().int().min(1).max(10000).optional().describe('Most checks in flight at once.'),
+    logLevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
+    shutdownGraceSeconds: timeoutSeconds.optional().describe('How long SIGTERM waits for checks in flight.'),
+  })
+  .strict();
+
+export const MonitorsFile = z
+  .object({
+    $schema: z.string().optional(),
+    agent: Agent.optional(),
+    defaults: Defaults.optional(),
+    tenants: z.record(z.string().min(1), Tenant).describe('Entra apps by a short name of your choice.'),
+    monitors: z.array(Monitor).describe('One entry per mailbox to watch.'),
+  })
+  .strict();
+
+export type MonitorsFileInput = z.infer<typeof MonitorsFile>;
+export type TenantInput = z.infer<typeof Tenant>;
+export type MonitorInput = z.infer<typeof Monitor>;
+export type CredentialInput = z.infer<typeof Credential>;
+export type SecretSourceInput = z.infer<typeof SecretSource>;
+export type Cloud = (typeof CLOUDS)[number];
