@@ -1,0 +1,534 @@
+import { createHash, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
+import { certificateThumbprint } from './certs.js';
+import {
+  createTokenSigner,
+  decodeJwt,
+  issueAccessToken,
+  readAccessTokenClaims,
+  verifyJwtSignature,
+  type AccessTokenClaims,
+  type TokenSigner,
+} from './jwt.js';
+
+// One in-memory picture of a Microsoft 365 tenant (Entra app registrations + Exchange Online settings) that
+// every emulated service reads, so a test or the demo flips one switch and each service fails the way the
+// real one would.
+
+export type MailProtocol = 'imap' | 'pop3' | 'smtp';
+
+export const MAIL_ROLES: Record<MailProtocol, string> = {
+  imap: 'IMAP.AccessAsApp',
+  pop3: 'POP.AccessAsApp',
+  smtp: 'SMTP.SendAsApp',
+};
+
+/** Audiences Exchange Online accepts for XOAUTH2 (the resource URIs of "Office 365 Exchange Online"). */
+export const EXCHANGE_AUDIENCES: readonly string[] = [
+  'https://outlook.office.com',
+  'https://outlook.office365.com',
+  'https://ps.outlook.com',
+];
+export const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
+
+export type ResourceKind = 'exchange' | 'graph';
+
+export type MailLoginDenial =
+  | 'token_malformed'
+  | 'token_expired'
+  | 'wrong_audience'
+  | 'unknown_tenant'
+  | 'role_missing'
+  | 'no_service_principal'
+  | 'unknown_mailbox'
+  | 'no_full_access'
+  | 'protocol_disabled'
+  | 'smtp_auth_disabled_tenant'
+  | 'smtp_auth_disabled_mailbox';
+
+export type MailLoginDecision = { ok: true; tenantId: string; appId: string } | { ok: false; why: MailLoginDenial };
+
+// ---- declarative spec (JSON-serialisable; every default yields a healthy tenant) ----
+
+export interface SecretSpec {
+  /** Entra's "Secret ID" (keyId); a GUID is derived when omitted. */
+  id?: string;
+  /** Entra's "Value", what the client must send. Defaults to defaultSecretValue(clientId). */
+  value?: string;
+  displayName?: string;
+  /** ISO 8601; defaults to 180 days after model creation. */
+  expiresAt?: string;
+}
+
+export interface CertificateSpec {
+  certPem: string;
+  displayName?: string;
+  /** ISO 8601; defaults to the certificate's own notAfter. */
+  expiresAt?: string;
+}
+
+export interface AppSpec {
+  clientId?: string;
+  displayName?: string;
+  /** Object ID of the app registration (what people wrongly pass to New-ServicePrincipal). */
+  applicationObjectId?: string;
+  /** Object ID of the enterprise application (service principal): the token's oid. */
+  servicePrincipalObjectId?: string;
+  /** Omitted: one valid secret with defaultSecretValue(clientId). An empty list means no secret. */
+  secrets?: SecretSpec[];
+  certificates?: CertificateSpec[];
+  /** Admin-consented application permissions on Exchange Online; defaults to all three mail roles. */
+  roles?: string[];
+  /** Admin-consented application permissions on Microsoft Graph; defaults to none. */
+  graphRoles?: string[];
+  /** Enterprise app "Enabled for users to sign in". */
+  enabled?: boolean;
+  /** New-ServicePrincipal state in Exchange Online. 'wrongObjectId' = registered with the app registration's object ID. */
+  exchangeServicePrincipal?: 'registered' | 'missing' | 'wrongObjectId';
+}
+
+export interface MailboxSpec {
+  address: string;
+  imapEnabled?: boolean;
+  popEnabled?: boolean;
+  /** null (default) follows the tenant setting; a boolean overrides it. */
+  smtpClientAuthDisabled?: boolean | null;
+  /** Client IDs whose service principal holds FullAccess; defaults to every app of the tenant. */
+  fullAccess?: string[];
+  /** Client IDs whose service principal holds SendAs; defaults to none. */
+  sendAs?: string[];
+}
+
+export interface TenantSpec {
+  /** Defaults to a GUID derived from the domain. */
+  tenantId?: string;
+  /** Defaults to contoso.onmicrosoft.com. */
+  domain?: string;
+  displayName?: string;
+  /** Set-TransportConfig -SmtpClientAuthenticationDisabled; defaults to false. */
+  smtpClientAuthDisabled?: boolean;
+  /** false: an Entra-only tenant (no Exchange Online), whose tokens Exchange does not know. Defaults to true. */
+  exchangeOnline?: boolean;
+  /** Defaults to one app. */
+  apps?: AppSpec[];
+  /** Defaults to probe@<domain>. */
+  mailboxes?: MailboxSpec[];
+}
+
+export interface SandboxFaults {
+  /** Token endpoint answers 429 with `Retry-After: <n>`. */
+  tokenThrottleSeconds: number | null;
+  /** Token endpoint accepts the request and never answers. */
+  tokenHang: boolean;
+  /** IMAP answers "Request is throttled. Suggested Backoff Time: <n> milliseconds". */
+  imapThrottleMs: number | null;
+  /** IMAP accepts AUTHENTICATE, then "BAD User is authenticated but not connected." */
+  imapNotConnected: boolean;
+  /** SMTP answers AUTH with a transient 4xx. */
+  smtpThrottle: boolean;
+  /** The protocol's server accepts the connection and never says anything. */
+  hang: Record<MailProtocol, boolean>;
+}
+
+export function defaultFaults(): SandboxFaults {
+  return {
+    tokenThrottleSeconds: null,
+    tokenHang: false,
+    imapThrottleMs: null,
+    imapNotConnected: false,
+    smtpThrottle: false,
+    hang: { imap: false, pop3: false, smtp: false },
+  };
+}
+
+// ---- records ----
+
+export interface SecretRecord {
+  id: string;
+  value: string;
+  displayName: string;
+  /** Epoch milliseconds. */
+  startsAt: number;
+  expiresAt: number;
+}
+
+export interface CertificateRecord {
+  keyId: string;
+  /** Uppercase hex SHA-1 / SHA-256 of the DER. */
+  thumbprint: string;
+  thumbprintSha256: string;
+  certPem: string;
+  publicKey: KeyObject;
+  displayName: string;
+  startsAt: number;
+  expiresAt: number;
+}
+
+export interface AppRecord {
+  clientId: string;
+  displayName: string;
+  applicationObjectId: string;
+  servicePrincipalObjectId: string;
+  secrets: SecretRecord[];
+  certificates: CertificateRecord[];
+  roles: Record<ResourceKind, Set<string>>;
+  enabled: boolean;
+}
+
+export interface MailboxRecord {
+  address: string;
+  imapEnabled: boolean;
+  popEnabled: boolean;
+  smtpClientAuthDisabled: boolean | null;
+  /** Service principal object IDs. */
+  fullAccess: Set<string>;
+  sendAs: Set<string>;
+}
+
+export interface TenantRecord {
+  tenantId: string;
+  domain: string;
+  displayName: string;
+  smtpClientAuthDisabled: boolean;
+  exchangeOnline: boolean;
+  apps: Map<string, AppRecord>;
+  /** Exchange Online service principals: appId -> objectId given to New-ServicePrincipal. */
+  exchangeServicePrincipals: Map<string, string>;
+  /** Keyed by lowercased address. */
+  mailboxes: Map<string, MailboxRecord>;
+}
+
+const DAY_MS = 86_400_000;
+const DEFAULT_DOMAIN = 'contoso.onmicrosoft.com';
+
+/** A stable GUID-shaped id from a name, so specs without ids give the same ids on every run. */
+export function deterministicGuid(name: string): string {
+  const hex = createHash('sha1').update(name).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-a${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function defaultSecretValue(clientId: string): string {
+  return `sandbox~${clientId}`;
+}
+
+function parseTime(iso: string | undefined, fallback: number): number {
+  if (iso === undefined) return fallback;
+  const value = Date.parse(iso);
+  if (Number.isNaN(value)) throw new Error(`invalid date ${JSON.stringify(iso)}`);
+  return value;
+}
+
+function certificateRecord(spec: CertificateSpec, keyId: string): CertificateRecord {
+  const x509 = new X509Certificate(spec.certPem);
+  const notAfter = Date.parse(x509.validTo);
+  return {
+    keyId,
+    thumbprint: certificateThumbprint(spec.certPem),
+    thumbprintSha256: x509.fingerprint256.replaceAll(':', '').toUpperCase(),
+    certPem: spec.certPem,
+    publicKey: x509.publicKey,
+    displayName: spec.displayName ?? x509.subject.replace(/^CN=/, ''),
+    startsAt: Date.parse(x509.validFrom),
+    expiresAt: parseTime(spec.expiresAt, notAfter),
+  };
+}
+
+function appRecord(spec: AppSpec, domain: string, index: number, now: number): AppRecord {
+  const clientId = spec.clientId ?? deterministicGuid(`${domain}/app/${index}`);
+  const secrets = (spec.secrets ?? [{}]).map((secret, n) => ({
+    id: secret.id ?? deterministicGuid(`${clientId}/secret/${n}`),
+    value: secret.value ?? defaultSecretValue(clientId),
+    displayName: secret.displayName ?? 'mailprobe',
+    startsAt: now,
+    expiresAt: parseTime(secret.expiresAt, now + 180 * DAY_MS),
+  }));
+  return {
+    clientId,
+    displayName: spec.displayName ?? 'mailprobe',
+    applicationObjectId: spec.applicationObjectId ?? deterministicGuid(`${clientId}/application`),
+    servicePrincipalObjectId: spec.servicePrincipalObjectId ?? deterministicGuid(`${clientId}/servicePrincipal`),
+    secrets,
+    certificates: (spec.certificates ?? []).map((cert, n) => certificateRecord(cert, deterministicGuid(`${clientId}/cert/${n}`))),
+    roles: {
+      exchange: new Set(spec.roles ?? Object.values(MAIL_ROLES)),
+      graph: new Set(spec.graphRoles ?? []),
+    },
+    enabled: spec.enabled ?? true,
+  };
+}
+
+function tenantRecord(spec: TenantSpec, now: number): TenantRecord {
+  const domain = (spec.domain ?? DEFAULT_DOMAIN).toLowerCase();
+  const appSpecs = spec.apps ?? [{}];
+  const apps = appSpecs.map((app, index) => appRecord(app, domain, index, now));
+  const exchangeServicePrincipals = new Map<string, string>();
+  appSpecs.forEach((appSpec, index) => {
+    const app = apps[index] as AppRecord;
+    const state = appSpec.exchangeServicePrincipal ?? 'registered';
+    if (state === 'missing') return;
+    exchangeServicePrincipals.set(app.clientId, state === 'registered' ? app.servicePrincipalObjectId : app.applicationObjectId);
+  });
+  const objectIdOf = (clientId: string): string => {
+    const app = apps.find((candidate) => candidate.clientId === clientId);
+    if (!app) throw new Error(`mailbox grant names unknown app ${clientId} in ${domain}`);
+    return app.servicePrincipalObjectId;
+  };
+  const mailboxSpecs = spec.mailboxes ?? [{ address: `probe@${domain}` }];
+  const mailboxes = new Map<string, MailboxRecord>();
+  for (const mailbox of mailboxSpecs) {
+    mailboxes.set(mailbox.address.toLowerCase(), {
+      address: mailbox.address,
+      imapEnabled: mailbox.imapEnabled ?? true,
+      popEnabled: mailbox.popEnabled ?? true,
+      smtpClientAuthDisabled: mailbox.smtpClientAuthDisabled ?? null,
+      fullAccess: new Set((mailbox.fullAccess ?? apps.map((app) => app.clientId)).map(objectIdOf)),
+      sendAs: new Set((mailbox.sendAs ?? []).map(objectIdOf)),
+    });
+  }
+  return {
+    tenantId: (spec.tenantId ?? deterministicGuid(`tenant/${domain}`)).toLowerCase(),
+    domain,
+    displayName: spec.displayName ?? domain.split('.')[0] ?? domain,
+    smtpClientAuthDisabled: spec.smtpClientAuthDisabled ?? false,
+    exchangeOnline: spec.exchangeOnline ?? true,
+    apps: new Map(apps.map((app) => [app.clientId, app])),
+    exchangeServicePrincipals,
+    mailboxes,
+  };
+}
+
+// ---- the model ----
+
+export interface IssueTokenInput {
+  tenantId: string;
+  clientId: string;
+  /** The audience to put in the token, e.g. https://outlook.office365.com. */
+  audience: string;
+  resource: ResourceKind;
+  credential: 'secret' | 'certificate';
+}
+
+export class SandboxModel {
+  readonly faults: SandboxFaults = defaultFaults();
+  /** Lifetime of issued tokens in seconds from issue (exp - iat is this + 300 because iat is backdated). */
+  tokenLifetimeSeconds = 3600;
+  readonly #tenants = new Map<string, TenantRecord>();
+  readonly #signer: TokenSigner = createTokenSigner();
+  readonly #clock: () => number;
+
+  private constructor(clock: () => number) {
+    this.#clock = clock;
+  }
+
+  static fromSpec(tenants: TenantSpec[], clock: () => number = Date.now): SandboxModel {
+    const model = new SandboxModel(clock);
+    const now = clock();
+    for (const spec of tenants) {
+      const tenant = tenantRecord(spec, now);
+      if (model.#tenants.has(tenant.tenantId)) throw new Error(`duplicate tenant ${tenant.tenantId}`);
+      model.#tenants.set(tenant.tenantId, tenant);
+    }
+    return model;
+  }
+
+  now(): number {
+    return this.#clock();
+  }
+
+  tenants(): TenantRecord[] {
+    return [...this.#tenants.values()];
+  }
+
+  /** By tenant ID (GUID, any case) or verified domain, as the token endpoint accepts both. */
+  findTenant(idOrDomain: string): TenantRecord | undefined {
+    const key = idOrDomain.toLowerCase();
+    return this.#tenants.get(key) ?? this.tenants().find((tenant) => tenant.domain === key);
+  }
+
+  tenant(tenantId: string): TenantRecord {
+    const tenant = this.findTenant(tenantId);
+    if (!tenant) throw new Error(`unknown tenant ${tenantId}`);
+    return tenant;
+  }
+
+  app(tenantId: string, clientId: string): AppRecord {
+    const app = this.tenant(tenantId).apps.get(clientId);
+    if (!app) throw new Error(`unknown app ${clientId} in tenant ${tenantId}`);
+    return app;
+  }
+
+  mailbox(tenantId: string, address: string): MailboxRecord {
+    const mailbox = this.tenant(tenantId).mailboxes.get(address.toLowerCase());
+    if (!mailbox) throw new Error(`unknown mailbox ${address} in tenant ${tenantId}`);
+    return mailbox;
+  }
+
+  issueAccessToken(input: IssueTokenInput): string {
+    const tenant = this.tenant(input.tenantId);
+    const app = this.app(input.tenantId, input.clientId);
+    return issueAccessToken(this.#signer, {
+      tenantId: tenant.tenantId,
+      appId: app.clientId,
+      servicePrincipalObjectId: app.servicePrincipalObjectId,
+      audience: input.audience,
+      credential: input.credential,
+      roles: [...app.roles[input.resource]].sort(),
+      now: this.now(),
+      lifetimeSeconds: this.tokenLifetimeSeconds,
+    });
+  }
+
+  /** Claims of a token this model issued and signed, or null. Expiry is not checked here. */
+  readIssuedToken(accessToken: string): AccessTokenClaims | null {
+    const decoded = decodeJwt(accessToken);
+    if (!decoded || !verifyJwtSignature(decoded, this.#signer.publicKey)) return null;
+    return readAccessTokenClaims(decoded.payload);
+  }
+
+  /** Exchange Online's verdict on XOAUTH2 `user=<user>` + bearer token, checked in the order Exchange does. */
+  authorizeMailLogin(user: string, accessToken: string, protocol: MailProtocol): MailLoginDecision {
+    const deny = (why: MailLoginDenial): MailLoginDecision => ({ ok: false, why });
+    const claims = this.readIssuedToken(accessToken);
+    if (!claims) return deny('token_malformed');
+    const nowSeconds = Math.floor(this.now() / 1000);
+    if (claims.exp <= nowSeconds || claims.nbf > nowSeconds) return deny('token_expired');
+    if (!EXCHANGE_AUDIENCES.includes(claims.aud)) return deny('wrong_audience');
+    const tenant = this.#tenants.get(claims.tid);
+    if (!tenant?.exchangeOnline) return deny('unknown_tenant');
+    if (!(claims.roles ?? []).includes(MAIL_ROLES[protocol])) return deny('role_missing');
+    if (tenant.exchangeServicePrincipals.get(claims.appid) !== claims.oid) return deny('no_service_principal');
+    const mailbox = tenant.mailboxes.get(user.toLowerCase());
+    if (!mailbox) return deny('unknown_mailbox');
+    if (!mailbox.fullAccess.has(claims.oid)) return deny('no_full_access');
+    const denial = this.#protocolDenial(tenant, mailbox, protocol);
+    if (denial) return deny(denial);
+    return { ok: true, tenantId: tenant.tenantId, appId: claims.appid };
+  }
+
+  #protocolDenial(tenant: TenantRecord, mailbox: MailboxRecord, protocol: MailProtocol): MailLoginDenial | null {
+    switch (protocol) {
+      case 'imap':
+        return mailbox.imapEnabled ? null : 'protocol_disabled';
+      case 'pop3':
+        return mailbox.popEnabled ? null : 'protocol_disabled';
+      case 'smtp':
+        if (mailbox.smtpClientAuthDisabled === true) return 'smtp_auth_disabled_mailbox';
+        if (mailbox.smtpClientAuthDisabled === null && tenant.smtpClientAuthDisabled) return 'smtp_auth_disabled_tenant';
+        return null;
+    }
+  }
+
+  /**
+   * Whether the app a login was granted to may submit with `from` as sender after authenticating as
+   * `user`: its own address always, another only with SendAs (Add-RecipientPermission).
+   */
+  authorizeSendAs(login: { tenantId: string; appId: string }, user: string, from: string): boolean {
+    if (from.toLowerCase() === user.toLowerCase()) return true;
+    const tenant = this.findTenant(login.tenantId);
+    const app = tenant?.apps.get(login.appId);
+    const mailbox = tenant?.mailboxes.get(from.toLowerCase());
+    return !!app && !!mailbox && mailbox.sendAs.has(app.servicePrincipalObjectId);
+  }
+
+  // ---- mutators (tests, control API, demo) ----
+
+  /** Adds a client secret and returns its id (keyId). */
+  addSecret(tenantId: string, clientId: string, secret: { value: string; displayName?: string; expiresAt?: number }): string {
+    const id = randomUUID();
+    const now = this.now();
+    this.app(tenantId, clientId).secrets.push({
+      id,
+      value: secret.value,
+      displayName: secret.displayName ?? 'mailprobe',
+      startsAt: now,
+      expiresAt: secret.expiresAt ?? now + 180 * DAY_MS,
+    });
+    return id;
+  }
+
+  /** Deletes one secret, or every secret when secretId is omitted. */
+  revokeSecret(tenantId: string, clientId: string, secretId?: string): void {
+    const app = this.app(tenantId, clientId);
+    app.secrets = secretId === undefined ? [] : app.secrets.filter((secret) => secret.id !== secretId);
+  }
+
+  /** Moves a secret's (or every secret's) end date into the past. */
+  expireSecret(tenantId: string, clientId: string, secretId?: string): void {
+    const past = this.now() - 1000;
+    for (const secret of this.app(tenantId, clientId).secrets) {
+      if (secretId === undefined || secret.id === secretId) secret.expiresAt = past;
+    }
+  }
+
+  addCertificate(tenantId: string, clientId: string, certificate: CertificateSpec): string {
+    const record = certificateRecord(certificate, randomUUID());
+    this.app(tenantId, clientId).certificates.push(record);
+    return record.thumbprint;
+  }
+
+  /** Removes one certificate by thumbprint, or every certificate when omitted. */
+  removeCertificate(tenantId: string, clientId: string, thumbprint?: string): void {
+    const app = this.app(tenantId, clientId);
+    const wanted = thumbprint?.toUpperCase();
+    app.certificates = wanted === undefined ? [] : app.certificates.filter((cert) => cert.thumbprint !== wanted);
+  }
+
+  /** Replaces the admin-consented application permissions on a resource (an empty list = consent revoked). */
+  setRoles(tenantId: string, clientId: string, roles: string[], resource: ResourceKind = 'exchange'): void {
+    this.app(tenantId, clientId).roles[resource] = new Set(roles);
+  }
+
+  setAppEnabled(tenantId: string, clientId: string, enabled: boolean): void {
+    this.app(tenantId, clientId).enabled = enabled;
+  }
+
+  /** New-ServicePrincipal; objectId defaults to the right one (the enterprise app's). */
+  registerServicePrincipal(tenantId: string, clientId: string, objectId?: string): void {
+    const app = this.app(tenantId, clientId);
+    this.tenant(tenantId).exchangeServicePrincipals.set(clientId, objectId ?? app.servicePrincipalObjectId);
+  }
+
+  /** Remove-ServicePrincipal. */
+  removeServicePrincipal(tenantId: string, clientId: string): void {
+    this.app(tenantId, clientId);
+    this.tenant(tenantId).exchangeServicePrincipals.delete(clientId);
+  }
+
+  /** Add-/Remove-MailboxPermission -AccessRights FullAccess for the app's service principal. */
+  setFullAccess(tenantId: string, mailbox: string, clientId: string, granted: boolean): void {
+    this.#setGrant(this.mailbox(tenantId, mailbox).fullAccess, this.app(tenantId, clientId).servicePrincipalObjectId, granted);
+  }
+
+  /** Add-/Remove-RecipientPermission -AccessRights SendAs for the app's service principal. */
+  setSendAs(tenantId: string, mailbox: string, clientId: string, granted: boolean): void {
+    this.#setGrant(this.mailbox(tenantId, mailbox).sendAs, this.app(tenantId, clientId).servicePrincipalObjectId, granted);
+  }
+
+  #setGrant(grantees: Set<string>, objectId: string, granted: boolean): void {
+    if (granted) grantees.add(objectId);
+    else grantees.delete(objectId);
+  }
+
+  /** Set-CASMailbox -ImapEnabled / -PopEnabled. */
+  setProtocol(tenantId: string, mailbox: string, protocol: 'imap' | 'pop3', enabled: boolean): void {
+    const record = this.mailbox(tenantId, mailbox);
+    if (protocol === 'imap') record.imapEnabled = enabled;
+    else record.popEnabled = enabled;
+  }
+
+  /**
+   * mailbox null: Set-TransportConfig -SmtpClientAuthenticationDisabled (tenant, boolean only).
+   * Otherwise Set-CASMailbox -SmtpClientAuthenticationDisabled, where null means "follow the tenant".
+   */
+  setSmtpAuthDisabled(tenantId: string, mailbox: string | null, disabled: boolean | null): void {
+    if (mailbox !== null) {
+      this.mailbox(tenantId, mailbox).smtpClientAuthDisabled = disabled;
+      return;
+    }
+    if (disabled === null) throw new Error('the tenant-wide SMTP AUTH setting is a boolean');
+    this.tenant(tenantId).smtpClientAuthDisabled = disabled;
+  }
+
+  resetFaults(): void {
+    Object.assign(this.faults, defaultFaults());
+  }
+}
