@@ -110,7 +110,7 @@ function schemaIssue(file: string, issue: z.core.$ZodIssue): ConfigIssue {
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
     return { file, path, message: 'expected "type" to be "secret" or "certificate"' };
   }
-  return { file, path, message: issue.message.replace(/^Invalid input: /, '') };
+  return { file, path, message: issue.message.replace(/^Invalid (input|option): /, '') };
 }
 
 function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {

@@ -67,7 +67,9 @@ export const Tenant = z
       .string()
       .min(1)
       .describe('Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.'),
-    clientId: z.string().uuid('an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
+    clientId: z
+      .string()
+      .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
     credential: Credential,
     cloud: z.enum(CLOUDS).optional().describe('National cloud; sets the login host, scope and mail hosts.'),
     authorityHost: z
