@@ -1,0 +1,140 @@
+import type { ReasonCode } from './reasons.js';
+
+export interface TokenClaims {
+  aud?: string;
+  roles: string[];
+  appid?: string;
+  tid?: string;
+  /** The service principal's object ID: the value `New-ServicePrincipal -ObjectId` needs. */
+  oid?: string;
+  exp?: number;
+  iat?: number;
+  /** 1 = client secret, 2 = certificate. */
+  appidacr?: string;
+  idtyp?: string;
+  iss?: string;
+  ver?: string;
+}
+
+const stringClaims = ['aud', 'appid', 'tid', 'oid', 'appidacr', 'idtyp', 'iss', 'ver'] as const;
+const numberClaims = ['exp', 'iat'] as const;
+
+/**
+ * Reads the payload of a JWT access token without checking its signature: Exchange checks that, we only
+ * want to see what Entra put in it. Errors never quote the token.
+ */
+export function decodeAccessToken(token: string): TokenClaims | { error: string } {
+  const parts = token.trim().split('.');
+  if (parts.length !== 3) return { error: `not a JWS compact token (expected 3 dot-separated parts, found ${parts.length})` };
+  const payloadPart = parts[1] ?? '';
+  if (!/^[A-Za-z0-9_-]+$/.test(payloadPart)) return { error: 'token payload is not base64url' };
+
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8'));
+  } catch {
+    return { error: 'token payload is not JSON' };
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    return { error: 'token payload is not a JSON object' };
+  }
+
+  const claims: TokenClaims = { roles: [] };
+  const record = payload as Record<string, unknown>;
+  for (const key of stringClaims) {
+    const value = record[key];
+    if (typeof value === 'string') claims[key] = value;
+  }
+  for (const key of numberClaims) {
+    const value = record[key];
+    if (typeof value === 'number' && Number.isFinite(value)) claims[key] = value;
+  }
+  const roles = record['roles'];
+  if (Array.isArray(roles)) claims.roles = roles.filter((role): role is string => typeof role === 'string');
+  return claims;
+}
+
+export function isDecodeError(value: TokenClaims | { error: string }): value is { error: string } {
+  return 'error' in value;
+}
+
+// The resources Exchange accepts for IMAP/POP/SMTP XOAUTH2, worldwide and national clouds (catalogue §2, §6),
+// plus the Office 365 Exchange Online application ID that v2 tokens can carry as aud.
+const outlookAudiences: ReadonlySet<string> = new Set([
+  'https://outlook.office.com',
+  'https://outlook.office365.com',
+  'https://ps.outlook.com',
+  'https://outlook.office365.us',
+  'https://outlook-dod.office365.us',
+  'https://partner.outlook.cn',
+  '00000002-0000-0ff1-ce00-000000000000',
+]);
+
+export function isOutlookAudience(aud: string): boolean {
+  return outlookAudiences.has(aud.trim().toLowerCase().replace(/\/+$/, ''));
+}
+
+const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isGuid(value: string): boolean {
+  return guidPattern.test(value);
+}
+
+/** App roles each protocol's XOAUTH2 login needs in the token. */
+export const ROLE_FOR_PROTOCOL = {
+  imap: 'IMAP.AccessAsApp',
+  pop3: 'POP.AccessAsApp',
+  smtp: 'SMTP.SendAsApp',
+} as const;
+
+export interface TokenExpectation {
+  /** The configured tenant: a GUID or a domain name. Only a GUID can be compared with `tid`. */
+  tenantId: string;
+  requiredRoles: string[];
+  /** Wall time, epoch milliseconds. */
+  now: number;
+  /** Tolerated clock difference before `exp` counts as past; default 300 s. */
+  skewSeconds?: number;
+}
+
+export interface TokenProblem {
+  reason: ReasonCode;
+  detail: string;
+}
+
+const DEFAULT_SKEW_SECONDS = 300;
+
+/**
+ * What the token itself proves wrong, most fundamental first: a token for another resource or tenant carries
+ * that resource's roles, so a wrong aud/tid explains a missing role and is reported before it.
+ */
+export function tokenProblems(claims: TokenClaims, expected: TokenExpectation): TokenProblem[] {
+  const problems: TokenProblem[] = [];
+  if (claims.aud === undefined) {
+    problems.push({ reason: 'token_wrong_audience', detail: 'the token has no aud claim' });
+  } else if (!isOutlookAudience(claims.aud)) {
+    problems.push({ reason: 'token_wrong_audience', detail: `the token is for ${claims.aud}, not an Outlook resource` });
+  }
+
+  if (isGuid(expected.tenantId) && claims.tid?.toLowerCase() !== expected.tenantId.toLowerCase()) {
+    problems.push({
+      reason: 'token_wrong_tenant',
+      detail: `the token was issued by tenant ${claims.tid ?? '(no tid claim)'}, not ${expected.tenantId}`,
+    });
+  }
+
+  const missing = expected.requiredRoles.filter((role) => !claims.roles.includes(role));
+  if (missing.length > 0) {
+    const held = claims.roles.length > 0 ? claims.roles.join(', ') : 'none';
+    problems.push({ reason: 'role_missing', detail: `the token lacks ${missing.join(', ')} (roles: ${held})` });
+  }
+
+  const skew = expected.skewSeconds ?? DEFAULT_SKEW_SECONDS;
+  if (claims.exp !== undefined && claims.exp * 1000 < expected.now - skew * 1000) {
+    problems.push({
+      reason: 'token_expired',
+      detail: `the token expired at ${new Date(claims.exp * 1000).toISOString()} (now ${new Date(expected.now).toISOString()})`,
+    });
+  }
+  return problems;
+}

@@ -1,0 +1,81 @@
+import type { Protocol, Stage } from '../probes/types.js';
+import { ROLE_FOR_PROTOCOL, tokenProblems, type TokenClaims } from './claims.js';
+import type { EndpointRef, MonitorRef } from './commands.js';
+import type { ReasonCode } from './reasons.js';
+import { remedies } from './remediation.js';
+import { backoffMsForReply, stripExchangeBracket } from './reply.js';
+import type { TokenErrorInput } from './token-errors.js';
+import type { Diagnosis } from './types.js';
+
+export interface DiagnoseInput {
+  reason: ReasonCode;
+  stage: Stage;
+  protocol?: Protocol;
+  /** The server's reply (or the token endpoint's error description), already redacted. */
+  serverText?: string;
+  /** Decoded claims of the token the probe used; absent when no token was obtained. */
+  claims?: TokenClaims;
+  monitor: MonitorRef;
+  /** The endpoint the probe used; defaults to the cloud's Exchange Online host for the protocol. */
+  endpoint?: EndpointRef;
+  /** What the token endpoint returned, for token-stage failures. */
+  tokenError?: TokenErrorInput;
+  /** A back-off already worked out by the caller; otherwise read from serverText or Retry-After. */
+  backoffMs?: number;
+  /** Wall time in epoch ms for the expiry check; defaults to the current time. */
+  now?: number;
+}
+
+// Replies that say only "no": the token may be the cause, so what it shows is ruled out first (catalogue §2).
+const genericRejections: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['auth_failed']);
+
+const MAX_QUOTE = 200;
+
+function quote(text: string): string {
+  const oneLine = text.replace(/\s*\r?\n\s*/g, ' | ').trim();
+  return oneLine.length > MAX_QUOTE ? `${oneLine.slice(0, MAX_QUOTE - 1)}…` : oneLine;
+}
+
+function backoffOf(input: DiagnoseInput, text: string | undefined): number | undefined {
+  if (input.backoffMs !== undefined) return input.backoffMs;
+  const fromReply = text === undefined ? undefined : backoffMsForReply(text);
+  if (fromReply !== undefined) return fromReply;
+  const retryAfter = input.tokenError?.retryAfterSeconds;
+  return retryAfter === undefined ? undefined : retryAfter * 1000;
+}
+
+export function diagnose(input: DiagnoseInput): Diagnosis {
+  const serverText = input.serverText === undefined ? undefined : stripExchangeBracket(input.serverText).trim() || undefined;
+  const problems = input.claims
+    ? tokenProblems(input.claims, {
+        tenantId: input.monitor.tenantId,
+        requiredRoles: input.protocol ? [ROLE_FOR_PROTOCOL[input.protocol]] : [],
+        now: input.now ?? Date.now(),
+      })
+    : [];
+  const fromToken = genericRejections.has(input.reason) ? problems[0] : undefined;
+  const reason = fromToken?.reason ?? input.reason;
+
+  const remedy = remedies[reason]({
+    monitor: input.monitor,
+    stage: input.stage,
+    protocol: input.protocol,
+    serverText,
+    claims: input.claims,
+    detail: problems.find((problem) => problem.reason === reason)?.detail,
+    backoffMs: backoffOf(input, serverText),
+    tokenError: input.tokenError,
+    endpoint: input.endpoint,
+  });
+
+  const said = serverText === undefined ? '' : `; server said: "${quote(serverText)}"`;
+  // Token findings only belong in the list when the diagnosis is about the token.
+  const aboutToken = fromToken !== undefined || problems.some((problem) => problem.reason === reason);
+  const otherProblems = aboutToken ? problems.filter((problem) => problem.reason !== reason).map((problem) => problem.detail) : [];
+  return {
+    reason,
+    summary: `${remedy.summary}${said}`,
+    candidates: [...otherProblems, ...remedy.candidates],
+    fixes: remedy.fixes,
+  };
+}

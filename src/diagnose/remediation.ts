@@ -1,0 +1,468 @@
+import type { Protocol, Stage } from '../probes/types.js';
+import type { TokenClaims } from './claims.js';
+import { ROLE_FOR_PROTOCOL } from './claims.js';
+import {
+  ENABLE_TENANT_SMTP_AUTH,
+  GET_SERVICE_PRINCIPAL,
+  addFullAccess,
+  addSendAs,
+  adminConsentUrl,
+  authorityHost,
+  defaultEndpoint,
+  enableProtocol,
+  getCasMailbox,
+  getMailboxPermission,
+  newClientSecretStep,
+  newServicePrincipal,
+  openIdConfigUrl,
+  opensslCommand,
+  outlookScope,
+  tokenEndpoint,
+  type EndpointRef,
+  type MonitorRef,
+} from './commands.js';
+import type { ReasonCode } from './reasons.js';
+import type { TokenErrorInput } from './token-errors.js';
+
+export interface RemedyContext {
+  monitor: MonitorRef;
+  stage: Stage;
+  protocol?: Protocol;
+  /** The server's reply with the Exchange bracket removed. */
+  serverText?: string;
+  claims?: TokenClaims;
+  /** What tokenProblems found for this reason, when it came from the token. */
+  detail?: string;
+  /** How long the server asked us to wait. */
+  backoffMs?: number;
+  tokenError?: TokenErrorInput;
+  endpoint?: EndpointRef;
+}
+
+export interface Remedy {
+  summary: string;
+  candidates: string[];
+  fixes: string[];
+}
+
+type RemedyFn = (c: RemedyContext) => Remedy;
+
+const protocolLabel: Record<Protocol, string> = { imap: 'IMAP', pop3: 'POP3', smtp: 'SMTP' };
+
+function label(c: RemedyContext): string {
+  if (c.stage === 'token') return 'HTTPS';
+  return c.protocol ? protocolLabel[c.protocol] : 'mail';
+}
+
+/** The SP object ID from the token, or a placeholder that says where to find it. */
+function principal(c: RemedyContext): string {
+  return c.claims?.oid ?? '<Enterprise-app ObjectId>';
+}
+
+// Transport failures happen on the way to the token endpoint too; point at the host that failed.
+function endpointOf(c: RemedyContext): EndpointRef {
+  if (c.stage === 'token') return { host: authorityHost(c.monitor), port: 443 };
+  return c.endpoint ?? defaultEndpoint(c.monitor, c.protocol ?? 'imap');
+}
+
+function where(c: RemedyContext): string {
+  const endpoint = endpointOf(c);
+  return `${endpoint.host}:${endpoint.port}`;
+}
+
+function fetchOpenIdConfig(c: RemedyContext): string {
+  return `From the monitor host: curl -sS -o /dev/null -w '%{http_code}\\n' ${openIdConfigUrl(c.monitor)}`;
+}
+
+function manualTest(c: RemedyContext): string {
+  if (c.stage === 'token') return fetchOpenIdConfig(c);
+  return `Reproduce from the monitor host: ${opensslCommand(c.protocol ?? 'imap', endpointOf(c))}`;
+}
+
+function tokenRef(c: RemedyContext): string {
+  const parts: string[] = [];
+  const code = c.tokenError?.errorCodes?.[0];
+  if (code !== undefined) parts.push(`AADSTS${code}`);
+  if (c.tokenError?.httpStatus !== undefined) parts.push(`HTTP ${c.tokenError.httpStatus}`);
+  if (c.tokenError?.networkCode !== undefined) parts.push(c.tokenError.networkCode);
+  return parts.length > 0 ? ` (${parts.join(', ')})` : '';
+}
+
+function app(c: RemedyContext): string {
+  return `app ${c.monitor.clientId} in tenant ${c.monitor.tenantId}`;
+}
+
+function requiredRole(c: RemedyContext): string {
+  return c.protocol ? ROLE_FOR_PROTOCOL[c.protocol] : 'IMAP.AccessAsApp / POP.AccessAsApp / SMTP.SendAsApp';
+}
+
+function consentFixes(c: RemedyContext): string[] {
+  return [
+    `Entra admin center → App registrations → ${c.monitor.clientId} → API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online → Application permissions → ${requiredRole(c)} → Grant admin consent`,
+    `Or open as a tenant admin: ${adminConsentUrl(c.monitor, c.protocol)}`,
+  ];
+}
+
+function retryLater(ms: number | undefined): string {
+  if (ms === undefined) return 'Retry with back-off; mailprobe spaces out its next attempts';
+  const minutes = ms / 60_000;
+  const rounded = minutes >= 1 ? `, about ${Math.round(minutes)} min` : '';
+  return `Wait ${ms} ms${rounded} before the next attempt; mailprobe backs off by that much`;
+}
+
+// The candidates Exchange does not tell apart on the wire (catalogue §3 `NO AUTHENTICATE failed.`), likeliest first.
+function exchangeAccessCandidates(c: RemedyContext): string[] {
+  const { clientId, mailbox, tenantId } = c.monitor;
+  const candidates = [
+    `no Exchange service principal for app ${clientId}, or one created with the App registration's Object ID instead of the Enterprise application's ObjectId ${principal(c)} (the token's oid)`,
+    `the service principal ${principal(c)} has no FullAccess on ${mailbox}`,
+  ];
+  if (c.protocol === 'imap') candidates.push(`IMAP is disabled for ${mailbox} (ImapEnabled $false)`);
+  if (c.protocol === 'pop3') candidates.push(`POP is disabled for ${mailbox} (PopEnabled $false)`);
+  if (c.protocol === 'smtp') candidates.push(`SMTP AUTH is disabled for ${mailbox} (SmtpClientAuthenticationDisabled $true)`);
+  candidates.push(
+    `user=${mailbox} is not a mailbox in tenant ${tenantId}`,
+    'a permission or service-principal change made in the last 60 minutes has not reached Exchange yet',
+  );
+  return candidates;
+}
+
+function exchangeAccessFixes(c: RemedyContext): string[] {
+  const { clientId, mailbox } = c.monitor;
+  const fixes = [
+    `${GET_SERVICE_PRINCIPAL}   (ObjectId must equal the token's oid ${principal(c)})`,
+    `${newServicePrincipal(clientId, principal(c))}   (-ServiceId is deprecated; use -ObjectId with the Enterprise application's ObjectId)`,
+    getMailboxPermission(mailbox),
+    addFullAccess(mailbox, principal(c)),
+  ];
+  if (c.protocol) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
+  fixes.push('Exchange applies permission changes within up to 60 minutes; re-check after that');
+  return fixes;
+}
+
+function mailboxAccessFixes(c: RemedyContext): string[] {
+  return [getMailboxPermission(c.monitor.mailbox), addFullAccess(c.monitor.mailbox, principal(c))];
+}
+
+function cloudHostFix(c: RemedyContext): string {
+  return `Set authorityHost to the tenant's cloud (now ${authorityHost(c.monitor)}): login.microsoftonline.com for worldwide/GCC, login.microsoftonline.us for GCC High/DoD, login.partner.microsoftonline.cn for 21Vianet`;
+}
+
+function credentialFix(c: RemedyContext): string {
+  return `Configure a client secret (its Value) or a certificate for monitor ${c.monitor.name}`;
+}
+
+const connectFixes = (c: RemedyContext): string[] => [manualTest(c), `Check that ${where(c)} is the right endpoint and that a firewall or proxy allows it`];
+
+// One entry per reason: the Record type makes the compiler refuse a reason without remediation.
+export const remedies: Record<ReasonCode, RemedyFn> = {
+  config_invalid: (c) => ({
+    summary: `The configuration of monitor ${c.monitor.name} is invalid`,
+    candidates: [],
+    fixes: ['Correct the fields the configuration check names, then reload mailprobe'],
+  }),
+  credential_missing: (c) => ({
+    summary: `Monitor ${c.monitor.name} has no usable client credential for ${app(c)}`,
+    candidates: ['the secret file or environment variable is missing or empty', 'the certificate or its key cannot be read'],
+    fixes: [credentialFix(c), newClientSecretStep(c.monitor.clientId)],
+  }),
+
+  token_invalid_client_secret: (c) => ({
+    summary: `Entra ID refused the client secret of ${app(c)}${tokenRef(c)}`,
+    candidates: ['the Secret ID was pasted instead of the secret Value', 'the secret was rotated and the monitor still has the old one'],
+    fixes: [newClientSecretStep(c.monitor.clientId), `Put the new Value into the secret of monitor ${c.monitor.name}`],
+  }),
+  token_secret_expired: (c) => ({
+    summary: `The client secret of ${app(c)} has expired${tokenRef(c)}`,
+    candidates: [],
+    fixes: [
+      newClientSecretStep(c.monitor.clientId),
+      `Watch the secret's end date: az ad app credential list --id ${c.monitor.clientId} --query "[].endDateTime"`,
+    ],
+  }),
+  token_unknown_app: (c) => ({
+    summary: `Entra ID does not know application ${c.monitor.clientId} in tenant ${c.monitor.tenantId}${tokenRef(c)}`,
+    candidates: [
+      `the Application (client) ID ${c.monitor.clientId} is wrong`,
+      `the tenant ${c.monitor.tenantId} is not the one the app is registered in`,
+      'a multi-tenant app was never consented to (provisioned) in this tenant',
+    ],
+    fixes: [
+      `Compare Application (client) ID and Directory (tenant) ID on the app's Overview page with clientId ${c.monitor.clientId} and tenantId ${c.monitor.tenantId}`,
+      `For a multi-tenant app, as a tenant admin open: ${adminConsentUrl(c.monitor, c.protocol)}`,
+    ],
+  }),
+  token_unknown_tenant: (c) => ({
+    summary: `Tenant ${c.monitor.tenantId} was not found at ${authorityHost(c.monitor)}${tokenRef(c)}`,
+    candidates: [`the tenant ID ${c.monitor.tenantId} has a typo`, 'the tenant is in a national cloud with its own login host'],
+    fixes: ['Copy the Directory (tenant) ID from Entra admin center → Overview', cloudHostFix(c)],
+  }),
+  token_wrong_cloud: (c) => ({
+    summary: `Login host ${authorityHost(c.monitor)} belongs to a different cloud than tenant ${c.monitor.tenantId}${tokenRef(c)}`,
+    candidates: [],
+    fixes: [cloudHostFix(c)],
+  }),
+  token_tenant_endpoint_required: (c) => ({
+    summary: `Client credentials need a tenant-specific token endpoint, but monitor ${c.monitor.name} uses /${c.monitor.tenantId}${tokenRef(c)}`,
+    candidates: [],
+    fixes: [`Set tenantId to the Directory (tenant) ID or the tenant's domain instead of ${c.monitor.tenantId}`],
+  }),
+  token_invalid_scope: (c) => ({
+    summary: `Entra ID rejected the requested scope for ${app(c)}${tokenRef(c)}`,
+    candidates: ['a specific permission such as IMAP.AccessAsApp was requested instead of .default', 'Graph and Outlook scopes were mixed'],
+    fixes: [`Request exactly one scope: ${outlookScope(c.monitor)}`],
+  }),
+  token_invalid_resource: (c) => ({
+    summary: `The resource in the requested scope does not exist in tenant ${c.monitor.tenantId}${tokenRef(c)}`,
+    candidates: ['the scope host has a typo'],
+    fixes: [`Request exactly one scope: ${outlookScope(c.monitor)}`],
+  }),
+  token_certificate_invalid: (c) => ({
+    summary: `Entra ID does not accept the certificate ${app(c)} signs with${tokenRef(c)}`,
+    candidates: ['the certificate was never uploaded to the app', 'the uploaded certificate expired', 'the thumbprint (x5t) does not match the uploaded certificate'],
+    fixes: [`Entra admin center → App registrations → ${c.monitor.clientId} → Certificates & secrets → Certificates → Upload certificate (the public part of the monitor's certificate)`],
+  }),
+  token_no_credential: (c) => ({
+    summary: `The token request for ${app(c)} carried no client secret or assertion${tokenRef(c)}`,
+    candidates: [],
+    fixes: [credentialFix(c)],
+  }),
+  token_app_disabled: (c) => ({
+    summary: `The service principal of ${app(c)} is disabled${tokenRef(c)}`,
+    candidates: ['an admin disabled sign-in for the enterprise application', 'Microsoft disabled it (consent-phishing protection); check the audit log'],
+    fixes: [
+      `Entra admin center → Enterprise applications → ${c.monitor.clientId} → Properties → Enabled for users to sign in: Yes`,
+      `az ad sp update --id ${c.monitor.clientId} --set accountEnabled=true`,
+    ],
+  }),
+  token_conditional_access: (c) => ({
+    summary: `A Conditional Access policy blocks tokens for ${app(c)}${tokenRef(c)}`,
+    candidates: ['a workload-identity Conditional Access policy covers this service principal', 'Security Defaults (AADSTS530035)'],
+    fixes: [`Entra admin center → Protection → Conditional Access: exclude service principal ${c.monitor.clientId} or allow the monitor host's location`],
+  }),
+  token_endpoint_unreachable: (c) => ({
+    summary: `The token endpoint ${tokenEndpoint(c.monitor)} could not be reached${tokenRef(c)}`,
+    candidates: [
+      'DNS, proxy or firewall on the monitor host blocks the login host',
+      `the authority host ${authorityHost(c.monitor)} or tenant ${c.monitor.tenantId} does not resolve to a tenant's metadata`,
+      'Entra ID had a server error',
+    ],
+    fixes: [fetchOpenIdConfig(c)],
+  }),
+  token_error: (c) => {
+    const code = c.tokenError?.errorCodes?.[0];
+    return {
+      summary: `The token request for ${app(c)} failed${tokenRef(c)}`,
+      candidates: [],
+      fixes: code === undefined ? ['Read the server text in the transcript'] : [`Look the code up: https://login.microsoftonline.com/error?code=${code}`],
+    };
+  },
+
+  role_missing: (c) => ({
+    summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`,
+    candidates: [],
+    fixes: consentFixes(c),
+  }),
+  token_wrong_audience: (c) => ({
+    summary: `The token is for the wrong resource: ${c.detail ?? 'its aud is not an Outlook resource'}`,
+    candidates: ['a Graph scope (https://graph.microsoft.com/.default) was requested'],
+    fixes: [`Request exactly one scope: ${outlookScope(c.monitor)}`],
+  }),
+  token_wrong_tenant: (c) => ({
+    summary: `The token comes from another tenant: ${c.detail ?? `its tid is not ${c.monitor.tenantId}`}`,
+    candidates: ['the authority or tenantId points at a different directory than the mailbox'],
+    fixes: [`Set tenantId to the Directory (tenant) ID of the tenant that holds ${c.monitor.mailbox}`],
+  }),
+  token_expired: (c) => ({
+    summary: `The access token had expired: ${c.detail ?? 'its exp is in the past'}`,
+    candidates: ['the monitor host clock is wrong', 'a cached token was used past its expiry'],
+    fixes: ['Check the clock on the monitor host: timedatectl status (System clock synchronized: yes)'],
+  }),
+
+  connect_refused: (c) => ({
+    summary: `${label(c)} connection to ${where(c)} was refused`,
+    candidates: ['wrong host or port', 'a local firewall rejects the connection'],
+    fixes: connectFixes(c),
+  }),
+  connect_dns: (c) => ({
+    summary: `${endpointOf(c).host} does not resolve`,
+    candidates: ['a typo in the host name', 'the monitor host has no working DNS'],
+    fixes: [`getent hosts ${endpointOf(c).host}`],
+  }),
+  connection_reset: (c) => ({
+    summary: `${label(c)} connection to ${where(c)} was reset at ${c.stage}`,
+    candidates: ['a firewall or proxy cut the connection', 'the server closed it after a protocol error'],
+    fixes: connectFixes(c),
+  }),
+  tls_untrusted: (c) => ({
+    summary: `The certificate of ${where(c)} is not trusted`,
+    candidates: ['a TLS-inspecting proxy replaces the certificate', 'the CA is not in the trust store'],
+    fixes: [`${opensslCommand(c.protocol ?? 'imap', endpointOf(c))} -showcerts`, "Add the proxy's CA certificate to the endpoint's tls.ca"],
+  }),
+  tls_hostname_mismatch: (c) => ({
+    summary: `The certificate of ${where(c)} does not name ${endpointOf(c).host}`,
+    candidates: ['the configured host is an alias or IP address the certificate does not cover'],
+    fixes: [`Use the canonical host name, e.g. ${defaultEndpoint(c.monitor, c.protocol ?? 'imap').host}`],
+  }),
+  tls_handshake_failed: (c) => ({
+    summary: `TLS handshake with ${where(c)} failed`,
+    candidates: ['implicit TLS was used on a STARTTLS port (SMTP 587) or the reverse', 'a proxy interferes with TLS'],
+    fixes: [manualTest(c)],
+  }),
+  tls_version_rejected: (c) => ({
+    summary: `${where(c)} rejected the TLS version; Exchange Online requires TLS 1.2 or newer`,
+    candidates: [],
+    fixes: ["Allow TLS 1.2+ in the monitor host's OpenSSL configuration and in the endpoint's TLS settings"],
+  }),
+  starttls_unavailable: (c) => ({
+    summary: `${where(c)} did not offer STARTTLS`,
+    candidates: ['the host is not Exchange Online', 'a proxy strips STARTTLS'],
+    fixes: [manualTest(c)],
+  }),
+  xoauth2_not_offered: (c) => ({
+    summary: `${label(c)} server ${where(c)} does not offer XOAUTH2`,
+    candidates: ['the capabilities were read before TLS', 'the host is not Exchange Online'],
+    fixes: [manualTest(c)],
+  }),
+  timeout: (c) => ({
+    summary: `${label(c)} ${c.stage} step with ${where(c)} timed out`,
+    candidates: ['a firewall drops packets instead of refusing', 'the server is slow to answer'],
+    fixes: connectFixes(c),
+  }),
+
+  auth_failed: (c) => ({
+    summary: `${label(c)} rejected XOAUTH2 for ${c.monitor.mailbox}${c.claims ? '; nothing in the token explains it' : ''}`,
+    candidates: [
+      ...(c.claims ? [] : ["the token could not be inspected: a missing role, wrong aud or expired token is still possible"]),
+      ...(c.serverText && /Logon failure/i.test(c.serverText) ? ['throttling after many rapid logins, if this failure is intermittent'] : []),
+      ...exchangeAccessCandidates(c),
+    ],
+    fixes: exchangeAccessFixes(c),
+  }),
+  auth_not_connected: (c) => ({
+    summary: `Exchange accepted the token for ${c.monitor.mailbox} but opened no mailbox session`,
+    candidates: [
+      `the service principal ${principal(c)} has no FullAccess on ${c.monitor.mailbox}, or user= names another mailbox`,
+      `IMAP is disabled for ${c.monitor.mailbox}`,
+      'too many reconnects (throttling) or a transient backend fault',
+    ],
+    fixes: [...mailboxAccessFixes(c), enableProtocol(c.monitor.mailbox, 'imap'), retryLater(c.backoffMs ?? 60_000)],
+  }),
+  auth_mechanism_rejected: (c) => ({
+    summary: `${where(c)} rejected the authentication mechanism`,
+    candidates: ['AUTH was sent before STARTTLS', 'a mechanism other than XOAUTH2 was used'],
+    fixes: ['mailprobe bug: it must STARTTLS, EHLO again, then AUTH XOAUTH2; report it with the transcript'],
+  }),
+  basic_auth_rejected: () => ({
+    summary: 'Exchange saw basic authentication (AUTH LOGIN/PLAIN), not XOAUTH2',
+    candidates: [],
+    fixes: ['mailprobe bug: it never falls back to basic auth; report it with the transcript'],
+  }),
+  smtp_auth_disabled_tenant: (c) => ({
+    summary: 'SMTP AUTH is disabled for the whole tenant, which also blocks OAuth',
+    candidates: [],
+    fixes: [ENABLE_TENANT_SMTP_AUTH, `Or only for this mailbox (overrides the tenant): ${enableProtocol(c.monitor.mailbox, 'smtp')}`],
+  }),
+  smtp_auth_disabled_mailbox: (c) => ({
+    summary: `SMTP AUTH is disabled for ${c.monitor.mailbox}`,
+    candidates: [],
+    fixes: [enableProtocol(c.monitor.mailbox, 'smtp')],
+  }),
+  smtp_auth_policy_blocked: (c) => ({
+    summary: `A sign-in policy blocked SMTP authentication for ${c.monitor.mailbox}`,
+    candidates: ['a Conditional Access policy', 'Security Defaults', `SMTP AUTH disabled for ${c.monitor.mailbox}`],
+    fixes: [
+      'Entra admin center → Protection → Conditional Access: check the policies that apply',
+      'Entra admin center → Overview → Properties → Manage security defaults',
+      getCasMailbox(c.monitor.mailbox),
+    ],
+  }),
+  invalid_user: (c) => ({
+    summary: `Exchange does not accept user=${c.monitor.mailbox}`,
+    candidates: ['the mailbox address is malformed or unknown'],
+    fixes: [`Get-Mailbox -Identity ${c.monitor.mailbox}`, 'Set the monitor mailbox to the primary SMTP address'],
+  }),
+
+  list_failed: (c) => ({
+    summary: `${label(c)} login worked but listing ${c.monitor.mailbox} failed`,
+    candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`, 'a transient server fault'],
+    fixes: mailboxAccessFixes(c),
+  }),
+  not_authenticated: () => ({
+    summary: 'MAIL FROM was sent without a successful AUTH',
+    candidates: [],
+    fixes: ['mailprobe bug: it must stop after any AUTH reply other than 235; report it with the transcript'],
+  }),
+  send_as_denied: (c) => ({
+    summary: `The service principal may not send as the probe's sender from ${c.monitor.mailbox}`,
+    candidates: [`MAIL FROM or From: differs from ${c.monitor.mailbox}`],
+    fixes: [`Send as ${c.monitor.mailbox} itself`, addSendAs(c.monitor.mailbox, principal(c))],
+  }),
+  mailbox_logon_failed: (c) => ({
+    summary: `Exchange could not open ${c.monitor.mailbox} to submit the message`,
+    candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`, 'a transient store fault'],
+    fixes: [...mailboxAccessFixes(c), retryLater(c.backoffMs)],
+  }),
+  submission_quota_exceeded: (c) => ({
+    summary: `${c.monitor.mailbox} exceeded the recipient limit (10,000 per 24 h) and is blocked for about a day`,
+    candidates: [],
+    fixes: ['Wait about 24 hours; find what else sends from this mailbox'],
+  }),
+  mailbox_full: (c) => ({
+    summary: `${c.monitor.mailbox} is over its quota`,
+    candidates: ['probe messages pile up in Inbox or Sent Items'],
+    fixes: [`Get-MailboxStatistics -Identity ${c.monitor.mailbox} | fl TotalItemSize`, 'Delete old probe messages from Inbox and Sent Items and set a retention policy'],
+  }),
+  sender_restricted: (c) => ({
+    summary: `${c.monitor.mailbox} is restricted from sending (outbound spam)`,
+    candidates: [],
+    fixes: ['Microsoft Defender portal → Email & collaboration → Review → Restricted entities → unblock the mailbox'],
+  }),
+  send_rejected: (c) => ({
+    summary: `Exchange rejected the probe message from ${c.monitor.mailbox}`,
+    candidates: [],
+    fixes: ['Read the server text; it names the rule that refused the message'],
+  }),
+  delivery_timeout: (c) => ({
+    summary: `The probe message was accepted but did not reach ${c.monitor.mailbox} in time`,
+    candidates: ['delayed mail flow', 'a transport rule, quarantine or Junk filtering moved it'],
+    fixes: [`Get-MessageTraceV2 -SenderAddress ${c.monitor.mailbox} -StartDate (Get-Date).AddHours(-2) -EndDate (Get-Date)`],
+  }),
+  cleanup_failed: (c) => ({
+    summary: `Probe messages could not be deleted from ${c.monitor.mailbox}; they will fill its quota`,
+    candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`],
+    fixes: [...mailboxAccessFixes(c), 'Delete old probe messages from Inbox and Sent Items'],
+  }),
+  send_budget_exhausted: (c) => ({
+    summary: `Monitor ${c.monitor.name} used up its send budget; no probe message was sent`,
+    candidates: [],
+    fixes: ["Lower the roundtrip check's frequency or raise the monitor's send budget"],
+  }),
+
+  throttled: (c) => ({
+    summary:
+      c.stage === 'token'
+        ? `Entra ID throttled token requests for ${app(c)}${tokenRef(c)}`
+        : `Exchange throttled ${label(c)} for ${c.monitor.mailbox}${c.backoffMs === undefined ? '' : ` and asked for ${c.backoffMs} ms of back-off`}`,
+    candidates: ['other clients of the same app or mailbox', 'too many connections or logins in a short time'],
+    fixes: [retryLater(c.backoffMs), 'Keep one connection per protocol and cache the token until shortly before exp'],
+  }),
+  server_unavailable: (c) => ({
+    summary: `${label(c)} server ${where(c)} reported a temporary failure`,
+    candidates: [],
+    fixes: [retryLater(c.backoffMs)],
+  }),
+  protocol_error: (c) => ({
+    summary: `${label(c)} server ${where(c)} did not accept what mailprobe sent at ${c.stage}`,
+    candidates:
+      c.protocol === 'pop3'
+        ? ['the one-line SASL-IR form AUTH XOAUTH2 <data> was used (POP needs two steps)', 'a token over 4096 characters']
+        : ['a malformed or overlong command'],
+    fixes: ['mailprobe bug: report it with the transcript'],
+  }),
+  internal_error: () => ({
+    summary: 'mailprobe failed internally',
+    candidates: [],
+    fixes: ['Report it with the log lines and the transcript'],
+  }),
+};

@@ -1,0 +1,215 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { TokenClaims } from '../../src/diagnose/claims.js';
+import { diagnose, type DiagnoseInput } from '../../src/diagnose/diagnose.js';
+import { REASONS } from '../../src/diagnose/reasons.js';
+import { reasonForReply } from '../../src/diagnose/reply.js';
+import { reasonForTokenError } from '../../src/diagnose/token-errors.js';
+import { STAGES } from '../../src/probes/types.js';
+
+const TENANT = '9b62d4ed-1234-1234-b00d-341a1bd0b3f5';
+const CLIENT = '10e1f456-1234-1234-971b-105af0774c61';
+const OID = '7e9d0608-db24-1234-1234-c8d03424192d';
+const MAILBOX = 'zh1@blah.org.uk';
+const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
+
+const monitor = { name: 'blah-zh1', mailbox: MAILBOX, tenantId: TENANT, clientId: CLIENT };
+
+function claims(overrides: Partial<TokenClaims> = {}): TokenClaims {
+  return {
+    aud: 'https://outlook.office365.com',
+    tid: TENANT,
+    oid: OID,
+    appid: CLIENT,
+    roles: ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp'],
+    exp: NOW / 1000 + 3000,
+    iat: NOW / 1000 - 900,
+    ...overrides,
+  };
+}
+
+function run(input: Partial<DiagnoseInput> & Pick<DiagnoseInput, 'reason' | 'stage'>) {
+  return diagnose({ monitor, now: NOW, ...input });
+}
+
+describe('diagnose: generic rejections', () => {
+  test('IMAP NO AUTHENTICATE failed. with a sound token names the Exchange-side candidates in order', () => {
+    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'imap', serverText: 'A2 NO AUTHENTICATE failed.', claims: claims() });
+    assert.equal(d.reason, 'auth_failed');
+    assert.equal(d.summary, `IMAP rejected XOAUTH2 for ${MAILBOX}; nothing in the token explains it; server said: "A2 NO AUTHENTICATE failed."`);
+    assert.deepEqual(d.candidates, [
+      `no Exchange service principal for app ${CLIENT}, or one created with the App registration's Object ID instead of the Enterprise application's ObjectId ${OID} (the token's oid)`,
+      `the service principal ${OID} has no FullAccess on ${MAILBOX}`,
+      `IMAP is disabled for ${MAILBOX} (ImapEnabled $false)`,
+      `user=${MAILBOX} is not a mailbox in tenant ${TENANT}`,
+      'a permission or service-principal change made in the last 60 minutes has not reached Exchange yet',
+    ]);
+    assert.deepEqual(d.fixes, [
+      `Get-ServicePrincipal | fl AppId,ObjectId,Identity   (ObjectId must equal the token's oid ${OID})`,
+      `New-ServicePrincipal -AppId ${CLIENT} -ObjectId ${OID}   (-ServiceId is deprecated; use -ObjectId with the Enterprise application's ObjectId)`,
+      `Get-MailboxPermission -Identity ${MAILBOX}`,
+      `Add-MailboxPermission -Identity ${MAILBOX} -User ${OID} -AccessRights FullAccess -AutoMapping $false`,
+      `Get-CASMailbox -Identity ${MAILBOX} | fl ImapEnabled,PopEnabled,SmtpClientAuthenticationDisabled`,
+      `Set-CASMailbox -Identity ${MAILBOX} -ImapEnabled $true`,
+      'Exchange applies permission changes within up to 60 minutes; re-check after that',
+    ]);
+  });
+
+  test('POP3 and SMTP name their own protocol switch', () => {
+    const pop = run({ reason: 'auth_failed', stage: 'auth', protocol: 'pop3', claims: claims() });
+    assert.ok(pop.fixes.includes(`Set-CASMailbox -Identity ${MAILBOX} -PopEnabled $true`));
+    assert.ok(pop.candidates.includes(`POP is disabled for ${MAILBOX} (PopEnabled $false)`));
+    const smtp = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'smtp',
+      serverText: '535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com 2024-02-14T14:50:26.590Z 08DC2D372B4C3DED]',
+      claims: claims(),
+    });
+    assert.ok(smtp.fixes.includes(`Set-CASMailbox -Identity ${MAILBOX} -SmtpClientAuthenticationDisabled $false`));
+    // The per-reply bracket is noise for an on-call reader.
+    assert.ok(smtp.summary.endsWith('server said: "535 5.7.3 Authentication unsuccessful"'), smtp.summary);
+  });
+
+  test('role missing beats the generic auth_failed, with the consent fix', () => {
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'pop3',
+      serverText: '-ERR Authentication failure: unknown user name or bad password.',
+      claims: claims({ roles: ['IMAP.AccessAsApp'] }),
+    });
+    assert.equal(d.reason, 'role_missing');
+    assert.equal(
+      d.summary,
+      'Admin consent is missing: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); server said: "-ERR Authentication failure: unknown user name or bad password."',
+    );
+    assert.deepEqual(d.fixes, [
+      `Entra admin center → App registrations → ${CLIENT} → API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online → Application permissions → POP.AccessAsApp → Grant admin consent`,
+      `Or open as a tenant admin: https://login.microsoftonline.com/${TENANT}/v2.0/adminconsent?client_id=${CLIENT}&scope=https://ps.outlook.com/.default`,
+    ]);
+  });
+
+  test('wrong audience is named before the missing role it causes', () => {
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'imap',
+      claims: claims({ aud: 'https://graph.microsoft.com', roles: ['Mail.Read'] }),
+    });
+    assert.equal(d.reason, 'token_wrong_audience');
+    assert.deepEqual(d.candidates, [
+      'the token lacks IMAP.AccessAsApp (roles: Mail.Read)',
+      'a Graph scope (https://graph.microsoft.com/.default) was requested',
+    ]);
+    assert.deepEqual(d.fixes, ['Request exactly one scope: https://outlook.office365.com/.default']);
+  });
+
+  test('wrong tenant and expired tokens are ruled out before Exchange candidates', () => {
+    const otherTenant = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', claims: claims({ tid: '00000000-0000-0000-0000-000000000001' }) });
+    assert.equal(otherTenant.reason, 'token_wrong_tenant');
+    const expired = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', claims: claims({ exp: NOW / 1000 - 3600 }) });
+    assert.equal(expired.reason, 'token_expired');
+    assert.equal(
+      expired.summary,
+      'The access token had expired: the token expired at 2026-01-15T11:00:00.000Z (now 2026-01-15T12:00:00.000Z)',
+    );
+  });
+
+  test('without claims the token stays a candidate', () => {
+    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'imap' });
+    assert.equal(d.candidates[0], 'the token could not be inspected: a missing role, wrong aud or expired token is still possible');
+    assert.ok(d.fixes.includes(`New-ServicePrincipal -AppId ${CLIENT} -ObjectId <Enterprise-app ObjectId>   (-ServiceId is deprecated; use -ObjectId with the Enterprise application's ObjectId)`));
+  });
+
+  test('an intermittent POP logon failure puts throttling first', () => {
+    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'pop3', serverText: '-ERR Logon failure: unknown user name or bad password.', claims: claims() });
+    assert.equal(d.candidates[0], 'throttling after many rapid logins, if this failure is intermittent');
+  });
+
+  test('token findings do not leak into unrelated diagnoses', () => {
+    const d = run({ reason: 'connect_refused', stage: 'connect', protocol: 'imap', claims: claims({ roles: [] }) });
+    assert.equal(d.reason, 'connect_refused');
+    assert.deepEqual(d.candidates, ['wrong host or port', 'a local firewall rejects the connection']);
+    assert.equal(d.fixes[0], 'Reproduce from the monitor host: openssl s_client -connect outlook.office365.com:993 -crlf -quiet');
+  });
+});
+
+describe('diagnose: specific reasons', () => {
+  test('auth_not_connected is its own reason, with FullAccess fixes and a back-off', () => {
+    const text = 'BAD User is authenticated but not connected.';
+    const d = run({ reason: reasonForReply('imap', 'list', text), stage: 'list', protocol: 'imap', serverText: text, claims: claims() });
+    assert.equal(d.reason, 'auth_not_connected');
+    assert.deepEqual(d.fixes, [
+      `Get-MailboxPermission -Identity ${MAILBOX}`,
+      `Add-MailboxPermission -Identity ${MAILBOX} -User ${OID} -AccessRights FullAccess -AutoMapping $false`,
+      `Set-CASMailbox -Identity ${MAILBOX} -ImapEnabled $true`,
+      'Wait 60000 ms, about 1 min before the next attempt; mailprobe backs off by that much',
+    ]);
+  });
+
+  test('throttled says the back-off the server asked for', () => {
+    const text = 'NO Request is throttled. Suggested Backoff Time: 299609 milliseconds';
+    const d = run({ reason: 'throttled', stage: 'auth', protocol: 'imap', serverText: text });
+    assert.equal(d.summary, `Exchange throttled IMAP for ${MAILBOX} and asked for 299609 ms of back-off; server said: "${text}"`);
+    assert.equal(d.fixes[0], 'Wait 299609 ms, about 5 min before the next attempt; mailprobe backs off by that much');
+    const smtp = run({ reason: 'throttled', stage: 'send', protocol: 'smtp', serverText: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471…]' });
+    assert.ok(smtp.summary.includes('asked for 60000 ms of back-off'), smtp.summary);
+  });
+
+  test('SMTP policy reasons give the exact commands', () => {
+    assert.deepEqual(run({ reason: 'smtp_auth_disabled_tenant', stage: 'auth', protocol: 'smtp' }).fixes, [
+      'Set-TransportConfig -SmtpClientAuthenticationDisabled $false',
+      `Or only for this mailbox (overrides the tenant): Set-CASMailbox -Identity ${MAILBOX} -SmtpClientAuthenticationDisabled $false`,
+    ]);
+    assert.deepEqual(run({ reason: 'smtp_auth_disabled_mailbox', stage: 'auth', protocol: 'smtp' }).fixes, [
+      `Set-CASMailbox -Identity ${MAILBOX} -SmtpClientAuthenticationDisabled $false`,
+    ]);
+    assert.ok(
+      run({ reason: 'send_as_denied', stage: 'send', protocol: 'smtp', claims: claims() }).fixes.includes(
+        `Add-RecipientPermission ${MAILBOX} -Trustee ${OID} -AccessRights SendAs`,
+      ),
+    );
+  });
+
+  test('token stage failures are diagnosed from the token error alone', () => {
+    const tokenError = { httpStatus: 401, error: 'invalid_client', errorCodes: [7000215] };
+    const d = run({ reason: reasonForTokenError(tokenError), stage: 'token', tokenError });
+    assert.equal(d.reason, 'token_invalid_client_secret');
+    assert.equal(d.summary, `Entra ID refused the client secret of app ${CLIENT} in tenant ${TENANT} (AADSTS7000215, HTTP 401)`);
+    assert.deepEqual(d.fixes, [
+      `Entra admin center → App registrations → ${CLIENT} → Certificates & secrets → New client secret (copy the Value, not the Secret ID)`,
+      `Put the new Value into the secret of monitor ${monitor.name}`,
+    ]);
+
+    const throttled = run({ reason: 'throttled', stage: 'token', tokenError: { httpStatus: 429, retryAfterSeconds: 60 } });
+    assert.equal(throttled.summary, `Entra ID throttled token requests for app ${CLIENT} in tenant ${TENANT} (HTTP 429)`);
+    assert.equal(throttled.fixes[0], 'Wait 60000 ms, about 1 min before the next attempt; mailprobe backs off by that much');
+
+    const unreachable = run({ reason: 'timeout', stage: 'token', tokenError: { networkCode: 'ETIMEDOUT' } });
+    assert.equal(unreachable.summary, 'HTTPS token step with login.microsoftonline.com:443 timed out');
+  });
+
+  test('national clouds: consent URL and scope follow the authority host', () => {
+    const gov = { ...monitor, authorityHost: 'https://login.microsoftonline.us/' };
+    const d = diagnose({ reason: 'role_missing', stage: 'role', protocol: 'smtp', monitor: gov, claims: claims({ aud: 'https://outlook.office365.us', roles: [] }), now: NOW });
+    assert.equal(
+      d.fixes[1],
+      `Or open as a tenant admin: https://login.microsoftonline.us/${TENANT}/v2.0/adminconsent?client_id=${CLIENT}&scope=https://outlook.office365.us/.default`,
+    );
+    assert.equal(d.summary, 'Admin consent is missing: the token lacks SMTP.SendAsApp (roles: none)');
+    const scope = diagnose({ reason: 'token_invalid_scope', stage: 'token', monitor: { ...monitor, authorityHost: 'login.partner.microsoftonline.cn' } });
+    assert.deepEqual(scope.fixes, ['Request exactly one scope: https://partner.outlook.cn/.default']);
+  });
+
+  test('every reason in every stage has a summary and a fix with no unfilled values', () => {
+    for (const reason of REASONS) {
+      for (const stage of STAGES) {
+        const d = run({ reason, stage, protocol: 'smtp', claims: claims(), serverText: 'x' });
+        assert.ok(d.summary.length > 0 && d.fixes.length > 0, `${reason}/${stage}`);
+        const all = [d.summary, ...d.candidates, ...d.fixes].join('\n');
+        assert.ok(!/undefined|NaN|\[object|\$\{/.test(all), `${reason}/${stage}: ${all}`);
+      }
+    }
+  });
+});
