@@ -78,7 +78,7 @@ export interface AppSpec {
   certificates?: CertificateSpec[];
   /** Admin-consented application permissions on Exchange Online; defaults to all three mail roles. */
   roles?: string[];
-  /** Admin-consented application permissions on Microsoft Graph; defaults to none. */
+  /** Admin-consented application permissions on Microsoft Graph; defaults to Application.Read.All (credential expiry checks). */
   graphRoles?: string[];
   /** Enterprise app "Enabled for users to sign in". */
   enabled?: boolean;
@@ -250,7 +250,7 @@ function appRecord(spec: AppSpec, domain: string, index: number, now: number): A
     certificates: (spec.certificates ?? []).map((cert, n) => certificateRecord(cert, deterministicGuid(`${clientId}/cert/${n}`))),
     roles: {
       exchange: new Set(spec.roles ?? Object.values(MAIL_ROLES)),
-      graph: new Set(spec.graphRoles ?? []),
+      graph: new Set(spec.graphRoles ?? ['Application.Read.All']),
     },
     enabled: spec.enabled ?? true,
   };
