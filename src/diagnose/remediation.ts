@@ -145,7 +145,7 @@ function mailboxAccessFixes(c: RemedyContext): string[] {
 }
 
 function cloudHostFix(c: RemedyContext): string {
-  return `Set authorityHost to the tenant's cloud (now ${authorityHost(c.monitor)}): login.microsoftonline.com for worldwide/GCC, login.microsoftonline.us for GCC High/DoD, login.partner.microsoftonline.cn for 21Vianet`;
+  return `Set "cloud" (or authorityHost) of the tenant in monitors.json to the tenant's cloud (now ${authorityHost(c.monitor)}): login.microsoftonline.com for worldwide/GCC, login.microsoftonline.us for GCC High/DoD, login.partner.microsoftonline.cn for 21Vianet`;
 }
 
 function credentialFix(c: RemedyContext): string {
@@ -297,7 +297,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   tls_untrusted: (c) => ({
     summary: `The certificate of ${where(c)} is not trusted`,
     candidates: ['a TLS-inspecting proxy replaces the certificate', 'the CA is not in the trust store'],
-    fixes: [`${opensslCommand(c.protocol ?? 'imap', endpointOf(c))} -showcerts`, "Add the proxy's CA certificate to the endpoint's tls.ca"],
+    fixes: [`${opensslCommand(c.protocol ?? 'imap', endpointOf(c))} -showcerts`, "Add the proxy's CA certificate to tls.caFile in monitors.json (or NODE_EXTRA_CA_CERTS)"],
   }),
   tls_hostname_mismatch: (c) => ({
     summary: `The certificate of ${where(c)} does not name ${endpointOf(c).host}`,
