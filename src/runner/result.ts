@@ -16,4 +16,6 @@ export interface CheckResult extends CheckIdentity {
   outcome: ProbeOutcome;
   /** Present exactly when the check failed. */
   diagnosis?: Diagnosis;
+  /** The server or login service asked us to wait this long before trying again (throttling). */
+  retryAfterSeconds?: number;
 }
