@@ -10,6 +10,7 @@ import {
   type NetworkResponse,
 } from '@azure/msal-node';
 import { createCertificateCredential, createPki, type CertificateCredential, type TestPki } from '../../src/sandbox/certs.js';
+import { controlRoutes } from '../../src/sandbox/control.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
 import { decodeJwt } from '../../src/sandbox/jwt.js';
 import { SandboxModel } from '../../src/sandbox/model.js';
@@ -146,7 +147,7 @@ before(async () => {
       ],
     },
   ]);
-  entra = await startEntra({ model, tls: pki.server });
+  entra = await startEntra({ model, tls: pki.server, extraRoutes: controlRoutes(model) });
 });
 
 after(async () => {
@@ -442,5 +443,45 @@ describe('Graph application credentials', () => {
     assert.match(outlook.body, /"code":"InvalidAuthenticationToken"/);
     const none = await httpsCall(pki.ca.cert, graphUrl());
     assert.equal(none.status, 401);
+  });
+});
+
+describe('control API', () => {
+  function act(action: Record<string, unknown>): Promise<RawAnswer> {
+    return httpsCall(pki.ca.cert, `${entra.url}/_sandbox/actions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(action),
+    });
+  }
+
+  test('GET /_sandbox/model shows ids and end dates, never secret values', async () => {
+    const answer = await httpsCall(pki.ca.cert, `${entra.url}/_sandbox/model`);
+    assert.equal(answer.status, 200);
+    assert.equal(answer.body.includes(SECRET), false);
+    const view = JSON.parse(answer.body) as { tenants: Array<{ tenantId: string; apps: Array<{ clientId: string; secrets: unknown[] }> }> };
+    assert.equal(view.tenants[0]?.tenantId, TENANT);
+    assert.equal(view.tenants[0]?.apps[0]?.clientId, CLIENT);
+    assert.equal(view.tenants[0]?.apps[0]?.secrets.length, 1);
+  });
+
+  test('POST /_sandbox/actions drives the model; bad actions are 400 with a reason', async () => {
+    assert.equal((await act({ action: 'setAppEnabled', tenantId: TENANT, clientId: CLIENT, enabled: false })).status, 200);
+    try {
+      const denied = await postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: OUTLOOK });
+      assertEntraError(denied, 400, 'unauthorized_client', 7000112);
+    } finally {
+      await act({ action: 'setAppEnabled', tenantId: TENANT, clientId: CLIENT, enabled: true });
+    }
+    assert.equal(model.app(TENANT, CLIENT).enabled, true);
+    assert.equal((await act({ action: 'setFaults', faults: { hang: { imap: true }, imapThrottleMs: 1000 } })).status, 200);
+    assert.equal(model.faults.hang.imap, true);
+    assert.equal(model.faults.imapThrottleMs, 1000);
+    assert.equal((await act({ action: 'resetFaults' })).status, 200);
+    assert.equal(model.faults.hang.imap, false);
+    const unknown = await act({ action: 'setAppEnabled', tenantId: TENANT, clientId: 'nope', enabled: true });
+    assert.equal(unknown.status, 400);
+    assert.match(unknown.body, /unknown app nope/);
+    assert.equal((await act({ action: 'dropTables' })).status, 400);
   });
 });
