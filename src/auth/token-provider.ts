@@ -1,0 +1,252 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import type { ResolvedTenant } from '../config/load.js';
+import { errorCode, readSecret, resolveFrom } from '../config/secrets.js';
+import { decodeAccessToken, type TokenClaims } from '../diagnose/claims.js';
+import type { ReasonCode } from '../diagnose/reasons.js';
+import { reasonForTokenError, tokenErrorFromUnknown } from '../diagnose/token-errors.js';
+import type { Clock, ProbeFailure } from '../probes/types.js';
+import { AuthorityHttpClient, type AuthorityExchange } from './http-client.js';
+import { Secret } from './secret.js';
+
+export type TokenResult =
+  | { ok: true; token: Secret; claims: TokenClaims; expiresAt: number }
+  | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
+
+export interface TokenProvider {
+  getToken(tenant: ResolvedTenant): Promise<TokenResult>;
+}
+
+export interface TokenEvents {
+  /** A real request to the authority (cache hits are not reported). */
+  onRequest(tenant: ResolvedTenant, result: 'success' | 'failure'): void;
+  onToken(tenant: ResolvedTenant, info: { expiresAt: number; roles: string[] }): void;
+  /** Every secret value read from env or file, so log redaction can mask it wherever it might surface. */
+  onSecretRead?(value: string): void;
+}
+
+export interface CredentialExpiry {
+  type: 'client_secret' | 'certificate';
+  expiresAt: number;
+}
+
+interface AppState {
+  fingerprint: string;
+  app?: ConfidentialClientApplication;
+  setupError?: ProbeFailure;
+  lastExchange?: AuthorityExchange;
+  lastNetworkError?: Error;
+  tokenRequests: number;
+  inFlight?: Promise<TokenResult>;
+  blockedUntil: number;
+}
+
+const TOKEN_PATH = /\/oauth2\/v2\.0\/token$/;
+
+// One msal application per tenant entry: msal's in-memory cache then serves every check of that app until
+// the token is near expiry, so the authority sees one request per app per token lifetime.
+export class MsalTokenProvider implements TokenProvider {
+  readonly #apps = new Map<string, AppState>();
+  readonly #clock: Clock;
+  readonly #events: TokenEvents;
+  readonly #env: NodeJS.ProcessEnv;
+  readonly #timeoutMs: number;
+
+  constructor(options: { clock: Clock; events: TokenEvents; env?: NodeJS.ProcessEnv; timeoutMs?: number }) {
+    this.#clock = options.clock;
+    this.#events = options.events;
+    this.#env = options.env ?? process.env;
+    this.#timeoutMs = options.timeoutMs ?? 20_000;
+  }
+
+  getToken(tenant: ResolvedTenant): Promise<TokenResult> {
+    const state = this.#state(tenant);
+    // Checks of one app that start together share one authority request instead of racing msal's cache.
+    state.inFlight ??= this.#acquire(tenant, state).finally(() => {
+      state.inFlight = undefined;
+    });
+    return state.inFlight;
+  }
+
+  /** Real authority requests made for this tenant entry so far. */
+  requestCount(tenant: ResolvedTenant): number {
+    return this.#apps.get(tenant.key)?.tokenRequests ?? 0;
+  }
+
+  #state(tenant: ResolvedTenant): AppState {
+    const fingerprint = JSON.stringify([tenant.tenantId, tenant.clientId, tenant.authorityHost, tenant.scope, tenant.credential]);
+    const existing = this.#apps.get(tenant.key);
+    if (existing && existing.fingerprint === fingerprint) return existing;
+    const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0 };
+    this.#apps.set(tenant.key, state);
+    return state;
+  }
+
+  async #acquire(tenant: ResolvedTenant, state: AppState): Promise<TokenResult> {
+    const now = this.#clock.now();
+    if (state.blockedUntil > now) {
+      const retryAfterSeconds = Math.ceil((state.blockedUntil - now) / 1000);
+      return {
+        ok: false,
+        retryAfterSeconds,
+        failure: {
+          stage: 'token',
+          reason: 'throttled',
+          message: `the login service asked to wait; ${retryAfterSeconds} s left before mailprobe asks again`,
+        },
+      };
+    }
+    const app = this.#application(tenant, state);
+    if (!app) return { ok: false, failure: state.setupError ?? configFailure('credential_missing', 'no credential') };
+
+    state.lastExchange = undefined;
+    state.lastNetworkError = undefined;
+    try {
+      const result = await app.acquireTokenByClientCredential({ scopes: [tenant.scope] });
+      if (!result?.accessToken) throw new Error('the login service returned no access token');
+      const decoded = decodeAccessToken(result.accessToken);
+      const claims: TokenClaims = 'error' in decoded ? { roles: [] } : decoded;
+      const expiresAt = result.expiresOn?.getTime() ?? (claims.exp ?? 0) * 1000;
+      this.#events.onToken(tenant, { expiresAt, roles: claims.roles });
+      return { ok: true, token: new Secret(result.accessToken), claims, expiresAt };
+    } catch (error) {
+      return this.#failure(tenant, state, error);
+    } finally {
+      // Assigned by the network client's callback during the await, which the compiler cannot see.
+      const exchange = state.lastExchange as AuthorityExchange | undefined;
+      if (exchange) this.#events.onRequest(tenant, exchange.status < 400 ? 'success' : 'failure');
+    }
+  }
+
+  #failure(tenant: ResolvedTenant, state: AppState, error: unknown): TokenResult {
+    const exchange = state.lastExchange;
+    if (!exchange && state.lastNetworkError) {
+      const code = errorCode(state.lastNetworkError);
+      this.#events.onRequest(tenant, 'failure');
+      return {
+        ok: false,
+        failure: {
+          stage: 'token',
+          reason: code === 'ETIMEDOUT' ? 'timeout' : 'token_endpoint_unreachable',
+          message: `cannot reach the login service https://${tenant.authorityHost}: ${code}`,
+        },
+      };
+    }
+    if (!exchange) {
+      // msal refused before sending anything (e.g. a /common tenant, a malformed authority).
+      const input = tokenErrorFromUnknown(error);
+      const text = isRecord(error) && typeof error.errorMessage === 'string' && error.errorMessage ? error.errorMessage : error instanceof Error ? error.message : String(error);
+      return { ok: false, failure: { stage: 'token', reason: reasonForTokenError(input), serverText: text.split(/\r?\n/)[0] ?? text, message: 'msal-node refused the token request before sending it' } };
+    }
+    const body = isRecord(exchange.body) ? exchange.body : {};
+    const errorCodes = Array.isArray(body.error_codes) ? body.error_codes.filter((n): n is number => typeof n === 'number') : [];
+    const retryAfterSeconds = parseRetryAfter(exchange.headers['retry-after'], this.#clock.now());
+    if (retryAfterSeconds !== undefined) state.blockedUntil = this.#clock.now() + retryAfterSeconds * 1000;
+    const reason = reasonForTokenError({
+      httpStatus: exchange.status,
+      errorCodes,
+      ...(typeof body.error === 'string' ? { error: body.error } : {}),
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+    });
+    const description = typeof body.error_description === 'string' ? body.error_description.split(/\r?\n/)[0] : undefined;
+    const serverText = description ?? `HTTP ${exchange.status}`;
+    return {
+      ok: false,
+      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      failure: { stage: 'token', reason, serverText, message: `the login service refused the token request (HTTP ${exchange.status})` },
+    };
+  }
+
+  #application(tenant: ResolvedTenant, state: AppState): ConfidentialClientApplication | undefined {
+    if (state.app) return state.app;
+    const auth = this.#credential(tenant);
+    if ('failure' in auth) {
+      // Not cached: the operator may fix the env var or file without reloading.
+      state.setupError = auth.failure;
+      return undefined;
+    }
+    const networkClient = new AuthorityHttpClient({
+      ...(tenant.tls.ca ? { ca: tenant.tls.ca } : {}),
+      rejectUnauthorized: tenant.tls.rejectUnauthorized,
+      timeoutMs: this.#timeoutMs,
+      onExchange: (exchange) => {
+        if (!TOKEN_PATH.test(new URL(exchange.url).pathname)) return;
+        state.tokenRequests++;
+        state.lastExchange = exchange;
+      },
+      onNetworkError: (url, error) => {
+        if (TOKEN_PATH.test(new URL(url).pathname)) state.tokenRequests++;
+        state.lastNetworkError = error;
+      },
+    });
+    const configuration: Configuration = {
+      auth: {
+        clientId: tenant.clientId,
+        authority: `https://${tenant.authorityHost}/${tenant.tenantId}`,
+        knownAuthorities: [tenant.authorityHost],
+        ...auth,
+      },
+      system: { networkClient, loggerOptions: { logLevel: LogLevel.Error, piiLoggingEnabled: false, loggerCallback: () => undefined } },
+    };
+    state.app = new ConfidentialClientApplication(configuration);
+    return state.app;
+  }
+
+  #credential(tenant: ResolvedTenant):
+    | { clientSecret: string }
+    | { clientCertificate: { thumbprintSha256: string; privateKey: string; x5c: string } }
+    | { failure: ProbeFailure } {
+    const credential = tenant.credential;
+    if (credential.type === 'secret') {
+      const lookup = readSecret(credential.secret, tenant.baseDir, this.#env);
+      if (!lookup.ok) return { failure: configFailure('credential_missing', `client secret of tenant "${tenant.key}": ${lookup.message}`) };
+      this.#events.onSecretRead?.(lookup.secret.reveal());
+      return { clientSecret: lookup.secret.reveal() };
+    }
+    try {
+      const certPem = readFileSync(resolveFrom(tenant.baseDir, credential.certFile), 'utf8');
+      const keyPem = readFileSync(resolveFrom(tenant.baseDir, credential.keyFile), 'utf8');
+      const passphrase = credential.passphrase ? readSecret(credential.passphrase, tenant.baseDir, this.#env) : undefined;
+      if (passphrase && !passphrase.ok) {
+        return { failure: configFailure('credential_missing', `key passphrase of tenant "${tenant.key}": ${passphrase.message}`) };
+      }
+      const privateKey = createPrivateKey({ key: keyPem, ...(passphrase?.ok ? { passphrase: passphrase.secret.reveal() } : {}) })
+        .export({ type: 'pkcs8', format: 'pem' })
+        .toString();
+      const thumbprintSha256 = new X509Certificate(certPem).fingerprint256.replace(/:/g, '');
+      return { clientCertificate: { thumbprintSha256, privateKey, x5c: certPem } };
+    } catch (error) {
+      return { failure: configFailure('credential_missing', `certificate of tenant "${tenant.key}": ${errorCode(error)}`) };
+    }
+  }
+}
+
+/** Expiry of the configured credential itself (certificate notAfter, or the secret's stated expiry). */
+export function credentialExpiry(tenant: ResolvedTenant): CredentialExpiry | undefined {
+  const credential = tenant.credential;
+  if (credential.type === 'secret') {
+    return credential.expires ? { type: 'client_secret', expiresAt: Date.parse(credential.expires) } : undefined;
+  }
+  try {
+    const cert = new X509Certificate(readFileSync(resolveFrom(tenant.baseDir, credential.certFile), 'utf8'));
+    return { type: 'certificate', expiresAt: Date.parse(cert.validTo) };
+  } catch {
+    return undefined;
+  }
+}
+
+function configFailure(reason: ReasonCode, message: string): ProbeFailure {
+  return { stage: 'config', reason, message };
+}
+
+function parseRetryAfter(value: string | undefined, now: number): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  const date = Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}

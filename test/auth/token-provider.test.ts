@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { MsalTokenProvider, type TokenResult } from '../../src/auth/token-provider.js';
+import type { ResolvedTenant } from '../../src/config/load.js';
+import type { ReasonCode } from '../../src/diagnose/reasons.js';
+import { systemClock } from '../../src/runner/clock.js';
+import { createCertificateCredential, createPki, type CertificateCredential, type TestPki } from '../../src/sandbox/certs.js';
+import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
+import { defaultSecretValue, SandboxModel } from '../../src/sandbox/model.js';
+
+const TENANT = '0f1e2d3c-4b5a-4697-8877-665544332211';
+const CLIENT = '3a4b5c6d-7e8f-4a0b-9c1d-2e3f4a5b6c7d';
+const CERT_CLIENT = '9d8c7b6a-5f4e-4d3c-8b2a-1f0e9d8c7b6a';
+const SECRET = defaultSecretValue(CLIENT);
+
+let pki: TestPki;
+let cert: CertificateCredential;
+let model: SandboxModel;
+let entra: EntraServer;
+let dir: string;
+const events: Array<{ tenant: string; result: string }> = [];
+
+function tenant(overrides: Partial<ResolvedTenant> = {}): ResolvedTenant {
+  return {
+    key: `t-${Math.random().toString(36).slice(2)}`,
+    tenantId: TENANT,
+    clientId: CLIENT,
+    cloud: 'global',
+    credential: { type: 'secret', secret: { env: 'SECRET' } },
+    authorityHost: entra.authorityHost,
+    scope: 'https://outlook.office.com/.default',
+    baseDir: dir,
+    tls: { ca: [pki.ca.cert], rejectUnauthorized: true },
+    ...overrides,
+  };
+}
+
+function provider(env: NodeJS.ProcessEnv = { SECRET }, timeoutMs = 3000): MsalTokenProvider {
+  return new MsalTokenProvider({
+    clock: systemClock,
+    env,
+    timeoutMs,
+    events: { onRequest: (t, result) => events.push({ tenant: t.key, result }), onToken: () => undefined },
+  });
+}
+
+function failureOf(result: TokenResult): { reason: ReasonCode; serverText?: string; message: string } {
+  assert.equal(result.ok, false, 'expected a token failure');
+  if (result.ok) throw new Error('unreachable');
+  return result.failure;
+}
+
+before(async () => {
+  [pki, cert] = await Promise.all([createPki(), createCertificateCredential('mailprobe cert app')]);
+  dir = mkdtempSync(join(tmpdir(), 'mailprobe-auth-'));
+  writeFileSync(join(dir, 'app.pem'), cert.cert);
+  writeFileSync(join(dir, 'app.key'), cert.key);
+  model = SandboxModel.fromSpec([
+    {
+      tenantId: TENANT,
+      apps: [
+        { clientId: CLIENT, secrets: [{ value: SECRET }] },
+        { clientId: CERT_CLIENT, secrets: [], certificates: [{ certPem: cert.cert }] },
+      ],
+    },
+  ]);
+  entra = await startEntra({ model, tls: pki.server });
+});
+
+after(async () => {
+  await entra.close();
+});
+
+describe('token provider against the Entra emulator', () => {
+  test('issues a token with decoded claims and serves later checks from the cache', async () => {
+    const tokens = provider();
+    const t = tenant();
+    const before = entra.tokenRequests();
+    const results = await Promise.all(Array.from({ length: 20 }, () => tokens.getToken(t)));
+    const again = await tokens.getToken(t);
+    for (const result of [...results, again]) {
+      assert.equal(result.ok, true);
+      if (!result.ok) continue;
+      assert.deepEqual([...result.claims.roles].sort(), ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']);
+      assert.equal(result.claims.aud, 'https://outlook.office.com');
+      assert.equal(result.claims.tid, TENANT);
+      assert.equal(result.claims.appid, CLIENT);
+      assert.ok(result.expiresAt > Date.now());
+      assert.equal(String(result.token), '[redacted]');
+    }
+    assert.equal(entra.tokenRequests() - before, 1, 'one authority request for 21 checks');
+    assert.equal(tokens.requestCount(t), 1);
+    assert.deepEqual(events.filter((e) => e.tenant === t.key).map((e) => e.result), ['success']);
+  });
+
+  test('a certificate credential signs a client assertion the service accepts', async () => {
+    const result = await provider({}).getToken(
+      tenant({ clientId: CERT_CLIENT, credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' } }),
+    );
+    assert.equal(result.ok, true);
+    if (result.ok) assert.equal(result.claims.appidacr, '2');
+  });
+
+  const refusals: Array<[string, () => ResolvedTenant, NodeJS.ProcessEnv, ReasonCode, RegExp]> = [
+    ['wrong secret', () => tenant(), { SECRET: 'wrong-value' }, 'token_invalid_client_secret', /^AADSTS7000215: Invalid client secret provided/],
+    ['unknown app', () => tenant({ clientId: '11111111-2222-4333-8444-555555555555' }), { SECRET }, 'token_unknown_app', /^AADSTS700016: /],
+    ['unknown tenant', () => tenant({ tenantId: 'nowhere.onmicrosoft.com' }), { SECRET }, 'token_unknown_tenant', /^AADSTS90002: /],
+    ['scope without /.default', () => tenant({ scope: 'https://outlook.office.com/IMAP.AccessAsApp' }), { SECRET }, 'token_invalid_scope', /^AADSTS1002012: /],
+  ];
+  for (const [name, make, env, reason, text] of refusals) {
+    test(`${name} → ${reason} with Entra's own words`, async () => {
+      const failure = failureOf(await provider(env).getToken(make()));
+      assert.equal(failure.reason, reason);
+      assert.match(failure.serverText ?? '', text);
+      assert.ok(!JSON.stringify(failure).includes('wrong-value'), 'the secret never appears');
+    });
+  }
+
+  test('an expired secret → token_secret_expired', async () => {
+    const expiring = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [{ value: SECRET }] }] }]);
+    expiring.expireSecret(TENANT, CLIENT);
+    const server = await startEntra({ model: expiring, tls: pki.server });
+    try {
+      const failure = failureOf(await provider().getToken(tenant({ authorityHost: server.authorityHost })));
+      assert.equal(failure.reason, 'token_secret_expired');
+      assert.match(failure.serverText ?? '', /^AADSTS7000222: /);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('429 with Retry-After → throttled, and no further request until it has passed', async () => {
+    const throttled = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [{ value: SECRET }] }] }]);
+    throttled.faults.tokenThrottleSeconds = 30;
+    const server = await startEntra({ model: throttled, tls: pki.server });
+    try {
+      const tokens = provider();
+      const t = tenant({ authorityHost: server.authorityHost });
+      const first = await tokens.getToken(t);
+      assert.equal(failureOf(first).reason, 'throttled');
+      assert.ok(!first.ok && first.retryAfterSeconds === 30);
+      const second = await tokens.getToken(t);
+      assert.equal(failureOf(second).reason, 'throttled');
+      assert.equal(server.tokenRequests(), 1, 'the second attempt waited instead of asking again');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a login service that never answers → timeout within the bound', async () => {
+    const hanging = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [{ value: SECRET }] }] }]);
+    hanging.faults.tokenHang = true;
+    const server = await startEntra({ model: hanging, tls: pki.server });
+    try {
+      const failure = failureOf(await provider({ SECRET }, 300).getToken(tenant({ authorityHost: server.authorityHost })));
+      assert.equal(failure.reason, 'timeout');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a closed port → token_endpoint_unreachable', async () => {
+    const blocker: Server = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const address = blocker.address();
+    const port = typeof address === 'object' && address ? address.port : 0;
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    const failure = failureOf(await provider().getToken(tenant({ authorityHost: `127.0.0.1:${port}` })));
+    assert.equal(failure.reason, 'token_endpoint_unreachable');
+    assert.match(failure.message, /ECONNREFUSED/);
+  });
+
+  test('an untrusted login service certificate is refused, never ignored', async () => {
+    const failure = failureOf(await provider().getToken(tenant({ tls: { rejectUnauthorized: true } })));
+    assert.equal(failure.reason, 'token_endpoint_unreachable');
+    assert.match(failure.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify/i);
+  });
+
+  test('a missing secret env var → credential_missing at the config stage, no request', async () => {
+    const before = entra.tokenRequests();
+    const result = await provider({}).getToken(tenant());
+    const failure = failureOf(result);
+    assert.equal(failure.reason, 'credential_missing');
+    assert.match(failure.message, /environment variable SECRET is not set/);
+    assert.ok(!result.ok && result.failure.stage === 'config');
+    assert.equal(entra.tokenRequests(), before);
+  });
+});
