@@ -75,6 +75,11 @@ class Connection implements LineConnection {
   private isSecure: boolean;
   private readonly onData = (chunk: Buffer): void => this.receive(chunk);
   private readonly onEnd = (): void => this.finishInput();
+  private readonly onTimeout = (): void => {
+    const socket = this.socket;
+    if (this.idleFarewell !== undefined && socket.writable) socket.write(`${this.idleFarewell}\r\n`, 'latin1');
+    socket.destroy();
+  };
   private resolveDone!: () => void;
 
   constructor(
@@ -126,6 +131,9 @@ class Connection implements LineConnection {
     const plain = this.socket;
     plain.off('data', this.onData);
     plain.off('end', this.onEnd);
+    // Idle expiry belongs to the TLS socket now; left on the plain one it would fire too and write the farewell in clear.
+    plain.off('timeout', this.onTimeout);
+    plain.setTimeout(0);
     // Anything pipelined after STARTTLS arrived in clear text and must not be honoured (RFC 3207 §4.2).
     this.chunks = [];
     this.buffered = 0;
@@ -175,10 +183,7 @@ class Connection implements LineConnection {
     socket.setTimeout(this.options.idleTimeoutMs);
     socket.on('data', this.onData);
     socket.on('end', this.onEnd);
-    socket.on('timeout', () => {
-      if (this.idleFarewell !== undefined && socket.writable) socket.write(`${this.idleFarewell}\r\n`, 'latin1');
-      socket.destroy();
-    });
+    socket.on('timeout', this.onTimeout);
     // Errors (resets, bad TLS records) just end the session; nothing a client does may crash the server.
     socket.on('error', () => socket.destroy());
     socket.on('close', () => {

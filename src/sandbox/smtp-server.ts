@@ -59,7 +59,7 @@ class SmtpSession {
     this.reply(
       `220 ${this.backend.smtpHost} Microsoft ESMTP MAIL Service ready at ${banner} [${this.backend.sessionId()}]`,
     );
-    this.connection.idleFarewell = '421 4.4.1 Connection timed out. Total session duration: 00:10:00';
+    this.connection.idleFarewell = '421 4.4.1 Connection timed out';
     try {
       await this.commands();
     } catch (error) {

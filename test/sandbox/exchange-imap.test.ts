@@ -202,6 +202,38 @@ describe('Exchange emulator: IMAP denials', () => {
     });
   }
 
+  test('idle sockets are closed (IMAP says BYE, SMTP 421); an overlong command line is refused', async () => {
+    const pki = await testPki();
+    const own = await startExchange({ model, tls: pki.server, idleTimeoutMs: 200 });
+    try {
+      const imap = await WireClient.connect(own.imap.port, ca);
+      const smtp = await WireClient.connect(own.smtp.port);
+      await imap.line();
+      await smtp.line();
+      assert.equal(await imap.line(1000), '* BYE Connection closed. 14');
+      assert.equal(await smtp.line(1000), '421 4.4.1 Connection timed out');
+      assert.equal(await imap.closedWithin(500), true);
+      // A busy session outlives the idle timeout, also after STARTTLS moved it onto a new socket.
+      const busy = await WireClient.connect(own.smtp.port);
+      await busy.line();
+      await busy.exchange('STARTTLS', '220');
+      await busy.startTls(ca);
+      for (let i = 0; i < 5; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        assert.deepEqual(await busy.exchange('NOOP', '250'), ['250 2.0.0 OK']);
+      }
+      assert.equal(await busy.line(1000), '421 4.4.1 Connection timed out');
+      assert.equal(await busy.closedWithin(500), true);
+      const long = await WireClient.connect(own.imap.port, ca);
+      await long.line();
+      long.send(`L1 SEARCH HEADER Subject ${'x'.repeat(40_000)}`);
+      assert.equal(await long.line(), '* BAD Command Error. 10');
+      assert.equal(await long.closedWithin(500), true);
+    } finally {
+      await own.close();
+    }
+  });
+
   test('close() drops open sessions promptly', async () => {
     const pki = await testPki();
     const own = await startExchange({ model, tls: pki.server });
