@@ -1,0 +1,199 @@
+import tls from 'node:tls';
+import { ImapFlow, type ImapFlowOptions, type ImapTransport, type Logger } from 'imapflow';
+import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
+import { ProbeError, rejection, tlsOptionsFor } from './transport-errors.js';
+import type { ProbeContext, ProbeFn, ProbeOutcome, Stage } from './types.js';
+
+// imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside connect() and exposes no hook
+// between them. Its (internal, untyped) authenticate() is the one seam where the server's
+// capabilities are known and nothing secret has been sent, so the probe subclasses it there.
+interface ImapFlowInternals {
+  authenticate(): Promise<boolean>;
+}
+const imapflowAuthenticate = (ImapFlow.prototype as unknown as ImapFlowInternals).authenticate;
+
+interface AuthHooks {
+  before(capabilities: ReadonlyMap<string, unknown>): void;
+  after(): void;
+}
+
+class XOAuth2ImapFlow extends ImapFlow {
+  readonly #hooks: AuthHooks;
+
+  constructor(options: ImapFlowOptions, hooks: AuthHooks) {
+    super(options);
+    this.#hooks = hooks;
+  }
+
+  async authenticate(): Promise<boolean> {
+    this.#hooks.before(this.capabilities);
+    // imapflow prefers OAUTHBEARER whenever it is offered; the probe proves XOAUTH2, the one
+    // mechanism Exchange offers, so the other never reaches imapflow's choice.
+    this.capabilities.delete('AUTH=OAUTHBEARER');
+    const authenticated = await imapflowAuthenticate.call(this);
+    this.#hooks.after();
+    return authenticated;
+  }
+}
+
+const MAX_TRANSCRIPT_LINE = 2000;
+
+/** Hides the SASL initial response that rides on the AUTHENTICATE line (SASL-IR). */
+export function maskImapClientLine(line: string): string {
+  return line.replace(/^(\S+ AUTHENTICATE \S+) .*$/i, '$1 [redacted]');
+}
+
+/**
+ * Splits what the server sends into lines for the transcript, byte for byte as received
+ * (imapflow's own log re-serialises parsed responses), and remembers the last tagged status,
+ * whose text is the server's verdict when a command fails.
+ */
+class ServerLines {
+  lastTagged: string | undefined;
+  #partial = '';
+
+  constructor(private readonly onLine: (line: string) => void) {}
+
+  push(chunk: Buffer): void {
+    const lines = (this.#partial + chunk.toString('utf8')).split('\r\n');
+    this.#partial = (lines.pop() ?? '').slice(0, MAX_TRANSCRIPT_LINE);
+    for (const line of lines) {
+      if (!line.startsWith('* ') && !line.startsWith('+')) this.lastTagged = line.replace(/^\S+ /, '');
+      this.onLine(line.length > MAX_TRANSCRIPT_LINE ? `${line.slice(0, MAX_TRANSCRIPT_LINE)}…` : line);
+    }
+  }
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/** A tagged NO/BAD (imapflow: responseStatus), or a login imapflow itself declared failed. */
+function isServerRefusal(err: unknown): boolean {
+  const status = field(err, 'responseStatus');
+  return status === 'NO' || status === 'BAD' || field(err, 'authenticationFailed') === true;
+}
+
+function transcriptLogger(run: ProbeRun, watchdog: Watchdog): Logger {
+  const ignore = (): void => undefined;
+  return {
+    // Client lines arrive here already masked by imapflow (sensitive attributes); server lines
+    // come from the socket instead, see ServerLines.
+    debug: (entry: unknown) => {
+      const msg = field(entry, 'msg');
+      if (field(entry, 'src') !== 'c' || typeof msg !== 'string') return;
+      watchdog.kick();
+      run.transcript.client(msg);
+    },
+    info: ignore,
+    warn: ignore,
+    error: ignore,
+  };
+}
+
+/**
+ * Opens an authenticated IMAP session (implicit TLS, SASL XOAUTH2), runs `work` on it and logs
+ * out. Steps: connect, tls, greeting, capability, auth, then `afterAuth` for the session set-up
+ * imapflow does after login (ID, NAMESPACE) and for `work`, then logout. Exchange's "BAD User is
+ * authenticated but not connected." answers the first command after login, so it lands in `afterAuth`.
+ */
+export async function withImapSession<T>(
+  ctx: ProbeContext,
+  run: ProbeRun,
+  afterAuth: Stage,
+  work: (client: ImapFlow) => Promise<T>,
+): Promise<T> {
+  const { recorder } = run;
+  const endpoint = ctx.endpoints.imap;
+  let socket: tls.TLSSocket | undefined;
+  let client: XOAuth2ImapFlow | undefined;
+  let lastError: unknown;
+  const teardown = (): void => {
+    client?.close();
+    socket?.destroy();
+  };
+  return withWatchdog({ stepTimeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, recorder, onTrip: teardown }, async (watchdog) => {
+    const serverLines = new ServerLines((line) => {
+      watchdog.kick();
+      if (recorder.stage === 'greeting') recorder.begin('capability');
+      run.transcript.server(line);
+    });
+    // A transport of our own, so TCP connect and the TLS handshake are timed apart and the socket
+    // is ours to destroy whatever state imapflow is in.
+    const transport: ImapTransport = {
+      connect: (_options, onConnect) => {
+        const opened = tls.connect(tlsOptionsFor(endpoint), () => {
+          watchdog.kick();
+          recorder.begin('greeting');
+          onConnect();
+          // After imapflow's pipe is in place, so no byte is consumed before imapflow sees it.
+          opened.on('data', (chunk: Buffer) => serverLines.push(chunk));
+        });
+        opened.once('connect', () => {
+          watchdog.kick();
+          recorder.begin('tls');
+        });
+        socket = opened;
+        return opened;
+      },
+    };
+    client = new XOAuth2ImapFlow(
+      {
+        host: endpoint.host,
+        port: endpoint.port,
+        secure: true,
+        auth: { user: ctx.mailbox, accessToken: ctx.accessToken.reveal() },
+        transport,
+        logger: transcriptLogger(run, watchdog),
+        connectionTimeout: ctx.stepTimeoutMs,
+        greetingTimeout: ctx.stepTimeoutMs,
+        socketTimeout: ctx.stepTimeoutMs,
+        disableAutoIdle: true,
+        disableCompression: true,
+        disableAutoEnable: true,
+      },
+      {
+        before: (capabilities) => {
+          recorder.attribute('capability');
+          if (!capabilities.has('AUTH=XOAUTH2')) {
+            const offered = [...capabilities.keys()].filter((name) => name.startsWith('AUTH=')).join(' ') || 'none';
+            throw new ProbeError('xoauth2_not_offered', `CAPABILITY does not offer AUTH=XOAUTH2 (offered: ${offered})`, {
+              stage: 'capability',
+            });
+          }
+          recorder.begin('auth');
+        },
+        after: () => recorder.begin(afterAuth),
+      },
+    );
+    client.on('error', (err: unknown) => {
+      lastError ??= err;
+    });
+    recorder.begin('connect');
+    try {
+      await client.connect();
+      const result = await work(client);
+      recorder.begin('logout');
+      // The mailbox answered; a LOGOUT that goes wrong changes nothing about that.
+      await client.logout().catch((err: unknown) => run.transcript.note(`LOGOUT did not complete: ${String(err)}`));
+      return result;
+    } catch (err) {
+      if (err instanceof ProbeError) throw err;
+      if (isServerRefusal(err)) {
+        const text = serverLines.lastTagged ?? String(field(err, 'responseText') ?? field(err, 'response') ?? '');
+        throw rejection('imap', recorder.stage, text, `server refused the command during ${recorder.stage}`);
+      }
+      // A command cut off by a lost connection reports NoConnection; the socket error says why.
+      throw lastError ?? err;
+    } finally {
+      teardown();
+    }
+  });
+}
+
+/** IMAPS: TLS, CAPABILITY offers XOAUTH2, AUTHENTICATE XOAUTH2, LIST (folder count), LOGOUT. */
+export const imapProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
+  runProbe(ctx, maskImapClientLine, async (run) => {
+    const folders = await withImapSession(ctx, run, 'list', (client) => client.list({ listOnly: true }));
+    run.facts.folderCount = folders.length;
+  });

@@ -1,0 +1,158 @@
+import { isIP } from 'node:net';
+import { rootCertificates, type ConnectionOptions } from 'node:tls';
+import { reasonForReply } from '../diagnose/reply.js';
+import type { ReasonCode } from '../diagnose/reasons.js';
+import type { Endpoint, ProbeFailure, Protocol, Stage } from './types.js';
+
+/** A failure a probe already understood: reason decided, server words kept. Converted at the boundary. */
+export class ProbeError extends Error {
+  readonly reason: ReasonCode;
+  /** Absent: the step in progress when it was thrown. */
+  readonly stage: Stage | undefined;
+  readonly serverText: string | undefined;
+
+  constructor(reason: ReasonCode, message: string, options: { stage?: Stage; serverText?: string } = {}) {
+    super(message);
+    this.name = 'ProbeError';
+    this.reason = reason;
+    this.stage = options.stage;
+    this.serverText = options.serverText;
+  }
+}
+
+/** The server said no: the reason comes from its words, through the one reply classifier. */
+export function rejection(protocol: Protocol, stage: Stage, serverText: string, message: string): ProbeError {
+  return new ProbeError(reasonForReply(protocol, stage, serverText), message, { stage, serverText });
+}
+
+/**
+ * TLS settings every probe connects with. Node's `ca` replaces the default store, while an
+ * endpoint's extra CAs are meant to be added to it, so the bundled roots go in alongside.
+ */
+export function tlsOptionsFor(endpoint: Endpoint): ConnectionOptions {
+  const options: ConnectionOptions = {
+    host: endpoint.host,
+    port: endpoint.port,
+    minVersion: 'TLSv1.2',
+    rejectUnauthorized: endpoint.tls.rejectUnauthorized,
+  };
+  if (endpoint.tls.ca?.length) options.ca = [...rootCertificates, ...endpoint.tls.ca];
+  // SNI carries names only; for an IP literal the certificate is checked against its IP SANs.
+  if (!isIP(endpoint.host)) options.servername = endpoint.host;
+  return options;
+}
+
+const UNTRUSTED = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_UNTRUSTED',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_REJECTED',
+]);
+
+const VERSION_REJECTED = new Set([
+  'ERR_SSL_UNSUPPORTED_PROTOCOL',
+  'ERR_SSL_NO_PROTOCOLS_AVAILABLE',
+  'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
+]);
+
+// Node's codes, imapflow's own (NoConnection, ETIMEOUT, CONNECT_TIMEOUT …) and nodemailer's
+// (ECONNECTION, ETIMEDOUT, ETLS, EDNS, EPROTOCOL) side by side: each library passes some through
+// and renames others, so one table serves all three.
+const BY_CODE: ReadonlyMap<string, ReasonCode> = new Map<string, ReasonCode>([
+  ['ECONNREFUSED', 'connect_refused'],
+  ['EHOSTUNREACH', 'connect_refused'],
+  ['ENETUNREACH', 'connect_refused'],
+  ['ENOTFOUND', 'connect_dns'],
+  ['EAI_AGAIN', 'connect_dns'],
+  ['EAI_FAIL', 'connect_dns'],
+  ['EDNS', 'connect_dns'],
+  ['ECONNRESET', 'connection_reset'],
+  ['EPIPE', 'connection_reset'],
+  ['ECONNABORTED', 'connection_reset'],
+  ['ERR_STREAM_PREMATURE_CLOSE', 'connection_reset'],
+  ['NoConnection', 'connection_reset'],
+  ['EConnectionClosed', 'connection_reset'],
+  ['ClosedAfterConnectText', 'connection_reset'],
+  ['ClosedAfterConnectTLS', 'connection_reset'],
+  ['ECONNECTION', 'connection_reset'],
+  ['ETIMEDOUT', 'timeout'],
+  ['ETIMEOUT', 'timeout'],
+  ['CONNECT_TIMEOUT', 'timeout'],
+  ['GREETING_TIMEOUT', 'timeout'],
+  ['UPGRADE_TIMEOUT', 'timeout'],
+  ['ABORT_ERR', 'timeout'],
+  ['ERR_TLS_CERT_ALTNAME_INVALID', 'tls_hostname_mismatch'],
+  ['ETLS', 'tls_handshake_failed'],
+  ['EPROTOCOL', 'protocol_error'],
+  ['InvalidResponse', 'protocol_error'],
+  ['UnexpectedTag', 'protocol_error'],
+  ['LineTooLarge', 'protocol_error'],
+  ['ResponseTooLarge', 'protocol_error'],
+]);
+
+function codeReason(code: string): ReasonCode | undefined {
+  if (UNTRUSTED.has(code)) return 'tls_untrusted';
+  if (VERSION_REJECTED.has(code)) return 'tls_version_rejected';
+  const known = BY_CODE.get(code);
+  if (known) return known;
+  if (code.startsWith('ParserError')) return 'protocol_error';
+  if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'tls_handshake_failed';
+  return undefined;
+}
+
+function field(value: unknown, key: string): unknown {
+  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
+}
+
+/**
+ * Codes of an error and of the errors it wraps, innermost first: nodemailer renames a socket error
+ * (ESOCKET, keeping `originalCode`), imapflow keeps the dependency's error in `_err`, Node in `cause`.
+ */
+function errorCodes(err: unknown): string[] {
+  const codes: string[] = [];
+  let current: unknown = err;
+  for (let depth = 0; depth < 4 && current !== undefined && current !== null; depth++) {
+    for (const key of ['code', 'originalCode']) {
+      const code = field(current, key);
+      if (typeof code === 'string') codes.unshift(code);
+    }
+    if (field(current, 'name') === 'AbortError') codes.unshift('ABORT_ERR');
+    current = field(current, '_err') ?? field(current, 'cause');
+  }
+  return codes;
+}
+
+/** The transport reason for a Node, TLS, imapflow or nodemailer error, or undefined if it is none of those. */
+export function transportReason(err: unknown): ReasonCode | undefined {
+  for (const code of errorCodes(err)) {
+    const reason = codeReason(code);
+    if (reason) return reason;
+  }
+  return undefined;
+}
+
+const MAX_MESSAGE = 300;
+
+export function describeError(err: unknown): string {
+  const message = err instanceof Error ? err.message : String(err);
+  const code = errorCodes(err)[0];
+  const text = code && !message.includes(code) ? `${code}: ${message}` : message;
+  return text.length > MAX_MESSAGE ? `${text.slice(0, MAX_MESSAGE)}…` : text;
+}
+
+/** Anything a probe caught, as the failure record. Library rejections are ProbeErrors by now. */
+export function toFailure(err: unknown, stage: Stage): ProbeFailure {
+  if (err instanceof ProbeError) {
+    const failure: ProbeFailure = { stage: err.stage ?? stage, reason: err.reason, message: err.message };
+    if (err.serverText !== undefined) failure.serverText = err.serverText;
+    return failure;
+  }
+  return { stage, reason: transportReason(err) ?? 'internal_error', message: describeError(err) };
+}

@@ -1,0 +1,192 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { imapProbe } from '../../src/probes/imap.js';
+import {
+  assertNoCredential,
+  closedPort,
+  startScriptedServer,
+  testContext,
+  testPki,
+  testXOAuth2,
+  type ScriptStep,
+} from '../support/scripted-server.js';
+
+const GREETING =
+  '* OK The Microsoft Exchange IMAP4 service is ready. [RgBSADMAUAAyADgAMQBDAEEAMAAxADUANwAuAEQARQBVAFAAMgA4ADEALgBQAFIATwBEAC4ATwBVAFQATABPAE8ASwAuAEMATwBNAA==]\r\n';
+const CAPS_BEFORE = 'IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+';
+const CAPS_AFTER =
+  'IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTACCESSRULES CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN IDLE NAMESPACE LITERAL+';
+
+/** One command and its answer: untagged lines, then the tagged status with the client's tag. */
+function command(pattern: string, untagged: string[], status: string): ScriptStep {
+  return {
+    expect: new RegExp(`(\\S+) ${pattern}`),
+    reply: (match) => [...untagged, `${match[1]} ${status}`].map((line) => `${line}\r\n`).join(''),
+  };
+}
+
+const ID = command('ID \\("name" "imapflow" .*\\)', ['* ID NIL'], 'OK ID completed.');
+const capability = (caps: string): ScriptStep => command('CAPABILITY', [`* CAPABILITY ${caps}`], 'OK CAPABILITY completed.');
+const AUTHENTICATE = (status: string): ScriptStep => command(`AUTHENTICATE XOAUTH2 ${testXOAuth2()}`, [], status);
+const UNTIL_AUTH: ScriptStep[] = [{ send: GREETING }, capability(CAPS_BEFORE), ID, AUTHENTICATE('OK AUTHENTICATE completed.')];
+const AFTER_AUTH: ScriptStep[] = [
+  capability(CAPS_AFTER),
+  ID,
+  command('NAMESPACE', ['* NAMESPACE (("" "/")) NIL NIL'], 'OK NAMESPACE completed.'),
+];
+
+async function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
+  const pki = await testPki();
+  const server = await startScriptedServer({ tls: pki.server, script });
+  const ctx = testContext({ protocol: 'imap', port: server.port, ca: options.ca ?? [pki.ca.cert], ...options });
+  try {
+    const outcome = await imapProbe(ctx);
+    await server.finished;
+    assertNoCredential(outcome, ctx.transcript);
+    return { outcome, server, transcript: ctx.transcript.lines };
+  } finally {
+    await server.close();
+  }
+}
+
+describe('imap probe', () => {
+  test('healthy Exchange session: XOAUTH2 with SASL-IR, LIST counts folders, LOGOUT', async () => {
+    const { outcome, server, transcript } = await probe([
+      ...UNTIL_AUTH,
+      ...AFTER_AUTH,
+      command(
+        'LIST "" "\\*"',
+        [
+          '* LIST (\\HasNoChildren) "/" Archive',
+          '* LIST (\\Marked \\HasNoChildren) "/" INBOX',
+          '* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"',
+        ],
+        'OK LIST completed.',
+      ),
+      command('LOGOUT', ['* BYE Microsoft Exchange Server IMAP4 server signing off.'], 'OK LOGOUT completed.'),
+      { close: true },
+    ]);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
+    assert.deepEqual(server.problems, []);
+    assert.deepEqual(outcome.facts, { folderCount: 3 });
+    assert.deepEqual(
+      outcome.steps.map((s) => s.step),
+      ['connect', 'tls', 'greeting', 'capability', 'auth', 'list', 'logout'],
+    );
+    assert.equal(transcript[0], `S: ${GREETING.trimEnd()}`);
+    assert.ok(transcript.some((line) => /^C: \S+ AUTHENTICATE XOAUTH2 \[redacted\]$/.test(line)), transcript.join('\n'));
+    assert.ok(transcript.includes('S: * BYE Microsoft Exchange Server IMAP4 server signing off.'));
+  });
+
+  test('rejected token: Exchange NO AUTHENTICATE failed. at auth', async () => {
+    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 3), AUTHENTICATE('NO AUTHENTICATE failed.')]);
+    assert.equal(outcome.failure?.stage, 'auth');
+    assert.equal(outcome.failure?.reason, 'auth_failed');
+    assert.equal(outcome.failure?.serverText, 'NO AUTHENTICATE failed.');
+  });
+
+  test('throttling keeps the exact server text', async () => {
+    const text = 'NO Request is throttled. Suggested Backoff Time: 299609 milliseconds';
+    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 3), AUTHENTICATE(text)], { stepTimeoutMs: 400 });
+    assert.equal(outcome.failure?.stage, 'auth');
+    assert.equal(outcome.failure?.reason, 'throttled');
+    assert.equal(outcome.failure?.serverText, text);
+  });
+
+  test('Dovecot-style SASL error challenge: empty reply, then the tagged NO is the failure', async () => {
+    let tag = '';
+    const { outcome, server } = await probe([
+      // Dovecot announces its capabilities in the greeting, so imapflow sends no CAPABILITY first.
+      { send: '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER ID] Dovecot ready.\r\n' },
+      ID,
+      {
+        expect: new RegExp(`(\\S+) AUTHENTICATE XOAUTH2 ${testXOAuth2()}`),
+        reply: (match) => {
+          tag = match[1] ?? '';
+          return '+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIn0=\r\n';
+        },
+      },
+      { expect: '', reply: () => `${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n` },
+    ]);
+    assert.deepEqual(server.problems, []);
+    assert.equal(outcome.failure?.stage, 'auth');
+    assert.equal(outcome.failure?.reason, 'auth_failed');
+    assert.equal(outcome.failure?.serverText, 'NO [AUTHENTICATIONFAILED] Authentication failed.');
+  });
+
+  test('"User is authenticated but not connected." after AUTHENTICATE is its own failure at list', async () => {
+    const { outcome } = await probe([
+      ...UNTIL_AUTH,
+      capability(CAPS_AFTER),
+      ID,
+      {
+        expect: /(\S+) NAMESPACE/,
+        reply: (match) => `${match[1]} BAD User is authenticated but not connected.\r\n* BYE Connection closed. 14\r\n`,
+      },
+      { close: true },
+    ]);
+    assert.equal(outcome.failure?.stage, 'list');
+    assert.equal(outcome.failure?.reason, 'auth_not_connected');
+    assert.equal(outcome.failure?.serverText, 'BAD User is authenticated but not connected.');
+  });
+
+  test('no AUTH=XOAUTH2 in CAPABILITY fails at capability before any credential is sent', async () => {
+    const { outcome, server } = await probe([
+      { send: GREETING },
+      capability('IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR ID'),
+      ID,
+    ]);
+    assert.ok(!server.received.some((line) => line.includes('AUTHENTICATE')));
+    assert.equal(outcome.failure?.stage, 'capability');
+    assert.equal(outcome.failure?.reason, 'xoauth2_not_offered');
+  });
+
+  test('connection refused', async () => {
+    const outcome = await imapProbe(testContext({ protocol: 'imap', port: await closedPort(), ca: [] }));
+    assert.equal(outcome.failure?.stage, 'connect');
+    assert.equal(outcome.failure?.reason, 'connect_refused');
+  });
+
+  test('server silent after the handshake times out at greeting, fast', async () => {
+    const started = performance.now();
+    const { outcome } = await probe([{ hang: true }], { stepTimeoutMs: 200 });
+    assert.equal(outcome.failure?.stage, 'greeting');
+    assert.equal(outcome.failure?.reason, 'timeout');
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  test('server silent after AUTHENTICATE times out at auth', async () => {
+    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 3), { expect: /\S+ AUTHENTICATE .*/ }, { hang: true }], {
+      stepTimeoutMs: 200,
+    });
+    assert.equal(outcome.failure?.stage, 'auth');
+    assert.equal(outcome.failure?.reason, 'timeout');
+  });
+
+  test('reset in the middle of LIST', async () => {
+    const { outcome } = await probe([...UNTIL_AUTH, ...AFTER_AUTH, { expect: /\S+ LIST .*/ }, { reset: true }]);
+    assert.equal(outcome.failure?.stage, 'list');
+    assert.equal(outcome.failure?.reason, 'connection_reset');
+  });
+
+  test('the runner abort ends the session with timeout at the step in progress', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const pki = await testPki();
+    const server = await startScriptedServer({ tls: pki.server, script: [{ send: GREETING }, { hang: true }] });
+    try {
+      const ctx = testContext({ protocol: 'imap', port: server.port, ca: [pki.ca.cert], signal: controller.signal });
+      const outcome = await imapProbe(ctx);
+      assert.equal(outcome.failure?.stage, 'capability');
+      assert.equal(outcome.failure?.reason, 'timeout');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('certificate from a CA the endpoint does not trust', async () => {
+    const { outcome } = await probe([{ send: GREETING }], { ca: [] });
+    assert.equal(outcome.failure?.stage, 'tls');
+    assert.equal(outcome.failure?.reason, 'tls_untrusted');
+  });
+});

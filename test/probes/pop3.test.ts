@@ -1,0 +1,141 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { pop3Probe } from '../../src/probes/pop3.js';
+import {
+  assertNoCredential,
+  closedPort,
+  startScriptedServer,
+  testContext,
+  testPki,
+  testXOAuth2,
+  type ScriptStep,
+} from '../support/scripted-server.js';
+
+const GREETING =
+  '+OK The Microsoft Exchange POP3 service is ready. [RgBSADMAUAAyADgAMQBDAEEAMAAxADUANwAuAEQARQBVAFAAMgA4ADEALgBQAFIATwBEAC4ATwBVAFQATABPAE8ASwAuAEMATwBNAA==]\r\n';
+const CAPA = { expect: 'CAPA', reply: '+OK\r\nTOP\r\nUIDL\r\nSASL PLAIN XOAUTH2\r\nUSER\r\n.\r\n' };
+const AUTH_READY = { expect: 'AUTH XOAUTH2', reply: '+ \r\n' };
+const AUTH_OK = { expect: testXOAuth2(), reply: '+OK User successfully authenticated.\r\n' };
+const UNTIL_AUTH: ScriptStep[] = [{ send: GREETING }, CAPA, AUTH_READY, AUTH_OK];
+
+async function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[]; signal?: AbortSignal } = {}) {
+  const pki = await testPki();
+  const server = await startScriptedServer({ tls: pki.server, script });
+  const ctx = testContext({ protocol: 'pop3', port: server.port, ca: options.ca ?? [pki.ca.cert], ...options });
+  try {
+    const outcome = await pop3Probe(ctx);
+    await server.finished;
+    assertNoCredential(outcome, ctx.transcript);
+    return { outcome, server, transcript: ctx.transcript.lines };
+  } finally {
+    await server.close();
+  }
+}
+
+describe('pop3 probe', () => {
+  test('healthy Exchange session: two-step XOAUTH2, STAT counts, QUIT', async () => {
+    const { outcome, server, transcript } = await probe([
+      ...UNTIL_AUTH,
+      { expect: 'STAT', reply: '+OK 2 4817\r\n' },
+      { expect: 'QUIT', reply: '+OK Microsoft Exchange Server POP3 server signing off.\r\n' },
+      { close: true },
+    ]);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
+    assert.deepEqual(outcome.facts, { messageCount: 2, mailboxBytes: 4817 });
+    assert.deepEqual(server.problems, []);
+    assert.deepEqual(server.received, ['CAPA', 'AUTH XOAUTH2', testXOAuth2(), 'STAT', 'QUIT']);
+    assert.deepEqual(
+      outcome.steps.map((s) => s.step),
+      ['connect', 'tls', 'greeting', 'capability', 'auth', 'stat', 'logout'],
+    );
+    assert.ok(outcome.steps.every((s) => s.seconds >= 0));
+    assert.deepEqual(transcript.slice(0, 11), [
+      `S: ${GREETING.trimEnd()}`,
+      'C: CAPA',
+      'S: +OK',
+      'S: TOP',
+      'S: UIDL',
+      'S: SASL PLAIN XOAUTH2',
+      'S: USER',
+      'S: .',
+      'C: AUTH XOAUTH2',
+      'S: + ',
+      'C: [redacted]',
+    ]);
+  });
+
+  test('rejected token: Exchange -ERR is the failure at auth, word for word', async () => {
+    const reply = '-ERR Authentication failure: unknown user name or bad password.';
+    const { outcome } = await probe([{ send: GREETING }, CAPA, AUTH_READY, { expect: testXOAuth2(), reply: `${reply}\r\n` }]);
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.failure?.stage, 'auth');
+    assert.equal(outcome.failure?.reason, 'auth_failed');
+    assert.equal(outcome.failure?.serverText, reply);
+  });
+
+  test('Dovecot-style error challenge: empty line answers it, the final -ERR is the failure', async () => {
+    const { outcome, server } = await probe([
+      { send: '+OK Dovecot ready.\r\n' },
+      { expect: 'CAPA', reply: '+OK\r\nCAPA\r\nSASL PLAIN XOAUTH2 OAUTHBEARER\r\n.\r\n' },
+      AUTH_READY,
+      { expect: testXOAuth2(), reply: '+ eyJzdGF0dXMiOiI0MDEiLCJzY2hlbWVzIjoiQmVhcmVyIn0=\r\n' },
+      { expect: '', reply: '-ERR [AUTH] Authentication failed.\r\n' },
+    ]);
+    assert.deepEqual(server.problems, []);
+    assert.equal(outcome.failure?.stage, 'auth');
+    assert.equal(outcome.failure?.reason, 'auth_failed');
+    assert.equal(outcome.failure?.serverText, '-ERR [AUTH] Authentication failed.');
+  });
+
+  test('XOAUTH2 missing from CAPA fails at capability without sending credentials', async () => {
+    const { outcome, server } = await probe([
+      { send: GREETING },
+      { expect: 'CAPA', reply: '+OK\r\nTOP\r\nSASL PLAIN\r\n.\r\n' },
+    ]);
+    assert.deepEqual(server.received, ['CAPA']);
+    assert.equal(outcome.failure?.stage, 'capability');
+    assert.equal(outcome.failure?.reason, 'xoauth2_not_offered');
+    assert.equal(outcome.failure?.serverText, 'SASL PLAIN');
+  });
+
+  test('connection refused', async () => {
+    const ctx = testContext({ protocol: 'pop3', port: await closedPort(), ca: [] });
+    const outcome = await pop3Probe(ctx);
+    assert.equal(outcome.failure?.stage, 'connect');
+    assert.equal(outcome.failure?.reason, 'connect_refused');
+  });
+
+  test('server silent after the handshake times out at greeting within the step timeout', async () => {
+    const started = performance.now();
+    const { outcome } = await probe([{ hang: true }], { stepTimeoutMs: 200 });
+    assert.equal(outcome.failure?.stage, 'greeting');
+    assert.equal(outcome.failure?.reason, 'timeout');
+    assert.ok(performance.now() - started < 2000);
+  });
+
+  test('reset in the middle of the session', async () => {
+    const { outcome } = await probe([...UNTIL_AUTH, { expect: 'STAT' }, { reset: true }]);
+    assert.equal(outcome.failure?.stage, 'stat');
+    assert.equal(outcome.failure?.reason, 'connection_reset');
+  });
+
+  test('certificate from a CA the endpoint does not trust', async () => {
+    const { outcome } = await probe([{ send: GREETING }], { ca: [] });
+    assert.equal(outcome.failure?.stage, 'tls');
+    assert.equal(outcome.failure?.reason, 'tls_untrusted');
+  });
+
+  test('a line beyond 8 KiB is a protocol error', async () => {
+    const { outcome } = await probe([{ send: `+OK ${'x'.repeat(9000)}\r\n` }]);
+    assert.equal(outcome.failure?.stage, 'greeting');
+    assert.equal(outcome.failure?.reason, 'protocol_error');
+  });
+
+  test('the runner abort ends the probe with timeout at the step in progress', async () => {
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 100);
+    const { outcome } = await probe([{ send: GREETING }, { hang: true }], { signal: controller.signal });
+    assert.equal(outcome.failure?.stage, 'capability');
+    assert.equal(outcome.failure?.reason, 'timeout');
+  });
+});

@@ -1,0 +1,12 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { PROBES, REQUIRED_ROLE } from '../../src/probes/registry.js';
+import { CHECK_KINDS } from '../../src/probes/types.js';
+
+test('every protocol check has a probe, and every check kind names its roles', () => {
+  assert.deepEqual(Object.keys(PROBES).sort(), ['imap', 'pop3', 'smtp']);
+  for (const probe of Object.values(PROBES)) assert.equal(typeof probe, 'function');
+  assert.deepEqual(Object.keys(REQUIRED_ROLE).sort(), [...CHECK_KINDS].sort());
+  assert.deepEqual(REQUIRED_ROLE.roundtrip, ['SMTP.SendAsApp', 'IMAP.AccessAsApp']);
+  assert.deepEqual(REQUIRED_ROLE.pop3, ['POP.AccessAsApp']);
+});
