@@ -45,14 +45,14 @@ export async function startImapServer(
 // ---------------------------------------------------------------------------------------------------------------
 // Command syntax: tag, name, arguments as atoms, strings (quoted or literal) and parenthesised lists.
 
-export type Token = { kind: 'atom'; value: string } | { kind: 'string'; value: string } | { kind: 'list'; items: Token[] };
+type Token = { kind: 'atom'; value: string } | { kind: 'string'; value: string } | { kind: 'list'; items: Token[] };
 
-class SyntaxError extends Error {}
+class ArgumentError extends Error {}
 
 // Literals are read off the wire first and stand in the command text as \0<index>\0, so the tokenizer sees one string.
 const LITERAL_MARK = '\u0000';
 
-export function tokenize(text: string, literals: readonly string[] = []): Token[] {
+function tokenize(text: string, literals: readonly string[] = []): Token[] {
   const stack: Token[][] = [[]];
   let i = 0;
   const push = (token: Token): void => {
@@ -68,14 +68,14 @@ export function tokenize(text: string, literals: readonly string[] = []): Token[
       stack.push(list.items);
       i++;
     } else if (char === ')') {
-      if (stack.length === 1) throw new SyntaxError('unbalanced )');
+      if (stack.length === 1) throw new ArgumentError('unbalanced )');
       stack.pop();
       i++;
     } else if (char === '"') {
       let value = '';
       i++;
       for (;;) {
-        if (i >= text.length) throw new SyntaxError('unterminated string');
+        if (i >= text.length) throw new ArgumentError('unterminated string');
         const c = text[i]!;
         if (c === '"') break;
         if (c === '\\') i++;
@@ -87,7 +87,7 @@ export function tokenize(text: string, literals: readonly string[] = []): Token[
     } else if (char === LITERAL_MARK) {
       const end = text.indexOf(LITERAL_MARK, i + 1);
       const literal = literals[Number(text.slice(i + 1, end))];
-      if (end < 0 || literal === undefined) throw new SyntaxError('bad literal');
+      if (end < 0 || literal === undefined) throw new ArgumentError('bad literal');
       push({ kind: 'string', value: literal });
       i = end + 1;
     } else {
@@ -102,21 +102,21 @@ export function tokenize(text: string, literals: readonly string[] = []): Token[
         value += c;
         i++;
       }
-      if (depth !== 0) throw new SyntaxError('unbalanced [');
+      if (depth !== 0) throw new ArgumentError('unbalanced [');
       push({ kind: 'atom', value });
     }
   }
-  if (stack.length !== 1) throw new SyntaxError('unbalanced (');
+  if (stack.length !== 1) throw new ArgumentError('unbalanced (');
   return stack[0]!;
 }
 
 function text(token: Token | undefined): string {
-  if (!token || token.kind === 'list') throw new SyntaxError('expected a string');
+  if (!token || token.kind === 'list') throw new ArgumentError('expected a string');
   return token.value;
 }
 
 function list(token: Token | undefined): Token[] {
-  if (!token) throw new SyntaxError('expected a list');
+  if (!token) throw new ArgumentError('expected a list');
   return token.kind === 'list' ? token.items : [token];
 }
 
@@ -125,7 +125,7 @@ function sequenceSet(spec: string, largest: number): (n: number) => boolean {
   const ranges = spec.split(',').map((part) => {
     const [from, to = from] = part.split(':').map((end) => {
       if (end === '*') return largest;
-      if (!/^\d+$/.test(end)) throw new SyntaxError('bad sequence set');
+      if (!/^\d+$/.test(end)) throw new ArgumentError('bad sequence set');
       return Number(end);
     });
     return [Math.min(from!, to!), Math.max(from!, to!)] as const;
@@ -136,7 +136,7 @@ function sequenceSet(spec: string, largest: number): (n: number) => boolean {
 function imapDate(token: Token | undefined): Date {
   const match = /^(\d{1,2})-([A-Za-z]{3})-(\d{4})$/.exec(text(token));
   const month = match ? MONTHS.findIndex((name) => name.toLowerCase() === match[2]!.toLowerCase()) : -1;
-  if (!match || month < 0) throw new SyntaxError('bad date');
+  if (!match || month < 0) throw new ArgumentError('bad date');
   return new Date(Date.UTC(Number(match[3]), month, Number(match[1])));
 }
 
@@ -365,7 +365,7 @@ class ImapSession {
     try {
       return (await handler.run(command)) !== false;
     } catch (error) {
-      if (!(error instanceof SyntaxError)) throw error;
+      if (!(error instanceof ArgumentError)) throw error;
       this.send(`${command.tag} ${ARGUMENT_ERROR}`);
       return true;
     }
@@ -476,7 +476,7 @@ class ImapSession {
     const items = list(command.args[1]).map((item) => {
       const name = text(item).toUpperCase();
       const value = values[name];
-      if (!value) throw new SyntaxError(`unknown STATUS item ${name}`);
+      if (!value) throw new ArgumentError(`unknown STATUS item ${name}`);
       return `${name} ${value()}`;
     });
     this.send(`* STATUS ${mailboxName(folder.name)} (${items.join(' ')})`);
@@ -579,7 +579,7 @@ class ImapSession {
     const queue = [...tokens];
     const next = (): ((message: StoredMessage, seq: number) => boolean) => {
       const token = queue.shift();
-      if (!token) throw new SyntaxError('missing search key');
+      if (!token) throw new ArgumentError('missing search key');
       if (token.kind === 'list') return this.searchKeys(command, token.items);
       const key = text(token).toUpperCase();
       const flag = (name: string, present: boolean) => (message: StoredMessage) => message.flags.has(name) === present;
@@ -649,7 +649,7 @@ class ImapSession {
         case 'LARGER':
         case 'SMALLER': {
           const size = Number(text(queue.shift()));
-          if (!Number.isInteger(size)) throw new SyntaxError('bad size');
+          if (!Number.isInteger(size)) throw new ArgumentError('bad size');
           return (message) => (key === 'LARGER' ? message.raw.length > size : message.raw.length < size);
         }
         case 'UID': {
@@ -667,7 +667,7 @@ class ImapSession {
           return (message, seq) => left(message, seq) || right(message, seq);
         }
         default: {
-          if (!/^[\d*:,]+$/.test(key)) throw new SyntaxError(`unknown search key ${key}`);
+          if (!/^[\d*:,]+$/.test(key)) throw new ArgumentError(`unknown search key ${key}`);
           const inSet = sequenceSet(key, this.selection!.view.length);
           return (_message, seq) => inSet(seq);
         }
@@ -750,7 +750,7 @@ class ImapSession {
     if (!this.writable(command)) return;
     const spec = text(command.args[0]);
     const action = /^([+-]?)FLAGS(\.SILENT)?$/i.exec(text(command.args[1]));
-    if (!action) throw new SyntaxError('bad STORE action');
+    if (!action) throw new ArgumentError('bad STORE action');
     const flags = command.args.slice(2).flatMap((token) => list(token)).map((token) => text(token));
     for (const { seq, message } of this.resolve(command, spec)) {
       if (action[1] === '') message.flags.clear();
@@ -821,7 +821,7 @@ function fetchItemPattern(item: string): { peek: boolean; section: string; start
     return { peek: true, section: '' };
   }
   const match = /^BODY(\.PEEK)?\[(.*)\](?:<(\d+)(?:\.(\d+))?>)?$/.exec(item);
-  if (!match || section(Buffer.alloc(0), match[2]!) === undefined) throw new SyntaxError(`unsupported FETCH item ${item}`);
+  if (!match || section(Buffer.alloc(0), match[2]!) === undefined) throw new ArgumentError(`unsupported FETCH item ${item}`);
   return {
     peek: Boolean(match[1]),
     section: match[2]!,
