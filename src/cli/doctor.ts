@@ -1,0 +1,118 @@
+import { credentialExpiry } from '../auth/token-provider.js';
+import { loadConfigFile, type ResolvedMonitor } from '../config/load.js';
+import { readSecret } from '../config/secrets.js';
+import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
+import { diagnose } from '../diagnose/diagnose.js';
+import { Redactor } from '../log/redact.js';
+import type { CheckKind } from '../probes/types.js';
+import { systemClock } from '../runner/clock.js';
+import type { CheckResult } from '../runner/result.js';
+import { runCheck } from '../runner/run-check.js';
+import { createRuntime } from '../runner/runtime.js';
+import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+
+export const DOCTOR_HELP = `Usage: mailprobe doctor [--config FILE] [--monitor NAME] [--all-checks] [--json]
+
+Walks the admin's setup in order for a monitor — credential, token, admin consent, audience, then each
+protocol's XOAUTH2 offer, login and mailbox operation — and prints a checklist with a verdict per step and
+the exact fix for the first step that fails. --all-checks also tries protocols the monitor does not check.
+Exit codes: 0 every step passed, 1 a step failed, 2 bad usage or configuration.`;
+
+const MARK: Record<ChecklistItem['verdict'], string> = { pass: '[ok]  ', fail: '[FAIL]', not_reached: '[ -- ]', skipped: '[skip]' };
+
+export async function doctorCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseCommandArgs('doctor', args, {
+    config: { type: 'string' },
+    monitor: { type: 'string' },
+    'all-checks': { type: 'boolean' },
+    json: { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
+  if (values.help) {
+    print(io.stdout, DOCTOR_HELP);
+    return EXIT.ok;
+  }
+  const config = loadConfigFile(configPath(values.config, io));
+  const monitors = values.monitor ? config.monitors.filter((monitor) => monitor.name === values.monitor) : config.monitors.filter((m) => m.enabled);
+  if (monitors.length === 0) {
+    throw new UsageError(`doctor: no monitor named "${values.monitor ?? ''}" (monitors: ${config.monitors.map((m) => m.name).join(', ')})`);
+  }
+  const redactor = new Redactor();
+  const runtime = createRuntime({ clock: systemClock, redactor, env: io.env });
+  const reports: Array<{ monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }> = [];
+  for (const monitor of monitors) {
+    const checks: CheckKind[] = values['all-checks'] ? ['imap', 'pop3', 'smtp', ...(monitor.checks.includes('roundtrip') ? (['roundtrip'] as const) : [])] : monitor.checks;
+    const steps = await examine(monitor, checks, runtime, io.env);
+    reports.push({ monitor: monitor.name, mailbox: monitor.mailbox, steps, ...(propagationMayMatter(steps) ? { note: PROPAGATION_NOTE } : {}) });
+  }
+  const failed = reports.some((report) => report.steps.some((step) => step.verdict === 'fail'));
+  if (values.json) {
+    print(io.stdout, JSON.stringify(redactor.redactDeep({ ok: !failed, monitors: reports }), null, 2));
+    return failed ? EXIT.checkFailed : EXIT.ok;
+  }
+  for (const report of reports) print(io.stdout, redactor.redact(formatReport(report)));
+  return failed ? EXIT.checkFailed : EXIT.ok;
+}
+
+async function examine(monitor: ResolvedMonitor, checks: CheckKind[], runtime: ReturnType<typeof createRuntime>, env: NodeJS.ProcessEnv): Promise<ChecklistItem[]> {
+  const tenant = monitor.tenant;
+  const credential = credentialState(monitor, env);
+  const identity = { name: monitor.name, mailbox: monitor.mailbox, tenantId: tenant.tenantId, clientId: tenant.clientId, authorityHost: tenant.authorityHost };
+  const input: ChecklistInput = { monitor: identity, checks, credential, results: {}, now: systemClock.now() };
+  if (!credential.ok) return buildChecklist(input);
+
+  const token = await runtime.tokens.getToken(tenant);
+  if (!token.ok) {
+    const diagnosis = diagnose({
+      reason: token.failure.reason,
+      stage: token.failure.stage,
+      ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}),
+      monitor: identity,
+    });
+    input.token = { ok: false, reason: diagnosis.reason, diagnosis, ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}) };
+    return buildChecklist(input);
+  }
+  input.token = { ok: true, claims: token.claims };
+  const results: Partial<Record<CheckKind, CheckResult>> = {};
+  for (const check of checks) results[check] = await runCheck(runtime.deps, monitor, check);
+  input.results = results;
+  return buildChecklist(input);
+}
+
+function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv): ChecklistInput['credential'] {
+  const tenant = monitor.tenant;
+  const credential = tenant.credential;
+  if (credential.type === 'secret') {
+    const lookup = readSecret(credential.secret, tenant.baseDir, env);
+    if (!lookup.ok) return { ok: false, detail: lookup.message };
+    const expiry = credentialExpiry(tenant);
+    return { ok: true, detail: `client secret of app ${tenant.clientId}${expiry ? `, expires ${new Date(expiry.expiresAt).toISOString().slice(0, 10)}` : ''}` };
+  }
+  const expiry = credentialExpiry(tenant);
+  if (!expiry) return { ok: false, detail: `cannot read the certificate ${credential.certFile}` };
+  return { ok: true, detail: `certificate of app ${tenant.clientId}, valid until ${new Date(expiry.expiresAt).toISOString().slice(0, 10)}` };
+}
+
+function formatReport(report: { monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }): string {
+  const lines = [`doctor: monitor ${report.monitor} — ${report.mailbox}`];
+  for (const step of report.steps) {
+    lines.push(`  ${MARK[step.verdict]} ${step.title}${step.detail && step.verdict !== 'fail' ? ` — ${step.detail}` : ''}`);
+  }
+  const first = report.steps.find((step) => step.verdict === 'fail');
+  if (!first) {
+    lines.push('  All steps passed.');
+    return lines.join('\n');
+  }
+  lines.push('', `  First failing step: ${first.title}`);
+  if (first.reason) lines.push(`    reason: ${first.reason}`);
+  if (first.serverText) lines.push(`    server said: ${first.serverText}`);
+  if (first.detail) lines.push(`    detail: ${first.detail}`);
+  const diagnosis = first.diagnosis;
+  if (diagnosis) {
+    lines.push(`    why: ${diagnosis.summary}`);
+    diagnosis.candidates.forEach((candidate, i) => lines.push(`      ${i + 1}. ${candidate}`));
+    if (diagnosis.fixes.length > 0) lines.push('    fix:', ...diagnosis.fixes.map((fix) => `      ${fix}`));
+  }
+  if (report.note) lines.push('', `  Note: ${report.note}`);
+  return lines.join('\n');
+}

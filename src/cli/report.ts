@@ -1,0 +1,60 @@
+import type { Redactor } from '../log/redact.js';
+import type { Transcript } from '../probes/types.js';
+import type { CheckResult } from '../runner/result.js';
+
+/** Transcript lines as the admin's own openssl session would show them, masked on the way out. */
+export function streamingTranscript(stream: NodeJS.WritableStream, redactor: Redactor, indent = '    '): Transcript {
+  const write = (prefix: string, line: string): void => {
+    stream.write(`${indent}${prefix}${redactor.redact(line).replace(/\r?\n$/, '')}\n`);
+  };
+  return {
+    client: (line) => write('C: ', line),
+    server: (line) => write('S: ', line),
+    note: (line) => write('# ', line),
+  };
+}
+
+/** Keeps the lines for JSON output; the same masking applies. */
+export function collectingTranscript(redactor: Redactor, limit = 400): Transcript & { lines: string[] } {
+  const lines: string[] = [];
+  const push = (prefix: string, line: string): void => {
+    if (lines.length < limit) lines.push(`${prefix}${redactor.redact(line).replace(/\r?\n$/, '')}`);
+  };
+  return {
+    lines,
+    client: (line) => push('C: ', line),
+    server: (line) => push('S: ', line),
+    note: (line) => push('# ', line),
+  };
+}
+
+export function formatResult(result: CheckResult): string {
+  const timings = result.outcome.steps.map((step) => `${step.step} ${step.seconds.toFixed(3)}s`).join(', ');
+  const lines: string[] = [];
+  if (result.outcome.ok) {
+    const facts = Object.entries(result.outcome.facts)
+      .map(([key, value]) => `${key}=${String(value)}`)
+      .join(' ');
+    lines.push(`  PASS ${result.check} in ${result.durationSeconds.toFixed(2)} s (${timings})${facts ? `  ${facts}` : ''}`);
+    return lines.join('\n');
+  }
+  const failure = result.outcome.failure;
+  const diagnosis = result.diagnosis;
+  lines.push(`  FAIL ${result.check} at ${failure?.stage ?? '?'}: ${diagnosis?.reason ?? failure?.reason ?? '?'} (${result.durationSeconds.toFixed(2)} s)`);
+  if (failure?.serverText) lines.push(`    server said: ${failure.serverText}`);
+  if (failure?.message) lines.push(`    detail: ${failure.message}`);
+  if (diagnosis) {
+    lines.push(`    why: ${diagnosis.summary}`);
+    if (diagnosis.candidates.length > 0) {
+      lines.push('    possible causes, most likely first:');
+      diagnosis.candidates.forEach((candidate, i) => lines.push(`      ${i + 1}. ${candidate}`));
+    }
+    if (diagnosis.fixes.length > 0) {
+      lines.push('    fix:');
+      for (const fix of diagnosis.fixes) lines.push(`      ${fix}`);
+    }
+  }
+  if (result.retryAfterSeconds !== undefined) lines.push(`    retry after: ${result.retryAfterSeconds} s`);
+  if (timings) lines.push(`    timings: ${timings}`);
+  return lines.join('\n');
+}

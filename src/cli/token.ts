@@ -1,0 +1,62 @@
+import { loadConfigFile } from '../config/load.js';
+import { Redactor } from '../log/redact.js';
+import { systemClock } from '../runner/clock.js';
+import { createRuntime } from '../runner/runtime.js';
+import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+
+export const TOKEN_HELP = `Usage: mailprobe token --tenant NAME [--config FILE] [--json] [--show-token]
+
+Gets an app-only token for a tenant entry and prints its decoded claims (aud, roles, appid, oid, tid, exp),
+like Get-JWTDetails in the manual procedure. The raw token is printed only with --show-token.`;
+
+export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseCommandArgs('token', args, {
+    config: { type: 'string' },
+    tenant: { type: 'string' },
+    json: { type: 'boolean' },
+    'show-token': { type: 'boolean' },
+    help: { type: 'boolean' },
+  });
+  if (values.help) {
+    print(io.stdout, TOKEN_HELP);
+    return EXIT.ok;
+  }
+  const config = loadConfigFile(configPath(values.config, io));
+  const names = [...config.tenants.keys()];
+  if (!values.tenant) throw new UsageError(`token: --tenant NAME is required (tenants: ${names.join(', ')})`);
+  const tenant = config.tenants.get(values.tenant);
+  if (!tenant) throw new UsageError(`token: no tenant named "${values.tenant}" (tenants: ${names.join(', ')})`);
+
+  const redactor = new Redactor();
+  const { tokens } = createRuntime({ clock: systemClock, redactor, env: io.env });
+  const result = await tokens.getToken(tenant);
+  if (!result.ok) {
+    const answer = { ok: false, tenant: tenant.key, ...result.failure, retryAfterSeconds: result.retryAfterSeconds };
+    if (values.json) print(io.stdout, JSON.stringify(redactor.redactDeep(answer), null, 2));
+    else print(io.stderr, redactor.redact(`token request failed: ${result.failure.reason}: ${result.failure.serverText ?? result.failure.message}`));
+    return EXIT.checkFailed;
+  }
+  const claims = result.claims;
+  const expiresIn = claims.exp ? Math.round(claims.exp - systemClock.now() / 1000) : undefined;
+  if (values.json) {
+    const answer = { ok: true, tenant: tenant.key, claims, expiresInSeconds: expiresIn, ...(values['show-token'] ? { accessToken: result.token.reveal() } : {}) };
+    print(io.stdout, JSON.stringify(answer, null, 2));
+    return EXIT.ok;
+  }
+  const rows: Array<[string, string]> = [
+    ['aud', claims.aud ?? ''],
+    ['iss', claims.iss ?? ''],
+    ['appid', claims.appid ?? ''],
+    ['appidacr', claims.appidacr ?? ''],
+    ['idtyp', claims.idtyp ?? ''],
+    ['oid', claims.oid ?? ''],
+    ['roles', claims.roles.join(', ') || '(none — admin consent not granted)'],
+    ['tid', claims.tid ?? ''],
+    ['iat', claims.iat ? new Date(claims.iat * 1000).toISOString() : ''],
+    ['exp', claims.exp ? new Date(claims.exp * 1000).toISOString() : ''],
+    ['expiryDateTime', expiresIn !== undefined ? `in ${expiresIn} s` : ''],
+  ];
+  for (const [key, value] of rows) print(io.stdout, `${key.padEnd(15)}: ${value}`);
+  if (values['show-token']) print(io.stdout, `\naccess token (keep it secret):\n${result.token.reveal()}`);
+  return EXIT.ok;
+}

@@ -1,0 +1,59 @@
+import { loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { formatIssue, type ConfigIssue } from '../config/errors.js';
+import { readSecret } from '../config/secrets.js';
+import { credentialExpiry } from '../auth/token-provider.js';
+import { configPath, EXIT, parseCommandArgs, print, type CliIO } from './io.js';
+
+export const VALIDATE_HELP = `Usage: mailprobe validate [--config FILE]
+
+Checks monitors.json against the schema and cross-references (tenants, names, schedules, files, env vars)
+and exits: 0 valid, 2 invalid. Touches no network.`;
+
+export function validateCommand(args: string[], io: CliIO): number {
+  const { values } = parseCommandArgs('validate', args, { config: { type: 'string' }, help: { type: 'boolean' } });
+  if (values.help) {
+    print(io.stdout, VALIDATE_HELP);
+    return EXIT.ok;
+  }
+  const config = loadConfigFile(configPath(values.config, io));
+  // A credential may exist only in the service's environment, so an unreadable one warns instead of failing;
+  // the agent then reports credential_missing on that tenant's checks.
+  const warnings = [...config.warnings, ...credentialProblems(config, io.env), ...expiryWarnings(config)];
+  for (const warning of warnings) print(io.stderr, `warning: ${formatIssue(warning)}`);
+  const enabled = config.monitors.filter((monitor) => monitor.enabled).length;
+  print(io.stdout, `${config.file}: valid — ${config.tenants.size} tenant(s), ${config.monitors.length} monitor(s) (${enabled} enabled)`);
+  return EXIT.ok;
+}
+
+/** Credentials are read lazily by the agent; validate reads them now so a typo shows before it matters. */
+function credentialProblems(config: LoadedConfig, env: NodeJS.ProcessEnv): ConfigIssue[] {
+  const problems: ConfigIssue[] = [];
+  for (const tenant of config.tenants.values()) {
+    const credential = tenant.credential;
+    const path = `tenants.${tenant.key}.credential`;
+    if (credential.type === 'secret') {
+      const lookup = readSecret(credential.secret, tenant.baseDir, env);
+      if (!lookup.ok) problems.push({ file: config.file, path: `${path}.secret`, message: lookup.message });
+      continue;
+    }
+    if (!credentialExpiry(tenant)) {
+      problems.push({ file: config.file, path: `${path}.certFile`, message: 'cannot read a PEM certificate from this file' });
+    }
+  }
+  return problems;
+}
+
+function expiryWarnings(config: LoadedConfig): ConfigIssue[] {
+  const warnings: ConfigIssue[] = [];
+  const now = Date.now();
+  for (const tenant of config.tenants.values()) {
+    const expiry = credentialExpiry(tenant);
+    if (!expiry) continue;
+    const days = Math.floor((expiry.expiresAt - now) / 86_400_000);
+    if (days < 30) {
+      const when = days < 0 ? `expired ${-days} day(s) ago` : `expires in ${days} day(s)`;
+      warnings.push({ file: config.file, path: `tenants.${tenant.key}.credential`, message: `the ${expiry.type.replace('_', ' ')} ${when}` });
+    }
+  }
+  return warnings;
+}

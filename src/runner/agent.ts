@@ -1,0 +1,121 @@
+import { credentialExpiry } from '../auth/token-provider.js';
+import type { LoadedConfig } from '../config/load.js';
+import type { Logger } from '../log/logger.js';
+import type { MailprobeMetrics } from '../metrics/metrics.js';
+import type { Clock } from '../probes/types.js';
+import type { CheckResult } from './result.js';
+import { runCheck, type CheckDeps } from './run-check.js';
+import { jobsOf, Scheduler, type Job } from './scheduler.js';
+import { StatusBoard } from './status.js';
+
+export type ResultListener = (result: CheckResult, job: Job) => void;
+
+export interface AgentOptions {
+  deps: CheckDeps;
+  metrics: MailprobeMetrics;
+  logger: Logger;
+  clock: Clock;
+  /** Extra consumers of every result (alert notifier, history store). A throwing listener is logged, not fatal. */
+  listeners?: ResultListener[];
+}
+
+// The fan-out point: the scheduler decides when, runCheck decides what happened, and the agent hands each
+// result to metrics, the log, the status board and listeners.
+export class Agent {
+  readonly #options: AgentOptions;
+  readonly #status = new StatusBoard();
+  #scheduler?: Scheduler;
+  #config?: LoadedConfig;
+  readonly startedAt: number;
+
+  constructor(options: AgentOptions) {
+    this.#options = options;
+    this.startedAt = options.clock.now();
+  }
+
+  get config(): LoadedConfig | undefined {
+    return this.#config;
+  }
+
+  get status(): StatusBoard {
+    return this.#status;
+  }
+
+  get scheduling(): boolean {
+    return this.#scheduler?.isRunning ?? false;
+  }
+
+  start(config: LoadedConfig, options: { runAtStart?: boolean } = {}): void {
+    this.#scheduler = new Scheduler({
+      clock: this.#options.clock,
+      concurrency: config.agent.concurrency,
+      execute: (job) => runCheck(this.#options.deps, job.monitor, job.check),
+      onResult: (job, result, lateness) => this.#record(job, result, lateness),
+      onSkip: (job, why) => {
+        this.#options.metrics.recordSkip({ monitor: job.monitor.name, tenant: job.monitor.tenant.key, mailbox: job.monitor.mailbox, check: job.check }, why);
+        this.#options.logger.warn('check skipped', { monitor: job.monitor.name, check: job.check, why });
+      },
+    });
+    this.#apply(config);
+    this.#scheduler.start();
+    if (options.runAtStart) for (const job of jobsOf(config.monitors)) this.#scheduler.trigger(job.key);
+  }
+
+  /** Swaps in a new configuration; monitors that disappeared vanish from metrics and status. */
+  reload(config: LoadedConfig): void {
+    if (!this.#scheduler) throw new Error('agent not started');
+    this.#apply(config);
+  }
+
+  async stop(graceMs: number): Promise<{ unfinished: number }> {
+    if (!this.#scheduler) return { unfinished: 0 };
+    return this.#scheduler.stop(graceMs);
+  }
+
+  inFlight(): number {
+    return this.#scheduler?.inFlight() ?? 0;
+  }
+
+  #apply(config: LoadedConfig): void {
+    const jobs = jobsOf(config.monitors);
+    const keep = new Set(jobs.map((job) => job.key));
+    for (const removed of this.#status.keys().filter((key) => !keep.has(key))) {
+      const identity = this.#status.identity(removed);
+      if (identity) this.#options.metrics.forgetMonitor(identity);
+      this.#status.remove(removed);
+    }
+    for (const tenant of config.tenants.values()) {
+      const expiry = credentialExpiry(tenant);
+      if (expiry) this.#options.metrics.setCredentialExpiry(tenant.key, tenant.clientId, expiry.type, expiry.expiresAt / 1000);
+    }
+    this.#status.expect(jobs);
+    this.#scheduler?.setJobs(jobs);
+    this.#config = config;
+  }
+
+  #record(job: Job, result: CheckResult, latenessSeconds: number): void {
+    const { metrics, logger } = this.#options;
+    metrics.recordCheck(result, job.monitor.intervalSeconds);
+    this.#status.update(job, result);
+    const failure = result.outcome.failure;
+    const meta = {
+      monitor: result.monitor,
+      tenant: result.tenant,
+      mailbox: result.mailbox,
+      check: result.check,
+      result: result.outcome.ok ? 'success' : 'failure',
+      durationSeconds: Number(result.durationSeconds.toFixed(3)),
+      latenessSeconds: Number(latenessSeconds.toFixed(3)),
+      ...(failure ? { stage: failure.stage, reason: failure.reason, serverText: failure.serverText, summary: result.diagnosis?.summary } : {}),
+    };
+    if (result.outcome.ok) logger.info('check passed', meta);
+    else logger.warn('check failed', meta);
+    for (const listener of this.#options.listeners ?? []) {
+      try {
+        listener(result, job);
+      } catch (error) {
+        logger.error('result listener failed', { error });
+      }
+    }
+  }
+}

@@ -1,0 +1,157 @@
+import type { ResolvedMonitor } from '../config/load.js';
+import type { TokenProvider } from '../auth/token-provider.js';
+import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
+import { diagnose } from '../diagnose/diagnose.js';
+import { backoffMsForReply } from '../diagnose/reply.js';
+import type { CheckKind, Clock, ProbeFailure, ProbeFn, ProbeOutcome, Protocol, Stage, StepTiming, Transcript } from '../probes/types.js';
+import type { CheckResult } from './result.js';
+
+export interface CheckDeps {
+  tokens: TokenProvider;
+  clock: Clock;
+  probes: Readonly<Partial<Record<CheckKind, ProbeFn>>>;
+  requiredRoles: Readonly<Record<CheckKind, readonly string[]>>;
+  newProbeId(): string;
+}
+
+export interface RunCheckOptions {
+  transcript?: Transcript;
+}
+
+/** Extra time a probe gets after its deadline to close sockets before the runner stops waiting for it. */
+const ABORT_GRACE_MS = 2000;
+
+const silentTranscript: Transcript = { client: () => undefined, server: () => undefined, note: () => undefined };
+
+// The runner, not the probe, owns the deadline, the token and the role check, so every protocol gets them the
+// same way and a probe body stays a plain protocol dialogue.
+export async function runCheck(
+  deps: CheckDeps,
+  monitor: ResolvedMonitor,
+  check: CheckKind,
+  options: RunCheckOptions = {},
+): Promise<CheckResult> {
+  const transcript = options.transcript ?? silentTranscript;
+  const startedAt = deps.clock.now();
+  const started = deps.clock.monotonic();
+  const identity = { monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check };
+  const finish = (outcome: ProbeOutcome, claims?: TokenClaims, retryAfterSeconds?: number): CheckResult => {
+    const result: CheckResult = {
+      ...identity,
+      startedAt,
+      durationSeconds: (deps.clock.monotonic() - started) / 1000,
+      outcome,
+    };
+    if (outcome.failure) {
+      const protocol = protocolOf(check, outcome.failure.stage);
+      const diagnosis = diagnose({
+        reason: outcome.failure.reason,
+        stage: outcome.failure.stage,
+        protocol,
+        now: deps.clock.now(),
+        ...(protocol ? { endpoint: monitor.endpoints[protocol] } : {}),
+        ...(outcome.failure.serverText !== undefined ? { serverText: outcome.failure.serverText } : {}),
+        ...(claims ? { claims } : {}),
+        monitor: {
+          name: monitor.name,
+          mailbox: monitor.mailbox,
+          tenantId: monitor.tenant.tenantId,
+          clientId: monitor.tenant.clientId,
+          authorityHost: monitor.tenant.authorityHost,
+        },
+      });
+      result.diagnosis = diagnosis;
+      outcome.failure.reason = diagnosis.reason;
+      const backoff = retryAfterSeconds ?? secondsOf(backoffMsForReply(outcome.failure.serverText ?? ''));
+      if (backoff !== undefined) result.retryAfterSeconds = backoff;
+    }
+    return result;
+  };
+
+  const probe = deps.probes[check];
+  if (!probe) return finish(failed([], { stage: 'config', reason: 'config_invalid', message: `no probe for check "${check}"` }));
+
+  const controller = new AbortController();
+  const deadline = setTimeout(() => controller.abort(), monitor.timeoutMs);
+  try {
+    transcript.note(`token: client credentials for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}`);
+    const tokenStart = deps.clock.monotonic();
+    const token = await untilAborted(deps.tokens.getToken(monitor.tenant), controller.signal, () => ({
+      ok: false as const,
+      failure: { stage: 'token' as const, reason: 'timeout' as const, message: 'no token before the check deadline' },
+    }));
+    const tokenStep: StepTiming = { step: 'token', seconds: (deps.clock.monotonic() - tokenStart) / 1000 };
+    if (!token.ok) {
+      transcript.note(`token: failed (${token.failure.reason}) ${token.failure.serverText ?? token.failure.message}`);
+      return finish(failed([tokenStep], token.failure), undefined, token.retryAfterSeconds);
+    }
+    transcript.note(
+      `token: aud=${token.claims.aud ?? '?'} roles=${token.claims.roles.join(',') || '(none)'} appid=${token.claims.appid ?? '?'} tid=${token.claims.tid ?? '?'} exp=${token.claims.exp ? new Date(token.claims.exp * 1000).toISOString() : '?'}`,
+    );
+
+    const problems = tokenProblems(token.claims, {
+      tenantId: monitor.tenant.tenantId,
+      requiredRoles: [...deps.requiredRoles[check]],
+      now: deps.clock.now(),
+    });
+    const problem = problems[0];
+    if (problem) {
+      transcript.note(`token: ${problem.detail}; the mail server is not contacted`);
+      return finish(failed([tokenStep], { stage: 'role', reason: problem.reason, message: problem.detail }), token.claims);
+    }
+
+    const outcome = await untilAborted(
+      probe({
+        monitor: monitor.name,
+        mailbox: monitor.mailbox,
+        endpoints: monitor.endpoints,
+        accessToken: token.token,
+        signal: controller.signal,
+        stepTimeoutMs: monitor.stepTimeoutMs,
+        clock: deps.clock,
+        transcript,
+        newProbeId: deps.newProbeId,
+      }),
+      controller.signal,
+      () => failed([], { stage: 'connect', reason: 'timeout', message: `the check did not finish within ${monitor.timeoutMs / 1000} s` }),
+      ABORT_GRACE_MS,
+    );
+    return finish({ ...outcome, steps: [tokenStep, ...outcome.steps] }, token.claims);
+  } catch (error) {
+    // Probes promise not to throw; if one does, the check fails visibly instead of taking the agent down.
+    const message = error instanceof Error ? error.message : String(error);
+    return finish(failed([], { stage: 'connect', reason: 'internal_error', message: `unexpected error: ${message}` }));
+  } finally {
+    clearTimeout(deadline);
+  }
+}
+
+export function failed(steps: StepTiming[], failure: ProbeFailure): ProbeOutcome {
+  return { ok: false, steps, failure, facts: {} };
+}
+
+function protocolOf(check: CheckKind, stage: Stage): Protocol | undefined {
+  if (check === 'roundtrip') return stage === 'send' || stage === 'starttls' ? 'smtp' : 'imap';
+  return check;
+}
+
+function secondsOf(ms: number | undefined): number | undefined {
+  return ms === undefined ? undefined : Math.ceil(ms / 1000);
+}
+
+/** Resolves with the work's result, or with onAbort() once the signal fires (plus a grace period). */
+function untilAborted<T>(work: Promise<T>, signal: AbortSignal, onAbort: () => T, graceMs = 0): Promise<T> {
+  if (signal.aborted && graceMs === 0) return Promise.resolve(onAbort());
+  return new Promise<T>((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined;
+    const abort = (): void => {
+      timer = setTimeout(() => resolve(onAbort()), graceMs);
+    };
+    if (signal.aborted) abort();
+    else signal.addEventListener('abort', abort, { once: true });
+    work.then(resolve, reject).finally(() => {
+      signal.removeEventListener('abort', abort);
+      if (timer) clearTimeout(timer);
+    });
+  });
+}

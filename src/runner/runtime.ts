@@ -1,0 +1,33 @@
+import { MsalTokenProvider, type TokenEvents } from '../auth/token-provider.js';
+import type { Redactor } from '../log/redact.js';
+import { PROBES, REQUIRED_ROLE } from '../probes/registry.js';
+import type { Clock } from '../probes/types.js';
+import { newProbeId } from './probe-id.js';
+import type { CheckDeps } from './run-check.js';
+
+export interface Runtime {
+  tokens: MsalTokenProvider;
+  deps: CheckDeps;
+}
+
+/** Wires the production dependencies once, for `check`, `doctor` and the daemon alike. */
+export function createRuntime(options: {
+  clock: Clock;
+  redactor: Redactor;
+  events?: Partial<TokenEvents>;
+  env?: NodeJS.ProcessEnv;
+}): Runtime {
+  const tokens = new MsalTokenProvider({
+    clock: options.clock,
+    ...(options.env ? { env: options.env } : {}),
+    events: {
+      onRequest: options.events?.onRequest ?? (() => undefined),
+      onToken: options.events?.onToken ?? (() => undefined),
+      onSecretRead: (value) => options.redactor.addSecret(value),
+    },
+  });
+  return {
+    tokens,
+    deps: { tokens, clock: options.clock, probes: PROBES, requiredRoles: REQUIRED_ROLE, newProbeId: () => newProbeId(options.clock.now()) },
+  };
+}

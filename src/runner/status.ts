@@ -1,0 +1,90 @@
+import type { CheckIdentity, CheckResult } from './result.js';
+import type { Job } from './scheduler.js';
+
+export interface CheckStatus extends CheckIdentity {
+  state: 'pending' | 'ok' | 'failing';
+  consecutiveFailures: number;
+  lastSuccessAt?: string;
+  last?: {
+    at: string;
+    durationSeconds: number;
+    ok: boolean;
+    stage?: string;
+    reason?: string;
+    serverText?: string;
+    message?: string;
+    summary?: string;
+    candidates?: string[];
+    fixes?: string[];
+    steps: Array<{ step: string; seconds: number }>;
+    facts: Record<string, string | number | boolean>;
+  };
+}
+
+/** The latest result of every check, as /api/status and `doctor` show it. Holds no tokens or secrets. */
+export class StatusBoard {
+  readonly #entries = new Map<string, CheckStatus>();
+
+  expect(jobs: readonly Job[]): void {
+    for (const job of jobs) {
+      if (this.#entries.has(job.key)) continue;
+      this.#entries.set(job.key, {
+        monitor: job.monitor.name,
+        tenant: job.monitor.tenant.key,
+        mailbox: job.monitor.mailbox,
+        check: job.check,
+        state: 'pending',
+        consecutiveFailures: 0,
+      });
+    }
+  }
+
+  update(job: Job, result: CheckResult): void {
+    const previous = this.#entries.get(job.key);
+    const failure = result.outcome.failure;
+    const at = new Date(result.startedAt).toISOString();
+    const ok = result.outcome.ok;
+    this.#entries.set(job.key, {
+      monitor: result.monitor,
+      tenant: result.tenant,
+      mailbox: result.mailbox,
+      check: result.check,
+      state: ok ? 'ok' : 'failing',
+      consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
+      ...(ok ? { lastSuccessAt: at } : previous?.lastSuccessAt ? { lastSuccessAt: previous.lastSuccessAt } : {}),
+      last: {
+        at,
+        durationSeconds: result.durationSeconds,
+        ok,
+        ...(failure
+          ? {
+              stage: failure.stage,
+              reason: failure.reason,
+              message: failure.message,
+              ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
+            }
+          : {}),
+        ...(result.diagnosis ? { summary: result.diagnosis.summary, candidates: result.diagnosis.candidates, fixes: result.diagnosis.fixes } : {}),
+        steps: result.outcome.steps,
+        facts: result.outcome.facts,
+      },
+    });
+  }
+
+  keys(): string[] {
+    return [...this.#entries.keys()];
+  }
+
+  identity(key: string): CheckIdentity | undefined {
+    const entry = this.#entries.get(key);
+    return entry && { monitor: entry.monitor, tenant: entry.tenant, mailbox: entry.mailbox, check: entry.check };
+  }
+
+  remove(key: string): void {
+    this.#entries.delete(key);
+  }
+
+  list(): CheckStatus[] {
+    return [...this.#entries.values()];
+  }
+}

@@ -1,0 +1,195 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseConfig, type LoadedConfig } from '../config/load.js';
+import type { CheckKind } from '../probes/types.js';
+import { createPki } from './certs.js';
+import { startEntra, type EntraServer } from './entra.js';
+import { startExchange, type ExchangeEmulator } from './exchange.js';
+import { defaultSecretValue, deterministicGuid, SandboxModel, type TenantSpec } from './model.js';
+
+export interface DemoEnvironment {
+  config: LoadedConfig;
+  model: SandboxModel;
+  entra: EntraServer;
+  exchange: ExchangeEmulator;
+  tenants: readonly DemoTenant[];
+  close(): Promise<void>;
+}
+
+interface DemoTenant {
+  key: string;
+  domain: string;
+  clientId: string;
+  mailboxes: string[];
+}
+
+const TENANTS: readonly DemoTenant[] = [
+  { key: 'contoso', domain: 'contoso.onmicrosoft.com', clientId: deterministicGuid('demo-app-contoso'), mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com'] },
+  { key: 'fabrikam', domain: 'fabrikam.onmicrosoft.com', clientId: deterministicGuid('demo-app-fabrikam'), mailboxes: ['scanner@fabrikam.onmicrosoft.com'] },
+  { key: 'northwind', domain: 'northwind.onmicrosoft.com', clientId: deterministicGuid('demo-app-northwind'), mailboxes: ['orders@northwind.onmicrosoft.com'] },
+];
+
+// Short token lifetimes make the demo's faults visible within a minute: the agent's cached token is
+// refreshed often, as a real one would be after an hour.
+const DEMO_TOKEN_LIFETIME_SECONDS = 330;
+
+/** The emulators plus a generated monitors config pointing at them, in a private temp folder. */
+export async function startDemoEnvironment(options: { schedule: string; checks: readonly CheckKind[]; listen: string }): Promise<DemoEnvironment> {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-demo-'));
+  const pki = await createPki();
+  const specs: TenantSpec[] = TENANTS.map((tenant) => ({
+    domain: tenant.domain,
+    displayName: tenant.key,
+    apps: [{ clientId: tenant.clientId, displayName: `mailprobe ${tenant.key}` }],
+    mailboxes: tenant.mailboxes.map((address) => ({ address })),
+  }));
+  const model = SandboxModel.fromSpec(specs);
+  model.tokenLifetimeSeconds = DEMO_TOKEN_LIFETIME_SECONDS;
+  const entra = await startEntra({ model, tls: pki.server });
+  const exchange = await startExchange({ model, tls: pki.server });
+
+  writeFileSync(join(dir, 'ca.pem'), pki.ca.cert);
+  const tenants: Record<string, unknown> = {};
+  for (const tenant of TENANTS) {
+    const secretFile = join(dir, `${tenant.key}.secret`);
+    writeFileSync(secretFile, defaultSecretValue(tenant.clientId), { mode: 0o600 });
+    tenants[tenant.key] = {
+      tenantId: tenant.domain,
+      clientId: tenant.clientId,
+      credential: { type: 'secret', secret: { file: secretFile } },
+      authorityHost: entra.authorityHost,
+    };
+  }
+  const monitors = TENANTS.flatMap((tenant) =>
+    tenant.mailboxes.map((mailbox) => ({ name: `${tenant.key}-${mailbox.split('@')[0] ?? 'probe'}`, tenant: tenant.key, mailbox })),
+  );
+  const file = join(dir, 'monitors.json');
+  const text = JSON.stringify(
+    {
+      agent: { listen: options.listen, concurrency: 8 },
+      defaults: {
+        schedule: options.schedule,
+        checks: options.checks,
+        timeoutSeconds: 10,
+        stepTimeoutSeconds: 5,
+        tls: { caFile: join(dir, 'ca.pem') },
+        imap: { host: exchange.imap.host, port: exchange.imap.port },
+        pop3: { host: exchange.pop3.host, port: exchange.pop3.port },
+        smtp: { host: exchange.smtp.host, port: exchange.smtp.port },
+      },
+      tenants,
+      monitors,
+    },
+    null,
+    2,
+  );
+  writeFileSync(file, text);
+  const config = parseConfig(text, file);
+  return {
+    config,
+    model,
+    entra,
+    exchange,
+    tenants: TENANTS,
+    close: async () => {
+      await Promise.allSettled([entra.close(), exchange.close()]);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export interface DemoEvent {
+  atSeconds: number;
+  description: string;
+  apply(env: DemoEnvironment): void;
+}
+
+function tenantId(env: DemoEnvironment, key: string): { tenantId: string; clientId: string; mailbox: string } {
+  const tenant = env.tenants.find((candidate) => candidate.key === key);
+  const record = tenant && env.model.findTenant(tenant.domain);
+  if (!tenant || !record) throw new Error(`demo tenant ${key} missing`);
+  return { tenantId: record.tenantId, clientId: tenant.clientId, mailbox: tenant.mailboxes[0] ?? '' };
+}
+
+/** What breaks and when; every fault is repaired later so the recovery can be watched too. */
+export const DEMO_SCRIPT: readonly DemoEvent[] = [
+  {
+    atSeconds: 25,
+    description: 'fabrikam: the client secret expires (AADSTS7000222)',
+    apply: (env) => {
+      const t = tenantId(env, 'fabrikam');
+      env.model.expireSecret(t.tenantId, t.clientId);
+    },
+  },
+  {
+    atSeconds: 45,
+    description: 'northwind: admin consent revoked (token without roles)',
+    apply: (env) => {
+      const t = tenantId(env, 'northwind');
+      env.model.setRoles(t.tenantId, t.clientId, []);
+    },
+  },
+  {
+    atSeconds: 65,
+    description: 'contoso: SMTP AUTH disabled for the tenant (535 5.7.139)',
+    apply: (env) => env.model.setSmtpAuthDisabled(tenantId(env, 'contoso').tenantId, null, true),
+  },
+  {
+    atSeconds: 85,
+    description: 'the IMAP server hangs after accepting connections (timeouts)',
+    apply: (env) => {
+      env.model.faults.hang.imap = true;
+    },
+  },
+  {
+    atSeconds: 145,
+    description: 'repair: the IMAP server answers again; fabrikam gets a new secret value (same as configured)',
+    apply: (env) => {
+      env.model.faults.hang.imap = false;
+      const t = tenantId(env, 'fabrikam');
+      env.model.revokeSecret(t.tenantId, t.clientId);
+      env.model.addSecret(t.tenantId, t.clientId, { value: defaultSecretValue(t.clientId) });
+    },
+  },
+  {
+    atSeconds: 165,
+    description: 'repair: northwind admin consent granted again; contoso SMTP AUTH enabled',
+    apply: (env) => {
+      const t = tenantId(env, 'northwind');
+      env.model.setRoles(t.tenantId, t.clientId, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']);
+      env.model.setSmtpAuthDisabled(tenantId(env, 'contoso').tenantId, null, false);
+    },
+  },
+];
+
+/** Plays the script (repeating every cycleSeconds) and reports each event; stop() cancels what is pending. */
+export function playDemoScript(
+  env: DemoEnvironment,
+  options: { cycleSeconds: number; onEvent(event: DemoEvent): void; script?: readonly DemoEvent[] },
+): { stop(): void } {
+  const timers = new Set<NodeJS.Timeout>();
+  const script = options.script ?? DEMO_SCRIPT;
+  const schedule = (offsetSeconds: number): void => {
+    for (const event of script) {
+      const timer = setTimeout(() => {
+        timers.delete(timer);
+        event.apply(env);
+        options.onEvent(event);
+      }, (offsetSeconds + event.atSeconds) * 1000);
+      timers.add(timer);
+    }
+    const next = setTimeout(() => {
+      timers.delete(next);
+      schedule(0);
+    }, (offsetSeconds + options.cycleSeconds) * 1000);
+    timers.add(next);
+  };
+  schedule(0);
+  return {
+    stop: () => {
+      for (const timer of timers) clearTimeout(timer);
+      timers.clear();
+    },
+  };
+}

@@ -1,0 +1,73 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { CheckKind } from '../../src/probes/types.js';
+
+export interface TestbedLike {
+  ca: string;
+  entra: { authorityHost: string };
+  tenantId: string;
+  clientId: string;
+  clientSecret: string;
+  mailbox: string;
+  imap: { host: string; port: number };
+  pop3: { host: string; port: number };
+  smtp: { host: string; port: number };
+}
+
+export interface MonitorOverrides {
+  name?: string;
+  checks?: CheckKind[];
+  mailbox?: string;
+  imap?: { host?: string; port?: number };
+  pop3?: { host?: string; port?: number };
+  smtp?: { host?: string; port?: number };
+  tls?: { caFile?: string };
+  schedule?: string;
+}
+
+/**
+ * Writes a monitors.json for a test bed (real or emulated) into a fresh folder and returns its path. The secret
+ * lives in a file beside it, as an operator would keep it.
+ */
+export function writeMonitors(
+  bed: TestbedLike,
+  options: {
+    monitors?: MonitorOverrides[];
+    secret?: string;
+    authorityHost?: string;
+    defaults?: Record<string, unknown>;
+    agent?: Record<string, unknown>;
+  } = {},
+): { file: string; dir: string } {
+  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-config-'));
+  writeFileSync(join(dir, 'ca.pem'), bed.ca);
+  writeFileSync(join(dir, 'client.secret'), options.secret ?? bed.clientSecret, { mode: 0o600 });
+  const monitors = (options.monitors ?? [{}]).map((monitor, i) => ({
+    name: monitor.name ?? `probe-${i}`,
+    tenant: 'bed',
+    mailbox: monitor.mailbox ?? bed.mailbox,
+    checks: monitor.checks ?? ['imap', 'smtp'],
+    ...(monitor.schedule ? { schedule: monitor.schedule } : {}),
+    ...(monitor.tls ? { tls: monitor.tls } : {}),
+    imap: { host: bed.imap.host, port: bed.imap.port, ...monitor.imap },
+    pop3: { host: bed.pop3.host, port: bed.pop3.port, ...monitor.pop3 },
+    smtp: { host: bed.smtp.host, port: bed.smtp.port, ...monitor.smtp },
+  }));
+  const config = {
+    ...(options.agent ? { agent: options.agent } : {}),
+    defaults: { timeoutSeconds: 15, stepTimeoutSeconds: 5, tls: { caFile: 'ca.pem' }, ...options.defaults },
+    tenants: {
+      bed: {
+        tenantId: bed.tenantId,
+        clientId: bed.clientId,
+        credential: { type: 'secret', secret: { file: 'client.secret' } },
+        authorityHost: options.authorityHost ?? bed.entra.authorityHost,
+      },
+    },
+    monitors,
+  };
+  const file = join(dir, 'monitors.json');
+  writeFileSync(file, JSON.stringify(config, null, 2));
+  return { file, dir };
+}
