@@ -1,0 +1,35 @@
+import { createHash } from 'node:crypto';
+import type { ReasonCategory, ReasonCode } from '../diagnose/reasons.js';
+import type { Stage } from '../probes/types.js';
+import type { CheckIdentity } from '../runner/result.js';
+
+/** Why a notification goes out: a new alert, a new reason while firing, a reminder, or the all-clear. */
+export type AlertEvent = 'firing' | 'reason_changed' | 'repeat' | 'resolved';
+
+/** What broke, as the last failing check saw it. */
+export interface FailureDetails {
+  stage: Stage;
+  reason: ReasonCode;
+  category: ReasonCategory;
+  summary: string;
+  serverText?: string;
+  fixes: string[];
+}
+
+/** One notification's content; providers turn it into their receiver's body. */
+export interface Alert extends CheckIdentity, FailureDetails {
+  event: AlertEvent;
+  status: 'firing' | 'resolved';
+  /** Stable per (monitor, check) across reasons and restarts, so receivers can pair firing with resolved. */
+  fingerprint: string;
+  /** Start of the first failing check of this incident, epoch milliseconds. */
+  startedAt: number;
+  /** Start of the check that resolved it, epoch milliseconds; set exactly when status is resolved. */
+  endedAt?: number;
+  /** On a reason_changed event: the reason told before, and the start of the check that saw the new one. */
+  previous?: { reason: ReasonCode; category: ReasonCategory; endedAt: number };
+}
+
+export function fingerprintOf(identity: Pick<CheckIdentity, 'monitor' | 'check'>): string {
+  return createHash('sha256').update(`${identity.monitor}\u0000${identity.check}`).digest('hex').slice(0, 16);
+}

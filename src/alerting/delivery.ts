@@ -1,0 +1,208 @@
+import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
+import type { Logger, LogMeta } from '../log/logger.js';
+import type { NotifierType } from './schema.js';
+
+export type DeliveryResult = 'success' | 'failure' | 'dropped';
+
+/** One notification's fate, for `mailprobe_notifications_total{notifier,result}`. */
+export interface DeliveryEvent {
+  notifier: string;
+  type: NotifierType;
+  result: DeliveryResult;
+  attempts: number;
+}
+
+export interface PreparedRequest {
+  url: URL;
+  headers: Record<string, string>;
+  body: string;
+}
+
+export type Prepared = { ok: true; request: PreparedRequest } | { ok: false; message: string };
+
+export interface Delivery {
+  /** What to log about it (fingerprint, monitor, check, event); never the URL or headers. */
+  meta: LogMeta;
+  /** Builds the request at send time, so a rotated URL secret file is picked up. */
+  prepare(): Prepared;
+  /** A queued delivery with the same key is replaced instead of queued twice (periodic re-posts). */
+  coalesceKey?: string;
+  /** Routine re-posts: success is logged at debug, not info. */
+  quiet?: boolean;
+}
+
+export interface RetryPolicy {
+  maxAttempts: number;
+  /** Wait after the first failed attempt; doubled after each further one, up to maxDelayMs. */
+  initialDelayMs: number;
+  maxDelayMs: number;
+  /** Ceiling on a receiver's Retry-After, so one bad header cannot park the queue for a day. */
+  maxRetryAfterMs: number;
+}
+
+export interface DeliveryQueueOptions {
+  notifier: string;
+  type: NotifierType;
+  logger: Logger;
+  now(): number;
+  timeoutMs: number;
+  queueSize: number;
+  retry: RetryPolicy;
+  onDelivery?: (event: DeliveryEvent) => void;
+}
+
+type Attempt =
+  | { kind: 'sent'; status: number }
+  | { kind: 'retry'; status?: number; error?: string; retryAfterMs?: number }
+  | { kind: 'rejected'; status: number; response: string };
+
+const RESPONSE_LOG_MAX = 200;
+
+// 408 and 429 are the receiver asking for patience; 5xx is the receiver's fault. Any other 4xx means this
+// request will never be accepted, so retrying only adds load.
+export function isRetryableStatus(status: number): boolean {
+  return status === 408 || status === 429 || status >= 500;
+}
+
+/** Retry-After as delay-seconds or an HTTP date, in milliseconds from now; undefined when absent or unreadable. */
+export function parseRetryAfter(value: string | null, now: number): number | undefined {
+  if (value === null || value.trim() === '') return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const date = Date.parse(text);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
+}
+
+export function backoffDelayMs(failedAttempts: number, retry: RetryPolicy, retryAfterMs?: number): number {
+  if (retryAfterMs !== undefined) return Math.min(retryAfterMs, retry.maxRetryAfterMs);
+  return Math.min(retry.initialDelayMs * 2 ** (failedAttempts - 1), retry.maxDelayMs);
+}
+
+// Error messages from fetch can quote the URL, which is a secret; only names and socket codes are logged.
+export function describeFetchError(error: unknown): string {
+  if (!(error instanceof Error)) return 'unknown error';
+  if (error.name === 'TimeoutError') return 'timeout';
+  const cause: unknown = error.cause;
+  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
+  return error.name === 'AbortError' ? 'aborted' : 'request failed';
+}
+
+/**
+ * One notifier's outbox: deliveries go out one at a time, in order (so a resolution never overtakes its
+ * firing), with timeouts and retries. Each notifier has its own queue, so a slow receiver delays only itself.
+ */
+export class DeliveryQueue {
+  readonly #options: DeliveryQueueOptions;
+  readonly #queue: Delivery[] = [];
+  readonly #closing = new AbortController();
+  #draining?: Promise<void>;
+
+  constructor(options: DeliveryQueueOptions) {
+    this.#options = options;
+  }
+
+  enqueue(delivery: Delivery): void {
+    if (this.#closing.signal.aborted) return this.#drop(delivery, 'notification dropped: notifier closed');
+    const same = delivery.coalesceKey === undefined ? -1 : this.#queue.findIndex((queued) => queued.coalesceKey === delivery.coalesceKey);
+    if (same >= 0) {
+      this.#queue[same] = delivery;
+      return;
+    }
+    if (this.#queue.length >= this.#options.queueSize) {
+      const oldest = this.#queue.shift();
+      if (oldest) this.#drop(oldest, 'notification queue full, oldest dropped');
+    }
+    this.#queue.push(delivery);
+    this.#draining ??= this.#drain();
+  }
+
+  /** Resolves when everything queued so far (and since) has been delivered or given up. */
+  async flush(): Promise<void> {
+    while (this.#draining) await this.#draining;
+  }
+
+  /** Stops now: aborts the request in flight and any backoff wait, and drops what is still queued. */
+  abort(): void {
+    this.#closing.abort();
+    for (const delivery of this.#queue.splice(0)) this.#drop(delivery, 'notification dropped: notifier closed');
+  }
+
+  async #drain(): Promise<void> {
+    // Starts on a later turn, so the caller (the agent's result listener) never pays for socket set-up.
+    await nextTurn();
+    try {
+      for (let next = this.#queue.shift(); next; next = this.#queue.shift()) await this.#deliver(next);
+    } finally {
+      this.#draining = undefined;
+    }
+  }
+
+  async #deliver(delivery: Delivery): Promise<void> {
+    const { logger, retry } = this.#options;
+    const prepared = delivery.prepare();
+    if (!prepared.ok) {
+      logger.error('notification not sent: notifier URL or header unavailable', { ...delivery.meta, problem: prepared.message });
+      return this.#report('failure', 0);
+    }
+    const { request } = prepared;
+    const meta = { ...delivery.meta, host: request.url.host };
+    for (let attempt = 1; ; attempt++) {
+      const outcome = await this.#attempt(request);
+      if (outcome.kind === 'sent') {
+        logger[delivery.quiet ? 'debug' : 'info']('notification delivered', { ...meta, status: outcome.status, attempts: attempt });
+        return this.#report('success', attempt);
+      }
+      if (outcome.kind === 'rejected') {
+        logger.error('notification rejected, not retried', { ...meta, status: outcome.status, response: outcome.response, attempts: attempt });
+        return this.#report('failure', attempt);
+      }
+      const why = outcome.status !== undefined ? { status: outcome.status } : { error: outcome.error };
+      if (this.#closing.signal.aborted) {
+        logger.warn('notification abandoned: notifier closed', { ...meta, ...why, attempts: attempt });
+        return this.#report('failure', attempt);
+      }
+      if (attempt >= retry.maxAttempts) {
+        logger.error('notification failed after retries', { ...meta, ...why, attempts: attempt });
+        return this.#report('failure', attempt);
+      }
+      const delayMs = backoffDelayMs(attempt, retry, outcome.retryAfterMs);
+      logger.warn('notification attempt failed, retrying', { ...meta, ...why, attempt, delayMs });
+      try {
+        await sleep(delayMs, undefined, { signal: this.#closing.signal });
+      } catch {
+        logger.warn('notification abandoned: notifier closed', { ...meta, ...why, attempts: attempt });
+        return this.#report('failure', attempt);
+      }
+    }
+  }
+
+  async #attempt(request: PreparedRequest): Promise<Attempt> {
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#closing.signal]);
+    try {
+      // A redirect would turn the POST into a GET elsewhere; it is reported as a rejection instead.
+      const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body, signal, redirect: 'manual' });
+      const text = await response.text();
+      if (response.ok) return { kind: 'sent', status: response.status };
+      if (!isRetryableStatus(response.status)) return { kind: 'rejected', status: response.status, response: text.slice(0, RESPONSE_LOG_MAX) };
+      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#options.now());
+      return { kind: 'retry', status: response.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+    } catch (error) {
+      return { kind: 'retry', error: describeFetchError(error) };
+    }
+  }
+
+  #drop(delivery: Delivery, message: string): void {
+    this.#options.logger.warn(message, delivery.meta);
+    this.#report('dropped', 0);
+  }
+
+  #report(result: DeliveryResult, attempts: number): void {
+    const { onDelivery, notifier, type, logger } = this.#options;
+    if (!onDelivery) return;
+    try {
+      onDelivery({ notifier, type, result, attempts });
+    } catch (error) {
+      logger.error('notification delivery callback failed', { error });
+    }
+  }
+}

@@ -1,0 +1,56 @@
+import type { ReasonCategory, ReasonCode } from '../../diagnose/reasons.js';
+import type { Alert } from '../alert.js';
+import { ALERTING_DEFAULTS, type NotifierOf } from '../schema.js';
+import { isoTime } from './text.js';
+import type { Provider } from './types.js';
+
+export const ALERT_NAME = 'MailprobeCheckFailing';
+const ALERTS_PATH = '/api/v2/alerts';
+
+/** The configured URL is Alertmanager's base (possibly behind a path prefix); the full path is accepted too. */
+export function alertsEndpoint(base: URL): URL {
+  const url = new URL(base.href);
+  const path = url.pathname.replace(/\/+$/, '');
+  if (!path.endsWith(ALERTS_PATH)) url.pathname = `${path}${ALERTS_PATH}`;
+  return url;
+}
+
+type Settings = Pick<NotifierOf<'alertmanager'>, 'severity' | 'generatorURL'>;
+
+function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode; category: ReasonCategory }, endsAt?: number): object {
+  const said = alert.serverText === undefined ? '' : `\nServer said: ${alert.serverText}`;
+  return {
+    labels: {
+      alertname: ALERT_NAME,
+      monitor: alert.monitor,
+      tenant: alert.tenant,
+      mailbox: alert.mailbox,
+      check: alert.check,
+      reason: reason.reason,
+      category: reason.category,
+      severity: settings.severity ?? ALERTING_DEFAULTS.severity,
+    },
+    annotations: {
+      summary: alert.summary,
+      description: `The ${alert.check} check of ${alert.mailbox} (monitor ${alert.monitor}) fails at the ${alert.stage} stage: ${reason.reason}.${said}`,
+      fix: alert.fixes.join('\n'),
+    },
+    startsAt: isoTime(alert.startedAt),
+    ...(endsAt !== undefined ? { endsAt: isoTime(endsAt) } : {}),
+    ...(settings.generatorURL ? { generatorURL: settings.generatorURL } : {}),
+  };
+}
+
+// Alertmanager identifies an alert by its label set, and reason is a label: on a reason change the old label
+// set is ended explicitly, or it would linger as a second firing alert until resolve_timeout. A firing alert
+// carries no endsAt, so Alertmanager keeps it for resolve_timeout after the last post; the notifier re-posts.
+export function buildAlertmanagerBody(alert: Alert, settings: Settings): object[] {
+  const current = postable(alert, settings, alert, alert.endedAt);
+  if (!alert.previous) return [current];
+  return [postable(alert, settings, alert.previous, alert.previous.endedAt), current];
+}
+
+export const alertmanagerProvider: Provider<'alertmanager'> = {
+  buildBody: buildAlertmanagerBody,
+  endpoint: alertsEndpoint,
+};

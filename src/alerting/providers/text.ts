@@ -1,0 +1,39 @@
+import type { Alert, AlertEvent } from '../alert.js';
+
+// Wording shared by the chat providers (Teams, Slack), so both say the same thing about the same alert.
+
+const EVENT_WORDS: Record<AlertEvent, string> = {
+  firing: 'FIRING',
+  reason_changed: 'FIRING (new reason)',
+  repeat: 'STILL FIRING',
+  resolved: 'RESOLVED',
+};
+
+/** "FIRING: probe-contoso imap (auth_failed)" */
+export function headline(alert: Alert): string {
+  return `${EVENT_WORDS[alert.event]}: ${alert.monitor} ${alert.check} (${alert.reason})`;
+}
+
+export function isoTime(epochMs: number): string {
+  return new Date(epochMs).toISOString();
+}
+
+/** Label/value pairs every chat card shows, in reading order. */
+export function factsOf(alert: Alert): Array<readonly [string, string]> {
+  return [
+    ['Monitor', alert.monitor],
+    ['Tenant', alert.tenant],
+    ['Mailbox', alert.mailbox],
+    ['Check', alert.check],
+    ['Stage', alert.stage],
+    ['Reason', alert.previous ? `${alert.reason} (was ${alert.previous.reason})` : alert.reason],
+    ['Category', alert.category],
+    ['Failing since', isoTime(alert.startedAt)],
+    ...(alert.endedAt !== undefined ? [['Resolved at', isoTime(alert.endedAt)] as const] : []),
+  ];
+}
+
+/** Chat services cap field sizes; cut with a visible marker rather than have the whole message rejected. */
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+}

@@ -1,0 +1,245 @@
+import assert from 'node:assert/strict';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import type { Alert } from '../../src/alerting/alert.js';
+import { alertsEndpoint, buildAlertmanagerBody } from '../../src/alerting/providers/alertmanager.js';
+import { PROVIDERS } from '../../src/alerting/providers/index.js';
+import { buildSlackBody } from '../../src/alerting/providers/slack.js';
+import { buildTeamsBody } from '../../src/alerting/providers/teams.js';
+import { buildWebhookBody } from '../../src/alerting/providers/webhook.js';
+import { NOTIFIER_TYPES } from '../../src/alerting/schema.js';
+
+const firing: Alert = {
+  event: 'firing',
+  status: 'firing',
+  fingerprint: '0123456789abcdef',
+  monitor: 'probe-contoso',
+  tenant: 'contoso',
+  mailbox: 'probe@contoso.com',
+  check: 'imap',
+  stage: 'auth',
+  reason: 'auth_failed',
+  category: 'auth',
+  summary: 'Exchange refused the token',
+  serverText: 'A1 NO AUTHENTICATE failed.',
+  fixes: ['Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess', 'Wait 30 minutes'],
+  startedAt: Date.parse('2025-03-01T10:00:00.000Z'),
+};
+
+const { serverText: _said, ...silent } = firing;
+const resolved: Alert = { ...silent, event: 'resolved', status: 'resolved', endedAt: Date.parse('2025-03-01T10:30:00.000Z') };
+
+const changed: Alert = {
+  ...firing,
+  event: 'reason_changed',
+  stage: 'token',
+  reason: 'token_secret_expired',
+  category: 'token',
+  summary: 'The client secret expired',
+  previous: { reason: 'auth_failed', category: 'auth', endedAt: Date.parse('2025-03-01T10:20:00.000Z') },
+};
+
+describe('provider registry', () => {
+  test('every notifier type has exactly one provider file, and every provider file is registered', () => {
+    assert.deepEqual(Object.keys(PROVIDERS).sort(), [...NOTIFIER_TYPES].sort());
+    const files = readdirSync(join(process.cwd(), 'src/alerting/providers'))
+      .filter((file) => /\.ts$/.test(file))
+      .map((file) => file.replace(/\.ts$/, ''))
+      .filter((name) => !['index', 'types', 'text'].includes(name));
+    assert.deepEqual(files.sort(), [...NOTIFIER_TYPES].sort());
+  });
+});
+
+describe('webhook body', () => {
+  test('firing', () => {
+    assert.deepEqual(buildWebhookBody(firing), {
+      version: 1,
+      status: 'firing',
+      event: 'firing',
+      fingerprint: '0123456789abcdef',
+      monitor: 'probe-contoso',
+      tenant: 'contoso',
+      mailbox: 'probe@contoso.com',
+      check: 'imap',
+      stage: 'auth',
+      reason: 'auth_failed',
+      category: 'auth',
+      previousReason: null,
+      summary: 'Exchange refused the token',
+      serverText: 'A1 NO AUTHENTICATE failed.',
+      fixes: ['Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess', 'Wait 30 minutes'],
+      startedAt: '2025-03-01T10:00:00.000Z',
+      endedAt: null,
+    });
+  });
+
+  test('resolved and reason change keep one shape', () => {
+    assert.deepEqual(buildWebhookBody(resolved), {
+      ...buildWebhookBody(firing),
+      status: 'resolved',
+      event: 'resolved',
+      serverText: null,
+      endedAt: '2025-03-01T10:30:00.000Z',
+    });
+    assert.deepEqual(buildWebhookBody(changed), {
+      ...buildWebhookBody(firing),
+      event: 'reason_changed',
+      stage: 'token',
+      reason: 'token_secret_expired',
+      category: 'token',
+      previousReason: 'auth_failed',
+      summary: 'The client secret expired',
+    });
+  });
+});
+
+describe('Teams body', () => {
+  test('firing: an Adaptive Card 1.4 with a FactSet, the server text and the fixes', () => {
+    assert.deepEqual(buildTeamsBody(firing), {
+      type: 'message',
+      attachments: [
+        {
+          contentType: 'application/vnd.microsoft.card.adaptive',
+          contentUrl: null,
+          content: {
+            $schema: 'http://adaptivecards.io/schemas/adaptive-card.json',
+            type: 'AdaptiveCard',
+            version: '1.4',
+            msteams: { width: 'Full' },
+            body: [
+              { type: 'TextBlock', text: 'FIRING: probe-contoso imap (auth_failed)', weight: 'Bolder', size: 'Medium', color: 'Attention', wrap: true },
+              { type: 'TextBlock', text: 'Exchange refused the token', wrap: true },
+              {
+                type: 'FactSet',
+                facts: [
+                  { title: 'Monitor', value: 'probe-contoso' },
+                  { title: 'Tenant', value: 'contoso' },
+                  { title: 'Mailbox', value: 'probe@contoso.com' },
+                  { title: 'Check', value: 'imap' },
+                  { title: 'Stage', value: 'auth' },
+                  { title: 'Reason', value: 'auth_failed' },
+                  { title: 'Category', value: 'auth' },
+                  { title: 'Failing since', value: '2025-03-01T10:00:00.000Z' },
+                ],
+              },
+              { type: 'TextBlock', text: 'Server said', weight: 'Bolder', wrap: true },
+              { type: 'TextBlock', text: 'A1 NO AUTHENTICATE failed.', fontType: 'Monospace', wrap: true },
+              { type: 'TextBlock', text: 'How to fix', weight: 'Bolder', wrap: true },
+              { type: 'TextBlock', text: 'Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess', wrap: true, spacing: 'Small' },
+              { type: 'TextBlock', text: 'Wait 30 minutes', wrap: true, spacing: 'Small' },
+            ],
+          },
+        },
+      ],
+    });
+  });
+
+  test('resolved: green headline, resolution time, no fixes', () => {
+    const body = buildTeamsBody(resolved) as { attachments: Array<{ content: { body: Array<Record<string, unknown>> } }> };
+    const blocks = body.attachments[0]?.content.body;
+    assert.deepEqual(blocks?.[0], { type: 'TextBlock', text: 'RESOLVED: probe-contoso imap (auth_failed)', weight: 'Bolder', size: 'Medium', color: 'Good', wrap: true });
+    assert.deepEqual((blocks?.[2]?.['facts'] as unknown[]).slice(-2), [
+      { title: 'Failing since', value: '2025-03-01T10:00:00.000Z' },
+      { title: 'Resolved at', value: '2025-03-01T10:30:00.000Z' },
+    ]);
+    assert.equal(blocks?.length, 3);
+  });
+});
+
+describe('Slack body', () => {
+  test('firing: blocks with escaped mrkdwn and a text fallback', () => {
+    assert.deepEqual(buildSlackBody(firing), {
+      text: 'FIRING: probe-contoso imap (auth_failed): Exchange refused the token',
+      blocks: [
+        { type: 'header', text: { type: 'plain_text', text: 'FIRING: probe-contoso imap (auth_failed)' } },
+        { type: 'section', text: { type: 'mrkdwn', text: 'Exchange refused the token' } },
+        {
+          type: 'section',
+          fields: [
+            { type: 'mrkdwn', text: '*Monitor*\nprobe-contoso' },
+            { type: 'mrkdwn', text: '*Tenant*\ncontoso' },
+            { type: 'mrkdwn', text: '*Mailbox*\nprobe@contoso.com' },
+            { type: 'mrkdwn', text: '*Check*\nimap' },
+            { type: 'mrkdwn', text: '*Stage*\nauth' },
+            { type: 'mrkdwn', text: '*Reason*\nauth_failed' },
+            { type: 'mrkdwn', text: '*Category*\nauth' },
+            { type: 'mrkdwn', text: '*Failing since*\n2025-03-01T10:00:00.000Z' },
+          ],
+        },
+        { type: 'section', text: { type: 'mrkdwn', text: '*Server said*\n```A1 NO AUTHENTICATE failed.```' } },
+        {
+          type: 'section',
+          text: { type: 'mrkdwn', text: '*How to fix*\n• Add-MailboxPermission -Identity probe@contoso.com -User &lt;sp&gt; -AccessRights FullAccess\n• Wait 30 minutes' },
+        },
+        { type: 'context', elements: [{ type: 'mrkdwn', text: 'mailprobe · fingerprint 0123456789abcdef' }] },
+      ],
+    });
+  });
+
+  test('a reason change names the old reason; long server text is cut inside its code block', () => {
+    const body = buildSlackBody({ ...changed, serverText: 'x'.repeat(5000) }) as { blocks: Array<{ text?: { text: string }; fields?: Array<{ text: string }> }> };
+    assert.equal(body.blocks[0]?.text?.text, 'FIRING (new reason): probe-contoso imap (token_secret_expired)');
+    assert.equal(body.blocks[2]?.fields?.[5]?.text, '*Reason*\ntoken_secret_expired (was auth_failed)');
+    const said = body.blocks[3]?.text?.text ?? '';
+    assert.ok(said.length <= 3000, `section text is ${said.length} characters`);
+    assert.match(said, /^\*Server said\*\n```x+…```$/);
+  });
+});
+
+describe('Alertmanager body', () => {
+  const expectedLabels = {
+    alertname: 'MailprobeCheckFailing',
+    monitor: 'probe-contoso',
+    tenant: 'contoso',
+    mailbox: 'probe@contoso.com',
+    check: 'imap',
+    reason: 'auth_failed',
+    category: 'auth',
+    severity: 'critical',
+  };
+
+  test('firing: no endsAt, so Alertmanager keeps it while it is re-posted', () => {
+    assert.deepEqual(buildAlertmanagerBody(firing, { generatorURL: 'http://mailprobe:9465/api/status' }), [
+      {
+        labels: expectedLabels,
+        annotations: {
+          summary: 'Exchange refused the token',
+          description: 'The imap check of probe@contoso.com (monitor probe-contoso) fails at the auth stage: auth_failed.\nServer said: A1 NO AUTHENTICATE failed.',
+          fix: 'Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess\nWait 30 minutes',
+        },
+        startsAt: '2025-03-01T10:00:00.000Z',
+        generatorURL: 'http://mailprobe:9465/api/status',
+      },
+    ]);
+  });
+
+  test('resolved: same labels, endsAt set; severity from the notifier', () => {
+    const [alert] = buildAlertmanagerBody(resolved, { severity: 'warning' }) as Array<Record<string, unknown>>;
+    assert.deepEqual(alert?.['labels'], { ...expectedLabels, severity: 'warning' });
+    assert.equal(alert?.['startsAt'], '2025-03-01T10:00:00.000Z');
+    assert.equal(alert?.['endsAt'], '2025-03-01T10:30:00.000Z');
+    assert.equal(alert?.['generatorURL'], undefined);
+  });
+
+  test('a reason change ends the old label set and starts the new one', () => {
+    const body = buildAlertmanagerBody(changed, {}) as Array<{ labels: Record<string, string>; endsAt?: string }>;
+    assert.deepEqual(
+      body.map((alert) => [alert.labels['reason'], alert.labels['category'], alert.endsAt]),
+      [
+        ['auth_failed', 'auth', '2025-03-01T10:20:00.000Z'],
+        ['token_secret_expired', 'token', undefined],
+      ],
+    );
+  });
+
+  test('the v2 alerts path is appended to a base URL, kept when already there', () => {
+    const cases: Array<[string, string]> = [
+      ['http://alertmanager:9093', 'http://alertmanager:9093/api/v2/alerts'],
+      ['http://alertmanager:9093/', 'http://alertmanager:9093/api/v2/alerts'],
+      ['https://ops.example/am/', 'https://ops.example/am/api/v2/alerts'],
+      ['http://alertmanager:9093/api/v2/alerts', 'http://alertmanager:9093/api/v2/alerts'],
+    ];
+    for (const [base, expected] of cases) assert.equal(alertsEndpoint(new URL(base)).href, expected, base);
+  });
+});

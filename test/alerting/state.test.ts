@@ -1,0 +1,184 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, test } from 'node:test';
+import { fingerprintOf } from '../../src/alerting/alert.js';
+import { createNotifier } from '../../src/alerting/notifier.js';
+import { loadAlertStates, serialiseAlertStates } from '../../src/alerting/state-file.js';
+import { AlertStates, type AlertPolicy } from '../../src/alerting/state.js';
+import type { CheckResult } from '../../src/runner/result.js';
+import { failed, FakeClock, MemoryLogger, passed, startReceiver, T0 } from './support.js';
+
+const MINUTE = 60_000;
+const policy: AlertPolicy = { failureThreshold: 3, successThreshold: 1, repeatIntervalMs: 240 * MINUTE };
+
+/** Feeds results one minute apart and returns the event each produced ('-' for none). */
+function run(states: AlertStates, results: CheckResult[], start = T0): string[] {
+  return results.map((result, i) => states.observe({ ...result, startedAt: start + i * MINUTE }, start + i * MINUTE).alert?.event ?? '-');
+}
+
+describe('AlertStates', () => {
+  test('fires on the failureThreshold-th consecutive failure, once', () => {
+    assert.deepEqual(run(new AlertStates(policy), [failed(), failed(), failed(), failed(), failed()]), ['-', '-', 'firing', '-', '-']);
+  });
+
+  test('a failure now and then among successes never fires', () => {
+    const results = [failed(), passed(), failed(), failed(), passed(), failed(), passed(), failed(), failed(), passed()];
+    assert.deepEqual(run(new AlertStates(policy), results), results.map(() => '-'));
+  });
+
+  test('the first success after firing resolves; a new streak must reach the threshold again', () => {
+    const events = run(new AlertStates(policy), [failed(), failed(), failed(), passed(), passed(), failed(), failed(), failed()]);
+    assert.deepEqual(events, ['-', '-', 'firing', 'resolved', '-', '-', '-', 'firing']);
+  });
+
+  test('successThreshold: a failure in between restarts the count of successes', () => {
+    const states = new AlertStates({ ...policy, successThreshold: 2 });
+    assert.deepEqual(run(states, [failed(), failed(), failed(), passed(), failed(), passed(), passed()]), ['-', '-', 'firing', '-', '-', '-', 'resolved']);
+  });
+
+  test('the alert carries the first failure time, the last details, and the resolution time', () => {
+    const states = new AlertStates(policy);
+    states.observe(failed({ at: T0, reason: 'auth_failed' }), T0);
+    states.observe(failed({ at: T0 + MINUTE }), T0 + MINUTE);
+    const firing = states.observe(failed({ at: T0 + 2 * MINUTE, serverText: 'A1 NO AUTHENTICATE failed.' }), T0 + 2 * MINUTE).alert;
+    assert.deepEqual(firing, {
+      event: 'firing',
+      status: 'firing',
+      fingerprint: fingerprintOf({ monitor: 'probe-contoso', check: 'imap' }),
+      monitor: 'probe-contoso',
+      tenant: 'contoso',
+      mailbox: 'probe@contoso.com',
+      check: 'imap',
+      stage: 'auth',
+      reason: 'auth_failed',
+      category: 'auth',
+      summary: 'summary of auth_failed',
+      serverText: 'A1 NO AUTHENTICATE failed.',
+      fixes: ['fix for auth_failed'],
+      startedAt: T0,
+    });
+    const resolved = states.observe(passed({ at: T0 + 5 * MINUTE }), T0 + 5 * MINUTE).alert;
+    assert.equal(resolved?.status, 'resolved');
+    assert.equal(resolved?.startedAt, T0);
+    assert.equal(resolved?.endedAt, T0 + 5 * MINUTE);
+    assert.equal(resolved?.reason, 'auth_failed');
+  });
+
+  test('a reason change while firing notifies once, naming the previous reason', () => {
+    const states = new AlertStates(policy);
+    const events = run(states, [failed(), failed(), failed(), failed({ reason: 'token_secret_expired', stage: 'token' }), failed({ reason: 'token_secret_expired', stage: 'token' })]);
+    assert.deepEqual(events, ['-', '-', 'firing', 'reason_changed', '-']);
+    const [firing] = states.firing();
+    assert.equal(firing?.alert.reason, 'token_secret_expired');
+    assert.equal(firing?.alert.category, 'token');
+    const changed = new AlertStates(policy);
+    run(changed, [failed(), failed(), failed()]);
+    const alert = changed.observe(failed({ reason: 'connect_refused', at: T0 + 9 * MINUTE }), T0 + 9 * MINUTE).alert;
+    assert.deepEqual(alert?.previous, { reason: 'auth_failed', category: 'auth', endedAt: T0 + 9 * MINUTE });
+    assert.equal(alert?.status, 'firing');
+  });
+
+  test('reminds every repeatInterval while firing, measured from the last notification', () => {
+    const states = new AlertStates({ ...policy, repeatIntervalMs: 10 * MINUTE });
+    const at = (minutes: number): string => states.observe(failed({ at: T0 + minutes * MINUTE }), T0 + minutes * MINUTE).alert?.event ?? '-';
+    assert.deepEqual([at(0), at(1), at(2), at(11), at(12), at(13), at(22), at(33)], ['-', '-', 'firing', '-', 'repeat', '-', 'repeat', 'repeat']);
+    assert.equal(at(34), '-');
+  });
+
+  test('repeatInterval 0 never reminds', () => {
+    const states = new AlertStates({ ...policy, repeatIntervalMs: 0 });
+    const events = run(states, Array.from({ length: 50 }, () => failed()), T0);
+    assert.deepEqual(events.filter((event) => event !== '-'), ['firing']);
+  });
+
+  test('checks are independent: another check or monitor failing does not count', () => {
+    const states = new AlertStates(policy);
+    const events = run(states, [failed(), failed({ check: 'smtp' }), failed({ monitor: 'other' }), failed(), passed({ check: 'smtp' }), failed()]);
+    assert.deepEqual(events, ['-', '-', '-', '-', '-', 'firing']);
+  });
+
+  test('healthy checks keep no state', () => {
+    const states = new AlertStates(policy);
+    assert.equal(states.observe(passed(), T0).changed, false);
+    states.observe(failed(), T0);
+    assert.equal(states.snapshot().length, 1);
+    assert.equal(states.observe(passed(), T0).changed, true);
+    assert.deepEqual(states.snapshot(), []);
+  });
+});
+
+describe('alert state file', () => {
+  test('round-trips, drops unreadable entries, and survives a missing or foreign file', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailprobe-alerts-'));
+    try {
+      const states = new AlertStates(policy);
+      run(states, [failed(), failed(), failed(), failed({ check: 'smtp', reason: 'smtp_auth_disabled_tenant' })]);
+      const path = join(dir, 'state.json');
+      const saved = JSON.parse(serialiseAlertStates(states.snapshot())) as { version: number; alerts: unknown[] };
+      saved.alerts.push({ monitor: 'x', reason: 'no_such_reason' });
+      writeFileSync(path, JSON.stringify(saved));
+      const logger = new MemoryLogger();
+      assert.deepEqual(loadAlertStates(path, logger), states.snapshot());
+      assert.deepEqual(logger.messages(), ['alert state entries dropped as unreadable']);
+
+      assert.deepEqual(loadAlertStates(join(dir, 'absent.json'), logger), []);
+      writeFileSync(path, '{"something": "else"}');
+      assert.deepEqual(loadAlertStates(path, logger), []);
+      assert.equal(logger.messages().at(-1), 'alert state file is not a mailprobe alert state, starting empty');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a re-created notifier neither re-fires nor forgets: streaks, firing alerts and reminders carry over', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailprobe-alerts-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const receiver = await startReceiver(t, () => ({ status: 200 }));
+    const clock = new FakeClock();
+    const config = {
+      failureThreshold: 3,
+      repeatIntervalMinutes: 60,
+      stateFile: 'alerts/state.json',
+      notifiers: [{ type: 'webhook' as const, name: 'hook', url: receiver.url }],
+    };
+    const make = () => createNotifier(config, { logger: new MemoryLogger(), clock, baseDir: dir, saveDelayMs: 5 });
+
+    const first = make();
+    first.listener(failed({ check: 'smtp' }));
+    first.listener(failed({ check: 'smtp' }));
+    for (let i = 0; i < 3; i++) first.listener(failed());
+    await first.close();
+    assert.equal(receiver.received.length, 1, 'the imap alert fired once');
+    const onDisk = JSON.parse(readFileSync(join(dir, 'alerts/state.json'), 'utf8')) as { version: number; alerts: Array<{ check: string; failures: number; firing?: { notifiers: string[] } }> };
+    assert.equal(onDisk.version, 1);
+    assert.deepEqual(
+      onDisk.alerts.map((entry) => [entry.check, entry.failures, entry.firing?.notifiers]),
+      [['smtp', 2, undefined], ['imap', 3, ['hook']]],
+    );
+
+    clock.time += 30 * MINUTE;
+    const second = make();
+    second.listener(failed());
+    second.listener(failed({ check: 'smtp' }));
+    await second.flush();
+    assert.deepEqual(
+      receiver.received.map((request) => [(request.body as { check: string }).check, (request.body as { event: string }).event]),
+      [['imap', 'firing'], ['smtp', 'firing']],
+      'imap still firing without a repeat (30 < 60 minutes); smtp fired on its third failure across the restart',
+    );
+
+    clock.time += 31 * MINUTE;
+    second.listener(failed());
+    second.listener(passed({ check: 'smtp', at: clock.time }));
+    await second.close();
+    const third = make();
+    third.listener(passed({ at: clock.time }));
+    await third.close();
+    const events = receiver.received.map((request) => `${(request.body as { check: string }).check}:${(request.body as { event: string }).event}`);
+    assert.deepEqual(events, ['imap:firing', 'smtp:firing', 'imap:repeat', 'smtp:resolved', 'imap:resolved']);
+    const resolved = receiver.received.at(-1)?.body as { startedAt: string };
+    assert.equal(resolved.startedAt, new Date(T0).toISOString(), 'the incident start survived two restarts');
+  });
+});
