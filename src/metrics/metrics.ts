@@ -292,6 +292,22 @@ export class MailprobeMetrics {
     render(series);
   }
 
+  /**
+   * Announces a scheduled check before its first run, so its counters start at 0 (increase() then sees a first
+   * failure) and its interval is known to staleness alerts from the start.
+   */
+  expectCheck(id: CheckIdentity, intervalSeconds: number): void {
+    const series = this.#series(id);
+    series.interval = intervalSeconds;
+    render(series);
+  }
+
+  /** Announces an app registration so its token request counters exist at 0 before the first request. */
+  expectClient(tenant: string, clientId: string): void {
+    this.#client(tenant, clientId);
+    for (const result of RESULTS) this.#tokenRequests.inc({ tenant, client_id: clientId, result }, 0);
+  }
+
   recordSkip(id: CheckIdentity, why: SkipReason): void {
     const series = this.#series(id);
     series.skipped.set(why, (series.skipped.get(why) ?? 0) + 1);

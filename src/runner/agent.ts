@@ -84,9 +84,19 @@ export class Agent {
       if (identity) this.#options.metrics.forgetMonitor(identity);
       this.#status.remove(removed);
     }
+    for (const job of jobs) {
+      const { monitor } = job;
+      this.#options.metrics.expectCheck({ monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check: job.check }, monitor.intervalSeconds);
+    }
     for (const tenant of config.tenants.values()) {
+      this.#options.metrics.expectClient(tenant.key, tenant.clientId);
       const expiry = credentialExpiry(tenant);
       if (expiry) this.#options.metrics.setCredentialExpiry(tenant.key, tenant.clientId, expiry.type, expiry.expiresAt / 1000);
+    }
+    const clientKey = (tenant: { key: string; clientId: string }): string => `${tenant.key}\u0000${tenant.clientId}`;
+    const kept = new Set([...config.tenants.values()].map(clientKey));
+    for (const tenant of this.#config?.tenants.values() ?? []) {
+      if (!kept.has(clientKey(tenant))) this.#options.metrics.forgetClient(tenant.key, tenant.clientId);
     }
     this.#status.expect(jobs);
     this.#scheduler?.setJobs(jobs);
@@ -96,6 +106,8 @@ export class Agent {
   #record(job: Job, result: CheckResult, latenessSeconds: number): void {
     const { metrics, logger } = this.#options;
     metrics.recordCheck(result, job.monitor.intervalSeconds);
+    // A roundtrip whose cleanup failed still measured its delivery.
+    if (typeof result.outcome.facts.deliverySeconds === 'number') metrics.recordDeliveryLatency(result, result.outcome.facts.deliverySeconds);
     this.#status.update(job, result);
     const failure = result.outcome.failure;
     const meta = {
