@@ -1,0 +1,137 @@
+import { spawn } from 'node:child_process';
+import { closeSync, openSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+/** A server process the test bed started, owned by its pid and process group. */
+export interface Daemon {
+  readonly name: string;
+  readonly pid: number;
+  /** null while running; the exit code (or signal name) once it has exited. */
+  exitStatus(): string | null;
+  /** SIGTERM, wait, then SIGKILL whatever is left of the process group. Resolves when nothing is left. */
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 1500;
+const KILL_WAIT_MS = 5000;
+const POLL_MS = 50;
+
+/**
+ * Starts `command` in its own process group with stdout/stderr appended to `logFile`. Both Dovecot's and
+ * Postfix's master processes lead their group, so one group signal reaches every child they forked.
+ */
+export function spawnDaemon(name: string, command: string, args: string[], logFile: string): Daemon {
+  const log = openSync(logFile, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', log, log], detached: true });
+  closeSync(log);
+  let status: string | null = null;
+  const exited = new Promise<void>((resolve) => {
+    child.once('exit', (code, signal) => {
+      status = signal ?? String(code);
+      resolve();
+    });
+    child.once('error', (error) => {
+      status = `spawn failed: ${error.message}`;
+      resolve();
+    });
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error(`${name}: could not start ${command}`);
+
+  return {
+    name,
+    pid,
+    exitStatus: () => status,
+    async stop(): Promise<void> {
+      // The master alone: both pass SIGTERM on to their children and shut down in order. Dovecot's master
+      // then waits up to 5 s for idle helpers (log, stats, anvil) before it forces them; the test bed is done
+      // with its mail by now, so it cuts that short.
+      if (status === null) signalProcess(pid, 'SIGTERM');
+      if (!(await groupGone(pid, STOP_GRACE_MS))) signalGroup(pid, 'SIGKILL');
+      await exited;
+      if (!(await groupGone(pid, KILL_WAIT_MS))) throw new Error(`${name}: process group ${pid} survived SIGKILL`);
+    },
+  };
+}
+
+function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+  return signalProcess(-pgid, signal);
+}
+
+function signalProcess(pid: number, signal: NodeJS.Signals | 0): boolean {
+  try {
+    process.kill(pid, signal);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (signalGroup(pgid, 0)) {
+    if (Date.now() > deadline) return false;
+    await sleep(POLL_MS);
+  }
+  return true;
+}
+
+/**
+ * Polls `ready` until it holds. Fails early when the daemon exits, and on timeout; either error carries the
+ * tail of the daemon's log so a broken configuration explains itself.
+ */
+export async function waitReady(
+  daemon: Daemon,
+  ready: () => Promise<boolean>,
+  options: { timeoutMs: number; logFiles: string[] },
+): Promise<void> {
+  const deadline = Date.now() + options.timeoutMs;
+  for (;;) {
+    const status = daemon.exitStatus();
+    if (status !== null) throw new DaemonStartError(daemon.name, `exited (${status}) during start-up`, await tails(options.logFiles));
+    if (await ready()) return;
+    if (Date.now() > deadline) {
+      throw new DaemonStartError(daemon.name, `not ready after ${options.timeoutMs} ms`, await tails(options.logFiles));
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+export class DaemonStartError extends Error {
+  readonly logTail: string;
+
+  constructor(name: string, what: string, logTail: string) {
+    super(`${name} ${what}\n${logTail}`);
+    this.name = 'DaemonStartError';
+    this.logTail = logTail;
+  }
+
+  get addressInUse(): boolean {
+    return /address already in use/i.test(this.logTail);
+  }
+}
+
+export async function tails(files: string[], lines = 25): Promise<string> {
+  const parts = await Promise.all(files.map(async (file) => `--- ${file} (last ${lines} lines)\n${await tail(file, lines)}`));
+  return parts.join('\n');
+}
+
+export async function tail(file: string, lines = 25): Promise<string> {
+  try {
+    return (await readFile(file, 'utf8')).trimEnd().split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/** Retries a start-up that lost a race for its ports, with fresh ports each time. */
+export async function withPortRetry<T>(attempts: number, start: () => Promise<T>): Promise<T> {
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      return await start();
+    } catch (error) {
+      if (!(error instanceof DaemonStartError && error.addressInUse) || attempt >= attempts) throw error;
+    }
+  }
+}
