@@ -15,7 +15,8 @@ export type TokenResult =
   | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
 
 export interface TokenProvider {
-  getToken(tenant: ResolvedTenant): Promise<TokenResult>;
+  /** A token for the tenant's configured scope, or for another resource of the same app (e.g. Graph). */
+  getToken(tenant: ResolvedTenant, scope?: string): Promise<TokenResult>;
 }
 
 export interface TokenEvents {
@@ -38,7 +39,7 @@ interface AppState {
   lastExchange?: AuthorityExchange;
   lastNetworkError?: Error;
   tokenRequests: number;
-  inFlight?: Promise<TokenResult>;
+  inFlight: Map<string, Promise<TokenResult>>;
   blockedUntil: number;
 }
 
@@ -60,13 +61,14 @@ export class MsalTokenProvider implements TokenProvider {
     this.#timeoutMs = options.timeoutMs ?? 20_000;
   }
 
-  getToken(tenant: ResolvedTenant): Promise<TokenResult> {
+  getToken(tenant: ResolvedTenant, scope: string = tenant.scope): Promise<TokenResult> {
     const state = this.#state(tenant);
     // Checks of one app that start together share one authority request instead of racing msal's cache.
-    state.inFlight ??= this.#acquire(tenant, state).finally(() => {
-      state.inFlight = undefined;
-    });
-    return state.inFlight;
+    const pending = state.inFlight.get(scope);
+    if (pending) return pending;
+    const request = this.#acquire(tenant, state, scope).finally(() => state.inFlight.delete(scope));
+    state.inFlight.set(scope, request);
+    return request;
   }
 
   /** Real authority requests made for this tenant entry so far. */
@@ -78,12 +80,12 @@ export class MsalTokenProvider implements TokenProvider {
     const fingerprint = JSON.stringify([tenant.tenantId, tenant.clientId, tenant.authorityHost, tenant.scope, tenant.credential]);
     const existing = this.#apps.get(tenant.key);
     if (existing && existing.fingerprint === fingerprint) return existing;
-    const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0 };
+    const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0, inFlight: new Map() };
     this.#apps.set(tenant.key, state);
     return state;
   }
 
-  async #acquire(tenant: ResolvedTenant, state: AppState): Promise<TokenResult> {
+  async #acquire(tenant: ResolvedTenant, state: AppState, scope: string): Promise<TokenResult> {
     const now = this.#clock.now();
     if (state.blockedUntil > now) {
       const retryAfterSeconds = Math.ceil((state.blockedUntil - now) / 1000);
@@ -103,12 +105,12 @@ export class MsalTokenProvider implements TokenProvider {
     state.lastExchange = undefined;
     state.lastNetworkError = undefined;
     try {
-      const result = await app.acquireTokenByClientCredential({ scopes: [tenant.scope] });
+      const result = await app.acquireTokenByClientCredential({ scopes: [scope] });
       if (!result?.accessToken) throw new Error('the login service returned no access token');
       const decoded = decodeAccessToken(result.accessToken);
       const claims: TokenClaims = 'error' in decoded ? { roles: [] } : decoded;
       const expiresAt = result.expiresOn?.getTime() ?? (claims.exp ?? 0) * 1000;
-      this.#events.onToken(tenant, { expiresAt, roles: claims.roles });
+      if (scope === tenant.scope) this.#events.onToken(tenant, { expiresAt, roles: claims.roles });
       return { ok: true, token: new Secret(result.accessToken), claims, expiresAt };
     } catch (error) {
       return this.#failure(tenant, state, error);
