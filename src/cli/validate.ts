@@ -2,6 +2,7 @@ import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
 import { credentialExpiry } from '../auth/token-provider.js';
+import { EXCHANGE_SEND_LIMITS, expectedSends, SAFE_SHARE } from '../runner/send-budget.js';
 import { configPath, EXIT, parseCommandArgs, print, type CliIO } from './io.js';
 
 export const VALIDATE_HELP = `Usage: mailprobe validate [--config FILE]
@@ -18,7 +19,7 @@ export function validateCommand(args: string[], io: CliIO): number {
   const config = loadConfigFile(configPath(values.config, io));
   // A credential may exist only in the service's environment, so an unreadable one warns instead of failing;
   // the agent then reports credential_missing on that tenant's checks.
-  const warnings = [...config.warnings, ...credentialProblems(config, io.env), ...expiryWarnings(config)];
+  const warnings = [...config.warnings, ...credentialProblems(config, io.env), ...expiryWarnings(config), ...sendBudgetWarnings(config)];
   for (const warning of warnings) print(io.stderr, `warning: ${formatIssue(warning)}`);
   const enabled = config.monitors.filter((monitor) => monitor.enabled).length;
   print(io.stdout, `${config.file}: valid — ${config.tenants.size} tenant(s), ${config.monitors.length} monitor(s) (${enabled} enabled)`);
@@ -54,6 +55,42 @@ function expiryWarnings(config: LoadedConfig): ConfigIssue[] {
       const when = days < 0 ? `expired ${-days} day(s) ago` : `expires in ${days} day(s)`;
       warnings.push({ file: config.file, path: `tenants.${tenant.key}.credential`, message: `the ${expiry.type.replace('_', ' ')} ${when}` });
     }
+  }
+  return warnings;
+}
+
+/**
+ * Sending checks (smtp, roundtrip) against Exchange Online's SMTP AUTH limits per mailbox, summed over the monitors
+ * that share a mailbox, and against each monitor's own send budget, beyond which its checks fail unsent.
+ */
+function sendBudgetWarnings(config: LoadedConfig): ConfigIssue[] {
+  const warnings: ConfigIssue[] = [];
+  const perMailbox = new Map<string, { perMinute: number; perDay: number; first: number }>();
+  config.monitors.forEach((monitor, index) => {
+    if (!monitor.enabled) return;
+    const sending = monitor.checks.filter((check) => check === 'smtp' || check === 'roundtrip').length;
+    if (sending === 0) return;
+    const sends = expectedSends(sending, monitor.intervalSeconds);
+    const budget = monitor.probeMail?.sendBudget;
+    if (budget && (sends.perMinute > budget.perMinute || sends.perDay > budget.perDay)) {
+      warnings.push({
+        file: config.file,
+        path: `monitors[${index}].schedule`,
+        message: `"${monitor.schedule}" with ${sending} sending check(s) sends up to ${sends.perMinute} a minute and ${sends.perDay} a day, over the send budget (${budget.perMinute} a minute, ${budget.perDay} a day); checks beyond it fail with send_budget_exhausted`,
+      });
+    }
+    const key = monitor.mailbox.toLowerCase();
+    const total = perMailbox.get(key) ?? { perMinute: 0, perDay: 0, first: index };
+    perMailbox.set(key, { perMinute: total.perMinute + sends.perMinute, perDay: total.perDay + sends.perDay, first: total.first });
+  });
+  const safe = { perMinute: EXCHANGE_SEND_LIMITS.perMinute * SAFE_SHARE, perDay: EXCHANGE_SEND_LIMITS.perDay * SAFE_SHARE };
+  for (const [mailbox, total] of perMailbox) {
+    if (total.perMinute <= safe.perMinute && total.perDay <= safe.perDay) continue;
+    warnings.push({
+      file: config.file,
+      path: `monitors[${total.first}].schedule`,
+      message: `probe messages from ${mailbox} (up to ${total.perMinute} a minute, ${total.perDay} a day) exceed ${SAFE_SHARE * 100} % of Exchange Online's SMTP AUTH limits (${EXCHANGE_SEND_LIMITS.perMinute} a minute, ${EXCHANGE_SEND_LIMITS.perDay} recipients a day per mailbox)`,
+    });
   }
   return warnings;
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { z } from 'zod';
 import type { CheckKind, Endpoint, Protocol, TlsSettings } from '../probes/types.js';
@@ -42,6 +42,28 @@ export interface ResolvedMonitor {
   timeoutMs: number;
   stepTimeoutMs: number;
   endpoints: Record<Protocol, Endpoint>;
+  /** Always set by the loader; a monitor built by hand (tests) goes without and gets probeMailOf()'s defaults. */
+  probeMail?: ProbeMailSettings;
+}
+
+/** What the sending checks (smtp, roundtrip) need beyond the endpoints. */
+export interface ProbeMailSettings {
+  /** false: probe messages are left in the mailbox. */
+  cleanup: boolean;
+  roundtrip: {
+    /** How long to wait for the probe message in the INBOX. */
+    deadlineMs: number;
+    /** Pause between two INBOX searches; below stepTimeoutMs, so the IMAP session's watchdog never trips between. */
+    pollMs: number;
+    /**
+     * The roundtrip check's whole deadline: the monitor's timeoutSeconds (which covers the SMTP session and the
+     * IMAP session with its cleanup, as for the other checks) plus the delivery deadline.
+     */
+    timeoutMs: number;
+  };
+  sendBudget: { perMinute: number; perDay: number };
+  /** The key file that signs and verifies this agent's probe ids. */
+  probeIdKeyFile: string;
 }
 
 export interface AgentSettings {
@@ -50,6 +72,8 @@ export interface AgentSettings {
   concurrency: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   shutdownGraceMs: number;
+  /** Absolute path of the agent's state folder. */
+  stateDir: string;
 }
 
 export interface LoadedConfig {
@@ -69,7 +93,15 @@ export const BUILT_IN_DEFAULTS = {
   concurrency: 32,
   logLevel: 'info' as const,
   shutdownGraceSeconds: 30,
+  stateDir: '.mailprobe',
+  roundtripDeadlineSeconds: 300,
+  roundtripPollSeconds: 5,
+  cleanup: true,
+  // A tenth of Exchange Online's SMTP AUTH limits (30 a minute, 10,000 recipients a day per mailbox).
+  sendBudget: { perMinute: 3, perDay: 1000 },
 };
+
+export const PROBE_ID_KEY_FILE = 'probe-id.key';
 
 export function loadConfigFile(file: string): LoadedConfig {
   const path = resolve(file);
@@ -132,6 +164,8 @@ function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
     }
   }
 
+  const agent = resolveAgent(input, baseDir);
+  const probeIdKeyFile = join(agent.stateDir, PROBE_ID_KEY_FILE);
   const seen = new Set<string>();
   const monitors: ResolvedMonitor[] = [];
   input.monitors.forEach((monitor, index) => {
@@ -150,11 +184,20 @@ function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
       return;
     }
     const tls = monitor.tls ? readTls({ ...defaults.tls, ...monitor.tls }, baseDir, file, `${at}.tls`, issues, warnings) : defaultTls;
-    monitors.push(resolveMonitor(monitor, tenant, defaults, schedule, tls));
+    const resolved = resolveMonitor(monitor, tenant, defaults, schedule, tls, probeIdKeyFile);
+    const roundtripSeconds = (resolved.probeMail?.roundtrip.timeoutMs ?? 0) / 1000;
+    if (resolved.checks.includes('roundtrip') && roundtripSeconds > resolved.intervalSeconds) {
+      warnings.push({
+        file,
+        path: `${at}.schedule`,
+        message: `a roundtrip check may last ${roundtripSeconds} s (timeoutSeconds + roundtrip.deadlineSeconds), longer than the ${resolved.intervalSeconds} s between runs; a run that finds the previous one still going is skipped`,
+      });
+    }
+    monitors.push(resolved);
   });
   if (issues.length > 0) throw new ConfigError(issues);
 
-  return { file, agent: resolveAgent(input), tenants, monitors, warnings };
+  return { file, agent, tenants, monitors, warnings };
 }
 
 function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: TlsSettings): ResolvedTenant {
@@ -179,6 +222,7 @@ function resolveMonitor(
   defaults: NonNullable<MonitorsFileInput['defaults']>,
   schedule: string,
   tls: TlsSettings,
+  probeIdKeyFile: string,
 ): ResolvedMonitor {
   const cloud = CLOUD_ENDPOINTS[tenant.cloud];
   const endpoint = (protocol: Protocol, host: string): Endpoint => ({
@@ -188,6 +232,10 @@ function resolveMonitor(
   });
   const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
   const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;
+  const stepTimeoutMs = Math.min(stepSeconds, timeoutSeconds) * 1000;
+  const deadlineSeconds =
+    monitor.roundtrip?.deadlineSeconds ?? defaults.roundtrip?.deadlineSeconds ?? BUILT_IN_DEFAULTS.roundtripDeadlineSeconds;
+  const pollSeconds = monitor.roundtrip?.pollSeconds ?? defaults.roundtrip?.pollSeconds ?? BUILT_IN_DEFAULTS.roundtripPollSeconds;
   return {
     name: monitor.name,
     tenant,
@@ -197,16 +245,45 @@ function resolveMonitor(
     schedule,
     intervalSeconds: scheduleIntervalSeconds(schedule),
     timeoutMs: timeoutSeconds * 1000,
-    stepTimeoutMs: Math.min(stepSeconds, timeoutSeconds) * 1000,
+    stepTimeoutMs,
     endpoints: {
       imap: endpoint('imap', cloud.mailHost),
       pop3: endpoint('pop3', cloud.mailHost),
       smtp: endpoint('smtp', cloud.smtpHost),
     },
+    probeMail: {
+      cleanup: monitor.cleanup ?? defaults.cleanup ?? BUILT_IN_DEFAULTS.cleanup,
+      roundtrip: {
+        deadlineMs: deadlineSeconds * 1000,
+        pollMs: Math.min(pollSeconds * 1000, stepTimeoutMs / 2),
+        timeoutMs: (timeoutSeconds + deadlineSeconds) * 1000,
+      },
+      sendBudget: {
+        perMinute: monitor.sendBudget?.perMinute ?? defaults.sendBudget?.perMinute ?? BUILT_IN_DEFAULTS.sendBudget.perMinute,
+        perDay: monitor.sendBudget?.perDay ?? defaults.sendBudget?.perDay ?? BUILT_IN_DEFAULTS.sendBudget.perDay,
+      },
+      probeIdKeyFile,
+    },
   };
 }
 
-function resolveAgent(input: MonitorsFileInput): AgentSettings {
+/** The monitor's probe-mail settings, or the built-in defaults for a monitor built by hand. */
+export function probeMailOf(monitor: ResolvedMonitor): ProbeMailSettings {
+  if (monitor.probeMail) return monitor.probeMail;
+  const deadlineMs = BUILT_IN_DEFAULTS.roundtripDeadlineSeconds * 1000;
+  return {
+    cleanup: BUILT_IN_DEFAULTS.cleanup,
+    roundtrip: {
+      deadlineMs,
+      pollMs: Math.min(BUILT_IN_DEFAULTS.roundtripPollSeconds * 1000, monitor.stepTimeoutMs / 2),
+      timeoutMs: monitor.timeoutMs + deadlineMs,
+    },
+    sendBudget: { ...BUILT_IN_DEFAULTS.sendBudget },
+    probeIdKeyFile: resolve(monitor.tenant.baseDir, BUILT_IN_DEFAULTS.stateDir, PROBE_ID_KEY_FILE),
+  };
+}
+
+function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings {
   const agent = input.agent ?? {};
   const listen = agent.listen ?? BUILT_IN_DEFAULTS.listen;
   const split = listen.lastIndexOf(':');
@@ -216,6 +293,7 @@ function resolveAgent(input: MonitorsFileInput): AgentSettings {
     concurrency: agent.concurrency ?? BUILT_IN_DEFAULTS.concurrency,
     logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
     shutdownGraceMs: (agent.shutdownGraceSeconds ?? BUILT_IN_DEFAULTS.shutdownGraceSeconds) * 1000,
+    stateDir: resolveFrom(baseDir, agent.stateDir ?? BUILT_IN_DEFAULTS.stateDir),
   };
 }
 

@@ -94,6 +94,41 @@ const schedule = z.string().min(1).describe('Cron expression (5 or 6 fields), e.
 
 const timeoutSeconds = z.number().positive().max(3600);
 
+export const RoundtripSettings = z
+  .object({
+    deadlineSeconds: timeoutSeconds
+      .optional()
+      .describe(
+        'How long the roundtrip check waits for its probe message to appear in the INBOX before failing with delivery_timeout (default 300). The roundtrip check’s own deadline is timeoutSeconds plus this.',
+      ),
+    pollSeconds: z
+      .number()
+      .min(0.1)
+      .max(60)
+      .optional()
+      .describe('Seconds between two searches of the INBOX while waiting (default 5; kept below stepTimeoutSeconds).'),
+  })
+  .strict();
+
+export const SendBudget = z
+  .object({
+    perMinute: z
+      .number()
+      .int()
+      .min(1)
+      .max(30)
+      .optional()
+      .describe('Most probe messages per mailbox in any 60 s (default 3, a tenth of Exchange’s 30 per minute).'),
+    perDay: z
+      .number()
+      .int()
+      .min(1)
+      .max(10000)
+      .optional()
+      .describe('Most probe messages per mailbox in any 24 h (default 1000, a tenth of Exchange’s 10,000 recipients a day).'),
+  })
+  .strict();
+
 const CheckSettings = {
   checks: checks.optional().describe('Checks to run: imap, smtp, pop3, roundtrip.'),
   schedule: schedule.optional(),
@@ -103,6 +138,16 @@ const CheckSettings = {
   pop3: EndpointOverride.optional(),
   smtp: EndpointOverride.optional(),
   tls: TlsOptions.optional(),
+  roundtrip: RoundtripSettings.optional(),
+  cleanup: z
+    .boolean()
+    .optional()
+    .describe(
+      'false leaves probe messages in the mailbox. Otherwise (default) the roundtrip check deletes its own probe message and sweeps older ones from Inbox, Junk Email, Deleted Items and Sent Items, as does the smtp check of a monitor without roundtrip; only messages whose X-Mailprobe-Id verifies as this monitor’s are touched.',
+    ),
+  sendBudget: SendBudget.optional().describe(
+    'Probe messages per mailbox the agent may send (smtp and roundtrip checks together, across monitors on the mailbox); a check over budget fails with send_budget_exhausted without sending.',
+  ),
 };
 
 export const Defaults = z.object(CheckSettings).strict();
@@ -132,6 +177,13 @@ export const Agent = z
     concurrency: z.number().int().min(1).max(10000).optional().describe('Most checks in flight at once.'),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
     shutdownGraceSeconds: timeoutSeconds.optional().describe('How long SIGTERM waits for checks in flight.'),
+    stateDir: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Folder for the agent’s own state, relative to this file (default ".mailprobe"). It holds probe-id.key, the key that signs probe ids (created 0600 on first use); replicas that clean up after each other must share it.',
+      ),
   })
   .strict();
 

@@ -1,10 +1,20 @@
+import { sweepingAfter } from './cleanup.js';
 import { imapProbe } from './imap.js';
 import { pop3Probe } from './pop3.js';
+import { roundtripProbe } from './roundtrip.js';
 import { smtpProbe } from './smtp.js';
 import type { CheckKind, ProbeFn } from './types.js';
 
-/** The one map from check kind to probe. roundtrip joins it when its probe exists. */
-export const PROBES = { imap: imapProbe, smtp: smtpProbe, pop3: pop3Probe } satisfies Partial<Record<CheckKind, ProbeFn>>;
+/**
+ * The one map from check kind to probe. The smtp check sweeps the monitor's older probe messages after sending
+ * when the runner's policy asks for it (no roundtrip check on the monitor to do it).
+ */
+export const PROBES = {
+  imap: imapProbe,
+  smtp: sweepingAfter(smtpProbe),
+  pop3: pop3Probe,
+  roundtrip: roundtripProbe,
+} satisfies Record<CheckKind, ProbeFn>;
 
 /** The Exchange Online application roles (token `roles` claim) each check needs, all of them. */
 export const REQUIRED_ROLE: Record<CheckKind, readonly string[]> = {

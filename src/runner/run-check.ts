@@ -1,18 +1,27 @@
-import type { ResolvedMonitor } from '../config/load.js';
+import { probeMailOf, type ProbeMailSettings, type ResolvedMonitor } from '../config/load.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
+import type { ProbeMailContext, ProbeMailPolicy } from '../probes/cleanup.js';
 import type { CheckKind, Clock, ProbeFailure, ProbeFn, ProbeOutcome, Protocol, Stage, StepTiming, Transcript } from '../probes/types.js';
+import type { ProbeIdKeyring } from './probe-id.js';
 import type { CheckResult } from './result.js';
+import type { SendBudget } from './send-budget.js';
 
 export interface CheckDeps {
   tokens: TokenProvider;
   clock: Clock;
   probes: Readonly<Partial<Record<CheckKind, ProbeFn>>>;
   requiredRoles: Readonly<Record<CheckKind, readonly string[]>>;
-  newProbeId(): string;
+  /** The keyring in a key file (read or created once), which signs and verifies probe ids. */
+  probeIds(keyFile: string): ProbeIdKeyring;
+  /** Probe messages sent per mailbox, shared by every check the process runs. */
+  sendBudget: SendBudget;
 }
+
+/** The checks that submit a probe message: they spend send budget and carry a signed probe id. */
+const SENDING_CHECKS: ReadonlySet<CheckKind> = new Set(['smtp', 'roundtrip']);
 
 export interface RunCheckOptions {
   transcript?: Transcript;
@@ -43,7 +52,7 @@ export async function runCheck(
       outcome,
     };
     if (outcome.failure) {
-      const protocol = protocolOf(check, outcome.failure.stage);
+      const protocol = protocolOf(check, outcome);
       const diagnosis = diagnose({
         reason: outcome.failure.reason,
         stage: outcome.failure.stage,
@@ -71,8 +80,29 @@ export async function runCheck(
   const probe = deps.probes[check];
   if (!probe) return finish(failed([], { stage: 'config', reason: 'config_invalid', message: `no probe for check "${check}"` }));
 
+  const probeMail = probeMailOf(monitor);
+  const sends = SENDING_CHECKS.has(check);
+  let keyring: ProbeIdKeyring | undefined;
+  if (sends) {
+    try {
+      keyring = deps.probeIds(probeMail.probeIdKeyFile);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      return finish(failed([], { stage: 'config', reason: 'config_invalid', message: `cannot read or create the probe-id key file: ${why}` }));
+    }
+  }
+  // Taken before anything is contacted, so an exhausted budget costs no token request and no connection.
+  const reservation = sends ? deps.sendBudget.reserve(monitor.mailbox, probeMail.sendBudget) : undefined;
+  if (reservation && !reservation.ok) {
+    const message = `${monitor.mailbox} already sent ${reservation.limit} probe message(s) in the last ${reservation.window}; nothing was sent`;
+    transcript.note(`send budget: ${message}`);
+    return finish(failed([], { stage: 'send', reason: 'send_budget_exhausted', message }), undefined, reservation.retryAfterSeconds);
+  }
+
+  const timeoutMs = check === 'roundtrip' ? probeMail.roundtrip.timeoutMs : monitor.timeoutMs;
   const controller = new AbortController();
-  const deadline = setTimeout(() => controller.abort(), monitor.timeoutMs);
+  const deadline = setTimeout(() => controller.abort(), timeoutMs);
+  let outcomeSteps: readonly StepTiming[] = [];
   try {
     transcript.note(`token: client credentials for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}`);
     const tokenStart = deps.clock.monotonic();
@@ -100,22 +130,28 @@ export async function runCheck(
       return finish(failed([tokenStep], { stage: 'role', reason: problem.reason, message: problem.detail }), token.claims);
     }
 
+    const context: ProbeMailContext = {
+      monitor: monitor.name,
+      mailbox: monitor.mailbox,
+      endpoints: monitor.endpoints,
+      accessToken: token.token,
+      signal: controller.signal,
+      stepTimeoutMs: monitor.stepTimeoutMs,
+      clock: deps.clock,
+      transcript,
+      newProbeId: () => {
+        if (!keyring) throw new Error(`the ${check} check sends no probe message`);
+        return keyring.issue(monitor.name, deps.clock.now());
+      },
+      probeMail: policyFor(monitor, probeMail, check, keyring, token.claims.roles, transcript),
+    };
     const outcome = await untilAborted(
-      probe({
-        monitor: monitor.name,
-        mailbox: monitor.mailbox,
-        endpoints: monitor.endpoints,
-        accessToken: token.token,
-        signal: controller.signal,
-        stepTimeoutMs: monitor.stepTimeoutMs,
-        clock: deps.clock,
-        transcript,
-        newProbeId: deps.newProbeId,
-      }),
+      probe(context),
       controller.signal,
-      () => failed([], { stage: 'connect', reason: 'timeout', message: `the check did not finish within ${monitor.timeoutMs / 1000} s` }),
+      () => failed([], { stage: 'connect', reason: 'timeout', message: `the check did not finish within ${timeoutMs / 1000} s` }),
       ABORT_GRACE_MS,
     );
+    outcomeSteps = outcome.steps;
     return finish({ ...outcome, steps: [tokenStep, ...outcome.steps] }, token.claims);
   } catch (error) {
     // Probes promise not to throw; if one does, the check fails visibly instead of taking the agent down.
@@ -123,15 +159,49 @@ export async function runCheck(
     return finish(failed([], { stage: 'connect', reason: 'internal_error', message: `unexpected error: ${message}` }));
   } finally {
     clearTimeout(deadline);
+    // Exchange counts submissions; a check that never reached its send step gives the slot back.
+    if (reservation?.ok && !outcomeSteps.some((step) => step.step === 'send')) reservation.release();
   }
+}
+
+/**
+ * What the sending checks may delete. The roundtrip check sweeps the monitor's older probe messages on every run;
+ * the smtp check does so only for a monitor without a roundtrip check, and only with a token that may open the
+ * mailbox over IMAP (the smtp check itself needs just SMTP.SendAsApp). A message stays until no check of the
+ * monitor can still be waiting for it: the longest check deadline plus the runner's grace.
+ */
+function policyFor(
+  monitor: ResolvedMonitor,
+  settings: ProbeMailSettings,
+  check: CheckKind,
+  keyring: ProbeIdKeyring | undefined,
+  roles: readonly string[],
+  transcript: Transcript,
+): ProbeMailPolicy {
+  let sweep = settings.cleanup && check === 'roundtrip';
+  if (settings.cleanup && check === 'smtp' && !monitor.checks.includes('roundtrip')) {
+    sweep = roles.includes('IMAP.AccessAsApp');
+    if (!sweep) transcript.note('cleanup: the token lacks IMAP.AccessAsApp, so older probe messages cannot be swept');
+  }
+  return {
+    cleanup: settings.cleanup && keyring !== undefined,
+    sweep: sweep && keyring !== undefined,
+    sweepMinAgeMs: Math.max(monitor.timeoutMs, settings.roundtrip.timeoutMs) + ABORT_GRACE_MS,
+    isOwn: (id) => keyring?.verify(id, monitor.name) ?? false,
+    roundtrip: { deadlineMs: settings.roundtrip.deadlineMs, pollMs: settings.roundtrip.pollMs },
+  };
 }
 
 export function failed(steps: StepTiming[], failure: ProbeFailure): ProbeOutcome {
   return { ok: false, steps, failure, facts: {} };
 }
 
-function protocolOf(check: CheckKind, stage: Stage): Protocol | undefined {
-  if (check === 'roundtrip') return stage === 'send' || stage === 'starttls' ? 'smtp' : 'imap';
+function protocolOf(check: CheckKind, outcome: ProbeOutcome): Protocol | undefined {
+  const stage: Stage | undefined = outcome.failure?.stage;
+  // Finding and deleting probe mail is IMAP whichever check does it.
+  if (stage === 'delivery' || stage === 'cleanup') return 'imap';
+  // A roundtrip is in its SMTP half until the server accepted the message (the probe then records sendSeconds).
+  if (check === 'roundtrip') return 'sendSeconds' in outcome.facts ? 'imap' : 'smtp';
   return check;
 }
 

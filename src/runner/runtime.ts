@@ -2,8 +2,9 @@ import { MsalTokenProvider, type TokenEvents } from '../auth/token-provider.js';
 import type { Redactor } from '../log/redact.js';
 import { PROBES, REQUIRED_ROLE } from '../probes/registry.js';
 import type { Clock } from '../probes/types.js';
-import { newProbeId } from './probe-id.js';
+import { probeIdKeyrings } from './probe-id.js';
 import type { CheckDeps } from './run-check.js';
+import { SendBudget } from './send-budget.js';
 
 export interface Runtime {
   tokens: MsalTokenProvider;
@@ -28,6 +29,13 @@ export function createRuntime(options: {
   });
   return {
     tokens,
-    deps: { tokens, clock: options.clock, probes: PROBES, requiredRoles: REQUIRED_ROLE, newProbeId: () => newProbeId(options.clock.now()) },
+    deps: {
+      tokens,
+      clock: options.clock,
+      probes: PROBES,
+      requiredRoles: REQUIRED_ROLE,
+      probeIds: probeIdKeyrings(),
+      sendBudget: new SendBudget(options.clock),
+    },
   };
 }

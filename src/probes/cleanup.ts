@@ -1,0 +1,179 @@
+import type { ImapFlow, ListResponse } from 'imapflow';
+import { probeIdIssuedAt } from '../runner/probe-id.js';
+import { maskImapClientLine, withImapSession } from './imap.js';
+import { probeMessageId } from './smtp.js';
+import { runProbe, type ProbeRun } from './timing.js';
+import { ProbeError } from './transport-errors.js';
+import type { ProbeContext, ProbeFn, ProbeOutcome } from './types.js';
+
+export const PROBE_ID_HEADER = 'X-Mailprobe-Id';
+
+/** What the runner tells the sending checks about probe mail of the monitor they run for. */
+export interface ProbeMailPolicy {
+  /** false: nothing is ever deleted. */
+  cleanup: boolean;
+  /** Besides the check's own message, delete this monitor's older probe messages in every probe folder. */
+  sweep: boolean;
+  /**
+   * Own messages younger than this stay: a roundtrip of the same monitor (another check, `mailprobe check`, a
+   * replica) may still be waiting for one. The runner sets it to the longest a check of the monitor can last.
+   */
+  sweepMinAgeMs: number;
+  /** True only for an id this agent issued for this monitor (the id's HMAC verifies). */
+  isOwn(id: string): boolean;
+  roundtrip: { deadlineMs: number; pollMs: number };
+}
+
+/**
+ * ProbeContext with the probe-mail policy. The shared ProbeContext contract has no place for per-check settings,
+ * so the runner hands the sending checks this extension of it, and they read it through probeMailPolicy().
+ */
+export interface ProbeMailContext extends ProbeContext {
+  probeMail: ProbeMailPolicy;
+}
+
+export function probeMailPolicy(ctx: ProbeContext): ProbeMailPolicy | undefined {
+  if (!('probeMail' in ctx)) return undefined;
+  const policy = (ctx as ProbeMailContext).probeMail;
+  return typeof policy === 'object' && policy !== null ? policy : undefined;
+}
+
+/** More than this many look-alikes in one folder are left for the next run; bounds one run's work. */
+const MAX_CANDIDATES_PER_FOLDER = 500;
+
+/** The header fields a probe message is recognised by, unfolded; every occurrence kept. */
+function headerFields(block: Buffer | undefined, wanted: readonly string[]): Map<string, string[]> {
+  const fields = new Map<string, string[]>(wanted.map((name) => [name.toLowerCase(), []]));
+  const text = (block?.toString('latin1') ?? '').replace(/\r?\n[ \t]+/g, ' ');
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    fields.get(line.slice(0, colon).trim().toLowerCase())?.push(line.slice(colon + 1).trim());
+  }
+  return fields;
+}
+
+/**
+ * Decides on one message's headers whether cleanup may delete it: exactly one X-Mailprobe-Id that verifies as
+ * this monitor's, a Message-ID that is the probe's own for that id, and either one of `exact` or older than the
+ * policy's minimum age. Anything else (a forged, foreign or other monitor's id, a copied id in a message that is
+ * not the probe, two ids) is left alone.
+ */
+export function isDeletableProbeMail(
+  headers: Buffer | undefined,
+  policy: Pick<ProbeMailPolicy, 'isOwn' | 'sweepMinAgeMs'>,
+  exact: ReadonlySet<string>,
+  now: number,
+): boolean {
+  const fields = headerFields(headers, [PROBE_ID_HEADER, 'Message-ID']);
+  const ids = fields.get(PROBE_ID_HEADER.toLowerCase()) ?? [];
+  const messageIds = fields.get('message-id') ?? [];
+  const id = ids[0];
+  if (ids.length !== 1 || id === undefined || !policy.isOwn(id)) return false;
+  if (messageIds.length !== 1 || messageIds[0] !== probeMessageId(id)) return false;
+  if (exact.has(id)) return true;
+  const issuedAt = probeIdIssuedAt(id);
+  return issuedAt !== undefined && now - issuedAt >= policy.sweepMinAgeMs;
+}
+
+const SWEPT_SPECIAL_USE = new Set(['\\Junk', '\\Trash', '\\Sent']);
+// Exchange's English names, for servers that do not mark special use.
+const SWEPT_NAMES = new Set(['junk email', 'deleted items', 'sent items']);
+
+/** INBOX plus where Exchange puts probe mail besides: Junk Email, Deleted Items and Sent Items (its copy of each send). */
+function probeFolders(folders: readonly ListResponse[]): string[] {
+  const picked = folders
+    .filter((folder) => !folder.flags.has('\\Noselect') && !folder.flags.has('\\NonExistent'))
+    .filter((folder) => folder.path.toUpperCase() === 'INBOX' || SWEPT_SPECIAL_USE.has(folder.specialUse ?? '') || SWEPT_NAMES.has(folder.path.toLowerCase()))
+    .map((folder) => folder.path);
+  return picked.some((path) => path.toUpperCase() === 'INBOX') ? picked : ['INBOX', ...picked];
+}
+
+/**
+ * Deletes this monitor's probe messages over an authenticated session: the ids in `exact` (any age) and, when
+ * the policy sweeps, every older one. Each folder is first opened read-only (EXAMINE) and read with BODY.PEEK, so
+ * a folder holding nothing of ours is never opened for writing and no message's \Seen changes; only verified
+ * UIDs are flagged \Deleted and removed with UID EXPUNGE. Without UIDPLUS nothing is deleted, because a plain
+ * EXPUNGE would also remove messages someone else marked \Deleted. Returns how many messages were deleted.
+ */
+export async function deleteProbeMail(
+  client: ImapFlow,
+  run: ProbeRun,
+  policy: ProbeMailPolicy,
+  exact: ReadonlySet<string>,
+  now: number,
+): Promise<number> {
+  if (!client.capabilities.has('UIDPLUS')) {
+    throw new ProbeError('cleanup_failed', 'the server does not offer UIDPLUS; a plain EXPUNGE could remove messages that are not ours', {
+      stage: 'cleanup',
+    });
+  }
+  const folders = probeFolders(await client.list());
+  let deleted = 0;
+  for (const folder of folders) {
+    const examined = await client.mailboxOpen(folder, { readOnly: true });
+    if (examined.exists === 0) continue;
+    const found = policy.sweep
+      ? await client.search({ header: { [PROBE_ID_HEADER]: true } }, { uid: true })
+      : await searchExact(client, exact);
+    const uids = (found || []).slice(0, MAX_CANDIDATES_PER_FOLDER);
+    if (uids.length === 0) continue;
+    const messages = await client.fetchAll(uids, { uid: true, headers: [PROBE_ID_HEADER, 'Message-ID'] }, { uid: true });
+    const doomed = messages.filter((message) => isDeletableProbeMail(message.headers, policy, exact, now)).map((message) => message.uid);
+    if (doomed.length === 0) continue;
+    const selected = await client.mailboxOpen(folder);
+    if (selected.uidValidity !== examined.uidValidity) {
+      run.transcript.note(`cleanup: ${folder} changed UIDVALIDITY between EXAMINE and SELECT; left for the next run`);
+      continue;
+    }
+    if (!(await client.messageDelete(doomed.join(','), { uid: true }))) {
+      throw new ProbeError('cleanup_failed', `the server refused to delete ${doomed.length} probe message(s) in ${folder}`, { stage: 'cleanup' });
+    }
+    run.transcript.note(`cleanup: deleted ${doomed.length} probe message(s) in ${folder}`);
+    deleted += doomed.length;
+  }
+  return deleted;
+}
+
+async function searchExact(client: ImapFlow, ids: ReadonlySet<string>): Promise<number[]> {
+  const uids: number[] = [];
+  for (const id of ids) uids.push(...((await client.search({ header: { [PROBE_ID_HEADER]: id } }, { uid: true })) || []));
+  return [...new Set(uids)];
+}
+
+/** Whatever stops a cleanup after the probe's real work succeeded is cleanup_failed, with the server's words kept. */
+export function asCleanupFailure(err: unknown): ProbeError {
+  if (err instanceof ProbeError && err.reason === 'cleanup_failed') return err;
+  const why = err instanceof Error ? err.message : String(err);
+  const serverText = err instanceof ProbeError ? err.serverText : undefined;
+  return new ProbeError('cleanup_failed', `probe messages could not be deleted: ${why}`, {
+    stage: 'cleanup',
+    ...(serverText !== undefined ? { serverText } : {}),
+  });
+}
+
+/**
+ * A sending check followed by a sweep of the monitor's older probe messages over IMAP, when the runner's policy
+ * asks for one (the smtp check of a monitor without a roundtrip check, whose messages nobody else deletes). The
+ * sweep runs only after the check passed; its failure fails the check as cleanup_failed at stage cleanup, with
+ * the check's own steps and facts kept.
+ */
+export function sweepingAfter(probe: ProbeFn): ProbeFn {
+  return async (ctx: ProbeContext): Promise<ProbeOutcome> => {
+    const sent = await probe(ctx);
+    const policy = probeMailPolicy(ctx);
+    if (!sent.ok || !policy?.cleanup || !policy.sweep) return sent;
+    const swept = await runProbe(ctx, maskImapClientLine, async (run) => {
+      try {
+        await withImapSession(ctx, run, 'cleanup', async (client) => {
+          run.facts.cleanedUp = await deleteProbeMail(client, run, policy, new Set(), ctx.clock.now());
+        });
+      } catch (err) {
+        throw asCleanupFailure(err);
+      }
+    });
+    const outcome: ProbeOutcome = { ok: swept.ok, steps: [...sent.steps, ...swept.steps], facts: { ...sent.facts, ...swept.facts } };
+    if (swept.failure) outcome.failure = swept.failure;
+    return outcome;
+  };
+}

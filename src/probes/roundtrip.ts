@@ -1,0 +1,94 @@
+import type { ImapFlow } from 'imapflow';
+import { asCleanupFailure, deleteProbeMail, probeMailPolicy, PROBE_ID_HEADER, type ProbeMailPolicy } from './cleanup.js';
+import { maskImapClientLine, withImapSession } from './imap.js';
+import { maskSmtpClientLine, sendProbeMessage } from './smtp.js';
+import { runProbe, type ProbeRun } from './timing.js';
+import { ProbeError } from './transport-errors.js';
+import type { ProbeContext, ProbeFn, ProbeOutcome } from './types.js';
+
+/** Without the runner's policy (a probe run by hand): wait as long as the default, delete only the own message. */
+function defaultPolicy(probeId: string): ProbeMailPolicy {
+  return {
+    cleanup: true,
+    sweep: false,
+    sweepMinAgeMs: Number.POSITIVE_INFINITY,
+    isOwn: (id) => id === probeId,
+    roundtrip: { deadlineMs: 300_000, pollMs: 5_000 },
+  };
+}
+
+function seconds(ms: number): number {
+  return Math.round(ms) / 1000;
+}
+
+/** Resolves after `ms`, or at once when the check is aborted (the session's watchdog then reports the deadline). */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}
+
+/**
+ * Searches the selected INBOX for the probe id until it shows up or the delivery deadline passes. NOOP first, so
+ * the server reports mail that arrived since the last look before the search runs. Returns the monotonic time
+ * the message was seen.
+ */
+async function waitForDelivery(client: ImapFlow, ctx: ProbeContext, probeId: string, deadlineAt: number, policy: ProbeMailPolicy): Promise<number> {
+  for (;;) {
+    await client.noop();
+    const found = await client.search({ header: { [PROBE_ID_HEADER]: probeId } }, { uid: true });
+    const seenAt = ctx.clock.monotonic();
+    if (found && found.length > 0) return seenAt;
+    const left = deadlineAt - seenAt;
+    if (left <= 0 || ctx.signal.aborted) {
+      throw new ProbeError('delivery_timeout', `the probe message ${probeId} did not reach the INBOX within ${seconds(policy.roundtrip.deadlineMs)} s`, {
+        stage: 'delivery',
+      });
+    }
+    await pause(Math.min(policy.roundtrip.pollMs, left), ctx.signal);
+  }
+}
+
+/**
+ * End-to-end delivery: the smtp check's submission (the same sendProbeMessage), then an IMAP session that waits
+ * for the message in the INBOX by its X-Mailprobe-Id and deletes it, with this monitor's older probe messages,
+ * when the policy says so. Facts: probeId, sendSeconds (connect to the server's acceptance of DATA),
+ * deliverySeconds (acceptance to the message being seen in the INBOX, to within one poll), cleanedUp.
+ * A cleanup that fails after the delivery was measured is cleanup_failed at stage cleanup, facts kept.
+ */
+export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
+  runProbe(ctx, (line) => maskImapClientLine(maskSmtpClientLine(line)), async (run: ProbeRun) => {
+    const probeId = ctx.newProbeId();
+    run.facts.probeId = probeId;
+    const policy = probeMailPolicy(ctx) ?? defaultPolicy(probeId);
+
+    const sendStart = ctx.clock.monotonic();
+    await sendProbeMessage(ctx, run, probeId);
+    // The server accepted the message when QUIT began; the QUIT round trip belongs to neither send nor delivery.
+    run.recorder.end();
+    const last = run.recorder.steps.at(-1);
+    const acceptedAt = ctx.clock.monotonic() - (last?.step === 'logout' ? last.seconds * 1000 : 0);
+    run.facts.sendSeconds = seconds(acceptedAt - sendStart);
+    const deadlineAt = acceptedAt + policy.roundtrip.deadlineMs;
+
+    await withImapSession(ctx, run, 'delivery', async (client) => {
+      await client.mailboxOpen('INBOX');
+      const seenAt = await waitForDelivery(client, ctx, probeId, deadlineAt, policy);
+      run.facts.deliverySeconds = seconds(seenAt - acceptedAt);
+      if (!policy.cleanup) {
+        run.transcript.note('cleanup: switched off for this monitor; the probe message stays');
+        return;
+      }
+      run.recorder.begin('cleanup');
+      run.facts.cleanedUp = await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now());
+    }).catch((err: unknown) => {
+      throw run.recorder.stage === 'cleanup' ? asCleanupFailure(err) : err;
+    });
+  });

@@ -1,0 +1,300 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import { Secret } from '../../src/auth/secret.js';
+import type { TokenProvider } from '../../src/auth/token-provider.js';
+import { parseConfig, probeMailOf, type ResolvedMonitor } from '../../src/config/load.js';
+import { decodeAccessToken, isDecodeError } from '../../src/diagnose/claims.js';
+import { sweepingAfter, type ProbeMailContext } from '../../src/probes/cleanup.js';
+import { PROBES, REQUIRED_ROLE } from '../../src/probes/registry.js';
+import { roundtripProbe } from '../../src/probes/roundtrip.js';
+import { smtpProbe } from '../../src/probes/smtp.js';
+import type { Transcript } from '../../src/probes/types.js';
+import type { Folder } from '../../src/sandbox/mailstore.js';
+import { systemClock } from '../../src/runner/clock.js';
+import { loadProbeIdKeyring, probeIdKeyrings, type ProbeIdKeyring } from '../../src/runner/probe-id.js';
+import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
+import { SendBudget } from '../../src/runner/send-budget.js';
+import { startSandbox, type Sandbox } from '../sandbox/exchange-harness.js';
+
+// The roundtrip check and probe-mail cleanup against the Exchange Online emulator: fast, deterministic faults
+// (delivery delayed or stopped), and the store to assert on.
+
+let sandbox: Sandbox;
+let dir: string;
+let tokenRequests = 0;
+
+const FOLDERS = ['INBOX', 'Junk Email', 'Deleted Items', 'Sent Items'] as const;
+
+before(async () => {
+  sandbox = await startSandbox();
+  dir = mkdtempSync(join(tmpdir(), 'mailprobe-roundtrip-'));
+  writeFileSync(join(dir, 'ca.pem'), sandbox.pki.ca.cert);
+});
+
+after(async () => {
+  await sandbox?.close();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function folder(name: string): Folder {
+  const found = sandbox.emulator.store.mailbox(sandbox.mailbox).folder(name);
+  assert.ok(found, `no folder ${name}`);
+  return found;
+}
+
+beforeEach(() => {
+  Object.assign(sandbox.emulator.faults, { deliveryStopped: false, deliveryDelayMs: 0 });
+  for (const name of FOLDERS) folder(name).remove(() => true);
+});
+
+function monitorFor(extra: Record<string, unknown> = {}, name = 'rt'): ResolvedMonitor {
+  const { imap, smtp, pop3 } = sandbox.emulator;
+  const config = {
+    defaults: { timeoutSeconds: 5, stepTimeoutSeconds: 2, tls: { caFile: 'ca.pem' }, roundtrip: { deadlineSeconds: 1, pollSeconds: 0.1 } },
+    tenants: {
+      t: {
+        tenantId: sandbox.tenantId,
+        clientId: sandbox.clientId,
+        credential: { type: 'secret', secret: { env: 'UNUSED' } },
+        authorityHost: '127.0.0.1:9',
+      },
+    },
+    monitors: [{ name, tenant: 't', mailbox: sandbox.mailbox, checks: ['roundtrip'], imap, smtp, pop3, ...extra }],
+  };
+  const monitor = parseConfig(JSON.stringify(config), join(dir, 'monitors.json')).monitors[0];
+  assert.ok(monitor);
+  return monitor;
+}
+
+const tokens: TokenProvider = {
+  getToken: async () => {
+    tokenRequests++;
+    const token = sandbox.token();
+    const claims = decodeAccessToken(token);
+    assert.ok(!isDecodeError(claims));
+    return { ok: true, token: new Secret(token), claims, expiresAt: Date.now() + 3_600_000 };
+  },
+};
+
+function checkDeps(): CheckDeps {
+  return { tokens, clock: systemClock, probes: PROBES, requiredRoles: REQUIRED_ROLE, probeIds: probeIdKeyrings(), sendBudget: new SendBudget(systemClock) };
+}
+
+function keyring(monitor: ResolvedMonitor): ProbeIdKeyring {
+  return loadProbeIdKeyring(probeMailOf(monitor).probeIdKeyFile);
+}
+
+function message(headers: string[], body = 'hello'): Buffer {
+  return Buffer.from([`From: <someone@example.com>`, `To: <${sandbox.mailbox}>`, 'Subject: hi', ...headers, '', body, ''].join('\r\n'));
+}
+
+function probeMail(id: string): Buffer {
+  return message([`Message-ID: <mailprobe.${id}@mailprobe.invalid>`, `X-Mailprobe-Id: ${id}`]);
+}
+
+/** Everything in the probe folders, as raw text plus sorted flags, for before/after comparisons. */
+function snapshot(): string[] {
+  return FOLDERS.flatMap((name) => folder(name).messages.map((m) => `${name}|${[...m.flags].sort().join(' ')}|${m.raw.toString('latin1')}`)).sort();
+}
+
+function recording(onClient?: (line: string) => void): Transcript & { lines: string[] } {
+  const lines: string[] = [];
+  return {
+    lines,
+    client: (line) => {
+      lines.push(`C: ${line}`);
+      onClient?.(line);
+    },
+    server: (line) => lines.push(`S: ${line}`),
+    note: (line) => lines.push(`# ${line}`),
+  };
+}
+
+/** A context for calling a probe directly, as the runner would build it, with the test's own signal and transcript. */
+function directContext(monitor: ResolvedMonitor, options: { signal?: AbortSignal; transcript?: Transcript; sweep?: boolean } = {}): ProbeMailContext {
+  const ring = keyring(monitor);
+  const settings = probeMailOf(monitor);
+  return {
+    monitor: monitor.name,
+    mailbox: monitor.mailbox,
+    endpoints: monitor.endpoints,
+    accessToken: new Secret(sandbox.token()),
+    signal: options.signal ?? new AbortController().signal,
+    stepTimeoutMs: monitor.stepTimeoutMs,
+    clock: systemClock,
+    transcript: options.transcript ?? recording(),
+    newProbeId: () => ring.issue(monitor.name, Date.now()),
+    probeMail: {
+      cleanup: settings.cleanup,
+      sweep: options.sweep ?? true,
+      sweepMinAgeMs: 60_000,
+      isOwn: (id) => ring.verify(id, monitor.name),
+      roundtrip: { deadlineMs: settings.roundtrip.deadlineMs, pollMs: settings.roundtrip.pollMs },
+    },
+  };
+}
+
+describe('roundtrip against the Exchange emulator', () => {
+  test('measures send and delivery, then leaves every folder as it was (the Sent Items copy included)', async () => {
+    sandbox.emulator.faults.deliveryDelayMs = 300;
+    folder('INBOX').append(message(['Message-ID: <a@example.com>']), { flags: ['\\Seen'] });
+    const before = snapshot();
+    const result = await runCheck(checkDeps(), monitorFor(), 'roundtrip');
+    assert.equal(result.outcome.ok, true, JSON.stringify(result.outcome.failure));
+    const { facts } = result.outcome;
+    assert.equal(typeof facts.probeId, 'string');
+    assert.ok(Number(facts.sendSeconds) > 0 && Number(facts.sendSeconds) < 2, `sendSeconds ${facts.sendSeconds}`);
+    assert.ok(Number(facts.deliverySeconds) >= 0.3 && Number(facts.deliverySeconds) < 1, `deliverySeconds ${facts.deliverySeconds}`);
+    assert.equal(facts.cleanedUp, 2, 'the INBOX message and its Sent Items copy');
+    const steps = result.outcome.steps.map((step) => step.step);
+    for (const step of ['token', 'send', 'delivery', 'cleanup'] as const) assert.ok(steps.includes(step), `step ${step} in ${steps.join(',')}`);
+    assert.deepEqual(snapshot(), before);
+  });
+
+  test('a delivery that never comes fails with delivery_timeout at the deadline, and the next run sweeps what it left', async () => {
+    const monitor = monitorFor({ timeoutSeconds: 1 });
+    sandbox.emulator.faults.deliveryStopped = true;
+    const started = Date.now();
+    const failed = await runCheck(checkDeps(), monitor, 'roundtrip');
+    const took = Date.now() - started;
+    assert.equal(failed.outcome.ok, false);
+    assert.equal(failed.outcome.failure?.reason, 'delivery_timeout');
+    assert.equal(failed.outcome.failure?.stage, 'delivery');
+    assert.equal(failed.diagnosis?.reason, 'delivery_timeout');
+    assert.ok(took >= 1000 && took < 2500, `failed after ${took} ms, deadline 1 s`);
+    assert.equal(typeof failed.outcome.facts.sendSeconds, 'number', 'the send half is still reported');
+    assert.equal(folder('Sent Items').messages.length, 1, 'Exchange kept its Sent Items copy');
+
+    // The leftover is too young to sweep while a check of this monitor might still wait for it (1 s + 1 s + 2 s).
+    sandbox.emulator.faults.deliveryStopped = false;
+    const next = await runCheck(checkDeps(), monitor, 'roundtrip');
+    assert.equal(next.outcome.ok, true, JSON.stringify(next.outcome.failure));
+    assert.equal(folder('Sent Items').messages.length, 1);
+    await new Promise((resolve) => setTimeout(resolve, 4000 - (Date.now() - started)));
+    const later = await runCheck(checkDeps(), monitor, 'roundtrip');
+    assert.equal(later.outcome.ok, true);
+    assert.equal(later.outcome.facts.cleanedUp, 3, 'its own two copies and the old Sent Items copy');
+    assert.deepEqual(snapshot(), []);
+  });
+
+  test('look-alike messages are never deleted, flagged or marked read; the own older ones are', async () => {
+    const monitor = monitorFor();
+    const ring = keyring(monitor);
+    const old = Date.now() - 3_600_000;
+    const own = ring.issue(monitor.name, old);
+    const otherMonitor = ring.issue('another-monitor', old);
+    const foreignKey = loadProbeIdKeyring(join(dir, 'foreign', 'probe-id.key')).issue(monitor.name, old);
+    const [time, random, mac] = own.split('.') as [string, string, string];
+    const tampered = `${time}.${random}.${mac.slice(0, -1)}${mac.endsWith('0') ? '1' : '0'}`;
+    const young = ring.issue(monitor.name, Date.now());
+    const lookAlikes = [
+      probeMail(otherMonitor),
+      probeMail(foreignKey),
+      probeMail(tampered),
+      probeMail(`${time}.${random}`),
+      message([`Message-ID: <reply@example.com>`, `X-Mailprobe-Id: ${own}`], 'quotes a real probe id'),
+      message([`Message-ID: <mailprobe.${own}@mailprobe.invalid>`, `X-Mailprobe-Id: ${own}`, `X-Mailprobe-Id: ${otherMonitor}`]),
+      message([`Message-ID: <x@example.com>`, `X-Mailprobe-Id-Old: ${own}`], `X-Mailprobe-Id: ${own}`),
+      probeMail(young),
+    ];
+    for (const name of FOLDERS) {
+      lookAlikes.forEach((raw, i) => folder(name).append(raw, { flags: i % 2 ? ['\\Seen'] : [] }));
+    }
+    const before = snapshot();
+    for (const name of FOLDERS) folder(name).append(probeMail(own));
+
+    const transcript = recording();
+    const result = await runCheck(checkDeps(), monitor, 'roundtrip', { transcript });
+    assert.equal(result.outcome.ok, true, JSON.stringify(result.outcome.failure));
+    assert.equal(result.outcome.facts.cleanedUp, 6, 'the 4 old own messages and the new probe’s 2 copies');
+    assert.deepEqual(snapshot(), before);
+    const stores = transcript.lines.filter((line) => /^C: .*STORE/.test(line));
+    assert.ok(stores.every((line) => /\+FLAGS.*\\Deleted/.test(line)), stores.join('\n'));
+    assert.ok(!transcript.lines.some((line) => /^C: .*FETCH.* BODY\[/.test(line)), 'headers are read with BODY.PEEK only');
+  });
+
+  test('cleanup switched off leaves the probe message', async () => {
+    const result = await runCheck(checkDeps(), monitorFor({ cleanup: false }), 'roundtrip');
+    assert.equal(result.outcome.ok, true);
+    assert.equal(result.outcome.facts.cleanedUp, undefined);
+    assert.equal(folder('INBOX').messages.length, 1);
+    assert.equal(folder('Sent Items').messages.length, 1);
+  });
+
+  test('a cleanup cut short after delivery is cleanup_failed at stage cleanup, with the delivery measured', async () => {
+    const controller = new AbortController();
+    const transcript = recording((line) => {
+      if (/STORE/.test(line)) controller.abort();
+    });
+    const outcome = await roundtripProbe(directContext(monitorFor(), { signal: controller.signal, transcript }));
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.failure?.reason, 'cleanup_failed');
+    assert.equal(outcome.failure?.stage, 'cleanup');
+    assert.equal(typeof outcome.facts.deliverySeconds, 'number');
+  });
+});
+
+describe('the smtp check sweeps when the runner asks', () => {
+  test('older own probe messages go, the one just sent and young ones stay', async () => {
+    const monitor = monitorFor({ checks: ['smtp'] });
+    const ring = keyring(monitor);
+    const old = ring.issue(monitor.name, Date.now() - 3_600_000);
+    const young = ring.issue(monitor.name, Date.now());
+    folder('Junk Email').append(probeMail(old));
+    folder('INBOX').append(probeMail(young), { flags: ['\\Seen'] });
+    const outcome = await sweepingAfter(smtpProbe)(directContext(monitor));
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
+    assert.equal(outcome.facts.cleanedUp, 1);
+    assert.equal(folder('Junk Email').messages.length, 0);
+    assert.equal(folder('INBOX').messages.length, 2, 'the young one and the one just sent');
+    assert.equal(typeof outcome.facts.messageId, 'string');
+  });
+
+  test('through the runner: only for a monitor without roundtrip', async () => {
+    const ring = keyring(monitorFor());
+    folder('Deleted Items').append(probeMail(ring.issue('rt', Date.now() - 3_600_000)));
+    const both = await runCheck(checkDeps(), monitorFor({ checks: ['smtp', 'roundtrip'] }), 'smtp');
+    assert.equal(both.outcome.ok, true);
+    assert.equal(folder('Deleted Items').messages.length, 1, 'the roundtrip check sweeps for this monitor');
+    const alone = await runCheck(checkDeps(), monitorFor({ checks: ['smtp'] }), 'smtp');
+    assert.equal(alone.outcome.ok, true, JSON.stringify(alone.outcome.failure));
+    assert.equal(folder('Deleted Items').messages.length, 0);
+  });
+
+  test('a sweep that cannot reach the mailbox fails the check as cleanup_failed, send facts kept', async () => {
+    const monitor = monitorFor({ checks: ['smtp'], imap: { host: '127.0.0.1', port: 9 } });
+    const outcome = await sweepingAfter(smtpProbe)(directContext(monitor));
+    assert.equal(outcome.ok, false);
+    assert.equal(outcome.failure?.reason, 'cleanup_failed');
+    assert.equal(outcome.failure?.stage, 'cleanup');
+    assert.equal(typeof outcome.facts.messageId, 'string');
+    assert.ok(outcome.steps.some((step) => step.step === 'send'));
+  });
+});
+
+describe('send budget through the runner', () => {
+  test('over budget the check fails unsent, without a token request; a check that never sent gives its slot back', async () => {
+    const deps = checkDeps();
+    const monitor = monitorFor({ checks: ['smtp', 'roundtrip'], sendBudget: { perMinute: 2, perDay: 100 } });
+    const broken = monitorFor({ checks: ['smtp', 'roundtrip'], sendBudget: { perMinute: 2, perDay: 100 }, smtp: { host: '127.0.0.1', port: 9 } });
+    const unsent = await runCheck(deps, broken, 'smtp');
+    assert.equal(unsent.outcome.failure?.stage, 'connect');
+    assert.equal((await runCheck(deps, monitor, 'smtp')).outcome.ok, true);
+    assert.equal((await runCheck(deps, monitor, 'roundtrip')).outcome.ok, true);
+    const sentBefore = folder('Sent Items').messages.length;
+    const requestsBefore = tokenRequests;
+    const refused = await runCheck(deps, monitor, 'roundtrip');
+    assert.equal(refused.outcome.ok, false);
+    assert.equal(refused.outcome.failure?.reason, 'send_budget_exhausted');
+    assert.equal(refused.outcome.failure?.stage, 'send');
+    assert.equal(refused.diagnosis?.reason, 'send_budget_exhausted');
+    assert.ok((refused.retryAfterSeconds ?? 0) > 0 && (refused.retryAfterSeconds ?? 0) <= 60);
+    assert.equal(folder('Sent Items').messages.length, sentBefore, 'nothing was submitted');
+    assert.equal(tokenRequests, requestsBefore, 'nothing was contacted');
+    const imap = await runCheck(deps, monitor, 'imap');
+    assert.equal(imap.outcome.ok, true, 'checks that send nothing are not limited');
+  });
+});
