@@ -8,6 +8,7 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Secret } from '../../src/auth/secret.js';
 import { startTestbed, type Testbed } from '../support/testbed/index.js';
+import { classifyStartFailure, DaemonStartError, PortClashError, withPortRetry } from '../support/testbed/daemon.js';
 import { canConnect } from '../support/testbed/ports.js';
 
 // Raw protocol sessions against the real Dovecot and Postfix of the test bed: proves the bed itself speaks
@@ -361,8 +362,11 @@ describe('real-server test bed (Dovecot + Postfix, XOAUTH2 via the sandbox model
     }
   });
 
-  test('a garbage bearer token is refused on every protocol', async () => {
-    const garbage = new Secret('not-a-jwt');
+  // 5000 bytes: beyond real Entra tokens (1.5-4 KB) and Postfix's default line_length_limit (2048), and under
+  // Dovecot 2.3's 8 KB cap on a SASL response ("Authentication response too large", measured at 9000 bytes).
+  test('a long garbage bearer token is read whole and refused on every protocol', async () => {
+    const garbage = new Secret('x'.repeat(5000));
+    const seen = bed.authDecisions().length;
     const imap = await imapLogin(bed, bed.mailbox, garbage);
     imap.session.close();
     assert.match(imap.reply, /^a1 NO \[AUTHENTICATIONFAILED\]/);
@@ -375,7 +379,12 @@ describe('real-server test bed (Dovecot + Postfix, XOAUTH2 via the sandbox model
     } finally {
       session.close();
     }
-    assert.deepEqual(lastDecision(bed), { user: bed.mailbox, protocol: 'smtp', ok: false, why: 'token_malformed' });
+    const verdicts = bed.authDecisions().slice(seen).map((entry) => [entry.protocol, entry.decision.ok ? 'ok' : entry.decision.why]);
+    assert.deepEqual(verdicts, [
+      ['imap', 'token_malformed'],
+      ['pop3', 'token_malformed'],
+      ['smtp', 'token_malformed'],
+    ]);
   });
 
   test('stopDelivery holds accepted mail until startDelivery', async () => {
@@ -394,5 +403,37 @@ describe('real-server test bed (Dovecot + Postfix, XOAUTH2 via the sandbox model
     const ports = [bed.imap.port, bed.pop3.port, bed.smtp.port];
     await bed.close();
     for (const port of ports) assert.equal(await canConnect(port), false, `port ${port} still open`);
+  });
+});
+
+describe('test bed start-up retries', () => {
+  test('a start-up failure on a port someone else holds is a port clash; others are not', async () => {
+    const holder = net.createServer();
+    await new Promise<void>((resolve) => holder.listen({ host: '127.0.0.1', port: 0 }, resolve));
+    const busy = (holder.address() as net.AddressInfo).port;
+    try {
+      const silent = new DaemonStartError('postfix', 'exited (1) during start-up', '(no log)');
+      assert.ok((await classifyStartFailure(silent, [busy])) instanceof PortClashError);
+      const logged = new DaemonStartError('dovecot', 'exited (89) during start-up', 'listen(127.0.0.1, 1) failed: Address already in use');
+      assert.ok((await classifyStartFailure(logged, [])) instanceof PortClashError);
+      const other = new DaemonStartError('dovecot', 'exited (89) during start-up', 'Fatal: Invalid settings');
+      assert.equal(await classifyStartFailure(other, []), other);
+    } finally {
+      holder.close();
+    }
+  });
+
+  test('withPortRetry retries port clashes only, up to its limit', async () => {
+    const clash = new PortClashError(new DaemonStartError('dovecot', 'exited', 'Address already in use'));
+    let calls = 0;
+    assert.equal(await withPortRetry(3, async () => (++calls < 3 ? Promise.reject(clash) : 'started')), 'started');
+    assert.equal(calls, 3);
+    calls = 0;
+    await assert.rejects(withPortRetry(2, async () => (++calls, Promise.reject(clash))), PortClashError);
+    assert.equal(calls, 2);
+    const config = new Error('bad config');
+    calls = 0;
+    await assert.rejects(withPortRetry(5, async () => (++calls, Promise.reject(config))), /bad config/);
+    assert.equal(calls, 1);
   });
 });

@@ -1,7 +1,8 @@
 import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { isPortFree } from './ports.js';
 
 /** A server process the test bed started, owned by its pid and process group. */
 export interface Daemon {
@@ -55,7 +56,7 @@ export function spawnDaemon(name: string, command: string, args: string[], logFi
   };
 }
 
-function signalGroup(pgid: number, signal: NodeJS.Signals | 0): boolean {
+function signalGroup(pgid: number, signal: NodeJS.Signals): boolean {
   return signalProcess(-pgid, signal);
 }
 
@@ -68,13 +69,43 @@ function signalProcess(pid: number, signal: NodeJS.Signals | 0): boolean {
   }
 }
 
+export interface ProcessInfo {
+  pid: number;
+  ppid: number;
+  pgid: number;
+  /** One letter, as in ps: R, S, D, Z … */
+  state: string;
+  command: string;
+}
+
+/** Every process on the machine, from /proc. */
+export async function listProcesses(): Promise<ProcessInfo[]> {
+  const found: ProcessInfo[] = [];
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      // "pid (comm) state ppid pgrp …"; comm may hold spaces and parentheses, so split after the last ')'.
+      const close = stat.lastIndexOf(')');
+      const [state = '', ppid, pgid] = stat.slice(close + 2).split(' ');
+      found.push({ pid: Number(entry), ppid: Number(ppid), pgid: Number(pgid), state, command: stat.slice(stat.indexOf('(') + 1, close) });
+    } catch {
+      // The process ended while we looked.
+    }
+  }
+  return found;
+}
+
+// Zombies do not count: orphans are reaped by PID 1, which on some machines takes seconds, yet they still
+// answer kill(-pgid, 0).
 async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
-  while (signalGroup(pgid, 0)) {
+  for (;;) {
+    const alive = (await listProcesses()).some((proc) => proc.pgid === pgid && proc.state !== 'Z');
+    if (!alive) return true;
     if (Date.now() > deadline) return false;
     await sleep(POLL_MS);
   }
-  return true;
 }
 
 /**
@@ -106,10 +137,27 @@ export class DaemonStartError extends Error {
     this.name = 'DaemonStartError';
     this.logTail = logTail;
   }
+}
 
-  get addressInUse(): boolean {
-    return /address already in use/i.test(this.logTail);
+/** A start-up that failed because another process took one of the picked ports first. */
+export class PortClashError extends Error {
+  constructor(cause: DaemonStartError) {
+    super(cause.message, { cause });
+    this.name = 'PortClashError';
   }
+}
+
+/**
+ * Turns a start-up failure caused by a taken port into a PortClashError. Dovecot logs "Address already in
+ * use"; Postfix's master dies before its log service runs, so the ports themselves are checked too.
+ */
+export async function classifyStartFailure(error: unknown, ports: number[]): Promise<unknown> {
+  if (!(error instanceof DaemonStartError)) return error;
+  if (/address already in use/i.test(error.logTail)) return new PortClashError(error);
+  for (const port of ports) {
+    if (!(await isPortFree(port))) return new PortClashError(error);
+  }
+  return error;
 }
 
 export async function tails(files: string[], lines = 25): Promise<string> {
@@ -131,7 +179,7 @@ export async function withPortRetry<T>(attempts: number, start: () => Promise<T>
     try {
       return await start();
     } catch (error) {
-      if (!(error instanceof DaemonStartError && error.addressInUse) || attempt >= attempts) throw error;
+      if (!(error instanceof PortClashError) || attempt >= attempts) throw error;
     }
   }
 }

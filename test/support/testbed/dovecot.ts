@@ -3,7 +3,7 @@ import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { BINARIES, VMAIL_USER } from './packages.js';
 import { canConnect, pickPorts } from './ports.js';
-import { spawnDaemon, waitReady, withPortRetry, type Daemon } from './daemon.js';
+import { classifyStartFailure, spawnDaemon, waitReady, withPortRetry, type Daemon } from './daemon.js';
 
 export interface DovecotOptions {
   /** Private directory for config, sockets, state and logs. */
@@ -39,7 +39,7 @@ function dovecotConf(options: DovecotOptions, ports: { imap: number; pop3: numbe
   const dir = assertPlainPath(options.dir);
   const debug = options.debug ? 'yes' : 'no';
   return `# mailprobe test bed: a private instance, isolated from any system Dovecot by base_dir, state_dir and ports.
-instance_name = mailprobe-testbed-${path.basename(dir)}
+instance_name = ${path.basename(path.dirname(dir))}
 base_dir = ${runDir}
 state_dir = ${dir}/state
 listen = 127.0.0.1
@@ -167,7 +167,7 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
       await waitReady(daemon, ready, { timeoutMs: START_TIMEOUT_MS, logFiles });
     } catch (error) {
       await daemon.stop();
-      throw error;
+      throw await classifyStartFailure(error, [imap, pop3]);
     }
     return { imapPort: imap, pop3Port: pop3, lmtpSocket, authSocket, logFiles, stop: () => daemon.stop() };
   });

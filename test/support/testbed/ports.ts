@@ -8,7 +8,8 @@ function randomPort(): number {
   return LOW + Math.floor(Math.random() * (HIGH - LOW));
 }
 
-function isFree(port: number): Promise<boolean> {
+/** Whether 127.0.0.1:port can be bound right now. */
+export function isPortFree(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const server = net.createServer();
     server.once('error', () => resolve(false));
@@ -25,7 +26,7 @@ export async function pickPorts(count: number): Promise<number[]> {
   for (let attempt = 0; ports.length < count; attempt += 1) {
     if (attempt > 200) throw new Error('no free loopback port found in 200 tries');
     const port = randomPort();
-    if (!ports.includes(port) && (await isFree(port))) ports.push(port);
+    if (!ports.includes(port) && (await isPortFree(port))) ports.push(port);
   }
   return ports;
 }

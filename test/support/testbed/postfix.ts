@@ -1,11 +1,11 @@
 import { execFile } from 'node:child_process';
-import { chmod, chown, mkdir, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
+import { chmod, chown, mkdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import path from 'node:path';
 import { promisify } from 'node:util';
 import { BINARIES, lookupGroup, lookupUser } from './packages.js';
 import { canConnect, pickPorts } from './ports.js';
-import { spawnDaemon, tails, waitReady, withPortRetry } from './daemon.js';
+import { classifyStartFailure, listProcesses, spawnDaemon, tails, waitReady, withPortRetry } from './daemon.js';
 
 const run = promisify(execFile);
 
@@ -139,21 +139,10 @@ async function writeConfig(file: string, text: string): Promise<void> {
   await backdate(file);
 }
 
-/** Pid of the master's child running `command` (from /proc), or null. */
+/** Pid of the master's live child running `command`, or null. */
 async function childPid(parent: number, command: string): Promise<number | null> {
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
-      // "pid (comm) state ppid ..."; comm may hold spaces, so split after its closing parenthesis.
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'));
-      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-      if (comm === command && ppid === parent) return Number(entry);
-    } catch {
-      // The process ended while we looked.
-    }
-  }
-  return null;
+  const child = (await listProcesses()).find((proc) => proc.ppid === parent && proc.command === command && proc.state !== 'Z');
+  return child?.pid ?? null;
 }
 
 async function layoutDirectories(queue: string, data: string): Promise<void> {
@@ -202,7 +191,7 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
       await waitReady(daemon, () => canConnect(port), { timeoutMs: START_TIMEOUT_MS, logFiles });
     } catch (error) {
       await daemon.stop();
-      throw error;
+      throw await classifyStartFailure(error, [port]);
     }
 
     // defer_transports is read when qmgr starts. SIGHUP (what `postfix reload` sends) makes the master replace
