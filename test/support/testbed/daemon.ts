@@ -18,6 +18,13 @@ const STOP_GRACE_MS = 1500;
 const KILL_WAIT_MS = 5000;
 const POLL_MS = 50;
 
+// Groups still running; killed if the test process exits without close() (a crash, a forgotten after()),
+// since detached daemons would otherwise outlive it.
+const liveGroups = new Set<number>();
+process.on('exit', () => {
+  for (const pgid of liveGroups) signalGroup(pgid, 'SIGKILL');
+});
+
 /**
  * Starts `command` in its own process group with stdout/stderr appended to `logFile`. Both Dovecot's and
  * Postfix's master processes lead their group, so one group signal reaches every child they forked.
@@ -39,6 +46,7 @@ export function spawnDaemon(name: string, command: string, args: string[], logFi
   });
   const pid = child.pid;
   if (pid === undefined) throw new Error(`${name}: could not start ${command}`);
+  liveGroups.add(pid);
 
   return {
     name,
@@ -52,6 +60,7 @@ export function spawnDaemon(name: string, command: string, args: string[], logFi
       if (!(await groupGone(pid, STOP_GRACE_MS))) signalGroup(pid, 'SIGKILL');
       await exited;
       if (!(await groupGone(pid, KILL_WAIT_MS))) throw new Error(`${name}: process group ${pid} survived SIGKILL`);
+      liveGroups.delete(pid);
     },
   };
 }

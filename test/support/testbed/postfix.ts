@@ -5,7 +5,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { BINARIES, lookupGroup, lookupUser } from './packages.js';
 import { canConnect, pickPorts } from './ports.js';
-import { classifyStartFailure, listProcesses, spawnDaemon, tails, waitReady, withPortRetry } from './daemon.js';
+import { classifyStartFailure, DaemonStartError, listProcesses, spawnDaemon, tails, waitReady, withPortRetry } from './daemon.js';
 
 const run = promisify(execFile);
 
@@ -161,6 +161,20 @@ async function layoutDirectories(queue: string, data: string): Promise<void> {
   await chmod(data, 0o700);
 }
 
+/**
+ * The master reports fatal start-up errors only to syslog (there may be none), before its own log service
+ * runs; postconf's warnings about the same configuration are the next best explanation.
+ */
+async function withConfigWarnings(error: unknown, etc: string): Promise<unknown> {
+  if (!(error instanceof DaemonStartError)) return error;
+  const warnings = await run(BINARIES.postconf, ['-c', etc, '-n'], { timeout: COMMAND_TIMEOUT_MS }).then(
+    (result) => result.stderr.trim(),
+    (failure: unknown) => String(failure),
+  );
+  if (!warnings) return error;
+  return new DaemonStartError('postfix', `failed to start; postconf says:\n${warnings}`, error.logTail);
+}
+
 export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
   const etc = path.join(options.dir, 'etc');
   const queue = path.join(options.dir, 'queue');
@@ -185,13 +199,13 @@ export async function startPostfix(options: PostfixOptions): Promise<Postfix> {
     await rm(path.join(queue, 'pid'), { recursive: true, force: true });
     await layoutDirectories(queue, data);
     // master without -w stays in the foreground (after making itself a session leader), so the test bed
-    // owns it as a child process; -s keeps its stdout for start-up errors that precede maillog_file.
+    // owns it as a child process.
     const daemon = spawnDaemon('postfix', BINARIES.postfixMaster, ['-c', etc, '-s'], logFiles[1] as string);
     try {
       await waitReady(daemon, () => canConnect(port), { timeoutMs: START_TIMEOUT_MS, logFiles });
     } catch (error) {
       await daemon.stop();
-      throw await classifyStartFailure(error, [port]);
+      throw await withConfigWarnings(await classifyStartFailure(error, [port]), etc);
     }
 
     // defer_transports is read when qmgr starts. SIGHUP (what `postfix reload` sends) makes the master replace
