@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SecretSource } from '../config/schema.js';
+import { SecretSource } from '../config/secret-source.js';
 import type { ReasonCategory } from '../diagnose/reasons.js';
 
 // Every field is documented here, once, via .describe(); defaults live in ALERTING_DEFAULTS beside them.
@@ -102,7 +102,7 @@ export const AlertingConfig = z
       .string()
       .min(1)
       .optional()
-      .describe('JSON file keeping alert state across restarts, so a restart neither re-fires nor forgets. Default: in memory only.'),
+      .describe('JSON file keeping alert state across restarts, so a restart neither re-fires nor forgets. Default: alert-state.json in agent.stateDir.'),
     notifiers: z
       .array(NotifierConfig)
       .refine((list) => new Set(list.map((notifier) => notifier.name)).size === list.length, 'notifier names must be unique')

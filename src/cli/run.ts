@@ -1,4 +1,6 @@
-import { watch, type FSWatcher } from 'node:fs';
+import { mkdirSync, watch, type FSWatcher } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
@@ -6,6 +8,7 @@ import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { MailprobeMetrics } from '../metrics/metrics.js';
 import { Agent, type ResultListener } from '../runner/agent.js';
+import { jobsOf } from '../runner/scheduler.js';
 import { systemClock } from '../runner/clock.js';
 import { createRuntime } from '../runner/runtime.js';
 import { existsSync } from 'node:fs';
@@ -83,7 +86,26 @@ export async function startAgent(
       onToken: (tenant, info) => metrics.setToken(tenant.key, tenant.clientId, { expiresAt: info.expiresAt / 1000, roles: info.roles }),
     },
   });
-  const agent = new Agent({ deps, metrics, logger, clock, ...(options.listeners ? { listeners: options.listeners } : {}) });
+  // The notifier is rebuilt when the alerting section changes on reload; its state file keeps alerts from re-firing.
+  let notifier: Notifier | undefined;
+  const configureAlerting = (next: LoadedConfig): void => {
+    const previous = notifier;
+    notifier = next.alerting
+      ? createNotifier({ ...next.alerting, stateFile: next.alerting.stateFile ?? alertStateFile(next) }, {
+          logger: logger.child({ component: 'alerting' }),
+          clock,
+          baseDir: dirname(next.file),
+          env: options.io.env,
+          onDelivery: (event) => metrics.recordNotification(event.notifier, event.type, event.result),
+        })
+      : undefined;
+    notifier?.retain(jobsOf(next.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check })));
+    void previous?.close();
+  };
+  configureAlerting(config);
+  let alertingSection = JSON.stringify(config.alerting ?? null);
+  const listeners: ResultListener[] = [...(options.listeners ?? []), (result) => notifier?.listener(result)];
+  const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env });
   let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
 
   const { host, port } = listenAddress(options.listen, config);
@@ -111,6 +133,13 @@ export async function startAgent(
     try {
       const next = loadConfigFile(config.file);
       agent.reload(next);
+      const section = JSON.stringify(next.alerting ?? null);
+      if (section !== alertingSection) {
+        configureAlerting(next);
+        alertingSection = section;
+      } else {
+        notifier?.retain(jobsOf(next.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check })));
+      }
       metrics.setConfigReload(true, clock.now() / 1000);
       lastReload = { ok: true, at: clock.now(), error: undefined };
       logger.info('configuration reloaded', { config: next.file, monitors: next.monitors.length });
@@ -133,10 +162,16 @@ export async function startAgent(
     stop: async () => {
       const { unfinished } = await agent.stop(config.agent.shutdownGraceMs);
       if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
+      await notifier?.close();
       await http.close();
       logger.info('mailprobe stopped');
     },
   };
+}
+
+function alertStateFile(config: LoadedConfig): string {
+  mkdirSync(config.agent.stateDir, { recursive: true, mode: 0o700 });
+  return join(config.agent.stateDir, 'alert-state.json');
 }
 
 // Entra never issues the nil GUID as a client ID, so it marks a file nobody has filled in yet.

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import type { AlertingConfigInput } from '../alerting/schema.js';
 import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { z } from 'zod';
@@ -28,6 +29,8 @@ export interface ResolvedTenant {
   /** Where relative credential paths are resolved from (the config file's folder). */
   baseDir: string;
   tls: TlsSettings;
+  /** Set when the app's own credential expiry is read from Microsoft Graph. */
+  graph?: { resource: string; baseUrl?: string };
 }
 
 export interface ResolvedMonitor {
@@ -81,6 +84,7 @@ export interface LoadedConfig {
   agent: AgentSettings;
   tenants: Map<string, ResolvedTenant>;
   monitors: ResolvedMonitor[];
+  alerting?: AlertingConfigInput;
   warnings: ConfigIssue[];
 }
 
@@ -197,7 +201,7 @@ function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
   });
   if (issues.length > 0) throw new ConfigError(issues);
 
-  return { file, agent, tenants, monitors, warnings };
+  return { file, agent, tenants, monitors, ...(input.alerting ? { alerting: input.alerting } : {}), warnings };
 }
 
 function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: TlsSettings): ResolvedTenant {
@@ -213,6 +217,7 @@ function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: T
     scope: tenant.scope ?? endpoints.scope,
     baseDir,
     tls,
+    ...(tenant.credentialExpiryFromGraph ? { graph: { resource: endpoints.graph, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } } : {}),
   };
 }
 

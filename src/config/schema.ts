@@ -1,5 +1,7 @@
 import { z } from 'zod';
+import { AlertingConfig } from '../alerting/schema.js';
 import { CHECK_KINDS } from '../probes/types.js';
+import { SecretSource } from './secret-source.js';
 
 // Every field is documented here, once, via .describe(); the published JSON Schema carries these texts to editors.
 
@@ -31,11 +33,6 @@ export const TlsOptions = z
   })
   .strict();
 
-export const SecretSource = z.union([
-  z.object({ env: z.string().min(1).describe('Name of the environment variable holding the secret.') }).strict(),
-  z.object({ file: z.string().min(1).describe('Path of a file holding the secret (trailing newline ignored).') }).strict(),
-  z.string().min(1).describe('The secret itself. Accepted with a warning: prefer env or file.'),
-]);
 
 const isoDate = z
   .string()
@@ -82,6 +79,15 @@ export const Tenant = z
       .min(1)
       .optional()
       .describe('Token scope; defaults to the cloud’s Exchange resource with /.default.'),
+    credentialExpiryFromGraph: z
+      .boolean()
+      .optional()
+      .describe('Read the app’s own secret/certificate expiry from Microsoft Graph (needs Application.Read.All).'),
+    graphUrl: z
+      .string()
+      .url()
+      .optional()
+      .describe('Microsoft Graph base URL override (tests, proxies); the token is still asked for the cloud’s Graph resource.'),
   })
   .strict();
 
@@ -194,6 +200,7 @@ export const MonitorsFile = z
     defaults: Defaults.optional(),
     tenants: z.record(z.string().min(1), Tenant).describe('Entra apps by a short name of your choice.'),
     monitors: z.array(Monitor).describe('One entry per mailbox to watch.'),
+    alerting: AlertingConfig.optional().describe('Built-in notifications (webhook, Teams, Slack, Alertmanager) for people without Alertmanager rules.'),
   })
   .strict();
 
@@ -201,5 +208,4 @@ export type MonitorsFileInput = z.infer<typeof MonitorsFile>;
 export type TenantInput = z.infer<typeof Tenant>;
 export type MonitorInput = z.infer<typeof Monitor>;
 export type CredentialInput = z.infer<typeof Credential>;
-export type SecretSourceInput = z.infer<typeof SecretSource>;
 export type Cloud = (typeof CLOUDS)[number];

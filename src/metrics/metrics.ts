@@ -187,6 +187,7 @@ export class MailprobeMetrics {
   readonly #credentialExpiry: Gauge<'tenant' | 'client_id' | 'type'>;
   readonly #reloadSuccess: Gauge;
   readonly #reloadTimestamp: Gauge;
+  readonly #notifications: Counter<'notifier' | 'type' | 'result'>;
 
   constructor(options: MetricsOptions) {
     const registry = new Registry();
@@ -225,6 +226,12 @@ export class MailprobeMetrics {
     this.#reloadTimestamp = new Gauge({
       name: 'mailprobe_config_last_reload_success_timestamp_seconds',
       help: 'When the configuration was last loaded successfully, epoch seconds.',
+      registers,
+    });
+    this.#notifications = new Counter({
+      name: 'mailprobe_notifications_total',
+      help: 'Built-in alert notifications by notifier and outcome (success, failure after retries, dropped from a full queue).',
+      labelNames: ['notifier', 'type', 'result'],
       registers,
     });
     new Gauge({
@@ -378,6 +385,10 @@ export class MailprobeMetrics {
     for (const role of client.exportedRoles) this.#tokenRole.remove({ ...labels, role });
     for (const result of RESULTS) this.#tokenRequests.remove({ ...labels, result });
     for (const type of ['client_secret', 'certificate'] as const) this.#credentialExpiry.remove({ ...labels, type });
+  }
+
+  recordNotification(notifier: string, type: string, result: 'success' | 'failure' | 'dropped'): void {
+    this.#notifications.inc({ notifier, type, result });
   }
 
   setConfigReload(success: boolean, atSeconds: number): void {

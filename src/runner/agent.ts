@@ -1,11 +1,11 @@
-import { credentialExpiry } from '../auth/token-provider.js';
-import type { LoadedConfig } from '../config/load.js';
+import type { LoadedConfig, ResolvedTenant } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../probes/types.js';
 import type { CheckResult } from './result.js';
 import { runCheck, type CheckDeps } from './run-check.js';
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
+import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';
 import { StatusBoard } from './status.js';
 
 export type ResultListener = (result: CheckResult, job: Job) => void;
@@ -17,6 +17,7 @@ export interface AgentOptions {
   clock: Clock;
   /** Extra consumers of every result (alert notifier, history store). A throwing listener is logged, not fatal. */
   listeners?: ResultListener[];
+  env?: NodeJS.ProcessEnv;
 }
 
 // The fan-out point: the scheduler decides when, runCheck decides what happened, and the agent hands each
@@ -26,6 +27,7 @@ export class Agent {
   readonly #status = new StatusBoard();
   #scheduler?: Scheduler;
   #config?: LoadedConfig;
+  #expiryTimer?: NodeJS.Timeout;
   readonly startedAt: number;
 
   constructor(options: AgentOptions) {
@@ -58,6 +60,10 @@ export class Agent {
     });
     this.#apply(config);
     this.#scheduler.start();
+    this.#expiryTimer = setInterval(() => {
+      for (const tenant of this.#config?.tenants.values() ?? []) if (tenant.graph) this.#refreshExpiry(tenant);
+    }, GRAPH_REFRESH_MS);
+    this.#expiryTimer.unref();
     if (options.runAtStart) for (const job of jobsOf(config.monitors)) this.#scheduler.trigger(job.key);
   }
 
@@ -68,6 +74,7 @@ export class Agent {
   }
 
   async stop(graceMs: number): Promise<{ unfinished: number }> {
+    clearInterval(this.#expiryTimer);
     if (!this.#scheduler) return { unfinished: 0 };
     return this.#scheduler.stop(graceMs);
   }
@@ -90,8 +97,7 @@ export class Agent {
     }
     for (const tenant of config.tenants.values()) {
       this.#options.metrics.expectClient(tenant.key, tenant.clientId);
-      const expiry = credentialExpiry(tenant);
-      if (expiry) this.#options.metrics.setCredentialExpiry(tenant.key, tenant.clientId, expiry.type, expiry.expiresAt / 1000);
+      this.#refreshExpiry(tenant);
     }
     const clientKey = (tenant: { key: string; clientId: string }): string => `${tenant.key}\u0000${tenant.clientId}`;
     const kept = new Set([...config.tenants.values()].map(clientKey));
@@ -101,6 +107,13 @@ export class Agent {
     this.#status.expect(jobs);
     this.#scheduler?.setJobs(jobs);
     this.#config = config;
+  }
+
+  #refreshExpiry(tenant: ResolvedTenant): void {
+    const { deps, metrics, logger, clock } = this.#options;
+    refreshCredentialExpiry(tenant, { tokens: deps.tokens, metrics, logger, clock, env: this.#options.env ?? process.env }).catch((error: unknown) =>
+      logger.error('credential expiry refresh failed', { tenant: tenant.key, error }),
+    );
   }
 
   #record(job: Job, result: CheckResult, latenessSeconds: number): void {

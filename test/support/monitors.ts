@@ -38,6 +38,7 @@ export function writeMonitors(
     authorityHost?: string;
     defaults?: Record<string, unknown>;
     agent?: Record<string, unknown>;
+    alerting?: Record<string, unknown>;
   } = {},
 ): { file: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-config-'));
@@ -66,6 +67,7 @@ export function writeMonitors(
       },
     },
     monitors,
+    ...(options.alerting ? { alerting: options.alerting } : {}),
   };
   const file = join(dir, 'monitors.json');
   writeFileSync(file, JSON.stringify(config, null, 2));

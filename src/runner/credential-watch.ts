@@ -1,0 +1,50 @@
+import { chooseExpiry, fetchAppCredentials, ownCredential } from '../auth/graph-credentials.js';
+import { credentialExpiry, type TokenProvider } from '../auth/token-provider.js';
+import { X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { ResolvedTenant } from '../config/load.js';
+import { resolveFrom } from '../config/secrets.js';
+import type { Logger } from '../log/logger.js';
+import type { MailprobeMetrics } from '../metrics/metrics.js';
+import type { Clock } from '../probes/types.js';
+
+/** Expiry dates change rarely; a few Graph calls a day per app are plenty and stay far from Graph's limits. */
+export const GRAPH_REFRESH_MS = 6 * 3600_000;
+
+/**
+ * Keeps mailprobe_credential_expiry_timestamp_seconds current: from Microsoft Graph for tenants that opted in,
+ * otherwise from the certificate file or the expiry written in the config.
+ */
+export async function refreshCredentialExpiry(
+  tenant: ResolvedTenant,
+  deps: { tokens: TokenProvider; metrics: MailprobeMetrics; logger: Logger; clock: Clock; env: NodeJS.ProcessEnv },
+): Promise<void> {
+  const local = credentialExpiry(tenant);
+  if (!tenant.graph) {
+    if (local) deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, local.type, local.expiresAt / 1000);
+    return;
+  }
+  const result = await fetchAppCredentials(deps.tokens, tenant, { graphResource: tenant.graph.resource, ...(tenant.graph.baseUrl ? { graphBaseUrl: tenant.graph.baseUrl } : {}) });
+  if (!result.ok) {
+    deps.logger.warn('cannot read credential expiry from Microsoft Graph; using the local value', {
+      tenant: tenant.key,
+      reason: result.failure.reason,
+      serverText: result.failure.serverText,
+      detail: result.failure.message,
+    });
+    if (local) deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, local.type, local.expiresAt / 1000);
+    return;
+  }
+  const expiry = chooseExpiry(result.credentials, ownCredential(tenant, deps.env, certificateThumbprint(tenant)), deps.clock.now());
+  if (!expiry) return;
+  deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, expiry.type, expiry.expiresAt / 1000);
+}
+
+function certificateThumbprint(tenant: ResolvedTenant): string | undefined {
+  if (tenant.credential.type !== 'certificate') return undefined;
+  try {
+    return new X509Certificate(readFileSync(resolveFrom(tenant.baseDir, tenant.credential.certFile), 'utf8')).fingerprint.replace(/:/g, '');
+  } catch {
+    return undefined;
+  }
+}
