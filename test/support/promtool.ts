@@ -325,3 +325,57 @@ export async function checkExpressions(exprs: readonly string[]): Promise<Promto
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/**
+ * An alert expression with its conditions taken out, for proving it matches what the agent exports on a run
+ * where the alert rightly does not fire: every comparison outside label matchers becomes a `bool` comparison
+ * (0/1 instead of dropping the series), `or` and `unless` become `and`, and `absent(X)` becomes `X`. The
+ * result is non-empty only when every selector finds series and every join pairs them up, which a healthy
+ * run can show although the alert itself is empty.
+ */
+export function conditionFreeExpression(expr: string): string {
+  let out = '';
+  let braces = 0;
+  let quote = '';
+  let i = 0;
+  const nextWord = (from: number): string => /^\s*([A-Za-z_]\w*)/.exec(expr.slice(from))?.[1] ?? '';
+  while (i < expr.length) {
+    const ch = expr[i] ?? '';
+    if (quote !== '') {
+      out += ch;
+      if (ch === '\\') {
+        out += expr[i + 1] ?? '';
+        i += 2;
+        continue;
+      }
+      if (ch === quote) quote = '';
+      i += 1;
+      continue;
+    }
+    if (ch === '"' || ch === "'" || ch === '`') quote = ch;
+    if (ch === '{') braces += 1;
+    if (ch === '}') braces -= 1;
+    if (braces > 0 || quote !== '') {
+      out += ch;
+      i += 1;
+      continue;
+    }
+    const comparison = /^(==|!=|>=|<=|>|<)/.exec(expr.slice(i))?.[1];
+    if (comparison !== undefined) {
+      out += comparison;
+      i += comparison.length;
+      if (nextWord(i) !== 'bool') out += ' bool';
+      continue;
+    }
+    const word = /^[A-Za-z_:][\w:]*/.exec(expr.slice(i))?.[0];
+    if (word !== undefined) {
+      const absentCall = word === 'absent' && /^\s*\(/.test(expr.slice(i + word.length));
+      out += word === 'or' || word === 'unless' ? 'and' : absentCall ? '' : word;
+      i += word.length;
+      continue;
+    }
+    out += ch;
+    i += 1;
+  }
+  return out;
+}
