@@ -59,6 +59,8 @@ export async function startDemoEnvironment(options: { schedule: string; checks: 
       clientId: tenant.clientId,
       credential: { type: 'secret', secret: { file: secretFile } },
       authorityHost: entra.authorityHost,
+      credentialExpiryFromGraph: true,
+      graphUrl: entra.url,
     };
   }
   const monitors = TENANTS.flatMap((tenant) =>
@@ -67,12 +69,15 @@ export async function startDemoEnvironment(options: { schedule: string; checks: 
   const file = join(dir, 'monitors.json');
   const text = JSON.stringify(
     {
-      agent: { listen: options.listen, concurrency: 8 },
+      agent: { listen: options.listen, concurrency: 8, stateDir: join(dir, 'state') },
       defaults: {
         schedule: options.schedule,
         checks: options.checks,
-        timeoutSeconds: 10,
-        stepTimeoutSeconds: 5,
+        timeoutSeconds: 4,
+        stepTimeoutSeconds: 3,
+        // The demo's fast schedule sends far more than a real monitor should; the emulator does not mind.
+        sendBudget: { perMinute: 30, perDay: 10000 },
+        roundtrip: { deadlineSeconds: 5 },
         tls: { caFile: join(dir, 'ca.pem') },
         imap: { host: exchange.imap.host, port: exchange.imap.port },
         pop3: { host: exchange.pop3.host, port: exchange.pop3.port },
@@ -143,10 +148,18 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     },
   },
   {
+    atSeconds: 105,
+    description: 'Exchange accepts mail but stops delivering it (round trips time out)',
+    apply: (env) => {
+      env.exchange.faults.deliveryStopped = true;
+    },
+  },
+  {
     atSeconds: 145,
-    description: 'repair: the IMAP server answers again; fabrikam gets a new secret value (same as configured)',
+    description: 'repair: IMAP answers again, delivery resumes; fabrikam gets a new secret value (same as configured)',
     apply: (env) => {
       env.model.faults.hang.imap = false;
+      env.exchange.faults.deliveryStopped = false;
       const t = tenantId(env, 'fabrikam');
       env.model.revokeSecret(t.tenantId, t.clientId);
       env.model.addSecret(t.tenantId, t.clientId, { value: defaultSecretValue(t.clientId) });
