@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { ALERT_NAME as BUILT_IN_ALERT_NAME } from '../../src/alerting/providers/alertmanager.js';
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { writeMonitors } from '../support/monitors.js';
 import { startAlertmanager, startPrometheus, writeTestRuleFiles, type Alertmanager, type AlertmanagerAlert, type Prometheus } from '../support/prometheus.js';
@@ -15,7 +16,9 @@ import { pickPorts } from '../support/testbed/ports.js';
 // writeTestRuleFiles), which sends to a real Alertmanager, which notifies a webhook receiver run here.
 // Authentication is broken twice, once in the token service (secret revoked: category token) and once at the
 // mail server (FullAccess removed: category auth); each time MailprobeAuthBroken must reach Alertmanager
-// with the right labels and resolve after the repair.
+// with the right labels and resolve after the repair. The agent's own Alertmanager notifier (monitors.json
+// `alerting` section) posts to the same Alertmanager, so the secret breakage also shows up there without
+// Prometheus, as the built-in alert, and resolves too.
 
 const MONITOR = 'watched';
 const EVERY_TWO_SECONDS = '*/2 * * * * *';
@@ -73,6 +76,13 @@ function authAlerts(alerts: readonly AlertmanagerAlert[], check: string): Alertm
   return alerts.filter((alert) => alert.labels.alertname === 'MailprobeAuthBroken' && alert.labels.monitor === MONITOR && alert.labels.check === check);
 }
 
+/** The agent's own alerts: posted by its notifier, so without the job label every scraped series carries. */
+function builtInAlerts(alerts: readonly AlertmanagerAlert[], check: string): AlertmanagerAlert[] {
+  return alerts.filter(
+    (alert) => alert.labels.alertname === BUILT_IN_ALERT_NAME && alert.labels.job === undefined && alert.labels.monitor === MONITOR && alert.labels.check === check,
+  );
+}
+
 function requireStack(): { prometheus: Prometheus; alertmanager: Alertmanager } {
   if (prometheus === undefined || alertmanager === undefined) throw new Error('stack not started');
   return { prometheus, alertmanager };
@@ -107,8 +117,14 @@ before(async () => {
   bed.model.tokenLifetimeSeconds = 305;
   alertmanager = await startAlertmanager({ webhookUrl: await startSink() });
   const { file } = writeMonitors(bed, { monitors: [{ name: MONITOR, checks: ['imap', 'pop3'], schedule: EVERY_TWO_SECONDS }] });
+  const config = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  config.alerting = {
+    failureThreshold: 3,
+    notifiers: [{ type: 'alertmanager', name: 'real-alertmanager', url: { env: 'MAILPROBE_TEST_ALERTMANAGER_URL' } }],
+  };
+  await writeFile(file, JSON.stringify(config, null, 2));
   const [port] = (await pickPorts(1)) as [number];
-  agent = await startAgentProcess(['--config', file], port);
+  agent = await startAgentProcess(['--config', file], port, { MAILPROBE_TEST_ALERTMANAGER_URL: alertmanager.url });
   rulesDir = await mkdtemp(path.join(os.tmpdir(), 'mailprobe-rules-'));
   prometheus = await startPrometheus({
     targets: [`127.0.0.1:${port}`],
@@ -127,17 +143,19 @@ after(async () => {
   if (rulesDir) await rm(rulesDir, { recursive: true, force: true });
 });
 
-describe('MailprobeAuthBroken through real Prometheus and Alertmanager', () => {
+describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the agent\'s own notifier', () => {
   test('a healthy run sends no auth alert', async () => {
     const { prometheus, alertmanager } = requireStack();
     await prometheus.waitFor('both checks healthy in Prometheus', async () => {
       const healthy = await prometheus.query(`mailprobe_check_success{monitor="${MONITOR}"} == 1`);
       return healthy.length === 2 ? true : undefined;
     });
-    assert.deepEqual(authAlerts(await alertmanager.alerts(), 'imap'), []);
+    const active = await alertmanager.alerts();
+    assert.deepEqual(authAlerts(active, 'imap'), []);
+    assert.deepEqual(builtInAlerts(active, 'imap'), []);
   });
 
-  test('secret revoked in the token service: the alert fires with the token reason, and resolves after repair', async (t) => {
+  test('secret revoked in the token service: the rule alert and the agent\'s built-in alert fire with the token reason, and both resolve after repair', async (t) => {
     const started = Date.now();
     bed.model.revokeSecret(bed.tenantId, bed.clientId);
     const alert = await waitFiring();
@@ -163,10 +181,23 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager', () => {
       notified.some((entry) => entry.status === 'firing' && entry.labels.alertname === 'MailprobeAuthBroken' && entry.labels.reason === 'token_invalid_client_secret') ? true : undefined,
     );
 
+    // The same breakage from the agent's built-in notifier, straight to Alertmanager's v2 API.
+    const builtIn = await requireStack().alertmanager.waitFor('the built-in alert in Alertmanager', async () => builtInAlerts(await requireStack().alertmanager.alerts(), 'imap')[0]);
+    assert.deepEqual(
+      { mailbox: builtIn.labels.mailbox, tenant: builtIn.labels.tenant, reason: builtIn.labels.reason, category: builtIn.labels.category, severity: builtIn.labels.severity },
+      { mailbox: bed.mailbox, tenant: 'bed', reason: 'token_invalid_client_secret', category: 'token', severity: 'critical' },
+    );
+
     const repaired = Date.now();
     bed.model.addSecret(bed.tenantId, bed.clientId, { value: bed.clientSecret });
     await waitResolved('token_invalid_client_secret');
     t.diagnostic(`resolved ${Date.now() - repaired} ms after the secret was restored`);
+    await requireStack().alertmanager.waitFor('the built-in alert to resolve', async () =>
+      builtInAlerts(await requireStack().alertmanager.alerts(), 'imap').length === 0 &&
+      notified.some((entry) => entry.status === 'resolved' && entry.labels.alertname === BUILT_IN_ALERT_NAME && entry.labels.job === undefined && entry.labels.check === 'imap')
+        ? true
+        : undefined,
+    );
   });
 
   test('FullAccess removed at the mail server: the alert fires with the auth reason, and resolves after repair', async (t) => {
