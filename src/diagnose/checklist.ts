@@ -97,15 +97,9 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   const claims = token?.ok ? token.claims : undefined;
   const requiredRoles = [...new Set(input.checks.flatMap((check) => PROTOCOL_OF_CHECK[check].map((protocol) => ROLE_FOR_PROTOCOL[protocol])))];
   if (claims) {
+    // Audience and tenant come first: a token for another resource or tenant carries that resource's roles,
+    // so judging consent from it would send the admin to the wrong fix.
     const problems = tokenProblems(claims, { tenantId: input.monitor.tenantId, requiredRoles, now: input.now });
-    const missing = requiredRoles.filter((role) => !claims.roles.includes(role));
-    add({
-      id: 'roles',
-      title: `Roles granted by admin consent (${requiredRoles.join(', ')})`,
-      verdict: missing.length === 0 ? 'pass' : 'fail',
-      detail: missing.length === 0 ? `token roles: ${claims.roles.join(', ')}` : `missing: ${missing.join(', ')}; token roles: ${claims.roles.join(', ') || '(none)'}`,
-      ...(missing.length > 0 ? explain('role_missing', 'role', claims) : {}),
-    });
     const audience = problems.find((problem) => problem.reason !== 'role_missing');
     add({
       id: 'audience',
@@ -114,9 +108,17 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
       detail: audience?.detail ?? `aud ${claims.aud ?? '?'}, tid ${claims.tid ?? '?'}`,
       ...(audience ? explain(audience.reason, 'role', claims) : {}),
     });
+    const missing = requiredRoles.filter((role) => !claims.roles.includes(role));
+    add({
+      id: 'roles',
+      title: `Roles granted by admin consent (${requiredRoles.join(', ')})`,
+      verdict: missing.length === 0 ? 'pass' : 'fail',
+      detail: missing.length === 0 ? `token roles: ${claims.roles.join(', ')}` : `missing: ${missing.join(', ')}; token roles: ${claims.roles.join(', ') || '(none)'}`,
+      ...(missing.length > 0 ? explain('role_missing', 'role', claims) : {}),
+    });
   } else {
-    add({ id: 'roles', title: 'Roles granted by admin consent', verdict: 'not_reached' });
     add({ id: 'audience', title: 'Token audience, tenant and lifetime right', verdict: 'not_reached' });
+    add({ id: 'roles', title: 'Roles granted by admin consent', verdict: 'not_reached' });
   }
 
   for (const step of PROTOCOL_STEPS) {

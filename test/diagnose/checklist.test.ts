@@ -45,7 +45,7 @@ describe('doctor checklist', () => {
     const items = buildChecklist(input({ results: { imap: result('imap'), smtp: result('smtp') } }));
     const verdicts = Object.fromEntries(items.map((item) => [item.id, item.verdict]));
     assert.deepEqual(verdicts, {
-      config: 'pass', token: 'pass', roles: 'pass', audience: 'pass',
+      config: 'pass', token: 'pass', audience: 'pass', roles: 'pass',
       imap_xoauth2: 'pass', imap_auth: 'pass', imap_list: 'pass',
       pop3_xoauth2: 'skipped', pop3_auth: 'skipped', pop3_stat: 'skipped',
       smtp_xoauth2: 'pass', smtp_auth: 'pass', smtp_send: 'pass', arrival: 'skipped',

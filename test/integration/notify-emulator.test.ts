@@ -1,21 +1,15 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
-import { createPki, type TestPki } from '../../src/sandbox/certs.js';
-import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
-import { startExchange, type ExchangeEmulator } from '../../src/sandbox/exchange.js';
-import { defaultSecretValue, SandboxModel } from '../../src/sandbox/model.js';
 import { startAgentProcess, sampleValue, type AgentProcess } from '../support/agent-process.js';
-import { writeMonitors, type TestbedLike } from '../support/monitors.js';
+import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
+import { writeMonitors } from '../support/monitors.js';
 import { pickPorts } from '../support/testbed/ports.js';
 
 // The agent's own notifications, end to end: Exchange breaks, the webhook hears "firing" once the threshold
 // is reached, and "resolved" after the repair.
 
-let pki: TestPki;
-let model: SandboxModel;
-let entra: EntraServer;
-let exchange: ExchangeEmulator;
+let bed: EmulatorBed;
 let receiver: Server;
 let receiverUrl: string;
 let agent: AgentProcess | undefined;
@@ -30,11 +24,7 @@ function body(req: IncomingMessage): Promise<string> {
 }
 
 before(async () => {
-  pki = await createPki();
-  model = SandboxModel.fromSpec([{ domain: 'contoso.onmicrosoft.com', mailboxes: [{ address: 'probe@contoso.onmicrosoft.com' }] }]);
-  model.tokenLifetimeSeconds = 305;
-  entra = await startEntra({ model, tls: pki.server });
-  exchange = await startExchange({ model, tls: pki.server });
+  bed = await startEmulatorBed();
   receiver = createServer((req, res) => {
     void body(req).then((text) => {
       received.push(JSON.parse(text));
@@ -49,24 +39,11 @@ before(async () => {
 after(async () => {
   await agent?.stop();
   receiver?.close();
-  await Promise.allSettled([entra?.close(), exchange?.close()]);
+  await bed?.close();
 });
 
 describe('built-in notifications through the running agent', () => {
   test('a broken mailbox fires after the threshold and resolves after repair; the URL never reaches the log', async () => {
-    const tenant = model.tenants()[0]!;
-    const clientId = [...tenant.apps.keys()][0]!;
-    const bed: TestbedLike = {
-      ca: pki.ca.cert,
-      entra,
-      tenantId: tenant.tenantId,
-      clientId,
-      clientSecret: defaultSecretValue(clientId),
-      mailbox: 'probe@contoso.onmicrosoft.com',
-      imap: exchange.imap,
-      pop3: exchange.pop3,
-      smtp: exchange.smtp,
-    };
     const { file } = writeMonitors(bed, {
       monitors: [{ name: 'helpdesk', checks: ['imap'], schedule: '* * * * * *' }],
       alerting: { failureThreshold: 2, notifiers: [{ type: 'webhook', name: 'ops', url: { env: 'HOOK_URL' } }] },
@@ -76,7 +53,7 @@ describe('built-in notifications through the running agent', () => {
     await agent.waitFor('a first success', async () => (sampleValue(await agent!.metrics(), 'mailprobe_check_success', { monitor: 'helpdesk' }) === 1 ? true : undefined));
     assert.equal(received.length, 0, 'healthy checks notify nobody');
 
-    model.setFullAccess(tenant.tenantId, bed.mailbox, clientId, false);
+    bed.model.setFullAccess(bed.tenantId, bed.mailbox, bed.clientId, false);
     const firing = await agent.waitFor('a firing notification', async () => received.find((n) => n.status === 'firing'));
     assert.equal(firing.monitor, 'helpdesk');
     assert.equal(firing.check, 'imap');
@@ -84,7 +61,7 @@ describe('built-in notifications through the running agent', () => {
     assert.ok(firing.fixes.some((fix) => fix.includes('Add-MailboxPermission')));
     assert.equal(received.filter((n) => n.status === 'firing').length, 1, 'one notification per state change');
 
-    model.setFullAccess(tenant.tenantId, bed.mailbox, clientId, true);
+    bed.model.setFullAccess(bed.tenantId, bed.mailbox, bed.clientId, true);
     await agent.waitFor('a resolved notification', async () => received.find((n) => n.status === 'resolved'));
     await agent.waitFor('the delivery counter', async () =>
       (sampleValue(await agent!.metrics(), 'mailprobe_notifications_total', { notifier: 'ops', result: 'success' }) ?? 0) >= 2 ? true : undefined,

@@ -264,14 +264,16 @@ describe('the smtp check sweeps when the runner asks', () => {
     assert.equal(folder('Deleted Items').messages.length, 0);
   });
 
-  test('a sweep that cannot reach the mailbox fails the check as cleanup_failed, send facts kept', async () => {
+  test('a sweep that cannot reach the mailbox leaves the SMTP verdict alone and says so', async () => {
     const monitor = monitorFor({ checks: ['smtp'], imap: { host: '127.0.0.1', port: 9 } });
-    const outcome = await sweepingAfter(smtpProbe)(directContext(monitor));
-    assert.equal(outcome.ok, false);
-    assert.equal(outcome.failure?.reason, 'cleanup_failed');
-    assert.equal(outcome.failure?.stage, 'cleanup');
+    const transcript = { lines: [] as string[], client: () => undefined, server: () => undefined, note(line: string) { this.lines.push(line); } };
+    const outcome = await sweepingAfter(smtpProbe)(directContext(monitor, { transcript }));
+    assert.equal(outcome.ok, true, 'SMTP itself worked');
+    assert.equal(outcome.facts.sweep, 'failed: cleanup_failed');
     assert.equal(typeof outcome.facts.messageId, 'string');
-    assert.ok(outcome.steps.some((step) => step.step === 'send'));
+    assert.deepEqual(outcome.steps.map((step) => step.step).filter((step) => step === 'connect').length, 1, 'the sweep’s IMAP steps stay out of the SMTP timings');
+    assert.ok(outcome.steps.some((step) => step.step === 'cleanup'));
+    assert.ok(transcript.lines.some((line) => line.includes('sweep of older probe messages failed')));
   });
 });
 

@@ -39,6 +39,8 @@ export function writeMonitors(
     defaults?: Record<string, unknown>;
     agent?: Record<string, unknown>;
     alerting?: Record<string, unknown>;
+    /** Extra tenant fields, e.g. scope or cloud. */
+    tenantExtra?: Record<string, unknown>;
   } = {},
 ): { file: string; dir: string } {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-config-'));
@@ -64,6 +66,7 @@ export function writeMonitors(
         clientId: bed.clientId,
         credential: { type: 'secret', secret: { file: 'client.secret' } },
         authorityHost: options.authorityHost ?? bed.entra.authorityHost,
+        ...options.tenantExtra,
       },
     },
     monitors,
