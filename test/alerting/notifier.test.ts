@@ -234,7 +234,7 @@ describe('routing', () => {
     assert.ok(alertmanager.received.every((request) => request.path === '/api/v2/alerts'));
     assert.equal(alertmanager.received[0]?.headers['authorization'], 'Basic dXNlcjpwYXNz');
     const last = alertmanager.received.at(-1)?.body as Array<{ labels: { alertname: string }; endsAt?: string }>;
-    assert.equal(last[0]?.labels.alertname, 'MailprobeCheckFailing');
+    assert.equal(last[0]?.labels.alertname, 'MailprobeAgentCheckAlert');
     assert.ok(last[0]?.endsAt, 'the last post ends the alert');
     const firstBody = alertmanager.received[0]?.body as Array<{ endsAt?: string }>;
     assert.equal(firstBody[0]?.endsAt, undefined);

@@ -189,7 +189,7 @@ describe('Slack body', () => {
 
 describe('Alertmanager body', () => {
   const expectedLabels = {
-    alertname: 'MailprobeCheckFailing',
+    alertname: 'MailprobeAgentCheckAlert',
     monitor: 'probe-contoso',
     tenant: 'contoso',
     mailbox: 'probe@contoso.com',

@@ -57,7 +57,7 @@ export async function startAgentProcess(args: string[], port: number, env: NodeJ
     exited: () => exit,
     stop: async () => {
       if (child.exitCode === null) child.kill('SIGTERM');
-      const code = await Promise.race([exit, sleep(15_000).then(() => 'timeout' as const)]);
+      const code = await Promise.race([exit, sleep(15_000, undefined, { ref: false }).then(() => 'timeout' as const)]);
       if (code === 'timeout') {
         child.kill('SIGKILL');
         return exit;

@@ -4,7 +4,9 @@ import { ALERTING_DEFAULTS, type NotifierOf } from '../schema.js';
 import { isoTime } from './text.js';
 import type { Provider } from './types.js';
 
-export const ALERT_NAME = 'MailprobeCheckFailing';
+// Distinct from the Prometheus rules' alert names, so routing on alertname never mixes the agent's own alert
+// (any reason, severity as configured) with MailprobeCheckFailing (non-auth failures, warning).
+export const ALERT_NAME = 'MailprobeAgentCheckAlert';
 const ALERTS_PATH = '/api/v2/alerts';
 
 /** The configured URL is Alertmanager's base (possibly behind a path prefix); the full path is accepted too. */
