@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -187,7 +188,8 @@ const cases: Case[] = [
   },
 ];
 
-const cataloguePath = '/work/shared/reference/exchange-online-errors.md';
+// shared/ sits beside the checkout, for developers and for CI alike.
+const cataloguePath = join(process.cwd(), '..', 'shared', 'reference', 'exchange-online-errors.md');
 
 describe('reasonForReply', () => {
   for (const c of cases) {
