@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { createPki } from '../../src/sandbox/certs.js';
 import { runCli, type CliRun } from '../support/cli.js';
-import { writeMonitors, type MonitorOverrides } from '../support/monitors.js';
+import { writeMonitors } from '../support/monitors.js';
 import { startTestbed, type Testbed } from '../support/testbed/index.js';
 
 // `mailprobe check --json` against real Dovecot and Postfix, with faults made the way they happen in a

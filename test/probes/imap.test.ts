@@ -2,8 +2,8 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { imapProbe } from '../../src/probes/imap.js';
 import {
-  assertNoCredential,
   closedPort,
+  runScripted,
   startScriptedServer,
   testContext,
   testPki,
@@ -35,18 +35,8 @@ const AFTER_AUTH: ScriptStep[] = [
   command('NAMESPACE', ['* NAMESPACE (("" "/")) NIL NIL'], 'OK NAMESPACE completed.'),
 ];
 
-async function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
-  const pki = await testPki();
-  const server = await startScriptedServer({ tls: pki.server, script });
-  const ctx = testContext({ protocol: 'imap', port: server.port, ca: options.ca ?? [pki.ca.cert], ...options });
-  try {
-    const outcome = await imapProbe(ctx);
-    await server.finished;
-    assertNoCredential(outcome, ctx.transcript);
-    return { outcome, server, transcript: ctx.transcript.lines };
-  } finally {
-    await server.close();
-  }
+function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
+  return runScripted(imapProbe, 'imap', script, { tls: 'implicit', ...options });
 }
 
 describe('imap probe', () => {

@@ -2,11 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pop3Probe } from '../../src/probes/pop3.js';
 import {
-  assertNoCredential,
   closedPort,
-  startScriptedServer,
+  runScripted,
   testContext,
-  testPki,
   testXOAuth2,
   type ScriptStep,
 } from '../support/scripted-server.js';
@@ -18,18 +16,8 @@ const AUTH_READY = { expect: 'AUTH XOAUTH2', reply: '+ \r\n' };
 const AUTH_OK = { expect: testXOAuth2(), reply: '+OK User successfully authenticated.\r\n' };
 const UNTIL_AUTH: ScriptStep[] = [{ send: GREETING }, CAPA, AUTH_READY, AUTH_OK];
 
-async function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[]; signal?: AbortSignal } = {}) {
-  const pki = await testPki();
-  const server = await startScriptedServer({ tls: pki.server, script });
-  const ctx = testContext({ protocol: 'pop3', port: server.port, ca: options.ca ?? [pki.ca.cert], ...options });
-  try {
-    const outcome = await pop3Probe(ctx);
-    await server.finished;
-    assertNoCredential(outcome, ctx.transcript);
-    return { outcome, server, transcript: ctx.transcript.lines };
-  } finally {
-    await server.close();
-  }
+function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[]; signal?: AbortSignal } = {}) {
+  return runScripted(pop3Probe, 'pop3', script, { tls: 'implicit', ...options });
 }
 
 describe('pop3 probe', () => {

@@ -2,11 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { smtpProbe } from '../../src/probes/smtp.js';
 import {
-  assertNoCredential,
   closedPort,
-  startScriptedServer,
+  runScripted,
   testContext,
-  testPki,
   testXOAuth2,
   TEST_MAILBOX,
   type ScriptStep,
@@ -66,18 +64,8 @@ const MESSAGE: ScriptStep[] = [
   'It is safe to delete.',
 ].map((expect) => ({ expect }));
 
-async function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
-  const pki = await testPki();
-  const server = await startScriptedServer({ startTls: pki.server, script });
-  const ctx = testContext({ protocol: 'smtp', port: server.port, ca: options.ca ?? [pki.ca.cert], ...options });
-  try {
-    const outcome = await smtpProbe(ctx);
-    await server.finished;
-    assertNoCredential(outcome, ctx.transcript);
-    return { outcome, server, transcript: ctx.transcript.lines };
-  } finally {
-    await server.close();
-  }
+function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
+  return runScripted(smtpProbe, 'smtp', script, { tls: 'starttls', ...options });
 }
 
 describe('smtp probe', () => {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { Secret } from '../../src/auth/secret.js';
 import { createPki, type Pem, type TestPki } from '../../src/sandbox/certs.js';
-import type { Endpoint, ProbeContext, Protocol, Transcript } from '../../src/probes/types.js';
+import type { Endpoint, ProbeContext, ProbeFn, Protocol, Transcript } from '../../src/probes/types.js';
 
 /**
  * One step of a dialogue. `expect` reads one CRLF line from the client and checks it (a RegExp
@@ -277,5 +277,29 @@ export function assertNoCredential(outcome: unknown, transcript: RecordedTranscr
     for (const secret of [TEST_TOKEN, testXOAuth2(), raw]) {
       assert.ok(!text.includes(secret), `credential leaked into ${JSON.stringify(text.slice(0, 120))}`);
     }
+  }
+}
+
+export interface ScriptedProbeOptions {
+  /** implicit: TLS from the first byte (IMAPS, POP3S); starttls: plain until STARTTLS (submission). */
+  tls: 'implicit' | 'starttls';
+  stepTimeoutMs?: number;
+  ca?: string[];
+  signal?: AbortSignal;
+}
+
+/** Runs one probe against a scripted server, checks that no credential leaked, and closes the server. */
+export async function runScripted(probe: ProbeFn, protocol: Protocol, script: ScriptStep[], options: ScriptedProbeOptions) {
+  const pki = await testPki();
+  const server = await startScriptedServer({ ...(options.tls === 'starttls' ? { startTls: pki.server } : { tls: pki.server }), script });
+  const { tls: _mode, ...contextOptions } = options;
+  const ctx = testContext({ protocol, port: server.port, ...contextOptions, ca: options.ca ?? [pki.ca.cert] });
+  try {
+    const outcome = await probe(ctx);
+    await server.finished;
+    assertNoCredential(outcome, ctx.transcript);
+    return { outcome, server, transcript: ctx.transcript.lines };
+  } finally {
+    await server.close();
   }
 }
