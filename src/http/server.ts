@@ -25,7 +25,7 @@ export interface RunningHttpServer {
   /** The bound IP address, e.g. "127.0.0.1". */
   address: string;
   port: number;
-  /** Base URL, e.g. "http://127.0.0.1:9464". */
+  /** Base URL, e.g. "http://127.0.0.1:9465". */
   url: string;
   close(): Promise<void>;
 }
