@@ -146,6 +146,9 @@ function schemaIssue(file: string, issue: z.core.$ZodIssue): ConfigIssue {
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
     return { file, path, message: 'expected "type" to be "secret" or "certificate"' };
   }
+  if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) {
+    return { file, path, message: `missing (expected ${issue.expected})` };
+  }
   return { file, path, message: issue.message.replace(/^Invalid (input|option): /, '') };
 }
 
