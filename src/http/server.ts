@@ -1,7 +1,9 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { promisify } from 'node:util';
-import { constants as zlib, gzip } from 'node:zlib';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { constants as zlib, createGzip, gzip } from 'node:zlib';
 import { REDACTION_MASK, Secret } from '../auth/secret.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
@@ -50,13 +52,13 @@ const INDEX_HTML = `<!doctype html>
 const gzipAsync = promisify(gzip);
 const COMPRESS_FROM_BYTES = 1024;
 
-type Reply = { status: number; type: string; body: string | Buffer };
+type Reply = { status: number; type: string; body: string | Buffer | (() => AsyncIterable<string>) };
 type Route = (options: HttpServerOptions) => Promise<Reply>;
 
 const ROUTES: Record<string, Route> = {
   '/': async () => ({ status: 200, type: 'text/html; charset=utf-8', body: INDEX_HTML }),
   '/healthz': async () => text(200, 'ok\n'),
-  '/metrics': async ({ metrics }) => ({ status: 200, type: metrics.contentType, body: await metrics.metricsBuffer() }),
+  '/metrics': async ({ metrics }) => ({ status: 200, type: metrics.contentType, body: () => metrics.exposition() }),
   '/readyz': async ({ health }) => {
     const report = await health();
     return json(report.ready ? 200 : 503, { ready: report.ready, detail: report.detail });
@@ -116,6 +118,7 @@ function pathOf(req: IncomingMessage): string {
 }
 
 async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Promise<void> {
+  if (typeof reply.body === 'function') return stream(req, res, reply.status, reply.type, reply.body);
   const raw = typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
   const compress = raw.length >= COMPRESS_FROM_BYTES && acceptsGzip(req.headers['accept-encoding']);
   const body = compress ? await gzipAsync(raw, { level: zlib.Z_BEST_SPEED }) : raw;
@@ -128,6 +131,24 @@ async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Pr
     ...(compress ? { 'Content-Encoding': 'gzip' } : {}),
   });
   res.end(body);
+}
+
+// A large body goes out as it is produced (chunked), through gzip when the client takes it.
+async function stream(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: () => AsyncIterable<string>): Promise<void> {
+  const compress = acceptsGzip(req.headers['accept-encoding']);
+  res.writeHead(status, {
+    'Content-Type': type,
+    'Cache-Control': 'no-store',
+    'X-Content-Type-Options': 'nosniff',
+    Vary: 'Accept-Encoding',
+    ...(compress ? { 'Content-Encoding': 'gzip' } : {}),
+  });
+  if (req.method === 'HEAD') {
+    res.end();
+    return;
+  }
+  const source = Readable.from(body(), { objectMode: false });
+  await (compress ? pipeline(source, createGzip({ level: zlib.Z_BEST_SPEED }), res) : pipeline(source, res));
 }
 
 function acceptsGzip(header: string | undefined): boolean {
