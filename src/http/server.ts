@@ -52,7 +52,7 @@ const INDEX_HTML = `<!doctype html>
 const gzipAsync = promisify(gzip);
 const COMPRESS_FROM_BYTES = 1024;
 
-type Reply = { status: number; type: string; body: string | Buffer | (() => AsyncIterable<string>) };
+type Reply = { status: number; type: string; body: string | Buffer | (() => AsyncIterable<Buffer>) };
 type Route = (options: HttpServerOptions) => Promise<Reply>;
 
 const ROUTES: Record<string, Route> = {
@@ -134,7 +134,7 @@ async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Pr
 }
 
 // A large body goes out as it is produced (chunked), through gzip when the client takes it.
-async function stream(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: () => AsyncIterable<string>): Promise<void> {
+async function stream(req: IncomingMessage, res: ServerResponse, status: number, type: string, body: () => AsyncIterable<Buffer>): Promise<void> {
   const compress = acceptsGzip(req.headers['accept-encoding']);
   res.writeHead(status, {
     'Content-Type': type,

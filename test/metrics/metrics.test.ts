@@ -173,9 +173,9 @@ describe('MailprobeMetrics', () => {
       metrics.recordCheck(success(identity(`monitor-${i}`, 'imap')), 300);
       metrics.recordCheck(failure(identity(`monitor-${i}`, 'smtp'), 'auth', 'auth_failed'), 300);
     }
-    const chunks: string[] = [];
+    const chunks: Buffer[] = [];
     for await (const chunk of metrics.exposition()) chunks.push(chunk);
-    const text = chunks.join('');
+    const text = Buffer.concat(chunks).toString('utf8');
     assert.equal(series(text, 'mailprobe_check_success').length, 20_000);
     assert.equal(series(text, 'mailprobe_check_failure_reason').length, 10_000);
     assert.equal(text.split('\n').filter((line) => line === '# TYPE mailprobe_check_success gauge').length, 1);
