@@ -23,7 +23,10 @@ import { pickPorts } from '../support/testbed/ports.js';
 const MONITOR = 'watched';
 const EVERY_TWO_SECONDS = '*/2 * * * * *';
 const FIRE_TIMEOUT_MS = 40_000;
-const RESOLVE_TIMEOUT_MS = 20_000;
+// Usually 2-3 s; the bound must still allow one whole check deadline (timeoutSeconds 15 in writeMonitors)
+// for a run that was in flight at the repair, plus a scrape, a rule evaluation and Alertmanager's group wait.
+// One clean-clone run needed more than 20 s.
+const RESOLVE_TIMEOUT_MS = 45_000;
 
 interface WebhookAlert {
   status: string;
