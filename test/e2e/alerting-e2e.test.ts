@@ -23,10 +23,7 @@ import { pickPorts } from '../support/testbed/ports.js';
 const MONITOR = 'watched';
 const EVERY_TWO_SECONDS = '*/2 * * * * *';
 const FIRE_TIMEOUT_MS = 40_000;
-// Usually 2-3 s; the bound must still allow one whole check deadline (timeoutSeconds 15 in writeMonitors)
-// for a run that was in flight at the repair, plus a scrape, a rule evaluation and Alertmanager's group wait.
-// One clean-clone run needed more than 20 s.
-const RESOLVE_TIMEOUT_MS = 45_000;
+const RESOLVE_TIMEOUT_MS = 20_000;
 
 interface WebhookAlert {
   status: string;
@@ -95,6 +92,16 @@ function requireStack(): { prometheus: Prometheus; alertmanager: Alertmanager } 
 async function waitFiring(): Promise<AlertmanagerAlert> {
   const { alertmanager } = requireStack();
   return alertmanager.waitFor('MailprobeAuthBroken to reach Alertmanager', async () => authAlerts(await alertmanager.alerts(), 'imap')[0], FIRE_TIMEOUT_MS);
+}
+
+/**
+ * Waits until the webhook got the firing notification. Repairing before that is a race: an alert resolved
+ * within Alertmanager's group wait is never notified, neither firing nor resolved (seen under full-suite load).
+ */
+async function waitNotified(alertname: string, reason: string): Promise<void> {
+  await requireStack().alertmanager.waitFor(`the firing ${alertname} notification at the webhook`, async () =>
+    notified.some((entry) => entry.status === 'firing' && entry.labels.alertname === alertname && entry.labels.check === 'imap' && entry.labels.reason === reason) ? true : undefined,
+  );
 }
 
 /** Waits until the alert left Alertmanager's active alerts and the webhook got its resolved notification. */
@@ -180,9 +187,7 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
     );
     assert.match(alert.annotations.summary ?? '', new RegExp(`imap sign-in broken for ${bed.mailbox} \\(monitor ${MONITOR}\\): token_invalid_client_secret`));
     assert.match(alert.annotations.description ?? '', /mailprobe doctor --monitor watched/);
-    await requireStack().alertmanager.waitFor('the firing notification at the webhook', async () =>
-      notified.some((entry) => entry.status === 'firing' && entry.labels.alertname === 'MailprobeAuthBroken' && entry.labels.reason === 'token_invalid_client_secret') ? true : undefined,
-    );
+    await waitNotified('MailprobeAuthBroken', 'token_invalid_client_secret');
 
     // The same breakage from the agent's built-in notifier, straight to Alertmanager's v2 API.
     const builtIn = await requireStack().alertmanager.waitFor('the built-in alert in Alertmanager', async () => builtInAlerts(await requireStack().alertmanager.alerts(), 'imap')[0]);
@@ -190,6 +195,7 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
       { mailbox: builtIn.labels.mailbox, tenant: builtIn.labels.tenant, reason: builtIn.labels.reason, category: builtIn.labels.category, severity: builtIn.labels.severity },
       { mailbox: bed.mailbox, tenant: 'bed', reason: 'token_invalid_client_secret', category: 'token', severity: 'critical' },
     );
+    await waitNotified(BUILT_IN_ALERT_NAME, 'token_invalid_client_secret');
 
     const repaired = Date.now();
     bed.model.addSecret(bed.tenantId, bed.clientId, { value: bed.clientSecret });
@@ -212,6 +218,7 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
       { reason: alert.labels.reason, category: alert.labels.category, stage: alert.labels.stage, severity: alert.labels.severity, monitor: alert.labels.monitor },
       { reason: 'auth_failed', category: 'auth', stage: 'auth', severity: 'critical', monitor: MONITOR },
     );
+    await waitNotified('MailprobeAuthBroken', 'auth_failed');
 
     const repaired = Date.now();
     bed.model.setFullAccess(bed.tenantId, bed.mailbox, bed.clientId, true);
