@@ -40,6 +40,8 @@ interface AppState {
   lastNetworkError?: Error;
   tokenRequests: number;
   inFlight: Map<string, Promise<TokenResult>>;
+  /** The last acquisition of any scope; a new one waits for it, because lastExchange is per app. */
+  tail: Promise<unknown>;
   blockedUntil: number;
 }
 
@@ -66,7 +68,10 @@ export class MsalTokenProvider implements TokenProvider {
     // Checks of one app that start together share one authority request instead of racing msal's cache.
     const pending = state.inFlight.get(scope);
     if (pending) return pending;
-    const request = this.#acquire(tenant, state, scope).finally(() => state.inFlight.delete(scope));
+    // Different scopes of one app (Exchange, Graph) take turns: the network client's callbacks record the
+    // answer per app, so two acquisitions at once could classify one on the other's answer.
+    const request = state.tail.then(() => this.#acquire(tenant, state, scope)).finally(() => state.inFlight.delete(scope));
+    state.tail = request.catch(() => undefined);
     state.inFlight.set(scope, request);
     return request;
   }
@@ -80,7 +85,7 @@ export class MsalTokenProvider implements TokenProvider {
     const fingerprint = JSON.stringify([tenant.tenantId, tenant.clientId, tenant.authorityHost, tenant.scope, tenant.credential]);
     const existing = this.#apps.get(tenant.key);
     if (existing && existing.fingerprint === fingerprint) return existing;
-    const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0, inFlight: new Map() };
+    const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0, inFlight: new Map(), tail: Promise.resolve() };
     this.#apps.set(tenant.key, state);
     return state;
   }

@@ -1,7 +1,7 @@
-import { chooseExpiry, fetchAppCredentials, ownCredential } from '../auth/graph-credentials.js';
-import { credentialExpiry, type TokenProvider } from '../auth/token-provider.js';
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { chooseExpiry, fetchAppCredentials, ownCredential } from '../auth/graph-credentials.js';
+import { credentialExpiry, type TokenProvider } from '../auth/token-provider.js';
 import type { ResolvedTenant } from '../config/load.js';
 import { resolveFrom } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';

@@ -110,7 +110,7 @@ export interface DemoEvent {
   apply(env: DemoEnvironment): void;
 }
 
-function tenantId(env: DemoEnvironment, key: string): { tenantId: string; clientId: string; mailbox: string } {
+function demoTenant(env: DemoEnvironment, key: string): { tenantId: string; clientId: string; mailbox: string } {
   const tenant = env.tenants.find((candidate) => candidate.key === key);
   const record = tenant && env.model.findTenant(tenant.domain);
   if (!tenant || !record) throw new Error(`demo tenant ${key} missing`);
@@ -123,7 +123,7 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     atSeconds: 25,
     description: 'fabrikam: the client secret expires (AADSTS7000222)',
     apply: (env) => {
-      const t = tenantId(env, 'fabrikam');
+      const t = demoTenant(env, 'fabrikam');
       env.model.expireSecret(t.tenantId, t.clientId);
     },
   },
@@ -131,14 +131,14 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     atSeconds: 45,
     description: 'northwind: admin consent revoked (token without roles)',
     apply: (env) => {
-      const t = tenantId(env, 'northwind');
+      const t = demoTenant(env, 'northwind');
       env.model.setRoles(t.tenantId, t.clientId, []);
     },
   },
   {
     atSeconds: 65,
     description: 'contoso: SMTP AUTH disabled for the tenant (535 5.7.139)',
-    apply: (env) => env.model.setSmtpAuthDisabled(tenantId(env, 'contoso').tenantId, null, true),
+    apply: (env) => env.model.setSmtpAuthDisabled(demoTenant(env, 'contoso').tenantId, null, true),
   },
   {
     atSeconds: 85,
@@ -160,7 +160,7 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     apply: (env) => {
       env.model.faults.hang.imap = false;
       env.exchange.faults.deliveryStopped = false;
-      const t = tenantId(env, 'fabrikam');
+      const t = demoTenant(env, 'fabrikam');
       env.model.revokeSecret(t.tenantId, t.clientId);
       env.model.addSecret(t.tenantId, t.clientId, { value: defaultSecretValue(t.clientId) });
     },
@@ -169,9 +169,9 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     atSeconds: 165,
     description: 'repair: northwind admin consent granted again; contoso SMTP AUTH enabled',
     apply: (env) => {
-      const t = tenantId(env, 'northwind');
+      const t = demoTenant(env, 'northwind');
       env.model.setRoles(t.tenantId, t.clientId, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']);
-      env.model.setSmtpAuthDisabled(tenantId(env, 'contoso').tenantId, null, false);
+      env.model.setSmtpAuthDisabled(demoTenant(env, 'contoso').tenantId, null, false);
     },
   },
 ];

@@ -97,6 +97,16 @@ describe('token provider against the Entra emulator', () => {
     assert.deepEqual(events.filter((e) => e.tenant === t.key).map((e) => e.result), ['success']);
   });
 
+  test('two scopes of one app asked at once are each judged on their own answer', async () => {
+    const tokens = provider();
+    const t = tenant();
+    const [exchange, unknown] = await Promise.all([tokens.getToken(t), tokens.getToken(t, 'https://unknown.example.com/.default')]);
+    assert.equal(exchange.ok, true);
+    const failure = failureOf(unknown);
+    assert.equal(failure.reason, 'token_invalid_resource');
+    assert.match(failure.serverText ?? '', /^AADSTS500011: /);
+  });
+
   test('a certificate credential signs a client assertion the service accepts', async () => {
     const result = await provider({}).getToken(
       tenant({ clientId: CERT_CLIENT, credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' } }),
