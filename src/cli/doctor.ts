@@ -68,6 +68,7 @@ async function examine(monitor: ResolvedMonitor, checks: CheckKind[], runtime: R
       stage: token.failure.stage,
       ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}),
       monitor: identity,
+      now: input.now,
     });
     input.token = { ok: false, reason: diagnosis.reason, diagnosis, ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}) };
     return buildChecklist(input);

@@ -22,8 +22,8 @@ export interface DiagnoseInput {
   tokenError?: TokenErrorInput;
   /** A back-off already worked out by the caller; otherwise read from serverText or Retry-After. */
   backoffMs?: number;
-  /** Wall time in epoch ms for the expiry check; defaults to the current time. */
-  now?: number;
+  /** Wall time in epoch ms for the expiry check, from the caller's clock (never the wall clock here). */
+  now: number;
 }
 
 // Replies that say only "no": the token may be the cause, so what it shows is ruled out first (catalogue §2).
@@ -50,7 +50,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     ? tokenProblems(input.claims, {
         tenantId: input.monitor.tenantId,
         requiredRoles: input.protocol ? [ROLE_FOR_PROTOCOL[input.protocol]] : [],
-        now: input.now ?? Date.now(),
+        now: input.now,
       })
     : [];
   const fromToken = genericRejections.has(input.reason) ? problems[0] : undefined;

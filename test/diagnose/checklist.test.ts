@@ -31,7 +31,7 @@ function result(check: CheckKind, failure?: ProbeFailure): CheckResult {
     outcome: { ok: !failure, steps: [], facts: check === 'imap' ? { folderCount: 9 } : {}, ...(failure ? { failure } : {}) },
   };
   if (failure) {
-    base.diagnosis = diagnose({ reason: failure.reason, stage: failure.stage, protocol: check === 'roundtrip' ? 'imap' : check, claims, monitor, ...(failure.serverText ? { serverText: failure.serverText } : {}) });
+    base.diagnosis = diagnose({ reason: failure.reason, stage: failure.stage, protocol: check === 'roundtrip' ? 'imap' : check, claims, monitor, now, ...(failure.serverText ? { serverText: failure.serverText } : {}) });
   }
   return base;
 }

@@ -198,7 +198,7 @@ describe('diagnose: specific reasons', () => {
       `Or open as a tenant admin: https://login.microsoftonline.us/${TENANT}/v2.0/adminconsent?client_id=${CLIENT}&scope=https://outlook.office365.us/.default`,
     );
     assert.equal(d.summary, 'Admin consent is missing: the token lacks SMTP.SendAsApp (roles: none)');
-    const scope = diagnose({ reason: 'token_invalid_scope', stage: 'token', monitor: { ...monitor, authorityHost: 'login.partner.microsoftonline.cn' } });
+    const scope = diagnose({ reason: 'token_invalid_scope', stage: 'token', monitor: { ...monitor, authorityHost: 'login.partner.microsoftonline.cn' }, now: NOW });
     assert.deepEqual(scope.fixes, ['Request exactly one scope: https://partner.outlook.cn/.default']);
   });
 
