@@ -1,10 +1,11 @@
+import { resolve } from 'node:path';
 import { PROBES } from '../probes/registry.js';
 import { CHECK_KINDS, type CheckKind } from '../probes/types.js';
 import { playDemoScript, startDemoEnvironment, DEMO_SCRIPT } from '../sandbox/demo.js';
 import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { startAgent, untilSignal } from './run.js';
 
-export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--schedule CRON] [--duration SECONDS]
+export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--web.config.file FILE] [--schedule CRON] [--duration SECONDS]
 
 Offline demo for a newcomer with no tenant: starts an Entra ID and Exchange Online emulator on loopback with
 three tenants, runs the agent against them, and over a few minutes breaks and repairs things (a secret
@@ -14,6 +15,7 @@ watched changing. Stop with Ctrl-C; --duration stops it by itself.`;
 export async function demoCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs('demo', args, {
     listen: { type: 'string' },
+    'web.config.file': { type: 'string' },
     schedule: { type: 'string' },
     duration: { type: 'string' },
     'log-format': { type: 'string' },
@@ -30,7 +32,8 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
   const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen });
   try {
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
-    const handle = await startAgent(env.config, { io, format, listen });
+    const webConfigFile = values['web.config.file'] === undefined ? undefined : resolve(io.cwd, values['web.config.file']);
+    const handle = await startAgent(env.config, { io, format, listen, ...(webConfigFile ? { webConfigFile } : {}) });
     print(
       io.stdout,
       [

@@ -1,8 +1,9 @@
 import { mkdirSync, watch, type FSWatcher } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
@@ -16,11 +17,13 @@ import { demoCommand } from './demo.js';
 import { configPath, EXIT, parseCommandArgs, print, type CliIO } from './io.js';
 import { VERSION } from './version.js';
 
-export const RUN_HELP = `Usage: mailprobe run [--config FILE] [--listen HOST:PORT] [--log-format json|pretty]
+export const RUN_HELP = `Usage: mailprobe run [--config FILE] [--listen HOST:PORT] [--web.config.file FILE] [--log-format json|pretty]
 
 The agent: runs every monitor's checks on its schedule and serves /metrics, /healthz, /readyz and
 /api/status. SIGHUP (or saving the file) reloads the configuration; an invalid file is logged and the
 running one stays. SIGTERM/SIGINT stop scheduling, let checks in flight finish, and exit 0.
+--web.config.file takes a Prometheus exporter-toolkit web configuration file (TLS, client certificates,
+basic_auth_users); /healthz and /readyz stay open, /metrics and /api/* then need a credential.
 With the shipped example monitors.json (placeholder IDs) it runs the built-in offline demo instead.`;
 
 export interface AgentHandle {
@@ -36,6 +39,7 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs('run', args, {
     config: { type: 'string' },
     listen: { type: 'string' },
+    'web.config.file': { type: 'string' },
     'log-format': { type: 'string' },
     help: { type: 'boolean' },
   });
@@ -44,19 +48,25 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
     return EXIT.ok;
   }
   const file = configPath(values.config, io);
+  const demoArgs = [...(values.listen ? ['--listen', values.listen] : []), ...(values['web.config.file'] ? ['--web.config.file', values['web.config.file']] : [])];
   const chosen = values.config !== undefined || io.env.MAILPROBE_CONFIG !== undefined;
   if (!chosen && !existsSync(file)) {
     print(io.stdout, `mailprobe: no ${file} here and none given with --config; running the built-in offline demo.`);
-    return demoCommand(values.listen ? ['--listen', values.listen] : [], io);
+    return demoCommand(demoArgs, io);
   }
   const config = loadConfigFile(file);
   if (!chosen && isShippedExample(config)) {
     print(io.stdout, `mailprobe: ${file} still holds the example's placeholder client ID; running the built-in offline demo.`);
     print(io.stdout, 'Bring your tenant: put its IDs in monitors.json (see README), then run mailprobe again.');
-    return demoCommand(values.listen ? ['--listen', values.listen] : [], io);
+    return demoCommand(demoArgs, io);
   }
   const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
-  const handle = await startAgent(config, { io, format, ...(values.listen ? { listen: values.listen } : {}) });
+  const handle = await startAgent(config, {
+    io,
+    format,
+    ...(values.listen ? { listen: values.listen } : {}),
+    ...(values['web.config.file'] ? { webConfigFile: resolve(io.cwd, values['web.config.file']) } : {}),
+  });
   await untilSignal(handle);
   return EXIT.ok;
 }
@@ -64,7 +74,7 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
 /** Starts the whole daemon on a loaded config; shared by `run` and `demo`. */
 export async function startAgent(
   config: LoadedConfig,
-  options: { io: CliIO; format?: 'json' | 'pretty' | 'auto'; listen?: string; listeners?: ResultListener[] },
+  options: { io: CliIO; format?: 'json' | 'pretty' | 'auto'; listen?: string; webConfigFile?: string; listeners?: ResultListener[] },
 ): Promise<AgentHandle> {
   const redactor = new Redactor();
   const logger = createLogger({
@@ -109,11 +119,13 @@ export async function startAgent(
   let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
 
   const { host, port } = listenAddress(options.listen, config);
+  const security = listenerSecurity(options.webConfigFile ?? config.agent.webConfigFile, config.agent.bearerTokenFile, logger);
   const http = await startHttpServer({
     host,
     port,
     metrics,
     logger,
+    ...(security ? { security } : {}),
     health: () => ({
       ready: agent.config !== undefined && agent.scheduling,
       detail: { configLoaded: agent.config !== undefined, scheduling: agent.scheduling, checksInFlight: agent.inFlight() },
@@ -167,6 +179,11 @@ export async function startAgent(
       logger.info('mailprobe stopped');
     },
   };
+}
+
+function listenerSecurity(webConfigFile: string | undefined, bearerTokenFile: string | undefined, logger: Logger): ListenerSecurity | undefined {
+  if (webConfigFile === undefined && bearerTokenFile === undefined) return undefined;
+  return new ListenerSecurity({ logger: logger.child({ component: 'http' }), ...(webConfigFile ? { webConfigFile } : {}), ...(bearerTokenFile ? { bearerTokenFile } : {}) });
 }
 
 function alertStateFile(config: LoadedConfig): string {

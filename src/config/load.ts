@@ -77,6 +77,9 @@ export interface AgentSettings {
   shutdownGraceMs: number;
   /** Absolute path of the agent's state folder. */
   stateDir: string;
+  /** Absolute paths of the listener's security files, when configured. */
+  webConfigFile?: string;
+  bearerTokenFile?: string;
 }
 
 export interface LoadedConfig {
@@ -302,6 +305,8 @@ function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings 
     logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
     shutdownGraceMs: (agent.shutdownGraceSeconds ?? BUILT_IN_DEFAULTS.shutdownGraceSeconds) * 1000,
     stateDir: resolveFrom(baseDir, agent.stateDir ?? BUILT_IN_DEFAULTS.stateDir),
+    ...(agent.webConfigFile ? { webConfigFile: resolveFrom(baseDir, agent.webConfigFile) } : {}),
+    ...(agent.bearerTokenFile ? { bearerTokenFile: resolveFrom(baseDir, agent.bearerTokenFile) } : {}),
   };
 }
 

@@ -180,6 +180,20 @@ export const Agent = z
       .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'host:port such as 0.0.0.0:9465 or 127.0.0.1:9465')
       .optional()
       .describe('Address of the /metrics, /healthz, /readyz and /api/status listener.'),
+    webConfigFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'Prometheus exporter-toolkit web configuration file (YAML: tls_server_config, basic_auth_users, http_server_config.headers, rate_limit), relative to this file; --web.config.file overrides it. Re-read while running, so certificates rotate without a restart.',
+      ),
+    bearerTokenFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'File of bearer tokens, one a line, relative to this file; "Authorization: Bearer <token>" with any of them opens /metrics and /api/*. Re-read while running.',
+      ),
     concurrency: z.number().int().min(1).max(10000).optional().describe('Most checks in flight at once.'),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
     shutdownGraceSeconds: timeoutSeconds.optional().describe('How long SIGTERM waits for checks in flight.'),

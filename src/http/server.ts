@@ -1,5 +1,7 @@
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
+import { isIP, type AddressInfo } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -7,6 +9,8 @@ import { constants as zlib, createGzip, gzip } from 'node:zlib';
 import { REDACTION_MASK, Secret } from '../auth/secret.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
+import { acceptsClientCertificate } from './client-cert.js';
+import type { ListenerSecurity } from './security.js';
 
 export interface HealthReport {
   ready: boolean;
@@ -21,20 +25,33 @@ export interface HttpServerOptions {
   health: () => HealthReport | Promise<HealthReport>;
   status: () => unknown;
   logger: Logger;
+  /** TLS, basic auth, bearer tokens, headers; absent: plain HTTP, every route open. */
+  security?: ListenerSecurity;
+  limits?: Partial<ListenerLimits>;
 }
+
+export interface ListenerLimits {
+  /** Connections beyond this are dropped at accept, so a flood cannot take the sockets and memory the checks need. */
+  maxConnections: number;
+  /** Heavy renders (/metrics, /api/*) at once; more get 503 with Retry-After instead of queueing CPU work. */
+  maxHeavyRequests: number;
+  /** A request (including sending its answer) that takes longer is cut off. */
+  requestTimeoutMs: number;
+}
+
+export const DEFAULT_LIMITS: ListenerLimits = { maxConnections: 128, maxHeavyRequests: 4, requestTimeoutMs: 30_000 };
 
 export interface RunningHttpServer {
   /** The bound IP address, e.g. "127.0.0.1". */
   address: string;
   port: number;
-  /** Base URL, e.g. "http://127.0.0.1:9465". */
+  /** Base URL, e.g. "http://127.0.0.1:9465" or "https://…" with TLS. */
   url: string;
   close(): Promise<void>;
 }
 
 // A scraper or browser that stalls must not hold sockets for ever; a large scrape still fits easily.
 const HEADERS_TIMEOUT_MS = 10_000;
-const REQUEST_TIMEOUT_MS = 30_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 
 const INDEX_HTML = `<!doctype html>
@@ -52,32 +69,68 @@ const INDEX_HTML = `<!doctype html>
 const gzipAsync = promisify(gzip);
 const COMPRESS_FROM_BYTES = 1024;
 
-type Reply = { status: number; type: string; body: string | Buffer | (() => AsyncIterable<Buffer>) };
-type Route = (options: HttpServerOptions) => Promise<Reply>;
+type Reply = { status: number; type: string; body: string | Buffer | (() => AsyncIterable<Buffer>); headers?: Record<string, string | string[]> };
+
+/**
+ * public: always answered (liveness and readiness probes carry no credential, and show no mailbox data).
+ * protected: needs a credential when the listener has one configured, and counts against the rate limit.
+ * heavy: rendering costs CPU in proportion to the number of checks, so only a few run at once.
+ */
+export interface Route {
+  access: 'public' | 'protected';
+  heavy?: boolean;
+  reply: (options: HttpServerOptions) => Promise<Reply>;
+}
 
 const ROUTES: Record<string, Route> = {
-  '/': async () => ({ status: 200, type: 'text/html; charset=utf-8', body: INDEX_HTML }),
-  '/healthz': async () => text(200, 'ok\n'),
-  '/metrics': async ({ metrics }) => ({ status: 200, type: metrics.contentType, body: () => metrics.exposition() }),
-  '/readyz': async ({ health }) => {
-    const report = await health();
-    return json(report.ready ? 200 : 503, { ready: report.ready, detail: report.detail });
+  '/': { access: 'public', reply: async () => ({ status: 200, type: 'text/html; charset=utf-8', body: INDEX_HTML }) },
+  '/healthz': { access: 'public', reply: async () => text(200, 'ok\n') },
+  '/readyz': {
+    access: 'public',
+    reply: async ({ health }) => {
+      const report = await health();
+      return json(report.ready ? 200 : 503, { ready: report.ready, detail: report.detail });
+    },
   },
-  '/api/status': async ({ status }) => json(200, await status()),
+  '/metrics': { access: 'protected', heavy: true, reply: async ({ metrics }) => ({ status: 200, type: metrics.contentType, body: () => metrics.exposition() }) },
+  '/api/status': { access: 'protected', heavy: true, reply: async ({ status }) => json(200, await status()) },
 };
 
+/** Paths under /api/ are protected even before a route exists for them, so a typo never reveals which do. */
+function routeOf(path: string): Route | undefined {
+  return ROUTES[path];
+}
+
+function accessOf(path: string): Route['access'] {
+  return routeOf(path)?.access ?? (path.startsWith('/api/') ? 'protected' : 'public');
+}
+
 export function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
-  const { logger } = options;
-  const server = createServer((req, res) => {
-    handle(options, req, res).catch((error: unknown) => {
+  const { logger, security } = options;
+  const limits = { ...DEFAULT_LIMITS, ...options.limits };
+  const state: RequestState = { heavy: 0, limits };
+  const onRequest = (req: IncomingMessage, res: ServerResponse): void => {
+    handle(options, state, req, res).catch((error: unknown) => {
       logger.error('http request failed', { path: pathOf(req), error });
       if (!res.headersSent) send(req, res, text(500, 'internal error\n')).catch(() => res.destroy());
       else res.destroy();
     });
-  });
+  };
+  const tls = security?.tls;
+  const server: Server | HttpsServer = tls
+    ? createHttpsServer({ ...tls.context, requestCert: tls.clientAuth !== 'NoClientCert', rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert' }, onRequest)
+    : createServer(onRequest);
+  if (tls && security) secureRotation(server as HttpsServer, security, logger);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
-  server.requestTimeout = REQUEST_TIMEOUT_MS;
+  server.requestTimeout = limits.requestTimeoutMs;
   server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+  server.maxConnections = limits.maxConnections;
+  let lastDropWarning = Number.NEGATIVE_INFINITY;
+  server.on('drop', () => {
+    if (Date.now() - lastDropWarning < 60_000) return;
+    lastDropWarning = Date.now();
+    logger.warn('http connection dropped: too many open connections', { maxConnections: limits.maxConnections });
+  });
 
   return new Promise((resolve, reject) => {
     server.once('error', reject);
@@ -85,8 +138,9 @@ export function startHttpServer(options: HttpServerOptions): Promise<RunningHttp
       server.off('error', reject);
       server.on('error', (error) => logger.error('http server error', { error }));
       const { address, port } = server.address() as AddressInfo;
-      const url = `http://${address.includes(':') ? `[${address}]` : address}:${port}`;
-      logger.info('http listener started', { url });
+      const url = `${tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;
+      logger.info('http listener started', { url, tls: tls !== undefined, authentication: security?.authenticates ?? false });
+      warnIfExposed(options.host, security, logger);
       resolve({
         address,
         port,
@@ -102,15 +156,75 @@ export function startHttpServer(options: HttpServerOptions): Promise<RunningHttp
   });
 }
 
-async function handle(options: HttpServerOptions, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  const route = ROUTES[pathOf(req)];
+interface RequestState {
+  heavy: number;
+  limits: ListenerLimits;
+}
+
+async function handle(options: HttpServerOptions, state: RequestState, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // The whole exchange, answer included, is bounded: a client that stops reading a large scrape loses its socket.
+  const deadline = setTimeout(() => res.destroy(), state.limits.requestTimeoutMs);
+  res.once('close', () => clearTimeout(deadline));
+  const { security } = options;
+  for (const [name, value] of Object.entries(security?.headers ?? {})) res.setHeader(name, value);
+  const path = pathOf(req);
+  if (security && accessOf(path) === 'protected') {
+    const verdict = await security.authorize(req.headers.authorization);
+    if (verdict === 'unavailable') return send(req, res, text(500, 'internal error: the listener security configuration is invalid\n'));
+    if (verdict === 'denied') return send(req, res, { ...text(401, 'unauthorized\n'), headers: { 'WWW-Authenticate': security.challenges() } });
+    if (!security.allowRequest()) return send(req, res, text(429, 'too many requests\n'));
+  }
+  const route = routeOf(path);
   if (route === undefined) return send(req, res, text(404, 'not found\n'));
   // HEAD is GET without a body; node drops the body itself.
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     res.setHeader('Allow', 'GET, HEAD');
     return send(req, res, text(405, 'method not allowed\n'));
   }
-  return send(req, res, await route(options));
+  if (!route.heavy) return send(req, res, await route.reply(options));
+  if (state.heavy >= state.limits.maxHeavyRequests) return send(req, res, { ...text(503, 'busy: too many scrapes at once, retry shortly\n'), headers: { 'Retry-After': '1' } });
+  state.heavy += 1;
+  try {
+    await send(req, res, await route.reply(options));
+  } finally {
+    state.heavy -= 1;
+  }
+}
+
+// New connections pick up rotated certificates: the files are looked at (throttled) before the handshake starts.
+function secureRotation(server: HttpsServer, security: ListenerSecurity, logger: Logger): void {
+  security.onTlsChange = (next) => {
+    server.setSecureContext(next.context);
+    // node:tls reads these from the server for every new connection; they are not part of the secure context.
+    const policy = server as unknown as { requestCert: boolean; rejectUnauthorized: boolean };
+    policy.requestCert = next.clientAuth !== 'NoClientCert';
+    policy.rejectUnauthorized = next.clientAuth === 'RequireAndVerifyClientCert';
+  };
+  server.prependListener('connection', () => security.refresh());
+  server.prependListener('secureConnection', (socket: TLSSocket) => {
+    const tls = security.tls;
+    if (!tls) return;
+    const refusal = acceptsClientCertificate(socket, tls);
+    if (refusal === undefined) return;
+    logger.warn('tls client certificate refused', { remote: socket.remoteAddress, reason: refusal });
+    socket.destroy();
+  });
+}
+
+function warnIfExposed(host: string, security: ListenerSecurity | undefined, logger: Logger): void {
+  if (isLoopback(host)) return;
+  const missing = [...(security?.tls ? [] : ['TLS']), ...(security?.authenticates ? [] : ['authentication'])];
+  if (missing.length === 0) return;
+  logger.warn('the listener is reachable from other machines without ' + missing.join(' or '), {
+    host,
+    hint: '/metrics and /api/status show mailbox addresses and tenant IDs; bind 127.0.0.1 or give --web.config.file (TLS, basic_auth_users) or agent.bearerTokenFile',
+  });
+}
+
+function isLoopback(host: string): boolean {
+  if (host === 'localhost') return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  return host === '::1';
 }
 
 function pathOf(req: IncomingMessage): string {
@@ -118,6 +232,7 @@ function pathOf(req: IncomingMessage): string {
 }
 
 async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Promise<void> {
+  for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
   if (typeof reply.body === 'function') return stream(req, res, reply.status, reply.type, reply.body);
   const raw = typeof reply.body === 'string' ? Buffer.from(reply.body) : reply.body;
   const compress = raw.length >= COMPRESS_FROM_BYTES && acceptsGzip(req.headers['accept-encoding']);

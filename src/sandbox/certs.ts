@@ -96,3 +96,20 @@ export async function createCertificateCredential(
 export function certificateThumbprint(certPem: string): string {
   return new X509Certificate(certPem).fingerprint.replaceAll(':', '').toUpperCase();
 }
+
+/** A client certificate signed by the PKI's CA, for mutual TLS against the agent's listener. */
+export async function createClientCertificate(ca: Pem, commonName: string, options: { validDays?: number } = {}): Promise<Pem> {
+  const result = await generate([{ name: 'commonName', value: commonName }], {
+    ...validity(options.validDays),
+    keySize: 2048,
+    algorithm: 'sha256',
+    ca: { cert: ca.cert, key: ca.key },
+    extensions: [
+      { name: 'basicConstraints', cA: false },
+      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
+      { name: 'extKeyUsage', clientAuth: true },
+      { name: 'subjectAltName', altNames: [{ type: 2, value: commonName }] },
+    ],
+  });
+  return { cert: result.cert, key: result.private };
+}
