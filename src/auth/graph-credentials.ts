@@ -1,5 +1,6 @@
 import type { ResolvedTenant } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
+import { reasonForTokenError } from '../diagnose/token-errors.js';
 import type { ProbeFailure } from '../probes/types.js';
 import { AuthorityHttpClient } from './http-client.js';
 import type { CredentialExpiry, TokenProvider } from './token-provider.js';
@@ -51,7 +52,7 @@ export async function fetchAppCredentials(
     return { ok: true, credentials: parseCredentials(response.body) };
   } catch (error) {
     const code = error && typeof error === 'object' && 'code' in error ? String(error.code) : 'error';
-    return { ok: false, failure: { stage: 'token', reason: code === 'ETIMEDOUT' ? 'timeout' : 'token_endpoint_unreachable', message: `cannot reach Microsoft Graph: ${code}` } };
+    return { ok: false, failure: { stage: 'token', reason: code === 'ETIMEDOUT' ? 'timeout' : reasonForTokenError({ networkCode: code }), message: `cannot reach Microsoft Graph: ${code}` } };
   }
 }
 

@@ -37,6 +37,8 @@ interface AppState {
   app?: ConfidentialClientApplication;
   setupError?: ProbeFailure;
   lastExchange?: AuthorityExchange;
+  /** A refused metadata (OpenID configuration) request, when the token request was never sent. */
+  lastMetadataRefusal?: AuthorityExchange;
   lastNetworkError?: Error;
   tokenRequests: number;
   inFlight: Map<string, Promise<TokenResult>>;
@@ -82,7 +84,7 @@ export class MsalTokenProvider implements TokenProvider {
   }
 
   #state(tenant: ResolvedTenant): AppState {
-    const fingerprint = JSON.stringify([tenant.tenantId, tenant.clientId, tenant.authorityHost, tenant.scope, tenant.credential]);
+    const fingerprint = JSON.stringify([tenant.tenantId, tenant.clientId, tenant.authorityHost, tenant.scope, tenant.credential, tenant.tls]);
     const existing = this.#apps.get(tenant.key);
     if (existing && existing.fingerprint === fingerprint) return existing;
     const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0, inFlight: new Map(), tail: Promise.resolve() };
@@ -108,6 +110,7 @@ export class MsalTokenProvider implements TokenProvider {
     if (!app) return { ok: false, failure: state.setupError ?? configFailure('credential_missing', 'no credential') };
 
     state.lastExchange = undefined;
+    state.lastMetadataRefusal = undefined;
     state.lastNetworkError = undefined;
     try {
       const result = await app.acquireTokenByClientCredential({ scopes: [scope] });
@@ -121,24 +124,25 @@ export class MsalTokenProvider implements TokenProvider {
       return this.#failure(tenant, state, error);
     } finally {
       // Assigned by the network client's callback during the await, which the compiler cannot see.
-      const exchange = state.lastExchange as AuthorityExchange | undefined;
+      const exchange = (state.lastExchange ?? state.lastMetadataRefusal) as AuthorityExchange | undefined;
       if (exchange) this.#events.onRequest(tenant, exchange.status < 400 ? 'success' : 'failure');
     }
   }
 
   #failure(tenant: ResolvedTenant, state: AppState, error: unknown): TokenResult {
-    const exchange = state.lastExchange;
+    // msal asks for the tenant's metadata before the token; Entra refuses that request for an unknown tenant
+    // (400 invalid_tenant, AADSTS90002) and msal reports only "endpoints_resolution_error", so the refusal
+    // itself is what gets classified.
+    const exchange = state.lastExchange ?? state.lastMetadataRefusal;
     if (!exchange && state.lastNetworkError) {
       const code = errorCode(state.lastNetworkError);
       this.#events.onRequest(tenant, 'failure');
-      return {
-        ok: false,
-        failure: {
-          stage: 'token',
-          reason: code === 'ETIMEDOUT' ? 'timeout' : 'token_endpoint_unreachable',
-          message: `cannot reach the login service https://${tenant.authorityHost}: ${code}`,
-        },
-      };
+      const reason = code === 'ETIMEDOUT' ? 'timeout' : reasonForTokenError({ networkCode: code });
+      const message =
+        reason === 'token_tls_untrusted'
+          ? `the certificate of the login service https://${tenant.authorityHost} did not verify: ${code}`
+          : `cannot reach the login service https://${tenant.authorityHost}: ${code}`;
+      return { ok: false, failure: { stage: 'token', reason, message } };
     }
     if (!exchange) {
       // msal refused before sending anything (e.g. a /common tenant, a malformed authority).
@@ -161,7 +165,7 @@ export class MsalTokenProvider implements TokenProvider {
     return {
       ok: false,
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-      failure: { stage: 'token', reason, serverText, message: `the login service refused the token request (HTTP ${exchange.status})` },
+      failure: { stage: 'token', reason, serverText, message: `the login service refused the ${exchange === state.lastExchange ? 'token' : 'metadata'} request (HTTP ${exchange.status})` },
     };
   }
 
@@ -178,7 +182,10 @@ export class MsalTokenProvider implements TokenProvider {
       rejectUnauthorized: tenant.tls.rejectUnauthorized,
       timeoutMs: this.#timeoutMs,
       onExchange: (exchange) => {
-        if (!TOKEN_PATH.test(new URL(exchange.url).pathname)) return;
+        if (!TOKEN_PATH.test(new URL(exchange.url).pathname)) {
+          if (exchange.status >= 400) state.lastMetadataRefusal = exchange;
+          return;
+        }
         state.tokenRequests++;
         state.lastExchange = exchange;
       },

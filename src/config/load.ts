@@ -164,7 +164,7 @@ function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
   const defaultTls = readTls(defaults.tls, baseDir, file, 'defaults.tls', issues, warnings);
   const tenants = new Map<string, ResolvedTenant>();
   for (const [key, tenant] of Object.entries(input.tenants)) {
-    tenants.set(key, resolveTenant(key, tenant, baseDir, defaultTls));
+    tenants.set(key, resolveTenant(key, tenant, baseDir, authorityTls(key, tenant, defaultTls, baseDir, file, issues, warnings)));
     if (tenant.credential.type === 'secret' && typeof tenant.credential.secret === 'string') {
       warnings.push({
         file,
@@ -310,6 +310,31 @@ function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings 
   };
 }
 
+/**
+ * TLS towards the login host and Graph. The mail servers' tls never turns its verification off: the client
+ * secret or signed assertion goes there, so only the tenant's own authorityTls can, written out. The private CA
+ * of defaults.tls is still trusted, as test beds run the login service and the mail servers under one CA.
+ */
+function authorityTls(
+  key: string,
+  tenant: TenantInput,
+  mailTls: TlsSettings,
+  baseDir: string,
+  file: string,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+): TlsSettings {
+  const own = tenant.authorityTls;
+  if (!own) return { ...(mailTls.ca ? { ca: mailTls.ca } : {}), rejectUnauthorized: true };
+  const path = `tenants.${key}.authorityTls`;
+  const settings = readTls(own, baseDir, file, path, issues, warnings, LOGIN_VERIFICATION_OFF);
+  return !settings.ca && mailTls.ca ? { ...settings, ca: mailTls.ca } : settings;
+}
+
+const MAIL_VERIFICATION_OFF = 'TLS certificate verification is disabled for the mail servers (the login host is still verified)';
+const LOGIN_VERIFICATION_OFF =
+  'TLS certificate verification of the login host and Microsoft Graph is disabled: the client secret or signed assertion is sent to whoever answers';
+
 function readTls(
   tls: { caFile?: string | undefined; rejectUnauthorized?: boolean | undefined } | undefined,
   baseDir: string,
@@ -317,10 +342,11 @@ function readTls(
   path: string,
   issues: ConfigIssue[],
   warnings: ConfigIssue[],
+  offWarning = MAIL_VERIFICATION_OFF,
 ): TlsSettings {
   const settings: TlsSettings = { rejectUnauthorized: tls?.rejectUnauthorized ?? true };
   if (!settings.rejectUnauthorized) {
-    warnings.push({ file, path: `${path}.rejectUnauthorized`, message: 'TLS certificate verification is disabled' });
+    warnings.push({ file, path: `${path}.rejectUnauthorized`, message: offWarning });
   }
   if (!tls?.caFile) return settings;
   const caPath = resolveFrom(baseDir, tls.caFile);

@@ -83,6 +83,9 @@ export const Tenant = z
       .boolean()
       .optional()
       .describe('Read the app’s own secret/certificate expiry from Microsoft Graph (needs Application.Read.All).'),
+    authorityTls: TlsOptions.optional().describe(
+      'TLS towards the login host and Microsoft Graph, apart from the mail servers’ tls: caFile adds trust (default: the caFile of defaults.tls); rejectUnauthorized false, only written here, sends the client secret or signed assertion to any certificate and is logged as a warning.',
+    ),
     graphUrl: z
       .string()
       .url()

@@ -18,6 +18,7 @@ export const REASONS = [
   'token_app_disabled',
   'token_conditional_access',
   'token_endpoint_unreachable',
+  'token_tls_untrusted',
   'token_error',
   // what the token itself shows, checked before touching a mail server
   'role_missing',
@@ -78,6 +79,7 @@ const categoryByPrefix: ReadonlyArray<readonly [string, ReasonCategory]> = [
   ['config_', 'config'],
   ['credential_', 'config'],
   ['token_endpoint_unreachable', 'transport'],
+  ['token_tls_untrusted', 'transport'],
   ['token_', 'token'],
   ['role_missing', 'token'],
   ['auth_', 'auth'],

@@ -65,6 +65,13 @@ function endpointOf(c: RemedyContext): EndpointRef {
   return c.endpoint ?? defaultEndpoint(c.monitor, c.protocol ?? 'imap');
 }
 
+function loginCertificateCommand(c: RemedyContext): string {
+  const host = authorityHost(c.monitor);
+  const name = host.replace(/:\d+$/, '');
+  const target = name === host ? `${host}:443` : host;
+  return `openssl s_client -connect ${target} -servername ${name} </dev/null | openssl x509 -noout -issuer -subject -dates`;
+}
+
 function where(c: RemedyContext): string {
   const endpoint = endpointOf(c);
   return `${endpoint.host}:${endpoint.port}`;
@@ -193,7 +200,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     ],
   }),
   token_unknown_tenant: (c) => ({
-    summary: `Tenant ${c.monitor.tenantId} was not found at ${authorityHost(c.monitor)}${tokenRef(c)}`,
+    summary: `Tenant ${c.monitor.tenantId} was not found at ${authorityHost(c.monitor)}: check the tenant ID and cloud${tokenRef(c)}`,
     candidates: [`the tenant ID ${c.monitor.tenantId} has a typo`, 'the tenant is in a national cloud with its own login host'],
     fixes: ['Copy the Directory (tenant) ID from Entra admin center → Overview', cloudHostFix(c)],
   }),
@@ -248,6 +255,18 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       'Entra ID had a server error',
     ],
     fixes: [fetchOpenIdConfig(c)],
+  }),
+  token_tls_untrusted: (c) => ({
+    summary: `The certificate of the login host ${authorityHost(c.monitor)} is not trusted; a TLS-intercepting proxy is the usual cause${tokenRef(c)}`,
+    candidates: [
+      'a TLS-inspecting (intercepting) proxy or firewall replaces the login host’s certificate with its own',
+      'the monitor host’s clock is wrong, so a valid certificate looks expired or not yet valid',
+      'a private login service whose CA is not trusted by mailprobe',
+    ],
+    fixes: [
+      `Show who signs the certificate: ${loginCertificateCommand(c)}`,
+      `Exempt ${authorityHost(c.monitor)} from TLS inspection, or trust the proxy’s CA: tls.caFile in monitors.json or NODE_EXTRA_CA_CERTS`,
+    ],
   }),
   token_error: (c) => {
     const code = c.tokenError?.errorCodes?.[0];

@@ -1,4 +1,5 @@
 import type { ReasonCode } from './reasons.js';
+import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from './tls-codes.js';
 
 /** What is known about a failed token request; every field optional because failures differ in what they leave. */
 export interface TokenErrorInput {
@@ -40,9 +41,16 @@ export function reasonForTokenError(input: TokenErrorInput): ReasonCode {
   const byCode = code === undefined ? undefined : reasonByAadsts.get(code);
   if (byCode) return byCode;
   if (input.httpStatus === 429 || input.error === 'temporarily_unavailable') return 'throttled';
+  if (input.networkCode !== undefined && isCertificateProblem(input.networkCode)) return 'token_tls_untrusted';
   if (input.networkCode !== undefined) return 'token_endpoint_unreachable';
   if (input.httpStatus !== undefined && input.httpStatus >= 500) return 'token_endpoint_unreachable';
   return 'token_error';
+}
+
+// The login host's certificate failing to verify is almost always an intercepting proxy, not an outage:
+// reporting it as "unreachable" sends people to the firewall instead of to the proxy's CA.
+function isCertificateProblem(code: string): boolean {
+  return isUntrustedCertificateCode(code) || code === HOSTNAME_MISMATCH_CODE;
 }
 
 /** The first `AADSTS<digits>` in a message, for errors that arrive as text only. */

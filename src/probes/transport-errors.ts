@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { reasonForReply } from '../diagnose/reply.js';
 import type { ReasonCode } from '../diagnose/reasons.js';
+import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from '../diagnose/tls-codes.js';
 import type { Endpoint, ProbeFailure, Protocol, Stage } from './types.js';
 
 /** A failure a probe already understood: reason decided, server words kept. Converted at the boundary. */
@@ -68,20 +69,6 @@ function sharedContext(ca: readonly string[]): SecureContext | undefined {
   return context ?? undefined;
 }
 
-const UNTRUSTED = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_UNTRUSTED',
-  'CERT_REVOKED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_REJECTED',
-]);
-
 const VERSION_REJECTED = new Set([
   'ERR_SSL_UNSUPPORTED_PROTOCOL',
   'ERR_SSL_NO_PROTOCOLS_AVAILABLE',
@@ -114,7 +101,7 @@ const BY_CODE: ReadonlyMap<string, ReasonCode> = new Map<string, ReasonCode>([
   ['GREETING_TIMEOUT', 'timeout'],
   ['UPGRADE_TIMEOUT', 'timeout'],
   ['ABORT_ERR', 'timeout'],
-  ['ERR_TLS_CERT_ALTNAME_INVALID', 'tls_hostname_mismatch'],
+  [HOSTNAME_MISMATCH_CODE, 'tls_hostname_mismatch'],
   ['ETLS', 'tls_handshake_failed'],
   ['EPROTOCOL', 'protocol_error'],
   ['InvalidResponse', 'protocol_error'],
@@ -124,7 +111,7 @@ const BY_CODE: ReadonlyMap<string, ReasonCode> = new Map<string, ReasonCode>([
 ]);
 
 function codeReason(code: string): ReasonCode | undefined {
-  if (UNTRUSTED.has(code)) return 'tls_untrusted';
+  if (isUntrustedCertificateCode(code)) return 'tls_untrusted';
   if (VERSION_REJECTED.has(code)) return 'tls_version_rejected';
   const known = BY_CODE.get(code);
   if (known) return known;

@@ -165,6 +165,11 @@ function checkAssertion(ctx: EntraErrorContext, app: AppRecord, assertion: strin
   return { ok: true, value: 'certificate' };
 }
 
+function unknownTenant(ctx: EntraErrorContext, tenantSegment: string): HttpAnswer {
+  return entraError(ctx, 400, 'invalid_tenant', 90002,
+    `Tenant '${tenantSegment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`);
+}
+
 function missingParameter(ctx: EntraErrorContext, name: string): HttpAnswer {
   return entraError(ctx, 400, 'invalid_request', 900144, `The request body must contain the following parameter: '${name}'.`);
 }
@@ -180,10 +185,7 @@ export function decideTokenRequest(model: SandboxModel, tenantSegment: string, f
       "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.");
   }
   const tenant = model.findTenant(tenantSegment);
-  if (!tenant) {
-    return entraError(ctx, 400, 'invalid_tenant', 90002,
-      `Tenant '${tenantSegment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`);
-  }
+  if (!tenant) return unknownTenant(ctx, tenantSegment);
   const grantType = form.get('grant_type');
   if (!grantType) return missingParameter(ctx, 'grant_type');
   if (grantType !== 'client_credentials') {
@@ -224,11 +226,16 @@ export function decideTokenRequest(model: SandboxModel, tenantSegment: string, f
   return json(200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: accessToken });
 }
 
-function openIdConfiguration(base: string, tenantSegment: string, model: SandboxModel): HttpAnswer {
-  // Served for any tenant segment: against login.microsoftonline.com msal uses built-in metadata and never
-  // asks, so tenant errors must surface at the token endpoint here too.
-  const tenant = model.findTenant(tenantSegment)?.tenantId ?? tenantSegment;
-  const root = `${base}/${tenant}`;
+/**
+ * The tenant's OpenID configuration. Entra refuses it for an unknown tenant exactly as it refuses the token
+ * request (400 invalid_tenant, AADSTS90002), which msal-node turns into endpoints_resolution_error. The
+ * multi-tenant segments have metadata; their refusal comes at the token endpoint (AADSTS9001023).
+ */
+function openIdConfiguration(base: string, tenantSegment: string, model: SandboxModel, correlationId: string): HttpAnswer {
+  const known = model.findTenant(tenantSegment)?.tenantId;
+  const multiTenant = MULTI_TENANT_SEGMENTS.has(tenantSegment.toLowerCase()) || tenantSegment.toLowerCase() === 'organizations';
+  if (!known && !multiTenant) return unknownTenant({ now: model.now(), correlationId }, tenantSegment);
+  const root = `${base}/${known ?? tenantSegment}`;
   return json(200, {
     token_endpoint: `${root}/oauth2/v2.0/token`,
     token_endpoint_auth_methods_supported: ['client_secret_post', 'private_key_jwt', 'client_secret_basic'],
@@ -343,6 +350,8 @@ export async function startEntra(options: EntraOptions): Promise<EntraServer> {
     if (options.extraRoutes && (await options.extraRoutes(req, res, body))) return;
     const url = new URL(req.url ?? '/', base);
     const path = url.pathname;
+    const requestId = req.headers['client-request-id'];
+    const correlationId = typeof requestId === 'string' && GUID.test(requestId) ? requestId : randomUUID();
     const tokenPath = /^\/([^/]+)\/oauth2\/v2\.0\/token$/.exec(path);
     if (req.method === 'POST' && tokenPath) {
       tokenRequests += 1;
@@ -351,12 +360,12 @@ export async function startEntra(options: EntraOptions): Promise<EntraServer> {
       if (throttle !== null) {
         return send(res, { status: 429, headers: { 'content-type': 'text/plain', 'retry-after': String(throttle) }, body: 'Too Many Requests' });
       }
-      const requestId = req.headers['client-request-id'];
-      const correlationId = typeof requestId === 'string' && GUID.test(requestId) ? requestId : randomUUID();
       return send(res, decideTokenRequest(model, decodeURIComponent(tokenPath[1] ?? ''), new URLSearchParams(body), correlationId));
     }
     const discovery = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(path);
-    if (req.method === 'GET' && discovery) return send(res, openIdConfiguration(base, decodeURIComponent(discovery[1] ?? ''), model));
+    if (req.method === 'GET' && discovery) {
+      return send(res, openIdConfiguration(base, decodeURIComponent(discovery[1] ?? ''), model, correlationId));
+    }
     if (req.method === 'GET' && path === '/common/discovery/instance') return send(res, instanceDiscovery(base, authorityHost));
     const application = /^\/v1\.0\/applications\(appId='([^']+)'\)$/.exec(decodeURIComponent(path));
     if (req.method === 'GET' && application) {

@@ -8,7 +8,8 @@ import { MsalTokenProvider, type TokenResult } from '../../src/auth/token-provid
 import type { ResolvedTenant } from '../../src/config/load.js';
 import type { ReasonCode } from '../../src/diagnose/reasons.js';
 import { systemClock } from '../../src/runner/clock.js';
-import { createCertificateCredential, createPki, type CertificateCredential, type TestPki } from '../../src/sandbox/certs.js';
+import { parseConfig } from '../../src/config/load.js';
+import { createCertificateCredential, createPki, createSelfSigned, type CertificateCredential, type TestPki } from '../../src/sandbox/certs.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
 import { defaultSecretValue, SandboxModel } from '../../src/sandbox/model.js';
 
@@ -184,10 +185,54 @@ describe('token provider against the Entra emulator', () => {
     assert.match(failure.message, /ECONNREFUSED/);
   });
 
-  test('an untrusted login service certificate is refused, never ignored', async () => {
+  test('an unknown tenant is refused at the metadata request: AADSTS90002, not "unreachable"', async () => {
+    const before = entra.tokenRequests();
+    const failure = failureOf(await provider().getToken(tenant({ tenantId: 'contoso-typo.onmicrosoft.com' })));
+    assert.equal(failure.reason, 'token_unknown_tenant');
+    assert.equal(
+      failure.serverText,
+      "AADSTS90002: Tenant 'contoso-typo.onmicrosoft.com' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.",
+    );
+    assert.equal(failure.message, 'the login service refused the metadata request (HTTP 400)');
+    assert.equal(entra.tokenRequests(), before, 'msal stops at the metadata; the secret is never posted');
+  });
+
+  test('a TLS-intercepting proxy (certificate from an unknown CA) → token_tls_untrusted, secret not posted', async () => {
+    const before = entra.tokenRequests();
     const failure = failureOf(await provider().getToken(tenant({ tls: { rejectUnauthorized: true } })));
-    assert.equal(failure.reason, 'token_endpoint_unreachable');
-    assert.match(failure.message, /UNABLE_TO_VERIFY_LEAF_SIGNATURE|SELF_SIGNED|unable to verify/i);
+    assert.equal(failure.reason, 'token_tls_untrusted');
+    assert.equal(failure.message, `the certificate of the login service https://${entra.authorityHost} did not verify: UNABLE_TO_VERIFY_LEAF_SIGNATURE`);
+    assert.equal(entra.tokenRequests(), before);
+  });
+
+  test('an expired login host certificate → token_tls_untrusted (CERT_HAS_EXPIRED)', async () => {
+    const expired = await createSelfSigned('127.0.0.1', { notBefore: new Date(Date.now() - 10 * 86_400_000), validDays: 1 });
+    const server = await startEntra({ model, tls: expired });
+    try {
+      const failure = failureOf(await provider().getToken(tenant({ authorityHost: server.authorityHost, tls: { ca: [expired.cert], rejectUnauthorized: true } })));
+      assert.equal(failure.reason, 'token_tls_untrusted');
+      assert.match(failure.message, /: CERT_HAS_EXPIRED$/);
+      assert.equal(server.tokenRequests(), 0, 'the client secret went nowhere');
+    } finally {
+      await server.close();
+    }
+  });
+
+  test("the mail servers' rejectUnauthorized: false leaves the login host verified", async () => {
+    const config = parseConfig(
+      JSON.stringify({
+        defaults: { tls: { rejectUnauthorized: false } },
+        tenants: { t: { tenantId: TENANT, clientId: CLIENT, authorityHost: entra.authorityHost, credential: { type: 'secret', secret: { env: 'SECRET' } } } },
+        monitors: [],
+      }),
+      join(dir, 'monitors.json'),
+    );
+    const resolved = config.tenants.get('t');
+    assert.ok(resolved);
+    assert.deepEqual(resolved.tls, { rejectUnauthorized: true });
+    const before = entra.tokenRequests();
+    assert.equal(failureOf(await provider().getToken(resolved)).reason, 'token_tls_untrusted');
+    assert.equal(entra.tokenRequests(), before);
   });
 
   test('a missing secret env var → credential_missing at the config stage, no request', async () => {

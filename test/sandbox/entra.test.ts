@@ -229,12 +229,6 @@ describe('msal-node against the Entra emulator', () => {
       text: () => "Application with identifier '00000000-1111-4222-8333-444444444444' was not found in the directory 'contoso'.",
     },
     {
-      name: 'unknown tenant',
-      status: 400, error: 'invalid_tenant', code: 90002,
-      app: () => cca({ tenant: 'fabrikam.onmicrosoft.com', clientSecret: SECRET }),
-      text: () => "Tenant 'fabrikam.onmicrosoft.com' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud.",
-    },
-    {
       name: 'specific scope without /.default',
       status: 400, error: 'invalid_scope', code: 1002012,
       app: () => cca({ clientSecret: SECRET }),
@@ -365,6 +359,24 @@ describe('raw token endpoint', () => {
     assertEntraError(answers[1] as RawAnswer, 400, 'invalid_tenant', 90002);
     assertEntraError(answers[2] as RawAnswer, 400, 'invalid_scope', 1002012);
     assertEntraError(answers[3] as RawAnswer, 400, 'invalid_scope', 700022);
+  });
+
+  test('an unknown tenant: the metadata request gets 400 invalid_tenant, and msal-node throws endpoints_resolution_error', async () => {
+    const answer = await httpsCall(pki.ca.cert, `${entra.url}/fabrikam.onmicrosoft.com/v2.0/.well-known/openid-configuration`, {
+      headers: { 'client-request-id': '5d1b6c2a-0000-4000-8000-000000000002' },
+    });
+    const body = assertEntraError(answer, 400, 'invalid_tenant', 90002);
+    assert.match(
+      String(body['error_description']),
+      /^AADSTS90002: Tenant 'fabrikam\.onmicrosoft\.com' not found\. Check to make sure you have the correct tenant ID and are signing into the correct cloud\. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant\.\r\nTrace ID: /,
+    );
+    assert.equal(body['correlation_id'], '5d1b6c2a-0000-4000-8000-000000000002');
+    const before = entra.tokenRequests();
+    await assert.rejects(acquire(cca({ tenant: 'fabrikam.onmicrosoft.com', clientSecret: SECRET })), (error: unknown) => {
+      assert.equal((error as { errorCode?: unknown }).errorCode, 'endpoints_resolution_error');
+      return true;
+    });
+    assert.equal(entra.tokenRequests(), before, 'no token request follows a refused metadata request');
   });
 
   test('throttling: 429, Retry-After and a plain "Too Many Requests" body', async () => {
