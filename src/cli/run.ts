@@ -86,7 +86,7 @@ export async function startAgent(
   for (const warning of config.warnings) logger.warn('configuration warning', { path: warning.path, warning: warning.message });
 
   const clock = systemClock;
-  const metrics = new MailprobeMetrics({ version: VERSION });
+  const metrics = new MailprobeMetrics({ version: VERSION, detail: config.agent.metrics });
   const { deps } = createRuntime({
     clock,
     redactor,

@@ -74,6 +74,7 @@ export interface AgentSettings {
   port: number;
   concurrency: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
+  metrics: 'full' | 'basic';
   shutdownGraceMs: number;
   /** Absolute path of the agent's state folder. */
   stateDir: string;
@@ -303,6 +304,7 @@ function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings 
     port: Number(listen.slice(split + 1)),
     concurrency: agent.concurrency ?? BUILT_IN_DEFAULTS.concurrency,
     logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
+    metrics: agent.metrics ?? 'full',
     shutdownGraceMs: (agent.shutdownGraceSeconds ?? BUILT_IN_DEFAULTS.shutdownGraceSeconds) * 1000,
     stateDir: resolveFrom(baseDir, agent.stateDir ?? BUILT_IN_DEFAULTS.stateDir),
     ...(agent.webConfigFile ? { webConfigFile: resolveFrom(baseDir, agent.webConfigFile) } : {}),

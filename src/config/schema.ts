@@ -199,6 +199,12 @@ export const Agent = z
       ),
     concurrency: z.number().int().min(1).max(10000).optional().describe('Most checks in flight at once.'),
     logLevel: z.enum(['error', 'warn', 'info', 'debug']).optional(),
+    metrics: z
+      .enum(['full', 'basic'])
+      .optional()
+      .describe(
+        'full (default): every /metrics family; basic: only what the shipped alerts and recording rules read (no latest-duration or last-success gauges per check, no per-step histogram).',
+      ),
     shutdownGraceSeconds: timeoutSeconds.optional().describe('How long SIGTERM waits for checks in flight.'),
     stateDir: z
       .string()

@@ -1,29 +1,28 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import { performance } from 'node:perf_hooks';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { reasonCategory, type ReasonCategory, type ReasonCode } from '../diagnose/reasons.js';
 import type { Stage } from '../probes/types.js';
 import type { CheckIdentity, CheckResult } from '../runner/result.js';
+import { esc, familyHeader, sample, sampleCount } from './exposition.js';
+import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 
 export type SkipReason = 'overlap' | 'concurrency' | 'backoff' | 'budget';
 export type CredentialType = 'client_secret' | 'certificate';
 const RESULTS = ['success', 'failure'] as const;
 export type TokenRequestResult = (typeof RESULTS)[number];
+/** full: every family below; basic: only what the shipped alerts and recording rules read. */
+export type MetricsDetail = 'full' | 'basic';
 
 // Roles a mail check needs. Losing one must stay visible as 0 (an alert can fire on it); any other role is
 // just dropped when the token no longer carries it, so foreign roles cannot grow the series count.
 export const KNOWN_ROLES: readonly string[] = ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp'];
 
-// Runs take from tens of milliseconds (a cached token and one IMAP login) to the one-minute check deadline.
-// Few buckets on purpose: this histogram is per check, so each bucket is 20,000 more samples at 10,000 monitors.
-const CHECK_DURATION_BUCKETS = [0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60];
+// The latency distributions are fleet-wide (by check, and by check and step), so buckets are cheap: a few
+// hundred samples whatever the number of monitors. Runs take from tens of milliseconds to the one-minute deadline.
+const CHECK_DURATION_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60];
+const STEP_DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 // Exchange usually delivers within seconds; the tail up to the delivery timeout is what alerts care about.
 const DELIVERY_BUCKETS = [1, 2, 5, 10, 20, 30, 60, 120, 180, 300, 600];
-
-interface HistogramState {
-  /** Non-cumulative counts per bucket, plus one trailing slot for +Inf. */
-  counts: number[];
-  sum: number;
-  count: number;
-}
 
 interface FailureSeries {
   stage: Stage;
@@ -31,135 +30,124 @@ interface FailureSeries {
   category: ReasonCategory;
 }
 
-// Everything exported for one check. Its exposition text is rendered when it changes, not on scrape:
-// 20,000 checks are about 500,000 samples, and prom-client re-serialising each of them took seconds.
-interface CheckSeries {
-  /** `monitor="…",tenant="…",mailbox="…",check="…"`, escaped once. */
+/** What one check exports: identity labels only; who and where it checks is on mailprobe_monitor_info. */
+interface CheckSeries extends Rendered {
+  /** `monitor="…",check="…"`, escaped once. */
   labels: string;
   success?: number;
-  duration: HistogramState;
-  steps: Map<Stage, number>;
+  lastDuration?: number;
   runs: Record<TokenRequestResult, number>;
-  failures: Map<ReasonCode, number>;
-  currentFailure?: FailureSeries;
   consecutiveFailures: number;
+  currentFailure?: FailureSeries;
   lastSuccess?: number;
   lastRun?: number;
-  interval?: number;
-  skipped: Map<SkipReason, number>;
-  /**
-   * All of the check's samples in one exactly-sized buffer, family after family; `offsets[i]` is where
-   * CHECK_FAMILIES[i] starts. One unpooled buffer per check, because pooled small Buffers pin whole 8 KB slabs
-   * and concatenated strings stay as rope trees — either doubled resident memory at 10,000 monitors.
-   */
-  rendered: Buffer;
-  offsets: number[];
+  /** Created at the first skip: most checks never have one. */
+  skipped?: Map<SkipReason, number>;
+  lastDelivery?: number;
 }
 
-interface DeliverySeries {
+/** One per monitor: the descriptive labels, joined in PromQL with `group_left`, and the schedule. */
+interface MonitorSeries extends Rendered {
+  /** `monitor="…"`, escaped once. */
   labels: string;
-  latency: HistogramState;
-  /** The check that records it, so forgetting that check drops it. */
-  owner: string;
-  rendered: string;
+  tenant: string;
+  mailbox: string;
+  interval: number;
+  /** Checks of this monitor still exported; the monitor's own series go with the last of them. */
+  checks: Set<string>;
 }
 
-interface Family<T> {
-  name: string;
-  type: 'gauge' | 'counter' | 'histogram';
-  help: string;
-  render(series: T, name: string): string;
-}
-
-// The per-check metric families, in exposition order. Names are a contract with the alert rules and
-// dashboards: never rename one.
+// Per-check families, in exposition order. Names are a contract with the alert rules and dashboards.
+// These are rendered by hand, not by prom-client: its registry took 1.1–2.7 s to serialise the 120,000
+// per-check samples of 10,000 monitors × 2 checks (and held 100 MB of label objects for them), against a
+// 250 ms budget for the whole scrape; copying pre-rendered bytes takes a few milliseconds.
 const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
   {
     name: 'mailprobe_check_success',
     type: 'gauge',
     help: 'Whether the latest run of the check succeeded (1) or failed (0).',
-    render: (s, name) => optionalSample(name, s.labels, s.success),
+    render: (s) => optional('mailprobe_check_success', s.labels, s.success),
   },
   {
-    name: 'mailprobe_check_duration_seconds',
-    type: 'histogram',
-    help: 'Wall time of a whole check run, token through logout.',
-    render: (s, name) => histogramSamples(name, s.labels, CHECK_DURATION_BUCKETS, s.duration),
-  },
-  {
-    name: 'mailprobe_check_step_duration_seconds',
+    name: 'mailprobe_check_last_duration_seconds',
     type: 'gauge',
-    help: 'Time the latest run spent in each step; steps the latest run did not reach are absent.',
-    render: (s, name) => mapSamples(name, s.labels, 'step', s.steps),
+    help: 'Wall time of the latest run, token through logout (the distribution is mailprobe_check_duration_seconds).',
+    fullOnly: true,
+    render: (s) => optional('mailprobe_check_last_duration_seconds', s.labels, s.lastDuration),
   },
   {
     name: 'mailprobe_checks_total',
     type: 'counter',
     help: 'Check runs by result (success or failure).',
-    render: (s, name) => RESULTS.map((result) => sample(name, `${s.labels},result="${result}"`, s.runs[result])).join(''),
-  },
-  {
-    name: 'mailprobe_check_failures_total',
-    type: 'counter',
-    help: 'Failed check runs by reason code and reason category.',
-    render: (s, name) =>
-      [...s.failures]
-        .map(([reason, n]) => sample(name, `${s.labels},reason="${esc(reason)}",category="${reasonCategory(reason)}"`, n))
-        .join(''),
-  },
-  {
-    name: 'mailprobe_check_failure_reason',
-    type: 'gauge',
-    help: 'Set to 1 for the stage and reason of the current failure; absent while the check succeeds.',
-    render: (s, name) => {
-      const f = s.currentFailure;
-      if (f === undefined) return '';
-      return sample(name, `${s.labels},stage="${esc(f.stage)}",reason="${esc(f.reason)}",category="${f.category}"`, 1);
-    },
-  },
-  {
-    name: 'mailprobe_check_consecutive_failures',
-    type: 'gauge',
-    help: 'Failed runs in a row since the last success.',
-    render: (s, name) => (s.lastRun === undefined ? '' : sample(name, s.labels, s.consecutiveFailures)),
-  },
-  {
-    name: 'mailprobe_check_last_success_timestamp_seconds',
-    type: 'gauge',
-    help: 'When the latest successful run finished, epoch seconds.',
-    render: (s, name) => optionalSample(name, s.labels, s.lastSuccess),
+    render: (s) => sample('mailprobe_checks_total', `${s.labels},result="success"`, s.runs.success) + sample('mailprobe_checks_total', `${s.labels},result="failure"`, s.runs.failure),
   },
   {
     name: 'mailprobe_check_last_run_timestamp_seconds',
     type: 'gauge',
     help: 'When the latest run finished, epoch seconds.',
-    render: (s, name) => optionalSample(name, s.labels, s.lastRun),
+    render: (s) => optional('mailprobe_check_last_run_timestamp_seconds', s.labels, s.lastRun),
   },
   {
-    name: 'mailprobe_check_interval_seconds',
+    name: 'mailprobe_check_last_success_timestamp_seconds',
     type: 'gauge',
-    help: 'Scheduled interval of the check, for staleness alerts.',
-    render: (s, name) => optionalSample(name, s.labels, s.interval),
+    help: 'When the latest successful run finished, epoch seconds.',
+    fullOnly: true,
+    render: (s) => optional('mailprobe_check_last_success_timestamp_seconds', s.labels, s.lastSuccess),
+  },
+  {
+    name: 'mailprobe_check_consecutive_failures',
+    type: 'gauge',
+    help: 'Failed runs in a row; present only while the check is failing.',
+    render: (s) => (s.consecutiveFailures > 0 ? sample('mailprobe_check_consecutive_failures', s.labels, s.consecutiveFailures) : ''),
+  },
+  {
+    name: 'mailprobe_check_failure_reason',
+    type: 'gauge',
+    help: 'Set to 1 for the stage and reason of the current failure; present only while the check is failing.',
+    render: (s) => {
+      const f = s.currentFailure;
+      if (f === undefined) return '';
+      return sample('mailprobe_check_failure_reason', `${s.labels},stage="${esc(f.stage)}",reason="${esc(f.reason)}",category="${f.category}"`, 1);
+    },
   },
   {
     name: 'mailprobe_checks_skipped_total',
     type: 'counter',
-    help: 'Scheduled runs not started, by why (overlap, concurrency, backoff, budget).',
-    render: (s, name) => mapSamples(name, s.labels, 'why', s.skipped),
+    help: 'Scheduled runs not started, by why (overlap, concurrency, backoff, budget); present from the first skip.',
+    render: (s) => {
+      let out = '';
+      for (const [why, n] of s.skipped ?? []) out += sample('mailprobe_checks_skipped_total', `${s.labels},why="${why}"`, n);
+      return out;
+    },
+  },
+  {
+    name: 'mailprobe_check_last_delivery_seconds',
+    type: 'gauge',
+    help: 'Time the latest round trip took from SMTP submission to the message in the mailbox.',
+    render: (s) => optional('mailprobe_check_last_delivery_seconds', s.labels, s.lastDelivery),
   },
 ];
 
-const DELIVERY_FAMILY: Family<DeliverySeries> = {
-  name: 'mailprobe_delivery_latency_seconds',
-  type: 'histogram',
-  help: 'Time from submitting a probe message over SMTP to seeing it in the mailbox.',
-  render: (s, name) => histogramSamples(name, s.labels, DELIVERY_BUCKETS, s.latency),
-};
+const MONITOR_FAMILIES: ReadonlyArray<Family<MonitorSeries>> = [
+  {
+    name: 'mailprobe_monitor_info',
+    type: 'gauge',
+    help: 'Always 1; carries the tenant and mailbox of each monitor, for joins: * on (job, instance, monitor) group_left (tenant, mailbox) mailprobe_monitor_info.',
+    render: (m) => sample('mailprobe_monitor_info', `${m.labels},tenant="${esc(m.tenant)}",mailbox="${esc(m.mailbox)}"`, 1),
+  },
+  {
+    name: 'mailprobe_monitor_interval_seconds',
+    type: 'gauge',
+    help: 'Scheduled interval of the monitor, for staleness alerts.',
+    render: (m) => sample('mailprobe_monitor_interval_seconds', m.labels, m.interval),
+  },
+];
 
-const headerOf = (family: Family<unknown>): string => `# HELP ${family.name} ${family.help}\n# TYPE ${family.name} ${family.type}\n`;
-const CHECK_HEADERS = CHECK_FAMILIES.map((family) => Buffer.from(headerOf(family)));
-const DELIVERY_HEADER = headerOf(DELIVERY_FAMILY);
-const EMPTY = '';
+const SCRAPE_FAMILIES = {
+  bytes: familyHeader('mailprobe_exposition_bytes', 'gauge', 'Size of the previous /metrics answer before compression.'),
+  samples: familyHeader('mailprobe_exposition_samples', 'gauge', 'Samples in the previous /metrics answer.'),
+  seconds: familyHeader('mailprobe_exposition_render_seconds', 'gauge', 'Time the agent spent rendering the previous /metrics answer (not counting the network).'),
+};
 
 interface ClientState {
   roles: Set<string>;
@@ -171,6 +159,8 @@ export interface MetricsOptions {
   version: string;
   /** prom-client's process and Node.js metrics; default true. */
   collectDefault?: boolean;
+  /** Default full. */
+  detail?: MetricsDetail;
 }
 
 export interface TokenInfo {
@@ -179,13 +169,27 @@ export interface TokenInfo {
   roles: string[];
 }
 
-export class MailprobeMetrics {
-  /** Process, build, config and token metrics; the per-check families are rendered by this class itself. */
-  readonly registry: Registry;
-  readonly #checks = new Map<string, CheckSeries>();
-  readonly #deliveries = new Map<string, DeliverySeries>();
-  readonly #clients = new Map<string, ClientState>();
+interface ScrapeFigures {
+  bytes: number;
+  samples: number;
+  seconds: number;
+}
 
+export class MailprobeMetrics {
+  /** Process, build, fleet-histogram, token and agent metrics; the per-check and per-monitor families are rendered by this class. */
+  readonly registry: Registry;
+  readonly #full: boolean;
+  readonly #checks = new Map<string, CheckSeries>();
+  readonly #monitors = new Map<string, MonitorSeries>();
+  readonly #checkFamilies: RenderedFamilies<CheckSeries>;
+  readonly #monitorFamilies: RenderedFamilies<MonitorSeries>;
+  readonly #clients = new Map<string, ClientState>();
+  #lastScrape?: ScrapeFigures;
+
+  readonly #checkDuration: Histogram<'check'>;
+  readonly #stepDuration: Histogram<'check' | 'step'>;
+  readonly #deliveryLatency: Histogram;
+  readonly #failures: Counter<'check' | 'reason' | 'category'>;
   readonly #tokenRequests: Counter<'tenant' | 'client_id' | 'result'>;
   readonly #tokenExpiry: Gauge<'tenant' | 'client_id'>;
   readonly #tokenRole: Gauge<'tenant' | 'client_id' | 'role'>;
@@ -197,8 +201,37 @@ export class MailprobeMetrics {
   constructor(options: MetricsOptions) {
     const registry = new Registry();
     this.registry = registry;
+    this.#full = (options.detail ?? 'full') === 'full';
+    this.#checkFamilies = new RenderedFamilies(CHECK_FAMILIES, this.#full);
+    this.#monitorFamilies = new RenderedFamilies(MONITOR_FAMILIES, this.#full);
     const registers = [registry];
 
+    this.#checkDuration = new Histogram({
+      name: 'mailprobe_check_duration_seconds',
+      help: 'Wall time of check runs across all monitors, token through logout, by check.',
+      labelNames: ['check'],
+      buckets: CHECK_DURATION_BUCKETS,
+      registers,
+    });
+    this.#stepDuration = new Histogram({
+      name: 'mailprobe_step_duration_seconds',
+      help: 'Time check runs across all monitors spent in each step, by check and step.',
+      labelNames: ['check', 'step'],
+      buckets: STEP_DURATION_BUCKETS,
+      registers: this.#full ? registers : [],
+    });
+    this.#deliveryLatency = new Histogram({
+      name: 'mailprobe_delivery_latency_seconds',
+      help: 'Time from submitting a probe message over SMTP to seeing it in the mailbox, across all round trips.',
+      buckets: DELIVERY_BUCKETS,
+      registers,
+    });
+    this.#failures = new Counter({
+      name: 'mailprobe_check_failures_total',
+      help: 'Failed check runs across all monitors, by check, reason code and reason category.',
+      labelNames: ['check', 'reason', 'category'],
+      registers,
+    });
     this.#tokenRequests = new Counter({
       name: 'mailprobe_token_requests_total',
       help: 'Token requests sent to the identity platform (cache hits excluded), by result.',
@@ -267,34 +300,50 @@ export class MailprobeMetrics {
   }
 
   /**
-   * The exposition one metric family at a time, so a scrape of tens of megabytes is streamed (and gzipped) in
-   * pieces of a few megabytes instead of being assembled whole in memory.
+   * The exposition one metric family at a time, so a large scrape is streamed (and gzipped) in pieces instead
+   * of being assembled whole in memory. Ends with the size, sample count and render time of the previous one.
    */
   async *exposition(): AsyncGenerator<Buffer> {
-    for (const [index, header] of CHECK_HEADERS.entries()) {
-      const parts: Buffer[] = [header];
-      for (const series of this.#checks.values()) {
-        const start = series.offsets[index] ?? 0;
-        const end = series.offsets[index + 1] ?? start;
-        if (end > start) parts.push(series.rendered.subarray(start, end));
-      }
-      yield Buffer.concat(parts);
+    const figures: ScrapeFigures = { bytes: 0, samples: 0, seconds: 0 };
+    const produced = (chunk: Buffer, samples: number, since: number): Buffer => {
+      figures.bytes += chunk.length;
+      figures.samples += samples;
+      figures.seconds += (performance.now() - since) / 1000;
+      return chunk;
+    };
+    let since = performance.now();
+    let samples = 0;
+    for (const entry of this.#checks.values()) samples += entry.samples;
+    for (const chunk of this.#checkFamilies.chunks(() => this.#checks.values())) {
+      yield produced(chunk, samples, since);
+      samples = 0;
+      since = performance.now();
     }
-    yield Buffer.from([DELIVERY_HEADER, ...[...this.#deliveries.values()].map((delivery) => delivery.rendered)].join(''));
-    yield Buffer.from(await this.registry.metrics());
+    samples = 0;
+    for (const entry of this.#monitors.values()) samples += entry.samples;
+    for (const chunk of this.#monitorFamilies.chunks(() => this.#monitors.values())) {
+      yield produced(chunk, samples, since);
+      samples = 0;
+      since = performance.now();
+    }
+    const text = await this.registry.metrics();
+    yield produced(Buffer.from(text), sampleCount(text), since);
+    since = performance.now();
+    yield produced(Buffer.from(this.#scrapeText()), this.#lastScrape === undefined ? 0 : 3, since);
+    this.#lastScrape = figures;
   }
 
   recordCheck(result: CheckResult, intervalSeconds: number): void {
-    const series = this.#series(result);
+    const series = this.#series(result, intervalSeconds);
     const finishedAt = result.startedAt / 1000 + result.durationSeconds;
     const ok = result.outcome.ok;
 
     series.success = ok ? 1 : 0;
-    observe(series.duration, CHECK_DURATION_BUCKETS, result.durationSeconds);
-    series.steps = new Map(result.outcome.steps.map(({ step, seconds }) => [step, seconds]));
+    series.lastDuration = result.durationSeconds;
     series.runs[ok ? 'success' : 'failure'] += 1;
     series.lastRun = finishedAt;
-    series.interval = intervalSeconds;
+    this.#checkDuration.observe({ check: result.check }, result.durationSeconds);
+    if (this.#full) for (const { step, seconds } of result.outcome.steps) this.#stepDuration.observe({ check: result.check, step }, seconds);
     if (ok) {
       series.consecutiveFailures = 0;
       series.lastSuccess = finishedAt;
@@ -302,20 +351,18 @@ export class MailprobeMetrics {
     } else {
       const failure = failureSeries(result);
       series.consecutiveFailures += 1;
-      series.failures.set(failure.reason, (series.failures.get(failure.reason) ?? 0) + 1);
       series.currentFailure = failure;
+      this.#failures.inc({ check: result.check, reason: failure.reason, category: failure.category });
     }
-    render(series);
+    this.#checkFamilies.render(series);
   }
 
   /**
    * Announces a scheduled check before its first run, so its counters start at 0 (increase() then sees a first
-   * failure) and its interval is known to staleness alerts from the start.
+   * failure) and its monitor's info and interval are there from the start. Also updates them on reload.
    */
   expectCheck(id: CheckIdentity, intervalSeconds: number): void {
-    const series = this.#series(id);
-    series.interval = intervalSeconds;
-    render(series);
+    this.#series(id, intervalSeconds);
   }
 
   /** Announces an app registration so its token request counters exist at 0 before the first request. */
@@ -325,31 +372,28 @@ export class MailprobeMetrics {
   }
 
   recordSkip(id: CheckIdentity, why: SkipReason): void {
-    const series = this.#series(id);
+    const series = this.#checks.get(checkKey(id));
+    if (series === undefined) return;
+    series.skipped ??= new Map();
     series.skipped.set(why, (series.skipped.get(why) ?? 0) + 1);
-    render(series);
+    this.#checkFamilies.render(series);
   }
 
   recordDeliveryLatency(id: CheckIdentity, seconds: number): void {
-    const key = JSON.stringify([id.monitor, id.tenant, id.mailbox]);
-    let delivery = this.#deliveries.get(key);
-    if (delivery === undefined) {
-      const labels = `monitor="${esc(id.monitor)}",tenant="${esc(id.tenant)}",mailbox="${esc(id.mailbox)}"`;
-      delivery = { labels, latency: emptyHistogram(DELIVERY_BUCKETS), owner: '', rendered: EMPTY };
-      this.#deliveries.set(key, delivery);
-    }
-    delivery.owner = checkKey(id);
-    observe(delivery.latency, DELIVERY_BUCKETS, seconds);
-    delivery.rendered = DELIVERY_FAMILY.render(delivery, DELIVERY_FAMILY.name);
+    this.#deliveryLatency.observe(seconds);
+    const series = this.#checks.get(checkKey(id));
+    if (series === undefined) return;
+    series.lastDelivery = seconds;
+    this.#checkFamilies.render(series);
   }
 
-  /** Drops every series of a check, so a monitor removed on reload stops being scraped (and alerted on). */
+  /** Drops every series of a check (and of its monitor with its last check), so a removed monitor stops being scraped and alerted on. */
   forgetMonitor(id: CheckIdentity): void {
     const key = checkKey(id);
     this.#checks.delete(key);
-    for (const [deliveryKey, delivery] of this.#deliveries) {
-      if (delivery.owner === key) this.#deliveries.delete(deliveryKey);
-    }
+    const monitor = this.#monitors.get(id.monitor);
+    monitor?.checks.delete(key);
+    if (monitor?.checks.size === 0) this.#monitors.delete(id.monitor);
   }
 
   recordTokenRequest(tenant: string, clientId: string, result: TokenRequestResult): void {
@@ -405,24 +449,35 @@ export class MailprobeMetrics {
     if (success) this.#reloadTimestamp.set(atSeconds);
   }
 
-  #series(id: CheckIdentity): CheckSeries {
+  /** The check's series, created (with its monitor's) on first sight; the monitor's info follows the latest config. */
+  #series(id: CheckIdentity, intervalSeconds: number): CheckSeries {
     const key = checkKey(id);
+    this.#monitor(id, key, intervalSeconds);
     const existing = this.#checks.get(key);
     if (existing !== undefined) return existing;
     const series: CheckSeries = {
-      labels: `monitor="${esc(id.monitor)}",tenant="${esc(id.tenant)}",mailbox="${esc(id.mailbox)}",check="${esc(id.check)}"`,
-      duration: emptyHistogram(CHECK_DURATION_BUCKETS),
-      steps: new Map(),
+      labels: `monitor="${esc(id.monitor)}",check="${esc(id.check)}"`,
       // Both result series exist from the start, so increase() sees the first failure of a new check.
       runs: { success: 0, failure: 0 },
-      failures: new Map(),
       consecutiveFailures: 0,
-      skipped: new Map(),
-      rendered: Buffer.alloc(0),
-      offsets: [],
+      ...NOTHING_RENDERED,
     };
+    this.#checkFamilies.render(series);
     this.#checks.set(key, series);
     return series;
+  }
+
+  #monitor(id: CheckIdentity, checkKeyOfId: string, interval: number): void {
+    const existing = this.#monitors.get(id.monitor);
+    if (existing !== undefined && existing.tenant === id.tenant && existing.mailbox === id.mailbox && existing.interval === interval) {
+      existing.checks.add(checkKeyOfId);
+      return;
+    }
+    const monitor: MonitorSeries = existing ?? { labels: `monitor="${esc(id.monitor)}"`, tenant: id.tenant, mailbox: id.mailbox, interval, checks: new Set(), ...NOTHING_RENDERED };
+    Object.assign(monitor, { tenant: id.tenant, mailbox: id.mailbox, interval });
+    monitor.checks.add(checkKeyOfId);
+    this.#monitorFamilies.render(monitor);
+    this.#monitors.set(id.monitor, monitor);
   }
 
   #client(tenant: string, clientId: string): ClientState {
@@ -433,20 +488,20 @@ export class MailprobeMetrics {
     this.#clients.set(key, client);
     return client;
   }
+
+  #scrapeText(): string {
+    const last = this.#lastScrape;
+    if (last === undefined) return SCRAPE_FAMILIES.bytes + SCRAPE_FAMILIES.samples + SCRAPE_FAMILIES.seconds;
+    return (
+      `${SCRAPE_FAMILIES.bytes}mailprobe_exposition_bytes ${last.bytes}\n` +
+      `${SCRAPE_FAMILIES.samples}mailprobe_exposition_samples ${last.samples}\n` +
+      `${SCRAPE_FAMILIES.seconds}mailprobe_exposition_render_seconds ${last.seconds}\n`
+    );
+  }
 }
 
 function checkKey(id: CheckIdentity): string {
-  return JSON.stringify([id.monitor, id.tenant, id.mailbox, id.check]);
-}
-
-function render(series: CheckSeries): void {
-  const texts = CHECK_FAMILIES.map((family) => family.render(series, family.name));
-  const offsets = [0];
-  for (const text of texts) offsets.push((offsets.at(-1) ?? 0) + Buffer.byteLength(text));
-  const rendered = Buffer.allocUnsafeSlow(offsets.at(-1) ?? 0);
-  texts.forEach((text, i) => rendered.write(text, offsets[i] ?? 0));
-  series.rendered = rendered;
-  series.offsets = offsets;
+  return `${id.monitor}\u0000${id.check}`;
 }
 
 // The diagnosis may refine the probe's reason (auth_failed → role_missing once the token is read), so it wins.
@@ -457,51 +512,6 @@ function failureSeries(result: CheckResult): FailureSeries {
   return { stage, reason, category: reasonCategory(reason) };
 }
 
-function emptyHistogram(buckets: readonly number[]): HistogramState {
-  return { counts: new Array<number>(buckets.length + 1).fill(0), sum: 0, count: 0 };
-}
-
-function observe(histogram: HistogramState, buckets: readonly number[], value: number): void {
-  const index = buckets.findIndex((upper) => value <= upper);
-  const slot = index === -1 ? buckets.length : index;
-  histogram.counts[slot] = (histogram.counts[slot] ?? 0) + 1;
-  histogram.sum += value;
-  histogram.count += 1;
-}
-
-function histogramSamples(name: string, labels: string, buckets: readonly number[], h: HistogramState): string {
-  if (h.count === 0) return '';
-  let cumulative = 0;
-  let out = '';
-  buckets.forEach((upper, index) => {
-    cumulative += h.counts[index] ?? 0;
-    out += sample(`${name}_bucket`, `${labels},le="${upper}"`, cumulative);
-  });
-  out += sample(`${name}_bucket`, `${labels},le="+Inf"`, h.count);
-  return out + sample(`${name}_sum`, labels, h.sum) + sample(`${name}_count`, labels, h.count);
-}
-
-function mapSamples(name: string, labels: string, label: string, values: ReadonlyMap<string, number>): string {
-  let out = '';
-  for (const [key, value] of values) out += sample(name, `${labels},${label}="${esc(key)}"`, value);
-  return out;
-}
-
-function optionalSample(name: string, labels: string, value: number | undefined): string {
+function optional(name: string, labels: string, value: number | undefined): string {
   return value === undefined ? '' : sample(name, labels, value);
-}
-
-function sample(name: string, labels: string, value: number): string {
-  return `${name}{${labels}} ${formatValue(value)}\n`;
-}
-
-function formatValue(value: number): string {
-  if (Number.isFinite(value)) return String(value);
-  if (Number.isNaN(value)) return 'NaN';
-  return value > 0 ? '+Inf' : '-Inf';
-}
-
-// Exposition-format label escaping: backslash, double quote and newline.
-function esc(value: string): string {
-  return /[\\"\n]/.test(value) ? value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n') : value;
 }

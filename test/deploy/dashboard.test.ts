@@ -65,6 +65,25 @@ describe('Grafana dashboard', () => {
     }
   });
 
+  test('filters by tenant and mailbox through the monitor info join', () => {
+    const variables = new Map((dashboard.templating?.list ?? []).map((v) => [String(v.name), String(v.definition)]));
+    assert.match(variables.get('tenant') ?? '', /^label_values\(mailprobe_monitor_info\b/);
+    assert.match(variables.get('mailbox') ?? '', /^label_values\(mailprobe_monitor_info\b/);
+    for (const panel of panels) {
+      for (const target of panel.targets ?? []) {
+        const expr = String(target.expr);
+        // Per-check series carry monitor and check only; tenant and mailbox are selected on the info series.
+        for (const selector of expr.match(/mailprobe_checks?_[a-z_]+\{[^}]*\}/g) ?? []) {
+          assert.doesNotMatch(selector, /tenant=|mailbox=/, `${String(panel.title)}: ${selector}`);
+        }
+        // Recorded series carry tenant and mailbox from the same join in the rules.
+        if (expr.includes('$mailbox') && !expr.includes('mailprobe:')) {
+          assert.ok(expr.includes('group_left (tenant, mailbox) mailprobe_monitor_info{tenant=~"$tenant", mailbox=~"$mailbox"}'), `${String(panel.title)}: ${expr}`);
+        }
+      }
+    }
+  });
+
   test('has tenant, mailbox and check variables from label_values', () => {
     const variables = new Map((dashboard.templating?.list ?? []).map((v) => [String(v.name), String(v.definition)]));
     for (const name of ['tenant', 'mailbox', 'check']) {
@@ -81,8 +100,11 @@ describe('Grafana dashboard', () => {
     const required = [
       'mailprobe_check_failure_reason',
       'mailprobe_check_duration_seconds_bucket',
-      'mailprobe_check_step_duration_seconds',
+      'mailprobe_step_duration_seconds_bucket',
+      'mailprobe_check_last_duration_seconds',
       'mailprobe_delivery_latency_seconds_bucket',
+      'mailprobe_check_last_delivery_seconds',
+      'mailprobe_exposition_bytes',
       'mailprobe:check_availability:ratio_rate30d',
       'mailprobe:check_error_budget_remaining:ratio30d',
       'mailprobe_token_expiry_timestamp_seconds',

@@ -21,8 +21,9 @@ import { pickPorts } from '../support/testbed/ports.js';
 // Every PromQL expression mailprobe ships (dashboard panels and variables, recording rules, alert rules),
 // evaluated by a real Prometheus that scraped `mailprobe run` against the real test bed.
 //
-// Healthy monitors run imap, pop3, smtp and roundtrip checks. Three panels only ever show failures (current
-// failure reasons, failures by reason, skipped runs), and the cause alerts only join failure series, so two
+// Healthy monitors run imap, pop3, smtp and roundtrip checks. Four panels only ever show failures (current
+// failure reasons, consecutive failures, failures by reason, skipped runs), and the cause alerts only join
+// failure series, so two
 // broken monitors are seeded beside them: one whose mailbox lost FullAccess (auth), one whose servers accept
 // connections and never answer (timeouts, and runs skipped because the previous one is still going).
 //
@@ -38,7 +39,7 @@ const HANG_MAILBOX = `hang@${DEFAULT_DOMAIN}`;
 /** The healthy mailboxes (probe@, rt@), as a $mailbox selection. */
 const HEALTHY_MAILBOXES = `(probe|rt)@.*`;
 /** Panels that show failures only: empty for a healthy mailbox, fed here by the seeded broken monitors. */
-const FAILURE_ONLY_PANELS = new Set(['Current failures', 'Failures by reason (time range)', 'Skipped runs']);
+const FAILURE_ONLY_PANELS = new Set(['Current failures', 'Consecutive failures', 'Failures by reason, all monitors (time range)', 'Skipped runs']);
 const SETTLE_TIMEOUT_MS = 45_000;
 
 interface Expression {
@@ -214,7 +215,7 @@ describe('shipped PromQL against a real Prometheus scraping mailprobe run', () =
     const panel = (title: string): PromSample[] => verdicts.find((verdict) => verdict.source.startsWith(`dashboard "${title}"`))?.samples ?? [];
     const current = panel('Current failures').map((sample) => `${sample.metric.monitor}/${sample.metric.check} ${sample.metric.category}/${sample.metric.reason}`);
     assert.deepEqual(current.sort(), ['broken-auth/imap auth/auth_failed', 'broken-hang/pop3 transport/timeout', 'broken-hang/roundtrip transport/timeout']);
-    const byReason = panel('Failures by reason (time range)').map((sample) => `${sample.metric.category}/${sample.metric.reason}`);
+    const byReason = panel('Failures by reason, all monitors (time range)').map((sample) => `${sample.metric.category}/${sample.metric.reason}`);
     assert.deepEqual(byReason.sort(), ['auth/auth_failed', 'transport/timeout']);
     const skipped = panel('Skipped runs').filter((sample) => sample.metric.mailbox === HANG_MAILBOX && sample.metric.why === 'overlap');
     assert.ok(skipped.length > 0, `no overlap skips of the hanging monitor: ${JSON.stringify(panel('Skipped runs'))}`);

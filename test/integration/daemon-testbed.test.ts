@@ -101,7 +101,7 @@ describe('mailprobe run against the real test bed', () => {
     const result = spawnSync(promtoolPath(), ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
     assert.equal(`${result.stdout}${result.stderr}`.trim(), '');
-    for (const name of ['mailprobe_check_duration_seconds_bucket', 'mailprobe_check_step_duration_seconds', 'mailprobe_token_expiry_timestamp_seconds', 'mailprobe_token_role', 'mailprobe_build_info', 'process_cpu_seconds_total']) {
+    for (const name of ['mailprobe_check_duration_seconds_bucket', 'mailprobe_step_duration_seconds_bucket', 'mailprobe_monitor_info', 'mailprobe_check_last_duration_seconds', 'mailprobe_token_expiry_timestamp_seconds', 'mailprobe_token_role', 'mailprobe_build_info', 'process_cpu_seconds_total']) {
       assert.ok(text.includes(`${name}{`) || text.includes(`${name} `), `missing ${name}`);
     }
   });

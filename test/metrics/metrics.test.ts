@@ -54,10 +54,13 @@ describe('MailprobeMetrics', () => {
     const metrics = new MailprobeMetrics({ version: '0.1.0' });
     const imap = identity('m1');
     const smtp = identity('m1', 'smtp');
+    metrics.expectCheck(imap, 300);
+    metrics.expectCheck(smtp, 300);
     metrics.recordCheck(success(imap), 300);
     metrics.recordCheck(failure(smtp, 'auth', 'smtp_auth_disabled_tenant'), 300);
     metrics.recordSkip(imap, 'overlap');
     metrics.recordSkip(smtp, 'backoff');
+    metrics.expectCheck(identity('m1', 'roundtrip'), 300);
     metrics.recordDeliveryLatency(identity('m1', 'roundtrip'), 12.5);
     metrics.recordTokenRequest('contoso.onmicrosoft.com', 'client-1', 'success');
     metrics.recordTokenRequest('contoso.onmicrosoft.com', 'client-1', 'failure');
@@ -66,6 +69,7 @@ describe('MailprobeMetrics', () => {
     metrics.setConfigReload(true, 1_700_000_000);
     metrics.recordCheck(success({ ...identity('odd "name" \\ with\nnewline'), check: 'pop3' }), 60);
 
+    await metrics.metrics();
     const text = await metrics.metrics();
     assert.match(metrics.contentType, /^text\/plain; version=0\.0\.4/);
     const { status, output } = promtool(text);
@@ -73,49 +77,64 @@ describe('MailprobeMetrics', () => {
     assert.equal(status, 0);
 
     for (const name of [
-      'mailprobe_check_success', 'mailprobe_check_duration_seconds', 'mailprobe_check_step_duration_seconds',
-      'mailprobe_checks_total', 'mailprobe_check_failures_total', 'mailprobe_check_failure_reason',
-      'mailprobe_check_consecutive_failures', 'mailprobe_check_last_success_timestamp_seconds',
-      'mailprobe_check_last_run_timestamp_seconds', 'mailprobe_check_interval_seconds', 'mailprobe_token_requests_total',
-      'mailprobe_token_expiry_timestamp_seconds', 'mailprobe_token_role', 'mailprobe_credential_expiry_timestamp_seconds',
-      'mailprobe_checks_skipped_total', 'mailprobe_delivery_latency_seconds', 'mailprobe_build_info',
-      'mailprobe_config_last_reload_success', 'mailprobe_config_last_reload_success_timestamp_seconds',
+      'mailprobe_check_success', 'mailprobe_check_last_duration_seconds', 'mailprobe_check_duration_seconds',
+      'mailprobe_step_duration_seconds', 'mailprobe_checks_total', 'mailprobe_check_failures_total',
+      'mailprobe_check_failure_reason', 'mailprobe_check_consecutive_failures', 'mailprobe_check_last_success_timestamp_seconds',
+      'mailprobe_check_last_run_timestamp_seconds', 'mailprobe_monitor_info', 'mailprobe_monitor_interval_seconds',
+      'mailprobe_token_requests_total', 'mailprobe_token_expiry_timestamp_seconds', 'mailprobe_token_role',
+      'mailprobe_credential_expiry_timestamp_seconds', 'mailprobe_checks_skipped_total', 'mailprobe_delivery_latency_seconds',
+      'mailprobe_check_last_delivery_seconds', 'mailprobe_build_info', 'mailprobe_config_last_reload_success',
+      'mailprobe_config_last_reload_success_timestamp_seconds', 'mailprobe_exposition_bytes', 'mailprobe_exposition_samples',
+      'mailprobe_exposition_render_seconds',
     ]) {
       assert.match(text, new RegExp(`^# HELP ${name} \\S`, 'm'), `${name} has no HELP`);
     }
     assert.match(text, /^process_cpu_user_seconds_total /m, 'default process metrics missing');
     assert.deepEqual(series(text, 'mailprobe_build_info'), ['mailprobe_build_info{version="0.1.0"} 1']);
-    assert.ok(series(text, 'mailprobe_check_failures_total').includes(
-      'mailprobe_check_failures_total{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com",check="smtp",reason="smtp_auth_disabled_tenant",category="auth"} 1',
-    ));
-    assert.ok(series(text, 'mailprobe_checks_total').includes(
-      'mailprobe_checks_total{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com",check="imap",result="failure"} 0',
-    ), 'the failure series of a passing check should exist at 0');
-    assert.ok(series(text, 'mailprobe_check_success').includes(
-      'mailprobe_check_success{monitor="odd \\"name\\" \\\\ with\\nnewline",tenant="contoso.onmicrosoft.com",mailbox="odd \\"name\\" \\\\ with\\nnewline@contoso.com",check="pop3"} 1',
-    ), 'label values must be escaped');
-    assert.deepEqual(series(text, 'mailprobe_check_last_run_timestamp_seconds').slice(0, 2), [
-      'mailprobe_check_last_run_timestamp_seconds{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com",check="imap"} 1700000000.8',
-      'mailprobe_check_last_run_timestamp_seconds{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com",check="smtp"} 1700000062',
+    assert.deepEqual(series(text, 'mailprobe_monitor_info'), [
+      'mailprobe_monitor_info{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com"} 1',
+      'mailprobe_monitor_info{monitor="odd \\"name\\" \\\\ with\\nnewline",tenant="contoso.onmicrosoft.com",mailbox="odd \\"name\\" \\\\ with\\nnewline@contoso.com"} 1',
+    ], 'one info series per monitor, label values escaped');
+    assert.deepEqual(series(text, 'mailprobe_monitor_interval_seconds'), [
+      'mailprobe_monitor_interval_seconds{monitor="m1"} 300',
+      'mailprobe_monitor_interval_seconds{monitor="odd \\"name\\" \\\\ with\\nnewline"} 60',
     ]);
+    // Per-check series carry the identity only.
+    for (const line of text.split('\n').filter((l) => /^mailprobe_check(s)?_/.test(l) && !l.startsWith('mailprobe_check_failures_total') && !l.startsWith('mailprobe_check_duration_seconds'))) {
+      assert.doesNotMatch(line, /tenant=|mailbox=/, line);
+      assert.match(line, /^\w+\{monitor="[^"]*(\\"[^"]*)*",check="\w+"/, line);
+    }
+    assert.deepEqual(series(text, 'mailprobe_check_failures_total'), [
+      'mailprobe_check_failures_total{check="smtp",reason="smtp_auth_disabled_tenant",category="auth"} 1',
+    ], 'failure counts by reason are fleet-wide');
+    assert.ok(series(text, 'mailprobe_checks_total').includes('mailprobe_checks_total{monitor="m1",check="imap",result="failure"} 0'), 'the failure series of a passing check should exist at 0');
+    assert.ok(series(text, 'mailprobe_check_success').includes('mailprobe_check_success{monitor="odd \\"name\\" \\\\ with\\nnewline",check="pop3"} 1'), 'label values must be escaped');
+    assert.deepEqual(series(text, 'mailprobe_check_last_run_timestamp_seconds').slice(0, 2), [
+      'mailprobe_check_last_run_timestamp_seconds{monitor="m1",check="imap"} 1700000000.8',
+      'mailprobe_check_last_run_timestamp_seconds{monitor="m1",check="smtp"} 1700000062',
+    ]);
+    assert.deepEqual(series(text, 'mailprobe_check_last_delivery_seconds'), ['mailprobe_check_last_delivery_seconds{monitor="m1",check="roundtrip"} 12.5']);
+    assert.ok(series(text, 'mailprobe_check_duration_seconds_bucket').includes('mailprobe_check_duration_seconds_bucket{le="1",check="imap"} 1'));
+    assert.ok(series(text, 'mailprobe_step_duration_seconds_count').includes('mailprobe_step_duration_seconds_count{check="imap",step="auth"} 1'));
+    assert.deepEqual(series(text, 'mailprobe_delivery_latency_seconds_count'), ['mailprobe_delivery_latency_seconds_count 1']);
   });
 
-  test('failure-reason gauge keeps one series per check across changes', async () => {
+  test('failure detail exists only while the check fails', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
     const id = identity('m1');
     const reasonSeries = async (): Promise<string[]> => series(await metrics.metrics(), 'mailprobe_check_failure_reason');
 
     metrics.recordCheck(failure(id, 'token', 'token_secret_expired'), 60);
     assert.deepEqual(await reasonSeries(), [
-      'mailprobe_check_failure_reason{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com",check="imap",stage="token",reason="token_secret_expired",category="token"} 1',
+      'mailprobe_check_failure_reason{monitor="m1",check="imap",stage="token",reason="token_secret_expired",category="token"} 1',
     ]);
     metrics.recordCheck(failure(id, 'token', 'token_secret_expired'), 60);
     metrics.recordCheck(failure(id, 'auth', 'auth_failed'), 60);
     assert.deepEqual(await reasonSeries(), [
-      'mailprobe_check_failure_reason{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com",check="imap",stage="auth",reason="auth_failed",category="auth"} 1',
+      'mailprobe_check_failure_reason{monitor="m1",check="imap",stage="auth",reason="auth_failed",category="auth"} 1',
     ]);
     let text = await metrics.metrics();
-    assert.deepEqual(series(text, 'mailprobe_check_consecutive_failures').map((l) => l.split(' ')[1]), ['3']);
+    assert.deepEqual(series(text, 'mailprobe_check_consecutive_failures'), ['mailprobe_check_consecutive_failures{monitor="m1",check="imap"} 3']);
     assert.deepEqual(series(text, 'mailprobe_check_failures_total').map((l) => l.replace(/.*reason="([^"]+)".* /, '$1=')), [
       'token_secret_expired=2',
       'auth_failed=1',
@@ -124,11 +143,9 @@ describe('MailprobeMetrics', () => {
     metrics.recordCheck(success(id, ['token', 'connect']), 60);
     text = await metrics.metrics();
     assert.deepEqual(series(text, 'mailprobe_check_failure_reason'), []);
-    assert.deepEqual(series(text, 'mailprobe_check_consecutive_failures').map((l) => l.split(' ')[1]), ['0']);
-    assert.deepEqual(series(text, 'mailprobe_check_step_duration_seconds').map((l) => l.replace(/.*step="([^"]+)".*/, '$1')), [
-      'token',
-      'connect',
-    ], 'steps the latest run did not reach must go');
+    assert.deepEqual(series(text, 'mailprobe_check_consecutive_failures'), []);
+    assert.deepEqual(series(text, 'mailprobe_check_success'), ['mailprobe_check_success{monitor="m1",check="imap"} 1']);
+    assert.deepEqual(series(text, 'mailprobe_check_last_duration_seconds'), ['mailprobe_check_last_duration_seconds{monitor="m1",check="imap"} 0.8']);
   });
 
   test('token roles: known roles drop to 0, unknown roles disappear', async () => {
@@ -150,35 +167,84 @@ describe('MailprobeMetrics', () => {
     assert.deepEqual(await roles(), []);
   });
 
-  test('forgetMonitor removes every series of the check and leaves others', async () => {
+  test('forgetMonitor removes the check, and the monitor info with its last check', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
-    const gone = identity('gone', 'roundtrip');
+    const goneRoundtrip = identity('gone', 'roundtrip');
+    const goneImap = identity('gone', 'imap');
     const kept = identity('kept');
-    metrics.recordCheck(failure(gone, 'delivery', 'delivery_timeout'), 60);
-    metrics.recordSkip(gone, 'budget');
-    metrics.recordDeliveryLatency(gone, 30);
+    metrics.recordCheck(failure(goneRoundtrip, 'delivery', 'delivery_timeout'), 60);
+    metrics.recordCheck(success(goneImap), 60);
+    metrics.recordSkip(goneRoundtrip, 'budget');
+    metrics.recordDeliveryLatency(goneRoundtrip, 30);
     metrics.recordCheck(success(kept), 60);
+    const perMonitor = (text: string): string[] => text.split('\n').filter((line) => /^mailprobe_(check|monitor)/.test(line) && line.includes('monitor='));
 
-    metrics.forgetMonitor(gone);
-    const text = await metrics.metrics();
-    const samples = text.split('\n').filter((line) => line.startsWith('mailprobe_check') || line.startsWith('mailprobe_delivery'));
-    assert.ok(samples.length > 0);
-    assert.deepEqual(samples.filter((line) => line.includes('"gone')), []);
-    assert.ok(samples.some((line) => line.includes('monitor="kept"')));
+    metrics.forgetMonitor(goneRoundtrip);
+    let text = await metrics.metrics();
+    assert.deepEqual(perMonitor(text).filter((line) => line.includes('check="roundtrip"')), []);
+    assert.ok(series(text, 'mailprobe_monitor_info').some((line) => line.includes('monitor="gone"')), 'the monitor still has its imap check');
+
+    metrics.forgetMonitor(goneImap);
+    text = await metrics.metrics();
+    assert.deepEqual(perMonitor(text).filter((line) => line.includes('"gone"')), []);
+    assert.ok(perMonitor(text).some((line) => line.includes('monitor="kept"')));
   });
 
-  test('10,000 monitors × 2 checks: every series is exported once, in one family block each', async () => {
+  test('a reload that moves a monitor to another mailbox replaces its info series', async () => {
+    const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
+    metrics.expectCheck(identity('m1'), 300);
+    metrics.expectCheck({ ...identity('m1'), mailbox: 'other@contoso.com' }, 600);
+    const text = await metrics.metrics();
+    assert.deepEqual(series(text, 'mailprobe_monitor_info'), ['mailprobe_monitor_info{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="other@contoso.com"} 1']);
+    assert.deepEqual(series(text, 'mailprobe_monitor_interval_seconds'), ['mailprobe_monitor_interval_seconds{monitor="m1"} 600']);
+  });
+
+  test('basic detail leaves out the families no shipped alert or recording rule reads', async () => {
+    const metrics = new MailprobeMetrics({ version: 't', collectDefault: false, detail: 'basic' });
+    metrics.recordCheck(success(identity('m1')), 60);
+    const text = await metrics.metrics();
+    for (const name of ['mailprobe_check_last_duration_seconds', 'mailprobe_check_last_success_timestamp_seconds', 'mailprobe_step_duration_seconds']) {
+      assert.doesNotMatch(text, new RegExp(`^# HELP ${name} `, 'm'), name);
+    }
+    for (const name of ['mailprobe_check_success', 'mailprobe_checks_total', 'mailprobe_check_last_run_timestamp_seconds', 'mailprobe_monitor_info', 'mailprobe_check_duration_seconds_count']) {
+      assert.ok(series(text, name).length > 0, name);
+    }
+  });
+
+  test('the exposition reports the size, sample count and render time of the previous scrape', async () => {
+    const metrics = new MailprobeMetrics({ version: 't' });
+    metrics.recordCheck(success(identity('m1')), 60);
+    const first = await metrics.metrics();
+    assert.deepEqual(series(first, 'mailprobe_exposition_bytes'), [], 'no figures before a scrape happened');
+    const second = await metrics.metrics();
+    assert.deepEqual(series(second, 'mailprobe_exposition_bytes'), [`mailprobe_exposition_bytes ${Buffer.byteLength(first)}`]);
+    const samplesOfFirst = first.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+    assert.deepEqual(series(second, 'mailprobe_exposition_samples'), [`mailprobe_exposition_samples ${samplesOfFirst}`]);
+    const seconds = Number(series(second, 'mailprobe_exposition_render_seconds')[0]?.split(' ')[1]);
+    assert.ok(seconds > 0 && seconds < 60, `render seconds ${seconds}`);
+    const third = await metrics.metrics();
+    const samplesOfSecond = second.split('\n').filter((line) => line !== '' && !line.startsWith('#')).length;
+    assert.deepEqual(series(third, 'mailprobe_exposition_samples'), [`mailprobe_exposition_samples ${samplesOfSecond}`]);
+  });
+
+  test('10,000 monitors × 2 checks: every series once, one family block each, at most 0.7 KB per check', async () => {
     const metrics = new MailprobeMetrics({ version: 't' });
     for (let i = 0; i < 10_000; i++) {
-      metrics.recordCheck(success(identity(`monitor-${i}`, 'imap')), 300);
-      metrics.recordCheck(failure(identity(`monitor-${i}`, 'smtp'), 'auth', 'auth_failed'), 300);
+      const name = `probe${String(i).padStart(5, '0')}`;
+      const id = { monitor: name, tenant: 't00', mailbox: `${name}@t00.bench.onmicrosoft.com` };
+      metrics.recordCheck(success({ ...id, check: 'imap' }), 300);
+      metrics.recordCheck(failure({ ...id, check: 'smtp' }, 'auth', 'auth_failed'), 300);
     }
     const chunks: Buffer[] = [];
     for await (const chunk of metrics.exposition()) chunks.push(chunk);
     const text = Buffer.concat(chunks).toString('utf8');
     assert.equal(series(text, 'mailprobe_check_success').length, 20_000);
+    assert.equal(series(text, 'mailprobe_monitor_info').length, 10_000);
     assert.equal(series(text, 'mailprobe_check_failure_reason').length, 10_000);
     assert.equal(text.split('\n').filter((line) => line === '# TYPE mailprobe_check_success gauge').length, 1);
     assert.ok(chunks.length > 10, 'the scrape is produced in family-sized pieces');
+    // A failing check carries two more lines than a passing one; half of these fail.
+    const perCheck = Buffer.byteLength(text) / 20_000;
+    assert.ok(perCheck <= 700, `${perCheck.toFixed(0)} bytes of exposition per check`);
   });
 });

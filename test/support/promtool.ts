@@ -9,27 +9,33 @@ export const RULE_FILES = ['deploy/prometheus/recording-rules.yml', 'deploy/prom
 export const RULE_TEST_DIR = 'deploy/prometheus/tests';
 export const DASHBOARD_FILE = 'deploy/grafana/mailprobe-dashboard.json';
 
-const HISTOGRAMS = ['mailprobe_check_duration_seconds', 'mailprobe_delivery_latency_seconds'];
+const HISTOGRAMS = ['mailprobe_check_duration_seconds', 'mailprobe_step_duration_seconds', 'mailprobe_delivery_latency_seconds'];
 
 /** Every metric name the agent exports (histograms as their _bucket/_sum/_count series). */
 export const AGENT_METRICS: readonly string[] = [
   'mailprobe_check_success',
-  'mailprobe_check_step_duration_seconds',
+  'mailprobe_check_last_duration_seconds',
   'mailprobe_checks_total',
   'mailprobe_check_failures_total',
   'mailprobe_check_failure_reason',
   'mailprobe_check_consecutive_failures',
   'mailprobe_check_last_success_timestamp_seconds',
   'mailprobe_check_last_run_timestamp_seconds',
-  'mailprobe_check_interval_seconds',
+  'mailprobe_check_last_delivery_seconds',
+  'mailprobe_checks_skipped_total',
+  'mailprobe_monitor_info',
+  'mailprobe_monitor_interval_seconds',
   'mailprobe_token_requests_total',
   'mailprobe_token_expiry_timestamp_seconds',
   'mailprobe_token_role',
   'mailprobe_credential_expiry_timestamp_seconds',
-  'mailprobe_checks_skipped_total',
   'mailprobe_build_info',
   'mailprobe_config_last_reload_success',
   'mailprobe_config_last_reload_success_timestamp_seconds',
+  'mailprobe_notifications_total',
+  'mailprobe_exposition_bytes',
+  'mailprobe_exposition_samples',
+  'mailprobe_exposition_render_seconds',
   ...HISTOGRAMS.flatMap((name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`]),
 ];
 
