@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
-import type { ReasonCategory, ReasonCode } from '../diagnose/reasons.js';
-import type { Stage } from '../probes/types.js';
-import type { CheckIdentity } from '../runner/result.js';
+import type { ReasonCategory, ReasonCode } from '../core/reasons.js';
+import type { Stage } from '../core/check.js';
+import type { CheckIdentity } from '../core/result.js';
 
 /** Why a notification goes out: a new alert, a new reason while firing, a reminder, or the all-clear. */
 export type AlertEvent = 'firing' | 'reason_changed' | 'repeat' | 'resolved';

@@ -1,7 +1,7 @@
 import { readSecret, resolveFrom } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
-import type { Clock } from '../probes/types.js';
-import type { CheckResult } from '../runner/result.js';
+import type { Clock } from '../core/clock.js';
+import type { CheckResult } from '../core/result.js';
 import type { Alert } from './alert.js';
 import { DeliveryQueue, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
 import { PROVIDERS } from './providers/index.js';

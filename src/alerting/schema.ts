@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { SecretSource } from '../config/secret-source.js';
-import type { ReasonCategory } from '../diagnose/reasons.js';
+import type { ReasonCategory } from '../core/reasons.js';
 
 // Every field is documented here, once, via .describe(); defaults live in ALERTING_DEFAULTS beside them.
 

@@ -3,9 +3,9 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { z } from 'zod';
 import { errorCode } from '../config/secrets.js';
-import { REASONS, reasonCategory } from '../diagnose/reasons.js';
+import { REASONS, reasonCategory } from '../core/reasons.js';
 import type { Logger } from '../log/logger.js';
-import { CHECK_KINDS, STAGES } from '../probes/types.js';
+import { CHECK_KINDS, STAGES } from '../core/check.js';
 import type { AlertState } from './state.js';
 
 const FORMAT_VERSION = 1;

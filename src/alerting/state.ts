@@ -1,5 +1,5 @@
-import { reasonCategory } from '../diagnose/reasons.js';
-import type { CheckIdentity, CheckResult } from '../runner/result.js';
+import { reasonCategory } from '../core/reasons.js';
+import type { CheckIdentity, CheckResult } from '../core/result.js';
 import { fingerprintOf, type Alert, type AlertEvent, type FailureDetails } from './alert.js';
 
 export interface AlertPolicy {

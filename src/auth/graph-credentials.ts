@@ -1,7 +1,7 @@
 import type { ResolvedTenant } from '../config/load.js';
 import { readSecret } from '../config/secrets.js';
 import { reasonForTokenError } from '../diagnose/token-errors.js';
-import type { ProbeFailure } from '../probes/types.js';
+import type { ProbeFailure } from '../core/outcome.js';
 import { AuthorityHttpClient } from './http-client.js';
 import type { CredentialExpiry, TokenProvider } from './token-provider.js';
 

@@ -4,11 +4,12 @@ import { ConfidentialClientApplication, LogLevel, type Configuration } from '@az
 import type { ResolvedTenant } from '../config/load.js';
 import { errorCode, readSecret, resolveFrom } from '../config/secrets.js';
 import { decodeAccessToken, type TokenClaims } from '../diagnose/claims.js';
-import type { ReasonCode } from '../diagnose/reasons.js';
+import type { ReasonCode } from '../core/reasons.js';
 import { reasonForTokenError, tokenErrorFromUnknown } from '../diagnose/token-errors.js';
-import type { Clock, ProbeFailure } from '../probes/types.js';
+import type { Clock } from '../core/clock.js';
+import type { ProbeFailure } from '../core/outcome.js';
 import { AuthorityHttpClient, type AuthorityExchange } from './http-client.js';
-import { Secret } from './secret.js';
+import { Secret } from '../core/secret.js';
 
 export type TokenResult =
   | { ok: true; token: Secret; claims: TokenClaims; expiresAt: number }

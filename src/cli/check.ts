@@ -1,9 +1,9 @@
 import { loadConfigFile, type ResolvedMonitor } from '../config/load.js';
 import { formatIssue } from '../config/errors.js';
 import { Redactor } from '../log/redact.js';
-import { CHECK_KINDS, type CheckKind } from '../probes/types.js';
-import { systemClock } from '../runner/clock.js';
-import type { CheckResult } from '../runner/result.js';
+import { CHECK_KINDS, type CheckKind } from '../core/check.js';
+import { systemClock } from '../core/clock.js';
+import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';

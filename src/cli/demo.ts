@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import { PROBES } from '../probes/registry.js';
-import { CHECK_KINDS, type CheckKind } from '../probes/types.js';
+import { CHECK_KINDS, type CheckKind } from '../core/check.js';
 import { playDemoScript, startDemoEnvironment, DEMO_SCRIPT } from '../sandbox/demo.js';
 import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
-import { startAgent, untilSignal } from './run.js';
+import { untilSignal } from '../daemon/signals.js';
+import { startAgent } from '../daemon/start.js';
 
 export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--web.config.file FILE] [--schedule CRON] [--duration SECONDS]
 

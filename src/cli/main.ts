@@ -7,7 +7,7 @@ import { EXIT, print, UsageError, type CliIO } from './io.js';
 import { runCommand, RUN_HELP } from './run.js';
 import { tokenCommand, TOKEN_HELP } from './token.js';
 import { validateCommand, VALIDATE_HELP } from './validate.js';
-import { VERSION } from './version.js';
+import { VERSION } from '../daemon/version.js';
 
 export const HELP = `mailprobe ${VERSION} — proves Microsoft 365 mailboxes still accept app-only OAuth over IMAP, POP3 and SMTP
 

@@ -1,6 +1,6 @@
 import type { Redactor } from '../log/redact.js';
 import type { Transcript } from '../probes/types.js';
-import type { CheckResult } from '../runner/result.js';
+import type { CheckResult } from '../core/result.js';
 
 /** Transcript lines as the admin's own openssl session would show them, masked on the way out. */
 export function streamingTranscript(stream: NodeJS.WritableStream, redactor: Redactor, indent = '    '): Transcript {

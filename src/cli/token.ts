@@ -1,6 +1,6 @@
 import { loadConfigFile } from '../config/load.js';
 import { Redactor } from '../log/redact.js';
-import { systemClock } from '../runner/clock.js';
+import { systemClock } from '../core/clock.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 

@@ -3,7 +3,8 @@ import type { AlertingConfigInput } from '../alerting/schema.js';
 import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { z } from 'zod';
-import type { CheckKind, Endpoint, Protocol, TlsSettings } from '../probes/types.js';
+import type { CheckKind, Protocol } from '../core/check.js';
+import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import { CLOUD_ENDPOINTS, DEFAULT_PORTS } from './clouds.js';
 import { ConfigError, jsonPath, type ConfigIssue } from './errors.js';
 import { blankComments, lineAndColumn } from './jsonc.js';
@@ -297,11 +298,8 @@ export function probeMailOf(monitor: ResolvedMonitor): ProbeMailSettings {
 
 function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings {
   const agent = input.agent ?? {};
-  const listen = agent.listen ?? BUILT_IN_DEFAULTS.listen;
-  const split = listen.lastIndexOf(':');
   return {
-    host: listen.slice(0, split).replace(/^\[|\]$/g, '') || '0.0.0.0',
-    port: Number(listen.slice(split + 1)),
+    ...parseListen(agent.listen ?? BUILT_IN_DEFAULTS.listen),
     concurrency: agent.concurrency ?? BUILT_IN_DEFAULTS.concurrency,
     logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
     metrics: agent.metrics ?? 'full',
@@ -364,6 +362,12 @@ function readTls(
  * The period of a cron schedule: the shortest gap between its next firings, which keeps freshness alerts
  * on the safe side for irregular schedules such as "0 9,17 * * *".
  */
+/** host:port, [v6]:port or :port (all interfaces) as the agent and --listen accept it. */
+export function parseListen(listen: string): { host: string; port: number } {
+  const split = listen.lastIndexOf(':');
+  return { host: listen.slice(0, split).replace(/^\[|\]$/g, '') || '0.0.0.0', port: Number(listen.slice(split + 1)) };
+}
+
 export function scheduleIntervalSeconds(schedule: string): number {
   const task = cron.createTask(schedule, () => undefined);
   try {

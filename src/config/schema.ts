@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { AlertingConfig } from '../alerting/schema.js';
-import { CHECK_KINDS } from '../probes/types.js';
+import { CHECK_KINDS } from '../core/check.js';
 import { SecretSource } from './secret-source.js';
 
 // Every field is documented here, once, via .describe(); the published JSON Schema carries these texts to editors.

@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { isAbsolute, resolve } from 'node:path';
-import { Secret } from '../auth/secret.js';
+import { Secret } from '../core/secret.js';
 import type { SecretSourceInput } from './secret-source.js';
 
 export type SecretLookup = { ok: true; secret: Secret } | { ok: false; message: string };

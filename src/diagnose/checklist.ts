@@ -1,9 +1,8 @@
-import type { CheckKind, Stage } from '../probes/types.js';
-import type { CheckResult } from '../runner/result.js';
+import type { CheckKind, Stage } from '../core/check.js';
+import type { CheckResult, Diagnosis } from '../core/result.js';
 import { ROLE_FOR_PROTOCOL, tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
-import type { ReasonCode } from './reasons.js';
-import type { Diagnosis } from './types.js';
+import type { ReasonCode } from '../core/reasons.js';
 
 export type Verdict = 'pass' | 'fail' | 'not_reached' | 'skipped';
 

@@ -1,4 +1,4 @@
-import type { ReasonCode } from './reasons.js';
+import type { ReasonCode } from '../core/reasons.js';
 
 export interface TokenClaims {
   aud?: string;

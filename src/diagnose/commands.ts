@@ -1,4 +1,4 @@
-import type { Protocol } from '../probes/types.js';
+import type { Protocol } from '../core/check.js';
 
 // The exact commands and URLs remediation prints, with the monitor's values filled in. Kept apart from the
 // remediation table so each command is spelled once (catalogue §9, the seed procedure).

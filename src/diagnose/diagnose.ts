@@ -1,11 +1,11 @@
-import type { Protocol, Stage } from '../probes/types.js';
+import type { Protocol, Stage } from '../core/check.js';
 import { ROLE_FOR_PROTOCOL, tokenProblems, type TokenClaims } from './claims.js';
 import type { EndpointRef, MonitorRef } from './commands.js';
-import type { ReasonCode } from './reasons.js';
+import type { ReasonCode } from '../core/reasons.js';
 import { remedies } from './remediation.js';
 import { backoffMsForReply, stripExchangeBracket } from './reply.js';
 import type { TokenErrorInput } from './token-errors.js';
-import type { Diagnosis } from './types.js';
+import type { Diagnosis } from '../core/result.js';
 
 export interface DiagnoseInput {
   reason: ReasonCode;

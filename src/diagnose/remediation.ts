@@ -1,4 +1,4 @@
-import type { Protocol, Stage } from '../probes/types.js';
+import type { Protocol, Stage } from '../core/check.js';
 import type { TokenClaims } from './claims.js';
 import { ROLE_FOR_PROTOCOL } from './claims.js';
 import {
@@ -21,7 +21,7 @@ import {
   type EndpointRef,
   type MonitorRef,
 } from './commands.js';
-import type { ReasonCode } from './reasons.js';
+import type { ReasonCode } from '../core/reasons.js';
 import type { TokenErrorInput } from './token-errors.js';
 
 export interface RemedyContext {

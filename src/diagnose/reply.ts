@@ -1,5 +1,5 @@
-import type { Protocol, Stage } from '../probes/types.js';
-import type { ReasonCode } from './reasons.js';
+import type { Protocol, Stage } from '../core/check.js';
+import type { ReasonCode } from '../core/reasons.js';
 
 // Exchange appends `[<backend FQDN> <ISO-8601 UTC> <16-hex id>]`, older replies `[FQDN]`, submission
 // replies `[Hostname=…]`. The bracket changes on every reply, so it is removed before matching and before

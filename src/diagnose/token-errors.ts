@@ -1,4 +1,4 @@
-import type { ReasonCode } from './reasons.js';
+import type { ReasonCode } from '../core/reasons.js';
 import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from './tls-codes.js';
 
 /** What is known about a failed token request; every field optional because failures differ in what they leave. */

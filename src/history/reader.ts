@@ -1,4 +1,4 @@
-import type { CheckKind } from '../probes/types.js';
+import type { CheckKind } from '../core/check.js';
 
 // The read side of the history store that the status page and the report share. Written first, as the
 // contract between the store (issue 12) and the status page (issue 13); the store's backends implement it.

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { constants as zlib, createGzip, gzip } from 'node:zlib';
-import { REDACTION_MASK, Secret } from '../auth/secret.js';
+import { REDACTION_MASK, Secret } from '../core/secret.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import { acceptsClientCertificate } from './client-cert.js';

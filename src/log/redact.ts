@@ -1,4 +1,4 @@
-import { REDACTION_MASK, Secret } from '../auth/secret.js';
+import { REDACTION_MASK, Secret } from '../core/secret.js';
 
 // Shapes that are secret whatever their value, so text we never registered (a token in a server reply, an
 // XOAUTH2 line in a transcript) is still masked. Order matters: whole blocks before the tokens inside them.

@@ -1,8 +1,8 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import { reasonCategory, type ReasonCategory, type ReasonCode } from '../diagnose/reasons.js';
-import type { Stage } from '../probes/types.js';
-import type { CheckIdentity, CheckResult } from '../runner/result.js';
+import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/reasons.js';
+import type { Stage } from '../core/check.js';
+import type { CheckIdentity, CheckResult } from '../core/result.js';
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 

@@ -4,7 +4,8 @@ import { maskImapClientLine, withImapSession } from './imap.js';
 import { probeMessageId } from './smtp.js';
 import { runProbe, type ProbeRun } from './timing.js';
 import { ProbeError } from './transport-errors.js';
-import type { ProbeContext, ProbeFn, ProbeOutcome } from './types.js';
+import type { ProbeOutcome } from '../core/outcome.js';
+import type { ProbeContext, ProbeFn } from './types.js';
 
 export const PROBE_ID_HEADER = 'X-Mailprobe-Id';
 

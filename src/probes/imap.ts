@@ -2,7 +2,9 @@ import tls from 'node:tls';
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type Logger } from 'imapflow';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
 import { ProbeError, rejection, tlsOptionsFor } from './transport-errors.js';
-import type { ProbeContext, ProbeFn, ProbeOutcome, Stage } from './types.js';
+import type { Stage } from '../core/check.js';
+import type { ProbeOutcome } from '../core/outcome.js';
+import type { ProbeContext, ProbeFn } from './types.js';
 
 // imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside connect() and exposes no hook
 // between them. Its (internal, untyped) authenticate() is the one seam where the server's

@@ -1,7 +1,6 @@
 import tls from 'node:tls';
-import type { Secret } from '../auth/secret.js';
-import { REDACTION_MASK } from '../auth/secret.js';
-import type { Endpoint } from './types.js';
+import { REDACTION_MASK, type Secret } from '../core/secret.js';
+import type { Endpoint } from '../core/endpoint.js';
 import { tlsOptionsFor } from './transport-errors.js';
 
 // No maintained POP3 library does SASL XOAUTH2 in the two-step form Exchange requires, and the

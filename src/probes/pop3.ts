@@ -1,7 +1,8 @@
 import { Pop3Client, Pop3ReplyError } from './pop3-client.js';
 import { runProbe, type ProbeRun } from './timing.js';
 import { ProbeError, rejection, transportReason } from './transport-errors.js';
-import type { ProbeContext, ProbeFn, ProbeOutcome } from './types.js';
+import type { ProbeOutcome } from '../core/outcome.js';
+import type { ProbeContext, ProbeFn } from './types.js';
 import { buildXOAuth2 } from './xoauth2.js';
 
 /** POP3 over implicit TLS: greeting, CAPA offers XOAUTH2, AUTH XOAUTH2 (two-step), STAT, QUIT. */

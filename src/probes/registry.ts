@@ -3,7 +3,8 @@ import { imapProbe } from './imap.js';
 import { pop3Probe } from './pop3.js';
 import { roundtripProbe } from './roundtrip.js';
 import { smtpProbe } from './smtp.js';
-import type { CheckKind, ProbeFn } from './types.js';
+import type { CheckKind } from '../core/check.js';
+import type { ProbeFn } from './types.js';
 
 /**
  * The one map from check kind to probe. The smtp check sweeps the monitor's older probe messages after sending

@@ -4,7 +4,8 @@ import { maskImapClientLine, withImapSession } from './imap.js';
 import { maskSmtpClientLine, sendProbeMessage } from './smtp.js';
 import { runProbe, type ProbeRun } from './timing.js';
 import { ProbeError } from './transport-errors.js';
-import type { ProbeContext, ProbeFn, ProbeOutcome } from './types.js';
+import type { ProbeOutcome } from '../core/outcome.js';
+import type { ProbeContext, ProbeFn } from './types.js';
 
 /** Without the runner's policy (a probe run by hand): wait as long as the default, delete only the own message. */
 function defaultPolicy(probeId: string): ProbeMailPolicy {

@@ -2,7 +2,9 @@ import net from 'node:net';
 import SMTPConnection, { type SMTPConnectionCustomAuthContext } from 'nodemailer/lib/smtp-connection';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
 import { ProbeError, rejection, tlsOptionsFor, transportReason } from './transport-errors.js';
-import type { ProbeContext, ProbeFn, ProbeOutcome, Stage } from './types.js';
+import type { Stage } from '../core/check.js';
+import type { ProbeOutcome } from '../core/outcome.js';
+import type { ProbeContext, ProbeFn } from './types.js';
 import { buildXOAuth2 } from './xoauth2.js';
 
 export interface ProbeMessage {

@@ -1,5 +1,8 @@
 import { ProbeError, toFailure } from './transport-errors.js';
-import type { Clock, FactValue, ProbeContext, ProbeOutcome, Stage, StepTiming, Transcript } from './types.js';
+import type { Stage } from '../core/check.js';
+import type { Clock } from '../core/clock.js';
+import type { FactValue, ProbeOutcome, StepTiming } from '../core/outcome.js';
+import type { ProbeContext, Transcript } from './types.js';
 import { CredentialMask } from './xoauth2.js';
 
 /**

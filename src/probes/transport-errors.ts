@@ -1,9 +1,11 @@
 import { isIP } from 'node:net';
 import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { reasonForReply } from '../diagnose/reply.js';
-import type { ReasonCode } from '../diagnose/reasons.js';
+import type { ReasonCode } from '../core/reasons.js';
 import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from '../diagnose/tls-codes.js';
-import type { Endpoint, ProbeFailure, Protocol, Stage } from './types.js';
+import type { Protocol, Stage } from '../core/check.js';
+import type { Endpoint } from '../core/endpoint.js';
+import type { ProbeFailure } from '../core/outcome.js';
 
 /** A failure a probe already understood: reason decided, server words kept. Converted at the boundary. */
 export class ProbeError extends Error {

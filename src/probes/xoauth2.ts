@@ -1,4 +1,4 @@
-import { REDACTION_MASK, Secret } from '../auth/secret.js';
+import { REDACTION_MASK, Secret } from '../core/secret.js';
 import type { Transcript } from './types.js';
 
 /** The SASL XOAUTH2 initial response, base64("user=" + mailbox + "\x01auth=Bearer " + token + "\x01\x01"). */

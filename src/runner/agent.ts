@@ -1,8 +1,8 @@
 import type { LoadedConfig, ResolvedTenant } from '../config/load.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
-import type { Clock } from '../probes/types.js';
-import type { CheckResult } from './result.js';
+import type { Clock } from '../core/clock.js';
+import type { CheckResult } from '../core/result.js';
 import { runCheck, type CheckDeps } from './run-check.js';
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
 import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';

@@ -6,7 +6,7 @@ import type { ResolvedTenant } from '../config/load.js';
 import { resolveFrom } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
-import type { Clock } from '../probes/types.js';
+import type { Clock } from '../core/clock.js';
 
 /** Expiry dates change rarely; a few Graph calls a day per app are plenty and stay far from Graph's limits. */
 export const GRAPH_REFRESH_MS = 6 * 3600_000;

@@ -4,9 +4,12 @@ import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
 import type { ProbeMailContext, ProbeMailPolicy } from '../probes/cleanup.js';
-import type { CheckKind, Clock, ProbeFailure, ProbeFn, ProbeOutcome, Protocol, Stage, StepTiming, Transcript } from '../probes/types.js';
+import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import type { Clock } from '../core/clock.js';
+import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
+import type { ProbeFn, Transcript } from '../probes/types.js';
 import type { ProbeIdKeyring } from './probe-id.js';
-import type { CheckResult } from './result.js';
+import type { CheckResult } from '../core/result.js';
 import type { SendBudget } from './send-budget.js';
 
 export interface CheckDeps {

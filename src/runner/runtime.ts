@@ -1,7 +1,7 @@
 import { MsalTokenProvider, type TokenEvents } from '../auth/token-provider.js';
 import type { Redactor } from '../log/redact.js';
 import { PROBES, REQUIRED_ROLE } from '../probes/registry.js';
-import type { Clock } from '../probes/types.js';
+import type { Clock } from '../core/clock.js';
 import { probeIdKeyrings } from './probe-id.js';
 import type { CheckDeps } from './run-check.js';
 import { SendBudget } from './send-budget.js';

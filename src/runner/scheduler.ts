@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ResolvedMonitor } from '../config/load.js';
-import type { CheckKind, Clock } from '../probes/types.js';
-import type { CheckResult } from './result.js';
+import type { CheckKind } from '../core/check.js';
+import type { Clock } from '../core/clock.js';
+import type { CheckResult } from '../core/result.js';
 
 export type SkipWhy = 'overlap' | 'concurrency' | 'backoff';
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../probes/types.js';
+import type { Clock } from '../core/clock.js';
 
 /** Exchange Online's SMTP AUTH submission limits per mailbox (catalogue section 8). */
 export const EXCHANGE_SEND_LIMITS = { perMinute: 30, perDay: 10_000 } as const;

@@ -1,4 +1,4 @@
-import type { CheckIdentity, CheckResult } from './result.js';
+import type { CheckIdentity, CheckResult } from '../core/result.js';
 import type { Job } from './scheduler.js';
 
 export interface CheckStatus extends CheckIdentity {

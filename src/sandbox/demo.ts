@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig, type LoadedConfig } from '../config/load.js';
-import type { CheckKind } from '../probes/types.js';
+import type { CheckKind } from '../core/check.js';
 import { createPki } from './certs.js';
 import { startEntra, type EntraServer } from './entra.js';
 import { startExchange, type ExchangeEmulator } from './exchange.js';

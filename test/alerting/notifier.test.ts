@@ -10,7 +10,7 @@ import { createNotifier, type Notifier, type NotifierOptions } from '../../src/a
 import type { AlertingConfigInput } from '../../src/alerting/schema.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Redactor } from '../../src/log/redact.js';
-import type { CheckResult } from '../../src/runner/result.js';
+import type { CheckResult } from '../../src/core/result.js';
 import { failed, FakeClock, MemoryLogger, passed, startReceiver, until, type Reply } from './support.js';
 
 const FAST = { initialDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 2000 };

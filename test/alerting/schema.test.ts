@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { z } from 'zod';
 import { AlertingConfig, REASON_CATEGORIES } from '../../src/alerting/schema.js';
-import { REASONS, reasonCategory } from '../../src/diagnose/reasons.js';
+import { REASONS, reasonCategory } from '../../src/core/reasons.js';
 
 function issues(input: unknown): string[] {
   const parsed = AlertingConfig.safeParse(input);

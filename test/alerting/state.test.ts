@@ -7,7 +7,7 @@ import { fingerprintOf } from '../../src/alerting/alert.js';
 import { createNotifier } from '../../src/alerting/notifier.js';
 import { loadAlertStates, serialiseAlertStates } from '../../src/alerting/state-file.js';
 import { AlertStates, type AlertPolicy } from '../../src/alerting/state.js';
-import type { CheckResult } from '../../src/runner/result.js';
+import type { CheckResult } from '../../src/core/result.js';
 import { failed, FakeClock, MemoryLogger, passed, startReceiver, T0 } from './support.js';
 
 const MINUTE = 60_000;

@@ -4,9 +4,10 @@ import type { AddressInfo } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { TestContext } from 'node:test';
 import type { Logger, LogMeta } from '../../src/log/logger.js';
-import type { ReasonCode } from '../../src/diagnose/reasons.js';
-import type { CheckKind, Clock, Stage } from '../../src/probes/types.js';
-import type { CheckResult } from '../../src/runner/result.js';
+import type { ReasonCode } from '../../src/core/reasons.js';
+import type { CheckKind, Stage } from '../../src/core/check.js';
+import type { Clock } from '../../src/core/clock.js';
+import type { CheckResult } from '../../src/core/result.js';
 
 export const T0 = Date.parse('2025-03-01T10:00:00.000Z');
 

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { buildChecklist, propagationMayMatter, type ChecklistInput } from '../../src/diagnose/checklist.js';
 import { diagnose } from '../../src/diagnose/diagnose.js';
-import type { CheckKind, ProbeFailure } from '../../src/probes/types.js';
-import type { CheckResult } from '../../src/runner/result.js';
+import type { CheckKind } from '../../src/core/check.js';
+import type { ProbeFailure } from '../../src/core/outcome.js';
+import type { CheckResult } from '../../src/core/result.js';
 
 const monitor = {
   name: 'm1',

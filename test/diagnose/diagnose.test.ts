@@ -2,10 +2,10 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { TokenClaims } from '../../src/diagnose/claims.js';
 import { diagnose, type DiagnoseInput } from '../../src/diagnose/diagnose.js';
-import { REASONS } from '../../src/diagnose/reasons.js';
+import { REASONS } from '../../src/core/reasons.js';
 import { reasonForReply } from '../../src/diagnose/reply.js';
 import { reasonForTokenError } from '../../src/diagnose/token-errors.js';
-import { STAGES } from '../../src/probes/types.js';
+import { STAGES } from '../../src/core/check.js';
 
 const TENANT = '9b62d4ed-1234-1234-b00d-341a1bd0b3f5';
 const CLIENT = '10e1f456-1234-1234-971b-105af0774c61';

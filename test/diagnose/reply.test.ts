@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { existsSync, readFileSync } from 'node:fs';
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { Protocol, Stage } from '../../src/probes/types.js';
-import type { ReasonCode } from '../../src/diagnose/reasons.js';
+import type { Protocol, Stage } from '../../src/core/check.js';
+import type { ReasonCode } from '../../src/core/reasons.js';
 import {
   SMTP_THREAD_LIMIT_BACKOFF_MS,
   backoffMsForReply,

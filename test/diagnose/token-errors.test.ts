@@ -1,6 +1,6 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import type { ReasonCode } from '../../src/diagnose/reasons.js';
+import type { ReasonCode } from '../../src/core/reasons.js';
 import { parseAadstsCode, reasonForTokenError, tokenErrorFromUnknown } from '../../src/diagnose/token-errors.js';
 
 describe('reasonForTokenError', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { Agent, request } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { gunzipSync } from 'node:zlib';
-import { Secret } from '../../src/auth/secret.js';
+import { Secret } from '../../src/core/secret.js';
 import { startHttpServer, type RunningHttpServer } from '../../src/http/server.js';
 import type { Logger, LogMeta } from '../../src/log/logger.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import type { CheckKind } from '../../src/probes/types.js';
+import type { CheckKind } from '../../src/core/check.js';
 import { runCli } from '../support/cli.js';
 import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
 import { writeMonitors } from '../support/monitors.js';

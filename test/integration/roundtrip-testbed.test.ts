@@ -8,9 +8,9 @@ import { loadConfigFile, probeMailOf, type ResolvedMonitor } from '../../src/con
 import { Redactor } from '../../src/log/redact.js';
 import type { ProbeMailContext } from '../../src/probes/cleanup.js';
 import { PROBES } from '../../src/probes/registry.js';
-import type { ProbeOutcome } from '../../src/probes/types.js';
-import { systemClock } from '../../src/runner/clock.js';
-import type { CheckResult } from '../../src/runner/result.js';
+import type { ProbeOutcome } from '../../src/core/outcome.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { CheckResult } from '../../src/core/result.js';
 import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
 import { createRuntime } from '../../src/runner/runtime.js';
 import { SendBudget } from '../../src/runner/send-budget.js';

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Secret } from '../../src/auth/secret.js';
+import { Secret } from '../../src/core/secret.js';
 import { Redactor } from '../../src/log/redact.js';
 
 const b64url = (value: unknown): string => Buffer.from(JSON.stringify(value)).toString('base64url');

@@ -1,10 +1,10 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { describe, test } from 'node:test';
-import type { ReasonCode } from '../../src/diagnose/reasons.js';
+import type { ReasonCode } from '../../src/core/reasons.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
-import type { CheckKind, Stage } from '../../src/probes/types.js';
-import type { CheckIdentity, CheckResult } from '../../src/runner/result.js';
+import type { CheckKind, Stage } from '../../src/core/check.js';
+import type { CheckIdentity, CheckResult } from '../../src/core/result.js';
 
 const T0 = 1_700_000_000_000;
 

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { PROBES, REQUIRED_ROLE } from '../../src/probes/registry.js';
-import { CHECK_KINDS } from '../../src/probes/types.js';
+import { CHECK_KINDS } from '../../src/core/check.js';
 
 test('every check kind has a probe and names its roles', () => {
   assert.deepEqual(Object.keys(PROBES).sort(), [...CHECK_KINDS].sort());

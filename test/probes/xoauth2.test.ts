@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { inspect } from 'node:util';
 import { test } from 'node:test';
-import { Secret } from '../../src/auth/secret.js';
+import { Secret } from '../../src/core/secret.js';
 import { buildXOAuth2, CredentialMask } from '../../src/probes/xoauth2.js';
 
 test('XOAUTH2 initial response is base64 of user, ^A, auth=Bearer token, ^A^A, and stays a Secret', () => {

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { ResolvedMonitor } from '../../src/config/load.js';
-import type { CheckKind } from '../../src/probes/types.js';
-import { systemClock } from '../../src/runner/clock.js';
-import type { CheckResult } from '../../src/runner/result.js';
+import type { CheckKind } from '../../src/core/check.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { CheckResult } from '../../src/core/result.js';
 import { jitterFraction, jobsOf, Scheduler, type Job, type SkipWhy } from '../../src/runner/scheduler.js';
 
 function monitor(name: string, checks: CheckKind[] = ['imap'], schedule = '* * * * * *'): ResolvedMonitor {

@@ -1,7 +1,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CheckKind } from '../../src/probes/types.js';
+import type { CheckKind } from '../../src/core/check.js';
 
 export interface TestbedLike {
   ca: string;

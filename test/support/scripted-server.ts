@@ -2,9 +2,11 @@ import net from 'node:net';
 import tls from 'node:tls';
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { Secret } from '../../src/auth/secret.js';
+import { Secret } from '../../src/core/secret.js';
 import { createPki, type Pem, type TestPki } from '../../src/sandbox/certs.js';
-import type { Endpoint, ProbeContext, ProbeFn, Protocol, Transcript } from '../../src/probes/types.js';
+import type { Protocol } from '../../src/core/check.js';
+import type { Endpoint } from '../../src/core/endpoint.js';
+import type { ProbeContext, ProbeFn, Transcript } from '../../src/probes/types.js';
 
 /**
  * One step of a dialogue. `expect` reads one CRLF line from the client and checks it (a RegExp

@@ -6,7 +6,7 @@ import tls from 'node:tls';
 import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Secret } from '../../src/auth/secret.js';
+import { Secret } from '../../src/core/secret.js';
 import { startTestbed, type Testbed } from '../support/testbed/index.js';
 import { classifyStartFailure, DaemonStartError, PortClashError, withPortRetry } from '../support/testbed/daemon.js';
 import { canConnect } from '../support/testbed/ports.js';

@@ -1,4 +1,4 @@
-import type { ReasonCategory, ReasonCode } from '../../diagnose/reasons.js';
+import type { ReasonCategory, ReasonCode } from '../../core/reasons.js';
 import type { Alert } from '../alert.js';
 import { ALERTING_DEFAULTS, type NotifierOf } from '../schema.js';
 import { isoTime } from './text.js';

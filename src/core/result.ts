@@ -1,11 +1,22 @@
-import type { Diagnosis } from '../diagnose/types.js';
-import type { CheckKind, ProbeOutcome } from '../probes/types.js';
+import type { CheckKind } from './check.js';
+import type { ProbeOutcome } from './outcome.js';
+import type { ReasonCode } from './reasons.js';
 
 export interface CheckIdentity {
   monitor: string;
   tenant: string;
   mailbox: string;
   check: CheckKind;
+}
+
+export interface Diagnosis {
+  reason: ReasonCode;
+  /** One line an on-call person reads first. */
+  summary: string;
+  /** Remaining possible causes, most likely first, when the server's answer is generic. */
+  candidates: string[];
+  /** Commands or portal steps with the monitor's real values filled in. */
+  fixes: string[];
 }
 
 /** What the runner hands to metrics, logs, the status API and alerting after every check. */

@@ -1,0 +1,26 @@
+// The words every folder shares for what is checked, over which protocol, and at which step.
+export const CHECK_KINDS = ['imap', 'smtp', 'pop3', 'roundtrip'] as const;
+export type CheckKind = (typeof CHECK_KINDS)[number];
+
+export const PROTOCOLS = ['imap', 'smtp', 'pop3'] as const;
+export type Protocol = (typeof PROTOCOLS)[number];
+
+// Stages double as step names in timings, so one label set serves results, logs and metrics.
+export const STAGES = [
+  'config',
+  'token',
+  'role',
+  'connect',
+  'tls',
+  'greeting',
+  'capability',
+  'starttls',
+  'auth',
+  'list',
+  'stat',
+  'send',
+  'delivery',
+  'cleanup',
+  'logout',
+] as const;
+export type Stage = (typeof STAGES)[number];

@@ -1,0 +1,12 @@
+export interface TlsSettings {
+  /** Extra trusted CA certificates (PEM), added to Node's default store. */
+  ca?: string[];
+  /** false only when the operator explicitly chose it; the config loader warns. */
+  rejectUnauthorized: boolean;
+}
+
+export interface Endpoint {
+  host: string;
+  port: number;
+  tls: TlsSettings;
+}

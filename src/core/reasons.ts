@@ -1,0 +1,82 @@
+// The closed set of failure reasons, each with the category alert rules route on. Metric labels, alert rules and
+// dashboards key on these strings, so a value is never renamed once released, and free text never becomes a reason.
+// A new reason is one line here; the compiler then asks every exhaustive table for it.
+export type ReasonCategory = 'config' | 'token' | 'auth' | 'transport' | 'mailbox' | 'delivery' | 'server';
+
+export const REASON_CATEGORY = {
+  // configuration and credentials, found before any network step
+  config_invalid: 'config',
+  credential_missing: 'config',
+  // token endpoint (classified on AADSTS error_codes[0])
+  token_invalid_client_secret: 'token',
+  token_secret_expired: 'token',
+  token_unknown_app: 'token',
+  token_unknown_tenant: 'token',
+  token_wrong_cloud: 'token',
+  token_tenant_endpoint_required: 'token',
+  token_invalid_scope: 'token',
+  token_invalid_resource: 'token',
+  token_certificate_invalid: 'token',
+  token_no_credential: 'token',
+  token_app_disabled: 'token',
+  token_conditional_access: 'token',
+  token_endpoint_unreachable: 'transport',
+  token_tls_untrusted: 'transport',
+  token_error: 'token',
+  // what the token itself shows, checked before touching a mail server
+  role_missing: 'token',
+  token_wrong_audience: 'token',
+  token_wrong_tenant: 'token',
+  token_expired: 'token',
+  // transport
+  connect_refused: 'transport',
+  connect_dns: 'transport',
+  connection_reset: 'transport',
+  tls_untrusted: 'transport',
+  tls_hostname_mismatch: 'transport',
+  tls_handshake_failed: 'transport',
+  tls_version_rejected: 'transport',
+  starttls_unavailable: 'transport',
+  xoauth2_not_offered: 'auth',
+  timeout: 'transport',
+  // authentication and session
+  auth_failed: 'auth',
+  auth_not_connected: 'auth',
+  auth_mechanism_rejected: 'auth',
+  basic_auth_rejected: 'auth',
+  smtp_auth_disabled_tenant: 'auth',
+  smtp_auth_disabled_mailbox: 'auth',
+  smtp_auth_policy_blocked: 'auth',
+  invalid_user: 'auth',
+  // mailbox operations and submission
+  list_failed: 'mailbox',
+  not_authenticated: 'auth',
+  send_as_denied: 'auth',
+  mailbox_logon_failed: 'auth',
+  submission_quota_exceeded: 'mailbox',
+  mailbox_full: 'mailbox',
+  sender_restricted: 'mailbox',
+  send_rejected: 'mailbox',
+  delivery_timeout: 'delivery',
+  cleanup_failed: 'delivery',
+  send_budget_exhausted: 'mailbox',
+  // server state
+  throttled: 'server',
+  server_unavailable: 'server',
+  protocol_error: 'server',
+  internal_error: 'server',
+
+} as const satisfies Record<string, ReasonCategory>;
+
+export type ReasonCode = keyof typeof REASON_CATEGORY;
+
+// Declaration order is kept: it is the order of metric series and of documentation tables.
+export const REASONS = Object.keys(REASON_CATEGORY) as readonly ReasonCode[] as readonly [ReasonCode, ...ReasonCode[]];
+
+export function isReasonCode(value: string): value is ReasonCode {
+  return Object.hasOwn(REASON_CATEGORY, value);
+}
+
+export function reasonCategory(reason: ReasonCode): ReasonCategory {
+  return REASON_CATEGORY[reason];
+}

@@ -1,0 +1,157 @@
+import { mkdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { createNotifier, type Notifier } from '../alerting/notifier.js';
+import { ConfigError } from '../config/errors.js';
+import { loadConfigFile, parseListen, type LoadedConfig } from '../config/load.js';
+import { systemClock } from '../core/clock.js';
+import { ListenerSecurity } from '../http/security.js';
+import { startHttpServer, type RunningHttpServer } from '../http/server.js';
+import { createLogger, type Logger } from '../log/logger.js';
+import { Redactor } from '../log/redact.js';
+import { MailprobeMetrics } from '../metrics/metrics.js';
+import { Agent, type ResultListener } from '../runner/agent.js';
+import { createRuntime } from '../runner/runtime.js';
+import { jobsOf } from '../runner/scheduler.js';
+import { VERSION } from './version.js';
+
+// The composition root: the one place that builds the daemon from its parts. Commands parse and print; they call this.
+
+/** Where the daemon writes its log and reads its environment (the CLI's streams, or a test's). */
+export interface DaemonIO {
+  stderr: NodeJS.WritableStream;
+  env: NodeJS.ProcessEnv;
+}
+
+export interface AgentHandle {
+  agent: Agent;
+  http: RunningHttpServer;
+  metrics: MailprobeMetrics;
+  logger: Logger;
+  reload(): boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts the whole daemon on a loaded config; shared by `run` and `demo`. */
+export async function startAgent(
+  config: LoadedConfig,
+  options: { io: DaemonIO; format?: 'json' | 'pretty' | 'auto'; listen?: string; webConfigFile?: string; listeners?: ResultListener[] },
+): Promise<AgentHandle> {
+  const redactor = new Redactor();
+  const logger = createLogger({
+    level: options.io.env.MAILPROBE_LOG_LEVEL ?? config.agent.logLevel,
+    format: options.format ?? 'auto',
+    redactor,
+    stream: options.io.stderr,
+  });
+  for (const warning of config.warnings) logger.warn('configuration warning', { path: warning.path, warning: warning.message });
+
+  const clock = systemClock;
+  const metrics = new MailprobeMetrics({ version: VERSION, detail: config.agent.metrics });
+  const { deps } = createRuntime({
+    clock,
+    redactor,
+    env: options.io.env,
+    events: {
+      onRequest: (tenant, result) => metrics.recordTokenRequest(tenant.key, tenant.clientId, result),
+      onToken: (tenant, info) => metrics.setToken(tenant.key, tenant.clientId, { expiresAt: info.expiresAt / 1000, roles: info.roles }),
+    },
+  });
+  // The notifier is rebuilt when the alerting section changes on reload; its state file keeps alerts from re-firing.
+  let notifier: Notifier | undefined;
+  const configureAlerting = (next: LoadedConfig): void => {
+    const previous = notifier;
+    notifier = next.alerting
+      ? createNotifier({ ...next.alerting, stateFile: next.alerting.stateFile ?? alertStateFile(next) }, {
+          logger: logger.child({ component: 'alerting' }),
+          clock,
+          baseDir: dirname(next.file),
+          env: options.io.env,
+          onDelivery: (event) => metrics.recordNotification(event.notifier, event.type, event.result),
+        })
+      : undefined;
+    notifier?.retain(jobsOf(next.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check })));
+    void previous?.close();
+  };
+  configureAlerting(config);
+  let alertingSection = JSON.stringify(config.alerting ?? null);
+  const listeners: ResultListener[] = [...(options.listeners ?? []), (result) => notifier?.listener(result)];
+  const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env });
+  let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
+
+  const { host, port } = listenAddress(options.listen, config);
+  const security = listenerSecurity(options.webConfigFile ?? config.agent.webConfigFile, config.agent.bearerTokenFile, logger);
+  const http = await startHttpServer({
+    host,
+    port,
+    metrics,
+    logger,
+    ...(security ? { security } : {}),
+    health: () => ({
+      ready: agent.config !== undefined && agent.scheduling,
+      detail: { configLoaded: agent.config !== undefined, scheduling: agent.scheduling, checksInFlight: agent.inFlight() },
+    }),
+    status: () => ({
+      version: VERSION,
+      startedAt: new Date(agent.startedAt).toISOString(),
+      config: { file: agent.config?.file, lastReloadOk: lastReload.ok, lastReloadAt: new Date(lastReload.at).toISOString(), lastReloadError: lastReload.error },
+      checks: agent.status.list(),
+    }),
+  });
+  agent.start(config, { runAtStart: true });
+  metrics.setConfigReload(true, clock.now() / 1000);
+  logger.info('mailprobe started', { version: VERSION, config: config.file, monitors: config.monitors.length, listen: http.url });
+
+  const reload = (): boolean => {
+    try {
+      const next = loadConfigFile(config.file);
+      agent.reload(next);
+      const section = JSON.stringify(next.alerting ?? null);
+      if (section !== alertingSection) {
+        configureAlerting(next);
+        alertingSection = section;
+      } else {
+        notifier?.retain(jobsOf(next.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check })));
+      }
+      metrics.setConfigReload(true, clock.now() / 1000);
+      lastReload = { ok: true, at: clock.now(), error: undefined };
+      logger.info('configuration reloaded', { config: next.file, monitors: next.monitors.length });
+      return true;
+    } catch (error) {
+      const message = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error);
+      metrics.setConfigReload(false, clock.now() / 1000);
+      lastReload = { ok: false, at: clock.now(), error: message };
+      logger.error('configuration reload failed; the running configuration stays in force', { error: message });
+      return false;
+    }
+  };
+
+  return {
+    agent,
+    http,
+    metrics,
+    logger,
+    reload,
+    stop: async () => {
+      const { unfinished } = await agent.stop(config.agent.shutdownGraceMs);
+      if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
+      await notifier?.close();
+      await http.close();
+      logger.info('mailprobe stopped');
+    },
+  };
+}
+
+function listenerSecurity(webConfigFile: string | undefined, bearerTokenFile: string | undefined, logger: Logger): ListenerSecurity | undefined {
+  if (webConfigFile === undefined && bearerTokenFile === undefined) return undefined;
+  return new ListenerSecurity({ logger: logger.child({ component: 'http' }), ...(webConfigFile ? { webConfigFile } : {}), ...(bearerTokenFile ? { bearerTokenFile } : {}) });
+}
+
+function alertStateFile(config: LoadedConfig): string {
+  mkdirSync(config.agent.stateDir, { recursive: true, mode: 0o700 });
+  return join(config.agent.stateDir, 'alert-state.json');
+}
+
+function listenAddress(override: string | undefined, config: LoadedConfig): { host: string; port: number } {
+  if (!override) return { host: config.agent.host, port: config.agent.port };
+  return parseListen(override);
+}
