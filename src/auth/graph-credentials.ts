@@ -1,4 +1,4 @@
-import type { ResolvedTenant } from '../config/load.js';
+import type { ResolvedTenant } from '../config/types.js';
 import { readSecret } from '../config/secrets.js';
 import { reasonForTokenError } from '../diagnose/token-errors.js';
 import type { ProbeFailure } from '../core/outcome.js';

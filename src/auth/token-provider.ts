@@ -1,7 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
-import type { ResolvedTenant } from '../config/load.js';
+import type { ResolvedTenant } from '../config/types.js';
 import { errorCode, readSecret, resolveFrom } from '../config/secrets.js';
 import { decodeAccessToken, type TokenClaims } from '../diagnose/claims.js';
 import type { ReasonCode } from '../core/reasons.js';

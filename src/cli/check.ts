@@ -1,4 +1,5 @@
-import { loadConfigFile, type ResolvedMonitor } from '../config/load.js';
+import { loadConfigFile } from '../config/load.js';
+import type { ResolvedMonitor } from '../config/types.js';
 import { formatIssue } from '../config/errors.js';
 import { Redactor } from '../log/redact.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';

@@ -1,5 +1,6 @@
 import { credentialExpiry } from '../auth/token-provider.js';
-import { loadConfigFile, type ResolvedMonitor } from '../config/load.js';
+import { loadConfigFile } from '../config/load.js';
+import type { ResolvedMonitor } from '../config/types.js';
 import { readSecret } from '../config/secrets.js';
 import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
 import { diagnose } from '../diagnose/diagnose.js';

@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { loadConfigFile } from '../config/load.js';
+import type { LoadedConfig } from '../config/types.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 import { demoCommand } from './demo.js';

@@ -1,4 +1,5 @@
-import { loadConfigFile, type LoadedConfig } from '../config/load.js';
+import { loadConfigFile } from '../config/load.js';
+import type { LoadedConfig } from '../config/types.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
 import { credentialExpiry } from '../auth/token-provider.js';

@@ -1,4 +1,4 @@
-import type { LoadedConfig, ResolvedTenant } from '../config/load.js';
+import type { LoadedConfig, ResolvedTenant } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../core/clock.js';

@@ -2,7 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chooseExpiry, fetchAppCredentials, ownCredential } from '../auth/graph-credentials.js';
 import { credentialExpiry, type TokenProvider } from '../auth/token-provider.js';
-import type { ResolvedTenant } from '../config/load.js';
+import type { ResolvedTenant } from '../config/types.js';
 import { resolveFrom } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';

@@ -1,4 +1,5 @@
-import { probeMailOf, type ProbeMailSettings, type ResolvedMonitor } from '../config/load.js';
+import { probeMailOf } from '../config/defaults.js';
+import type { ProbeMailSettings, ResolvedMonitor } from '../config/types.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { diagnose } from '../diagnose/diagnose.js';

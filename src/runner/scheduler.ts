@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
-import type { ResolvedMonitor } from '../config/load.js';
+import type { ResolvedMonitor } from '../config/types.js';
 import type { CheckKind } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';

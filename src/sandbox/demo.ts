@@ -1,7 +1,8 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseConfig, type LoadedConfig } from '../config/load.js';
+import { parseConfig } from '../config/load.js';
+import type { LoadedConfig } from '../config/types.js';
 import type { CheckKind } from '../core/check.js';
 import { createPki } from './certs.js';
 import { startEntra, type EntraServer } from './entra.js';

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { chooseExpiry, fetchAppCredentials, ownCredential, type GraphCredential } from '../../src/auth/graph-credentials.js';
 import { MsalTokenProvider } from '../../src/auth/token-provider.js';
-import type { ResolvedTenant } from '../../src/config/load.js';
+import type { ResolvedTenant } from '../../src/config/types.js';
 import { systemClock } from '../../src/core/clock.js';
 import { createPki, type TestPki } from '../../src/sandbox/certs.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { MsalTokenProvider, type TokenResult } from '../../src/auth/token-provider.js';
-import type { ResolvedTenant } from '../../src/config/load.js';
+import type { ResolvedTenant } from '../../src/config/types.js';
 import type { ReasonCode } from '../../src/core/reasons.js';
 import { systemClock } from '../../src/core/clock.js';
 import { parseConfig } from '../../src/config/load.js';

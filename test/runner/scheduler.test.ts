@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { ResolvedMonitor } from '../../src/config/load.js';
+import type { ResolvedMonitor } from '../../src/config/types.js';
 import type { CheckKind } from '../../src/core/check.js';
 import { systemClock } from '../../src/core/clock.js';
 import type { CheckResult } from '../../src/core/result.js';

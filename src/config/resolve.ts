@@ -1,0 +1,197 @@
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import cron from 'node-cron';
+import type { Protocol } from '../core/check.js';
+import type { Endpoint, TlsSettings } from '../core/endpoint.js';
+import { CLOUD_ENDPOINTS, DEFAULT_PORTS } from './clouds.js';
+import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
+import { ConfigError, type ConfigIssue } from './errors.js';
+import { scheduleIntervalSeconds } from './schedule.js';
+import type { MonitorInput, MonitorsFileInput, TenantInput } from './schema.js';
+import { errorCode, resolveFrom } from './secrets.js';
+import type { AgentSettings, LoadedConfig, ResolvedMonitor, ResolvedTenant } from './types.js';
+
+// From the validated file to what the agent runs: defaults applied, paths resolved, cross-field rules checked.
+
+export function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
+  const issues: ConfigIssue[] = [];
+  const warnings: ConfigIssue[] = [];
+  const baseDir = dirname(file);
+  const defaults = input.defaults ?? {};
+
+  const defaultTls = readTls(defaults.tls, baseDir, file, 'defaults.tls', issues, warnings);
+  const tenants = new Map<string, ResolvedTenant>();
+  for (const [key, tenant] of Object.entries(input.tenants)) {
+    tenants.set(key, resolveTenant(key, tenant, baseDir, authorityTls(key, tenant, defaultTls, baseDir, file, issues, warnings)));
+    if (tenant.credential.type === 'secret' && typeof tenant.credential.secret === 'string') {
+      warnings.push({
+        file,
+        path: `tenants.${key}.credential.secret`,
+        message: 'the client secret is written in the file; use {"env": "VAR"} or {"file": "path"} instead',
+      });
+    }
+  }
+
+  const agent = resolveAgent(input, baseDir);
+  const probeIdKeyFile = join(agent.stateDir, PROBE_ID_KEY_FILE);
+  const seen = new Set<string>();
+  const monitors: ResolvedMonitor[] = [];
+  input.monitors.forEach((monitor, index) => {
+    const at = `monitors[${index}]`;
+    if (seen.has(monitor.name)) issues.push({ file, path: `${at}.name`, message: `duplicate monitor name "${monitor.name}"` });
+    seen.add(monitor.name);
+    const tenant = tenants.get(monitor.tenant);
+    if (!tenant) {
+      const known = [...tenants.keys()].map((k) => `"${k}"`).join(', ') || 'none defined';
+      issues.push({ file, path: `${at}.tenant`, message: `unknown tenant "${monitor.tenant}" (tenants: ${known})` });
+      return;
+    }
+    const schedule = monitor.schedule ?? defaults.schedule ?? BUILT_IN_DEFAULTS.schedule;
+    if (!cron.validate(schedule)) {
+      issues.push({ file, path: `${at}.schedule`, message: `"${schedule}" is not a valid cron expression` });
+      return;
+    }
+    const tls = monitor.tls ? readTls({ ...defaults.tls, ...monitor.tls }, baseDir, file, `${at}.tls`, issues, warnings) : defaultTls;
+    const resolved = resolveMonitor(monitor, tenant, defaults, schedule, tls, probeIdKeyFile);
+    const roundtripSeconds = (resolved.probeMail?.roundtrip.timeoutMs ?? 0) / 1000;
+    if (resolved.checks.includes('roundtrip') && roundtripSeconds > resolved.intervalSeconds) {
+      warnings.push({
+        file,
+        path: `${at}.schedule`,
+        message: `a roundtrip check may last ${roundtripSeconds} s (timeoutSeconds + roundtrip.deadlineSeconds), longer than the ${resolved.intervalSeconds} s between runs; a run that finds the previous one still going is skipped`,
+      });
+    }
+    monitors.push(resolved);
+  });
+  if (issues.length > 0) throw new ConfigError(issues);
+
+  return { file, agent, tenants, monitors, ...(input.alerting ? { alerting: input.alerting } : {}), warnings };
+}
+
+function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: TlsSettings): ResolvedTenant {
+  const cloud = tenant.cloud ?? 'global';
+  const endpoints = CLOUD_ENDPOINTS[cloud];
+  return {
+    key,
+    tenantId: tenant.tenantId,
+    clientId: tenant.clientId,
+    cloud,
+    credential: tenant.credential,
+    authorityHost: (tenant.authorityHost ?? endpoints.authorityHost).replace(/^https:\/\//, '').replace(/\/+$/, ''),
+    scope: tenant.scope ?? endpoints.scope,
+    baseDir,
+    tls,
+    ...(tenant.credentialExpiryFromGraph ? { graph: { resource: endpoints.graph, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } } : {}),
+  };
+}
+
+function resolveMonitor(
+  monitor: MonitorInput,
+  tenant: ResolvedTenant,
+  defaults: NonNullable<MonitorsFileInput['defaults']>,
+  schedule: string,
+  tls: TlsSettings,
+  probeIdKeyFile: string,
+): ResolvedMonitor {
+  const cloud = CLOUD_ENDPOINTS[tenant.cloud];
+  const endpoint = (protocol: Protocol, host: string): Endpoint => ({
+    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? host,
+    port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? DEFAULT_PORTS[protocol],
+    tls,
+  });
+  const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
+  const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;
+  const stepTimeoutMs = Math.min(stepSeconds, timeoutSeconds) * 1000;
+  return {
+    name: monitor.name,
+    tenant,
+    mailbox: monitor.mailbox,
+    enabled: monitor.enabled ?? true,
+    checks: monitor.checks ?? defaults.checks ?? BUILT_IN_DEFAULTS.checks,
+    schedule,
+    intervalSeconds: scheduleIntervalSeconds(schedule),
+    timeoutMs: timeoutSeconds * 1000,
+    stepTimeoutMs,
+    endpoints: {
+      imap: endpoint('imap', cloud.mailHost),
+      pop3: endpoint('pop3', cloud.mailHost),
+      smtp: endpoint('smtp', cloud.smtpHost),
+    },
+    probeMail: probeMailSettings(
+      {
+        timeoutMs: timeoutSeconds * 1000,
+        stepTimeoutMs,
+        cleanup: monitor.cleanup ?? defaults.cleanup,
+        deadlineSeconds: monitor.roundtrip?.deadlineSeconds ?? defaults.roundtrip?.deadlineSeconds,
+        pollSeconds: monitor.roundtrip?.pollSeconds ?? defaults.roundtrip?.pollSeconds,
+        sendBudget: {
+          perMinute: monitor.sendBudget?.perMinute ?? defaults.sendBudget?.perMinute,
+          perDay: monitor.sendBudget?.perDay ?? defaults.sendBudget?.perDay,
+        },
+      },
+      probeIdKeyFile,
+    ),
+  };
+}
+
+function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings {
+  const agent = input.agent ?? {};
+  return {
+    ...parseListen(agent.listen ?? BUILT_IN_DEFAULTS.listen),
+    concurrency: agent.concurrency ?? BUILT_IN_DEFAULTS.concurrency,
+    logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
+    metrics: agent.metrics ?? 'full',
+    shutdownGraceMs: (agent.shutdownGraceSeconds ?? BUILT_IN_DEFAULTS.shutdownGraceSeconds) * 1000,
+    stateDir: resolveFrom(baseDir, agent.stateDir ?? BUILT_IN_DEFAULTS.stateDir),
+    ...(agent.webConfigFile ? { webConfigFile: resolveFrom(baseDir, agent.webConfigFile) } : {}),
+    ...(agent.bearerTokenFile ? { bearerTokenFile: resolveFrom(baseDir, agent.bearerTokenFile) } : {}),
+  };
+}
+
+/**
+ * TLS towards the login host and Graph. The mail servers' tls never turns its verification off: the client
+ * secret or signed assertion goes there, so only the tenant's own authorityTls can, written out. The private CA
+ * of defaults.tls is still trusted, as test beds run the login service and the mail servers under one CA.
+ */
+function authorityTls(
+  key: string,
+  tenant: TenantInput,
+  mailTls: TlsSettings,
+  baseDir: string,
+  file: string,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+): TlsSettings {
+  const own = tenant.authorityTls;
+  if (!own) return { ...(mailTls.ca ? { ca: mailTls.ca } : {}), rejectUnauthorized: true };
+  const path = `tenants.${key}.authorityTls`;
+  const settings = readTls(own, baseDir, file, path, issues, warnings, LOGIN_VERIFICATION_OFF);
+  return !settings.ca && mailTls.ca ? { ...settings, ca: mailTls.ca } : settings;
+}
+
+const MAIL_VERIFICATION_OFF = 'TLS certificate verification is disabled for the mail servers (the login host is still verified)';
+const LOGIN_VERIFICATION_OFF =
+  'TLS certificate verification of the login host and Microsoft Graph is disabled: the client secret or signed assertion is sent to whoever answers';
+
+function readTls(
+  tls: { caFile?: string | undefined; rejectUnauthorized?: boolean | undefined } | undefined,
+  baseDir: string,
+  file: string,
+  path: string,
+  issues: ConfigIssue[],
+  warnings: ConfigIssue[],
+  offWarning = MAIL_VERIFICATION_OFF,
+): TlsSettings {
+  const settings: TlsSettings = { rejectUnauthorized: tls?.rejectUnauthorized ?? true };
+  if (!settings.rejectUnauthorized) {
+    warnings.push({ file, path: `${path}.rejectUnauthorized`, message: offWarning });
+  }
+  if (!tls?.caFile) return settings;
+  const caPath = resolveFrom(baseDir, tls.caFile);
+  try {
+    settings.ca = [readFileSync(caPath, 'utf8')];
+  } catch (error) {
+    issues.push({ file, path: `${path}.caFile`, message: `cannot read ${caPath} (${errorCode(error)})` });
+  }
+  return settings;
+}

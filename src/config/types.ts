@@ -1,0 +1,82 @@
+import type { AlertingConfigInput } from '../alerting/schema.js';
+import type { CheckKind, Protocol } from '../core/check.js';
+import type { Endpoint, TlsSettings } from '../core/endpoint.js';
+import type { ConfigIssue } from './errors.js';
+import type { Cloud, CredentialInput } from './schema.js';
+
+// What the rest of the agent reads: the file's input with every default applied and every path resolved.
+
+export interface ResolvedTenant {
+  key: string;
+  tenantId: string;
+  clientId: string;
+  cloud: Cloud;
+  credential: CredentialInput;
+  /** host[:port] of the login service, no scheme. */
+  authorityHost: string;
+  scope: string;
+  /** Where relative credential paths are resolved from (the config file's folder). */
+  baseDir: string;
+  tls: TlsSettings;
+  /** Set when the app's own credential expiry is read from Microsoft Graph. */
+  graph?: { resource: string; baseUrl?: string };
+}
+
+export interface ResolvedMonitor {
+  name: string;
+  tenant: ResolvedTenant;
+  mailbox: string;
+  enabled: boolean;
+  checks: CheckKind[];
+  schedule: string;
+  /** Seconds between two runs of the schedule, for freshness alerts and jitter spread. */
+  intervalSeconds: number;
+  timeoutMs: number;
+  stepTimeoutMs: number;
+  endpoints: Record<Protocol, Endpoint>;
+  /** Always set by the loader; a monitor built by hand (tests) goes without and gets probeMailOf()'s defaults. */
+  probeMail?: ProbeMailSettings;
+}
+
+/** What the sending checks (smtp, roundtrip) need beyond the endpoints. */
+export interface ProbeMailSettings {
+  /** false: probe messages are left in the mailbox. */
+  cleanup: boolean;
+  roundtrip: {
+    /** How long to wait for the probe message in the INBOX. */
+    deadlineMs: number;
+    /** Pause between two INBOX searches; below stepTimeoutMs, so the IMAP session's watchdog never trips between. */
+    pollMs: number;
+    /**
+     * The roundtrip check's whole deadline: the monitor's timeoutSeconds (which covers the SMTP session and the
+     * IMAP session with its cleanup, as for the other checks) plus the delivery deadline.
+     */
+    timeoutMs: number;
+  };
+  sendBudget: { perMinute: number; perDay: number };
+  /** The key file that signs and verifies this agent's probe ids. */
+  probeIdKeyFile: string;
+}
+
+export interface AgentSettings {
+  host: string;
+  port: number;
+  concurrency: number;
+  logLevel: 'error' | 'warn' | 'info' | 'debug';
+  metrics: 'full' | 'basic';
+  shutdownGraceMs: number;
+  /** Absolute path of the agent's state folder. */
+  stateDir: string;
+  /** Absolute paths of the listener's security files, when configured. */
+  webConfigFile?: string;
+  bearerTokenFile?: string;
+}
+
+export interface LoadedConfig {
+  file: string;
+  agent: AgentSettings;
+  tenants: Map<string, ResolvedTenant>;
+  monitors: ResolvedMonitor[];
+  alerting?: AlertingConfigInput;
+  warnings: ConfigIssue[];
+}
