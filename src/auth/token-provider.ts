@@ -58,9 +58,15 @@ export class MsalTokenProvider implements TokenProvider {
   readonly #events: TokenEvents;
   readonly #env: NodeJS.ProcessEnv;
   readonly #timeoutMs: number;
+  readonly #redact: (text: string) => string;
 
-  constructor(options: { clock: Clock; events: TokenEvents; env?: NodeJS.ProcessEnv; timeoutMs?: number }) {
+  /**
+   * `redact` masks every text of a failure before it is returned: a proxy or a wrong authorityHost can answer
+   * with the request itself (client_secret, client_assertion) in its error text.
+   */
+  constructor(options: { clock: Clock; events: TokenEvents; redact: (text: string) => string; env?: NodeJS.ProcessEnv; timeoutMs?: number }) {
     this.#clock = options.clock;
+    this.#redact = options.redact;
     this.#events = options.events;
     this.#env = options.env ?? process.env;
     this.#timeoutMs = options.timeoutMs ?? 20_000;
@@ -122,7 +128,8 @@ export class MsalTokenProvider implements TokenProvider {
       if (scope === tenant.scope) this.#events.onToken(tenant, { expiresAt, roles: claims.roles });
       return { ok: true, token: new Secret(result.accessToken), claims, expiresAt };
     } catch (error) {
-      return this.#failure(tenant, state, error);
+      const result = this.#failure(tenant, state, error);
+      return result.ok ? result : { ...result, failure: this.#masked(result.failure) };
     } finally {
       // Assigned by the network client's callback during the await, which the compiler cannot see.
       const exchange = (state.lastExchange ?? state.lastMetadataRefusal) as AuthorityExchange | undefined;
@@ -167,6 +174,14 @@ export class MsalTokenProvider implements TokenProvider {
       ok: false,
       ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
       failure: { stage: 'token', reason, serverText, message: `the login service refused the ${exchange === state.lastExchange ? 'token' : 'metadata'} request (HTTP ${exchange.status})` },
+    };
+  }
+
+  #masked(failure: ProbeFailure): ProbeFailure {
+    return {
+      ...failure,
+      message: this.#redact(failure.message),
+      ...(failure.serverText !== undefined ? { serverText: this.#redact(failure.serverText) } : {}),
     };
   }
 

@@ -11,6 +11,7 @@ import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js'
 import type { ProbeFn, Transcript } from '../probes/types.js';
 import type { ProbeIdKeyring } from './probe-id.js';
 import type { CheckResult } from '../core/result.js';
+import { maskDiagnosis, maskOutcome, type Mask } from './mask.js';
 import type { SendBudget } from './send-budget.js';
 
 export interface CheckDeps {
@@ -22,6 +23,8 @@ export interface CheckDeps {
   probeIds(keyFile: string): ProbeIdKeyring;
   /** Probe messages sent per mailbox, shared by every check the process runs. */
   sendBudget: SendBudget;
+  /** Applied to every text of a result before it leaves runCheck. */
+  redact: Mask;
 }
 
 /** The checks that submit a probe message: they spend send budget and carry a signed probe id. */
@@ -48,7 +51,8 @@ export async function runCheck(
   const startedAt = deps.clock.now();
   const started = deps.clock.monotonic();
   const identity = { monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check };
-  const finish = (outcome: ProbeOutcome, claims?: TokenClaims, retryAfterSeconds?: number): CheckResult => {
+  const finish = (raw: ProbeOutcome, claims?: TokenClaims, retryAfterSeconds?: number): CheckResult => {
+    const outcome = maskOutcome(raw, deps.redact);
     const result: CheckResult = {
       ...identity,
       startedAt,
@@ -73,7 +77,7 @@ export async function runCheck(
           authorityHost: monitor.tenant.authorityHost,
         },
       });
-      result.diagnosis = diagnosis;
+      result.diagnosis = maskDiagnosis(diagnosis, deps.redact);
       outcome.failure.reason = diagnosis.reason;
       const backoff = retryAfterSeconds ?? secondsOf(backoffMsForReply(outcome.failure.serverText ?? ''));
       if (backoff !== undefined) result.retryAfterSeconds = backoff;

@@ -21,6 +21,7 @@ export function createRuntime(options: {
   const tokens = new MsalTokenProvider({
     clock: options.clock,
     ...(options.env ? { env: options.env } : {}),
+    redact: (text) => options.redactor.redact(text),
     events: {
       onRequest: options.events?.onRequest ?? (() => undefined),
       onToken: options.events?.onToken ?? (() => undefined),
@@ -36,6 +37,7 @@ export function createRuntime(options: {
       requiredRoles: REQUIRED_ROLE,
       probeIds: probeIdKeyrings(),
       sendBudget: new SendBudget(options.clock),
+      redact: (text) => options.redactor.redact(text),
     },
   };
 }

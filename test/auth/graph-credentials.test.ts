@@ -4,6 +4,7 @@ import { chooseExpiry, fetchAppCredentials, ownCredential, type GraphCredential 
 import { MsalTokenProvider } from '../../src/auth/token-provider.js';
 import type { ResolvedTenant } from '../../src/config/types.js';
 import { systemClock } from '../../src/core/clock.js';
+import { Redactor } from '../../src/log/redact.js';
 import { createPki, type TestPki } from '../../src/sandbox/certs.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
 import { SandboxModel } from '../../src/sandbox/model.js';
@@ -55,7 +56,7 @@ after(() => entra.close());
 describe('credential expiry from Microsoft Graph', () => {
   test('reads the app’s secrets and picks the one mailprobe uses by its hint', async () => {
     const env = { SECRET: 'abc-current-secret' };
-    const tokens = new MsalTokenProvider({ clock: systemClock, env, events: { onRequest: () => undefined, onToken: () => undefined } });
+    const tokens = new MsalTokenProvider({ clock: systemClock, env, redact: (text) => new Redactor().redact(text), events: { onRequest: () => undefined, onToken: () => undefined } });
     const result = await fetchAppCredentials(tokens, tenant(), { graphResource: 'https://graph.microsoft.com', graphBaseUrl: entra.url });
     assert.equal(result.ok, true, JSON.stringify(result));
     if (!result.ok) return;
@@ -70,7 +71,7 @@ describe('credential expiry from Microsoft Graph', () => {
   test('without Application.Read.All the listing is refused with role_missing', async () => {
     model.setRoles(TENANT, CLIENT, [], 'graph');
     try {
-      const tokens = new MsalTokenProvider({ clock: systemClock, env: { SECRET: 'abc-current-secret' }, events: { onRequest: () => undefined, onToken: () => undefined } });
+      const tokens = new MsalTokenProvider({ clock: systemClock, env: { SECRET: 'abc-current-secret' }, redact: (text) => new Redactor().redact(text), events: { onRequest: () => undefined, onToken: () => undefined } });
       const result = await fetchAppCredentials(tokens, tenant(), { graphResource: 'https://graph.microsoft.com', graphBaseUrl: entra.url });
       assert.equal(result.ok, false);
       if (!result.ok) assert.equal(result.failure.reason, 'role_missing');

@@ -8,6 +8,7 @@ import { MsalTokenProvider, type TokenResult } from '../../src/auth/token-provid
 import type { ResolvedTenant } from '../../src/config/types.js';
 import type { ReasonCode } from '../../src/core/reasons.js';
 import { systemClock } from '../../src/core/clock.js';
+import { Redactor } from '../../src/log/redact.js';
 import { parseConfig } from '../../src/config/load.js';
 import { createCertificateCredential, createPki, createSelfSigned, type CertificateCredential, type TestPki } from '../../src/sandbox/certs.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
@@ -45,6 +46,7 @@ function provider(env: NodeJS.ProcessEnv = { SECRET }, timeoutMs = 3000): MsalTo
     clock: systemClock,
     env,
     timeoutMs,
+    redact: (text) => new Redactor().redact(text),
     events: { onRequest: (t, result) => events.push({ tenant: t.key, result }), onToken: () => undefined },
   });
 }

@@ -10,6 +10,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { ResolvedMonitor } from '../../src/config/types.js';
 import { decodeAccessToken, isDecodeError } from '../../src/diagnose/claims.js';
 import { sweepingAfter, type ProbeMailContext } from '../../src/probes/cleanup.js';
+import { Redactor } from '../../src/log/redact.js';
 import { PROBES, REQUIRED_ROLE } from '../../src/probes/registry.js';
 import { roundtripProbe } from '../../src/probes/roundtrip.js';
 import { smtpProbe } from '../../src/probes/smtp.js';
@@ -82,7 +83,7 @@ const tokens: TokenProvider = {
 };
 
 function checkDeps(): CheckDeps {
-  return { tokens, clock: systemClock, probes: PROBES, requiredRoles: REQUIRED_ROLE, probeIds: probeIdKeyrings(), sendBudget: new SendBudget(systemClock) };
+  return { tokens, clock: systemClock, probes: PROBES, requiredRoles: REQUIRED_ROLE, probeIds: probeIdKeyrings(), sendBudget: new SendBudget(systemClock), redact: (text) => new Redactor().redact(text) };
 }
 
 function keyring(monitor: ResolvedMonitor): ProbeIdKeyring {
