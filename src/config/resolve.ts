@@ -34,6 +34,9 @@ export function resolveConfig(input: MonitorsFileInput, file: string): LoadedCon
 
   const agent = resolveAgent(input, baseDir);
   const probeIdKeyFile = join(agent.stateDir, PROBE_ID_KEY_FILE);
+  // 20,000 monitors usually share a handful of schedules and TLS settings: each distinct one is checked once.
+  const schedules = new Map<string, number | undefined>();
+  const tlsByKey = new Map<string, TlsSettings>();
   const seen = new Set<string>();
   const monitors: ResolvedMonitor[] = [];
   input.monitors.forEach((monitor, index) => {
@@ -47,12 +50,15 @@ export function resolveConfig(input: MonitorsFileInput, file: string): LoadedCon
       return;
     }
     const schedule = monitor.schedule ?? defaults.schedule ?? BUILT_IN_DEFAULTS.schedule;
-    if (!cron.validate(schedule)) {
+    if (!schedules.has(schedule)) schedules.set(schedule, cron.validate(schedule) ? scheduleIntervalSeconds(schedule) : undefined);
+    const intervalSeconds = schedules.get(schedule);
+    if (intervalSeconds === undefined) {
       issues.push({ file, path: `${at}.schedule`, message: `"${schedule}" is not a valid cron expression` });
       return;
     }
-    const tls = monitor.tls ? readTls({ ...defaults.tls, ...monitor.tls }, baseDir, file, `${at}.tls`, issues, warnings) : defaultTls;
-    const resolved = resolveMonitor(monitor, tenant, defaults, schedule, tls, probeIdKeyFile);
+    const tlsInput = monitor.tls ? { ...defaults.tls, ...monitor.tls } : undefined;
+    const tls = tlsInput ? sharedTls(tlsByKey, tlsInput, () => readTls(tlsInput, baseDir, file, `${at}.tls`, issues, warnings)) : defaultTls;
+    const resolved = resolveMonitor(monitor, tenant, defaults, schedule, intervalSeconds, tls, probeIdKeyFile);
     const roundtripSeconds = (resolved.probeMail?.roundtrip.timeoutMs ?? 0) / 1000;
     if (resolved.checks.includes('roundtrip') && roundtripSeconds > resolved.intervalSeconds) {
       warnings.push({
@@ -90,6 +96,7 @@ function resolveMonitor(
   tenant: ResolvedTenant,
   defaults: NonNullable<MonitorsFileInput['defaults']>,
   schedule: string,
+  intervalSeconds: number,
   tls: TlsSettings,
   probeIdKeyFile: string,
 ): ResolvedMonitor {
@@ -109,7 +116,7 @@ function resolveMonitor(
     enabled: monitor.enabled ?? true,
     checks: monitor.checks ?? defaults.checks ?? BUILT_IN_DEFAULTS.checks,
     schedule,
-    intervalSeconds: scheduleIntervalSeconds(schedule),
+    intervalSeconds,
     timeoutMs: timeoutSeconds * 1000,
     stepTimeoutMs,
     endpoints: {
@@ -172,6 +179,17 @@ function authorityTls(
 const MAIL_VERIFICATION_OFF = 'TLS certificate verification is disabled for the mail servers (the login host is still verified)';
 const LOGIN_VERIFICATION_OFF =
   'TLS certificate verification of the login host and Microsoft Graph is disabled: the client secret or signed assertion is sent to whoever answers';
+
+// Monitors with the same TLS override share one settings object (and one read of the CA file); a failed read
+// is not remembered, so each monitor naming a bad file is reported.
+function sharedTls(cache: Map<string, TlsSettings>, input: { caFile?: string | undefined }, read: () => TlsSettings): TlsSettings {
+  const key = JSON.stringify(input);
+  const known = cache.get(key);
+  if (known) return known;
+  const settings = read();
+  if (settings.ca !== undefined || !input.caFile) cache.set(key, settings);
+  return settings;
+}
 
 function readTls(
   tls: { caFile?: string | undefined; rejectUnauthorized?: boolean | undefined } | undefined,

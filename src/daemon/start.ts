@@ -4,6 +4,7 @@ import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { parseListen } from '../config/defaults.js';
 import { loadConfigFile } from '../config/load.js';
+import { restartOnlyChanges } from '../config/restart-only.js';
 import type { LoadedConfig } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
 import { ListenerSecurity } from '../http/security.js';
@@ -106,6 +107,8 @@ export async function startAgent(
   const reload = (): boolean => {
     try {
       const next = loadConfigFile(config.file);
+      const ignored = restartOnlyChanges(agent.config ?? config, next);
+      if (ignored.length > 0) logger.warn('configuration reloaded, but these settings take effect only after a restart', { settings: ignored });
       agent.reload(next);
       const section = JSON.stringify(next.alerting ?? null);
       if (section !== alertingSection) {
@@ -134,7 +137,7 @@ export async function startAgent(
     logger,
     reload,
     stop: async () => {
-      const { unfinished } = await agent.stop(config.agent.shutdownGraceMs);
+      const { unfinished } = await agent.stop((agent.config ?? config).agent.shutdownGraceMs);
       if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
       await notifier?.close();
       await http.close();

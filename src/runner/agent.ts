@@ -28,6 +28,8 @@ export class Agent {
   #scheduler?: Scheduler;
   #config?: LoadedConfig;
   #expiryTimer?: NodeJS.Timeout;
+  /** What each job's series was announced with, so a reload of 20,000 unchanged monitors re-renders none. */
+  #announced = new Map<string, string>();
   readonly startedAt: number;
 
   constructor(options: AgentOptions) {
@@ -91,10 +93,15 @@ export class Agent {
       if (identity) this.#options.metrics.forgetMonitor(identity);
       this.#status.remove(removed);
     }
+    const announced = new Map<string, string>();
     for (const job of jobs) {
       const { monitor } = job;
+      const signature = `${monitor.tenant.key}\u0000${monitor.mailbox}\u0000${monitor.intervalSeconds}`;
+      announced.set(job.key, signature);
+      if (this.#announced.get(job.key) === signature) continue;
       this.#options.metrics.expectCheck({ monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check: job.check }, monitor.intervalSeconds);
     }
+    this.#announced = announced;
     for (const tenant of config.tenants.values()) {
       this.#options.metrics.expectClient(tenant.key, tenant.clientId);
       this.#refreshExpiry(tenant);
@@ -105,6 +112,7 @@ export class Agent {
       if (!kept.has(clientKey(tenant))) this.#options.metrics.forgetClient(tenant.key, tenant.clientId);
     }
     this.#status.expect(jobs);
+    this.#scheduler?.setConcurrency(config.agent.concurrency);
     this.#scheduler?.setJobs(jobs);
     this.#config = config;
   }

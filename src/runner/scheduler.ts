@@ -58,10 +58,18 @@ export class Scheduler {
   readonly #queue: JobState[] = [];
   #active = 0;
   #running = false;
+  #concurrency: number;
 
   constructor(options: SchedulerOptions) {
     this.#options = options;
     this.#spread = options.spread ?? 0.9;
+    this.#concurrency = options.concurrency;
+  }
+
+  /** A lower limit lets running checks finish; a higher one starts queued checks at once. */
+  setConcurrency(limit: number): void {
+    this.#concurrency = limit;
+    this.#drain();
   }
 
   /** Installs a job set; jobs that stay keep their state (a running check is not forgotten on reload). */
@@ -151,7 +159,7 @@ export class Scheduler {
     if (state.phase === 'running') return this.#options.onSkip(state.job, 'overlap');
     if (state.phase === 'queued') return this.#options.onSkip(state.job, 'concurrency');
     if (state.notBefore > this.#options.clock.now()) return this.#options.onSkip(state.job, 'backoff');
-    if (this.#active >= this.#options.concurrency) {
+    if (this.#active >= this.#concurrency) {
       state.phase = 'queued';
       state.dueAt = slotAt;
       this.#queue.push(state);
@@ -180,7 +188,7 @@ export class Scheduler {
   }
 
   #drain(): void {
-    while (this.#active < this.#options.concurrency && this.#running) {
+    while (this.#active < this.#concurrency && this.#running) {
       const next = this.#queue.shift();
       if (!next) return;
       if (this.#states.get(next.job.key) !== next) continue;
