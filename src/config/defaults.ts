@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import type { CheckKind } from '../core/check.js';
-import type { ProbeMailSettings, ResolvedMonitor } from './types.js';
+import type { ProbeMailSettings, ResolvedMonitor, StatusPageSettings } from './types.js';
 
 export const BUILT_IN_DEFAULTS = {
   checks: ['imap', 'smtp'] as CheckKind[],
@@ -17,6 +17,7 @@ export const BUILT_IN_DEFAULTS = {
   cleanup: true,
   // A tenth of Exchange Online's SMTP AUTH limits (30 a minute, 10,000 recipients a day per mailbox).
   sendBudget: { perMinute: 3, perDay: 1000 },
+  statusPage: { title: 'Mail status', public: true, reasons: true, incidents: true, pageSize: 50, refreshSeconds: 60 } satisfies StatusPageSettings,
 };
 
 export const PROBE_ID_KEY_FILE = 'probe-id.key';

@@ -71,7 +71,8 @@ export function resolveConfig(input: MonitorsFileInput, file: string): LoadedCon
   });
   if (issues.length > 0) throw new ConfigError(issues);
 
-  return { file, agent, tenants, monitors, ...(input.alerting ? { alerting: input.alerting } : {}), warnings };
+  const statusPage = { ...BUILT_IN_DEFAULTS.statusPage, ...input.statusPage };
+  return { file, agent, tenants, monitors, ...(input.alerting ? { alerting: input.alerting } : {}), statusPage, warnings };
 }
 
 function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: TlsSettings): ResolvedTenant {
@@ -114,6 +115,9 @@ function resolveMonitor(
     tenant,
     mailbox: monitor.mailbox,
     enabled: monitor.enabled ?? true,
+    ...(monitor.displayName !== undefined ? { displayName: monitor.displayName } : {}),
+    ...(monitor.group !== undefined ? { group: monitor.group } : {}),
+    public: monitor.public ?? true,
     checks: monitor.checks ?? defaults.checks ?? BUILT_IN_DEFAULTS.checks,
     schedule,
     intervalSeconds,

@@ -172,6 +172,22 @@ export const Monitor = z
     tenant: z.string().min(1).describe('Key of an entry in "tenants".'),
     mailbox: z.string().email('an e-mail address').describe('Mailbox to log in to (user= in XOAUTH2).'),
     enabled: z.boolean().optional().describe('false keeps the monitor in the file without running it.'),
+    displayName: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('Name shown on the status page instead of "name"; public, so never a mailbox address or an ID.'),
+    group: z
+      .string()
+      .min(1)
+      .max(100)
+      .optional()
+      .describe('Heading the status page groups this monitor under (default: the key of its tenant in "tenants").'),
+    public: z
+      .boolean()
+      .optional()
+      .describe('false keeps the monitor off the public status page (/status and its feeds); /status/detail still shows it.'),
     ...CheckSettings,
   })
   .strict();
@@ -216,6 +232,31 @@ export const Agent = z
   })
   .strict();
 
+export const StatusPage = z
+  .object({
+    title: z.string().min(1).max(100).optional().describe('Heading of the status page (default "Mail status").'),
+    public: z
+      .boolean()
+      .optional()
+      .describe(
+        'true (default): /status, its badges, Atom feed and summary.json are open to anyone who reaches the listener, showing only display names, groups and plain-words reasons. false: they need the listener’s authentication like /status/detail, /metrics and /api/*.',
+      ),
+    reasons: z
+      .boolean()
+      .optional()
+      .describe('false hides why a check fails (the reason in plain words) and incident causes from the public view (default true).'),
+    incidents: z.boolean().optional().describe('false leaves the list of recent incidents off the public view (default true).'),
+    pageSize: z.number().int().min(1).max(1000).optional().describe('Monitors per page of the status page (default 50).'),
+    refreshSeconds: z
+      .number()
+      .int()
+      .min(10)
+      .max(3600)
+      .optional()
+      .describe('How often an open status page reloads itself (default 60); the page has a link that stops it.'),
+  })
+  .strict();
+
 export const MonitorsFile = z
   .object({
     $schema: z.string().optional(),
@@ -224,6 +265,7 @@ export const MonitorsFile = z
     tenants: z.record(z.string().min(1), Tenant).describe('Entra apps by a short name of your choice.'),
     monitors: z.array(Monitor).describe('One entry per mailbox to watch.'),
     alerting: AlertingConfig.optional().describe('Built-in notifications (webhook, Teams, Slack, Alertmanager) for people without Alertmanager rules.'),
+    statusPage: StatusPage.optional().describe('The status page at /status: what the public view shows, and how.'),
   })
   .strict();
 
@@ -231,4 +273,5 @@ export type MonitorsFileInput = z.infer<typeof MonitorsFile>;
 export type TenantInput = z.infer<typeof Tenant>;
 export type MonitorInput = z.infer<typeof Monitor>;
 export type CredentialInput = z.infer<typeof Credential>;
+export type StatusPageInput = z.infer<typeof StatusPage>;
 export type Cloud = (typeof CLOUDS)[number];

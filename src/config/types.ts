@@ -27,6 +27,12 @@ export interface ResolvedMonitor {
   tenant: ResolvedTenant;
   mailbox: string;
   enabled: boolean;
+  /** Shown instead of name on the status page. */
+  displayName?: string;
+  /** Status page heading; when absent the page groups by tenant key. */
+  group?: string;
+  /** Whether the public status page shows this monitor. */
+  public: boolean;
   checks: CheckKind[];
   schedule: string;
   /** Seconds between two runs of the schedule, for freshness alerts and jitter spread. */
@@ -72,11 +78,22 @@ export interface AgentSettings {
   bearerTokenFile?: string;
 }
 
+/** The status page's settings with defaults applied. */
+export interface StatusPageSettings {
+  title: string;
+  public: boolean;
+  reasons: boolean;
+  incidents: boolean;
+  pageSize: number;
+  refreshSeconds: number;
+}
+
 export interface LoadedConfig {
   file: string;
   agent: AgentSettings;
   tenants: Map<string, ResolvedTenant>;
   monitors: ResolvedMonitor[];
   alerting?: AlertingConfigInput;
+  statusPage: StatusPageSettings;
   warnings: ConfigIssue[];
 }

@@ -4,6 +4,8 @@ import type { Job } from './scheduler.js';
 export interface CheckStatus extends CheckIdentity {
   state: 'pending' | 'ok' | 'failing';
   consecutiveFailures: number;
+  /** When the current state (ok or failing) began, as far as this agent has seen; absent while pending. */
+  since?: string;
   lastSuccessAt?: string;
   last?: {
     at: string;
@@ -50,6 +52,7 @@ export class StatusBoard {
       mailbox: result.mailbox,
       check: result.check,
       state: ok ? 'ok' : 'failing',
+      since: previous?.since !== undefined && previous.state === (ok ? 'ok' : 'failing') ? previous.since : at,
       consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
       ...(ok ? { lastSuccessAt: at } : previous?.lastSuccessAt ? { lastSuccessAt: previous.lastSuccessAt } : {}),
       last: {

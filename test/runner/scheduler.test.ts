@@ -24,6 +24,7 @@ function monitor(name: string, checks: CheckKind[] = ['imap'], schedule = '* * *
     },
     mailbox: `${name}@example.com`,
     enabled: true,
+    public: true,
     checks,
     schedule,
     intervalSeconds: 1,
