@@ -41,6 +41,7 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
         '',
         'mailprobe demo — everything runs on this machine against emulated Entra ID and Exchange Online.',
         `  metrics:  ${handle.http.url}/metrics`,
+        `  status page: ${handle.http.url}/status   (operators: ${handle.http.url}/status/detail)`,
         `  status:   ${handle.http.url}/api/status`,
         `  config:   ${env.config.file} (generated; ${env.config.monitors.length} monitors, checks ${checks.join(', ')})`,
         '  what happens:',

@@ -99,6 +99,12 @@ export async function startAgent(
       config: { file: agent.config?.file, lastReloadOk: lastReload.ok, lastReloadAt: new Date(lastReload.at).toISOString(), lastReloadError: lastReload.error },
       checks: agent.status.list(),
     }),
+    statusPage: {
+      settings: () => (agent.config ?? config).statusPage,
+      monitors: () => (agent.config ?? config).monitors,
+      checks: () => agent.status.list(),
+      now: () => clock.now(),
+    },
   });
   agent.start(config, { runAtStart: true });
   metrics.setConfigReload(true, clock.now() / 1000);

@@ -11,6 +11,8 @@ import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import { acceptsClientCertificate } from './client-cert.js';
 import type { ListenerSecurity } from './security.js';
+import type { StatusSource } from './status/model.js';
+import { statusRoute } from './status/routes.js';
 
 export interface HealthReport {
   ready: boolean;
@@ -24,6 +26,8 @@ export interface HttpServerOptions {
   metrics: MailprobeMetrics;
   health: () => HealthReport | Promise<HealthReport>;
   status: () => unknown;
+  /** Serves the status page under /status when given. */
+  statusPage?: StatusSource;
   logger: Logger;
   /** TLS, basic auth, bearer tokens, headers; absent: plain HTTP, every route open. */
   security?: ListenerSecurity;
@@ -57,6 +61,7 @@ const KEEP_ALIVE_TIMEOUT_MS = 5_000;
 const INDEX_HTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>mailprobe</title></head>
 <body><h1>mailprobe</h1><ul>
+<li><a href="/status">/status</a> status page</li>
 <li><a href="/metrics">/metrics</a> Prometheus metrics</li>
 <li><a href="/api/status">/api/status</a> current state of every check</li>
 <li><a href="/readyz">/readyz</a> readiness</li>
@@ -96,13 +101,18 @@ const ROUTES: Record<string, Route> = {
   '/api/status': { access: 'protected', heavy: true, reply: async ({ status }) => json(200, await status()) },
 };
 
-/** Paths under /api/ are protected even before a route exists for them, so a typo never reveals which do. */
-function routeOf(path: string): Route | undefined {
-  return ROUTES[path];
+/** The fixed routes, then the status page's (its paths carry monitor names, its replies read the query). */
+function routeOf(options: HttpServerOptions, req: IncomingMessage): Route | undefined {
+  const path = pathOf(req);
+  const fixed = ROUTES[path];
+  if (fixed || !options.statusPage || !path.startsWith('/status')) return fixed;
+  const page = statusRoute(options.statusPage, path);
+  return page && { access: page.access, heavy: page.heavy, reply: () => page.handle(queryOf(req)) };
 }
 
-function accessOf(path: string): Route['access'] {
-  return routeOf(path)?.access ?? (path.startsWith('/api/') ? 'protected' : 'public');
+/** Paths under /api/ are protected even before a route exists for them, so a typo never reveals which do. */
+function accessOf(route: Route | undefined, path: string): Route['access'] {
+  return route?.access ?? (path.startsWith('/api/') ? 'protected' : 'public');
 }
 
 export function startHttpServer(options: HttpServerOptions): Promise<RunningHttpServer> {
@@ -168,13 +178,13 @@ async function handle(options: HttpServerOptions, state: RequestState, req: Inco
   const { security } = options;
   for (const [name, value] of Object.entries(security?.headers ?? {})) res.setHeader(name, value);
   const path = pathOf(req);
-  if (security && accessOf(path) === 'protected') {
+  const route = routeOf(options, req);
+  if (security && accessOf(route, path) === 'protected') {
     const verdict = await security.authorize(req.headers.authorization);
     if (verdict === 'unavailable') return send(req, res, text(500, 'internal error: the listener security configuration is invalid\n'));
     if (verdict === 'denied') return send(req, res, { ...text(401, 'unauthorized\n'), headers: { 'WWW-Authenticate': security.challenges() } });
     if (!security.allowRequest()) return send(req, res, text(429, 'too many requests\n'));
   }
-  const route = routeOf(path);
   if (route === undefined) return send(req, res, text(404, 'not found\n'));
   // HEAD is GET without a body; node drops the body itself.
   if (req.method !== 'GET' && req.method !== 'HEAD') {
@@ -231,6 +241,12 @@ function pathOf(req: IncomingMessage): string {
   return (req.url ?? '/').split('?', 1)[0] ?? '/';
 }
 
+function queryOf(req: IncomingMessage): URLSearchParams {
+  const url = req.url ?? '';
+  const at = url.indexOf('?');
+  return new URLSearchParams(at === -1 ? '' : url.slice(at + 1));
+}
+
 async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Promise<void> {
   for (const [name, value] of Object.entries(reply.headers ?? {})) res.setHeader(name, value);
   if (typeof reply.body === 'function') return stream(req, res, reply.status, reply.type, reply.body);
@@ -240,7 +256,8 @@ async function send(req: IncomingMessage, res: ServerResponse, reply: Reply): Pr
   res.writeHead(reply.status, {
     'Content-Type': reply.type,
     'Content-Length': body.length,
-    'Cache-Control': 'no-store',
+    // A route may allow caching (the status page's stylesheet and badges); everything else is never stored.
+    ...(res.hasHeader('Cache-Control') ? {} : { 'Cache-Control': 'no-store' }),
     'X-Content-Type-Options': 'nosniff',
     Vary: 'Accept-Encoding',
     ...(compress ? { 'Content-Encoding': 'gzip' } : {}),

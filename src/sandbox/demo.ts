@@ -65,7 +65,11 @@ export async function startDemoEnvironment(options: { schedule: string; checks: 
     };
   }
   const monitors = TENANTS.flatMap((tenant) =>
-    tenant.mailboxes.map((mailbox) => ({ name: `${tenant.key}-${mailbox.split('@')[0] ?? 'probe'}`, tenant: tenant.key, mailbox })),
+    tenant.mailboxes.map((mailbox) => {
+      const local = mailbox.split('@')[0] ?? 'probe';
+      // What the public status page shows: names chosen for readers, not the addresses.
+      return { name: `${tenant.key}-${local}`, displayName: `${capitalise(tenant.key)} ${local}`, group: capitalise(tenant.key), tenant: tenant.key, mailbox };
+    }),
   );
   const file = join(dir, 'monitors.json');
   const text = JSON.stringify(
@@ -103,6 +107,10 @@ export async function startDemoEnvironment(options: { schedule: string; checks: 
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+function capitalise(word: string): string {
+  return word.charAt(0).toUpperCase() + word.slice(1);
 }
 
 export interface DemoEvent {

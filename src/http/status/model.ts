@@ -1,0 +1,261 @@
+import type { ResolvedMonitor, StatusPageSettings } from '../../config/types.js';
+import type { AvailabilityWindow, CheckHistorySummary, DaySummary, HistoryReader, IncidentSummary } from '../../history/reader.js';
+import type { CheckKind } from '../../core/check.js';
+import type { CheckStatus } from '../../runner/status.js';
+
+/** Everything the status page reads; the daemon passes its live config, status board and history store. */
+export interface StatusSource {
+  settings(): StatusPageSettings;
+  monitors(): readonly ResolvedMonitor[];
+  checks(): readonly CheckStatus[];
+  history?: HistoryReader;
+  now(): number;
+}
+
+/** public: display names, groups and plain words only. detail: everything, for the protected view. */
+export type StatusView = 'public' | 'detail';
+
+export type CheckState = 'ok' | 'fail' | 'unknown';
+export const STATE_FILTERS = ['all', 'failing', 'ok', 'unknown'] as const;
+export type StateFilter = (typeof STATE_FILTERS)[number];
+
+export interface StatusQuery {
+  q: string;
+  state: StateFilter;
+  group: string;
+  page: number;
+  refresh: boolean;
+}
+
+export interface MonitorEntry {
+  name: string;
+  label: string;
+  group: string;
+  public: boolean;
+  tenant: string;
+  tenantId: string;
+  clientId: string;
+  mailbox: string;
+  /** Lower-cased text the public search looks in, and the detail search's extra fields. */
+  search: { public: string; detail: string };
+}
+
+export interface CheckRow {
+  check: CheckKind;
+  state: CheckState;
+  /** Epoch ms the current state began, when known. */
+  since?: number;
+  status: CheckStatus;
+}
+
+export interface MonitorRow {
+  monitor: MonitorEntry;
+  checks: CheckRow[];
+  state: CheckState;
+}
+
+export interface StatusCounts {
+  monitors: number;
+  checks: Record<CheckState, number>;
+}
+
+const QUERY_TEXT_MAX = 100;
+export const HISTORY_DAYS = 90;
+const DAY_MS = 86_400_000;
+
+export function parseQuery(params: URLSearchParams): StatusQuery {
+  const state = params.get('state') ?? 'all';
+  const page = Number.parseInt(params.get('page') ?? '1', 10);
+  return {
+    q: (params.get('q') ?? '').trim().slice(0, QUERY_TEXT_MAX),
+    state: (STATE_FILTERS as readonly string[]).includes(state) ? (state as StateFilter) : 'all',
+    group: (params.get('group') ?? '').slice(0, QUERY_TEXT_MAX),
+    page: Number.isFinite(page) && page >= 1 ? page : 1,
+    refresh: params.get('refresh') !== '0',
+  };
+}
+
+/** The query string for a link that changes some of the current filters; defaults are left out. */
+export function queryString(query: StatusQuery, change: Partial<StatusQuery> = {}): string {
+  const next = { ...query, ...change };
+  const params = new URLSearchParams();
+  if (next.q) params.set('q', next.q);
+  if (next.state !== 'all') params.set('state', next.state);
+  if (next.group) params.set('group', next.group);
+  if (next.page > 1) params.set('page', String(next.page));
+  if (!next.refresh) params.set('refresh', '0');
+  const text = params.toString();
+  return text ? `?${text}` : '';
+}
+
+// Sorting 10,000 monitors on every request would cost more than rendering a page; the config array only
+// changes on reload, so its sorted entries are kept for as long as that array lives.
+const entriesCache = new WeakMap<readonly ResolvedMonitor[], { list: MonitorEntry[]; byName: Map<string, MonitorEntry> }>();
+
+export function monitorEntries(monitors: readonly ResolvedMonitor[]): { list: MonitorEntry[]; byName: Map<string, MonitorEntry> } {
+  const cached = entriesCache.get(monitors);
+  if (cached) return cached;
+  const list = monitors.map((monitor): MonitorEntry => {
+    const label = monitor.displayName ?? monitor.name;
+    const group = monitor.group ?? monitor.tenant.key;
+    const publicText = `${label}\n${monitor.name}\n${group}`.toLowerCase();
+    return {
+      name: monitor.name,
+      label,
+      group,
+      public: monitor.public,
+      tenant: monitor.tenant.key,
+      tenantId: monitor.tenant.tenantId,
+      clientId: monitor.tenant.clientId,
+      mailbox: monitor.mailbox,
+      search: { public: publicText, detail: `${publicText}\n${monitor.mailbox}\n${monitor.tenant.key}\n${monitor.tenant.tenantId}\n${monitor.tenant.clientId}`.toLowerCase() },
+    };
+  });
+  const key = (entry: MonitorEntry): string => `${entry.group.toLowerCase()}\u0000${entry.label.toLowerCase()}\u0000${entry.name}`;
+  const keys = new Map(list.map((entry) => [entry, key(entry)]));
+  list.sort((a, b) => {
+    const ka = keys.get(a) ?? '';
+    const kb = keys.get(b) ?? '';
+    return ka < kb ? -1 : ka > kb ? 1 : 0;
+  });
+  const entries = { list, byName: new Map(list.map((entry) => [entry.name, entry])) };
+  entriesCache.set(monitors, entries);
+  return entries;
+}
+
+export function checkState(status: CheckStatus): CheckState {
+  if (status.state === 'ok') return 'ok';
+  if (status.state === 'failing') return 'fail';
+  return 'unknown';
+}
+
+const STATE_RANK: Record<CheckState, number> = { ok: 0, unknown: 1, fail: 2 };
+
+function worst(states: readonly CheckState[]): CheckState {
+  return states.reduce<CheckState>((acc, state) => (STATE_RANK[state] > STATE_RANK[acc] ? state : acc), states.length ? 'ok' : 'unknown');
+}
+
+/** Every monitor the view may show, in page order, with its checks' current state. */
+export function monitorRows(source: StatusSource, view: StatusView): MonitorRow[] {
+  const { list } = monitorEntries(source.monitors());
+  const byMonitor = new Map<string, CheckRow[]>();
+  for (const status of source.checks()) {
+    const since = status.since === undefined ? undefined : Date.parse(status.since);
+    const row: CheckRow = { check: status.check, state: checkState(status), status, ...(since !== undefined ? { since } : {}) };
+    const rows = byMonitor.get(status.monitor);
+    if (rows) rows.push(row);
+    else byMonitor.set(status.monitor, [row]);
+  }
+  const rows: MonitorRow[] = [];
+  for (const monitor of list) {
+    if (view === 'public' && !monitor.public) continue;
+    const checks = byMonitor.get(monitor.name);
+    if (!checks) continue;
+    rows.push({ monitor, checks, state: worst(checks.map((check) => check.state)) });
+  }
+  return rows;
+}
+
+export function countRows(rows: readonly MonitorRow[]): StatusCounts {
+  const checks: Record<CheckState, number> = { ok: 0, fail: 0, unknown: 0 };
+  for (const row of rows) for (const check of row.checks) checks[check.state]++;
+  return { monitors: rows.length, checks };
+}
+
+const FILTER_STATE: Record<Exclude<StateFilter, 'all'>, CheckState> = { failing: 'fail', ok: 'ok', unknown: 'unknown' };
+
+export function filterRows(rows: readonly MonitorRow[], query: StatusQuery, view: StatusView): MonitorRow[] {
+  const needle = query.q.toLowerCase();
+  const wanted = query.state === 'all' ? undefined : FILTER_STATE[query.state];
+  return rows.filter(
+    (row) =>
+      (wanted === undefined || row.checks.some((check) => check.state === wanted)) &&
+      (query.group === '' || row.monitor.group === query.group) &&
+      (needle === '' || row.monitor.search[view].includes(needle)),
+  );
+}
+
+export function groupsOf(rows: readonly MonitorRow[]): string[] {
+  return [...new Set(rows.map((row) => row.monitor.group))];
+}
+
+export interface PageSlice {
+  rows: MonitorRow[];
+  page: number;
+  pages: number;
+}
+
+export function pageOf(rows: readonly MonitorRow[], page: number, size: number): PageSlice {
+  const pages = Math.max(1, Math.ceil(rows.length / size));
+  const current = Math.min(page, pages);
+  return { rows: rows.slice((current - 1) * size, current * size), page: current, pages };
+}
+
+/** The history of the page's checks only: the store is asked for what is rendered, never for all 20,000. */
+export async function historyOf(source: StatusSource, rows: readonly MonitorRow[]): Promise<Map<string, CheckHistorySummary>> {
+  const map = new Map<string, CheckHistorySummary>();
+  if (!source.history || rows.length === 0) return map;
+  const checks = rows.flatMap((row) => row.checks.map((check) => ({ monitor: row.monitor.name, check: check.check })));
+  for (const summary of await source.history.checkSummaries({ now: source.now(), days: HISTORY_DAYS, checks })) {
+    map.set(historyKey(summary.monitor, summary.check), summary);
+  }
+  return map;
+}
+
+export function historyKey(monitor: string, check: CheckKind): string {
+  return `${monitor}\u0000${check}`;
+}
+
+/** 90 days with nothing recorded, for a check the store has no rows for (or when no store is configured). */
+export function emptyDays(now: number): DaySummary[] {
+  const days: DaySummary[] = [];
+  for (let i = HISTORY_DAYS - 1; i >= 0; i--) {
+    const day = new Date(now - i * DAY_MS).toISOString().slice(0, 10);
+    days.push({ day, okSeconds: 0, failSeconds: 0, maintenanceSeconds: 0, unknownSeconds: 86_400 });
+  }
+  return days;
+}
+
+export type DayState = 'ok' | 'fail' | 'maintenance' | 'unknown';
+
+/** A day is shown by its worst accounted state: any failure marks it, then maintenance, then ok. */
+export function dayState(day: DaySummary): DayState {
+  if (day.failSeconds > 0) return 'fail';
+  if (day.maintenanceSeconds > 0) return 'maintenance';
+  if (day.okSeconds > 0) return 'ok';
+  return 'unknown';
+}
+
+export function dayAvailability(day: DaySummary): number | null {
+  const counted = day.okSeconds + day.failSeconds;
+  return counted > 0 ? day.okSeconds / counted : null;
+}
+
+export const NO_AVAILABILITY: Record<AvailabilityWindow, number | null> = { '24h': null, '7d': null, '30d': null, '90d': null };
+
+/** Recent incidents of the shown monitors, newest first; without a store, the open ones the board knows. */
+export async function recentIncidents(source: StatusSource, visible: ReadonlySet<string>, limit: number): Promise<IncidentSummary[]> {
+  const now = source.now();
+  if (!source.history) return openIncidents(source, visible).slice(0, limit);
+  // Hidden monitors' incidents are dropped after the query, so ask for more than the page shows.
+  const found = await source.history.incidents({ from: now - HISTORY_DAYS * DAY_MS, to: now, limit: limit * 5 });
+  return found.filter((incident) => visible.has(incident.monitor)).slice(0, limit);
+}
+
+export function openIncidents(source: StatusSource, visible: ReadonlySet<string>): IncidentSummary[] {
+  const open: IncidentSummary[] = [];
+  for (const status of source.checks()) {
+    if (status.state !== 'failing' || !visible.has(status.monitor)) continue;
+    const startedAt = Date.parse(status.since ?? status.last?.at ?? '');
+    open.push({
+      monitor: status.monitor,
+      tenant: status.tenant,
+      check: status.check,
+      startedAt: Number.isFinite(startedAt) ? startedAt : source.now(),
+      reason: status.last?.reason ?? 'internal_error',
+      stage: status.last?.stage ?? 'config',
+      ...(status.last?.serverText !== undefined ? { serverText: status.last.serverText } : {}),
+    });
+  }
+  return open.sort((a, b) => b.startedAt - a.startedAt);
+}
