@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the real-server test bed (Dovecot, Postfix) and the metrics/alerting
-# tests (Prometheus, Alertmanager) need. Idempotent: exits at once when everything is installed.
+# tests (Prometheus, Alertmanager) and the status page browser tests (Chromium) need. Idempotent: exits at once when everything is installed.
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager)
+PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

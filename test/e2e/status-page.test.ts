@@ -1,0 +1,171 @@
+import assert from 'node:assert/strict';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { PassThrough } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import { startAgent, type AgentHandle } from '../../src/cli/run.js';
+import { DEMO_SCRIPT, startDemoEnvironment, type DemoEnvironment } from '../../src/sandbox/demo.js';
+
+// The status page in a real browser (Debian's Chromium), against the real agent checking the Exchange and
+// Entra emulators, one tenant's client secret expired: what a visitor sees, what axe-core finds, and
+// screenshots of both views in light and dark, desktop and phone, kept for people to look at.
+
+const ARTIFACTS = join(process.cwd(), 'test-artifacts', 'status-page');
+const CHROMIUM_ARGS = [
+  '--no-sandbox',
+  '--headless',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
+const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+
+/** The little of the page's window the test calls (compiled without the DOM library). */
+interface PageWindow {
+  getComputedStyle(element: unknown, pseudo: string): { content: string };
+}
+
+interface AxeViolation {
+  id: string;
+  impact: string | null;
+  help: string;
+  nodes: Array<{ target: unknown[] }>;
+}
+
+async function axeScan(page: Page): Promise<AxeViolation[]> {
+  await page.addScriptTag({ content: AXE_SOURCE });
+  // A string, as the test is compiled without the DOM library; it runs in the page.
+  return page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((result) =>
+    result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`) as Promise<AxeViolation[]>;
+}
+
+async function screenshots(page: Page, url: string, name: string): Promise<void> {
+  for (const [size, width, height] of [['desktop', 1280, 900], ['phone', 390, 844]] as const) {
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.setViewportSize({ width, height });
+      await page.emulateMedia({ colorScheme: scheme });
+      await page.goto(url);
+      await page.screenshot({ path: join(ARTIFACTS, `${name}-${size}-${scheme}.png`), fullPage: true });
+    }
+  }
+}
+
+describe('the status page in Chromium', () => {
+  let env: DemoEnvironment;
+  let agent: AgentHandle;
+  let context: BrowserContext;
+  let profile: string;
+  let base: string;
+  let secretsAndIds: string[];
+
+  before(async () => {
+    env = await startDemoEnvironment({ schedule: '*/2 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
+    // The demo's first fault, at once: fabrikam's client secret expires (AADSTS7000222).
+    DEMO_SCRIPT[0]?.apply(env);
+    const sink = new PassThrough().resume();
+    agent = await startAgent(env.config, { io: { stdout: sink, stderr: sink, env: {}, cwd: process.cwd() }, format: 'json', listen: '127.0.0.1:0' });
+    base = agent.http.url;
+    secretsAndIds = [
+      ...env.tenants.flatMap((tenant) => [...tenant.mailboxes, tenant.domain, tenant.clientId]),
+      ...env.model.tenants().map((tenant) => tenant.tenantId),
+      'AADSTS',
+    ];
+    const deadline = Date.now() + 30_000;
+    const settled = (): boolean => {
+      const checks = agent.agent.status.list();
+      return checks.some((c) => c.monitor.startsWith('fabrikam') && c.state === 'failing') && checks.some((c) => c.monitor.startsWith('contoso') && c.state === 'ok');
+    };
+    while (!settled() && Date.now() < deadline) await sleep(250);
+    assert.ok(settled(), `the agent sees fabrikam failing and contoso healthy: ${JSON.stringify(agent.agent.status.list().map((c) => [c.monitor, c.check, c.state]))}`);
+
+    mkdirSync(ARTIFACTS, { recursive: true });
+    profile = mkdtempSync(join(tmpdir(), 'mailprobe-chromium-'));
+    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+  });
+
+  after(async () => {
+    await context?.close();
+    await agent?.stop();
+    await env?.close();
+    if (profile) rmSync(profile, { recursive: true, force: true });
+    console.log(`status page screenshots: ${ARTIFACTS}`);
+  });
+
+  test('the public view shows the failing monitor’s reason in plain words and 90 bars per check, and no address or ID', async () => {
+    const page = await context.newPage();
+    const response = await page.goto(`${base}/status`);
+    assert.equal(response?.status(), 200);
+    const fabrikam = page.locator('article', { has: page.getByRole('heading', { name: 'Fabrikam scanner' }) });
+    await fabrikam.waitFor();
+    assert.match(await fabrikam.innerText(), /Microsoft 365 refused the sign-in: the app’s secret has expired\./);
+    assert.match(await fabrikam.innerText(), /Failing/);
+    const bars = await page.locator('ol.bars').evaluateAll((lists) => lists.map((list) => list.querySelectorAll(':scope > li').length));
+    assert.equal(bars.length, 8, 'four monitors with imap and smtp');
+    assert.deepEqual(new Set(bars), new Set([90]));
+    const html = await page.content();
+    for (const value of secretsAndIds) assert.ok(!html.includes(value), `the public page must not contain ${value}`);
+    assert.doesNotMatch(html, /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}/, 'no mailbox address of any kind');
+
+    // A bar tells its day's availability on keyboard focus (and hover), without script.
+    const today = page.locator('ol.bars').first().locator('li').last();
+    await today.focus();
+    const tip = await today.evaluate((bar) => (globalThis as unknown as PageWindow).getComputedStyle(bar, '::after').content);
+    assert.match(tip, /^"\d{4}-\d{2}-\d{2}: (no data|[\d.]+% available.*)"$/);
+
+    const violations = (await axeScan(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(violations, [], 'axe-core finds no serious or critical violation on /status');
+    await page.close();
+  });
+
+  test('search and filters work without JavaScript', async () => {
+    const page = await context.newPage();
+    const cdp = await context.newCDPSession(page);
+    await cdp.send('Emulation.setScriptExecutionDisabled', { value: true });
+    await page.goto(`${base}/status`);
+    await page.getByLabel('State').selectOption('failing');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/state=failing/);
+    const headings = await page.locator('article h3').allInnerTexts();
+    assert.ok(headings.includes('Fabrikam scanner'), headings.join(', '));
+    assert.ok(!headings.some((name) => name.startsWith('Contoso')), 'healthy monitors are filtered out');
+    await page.getByLabel('Search').fill('northwind');
+    await page.getByLabel('State').selectOption('all');
+    await page.getByRole('button', { name: 'Apply' }).click();
+    await page.waitForURL(/q=northwind/);
+    assert.deepEqual(await page.locator('article h3').allInnerTexts(), ['Northwind orders']);
+    await page.close();
+  });
+
+  test('the detailed view adds the fix; axe-core finds nothing serious; screenshots of both views', async () => {
+    const page = await context.newPage();
+    await page.goto(`${base}/status/detail`);
+    const fabrikam = page.locator('article', { has: page.getByRole('heading', { name: 'Fabrikam scanner' }) });
+    const text = await fabrikam.innerText();
+    const clientId = env.tenants.find((tenant) => tenant.key === 'fabrikam')?.clientId ?? '';
+    assert.match(text, /Diagnosis and fix/);
+    assert.match(text, /has expired/);
+    assert.ok(text.includes(clientId), 'the detail view names the app');
+    assert.ok((await fabrikam.locator('ol.fixes li').count()) > 0, 'the fix is listed');
+    assert.match(text, /scanner@fabrikam\.onmicrosoft\.com/);
+
+    const violations = (await axeScan(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(violations, [], 'axe-core finds no serious or critical violation on /status/detail');
+
+    // Dark scheme too: contrast is checked per scheme.
+    await page.emulateMedia({ colorScheme: 'dark' });
+    await page.goto(`${base}/status`);
+    const dark = (await axeScan(page)).filter((v) => v.impact === 'serious' || v.impact === 'critical');
+    assert.deepEqual(dark, [], 'axe-core finds no serious or critical violation in the dark scheme');
+
+    await screenshots(page, `${base}/status?refresh=0`, 'public');
+    await screenshots(page, `${base}/status/detail?refresh=0`, 'detail');
+    await page.close();
+  });
+});
