@@ -1,13 +1,14 @@
 import assert from 'node:assert/strict';
-import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
+import bcrypt from 'bcryptjs';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { startAgent, type AgentHandle } from '../../src/cli/run.js';
+import { startAgent, type AgentHandle } from '../../src/daemon/start.js';
 import { DEMO_SCRIPT, startDemoEnvironment, type DemoEnvironment } from '../../src/sandbox/demo.js';
 
 // The status page in a real browser (Debian's Chromium), against the real agent checking the Exchange and
@@ -25,6 +26,9 @@ const CHROMIUM_ARGS = [
   '--disable-component-update',
   '--disable-sync',
 ];
+// The listener has basic auth (an exporter-toolkit web config), as a deployment that publishes /status would.
+const OPERATOR = { user: 'ops', password: 'status-page-e2e' };
+const OPERATOR_HEADER = { Authorization: `Basic ${Buffer.from(`${OPERATOR.user}:${OPERATOR.password}`).toString('base64')}` };
 const AXE_SOURCE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 /** The little of the page's window the test calls (compiled without the DOM library). */
@@ -69,8 +73,11 @@ describe('the status page in Chromium', () => {
     env = await startDemoEnvironment({ schedule: '*/2 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
     // The demo's first fault, at once: fabrikam's client secret expires (AADSTS7000222).
     DEMO_SCRIPT[0]?.apply(env);
+    profile = mkdtempSync(join(tmpdir(), 'mailprobe-chromium-'));
+    const webConfigFile = join(profile, 'web-config.yml');
+    writeFileSync(webConfigFile, `basic_auth_users:\n  ${OPERATOR.user}: ${bcrypt.hashSync(OPERATOR.password, 4)}\n`);
     const sink = new PassThrough().resume();
-    agent = await startAgent(env.config, { io: { stdout: sink, stderr: sink, env: {}, cwd: process.cwd() }, format: 'json', listen: '127.0.0.1:0' });
+    agent = await startAgent(env.config, { io: { stderr: sink, env: {} }, format: 'json', listen: '127.0.0.1:0', webConfigFile });
     base = agent.http.url;
     secretsAndIds = [
       ...env.tenants.flatMap((tenant) => [...tenant.mailboxes, tenant.domain, tenant.clientId]),
@@ -86,8 +93,7 @@ describe('the status page in Chromium', () => {
     assert.ok(settled(), `the agent sees fabrikam failing and contoso healthy: ${JSON.stringify(agent.agent.status.list().map((c) => [c.monitor, c.check, c.state]))}`);
 
     mkdirSync(ARTIFACTS, { recursive: true });
-    profile = mkdtempSync(join(tmpdir(), 'mailprobe-chromium-'));
-    context = await chromium.launchPersistentContext(profile, { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
+    context = await chromium.launchPersistentContext(join(profile, 'chromium'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
   });
 
   after(async () => {
@@ -143,9 +149,20 @@ describe('the status page in Chromium', () => {
     await page.close();
   });
 
+  test('with authentication on the listener, the public routes stay open and the detailed view is protected', async () => {
+    for (const path of ['/status', '/status/status.css', '/status/feed.atom', '/status/summary.json', '/status/badge/fabrikam-scanner/state.svg']) {
+      assert.equal((await fetch(`${base}${path}`)).status, 200, `${path} is public`);
+    }
+    for (const path of ['/status/detail', '/api/status', '/metrics']) {
+      assert.equal((await fetch(`${base}${path}`)).status, 401, `${path} needs the operator`);
+    }
+    assert.equal((await fetch(`${base}/status/detail`, { headers: OPERATOR_HEADER })).status, 200, 'the operator gets in');
+  });
+
   test('the detailed view adds the fix; axe-core finds nothing serious; screenshots of both views', async () => {
     const page = await context.newPage();
-    await page.goto(`${base}/status/detail`);
+    await page.setExtraHTTPHeaders(OPERATOR_HEADER);
+    assert.equal((await page.goto(`${base}/status/detail`))?.status(), 200);
     const fabrikam = page.locator('article', { has: page.getByRole('heading', { name: 'Fabrikam scanner' }) });
     const text = await fabrikam.innerText();
     const clientId = env.tenants.find((tenant) => tenant.key === 'fabrikam')?.clientId ?? '';
