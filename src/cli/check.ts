@@ -1,4 +1,3 @@
-import { loadConfigFile } from '../config/load.js';
 import type { ResolvedMonitor } from '../config/types.js';
 import { formatIssue } from '../config/errors.js';
 import { Redactor } from '../log/redact.js';
@@ -7,7 +6,7 @@ import { systemClock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
-import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { collectingTranscript, formatResult, streamingTranscript } from './report.js';
 
 export const CHECK_HELP = `Usage: mailprobe check [--config FILE] [--monitor NAME]... [--check imap|smtp|pop3|roundtrip]... [--json]
@@ -28,7 +27,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
     print(io.stdout, CHECK_HELP);
     return EXIT.ok;
   }
-  const config = loadConfigFile(configPath(values.config, io));
+  const config = loadConfig(configPath(values.config, io), io);
   for (const warning of config.warnings) print(io.stderr, `warning: ${formatIssue(warning)}`);
   const monitors = selectMonitors(config.monitors, values.monitor);
   const onlyChecks = selectChecks(values.check);

@@ -1,5 +1,4 @@
 import { credentialExpiry } from '../auth/token-provider.js';
-import { loadConfigFile } from '../config/load.js';
 import type { ResolvedMonitor } from '../config/types.js';
 import { readSecret } from '../config/secrets.js';
 import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
@@ -10,7 +9,7 @@ import { systemClock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
-import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 
 export const DOCTOR_HELP = `Usage: mailprobe doctor [--config FILE] [--monitor NAME] [--all-checks] [--json]
 
@@ -33,7 +32,7 @@ export async function doctorCommand(args: string[], io: CliIO): Promise<number> 
     print(io.stdout, DOCTOR_HELP);
     return EXIT.ok;
   }
-  const config = loadConfigFile(configPath(values.config, io));
+  const config = loadConfig(configPath(values.config, io), io);
   const monitors = values.monitor ? config.monitors.filter((monitor) => monitor.name === values.monitor) : config.monitors.filter((m) => m.enabled);
   if (monitors.length === 0) {
     throw new UsageError(`doctor: no monitor named "${values.monitor ?? ''}" (monitors: ${config.monitors.map((m) => m.name).join(', ')})`);

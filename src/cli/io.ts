@@ -1,4 +1,6 @@
 import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { envOverrides, loadConfigFile } from '../config/load.js';
+import type { LoadedConfig } from '../config/types.js';
 
 export interface CliIO {
   stdout: NodeJS.WritableStream;
@@ -37,4 +39,9 @@ export function parseCommandArgs<T extends Options>(command: string, args: strin
 
 export function configPath(explicit: string | undefined, io: CliIO): string {
   return explicit ?? io.env.MAILPROBE_CONFIG ?? 'monitors.json';
+}
+
+/** The monitors file with what the environment overrides (MAILPROBE_STATE_DIR). */
+export function loadConfig(file: string, io: CliIO): LoadedConfig {
+  return loadConfigFile(file, envOverrides(io.env));
 }

@@ -1,10 +1,12 @@
 import { ConfigError } from '../config/errors.js';
 import { demoCommand, DEMO_HELP } from './demo.js';
 import { doctorCommand, DOCTOR_HELP } from './doctor.js';
+import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
 import { monitorsJsonSchema } from '../config/json-schema.js';
 import { checkCommand, CHECK_HELP } from './check.js';
 import { EXIT, print, UsageError, type CliIO } from './io.js';
 import { runCommand, RUN_HELP } from './run.js';
+import { shardsCommand, SHARDS_HELP } from './shards.js';
 import { tokenCommand, TOKEN_HELP } from './token.js';
 import { validateCommand, VALIDATE_HELP } from './validate.js';
 import { VERSION } from '../daemon/version.js';
@@ -21,6 +23,8 @@ Commands:
   validate   check monitors.json and exit (0 valid, 2 invalid)
   token      get a token for a tenant and print its decoded claims
   schema     print the JSON Schema of monitors.json (for editors)
+  shards     show which replica runs which monitor for --total-shards N
+  healthcheck  ask the running agent's /healthz (exit 0 healthy, 1 not): for container HEALTHCHECKs
 
 Options:
   --config FILE   monitors file (default: $MAILPROBE_CONFIG or ./monitors.json)
@@ -39,7 +43,11 @@ ${DEMO_HELP}
 
 ${VALIDATE_HELP}
 
-${TOKEN_HELP}`;
+${TOKEN_HELP}
+
+${SHARDS_HELP}
+
+${HEALTHCHECK_HELP}`;
 
 type Command = (args: string[], io: CliIO) => number | Promise<number>;
 
@@ -50,6 +58,8 @@ const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   validate: validateCommand,
   token: tokenCommand,
+  shards: shardsCommand,
+  healthcheck: healthcheckCommand,
   schema: (_args, io) => {
     io.stdout.write(monitorsJsonSchema());
     return EXIT.ok;

@@ -1,20 +1,24 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { loadConfigFile } from '../config/load.js';
 import type { LoadedConfig } from '../config/types.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 import { demoCommand } from './demo.js';
-import { configPath, EXIT, parseCommandArgs, print, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, type CliIO } from './io.js';
 
 export const RUN_HELP = `Usage: mailprobe run [--config FILE] [--listen HOST:PORT] [--web.config.file FILE] [--log-format json|pretty]
+                     [--shard I --total-shards N]
 
 The agent: runs every monitor's checks on its schedule and serves /metrics, /healthz, /readyz and
 /api/status. SIGHUP (or saving the file) reloads the configuration; an invalid file is logged and the
 running one stays. SIGTERM/SIGINT stop scheduling, let checks in flight finish, and exit 0.
 --web.config.file takes a Prometheus exporter-toolkit web configuration file (TLS, client certificates,
 basic_auth_users); /healthz and /readyz stay open, /metrics and /api/* then need a credential.
-With the shipped example monitors.json (placeholder IDs) it runs the built-in offline demo instead.`;
+With the shipped example monitors.json (placeholder IDs) it runs the built-in offline demo instead.
+MAILPROBE_LISTEN sets --listen's default; MAILPROBE_STATE_DIR replaces agent.stateDir.
+--total-shards N divides the monitors among N replicas (rendezvous hashing of the monitor name) and this
+one runs shard I (0-based); also MAILPROBE_SHARD / MAILPROBE_TOTAL_SHARDS, agent.shard / agent.totalShards,
+or I from a StatefulSet pod name such as mailprobe-2 (POD_NAME, HOSTNAME). 'mailprobe shards' shows the split.`;
 
 export async function runCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs('run', args, {
@@ -22,20 +26,24 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
     listen: { type: 'string' },
     'web.config.file': { type: 'string' },
     'log-format': { type: 'string' },
+    shard: { type: 'string' },
+    'total-shards': { type: 'string' },
     help: { type: 'boolean' },
   });
   if (values.help) {
     print(io.stdout, RUN_HELP);
     return EXIT.ok;
   }
+  // MAILPROBE_LISTEN lets an image set the address its HEALTHCHECK (mailprobe healthcheck) also reads.
+  const listen = values.listen ?? io.env.MAILPROBE_LISTEN;
   const file = configPath(values.config, io);
-  const demoArgs = [...(values.listen ? ['--listen', values.listen] : []), ...(values['web.config.file'] ? ['--web.config.file', values['web.config.file']] : [])];
+  const demoArgs = [...(listen ? ['--listen', listen] : []), ...(values['web.config.file'] ? ['--web.config.file', values['web.config.file']] : [])];
   const chosen = values.config !== undefined || io.env.MAILPROBE_CONFIG !== undefined;
   if (!chosen && !existsSync(file)) {
     print(io.stdout, `mailprobe: no ${file} here and none given with --config; running the built-in offline demo.`);
     return demoCommand(demoArgs, io);
   }
-  const config = loadConfigFile(file);
+  const config = loadConfig(file, io);
   if (!chosen && isShippedExample(config)) {
     print(io.stdout, `mailprobe: ${file} still holds the example's placeholder client ID; running the built-in offline demo.`);
     print(io.stdout, 'Bring your tenant: put its IDs in monitors.json (see README), then run mailprobe again.');
@@ -45,7 +53,8 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
   const handle = await startAgent(config, {
     io,
     format,
-    ...(values.listen ? { listen: values.listen } : {}),
+    shardFlags: { shard: values.shard, totalShards: values['total-shards'] },
+    ...(listen ? { listen } : {}),
     ...(values['web.config.file'] ? { webConfigFile: resolve(io.cwd, values['web.config.file']) } : {}),
   });
   await untilSignal(handle);

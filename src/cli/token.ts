@@ -1,8 +1,7 @@
-import { loadConfigFile } from '../config/load.js';
 import { Redactor } from '../log/redact.js';
 import { systemClock } from '../core/clock.js';
 import { createRuntime } from '../runner/runtime.js';
-import { configPath, EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 
 export const TOKEN_HELP = `Usage: mailprobe token --tenant NAME [--config FILE] [--json] [--show-token]
 
@@ -21,7 +20,7 @@ export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
     print(io.stdout, TOKEN_HELP);
     return EXIT.ok;
   }
-  const config = loadConfigFile(configPath(values.config, io));
+  const config = loadConfig(configPath(values.config, io), io);
   const names = [...config.tenants.keys()];
   if (!values.tenant) throw new UsageError(`token: --tenant NAME is required (tenants: ${names.join(', ')})`);
   const tenant = config.tenants.get(values.tenant);

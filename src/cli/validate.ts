@@ -1,10 +1,9 @@
-import { loadConfigFile } from '../config/load.js';
 import type { LoadedConfig } from '../config/types.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
 import { credentialExpiry } from '../auth/token-provider.js';
 import { EXCHANGE_SEND_LIMITS, expectedSends, SAFE_SHARE } from '../runner/send-budget.js';
-import { configPath, EXIT, parseCommandArgs, print, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, type CliIO } from './io.js';
 
 export const VALIDATE_HELP = `Usage: mailprobe validate [--config FILE]
 
@@ -17,7 +16,7 @@ export function validateCommand(args: string[], io: CliIO): number {
     print(io.stdout, VALIDATE_HELP);
     return EXIT.ok;
   }
-  const config = loadConfigFile(configPath(values.config, io));
+  const config = loadConfig(configPath(values.config, io), io);
   // A credential may exist only in the service's environment, so an unreadable one warns instead of failing;
   // the agent then reports credential_missing on that tenant's checks.
   const warnings = [...config.warnings, ...credentialProblems(config, io.env), ...expiryWarnings(config), ...sendBudgetWarnings(config)];

@@ -6,9 +6,14 @@ import { blankComments, lineAndColumn } from './jsonc.js';
 import { resolveConfig } from './resolve.js';
 import { MonitorsFile } from './schema.js';
 import { errorCode } from './secrets.js';
-import type { LoadedConfig } from './types.js';
+import type { ConfigOverrides, LoadedConfig } from './types.js';
 
-export function loadConfigFile(file: string): LoadedConfig {
+/** What the environment overrides in every monitors file: MAILPROBE_STATE_DIR. */
+export function envOverrides(env: NodeJS.ProcessEnv): ConfigOverrides {
+  return { stateDir: env.MAILPROBE_STATE_DIR };
+}
+
+export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): LoadedConfig {
   const path = resolve(file);
   let text: string;
   try {
@@ -16,14 +21,14 @@ export function loadConfigFile(file: string): LoadedConfig {
   } catch (error) {
     throw new ConfigError([{ file: path, path: '', message: `cannot read the file (${errorCode(error)})` }]);
   }
-  return parseConfig(text, path);
+  return parseConfig(text, path, overrides);
 }
 
-export function parseConfig(text: string, file: string): LoadedConfig {
+export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): LoadedConfig {
   const input = parseJson(text, file);
   const parsed = MonitorsFile.safeParse(input);
   if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => schemaIssue(file, issue)));
-  return resolveConfig(parsed.data, file);
+  return resolveConfig(parsed.data, file, overrides);
 }
 
 function parseJson(text: string, file: string): unknown {

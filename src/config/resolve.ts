@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { Protocol } from '../core/check.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
@@ -9,11 +9,11 @@ import { ConfigError, type ConfigIssue } from './errors.js';
 import { scheduleIntervalSeconds } from './schedule.js';
 import type { MonitorInput, MonitorsFileInput, TenantInput } from './schema.js';
 import { errorCode, resolveFrom } from './secrets.js';
-import type { AgentSettings, LoadedConfig, ResolvedMonitor, ResolvedTenant } from './types.js';
+import type { AgentSettings, ConfigOverrides, LoadedConfig, ResolvedMonitor, ResolvedTenant } from './types.js';
 
 // From the validated file to what the agent runs: defaults applied, paths resolved, cross-field rules checked.
 
-export function resolveConfig(input: MonitorsFileInput, file: string): LoadedConfig {
+export function resolveConfig(input: MonitorsFileInput, file: string, overrides: ConfigOverrides = {}): LoadedConfig {
   const issues: ConfigIssue[] = [];
   const warnings: ConfigIssue[] = [];
   const baseDir = dirname(file);
@@ -32,8 +32,8 @@ export function resolveConfig(input: MonitorsFileInput, file: string): LoadedCon
     }
   }
 
-  const agent = resolveAgent(input, baseDir);
-  const probeIdKeyFile = join(agent.stateDir, PROBE_ID_KEY_FILE);
+  const agent = resolveAgent(input, baseDir, overrides);
+  const probeIdKeyFile = input.agent?.probeIdKeyFile ? resolveFrom(baseDir, input.agent.probeIdKeyFile) : join(agent.stateDir, PROBE_ID_KEY_FILE);
   // 20,000 monitors usually share a handful of schedules and TLS settings: each distinct one is checked once.
   const schedules = new Map<string, number | undefined>();
   const tlsByKey = new Map<string, TlsSettings>();
@@ -145,7 +145,7 @@ function resolveMonitor(
   };
 }
 
-function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings {
+function resolveAgent(input: MonitorsFileInput, baseDir: string, overrides: ConfigOverrides): AgentSettings {
   const agent = input.agent ?? {};
   return {
     ...parseListen(agent.listen ?? BUILT_IN_DEFAULTS.listen),
@@ -153,9 +153,11 @@ function resolveAgent(input: MonitorsFileInput, baseDir: string): AgentSettings 
     logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
     metrics: agent.metrics ?? 'full',
     shutdownGraceMs: (agent.shutdownGraceSeconds ?? BUILT_IN_DEFAULTS.shutdownGraceSeconds) * 1000,
-    stateDir: resolveFrom(baseDir, agent.stateDir ?? BUILT_IN_DEFAULTS.stateDir),
+    stateDir: overrides.stateDir ? resolve(overrides.stateDir) : resolveFrom(baseDir, agent.stateDir ?? BUILT_IN_DEFAULTS.stateDir),
     ...(agent.webConfigFile ? { webConfigFile: resolveFrom(baseDir, agent.webConfigFile) } : {}),
     ...(agent.bearerTokenFile ? { bearerTokenFile: resolveFrom(baseDir, agent.bearerTokenFile) } : {}),
+    ...(agent.shard !== undefined ? { shard: agent.shard } : {}),
+    ...(agent.totalShards !== undefined ? { totalShards: agent.totalShards } : {}),
   };
 }
 

@@ -229,6 +229,29 @@ export const Agent = z
       .describe(
         'Folder for the agent’s own state, relative to this file (default ".mailprobe"). It holds probe-id.key, the key that signs probe ids (created 0600 on first use); replicas that clean up after each other must share it.',
       ),
+    probeIdKeyFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The key file that signs probe ids, relative to this file (default probe-id.key in stateDir, created 0600 on first use). Replicas that take over each other’s monitors (shards) must share it, e.g. from a Kubernetes Secret.',
+      ),
+    totalShards: z
+      .number()
+      .int()
+      .min(1)
+      .max(1000)
+      .optional()
+      .describe('How many replicas divide the monitors between them (default 1). --total-shards and MAILPROBE_TOTAL_SHARDS override it.'),
+    shard: z
+      .number()
+      .int()
+      .min(0)
+      .max(999)
+      .optional()
+      .describe(
+        'Which of the totalShards this replica is (0-based). Usually left out: --shard, MAILPROBE_SHARD, or a StatefulSet pod name such as mailprobe-2 (POD_NAME, HOSTNAME) gives it.',
+      ),
   })
   .strict();
 

@@ -76,6 +76,15 @@ export interface AgentSettings {
   /** Absolute paths of the listener's security files, when configured. */
   webConfigFile?: string;
   bearerTokenFile?: string;
+  /** As written in the file; resolveShard() combines them with flags and the environment. */
+  shard?: number;
+  totalShards?: number;
+}
+
+/** Settings the environment gives, which win over the file (container images and systemd units set them). */
+export interface ConfigOverrides {
+  /** State folder, absolute or relative to the working directory (MAILPROBE_STATE_DIR). */
+  stateDir?: string | undefined;
 }
 
 /** The status page's settings with defaults applied. */

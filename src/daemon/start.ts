@@ -3,8 +3,9 @@ import { dirname, join } from 'node:path';
 import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { parseListen } from '../config/defaults.js';
-import { loadConfigFile } from '../config/load.js';
+import { envOverrides, loadConfigFile } from '../config/load.js';
 import { restartOnlyChanges } from '../config/restart-only.js';
+import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type ShardSources } from '../config/shard.js';
 import type { LoadedConfig } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
 import { ListenerSecurity } from '../http/security.js';
@@ -12,6 +13,7 @@ import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { MailprobeMetrics } from '../metrics/metrics.js';
+import { ShardMetrics } from '../metrics/shard.js';
 import { Agent, type ResultListener } from '../runner/agent.js';
 import { createRuntime } from '../runner/runtime.js';
 import { jobsOf } from '../runner/scheduler.js';
@@ -36,9 +38,24 @@ export interface AgentHandle {
 
 /** Starts the whole daemon on a loaded config; shared by `run` and `demo`. */
 export async function startAgent(
-  config: LoadedConfig,
-  options: { io: DaemonIO; format?: 'json' | 'pretty' | 'auto'; listen?: string; webConfigFile?: string; listeners?: ResultListener[] },
+  loadedConfig: LoadedConfig,
+  options: {
+    io: DaemonIO;
+    format?: 'json' | 'pretty' | 'auto';
+    listen?: string;
+    webConfigFile?: string;
+    listeners?: ResultListener[];
+    /** --shard and --total-shards; the environment and the file fill in what they leave out. */
+    shardFlags?: ShardSources['flags'];
+  },
 ): Promise<AgentHandle> {
+  // Every load, the first and each reload, keeps only this replica's monitors; everything below sees just those.
+  const ownShare = (loaded: LoadedConfig): { full: LoadedConfig; shard: ShardIdentity; config: LoadedConfig } => {
+    const shard = resolveShard({ flags: options.shardFlags ?? {}, env: options.io.env, agent: loaded.agent, file: loaded.file });
+    return { full: loaded, shard, config: shardConfig(loaded, shard) };
+  };
+  let share = ownShare(loadedConfig);
+  const config = share.config;
   const redactor = new Redactor();
   const logger = createLogger({
     level: options.io.env.MAILPROBE_LOG_LEVEL ?? config.agent.logLevel,
@@ -50,6 +67,15 @@ export async function startAgent(
 
   const clock = systemClock;
   const metrics = new MailprobeMetrics({ version: VERSION, detail: config.agent.metrics });
+  const shardMetrics = new ShardMetrics(metrics.registry);
+  const announceShard = (): void => {
+    shardMetrics.set(share.shard, share.config.monitors.length);
+    if (share.shard.total === 1) return;
+    for (const split of splitMailboxes(share.full, share.shard.total)) {
+      logger.warn('monitors of one mailbox run on different shards; each of those replicas spends the whole send budget', split);
+    }
+  };
+  announceShard();
   const { deps } = createRuntime({
     clock,
     redactor,
@@ -91,12 +117,18 @@ export async function startAgent(
     ...(security ? { security } : {}),
     health: () => ({
       ready: agent.config !== undefined && agent.scheduling,
-      detail: { configLoaded: agent.config !== undefined, scheduling: agent.scheduling, checksInFlight: agent.inFlight() },
+      detail: {
+        configLoaded: agent.config !== undefined,
+        scheduling: agent.scheduling,
+        checksInFlight: agent.inFlight(),
+        shard: { index: share.shard.index, total: share.shard.total, monitors: share.config.monitors.length },
+      },
     }),
     status: () => ({
       version: VERSION,
       startedAt: new Date(agent.startedAt).toISOString(),
       config: { file: agent.config?.file, lastReloadOk: lastReload.ok, lastReloadAt: new Date(lastReload.at).toISOString(), lastReloadError: lastReload.error },
+      shard: { index: share.shard.index, total: share.shard.total, source: share.shard.source, monitors: share.config.monitors.length },
       checks: agent.status.list(),
     }),
     statusPage: {
@@ -108,14 +140,23 @@ export async function startAgent(
   });
   agent.start(config, { runAtStart: true });
   metrics.setConfigReload(true, clock.now() / 1000);
-  logger.info('mailprobe started', { version: VERSION, config: config.file, monitors: config.monitors.length, listen: http.url });
+  logger.info('mailprobe started', {
+    version: VERSION,
+    config: config.file,
+    monitors: config.monitors.length,
+    listen: http.url,
+    ...(share.shard.total > 1 ? { shard: share.shard.index, totalShards: share.shard.total, shardFrom: share.shard.source } : {}),
+  });
 
   const reload = (): boolean => {
     try {
-      const next = loadConfigFile(config.file);
+      const nextShare = ownShare(loadConfigFile(config.file, envOverrides(options.io.env)));
+      const next = nextShare.config;
       const ignored = restartOnlyChanges(agent.config ?? config, next);
       if (ignored.length > 0) logger.warn('configuration reloaded, but these settings take effect only after a restart', { settings: ignored });
       agent.reload(next);
+      share = nextShare;
+      announceShard();
       const section = JSON.stringify(next.alerting ?? null);
       if (section !== alertingSection) {
         configureAlerting(next);
@@ -125,7 +166,7 @@ export async function startAgent(
       }
       metrics.setConfigReload(true, clock.now() / 1000);
       lastReload = { ok: true, at: clock.now(), error: undefined };
-      logger.info('configuration reloaded', { config: next.file, monitors: next.monitors.length });
+      logger.info('configuration reloaded', { config: next.file, monitors: next.monitors.length, shard: share.shard.index, totalShards: share.shard.total });
       return true;
     } catch (error) {
       const message = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error);

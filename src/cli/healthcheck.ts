@@ -1,0 +1,71 @@
+import { existsSync } from 'node:fs';
+import { BUILT_IN_DEFAULTS, parseListen } from '../config/defaults.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+
+export const HEALTHCHECK_HELP = `Usage: mailprobe healthcheck [--url URL] [--ready] [--timeout SECONDS] [--config FILE]
+
+Asks the running agent on this host whether it is alive (GET /healthz; --ready: /readyz) and exits 0 when it
+answers 200, 1 when it does not (refused, timed out, any other status). For container HEALTHCHECKs, so the
+image needs no curl. The address is --url, else MAILPROBE_LISTEN, else agent.listen of the monitors file,
+else ${BUILT_IN_DEFAULTS.listen}; a wildcard host (0.0.0.0, ::) is asked on loopback.`;
+
+const DEFAULT_TIMEOUT_SECONDS = 5;
+
+export async function healthcheckCommand(args: string[], io: CliIO): Promise<number> {
+  const { values } = parseCommandArgs('healthcheck', args, {
+    url: { type: 'string' },
+    ready: { type: 'boolean' },
+    timeout: { type: 'string' },
+    config: { type: 'string' },
+    help: { type: 'boolean' },
+  });
+  if (values.help) {
+    print(io.stdout, HEALTHCHECK_HELP);
+    return EXIT.ok;
+  }
+  const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
+  if (!(timeoutSeconds > 0 && timeoutSeconds <= 300)) throw new UsageError('healthcheck: --timeout takes seconds between 0 and 300');
+  const url = targetUrl(values, io, values.ready ? '/readyz' : '/healthz');
+  try {
+    // One request per process: no keep-alive socket to hold the process open after the answer.
+    const response = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'manual', headers: { connection: 'close' } });
+    // The body is a few bytes; reading it lets the socket close at once.
+    await response.arrayBuffer();
+    if (response.status === 200) {
+      print(io.stdout, `mailprobe: healthy (${url} answered 200)`);
+      return EXIT.ok;
+    }
+    print(io.stderr, `mailprobe: unhealthy: ${url} answered ${response.status}`);
+  } catch (error) {
+    print(io.stderr, `mailprobe: unhealthy: ${url}: ${failure(error, timeoutSeconds)}`);
+  }
+  return EXIT.checkFailed;
+}
+
+function targetUrl(values: { url?: string | undefined; config?: string | undefined }, io: CliIO, path: string): URL {
+  if (values.url !== undefined) {
+    const url = URL.canParse(values.url) ? new URL(values.url) : undefined;
+    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+      throw new UsageError(`healthcheck: --url "${values.url}" is not a URL such as http://127.0.0.1:9465/healthz`);
+    }
+    return url;
+  }
+  const listen = io.env.MAILPROBE_LISTEN;
+  const { host, port } = listen !== undefined ? parseListen(listen) : (configuredAddress(values.config, io) ?? parseListen(BUILT_IN_DEFAULTS.listen));
+  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`healthcheck: MAILPROBE_LISTEN="${listen}" is not a host:port such as 0.0.0.0:9465`);
+  const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+  return new URL(`http://${target}:${port}${path}`);
+}
+
+/** agent.listen of the monitors file, when there is one to read (the demo runs without). */
+function configuredAddress(explicit: string | undefined, io: CliIO): { host: string; port: number } | undefined {
+  const file = configPath(explicit, io);
+  if (explicit === undefined && !existsSync(file)) return undefined;
+  return loadConfig(file, io).agent;
+}
+
+function failure(error: unknown, timeoutSeconds: number): string {
+  if (error instanceof Error && (error.name === 'TimeoutError' || error.name === 'AbortError')) return `no answer within ${timeoutSeconds} s`;
+  const cause = error instanceof Error ? (error.cause as NodeJS.ErrnoException | undefined) : undefined;
+  return cause?.code ?? (error instanceof Error ? error.message : String(error));
+}
