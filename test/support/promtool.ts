@@ -36,6 +36,9 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_exposition_bytes',
   'mailprobe_exposition_samples',
   'mailprobe_exposition_render_seconds',
+  'mailprobe_shard_info',
+  'mailprobe_shards',
+  'mailprobe_shard_monitors',
   ...HISTOGRAMS.flatMap((name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`]),
 ];
 
