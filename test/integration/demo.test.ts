@@ -10,7 +10,7 @@ import { pickPorts } from '../support/testbed/ports.js';
 // holds placeholder IDs), shows healthy and failing monitors within a minute, and stops cleanly on Ctrl-C.
 
 describe('the offline demo', () => {
-  test('npx mailprobe on the shipped example shows healthy and failing checks within a minute, then stops on SIGINT', async () => {
+  test('npx mailprobe on the shipped example shows healthy and failing checks, on /metrics and /status, within a minute, then stops on SIGINT', async () => {
     const [port] = await pickPorts(1);
     const child = spawn(process.execPath, [join(process.cwd(), 'bin/mailprobe.js'), '--listen', `127.0.0.1:${port}`], {
       cwd: process.cwd(),
@@ -36,6 +36,16 @@ describe('the offline demo', () => {
         }
       }
       assert.ok(healthy > 0 && failing > 0, `healthy=${healthy} failing=${failing} after ${Date.now() - started} ms\n${output.slice(-3000)}`);
+      // The status page shows the same faults, in plain words, within the same minute.
+      let page = '';
+      while (Date.now() - started < 60_000 && !/<p class="reason fail">/.test(page)) {
+        page = await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(3000) })).text();
+        if (!/<p class="reason fail">/.test(page)) await sleep(1000);
+      }
+      assert.match(page, /<p class="reason fail">[^<]+\.<\/p>/, `a failing check with its reason on /status after ${Date.now() - started} ms`);
+      assert.match(page, /checks failing/);
+      assert.doesNotMatch(page, /@[a-z]+\.onmicrosoft\.com/, 'no mailbox address on the public page');
+      assert.match(output, /status page: +http:\/\/127\.0\.0\.1:\d+\/status/);
       assert.match(output, /running the built-in offline demo/);
       assert.match(output, /metrics: +http:\/\/127\.0\.0\.1:\d+\/metrics/);
       const config = /config: +(\S+monitors\.json)/.exec(output)?.[1];
