@@ -43,8 +43,6 @@ export interface MonitorEntry {
 export interface CheckRow {
   check: CheckKind;
   state: CheckState;
-  /** Epoch ms the current state began, when known. */
-  since?: number;
   status: CheckStatus;
 }
 
@@ -131,7 +129,8 @@ export function checkState(status: CheckStatus): CheckState {
 
 const STATE_RANK: Record<CheckState, number> = { ok: 0, unknown: 1, fail: 2 };
 
-function worst(states: readonly CheckState[]): CheckState {
+/** A monitor is as bad as its worst check: failing, else waiting for data, else operational. */
+export function worstState(states: readonly CheckState[]): CheckState {
   return states.reduce<CheckState>((acc, state) => (STATE_RANK[state] > STATE_RANK[acc] ? state : acc), states.length ? 'ok' : 'unknown');
 }
 
@@ -140,8 +139,7 @@ export function monitorRows(source: StatusSource, view: StatusView): MonitorRow[
   const { list } = monitorEntries(source.monitors());
   const byMonitor = new Map<string, CheckRow[]>();
   for (const status of source.checks()) {
-    const since = status.since === undefined ? undefined : Date.parse(status.since);
-    const row: CheckRow = { check: status.check, state: checkState(status), status, ...(since !== undefined ? { since } : {}) };
+    const row: CheckRow = { check: status.check, state: checkState(status), status };
     const rows = byMonitor.get(status.monitor);
     if (rows) rows.push(row);
     else byMonitor.set(status.monitor, [row]);
@@ -151,7 +149,7 @@ export function monitorRows(source: StatusSource, view: StatusView): MonitorRow[
     if (view === 'public' && !monitor.public) continue;
     const checks = byMonitor.get(monitor.name);
     if (!checks) continue;
-    rows.push({ monitor, checks, state: worst(checks.map((check) => check.state)) });
+    rows.push({ monitor, checks, state: worstState(checks.map((check) => check.state)) });
   }
   return rows;
 }

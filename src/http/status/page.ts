@@ -168,13 +168,14 @@ function checkBlock(row: MonitorRow, check: CheckRow, context: RowContext): Html
   const last = check.status.last;
   const summary = context.history.get(historyKey(row.monitor.name, check.check));
   const label = CHECK_LABELS[check.check];
-  const since =
-    check.since !== undefined
-      ? html`<span class="since">for ${duration(context.now - check.since)}, since <time datetime="${new Date(check.since).toISOString()}">${utc(check.since)}</time></span>`
+  const since = check.status.since === undefined ? undefined : Date.parse(check.status.since);
+  const sinceText =
+    since !== undefined
+      ? html`<span class="since">for ${duration(context.now - since)}, since <time datetime="${check.status.since}">${utc(since)}</time></span>`
       : html`<span class="since">not run yet</span>`;
   const reason =
     check.state === 'fail' && context.showReasons ? html`<p class="reason fail">${plainReason(last?.reason)}</p>` : '';
-  return html`<div class="check"><div class="check-head"><span class="check-name">${label}</span><span class="pill ${check.state}">${ICONS[check.state]}${STATE_LABELS[check.state]}</span>${since}</div>
+  return html`<div class="check"><div class="check-head"><span class="check-name">${label}</span><span class="pill ${check.state}">${ICONS[check.state]}${STATE_LABELS[check.state]}</span>${sinceText}</div>
 ${reason}${context.view === 'detail' && check.state === 'fail' ? detailBlock(row, check) : ''}${historyBlock(label, summary, context.now)}</div>
 `;
 }

@@ -2,7 +2,7 @@ import type { AvailabilityWindow } from '../../history/reader.js';
 import { CHECK_KINDS, type CheckKind } from '../../core/check.js';
 import { badgeSvg, uptimeColour, type BadgeColour } from './badge.js';
 import { atomFeed, statuspageSummary } from './feeds.js';
-import { historyOf, monitorRows, parseQuery, type CheckState, type MonitorRow, type StatusSource } from './model.js';
+import { checkState, historyOf, monitorEntries, parseQuery, worstState, type CheckState, type MonitorRow, type StatusSource } from './model.js';
 import { renderStatusPage, STATUS_PATHS } from './page.js';
 import { STATUS_CSS } from './style.js';
 import { CHECK_LABELS } from './words.js';
@@ -78,15 +78,17 @@ async function badgeReply(source: StatusSource, name: string, check: string | un
   const notFound = svg(badgeSvg('status', 'not found', 'unknown'), 404);
   if (check !== undefined && !(CHECK_KINDS as readonly string[]).includes(check)) return notFound;
   const kind = check as CheckKind | undefined;
-  const row = monitorRows(source, 'public').find((candidate) => candidate.monitor.name === name);
-  const checks = row ? row.checks.filter((entry) => kind === undefined || entry.check === kind) : [];
-  if (!row || checks.length === 0) return notFound;
-  const label = kind === undefined ? row.monitor.label : `${row.monitor.label} ${CHECK_LABELS[kind]}`;
-  if (window === undefined) {
-    const state = checks.some((entry) => entry.state === 'fail') ? 'fail' : checks.every((entry) => entry.state === 'ok') ? 'ok' : 'unknown';
-    return svg(badgeSvg(label, BADGE_STATE[state].value, BADGE_STATE[state].colour));
-  }
-  const availability = await windowAvailability(source, { ...row, checks }, window);
+  const monitor = monitorEntries(source.monitors()).byName.get(name);
+  if (!monitor?.public) return notFound;
+  const checks = source
+    .checks()
+    .filter((status) => status.monitor === name && (kind === undefined || status.check === kind))
+    .map((status) => ({ check: status.check, state: checkState(status), status }));
+  if (checks.length === 0) return notFound;
+  const row: MonitorRow = { monitor, checks, state: worstState(checks.map((entry) => entry.state)) };
+  const label = kind === undefined ? monitor.label : `${monitor.label} ${CHECK_LABELS[kind]}`;
+  if (window === undefined) return svg(badgeSvg(label, BADGE_STATE[row.state].value, BADGE_STATE[row.state].colour));
+  const availability = await windowAvailability(source, row, window);
   const value = availability === null ? 'no data' : `${(Math.floor(availability * 10_000) / 100).toFixed(2)}%`;
   return svg(badgeSvg(`${label} uptime ${window}`, value, uptimeColour(availability)));
 }

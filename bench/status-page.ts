@@ -1,0 +1,135 @@
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { gzipSync } from 'node:zlib';
+import { parseConfig } from '../src/config/load.js';
+import type { StatusSource } from '../src/http/status/model.js';
+import { statusRoute } from '../src/http/status/routes.js';
+import { jobsOf } from '../src/runner/scheduler.js';
+import { StatusBoard } from '../src/runner/status.js';
+import { MemoryHistory } from '../test/support/memory-history.js';
+
+// `npm run bench:status`: the status page's renders at 10,000 monitors x 2 checks (50 tenants, 1% failing,
+// 90 days of history per check from an in-memory reader), timed in process. The yardstick in the same run is
+// what /api/status does with the same board: JSON.stringify of every check. Figures only, no assertions.
+
+const MONITORS = Number(process.env.BENCH_STATUS_MONITORS ?? 10_000);
+const TENANTS = 50;
+const RUNS = Number(process.env.BENCH_STATUS_RUNS ?? 30);
+const NOW = Date.parse('2031-05-14T12:00:00Z');
+const DAY_S = 86_400;
+
+function buildSource(): StatusSource {
+  const tenants: Record<string, unknown> = {};
+  for (let t = 0; t < TENANTS; t++) {
+    tenants[`tenant${t}`] = { tenantId: `tenant${t}.onmicrosoft.com`, clientId: `00000000-0000-4000-8000-${String(t).padStart(12, '0')}`, credential: { type: 'secret', secret: 'x' } };
+  }
+  const monitors = Array.from({ length: MONITORS }, (_, i) => ({
+    name: `mailbox-${i}`,
+    displayName: `Mailbox ${i}`,
+    group: `Region ${i % TENANTS}`,
+    tenant: `tenant${i % TENANTS}`,
+    mailbox: `probe${i}@tenant${i % TENANTS}.onmicrosoft.com`,
+    checks: ['imap', 'smtp'],
+  }));
+  const config = parseConfig(JSON.stringify({ tenants, monitors }), '/tmp/bench-monitors.json');
+  const board = new StatusBoard();
+  const jobs = jobsOf(config.monitors);
+  board.expect(jobs);
+  jobs.forEach((job, index) => {
+    const failing = index % 100 === 0;
+    board.update(job, {
+      monitor: job.monitor.name,
+      tenant: job.monitor.tenant.key,
+      mailbox: job.monitor.mailbox,
+      check: job.check,
+      startedAt: NOW - 60_000,
+      durationSeconds: 0.3,
+      outcome: failing
+        ? { ok: false, steps: [{ step: 'auth', seconds: 0.1 }], facts: {}, failure: { stage: 'auth', reason: 'auth_failed', message: 'rejected', serverText: 'NO AUTHENTICATE failed.' } }
+        : { ok: true, steps: [{ step: 'auth', seconds: 0.1 }], facts: { folderCount: 12 } },
+      ...(failing ? { diagnosis: { reason: 'auth_failed' as const, summary: 'Exchange refused the login', candidates: ['no service principal'], fixes: ['Get-ServicePrincipal'] } } : {}),
+    });
+  });
+  const history = new MemoryHistory(
+    (check, ago) => {
+      const seed = (check.monitor.length * 31 + ago * 7) % 97;
+      if (ago > 80) return {};
+      if (seed === 0) return { okSeconds: DAY_S - 1800, failSeconds: 1800 };
+      if (seed === 1) return { okSeconds: DAY_S - 3600, maintenanceSeconds: 3600 };
+      return { okSeconds: DAY_S };
+    },
+    Array.from({ length: 400 }, (_, i) => ({ monitor: `mailbox-${i * 25}`, tenant: 't', check: 'imap' as const, startedAt: NOW - i * 3_600_000, endedAt: NOW - i * 3_600_000 + 600_000, reason: 'timeout', stage: 'connect' })),
+  );
+  return { settings: () => config.statusPage, monitors: () => config.monitors, checks: () => board.list(), history, now: () => NOW };
+}
+
+interface Figure {
+  case: string;
+  medianMs: number;
+  p95Ms: number;
+  firstMs: number;
+  bytes: number;
+  gzipBytes: number;
+}
+
+async function measure(name: string, render: () => Promise<string> | string): Promise<Figure> {
+  const times: number[] = [];
+  let body = '';
+  for (let run = 0; run <= RUNS; run++) {
+    const started = performance.now();
+    body = await render();
+    times.push(performance.now() - started);
+  }
+  const first = times.shift() ?? 0;
+  times.sort((a, b) => a - b);
+  const at = (q: number): number => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0;
+  return { case: name, medianMs: round(at(0.5)), p95Ms: round(at(0.95)), firstMs: round(first), bytes: Buffer.byteLength(body), gzipBytes: gzipSync(body).length };
+}
+
+function round(ms: number): number {
+  return Math.round(ms * 100) / 100;
+}
+
+async function route(source: StatusSource, pathAndQuery: string): Promise<string> {
+  const [path = '', query = ''] = pathAndQuery.split('?');
+  const found = statusRoute(source, path);
+  if (!found) throw new Error(`no route ${path}`);
+  return (await found.handle(new URLSearchParams(query))).body;
+}
+
+async function main(): Promise<void> {
+  const buildStarted = performance.now();
+  const source = buildSource();
+  console.log(`status page bench: ${MONITORS} monitors x 2 checks, ${TENANTS} groups, ${RUNS} runs per case (board built in ${Math.round(performance.now() - buildStarted)} ms)`);
+  const lastPage = Math.ceil(MONITORS / source.settings().pageSize);
+  const figures: Figure[] = [];
+  figures.push(await measure('baseline: JSON.stringify of every check (/api/status)', () => JSON.stringify({ checks: source.checks() }, null, 2)));
+  for (const [name, path] of [
+    ['/status (page 1 of the public view)', '/status'],
+    [`/status?page=${lastPage} (last page)`, `/status?page=${lastPage}`],
+    ['/status?state=failing', '/status?state=failing'],
+    ['/status?q=mailbox+9999 (search)', '/status?q=mailbox+9999'],
+    ['/status?group=Region+7', '/status?group=Region+7'],
+    ['/status/detail (page 1)', '/status/detail'],
+    ['/status/summary.json (all monitors)', '/status/summary.json'],
+    ['/status/feed.atom', '/status/feed.atom'],
+    ['/status/badge/mailbox-42/imap/uptime-30d.svg', '/status/badge/mailbox-42/imap/uptime-30d.svg'],
+  ] as const) {
+    figures.push(await measure(name, () => route(source, path)));
+  }
+  const baseline = figures[0]?.medianMs ?? 1;
+  console.log('\ncase | median ms | p95 ms | first ms | KB | gzip KB | median vs baseline');
+  console.log('--- | --- | --- | --- | --- | --- | ---');
+  for (const figure of figures) {
+    console.log(
+      `${figure.case} | ${figure.medianMs} | ${figure.p95Ms} | ${figure.firstMs} | ${Math.round(figure.bytes / 1024)} | ${Math.round(figure.gzipBytes / 1024)} | ${(figure.medianMs / baseline).toFixed(2)}x`,
+    );
+  }
+  const dir = join(process.cwd(), 'bench', 'results');
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(join(dir, 'status-page-latest.json'), `${JSON.stringify({ monitors: MONITORS, checks: MONITORS * 2, runs: RUNS, node: process.version, figures }, null, 2)}\n`);
+  console.log(`\nfigures written to bench/results/status-page-latest.json`);
+}
+
+await main();
