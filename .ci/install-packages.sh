@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Installs the Debian packages the real-server test bed (Dovecot, Postfix) and the metrics/alerting
-# tests (Prometheus, Alertmanager) and the status page browser tests (Chromium) need. Idempotent: exits at once when everything is installed.
+# Installs the Debian packages the real-server test bed (Dovecot, Postfix), the metrics/alerting
+# tests (Prometheus, Alertmanager), the status page browser tests (Chromium) and the history store's
+# contract tests (PostgreSQL) need. Idempotent: exits at once when everything is installed.
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium)
+PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

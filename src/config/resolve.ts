@@ -72,7 +72,17 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
   if (issues.length > 0) throw new ConfigError(issues);
 
   const statusPage = { ...BUILT_IN_DEFAULTS.statusPage, ...input.statusPage };
-  return { file, agent, tenants, monitors, ...(input.alerting ? { alerting: input.alerting } : {}), statusPage, warnings };
+  return {
+    file,
+    agent,
+    tenants,
+    monitors,
+    ...(input.alerting ? { alerting: input.alerting } : {}),
+    statusPage,
+    ...(input.history ? { history: input.history } : {}),
+    ...(input.sla ? { sla: input.sla } : {}),
+    warnings,
+  };
 }
 
 function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: TlsSettings): ResolvedTenant {

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { AlertingConfig } from '../alerting/schema.js';
 import { CHECK_KINDS } from '../core/check.js';
+import { HistoryConfig, SlaConfig } from './history.js';
 import { SecretSource } from './secret-source.js';
 
 // Every field is documented here, once, via .describe(); the published JSON Schema carries these texts to editors.
@@ -289,6 +290,8 @@ export const MonitorsFile = z
     monitors: z.array(Monitor).describe('One entry per mailbox to watch.'),
     alerting: AlertingConfig.optional().describe('Built-in notifications (webhook, Teams, Slack, Alertmanager) for people without Alertmanager rules.'),
     statusPage: StatusPage.optional().describe('The status page at /status: what the public view shows, and how.'),
+    history: HistoryConfig.optional().describe('Where every result is kept (SQLite in agent.stateDir by default, or a shared PostgreSQL).'),
+    sla: SlaConfig.optional().describe('How availability is accounted and reported: SLO targets, maintenance windows, time zone, monthly summary.'),
   })
   .strict();
 

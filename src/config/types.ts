@@ -1,4 +1,5 @@
 import type { AlertingConfigInput } from '../alerting/schema.js';
+import type { HistoryConfigInput, SlaConfigInput } from './history.js';
 import type { CheckKind, Protocol } from '../core/check.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import type { ConfigIssue } from './errors.js';
@@ -104,5 +105,7 @@ export interface LoadedConfig {
   monitors: ResolvedMonitor[];
   alerting?: AlertingConfigInput;
   statusPage: StatusPageSettings;
+  history?: HistoryConfigInput;
+  sla?: SlaConfigInput;
   warnings: ConfigIssue[];
 }

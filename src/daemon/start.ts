@@ -10,6 +10,7 @@ import type { LoadedConfig } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
+import { startHistory, type HistoryService } from '../history/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { MailprobeMetrics } from '../metrics/metrics.js';
@@ -32,6 +33,7 @@ export interface AgentHandle {
   http: RunningHttpServer;
   metrics: MailprobeMetrics;
   logger: Logger;
+  history?: HistoryService;
   reload(): boolean;
   stop(): Promise<void>;
 }
@@ -103,8 +105,11 @@ export async function startAgent(
   };
   configureAlerting(config);
   let alertingSection = JSON.stringify(config.alerting ?? null);
-  const listeners: ResultListener[] = [...(options.listeners ?? []), (result) => notifier?.listener(result)];
+  const history = await startHistory(config, { clock, logger, registry: metrics.registry, env: options.io.env });
+  const listeners: ResultListener[] = [...(options.listeners ?? []), (result) => notifier?.listener(result), ...(history ? [history.recorder.listener] : [])];
   const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env });
+  // Before the first check runs, so /api/status shows where each check was when the agent stopped.
+  if (history) agent.status.restore(history.restored.map((check) => check.status));
   let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
 
   const { host, port } = listenAddress(options.listen, config);
@@ -157,6 +162,7 @@ export async function startAgent(
       agent.reload(next);
       share = nextShare;
       announceShard();
+      history?.configure(next);
       const section = JSON.stringify(next.alerting ?? null);
       if (section !== alertingSection) {
         configureAlerting(next);
@@ -182,11 +188,13 @@ export async function startAgent(
     http,
     metrics,
     logger,
+    ...(history ? { history } : {}),
     reload,
     stop: async () => {
       const { unfinished } = await agent.stop((agent.config ?? config).agent.shutdownGraceMs);
       if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
       await notifier?.close();
+      await history?.close();
       await http.close();
       logger.info('mailprobe stopped');
     },

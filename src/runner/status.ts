@@ -1,5 +1,5 @@
 import type { CheckIdentity, CheckResult } from '../core/result.js';
-import type { Job } from './scheduler.js';
+import { jobKey, type Job } from './scheduler.js';
 
 export interface CheckStatus extends CheckIdentity {
   state: 'pending' | 'ok' | 'failing';
@@ -42,36 +42,12 @@ export class StatusBoard {
   }
 
   update(job: Job, result: CheckResult): void {
-    const previous = this.#entries.get(job.key);
-    const failure = result.outcome.failure;
-    const at = new Date(result.startedAt).toISOString();
-    const ok = result.outcome.ok;
-    this.#entries.set(job.key, {
-      monitor: result.monitor,
-      tenant: result.tenant,
-      mailbox: result.mailbox,
-      check: result.check,
-      state: ok ? 'ok' : 'failing',
-      since: previous?.since !== undefined && previous.state === (ok ? 'ok' : 'failing') ? previous.since : at,
-      consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
-      ...(ok ? { lastSuccessAt: at } : previous?.lastSuccessAt ? { lastSuccessAt: previous.lastSuccessAt } : {}),
-      last: {
-        at,
-        durationSeconds: result.durationSeconds,
-        ok,
-        ...(failure
-          ? {
-              stage: failure.stage,
-              reason: failure.reason,
-              message: failure.message,
-              ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
-            }
-          : {}),
-        ...(result.diagnosis ? { summary: result.diagnosis.summary, candidates: result.diagnosis.candidates, fixes: result.diagnosis.fixes } : {}),
-        steps: result.outcome.steps,
-        facts: result.outcome.facts,
-      },
-    });
+    this.#entries.set(job.key, nextStatus(this.#entries.get(job.key), result));
+  }
+
+  /** Entries saved before a restart (history store), shown until each check runs again. */
+  restore(entries: readonly CheckStatus[]): void {
+    for (const entry of entries) this.#entries.set(jobKey(entry.monitor, entry.check), entry);
   }
 
   keys(): string[] {
@@ -90,4 +66,37 @@ export class StatusBoard {
   list(): CheckStatus[] {
     return [...this.#entries.values()];
   }
+}
+
+/** The entry after one more result; the history store keeps the same view for restarts. */
+export function nextStatus(previous: Pick<CheckStatus, 'state' | 'since' | 'consecutiveFailures' | 'lastSuccessAt'> | undefined, result: CheckResult): CheckStatus {
+  const failure = result.outcome.failure;
+  const at = new Date(result.startedAt).toISOString();
+  const ok = result.outcome.ok;
+  return {
+    monitor: result.monitor,
+    tenant: result.tenant,
+    mailbox: result.mailbox,
+    check: result.check,
+    state: ok ? 'ok' : 'failing',
+    since: previous?.since !== undefined && previous.state === (ok ? 'ok' : 'failing') ? previous.since : at,
+    consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
+    ...(ok ? { lastSuccessAt: at } : previous?.lastSuccessAt ? { lastSuccessAt: previous.lastSuccessAt } : {}),
+    last: {
+      at,
+      durationSeconds: result.durationSeconds,
+      ok,
+      ...(failure
+        ? {
+            stage: failure.stage,
+            reason: failure.reason,
+            message: failure.message,
+            ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
+          }
+        : {}),
+      ...(result.diagnosis ? { summary: result.diagnosis.summary, candidates: result.diagnosis.candidates, fixes: result.diagnosis.fixes } : {}),
+      steps: result.outcome.steps,
+      facts: result.outcome.facts,
+    },
+  };
 }

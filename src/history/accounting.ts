@@ -1,0 +1,230 @@
+import { DAY_MS, HOUR_MS } from './calendar.js';
+import { appliesTo, complement, occurrences, totalLength, union, type Interval, type MaintenanceWindow } from './maintenance.js';
+import { coveredUntil, overlap } from './spans.js';
+import { addTotals, emptyTotals, type CheckRef, type CheckStateRow, type HistoryStore, type IncidentRow, type ResultRow, type RollupDelta, type Totals } from './types.js';
+
+// How each second of a check's period is accounted (the README's "Accounting" section says the same):
+// - OK / FAIL: covered by a result of that outcome. A result covers from its start to the next result, at
+//   most its interval plus 10 % (src/history/spans.ts).
+// - MAINTENANCE: inside a configured window for the check; excluded from availability whatever happened.
+// - UNKNOWN: no result covers it although one was due — the agent was stopped, or could not run the check.
+//   Counted as down only when unknownCountsAsDown is set. Time before a check's first result, and after the
+//   last one of a check no longer configured, is not accounted at all.
+// - A failure streak shorter than the minimum outage (consecutive failures or seconds) counts as OK.
+
+export interface CheckIdentityRef extends CheckRef {
+  tenant: string;
+}
+
+export interface AccountingPolicy {
+  /** IANA zone of calendar days and months. */
+  timeZone: string;
+  unknownCountsAsDown: boolean;
+  minimumOutage: { failures: number; seconds: number };
+  maintenance: readonly MaintenanceWindow[];
+  /** SLO target in percent for a check (default 99.9). */
+  target(check: CheckIdentityRef): number;
+}
+
+export const DEFAULT_SLO_TARGET = 99.9;
+
+export const DEFAULT_POLICY: AccountingPolicy = {
+  timeZone: 'UTC',
+  unknownCountsAsDown: false,
+  minimumOutage: { failures: 1, seconds: 0 },
+  maintenance: [],
+  target: () => DEFAULT_SLO_TARGET,
+};
+
+export interface Accounted {
+  okMs: number;
+  failMs: number;
+  maintenanceMs: number;
+  unknownMs: number;
+  /** The part of unknownMs during which no agent was running. */
+  agentDownMs: number;
+  /** Failed time forgiven as shorter than the minimum outage. */
+  forgivenMs: number;
+  /** [start, end) actually accounted: the period clipped to the check's life and to now. */
+  accountedFrom: number;
+  accountedTo: number;
+  maintenanceWindows: Interval[];
+}
+
+export interface CheckPeriod {
+  check: CheckIdentityRef;
+  from: number;
+  to: number;
+  now: number;
+  /** Rollup totals of [from, to). */
+  totals: Totals;
+  state?: CheckStateRow;
+  /** Whether the check is still configured; a removed check is accounted only up to its last result's cover. */
+  configured: boolean;
+  /** The check's incidents overlapping the period. */
+  incidents: readonly IncidentRow[];
+  /** Time no agent ran, sorted and disjoint. */
+  agentDown: readonly Interval[];
+  /** Raw results of the check in a range (for maintenance windows). */
+  resultsIn(from: number, to: number): Promise<ResultRow[]>;
+}
+
+export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy): Promise<Accounted> {
+  const { state } = input;
+  let end = Math.min(input.to, input.now);
+  if (!input.configured && state) end = Math.min(end, coveredUntil(state.lastAt, state.intervalS, Number.POSITIVE_INFINITY));
+  const start = state ? Math.max(input.from, state.firstSeenAt) : end;
+  const blank: Accounted = { okMs: 0, failMs: 0, maintenanceMs: 0, unknownMs: 0, agentDownMs: 0, forgivenMs: 0, accountedFrom: start, accountedTo: Math.max(start, end), maintenanceWindows: [] };
+  if (!state || end <= start) return blank;
+
+  let ok = input.totals.okMs;
+  let fail = input.totals.failMs;
+  // The latest result's span is not in the rollups yet: it ends when the next result arrives.
+  if (state.lastAt < end) {
+    const open = overlap(state.lastAt, coveredUntil(state.lastAt, state.intervalS, end), start, end);
+    if (state.lastOk) ok += open;
+    else fail += open;
+  }
+
+  const windows = union(policy.maintenance.filter((window) => appliesTo(window, input.check)).flatMap((window) => occurrences(window, start, end)));
+  const maintenance = totalLength(windows);
+  if (windows.length > 0) {
+    const inside = await outcomeInside(input, windows, end, ok, fail, maintenance, end - start);
+    ok -= inside.ok;
+    fail -= inside.fail;
+  }
+
+  let forgiven = 0;
+  for (const incident of input.incidents) {
+    const incidentEnd = incident.endedAt ?? end;
+    const short = incident.failures < policy.minimumOutage.failures || incidentEnd - incident.startedAt < policy.minimumOutage.seconds * 1000;
+    if (!short) continue;
+    const inPeriod = overlap(incident.startedAt, incidentEnd, start, end);
+    const inMaintenance = windows.reduce((sum, window) => sum + overlap(incident.startedAt, incidentEnd, window.from, window.to), 0);
+    forgiven += Math.max(0, inPeriod - inMaintenance);
+  }
+  forgiven = Math.min(forgiven, Math.max(0, fail));
+  ok += forgiven;
+  fail -= forgiven;
+
+  ok = Math.max(0, ok);
+  fail = Math.max(0, fail);
+  const unknown = Math.max(0, end - start - ok - fail - maintenance);
+  const down = input.agentDown.reduce((sum, gap) => sum + overlap(gap.from, gap.to, start, end), 0);
+  const downInMaintenance = windows.reduce((sum, window) => sum + input.agentDown.reduce((s, gap) => s + overlap(gap.from, gap.to, window.from, window.to), 0), 0);
+  return {
+    okMs: ok,
+    failMs: fail,
+    maintenanceMs: maintenance,
+    unknownMs: unknown,
+    agentDownMs: Math.min(unknown, Math.max(0, down - downInMaintenance)),
+    forgivenMs: forgiven,
+    accountedFrom: start,
+    accountedTo: end,
+    maintenanceWindows: windows,
+  };
+}
+
+// OK and FAIL time inside the windows, rebuilt from raw results. Once those have aged out, the period's
+// shares are applied pro rata instead.
+async function outcomeInside(
+  input: CheckPeriod,
+  windows: readonly Interval[],
+  end: number,
+  ok: number,
+  fail: number,
+  maintenance: number,
+  length: number,
+): Promise<{ ok: number; fail: number }> {
+  const first = windows[0]?.from ?? end;
+  const last = windows[windows.length - 1]?.to ?? end;
+  const lookBack = (input.state?.intervalS ?? 3600) * 2000;
+  const results = await input.resultsIn(first - lookBack, last);
+  if (results.length === 0) {
+    const share = length > 0 ? maintenance / length : 0;
+    return { ok: ok * share, fail: fail * share };
+  }
+  let okInside = 0;
+  let failInside = 0;
+  results.forEach((result, i) => {
+    const next = results[i + 1]?.startedAt ?? end;
+    const until = coveredUntil(result.startedAt, result.intervalS, next);
+    for (const window of windows) {
+      const inside = overlap(result.startedAt, until, window.from, window.to);
+      if (result.ok) okInside += inside;
+      else failInside += inside;
+    }
+  });
+  return { ok: okInside, fail: failInside };
+}
+
+/** ok / (ok + fail [+ unknown]); null when nothing was accounted. */
+export function availabilityOf(accounted: Pick<Accounted, 'okMs' | 'failMs' | 'unknownMs'>, policy: Pick<AccountingPolicy, 'unknownCountsAsDown'>): number | null {
+  const down = accounted.failMs + (policy.unknownCountsAsDown ? accounted.unknownMs : 0);
+  const total = accounted.okMs + down;
+  return total > 0 ? accounted.okMs / total : null;
+}
+
+export function sumAccounted(parts: readonly Accounted[]): Pick<Accounted, 'okMs' | 'failMs' | 'maintenanceMs' | 'unknownMs' | 'agentDownMs' | 'forgivenMs'> {
+  const sum = { okMs: 0, failMs: 0, maintenanceMs: 0, unknownMs: 0, agentDownMs: 0, forgivenMs: 0 };
+  for (const part of parts) {
+    sum.okMs += part.okMs;
+    sum.failMs += part.failMs;
+    sum.maintenanceMs += part.maintenanceMs;
+    sum.unknownMs += part.unknownMs;
+    sum.agentDownMs += part.agentDownMs;
+    sum.forgivenMs += part.forgivenMs;
+  }
+  return sum;
+}
+
+export function checkKey(ref: CheckRef): string {
+  return `${ref.monitor}\u0000${ref.check}`;
+}
+
+/**
+ * Rollup totals per check over [from, to) (hour-aligned): whole UTC days from the daily rollups, the hours
+ * around them from the hourly ones, so a month of 20,000 checks reads ~30 rows per check, not ~720.
+ */
+export async function periodTotals(store: HistoryStore, from: number, to: number, checks?: readonly CheckRef[]): Promise<Map<string, RollupDelta>> {
+  const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
+  const lastDay = Math.floor(to / DAY_MS) * DAY_MS;
+  const parts =
+    firstDay < lastDay
+      ? await Promise.all([
+          store.rollupTotals({ grain: 'day', from: firstDay, to: lastDay, ...(checks ? { checks } : {}) }),
+          store.rollupTotals({ grain: 'hour', from, to: firstDay, ...(checks ? { checks } : {}) }),
+          store.rollupTotals({ grain: 'hour', from: lastDay, to, ...(checks ? { checks } : {}) }),
+        ])
+      : [await store.rollupTotals({ grain: 'hour', from, to, ...(checks ? { checks } : {}) })];
+  const totals = new Map<string, RollupDelta>();
+  for (const rows of parts) {
+    for (const row of rows) {
+      const key = checkKey(row);
+      const into = totals.get(key);
+      if (into) addTotals(into, row);
+      else totals.set(key, { ...row, ...cloneTotals(row) });
+    }
+  }
+  return totals;
+}
+
+function cloneTotals(totals: Totals): Totals {
+  const copy = emptyTotals();
+  addTotals(copy, totals);
+  return copy;
+}
+
+/** Rounds an instant up to the next whole hour (UTC hours; every zone in use today is whole-hour or half-hour). */
+export function ceilHour(ms: number): number {
+  return Math.ceil(ms / HOUR_MS) * HOUR_MS;
+}
+
+/**
+ * Time no agent of this store was running within [from, to), from the recorded running periods. A period
+ * still open and seen within a minute of `now` counts as running until now (heartbeats come every 15 s).
+ */
+export function agentDownIntervals(runs: ReadonlyArray<{ startedAt: number; lastSeenAt: number; stoppedAt?: number }>, from: number, to: number, now: number): Interval[] {
+  const running = union(runs.map((run) => ({ from: run.startedAt, to: run.stoppedAt ?? (now - run.lastSeenAt < 60_000 ? now : run.lastSeenAt) })));
+  return complement(running, from, Math.min(to, now));
+}

@@ -1,0 +1,76 @@
+import pg from 'pg';
+import { migrate } from '../migrations.js';
+import type { SqlDriver, SqlExecutor } from '../sql.js';
+import { SqlHistoryStore } from '../sql-store.js';
+
+const INT8 = 20;
+const NUMERIC = 1700;
+
+export interface PostgresOptions {
+  /** postgres://user@host:port/db, or a unix socket directory as ?host=/path. */
+  connectionString: string;
+  now: number;
+  /** Connections in the pool (default 4: one writer, a few report readers). */
+  max?: number;
+  /** Deadline for one statement (default 30 s), so a hung database fails a write instead of holding it. */
+  statementTimeoutMs?: number;
+}
+
+/** For replicas that share history: every agent writes its own checks' rows into one database. */
+export async function openPostgresStore(options: PostgresOptions): Promise<SqlHistoryStore> {
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.max ?? 4,
+    connectionTimeoutMillis: 10_000,
+    statement_timeout: options.statementTimeoutMs ?? 30_000,
+    // Sums of BIGINT come back as NUMERIC; every value here is an epoch millisecond or a count below 2^53.
+    types: {
+      getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        oid === INT8 || oid === NUMERIC ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
+    },
+  });
+  // An idle client that loses its connection (database restart) must not crash the agent.
+  pool.on('error', () => undefined);
+  const driver = postgresDriver(pool);
+  try {
+    await migrate(driver, options.now);
+  } catch (error) {
+    await pool.end();
+    throw error;
+  }
+  return new SqlHistoryStore(driver);
+}
+
+function numbered(sql: string): string {
+  let n = 0;
+  return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+function executorOf(client: pg.Pool | pg.PoolClient): SqlExecutor {
+  return {
+    query: async <T extends object>(sql: string, params: readonly unknown[] = []) => (await client.query(numbered(sql), [...params])).rows as T[],
+    run: async (sql, params = []) => (await client.query(numbered(sql), [...params])).rowCount ?? 0,
+  };
+}
+
+function postgresDriver(pool: pg.Pool): SqlDriver {
+  return {
+    dialect: 'postgres',
+    ...executorOf(pool),
+    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      const client = await pool.connect();
+      try {
+        await client.query('BEGIN');
+        const value = await fn(executorOf(client));
+        await client.query('COMMIT');
+        return value;
+      } catch (error) {
+        await client.query('ROLLBACK').catch(() => undefined);
+        throw error;
+      } finally {
+        client.release();
+      }
+    },
+    close: () => pool.end(),
+  };
+}

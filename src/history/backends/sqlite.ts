@@ -1,0 +1,73 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { migrate } from '../migrations.js';
+import type { SqlDriver, SqlExecutor } from '../sql.js';
+import { SqlHistoryStore } from '../sql-store.js';
+
+export const SQLITE_FILE = 'history.sqlite';
+
+/**
+ * The embedded default: one SQLite file in agent.stateDir. WAL lets the report and the status page read while
+ * the agent writes; synchronous=NORMAL keeps a crash from corrupting the file (it may lose the last
+ * transaction, which is the last batch, and nothing older).
+ */
+export async function openSqliteStore(file: string, options: { now: number }): Promise<SqlHistoryStore> {
+  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  const db = new Database(file);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = NORMAL');
+  // A second process (mailprobe report beside the agent) waits for a write in progress instead of failing.
+  db.pragma('busy_timeout = 5000');
+  const driver = sqliteDriver(db);
+  await migrate(driver, options.now);
+  return new SqlHistoryStore(driver);
+}
+
+function sqliteDriver(db: Database.Database): SqlDriver {
+  const statements = new Map<string, Database.Statement>();
+  const prepared = (sql: string): Database.Statement => {
+    let statement = statements.get(sql);
+    if (!statement) {
+      statement = db.prepare(sql);
+      // Multi-row inserts of every batch size would otherwise fill the cache with one-off statements.
+      if (statements.size < 200) statements.set(sql, statement);
+    }
+    return statement;
+  };
+  const executor: SqlExecutor = {
+    query: async <T extends object>(sql: string, params: readonly unknown[] = []) => prepared(sql).all(...params) as T[],
+    run: async (sql, params = []) => {
+      const statement = prepared(sql);
+      if (!statement.reader) return statement.run(...params).changes;
+      statement.all(...params);
+      return 0;
+    },
+  };
+  // better-sqlite3 is synchronous, but the store's code awaits between statements; a queue keeps two
+  // transactions from interleaving on the one connection.
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    dialect: 'sqlite',
+    ...executor,
+    transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
+      const next = queue.then(async () => {
+        db.exec('BEGIN IMMEDIATE');
+        try {
+          const value = await fn(executor);
+          db.exec('COMMIT');
+          return value;
+        } catch (error) {
+          if (db.inTransaction) db.exec('ROLLBACK');
+          throw error;
+        }
+      });
+      queue = next.catch(() => undefined);
+      return next;
+    },
+    close: async () => {
+      await queue;
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,427 @@
+import { randomUUID } from 'node:crypto';
+import { reasonCategory } from '../core/reasons.js';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../core/clock.js';
+import type { CheckResult } from '../core/result.js';
+import { nextStatus, type CheckStatus } from '../runner/status.js';
+import { DAY_MS } from './calendar.js';
+import { bucketOf, coveredUntil, splitSpan } from './spans.js';
+import {
+  bucketIndex,
+  DELIVERY_BOUNDS,
+  DURATION_BOUNDS,
+  emptyTotals,
+  type AgentRunRow,
+  type CheckStateRow,
+  type Grain,
+  type HistoryStore,
+  type IncidentRow,
+  type RollupDelta,
+  type WriteBatch,
+} from './types.js';
+
+export interface RetentionSettings {
+  /** Raw results (default 45). */
+  resultsDays: number;
+  /** Hourly rollups (default 100; at least 90 for the status page's 90 days). */
+  hourlyDays: number;
+  /** Daily rollups, incidents and agent running periods (default 400, so a yearly report works). */
+  dailyDays: number;
+}
+
+export const RETENTION_DEFAULTS: RetentionSettings = { resultsDays: 45, hourlyDays: 100, dailyDays: 400 };
+
+export interface RecorderEvents {
+  /** A batch was written (results in it) or failed; for the store's metrics. */
+  onWrite?(outcome: { ok: boolean; results: number; seconds: number }): void;
+  onDrop?(results: number): void;
+  onPending?(results: number): void;
+}
+
+export interface RecorderOptions {
+  store: HistoryStore;
+  clock: Clock;
+  logger: Logger;
+  /** How often pending results are written (default 1000 ms): a crash loses at most this much. */
+  flushMs?: number;
+  /** Results held while the store is failing before the oldest are dropped (default 100,000). */
+  maxPending?: number;
+  retention?: RetentionSettings;
+  /** How often the retention job runs (default hourly). */
+  pruneEveryMs?: number;
+  events?: RecorderEvents;
+}
+
+/** What the recorder remembers of each check between results; restored from the store at start. */
+interface Tracked {
+  tenant: string;
+  mailbox: string;
+  firstSeenAt: number;
+  lastAt: number;
+  lastOk: boolean;
+  intervalS: number;
+  consecutiveFailures: number;
+  lastSuccessAt?: number;
+  /** ISO time the current state (ok or failing) began, as the status board says. */
+  since?: string;
+  incident?: IncidentRow;
+}
+
+export interface RestoredCheck {
+  status: CheckStatus;
+  state: CheckStateRow;
+}
+
+// Heartbeats mark the agent as running even when no check finished in a while (long intervals).
+const HEARTBEAT_MS = 15_000;
+
+/**
+ * Turns check results into store rows off the check path: the listener only updates memory and queues rows;
+ * a timer writes them in one transaction per batch. A store that fails is logged and counted, its rows are
+ * kept (bounded) for the next attempt, and the checks never wait for it.
+ */
+export class HistoryRecorder {
+  readonly #options: RecorderOptions;
+  readonly #tracked = new Map<string, Tracked>();
+  readonly #run: AgentRunRow;
+  #pending: WriteBatch = emptyBatch();
+  #hourly = new Map<string, RollupDelta>();
+  #daily = new Map<string, RollupDelta>();
+  #flushTimer?: NodeJS.Timeout;
+  #pruneTimer?: NodeJS.Timeout;
+  #writing?: Promise<void>;
+  #lastHeartbeat = 0;
+  #failing = false;
+  #closed = false;
+
+  constructor(options: RecorderOptions) {
+    this.#options = options;
+    const now = options.clock.now();
+    this.#run = { id: randomUUID(), startedAt: now, lastSeenAt: now };
+  }
+
+  get runId(): string {
+    return this.#run.id;
+  }
+
+  /** Loads each check's last result, streak and open incident; call before the first result. */
+  async restore(): Promise<RestoredCheck[]> {
+    const { store } = this.#options;
+    const restored: RestoredCheck[] = [];
+    for (const state of await store.checkStates()) {
+      const tracked: Tracked = {
+        tenant: state.tenant,
+        mailbox: state.mailbox,
+        firstSeenAt: state.firstSeenAt,
+        lastAt: state.lastAt,
+        lastOk: state.lastOk,
+        intervalS: state.intervalS,
+        consecutiveFailures: state.consecutiveFailures,
+        ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: state.lastSuccessAt } : {}),
+      };
+      const status = parseStatus(state);
+      if (status.since !== undefined) tracked.since = status.since;
+      if (state.openIncidentAt !== undefined) {
+        const open = await store.incidents({ from: state.openIncidentAt, to: state.openIncidentAt + 1, limit: 50, monitor: state.monitor });
+        const incident = open.find((row) => row.check === state.check && row.startedAt === state.openIncidentAt && row.endedAt === undefined);
+        if (incident) tracked.incident = incident;
+      }
+      this.#tracked.set(key(state.monitor, state.check), tracked);
+      restored.push({ status, state });
+    }
+    return restored;
+  }
+
+  /** Starts the flush and retention timers and records the agent's running period. */
+  start(): void {
+    const flushMs = this.#options.flushMs ?? 1000;
+    this.#flushTimer = setInterval(() => void this.flush(), flushMs);
+    this.#flushTimer.unref();
+    const pruneEveryMs = this.#options.pruneEveryMs ?? 3_600_000;
+    this.#pruneTimer = setInterval(() => void this.prune(), pruneEveryMs);
+    this.#pruneTimer.unref();
+    this.#lastHeartbeat = 0;
+    void this.flush().then(() => this.prune());
+  }
+
+  /** A ResultListener: memory only, never throws, never waits. */
+  readonly listener = (result: CheckResult, job?: { monitor: { intervalSeconds: number } }): void => {
+    if (this.#closed) return;
+    try {
+      this.#record(result, job?.monitor.intervalSeconds ?? 300);
+    } catch (error) {
+      this.#options.logger.error('history: result not recorded', { monitor: result.monitor, check: result.check, error });
+    }
+  };
+
+  /** Writes what is pending; resolves when it is in the store or has failed (and is kept for later). */
+  async flush(): Promise<void> {
+    while (this.#writing) await this.#writing;
+    const batch = this.#take();
+    if (!batch) return;
+    this.#writing = this.#write(batch).finally(() => {
+      this.#writing = undefined;
+    });
+    await this.#writing;
+  }
+
+  async prune(): Promise<void> {
+    const retention = this.#options.retention ?? RETENTION_DEFAULTS;
+    const now = this.#options.clock.now();
+    try {
+      const counts = await this.#options.store.prune({
+        results: now - retention.resultsDays * DAY_MS,
+        hourly: now - retention.hourlyDays * DAY_MS,
+        daily: now - retention.dailyDays * DAY_MS,
+      });
+      if (Object.values(counts).some((count) => count > 0)) this.#options.logger.info('history: retention job removed old rows', { ...counts });
+    } catch (error) {
+      this.#options.logger.error('history: retention job failed', { error: messageOf(error) });
+    }
+  }
+
+  /** Marks the running period stopped and writes everything pending. The store stays open (the caller owns it). */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    clearInterval(this.#flushTimer);
+    clearInterval(this.#pruneTimer);
+    this.#run.stoppedAt = this.#options.clock.now();
+    this.#lastHeartbeat = 0;
+    await this.flush();
+  }
+
+  #record(result: CheckResult, intervalS: number): void {
+    const k = key(result.monitor, result.check);
+    const t = result.startedAt;
+    const previous = this.#tracked.get(k);
+    const failure = result.outcome.failure;
+    const ok = result.outcome.ok;
+
+    // The previous result's span ends now that the next one is known.
+    if (previous && previous.lastAt < t) {
+      const end = coveredUntil(previous.lastAt, previous.intervalS, t);
+      this.#addSpan(result, previous.lastAt, end, previous.lastOk);
+      if (previous.incident && !previous.lastOk) previous.incident.failMs += end - previous.lastAt;
+    }
+
+    const deliverySeconds = result.outcome.facts.deliverySeconds;
+    for (const grain of ['hour', 'day'] as const) {
+      const delta = this.#delta(grain, result, bucketOf(t, grain));
+      delta.runs += 1;
+      if (!ok) delta.failures += 1;
+      delta.durationMsSum += result.durationSeconds * 1000;
+      increment(delta.durationBuckets, bucketIndex(DURATION_BOUNDS, result.durationSeconds));
+      if (typeof deliverySeconds === 'number') {
+        delta.deliveries += 1;
+        increment(delta.deliveryBuckets, bucketIndex(DELIVERY_BOUNDS, deliverySeconds));
+      }
+    }
+
+    const reason = failure?.reason ?? result.diagnosis?.reason;
+    this.#pending.results.push({
+      monitor: result.monitor,
+      tenant: result.tenant,
+      mailbox: result.mailbox,
+      check: result.check,
+      startedAt: t,
+      durationMs: result.durationSeconds * 1000,
+      ok,
+      ...(failure ? { stage: failure.stage } : {}),
+      ...(reason ? { reason, category: reasonCategory(reason) } : {}),
+      ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
+      steps: result.outcome.steps,
+      ...(typeof deliverySeconds === 'number' ? { deliveryMs: deliverySeconds * 1000 } : {}),
+      intervalS,
+    });
+
+    let incident = previous?.incident;
+    if (!ok) {
+      if (!incident) {
+        incident = {
+          monitor: result.monitor,
+          tenant: result.tenant,
+          check: result.check,
+          startedAt: t,
+          reason: reason ?? 'internal_error',
+          stage: failure?.stage ?? 'config',
+          ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
+          failures: 0,
+          failMs: 0,
+          lastFailureAt: t,
+        };
+      }
+      incident.failures += 1;
+      incident.lastFailureAt = t;
+      this.#pending.incidents.push({ ...incident });
+    } else if (incident) {
+      incident.endedAt = t;
+      this.#pending.incidents.push({ ...incident });
+      incident = undefined;
+    }
+
+    const status = nextStatus(
+      previous && {
+        state: previous.lastOk ? 'ok' : 'failing',
+        consecutiveFailures: previous.consecutiveFailures,
+        ...(previous.since !== undefined ? { since: previous.since } : {}),
+        ...(previous.lastSuccessAt !== undefined ? { lastSuccessAt: new Date(previous.lastSuccessAt).toISOString() } : {}),
+      },
+      result,
+    );
+    const tracked: Tracked = {
+      tenant: result.tenant,
+      mailbox: result.mailbox,
+      firstSeenAt: previous?.firstSeenAt ?? t,
+      lastAt: t,
+      lastOk: ok,
+      intervalS,
+      consecutiveFailures: status.consecutiveFailures,
+      ...(ok ? { lastSuccessAt: t } : previous?.lastSuccessAt !== undefined ? { lastSuccessAt: previous.lastSuccessAt } : {}),
+      ...(status.since !== undefined ? { since: status.since } : {}),
+      ...(incident ? { incident } : {}),
+    };
+    this.#tracked.set(k, tracked);
+    this.#pending.checkStates.push({
+      monitor: result.monitor,
+      tenant: result.tenant,
+      mailbox: result.mailbox,
+      check: result.check,
+      firstSeenAt: tracked.firstSeenAt,
+      lastAt: t,
+      lastOk: ok,
+      intervalS,
+      consecutiveFailures: tracked.consecutiveFailures,
+      ...(tracked.lastSuccessAt !== undefined ? { lastSuccessAt: tracked.lastSuccessAt } : {}),
+      ...(incident ? { openIncidentAt: incident.startedAt } : {}),
+      status: JSON.stringify(status),
+    });
+    this.#bound();
+  }
+
+  #addSpan(identity: Pick<CheckResult, 'monitor' | 'tenant' | 'check'>, from: number, to: number, ok: boolean): void {
+    for (const grain of ['hour', 'day'] as const) {
+      for (const [bucket, ms] of splitSpan(from, to, grain)) {
+        const delta = this.#delta(grain, identity, bucket);
+        if (ok) delta.okMs += ms;
+        else delta.failMs += ms;
+      }
+    }
+  }
+
+  #delta(grain: Grain, identity: Pick<CheckResult, 'monitor' | 'tenant' | 'check'>, bucket: number): RollupDelta {
+    const deltas = grain === 'hour' ? this.#hourly : this.#daily;
+    const k = `${identity.monitor}\u0000${identity.check}\u0000${bucket}`;
+    let delta = deltas.get(k);
+    if (!delta) {
+      delta = { monitor: identity.monitor, tenant: identity.tenant, check: identity.check, bucket, ...emptyTotals() };
+      deltas.set(k, delta);
+    }
+    return delta;
+  }
+
+  #bound(): void {
+    const max = this.#options.maxPending ?? 100_000;
+    const excess = this.#pending.results.length - max;
+    if (excess <= 0) return;
+    this.#pending.results.splice(0, excess);
+    this.#options.events?.onDrop?.(excess);
+  }
+
+  #take(): WriteBatch | undefined {
+    const now = this.#options.clock.now();
+    const heartbeat = now - this.#lastHeartbeat >= HEARTBEAT_MS;
+    const batch = this.#pending;
+    batch.hourly = [...this.#hourly.values()];
+    batch.daily = [...this.#daily.values()];
+    const empty = batch.results.length === 0 && batch.hourly.length === 0 && batch.incidents.length === 0 && batch.checkStates.length === 0;
+    if (empty && !heartbeat) return undefined;
+    this.#run.lastSeenAt = now;
+    batch.agentRun = { ...this.#run };
+    this.#pending = emptyBatch();
+    this.#hourly = new Map();
+    this.#daily = new Map();
+    return batch;
+  }
+
+  async #write(batch: WriteBatch): Promise<void> {
+    const { store, clock, logger, events } = this.#options;
+    const started = clock.monotonic();
+    try {
+      await store.write(batch);
+      this.#lastHeartbeat = batch.agentRun?.lastSeenAt ?? this.#lastHeartbeat;
+      events?.onWrite?.({ ok: true, results: batch.results.length, seconds: (clock.monotonic() - started) / 1000 });
+      if (this.#failing) logger.info('history: store writable again', { backend: store.backend });
+      this.#failing = false;
+    } catch (error) {
+      events?.onWrite?.({ ok: false, results: batch.results.length, seconds: (clock.monotonic() - started) / 1000 });
+      // Logged once per outage, not once a second.
+      if (!this.#failing) logger.error('history: store write failed; results are kept in memory and retried', { backend: store.backend, error: messageOf(error) });
+      this.#failing = true;
+      this.#requeue(batch);
+    }
+    events?.onPending?.(this.#pending.results.length);
+  }
+
+  // The failed batch goes before what arrived meanwhile, so "last row wins" still holds for states and incidents.
+  #requeue(batch: WriteBatch): void {
+    const later = this.#pending;
+    this.#pending = {
+      results: [...batch.results, ...later.results],
+      hourly: [],
+      daily: [],
+      incidents: [...batch.incidents, ...later.incidents],
+      checkStates: [...batch.checkStates, ...later.checkStates],
+    };
+    for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily]] as const) {
+      for (const delta of deltas) {
+        const into = this.#delta(grain, delta, delta.bucket);
+        into.okMs += delta.okMs;
+        into.failMs += delta.failMs;
+        into.runs += delta.runs;
+        into.failures += delta.failures;
+        into.durationMsSum += delta.durationMsSum;
+        into.deliveries += delta.deliveries;
+        delta.durationBuckets.forEach((count, i) => increment(into.durationBuckets, i, count));
+        delta.deliveryBuckets.forEach((count, i) => increment(into.deliveryBuckets, i, count));
+      }
+    }
+    this.#bound();
+  }
+}
+
+function emptyBatch(): WriteBatch {
+  return { results: [], hourly: [], daily: [], incidents: [], checkStates: [] };
+}
+
+function key(monitor: string, check: string): string {
+  return `${monitor}\u0000${check}`;
+}
+
+function increment(counts: number[], index: number, by = 1): void {
+  counts[index] = (counts[index] ?? 0) + by;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function parseStatus(state: CheckStateRow): CheckStatus {
+  let saved: Partial<CheckStatus> = {};
+  try {
+    saved = JSON.parse(state.status) as Partial<CheckStatus>;
+  } catch {
+    // An unreadable entry still restores the streak from the columns.
+  }
+  return {
+    monitor: state.monitor,
+    tenant: state.tenant,
+    mailbox: state.mailbox,
+    check: state.check,
+    state: state.lastOk ? 'ok' : 'failing',
+    consecutiveFailures: state.consecutiveFailures,
+    ...(saved.since !== undefined ? { since: saved.since } : {}),
+    ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: new Date(state.lastSuccessAt).toISOString() } : {}),
+    ...(saved.last ? { last: saved.last } : {}),
+  };
+}

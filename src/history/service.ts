@@ -1,0 +1,117 @@
+import type { LoadedConfig } from '../config/types.js';
+import type { Logger } from '../log/logger.js';
+import type { Clock } from '../core/clock.js';
+import type { Registry } from 'prom-client';
+import { historyMetrics } from './metrics.js';
+import { HistoryRecorder, type RestoredCheck } from './recorder.js';
+import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';
+import { StoreHistoryReader } from './store-reader.js';
+import type { HistoryStore } from './types.js';
+
+export interface HistoryService {
+  store: HistoryStore;
+  recorder: HistoryRecorder;
+  reader: StoreHistoryReader;
+  /** Each check's state before the restart (empty when the store could not be read at start). */
+  restored: RestoredCheck[];
+  /** Call after a reload, so accounting and reports follow the new sla section and monitors. */
+  configure(config: LoadedConfig): void;
+  close(): Promise<void>;
+}
+
+const REOPEN_EVERY_MS = 30_000;
+
+/**
+ * Opens the configured store, restores what it knew, and starts recording. A store that cannot be opened
+ * (database down, disk full) is retried in the background; monitoring starts regardless.
+ */
+export async function startHistory(config: LoadedConfig, deps: { clock: Clock; logger: Logger; registry: Registry; env: NodeJS.ProcessEnv }): Promise<HistoryService | undefined> {
+  const settings = historySettings(config);
+  if (!settings.enabled) return undefined;
+  const logger = deps.logger.child({ component: 'history' });
+  const store = new ReopeningStore(settings.backend, () => openHistoryStore(config, { env: deps.env, now: deps.clock.now() }), deps.clock, logger);
+  let restored: RestoredCheck[] = [];
+  const recorder = new HistoryRecorder({
+    store,
+    clock: deps.clock,
+    logger,
+    flushMs: settings.flushMs,
+    retention: settings.retention,
+    events: historyMetrics(deps.registry, settings.backend),
+  });
+  try {
+    restored = await recorder.restore();
+    logger.info('history store open', { backend: settings.backend, where: describeStore(config), restoredChecks: restored.length });
+  } catch (error) {
+    logger.error('history store unavailable at start; checks run, results wait in memory', { backend: settings.backend, error: messageOf(error) });
+  }
+  recorder.start();
+  let current = config;
+  const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: () => configuredChecks(current) });
+  const service: HistoryService = {
+    store,
+    recorder,
+    reader,
+    restored,
+    configure(next) {
+      current = next;
+      service.reader = new StoreHistoryReader({ store, policy: accountingPolicy(next), configured: () => configuredChecks(current) });
+    },
+    async close() {
+      await recorder.close();
+      await store.close();
+    },
+  };
+  return service;
+}
+
+/** A HistoryStore that opens its backend on first use and again after a failed open, at most every 30 s. */
+class ReopeningStore implements HistoryStore {
+  readonly backend: HistoryStore['backend'];
+  readonly #open: () => Promise<HistoryStore>;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  #store?: Promise<HistoryStore>;
+  #failedAt = Number.NEGATIVE_INFINITY;
+
+  constructor(backend: HistoryStore['backend'], open: () => Promise<HistoryStore>, clock: Clock, logger: Logger) {
+    this.backend = backend;
+    this.#open = open;
+    this.#clock = clock;
+    this.#logger = logger;
+  }
+
+  async #get(): Promise<HistoryStore> {
+    if (!this.#store) {
+      if (this.#clock.now() - this.#failedAt < REOPEN_EVERY_MS) throw new Error('history store not open (retrying)');
+      this.#store = this.#open().catch((error: unknown) => {
+        this.#store = undefined;
+        this.#failedAt = this.#clock.now();
+        throw error;
+      });
+      const wasFailing = Number.isFinite(this.#failedAt);
+      void this.#store.then(() => wasFailing && this.#logger.info('history store opened', { backend: this.backend }), () => undefined);
+    }
+    return this.#store;
+  }
+
+  write: HistoryStore['write'] = async (batch) => (await this.#get()).write(batch);
+  checkStates: HistoryStore['checkStates'] = async () => (await this.#get()).checkStates();
+  rollups: HistoryStore['rollups'] = async (query) => (await this.#get()).rollups(query);
+  rollupTotals: HistoryStore['rollupTotals'] = async (query) => (await this.#get()).rollupTotals(query);
+  results: HistoryStore['results'] = async (query) => (await this.#get()).results(query);
+  incidents: HistoryStore['incidents'] = async (query) => (await this.#get()).incidents(query);
+  agentRuns: HistoryStore['agentRuns'] = async (query) => (await this.#get()).agentRuns(query);
+  prune: HistoryStore['prune'] = async (cutoffs) => (await this.#get()).prune(cutoffs);
+  schemaVersion: HistoryStore['schemaVersion'] = async () => (await this.#get()).schemaVersion();
+
+  async close(): Promise<void> {
+    const store = await this.#store?.catch(() => undefined);
+    this.#store = undefined;
+    await store?.close();
+  }
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,346 @@
+import type { CheckKind } from '../core/check.js';
+import { DELIVERY_COLUMNS, DURATION_COLUMNS } from './migrations.js';
+import type { SqlDriver, SqlExecutor } from './sql.js';
+import type {
+  AgentRunRow,
+  CheckRef,
+  CheckStateRow,
+  HistoryStore,
+  IncidentQuery,
+  IncidentRow,
+  PruneCounts,
+  PruneCutoffs,
+  ResultRow,
+  RollupDelta,
+  RollupQuery,
+  WriteBatch,
+} from './types.js';
+
+// The store's SQL, written once for both backends: SQLite and PostgreSQL agree on everything used here
+// (UPSERT with excluded, multi-row VALUES, window-free aggregates). Only the drivers differ.
+
+type Row = Record<string, unknown>;
+
+const RESULT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'mailbox', 'duration_ms', 'ok', 'stage', 'reason', 'category', 'server_text', 'steps', 'delivery_ms', 'interval_s'];
+const ROLLUP_SUMS = ['ok_ms', 'fail_ms', 'runs', 'failures', 'duration_ms_sum', 'deliveries', ...DURATION_COLUMNS, ...DELIVERY_COLUMNS];
+const ROLLUP_COLUMNS = ['monitor', 'check_kind', 'bucket', 'tenant', ...ROLLUP_SUMS];
+const INCIDENT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'ended_at', 'reason', 'stage', 'server_text', 'failures', 'fail_ms', 'last_failure_at'];
+const STATE_COLUMNS = ['monitor', 'check_kind', 'tenant', 'mailbox', 'first_seen_at', 'last_at', 'last_ok', 'interval_s', 'consecutive_failures', 'last_success_at', 'open_incident_at', 'status'];
+const RUN_COLUMNS = ['id', 'started_at', 'last_seen_at', 'stopped_at'];
+
+// Well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
+const PARAMS_PER_STATEMENT = 8000;
+
+const ROLLUP_TABLES = { hour: 'rollup_hourly', day: 'rollup_daily' } as const;
+
+export class SqlHistoryStore implements HistoryStore {
+  readonly #db: SqlDriver;
+
+  constructor(driver: SqlDriver) {
+    this.#db = driver;
+  }
+
+  get backend(): SqlDriver['dialect'] {
+    return this.#db.dialect;
+  }
+
+  async write(batch: WriteBatch): Promise<void> {
+    await this.#db.transaction(async (tx) => {
+      await insertMany(tx, 'results', RESULT_COLUMNS, batch.results.map(resultValues), 'ON CONFLICT DO NOTHING');
+      for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily]] as const) {
+        const table = ROLLUP_TABLES[grain];
+        const add = ROLLUP_SUMS.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
+        await insertMany(tx, table, ROLLUP_COLUMNS, mergeDeltas(deltas).map(rollupValues), `ON CONFLICT (monitor, check_kind, bucket) DO UPDATE SET tenant = excluded.tenant, ${add}`);
+      }
+      await insertMany(tx, 'incidents', INCIDENT_COLUMNS, lastOf(batch.incidents, (i) => `${i.monitor}\u0000${i.check}\u0000${i.startedAt}`).map(incidentValues), replaceClause(INCIDENT_COLUMNS, 3));
+      // A check's first result stays its first, even when an agent that could not read the store at start
+      // writes the check as new.
+      const keepFirstSeen = replaceClause(STATE_COLUMNS, 2).replace(
+        'first_seen_at = excluded.first_seen_at',
+        'first_seen_at = CASE WHEN check_state.first_seen_at < excluded.first_seen_at THEN check_state.first_seen_at ELSE excluded.first_seen_at END',
+      );
+      await insertMany(tx, 'check_state', STATE_COLUMNS, lastOf(batch.checkStates, (s) => `${s.monitor}\u0000${s.check}`).map(stateValues), keepFirstSeen);
+      if (batch.agentRun) await insertMany(tx, 'agent_runs', RUN_COLUMNS, [runValues(batch.agentRun)], replaceClause(RUN_COLUMNS, 1));
+    });
+  }
+
+  async checkStates(): Promise<CheckStateRow[]> {
+    const rows = await this.#db.query<Row>(`SELECT ${STATE_COLUMNS.join(', ')} FROM check_state ORDER BY monitor, check_kind`);
+    return rows.map((row) => ({
+      monitor: String(row.monitor),
+      tenant: String(row.tenant),
+      mailbox: String(row.mailbox),
+      check: row.check_kind as CheckKind,
+      firstSeenAt: Number(row.first_seen_at),
+      lastAt: Number(row.last_at),
+      lastOk: Number(row.last_ok) === 1,
+      intervalS: Number(row.interval_s),
+      consecutiveFailures: Number(row.consecutive_failures),
+      ...optionalNumber('lastSuccessAt', row.last_success_at),
+      ...optionalNumber('openIncidentAt', row.open_incident_at),
+      status: String(row.status),
+    }));
+  }
+
+  async rollups(query: RollupQuery): Promise<RollupDelta[]> {
+    const { where, params } = checkFilter(query.checks);
+    const rows = await this.#db.query<Row>(
+      `SELECT ${ROLLUP_COLUMNS.join(', ')} FROM ${ROLLUP_TABLES[query.grain]} WHERE bucket >= ? AND bucket < ?${where} ORDER BY monitor, check_kind, bucket`,
+      [query.from, query.to, ...params],
+    );
+    return onlyChecks(rows.map(rollupOf), query.checks);
+  }
+
+  async rollupTotals(query: RollupQuery): Promise<RollupDelta[]> {
+    const { where, params } = checkFilter(query.checks);
+    const sums = ROLLUP_SUMS.map((column) => `SUM(${column}) AS ${column}`).join(', ');
+    const rows = await this.#db.query<Row>(
+      `SELECT monitor, check_kind, MIN(bucket) AS bucket, MAX(tenant) AS tenant, ${sums} FROM ${ROLLUP_TABLES[query.grain]}
+        WHERE bucket >= ? AND bucket < ?${where} GROUP BY monitor, check_kind ORDER BY monitor, check_kind`,
+      [query.from, query.to, ...params],
+    );
+    return onlyChecks(rows.map(rollupOf), query.checks);
+  }
+
+  async results(query: { monitor: string; check: CheckKind; from: number; to: number; limit?: number }): Promise<ResultRow[]> {
+    const rows = await this.#db.query<Row>(
+      `SELECT ${RESULT_COLUMNS.join(', ')} FROM results WHERE monitor = ? AND check_kind = ? AND started_at >= ? AND started_at < ? ORDER BY started_at LIMIT ?`,
+      [query.monitor, query.check, query.from, query.to, query.limit ?? 100_000],
+    );
+    return rows.map(resultOf);
+  }
+
+  async incidents(query: IncidentQuery): Promise<IncidentRow[]> {
+    const params: unknown[] = [query.to, query.from];
+    let where = 'started_at < ? AND (ended_at IS NULL OR ended_at > ?)';
+    if (query.monitor !== undefined) {
+      where += ' AND monitor = ?';
+      params.push(query.monitor);
+    }
+    if (query.tenant !== undefined) {
+      where += ' AND tenant = ?';
+      params.push(query.tenant);
+    }
+    const rows = await this.#db.query<Row>(`SELECT ${INCIDENT_COLUMNS.join(', ')} FROM incidents WHERE ${where} ORDER BY started_at DESC, monitor, check_kind LIMIT ?`, [
+      ...params,
+      query.limit,
+    ]);
+    return rows.map(incidentOf);
+  }
+
+  async agentRuns(query: { from: number; to: number }): Promise<AgentRunRow[]> {
+    const rows = await this.#db.query<Row>(
+      `SELECT ${RUN_COLUMNS.join(', ')} FROM agent_runs WHERE started_at < ? AND COALESCE(stopped_at, last_seen_at) > ? ORDER BY started_at, id`,
+      [query.to, query.from],
+    );
+    return rows.map((row) => ({
+      id: String(row.id),
+      startedAt: Number(row.started_at),
+      lastSeenAt: Number(row.last_seen_at),
+      ...optionalNumber('stoppedAt', row.stopped_at),
+    }));
+  }
+
+  async prune(cutoffs: PruneCutoffs): Promise<PruneCounts> {
+    return this.#db.transaction(async (tx) => ({
+      results: await tx.run('DELETE FROM results WHERE started_at < ?', [cutoffs.results]),
+      hourly: await tx.run('DELETE FROM rollup_hourly WHERE bucket < ?', [cutoffs.hourly]),
+      daily: await tx.run('DELETE FROM rollup_daily WHERE bucket < ?', [cutoffs.daily]),
+      // An open incident is kept whatever its age: it is still going on.
+      incidents: await tx.run('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?', [cutoffs.daily]),
+      agentRuns: await tx.run('DELETE FROM agent_runs WHERE COALESCE(stopped_at, last_seen_at) < ?', [cutoffs.daily]),
+    }));
+  }
+
+  async schemaVersion(): Promise<number> {
+    const rows = await this.#db.query<{ version: number | null }>('SELECT MAX(version) AS version FROM schema_migrations');
+    return Number(rows[0]?.version ?? 0);
+  }
+
+  close(): Promise<void> {
+    return this.#db.close();
+  }
+}
+
+async function insertMany(tx: SqlExecutor, table: string, columns: readonly string[], rows: unknown[][], conflict: string): Promise<void> {
+  const perStatement = Math.max(1, Math.floor(PARAMS_PER_STATEMENT / columns.length));
+  const tuple = `(${columns.map(() => '?').join(', ')})`;
+  for (let start = 0; start < rows.length; start += perStatement) {
+    const chunk = rows.slice(start, start + perStatement);
+    await tx.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')} ${conflict}`, chunk.flat());
+  }
+}
+
+function replaceClause(columns: readonly string[], keyColumns: number): string {
+  const key = columns.slice(0, keyColumns).join(', ');
+  return `ON CONFLICT (${key}) DO UPDATE SET ${columns
+    .slice(keyColumns)
+    .map((column) => `${column} = excluded.${column}`)
+    .join(', ')}`;
+}
+
+function lastOf<T>(rows: readonly T[], key: (row: T) => string): T[] {
+  const byKey = new Map<string, T>();
+  for (const row of rows) byKey.set(key(row), row);
+  return [...byKey.values()];
+}
+
+// PostgreSQL refuses an UPSERT that touches one row twice, so deltas of one bucket are added up first.
+function mergeDeltas(deltas: readonly RollupDelta[]): RollupDelta[] {
+  const merged = new Map<string, RollupDelta>();
+  for (const delta of deltas) {
+    const key = `${delta.monitor}\u0000${delta.check}\u0000${delta.bucket}`;
+    const into = merged.get(key);
+    if (!into) {
+      merged.set(key, { ...delta, durationBuckets: [...delta.durationBuckets], deliveryBuckets: [...delta.deliveryBuckets] });
+      continue;
+    }
+    into.tenant = delta.tenant;
+    into.okMs += delta.okMs;
+    into.failMs += delta.failMs;
+    into.runs += delta.runs;
+    into.failures += delta.failures;
+    into.durationMsSum += delta.durationMsSum;
+    into.deliveries += delta.deliveries;
+    delta.durationBuckets.forEach((count, i) => (into.durationBuckets[i] = (into.durationBuckets[i] ?? 0) + count));
+    delta.deliveryBuckets.forEach((count, i) => (into.deliveryBuckets[i] = (into.deliveryBuckets[i] ?? 0) + count));
+  }
+  return [...merged.values()];
+}
+
+function checkFilter(checks: readonly CheckRef[] | undefined): { where: string; params: string[] } {
+  if (!checks) return { where: '', params: [] };
+  const monitors = [...new Set(checks.map((check) => check.monitor))];
+  // A long list costs more as SQL than as a filter over the answer.
+  if (monitors.length === 0 || monitors.length > 500) return { where: '', params: [] };
+  return { where: ` AND monitor IN (${monitors.map(() => '?').join(', ')})`, params: monitors };
+}
+
+function onlyChecks<T extends CheckRef>(rows: T[], checks: readonly CheckRef[] | undefined): T[] {
+  if (!checks) return rows;
+  const wanted = new Set(checks.map((check) => `${check.monitor}\u0000${check.check}`));
+  return rows.filter((row) => wanted.has(`${row.monitor}\u0000${row.check}`));
+}
+
+function optionalNumber<K extends string>(key: K, value: unknown): { [P in K]?: number } {
+  return value === null || value === undefined ? {} : ({ [key]: Number(value) } as { [P in K]?: number });
+}
+
+function optionalString<K extends string>(key: K, value: unknown): { [P in K]?: string } {
+  return value === null || value === undefined ? {} : ({ [key]: String(value) } as { [P in K]?: string });
+}
+
+const orNull = (value: unknown): unknown => (value === undefined ? null : value);
+
+function resultValues(row: ResultRow): unknown[] {
+  return [
+    row.monitor,
+    row.check,
+    row.startedAt,
+    row.tenant,
+    row.mailbox,
+    row.durationMs,
+    row.ok ? 1 : 0,
+    orNull(row.stage),
+    orNull(row.reason),
+    orNull(row.category),
+    orNull(row.serverText),
+    JSON.stringify(row.steps),
+    orNull(row.deliveryMs),
+    row.intervalS,
+  ];
+}
+
+function resultOf(row: Row): ResultRow {
+  return {
+    monitor: String(row.monitor),
+    tenant: String(row.tenant),
+    mailbox: String(row.mailbox),
+    check: row.check_kind as CheckKind,
+    startedAt: Number(row.started_at),
+    durationMs: Number(row.duration_ms),
+    ok: Number(row.ok) === 1,
+    ...optionalString('stage', row.stage),
+    ...optionalString('reason', row.reason),
+    ...optionalString('category', row.category),
+    ...optionalString('serverText', row.server_text),
+    steps: JSON.parse(String(row.steps)) as ResultRow['steps'],
+    ...optionalNumber('deliveryMs', row.delivery_ms),
+    intervalS: Number(row.interval_s),
+  };
+}
+
+function rollupValues(delta: RollupDelta): unknown[] {
+  return [
+    delta.monitor,
+    delta.check,
+    delta.bucket,
+    delta.tenant,
+    Math.round(delta.okMs),
+    Math.round(delta.failMs),
+    delta.runs,
+    delta.failures,
+    delta.durationMsSum,
+    delta.deliveries,
+    ...delta.durationBuckets,
+    ...delta.deliveryBuckets,
+  ];
+}
+
+function rollupOf(row: Row): RollupDelta {
+  return {
+    monitor: String(row.monitor),
+    tenant: String(row.tenant),
+    check: row.check_kind as CheckKind,
+    bucket: Number(row.bucket),
+    okMs: Number(row.ok_ms),
+    failMs: Number(row.fail_ms),
+    runs: Number(row.runs),
+    failures: Number(row.failures),
+    durationMsSum: Number(row.duration_ms_sum),
+    deliveries: Number(row.deliveries),
+    durationBuckets: DURATION_COLUMNS.map((column) => Number(row[column])),
+    deliveryBuckets: DELIVERY_COLUMNS.map((column) => Number(row[column])),
+  };
+}
+
+function incidentValues(row: IncidentRow): unknown[] {
+  return [row.monitor, row.check, row.startedAt, row.tenant, orNull(row.endedAt), row.reason, row.stage, orNull(row.serverText), row.failures, Math.round(row.failMs), row.lastFailureAt];
+}
+
+function incidentOf(row: Row): IncidentRow {
+  return {
+    monitor: String(row.monitor),
+    tenant: String(row.tenant),
+    check: row.check_kind as CheckKind,
+    startedAt: Number(row.started_at),
+    ...optionalNumber('endedAt', row.ended_at),
+    reason: String(row.reason),
+    stage: String(row.stage),
+    ...optionalString('serverText', row.server_text),
+    failures: Number(row.failures),
+    failMs: Number(row.fail_ms),
+    lastFailureAt: Number(row.last_failure_at),
+  };
+}
+
+function stateValues(row: CheckStateRow): unknown[] {
+  return [
+    row.monitor,
+    row.check,
+    row.tenant,
+    row.mailbox,
+    row.firstSeenAt,
+    row.lastAt,
+    row.lastOk ? 1 : 0,
+    row.intervalS,
+    row.consecutiveFailures,
+    orNull(row.lastSuccessAt),
+    orNull(row.openIncidentAt),
+    row.status,
+  ];
+}
+
+function runValues(row: AgentRunRow): unknown[] {
+  return [row.id, row.startedAt, row.lastSeenAt, orNull(row.stoppedAt)];
+}

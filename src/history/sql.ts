@@ -1,0 +1,20 @@
+/** What the shared SQL store needs from a database client; one small driver per backend implements it. */
+export interface SqlExecutor {
+  /** Placeholders are `?`; the PostgreSQL driver numbers them. */
+  query<T extends object>(sql: string, params?: readonly unknown[]): Promise<T[]>;
+  run(sql: string, params?: readonly unknown[]): Promise<number>;
+}
+
+export interface SqlDriver extends SqlExecutor {
+  readonly dialect: 'sqlite' | 'postgres';
+  /** Runs fn in one transaction; concurrent callers wait their turn. */
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}
+
+/** Schema versions, oldest first. A released version is never edited; changes come as a new version. */
+export interface Migration {
+  version: number;
+  description: string;
+  statements: (dialect: SqlDriver['dialect']) => string[];
+}

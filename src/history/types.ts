@@ -1,0 +1,211 @@
+import type { CheckKind } from '../core/check.js';
+import type { StepTiming } from '../core/outcome.js';
+
+// Rows of the history store, shared by both backends. Times are epoch milliseconds (UTC); seconds of
+// accounting are kept as milliseconds so that summing many short spans loses nothing to rounding.
+
+/** One check result, as kept for the raw retention. */
+export interface ResultRow {
+  monitor: string;
+  tenant: string;
+  mailbox: string;
+  check: CheckKind;
+  startedAt: number;
+  durationMs: number;
+  ok: boolean;
+  stage?: string;
+  reason?: string;
+  category?: string;
+  /** Already redacted by the probe boundary. */
+  serverText?: string;
+  steps: StepTiming[];
+  deliveryMs?: number;
+  /** The schedule's interval when the result was taken; a result covers at most this (plus grace). */
+  intervalS: number;
+}
+
+// Fixed buckets (upper bounds, seconds; a trailing +Inf slot) so rollups can be added row by row in SQL and
+// percentiles estimated from any sum of them, as Prometheus does from histogram buckets.
+export const DURATION_BOUNDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60] as const;
+export const DELIVERY_BOUNDS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600] as const;
+
+/** Additive totals of one check over one hour or one UTC day. */
+export interface Totals {
+  okMs: number;
+  failMs: number;
+  runs: number;
+  failures: number;
+  durationMsSum: number;
+  /** Counts per DURATION_BOUNDS bucket plus +Inf. */
+  durationBuckets: number[];
+  deliveries: number;
+  deliveryBuckets: number[];
+}
+
+export type Grain = 'hour' | 'day';
+
+export interface RollupDelta extends Totals {
+  monitor: string;
+  tenant: string;
+  check: CheckKind;
+  /** UTC start of the hour or day. */
+  bucket: number;
+}
+
+/** A failure streak of one check: from its first failed run to the first successful one after it. */
+export interface IncidentRow {
+  monitor: string;
+  tenant: string;
+  check: CheckKind;
+  startedAt: number;
+  endedAt?: number;
+  reason: string;
+  stage: string;
+  serverText?: string;
+  failures: number;
+  /** Failed time accounted to the streak so far. */
+  failMs: number;
+  lastFailureAt: number;
+}
+
+/** What the agent needs to continue a check after a restart: the latest result, the streak, the open incident. */
+export interface CheckStateRow {
+  monitor: string;
+  tenant: string;
+  mailbox: string;
+  check: CheckKind;
+  firstSeenAt: number;
+  lastAt: number;
+  lastOk: boolean;
+  intervalS: number;
+  consecutiveFailures: number;
+  lastSuccessAt?: number;
+  /** startedAt of the open incident, if failing. */
+  openIncidentAt?: number;
+  /** The status board's entry after the latest result (JSON of CheckStatus; no secrets). */
+  status: string;
+}
+
+/** One running period of an agent process; lastSeenAt moves with every write. */
+export interface AgentRunRow {
+  id: string;
+  startedAt: number;
+  lastSeenAt: number;
+  stoppedAt?: number;
+}
+
+export interface WriteBatch {
+  results: ResultRow[];
+  hourly: RollupDelta[];
+  daily: RollupDelta[];
+  /** Whole rows; a later write of the same (monitor, check, startedAt) replaces the earlier one. */
+  incidents: IncidentRow[];
+  checkStates: CheckStateRow[];
+  agentRun?: AgentRunRow;
+}
+
+export interface CheckRef {
+  monitor: string;
+  check: CheckKind;
+}
+
+export interface RollupQuery {
+  grain: Grain;
+  /** Bucket starts in [from, to). */
+  from: number;
+  to: number;
+  checks?: readonly CheckRef[];
+}
+
+export interface IncidentQuery {
+  /** Incidents overlapping [from, to). */
+  from: number;
+  to: number;
+  limit: number;
+  monitor?: string;
+  tenant?: string;
+}
+
+export interface PruneCutoffs {
+  /** Rows older than these instants are deleted. */
+  results: number;
+  hourly: number;
+  daily: number;
+}
+
+export interface PruneCounts {
+  results: number;
+  hourly: number;
+  daily: number;
+  incidents: number;
+  agentRuns: number;
+}
+
+/** The one interface both backends implement; the contract suite in test/history runs against each. */
+export interface HistoryStore {
+  readonly backend: 'sqlite' | 'postgres';
+  /** Writes one batch atomically: all of it or none. */
+  write(batch: WriteBatch): Promise<void>;
+  checkStates(): Promise<CheckStateRow[]>;
+  /** Per bucket, per check. */
+  rollups(query: RollupQuery): Promise<RollupDelta[]>;
+  /** Sums per check over all buckets in the range (what a report reads). */
+  rollupTotals(query: RollupQuery): Promise<RollupDelta[]>;
+  /** Raw results of one check in [from, to), oldest first. */
+  results(query: { monitor: string; check: CheckKind; from: number; to: number; limit?: number }): Promise<ResultRow[]>;
+  /** Newest first. */
+  incidents(query: IncidentQuery): Promise<IncidentRow[]>;
+  /** Running periods overlapping [from, to), oldest first. */
+  agentRuns(query: { from: number; to: number }): Promise<AgentRunRow[]>;
+  prune(cutoffs: PruneCutoffs): Promise<PruneCounts>;
+  /** Applied schema version. */
+  schemaVersion(): Promise<number>;
+  close(): Promise<void>;
+}
+
+export function emptyTotals(): Totals {
+  return {
+    okMs: 0,
+    failMs: 0,
+    runs: 0,
+    failures: 0,
+    durationMsSum: 0,
+    durationBuckets: new Array<number>(DURATION_BOUNDS.length + 1).fill(0),
+    deliveries: 0,
+    deliveryBuckets: new Array<number>(DELIVERY_BOUNDS.length + 1).fill(0),
+  };
+}
+
+export function addTotals(into: Totals, from: Totals): void {
+  into.okMs += from.okMs;
+  into.failMs += from.failMs;
+  into.runs += from.runs;
+  into.failures += from.failures;
+  into.durationMsSum += from.durationMsSum;
+  from.durationBuckets.forEach((count, i) => (into.durationBuckets[i] = (into.durationBuckets[i] ?? 0) + count));
+  into.deliveries += from.deliveries;
+  from.deliveryBuckets.forEach((count, i) => (into.deliveryBuckets[i] = (into.deliveryBuckets[i] ?? 0) + count));
+}
+
+export function bucketIndex(bounds: readonly number[], seconds: number): number {
+  const index = bounds.findIndex((bound) => seconds <= bound);
+  return index === -1 ? bounds.length : index;
+}
+
+/** histogram_quantile over fixed buckets: linear inside the bucket; the +Inf bucket answers its lower bound. */
+export function quantile(bounds: readonly number[], counts: readonly number[], q: number): number | null {
+  const total = counts.reduce((sum, count) => sum + count, 0);
+  if (total === 0) return null;
+  const rank = q * total;
+  let seen = 0;
+  for (const [i, count] of counts.entries()) {
+    if (seen + count >= rank && count > 0) {
+      const lower = i === 0 ? 0 : (bounds[i - 1] ?? 0);
+      const upper = bounds[i];
+      if (upper === undefined) return lower;
+      return lower + ((upper - lower) * (rank - seen)) / count;
+    }
+    seen += count;
+  }
+  return bounds[bounds.length - 1] ?? null;
+}

@@ -1,0 +1,255 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { DEFAULT_POLICY, type AccountingPolicy } from '../../src/history/accounting.js';
+import { LATEST_SCHEMA_VERSION } from '../../src/history/migrations.js';
+import { HistoryRecorder } from '../../src/history/recorder.js';
+import { StoreHistoryReader } from '../../src/history/store-reader.js';
+import { emptyTotals, type HistoryStore, type RollupDelta, type WriteBatch } from '../../src/history/types.js';
+import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
+
+// One contract for every HistoryStore backend (as gatus runs storage/store/store_test.go on each): the same
+// cases against SQLite (unit) and a real PostgreSQL (integration).
+
+// A fixed instant, not the calendar: Monday 2030-01-07 00:00 UTC.
+export const BASE = Date.UTC(2030, 0, 7);
+const MIN = 60_000;
+const HOUR = 60 * MIN;
+const DAY = 24 * HOUR;
+
+export interface StoreFactory {
+  /** A new, empty store. */
+  open(): Promise<HistoryStore>;
+  /** The same data opened again (a restart). */
+  reopen(store: HistoryStore): Promise<HistoryStore>;
+}
+
+function delta(overrides: Partial<RollupDelta>): RollupDelta {
+  return { monitor: 'm1', tenant: 't1', check: 'imap', bucket: BASE, ...emptyTotals(), ...overrides };
+}
+
+function batch(overrides: Partial<WriteBatch>): WriteBatch {
+  return { results: [], hourly: [], daily: [], incidents: [], checkStates: [], ...overrides };
+}
+
+function recorderOn(store: HistoryStore, clock: FakeClock, logger = new MemoryLogger()): HistoryRecorder {
+  return new HistoryRecorder({ store, clock, logger, flushMs: 3_600_000, pruneEveryMs: 3_600_000 });
+}
+
+const job = (intervalSeconds: number) => ({ monitor: { intervalSeconds } });
+
+export function storeContract(factory: StoreFactory): void {
+  test('migrations: a new store is at the latest schema version, and opening it again applies nothing twice', async () => {
+    const store = await factory.open();
+    assert.equal(await store.schemaVersion(), LATEST_SCHEMA_VERSION);
+    const again = await factory.reopen(store);
+    assert.equal(await again.schemaVersion(), LATEST_SCHEMA_VERSION);
+    await again.close();
+  });
+
+  test('results are kept with every field and read back in time order', async () => {
+    const store = await factory.open();
+    const serverText = 'NO AUTHENTICATE failed.';
+    await store.write(
+      batch({
+        results: [
+          { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + 2 * MIN, durationMs: 812.5, ok: false, stage: 'auth', reason: 'auth_failed', category: 'auth', serverText, steps: [{ step: 'connect', seconds: 0.01 }, { step: 'auth', seconds: 0.2 }], intervalS: 60 },
+          { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + MIN, durationMs: 100, ok: true, steps: [], deliveryMs: 1500, intervalS: 60 },
+          { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'smtp', startedAt: BASE + MIN, durationMs: 100, ok: true, steps: [], intervalS: 60 },
+        ],
+      }),
+    );
+    const rows = await store.results({ monitor: 'm1', check: 'imap', from: BASE, to: BASE + HOUR });
+    assert.deepEqual(
+      rows.map((row) => [row.startedAt, row.ok]),
+      [[BASE + MIN, true], [BASE + 2 * MIN, false]],
+    );
+    assert.deepEqual(rows[1], { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + 2 * MIN, durationMs: 812.5, ok: false, stage: 'auth', reason: 'auth_failed', category: 'auth', serverText, steps: [{ step: 'connect', seconds: 0.01 }, { step: 'auth', seconds: 0.2 }], intervalS: 60 });
+    assert.equal(rows[0]?.deliveryMs, 1500);
+    await store.close();
+  });
+
+  test('rollups add up across batches, per bucket and summed per check', async () => {
+    const store = await factory.open();
+    const buckets = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    await store.write(batch({ hourly: [delta({ okMs: 1000, runs: 1, durationBuckets: buckets }), delta({ okMs: 500, bucket: BASE + HOUR })] }));
+    await store.write(batch({ hourly: [delta({ failMs: 250, runs: 2, failures: 1, durationMsSum: 30, durationBuckets: buckets }), delta({ monitor: 'm2', okMs: 7 })] }));
+    const rows = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 2 * HOUR, checks: [{ monitor: 'm1', check: 'imap' }] });
+    assert.deepEqual(
+      rows.map((row) => [row.bucket, row.okMs, row.failMs, row.runs, row.failures, row.durationMsSum, row.durationBuckets[0]]),
+      [
+        [BASE, 1000, 250, 3, 1, 30, 2],
+        [BASE + HOUR, 500, 0, 0, 0, 0, 0],
+      ],
+    );
+    const totals = await store.rollupTotals({ grain: 'hour', from: BASE, to: BASE + 2 * HOUR });
+    assert.deepEqual(
+      totals.map((row) => [row.monitor, row.okMs, row.failMs, row.runs]),
+      [
+        ['m1', 1500, 250, 3],
+        ['m2', 7, 0, 0],
+      ],
+    );
+    assert.deepEqual(await store.rollups({ grain: 'day', from: BASE, to: BASE + DAY }), [], 'hourly and daily rollups are apart');
+    await store.close();
+  });
+
+  test('incidents: a later write of the same streak replaces it; queries overlap the range, newest first', async () => {
+    const store = await factory.open();
+    const open = { monitor: 'm1', tenant: 't1', check: 'imap' as const, startedAt: BASE, reason: 'auth_failed', stage: 'auth', serverText: 'NO AUTHENTICATE failed.', failures: 1, failMs: 0, lastFailureAt: BASE };
+    await store.write(batch({ incidents: [open, { ...open, monitor: 'm2', tenant: 't2', startedAt: BASE + 3 * HOUR }] }));
+    await store.write(batch({ incidents: [{ ...open, failures: 3, failMs: 120_000, lastFailureAt: BASE + 2 * MIN, endedAt: BASE + 3 * MIN }] }));
+    const all = await store.incidents({ from: BASE, to: BASE + DAY, limit: 10 });
+    assert.deepEqual(
+      all.map((row) => [row.monitor, row.startedAt, row.endedAt, row.failures]),
+      [
+        ['m2', BASE + 3 * HOUR, undefined, 1],
+        ['m1', BASE, BASE + 3 * MIN, 3],
+      ],
+    );
+    assert.equal(all[1]?.serverText, 'NO AUTHENTICATE failed.');
+    assert.deepEqual((await store.incidents({ from: BASE + HOUR, to: BASE + DAY, limit: 10 })).map((row) => row.monitor), ['m2'], 'an incident that ended before the range is not in it');
+    assert.deepEqual((await store.incidents({ from: BASE, to: BASE + DAY, limit: 10, monitor: 'm1' })).map((row) => row.monitor), ['m1']);
+    assert.deepEqual((await store.incidents({ from: BASE, to: BASE + DAY, limit: 10, tenant: 't2' })).map((row) => row.monitor), ['m2']);
+    assert.equal((await store.incidents({ from: BASE, to: BASE + DAY, limit: 1 })).length, 1);
+    await store.close();
+  });
+
+  test('check state and agent running periods are replaced by key', async () => {
+    const store = await factory.open();
+    const state = { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap' as const, firstSeenAt: BASE, lastAt: BASE, lastOk: true, intervalS: 60, consecutiveFailures: 0, lastSuccessAt: BASE, status: '{}' };
+    await store.write(batch({ checkStates: [state], agentRun: { id: 'run-1', startedAt: BASE, lastSeenAt: BASE } }));
+    await store.write(batch({ checkStates: [{ ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN }], agentRun: { id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN } }));
+    const [saved] = await store.checkStates();
+    assert.deepEqual(saved, { ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN });
+    assert.deepEqual(await store.agentRuns({ from: BASE, to: BASE + DAY }), [{ id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN }]);
+    assert.deepEqual(await store.agentRuns({ from: BASE + HOUR, to: BASE + DAY }), []);
+    await store.close();
+  });
+
+  test('retention: rows older than their cutoff go, open incidents and newer rows stay', async () => {
+    const store = await factory.open();
+    const result = { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap' as const, durationMs: 1, ok: true, steps: [], intervalS: 60 };
+    const incident = { monitor: 'm1', tenant: 't1', check: 'imap' as const, reason: 'auth_failed', stage: 'auth', failures: 1, failMs: 0 };
+    await store.write(
+      batch({
+        results: [{ ...result, startedAt: BASE }, { ...result, startedAt: BASE + 10 * DAY }],
+        hourly: [delta({ bucket: BASE }), delta({ bucket: BASE + 10 * DAY })],
+        daily: [delta({ bucket: BASE }), delta({ bucket: BASE + 10 * DAY })],
+        incidents: [
+          { ...incident, startedAt: BASE, endedAt: BASE + MIN, lastFailureAt: BASE },
+          { ...incident, check: 'smtp', startedAt: BASE, lastFailureAt: BASE },
+        ],
+      }),
+    );
+    const counts = await store.prune({ results: BASE + DAY, hourly: BASE + DAY, daily: BASE + DAY });
+    assert.deepEqual(counts, { results: 1, hourly: 1, daily: 1, incidents: 1, agentRuns: 0 });
+    assert.equal((await store.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + 20 * DAY })).length, 1);
+    assert.deepEqual((await store.incidents({ from: 0, to: BASE + 20 * DAY, limit: 10 })).map((row) => row.check), ['smtp']);
+    await store.close();
+  });
+
+  test('recorded results become day summaries, availability and incidents through the HistoryReader', async () => {
+    const store = await factory.open();
+    const clock = new FakeClock();
+    clock.time = BASE;
+    const recorder = recorderOn(store, clock);
+    // Day 1 (BASE): every minute ok for 12 hours, then 30 failed minutes, then ok until midnight. Day 2: ok.
+    for (let t = BASE; t < BASE + 2 * DAY; t += MIN) {
+      const failing = t >= BASE + 12 * HOUR && t < BASE + 12 * HOUR + 30 * MIN;
+      recorder.listener(failing ? failed({ monitor: 'm1', at: t, reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.' }) : passed({ monitor: 'm1', at: t }), job(60));
+    }
+    clock.time = BASE + 2 * DAY;
+    await recorder.flush();
+    const reader = new StoreHistoryReader({ store, policy: DEFAULT_POLICY });
+    const [summary] = await reader.checkSummaries({ now: BASE + 2 * DAY - 1, days: 3, checks: [{ monitor: 'm1', check: 'imap' }] });
+    assert.ok(summary);
+    assert.deepEqual(summary.days, [
+      { day: '2030-01-06', okSeconds: 0, failSeconds: 0, maintenanceSeconds: 0, unknownSeconds: 86_400 },
+      { day: '2030-01-07', okSeconds: 86_400 - 1800, failSeconds: 1800, maintenanceSeconds: 0, unknownSeconds: 0 },
+      { day: '2030-01-08', okSeconds: 86_400, failSeconds: 0, maintenanceSeconds: 0, unknownSeconds: 0 },
+    ]);
+    assert.equal(summary.availability['24h'], 1);
+    assert.ok(Math.abs((summary.availability['7d'] ?? 0) - (1 - 1800 / (2 * 86_400))) < 1e-6, String(summary.availability['7d']));
+    const incidents = await reader.incidents({ from: BASE, to: BASE + 2 * DAY, limit: 10 });
+    assert.deepEqual(incidents, [
+      { monitor: 'm1', tenant: 'contoso', check: 'imap', startedAt: BASE + 12 * HOUR, endedAt: BASE + 12 * HOUR + 30 * MIN, reason: 'auth_failed', stage: 'auth', serverText: 'NO AUTHENTICATE failed.' },
+    ]);
+    await recorder.close();
+    await store.close();
+  });
+
+  test('time the agent was stopped is unknown; maintenance is excluded; unknown-as-down lowers availability', async () => {
+    const store = await factory.open();
+    const clock = new FakeClock();
+    clock.time = BASE;
+    const first = recorderOn(store, clock);
+    first.start();
+    for (let t = BASE; t < BASE + 6 * HOUR; t += 5 * MIN) first.listener(passed({ monitor: 'm1', at: t }), job(300));
+    clock.time = BASE + 6 * HOUR;
+    await first.close();
+    // Stopped for six hours, then back for the rest of the day.
+    clock.time = BASE + 12 * HOUR;
+    const second = recorderOn(store, clock);
+    await second.restore();
+    second.start();
+    for (let t = BASE + 12 * HOUR; t < BASE + DAY; t += 5 * MIN) second.listener(passed({ monitor: 'm1', at: t }), job(300));
+    clock.time = BASE + DAY;
+    await second.close();
+
+    const check = [{ monitor: 'm1', check: 'imap' as const }];
+    const now = BASE + DAY - 1;
+    const [plain] = await new StoreHistoryReader({ store, policy: DEFAULT_POLICY }).checkSummaries({ now, days: 1, checks: check });
+    // The last result before the stop covers its interval plus 10 % grace (330 s, 30 s more than its
+    // neighbours); the rest of the stop is unknown.
+    const covered = (6 * HOUR + 30_000 + 12 * HOUR) / 1000;
+    assert.deepEqual(plain?.days, [{ day: '2030-01-07', okSeconds: covered, failSeconds: 0, maintenanceSeconds: 0, unknownSeconds: 86_400 - covered }]);
+    assert.equal(plain?.availability['24h'], 1, 'unknown is not down by default');
+
+    const policy: AccountingPolicy = {
+      ...DEFAULT_POLICY,
+      unknownCountsAsDown: true,
+      maintenance: [{ name: 'patch', timeZone: 'UTC', recurring: { at: '01:00', durationMinutes: 60 } }],
+    };
+    const [strict] = await new StoreHistoryReader({ store, policy }).checkSummaries({ now, days: 1, checks: check });
+    assert.equal(strict?.days[0]?.maintenanceSeconds, 3600);
+    assert.equal(strict?.days[0]?.okSeconds, covered - 3600);
+    const expected = (covered - 3600) / (86_400 - 3600);
+    assert.ok(Math.abs((strict?.availability['24h'] ?? 0) - expected) < 1e-4, `${strict?.availability['24h']} vs ${expected}`);
+    await store.close();
+  });
+
+  test('a restart continues the streak and the open incident, and the status view of the last result', async () => {
+    const store = await factory.open();
+    const clock = new FakeClock();
+    clock.time = BASE;
+    const first = recorderOn(store, clock);
+    first.listener(passed({ monitor: 'm1', at: BASE }), job(60));
+    first.listener(failed({ monitor: 'm1', at: BASE + MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
+    first.listener(failed({ monitor: 'm1', at: BASE + 2 * MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
+    await first.close();
+
+    const reopened = await factory.reopen(store);
+    const second = recorderOn(reopened, clock);
+    const restored = await second.restore();
+    assert.equal(restored.length, 1);
+    assert.equal(restored[0]?.status.state, 'failing');
+    assert.equal(restored[0]?.status.consecutiveFailures, 2);
+    assert.equal(restored[0]?.status.last?.reason, 'token_secret_expired');
+    assert.equal(restored[0]?.status.lastSuccessAt, new Date(BASE).toISOString());
+    second.listener(failed({ monitor: 'm1', at: BASE + 3 * MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
+    second.listener(passed({ monitor: 'm1', at: BASE + 4 * MIN }), job(60));
+    await second.close();
+    const incidents = await reopened.incidents({ from: BASE, to: BASE + HOUR, limit: 10 });
+    assert.deepEqual(
+      incidents.map((row) => [row.startedAt, row.endedAt, row.failures, row.failMs, row.reason]),
+      [[BASE + MIN, BASE + 4 * MIN, 3, 3 * MIN, 'token_secret_expired']],
+      'one incident across the restart, with all its failed time',
+    );
+    const [state] = await reopened.checkStates();
+    assert.equal(state?.consecutiveFailures, 0);
+    assert.equal(state?.firstSeenAt, BASE);
+    await reopened.close();
+  });
+}
+
+export { recorderOn, job };
