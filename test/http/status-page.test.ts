@@ -103,7 +103,7 @@ describe('the public status page', () => {
     assert.match(page.body, /<h3 id="h-scanner">scanner<\/h3>/, 'without displayName the monitor name is shown');
     assert.match(page.body, /Sending with SMTP AUTH is turned off for the organisation\./);
     assert.match(page.body, /1 of 3 checks failing/);
-    assert.match(page.body, /for 5 min, since <time datetime="2031-05-14T11:55:00.000Z">2031-05-14 11:55 UTC<\/time>/);
+    assert.match(page.body, /for 5 min · since <time datetime="2031-05-14T11:55:00.000Z">11:55 UTC<\/time>/);
     const bars = [...page.body.matchAll(/<ol class="bars"[^>]*>(.*?)<\/ol>/g)].map((match) => (match[1] ?? '').match(/<li /g)?.length);
     assert.deepEqual(bars, [90, 90, 90]);
     assert.match(page.body, /<li class="b f" tabindex="0" aria-label="2031-05-11: 92\.59% available, failing 1 h 46 min"><\/li>/);

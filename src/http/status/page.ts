@@ -24,7 +24,7 @@ import {
   type StatusSource,
   type StatusView,
 } from './model.js';
-import { CHECK_LABELS, duration, percent, plainReason, STATE_LABELS, utc } from './words.js';
+import { CHECK_LABELS, duration, percent, plainReason, STATE_LABELS, utc, utcSince } from './words.js';
 
 export const STATUS_PATHS = { public: '/status', detail: '/status/detail', css: '/status/status.css', atom: '/status/feed.atom', summary: '/status/summary.json' } as const;
 
@@ -171,7 +171,7 @@ function checkBlock(row: MonitorRow, check: CheckRow, context: RowContext): Html
   const since = check.status.since === undefined ? undefined : Date.parse(check.status.since);
   const sinceText =
     since !== undefined
-      ? html`<span class="since">for ${duration(context.now - since)}, since <time datetime="${check.status.since}">${utc(since)}</time></span>`
+      ? html`<span class="since">for ${duration(context.now - since)} · since <time datetime="${check.status.since}">${utcSince(since, context.now)}</time></span>`
       : html`<span class="since">not run yet</span>`;
   const reason =
     check.state === 'fail' && context.showReasons ? html`<p class="reason fail">${plainReason(last?.reason)}</p>` : '';
@@ -189,8 +189,8 @@ function detailBlock(row: MonitorRow, check: CheckRow): Html {
     ['Stage', last?.stage],
     ['Reason code', last?.reason],
     ['Failed runs in a row', String(check.status.consecutiveFailures)],
-    ['Last success', check.status.lastSuccessAt],
-    ['Last run', last?.at],
+    ['Last success', check.status.lastSuccessAt === undefined ? undefined : utc(Date.parse(check.status.lastSuccessAt))],
+    ['Last run', last?.at === undefined ? undefined : utc(Date.parse(last.at))],
   ];
   return html`<details class="detail" open><summary>Diagnosis and fix</summary>
 ${last?.summary ? html`<p>${last.summary}</p>` : ''}${last?.serverText ? html`<p>The server said:</p><pre>${last.serverText}</pre>` : ''}${

@@ -89,6 +89,14 @@ h3 { font-size: 1.05rem; margin: 0; }
 .incidents p { margin: .15rem 0; }
 .empty { color: var(--muted); }
 footer { margin: 2rem 0 1rem; color: var(--muted); font-size: .85rem; display: flex; flex-wrap: wrap; gap: .5rem 1.5rem; }
+@media (min-width: 60rem) {
+  .check { display: grid; grid-template-columns: 19rem minmax(0, 1fr); column-gap: 1.25rem; align-items: start; }
+  .check-head { grid-column: 1; grid-row: 1; }
+  .check-head .since { flex-basis: 100%; }
+  .reason { grid-column: 1; grid-row: 2; margin: .25rem 0 0; }
+  .history { grid-column: 2; grid-row: 1 / span 2; margin-top: 0; }
+  .detail { grid-column: 1 / -1; grid-row: 3; }
+}
 @media (max-width: 40rem) {
   .wrap { padding: .6rem; }
   h1 { font-size: 1.35rem; }

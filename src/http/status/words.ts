@@ -29,6 +29,12 @@ export function utc(ms: number): string {
   return `${new Date(ms).toISOString().slice(0, 16).replace('T', ' ')} UTC`;
 }
 
+/** "15:02 UTC" when that is today (UTC), else the full utc() form. */
+export function utcSince(ms: number, now: number): string {
+  const full = utc(ms);
+  return full.slice(0, 10) === utc(now).slice(0, 10) ? full.slice(11) : full;
+}
+
 export function percent(value: number | null): string {
   if (value === null) return '–';
   if (value >= 1) return '100%';
