@@ -112,10 +112,12 @@ function resolveMonitor(
   probeIdKeyFile: string,
 ): ResolvedMonitor {
   const cloud = CLOUD_ENDPOINTS[tenant.cloud];
+  const rev2 = monitor.imap?.imap4rev2 ?? defaults.imap?.imap4rev2;
   const endpoint = (protocol: Protocol, host: string): Endpoint => ({
     host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? host,
     port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? DEFAULT_PORTS[protocol],
     tls,
+    ...(protocol === 'imap' && rev2 ? { imap4rev2: true } : {}),
   });
   const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
   const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;

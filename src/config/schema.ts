@@ -144,7 +144,16 @@ const CheckSettings = {
   schedule: schedule.optional(),
   timeoutSeconds: timeoutSeconds.optional().describe('Deadline for one whole check.'),
   stepTimeoutSeconds: timeoutSeconds.optional().describe('Deadline for one network step (connect, one reply).'),
-  imap: EndpointOverride.optional(),
+  imap: EndpointOverride.extend({
+    imap4rev2: z
+      .boolean()
+      .optional()
+      .describe(
+        'true lets the IMAP session ENABLE IMAP4rev2 when the server offers it. Default false: some Exchange Online tenants advertise IMAP4rev2, whose SEARCH is reported broken (MailKit #2016), so the probe stays IMAP4rev1.',
+      ),
+  })
+    .strict()
+    .optional(),
   pop3: EndpointOverride.optional(),
   smtp: EndpointOverride.optional(),
   tls: TlsOptions.optional(),

@@ -9,4 +9,6 @@ export interface Endpoint {
   host: string;
   port: number;
   tls: TlsSettings;
+  /** IMAP only: ENABLE IMAP4rev2 (with CONDSTORE, UTF8=ACCEPT) when the server offers it. Absent: never. */
+  imap4rev2?: boolean;
 }

@@ -44,6 +44,8 @@ interface CheckSeries extends Rendered {
   /** Created at the first skip: most checks never have one. */
   skipped?: Map<SkipReason, number>;
   lastDelivery?: number;
+  /** Own probe messages the latest cleanup saw and left; set by the checks that clean up. */
+  probeMailBacklog?: number;
 }
 
 /** One per monitor: the descriptive labels, joined in PromQL with `group_left`, and the schedule. */
@@ -126,7 +128,23 @@ const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
     help: 'Time the latest round trip took from SMTP submission to the message in the mailbox.',
     render: (s) => optional('mailprobe_check_last_delivery_seconds', s.labels, s.lastDelivery),
   },
+  {
+    name: 'mailprobe_probe_mail_backlog',
+    type: 'gauge',
+    help: "This monitor's probe messages the latest cleanup found and left (too young to sweep, or not deletable); it grows when cleanup falls behind.",
+    render: (s) => optional('mailprobe_probe_mail_backlog', s.labels, s.probeMailBacklog),
+  },
 ];
+
+const CLEANUP_OUTCOMES = ['deleted', 'not_found', 'failed'] as const;
+export type CleanupOutcome = (typeof CLEANUP_OUTCOMES)[number];
+
+/** What the run's cleanup of probe mail came to, from the facts the sending checks leave; undefined: none ran. */
+export function cleanupOutcome(result: CheckResult): CleanupOutcome | undefined {
+  const { facts, failure } = result.outcome;
+  if (failure?.reason === 'cleanup_failed' || (typeof facts.sweep === 'string' && facts.sweep.startsWith('failed'))) return 'failed';
+  return facts.cleanup === 'deleted' || facts.cleanup === 'not_found' ? facts.cleanup : undefined;
+}
 
 const MONITOR_FAMILIES: ReadonlyArray<Family<MonitorSeries>> = [
   {
@@ -197,6 +215,7 @@ export class MailprobeMetrics {
   readonly #reloadSuccess: Gauge;
   readonly #reloadTimestamp: Gauge;
   readonly #notifications: Counter<'notifier' | 'type' | 'result'>;
+  readonly #cleanups: Counter<'check' | 'outcome'>;
 
   constructor(options: MetricsOptions) {
     const registry = new Registry();
@@ -270,6 +289,12 @@ export class MailprobeMetrics {
       name: 'mailprobe_notifications_total',
       help: 'Built-in alert notifications by notifier and outcome (success, failure after retries, dropped from a full queue).',
       labelNames: ['notifier', 'type', 'result'],
+      registers,
+    });
+    this.#cleanups = new Counter({
+      name: 'mailprobe_probe_mail_cleanups_total',
+      help: 'Cleanups of probe mail across all monitors, by check and outcome (deleted: at least one message, not_found: nothing to delete, failed).',
+      labelNames: ['check', 'outcome'],
       registers,
     });
     new Gauge({
@@ -354,6 +379,10 @@ export class MailprobeMetrics {
       series.currentFailure = failure;
       this.#failures.inc({ check: result.check, reason: failure.reason, category: failure.category });
     }
+    const cleanup = cleanupOutcome(result);
+    if (cleanup !== undefined) this.#cleanups.inc({ check: result.check, outcome: cleanup });
+    const left = result.outcome.facts.probeMailLeft;
+    if (typeof left === 'number') series.probeMailBacklog = left;
     this.#checkFamilies.render(series);
   }
 

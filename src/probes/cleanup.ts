@@ -90,12 +90,18 @@ function probeFolders(folders: readonly ListResponse[]): string[] {
   return picked.some((path) => path.toUpperCase() === 'INBOX') ? picked : ['INBOX', ...picked];
 }
 
+/** What one cleanup did: messages deleted, and own probe messages seen but left (too young, or not deletable). */
+export interface CleanupResult {
+  deleted: number;
+  left: number;
+}
+
 /**
  * Deletes this monitor's probe messages over an authenticated session: the ids in `exact` (any age) and, when
  * the policy sweeps, every older one. Each folder is first opened read-only (EXAMINE) and read with BODY.PEEK, so
- * a folder holding nothing of ours is never opened for writing and no message's \Seen changes; only verified
- * UIDs are flagged \Deleted and removed with UID EXPUNGE. Without UIDPLUS nothing is deleted, because a plain
- * EXPUNGE would also remove messages someone else marked \Deleted. Returns how many messages were deleted.
+ * a folder holding nothing of ours is never opened for writing and no message's \Seen changes; only UIDs whose
+ * fetched headers verify are flagged \Deleted and removed with UID EXPUNGE. Without UIDPLUS nothing is deleted,
+ * because a plain EXPUNGE would also remove messages someone else marked \Deleted.
  */
 export async function deleteProbeMail(
   client: ImapFlow,
@@ -103,43 +109,70 @@ export async function deleteProbeMail(
   policy: ProbeMailPolicy,
   exact: ReadonlySet<string>,
   now: number,
-): Promise<number> {
+): Promise<CleanupResult> {
   if (!client.capabilities.has('UIDPLUS')) {
     throw new ProbeError('cleanup_failed', 'the server does not offer UIDPLUS; a plain EXPUNGE could remove messages that are not ours', {
       stage: 'cleanup',
     });
   }
   const folders = probeFolders(await client.list());
-  let deleted = 0;
+  const result: CleanupResult = { deleted: 0, left: 0 };
   for (const folder of folders) {
     const examined = await client.mailboxOpen(folder, { readOnly: true });
     if (examined.exists === 0) continue;
-    const found = policy.sweep
-      ? await client.search({ header: { [PROBE_ID_HEADER]: true } }, { uid: true })
-      : await searchExact(client, exact);
-    const uids = (found || []).slice(0, MAX_CANDIDATES_PER_FOLDER);
+    const uids = (await findProbeMail(client, policy.sweep ? 'any' : exact)).slice(0, MAX_CANDIDATES_PER_FOLDER);
     if (uids.length === 0) continue;
     const messages = await client.fetchAll(uids, { uid: true, headers: [PROBE_ID_HEADER, 'Message-ID'] }, { uid: true });
-    const doomed = messages.filter((message) => isDeletableProbeMail(message.headers, policy, exact, now)).map((message) => message.uid);
+    const own = messages.filter((message) => isDeletableProbeMail(message.headers, { isOwn: policy.isOwn, sweepMinAgeMs: 0 }, exact, now));
+    const doomed = own.filter((message) => isDeletableProbeMail(message.headers, policy, exact, now)).map((message) => message.uid);
+    result.left += own.length - doomed.length;
     if (doomed.length === 0) continue;
     const selected = await client.mailboxOpen(folder);
     if (selected.uidValidity !== examined.uidValidity) {
       run.transcript.note(`cleanup: ${folder} changed UIDVALIDITY between EXAMINE and SELECT; left for the next run`);
+      result.left += doomed.length;
       continue;
     }
     if (!(await client.messageDelete(doomed.join(','), { uid: true }))) {
       throw new ProbeError('cleanup_failed', `the server refused to delete ${doomed.length} probe message(s) in ${folder}`, { stage: 'cleanup' });
     }
     run.transcript.note(`cleanup: deleted ${doomed.length} probe message(s) in ${folder}`);
-    deleted += doomed.length;
+    result.deleted += doomed.length;
   }
-  return deleted;
+  return result;
 }
 
-async function searchExact(client: ImapFlow, ids: ReadonlySet<string>): Promise<number[]> {
-  const uids: number[] = [];
-  for (const id of ids) uids.push(...((await client.search({ header: { [PROBE_ID_HEADER]: id } }, { uid: true })) || []));
-  return [...new Set(uids)];
+/** Records a cleanup's result as the facts the metrics read (cleanup outcome, deleted, left). */
+export function cleanupFacts(run: ProbeRun, result: CleanupResult): void {
+  run.facts.cleanedUp = result.deleted;
+  run.facts.probeMailLeft = result.left;
+  run.facts.cleanup = result.deleted > 0 ? 'deleted' : 'not_found';
+}
+
+// Whether Exchange answers SEARCH HEADER for a custom field is unconfirmed, and IMAP4rev2 sessions are reported to
+// find nothing at all; so candidates are gathered with two searches of one plain ASCII key each, never a
+// parenthesised or OR'ed query, and only the headers fetched afterwards decide what is ours.
+const SUBJECT_WORD = 'mailprobe';
+
+/**
+ * UIDs in the selected folder that may be probe mail: for 'any', messages with an X-Mailprobe-Id field or
+ * "mailprobe" in the Subject; for ids, each id's header or its MAC (32 hex digits, in the Subject too).
+ */
+export async function findProbeMail(client: ImapFlow, ids: ReadonlySet<string> | 'any'): Promise<number[]> {
+  const queries =
+    ids === 'any'
+      ? [{ header: { [PROBE_ID_HEADER]: true } }, { subject: SUBJECT_WORD }]
+      : [...ids].flatMap((id) => [{ header: { [PROBE_ID_HEADER]: id } }, { subject: id.split('.').at(-1) ?? id }]);
+  const uids = new Set<number>();
+  for (const query of queries) for (const uid of (await client.search(query, { uid: true })) || []) uids.add(uid);
+  return [...uids].sort((a, b) => a - b);
+}
+
+/** Of the candidate UIDs, those whose X-Mailprobe-Id field is exactly `id` (the Subject only points the way). */
+export async function confirmProbeMail(client: ImapFlow, uids: readonly number[], id: string): Promise<number[]> {
+  if (uids.length === 0) return [];
+  const messages = await client.fetchAll([...uids], { uid: true, headers: [PROBE_ID_HEADER] }, { uid: true });
+  return messages.filter((message) => (headerFields(message.headers, [PROBE_ID_HEADER]).get(PROBE_ID_HEADER.toLowerCase()) ?? []).includes(id)).map((message) => message.uid);
 }
 
 /** Whatever stops a cleanup after the probe's real work succeeded is cleanup_failed, with the server's words kept. */
@@ -168,7 +201,7 @@ export function sweepingAfter(probe: ProbeFn): ProbeFn {
     const swept = await runProbe(ctx, maskImapClientLine, async (run) => {
       try {
         await withImapSession(ctx, run, 'cleanup', async (client) => {
-          run.facts.cleanedUp = await deleteProbeMail(client, run, policy, new Set(), ctx.clock.now());
+          cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set(), ctx.clock.now()));
         });
       } catch (err) {
         throw asCleanupFailure(err);

@@ -152,7 +152,10 @@ export async function withImapSession<T>(
         socketTimeout: ctx.stepTimeoutMs,
         disableAutoIdle: true,
         disableCompression: true,
-        disableAutoEnable: true,
+        // Exchange's IMAP4rev2 search is reported broken, and ENABLE cannot be undone within a session: the
+        // probe stays IMAP4rev1 unless the monitor opts in (imap.imap4rev2), whatever imapflow would default to.
+        disableAutoEnable: endpoint.imap4rev2 !== true,
+        disableIMAP4rev2: endpoint.imap4rev2 !== true,
       },
       {
         before: (capabilities) => {

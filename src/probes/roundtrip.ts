@@ -1,5 +1,5 @@
 import type { ImapFlow } from 'imapflow';
-import { asCleanupFailure, deleteProbeMail, probeMailPolicy, PROBE_ID_HEADER, type ProbeMailPolicy } from './cleanup.js';
+import { asCleanupFailure, cleanupFacts, confirmProbeMail, deleteProbeMail, findProbeMail, probeMailPolicy, type ProbeMailPolicy } from './cleanup.js';
 import { maskImapClientLine, withImapSession } from './imap.js';
 import { maskSmtpClientLine, sendProbeMessage } from './smtp.js';
 import { runProbe, type ProbeRun } from './timing.js';
@@ -44,9 +44,9 @@ function pause(ms: number, signal: AbortSignal): Promise<void> {
 async function waitForDelivery(client: ImapFlow, ctx: ProbeContext, probeId: string, deadlineAt: number, policy: ProbeMailPolicy): Promise<number> {
   for (;;) {
     await client.noop();
-    const found = await client.search({ header: { [PROBE_ID_HEADER]: probeId } }, { uid: true });
+    const found = await confirmProbeMail(client, await findProbeMail(client, new Set([probeId])), probeId);
     const seenAt = ctx.clock.monotonic();
-    if (found && found.length > 0) return seenAt;
+    if (found.length > 0) return seenAt;
     const left = deadlineAt - seenAt;
     if (left <= 0 || ctx.signal.aborted) {
       throw new ProbeError('delivery_timeout', `the probe message ${probeId} did not reach the INBOX within ${seconds(policy.roundtrip.deadlineMs)} s`, {
@@ -88,7 +88,7 @@ export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome
         return;
       }
       run.recorder.begin('cleanup');
-      run.facts.cleanedUp = await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now());
+      cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now()));
     }).catch((err: unknown) => {
       throw run.recorder.stage === 'cleanup' ? asCleanupFailure(err) : err;
     });

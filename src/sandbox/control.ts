@@ -33,6 +33,8 @@ const actionSchema = z.discriminatedUnion('action', [
       imapNotConnected: z.boolean().optional(),
       smtpThrottle: z.boolean().optional(),
       hang: z.strictObject({ imap: z.boolean(), pop3: z.boolean(), smtp: z.boolean() }).partial().optional(),
+      imapRev2: z.boolean().optional(),
+      imapHeaderSearchBlind: z.boolean().optional(),
     }),
   }),
   z.strictObject({ action: z.literal('resetFaults') }),

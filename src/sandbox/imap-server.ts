@@ -244,6 +244,8 @@ class ImapSession {
   private idling = false;
   /** Set when the "authenticated but not connected" fault was armed at login. */
   private notConnected = false;
+  /** ENABLE IMAP4rev2 was accepted (only offered under the imapRev2 fault). */
+  private rev2Enabled = false;
 
   constructor(
     private readonly connection: LineConnection,
@@ -324,6 +326,7 @@ class ImapSession {
     AUTHENTICATE: { states: ['not-authenticated'], run: (c) => this.authenticate(c) },
     LOGIN: { states: ['not-authenticated'], run: (c) => this.login(c) },
     NAMESPACE: { states: ['authenticated', 'selected'], run: (c) => this.namespace(c) },
+    ENABLE: { states: ['authenticated', 'selected'], run: (c) => this.enable(c) },
     LIST: { states: ['authenticated', 'selected'], run: (c) => this.list(c) },
     LSUB: { states: ['authenticated', 'selected'], run: (c) => this.list(c) },
     SUBSCRIBE: { states: ['authenticated', 'selected'], run: (c) => this.ok(c) },
@@ -376,7 +379,10 @@ class ImapSession {
   }
 
   private capability(command: Command): void {
-    this.send(`* CAPABILITY ${this.state === 'not-authenticated' ? CAPABILITY_BEFORE_AUTH : CAPABILITY_AFTER_AUTH}`);
+    const line = this.state === 'not-authenticated' ? CAPABILITY_BEFORE_AUTH : CAPABILITY_AFTER_AUTH;
+    // Not seen in a public log: where IMAP4rev2 and ENABLE would sit in Exchange's list.
+    const rev2 = this.state === 'not-authenticated' ? 'IMAP4rev1 IMAP4rev2' : 'IMAP4rev1 IMAP4rev2 ENABLE';
+    this.send(`* CAPABILITY ${this.context.model.faults.imapRev2 ? line.replace('IMAP4rev1', rev2) : line}`);
     this.ok(command);
   }
 
@@ -563,11 +569,21 @@ class ImapSession {
     this.ok(command);
   }
 
+  // Not seen in a public log: ENABLE as RFC 5161 has it, only for IMAP4rev2 and only while it is advertised.
+  private enable(command: Command): void {
+    const wanted = command.args.map((arg) => text(arg).toUpperCase());
+    const granted = this.context.model.faults.imapRev2 && wanted.includes('IMAP4REV2') ? ['IMAP4rev2'] : [];
+    if (granted.length > 0) this.rev2Enabled = true;
+    this.send(`* ENABLED${granted.map((name) => ` ${name}`).join('')}`);
+    this.ok(command);
+  }
+
   private search(command: Command): void {
     const args = [...command.args];
     if (args[0]?.kind === 'atom' && args[0].value.toUpperCase() === 'CHARSET') args.splice(0, 2);
     const matches = this.searchKeys(command, args);
-    const found = this.resolve(command, '1:*').filter((entry) => matches(entry.message, entry.seq));
+    const broken = this.rev2Enabled;
+    const found = broken ? [] : this.resolve(command, '1:*').filter((entry) => matches(entry.message, entry.seq));
     const numbers = found.map((entry) => (command.uid ? entry.message.uid : entry.seq));
     this.send(`* SEARCH${numbers.map((n) => ` ${n}`).join('')}`);
     this.ok(command);
@@ -627,7 +643,8 @@ class ImapSession {
           return contains(key, text(queue.shift()));
         case 'HEADER': {
           const name = text(queue.shift());
-          return contains(name, text(queue.shift()));
+          const test = contains(name, text(queue.shift()));
+          return (message) => !this.context.model.faults.imapHeaderSearchBlind && test(message);
         }
         case 'BODY':
         case 'TEXT': {

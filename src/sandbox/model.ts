@@ -127,6 +127,13 @@ export interface SandboxFaults {
   smtpThrottle: boolean;
   /** The protocol's server accepts the connection and never says anything. */
   hang: Record<MailProtocol, boolean>;
+  /**
+   * IMAP advertises IMAP4rev2 beside IMAP4rev1, as some tenants now do, and accepts ENABLE IMAP4rev2; once it is
+   * enabled every SEARCH finds nothing (the broken rev2 search reported against Exchange, MailKit #2016).
+   */
+  imapRev2: boolean;
+  /** IMAP SEARCH HEADER … matches no message (whether Exchange answers it is unconfirmed); other keys work. */
+  imapHeaderSearchBlind: boolean;
 }
 
 export function defaultFaults(): SandboxFaults {
@@ -137,6 +144,8 @@ export function defaultFaults(): SandboxFaults {
     imapNotConnected: false,
     smtpThrottle: false,
     hang: { imap: false, pop3: false, smtp: false },
+    imapRev2: false,
+    imapHeaderSearchBlind: false,
   };
 }
 

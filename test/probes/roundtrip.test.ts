@@ -240,6 +240,51 @@ describe('roundtrip against the Exchange emulator', () => {
   });
 });
 
+describe('cleanup where SEARCH HEADER finds nothing and IMAP4rev2 is offered', () => {
+  test('the probe is found by its Subject, confirmed by its fetched header, deleted by UID EXPUNGE; other mail is untouched', async (t) => {
+    Object.assign(sandbox.model.faults, { imapHeaderSearchBlind: true, imapRev2: true });
+    t.after(() => Object.assign(sandbox.model.faults, { imapHeaderSearchBlind: false, imapRev2: false }));
+    const monitor = monitorFor({}, 'rt-blind');
+    const ring = keyring(monitor);
+    const old = ring.issue(monitor.name, Date.now() - 3_600_000);
+    const foreign = ring.issue('another-monitor', Date.now() - 3_600_000);
+    const subject = (id: string): string => `Subject: mailprobe probe ${id}`;
+    // Someone else's mail: one marked \Deleted (a plain EXPUNGE would take it), one that talks about mailprobe,
+    // another monitor's probe with its real subject, and a message quoting this monitor's id in the Subject only.
+    folder('INBOX').append(message(['Message-ID: <d@example.com>']), { flags: ['\\Deleted'] });
+    folder('INBOX').append(message(['Message-ID: <talk@example.com>', 'Subject: re: mailprobe alerts']));
+    folder('Junk Email').append(message([subject(foreign), `Message-ID: <mailprobe.${foreign}@mailprobe.invalid>`, `X-Mailprobe-Id: ${foreign}`]));
+    folder('Deleted Items').append(message([subject(old), 'Message-ID: <quoted@example.com>']));
+    const before = snapshot();
+    folder('Sent Items').append(message([subject(old), `Message-ID: <mailprobe.${old}@mailprobe.invalid>`, `X-Mailprobe-Id: ${old}`]));
+
+    const transcript = recording();
+    const result = await runCheck(checkDeps(), monitor, 'roundtrip', { transcript });
+    assert.equal(result.outcome.ok, true, JSON.stringify(result.outcome.failure));
+    assert.equal(result.outcome.facts.cleanedUp, 3, 'the new probe, its Sent Items copy and the old own probe');
+    assert.equal(result.outcome.facts.cleanup, 'deleted');
+    assert.equal(result.outcome.facts.probeMailLeft, 0);
+    assert.deepEqual(snapshot(), before, 'no probe mail left, and every other message as it was (flags included)');
+
+    const sent = transcript.lines.filter((line) => line.startsWith('C: '));
+    assert.ok(sent.some((line) => /UID SEARCH SUBJECT /.test(line)), 'searched the Subject');
+    assert.ok(sent.every((line) => !/ SEARCH .*[()]/.test(line) && !/ SEARCH .* OR /.test(line)), 'only plain single-key searches');
+    assert.ok(sent.every((line) => !/^C: \S+ EXPUNGE/.test(line)), 'never a plain EXPUNGE');
+    assert.ok(sent.some((line) => /^C: \S+ UID EXPUNGE /.test(line)));
+    assert.ok(sent.every((line) => !/ENABLE/.test(line)), 'IMAP4rev2 is offered but not enabled');
+    assert.ok(transcript.lines.some((line) => /^S: \* CAPABILITY .*IMAP4rev2/.test(line)), 'the emulator offered IMAP4rev2');
+  });
+
+  test('with imap.imap4rev2 the session enables it, and the emulator answers searches as broken rev2 servers do', async (t) => {
+    Object.assign(sandbox.model.faults, { imapRev2: true });
+    t.after(() => Object.assign(sandbox.model.faults, { imapRev2: false }));
+    const transcript = recording();
+    const result = await runCheck(checkDeps(), monitorFor({ imap: { ...sandbox.emulator.imap, imap4rev2: true }, timeoutSeconds: 1 }, 'rt-rev2'), 'roundtrip', { transcript });
+    assert.ok(transcript.lines.some((line) => /^C: \S+ ENABLE .*IMAP4rev2/i.test(line)), transcript.lines.join('\n'));
+    assert.equal(result.outcome.failure?.reason, 'delivery_timeout');
+  });
+});
+
 describe('the smtp check sweeps when the runner asks', () => {
   test('older own probe messages go, the one just sent and young ones stay', async () => {
     const monitor = monitorFor({ checks: ['smtp'] });

@@ -33,6 +33,8 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_config_last_reload_success',
   'mailprobe_config_last_reload_success_timestamp_seconds',
   'mailprobe_notifications_total',
+  'mailprobe_probe_mail_backlog',
+  'mailprobe_probe_mail_cleanups_total',
   'mailprobe_exposition_bytes',
   'mailprobe_exposition_samples',
   'mailprobe_exposition_render_seconds',
