@@ -4,7 +4,7 @@
 # contract tests (PostgreSQL) need. Idempotent: exits at once when everything is installed.
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql)
+PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql faketime)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
