@@ -13,6 +13,8 @@ export interface FailureDetails {
   category: ReasonCategory;
   summary: string;
   serverText?: string;
+  /** What went wrong in mailprobe's words (the check's failure message), e.g. which env var is missing. */
+  detail?: string;
   fixes: string[];
 }
 

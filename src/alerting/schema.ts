@@ -27,7 +27,11 @@ const notifierCommon = {
     .max(100)
     .regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, dot, dash or underscore')
     .describe('Unique notifier name, used in logs and as the "notifier" metric label.'),
-  url: SecretSource.describe(
+  url: SecretSource.superRefine((value, ctx) => {
+    // A URL read from env or file is checked when the notifier is built; a literal one here, at load. The value
+    // is not repeated: a Teams or Slack URL carries its token.
+    if (typeof value === 'string' && !isHttpUrl(value)) ctx.addIssue({ code: 'custom', message: 'not an absolute http:// or https:// URL' });
+  }).describe(
     'Where to POST. A secret (Teams and Slack URLs embed a token): prefer {"env": …} or {"file": …}. Only its host is ever logged.',
   ),
   headers: z
@@ -113,3 +117,12 @@ export const AlertingConfig = z
 export type AlertingConfigInput = z.infer<typeof AlertingConfig>;
 export type NotifierConfigInput = z.infer<typeof NotifierConfig>;
 export type NotifierOf<T extends NotifierType> = Extract<NotifierConfigInput, { type: T }>;
+
+function isHttpUrl(value: string): boolean {
+  try {
+    const url = new URL(value);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

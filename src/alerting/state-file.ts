@@ -25,6 +25,7 @@ const SavedState = z.object({
     reason,
     summary: z.string(),
     serverText: z.string().optional(),
+    detail: z.string().optional(),
     fixes: z.array(z.string()),
   }),
   firing: z.object({ reason, notifiedAt: z.number(), notifiers: z.array(z.string()) }).optional(),

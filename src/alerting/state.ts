@@ -48,6 +48,7 @@ export function failureDetails(result: CheckResult): FailureDetails {
     category: reasonCategory(reason),
     summary: result.diagnosis?.summary ?? failure?.message ?? 'check failed',
     ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
+    ...(failure?.message !== undefined ? { detail: failure.message } : {}),
     fixes: result.diagnosis?.fixes ?? [],
   };
 }

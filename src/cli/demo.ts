@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import { listenProblem } from '../config/listen.js';
 import { PROBES } from '../probes/registry.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';
 import { playDemoScript, startDemoEnvironment, DEMO_SCRIPT } from '../sandbox/demo.js';
@@ -26,6 +27,8 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
     print(io.stdout, DEMO_HELP);
     return EXIT.ok;
   }
+  const listenIssue = values.listen === undefined ? undefined : listenProblem(values.listen);
+  if (listenIssue) throw new UsageError(`demo: --listen "${values.listen}": ${listenIssue}`);
   const duration = values.duration === undefined ? undefined : Number(values.duration);
   if (duration !== undefined && !(duration > 0)) throw new UsageError('demo: --duration takes a number of seconds');
   const checks: CheckKind[] = CHECK_KINDS.filter((check) => check in PROBES);

@@ -1,4 +1,5 @@
 import { ConfigError } from '../config/errors.js';
+import { ListenError } from '../http/listen-error.js';
 import { demoCommand, DEMO_HELP } from './demo.js';
 import { doctorCommand, DOCTOR_HELP } from './doctor.js';
 import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
@@ -93,6 +94,10 @@ export async function main(argv: string[], io: CliIO = processIO): Promise<numbe
 function reportError(error: unknown, io: CliIO): number {
   if (error instanceof ConfigError) {
     print(io.stderr, `mailprobe: invalid configuration\n${error.message}`);
+    return EXIT.usage;
+  }
+  if (error instanceof ListenError) {
+    print(io.stderr, `mailprobe: ${error.message}`);
     return EXIT.usage;
   }
   if (error instanceof UsageError) {

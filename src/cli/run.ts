@@ -1,10 +1,11 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/types.js';
+import { listenProblem } from '../config/listen.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 import { demoCommand } from './demo.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 
 export const RUN_HELP = `Usage: mailprobe run [--config FILE] [--listen HOST:PORT] [--web.config.file FILE] [--log-format json|pretty]
                      [--shard I --total-shards N]
@@ -36,6 +37,8 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
   }
   // MAILPROBE_LISTEN lets an image set the address its HEALTHCHECK (mailprobe healthcheck) also reads.
   const listen = values.listen ?? io.env.MAILPROBE_LISTEN;
+  const listenIssue = listen === undefined ? undefined : listenProblem(listen);
+  if (listenIssue) throw new UsageError(`run: ${values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen'} "${listen}": ${listenIssue}`);
   const file = configPath(values.config, io);
   const demoArgs = [...(listen ? ['--listen', listen] : []), ...(values['web.config.file'] ? ['--web.config.file', values['web.config.file']] : [])];
   const chosen = values.config !== undefined || io.env.MAILPROBE_CONFIG !== undefined;

@@ -6,6 +6,8 @@ import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import { CLOUD_ENDPOINTS, DEFAULT_PORTS } from './clouds.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { caFileProblem, certificatePairProblem } from './pem.js';
+import { probeIdKeyFileProblem } from './probe-id-key.js';
 import { scheduleIntervalSeconds } from './schedule.js';
 import type { MonitorInput, MonitorsFileInput, TenantInput } from './schema.js';
 import { errorCode, resolveFrom } from './secrets.js';
@@ -23,6 +25,8 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
   const tenants = new Map<string, ResolvedTenant>();
   for (const [key, tenant] of Object.entries(input.tenants)) {
     tenants.set(key, resolveTenant(key, tenant, baseDir, authorityTls(key, tenant, defaultTls, baseDir, file, issues, warnings)));
+    const pair = certificatePairIssue(key, tenant, baseDir, file);
+    if (pair) issues.push(pair);
     if (tenant.credential.type === 'secret' && typeof tenant.credential.secret === 'string') {
       warnings.push({
         file,
@@ -37,6 +41,8 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
   // 20,000 monitors usually share a handful of schedules and TLS settings: each distinct one is checked once.
   const schedules = new Map<string, number | undefined>();
   const tlsByKey = new Map<string, TlsSettings>();
+  const keyProblem = probeIdKeyFileProblem(probeIdKeyFile);
+  if (keyProblem) issues.push({ file, path: input.agent?.probeIdKeyFile ? 'agent.probeIdKeyFile' : 'agent.stateDir', message: keyProblem });
   const seen = new Set<string>();
   const monitors: ResolvedMonitor[] = [];
   input.monitors.forEach((monitor, index) => {
@@ -174,6 +180,28 @@ function resolveAgent(input: MonitorsFileInput, baseDir: string, overrides: Conf
 }
 
 /**
+ * A certificate and key that do not belong together fail at the token request as "upload the certificate";
+ * caught here when both files can be read. Unreadable files are left to `validate`'s warnings, as they may exist
+ * only where the agent runs.
+ */
+function certificatePairIssue(key: string, tenant: TenantInput, baseDir: string, file: string): ConfigIssue | undefined {
+  const credential = tenant.credential;
+  if (credential.type !== 'certificate') return undefined;
+  let certPem: string;
+  let keyPem: string;
+  try {
+    certPem = readFileSync(resolveFrom(baseDir, credential.certFile), 'utf8');
+    keyPem = readFileSync(resolveFrom(baseDir, credential.keyFile), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const problem = certificatePairProblem(certPem, keyPem);
+  if (!problem) return undefined;
+  const named = resolveFrom(baseDir, problem.field === 'certFile' ? credential.certFile : credential.keyFile);
+  return { file, path: `tenants.${key}.credential.${problem.field}`, message: `${problem.message}: ${named}` };
+}
+
+/**
  * TLS towards the login host and Graph. The mail servers' tls never turns its verification off: the client
  * secret or signed assertion goes there, so only the tenant's own authorityTls can, written out. The private CA
  * of defaults.tls is still trusted, as test beds run the login service and the mail servers under one CA.
@@ -224,10 +252,15 @@ function readTls(
   }
   if (!tls?.caFile) return settings;
   const caPath = resolveFrom(baseDir, tls.caFile);
+  let text: string;
   try {
-    settings.ca = [readFileSync(caPath, 'utf8')];
+    text = readFileSync(caPath, 'utf8');
   } catch (error) {
     issues.push({ file, path: `${path}.caFile`, message: `cannot read ${caPath} (${errorCode(error)})` });
+    return settings;
   }
+  const problem = caFileProblem(text);
+  if (problem) issues.push({ file, path: `${path}.caFile`, message: `${problem}: ${caPath}` });
+  else settings.ca = [text];
   return settings;
 }

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AlertingConfig } from '../alerting/schema.js';
 import { CHECK_KINDS } from '../core/check.js';
 import { HistoryConfig, SlaConfig } from './history.js';
+import { LISTEN_SHAPE, LISTEN_SHAPE_MESSAGE, listenProblem } from './listen.js';
 import { SecretSource } from './secret-source.js';
 
 // Every field is documented here, once, via .describe(); the published JSON Schema carries these texts to editors.
@@ -206,7 +207,11 @@ export const Agent = z
   .object({
     listen: z
       .string()
-      .regex(/^(\[[0-9a-fA-F:]+\]|[A-Za-z0-9.-]*):\d{1,5}$/, 'host:port such as 0.0.0.0:9465 or 127.0.0.1:9465')
+      .regex(LISTEN_SHAPE, LISTEN_SHAPE_MESSAGE)
+      .superRefine((value, ctx) => {
+        const problem = listenProblem(value);
+        if (problem && LISTEN_SHAPE.test(value)) ctx.addIssue({ code: 'custom', message: problem });
+      })
       .optional()
       .describe('Address of the /metrics, /healthz, /readyz and /api/status listener.'),
     webConfigFile: z

@@ -10,6 +10,7 @@ import { REDACTION_MASK, Secret } from '../core/secret.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import { acceptsClientCertificate } from './client-cert.js';
+import { ListenError } from './listen-error.js';
 import type { ListenerSecurity } from './security.js';
 import type { StatusSource } from './status/model.js';
 import { statusRoute } from './status/routes.js';
@@ -143,9 +144,10 @@ export function startHttpServer(options: HttpServerOptions): Promise<RunningHttp
   });
 
   return new Promise((resolve, reject) => {
-    server.once('error', reject);
+    const refuse = (error: unknown): void => reject(new ListenError(options.host, options.port, error));
+    server.once('error', refuse);
     server.listen(options.port, options.host, () => {
-      server.off('error', reject);
+      server.off('error', refuse);
       server.on('error', (error) => logger.error('http server error', { error }));
       const { address, port } = server.address() as AddressInfo;
       const url = `${tls ? 'https' : 'http'}://${address.includes(':') ? `[${address}]` : address}:${port}`;

@@ -139,7 +139,7 @@ export class Agent {
       result: result.outcome.ok ? 'success' : 'failure',
       durationSeconds: Number(result.durationSeconds.toFixed(3)),
       latenessSeconds: Number(latenessSeconds.toFixed(3)),
-      ...(failure ? { stage: failure.stage, reason: failure.reason, serverText: failure.serverText, summary: result.diagnosis?.summary } : {}),
+      ...(failure ? { stage: failure.stage, reason: failure.reason, serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary } : {}),
     };
     if (result.outcome.ok) logger.info('check passed', meta);
     else logger.warn('check failed', meta);

@@ -1,6 +1,7 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { parseProbeIdKeys } from '../config/probe-id-key.js';
 
 /**
  * Probe ids are `<time36>.<random>.<mac>`: the issue time (epoch ms, base 36), 16 random hex digits and 32 hex
@@ -14,7 +15,6 @@ import { dirname } from 'node:path';
  * the first issues, all verify, so a key can be rotated by prepending a new line.
  */
 const ID_SHAPE = /^([0-9a-z]{1,11})\.([0-9a-f]{16})\.([0-9a-f]{32})$/;
-const KEY_LINE = /^[0-9a-f]{64}$/;
 
 export class ProbeIdKeyring {
   readonly #keys: readonly Buffer[];
@@ -71,14 +71,9 @@ export function loadProbeIdKeyring(file: string): ProbeIdKeyring {
       unlinkSync(draft);
     }
   }
-  const keys = readFileSync(file, 'utf8')
-    .split(/\r?\n/)
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'));
-  const bad = keys.findIndex((line) => !KEY_LINE.test(line));
-  if (bad >= 0) throw new Error(`${file}: key ${bad + 1} is not 64 hex digits`);
-  if (keys.length === 0) throw new Error(`${file}: holds no key`);
-  return new ProbeIdKeyring(keys.map((line) => Buffer.from(line, 'hex')));
+  const parsed = parseProbeIdKeys(readFileSync(file, 'utf8'));
+  if (!parsed.ok) throw new Error(`${file}: ${parsed.message}`);
+  return new ProbeIdKeyring(parsed.keys);
 }
 
 /** One keyring per file for the life of the process, read (or created) on first use. */

@@ -40,6 +40,18 @@ const changed: Alert = {
   previous: { reason: 'auth_failed', category: 'auth', endedAt: Date.parse('2025-03-01T10:20:00.000Z') },
 };
 
+describe('the failure detail (what check prints as the reason in our words)', () => {
+  const detailed: Alert = { ...firing, detail: 'client secret of tenant "contoso": environment variable CONTOSO_SECRET is not set' };
+
+  test('reaches the webhook body, the chat cards and Alertmanager', () => {
+    assert.equal((buildWebhookBody(detailed) as { detail: unknown }).detail, detailed.detail);
+    assert.ok(JSON.stringify(buildTeamsBody(detailed)).includes('CONTOSO_SECRET is not set'));
+    assert.ok(JSON.stringify(buildSlackBody(detailed)).includes('CONTOSO_SECRET is not set'));
+    const [alert] = buildAlertmanagerBody(detailed, {}) as Array<{ annotations: Record<string, string> }>;
+    assert.equal(alert?.annotations['detail'], detailed.detail);
+  });
+});
+
 describe('provider registry', () => {
   test('every notifier type has exactly one provider file, and every provider file is registered', () => {
     assert.deepEqual(Object.keys(PROVIDERS).sort(), [...NOTIFIER_TYPES].sort());
@@ -68,6 +80,7 @@ describe('webhook body', () => {
       previousReason: null,
       summary: 'Exchange refused the token',
       serverText: 'A1 NO AUTHENTICATE failed.',
+      detail: null,
       fixes: ['Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess', 'Wait 30 minutes'],
       startedAt: '2025-03-01T10:00:00.000Z',
       endedAt: null,
@@ -80,6 +93,7 @@ describe('webhook body', () => {
       status: 'resolved',
       event: 'resolved',
       serverText: null,
+      detail: null,
       endedAt: '2025-03-01T10:30:00.000Z',
     });
     assert.deepEqual(buildWebhookBody(changed), {

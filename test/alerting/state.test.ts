@@ -56,6 +56,7 @@ describe('AlertStates', () => {
       category: 'auth',
       summary: 'summary of auth_failed',
       serverText: 'A1 NO AUTHENTICATE failed.',
+      detail: 'failed: auth_failed',
       fixes: ['fix for auth_failed'],
       startedAt: T0,
     });

@@ -326,6 +326,7 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     assert.ok(kinds.some((v) => v.startsWith('eyJ') && v.split('.').length === 3), 'a JWT (assertion or access token) was echoed');
     assert.ok(kinds.some((v) => v.startsWith('dXNlcj')), 'an XOAUTH2 string was echoed');
 
+    assert.ok(agent.output().includes('"detail":"the login service refused the token request (HTTP 400)"'), 'log lines carry the failure detail');
     assertClean('the log', agent.output());
     assertClean('/api/status', status);
     assertClean('/metrics', await agent.metrics());

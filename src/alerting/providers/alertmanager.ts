@@ -36,6 +36,7 @@ function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode
       summary: alert.summary,
       description: `The ${alert.check} check of ${alert.mailbox} (monitor ${alert.monitor}) fails at the ${alert.stage} stage: ${reason.reason}.${said}`,
       fix: alert.fixes.join('\n'),
+      ...(alert.detail !== undefined ? { detail: alert.detail } : {}),
     },
     startsAt: isoTime(alert.startedAt),
     ...(endsAt !== undefined ? { endsAt: isoTime(endsAt) } : {}),

@@ -28,6 +28,7 @@ export function factsOf(alert: Alert): Array<readonly [string, string]> {
     ['Stage', alert.stage],
     ['Reason', alert.previous ? `${alert.reason} (was ${alert.previous.reason})` : alert.reason],
     ['Category', alert.category],
+    ...(alert.detail !== undefined ? [['Detail', alert.detail] as const] : []),
     ['Failing since', isoTime(alert.startedAt)],
     ...(alert.endedAt !== undefined ? [['Resolved at', isoTime(alert.endedAt)] as const] : []),
   ];

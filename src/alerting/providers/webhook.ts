@@ -22,6 +22,7 @@ export function buildWebhookBody(alert: Alert): object {
     previousReason: alert.previous?.reason ?? null,
     summary: alert.summary,
     serverText: alert.serverText ?? null,
+    detail: alert.detail ?? null,
     fixes: alert.fixes,
     startedAt: isoTime(alert.startedAt),
     endedAt: alert.endedAt === undefined ? null : isoTime(alert.endedAt),
