@@ -109,6 +109,9 @@ export function deadlineError(stage: Stage): ProbeError {
   return new ProbeError('timeout', `check deadline reached during ${stage}`, { stage });
 }
 
+/** The transcript of a scheduled check nobody reads: probes skip masking and formatting lines for it. */
+export const SILENT_TRANSCRIPT: Transcript = Object.freeze({ client: () => undefined, server: () => undefined, note: () => undefined });
+
 /** What a probe body works with; runProbe owns it and turns it into the outcome. */
 export interface ProbeRun {
   recorder: StepRecorder;
@@ -132,7 +135,8 @@ export async function runProbe(
   let mask: CredentialMask | undefined;
   try {
     mask = new CredentialMask(ctx.mailbox, ctx.accessToken);
-    await body({ recorder, facts, transcript: mask.transcript(ctx.transcript, maskClientLine) });
+    const transcript = ctx.transcript === SILENT_TRANSCRIPT ? SILENT_TRANSCRIPT : mask.transcript(ctx.transcript, maskClientLine);
+    await body({ recorder, facts, transcript });
     recorder.end();
     return { ok: true, steps: recorder.steps, facts };
   } catch (err) {

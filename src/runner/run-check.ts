@@ -9,6 +9,7 @@ import type { CheckKind, Protocol, Stage } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
 import type { ProbeFn, Transcript } from '../probes/types.js';
+import { SILENT_TRANSCRIPT } from '../probes/timing.js';
 import type { ProbeIdKeyring } from './probe-id.js';
 import type { CheckResult } from '../core/result.js';
 import { maskDiagnosis, maskOutcome, type Mask } from './mask.js';
@@ -37,8 +38,6 @@ export interface RunCheckOptions {
 /** Extra time a probe gets after its deadline to close sockets before the runner stops waiting for it. */
 const ABORT_GRACE_MS = 2000;
 
-const silentTranscript: Transcript = { client: () => undefined, server: () => undefined, note: () => undefined };
-
 // The runner, not the probe, owns the deadline, the token and the role check, so every protocol gets them the
 // same way and a probe body stays a plain protocol dialogue.
 export async function runCheck(
@@ -47,7 +46,7 @@ export async function runCheck(
   check: CheckKind,
   options: RunCheckOptions = {},
 ): Promise<CheckResult> {
-  const transcript = options.transcript ?? silentTranscript;
+  const transcript = options.transcript ?? SILENT_TRANSCRIPT;
   const startedAt = deps.clock.now();
   const started = deps.clock.monotonic();
   const identity = { monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check };
