@@ -143,6 +143,8 @@ export async function startAgent(
       monitors: () => (agent.config ?? config).monitors,
       checks: () => agent.status.list(),
       now: () => clock.now(),
+      // The service swaps its reader on reload (new accounting rules), so the page asks for the current one.
+      ...(history ? { history: { checkSummaries: (query) => history.reader.checkSummaries(query), incidents: (query) => history.reader.incidents(query) } } : {}),
     },
   });
   agent.start(config, { runAtStart: true });

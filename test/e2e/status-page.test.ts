@@ -8,8 +8,15 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import bcrypt from 'bcryptjs';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
+import type { LoadedConfig } from '../../src/config/types.js';
+import type { CheckResult } from '../../src/core/result.js';
+import type { ReasonCode } from '../../src/core/reasons.js';
 import { startAgent, type AgentHandle } from '../../src/daemon/start.js';
+import { openSqliteStore } from '../../src/history/backends/sqlite.js';
+import { HistoryRecorder } from '../../src/history/recorder.js';
+import { historySettings } from '../../src/history/settings.js';
 import { DEMO_SCRIPT, startDemoEnvironment, type DemoEnvironment } from '../../src/sandbox/demo.js';
+import { FakeClock, MemoryLogger } from '../alerting/support.js';
 
 // The status page in a real browser (Debian's Chromium), against the real agent checking the Exchange and
 // Entra emulators, one tenant's client secret expired: what a visitor sees, what axe-core finds, and
@@ -61,6 +68,56 @@ async function screenshots(page: Page, url: string, name: string): Promise<void>
   }
 }
 
+const HOUR_MS = 3_600_000;
+const DAY_MS = 24 * HOUR_MS;
+const SEED_DAYS = 7;
+/** Incidents written into the past week: [monitor, check, days ago, start hour UTC, hours, reason]. */
+const PAST_INCIDENTS: ReadonlyArray<readonly [string, 'imap' | 'smtp', number, number, number, ReasonCode]> = [
+  ['fabrikam-scanner', 'smtp', 3, 10, 3, 'smtp_auth_disabled_tenant'],
+  ['contoso-helpdesk', 'imap', 5, 6, 2, 'timeout'],
+];
+
+/**
+ * A week of history before the agent starts, written by the real recorder into the real SQLite store the
+ * agent then opens: hourly results, two past incidents, and the recorder's own running period (without it
+ * the store counts the time as agent-down, unknown).
+ */
+async function seedHistory(config: LoadedConfig, now: number): Promise<void> {
+  const store = await openSqliteStore(historySettings(config).sqliteFile, { now });
+  const clock = new FakeClock();
+  const todayStart = now - (now % DAY_MS);
+  const from = todayStart - SEED_DAYS * DAY_MS;
+  clock.time = from;
+  const recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000 });
+  for (let at = from; at < todayStart; at += HOUR_MS) {
+    clock.time = at;
+    for (const monitor of config.monitors) {
+      for (const check of ['imap', 'smtp'] as const) {
+        const incident = PAST_INCIDENTS.find(([name, kind, ago, hour, hours]) => {
+          const start = todayStart - ago * DAY_MS + hour * HOUR_MS;
+          return name === monitor.name && kind === check && at >= start && at < start + hours * HOUR_MS;
+        });
+        const result: CheckResult = {
+          monitor: monitor.name,
+          tenant: monitor.tenant.key,
+          mailbox: monitor.mailbox,
+          check,
+          startedAt: at,
+          durationSeconds: 0.4,
+          outcome: incident
+            ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: incident[5], message: 'seeded failure', serverText: 'seeded server text' } }
+            : { ok: true, steps: [], facts: {} },
+        };
+        recorder.listener(result, { monitor: { intervalSeconds: 3600 } });
+      }
+    }
+    await recorder.flush();
+  }
+  clock.time = todayStart;
+  await recorder.close();
+  await store.close();
+}
+
 describe('the status page in Chromium', () => {
   let env: DemoEnvironment;
   let agent: AgentHandle;
@@ -73,6 +130,7 @@ describe('the status page in Chromium', () => {
     env = await startDemoEnvironment({ schedule: '*/2 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
     // The demo's first fault, at once: fabrikam's client secret expires (AADSTS7000222).
     DEMO_SCRIPT[0]?.apply(env);
+    await seedHistory(env.config, Date.now());
     profile = mkdtempSync(join(tmpdir(), 'mailprobe-chromium-'));
     const webConfigFile = join(profile, 'web-config.yml');
     writeFileSync(webConfigFile, `basic_auth_users:\n  ${OPERATOR.user}: ${bcrypt.hashSync(OPERATOR.password, 4)}\n`);
@@ -118,6 +176,21 @@ describe('the status page in Chromium', () => {
     const html = await page.content();
     for (const value of secretsAndIds) assert.ok(!html.includes(value), `the public page must not contain ${value}`);
     assert.doesNotMatch(html, /[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[a-z]{2,}/, 'no mailbox address of any kind');
+
+    // The week written before the agent started, read back from the store: fabrikam's SMTP failed for three
+    // hours three days ago; that day's bar is striped and says so, the incident list has it, availability too.
+    const smtpBars = fabrikam.locator('ol.bars').nth(1).locator('li');
+    const threeDaysAgo = smtpBars.nth(89 - 3);
+    assert.equal(await threeDaysAgo.getAttribute('class'), 'b f');
+    assert.match((await threeDaysAgo.getAttribute('aria-label')) ?? '', /^\d{4}-\d{2}-\d{2}: 87\.5% available, failing 3 h$/);
+    assert.equal(await smtpBars.nth(89 - 2).getAttribute('class'), 'b', 'a whole good day is a plain bar');
+    assert.equal(await smtpBars.nth(89 - 20).getAttribute('class'), 'b u', 'before the history began: no data');
+    const incidents = await page.locator('ol.incidents').innerText();
+    assert.match(incidents, /Fabrikam scanner · SMTP — resolved\s+Sending with SMTP AUTH is turned off for the organisation\.\s+Started [^,]+, lasted 3 h/);
+    assert.match(incidents, /Contoso helpdesk · IMAP — resolved\s+The mail server did not answer in time\.\s+Started [^,]+, lasted 2 h/);
+    assert.doesNotMatch(incidents, /seeded server text/);
+    const sevenDays = await fabrikam.locator('.avail').nth(1).innerText();
+    assert.match(sevenDays, /7 d\s+9\d\.\d+%/);
 
     // A bar tells its day's availability on keyboard focus (and hover), without script.
     const today = page.locator('ol.bars').first().locator('li').last();

@@ -67,7 +67,8 @@ h3 { font-size: 1.05rem; margin: 0; }
 .b:hover, .b:focus { filter: brightness(1.15); }
 .b:hover::after, .b:focus::after { content: attr(aria-label); position: absolute; left: 0; bottom: calc(100% + .35rem); z-index: 1; white-space: nowrap; background: var(--text); color: var(--surface); font-size: .8rem; padding: .2rem .5rem; border-radius: .3rem; pointer-events: none; }
 .axis { display: flex; justify-content: space-between; font-size: .75rem; color: var(--muted); grid-column: 1; }
-.avail { display: flex; gap: .75rem; margin: 0; grid-row: 1 / span 2; grid-column: 2; }
+/* Fixed columns: every check's bars end at the same place, whatever its figures' widths. */
+.avail { display: grid; grid-template-columns: repeat(4, 4.6rem); margin: 0; grid-row: 1 / span 2; grid-column: 2; }
 .avail div { text-align: right; }
 .avail dt { font-size: .75rem; color: var(--muted); }
 .avail dd { margin: 0; font-variant-numeric: tabular-nums; font-weight: 600; }
@@ -101,12 +102,11 @@ footer { margin: 2rem 0 1rem; color: var(--muted); font-size: .85rem; display: f
   .wrap { padding: .6rem; }
   h1 { font-size: 1.35rem; }
   .history { grid-template-columns: minmax(0, 1fr); }
-  .avail { grid-row: auto; grid-column: 1; justify-content: space-between; }
+  .avail { grid-row: auto; grid-column: 1; grid-template-columns: repeat(4, 1fr); }
   .avail div { text-align: left; }
   .filters input { min-width: 0; width: 100%; }
   .filters label { flex: 1 1 40%; }
   .filters label:first-child { flex-basis: 100%; }
-  .bars { gap: 0; }
 }
 @media (forced-colors: active) {
   .b { forced-color-adjust: none; }
