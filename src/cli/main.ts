@@ -6,6 +6,7 @@ import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
 import { monitorsJsonSchema } from '../config/json-schema.js';
 import { checkCommand, CHECK_HELP } from './check.js';
 import { EXIT, print, UsageError, type CliIO } from './io.js';
+import { reportCommand, REPORT_HELP } from './report-command.js';
 import { runCommand, RUN_HELP } from './run.js';
 import { shardsCommand, SHARDS_HELP } from './shards.js';
 import { tokenCommand, TOKEN_HELP } from './token.js';
@@ -24,6 +25,7 @@ Commands:
   validate   check monitors.json and exit (0 valid, 2 invalid)
   token      get a token for a tenant and print its decoded claims
   schema     print the JSON Schema of monitors.json (for editors)
+  report     the SLA report from the history: availability, SLO, error budget, incidents (text, md, csv, json, html)
   shards     show which replica runs which monitor for --total-shards N
   healthcheck  ask the running agent's /healthz (exit 0 healthy, 1 not): for container HEALTHCHECKs
 
@@ -46,6 +48,8 @@ ${VALIDATE_HELP}
 
 ${TOKEN_HELP}
 
+${REPORT_HELP}
+
 ${SHARDS_HELP}
 
 ${HEALTHCHECK_HELP}`;
@@ -59,6 +63,7 @@ const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   validate: validateCommand,
   token: tokenCommand,
+  report: reportCommand,
   shards: shardsCommand,
   healthcheck: healthcheckCommand,
   schema: (_args, io) => {

@@ -1,7 +1,7 @@
 import { DAY_MS, HOUR_MS } from './calendar.js';
 import { appliesTo, complement, occurrences, totalLength, union, type Interval, type MaintenanceWindow } from './maintenance.js';
-import { coveredUntil, overlap } from './spans.js';
-import { addTotals, emptyTotals, type CheckRef, type CheckStateRow, type HistoryStore, type IncidentRow, type ResultRow, type RollupDelta, type Totals } from './types.js';
+import { coveredUntil, coverMs, overlap } from './spans.js';
+import { addTotals, bucketIndex, DELIVERY_BOUNDS, DURATION_BOUNDS, emptyTotals, type CheckRef, type CheckStateRow, type HistoryStore, type IncidentRow, type ResultRow, type RollupDelta, type Totals } from './types.js';
 
 // How each second of a check's period is accounted (the README's "Accounting" section says the same):
 // - OK / FAIL: covered by a result of that outcome. A result covers from its start to the next result, at
@@ -183,29 +183,78 @@ export function checkKey(ref: CheckRef): string {
 }
 
 /**
- * Rollup totals per check over [from, to) (hour-aligned): whole UTC days from the daily rollups, the hours
- * around them from the hourly ones, so a month of 20,000 checks reads ~30 rows per check, not ~720.
+ * Totals per check over [from, to): whole UTC days from the daily rollups and the hours around them from the
+ * hourly ones, so a month of 20,000 checks reads ~30 rows per check, not ~720. Edges that are not on the hour
+ * (a report from 10:17) are rebuilt from the raw results of the checks asked for.
  */
-export async function periodTotals(store: HistoryStore, from: number, to: number, checks?: readonly CheckRef[]): Promise<Map<string, RollupDelta>> {
-  const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
-  const lastDay = Math.floor(to / DAY_MS) * DAY_MS;
-  const parts =
+export async function periodTotals(
+  store: HistoryStore,
+  from: number,
+  to: number,
+  options: { checks?: readonly CheckRef[]; states?: readonly CheckStateRow[] } = {},
+): Promise<Map<string, RollupDelta>> {
+  const checks = options.checks;
+  const alignedFrom = ceilHour(from);
+  const alignedTo = Math.max(alignedFrom, Math.floor(to / HOUR_MS) * HOUR_MS);
+  const firstDay = Math.ceil(alignedFrom / DAY_MS) * DAY_MS;
+  const lastDay = Math.floor(alignedTo / DAY_MS) * DAY_MS;
+  const filter = checks ? { checks } : {};
+  const ranges: Array<Promise<RollupDelta[]>> =
     firstDay < lastDay
-      ? await Promise.all([
-          store.rollupTotals({ grain: 'day', from: firstDay, to: lastDay, ...(checks ? { checks } : {}) }),
-          store.rollupTotals({ grain: 'hour', from, to: firstDay, ...(checks ? { checks } : {}) }),
-          store.rollupTotals({ grain: 'hour', from: lastDay, to, ...(checks ? { checks } : {}) }),
-        ])
-      : [await store.rollupTotals({ grain: 'hour', from, to, ...(checks ? { checks } : {}) })];
+      ? [
+          store.rollupTotals({ grain: 'day', from: firstDay, to: lastDay, ...filter }),
+          store.rollupTotals({ grain: 'hour', from: alignedFrom, to: firstDay, ...filter }),
+          store.rollupTotals({ grain: 'hour', from: lastDay, to: alignedTo, ...filter }),
+        ]
+      : [store.rollupTotals({ grain: 'hour', from: alignedFrom, to: alignedTo, ...filter })];
   const totals = new Map<string, RollupDelta>();
-  for (const rows of parts) {
-    for (const row of rows) {
-      const key = checkKey(row);
-      const into = totals.get(key);
-      if (into) addTotals(into, row);
-      else totals.set(key, { ...row, ...cloneTotals(row) });
+  const add = (row: RollupDelta): void => {
+    const key = checkKey(row);
+    const into = totals.get(key);
+    if (into) addTotals(into, row);
+    else totals.set(key, { ...row, ...cloneTotals(row) });
+  };
+  for (const rows of await Promise.all(ranges)) rows.forEach(add);
+  if (alignedFrom === from && alignedTo === to) return totals;
+
+  const states = options.states ?? (await store.checkStates());
+  const wanted = checks ? new Set(checks.map(checkKey)) : undefined;
+  for (const state of states) {
+    if (wanted && !wanted.has(checkKey(state))) continue;
+    const edges = alignedFrom < alignedTo ? [{ from, to: alignedFrom }, { from: alignedTo, to }] : [{ from, to }];
+    for (const edge of edges.filter((range) => range.to > range.from)) {
+      const lookBack = coverMs(state.intervalS) * 2;
+      const results = await store.results({ monitor: state.monitor, check: state.check, from: edge.from - lookBack, to: edge.to + lookBack });
+      add({ monitor: state.monitor, tenant: state.tenant, check: state.check, bucket: edge.from, ...rawTotals(results, edge.from, edge.to, state) });
     }
   }
+  return totals;
+}
+
+/**
+ * What the rollups would hold for [from, to), rebuilt from raw results the way the recorder builds them. The
+ * check's latest result is left out: its span is still open and the accounting adds it.
+ */
+export function rawTotals(results: readonly ResultRow[], from: number, to: number, state: Pick<CheckStateRow, 'lastAt'>): Totals {
+  const totals = emptyTotals();
+  results.forEach((result, i) => {
+    const next = results[i + 1]?.startedAt;
+    if (next === undefined && result.startedAt === state.lastAt) return;
+    const span = overlap(result.startedAt, coveredUntil(result.startedAt, result.intervalS, next ?? Number.POSITIVE_INFINITY), from, to);
+    if (result.ok) totals.okMs += span;
+    else totals.failMs += span;
+    if (result.startedAt < from || result.startedAt >= to) return;
+    totals.runs += 1;
+    if (!result.ok) totals.failures += 1;
+    totals.durationMsSum += result.durationMs;
+    const durationBucket = bucketIndex(DURATION_BOUNDS, result.durationMs / 1000);
+    totals.durationBuckets[durationBucket] = (totals.durationBuckets[durationBucket] ?? 0) + 1;
+    if (result.deliveryMs !== undefined) {
+      totals.deliveries += 1;
+      const deliveryBucket = bucketIndex(DELIVERY_BOUNDS, result.deliveryMs / 1000);
+      totals.deliveryBuckets[deliveryBucket] = (totals.deliveryBuckets[deliveryBucket] ?? 0) + 1;
+    }
+  });
   return totals;
 }
 

@@ -1,0 +1,402 @@
+import type { CheckKind, Protocol } from '../core/check.js';
+import { isReasonCode, reasonCategory } from '../core/reasons.js';
+import { remedies } from '../diagnose/remediation.js';
+import type { MonitorRef } from '../diagnose/commands.js';
+import {
+  accountCheck,
+  agentDownIntervals,
+  availabilityOf,
+  checkKey,
+  periodTotals,
+  sumAccounted,
+  type Accounted,
+  type AccountingPolicy,
+  type CheckIdentityRef,
+} from './accounting.js';
+import { localTime, monthRange, parseLocal, previousMonth } from './calendar.js';
+import { COVER_GRACE } from './spans.js';
+import { appliesTo, occurrences, type Interval } from './maintenance.js';
+import { clipIntervals, groupBy, memoResults } from './store-reader.js';
+import { DELIVERY_BOUNDS, DURATION_BOUNDS, emptyTotals, quantile, type HistoryStore, type IncidentRow, type Totals } from './types.js';
+
+// The SLA report: one JSON document that the CLI prints in five formats and /api/report serves as is.
+
+export interface ReportQuery {
+  /** [from, to), epoch ms; to may be in the future (a month in progress is accounted up to now). */
+  from: number;
+  to: number;
+  now: number;
+  /** "2026-11", or "from … to …", as the reader asked. */
+  label: string;
+  monitor?: string;
+  tenant?: string;
+}
+
+export interface ReportContext {
+  store: HistoryStore;
+  policy: AccountingPolicy;
+  /** Checks configured now, with what the one-line fixes need to name the app and mailbox. */
+  configured: readonly ConfiguredCheck[];
+}
+
+export interface ConfiguredCheck extends CheckIdentityRef {
+  mailbox: string;
+  tenantId: string;
+  clientId: string;
+  authorityHost?: string;
+}
+
+export interface ReportSeconds {
+  okSeconds: number;
+  failSeconds: number;
+  maintenanceSeconds: number;
+  unknownSeconds: number;
+  /** Part of unknownSeconds during which no agent was running. */
+  agentDownSeconds: number;
+}
+
+export interface CheckReport extends ReportSeconds {
+  monitor: string;
+  tenant: string;
+  check: CheckKind;
+  /** ok / (ok + fail [+ unknown]); null when nothing was accounted. */
+  availability: number | null;
+  /** Percent. */
+  target: number;
+  sloMet: boolean | null;
+  errorBudget: { totalSeconds: number; usedSeconds: number; leftSeconds: number };
+  /** Share of the accounted, non-maintenance time that a result covered. */
+  coverage: number | null;
+  /** Failed time forgiven as shorter than the minimum outage. */
+  forgivenSeconds: number;
+  runs: number;
+  failures: number;
+  incidents: number;
+  mttrSeconds: number | null;
+  durationSeconds: { p50: number | null; p95: number | null };
+  deliverySeconds: { p50: number | null; p95: number | null } | null;
+}
+
+export interface TenantReport extends ReportSeconds {
+  tenant: string;
+  checks: number;
+  availability: number | null;
+  sloMissed: number;
+  incidents: number;
+}
+
+export interface IncidentReport {
+  monitor: string;
+  tenant: string;
+  check: CheckKind;
+  startedAt: string;
+  endedAt: string | null;
+  /** Up to its end, or to now (or the period's end) while open. */
+  durationSeconds: number;
+  reason: string;
+  category: string | null;
+  stage: string;
+  serverText: string | null;
+  failures: number;
+  /** The fix in one line, from the diagnosis's remediation for the reason. */
+  fix: string;
+  /** False for a blip shorter than the minimum outage (its time counts as OK). */
+  outage: boolean;
+}
+
+export interface SlaReport {
+  report: 'mailprobe-sla';
+  version: 1;
+  generatedAt: string;
+  period: { label: string; from: string; to: string; timeZone: string; accountedTo: string };
+  filter: { monitor: string | null; tenant: string | null };
+  accounting: {
+    unknownCountsAsDown: boolean;
+    minimumOutage: { failures: number; seconds: number };
+    /** A result covers its interval plus this share, unless the next result comes first. */
+    coverGrace: number;
+  };
+  summary: ReportSeconds & {
+    checks: number;
+    availability: number | null;
+    sloMet: number;
+    sloMissed: number;
+    noData: number;
+    incidents: number;
+    outages: number;
+    mttrSeconds: number | null;
+    coverage: number | null;
+  };
+  tenants: TenantReport[];
+  checks: CheckReport[];
+  incidents: IncidentReport[];
+  excluded: Array<{ name: string; from: string; to: string; scope: string }>;
+  agentDown: Array<{ from: string; to: string; seconds: number }>;
+}
+
+const INCIDENT_LIMIT = 100_000;
+
+export async function buildReport(context: ReportContext, query: ReportQuery): Promise<SlaReport> {
+  const { store, policy } = context;
+  const { from, to, now } = query;
+  const end = Math.min(to, now);
+  const [states, incidentRows, runs] = await Promise.all([
+    store.checkStates(),
+    store.incidents({ from, to: end, limit: INCIDENT_LIMIT, ...(query.monitor ? { monitor: query.monitor } : {}), ...(query.tenant ? { tenant: query.tenant } : {}) }),
+    store.agentRuns({ from, to: end }),
+  ]);
+  const configuredOf = new Map(context.configured.map((check) => [checkKey(check), check]));
+  const stateOf = new Map(states.map((state) => [checkKey(state), state]));
+  const candidates = new Map<string, CheckIdentityRef>();
+  for (const check of context.configured) candidates.set(checkKey(check), check);
+  for (const state of states) if (!candidates.has(checkKey(state))) candidates.set(checkKey(state), state);
+  const wanted = [...candidates.values()]
+    .filter((check) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant))
+    .sort((a, b) => a.tenant.localeCompare(b.tenant) || a.monitor.localeCompare(b.monitor) || a.check.localeCompare(b.check));
+
+  const totals = await periodTotals(store, from, to, { ...(query.monitor || query.tenant ? { checks: wanted } : {}), states });
+  const incidentsOf = groupBy(incidentRows, checkKey);
+  const agentDown = agentDownIntervals(runs, from, end, now);
+
+  const checks: CheckReport[] = [];
+  const accountedOf = new Map<string, Accounted>();
+  const excluded = new Map<string, { name: string; interval: Interval; scope: string }>();
+  for (const check of wanted) {
+    const key = checkKey(check);
+    const state = stateOf.get(key);
+    const rollup = totals.get(key) ?? emptyTotals();
+    // A check with neither a result ever nor a configuration is history's, not this period's.
+    if (!state && !configuredOf.has(key)) continue;
+    const accounted = await accountCheck(
+      {
+        check,
+        from,
+        to,
+        now,
+        totals: rollup,
+        ...(state ? { state } : {}),
+        configured: configuredOf.has(key),
+        incidents: incidentsOf.get(key) ?? [],
+        agentDown: clipIntervals(agentDown, from, end),
+        resultsIn: memoResults(store, check),
+      },
+      policy,
+    );
+    accountedOf.set(key, accounted);
+    for (const window of policy.maintenance.filter((candidate) => appliesTo(candidate, check))) {
+      for (const interval of occurrences(window, from, end)) excluded.set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopeOf(window) });
+    }
+    const incidents = (incidentsOf.get(key) ?? []).filter((incident) => isOutage(incident, policy, end));
+    checks.push(checkReport(check, accounted, rollup, incidents, policy));
+  }
+
+  const incidents = incidentRows
+    .filter((row) => accountedOf.has(checkKey(row)))
+    .map((row) => incidentReport(row, configuredOf.get(checkKey(row)), policy, end));
+  const sum = sumAccounted([...accountedOf.values()]);
+  const outages = incidents.filter((incident) => incident.outage);
+  const sloChecks = checks.filter((check) => check.sloMet !== null);
+  const accountable = sum.okMs + sum.failMs + sum.unknownMs;
+  return {
+    report: 'mailprobe-sla',
+    version: 1,
+    generatedAt: new Date(now).toISOString(),
+    period: { label: query.label, from: iso(from), to: iso(to), timeZone: policy.timeZone, accountedTo: iso(end) },
+    filter: { monitor: query.monitor ?? null, tenant: query.tenant ?? null },
+    accounting: { unknownCountsAsDown: policy.unknownCountsAsDown, minimumOutage: { ...policy.minimumOutage }, coverGrace: COVER_GRACE },
+    summary: {
+      checks: checks.length,
+      availability: availabilityOf(sum, policy),
+      sloMet: sloChecks.filter((check) => check.sloMet).length,
+      sloMissed: sloChecks.filter((check) => !check.sloMet).length,
+      noData: checks.length - sloChecks.length,
+      incidents: incidents.length,
+      outages: outages.length,
+      mttrSeconds: mttr(outages.flatMap((incident) => (incident.endedAt === null ? [] : [incident.durationSeconds]))),
+      coverage: accountable > 0 ? (sum.okMs + sum.failMs) / accountable : null,
+      ...seconds(sum),
+    },
+    tenants: tenantReports(checks),
+    checks,
+    incidents,
+    excluded: [...excluded.values()].sort((a, b) => a.interval.from - b.interval.from).map((entry) => ({ name: entry.name, from: iso(entry.interval.from), to: iso(entry.interval.to), scope: entry.scope })),
+    agentDown: agentDown.filter((gap) => gap.to > gap.from).map((gap) => ({ from: iso(gap.from), to: iso(gap.to), seconds: round(gap.to - gap.from) })),
+  };
+}
+
+function checkReport(check: CheckIdentityRef, accounted: Accounted, rollup: Totals, outages: readonly IncidentRow[], policy: AccountingPolicy): CheckReport {
+  const target = policy.target(check);
+  const availability = availabilityOf(accounted, policy);
+  const downMs = accounted.failMs + (policy.unknownCountsAsDown ? accounted.unknownMs : 0);
+  const budgetMs = ((100 - target) / 100) * (accounted.okMs + downMs);
+  const covered = accounted.okMs + accounted.failMs;
+  const dueMs = covered + accounted.unknownMs;
+  return {
+    monitor: check.monitor,
+    tenant: check.tenant,
+    check: check.check,
+    availability,
+    target,
+    sloMet: availability === null ? null : availability * 100 >= target,
+    errorBudget: { totalSeconds: round(budgetMs), usedSeconds: round(downMs), leftSeconds: round(budgetMs - downMs) },
+    coverage: dueMs > 0 ? covered / dueMs : null,
+    ...seconds(accounted),
+    forgivenSeconds: round(accounted.forgivenMs),
+    runs: rollup.runs,
+    failures: rollup.failures,
+    incidents: outages.length,
+    mttrSeconds: mttr(outages.flatMap((incident) => (incident.endedAt === undefined ? [] : [(incident.endedAt - incident.startedAt) / 1000]))),
+    durationSeconds: { p50: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.5)), p95: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.95)) },
+    deliverySeconds: rollup.deliveries > 0 ? { p50: roundTo(quantile(DELIVERY_BOUNDS, rollup.deliveryBuckets, 0.5)), p95: roundTo(quantile(DELIVERY_BOUNDS, rollup.deliveryBuckets, 0.95)) } : null,
+  };
+}
+
+function tenantReports(checks: readonly CheckReport[]): TenantReport[] {
+  const byTenant = groupBy(checks, (check) => check.tenant);
+  return [...byTenant.entries()].map(([tenant, list]) => {
+    const sum = { okSeconds: 0, failSeconds: 0, maintenanceSeconds: 0, unknownSeconds: 0, agentDownSeconds: 0 };
+    for (const check of list) {
+      sum.okSeconds += check.okSeconds;
+      sum.failSeconds += check.failSeconds;
+      sum.maintenanceSeconds += check.maintenanceSeconds;
+      sum.unknownSeconds += check.unknownSeconds;
+      sum.agentDownSeconds += check.agentDownSeconds;
+    }
+    const counted = list.filter((check) => check.availability !== null);
+    // Weighted by time, as for one check: the tenant's availability is its checks' OK seconds over their accounted seconds.
+    const down = counted.reduce((total, check) => total + check.errorBudget.usedSeconds, 0);
+    const ok = counted.reduce((total, check) => total + check.okSeconds, 0);
+    return {
+      tenant,
+      checks: list.length,
+      availability: ok + down > 0 ? ok / (ok + down) : null,
+      sloMissed: list.filter((check) => check.sloMet === false).length,
+      incidents: list.reduce((total, check) => total + check.incidents, 0),
+      ...sum,
+    };
+  });
+}
+
+function isOutage(incident: IncidentRow, policy: AccountingPolicy, end: number): boolean {
+  const duration = (incident.endedAt ?? end) - incident.startedAt;
+  return incident.failures >= policy.minimumOutage.failures && duration >= policy.minimumOutage.seconds * 1000;
+}
+
+function incidentReport(row: IncidentRow, configured: ConfiguredCheck | undefined, policy: AccountingPolicy, end: number): IncidentReport {
+  const stop = row.endedAt ?? end;
+  return {
+    monitor: row.monitor,
+    tenant: row.tenant,
+    check: row.check,
+    startedAt: iso(row.startedAt),
+    endedAt: row.endedAt === undefined ? null : iso(row.endedAt),
+    durationSeconds: round(Math.max(0, stop - row.startedAt)),
+    reason: row.reason,
+    category: isReasonCode(row.reason) ? reasonCategory(row.reason) : null,
+    stage: row.stage,
+    serverText: row.serverText ?? null,
+    failures: row.failures,
+    fix: oneLineFix(row, configured),
+    outage: isOutage(row, policy, end),
+  };
+}
+
+const PROTOCOL_OF: Record<CheckKind, Protocol | undefined> = { imap: 'imap', pop3: 'pop3', smtp: 'smtp', roundtrip: undefined };
+
+/** The first fix the diagnosis would give for the reason, filled in with the app and mailbox where known. */
+export function oneLineFix(incident: Pick<IncidentRow, 'monitor' | 'check' | 'reason' | 'stage' | 'serverText'>, configured?: ConfiguredCheck): string {
+  if (!isReasonCode(incident.reason)) return 'see the diagnosis of the failing check (mailprobe check)';
+  const monitor: MonitorRef = {
+    name: incident.monitor,
+    mailbox: configured?.mailbox ?? '<mailbox>',
+    tenantId: configured?.tenantId ?? '<tenant>',
+    clientId: configured?.clientId ?? '<client id>',
+    ...(configured?.authorityHost ? { authorityHost: configured.authorityHost } : {}),
+  };
+  const protocol = PROTOCOL_OF[incident.check];
+  const remedy = remedies[incident.reason]({
+    monitor,
+    stage: incident.stage as Parameters<(typeof remedies)[typeof incident.reason]>[0]['stage'],
+    ...(protocol ? { protocol } : {}),
+    ...(incident.serverText !== undefined ? { serverText: incident.serverText } : {}),
+  });
+  const line = remedy.fixes[0] ?? remedy.summary;
+  return line.split('\n')[0] ?? line;
+}
+
+/** Mean time to repair over the outages that ended, in seconds. */
+function mttr(durations: readonly number[]): number | null {
+  if (durations.length === 0) return null;
+  return Math.round(durations.reduce((sum, seconds) => sum + seconds, 0) / durations.length);
+}
+
+function scopeOf(window: { monitors?: readonly string[]; tenants?: readonly string[]; checks?: readonly string[] }): string {
+  const parts = [
+    window.monitors ? `monitors ${window.monitors.join(', ')}` : '',
+    window.tenants ? `tenants ${window.tenants.join(', ')}` : '',
+    window.checks ? `checks ${window.checks.join(', ')}` : '',
+  ].filter(Boolean);
+  return parts.length > 0 ? parts.join('; ') : 'all checks';
+}
+
+function seconds(accounted: Pick<Accounted, 'okMs' | 'failMs' | 'maintenanceMs' | 'unknownMs' | 'agentDownMs'>): ReportSeconds {
+  return {
+    okSeconds: round(accounted.okMs),
+    failSeconds: round(accounted.failMs),
+    maintenanceSeconds: round(accounted.maintenanceMs),
+    unknownSeconds: round(accounted.unknownMs),
+    agentDownSeconds: round(accounted.agentDownMs),
+  };
+}
+
+function round(ms: number): number {
+  return Math.round(ms / 1000);
+}
+
+function roundTo(value: number | null): number | null {
+  return value === null ? null : Math.round(value * 1000) / 1000;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+
+/** The checks of a configuration as the report names them (with what one-line fixes need). */
+export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; enabled: boolean; mailbox: string; checks: readonly CheckKind[]; tenant: { key: string; tenantId: string; clientId: string; authorityHost: string } }> }): ConfiguredCheck[] {
+  return config.monitors
+    .filter((monitor) => monitor.enabled)
+    .flatMap((monitor) =>
+      monitor.checks.map((check) => ({
+        monitor: monitor.name,
+        tenant: monitor.tenant.key,
+        check,
+        mailbox: monitor.mailbox,
+        tenantId: monitor.tenant.tenantId,
+        clientId: monitor.tenant.clientId,
+        authorityHost: monitor.tenant.authorityHost,
+      })),
+    );
+}
+
+/**
+ * The period a reader asked for: a month ("2026-11", "last", "this"), or from/to (a date, a local time or an
+ * instant; to defaults to now). Throws RangeError with the reader's words on nonsense.
+ */
+export function resolvePeriod(ask: { period?: string; from?: string; to?: string }, timeZone: string, now: number): { from: number; to: number; label: string } {
+  if (ask.period !== undefined && (ask.from !== undefined || ask.to !== undefined)) throw new RangeError('give --period or --from/--to, not both');
+  if (ask.from !== undefined) {
+    const from = parseLocal(ask.from, timeZone);
+    const to = ask.to === undefined ? now : parseLocal(ask.to, timeZone);
+    if (!(to > from)) throw new RangeError(`--to (${ask.to ?? 'now'}) must be after --from (${ask.from})`);
+    return { from, to, label: `${ask.from} – ${ask.to ?? 'now'}` };
+  }
+  if (ask.to !== undefined) throw new RangeError('--to needs --from');
+  const month = ask.period === undefined || ask.period === 'last' ? previousMonth(now, timeZone) : ask.period === 'this' ? monthOf(now, timeZone) : ask.period;
+  return { ...monthRange(month, timeZone), label: month };
+}
+
+function monthOf(ms: number, timeZone: string): string {
+  const t = localTime(ms, timeZone);
+  return `${t.year}-${String(t.month).padStart(2, '0')}`;
+}
