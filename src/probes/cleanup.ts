@@ -1,81 +1,13 @@
 import type { ImapFlow, ListResponse } from 'imapflow';
-import { probeIdIssuedAt } from '../runner/probe-id.js';
 import { maskImapClientLine, withImapSession } from './imap.js';
-import { probeMessageId } from './smtp.js';
+import { headerFields, isDeletableProbeMail, PROBE_ID_HEADER, type ProbeMailPolicy } from './probe-mail.js';
 import { runProbe, type ProbeRun } from './timing.js';
 import { ProbeError } from './transport-errors.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
 
-export const PROBE_ID_HEADER = 'X-Mailprobe-Id';
-
-/** What the runner tells the sending checks about probe mail of the monitor they run for. */
-export interface ProbeMailPolicy {
-  /** false: nothing is ever deleted. */
-  cleanup: boolean;
-  /** Besides the check's own message, delete this monitor's older probe messages in every probe folder. */
-  sweep: boolean;
-  /**
-   * Own messages younger than this stay: a roundtrip of the same monitor (another check, `mailprobe check`, a
-   * replica) may still be waiting for one. The runner sets it to the longest a check of the monitor can last.
-   */
-  sweepMinAgeMs: number;
-  /** True only for an id this agent issued for this monitor (the id's HMAC verifies). */
-  isOwn(id: string): boolean;
-  roundtrip: { deadlineMs: number; pollMs: number };
-}
-
-/**
- * ProbeContext with the probe-mail policy. The shared ProbeContext contract has no place for per-check settings,
- * so the runner hands the sending checks this extension of it, and they read it through probeMailPolicy().
- */
-export interface ProbeMailContext extends ProbeContext {
-  probeMail: ProbeMailPolicy;
-}
-
-export function probeMailPolicy(ctx: ProbeContext): ProbeMailPolicy | undefined {
-  if (!('probeMail' in ctx)) return undefined;
-  const policy = (ctx as ProbeMailContext).probeMail;
-  return typeof policy === 'object' && policy !== null ? policy : undefined;
-}
-
 /** More than this many look-alikes in one folder are left for the next run; bounds one run's work. */
 const MAX_CANDIDATES_PER_FOLDER = 500;
-
-/** The header fields a probe message is recognised by, unfolded; every occurrence kept. */
-function headerFields(block: Buffer | undefined, wanted: readonly string[]): Map<string, string[]> {
-  const fields = new Map<string, string[]>(wanted.map((name) => [name.toLowerCase(), []]));
-  const text = (block?.toString('latin1') ?? '').replace(/\r?\n[ \t]+/g, ' ');
-  for (const line of text.split(/\r?\n/)) {
-    const colon = line.indexOf(':');
-    if (colon <= 0) continue;
-    fields.get(line.slice(0, colon).trim().toLowerCase())?.push(line.slice(colon + 1).trim());
-  }
-  return fields;
-}
-
-/**
- * Decides on one message's headers whether cleanup may delete it: exactly one X-Mailprobe-Id that verifies as
- * this monitor's, a Message-ID that is the probe's own for that id, and either one of `exact` or older than the
- * policy's minimum age. Anything else (a forged, foreign or other monitor's id, a copied id in a message that is
- * not the probe, two ids) is left alone.
- */
-export function isDeletableProbeMail(
-  headers: Buffer | undefined,
-  policy: Pick<ProbeMailPolicy, 'isOwn' | 'sweepMinAgeMs'>,
-  exact: ReadonlySet<string>,
-  now: number,
-): boolean {
-  const fields = headerFields(headers, [PROBE_ID_HEADER, 'Message-ID']);
-  const ids = fields.get(PROBE_ID_HEADER.toLowerCase()) ?? [];
-  const messageIds = fields.get('message-id') ?? [];
-  const id = ids[0];
-  if (ids.length !== 1 || id === undefined || !policy.isOwn(id)) return false;
-  if (messageIds.length !== 1 || messageIds[0] !== probeMessageId(id)) return false;
-  if (exact.has(id)) return true;
-  const issuedAt = probeIdIssuedAt(id);
-  return issuedAt !== undefined && now - issuedAt >= policy.sweepMinAgeMs;
-}
 
 const SWEPT_SPECIAL_USE = new Set(['\\Junk', '\\Trash', '\\Sent']);
 // Exchange's English names, for servers that do not mark special use.
@@ -195,7 +127,7 @@ export function asCleanupFailure(err: unknown): ProbeError {
 export function sweepingAfter(probe: ProbeFn): ProbeFn {
   return async (ctx: ProbeContext): Promise<ProbeOutcome> => {
     const sent = await probe(ctx);
-    const policy = probeMailPolicy(ctx);
+    const policy = ctx.probeMail;
     if (!sent.ok || !policy?.cleanup || !policy.sweep) return sent;
     const started = ctx.clock.monotonic();
     const swept = await runProbe(ctx, maskImapClientLine, async (run) => {

@@ -1,7 +1,8 @@
 import type { ImapFlow } from 'imapflow';
-import { asCleanupFailure, cleanupFacts, confirmProbeMail, deleteProbeMail, findProbeMail, probeMailPolicy, type ProbeMailPolicy } from './cleanup.js';
+import { asCleanupFailure, cleanupFacts, confirmProbeMail, deleteProbeMail, findProbeMail } from './cleanup.js';
 import { maskImapClientLine, withImapSession } from './imap.js';
 import { maskSmtpClientLine, sendProbeMessage } from './smtp.js';
+import type { ProbeMailPolicy } from './probe-mail.js';
 import { runProbe, type ProbeRun } from './timing.js';
 import { ProbeError } from './transport-errors.js';
 import type { ProbeOutcome } from '../core/outcome.js';
@@ -68,7 +69,7 @@ export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome
   runProbe(ctx, (line) => maskImapClientLine(maskSmtpClientLine(line)), async (run: ProbeRun) => {
     const probeId = ctx.newProbeId();
     run.facts.probeId = probeId;
-    const policy = probeMailPolicy(ctx) ?? defaultPolicy(probeId);
+    const policy = ctx.probeMail ?? defaultPolicy(probeId);
 
     const sendStart = ctx.clock.monotonic();
     await sendProbeMessage(ctx, run, probeId);

@@ -5,6 +5,7 @@ import { ProbeError, rejection, tlsOptionsFor, transportReason } from './transpo
 import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
+import { probeMessageId } from './probe-mail.js';
 import { buildXOAuth2 } from './xoauth2.js';
 
 export interface ProbeMessage {
@@ -13,10 +14,6 @@ export interface ProbeMessage {
   messageId: string;
   /** The server's final answer to DATA (Exchange: `250 2.0.0 OK <id> [Hostname=…]`). */
   serverResponse: string;
-}
-
-export function probeMessageId(probeId: string): string {
-  return `<mailprobe.${probeId}@mailprobe.invalid>`;
 }
 
 /** Shows nodemailer's masked auth lines the way the other protocols show theirs. */

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { Secret } from '../core/secret.js';
+import type { ProbeMailPolicy } from './probe-mail.js';
 
 export interface Transcript {
   client(line: string): void;
@@ -23,6 +24,8 @@ export interface ProbeContext {
   transcript: Transcript;
   /** A fresh probe id for a message this check sends; the runner records ids it issued. */
   newProbeId(): string;
+  /** What the sending checks may delete; the runner sets it for them. Absent (a probe run by hand): the probe's own default. */
+  probeMail?: ProbeMailPolicy;
 }
 
 /** Every check has this shape; probes never throw across it. */

@@ -4,13 +4,12 @@ import type { TokenProvider } from '../auth/token-provider.js';
 import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
-import type { ProbeMailContext, ProbeMailPolicy } from '../probes/cleanup.js';
+import type { ProbeIdKeyring, ProbeMailPolicy } from '../probes/probe-mail.js';
 import type { CheckKind, Protocol, Stage } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
-import type { ProbeFn, Transcript } from '../probes/types.js';
+import type { ProbeContext, ProbeFn, Transcript } from '../probes/types.js';
 import { SILENT_TRANSCRIPT } from '../probes/timing.js';
-import type { ProbeIdKeyring } from './probe-id.js';
 import type { CheckResult } from '../core/result.js';
 import { maskDiagnosis, maskOutcome, type Mask } from './mask.js';
 import type { SendBudget } from './send-budget.js';
@@ -137,7 +136,7 @@ export async function runCheck(
       return finish(failed([tokenStep], { stage: 'role', reason: problem.reason, message: problem.detail }), token.claims);
     }
 
-    const context: ProbeMailContext = {
+    const context: ProbeContext = {
       monitor: monitor.name,
       mailbox: monitor.mailbox,
       endpoints: monitor.endpoints,

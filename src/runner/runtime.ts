@@ -2,7 +2,7 @@ import { MsalTokenProvider, type TokenEvents } from '../auth/token-provider.js';
 import type { Redactor } from '../log/redact.js';
 import { PROBES, REQUIRED_ROLE } from '../probes/registry.js';
 import type { Clock } from '../core/clock.js';
-import { probeIdKeyrings } from './probe-id.js';
+import { probeIdKeyrings } from '../probes/probe-mail.js';
 import type { CheckDeps } from './run-check.js';
 import { SendBudget } from './send-budget.js';
 

@@ -8,8 +8,8 @@ import { probeMailOf } from '../../src/config/defaults.js';
 import { loadConfigFile } from '../../src/config/load.js';
 import type { ResolvedMonitor } from '../../src/config/types.js';
 import { Redactor } from '../../src/log/redact.js';
-import type { ProbeMailContext } from '../../src/probes/cleanup.js';
 import { PROBES } from '../../src/probes/registry.js';
+import type { ProbeContext } from '../../src/probes/types.js';
 import type { ProbeOutcome } from '../../src/core/outcome.js';
 import { systemClock } from '../../src/core/clock.js';
 import type { CheckResult } from '../../src/core/result.js';
@@ -129,7 +129,7 @@ async function crashingRoundtrip(): Promise<ProbeOutcome> {
   const ring = deps.probeIds(probeMailOf(monitor).probeIdKeyFile);
   const controller = new AbortController();
   let inImap = false;
-  const ctx: ProbeMailContext = {
+  const ctx: ProbeContext = {
     monitor: MONITOR,
     mailbox: monitor.mailbox,
     endpoints: monitor.endpoints,

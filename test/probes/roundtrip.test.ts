@@ -9,15 +9,15 @@ import { probeMailOf } from '../../src/config/defaults.js';
 import { parseConfig } from '../../src/config/load.js';
 import type { ResolvedMonitor } from '../../src/config/types.js';
 import { decodeAccessToken, isDecodeError } from '../../src/diagnose/claims.js';
-import { sweepingAfter, type ProbeMailContext } from '../../src/probes/cleanup.js';
+import { sweepingAfter } from '../../src/probes/cleanup.js';
 import { Redactor } from '../../src/log/redact.js';
 import { PROBES, REQUIRED_ROLE } from '../../src/probes/registry.js';
 import { roundtripProbe } from '../../src/probes/roundtrip.js';
 import { smtpProbe } from '../../src/probes/smtp.js';
-import type { Transcript } from '../../src/probes/types.js';
+import type { ProbeContext, Transcript } from '../../src/probes/types.js';
 import type { Folder } from '../../src/sandbox/mailstore.js';
 import { systemClock } from '../../src/core/clock.js';
-import { loadProbeIdKeyring, probeIdKeyrings, type ProbeIdKeyring } from '../../src/runner/probe-id.js';
+import { loadProbeIdKeyring, probeIdKeyrings, type ProbeIdKeyring } from '../../src/probes/probe-mail.js';
 import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 import { startSandbox, type Sandbox } from '../sandbox/exchange-harness.js';
@@ -117,7 +117,7 @@ function recording(onClient?: (line: string) => void): Transcript & { lines: str
 }
 
 /** A context for calling a probe directly, as the runner would build it, with the test's own signal and transcript. */
-function directContext(monitor: ResolvedMonitor, options: { signal?: AbortSignal; transcript?: Transcript; sweep?: boolean } = {}): ProbeMailContext {
+function directContext(monitor: ResolvedMonitor, options: { signal?: AbortSignal; transcript?: Transcript; sweep?: boolean } = {}): ProbeContext {
   const ring = keyring(monitor);
   const settings = probeMailOf(monitor);
   return {

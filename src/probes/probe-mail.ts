@@ -3,6 +3,10 @@ import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSyn
 import { dirname } from 'node:path';
 import { parseProbeIdKeys } from '../config/probe-id-key.js';
 
+// Probe mail, in one place: the id a probe message carries (its format, signature and issue time), the headers it is
+// recognised by, and the verification a message must pass before cleanup may delete it. The probes that send
+// (smtp, roundtrip) and sweep (cleanup) use it; the runner holds the keyring.
+
 /**
  * Probe ids are `<time36>.<random>.<mac>`: the issue time (epoch ms, base 36), 16 random hex digits and 32 hex
  * digits of HMAC-SHA256 over monitor name, time and random, under a key only this agent holds. Cleanup deletes a
@@ -87,4 +91,62 @@ export function probeIdKeyrings(): (file: string) => ProbeIdKeyring {
     }
     return ring;
   };
+}
+
+/** A probe message's Message-ID follows from its id, so cleanup tells the probe itself from a message that copied the id header. */
+export function probeMessageId(probeId: string): string {
+  return `<mailprobe.${probeId}@mailprobe.invalid>`;
+}
+
+export const PROBE_ID_HEADER = 'X-Mailprobe-Id';
+
+/** What the runner tells the sending checks about probe mail of the monitor they run for. */
+export interface ProbeMailPolicy {
+  /** false: nothing is ever deleted. */
+  cleanup: boolean;
+  /** Besides the check's own message, delete this monitor's older probe messages in every probe folder. */
+  sweep: boolean;
+  /**
+   * Own messages younger than this stay: a roundtrip of the same monitor (another check, `mailprobe check`, a
+   * replica) may still be waiting for one. The runner sets it to the longest a check of the monitor can last.
+   */
+  sweepMinAgeMs: number;
+  /** True only for an id this agent issued for this monitor (the id's HMAC verifies). */
+  isOwn(id: string): boolean;
+  roundtrip: { deadlineMs: number; pollMs: number };
+}
+
+/** The header fields a probe message is recognised by, unfolded; every occurrence kept. */
+export function headerFields(block: Buffer | undefined, wanted: readonly string[]): Map<string, string[]> {
+  const fields = new Map<string, string[]>(wanted.map((name) => [name.toLowerCase(), []]));
+  const text = (block?.toString('latin1') ?? '').replace(/\r?\n[ \t]+/g, ' ');
+  for (const line of text.split(/\r?\n/)) {
+    const colon = line.indexOf(':');
+    if (colon <= 0) continue;
+    fields.get(line.slice(0, colon).trim().toLowerCase())?.push(line.slice(colon + 1).trim());
+  }
+  return fields;
+}
+
+/**
+ * Decides on one message's headers whether cleanup may delete it: exactly one X-Mailprobe-Id that verifies as
+ * this monitor's, a Message-ID that is the probe's own for that id, and either one of `exact` or older than the
+ * policy's minimum age. Anything else (a forged, foreign or other monitor's id, a copied id in a message that is
+ * not the probe, two ids) is left alone.
+ */
+export function isDeletableProbeMail(
+  headers: Buffer | undefined,
+  policy: Pick<ProbeMailPolicy, 'isOwn' | 'sweepMinAgeMs'>,
+  exact: ReadonlySet<string>,
+  now: number,
+): boolean {
+  const fields = headerFields(headers, [PROBE_ID_HEADER, 'Message-ID']);
+  const ids = fields.get(PROBE_ID_HEADER.toLowerCase()) ?? [];
+  const messageIds = fields.get('message-id') ?? [];
+  const id = ids[0];
+  if (ids.length !== 1 || id === undefined || !policy.isOwn(id)) return false;
+  if (messageIds.length !== 1 || messageIds[0] !== probeMessageId(id)) return false;
+  if (exact.has(id)) return true;
+  const issuedAt = probeIdIssuedAt(id);
+  return issuedAt !== undefined && now - issuedAt >= policy.sweepMinAgeMs;
 }
