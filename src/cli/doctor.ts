@@ -1,3 +1,5 @@
+import { monitorRef } from '../diagnose/commands.js';
+import { CHECK, DOCTOR_ORDER } from '../core/checks.js';
 import { credentialExpiry } from '../auth/token-provider.js';
 import type { ResolvedMonitor } from '../config/types.js';
 import { readSecret } from '../config/secrets.js';
@@ -41,7 +43,7 @@ export async function doctorCommand(args: string[], io: CliIO): Promise<number> 
   const runtime = createRuntime({ clock: systemClock, redactor, env: io.env });
   const reports: Array<{ monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }> = [];
   for (const monitor of monitors) {
-    const checks: CheckKind[] = values['all-checks'] ? ['imap', 'pop3', 'smtp', ...(monitor.checks.includes('roundtrip') ? (['roundtrip'] as const) : [])] : monitor.checks;
+    const checks: CheckKind[] = values['all-checks'] ? DOCTOR_ORDER.filter((check) => CHECK[check].doctorAlways || monitor.checks.includes(check)) : monitor.checks;
     const steps = await examine(monitor, checks, runtime, io.env);
     reports.push({ monitor: monitor.name, mailbox: monitor.mailbox, steps, ...(propagationMayMatter(steps) ? { note: PROPAGATION_NOTE } : {}) });
   }
@@ -57,7 +59,7 @@ export async function doctorCommand(args: string[], io: CliIO): Promise<number> 
 async function examine(monitor: ResolvedMonitor, checks: CheckKind[], runtime: ReturnType<typeof createRuntime>, env: NodeJS.ProcessEnv): Promise<ChecklistItem[]> {
   const tenant = monitor.tenant;
   const credential = credentialState(monitor, env);
-  const identity = { name: monitor.name, mailbox: monitor.mailbox, tenantId: tenant.tenantId, clientId: tenant.clientId, authorityHost: tenant.authorityHost };
+  const identity = monitorRef(monitor);
   const input: ChecklistInput = { monitor: identity, checks, credential, results: {}, now: systemClock.now() };
   if (!credential.ok) return buildChecklist(input);
 

@@ -1,3 +1,4 @@
+import { CHECK } from '../core/checks.js';
 import type { LoadedConfig } from '../config/types.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
@@ -68,7 +69,7 @@ function sendBudgetWarnings(config: LoadedConfig): ConfigIssue[] {
   const perMailbox = new Map<string, { perMinute: number; perDay: number; first: number }>();
   config.monitors.forEach((monitor, index) => {
     if (!monitor.enabled) return;
-    const sending = monitor.checks.filter((check) => check === 'smtp' || check === 'roundtrip').length;
+    const sending = monitor.checks.filter((check) => CHECK[check].sends).length;
     if (sending === 0) return;
     const sends = expectedSends(sending, monitor.intervalSeconds);
     const budget = monitor.probeMail?.sendBudget;

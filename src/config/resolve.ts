@@ -2,8 +2,9 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { Protocol } from '../core/check.js';
+import { CLOUD_ENDPOINTS, cloudHost } from '../core/clouds.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
-import { CLOUD_ENDPOINTS, DEFAULT_PORTS } from './clouds.js';
+import { PROTOCOL } from '../core/protocols.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { caFileProblem, certificatePairProblem } from './pem.js';
@@ -117,11 +118,10 @@ function resolveMonitor(
   tls: TlsSettings,
   probeIdKeyFile: string,
 ): ResolvedMonitor {
-  const cloud = CLOUD_ENDPOINTS[tenant.cloud];
   const rev2 = monitor.imap?.imap4rev2 ?? defaults.imap?.imap4rev2;
-  const endpoint = (protocol: Protocol, host: string): Endpoint => ({
-    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? host,
-    port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? DEFAULT_PORTS[protocol],
+  const endpoint = (protocol: Protocol): Endpoint => ({
+    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? cloudHost(tenant.cloud, protocol),
+    port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? PROTOCOL[protocol].defaultPort,
     tls,
     ...(protocol === 'imap' && rev2 ? { imap4rev2: true } : {}),
   });
@@ -142,9 +142,9 @@ function resolveMonitor(
     timeoutMs: timeoutSeconds * 1000,
     stepTimeoutMs,
     endpoints: {
-      imap: endpoint('imap', cloud.mailHost),
-      pop3: endpoint('pop3', cloud.mailHost),
-      smtp: endpoint('smtp', cloud.smtpHost),
+      imap: endpoint('imap'),
+      pop3: endpoint('pop3'),
+      smtp: endpoint('smtp'),
     },
     probeMail: probeMailSettings(
       {

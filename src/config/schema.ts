@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { AlertingConfig } from '../alerting/schema.js';
 import { CHECK_KINDS } from '../core/check.js';
 import { HistoryConfig, SlaConfig } from './history.js';
+import { CLOUDS } from '../core/clouds.js';
 import { LISTEN_SHAPE, LISTEN_SHAPE_MESSAGE, listenProblem } from './listen.js';
 import { SecretSource } from './secret-source.js';
 
@@ -58,7 +59,6 @@ export const Credential = z.discriminatedUnion('type', [
     .strict(),
 ]);
 
-export const CLOUDS = ['global', 'usgov', 'usgovdod', 'china'] as const;
 
 export const Tenant = z
   .object({
@@ -314,4 +314,3 @@ export type TenantInput = z.infer<typeof Tenant>;
 export type MonitorInput = z.infer<typeof Monitor>;
 export type CredentialInput = z.infer<typeof Credential>;
 export type StatusPageInput = z.infer<typeof StatusPage>;
-export type Cloud = (typeof CLOUDS)[number];

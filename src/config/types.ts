@@ -3,7 +3,8 @@ import type { HistoryConfigInput, SlaConfigInput } from './history.js';
 import type { CheckKind, Protocol } from '../core/check.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import type { ConfigIssue } from './errors.js';
-import type { Cloud, CredentialInput } from './schema.js';
+import type { Cloud } from '../core/clouds.js';
+import type { CredentialInput } from './schema.js';
 
 // What the rest of the agent reads: the file's input with every default applied and every path resolved.
 

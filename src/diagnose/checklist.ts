@@ -1,6 +1,7 @@
 import type { CheckKind, Stage } from '../core/check.js';
 import type { CheckResult, Diagnosis } from '../core/result.js';
-import { ROLE_FOR_PROTOCOL, tokenProblems, type TokenClaims } from './claims.js';
+import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
+import { tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
 import type { ReasonCode } from '../core/reasons.js';
 
@@ -24,34 +25,6 @@ export interface ChecklistInput {
   results: Partial<Record<CheckKind, CheckResult>>;
   now: number;
 }
-
-interface ProtocolStep {
-  id: string;
-  title: string;
-  check: CheckKind;
-  stages: readonly Stage[];
-}
-
-// The admin's setup, in the order the manual procedure builds it; each probe stage belongs to one step.
-const PROTOCOL_STEPS: readonly ProtocolStep[] = [
-  { id: 'imap_xoauth2', title: 'IMAP reachable over TLS and offers AUTH=XOAUTH2', check: 'imap', stages: ['connect', 'tls', 'greeting', 'capability'] },
-  { id: 'imap_auth', title: 'IMAP AUTHENTICATE XOAUTH2 as the mailbox', check: 'imap', stages: ['auth'] },
-  { id: 'imap_list', title: 'IMAP LIST of the mailbox folders', check: 'imap', stages: ['list', 'logout'] },
-  { id: 'pop3_xoauth2', title: 'POP3 reachable over TLS and offers SASL XOAUTH2', check: 'pop3', stages: ['connect', 'tls', 'greeting', 'capability'] },
-  { id: 'pop3_auth', title: 'POP3 AUTH XOAUTH2 as the mailbox', check: 'pop3', stages: ['auth'] },
-  { id: 'pop3_stat', title: 'POP3 STAT', check: 'pop3', stages: ['stat', 'logout'] },
-  { id: 'smtp_xoauth2', title: 'SMTP STARTTLS, then AUTH XOAUTH2 offered', check: 'smtp', stages: ['connect', 'greeting', 'starttls', 'tls', 'capability'] },
-  { id: 'smtp_auth', title: 'SMTP AUTH XOAUTH2 as the mailbox', check: 'smtp', stages: ['auth'] },
-  { id: 'smtp_send', title: 'SMTP send to self', check: 'smtp', stages: ['send', 'logout'] },
-  { id: 'arrival', title: 'Probe mail arrives in the INBOX (round trip)', check: 'roundtrip', stages: ['connect', 'tls', 'greeting', 'capability', 'starttls', 'auth', 'send', 'list', 'delivery', 'cleanup', 'logout'] },
-];
-
-const PROTOCOL_OF_CHECK: Record<CheckKind, readonly (keyof typeof ROLE_FOR_PROTOCOL)[]> = {
-  imap: ['imap'],
-  pop3: ['pop3'],
-  smtp: ['smtp'],
-  roundtrip: ['smtp', 'imap'],
-};
 
 /** Turns one doctor run into the setup checklist: every step gets a verdict, the first failure its fix. */
 export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
@@ -94,7 +67,7 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   } else add({ id: 'token', title: 'Token issued by Entra ID (client credentials)', verdict: 'pass', detail: `aud ${token.claims.aud ?? '?'}, oid ${token.claims.oid ?? '?'}` });
 
   const claims = token?.ok ? token.claims : undefined;
-  const requiredRoles = [...new Set(input.checks.flatMap((check) => PROTOCOL_OF_CHECK[check].map((protocol) => ROLE_FOR_PROTOCOL[protocol])))];
+  const requiredRoles = [...new Set(input.checks.flatMap((check) => rolesOf(check)))];
   if (claims) {
     // Audience and tenant come first: a token for another resource or tenant carries that resource's roles,
     // so judging consent from it would send the admin to the wrong fix.
@@ -120,17 +93,20 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     add({ id: 'roles', title: 'Roles granted by admin consent', verdict: 'not_reached' });
   }
 
-  for (const step of PROTOCOL_STEPS) {
-    if (!input.checks.includes(step.check)) {
-      items.push({ id: step.id, title: step.title, verdict: 'skipped', detail: `the monitor has no ${step.check} check` });
-      continue;
+  // Each check's steps in the order the manual procedure builds them; each probe stage belongs to one step.
+  for (const check of DOCTOR_ORDER) {
+    for (const step of CHECK[check].checklist) {
+      if (!input.checks.includes(check)) {
+        items.push({ id: step.id, title: step.title, verdict: 'skipped', detail: `the monitor has no ${check} check` });
+        continue;
+      }
+      add(protocolItem(step, input.results[check]));
     }
-    add(protocolItem(step, input.results[step.check]));
   }
   return items;
 }
 
-function protocolItem(step: ProtocolStep, result: CheckResult | undefined): ChecklistItem {
+function protocolItem(step: ChecklistStep, result: CheckResult | undefined): ChecklistItem {
   const base = { id: step.id, title: step.title };
   if (!result) return { ...base, verdict: 'not_reached' };
   const failure = result.outcome.failure;
@@ -149,7 +125,7 @@ function protocolItem(step: ProtocolStep, result: CheckResult | undefined): Chec
   return failedEarlier ? { ...base, verdict: 'not_reached' } : { ...base, verdict: 'pass' };
 }
 
-function passDetail(step: ProtocolStep, result: CheckResult): { detail?: string } {
+function passDetail(step: ChecklistStep, result: CheckResult): { detail?: string } {
   const facts = result.outcome.facts;
   if (step.id === 'imap_list' && facts.folderCount !== undefined) return { detail: `${String(facts.folderCount)} folders` };
   if (step.id === 'pop3_stat' && facts.messageCount !== undefined) return { detail: `${String(facts.messageCount)} messages` };

@@ -80,13 +80,6 @@ export function isGuid(value: string): boolean {
   return guidPattern.test(value);
 }
 
-/** App roles each protocol's XOAUTH2 login needs in the token. */
-export const ROLE_FOR_PROTOCOL = {
-  imap: 'IMAP.AccessAsApp',
-  pop3: 'POP.AccessAsApp',
-  smtp: 'SMTP.SendAsApp',
-} as const;
-
 export interface TokenExpectation {
   /** The configured tenant: a GUID or a domain name. Only a GUID can be compared with `tid`. */
   tenantId: string;

@@ -1,15 +1,36 @@
+import type { ResolvedMonitor } from '../config/types.js';
 import type { Protocol } from '../core/check.js';
+import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, type Cloud } from '../core/clouds.js';
+import { PROTOCOL } from '../core/protocols.js';
 
 // The exact commands and URLs remediation prints, with the monitor's values filled in. Kept apart from the
-// remediation table so each command is spelled once (catalogue §9, the seed procedure).
+// remediation table so each command is spelled once (the seed procedure: ../shared/reference/, the original hand-test).
 
 export interface MonitorRef {
   name: string;
   mailbox: string;
   tenantId: string;
   clientId: string;
-  /** Token host, e.g. login.microsoftonline.us; absent means the worldwide cloud. */
+  /** Token host, e.g. login.microsoftonline.us; absent means the cloud's own. */
   authorityHost?: string;
+  /** The tenant's cloud, which names the hosts in fixes; absent: judged from authorityHost. */
+  cloud?: Cloud;
+  /** The scope the monitor requests; absent: the cloud's. */
+  scope?: string;
+}
+
+/** What fix texts need to know about a configured monitor: the hosts and scope it really uses. */
+export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
+  const { tenant } = monitor;
+  return {
+    name: monitor.name,
+    mailbox: monitor.mailbox,
+    tenantId: tenant.tenantId,
+    clientId: tenant.clientId,
+    authorityHost: tenant.authorityHost,
+    cloud: tenant.cloud,
+    scope: tenant.scope,
+  };
 }
 
 export interface EndpointRef {
@@ -17,37 +38,23 @@ export interface EndpointRef {
   port: number;
 }
 
-const WORLDWIDE_AUTHORITY = 'login.microsoftonline.com';
-
-type Cloud = 'worldwide' | 'usgov' | 'china';
-
 export function authorityHost(monitor: MonitorRef): string {
   const host = monitor.authorityHost?.trim().replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
-  return host ? host.toLowerCase() : WORLDWIDE_AUTHORITY;
+  return host ? host.toLowerCase() : CLOUD_ENDPOINTS[monitor.cloud ?? 'global'].authorityHost;
 }
 
 function cloudOf(monitor: MonitorRef): Cloud {
-  const host = authorityHost(monitor);
-  if (host.endsWith('.us')) return 'usgov';
-  if (host.endsWith('.cn')) return 'china';
-  return 'worldwide';
+  return monitor.cloud ?? cloudOfAuthorityHost(authorityHost(monitor));
 }
 
-// GCC High and DoD share login.microsoftonline.us; GCC High's resource is the likelier one (catalogue §6).
-const outlookResourceByCloud: Record<Cloud, string> = {
-  worldwide: 'https://outlook.office365.com',
-  usgov: 'https://outlook.office365.us',
-  china: 'https://partner.outlook.cn',
-};
-
+/** The scope the monitor requests: its own, or its cloud's. */
 export function outlookScope(monitor: MonitorRef): string {
-  return `${outlookResourceByCloud[cloudOf(monitor)]}/.default`;
+  return monitor.scope ?? CLOUD_ENDPOINTS[cloudOf(monitor)].scope;
 }
 
-/** Microsoft's documented consent scope is ps.outlook.com for IMAP/POP and outlook.office365.com for SMTP. */
 function consentScope(monitor: MonitorRef, protocol: Protocol | undefined): string {
-  if (cloudOf(monitor) === 'worldwide' && protocol !== 'smtp') return 'https://ps.outlook.com/.default';
-  return outlookScope(monitor);
+  const mailboxScope = CLOUD_ENDPOINTS[cloudOf(monitor)].mailboxConsentScope;
+  return mailboxScope && protocol !== 'smtp' ? mailboxScope : outlookScope(monitor);
 }
 
 export function adminConsentUrl(monitor: MonitorRef, protocol?: Protocol): string {
@@ -62,25 +69,23 @@ export function openIdConfigUrl(monitor: MonitorRef): string {
   return `https://${authorityHost(monitor)}/${monitor.tenantId}/v2.0/.well-known/openid-configuration`;
 }
 
-const mailHostsByCloud: Record<Cloud, { mailbox: string; smtp: string }> = {
-  worldwide: { mailbox: 'outlook.office365.com', smtp: 'smtp.office365.com' },
-  usgov: { mailbox: 'outlook.office365.us', smtp: 'smtp.office365.us' },
-  china: { mailbox: 'partner.outlook.cn', smtp: 'partner.outlook.cn' },
-};
-
-const defaultPorts: Record<Protocol, number> = { imap: 993, pop3: 995, smtp: 587 };
-
 export function defaultEndpoint(monitor: MonitorRef, protocol: Protocol): EndpointRef {
-  const hosts = mailHostsByCloud[cloudOf(monitor)];
-  return { host: protocol === 'smtp' ? hosts.smtp : hosts.mailbox, port: defaultPorts[protocol] };
+  return { host: cloudHost(cloudOf(monitor), protocol), port: PROTOCOL[protocol].defaultPort };
 }
 
-// Ports where the protocol starts in clear text and upgrades; everything else is implicit TLS.
-const starttlsPorts: Record<Protocol, readonly number[]> = { imap: [143], pop3: [110], smtp: [25, 587] };
+/** Which login host each cloud uses, as one sentence for a fix. */
+export function cloudLoginHosts(): string {
+  const byHost = new Map<string, string[]>();
+  for (const cloud of CLOUDS) {
+    const { authorityHost: host, label } = CLOUD_ENDPOINTS[cloud];
+    byHost.set(host, [...(byHost.get(host) ?? []), label]);
+  }
+  return [...byHost].map(([host, labels]) => `${host} for ${labels.join('/')}`).join(', ');
+}
 
 /** The seed procedure's manual test, pointed at the endpoint the probe used. */
 export function opensslCommand(protocol: Protocol, endpoint: EndpointRef): string {
-  const starttls = starttlsPorts[protocol].includes(endpoint.port) ? `-starttls ${protocol} ` : '';
+  const starttls = (PROTOCOL[protocol].starttlsPorts as readonly number[]).includes(endpoint.port) ? `-starttls ${protocol} ` : '';
   return `openssl s_client ${starttls}-connect ${endpoint.host}:${endpoint.port} -crlf -quiet`;
 }
 
@@ -104,17 +109,12 @@ export function addSendAs(mailbox: string, principal: string): string {
 }
 
 export function getCasMailbox(mailbox: string): string {
-  return `Get-CASMailbox -Identity ${mailbox} | fl ImapEnabled,PopEnabled,SmtpClientAuthenticationDisabled`;
+  return `Get-CASMailbox -Identity ${mailbox} | fl ${Object.values(PROTOCOL).map((protocol) => protocol.mailboxSwitch.property).join(',')}`;
 }
 
-const protocolSwitch: Record<Protocol, string> = {
-  imap: '-ImapEnabled $true',
-  pop3: '-PopEnabled $true',
-  smtp: '-SmtpClientAuthenticationDisabled $false',
-};
-
 export function enableProtocol(mailbox: string, protocol: Protocol): string {
-  return `Set-CASMailbox -Identity ${mailbox} ${protocolSwitch[protocol]}`;
+  const { property, on } = PROTOCOL[protocol].mailboxSwitch;
+  return `Set-CASMailbox -Identity ${mailbox} -${property} ${on}`;
 }
 
 export function newClientSecretStep(clientId: string): string {

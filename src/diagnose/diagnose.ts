@@ -1,5 +1,6 @@
 import type { Protocol, Stage } from '../core/check.js';
-import { ROLE_FOR_PROTOCOL, tokenProblems, type TokenClaims } from './claims.js';
+import { PROTOCOL } from '../core/protocols.js';
+import { tokenProblems, type TokenClaims } from './claims.js';
 import type { EndpointRef, MonitorRef } from './commands.js';
 import type { ReasonCode } from '../core/reasons.js';
 import { remedies } from './remediation.js';
@@ -49,7 +50,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   const problems = input.claims
     ? tokenProblems(input.claims, {
         tenantId: input.monitor.tenantId,
-        requiredRoles: input.protocol ? [ROLE_FOR_PROTOCOL[input.protocol]] : [],
+        requiredRoles: input.protocol ? [PROTOCOL[input.protocol].role] : [],
         now: input.now,
       })
     : [];

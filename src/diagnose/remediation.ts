@@ -1,6 +1,6 @@
 import type { Protocol, Stage } from '../core/check.js';
 import type { TokenClaims } from './claims.js';
-import { ROLE_FOR_PROTOCOL } from './claims.js';
+import { MAIL_ROLES, PROTOCOL } from '../core/protocols.js';
 import {
   ENABLE_TENANT_SMTP_AUTH,
   GET_SERVICE_PRINCIPAL,
@@ -8,6 +8,7 @@ import {
   addSendAs,
   adminConsentUrl,
   authorityHost,
+  cloudLoginHosts,
   defaultEndpoint,
   enableProtocol,
   getCasMailbox,
@@ -47,11 +48,9 @@ export interface Remedy {
 
 type RemedyFn = (c: RemedyContext) => Remedy;
 
-const protocolLabel: Record<Protocol, string> = { imap: 'IMAP', pop3: 'POP3', smtp: 'SMTP' };
-
 function label(c: RemedyContext): string {
   if (c.stage === 'token') return 'HTTPS';
-  return c.protocol ? protocolLabel[c.protocol] : 'mail';
+  return c.protocol ? PROTOCOL[c.protocol].label : 'mail';
 }
 
 /** The SP object ID from the token, or a placeholder that says where to find it. */
@@ -100,7 +99,7 @@ function app(c: RemedyContext): string {
 }
 
 function requiredRole(c: RemedyContext): string {
-  return c.protocol ? ROLE_FOR_PROTOCOL[c.protocol] : 'IMAP.AccessAsApp / POP.AccessAsApp / SMTP.SendAsApp';
+  return c.protocol ? PROTOCOL[c.protocol].role : MAIL_ROLES.join(' / ');
 }
 
 function consentFixes(c: RemedyContext): string[] {
@@ -124,9 +123,10 @@ function exchangeAccessCandidates(c: RemedyContext): string[] {
     `no Exchange service principal for app ${clientId}, or one created with the App registration's Object ID instead of the Enterprise application's ObjectId ${principal(c)} (the token's oid)`,
     `the service principal ${principal(c)} has no FullAccess on ${mailbox}`,
   ];
-  if (c.protocol === 'imap') candidates.push(`IMAP is disabled for ${mailbox} (ImapEnabled $false)`);
-  if (c.protocol === 'pop3') candidates.push(`POP is disabled for ${mailbox} (PopEnabled $false)`);
-  if (c.protocol === 'smtp') candidates.push(`SMTP AUTH is disabled for ${mailbox} (SmtpClientAuthenticationDisabled $true)`);
+  if (c.protocol) {
+    const { offText, property, off } = PROTOCOL[c.protocol].mailboxSwitch;
+    candidates.push(`${offText} for ${mailbox} (${property} ${off})`);
+  }
   candidates.push(
     `user=${mailbox} is not a mailbox in tenant ${tenantId}`,
     'a permission or service-principal change made in the last 60 minutes has not reached Exchange yet',
@@ -152,7 +152,7 @@ function mailboxAccessFixes(c: RemedyContext): string[] {
 }
 
 function cloudHostFix(c: RemedyContext): string {
-  return `Set "cloud" (or authorityHost) of the tenant in monitors.json to the tenant's cloud (now ${authorityHost(c.monitor)}): login.microsoftonline.com for worldwide/GCC, login.microsoftonline.us for GCC High/DoD, login.partner.microsoftonline.cn for 21Vianet`;
+  return `Set "cloud" (or authorityHost) of the tenant in monitors.json to the tenant's cloud (now ${authorityHost(c.monitor)}): ${cloudLoginHosts()}`;
 }
 
 function credentialFix(c: RemedyContext): string {

@@ -2,6 +2,7 @@ import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/reasons.js';
 import type { Stage } from '../core/check.js';
+import { MAIL_ROLES } from '../core/protocols.js';
 import type { CheckIdentity, CheckResult } from '../core/result.js';
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
@@ -15,7 +16,7 @@ export type MetricsDetail = 'full' | 'basic';
 
 // Roles a mail check needs. Losing one must stay visible as 0 (an alert can fire on it); any other role is
 // just dropped when the token no longer carries it, so foreign roles cannot grow the series count.
-export const KNOWN_ROLES: readonly string[] = ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp'];
+export const KNOWN_ROLES: readonly string[] = MAIL_ROLES;
 
 // The latency distributions are fleet-wide (by check, and by check and step), so buckets are cheap: a few
 // hundred samples whatever the number of monitors. Runs take from tens of milliseconds to the one-minute deadline.

@@ -4,6 +4,7 @@ import { pop3Probe } from './pop3.js';
 import { roundtripProbe } from './roundtrip.js';
 import { smtpProbe } from './smtp.js';
 import type { CheckKind } from '../core/check.js';
+import { requiredRoles } from '../core/checks.js';
 import type { ProbeFn } from './types.js';
 
 /**
@@ -17,11 +18,10 @@ export const PROBES = {
   roundtrip: roundtripProbe,
 } satisfies Record<CheckKind, ProbeFn>;
 
-/** The Exchange Online application roles (token `roles` claim) each check needs, all of them. */
+/** The Exchange Online application roles (token `roles` claim) each check needs, all of them, from its descriptor. */
 export const REQUIRED_ROLE: Record<CheckKind, readonly string[]> = {
-  imap: ['IMAP.AccessAsApp'],
-  pop3: ['POP.AccessAsApp'],
-  smtp: ['SMTP.SendAsApp'],
-  // Sends over SMTP, then finds and deletes the message over IMAP.
-  roundtrip: ['SMTP.SendAsApp', 'IMAP.AccessAsApp'],
+  imap: requiredRoles('imap'),
+  smtp: requiredRoles('smtp'),
+  pop3: requiredRoles('pop3'),
+  roundtrip: requiredRoles('roundtrip'),
 };

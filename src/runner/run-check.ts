@@ -2,10 +2,13 @@ import { probeMailOf } from '../config/defaults.js';
 import type { ProbeMailSettings, ResolvedMonitor } from '../config/types.js';
 import type { TokenProvider } from '../auth/token-provider.js';
 import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
+import { monitorRef } from '../diagnose/commands.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
 import type { ProbeIdKeyring, ProbeMailPolicy } from '../probes/probe-mail.js';
 import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import { CHECK } from '../core/checks.js';
+import { PROTOCOL } from '../core/protocols.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn, Transcript } from '../probes/types.js';
@@ -26,9 +29,6 @@ export interface CheckDeps {
   /** Applied to every text of a result before it leaves runCheck. */
   redact: Mask;
 }
-
-/** The checks that submit a probe message: they spend send budget and carry a signed probe id. */
-const SENDING_CHECKS: ReadonlySet<CheckKind> = new Set(['smtp', 'roundtrip']);
 
 export interface RunCheckOptions {
   transcript?: Transcript;
@@ -67,13 +67,7 @@ export async function runCheck(
         ...(protocol ? { endpoint: monitor.endpoints[protocol] } : {}),
         ...(outcome.failure.serverText !== undefined ? { serverText: outcome.failure.serverText } : {}),
         ...(claims ? { claims } : {}),
-        monitor: {
-          name: monitor.name,
-          mailbox: monitor.mailbox,
-          tenantId: monitor.tenant.tenantId,
-          clientId: monitor.tenant.clientId,
-          authorityHost: monitor.tenant.authorityHost,
-        },
+        monitor: monitorRef(monitor),
       });
       result.diagnosis = maskDiagnosis(diagnosis, deps.redact);
       outcome.failure.reason = diagnosis.reason;
@@ -87,7 +81,7 @@ export async function runCheck(
   if (!probe) return finish(failed([], { stage: 'config', reason: 'config_invalid', message: `no probe for check "${check}"` }));
 
   const probeMail = probeMailOf(monitor);
-  const sends = SENDING_CHECKS.has(check);
+  const sends = CHECK[check].sends;
   let keyring: ProbeIdKeyring | undefined;
   if (sends) {
     try {
@@ -186,8 +180,8 @@ function policyFor(
 ): ProbeMailPolicy {
   let sweep = settings.cleanup && check === 'roundtrip';
   if (settings.cleanup && check === 'smtp' && !monitor.checks.includes('roundtrip')) {
-    sweep = roles.includes('IMAP.AccessAsApp');
-    if (!sweep) transcript.note('cleanup: the token lacks IMAP.AccessAsApp, so older probe messages cannot be swept');
+    sweep = roles.includes(PROTOCOL.imap.role);
+    if (!sweep) transcript.note(`cleanup: the token lacks ${PROTOCOL.imap.role}, so older probe messages cannot be swept`);
   }
   return {
     cleanup: settings.cleanup && keyring !== undefined,

@@ -102,7 +102,7 @@ describe('diagnose: generic rejections', () => {
       'the token lacks IMAP.AccessAsApp (roles: Mail.Read)',
       'a Graph scope (https://graph.microsoft.com/.default) was requested',
     ]);
-    assert.deepEqual(d.fixes, ['Request exactly one scope: https://outlook.office365.com/.default']);
+    assert.deepEqual(d.fixes, ['Request exactly one scope: https://outlook.office.com/.default']);
   });
 
   test('wrong tenant and expired tokens are ruled out before Exchange candidates', () => {

@@ -1,0 +1,76 @@
+import type { CheckKind, Protocol, Stage } from './check.js';
+import { PROTOCOL } from './protocols.js';
+
+/** One step of the admin's setup that `doctor` judges; the probe stages listed are the ones that fail it. */
+export interface ChecklistStep {
+  id: string;
+  title: string;
+  stages: readonly Stage[];
+}
+
+/** Everything that differs between the checks, written once; the registry, runner, doctor and fix texts read it. */
+export interface CheckDescriptor {
+  /** The protocols it speaks, in the order it speaks them; the token must hold each one's role. */
+  protocols: readonly Protocol[];
+  /** Submits a probe message: spends send budget and carries a signed probe id. */
+  sends: boolean;
+  /** `doctor --all-checks` tries it even on a monitor that does not run it. */
+  doctorAlways: boolean;
+  /** The setup steps doctor walks for it, in the order the manual procedure builds them. */
+  checklist: readonly ChecklistStep[];
+}
+
+// In doctor's order: the order an admin sets the protocols up in.
+export const CHECK = {
+  imap: {
+    protocols: ['imap'],
+    sends: false,
+    doctorAlways: true,
+    checklist: [
+      { id: 'imap_xoauth2', title: 'IMAP reachable over TLS and offers AUTH=XOAUTH2', stages: ['connect', 'tls', 'greeting', 'capability'] },
+      { id: 'imap_auth', title: 'IMAP AUTHENTICATE XOAUTH2 as the mailbox', stages: ['auth'] },
+      { id: 'imap_list', title: 'IMAP LIST of the mailbox folders', stages: ['list', 'logout'] },
+    ],
+  },
+  pop3: {
+    protocols: ['pop3'],
+    sends: false,
+    doctorAlways: true,
+    checklist: [
+      { id: 'pop3_xoauth2', title: 'POP3 reachable over TLS and offers SASL XOAUTH2', stages: ['connect', 'tls', 'greeting', 'capability'] },
+      { id: 'pop3_auth', title: 'POP3 AUTH XOAUTH2 as the mailbox', stages: ['auth'] },
+      { id: 'pop3_stat', title: 'POP3 STAT', stages: ['stat', 'logout'] },
+    ],
+  },
+  smtp: {
+    protocols: ['smtp'],
+    sends: true,
+    doctorAlways: true,
+    checklist: [
+      { id: 'smtp_xoauth2', title: 'SMTP STARTTLS, then AUTH XOAUTH2 offered', stages: ['connect', 'greeting', 'starttls', 'tls', 'capability'] },
+      { id: 'smtp_auth', title: 'SMTP AUTH XOAUTH2 as the mailbox', stages: ['auth'] },
+      { id: 'smtp_send', title: 'SMTP send to self', stages: ['send', 'logout'] },
+    ],
+  },
+  roundtrip: {
+    // Sends over SMTP, then finds and deletes the message over IMAP.
+    protocols: ['smtp', 'imap'],
+    sends: true,
+    doctorAlways: false,
+    checklist: [
+      {
+        id: 'arrival',
+        title: 'Probe mail arrives in the INBOX (round trip)',
+        stages: ['connect', 'tls', 'greeting', 'capability', 'starttls', 'auth', 'send', 'list', 'delivery', 'cleanup', 'logout'],
+      },
+    ],
+  },
+} as const satisfies Record<CheckKind, CheckDescriptor>;
+
+/** The check kinds in doctor's order. */
+export const DOCTOR_ORDER = Object.keys(CHECK) as CheckKind[];
+
+/** The application roles a check's token must hold, all of them. */
+export function requiredRoles(check: CheckKind): string[] {
+  return CHECK[check].protocols.map((protocol) => PROTOCOL[protocol].role);
+}

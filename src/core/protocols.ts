@@ -1,0 +1,46 @@
+import type { Protocol } from './check.js';
+
+/** Everything that differs between the mail protocols, written once; probes, config, metrics and fix texts read it. */
+export interface ProtocolDescriptor {
+  /** As people write it in logs and fix texts. */
+  label: string;
+  defaultPort: number;
+  /** Ports where the session starts in clear text and upgrades with STARTTLS; every other port is implicit TLS. */
+  starttlsPorts: readonly number[];
+  /** The Exchange Online application role (token `roles` claim) an XOAUTH2 login needs. */
+  role: string;
+  /** Which of a cloud's Exchange Online hosts serves it. */
+  host: 'mail' | 'smtp';
+  /** The per-mailbox switch (Get-/Set-CASMailbox property) that turns the protocol off, and its "on" value. */
+  mailboxSwitch: { property: string; on: string; off: string; offText: string };
+}
+
+export const PROTOCOL = {
+  imap: {
+    label: 'IMAP',
+    defaultPort: 993,
+    starttlsPorts: [143],
+    role: 'IMAP.AccessAsApp',
+    host: 'mail',
+    mailboxSwitch: { property: 'ImapEnabled', on: '$true', off: '$false', offText: 'IMAP is disabled' },
+  },
+  pop3: {
+    label: 'POP3',
+    defaultPort: 995,
+    starttlsPorts: [110],
+    role: 'POP.AccessAsApp',
+    host: 'mail',
+    mailboxSwitch: { property: 'PopEnabled', on: '$true', off: '$false', offText: 'POP is disabled' },
+  },
+  smtp: {
+    label: 'SMTP',
+    defaultPort: 587,
+    starttlsPorts: [25, 587],
+    role: 'SMTP.SendAsApp',
+    host: 'smtp',
+    mailboxSwitch: { property: 'SmtpClientAuthenticationDisabled', on: '$false', off: '$true', offText: 'SMTP AUTH is disabled' },
+  },
+} as const satisfies Record<Protocol, ProtocolDescriptor>;
+
+/** Every role some protocol needs, each once, in protocol order. */
+export const MAIL_ROLES: readonly string[] = [...new Set(Object.values(PROTOCOL).map((protocol) => protocol.role))];
