@@ -1,5 +1,5 @@
 import { reasonCategory } from '../core/reasons.js';
-import type { CheckIdentity, CheckResult } from '../core/result.js';
+import { resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
 import { fingerprintOf, type Alert, type AlertEvent, type FailureDetails } from './alert.js';
 
 export interface AlertPolicy {
@@ -41,7 +41,7 @@ export function stateKey(identity: Pick<CheckIdentity, 'monitor' | 'check'>): st
 
 export function failureDetails(result: CheckResult): FailureDetails {
   const failure = result.outcome.failure;
-  const reason = failure?.reason ?? result.diagnosis?.reason ?? 'internal_error';
+  const reason = resultReason(result) ?? 'internal_error';
   return {
     stage: failure?.stage ?? 'config',
     reason,

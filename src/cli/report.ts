@@ -1,6 +1,6 @@
 import type { Redactor } from '../log/redact.js';
 import type { Transcript } from '../probes/types.js';
-import type { CheckResult } from '../core/result.js';
+import { resultReason, type CheckResult } from '../core/result.js';
 
 /** Transcript lines as the admin's own openssl session would show them, masked on the way out. */
 export function streamingTranscript(stream: NodeJS.WritableStream, redactor: Redactor, indent = '    '): Transcript {
@@ -40,7 +40,7 @@ export function formatResult(result: CheckResult): string {
   }
   const failure = result.outcome.failure;
   const diagnosis = result.diagnosis;
-  lines.push(`  FAIL ${result.check} at ${failure?.stage ?? '?'}: ${diagnosis?.reason ?? failure?.reason ?? '?'} (${result.durationSeconds.toFixed(2)} s)`);
+  lines.push(`  FAIL ${result.check} at ${failure?.stage ?? '?'}: ${resultReason(result) ?? '?'} (${result.durationSeconds.toFixed(2)} s)`);
   if (failure?.serverText) lines.push(`    server said: ${failure.serverText}`);
   if (failure?.message) lines.push(`    detail: ${failure.message}`);
   if (diagnosis) {

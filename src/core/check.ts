@@ -24,3 +24,7 @@ export const STAGES = [
   'logout',
 ] as const;
 export type Stage = (typeof STAGES)[number];
+
+// Why a scheduled run did not start. A check over its send budget is not skipped: it runs and fails with
+// send_budget_exhausted, so the failure shows where people look.
+export type SkipReason = 'overlap' | 'concurrency' | 'backoff';

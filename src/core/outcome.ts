@@ -1,4 +1,4 @@
-import type { Stage } from './check.js';
+import type { Protocol, Stage } from './check.js';
 import type { ReasonCode } from './reasons.js';
 
 export interface StepTiming {
@@ -8,6 +8,8 @@ export interface StepTiming {
 
 export interface ProbeFailure {
   stage: Stage;
+  /** The protocol the probe was speaking when it failed; absent before any mail server was contacted (config, token, role). */
+  protocol?: Protocol;
   reason: ReasonCode;
   /** The server's own words (last reply line(s)), redacted; absent when the server said nothing. */
   serverText?: string;

@@ -19,6 +19,15 @@ export interface Diagnosis {
   fixes: string[];
 }
 
+/**
+ * The reason a failed check is reported under, the one every consumer (metrics, alerts, logs, status) reads: the
+ * diagnosis, which may refine the probe's own (auth_failed becomes role_missing once the token is read), else the
+ * probe's. The probe's own stays in outcome.failure as it reported it.
+ */
+export function resultReason(result: CheckResult): ReasonCode | undefined {
+  return result.diagnosis?.reason ?? result.outcome.failure?.reason;
+}
+
 /** What the runner hands to metrics, logs, the status API and alerting after every check. */
 export interface CheckResult extends CheckIdentity {
   /** Wall-clock start, epoch milliseconds. */

@@ -1,5 +1,5 @@
 import type { CheckKind, Stage } from '../core/check.js';
-import type { CheckResult, Diagnosis } from '../core/result.js';
+import { resultReason, type CheckResult, type Diagnosis } from '../core/result.js';
 import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
 import { tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
@@ -115,7 +115,7 @@ function protocolItem(step: ChecklistStep, result: CheckResult | undefined): Che
     return {
       ...base,
       verdict: 'fail',
-      reason: result.diagnosis?.reason ?? failure.reason,
+      reason: resultReason(result) ?? failure.reason,
       detail: failure.message,
       ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
       ...(result.diagnosis ? { diagnosis: result.diagnosis } : {}),

@@ -1,13 +1,12 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/reasons.js';
-import type { Stage } from '../core/check.js';
+import type { SkipReason, Stage } from '../core/check.js';
 import { MAIL_ROLES } from '../core/protocols.js';
-import type { CheckIdentity, CheckResult } from '../core/result.js';
+import { resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 
-export type SkipReason = 'overlap' | 'concurrency' | 'backoff' | 'budget';
 export type CredentialType = 'client_secret' | 'certificate';
 const RESULTS = ['success', 'failure'] as const;
 export type TokenRequestResult = (typeof RESULTS)[number];
@@ -116,7 +115,7 @@ const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
   {
     name: 'mailprobe_checks_skipped_total',
     type: 'counter',
-    help: 'Scheduled runs not started, by why (overlap, concurrency, backoff, budget); present from the first skip.',
+    help: 'Scheduled runs not started, by why (overlap, concurrency, backoff); present from the first skip.',
     render: (s) => {
       let out = '';
       for (const [why, n] of s.skipped ?? []) out += sample('mailprobe_checks_skipped_total', `${s.labels},why="${why}"`, n);
@@ -542,10 +541,9 @@ function checkKey(id: CheckIdentity): string {
   return `${id.monitor}\u0000${id.check}`;
 }
 
-// The diagnosis may refine the probe's reason (auth_failed → role_missing once the token is read), so it wins.
 function failureSeries(result: CheckResult): FailureSeries {
   const failure = result.outcome.failure;
-  const reason = result.diagnosis?.reason ?? failure?.reason ?? 'internal_error';
+  const reason = resultReason(result) ?? 'internal_error';
   const stage = failure?.stage ?? result.outcome.steps.at(-1)?.step ?? 'config';
   return { stage, reason, category: reasonCategory(reason) };
 }

@@ -45,6 +45,7 @@ export async function deleteProbeMail(
   if (!client.capabilities.has('UIDPLUS')) {
     throw new ProbeError('cleanup_failed', 'the server does not offer UIDPLUS; a plain EXPUNGE could remove messages that are not ours', {
       stage: 'cleanup',
+      protocol: 'imap',
     });
   }
   const folders = probeFolders(await client.list());
@@ -66,7 +67,10 @@ export async function deleteProbeMail(
       continue;
     }
     if (!(await client.messageDelete(doomed.join(','), { uid: true }))) {
-      throw new ProbeError('cleanup_failed', `the server refused to delete ${doomed.length} probe message(s) in ${folder}`, { stage: 'cleanup' });
+      throw new ProbeError('cleanup_failed', `the server refused to delete ${doomed.length} probe message(s) in ${folder}`, {
+        stage: 'cleanup',
+        protocol: 'imap',
+      });
     }
     run.transcript.note(`cleanup: deleted ${doomed.length} probe message(s) in ${folder}`);
     result.deleted += doomed.length;
@@ -112,8 +116,10 @@ export function asCleanupFailure(err: unknown): ProbeError {
   if (err instanceof ProbeError && err.reason === 'cleanup_failed') return err;
   const why = err instanceof Error ? err.message : String(err);
   const serverText = err instanceof ProbeError ? err.serverText : undefined;
+  // Finding and deleting probe mail is IMAP whichever check does it.
   return new ProbeError('cleanup_failed', `probe messages could not be deleted: ${why}`, {
     stage: 'cleanup',
+    protocol: 'imap',
     ...(serverText !== undefined ? { serverText } : {}),
   });
 }
@@ -130,7 +136,7 @@ export function sweepingAfter(probe: ProbeFn): ProbeFn {
     const policy = ctx.probeMail;
     if (!sent.ok || !policy?.cleanup || !policy.sweep) return sent;
     const started = ctx.clock.monotonic();
-    const swept = await runProbe(ctx, maskImapClientLine, async (run) => {
+    const swept = await runProbe(ctx, 'imap', maskImapClientLine, async (run) => {
       try {
         await withImapSession(ctx, run, 'cleanup', async (client) => {
           cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set(), ctx.clock.now()));

@@ -198,7 +198,7 @@ export async function withImapSession<T>(
 
 /** IMAPS: TLS, CAPABILITY offers XOAUTH2, AUTHENTICATE XOAUTH2, LIST (folder count), LOGOUT. */
 export const imapProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
-  runProbe(ctx, maskImapClientLine, async (run) => {
+  runProbe(ctx, 'imap', maskImapClientLine, async (run) => {
     const folders = await withImapSession(ctx, run, 'list', (client) => client.list({ listOnly: true }));
     run.facts.folderCount = folders.length;
   });

@@ -7,7 +7,7 @@ import { buildXOAuth2 } from './xoauth2.js';
 
 /** POP3 over implicit TLS: greeting, CAPA offers XOAUTH2, AUTH XOAUTH2 (two-step), STAT, QUIT. */
 export const pop3Probe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
-  runProbe(ctx, (line) => line, (run) => pop3Session(ctx, run));
+  runProbe(ctx, 'pop3', (line) => line, (run) => pop3Session(ctx, run));
 
 async function pop3Session(ctx: ProbeContext, run: ProbeRun): Promise<void> {
   const { recorder, facts, transcript } = run;

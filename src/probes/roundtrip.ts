@@ -66,7 +66,7 @@ async function waitForDelivery(client: ImapFlow, ctx: ProbeContext, probeId: str
  * A cleanup that fails after the delivery was measured is cleanup_failed at stage cleanup, facts kept.
  */
 export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
-  runProbe(ctx, (line) => maskImapClientLine(maskSmtpClientLine(line)), async (run: ProbeRun) => {
+  runProbe(ctx, 'smtp', (line) => maskImapClientLine(maskSmtpClientLine(line)), async (run: ProbeRun) => {
     const probeId = ctx.newProbeId();
     run.facts.probeId = probeId;
     const policy = ctx.probeMail ?? defaultPolicy(probeId);
@@ -78,6 +78,8 @@ export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome
     const last = run.recorder.steps.at(-1);
     const acceptedAt = ctx.clock.monotonic() - (last?.step === 'logout' ? last.seconds * 1000 : 0);
     run.facts.sendSeconds = seconds(acceptedAt - sendStart);
+    // From here on the probe speaks IMAP: waiting for the message, and deleting it.
+    run.protocol = 'imap';
     const deadlineAt = acceptedAt + policy.roundtrip.deadlineMs;
 
     await withImapSession(ctx, run, 'delivery', async (client) => {

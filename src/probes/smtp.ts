@@ -206,7 +206,7 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
 
 /** SMTP submission: STARTTLS, AUTH XOAUTH2, one message from the mailbox to itself, QUIT. */
 export const smtpProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
-  runProbe(ctx, maskSmtpClientLine, async (run) => {
+  runProbe(ctx, 'smtp', maskSmtpClientLine, async (run) => {
     const probeId = ctx.newProbeId();
     run.facts.probeId = probeId;
     const sent = await sendProbeMessage(ctx, run, probeId);

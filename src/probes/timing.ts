@@ -1,5 +1,5 @@
 import { ProbeError, toFailure } from './transport-errors.js';
-import type { Stage } from '../core/check.js';
+import type { Protocol, Stage } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
 import type { FactValue, ProbeOutcome, StepTiming } from '../core/outcome.js';
 import type { ProbeContext, Transcript } from './types.js';
@@ -115,6 +115,8 @@ export const SILENT_TRANSCRIPT: Transcript = Object.freeze({ client: () => undef
 /** What a probe body works with; runProbe owns it and turns it into the outcome. */
 export interface ProbeRun {
   recorder: StepRecorder;
+  /** The protocol being spoken; a probe that speaks two (roundtrip) moves it on, and a failure carries it. */
+  protocol: Protocol;
   /** Filled as the probe learns things, so a failure still reports what was known before it. */
   facts: Record<string, FactValue>;
   /** ctx.transcript with the credential masked. */
@@ -127,21 +129,24 @@ export interface ProbeRun {
  */
 export async function runProbe(
   ctx: ProbeContext,
+  protocol: Protocol,
   maskClientLine: (line: string) => string,
   body: (run: ProbeRun) => Promise<void>,
 ): Promise<ProbeOutcome> {
   const recorder = new StepRecorder(ctx.clock);
   const facts: Record<string, FactValue> = {};
   let mask: CredentialMask | undefined;
+  let run: ProbeRun | undefined;
   try {
     mask = new CredentialMask(ctx.mailbox, ctx.accessToken);
     const transcript = ctx.transcript === SILENT_TRANSCRIPT ? SILENT_TRANSCRIPT : mask.transcript(ctx.transcript, maskClientLine);
-    await body({ recorder, facts, transcript });
+    run = { recorder, protocol, facts, transcript };
+    await body(run);
     recorder.end();
     return { ok: true, steps: recorder.steps, facts };
   } catch (err) {
     recorder.end();
-    const failure = toFailure(err, recorder.stage);
+    const failure = toFailure(err, recorder.stage, run?.protocol ?? protocol);
     // No mask means the credential itself was unusable; then no text from the attempt leaves.
     failure.message = mask ? mask.text(failure.message) : 'the access token could not be used';
     if (failure.serverText !== undefined) failure.serverText = mask ? mask.text(failure.serverText) : '';

@@ -13,13 +13,16 @@ export class ProbeError extends Error {
   /** Absent: the step in progress when it was thrown. */
   readonly stage: Stage | undefined;
   readonly serverText: string | undefined;
+  /** Absent: the protocol the probe was speaking when it was thrown. */
+  readonly protocol: Protocol | undefined;
 
-  constructor(reason: ReasonCode, message: string, options: { stage?: Stage; serverText?: string } = {}) {
+  constructor(reason: ReasonCode, message: string, options: { stage?: Stage; serverText?: string; protocol?: Protocol } = {}) {
     super(message);
     this.name = 'ProbeError';
     this.reason = reason;
     this.stage = options.stage;
     this.serverText = options.serverText;
+    this.protocol = options.protocol;
   }
 }
 
@@ -163,11 +166,13 @@ export function describeError(err: unknown): string {
 }
 
 /** Anything a probe caught, as the failure record. Library rejections are ProbeErrors by now. */
-export function toFailure(err: unknown, stage: Stage): ProbeFailure {
+export function toFailure(err: unknown, stage: Stage, protocol?: Protocol): ProbeFailure {
   if (err instanceof ProbeError) {
     const failure: ProbeFailure = { stage: err.stage ?? stage, reason: err.reason, message: err.message };
+    const spoken = err.protocol ?? protocol;
+    if (spoken !== undefined) failure.protocol = spoken;
     if (err.serverText !== undefined) failure.serverText = err.serverText;
     return failure;
   }
-  return { stage, reason: transportReason(err) ?? 'internal_error', message: describeError(err) };
+  return { stage, ...(protocol ? { protocol } : {}), reason: transportReason(err) ?? 'internal_error', message: describeError(err) };
 }

@@ -2,7 +2,7 @@ import type { LoadedConfig, ResolvedTenant } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../core/clock.js';
-import type { CheckResult } from '../core/result.js';
+import { resultReason, type CheckResult } from '../core/result.js';
 import { runCheck, type CheckDeps } from './run-check.js';
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
 import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';
@@ -139,7 +139,7 @@ export class Agent {
       result: result.outcome.ok ? 'success' : 'failure',
       durationSeconds: Number(result.durationSeconds.toFixed(3)),
       latenessSeconds: Number(latenessSeconds.toFixed(3)),
-      ...(failure ? { stage: failure.stage, reason: failure.reason, serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary } : {}),
+      ...(failure ? { stage: failure.stage, reason: resultReason(result), serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary } : {}),
     };
     if (result.outcome.ok) logger.info('check passed', meta);
     else logger.warn('check failed', meta);

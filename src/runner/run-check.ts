@@ -6,7 +6,7 @@ import { monitorRef } from '../diagnose/commands.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
 import type { ProbeIdKeyring, ProbeMailPolicy } from '../probes/probe-mail.js';
-import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import type { CheckKind } from '../core/check.js';
 import { CHECK } from '../core/checks.js';
 import { PROTOCOL } from '../core/protocols.js';
 import type { Clock } from '../core/clock.js';
@@ -58,19 +58,19 @@ export async function runCheck(
       outcome,
     };
     if (outcome.failure) {
-      const protocol = protocolOf(check, outcome);
+      // A failure the runner itself reports (token, role, deadline) speaks for the check's first protocol.
+      const protocol = outcome.failure.protocol ?? CHECK[check].protocols[0];
       const diagnosis = diagnose({
         reason: outcome.failure.reason,
         stage: outcome.failure.stage,
         protocol,
         now: deps.clock.now(),
-        ...(protocol ? { endpoint: monitor.endpoints[protocol] } : {}),
+        endpoint: monitor.endpoints[protocol],
         ...(outcome.failure.serverText !== undefined ? { serverText: outcome.failure.serverText } : {}),
         ...(claims ? { claims } : {}),
         monitor: monitorRef(monitor),
       });
       result.diagnosis = maskDiagnosis(diagnosis, deps.redact);
-      outcome.failure.reason = diagnosis.reason;
       const backoff = retryAfterSeconds ?? secondsOf(backoffMsForReply(outcome.failure.serverText ?? ''));
       if (backoff !== undefined) result.retryAfterSeconds = backoff;
     }
@@ -194,15 +194,6 @@ function policyFor(
 
 export function failed(steps: StepTiming[], failure: ProbeFailure): ProbeOutcome {
   return { ok: false, steps, failure, facts: {} };
-}
-
-function protocolOf(check: CheckKind, outcome: ProbeOutcome): Protocol | undefined {
-  const stage: Stage | undefined = outcome.failure?.stage;
-  // Finding and deleting probe mail is IMAP whichever check does it.
-  if (stage === 'delivery' || stage === 'cleanup') return 'imap';
-  // A roundtrip is in its SMTP half until the server accepted the message (the probe then records sendSeconds).
-  if (check === 'roundtrip') return 'sendSeconds' in outcome.facts ? 'imap' : 'smtp';
-  return check;
 }
 
 function secondsOf(ms: number | undefined): number | undefined {

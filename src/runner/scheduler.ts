@@ -1,11 +1,10 @@
 import { createHash } from 'node:crypto';
 import cron, { type ScheduledTask } from 'node-cron';
 import type { ResolvedMonitor } from '../config/types.js';
-import type { CheckKind } from '../core/check.js';
+import type { CheckKind, SkipReason } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 
-export type SkipWhy = 'overlap' | 'concurrency' | 'backoff';
 
 export interface Job {
   key: string;
@@ -20,7 +19,7 @@ export interface SchedulerOptions {
   spread?: number;
   execute(job: Job): Promise<CheckResult>;
   onResult(job: Job, result: CheckResult, latenessSeconds: number): void;
-  onSkip(job: Job, why: SkipWhy): void;
+  onSkip(job: Job, why: SkipReason): void;
 }
 
 interface JobState {

@@ -1,4 +1,4 @@
-import type { CheckIdentity, CheckResult } from '../core/result.js';
+import { resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
 import { jobKey, type Job } from './scheduler.js';
 
 export interface CheckStatus extends CheckIdentity {
@@ -89,7 +89,7 @@ export function nextStatus(previous: Pick<CheckStatus, 'state' | 'since' | 'cons
       ...(failure
         ? {
             stage: failure.stage,
-            reason: failure.reason,
+            reason: resultReason(result) ?? failure.reason,
             message: failure.message,
             ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
           }

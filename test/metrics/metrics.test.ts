@@ -174,7 +174,7 @@ describe('MailprobeMetrics', () => {
     const kept = identity('kept');
     metrics.recordCheck(failure(goneRoundtrip, 'delivery', 'delivery_timeout'), 60);
     metrics.recordCheck(success(goneImap), 60);
-    metrics.recordSkip(goneRoundtrip, 'budget');
+    metrics.recordSkip(goneRoundtrip, 'overlap');
     metrics.recordDeliveryLatency(goneRoundtrip, 30);
     metrics.recordCheck(success(kept), 60);
     const perMonitor = (text: string): string[] => text.split('\n').filter((line) => /^mailprobe_(check|monitor)/.test(line) && line.includes('monitor='));

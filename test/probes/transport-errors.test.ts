@@ -45,6 +45,11 @@ test('toFailure keeps a ProbeError as decided and falls back to internal_error f
   assert.equal(toFailure(new TypeError('bug'), 'send').reason, 'internal_error');
 });
 
+test('toFailure carries the protocol being spoken, unless the error names its own', () => {
+  assert.equal(toFailure(coded('ECONNREFUSED'), 'connect', 'smtp').protocol, 'smtp');
+  assert.equal(toFailure(new ProbeError('cleanup_failed', 'refused', { stage: 'cleanup', protocol: 'imap' }), 'send', 'smtp').protocol, 'imap');
+});
+
 test('TLS options: TLS 1.2 floor, extra CAs added to the default store, SNI only for names', () => {
   const named = tlsOptionsFor({ host: 'outlook.office365.com', port: 993, tls: { ca: ['PEM'], rejectUnauthorized: true } });
   assert.equal(named.minVersion, 'TLSv1.2');

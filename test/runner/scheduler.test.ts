@@ -5,7 +5,8 @@ import type { ResolvedMonitor } from '../../src/config/types.js';
 import type { CheckKind } from '../../src/core/check.js';
 import { systemClock } from '../../src/core/clock.js';
 import type { CheckResult } from '../../src/core/result.js';
-import { jitterFraction, jobsOf, Scheduler, type Job, type SkipWhy } from '../../src/runner/scheduler.js';
+import type { SkipReason } from '../../src/core/check.js';
+import { jitterFraction, jobsOf, Scheduler, type Job } from '../../src/runner/scheduler.js';
 
 function monitor(name: string, checks: CheckKind[] = ['imap'], schedule = '* * * * * *'): ResolvedMonitor {
   const endpoint = { host: '127.0.0.1', port: 1, tls: { rejectUnauthorized: true } };
@@ -49,7 +50,7 @@ function result(job: Job, retryAfterSeconds?: number): CheckResult {
 
 describe('scheduler', () => {
   test('a check that outlives its slot is skipped as overlap, never run twice at once', async () => {
-    const skips: SkipWhy[] = [];
+    const skips: SkipReason[] = [];
     let running = 0;
     let maxRunning = 0;
     let runs = 0;
@@ -107,7 +108,7 @@ describe('scheduler', () => {
   });
 
   test('a throttled check is skipped until the server’s backoff has passed', async () => {
-    const skips: SkipWhy[] = [];
+    const skips: SkipReason[] = [];
     let runs = 0;
     const scheduler = new Scheduler({
       clock: systemClock,
