@@ -138,6 +138,7 @@ export async function startAgent(
       shard: { index: share.shard.index, total: share.shard.total, source: share.shard.source, monitors: share.config.monitors.length },
       checks: agent.status.list(),
     }),
+    ...(history ? { report: (query: URLSearchParams) => history.report(Object.fromEntries(['period', 'from', 'to', 'monitor', 'tenant'].map((key) => [key, query.get(key) ?? undefined]))) } : {}),
     statusPage: {
       settings: () => (agent.config ?? config).statusPage,
       monitors: () => (agent.config ?? config).monitors,

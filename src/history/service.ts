@@ -3,6 +3,7 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../core/clock.js';
 import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
+import { buildReport, reportChecks, resolvePeriod, type SlaReport } from './report.js';
 import { HistoryRecorder, type RestoredCheck } from './recorder.js';
 import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';
 import { StoreHistoryReader } from './store-reader.js';
@@ -14,6 +15,8 @@ export interface HistoryService {
   reader: StoreHistoryReader;
   /** Each check's state before the restart (empty when the store could not be read at start). */
   restored: RestoredCheck[];
+  /** The SLA report for a period asked in /api/report's words (period, from, to, monitor, tenant). */
+  report(ask: Record<string, string | undefined>): Promise<SlaReport>;
   /** Call after a reload, so accounting and reports follow the new sla section and monitors. */
   configure(config: LoadedConfig): void;
   close(): Promise<void>;
@@ -53,6 +56,19 @@ export async function startHistory(config: LoadedConfig, deps: { clock: Clock; l
     recorder,
     reader,
     restored,
+    report(ask) {
+      const policy = accountingPolicy(current);
+      const now = deps.clock.now();
+      const period = resolvePeriod(
+        { ...(ask.period !== undefined ? { period: ask.period } : {}), ...(ask.from !== undefined ? { from: ask.from } : {}), ...(ask.to !== undefined ? { to: ask.to } : {}) },
+        policy.timeZone,
+        now,
+      );
+      return buildReport(
+        { store, policy, configured: reportChecks(current) },
+        { ...period, now, ...(ask.monitor !== undefined ? { monitor: ask.monitor } : {}), ...(ask.tenant !== undefined ? { tenant: ask.tenant } : {}) },
+      );
+    },
     configure(next) {
       current = next;
       service.reader = new StoreHistoryReader({ store, policy: accountingPolicy(next), configured: () => configuredChecks(current) });

@@ -29,6 +29,11 @@ export interface HttpServerOptions {
   status: () => unknown;
   /** Serves the status page under /status when given. */
   statusPage?: StatusSource;
+  /**
+   * Serves /api/report (the SLA report's JSON, as `mailprobe report --format json`) when given. The query's
+   * period, from, to, monitor and tenant are passed on; a RangeError is the reader's mistake (400).
+   */
+  report?: (query: URLSearchParams) => Promise<unknown>;
   logger: Logger;
   /** TLS, basic auth, bearer tokens, headers; absent: plain HTTP, every route open. */
   security?: ListenerSecurity;
@@ -65,6 +70,7 @@ const INDEX_HTML = `<!doctype html>
 <li><a href="/status">/status</a> status page</li>
 <li><a href="/metrics">/metrics</a> Prometheus metrics</li>
 <li><a href="/api/status">/api/status</a> current state of every check</li>
+<li><a href="/api/report?period=last">/api/report?period=last</a> last month's SLA report (JSON)</li>
 <li><a href="/readyz">/readyz</a> readiness</li>
 <li><a href="/healthz">/healthz</a> liveness</li>
 </ul></body></html>
@@ -106,9 +112,20 @@ const ROUTES: Record<string, Route> = {
 function routeOf(options: HttpServerOptions, req: IncomingMessage): Route | undefined {
   const path = pathOf(req);
   const fixed = ROUTES[path];
+  const { report } = options;
+  if (path === '/api/report' && report) return { access: 'protected', heavy: true, reply: () => reportReply(report, queryOf(req)) };
   if (fixed || !options.statusPage || !path.startsWith('/status')) return fixed;
   const page = statusRoute(options.statusPage, path);
   return page && { access: page.access, heavy: page.heavy, reply: () => page.handle(queryOf(req)) };
+}
+
+async function reportReply(report: NonNullable<HttpServerOptions['report']>, query: URLSearchParams): Promise<Reply> {
+  try {
+    return json(200, await report(query));
+  } catch (error) {
+    if (error instanceof RangeError) return json(400, { error: error.message });
+    throw error;
+  }
 }
 
 /** Paths under /api/ are protected even before a route exists for them, so a typo never reveals which do. */

@@ -108,6 +108,15 @@ describe('history through a restart, and the report', () => {
     event('repair: northwind admin consent').apply(env);
     await agent.waitFor('the resolved notification', async () => received.find((n) => n.status === 'resolved' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'), 60_000);
     assert.equal(received.filter((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp').length, 1, 'the restart did not fire the alert again');
+    const served = await agent.get(`/api/report?from=${encodeURIComponent(new Date(begin).toISOString())}&monitor=contoso-helpdesk`);
+    assert.equal(served.status, 200, served.body);
+    const live = JSON.parse(served.body) as SlaReport;
+    assert.equal(live.report, 'mailprobe-sla');
+    assert.deepEqual([...new Set(live.checks.map((entry) => entry.monitor))], ['contoso-helpdesk']);
+    assert.ok(live.incidents.some((entry) => entry.reason === 'smtp_auth_disabled_tenant'));
+    const bad = await agent.get('/api/report?period=2026-13');
+    assert.equal(bad.status, 400);
+    assert.match(bad.body, /not a month/);
     assert.equal(await agent.stop(), 0);
     agent = undefined;
 
