@@ -185,6 +185,25 @@ describe('the public status page', () => {
     assert.match(body, /Helpdesk mail · SMTP<\/strong> — ongoing/);
   });
 
+  test('a history store that cannot be read leaves the page up with live states and says so', async () => {
+    const { source } = fixture();
+    const broken: StatusSource = {
+      ...source,
+      history: {
+        checkSummaries: () => Promise.reject(new Error('SQLITE_CANTOPEN')),
+        incidents: () => Promise.reject(new Error('SQLITE_CANTOPEN')),
+      },
+    };
+    const page = await get(broken, '/status');
+    assert.equal(page.status, 200);
+    assert.match(page.body, /The history cannot be read right now/);
+    assert.match(page.body, /Sending with SMTP AUTH is turned off for the organisation\./);
+    assert.match(page.body, /Helpdesk mail · SMTP<\/strong> — ongoing/, 'open incidents come from the board');
+    assert.match((await get(broken, '/status/badge/helpdesk/imap/uptime-7d.svg')).body, /uptime 7d: no data/);
+    assert.match((await get(broken, '/status/feed.atom')).body, /<entry>/);
+    assert.doesNotMatch((await get(source, '/status')).body, /cannot be read/);
+  });
+
   test('statusPage settings hide reasons and incidents, and can put the whole page behind authentication', async () => {
     const { source } = fixture(config({ statusPage: { reasons: false, incidents: false, title: 'Post & <Mail>' } }));
     const page = await get(source, '/status');

@@ -16,7 +16,7 @@ export async function atomFeed(source: StatusSource): Promise<string> {
   const settings = source.settings();
   const rows = monitorRows(source, 'public');
   const labels = new Map(rows.map((row) => [row.monitor.name, row.monitor.label]));
-  const incidents = settings.incidents ? await recentIncidents(source, new Set(labels.keys()), FEED_ENTRIES) : [];
+  const incidents = settings.incidents ? (await recentIncidents(source, new Set(labels.keys()), FEED_ENTRIES)).incidents : [];
   const now = source.now();
   const updated = incidents.reduce((latest, incident) => Math.max(latest, incident.endedAt ?? incident.startedAt), 0) || now;
   const entries = incidents.map((incident) => {

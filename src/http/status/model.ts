@@ -189,15 +189,22 @@ export function pageOf(rows: readonly MonitorRow[], page: number, size: number):
   return { rows: rows.slice((current - 1) * size, current * size), page: current, pages };
 }
 
-/** The history of the page's checks only: the store is asked for what is rendered, never for all 20,000. */
-export async function historyOf(source: StatusSource, rows: readonly MonitorRow[]): Promise<Map<string, CheckHistorySummary>> {
-  const map = new Map<string, CheckHistorySummary>();
-  if (!source.history || rows.length === 0) return map;
+/**
+ * The history of the page's checks only: the store is asked for what is rendered, never for all 20,000. A
+ * store that cannot be read (database down) leaves the page up with live states and no history.
+ */
+export async function historyOf(source: StatusSource, rows: readonly MonitorRow[]): Promise<{ summaries: Map<string, CheckHistorySummary>; unavailable: boolean }> {
+  const summaries = new Map<string, CheckHistorySummary>();
+  if (!source.history || rows.length === 0) return { summaries, unavailable: false };
   const checks = rows.flatMap((row) => row.checks.map((check) => ({ monitor: row.monitor.name, check: check.check })));
-  for (const summary of await source.history.checkSummaries({ now: source.now(), days: HISTORY_DAYS, checks })) {
-    map.set(historyKey(summary.monitor, summary.check), summary);
+  try {
+    for (const summary of await source.history.checkSummaries({ now: source.now(), days: HISTORY_DAYS, checks })) {
+      summaries.set(historyKey(summary.monitor, summary.check), summary);
+    }
+    return { summaries, unavailable: false };
+  } catch {
+    return { summaries: new Map(), unavailable: true };
   }
-  return map;
 }
 
 export function historyKey(monitor: string, check: CheckKind): string {
@@ -231,13 +238,21 @@ export function dayAvailability(day: DaySummary): number | null {
 
 export const NO_AVAILABILITY: Record<AvailabilityWindow, number | null> = { '24h': null, '7d': null, '30d': null, '90d': null };
 
-/** Recent incidents of the shown monitors, newest first; without a store, the open ones the board knows. */
-export async function recentIncidents(source: StatusSource, visible: ReadonlySet<string>, limit: number): Promise<IncidentSummary[]> {
+/**
+ * Recent incidents of the shown monitors, newest first; without a store, or while it cannot be read, the open
+ * ones the board knows (unavailable says which).
+ */
+export async function recentIncidents(source: StatusSource, visible: ReadonlySet<string>, limit: number): Promise<{ incidents: IncidentSummary[]; unavailable: boolean }> {
   const now = source.now();
-  if (!source.history) return openIncidents(source, visible).slice(0, limit);
-  // Hidden monitors' incidents are dropped after the query, so ask for more than the page shows.
-  const found = await source.history.incidents({ from: now - HISTORY_DAYS * DAY_MS, to: now, limit: limit * 5 });
-  return found.filter((incident) => visible.has(incident.monitor)).slice(0, limit);
+  const fallback = (): IncidentSummary[] => openIncidents(source, visible).slice(0, limit);
+  if (!source.history) return { incidents: fallback(), unavailable: false };
+  try {
+    // Hidden monitors' incidents are dropped after the query, so ask for more than the page shows.
+    const found = await source.history.incidents({ from: now - HISTORY_DAYS * DAY_MS, to: now, limit: limit * 5 });
+    return { incidents: found.filter((incident) => visible.has(incident.monitor)).slice(0, limit), unavailable: false };
+  } catch {
+    return { incidents: fallback(), unavailable: true };
+  }
 }
 
 export function openIncidents(source: StatusSource, visible: ReadonlySet<string>): IncidentSummary[] {

@@ -37,11 +37,12 @@ export async function renderStatusPage(source: StatusSource, view: StatusView, q
   const all = monitorRows(source, view);
   const filtered = filterRows(all, query, view);
   const slice = pageOf(filtered, query.page, settings.pageSize);
-  const history = await historyOf(source, slice.rows);
+  const { summaries: history, unavailable: historyDown } = await historyOf(source, slice.rows);
   const showIncidents = view === 'detail' || settings.incidents;
   const showReasons = view === 'detail' || settings.reasons;
   const visible = new Set(filtered.map((row) => row.monitor.name));
-  const incidents = showIncidents ? await recentIncidents(source, visible, INCIDENTS_SHOWN) : [];
+  const recent = showIncidents ? await recentIncidents(source, visible, INCIDENTS_SHOWN) : { incidents: [], unavailable: false };
+  const incidents = recent.incidents;
   const labels = new Map(all.map((row) => [row.monitor.name, row.monitor.label]));
   const base = view === 'detail' ? STATUS_PATHS.detail : STATUS_PATHS.public;
   const counts = countRows(all);
@@ -53,6 +54,7 @@ export async function renderStatusPage(source: StatusSource, view: StatusView, q
 ${banner(counts, query, base)}
 ${filterForm(query, base, groupsOf(all))}
 <main id="main">
+${historyDown || recent.unavailable ? html`<p class="notice" role="status">The history cannot be read right now: the current states are live, the bars and figures will return.</p>` : ''}
 ${resultLine(filtered.length, all.length, slice.page, slice.pages)}
 ${legend()}
 ${groupSections(slice.rows, { view, now, history, showReasons })}

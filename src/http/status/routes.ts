@@ -95,7 +95,7 @@ async function badgeReply(source: StatusSource, name: string, check: string | un
 
 // A monitor's uptime is its worst check's: the mailbox is only as available as its least available protocol.
 async function windowAvailability(source: StatusSource, row: MonitorRow, window: AvailabilityWindow): Promise<number | null> {
-  const history = await historyOf(source, [row]);
-  const values = [...history.values()].map((summary) => summary.availability[window]).filter((value): value is number => value !== null);
+  const { summaries } = await historyOf(source, [row]);
+  const values = [...summaries.values()].map((summary) => summary.availability[window]).filter((value): value is number => value !== null);
   return values.length ? Math.min(...values) : null;
 }

@@ -45,6 +45,7 @@ h3 { font-size: 1.05rem; margin: 0; }
 .filters input { min-width: 14rem; }
 .filters button { background: var(--text); color: var(--surface); border-color: var(--text); cursor: pointer; }
 .counts { margin: .5rem 0 0; }
+.notice { border: 1px solid var(--border); border-left: .4rem solid var(--maint); background: var(--surface); border-radius: .35rem; padding: .5rem .75rem; }
 .group > h2 { display: flex; justify-content: space-between; gap: 1rem; border-bottom: 1px solid var(--border); padding-bottom: .25rem; }
 .monitor { background: var(--surface); border: 1px solid var(--border); border-radius: .5rem; padding: .75rem 1rem; margin: .75rem 0; }
 .monitor > header { display: flex; flex-wrap: wrap; gap: .25rem 1rem; align-items: baseline; justify-content: space-between; margin-bottom: .25rem; }
