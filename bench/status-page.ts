@@ -1,9 +1,16 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { gzipSync } from 'node:zlib';
 import { parseConfig } from '../src/config/load.js';
-import type { StatusSource } from '../src/http/status/model.js';
+import type { LoadedConfig } from '../src/config/types.js';
+import type { CheckKind } from '../src/core/check.js';
+import { openSqliteStore } from '../src/history/backends/sqlite.js';
+import { accountingPolicy, configuredChecks } from '../src/history/settings.js';
+import { StoreHistoryReader } from '../src/history/store-reader.js';
+import { DURATION_BOUNDS, DELIVERY_BOUNDS, type HistoryStore, type RollupDelta } from '../src/history/types.js';
+import { monitorRows, pageOf, type StatusSource } from '../src/http/status/model.js';
 import { statusRoute } from '../src/http/status/routes.js';
 import { jobsOf } from '../src/runner/scheduler.js';
 import { StatusBoard } from '../src/runner/status.js';
@@ -11,7 +18,9 @@ import { MemoryHistory } from '../test/support/memory-history.js';
 
 // `npm run bench:status`: the status page's renders at 10,000 monitors x 2 checks (50 tenants, 1% failing,
 // 90 days of history per check from an in-memory reader), timed in process. The yardstick in the same run is
-// what /api/status does with the same board: JSON.stringify of every check. Figures only, no assertions.
+// what /api/status does with the same board: JSON.stringify of every check. A second set reads the real
+// SQLite history store (check states of all 20,000 checks, the last day hourly for all of them, 90 days hourly
+// for the checks of page 1) through the real reader. Figures only, no assertions.
 
 const MONITORS = Number(process.env.BENCH_STATUS_MONITORS ?? 10_000);
 const TENANTS = 50;
@@ -19,7 +28,7 @@ const RUNS = Number(process.env.BENCH_STATUS_RUNS ?? 30);
 const NOW = Date.parse('2031-05-14T12:00:00Z');
 const DAY_S = 86_400;
 
-function buildSource(): StatusSource {
+function buildSource(): { source: StatusSource; config: LoadedConfig } {
   const tenants: Record<string, unknown> = {};
   for (let t = 0; t < TENANTS; t++) {
     tenants[`tenant${t}`] = { tenantId: `tenant${t}.onmicrosoft.com`, clientId: `00000000-0000-4000-8000-${String(t).padStart(12, '0')}`, credential: { type: 'secret', secret: 'x' } };
@@ -61,7 +70,65 @@ function buildSource(): StatusSource {
     },
     Array.from({ length: 400 }, (_, i) => ({ monitor: `mailbox-${i * 25}`, tenant: 't', check: 'imap' as const, startedAt: NOW - i * 3_600_000, endedAt: NOW - i * 3_600_000 + 600_000, reason: 'timeout', stage: 'connect' })),
   );
-  return { settings: () => config.statusPage, monitors: () => config.monitors, checks: () => board.list(), history, now: () => NOW };
+  return { source: { settings: () => config.statusPage, monitors: () => config.monitors, checks: () => board.list(), history, now: () => NOW }, config };
+}
+
+const HOUR_MS = 3_600_000;
+
+function hour(monitor: string, tenant: string, check: CheckKind, bucket: number, failMs: number): RollupDelta {
+  return {
+    monitor,
+    tenant,
+    check,
+    bucket,
+    okMs: HOUR_MS - failMs,
+    failMs,
+    runs: 12,
+    failures: failMs > 0 ? 1 : 0,
+    durationMsSum: 12 * 300,
+    durationBuckets: [0, 0, 12, ...Array<number>(DURATION_BOUNDS.length - 2).fill(0)],
+    deliveries: 0,
+    deliveryBuckets: Array<number>(DELIVERY_BOUNDS.length + 1).fill(0),
+  };
+}
+
+/** The real store, filled in large batches as the recorder would have over 90 days. */
+async function seedStore(store: HistoryStore, source: StatusSource, config: LoadedConfig): Promise<void> {
+  const checks = source.checks();
+  const pageOne = new Set(pageOf(monitorRows(source, 'public'), 1, config.statusPage.pageSize).rows.map((row) => row.monitor.name));
+  await store.write({
+    results: [],
+    hourly: [],
+    daily: [],
+    incidents: [],
+    checkStates: checks.map((status) => ({
+      monitor: status.monitor,
+      tenant: status.tenant,
+      mailbox: status.mailbox,
+      check: status.check,
+      firstSeenAt: NOW - 90 * 86_400_000,
+      lastAt: NOW - 60_000,
+      lastOk: status.state === 'ok',
+      intervalS: 300,
+      consecutiveFailures: status.consecutiveFailures,
+      status: JSON.stringify(status),
+    })),
+    agentRun: { id: 'bench', startedAt: NOW - 91 * 86_400_000, lastSeenAt: NOW },
+  });
+  const start = NOW - (NOW % HOUR_MS);
+  let batch: RollupDelta[] = [];
+  const flush = async (): Promise<void> => {
+    await store.write({ results: [], hourly: batch, daily: [], incidents: [], checkStates: [] });
+    batch = [];
+  };
+  for (const status of checks) {
+    const hours = pageOne.has(status.monitor) ? 90 * 24 : 24;
+    for (let h = 1; h <= hours; h++) {
+      batch.push(hour(status.monitor, status.tenant, status.check, start - h * HOUR_MS, h % 97 === 0 ? 600_000 : 0));
+      if (batch.length >= 20_000) await flush();
+    }
+  }
+  await flush();
 }
 
 interface Figure {
@@ -100,7 +167,7 @@ async function route(source: StatusSource, pathAndQuery: string): Promise<string
 
 async function main(): Promise<void> {
   const buildStarted = performance.now();
-  const source = buildSource();
+  const { source, config } = buildSource();
   console.log(`status page bench: ${MONITORS} monitors x 2 checks, ${TENANTS} groups, ${RUNS} runs per case (board built in ${Math.round(performance.now() - buildStarted)} ms)`);
   const lastPage = Math.ceil(MONITORS / source.settings().pageSize);
   const figures: Figure[] = [];
@@ -117,6 +184,26 @@ async function main(): Promise<void> {
     ['/status/badge/mailbox-42/imap/uptime-30d.svg', '/status/badge/mailbox-42/imap/uptime-30d.svg'],
   ] as const) {
     figures.push(await measure(name, () => route(source, path)));
+  }
+  const storeDir = mkdtempSync(join(tmpdir(), 'mailprobe-bench-status-'));
+  try {
+    const store = await openSqliteStore(join(storeDir, 'history.sqlite'), { now: NOW });
+    const seedStarted = performance.now();
+    await seedStore(store, source, config);
+    console.log(`SQLite store seeded in ${Math.round(performance.now() - seedStarted)} ms`);
+    const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: () => configuredChecks(config) });
+    const real: StatusSource = { ...source, history: reader };
+    for (const [name, path] of [
+      ['SQLite: /status (page 1, 90 days of hourly rows per check)', '/status'],
+      ['SQLite: /status/detail (page 1)', '/status/detail'],
+      ['SQLite: /status/feed.atom', '/status/feed.atom'],
+      ['SQLite: /status/badge/mailbox-0/imap/uptime-90d.svg', '/status/badge/mailbox-0/imap/uptime-90d.svg'],
+    ] as const) {
+      figures.push(await measure(name, () => route(real, path)));
+    }
+    await store.close();
+  } finally {
+    rmSync(storeDir, { recursive: true, force: true });
   }
   const baseline = figures[0]?.medianMs ?? 1;
   console.log('\ncase | median ms | p95 ms | first ms | KB | gzip KB | median vs baseline');
