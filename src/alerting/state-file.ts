@@ -1,8 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { readFileSync, renameSync } from 'node:fs';
 import { z } from 'zod';
 import { errorCode } from '../config/secrets.js';
+import { writeFileDurably } from '../core/durable-file.js';
 import { REASONS, reasonCategory } from '../core/reasons.js';
 import type { Logger } from '../log/logger.js';
 import { CHECK_KINDS, STAGES } from '../core/check.js';
@@ -50,7 +49,19 @@ export function loadAlertStates(path: string, logger: Logger): AlertState[] {
   try {
     file = SavedFile.parse(JSON.parse(text));
   } catch {
-    logger.warn('alert state file is not a mailprobe alert state, starting empty', { path });
+    // Kept for a look, and out of the way so the next save does not silently replace what someone may want back.
+    const movedTo = `${path}.corrupt-${Date.now()}`;
+    let moved = true;
+    try {
+      renameSync(path, movedTo);
+    } catch {
+      moved = false;
+    }
+    logger.error('alert state file is corrupt; starting with no saved alert state, checks and notifications go on', {
+      path,
+      ...(moved ? { movedTo } : {}),
+      fix: `nothing is needed to keep monitoring; alerts that were firing notify once more. Delete ${moved ? movedTo : path} once you no longer need it.`,
+    });
     return [];
   }
   const states = file.alerts.flatMap((entry) => {
@@ -67,19 +78,6 @@ export function loadAlertStates(path: string, logger: Logger): AlertState[] {
 export function serialiseAlertStates(states: readonly AlertState[]): string {
   const alerts = states.map(({ last: { category: _derived, ...last }, ...rest }) => ({ ...rest, last }));
   return `${JSON.stringify({ version: FORMAT_VERSION, alerts }, null, 1)}\n`;
-}
-
-/** Temp file + rename, so a crash mid-write leaves the old file, never half of a new one. */
-export async function writeFileAtomically(path: string, text: string): Promise<void> {
-  const temp = `${path}.${process.pid}.tmp`;
-  await mkdir(dirname(path), { recursive: true });
-  try {
-    await writeFile(temp, text, { mode: 0o600 });
-    await rename(temp, path);
-  } catch (error) {
-    await rm(temp, { force: true });
-    throw error;
-  }
 }
 
 export interface StateSaverOptions {
@@ -128,7 +126,7 @@ export class StateSaver {
   async #write(): Promise<void> {
     const { path, snapshot, logger } = this.#options;
     try {
-      await writeFileAtomically(path, serialiseAlertStates(snapshot()));
+      await writeFileDurably(path, serialiseAlertStates(snapshot()));
     } catch (error) {
       logger.error('alert state not saved', { path, error: errorCode(error) });
     }

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { parseListen } from '../config/defaults.js';
@@ -8,6 +8,7 @@ import { restartOnlyChanges } from '../config/restart-only.js';
 import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type ShardSources } from '../config/shard.js';
 import type { LoadedConfig } from '../config/types.js';
 import { systemClock } from '../core/clock.js';
+import { claimStateFile, ownedStateFile, type Claim } from '../core/durable-file.js';
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import { startHistory, type HistoryService } from '../history/service.js';
@@ -91,10 +92,11 @@ export async function startAgent(
   });
   // The notifier is rebuilt when the alerting section changes on reload; its state file keeps alerts from re-firing.
   let notifier: Notifier | undefined;
+  const stateOwners = new Map<string, Claim>();
   const configureAlerting = (next: LoadedConfig): void => {
     const previous = notifier;
     notifier = next.alerting
-      ? createNotifier({ ...next.alerting, stateFile: next.alerting.stateFile ?? alertStateFile(next) }, {
+      ? createNotifier(withOwnedStateFile(next, next.alerting, stateOwners, { shard: share.shard, env: options.io.env, logger }), {
           logger: logger.child({ component: 'alerting' }),
           clock,
           baseDir: dirname(next.file),
@@ -199,6 +201,7 @@ export async function startAgent(
       const { unfinished } = await agent.stop((agent.config ?? config).agent.shutdownGraceMs);
       if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
       await notifier?.close();
+      for (const claim of stateOwners.values()) if (claim.ok) claim.release();
       await history?.close();
       await http.close();
       logger.info('mailprobe stopped');
@@ -211,9 +214,39 @@ function listenerSecurity(webConfigFile: string | undefined, bearerTokenFile: st
   return new ListenerSecurity({ logger: logger.child({ component: 'http' }), ...(webConfigFile ? { webConfigFile } : {}), ...(bearerTokenFile ? { bearerTokenFile } : {}) });
 }
 
-function alertStateFile(config: LoadedConfig): string {
+/**
+ * The alerting section with the state file this agent owns: alert-state.json in agent.stateDir, named per shard
+ * and per MAILPROBE_REPLICA so agents sharing the folder never overwrite each other. A file another live agent
+ * owns is not touched: this agent then keeps its alert state in memory and says how to fix it.
+ */
+function withOwnedStateFile(
+  config: LoadedConfig,
+  alerting: NonNullable<LoadedConfig['alerting']>,
+  claims: Map<string, Claim>,
+  owner: { shard: ShardIdentity; env: NodeJS.ProcessEnv; logger: Logger },
+): NonNullable<LoadedConfig['alerting']> {
   mkdirSync(config.agent.stateDir, { recursive: true, mode: 0o700 });
-  return join(config.agent.stateDir, 'alert-state.json');
+  // A pod name or host name; anything else that could leave the folder is replaced.
+  const replica = owner.env.MAILPROBE_REPLICA?.replace(/[^A-Za-z0-9._-]/g, '_');
+  const path = alerting.stateFile
+    ? resolve(dirname(config.file), alerting.stateFile)
+    : ownedStateFile(config.agent.stateDir, 'alert-state.json', { shard: owner.shard, ...(replica ? { replica } : {}) });
+  for (const [held, other] of claims) {
+    // A reload that moved this agent to another shard gives its old file up.
+    if (held === path) continue;
+    if (other.ok) other.release();
+    claims.delete(held);
+  }
+  const claim = claims.get(path) ?? claimStateFile(path);
+  claims.set(path, claim);
+  if (claim.ok) return { ...alerting, stateFile: path };
+  owner.logger.error('alert state file belongs to another agent; this one keeps its alert state in memory only', {
+    path,
+    heldBy: claim.heldBy,
+    fix: 'give each agent its own agent.stateDir, or set MAILPROBE_REPLICA to a name unique to each replica (e.g. the pod name)',
+  });
+  const { stateFile: _shared, ...rest } = alerting;
+  return rest;
 }
 
 function listenAddress(override: string | undefined, config: LoadedConfig): { host: string; port: number } {

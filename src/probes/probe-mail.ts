@@ -2,6 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseProbeIdKeys } from '../config/probe-id-key.js';
+import { syncFileAndFolder } from '../core/durable-file.js';
 
 // Probe mail, in one place: the id a probe message carries (its format, signature and issue time), the headers it is
 // recognised by, and the verification a message must pass before cleanup may delete it. The probes that send
@@ -68,7 +69,10 @@ export function loadProbeIdKeyring(file: string): ProbeIdKeyring {
     const draft = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
     writeFileSync(draft, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
     try {
+      // On disk before it is linked: a key lost to a power cut would orphan every probe message signed with it.
+      syncFileAndFolder(draft);
       linkSync(draft, file);
+      syncFileAndFolder(file);
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     } finally {
@@ -76,7 +80,10 @@ export function loadProbeIdKeyring(file: string): ProbeIdKeyring {
     }
   }
   const parsed = parseProbeIdKeys(readFileSync(file, 'utf8'));
-  if (!parsed.ok) throw new Error(`${file}: ${parsed.message}`);
+  // The key cannot be recreated without orphaning the probe mail it signed, so it is never replaced here.
+  if (!parsed.ok) {
+    throw new Error(`${file}: ${parsed.message}; restore it from a replica or a backup, or delete it to have a new key made (probe messages signed with the old key are then left in the mailbox for you to delete)`);
+  }
   return new ProbeIdKeyring(parsed.keys);
 }
 

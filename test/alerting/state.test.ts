@@ -127,7 +127,7 @@ describe('alert state file', () => {
       assert.deepEqual(loadAlertStates(join(dir, 'absent.json'), logger), []);
       writeFileSync(path, '{"something": "else"}');
       assert.deepEqual(loadAlertStates(path, logger), []);
-      assert.equal(logger.messages().at(-1), 'alert state file is not a mailprobe alert state, starting empty');
+      assert.equal(logger.messages().at(-1), 'alert state file is corrupt; starting with no saved alert state, checks and notifications go on');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
