@@ -86,21 +86,25 @@ export function cleanupFacts(run: ProbeRun, result: CleanupResult): void {
 }
 
 // Whether Exchange answers SEARCH HEADER for a custom field is unconfirmed, and IMAP4rev2 sessions are reported to
-// find nothing at all; so candidates are gathered with two searches of one plain ASCII key each, never a
-// parenthesised or OR'ed query, and only the headers fetched afterwards decide what is ours.
+// find nothing at all; so when the HEADER search finds nothing the Subject is searched, each a single plain ASCII
+// key (never a parenthesised or OR'ed query), and only the headers fetched afterwards decide what is ours.
 const SUBJECT_WORD = 'mailprobe';
 
 /**
- * UIDs in the selected folder that may be probe mail: for 'any', messages with an X-Mailprobe-Id field or
- * "mailprobe" in the Subject; for ids, each id's header or its MAC (32 hex digits, in the Subject too).
+ * UIDs in the selected folder that may be probe mail: for 'any', messages with an X-Mailprobe-Id field, else those
+ * with "mailprobe" in the Subject; for ids, each id's header, else its MAC (32 hex digits, in the Subject too).
  */
 export async function findProbeMail(client: ImapFlow, ids: ReadonlySet<string> | 'any'): Promise<number[]> {
-  const queries =
+  const lookups =
     ids === 'any'
-      ? [{ header: { [PROBE_ID_HEADER]: true } }, { subject: SUBJECT_WORD }]
-      : [...ids].flatMap((id) => [{ header: { [PROBE_ID_HEADER]: id } }, { subject: id.split('.').at(-1) ?? id }]);
+      ? [{ header: { header: { [PROBE_ID_HEADER]: true } }, subject: { subject: SUBJECT_WORD } }]
+      : [...ids].map((id) => ({ header: { header: { [PROBE_ID_HEADER]: id } }, subject: { subject: id.split('.').at(-1) ?? id } }));
   const uids = new Set<number>();
-  for (const query of queries) for (const uid of (await client.search(query, { uid: true })) || []) uids.add(uid);
+  for (const lookup of lookups) {
+    let found = (await client.search(lookup.header, { uid: true })) || [];
+    if (found.length === 0) found = (await client.search(lookup.subject, { uid: true })) || [];
+    for (const uid of found) uids.add(uid);
+  }
   return [...uids].sort((a, b) => a - b);
 }
 
