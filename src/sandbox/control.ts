@@ -33,6 +33,7 @@ const actionSchema = z.discriminatedUnion('action', [
       imapNotConnected: z.boolean().optional(),
       smtpThrottle: z.boolean().optional(),
       hang: z.strictObject({ imap: z.boolean(), pop3: z.boolean(), smtp: z.boolean() }).partial().optional(),
+      reset: z.strictObject({ imap: z.boolean(), pop3: z.boolean(), smtp: z.boolean() }).partial().optional(),
       imapRev2: z.boolean().optional(),
       imapHeaderSearchBlind: z.boolean().optional(),
     }),
@@ -45,12 +46,15 @@ export type SandboxAction = z.infer<typeof actionSchema>;
 export type ActionResult = { ok: true } | { ok: false; error: string };
 
 function applyFaults(target: SandboxFaults, patch: Extract<SandboxAction, { action: 'setFaults' }>['faults']): void {
-  const { hang, ...scalars } = patch;
+  const { hang, reset, ...scalars } = patch;
   for (const [name, value] of Object.entries(scalars)) {
     if (value !== undefined) Object.assign(target, { [name]: value });
   }
   for (const [protocol, value] of Object.entries(hang ?? {})) {
     if (value !== undefined) Object.assign(target.hang, { [protocol]: value });
+  }
+  for (const [protocol, value] of Object.entries(reset ?? {})) {
+    if (value !== undefined) Object.assign(target.reset, { [protocol]: value });
   }
 }
 

@@ -257,6 +257,7 @@ class ImapSession {
       await this.connection.done;
       return;
     }
+    if (this.context.model.faults.reset.imap) return this.connection.destroy();
     this.send(`* OK The Microsoft Exchange IMAP4 service is ready. [${this.context.backend.greetingTag}]`);
     this.connection.idleFarewell = '* BYE Connection closed. 14';
     try {

@@ -127,6 +127,8 @@ export interface SandboxFaults {
   smtpThrottle: boolean;
   /** The protocol's server accepts the connection and never says anything. */
   hang: Record<MailProtocol, boolean>;
+  /** The protocol's server accepts the connection and closes it at once, before any greeting (a reset). */
+  reset: Record<MailProtocol, boolean>;
   /**
    * IMAP advertises IMAP4rev2 beside IMAP4rev1, as some tenants now do, and accepts ENABLE IMAP4rev2; once it is
    * enabled every SEARCH finds nothing (the broken rev2 search reported against Exchange, MailKit #2016).
@@ -144,6 +146,7 @@ export function defaultFaults(): SandboxFaults {
     imapNotConnected: false,
     smtpThrottle: false,
     hang: { imap: false, pop3: false, smtp: false },
+    reset: { imap: false, pop3: false, smtp: false },
     imapRev2: false,
     imapHeaderSearchBlind: false,
   };

@@ -29,6 +29,7 @@ async function runSession(connection: LineConnection, context: ExchangeContext):
     await connection.done;
     return;
   }
+  if (context.model.faults.reset.pop3) return connection.destroy();
   connection.writeLine(`+OK The Microsoft Exchange POP3 service is ready. [${context.backend.greetingTag}]`);
   try {
     const maildrop = await authorization(connection, context);

@@ -55,6 +55,7 @@ class SmtpSession {
       await this.connection.done;
       return;
     }
+    if (this.context.model.faults.reset.smtp) return this.connection.destroy();
     const banner = new Date(this.backend.now()).toUTCString().replace('GMT', '+0000');
     this.reply(
       `220 ${this.backend.smtpHost} Microsoft ESMTP MAIL Service ready at ${banner} [${this.backend.sessionId()}]`,
