@@ -40,6 +40,23 @@ class XOAuth2ImapFlow extends ImapFlow {
 
 const MAX_TRANSCRIPT_LINE = 2000;
 
+/**
+ * imapflow buffers up to 1 GiB per line and 2 GiB per response by default: one hostile or broken server (an
+ * endless greeting, a 100 MB line) drove a check past 700 MB. The probe reads greetings, capabilities, LIST,
+ * a UID SEARCH and two header fields per probe message; these bounds leave room for a SEARCH over a very large
+ * mailbox (about 100,000 UIDs a line) and keep a check's worst case to a few megabytes.
+ */
+/** Most a server may send in answer to one command (a LIST of thousands of folders is a few hundred KiB). */
+const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+const MAX_ANSWER_LINES = 20_000;
+
+export const IMAP_LIMITS = {
+  maxLineLength: 1024 * 1024,
+  maxLiteralSize: 1024 * 1024,
+  maxResponseSize: 2 * 1024 * 1024 + 64 * 1024,
+  maxResponseTokens: 100_000,
+} as const satisfies Pick<ImapFlowOptions, 'maxLineLength' | 'maxLiteralSize' | 'maxResponseSize' | 'maxResponseTokens'>;
+
 /** Hides the SASL initial response that rides on the AUTHENTICATE line (SASL-IR). */
 export function maskImapClientLine(line: string): string {
   return line.replace(/^(\S+ AUTHENTICATE \S+) .*$/i, '$1 [redacted]');
@@ -53,11 +70,28 @@ export function maskImapClientLine(line: string): string {
 class ServerLines {
   lastTagged: string | undefined;
   #partial = '';
+  #bytes = 0;
+  #lines = 0;
 
-  constructor(private readonly onLine: (line: string) => void) {}
+  constructor(
+    private readonly onLine: (line: string) => void,
+    private readonly onFlood: (what: string) => void,
+  ) {}
+
+  /** The client sent a command: what the server sends next answers it. */
+  clientSpoke(): void {
+    this.#bytes = 0;
+    this.#lines = 0;
+  }
 
   push(chunk: Buffer): void {
+    // Every single line and response is bounded by IMAP_LIMITS, but not how many of them answer one command; a
+    // server streaming valid untagged lines would keep the watchdog fed until the check's deadline.
+    this.#bytes += chunk.length;
+    if (this.#bytes > MAX_ANSWER_BYTES) return this.onFlood(`more than ${MAX_ANSWER_BYTES} bytes`);
     const lines = (this.#partial + chunk.toString('utf8')).split('\r\n');
+    this.#lines += lines.length - 1;
+    if (this.#lines > MAX_ANSWER_LINES) return this.onFlood(`more than ${MAX_ANSWER_LINES} lines`);
     this.#partial = (lines.pop() ?? '').slice(0, MAX_TRANSCRIPT_LINE);
     for (const line of lines) {
       if (!line.startsWith('* ') && !line.startsWith('+')) this.lastTagged = line.replace(/^\S+ /, '');
@@ -76,7 +110,7 @@ function isServerRefusal(err: unknown): boolean {
   return status === 'NO' || status === 'BAD' || field(err, 'authenticationFailed') === true;
 }
 
-function transcriptLogger(run: ProbeRun, watchdog: Watchdog): Logger {
+function transcriptLogger(run: ProbeRun, watchdog: Watchdog, serverLines: ServerLines): Logger {
   const ignore = (): void => undefined;
   return {
     // Client lines arrive here already masked by imapflow (sensitive attributes); server lines
@@ -85,6 +119,9 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog): Logger {
       const msg = field(entry, 'msg');
       if (field(entry, 'src') !== 'c' || typeof msg !== 'string') return;
       watchdog.kick();
+      serverLines.clientSpoke();
+      // The greeting ends when the client speaks: a server line alone may be garbage, not a greeting.
+      if (run.recorder.stage === 'greeting') run.recorder.begin('capability');
       run.transcript.client(msg);
     },
     info: ignore,
@@ -115,11 +152,16 @@ export async function withImapSession<T>(
     socket?.destroy();
   };
   return withWatchdog({ stepTimeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, recorder, onTrip: teardown }, async (watchdog) => {
-    const serverLines = new ServerLines((line) => {
-      watchdog.kick();
-      if (recorder.stage === 'greeting') recorder.begin('capability');
-      run.transcript.server(line);
-    });
+    const serverLines = new ServerLines(
+      (line) => {
+        watchdog.kick();
+        run.transcript.server(line);
+      },
+      (what) => {
+        lastError ??= new ProbeError('protocol_error', `the server sent ${what} in answer to one command during ${recorder.stage}`);
+        teardown();
+      },
+    );
     // A transport of our own, so TCP connect and the TLS handshake are timed apart and the socket
     // is ours to destroy whatever state imapflow is in.
     const transport: ImapTransport = {
@@ -146,7 +188,7 @@ export async function withImapSession<T>(
         secure: true,
         auth: { user: ctx.mailbox, accessToken: ctx.accessToken.reveal() },
         transport,
-        logger: transcriptLogger(run, watchdog),
+        logger: transcriptLogger(run, watchdog, serverLines),
         connectionTimeout: ctx.stepTimeoutMs,
         greetingTimeout: ctx.stepTimeoutMs,
         socketTimeout: ctx.stepTimeoutMs,
@@ -156,6 +198,7 @@ export async function withImapSession<T>(
         // probe stays IMAP4rev1 unless the monitor opts in (imap.imap4rev2), whatever imapflow would default to.
         disableAutoEnable: endpoint.imap4rev2 !== true,
         disableIMAP4rev2: endpoint.imap4rev2 !== true,
+        ...IMAP_LIMITS,
       },
       {
         before: (capabilities) => {

@@ -57,6 +57,13 @@ export interface Pop3Stat {
 }
 
 const DEFAULT_MAX_LINE = 8 * 1024;
+/**
+ * Unread input kept at most: the probe reads one reply at a time, so more than a few lines ahead is a server
+ * flooding (many short lines, which the line limit alone does not stop).
+ */
+const MAX_BUFFERED_LINES = 8;
+/** A CAPA answer has a dozen lines; a server that never sends the final "." is stopped here. */
+const MAX_MULTILINE_LINES = 256;
 
 export class Pop3Client {
   readonly #socket: tls.TLSSocket;
@@ -72,6 +79,12 @@ export class Pop3Client {
     this.#maxLine = options.maxLineLength ?? DEFAULT_MAX_LINE;
     socket.on('data', (chunk: Buffer) => {
       this.#buffer = Buffer.concat([this.#buffer, chunk]);
+      if (this.#buffer.length > this.#maxLine * MAX_BUFFERED_LINES) {
+        this.#buffer = Buffer.alloc(0);
+        socket.destroy();
+        this.#fail(new Pop3ProtocolError(`the server sent more than ${this.#maxLine * MAX_BUFFERED_LINES} bytes ahead of the replies asked for`));
+        return;
+      }
       this.#wake?.();
     });
     socket.on('error', (err) => this.#fail(err));
@@ -182,6 +195,7 @@ export class Pop3Client {
     for (;;) {
       const line = await this.readLine();
       if (line === '.') return lines;
+      if (lines.length >= MAX_MULTILINE_LINES) throw new Pop3ProtocolError(`multi-line answer longer than ${MAX_MULTILINE_LINES} lines`);
       lines.push(line.startsWith('..') ? line.slice(1) : line);
     }
   }

@@ -102,10 +102,11 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog) {
       const tnx = field(entry, 'tnx');
       if (tnx === 'server') {
         watchdog.kick();
-        if (run.recorder.stage === 'greeting') run.recorder.begin('capability');
         for (const line of message.split('\n')) run.transcript.server(line);
       } else if (tnx === 'client') {
         watchdog.kick();
+        // The greeting ends when the client speaks: a server line alone may be garbage, not a greeting.
+        if (run.recorder.stage === 'greeting') run.recorder.begin('capability');
         if (message === 'STARTTLS') run.recorder.begin('starttls');
         run.transcript.client(message);
       }

@@ -113,6 +113,8 @@ const BY_CODE: ReadonlyMap<string, ReasonCode> = new Map<string, ReasonCode>([
   ['UnexpectedTag', 'protocol_error'],
   ['LineTooLarge', 'protocol_error'],
   ['ResponseTooLarge', 'protocol_error'],
+  ['LiteralTooLarge', 'protocol_error'],
+  ['TooManyTokens', 'protocol_error'],
 ]);
 
 function codeReason(code: string): ReasonCode | undefined {

@@ -17,6 +17,11 @@ export type ScriptStep =
   | { send: string }
   | { expect: string | RegExp; reply?: string | ((match: RegExpExecArray) => string) }
   | { startTls: true }
+  /**
+   * Writes `chunk` again and again (respecting backpressure) until `bytes` are out or the client goes away:
+   * an endless or huge line, or a flood of lines. Without `bytes` it never stops on its own.
+   */
+  | { flood: string; bytes?: number }
   /** Read nothing more and answer nothing: a server stuck mid-session. */
   | { hang: true }
   /** Drop the connection with a TCP RST. */
@@ -130,6 +135,8 @@ async function runScript(raw: net.Socket, options: ScriptedServerOptions, server
         return;
       }
       if (step.reply !== undefined) write(typeof step.reply === 'string' ? step.reply : step.reply(match));
+    } else if ('flood' in step) {
+      await flood(current, Buffer.from(step.flood, 'latin1'), step.bytes ?? Number.POSITIVE_INFINITY);
     } else if ('startTls' in step) {
       if (!options.startTls) throw new Error('startTls step without a startTls certificate');
       current = await upgrade(current, reader, options.startTls);
@@ -150,6 +157,17 @@ async function runScript(raw: net.Socket, options: ScriptedServerOptions, server
     if (line === undefined) return;
     server.received.push(line);
     server.problems.push(`unexpected line after the script ended: ${JSON.stringify(line)}`);
+  }
+}
+
+async function flood(socket: net.Socket, chunk: Buffer, bytes: number): Promise<void> {
+  let sent = 0;
+  while (sent < bytes && !socket.destroyed && socket.writable) {
+    const piece = bytes - sent >= chunk.length ? chunk : chunk.subarray(0, bytes - sent);
+    sent += piece.length;
+    if (!socket.write(piece)) {
+      await Promise.race([once(socket, 'drain'), once(socket, 'close')]).catch(() => undefined);
+    }
   }
 }
 
