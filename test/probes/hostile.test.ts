@@ -17,7 +17,7 @@ const DEADLINE_MS = 10_000;
 /** The runner waits this much past the deadline for a probe to close its sockets (ABORT_GRACE_MS). */
 const GRACE_MS = 2000;
 /** Peak growth of the process's memory while one check runs (the scripted server shares the process). */
-const MEMORY_BOUND_BYTES = 48 * 1024 * 1024;
+const MEMORY_BOUND_BYTES = 64 * 1024 * 1024;
 const HUGE_LINE_BYTES = 64 * 1024 * 1024;
 
 interface ProtocolScripts {
@@ -123,6 +123,10 @@ async function attack(protocol: Protocol, script: ScriptStep[], options: { ca?: 
   }
 }
 
+function figures(run: Run): string {
+  return `peak memory growth ${(run.peakGrowthBytes / 1048576).toFixed(1)} MiB, answered in ${Math.round(run.elapsedMs)} ms: ${run.outcome.failure?.stage ?? 'ok'} ${run.outcome.failure?.reason ?? ''}`;
+}
+
 function assertFailed(run: Run, stage: string, reasons: readonly string[]): void {
   assert.equal(run.outcome.ok, false, 'the probe must fail');
   assert.equal(run.outcome.failure?.stage, stage, JSON.stringify(run.outcome.failure));
@@ -140,47 +144,54 @@ function assertNoCredentialSent(run: Run): void {
 for (const protocol of ['imap', 'pop3', 'smtp'] as const) {
   const scripts = SCRIPTS[protocol];
   describe(`hostile ${protocol} server`, () => {
-    test('an endless greeting line', async () => {
+    test('an endless greeting line', async (t) => {
       const run = await attack(protocol, [{ flood: 'A'.repeat(16 * 1024) }]);
+      t.diagnostic(figures(run));
       assertFailed(run, 'greeting', ['protocol_error']);
       assertNoCredentialSent(run);
     });
 
-    test(`a ${HUGE_LINE_BYTES / 1048576} MiB line after the greeting`, async () => {
+    test(`a ${HUGE_LINE_BYTES / 1048576} MiB line after the greeting`, async (t) => {
       const run = await attack(protocol, [{ send: scripts.greeting }, { expect: scripts.first }, { flood: 'B'.repeat(16 * 1024), bytes: HUGE_LINE_BYTES }, { send: '\r\n' }]);
+      t.diagnostic(figures(run));
       assertFailed(run, scripts.firstStage, ['protocol_error']);
       assertNoCredentialSent(run);
     });
 
-    test('binary garbage instead of a greeting', async () => {
+    test('binary garbage instead of a greeting', async (t) => {
       const run = await attack(protocol, [{ send: garbage(256 * 1024) }]);
+      t.diagnostic(figures(run));
       // imapflow skips lines it cannot read while it waits for a greeting, so there it is the greeting timeout.
       assertFailed(run, 'greeting', protocol === 'imap' ? ['protocol_error', 'timeout'] : ['protocol_error']);
       assertNoCredentialSent(run);
     });
 
-    test('an endless flood of short lines after the greeting', async () => {
+    test('an endless flood of short lines after the greeting', async (t) => {
       const run = await attack(protocol, [{ send: scripts.greeting }, { expect: scripts.first }, { flood: '* X\r\n250-X\r\nX\r\n' }]);
+      t.diagnostic(figures(run));
       assert.equal(run.outcome.ok, false);
       assert.ok(run.elapsedMs < DEADLINE_MS + GRACE_MS, `answered after ${Math.round(run.elapsedMs)} ms`);
       assert.ok(run.peakGrowthBytes < MEMORY_BOUND_BYTES, `memory grew by ${(run.peakGrowthBytes / 1048576).toFixed(1)} MiB`);
       assertNoCredentialSent(run);
     });
 
-    test('silent after the greeting', async () => {
+    test('silent after the greeting', async (t) => {
       const run = await attack(protocol, [{ send: scripts.greeting }, { hang: true }]);
+      t.diagnostic(figures(run));
       assertFailed(run, scripts.firstStage, ['timeout']);
       assert.ok(run.elapsedMs < STEP_TIMEOUT_MS * 3, `the step timeout (${STEP_TIMEOUT_MS} ms) ended it, not the deadline`);
       assertNoCredentialSent(run);
     });
 
-    test('the connection closed in the middle of AUTH', async () => {
+    test('the connection closed in the middle of AUTH', async (t) => {
       const run = await attack(protocol, [...scripts.untilAuth, { expect: /.*/ }, { close: true }]);
+      t.diagnostic(figures(run));
       assertFailed(run, 'auth', ['connection_reset']);
     });
 
-    test('a certificate the endpoint does not trust: no credential before TLS is verified', async () => {
+    test('a certificate the endpoint does not trust: no credential before TLS is verified', async (t) => {
       const run = await attack(protocol, scripts.untilAuth, { ca: [] });
+      t.diagnostic(figures(run));
       assertFailed(run, protocol === 'smtp' ? 'starttls' : 'tls', ['tls_untrusted']);
       assertNoCredentialSent(run);
     });
@@ -188,17 +199,18 @@ for (const protocol of ['imap', 'pop3', 'smtp'] as const) {
 }
 
 describe('hostile smtp server, STARTTLS', () => {
-  test('no STARTTLS offered: fails at starttls, credentials never sent in the clear', async () => {
+  test('no STARTTLS offered: fails at starttls, credentials never sent in the clear', async (t) => {
     const run = await attack('smtp', [
       { send: SCRIPTS.smtp.greeting },
       { expect: /EHLO \S+/, reply: '250-outlook.office365.com Hello\r\n250 AUTH XOAUTH2 PLAIN LOGIN\r\n' },
       { expect: 'STARTTLS', reply: '502 5.5.1 Unrecognized command\r\n' },
     ]);
+    t.diagnostic(figures(run));
     assertFailed(run, 'starttls', ['starttls_unavailable']);
     assertNoCredentialSent(run);
   });
 
-  test('plaintext injected behind the STARTTLS answer is not read as the server speaking over TLS', async () => {
+  test('plaintext injected behind the STARTTLS answer is not read as the server speaking over TLS', async (t) => {
     const run = await attack('smtp', [
       { send: SCRIPTS.smtp.greeting },
       { expect: /EHLO \S+/, reply: '250-outlook.office365.com Hello\r\n250 STARTTLS\r\n' },
@@ -209,6 +221,7 @@ describe('hostile smtp server, STARTTLS', () => {
       { expect: 'AUTH XOAUTH2', reply: '334 \r\n' },
       { expect: /.*/, reply: '535 5.7.3 Authentication unsuccessful\r\n' },
     ]);
+    t.diagnostic(figures(run));
     // Either the client refuses the injection outright, or it ignores it and talks to the real TLS server;
     // what it must never do is take "AUTH PLAIN" from the plaintext as the server's offer.
     assert.equal(run.outcome.ok, false);
