@@ -8,6 +8,7 @@ import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { collectingTranscript, formatResult, streamingTranscript } from './report.js';
+import { terminalText } from './terminal.js';
 
 export const CHECK_HELP = `Usage: mailprobe check [--config FILE] [--monitor NAME]... [--check imap|smtp|pop3|roundtrip]... [--json]
 
@@ -49,7 +50,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
       print(io.stdout, `  ${check} → ${endpoint.host}:${endpoint.port}`);
       const result = await runCheck(deps, monitor, check, { transcript: streamingTranscript(io.stdout, redactor) });
       results.push(result);
-      print(io.stdout, redactor.redact(formatResult(result)));
+      print(io.stdout, terminalText(redactor.redact(formatResult(result))));
     }
   }
   const failed = results.filter((result) => !result.outcome.ok).length;

@@ -12,6 +12,7 @@ import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { terminalText } from './terminal.js';
 
 export const DOCTOR_HELP = `Usage: mailprobe doctor [--config FILE] [--monitor NAME] [--all-checks] [--json]
 
@@ -52,7 +53,7 @@ export async function doctorCommand(args: string[], io: CliIO): Promise<number> 
     print(io.stdout, JSON.stringify(redactor.redactDeep({ ok: !failed, monitors: reports }), null, 2));
     return failed ? EXIT.checkFailed : EXIT.ok;
   }
-  for (const report of reports) print(io.stdout, redactor.redact(formatReport(report)));
+  for (const report of reports) print(io.stdout, terminalText(redactor.redact(formatReport(report))));
   return failed ? EXIT.checkFailed : EXIT.ok;
 }
 

@@ -2,6 +2,7 @@ import { Redactor } from '../log/redact.js';
 import { systemClock } from '../core/clock.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { terminalText } from './terminal.js';
 
 export const TOKEN_HELP = `Usage: mailprobe token --tenant NAME [--config FILE] [--json] [--show-token]
 
@@ -32,7 +33,7 @@ export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
   if (!result.ok) {
     const answer = { ok: false, tenant: tenant.key, ...result.failure, retryAfterSeconds: result.retryAfterSeconds };
     if (values.json) print(io.stdout, JSON.stringify(redactor.redactDeep(answer), null, 2));
-    else print(io.stderr, redactor.redact(`token request failed: ${result.failure.reason}: ${result.failure.serverText ?? result.failure.message}`));
+    else print(io.stderr, terminalText(redactor.redact(`token request failed: ${result.failure.reason}: ${result.failure.serverText ?? result.failure.message}`)));
     return EXIT.checkFailed;
   }
   const claims = result.claims;
