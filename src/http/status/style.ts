@@ -69,7 +69,7 @@ h3 { font-size: 1.05rem; margin: 0; }
 .b:hover::after, .b:focus::after { content: attr(aria-label); position: absolute; left: 0; bottom: calc(100% + .35rem); z-index: 1; white-space: nowrap; background: var(--text); color: var(--surface); font-size: .8rem; padding: .2rem .5rem; border-radius: .3rem; pointer-events: none; }
 .axis { display: flex; justify-content: space-between; font-size: .75rem; color: var(--muted); grid-column: 1; }
 /* Fixed columns: every check's bars end at the same place, whatever its figures' widths. */
-.avail { display: grid; grid-template-columns: repeat(4, 4.6rem); margin: 0; grid-row: 1 / span 2; grid-column: 2; }
+.avail { display: grid; grid-template-columns: repeat(4, 4.9rem); column-gap: .35rem; margin: 0; grid-row: 1 / span 2; grid-column: 2; }
 .avail div { text-align: right; }
 .avail dt { font-size: .75rem; color: var(--muted); }
 .avail dd { margin: 0; font-variant-numeric: tabular-nums; font-weight: 600; }
