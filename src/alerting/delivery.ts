@@ -1,6 +1,6 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, LogMeta } from '../log/logger.js';
-import type { NotifierType } from './schema.js';
+import type { NotifierType } from '../config/alerting.js';
 
 export type DeliveryResult = 'success' | 'failure' | 'dropped';
 

@@ -6,7 +6,7 @@ import type { Alert } from './alert.js';
 import { DeliveryQueue, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider } from './providers/types.js';
-import { ALERTING_DEFAULTS, type AlertingConfigInput, type NotifierConfigInput, type NotifierType } from './schema.js';
+import { ALERTING_DEFAULTS, type AlertingConfigInput, type NotifierConfigInput, type NotifierType } from '../config/alerting.js';
 import { loadAlertStates, StateSaver } from './state-file.js';
 import { AlertStates, stateKey, type AlertState } from './state.js';
 

@@ -32,12 +32,12 @@ export async function healthcheckCommand(args: string[], io: CliIO): Promise<num
     // The body is a few bytes; reading it lets the socket close at once.
     await response.arrayBuffer();
     if (response.status === 200) {
-      print(io.stdout, `mailprobe: healthy (${url} answered 200)`);
+      print(io.stdout, `mailprobe: healthy (${String(url)} answered 200)`);
       return EXIT.ok;
     }
-    print(io.stderr, `mailprobe: unhealthy: ${url} answered ${response.status}`);
+    print(io.stderr, `mailprobe: unhealthy: ${String(url)} answered ${response.status}`);
   } catch (error) {
-    print(io.stderr, `mailprobe: unhealthy: ${url}: ${failure(error, timeoutSeconds)}`);
+    print(io.stderr, `mailprobe: unhealthy: ${String(url)}: ${failure(error, timeoutSeconds)}`);
   }
   return EXIT.checkFailed;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AlertingConfig } from '../alerting/schema.js';
+import { AlertingConfig } from './alerting.js';
 import { CHECK_KINDS } from '../core/check.js';
 import { HistoryConfig, SlaConfig } from './history.js';
 import { CLOUDS } from '../core/clouds.js';

@@ -1,4 +1,4 @@
-import type { AlertingConfigInput } from '../alerting/schema.js';
+import type { AlertingConfigInput } from './alerting.js';
 import type { HistoryConfigInput, SlaConfigInput } from './history.js';
 import type { CheckKind, Protocol } from '../core/check.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';

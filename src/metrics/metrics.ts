@@ -136,8 +136,7 @@ const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
   },
 ];
 
-const CLEANUP_OUTCOMES = ['deleted', 'not_found', 'failed'] as const;
-export type CleanupOutcome = (typeof CLEANUP_OUTCOMES)[number];
+export type CleanupOutcome = 'deleted' | 'not_found' | 'failed';
 
 /** What the run's cleanup of probe mail came to, from the facts the sending checks leave; undefined: none ran. */
 export function cleanupOutcome(result: CheckResult): CleanupOutcome | undefined {

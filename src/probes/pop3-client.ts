@@ -87,7 +87,7 @@ export class Pop3Client {
       }
       this.#wake?.();
     });
-    socket.on('error', (err) => this.#fail(err));
+    socket.on('error', (err: Error) => this.#fail(err));
     socket.on('close', () => this.#fail(new Pop3TransportError('ECONNRESET', 'server closed the connection')));
   }
 
@@ -237,7 +237,7 @@ function bounded<T = void>(
       done = true;
       clearTimeout(timer);
       options.signal.removeEventListener('abort', onAbort);
-      if (err !== undefined) reject(err);
+      if (err !== undefined) reject(err instanceof Error ? err : new Error(String(err)));
       else resolve(value as T);
     }
     if (options.signal.aborted) return onAbort();

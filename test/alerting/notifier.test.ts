@@ -7,7 +7,7 @@ import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { backoffDelayMs, parseRetryAfter, type DeliveryEvent } from '../../src/alerting/delivery.js';
 import { createNotifier, type Notifier, type NotifierOptions } from '../../src/alerting/notifier.js';
-import type { AlertingConfigInput } from '../../src/alerting/schema.js';
+import type { AlertingConfigInput } from '../../src/config/alerting.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Redactor } from '../../src/log/redact.js';
 import type { CheckResult } from '../../src/core/result.js';

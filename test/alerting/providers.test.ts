@@ -8,7 +8,7 @@ import { PROVIDERS } from '../../src/alerting/providers/index.js';
 import { buildSlackBody } from '../../src/alerting/providers/slack.js';
 import { buildTeamsBody } from '../../src/alerting/providers/teams.js';
 import { buildWebhookBody } from '../../src/alerting/providers/webhook.js';
-import { NOTIFIER_TYPES } from '../../src/alerting/schema.js';
+import { NOTIFIER_TYPES } from '../../src/config/alerting.js';
 
 const firing: Alert = {
   event: 'firing',

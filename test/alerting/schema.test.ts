@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { z } from 'zod';
-import { AlertingConfig, REASON_CATEGORIES } from '../../src/alerting/schema.js';
+import { AlertingConfig, REASON_CATEGORIES } from '../../src/config/alerting.js';
 import { REASONS, reasonCategory } from '../../src/core/reasons.js';
 
 function issues(input: unknown): string[] {

@@ -53,6 +53,7 @@ interface AxeViolation {
 async function axeScan(page: Page): Promise<AxeViolation[]> {
   await page.addScriptTag({ content: AXE_SOURCE });
   // A string, as the test is compiled without the DOM library; it runs in the page.
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- evaluate() of a string is typed by its caller
   return page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((result) =>
     result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`) as Promise<AxeViolation[]>;
 }
@@ -170,6 +171,7 @@ describe('the status page in Chromium', () => {
     await fabrikam.waitFor();
     assert.match(await fabrikam.innerText(), /Microsoft 365 refused the sign-in: the app’s secret has expired\./);
     assert.match(await fabrikam.innerText(), /Failing/);
+    // eslint-disable-next-line @typescript-eslint/no-unsafe-return, @typescript-eslint/no-unsafe-call, @typescript-eslint/no-unsafe-member-access -- runs in the page; playwright types its elements loosely
     const bars = await page.locator('ol.bars').evaluateAll((lists) => lists.map((list) => list.querySelectorAll(':scope > li').length));
     assert.equal(bars.length, 8, 'four monitors with imap and smtp');
     assert.deepEqual(new Set(bars), new Set([90]));

@@ -108,7 +108,7 @@ describe('mailprobe run against the real test bed', () => {
 
   test('an invalid file on reload is logged and the running config stays; a valid one applies', async () => {
     assert.ok(agent);
-    const file = JSON.parse((await agent.get('/api/status')).body).config.file as string;
+    const file = (JSON.parse((await agent.get('/api/status')).body) as { config: { file: string } }).config.file;
     const valid = readFileSync(file, 'utf8');
     writeFileSync(file, valid.replace('"monitors": [', '"monitors": [ { "name": "broken" } ,'));
     agent.signal('SIGHUP');

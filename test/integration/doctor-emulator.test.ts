@@ -177,7 +177,7 @@ describe('mailprobe doctor against the Exchange Online emulator', () => {
         assert.equal(first?.reason, fault.reason);
         const fixes = first?.diagnosis?.fixes.join('\n') ?? '';
         assert.match(fixes, fault.fix);
-        const after = steps.slice(steps.indexOf(first!) + 1);
+        const after = steps.slice(steps.indexOf(first) + 1);
         assert.ok(after.every((step) => step.verdict === 'not_reached' || step.verdict === 'skipped'), 'nothing after the first failure is judged');
         if (fault.reason === 'auth_failed') assert.match(note ?? '', /up to an hour/);
       } finally {

@@ -96,7 +96,7 @@ async function startEchoLogin(): Promise<string> {
     });
   });
   servers.push({ close: () => void server.close() });
-  const port = await listening(server as unknown as Server);
+  const port = await listening(server);
   base = `https://127.0.0.1:${port}`;
   return `127.0.0.1:${port}`;
 }
@@ -300,7 +300,7 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  await Promise.allSettled(servers.map((server) => server.close()));
+  await Promise.allSettled(servers.map((server) => Promise.resolve(server.close())));
   await bed?.close();
 });
 

@@ -27,7 +27,7 @@ before(async () => {
   bed = await startEmulatorBed();
   receiver = createServer((req, res) => {
     void body(req).then((text) => {
-      received.push(JSON.parse(text));
+      received.push(JSON.parse(text) as (typeof received)[number]);
       res.writeHead(204).end();
     });
   });

@@ -355,10 +355,10 @@ describe('raw token endpoint', () => {
       postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: 'https://outlook.office365.com/IMAP.AccessAsApp' }),
       postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: 'https://graph.microsoft.com/.default https://outlook.office365.com/.default' }),
     ]);
-    assertEntraError(answers[0] as RawAnswer, 400, 'unauthorized_client', 700016);
-    assertEntraError(answers[1] as RawAnswer, 400, 'invalid_tenant', 90002);
-    assertEntraError(answers[2] as RawAnswer, 400, 'invalid_scope', 1002012);
-    assertEntraError(answers[3] as RawAnswer, 400, 'invalid_scope', 700022);
+    assertEntraError(answers[0], 400, 'unauthorized_client', 700016);
+    assertEntraError(answers[1], 400, 'invalid_tenant', 90002);
+    assertEntraError(answers[2], 400, 'invalid_scope', 1002012);
+    assertEntraError(answers[3], 400, 'invalid_scope', 700022);
   });
 
   test('an unknown tenant: the metadata request gets 400 invalid_tenant, and msal-node throws endpoints_resolution_error', async () => {

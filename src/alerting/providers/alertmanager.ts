@@ -1,6 +1,6 @@
 import type { ReasonCategory, ReasonCode } from '../../core/reasons.js';
 import type { Alert } from '../alert.js';
-import { ALERTING_DEFAULTS, type NotifierOf } from '../schema.js';
+import { ALERTING_DEFAULTS, type NotifierOf } from '../../config/alerting.js';
 import { isoTime } from './text.js';
 import type { Provider } from './types.js';
 

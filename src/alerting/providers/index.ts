@@ -1,4 +1,4 @@
-import type { NotifierType } from '../schema.js';
+import type { NotifierType } from '../../config/alerting.js';
 import { alertmanagerProvider } from './alertmanager.js';
 import { slackProvider } from './slack.js';
 import { teamsProvider } from './teams.js';

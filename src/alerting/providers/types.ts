@@ -1,5 +1,5 @@
 import type { Alert } from '../alert.js';
-import type { NotifierOf, NotifierType } from '../schema.js';
+import type { NotifierOf, NotifierType } from '../../config/alerting.js';
 
 /** What a notifier type contributes: where to POST and what to say. Delivery, retries and state live elsewhere. */
 export interface Provider<T extends NotifierType> {

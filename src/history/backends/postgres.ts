@@ -26,6 +26,7 @@ export async function openPostgresStore(options: PostgresOptions): Promise<SqlHi
     // Sums of BIGINT come back as NUMERIC; every value here is an epoch millisecond or a count below 2^53.
     types: {
       getTypeParser: ((oid: number, format?: 'text' | 'binary') =>
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-return -- pg types its parsers as returning any
         oid === INT8 || oid === NUMERIC ? (value: string) => Number(value) : pg.types.getTypeParser(oid, format)) as typeof pg.types.getTypeParser,
     },
   });

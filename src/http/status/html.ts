@@ -26,7 +26,7 @@ function render(part: Part): string {
 /** Tagged template: literal parts are markup, interpolated values are escaped (arrays are joined). */
 export function html(strings: TemplateStringsArray, ...values: Part[]): Html {
   let out = strings[0] ?? '';
-  for (let i = 0; i < values.length; i++) out += render(values[i] as Part) + (strings[i + 1] ?? '');
+  for (let i = 0; i < values.length; i++) out += render(values[i]) + (strings[i + 1] ?? '');
   return new Html(out);
 }
 

@@ -1,3 +1,4 @@
+/* eslint-disable @typescript-eslint/restrict-template-expressions -- html`` fragments are escaped markup objects whose toString is the markup */
 import type { CheckHistorySummary, IncidentSummary } from '../../history/reader.js';
 import { AVAILABILITY_WINDOWS } from '../../history/reader.js';
 import { html, Html, join } from './html.js';

@@ -85,6 +85,7 @@ export async function startAuthBridge(options: { model: SandboxModel }): Promise
   const client = { id: 'mailprobe-testbed-dovecot', secret: randomBytes(16).toString('hex') };
   const decisions: BridgeDecision[] = [];
 
+  // eslint-disable-next-line @typescript-eslint/no-misused-promises -- node's http server ignores the handler's promise; a test helper that fails fails its test
   const server = http.createServer(async (request, response) => {
     if (request.method !== 'POST' || request.url !== GRANT_PATH) {
       reply(response, 404, { error: 'not_found' });

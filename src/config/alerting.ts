@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { SecretSource } from '../config/secret-source.js';
+import { SecretSource } from './secret-source.js';
 import type { ReasonCategory } from '../core/reasons.js';
 
 // Every field is documented here, once, via .describe(); defaults live in ALERTING_DEFAULTS beside them.
