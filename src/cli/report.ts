@@ -1,7 +1,7 @@
 import type { Redactor } from '../log/redact.js';
 import type { Transcript } from '../probes/types.js';
 import { resultReason, type CheckResult } from '../core/result.js';
-import { MAX_TERMINAL_LINE, terminalLine } from './terminal.js';
+import { cutLine, terminalLine } from './terminal.js';
 
 /** Transcript lines as the admin's own openssl session would show them, masked on the way out. */
 export function streamingTranscript(stream: NodeJS.WritableStream, redactor: Redactor, indent = '    ', limit = MAX_STREAMED_LINES): Transcript {
@@ -22,16 +22,12 @@ export function streamingTranscript(stream: NodeJS.WritableStream, redactor: Red
 /** A server that never stops talking would scroll the operator's terminal forever. */
 const MAX_STREAMED_LINES = 2000;
 
-function capped(line: string): string {
-  return line.length > MAX_TERMINAL_LINE ? `${line.slice(0, MAX_TERMINAL_LINE)}… [${line.length - MAX_TERMINAL_LINE} more characters]` : line;
-}
-
 /** Keeps the lines for JSON output; the same masking applies. */
 export function collectingTranscript(redactor: Redactor, limit = 400): Transcript & { lines: string[] } {
   const lines: string[] = [];
   const push = (prefix: string, line: string): void => {
     // JSON escapes control characters itself; only the length needs a bound.
-    if (lines.length < limit) lines.push(`${prefix}${capped(redactor.redact(line).replace(/\r?\n$/, ''))}`);
+    if (lines.length < limit) lines.push(`${prefix}${cutLine(redactor.redact(line).replace(/\r?\n$/, ''))}`);
   };
   return {
     lines,

@@ -15,11 +15,14 @@ function escaped(char: string): string {
   return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
 }
 
+/** At most `max` characters of a line, with a count of what was left out. */
+export function cutLine(line: string, max = MAX_TERMINAL_LINE, show: (text: string) => string = (text) => text): string {
+  return line.length > max ? `${show(line.slice(0, max))}… [${line.length - max} more characters]` : show(line);
+}
+
 /** One line, safe to print: control characters visible as \xNN, and at most `max` characters of it. */
 export function terminalLine(line: string, max = MAX_TERMINAL_LINE): string {
-  const cut = line.length > max ? line.slice(0, max) : line;
-  const safe = cut.replace(UNSAFE, escaped);
-  return cut === line ? safe : `${safe}… [${line.length - max} more characters]`;
+  return cutLine(line, max, (text) => text.replace(UNSAFE, escaped));
 }
 
 /** A block of lines (a formatted result): each line made safe, the line breaks kept. */
