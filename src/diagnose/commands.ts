@@ -14,13 +14,11 @@ export interface MonitorRef {
   clientId: string;
   /** Token host, e.g. login.microsoftonline.us; absent means the cloud's own. */
   authorityHost?: string;
-  /** The tenant's cloud, which names the hosts in fixes; absent: judged from authorityHost. */
+  /** The tenant's cloud, which names the hosts and scope in fixes; absent: judged from authorityHost. */
   cloud?: Cloud;
-  /** The scope the monitor requests; absent: the cloud's. */
-  scope?: string;
 }
 
-/** What fix texts need to know about a configured monitor: the hosts and scope it really uses. */
+/** What fix texts need to know about a configured monitor: its login host and cloud. */
 export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
   const { tenant } = monitor;
   return {
@@ -30,7 +28,6 @@ export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
     clientId: tenant.clientId,
     authorityHost: tenant.authorityHost,
     cloud: tenant.cloud,
-    scope: tenant.scope,
   };
 }
 
@@ -48,9 +45,9 @@ function cloudOf(monitor: MonitorRef): Cloud {
   return monitor.cloud ?? cloudOfAuthorityHost(authorityHost(monitor));
 }
 
-/** The scope the monitor requests: its own, or its cloud's. */
+/** The scope a monitor of this cloud requests by default: what a fix for a wrong scope or audience names. */
 export function outlookScope(monitor: MonitorRef): string {
-  return monitor.scope ?? CLOUD_ENDPOINTS[cloudOf(monitor)].scope;
+  return CLOUD_ENDPOINTS[cloudOf(monitor)].scope;
 }
 
 function consentScope(monitor: MonitorRef, protocol: Protocol | undefined): string {

@@ -47,7 +47,7 @@ describe('fix texts name the monitor’s own cloud', () => {
       const ref = monitorRef(monitor);
 
       const scope = diagnose({ reason: 'token_invalid_scope', stage: 'token', monitor: ref, now: NOW });
-      assert.deepEqual(scope.fixes, [`Request exactly one scope: ${monitor.tenant.scope}`]);
+      assert.deepEqual(scope.fixes, [`Request exactly one scope: ${own.scope}`]);
 
       const consent = diagnose({ reason: 'role_missing', stage: 'role', protocol: 'smtp', monitor: ref, now: NOW });
       assert.equal(
