@@ -139,8 +139,18 @@ function field(value: unknown, key: string): unknown {
   return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
-async function startAgentProcess(configFile: string, cpuProfDir: string | undefined): Promise<AgentProcess> {
-  const flags = cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : [];
+interface Diagnostics {
+  cpuProfDir?: string;
+  /** Where the agent writes a heap snapshot when the measured interval starts (SIGUSR2). */
+  heapSnapshotDir?: string;
+}
+
+async function startAgentProcess(configFile: string, diagnostics: Diagnostics): Promise<AgentProcess> {
+  const { cpuProfDir, heapSnapshotDir } = diagnostics;
+  const flags = [
+    ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
+    ...(heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapSnapshotDir}`] : []),
+  ];
   const child = spawnTracked(process.execPath, [...flags, join(ROOT, 'bin', 'mailprobe.js'), 'run', '--config', configFile, '--listen', '127.0.0.1:0', '--log-format', 'json']);
   child.stdout?.resume();
   const records: CheckRecord[] = [];
@@ -301,7 +311,7 @@ function killAllChildren(): void {
   for (const dir of tempDirs) removeTempDir(dir);
 }
 
-async function runCase(spec: BenchCase, cpuProf: string | undefined): Promise<CaseResult> {
+async function runCase(spec: BenchCase, diagnostics: Diagnostics): Promise<CaseResult> {
   const dir = tempDir(spec.name);
   const layout = { tenants: spec.tenants, monitors: spec.monitors };
   const jobs = spec.monitors * CHECKS.length;
@@ -311,7 +321,7 @@ async function runCase(spec: BenchCase, cpuProf: string | undefined): Promise<Ca
     servers = await startServers(dir, layout);
     const configFile = writeConfig(dir, servers.info, layout, spec.schedule);
     const cpuStart = { agent: 0, at: 0 };
-    agent = await startAgentProcess(configFile, cpuProf);
+    agent = await startAgentProcess(configFile, diagnostics);
     cpuStart.agent = cpuSeconds(agent.pid);
     cpuStart.at = Date.now();
     log(`${spec.name}: agent pid ${agent.pid} up at ${agent.metricsUrl}; initial round of ${jobs} checks`);
@@ -332,6 +342,8 @@ async function runCase(spec: BenchCase, cpuProf: string | undefined): Promise<Ca
     const windowEnd = windowStart + spec.intervalSeconds * 1000;
     log(`${spec.name}: measuring the interval ${new Date(windowStart).toISOString()} .. ${new Date(windowEnd).toISOString()}`);
     await sleep(windowStart - Date.now());
+    // The snapshot stops the agent for seconds and its memory stays counted: that case's figures are for reading the snapshot only.
+    if (diagnostics.heapSnapshotDir) agent.child.kill('SIGUSR2');
     const cpuAtStart = cpuSeconds(agent.pid);
     const emulatorAtStart = cpuSeconds(servers.child.pid!);
     const scrapes: Scrape[] = [];
@@ -566,7 +578,13 @@ function targetsOf(report: Report): Report['targets'] {
 
 async function main(): Promise<void> {
   const { values } = parseArgs({
-    options: { quick: { type: 'boolean' }, only: { type: 'string' }, 'cpu-prof': { type: 'string' }, 'baseline-checks': { type: 'string' } },
+    options: {
+      quick: { type: 'boolean' },
+      only: { type: 'string' },
+      'cpu-prof': { type: 'string' },
+      'heap-snapshot': { type: 'string' },
+      'baseline-checks': { type: 'string' },
+    },
   });
   const quick = values.quick === true || process.env.BENCH_QUICK === '1';
   const only = values.only?.split(',').map((name) => name.trim());
@@ -575,7 +593,10 @@ async function main(): Promise<void> {
   if (only && selected.length === 0 && !only.includes('baseline')) {
     throw new Error(`--only ${values.only ?? ''}: no such case; cases are baseline, ${cases(false).map((spec) => spec.name).join(', ')}`);
   }
-  const cpuProf = values['cpu-prof'] ? resolve(values['cpu-prof']) : undefined;
+  const diagnostics: Diagnostics = {
+    ...(values['cpu-prof'] ? { cpuProfDir: resolve(values['cpu-prof']) } : {}),
+    ...(values['heap-snapshot'] ? { heapSnapshotDir: resolve(values['heap-snapshot']) } : {}),
+  };
 
   const report: Report = { date: new Date().toISOString(), machine: { cpus: availableParallelism(), node: process.version }, concurrency: CONCURRENCY, quick, cases: [], targets: [] };
   if (wantBaseline) {
@@ -585,7 +606,7 @@ async function main(): Promise<void> {
   }
   for (const spec of selected) {
     log(`${spec.name}: ${spec.monitors} monitors on ${spec.tenants} tenant(s), ${spec.schedule}`);
-    const result = await runCase(spec, cpuProf);
+    const result = await runCase(spec, diagnostics);
     const base = report.baseline;
     const perCheck = base ? base.cpuSeconds / base.checks : NaN;
     report.cases.push({
