@@ -20,8 +20,6 @@ export const SLA_DEFAULTS = {
   unknownCountsAsDown: false,
   minimumOutageFailures: 1,
   minimumOutageSeconds: 0,
-  monthlySummaryDay: 1,
-  monthlySummaryAt: '08:00',
 } as const;
 
 const timeZone = z
@@ -131,15 +129,6 @@ export const SlaConfig = z
       .optional()
       .describe('A failure streak below either bound is a blip: its time counts as OK.'),
     maintenance: z.array(MaintenanceConfig).optional().describe('Maintenance windows: excluded from availability.'),
-    monthlySummary: z
-      .object({
-        enabled: z.boolean().optional().describe('Send the previous month’s report summary through the alerting notifiers (default true when notifiers exist).'),
-        day: z.number().int().min(1).max(28).optional().describe('Day of the month it is sent (default 1).'),
-        at: clockTime.optional().describe('Local time it is sent, in sla.timeZone (default 08:00).'),
-        notifiers: z.array(name).min(1).optional().describe('Notifier names to send it to (default all).'),
-      })
-      .strict()
-      .optional(),
   })
   .strict();
 

@@ -192,20 +192,3 @@ ${down ? `<h2>Agent not running (counted as UNKNOWN)</h2><ul>${down}</ul>` : ''}
 </body></html>
 `;
 }
-
-/** A few lines for a chat notification: the monthly summary. */
-export function summaryText(report: SlaReport, limit = 10): string {
-  const lines = headline(report);
-  const missed = report.checks.filter((check) => check.sloMet === false).sort((a, b) => (a.availability ?? 0) - (b.availability ?? 0));
-  if (missed.length > 0) {
-    lines.push('SLO missed:');
-    for (const check of missed.slice(0, limit)) lines.push(`- ${check.monitor} ${check.check}: ${percent(check.availability)} (target ${check.target} %)`);
-    if (missed.length > limit) lines.push(`- … and ${missed.length - limit} more`);
-  }
-  const longest = [...report.incidents].filter((incident) => incident.outage).sort((a, b) => b.durationSeconds - a.durationSeconds).slice(0, 3);
-  if (longest.length > 0) {
-    lines.push('Longest outages:');
-    for (const incident of longest) lines.push(`- ${incident.monitor} ${incident.check}: ${duration(incident.durationSeconds)}, ${incident.reason} — ${incident.fix}`);
-  }
-  return lines.join('\n');
-}
