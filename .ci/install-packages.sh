@@ -4,7 +4,9 @@
 # contract tests (PostgreSQL) need. Idempotent: exits at once when everything is installed.
 set -euo pipefail
 
-PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql faketime)
+# buildah + debootstrap build and run the container image (test/integration/image-buildah.test.ts);
+# systemd brings systemd-analyze for the unit's checks.
+PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql faketime buildah debootstrap systemd)
 
 missing=()
 for package in "${PACKAGES[@]}"; do
