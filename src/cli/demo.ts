@@ -33,7 +33,7 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
   if (duration !== undefined && !(duration > 0)) throw new UsageError('demo: --duration takes a number of seconds');
   const checks: CheckKind[] = CHECK_KINDS.filter((check) => check in PROBES);
   const listen = values.listen ?? '127.0.0.1:9465';
-  const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen });
+  const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen, stateDir: io.env.MAILPROBE_STATE_DIR });
   try {
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
     const webConfigFile = values['web.config.file'] === undefined ? undefined : resolve(io.cwd, values['web.config.file']);

@@ -36,7 +36,13 @@ const TENANTS: readonly DemoTenant[] = [
 const DEMO_TOKEN_LIFETIME_SECONDS = 330;
 
 /** The emulators plus a generated monitors config pointing at them, in a private temp folder. */
-export async function startDemoEnvironment(options: { schedule: string; checks: readonly CheckKind[]; listen: string }): Promise<DemoEnvironment> {
+export async function startDemoEnvironment(options: {
+  schedule: string;
+  checks: readonly CheckKind[];
+  listen: string;
+  /** The agent's state folder (MAILPROBE_STATE_DIR, e.g. an image's volume); else a folder beside the generated config. */
+  stateDir?: string | undefined;
+}): Promise<DemoEnvironment> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-demo-'));
   const pki = await createPki();
   const specs: TenantSpec[] = TENANTS.map((tenant) => ({
@@ -74,7 +80,7 @@ export async function startDemoEnvironment(options: { schedule: string; checks: 
   const file = join(dir, 'monitors.json');
   const text = JSON.stringify(
     {
-      agent: { listen: options.listen, concurrency: 8, stateDir: join(dir, 'state') },
+      agent: { listen: options.listen, concurrency: 8, stateDir: options.stateDir ?? join(dir, 'state') },
       defaults: {
         schedule: options.schedule,
         checks: options.checks,

@@ -1,0 +1,58 @@
+# mailprobe as a container image: Node 20 on Debian (glibc), production dependencies only, a non-root user,
+# runs with a read-only root filesystem; the agent's state lives in the one volume /var/lib/mailprobe.
+#   docker build -t mailprobe .
+#   docker run --rm -p 9465:9465 --read-only --tmpfs /tmp mailprobe          # the offline demo
+#   docker run -d -p 9465:9465 --read-only --tmpfs /tmp -v mailprobe:/var/lib/mailprobe \
+#     -v "$PWD/monitors.json:/etc/mailprobe/monitors.json:ro" --env-file mailprobe.env mailprobe
+# NODE_IMAGE can name any Node 20 image on glibc (a mirror, or one built offline: see .ci/base-image.sh).
+ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+# npm settings for the build, e.g. --build-arg npm_config_registry=https://npm.example.internal/ or, with a
+# filled npm cache mounted at /root/.npm, npm_config_offline=true.
+ARG npm_config_registry=https://registry.npmjs.org/
+ARG npm_config_offline=false
+WORKDIR /src
+COPY package.json package-lock.json ./
+# No install scripts: no dependency needs one, and "prepare" would compile before the sources are copied.
+RUN npm ci --ignore-scripts --no-audit --no-fund
+COPY tsconfig.json tsconfig.build.json ./
+COPY src ./src
+RUN npx tsc -p tsconfig.build.json \
+ && npm prune --omit=dev --ignore-scripts --no-audit --no-fund
+
+FROM ${NODE_IMAGE}
+ARG VERSION=0.1.0
+ARG REVISION=unknown
+ARG CREATED=unknown
+LABEL org.opencontainers.image.title="mailprobe" \
+      org.opencontainers.image.description="Proves that Microsoft 365 mailboxes still accept app-only OAuth over IMAP, POP3 and SMTP, and says what broke when they don't." \
+      org.opencontainers.image.version="${VERSION}" \
+      org.opencontainers.image.revision="${REVISION}" \
+      org.opencontainers.image.created="${CREATED}" \
+      org.opencontainers.image.licenses="MIT"
+# A numeric, non-root user, so Kubernetes' runAsNonRoot can verify it; its home is the state volume.
+RUN groupadd --gid 10001 mailprobe \
+ && useradd --uid 10001 --gid mailprobe --home-dir /var/lib/mailprobe --no-create-home --shell /usr/sbin/nologin mailprobe \
+ && mkdir -p /var/lib/mailprobe \
+ && chown mailprobe:mailprobe /var/lib/mailprobe \
+ && chmod 700 /var/lib/mailprobe
+COPY --from=build /src/node_modules /app/node_modules
+COPY --from=build /src/dist/src /app/dist/src
+COPY package.json /app/
+COPY bin /app/bin
+COPY schema /app/schema
+# The example holds placeholder IDs, so the image runs the offline demo until a real file is mounted here.
+COPY monitors.json /etc/mailprobe/monitors.json
+WORKDIR /etc/mailprobe
+# MAILPROBE_LISTEN is read by both `run` and `healthcheck`, so the HEALTHCHECK asks where the agent listens.
+ENV NODE_ENV=production \
+    MAILPROBE_STATE_DIR=/var/lib/mailprobe \
+    MAILPROBE_LISTEN=0.0.0.0:9465
+USER 10001:10001
+VOLUME ["/var/lib/mailprobe"]
+EXPOSE 9465
+HEALTHCHECK --interval=30s --timeout=10s --start-period=30s --retries=3 \
+  CMD ["node", "/app/bin/mailprobe.js", "healthcheck", "--timeout", "8"]
+ENTRYPOINT ["node", "/app/bin/mailprobe.js"]
+CMD ["run"]
