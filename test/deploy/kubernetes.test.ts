@@ -1,0 +1,185 @@
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { after, before, describe, test } from 'node:test';
+import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
+import { StatefulSet } from 'kubernetes-models/apps/v1';
+import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
+import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
+import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
+import { parseAllDocuments, parse } from 'yaml';
+import { parseConfig } from '../../src/config/load.js';
+import { resolveShard } from '../../src/config/shard.js';
+import { PROMETHEUS_RULE_FILE, prometheusRuleYaml, shippedRuleGroups } from '../../scripts/prometheusrule.js';
+import { repoPath, REPO_ROOT } from '../support/promtool.js';
+
+// The manifests as kubectl applies them: the example overlay rendered by kustomize (kubectl's built-in
+// kustomize, which this kind of machine ships), every object checked against the Kubernetes and
+// prometheus-operator schemas (kubernetes-models), then what the schemas cannot say.
+
+interface Manifest {
+  apiVersion: string;
+  kind: string;
+  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
+  [key: string]: unknown;
+}
+
+type Validator = new (data: never) => { validate(): void };
+
+const MODELS: Record<string, Validator> = {
+  'v1/ConfigMap': ConfigMap as unknown as Validator,
+  'v1/Secret': Secret as unknown as Validator,
+  'v1/Service': Service as unknown as Validator,
+  'v1/ServiceAccount': ServiceAccount as unknown as Validator,
+  'apps/v1/StatefulSet': StatefulSet as unknown as Validator,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as Validator,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as Validator,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor as unknown as Validator,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule as unknown as Validator,
+};
+
+const run = promisify(execFile);
+const work = mkdtempSync(join(tmpdir(), 'mailprobe-k8s-'));
+let manifests: Manifest[] = [];
+
+function one(kind: string): Manifest {
+  const found = manifests.filter((manifest) => manifest.kind === kind);
+  assert.equal(found.length, 1, `one ${kind}`);
+  return found[0]!;
+}
+
+// Paths into the rendered objects, typed only as far as the assertions read them.
+interface Container {
+  image: string;
+  args: string[];
+  env: Array<{ name: string; value?: string; valueFrom?: { fieldRef?: { fieldPath: string } } }>;
+  ports: Array<{ name: string; containerPort: number }>;
+  livenessProbe: { httpGet: { path: string; port: string } };
+  readinessProbe: { httpGet: { path: string; port: string } };
+  startupProbe: { httpGet: { path: string; port: string } };
+  securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; runAsNonRoot: boolean; capabilities: { drop: string[] } };
+  volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+}
+interface StatefulSetShape {
+  spec: {
+    replicas: number;
+    serviceName: string;
+    template: { metadata: { labels: Record<string, string> }; spec: { securityContext: { runAsNonRoot: boolean; runAsUser: number }; automountServiceAccountToken: boolean; containers: Container[] } };
+  };
+}
+
+before(async () => {
+  // What a user does with the example: fill in credentials.env and make a probe-id key (both kept out of git).
+  cpSync(repoPath('deploy/kubernetes'), join(work, 'kubernetes'), { recursive: true });
+  const overlay = join(work, 'kubernetes/overlays/example');
+  copyFileSync(join(overlay, 'credentials.env.example'), join(overlay, 'credentials.env'));
+  writeFileSync(join(overlay, 'probe-id.key'), `${randomBytes(32).toString('hex')}\n`);
+  let rendered: string;
+  try {
+    rendered = (await run('kubectl', ['kustomize', overlay], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' })).stdout;
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    throw new Error(code === 'ENOENT' ? 'kubectl not found: the Kubernetes tests render the overlay with `kubectl kustomize`' : String(error));
+  }
+  manifests = parseAllDocuments(rendered).map((doc) => doc.toJS() as Manifest);
+});
+
+after(() => rmSync(work, { recursive: true, force: true }));
+
+/**
+ * kustomize wraps a long Secret value's base64 over several lines. The API server decodes it with Go's
+ * base64, which skips newlines, but the schema's "byte" format does not; the joined value is what it stores.
+ */
+function schemaView(manifest: Manifest): Manifest {
+  if (manifest.kind !== 'Secret' || typeof manifest.data !== 'object' || manifest.data === null) return manifest;
+  const data = Object.fromEntries(Object.entries(manifest.data as Record<string, string>).map(([key, value]) => [key, value.replace(/\s+/g, '')]));
+  return { ...manifest, data };
+}
+
+describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
+  test('every rendered object validates against its Kubernetes or prometheus-operator schema', () => {
+    assert.deepEqual(
+      manifests.map((manifest) => manifest.kind).sort(),
+      ['ConfigMap', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor', 'StatefulSet'],
+    );
+    for (const manifest of manifests) {
+      const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
+      assert.ok(Model, `no schema for ${manifest.apiVersion} ${manifest.kind}`);
+      assert.doesNotThrow(() => new Model(schemaView(manifest) as never).validate(), `${manifest.kind}/${manifest.metadata.name}`);
+      assert.equal(manifest.metadata.namespace, 'monitoring', `${manifest.kind} in the overlay's namespace`);
+    }
+  });
+
+  test('the schemas do reject a broken object', () => {
+    const broken = structuredClone(one('StatefulSet')) as Manifest & StatefulSetShape;
+    (broken.spec as { replicas: unknown }).replicas = 'three';
+    assert.throws(() => new StatefulSet(broken as never).validate(), /replicas/);
+  });
+
+  test('the StatefulSet: one pod per shard, non-root, read-only root, no capabilities, probes on /healthz and /readyz', () => {
+    const set = one('StatefulSet') as Manifest & StatefulSetShape;
+    const pod = set.spec.template.spec;
+    const [container] = pod.containers;
+    assert.ok(container);
+    assert.equal(set.spec.replicas, 3);
+    const total = container.env.find((env) => env.name === 'MAILPROBE_TOTAL_SHARDS')?.value;
+    assert.equal(total, String(set.spec.replicas), 'MAILPROBE_TOTAL_SHARDS equals the replica count');
+    assert.equal(container.env.find((env) => env.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+    // The pod names the StatefulSet gives are the shards mailprobe reads from them.
+    for (let ordinal = 0; ordinal < set.spec.replicas; ordinal++) {
+      const shard = resolveShard({ flags: {}, env: { POD_NAME: `${set.metadata.name}-${ordinal}`, MAILPROBE_TOTAL_SHARDS: total }, agent: {}, file: 'monitors.json' });
+      assert.deepEqual([shard.index, shard.total], [ordinal, 3]);
+    }
+    assert.equal(container.image, 'registry.example.internal/mailprobe:0.1.0');
+    assert.equal(pod.securityContext.runAsNonRoot, true);
+    assert.equal(pod.securityContext.runAsUser, 10001, 'the image’s user');
+    assert.equal(pod.automountServiceAccountToken, false);
+    assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
+    assert.deepEqual([container.livenessProbe.httpGet.path, container.startupProbe.httpGet.path, container.readinessProbe.httpGet.path], ['/healthz', '/healthz', '/readyz']);
+    assert.deepEqual(container.ports, [{ name: 'metrics', containerPort: 9465 }]);
+    const mounts = new Map(container.volumeMounts.map((mount) => [mount.mountPath, mount]));
+    for (const path of ['/var/lib/mailprobe', '/tmp']) assert.ok(mounts.get(path) && !mounts.get(path)?.readOnly, `${path} writable`);
+    assert.equal(mounts.get('/etc/mailprobe')?.readOnly, true);
+  });
+
+  test('monitors.json in the ConfigMap is a valid mailprobe config that reads the shared probe-id key from the Secret', () => {
+    const config = one('ConfigMap') as Manifest & { data: Record<string, string> };
+    const text = config.data['monitors.json'];
+    assert.ok(text);
+    const loaded = parseConfig(text, '/etc/mailprobe/monitors.json');
+    const set = one('StatefulSet') as Manifest & StatefulSetShape;
+    const keyMount = set.spec.template.spec.containers[0]?.volumeMounts.find((mount) => mount.name === 'probe-id');
+    assert.ok(keyMount?.readOnly);
+    for (const monitor of loaded.monitors) assert.equal(monitor.probeMail?.probeIdKeyFile, `${keyMount.mountPath}/probe-id.key`);
+    const secret = manifests.find((manifest) => manifest.metadata.name === 'mailprobe-probe-id') as Manifest & { data: Record<string, string> };
+    assert.match(Buffer.from(secret.data['probe-id.key'] ?? '', 'base64').toString('utf8'), /^[0-9a-f]{64}\n$/);
+  });
+
+  test('the ServiceMonitor scrapes the headless Service as job "mailprobe", which the shipped rules expect', () => {
+    const service = one('Service') as Manifest & { spec: { clusterIP: string; selector: Record<string, string> } };
+    const monitor = one('ServiceMonitor') as Manifest & { spec: { jobLabel: string; selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string }> } };
+    assert.equal(service.spec.clusterIP, 'None');
+    for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels?.[key], value);
+    assert.equal(service.metadata.labels?.[monitor.spec.jobLabel], 'mailprobe');
+    assert.deepEqual(monitor.spec.endpoints.map((endpoint) => endpoint.port), ['metrics']);
+    const set = one('StatefulSet') as Manifest & StatefulSetShape;
+    for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(set.spec.template.metadata.labels[key], value);
+  });
+
+  test('the NetworkPolicy keeps its peers’ own labels (kustomize must not rewrite them)', () => {
+    const policy = one('NetworkPolicy') as Manifest & { spec: { ingress: Array<{ from: Array<{ podSelector: { matchLabels: Record<string, string> } }> }> } };
+    assert.deepEqual(policy.spec.ingress[0]?.from[0]?.podSelector.matchLabels, { 'app.kubernetes.io/name': 'prometheus' });
+  });
+
+  test('the PrometheusRule holds exactly the rules of deploy/prometheus/*.yml, and its file is up to date', () => {
+    const rule = one('PrometheusRule') as Manifest & { spec: { groups: unknown[] } };
+    assert.deepEqual(rule.spec.groups, shippedRuleGroups(REPO_ROOT));
+    assert.equal(readFileSync(repoPath(PROMETHEUS_RULE_FILE), 'utf8'), prometheusRuleYaml(REPO_ROOT), 'run `npm run generate:prometheusrule`');
+    const names = (parse(readFileSync(repoPath('deploy/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> }).groups.flatMap((group) => group.rules.map((r) => r.alert));
+    assert.ok(names.includes('MailprobeShardMissing') && names.includes('MailprobeShardClaimedTwice'));
+  });
+});
