@@ -4,18 +4,24 @@
 #   docker run --rm -p 9465:9465 --read-only --tmpfs /tmp mailprobe          # the offline demo
 #   docker run -d -p 9465:9465 --read-only --tmpfs /tmp -v mailprobe:/var/lib/mailprobe \
 #     -v "$PWD/monitors.json:/etc/mailprobe/monitors.json:ro" --env-file mailprobe.env mailprobe
-# NODE_IMAGE can name any Node 20 image on glibc (a mirror, or one built offline: see .ci/base-image.sh).
+# BUILD_IMAGE needs a compiler (better-sqlite3 is a native module); NODE_IMAGE only runs. Either can name any
+# Node 20 image on Debian bookworm: a mirror, or one made offline (.ci/base-image.sh build|slim).
+ARG BUILD_IMAGE=docker.io/library/node:20-bookworm
 ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim
 
-FROM ${NODE_IMAGE} AS build
+FROM ${BUILD_IMAGE} AS build
 # npm settings for the build, e.g. --build-arg npm_config_registry=https://npm.example.internal/ or, with a
 # filled npm cache mounted at /root/.npm, npm_config_offline=true.
 ARG npm_config_registry=https://registry.npmjs.org/
 ARG npm_config_offline=false
+# The Node images ship their headers here, so node-gyp compiles without downloading them.
+ARG npm_config_nodedir=/usr/local
 WORKDIR /src
 COPY package.json package-lock.json ./
-# No install scripts: no dependency needs one, and "prepare" would compile before the sources are copied.
-RUN npm ci --ignore-scripts --no-audit --no-fund
+# Scripts off for the install ("prepare" would compile before the sources are here); then the one native
+# module is compiled against this image's Node and glibc, never downloaded prebuilt.
+RUN npm ci --ignore-scripts --no-audit --no-fund \
+ && npm_config_build_from_source=true npm rebuild better-sqlite3 --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json \

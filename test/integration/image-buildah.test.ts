@@ -43,7 +43,7 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
 before(async () => {
   if (!asRoot) return;
   const started = Date.now();
-  const base = await baseImage();
+  const [build, slim] = [await baseImage('build'), await baseImage('slim')];
   const baseSeconds = (Date.now() - started) / 1000;
   const cache = await npmCacheCopy();
   cleanup.push(cache);
@@ -51,7 +51,7 @@ before(async () => {
   await command(
     'buildah',
     ['bud', '--isolation', 'chroot', '--format', 'docker', '--layers', '--pull-never',
-      '--build-arg', `NODE_IMAGE=${base}`, '--build-arg', 'npm_config_offline=true', '--build-arg', `REVISION=${revision}`,
+      '--build-arg', `BUILD_IMAGE=${build}`, '--build-arg', `NODE_IMAGE=${slim}`, '--build-arg', 'npm_config_offline=true', '--build-arg', `REVISION=${revision}`,
       '--volume', `${cache}:/root/.npm`, '--tag', IMAGE, '--file', 'Dockerfile', '.'],
     BUILD_TIMEOUT_MS,
   );
@@ -92,11 +92,15 @@ describe('the container image, built with buildah from the Dockerfile', { skip: 
     for (const label of ['version', 'revision', 'licenses', 'description']) assert.ok(config.Labels?.[`org.opencontainers.image.${label}`], label);
   });
 
-  test('holds production dependencies only and no curl', () => {
+  test('holds production dependencies only, the native module built for it, and no curl or compiler', async () => {
     const root = mounted!.root;
     assert.ok(existsSync(join(root, 'app/node_modules/prom-client/package.json')));
     for (const dev of ['typescript', 'tsx', '@types/node', 'playwright-core']) assert.ok(!existsSync(join(root, 'app/node_modules', dev)), `${dev} is a devDependency`);
-    for (const bin of ['usr/bin/curl', 'usr/bin/wget']) assert.ok(!existsSync(join(root, bin)), bin);
+    for (const bin of ['usr/bin/curl', 'usr/bin/wget', 'usr/bin/g++', 'usr/bin/make']) assert.ok(!existsSync(join(root, bin)), bin);
+    // The history store's SQLite, compiled in the build stage, loads in the runtime image.
+    const sqlite = await runToEnd(run({ args: [], config: { ...config, Entrypoint: ['node', '-e', "console.log(new (require('/app/node_modules/better-sqlite3'))(':memory:').prepare('select sqlite_version() v').get().v)"] } }));
+    assert.equal(sqlite.code, 0, sqlite.output);
+    assert.match(sqlite.output.trim(), /^3\.\d+\.\d+$/);
     assert.ok(!existsSync(join(root, 'app/src')) && existsSync(join(root, 'app/dist/src/cli/main.js')), 'compiled output, not sources');
   });
 

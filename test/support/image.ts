@@ -24,9 +24,12 @@ export async function command(file: string, args: string[], timeoutMs = 120_000)
   return stdout;
 }
 
-/** The local stand-in for node:20-bookworm-slim (.ci/base-image.sh: debootstrap + this machine's Node 20, cached). */
-export async function baseImage(): Promise<string> {
-  const out = await command('bash', ['.ci/base-image.sh'], 1_200_000);
+/**
+ * A local stand-in for node:20-bookworm-slim ("slim") or node:20-bookworm ("build", with the compiler):
+ * .ci/base-image.sh, a debootstrap plus this machine's Node 20, cached.
+ */
+export async function baseImage(variant: 'slim' | 'build'): Promise<string> {
+  const out = await command('bash', ['.ci/base-image.sh', variant], 1_200_000);
   const name = out.trim().split('\n').pop();
   if (!name) throw new Error('.ci/base-image.sh printed no image name');
   return name;
