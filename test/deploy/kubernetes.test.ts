@@ -31,15 +31,15 @@ interface Manifest {
 type Validator = new (data: never) => { validate(): void };
 
 const MODELS: Record<string, Validator> = {
-  'v1/ConfigMap': ConfigMap as unknown as Validator,
-  'v1/Secret': Secret as unknown as Validator,
-  'v1/Service': Service as unknown as Validator,
-  'v1/ServiceAccount': ServiceAccount as unknown as Validator,
-  'apps/v1/StatefulSet': StatefulSet as unknown as Validator,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy as unknown as Validator,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget as unknown as Validator,
-  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor as unknown as Validator,
-  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule as unknown as Validator,
+  'v1/ConfigMap': ConfigMap,
+  'v1/Secret': Secret,
+  'v1/Service': Service,
+  'v1/ServiceAccount': ServiceAccount,
+  'apps/v1/StatefulSet': StatefulSet,
+  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
+  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
+  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
+  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
 };
 
 const run = promisify(execFile);
