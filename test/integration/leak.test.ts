@@ -330,8 +330,9 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     assertClean('the log', agent.output());
     assertClean('/api/status', status);
     assertClean('/metrics', await agent.metrics());
+    // Alert state is saved a moment after the changes it batches (and fsynced), so wait for it before reading the folder.
+    await agent.waitFor('the alert state file', async () => (filesUnder(stateDir).some((file) => file.endsWith('alert-state.json')) ? true : undefined));
     for (const file of filesUnder(stateDir)) assertClean(file, readFileSync(file, 'utf8'));
-    assert.ok(filesUnder(stateDir).some((file) => file.endsWith('alert-state.json')));
     for (const notification of notifications) assertClean(`the ${notification.path} notification`, notification.body);
     assert.match(status, /AADSTS900144: The proxy could not forward the request: .*\[redacted\]/, 'the echo is kept, masked');
     assert.match(status, /AUTHENTICATE failed for \[redacted\]/);
