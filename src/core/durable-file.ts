@@ -85,14 +85,17 @@ export function claimStateFile(path: string, now: () => number = Date.now): Clai
     const winner = heldBy(ownerFile, now());
     if (winner !== undefined && winner !== me) return { ok: false, heldBy: winner };
   }
-  const heartbeat = setInterval(() => {
+  // Freshness is judged by the injected clock, so the record is stamped by it too, not by the kernel's.
+  const touch = (): void => {
     const at = new Date(now());
     try {
       utimesSync(ownerFile, at, at);
     } catch {
       // Gone (the folder was cleared): the next claim, at restart, writes it again.
     }
-  }, HEARTBEAT_MS);
+  };
+  touch();
+  const heartbeat = setInterval(touch, HEARTBEAT_MS);
   heartbeat.unref();
   return {
     ok: true,

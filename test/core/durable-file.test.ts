@@ -36,6 +36,9 @@ describe('state files', () => {
   test('a file another agent owns (fresh owner record) is refused; a stale record is taken over; release gives it up', () => {
     const path = join(dir, 'owned.json');
     writeFileSync(`${path}.owner`, 'other-host pid 4242\n');
+    // Fresh by this process's clock, which CI shifts with faketime; the kernel stamps the file with real time.
+    const fresh = new Date(Date.now());
+    utimesSync(`${path}.owner`, fresh, fresh);
     const refused = claimStateFile(path);
     assert.deepEqual(refused, { ok: false, heldBy: 'other-host pid 4242' });
 
