@@ -1,5 +1,6 @@
 import type { CheckKind } from '../core/check.js';
 import type { StepTiming } from '../core/outcome.js';
+import type { IncidentSummary } from './reader.js';
 
 // Rows of the history store, shared by both backends. Times are epoch milliseconds (UTC); seconds of
 // accounting are kept as milliseconds so that summing many short spans loses nothing to rounding.
@@ -53,15 +54,7 @@ export interface RollupDelta extends Totals {
 }
 
 /** A failure streak of one check: from its first failed run to the first successful one after it. */
-export interface IncidentRow {
-  monitor: string;
-  tenant: string;
-  check: CheckKind;
-  startedAt: number;
-  endedAt?: number;
-  reason: string;
-  stage: string;
-  serverText?: string;
+export interface IncidentRow extends IncidentSummary {
   failures: number;
   /** Failed time accounted to the streak so far. */
   failMs: number;
