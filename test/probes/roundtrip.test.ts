@@ -16,7 +16,7 @@ import { roundtripProbe } from '../../src/probes/roundtrip.js';
 import { smtpProbe } from '../../src/probes/smtp.js';
 import type { ProbeContext, Transcript } from '../../src/probes/types.js';
 import type { Folder } from '../../src/sandbox/mailstore.js';
-import { systemClock } from '../../src/core/clock.js';
+import { systemClock, type Clock } from '../../src/core/clock.js';
 import { loadProbeIdKeyring, probeIdKeyrings, type ProbeIdKeyring } from '../../src/probes/probe-mail.js';
 import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
@@ -30,6 +30,8 @@ let dir: string;
 let tokenRequests = 0;
 
 const FOLDERS = ['INBOX', 'Junk Email', 'Deleted Items', 'Sent Items'] as const;
+// The defaults leave a loaded machine plenty of time; a test that wants the delivery deadline to pass asks for this.
+const SHORT_DEADLINE = { roundtrip: { deadlineSeconds: 1, pollSeconds: 0.1 } };
 
 before(async () => {
   sandbox = await startSandbox();
@@ -56,7 +58,7 @@ beforeEach(() => {
 function monitorFor(extra: Record<string, unknown> = {}, name = 'rt'): ResolvedMonitor {
   const { imap, smtp, pop3 } = sandbox.emulator;
   const config = {
-    defaults: { timeoutSeconds: 5, stepTimeoutSeconds: 2, tls: { caFile: 'ca.pem' }, roundtrip: { deadlineSeconds: 1, pollSeconds: 0.1 } },
+    defaults: { timeoutSeconds: 30, stepTimeoutSeconds: 10, tls: { caFile: 'ca.pem' }, roundtrip: { deadlineSeconds: 30, pollSeconds: 0.1 } },
     tenants: {
       t: {
         tenantId: sandbox.tenantId,
@@ -82,8 +84,14 @@ const tokens: TokenProvider = {
   },
 };
 
-function checkDeps(): CheckDeps {
-  return { tokens, clock: systemClock, probes: PROBES, requiredRoles: REQUIRED_ROLE, probeIds: probeIdKeyrings(), sendBudget: new SendBudget(systemClock), redact: (text) => new Redactor().redact(text) };
+/** The system clock, with wall time that the test moves forward instead of sleeping (probe-id ages, sweeps). */
+function shiftableClock(): Clock & { advance(ms: number): void } {
+  let offset = 0;
+  return { now: () => systemClock.now() + offset, monotonic: () => systemClock.monotonic(), advance: (ms) => (offset += ms) };
+}
+
+function checkDeps(clock: Clock = systemClock): CheckDeps {
+  return { tokens, clock, probes: PROBES, requiredRoles: REQUIRED_ROLE, probeIds: probeIdKeyrings(), sendBudget: new SendBudget(clock), redact: (text) => new Redactor().redact(text) };
 }
 
 function keyring(monitor: ResolvedMonitor): ProbeIdKeyring {
@@ -149,8 +157,9 @@ describe('roundtrip against the Exchange emulator', () => {
     assert.equal(result.outcome.ok, true, JSON.stringify(result.outcome.failure));
     const { facts } = result.outcome;
     assert.equal(typeof facts.probeId, 'string');
-    assert.ok(Number(facts.sendSeconds) > 0 && Number(facts.sendSeconds) < 2, `sendSeconds ${facts.sendSeconds}`);
-    assert.ok(Number(facts.deliverySeconds) >= 0.3 && Number(facts.deliverySeconds) < 1, `deliverySeconds ${facts.deliverySeconds}`);
+    // Figures, not bounds: how long a send or a delivery takes is the machine's business (benchmarks measure it).
+    assert.ok(Number(facts.sendSeconds) > 0, `sendSeconds ${facts.sendSeconds}`);
+    assert.ok(Number(facts.deliverySeconds) > 0, `deliverySeconds ${facts.deliverySeconds}`);
     assert.equal(facts.cleanedUp, 2, 'the INBOX message and its Sent Items copy');
     const steps = result.outcome.steps.map((step) => step.step);
     for (const step of ['token', 'send', 'delivery', 'cleanup'] as const) assert.ok(steps.includes(step), `step ${step} in ${steps.join(',')}`);
@@ -158,27 +167,27 @@ describe('roundtrip against the Exchange emulator', () => {
   });
 
   test('a delivery that never comes fails with delivery_timeout at the deadline, and the next run sweeps what it left', async () => {
-    const monitor = monitorFor({ timeoutSeconds: 1 });
+    // The check's own timeout (30 s) is far beyond the 1 s delivery deadline, so only the deadline can end the wait.
+    const monitor = monitorFor(SHORT_DEADLINE);
+    const clock = shiftableClock();
     sandbox.emulator.faults.deliveryStopped = true;
-    const started = Date.now();
-    const failed = await runCheck(checkDeps(), monitor, 'roundtrip');
-    const took = Date.now() - started;
+    const failed = await runCheck(checkDeps(clock), monitor, 'roundtrip');
     assert.equal(failed.outcome.ok, false);
     assert.equal(failed.outcome.failure?.reason, 'delivery_timeout');
     assert.equal(failed.outcome.failure?.stage, 'delivery');
+    assert.match(failed.outcome.failure?.message ?? '', /did not reach the INBOX within 1 s/);
     assert.equal(failed.diagnosis?.reason, 'delivery_timeout');
-    assert.ok(took >= 1000 && took < 2500, `failed after ${took} ms, deadline 1 s`);
     assert.equal(typeof failed.outcome.facts.sendSeconds, 'number', 'the send half is still reported');
     assert.equal(folder('Sent Items').messages.length, 1, 'Exchange kept its Sent Items copy');
 
-    // The leftover is too young to sweep while a check of this monitor might still wait for it (1 s + 1 s + 2 s).
+    // The leftover is too young to sweep while a check of this monitor might still wait for it (30 s + 1 s + 2 s).
     sandbox.emulator.faults.deliveryStopped = false;
-    const next = await runCheck(checkDeps(), monitor, 'roundtrip');
+    const next = await runCheck(checkDeps(clock), monitor, 'roundtrip');
     assert.equal(next.outcome.ok, true, JSON.stringify(next.outcome.failure));
     assert.equal(folder('Sent Items').messages.length, 1);
-    await new Promise((resolve) => setTimeout(resolve, 4000 - (Date.now() - started)));
-    const later = await runCheck(checkDeps(), monitor, 'roundtrip');
-    assert.equal(later.outcome.ok, true);
+    clock.advance(10 * 60_000);
+    const later = await runCheck(checkDeps(clock), monitor, 'roundtrip');
+    assert.equal(later.outcome.ok, true, JSON.stringify(later.outcome.failure));
     assert.equal(later.outcome.facts.cleanedUp, 3, 'its own two copies and the old Sent Items copy');
     assert.deepEqual(snapshot(), []);
   });
@@ -279,7 +288,7 @@ describe('cleanup where SEARCH HEADER finds nothing and IMAP4rev2 is offered', (
     Object.assign(sandbox.model.faults, { imapRev2: true });
     t.after(() => Object.assign(sandbox.model.faults, { imapRev2: false }));
     const transcript = recording();
-    const result = await runCheck(checkDeps(), monitorFor({ imap: { ...sandbox.emulator.imap, imap4rev2: true }, timeoutSeconds: 1 }, 'rt-rev2'), 'roundtrip', { transcript });
+    const result = await runCheck(checkDeps(), monitorFor({ imap: { ...sandbox.emulator.imap, imap4rev2: true }, ...SHORT_DEADLINE }, 'rt-rev2'), 'roundtrip', { transcript });
     assert.ok(transcript.lines.some((line) => /^C: \S+ ENABLE .*IMAP4rev2/i.test(line)), transcript.lines.join('\n'));
     assert.equal(result.outcome.failure?.reason, 'delivery_timeout');
   });
