@@ -10,6 +10,11 @@ import {
   type ScriptStep,
 } from '../support/scripted-server.js';
 
+// A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
+// first on a loaded machine, and no test measures how long the cut took.
+const HANG_STEP_TIMEOUT_MS = 1000;
+const STEP_TIMED_OUT = new RegExp(`no answer within ${HANG_STEP_TIMEOUT_MS} ms`);
+
 const GREETING =
   '220 LO4P302CA0005.outlook.office365.com Microsoft ESMTP MAIL Service ready at Thu, 10 Oct 2024 22:49:55 +0000 [08DCE8B62813AB2B]\r\n';
 
@@ -136,12 +141,11 @@ describe('smtp probe', () => {
     assert.equal(outcome.facts.probeId, 'test1');
   });
 
-  test('no greeting after connect times out at greeting, fast', async () => {
-    const started = performance.now();
-    const { outcome } = await probe([{ hang: true }], { stepTimeoutMs: 200 });
+  test('no greeting after connect is cut by the step timeout at greeting', async () => {
+    const { outcome } = await probe([{ hang: true }], { stepTimeoutMs: HANG_STEP_TIMEOUT_MS });
     assert.equal(outcome.failure?.stage, 'greeting');
     assert.equal(outcome.failure?.reason, 'timeout');
-    assert.ok(performance.now() - started < 2000);
+    assert.match(outcome.failure?.message ?? '', STEP_TIMED_OUT, 'the step timeout cut the hang');
   });
 
   test('reset while the message is being sent', async () => {

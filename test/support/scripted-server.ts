@@ -24,6 +24,8 @@ export type ScriptStep =
   | { flood: string; bytes?: number }
   /** Read nothing more and answer nothing: a server stuck mid-session. */
   | { hang: true }
+  /** Runs `call` when the dialogue gets here: the test acts (aborts the probe) at a known step, not after a guessed delay. */
+  | { call: () => void }
   /** Drop the connection with a TCP RST. */
   | { reset: true }
   | { close: true };
@@ -140,6 +142,8 @@ async function runScript(raw: net.Socket, options: ScriptedServerOptions, server
     } else if ('startTls' in step) {
       if (!options.startTls) throw new Error('startTls step without a startTls certificate');
       current = await upgrade(current, reader, options.startTls);
+    } else if ('call' in step) {
+      step.call();
     } else if ('hang' in step) {
       reader.detach();
       return;
