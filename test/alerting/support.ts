@@ -114,7 +114,7 @@ export interface Receiver {
   url: string;
   host: string;
   received: Received[];
-  /** Resolves once `count` requests have arrived; fails the test after `withinMs`. */
+  /** Resolves once `count` requests have arrived; fails the test after `withinMs` (generous: it bounds a hang, it times nothing). */
   waitFor(count: number, withinMs?: number): Promise<Received[]>;
 }
 
@@ -143,7 +143,7 @@ export async function startReceiver(t: TestContext, reply: (n: number) => Reply)
     url: `http://${host}`,
     host,
     received,
-    async waitFor(count, withinMs = 3000) {
+    async waitFor(count, withinMs = 30_000) {
       const deadline = Date.now() + withinMs;
       while (received.length < count) {
         if (Date.now() > deadline) throw new Error(`receiver ${host} got ${received.length} requests, expected ${count}`);
@@ -154,8 +154,8 @@ export async function startReceiver(t: TestContext, reply: (n: number) => Reply)
   };
 }
 
-/** Polls until `done` holds; fails after `withinMs`. */
-export async function until(done: () => boolean, what: string, withinMs = 3000): Promise<void> {
+/** Polls until `done` holds; fails after `withinMs` (generous: it bounds a hang, it times nothing). */
+export async function until(done: () => boolean, what: string, withinMs = 30_000): Promise<void> {
   const deadline = Date.now() + withinMs;
   while (!done()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
