@@ -20,7 +20,8 @@ function changes(file: string): { watcher: ConfigWatcher; next: () => Promise<vo
     count: () => seen,
     next: () =>
       new Promise<void>((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error('no change seen within 5 s')), 5_000);
+        // Generous: it bounds a missed event, it times nothing; a loaded machine may take seconds to deliver one.
+        const timer = setTimeout(() => reject(new Error('no change seen within 30 s')), 30_000);
         waiting = () => {
           clearTimeout(timer);
           waiting = undefined;

@@ -12,6 +12,7 @@ import { pickPorts } from '../support/testbed/ports.js';
 // them are all seen, and a reload of 20,000 monitors lets the checks in flight finish as they would have.
 
 const EVERY_TWO_SECONDS = '*/2 * * * * *';
+const NEVER_DURING_THE_TEST = '0 0 1 1 *';
 let bed: EmulatorBed;
 const agents: AgentProcess[] = [];
 
@@ -51,7 +52,7 @@ describe('reload', () => {
     await agent.waitFor('a first success', async () => (sampleValue(await agent.metrics(), 'mailprobe_check_success', { monitor: 'live', check: 'imap' }) === 1 ? true : undefined));
 
     for (const name of ['renamed-1', 'renamed-2']) {
-      const next = { ...base, monitors: [...base.monitors, { ...base.monitors[0]!, name, schedule: '0 0 1 1 *' }] };
+      const next = { ...base, monitors: [...base.monitors, { ...base.monitors[0]!, name, schedule: NEVER_DURING_THE_TEST }] };
       base.monitors = next.monitors;
       // What vim and sed -i do: write a new file beside the old one, rename it over.
       writeFileSync(join(dir, '.monitors.json.tmp'), JSON.stringify(next, null, 2));
@@ -100,9 +101,12 @@ describe('reload', () => {
     const agent = await start(join(mounted, 'monitors.json'));
     await scheduled(agent, 'live');
 
-    swap('..v2', { ...config, monitors: [...config.monitors, { ...config.monitors[0]!, name: 'swapped-1' }] });
+    // The swapped-in monitors are scheduled but never due during the test, so no check of swapped-1 is in flight when
+    // the second swap removes it: the test is about the swap being seen, not about a race with a running check.
+    const added = (name: string): Config['monitors'][number] => ({ ...config.monitors[0]!, name, schedule: NEVER_DURING_THE_TEST });
+    swap('..v2', { ...config, monitors: [...config.monitors, added('swapped-1')] });
     await scheduled(agent, 'swapped-1');
-    swap('..v3', { ...config, agent: { logLevel: 'debug' }, monitors: [...config.monitors, { ...config.monitors[0]!, name: 'swapped-2' }] });
+    swap('..v3', { ...config, agent: { logLevel: 'debug' }, monitors: [...config.monitors, added('swapped-2')] });
     await scheduled(agent, 'swapped-2');
     const text = await agent.metrics();
     assert.ok(!text.includes('monitor="swapped-1"'), 'the monitor removed by the second swap is still there');
