@@ -3,6 +3,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server, type Socket } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { after, before, describe, test } from 'node:test';
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { writeMonitors } from '../support/monitors.js';
@@ -115,22 +116,53 @@ function describeVerdict(verdict: Verdict): string {
   return `${verdict.source}: ${what}\n    ${verdict.expr.replaceAll('\n', '\n    ')}`;
 }
 
-/** Evaluates until every expression has data or the timeout passes; returns the last verdicts either way. */
-async function settle(expressions: readonly Expression[], timeoutMs: number): Promise<Verdict[]> {
+/**
+ * Evaluates until `done` holds or the timeout passes; returns the last verdicts either way, for the caller to assert
+ * on. A check on a loaded machine may miss a run or fail one; the state a test expects is waited for, not sampled once.
+ */
+async function settle(expressions: readonly Expression[], timeoutMs: number, done: (verdicts: Verdict[]) => boolean = (verdicts) => verdicts.every(hasData)): Promise<Verdict[]> {
   const api = prometheus;
   if (api === undefined) throw new Error('prometheus not started');
   let verdicts: Verdict[] = [];
   await api
     .waitFor(
-      'every expression to return data',
+      'the expressions to settle',
       async () => {
         verdicts = await evaluate(expressions);
-        return verdicts.every(hasData) ? true : undefined;
+        return done(verdicts) ? true : undefined;
       },
       timeoutMs,
     )
     .catch(() => undefined);
   return verdicts;
+}
+
+function panelSamples(verdicts: Verdict[], title: string): PromSample[] {
+  return verdicts.find((verdict) => verdict.source.startsWith(`dashboard "${title}"`))?.samples ?? [];
+}
+
+/** What the failure-only panels show of the seeded broken monitors. */
+function seededFailures(verdicts: Verdict[]): { current: string[]; byReason: string[]; overlapSkips: number } {
+  const panel = (title: string): PromSample[] => panelSamples(verdicts, title);
+  return {
+    current: panel('Current failures').map((sample) => `${sample.metric.monitor}/${sample.metric.check} ${sample.metric.category}/${sample.metric.reason}`).sort(),
+    byReason: panel('Failures by reason, all monitors (time range)').map((sample) => `${sample.metric.category}/${sample.metric.reason}`).sort(),
+    overlapSkips: panel('Skipped runs').filter((sample) => sample.metric.mailbox === HANG_MAILBOX && sample.metric.why === 'overlap').length,
+  };
+}
+
+const SEEDED_CURRENT = ['broken-auth/imap auth/auth_failed', 'broken-hang/pop3 transport/timeout', 'broken-hang/roundtrip transport/timeout'];
+const SEEDED_REASONS = ['auth/auth_failed', 'transport/timeout'];
+
+/** What the panels show of the healthy mailboxes: panels without data, current failures, and each check's status. */
+function healthyView(verdicts: Verdict[]): { missing: Verdict[]; current: PromSample[] | undefined; checks: string[] } {
+  const failureOnly = (verdict: Verdict): boolean => FAILURE_ONLY_PANELS.has(/^dashboard "(.*)" \w+$/.exec(verdict.source)?.[1] ?? '');
+  const checks = new Set(panelSamples(verdicts, 'Check status').map((sample) => `${sample.metric.mailbox}/${sample.metric.check}=${sample.value}`));
+  return {
+    missing: verdicts.filter((verdict) => !failureOnly(verdict) && !hasData(verdict)),
+    current: verdicts.find((verdict) => verdict.source.startsWith('dashboard "Current failures"'))?.samples,
+    checks: [...checks].sort(),
+  };
 }
 
 before(async () => {
@@ -211,26 +243,22 @@ describe('shipped PromQL against a real Prometheus scraping mailprobe run', () =
   });
 
   test('the seeded broken monitors feed the failure-only panels', async () => {
-    const verdicts = await evaluate(dashboardExpressionsFor(DEFAULT_VARIABLE_VALUES.mailbox));
-    const panel = (title: string): PromSample[] => verdicts.find((verdict) => verdict.source.startsWith(`dashboard "${title}"`))?.samples ?? [];
-    const current = panel('Current failures').map((sample) => `${sample.metric.monitor}/${sample.metric.check} ${sample.metric.category}/${sample.metric.reason}`);
-    assert.deepEqual(current.sort(), ['broken-auth/imap auth/auth_failed', 'broken-hang/pop3 transport/timeout', 'broken-hang/roundtrip transport/timeout']);
-    const byReason = panel('Failures by reason, all monitors (time range)').map((sample) => `${sample.metric.category}/${sample.metric.reason}`);
-    assert.deepEqual(byReason.sort(), ['auth/auth_failed', 'transport/timeout']);
-    const skipped = panel('Skipped runs').filter((sample) => sample.metric.mailbox === HANG_MAILBOX && sample.metric.why === 'overlap');
-    assert.ok(skipped.length > 0, `no overlap skips of the hanging monitor: ${JSON.stringify(panel('Skipped runs'))}`);
+    const expected = (seen: ReturnType<typeof seededFailures>): boolean =>
+      isDeepStrictEqual(seen.current, SEEDED_CURRENT) && isDeepStrictEqual(seen.byReason, SEEDED_REASONS) && seen.overlapSkips > 0;
+    const verdicts = await settle(dashboardExpressionsFor(DEFAULT_VARIABLE_VALUES.mailbox), SETTLE_TIMEOUT_MS, (all) => expected(seededFailures(all)));
+    const seen = seededFailures(verdicts);
+    assert.deepEqual(seen.current, SEEDED_CURRENT);
+    assert.deepEqual(seen.byReason, SEEDED_REASONS);
+    assert.ok(seen.overlapSkips > 0, `no overlap skips of the hanging monitor: ${JSON.stringify(panelSamples(verdicts, 'Skipped runs'))}`);
   });
 
   test('on the healthy mailboxes alone, every panel but the failure-only ones has data, and no failure shows', async () => {
-    const verdicts = await evaluate(dashboardExpressionsFor(HEALTHY_MAILBOXES));
-    const failureOnly = (verdict: Verdict): boolean => FAILURE_ONLY_PANELS.has(/^dashboard "(.*)" \w+$/.exec(verdict.source)?.[1] ?? '');
-    const missing = verdicts.filter((verdict) => !failureOnly(verdict) && !hasData(verdict));
-    assert.deepEqual(missing.map(describeVerdict), []);
-    const current = verdicts.find((verdict) => verdict.source.startsWith('dashboard "Current failures"'));
-    assert.ok(current, 'the dashboard has a "Current failures" panel');
-    assert.deepEqual(current.samples, [], 'a healthy mailbox shows a current failure');
-    const status = verdicts.find((verdict) => verdict.source.startsWith('dashboard "Check status"'));
-    const checks = new Set(status?.samples?.map((sample) => `${sample.metric.mailbox}/${sample.metric.check}=${sample.value}`));
-    assert.deepEqual([...checks].sort(), [`${bed.mailbox}/imap=1`, `${bed.mailbox}/pop3=1`, `${bed.mailbox}/smtp=1`, `${RT_MAILBOX}/roundtrip=1`]);
+    const healthyChecks = [`${bed.mailbox}/imap=1`, `${bed.mailbox}/pop3=1`, `${bed.mailbox}/smtp=1`, `${RT_MAILBOX}/roundtrip=1`];
+    const healthy = (view: ReturnType<typeof healthyView>): boolean => view.missing.length === 0 && view.current?.length === 0 && isDeepStrictEqual(view.checks, healthyChecks);
+    const view = healthyView(await settle(dashboardExpressionsFor(HEALTHY_MAILBOXES), SETTLE_TIMEOUT_MS, (all) => healthy(healthyView(all))));
+    assert.deepEqual(view.missing.map(describeVerdict), []);
+    assert.ok(view.current, 'the dashboard has a "Current failures" panel');
+    assert.deepEqual(view.current, [], 'a healthy mailbox shows a current failure');
+    assert.deepEqual(view.checks, healthyChecks);
   });
 });
