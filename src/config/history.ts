@@ -22,6 +22,11 @@ export const SLA_DEFAULTS = {
   minimumOutageSeconds: 0,
 } as const;
 
+export const MONTHLY_SUMMARY_DEFAULTS = {
+  day: 1,
+  at: '08:00',
+} as const;
+
 const timeZone = z
   .string()
   .min(1)
@@ -129,8 +134,65 @@ export const SlaConfig = z
       .optional()
       .describe('A failure streak below either bound is a blip: its time counts as OK.'),
     maintenance: z.array(MaintenanceConfig).optional().describe('Maintenance windows: excluded from availability.'),
+    monthlySummary: z
+      .object({
+        enabled: z.boolean().optional().describe('false stops the summary and keeps the settings (default true when this section exists).'),
+        day: z.number().int().min(1).max(28).optional().describe('Day of the month it goes out, 1–28 so every month has it (default 1).'),
+        at: clockTime.optional().describe('Local time it goes out on that day, in sla.timeZone (default 08:00).'),
+        notifiers: z
+          .array(name)
+          .min(1)
+          .optional()
+          .describe('Names of alerting.notifiers it goes to (default every webhook, Teams and Slack notifier; Alertmanager takes alerts, not reports).'),
+        tenant: name.optional().describe('Only this tenant (a key of "tenants"), as `mailprobe report --tenant` (default all).'),
+      })
+      .strict()
+      .optional()
+      .describe('The previous calendar month’s report, summed up, sent once through the notifiers: availability, SLOs, worst checks, top incidents with their fix.'),
   })
   .strict();
+
+export type MonthlySummaryInput = NonNullable<SlaConfigInput['monthlySummary']>;
+
+/** A notifier the summary can go to, with its type. */
+interface NotifierRef {
+  name: string;
+  type: string;
+}
+
+/**
+ * Cross-field rules of sla.monthlySummary: it needs history and a notifier that takes reports, and the names it
+ * gives must exist. Returned as (path, message) pairs for the resolver to report with the file.
+ */
+export function monthlySummaryIssues(input: {
+  sla?: SlaConfigInput;
+  history?: HistoryConfigInput;
+  alerting?: { notifiers: readonly NotifierRef[] };
+  tenants: Record<string, unknown>;
+}): Array<{ path: string; message: string }> {
+  const summary = input.sla?.monthlySummary;
+  if (!summary || summary.enabled === false) return [];
+  const at = 'sla.monthlySummary';
+  const issues: Array<{ path: string; message: string }> = [];
+  if (input.history?.enabled === false) issues.push({ path: at, message: 'needs the history store, but "history": {"enabled": false} keeps none; enable history or set "enabled": false here' });
+  const notifiers = input.alerting?.notifiers ?? [];
+  const byName = new Map(notifiers.map((notifier) => [notifier.name, notifier]));
+  const known = notifiers.map((notifier) => `"${notifier.name}"`).join(', ') || 'none defined';
+  if (summary.notifiers) {
+    summary.notifiers.forEach((wanted, index) => {
+      const notifier = byName.get(wanted);
+      if (!notifier) issues.push({ path: `${at}.notifiers[${index}]`, message: `unknown notifier "${wanted}" (alerting.notifiers: ${known})` });
+      else if (notifier.type === 'alertmanager') issues.push({ path: `${at}.notifiers[${index}]`, message: `"${wanted}" is an Alertmanager notifier; Alertmanager takes alerts, not reports: name a webhook, Teams or Slack notifier` });
+    });
+  } else if (!notifiers.some((notifier) => notifier.type !== 'alertmanager')) {
+    issues.push({ path: at, message: `no webhook, Teams or Slack notifier to send it through (alerting.notifiers: ${known}); add one or set "enabled": false` });
+  }
+  if (summary.tenant !== undefined && !Object.hasOwn(input.tenants, summary.tenant)) {
+    const tenants = Object.keys(input.tenants).map((key) => `"${key}"`).join(', ') || 'none defined';
+    issues.push({ path: `${at}.tenant`, message: `unknown tenant "${summary.tenant}" (tenants: ${tenants})` });
+  }
+  return issues;
+}
 
 export type HistoryConfigInput = z.infer<typeof HistoryConfig>;
 export type SlaConfigInput = z.infer<typeof SlaConfig>;

@@ -7,6 +7,7 @@ import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import { PROTOCOL } from '../core/protocols.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
+import { monthlySummaryIssues } from './history.js';
 import { caFileProblem, certificatePairProblem } from './pem.js';
 import { probeIdKeyFileProblem } from './probe-id-key.js';
 import { scheduleIntervalSeconds } from './schedule.js';
@@ -76,6 +77,7 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
     }
     monitors.push(resolved);
   });
+  for (const issue of monthlySummaryIssues(input)) issues.push({ file, ...issue });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const statusPage = { ...BUILT_IN_DEFAULTS.statusPage, ...input.statusPage };
