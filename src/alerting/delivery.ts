@@ -29,6 +29,8 @@ export interface Delivery {
   coalesceKey?: string;
   /** Routine re-posts: success is logged at debug, not info. */
   quiet?: boolean;
+  /** Told this delivery's fate once it is known, e.g. to remember durably that it went out. */
+  onDone?: (result: DeliveryResult) => void;
 }
 
 export interface RetryPolicy {
@@ -142,7 +144,7 @@ export class DeliveryQueue {
     const prepared = delivery.prepare();
     if (!prepared.ok) {
       logger.error('notification not sent: notifier URL or header unavailable', { ...delivery.meta, problem: prepared.message });
-      return this.#report('failure', 0);
+      return this.#report(delivery, 'failure', 0);
     }
     const { request } = prepared;
     const meta = { ...delivery.meta, host: request.url.host };
@@ -150,20 +152,20 @@ export class DeliveryQueue {
       const outcome = await this.#attempt(request);
       if (outcome.kind === 'sent') {
         logger[delivery.quiet ? 'debug' : 'info']('notification delivered', { ...meta, status: outcome.status, attempts: attempt });
-        return this.#report('success', attempt);
+        return this.#report(delivery, 'success', attempt);
       }
       if (outcome.kind === 'rejected') {
         logger.error('notification rejected, not retried', { ...meta, status: outcome.status, response: outcome.response, attempts: attempt });
-        return this.#report('failure', attempt);
+        return this.#report(delivery, 'failure', attempt);
       }
       const why = outcome.status !== undefined ? { status: outcome.status } : { error: outcome.error };
       if (this.#closing.signal.aborted) {
         logger.warn('notification abandoned: notifier closed', { ...meta, ...why, attempts: attempt });
-        return this.#report('failure', attempt);
+        return this.#report(delivery, 'failure', attempt);
       }
       if (attempt >= retry.maxAttempts) {
         logger.error('notification failed after retries', { ...meta, ...why, attempts: attempt });
-        return this.#report('failure', attempt);
+        return this.#report(delivery, 'failure', attempt);
       }
       const delayMs = backoffDelayMs(attempt, retry, outcome.retryAfterMs);
       logger.warn('notification attempt failed, retrying', { ...meta, ...why, attempt, delayMs });
@@ -171,7 +173,7 @@ export class DeliveryQueue {
         await sleep(delayMs, undefined, { signal: this.#closing.signal });
       } catch {
         logger.warn('notification abandoned: notifier closed', { ...meta, ...why, attempts: attempt });
-        return this.#report('failure', attempt);
+        return this.#report(delivery, 'failure', attempt);
       }
     }
   }
@@ -193,14 +195,14 @@ export class DeliveryQueue {
 
   #drop(delivery: Delivery, message: string): void {
     this.#options.logger.warn(message, delivery.meta);
-    this.#report('dropped', 0);
+    this.#report(delivery, 'dropped', 0);
   }
 
-  #report(result: DeliveryResult, attempts: number): void {
+  #report(delivery: Delivery, result: DeliveryResult, attempts: number): void {
     const { onDelivery, notifier, type, logger } = this.#options;
-    if (!onDelivery) return;
     try {
-      onDelivery({ notifier, type, result, attempts });
+      onDelivery?.({ notifier, type, result, attempts });
+      delivery.onDone?.(result);
     } catch (error) {
       logger.error('notification delivery callback failed', { error });
     }

@@ -47,6 +47,33 @@ interface Target {
   queue: DeliveryQueue;
 }
 
+/**
+ * A notifier's request at send time: its URL and header secrets read now (so a rotated secret file is picked up),
+ * checked, and the body the caller builds for that URL. Problems come back as a message that never quotes a secret.
+ */
+export function prepareRequest(
+  settings: Pick<NotifierConfigInput, 'url' | 'headers'>,
+  where: { baseDir: string; env: NodeJS.ProcessEnv },
+  build: (url: URL) => { url: URL; body: string },
+): Prepared {
+  const url = readSecret(settings.url, where.baseDir, where.env);
+  if (!url.ok) return { ok: false, message: `url: ${url.message}` };
+  let parsed: URL;
+  try {
+    parsed = new URL(url.secret.reveal());
+  } catch {
+    return { ok: false, message: 'url is not an absolute URL' };
+  }
+  if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return { ok: false, message: `url scheme ${parsed.protocol} is not http or https` };
+  const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'mailprobe' };
+  for (const [name, source] of Object.entries(settings.headers ?? {})) {
+    const value = readSecret(source, where.baseDir, where.env);
+    if (!value.ok) return { ok: false, message: `header ${name}: ${value.message}` };
+    headers[name.toLowerCase()] = value.secret.reveal();
+  }
+  return { ok: true, request: { ...build(parsed), headers } };
+}
+
 function providerFor<T extends NotifierType>(type: T): Provider<T> {
   return PROVIDERS[type];
 }
@@ -95,23 +122,8 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   }));
 
   const prepare = (settings: NotifierConfigInput, alert: Alert): Prepared => {
-    const url = readSecret(settings.url, baseDir, env);
-    if (!url.ok) return { ok: false, message: `url: ${url.message}` };
-    let parsed: URL;
-    try {
-      parsed = new URL(url.secret.reveal());
-    } catch {
-      return { ok: false, message: 'url is not an absolute URL' };
-    }
-    if (parsed.protocol !== 'https:' && parsed.protocol !== 'http:') return { ok: false, message: `url scheme ${parsed.protocol} is not http or https` };
-    const headers: Record<string, string> = { 'content-type': 'application/json', 'user-agent': 'mailprobe' };
-    for (const [name, source] of Object.entries(settings.headers ?? {})) {
-      const value = readSecret(source, baseDir, env);
-      if (!value.ok) return { ok: false, message: `header ${name}: ${value.message}` };
-      headers[name.toLowerCase()] = value.secret.reveal();
-    }
     const provider = providerFor(settings.type);
-    return { ok: true, request: { url: provider.endpoint(parsed), headers, body: JSON.stringify(provider.buildBody(alert, settings)) } };
+    return prepareRequest(settings, { baseDir, env }, (url) => ({ url: provider.endpoint(url), body: JSON.stringify(provider.buildBody(alert, settings)) }));
   };
 
   const send = (target: Target, alert: Alert, resend = false): void => {

@@ -1,5 +1,5 @@
 import { mkdirSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { parseListen } from '../config/defaults.js';
@@ -7,11 +7,12 @@ import { envOverrides, loadConfigFile } from '../config/load.js';
 import { restartOnlyChanges } from '../config/restart-only.js';
 import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type ShardSources } from '../config/shard.js';
 import type { LoadedConfig } from '../config/types.js';
-import { systemClock } from '../core/clock.js';
+import { systemClock, type Clock } from '../core/clock.js';
 import { claimStateFile, ownedStateFile, type Claim } from '../core/durable-file.js';
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import { startHistory, type HistoryService } from '../history/service.js';
+import { MonthlySummary, summaryScope } from '../summary/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
 import { MailprobeMetrics } from '../metrics/metrics.js';
@@ -114,6 +115,8 @@ export async function startAgent(
   const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env });
   // Before the first check runs, so /api/status shows where each check was when the agent stopped.
   if (history) agent.status.restore(history.restored.map((check) => check.status));
+  const summary = history ? monthlySummary(config, history, { clock, logger, env: options.io.env, metrics }) : undefined;
+  summary?.configure(summaryScope(share));
   let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
 
   const { host, port } = listenAddress(options.listen, config);
@@ -151,6 +154,7 @@ export async function startAgent(
     },
   });
   agent.start(config, { runAtStart: true });
+  summary?.start();
   metrics.setConfigReload(true, clock.now() / 1000);
   logger.info('mailprobe started', {
     version: VERSION,
@@ -170,6 +174,7 @@ export async function startAgent(
       share = nextShare;
       announceShard();
       history?.configure(next);
+      summary?.configure(summaryScope(share));
       const section = JSON.stringify(next.alerting ?? null);
       if (section !== alertingSection) {
         configureAlerting(next);
@@ -201,12 +206,30 @@ export async function startAgent(
       const { unfinished } = await agent.stop((agent.config ?? config).agent.shutdownGraceMs);
       if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
       await notifier?.close();
+      await summary?.close();
       for (const claim of stateOwners.values()) if (claim.ok) claim.release();
       await history?.close();
       await http.close();
       logger.info('mailprobe stopped');
     },
   };
+}
+
+/** summary-state.json in agent.stateDir: not named per shard or replica, so two would-be senders cannot both own it. */
+function monthlySummary(
+  config: LoadedConfig,
+  history: HistoryService,
+  deps: { clock: Clock; logger: Logger; env: NodeJS.ProcessEnv; metrics: MailprobeMetrics },
+): MonthlySummary {
+  mkdirSync(config.agent.stateDir, { recursive: true, mode: 0o700 });
+  return new MonthlySummary({
+    store: history.store,
+    clock: deps.clock,
+    logger: deps.logger.child({ component: 'summary' }),
+    statePath: join(config.agent.stateDir, 'summary-state.json'),
+    env: deps.env,
+    onDelivery: (event) => deps.metrics.recordNotification(event.notifier, event.type, event.result),
+  });
 }
 
 function listenerSecurity(webConfigFile: string | undefined, bearerTokenFile: string | undefined, logger: Logger): ListenerSecurity | undefined {
