@@ -24,6 +24,9 @@ interface Bed {
 
 const ok: Reply = { status: 200 };
 
+/** Requests the three report-taking receivers got. */
+const sent = (b: Bed): number => b.webhook.received.length + b.teams.received.length + b.slack.received.length;
+
 async function bed(t: TestContext, replies: { webhook?: (n: number) => Reply } = {}): Promise<Bed> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-summary-'));
   t.after(() => rmSync(dir, { recursive: true, force: true }));
@@ -153,7 +156,7 @@ describe('monthly summary', () => {
     await second_.poll();
     await second_.flush();
     await second_.close();
-    assert.equal(b.webhook.received.length + b.teams.received.length + b.slack.received.length, 3);
+    assert.equal(sent(b), 3);
   });
 
   test('down at the scheduled time: it goes out at start-up, late, and December waits for 1 January', async (t) => {
@@ -193,7 +196,7 @@ describe('monthly summary', () => {
     await summary.poll();
     await summary.flush();
     await summary.close();
-    assert.equal(b.webhook.received.length + b.teams.received.length + b.slack.received.length, 0);
+    assert.equal(sent(b), 0);
   });
 
   test('a failed delivery is retried with backoff; the notifiers that got it are not asked again', async (t) => {
@@ -273,7 +276,7 @@ describe('monthly summary', () => {
     await shard0.poll();
     await shard0.flush();
     await shard0.close();
-    assert.equal(b.webhook.received.length + b.teams.received.length + b.slack.received.length, 0);
+    assert.equal(sent(b), 0);
     assert.ok(logger.messages().includes('monthly summary state file belongs to another agent; this one does not send the summary'));
   });
 });
