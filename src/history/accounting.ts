@@ -56,8 +56,8 @@ export interface CheckPeriod {
   from: number;
   to: number;
   now: number;
-  /** Rollup totals of [from, to). */
-  totals: Totals;
+  /** OK and FAIL time of [from, to) in the rollups. */
+  totals: Pick<Totals, 'okMs' | 'failMs'>;
   state?: CheckStateRow;
   /** Whether the check is still configured; a removed check is accounted only up to its last result's cover. */
   configured: boolean;

@@ -50,7 +50,7 @@ export async function startHistory(config: LoadedConfig, deps: { clock: Clock; l
   }
   recorder.start();
   let current = config;
-  const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: () => configuredChecks(current) });
+  const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: configuredChecks(config) });
   const service: HistoryService = {
     store,
     recorder,
@@ -71,7 +71,7 @@ export async function startHistory(config: LoadedConfig, deps: { clock: Clock; l
     },
     configure(next) {
       current = next;
-      service.reader = new StoreHistoryReader({ store, policy: accountingPolicy(next), configured: () => configuredChecks(current) });
+      service.reader = new StoreHistoryReader({ store, policy: accountingPolicy(next), configured: configuredChecks(next) });
     },
     async close() {
       await recorder.close();
@@ -112,7 +112,7 @@ class ReopeningStore implements HistoryStore {
   }
 
   write: HistoryStore['write'] = async (batch) => (await this.#get()).write(batch);
-  checkStates: HistoryStore['checkStates'] = async () => (await this.#get()).checkStates();
+  checkStates: HistoryStore['checkStates'] = async (query) => (await this.#get()).checkStates(query);
   rollups: HistoryStore['rollups'] = async (query) => (await this.#get()).rollups(query);
   rollupTotals: HistoryStore['rollupTotals'] = async (query) => (await this.#get()).rollupTotals(query);
   results: HistoryStore['results'] = async (query) => (await this.#get()).results(query);

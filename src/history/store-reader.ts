@@ -1,25 +1,31 @@
 import type { CheckKind } from '../core/check.js';
 import { accountCheck, agentDownIntervals, availabilityOf, ceilHour, checkKey, type AccountingPolicy, type CheckIdentityRef } from './accounting.js';
 import { addLocalDays, DAY_MS, localDayKey, startOfLocalDay } from './calendar.js';
+import { CheckRangeSums, readPlan } from './range-sums.js';
 import type { Interval } from './maintenance.js';
 import { AVAILABILITY_WINDOWS, type AvailabilityWindow, type CheckHistorySummary, type DaySummary, type HistoryReader, type IncidentSummary } from './reader.js';
-import { addTotals, emptyTotals, type HistoryStore, type IncidentRow, type ResultRow, type Totals } from './types.js';
+import type { CheckRef, HistoryStore, IncidentRow, ResultRow } from './types.js';
 
+// Incidents overlapping 90 days of the checks asked for: far more than any page shows, bounded all the same.
+const INCIDENTS_PER_QUERY = 100_000;
 const WINDOW_MS: Record<AvailabilityWindow, number> = { '24h': DAY_MS, '7d': 7 * DAY_MS, '30d': 30 * DAY_MS, '90d': 90 * DAY_MS };
 
 export interface StoreReaderOptions {
   store: HistoryStore;
   policy: AccountingPolicy;
-  /** The checks configured now (with tenants); others are shown only while their history lasts. */
-  configured?: () => readonly CheckIdentityRef[];
+  /** The checks configured when the reader was made (a reload makes a new reader); others are shown only while their history lasts. */
+  configured?: readonly CheckIdentityRef[];
 }
 
 /** The HistoryReader contract on any HistoryStore backend, with the accounting rules of src/history/accounting.ts. */
 export class StoreHistoryReader implements HistoryReader {
   readonly #options: StoreReaderOptions;
+  // Looked up for the few checks a page asks for; built once, not for each of 20,000 checks per render.
+  readonly #configured: ReadonlyMap<string, CheckIdentityRef>;
 
   constructor(options: StoreReaderOptions) {
     this.#options = options;
+    this.#configured = new Map((options.configured ?? []).map((ref) => [checkKey(ref), ref]));
   }
 
   async checkSummaries(query: { now: number; days: number; checks?: ReadonlyArray<{ monitor: string; check: CheckKind }> }): Promise<CheckHistorySummary[]> {
@@ -29,55 +35,65 @@ export class StoreHistoryReader implements HistoryReader {
     const tz = policy.timeZone;
     const today = startOfLocalDay(now, tz);
     const dayStarts = Array.from({ length: days }, (_, i) => addLocalDays(today, i - (days - 1), tz));
-    const from = Math.min(dayStarts[0] ?? today, ceilHour(now - WINDOW_MS['90d']));
+    const dayRanges = dayStarts.map((start, i) => ({ from: start, to: dayStarts[i + 1] ?? addLocalDays(start, 1, tz), day: localDayKey(start, tz) }));
+    const windowRanges = AVAILABILITY_WINDOWS.map((window) => ({ from: ceilHour(now - WINDOW_MS[window]), to: now + 1 }));
+    const from = Math.min(dayRanges[0]?.from ?? today, ...windowRanges.map((range) => range.from));
 
-    const states = await store.checkStates();
-    const configured = this.#options.configured?.() ?? [];
-    const configuredKeys = new Set(configured.map(checkKey));
-    const wanted = query.checks ?? [...new Map([...configured, ...states].map((ref) => [checkKey(ref), { monitor: ref.monitor, check: ref.check }])).values()];
+    const configured = this.#configured;
+    const states = await store.checkStates(query.checks ? { checks: query.checks } : {});
+    const wanted = query.checks ?? [...new Map([...configured.values(), ...states].map((ref) => [checkKey(ref), { monitor: ref.monitor, check: ref.check }])).values()];
     const stateOf = new Map(states.map((state) => [checkKey(state), state]));
-    const tenantOf = new Map([...states, ...configured].map((ref) => [checkKey(ref), ref.tenant]));
 
-    const [hourly, incidents, runs] = await Promise.all([
-      store.rollups({ grain: 'hour', from, to: now + 1, checks: wanted }),
-      store.incidents({ from, to: now + 1, limit: 1_000_000 }),
+    const plan = readPlan([...dayRanges, ...windowRanges].map((range) => ({ from: range.from, to: Math.min(range.to, now + 1) })));
+    const filter = query.checks ? { checks: wanted } : {};
+    const [daily, hourly, incidents, runs] = await Promise.all([
+      plan.days ? store.rollups({ grain: 'day', ...plan.days, ...filter }) : [],
+      Promise.all(plan.hours.map((hours) => store.rollups({ grain: 'hour', ...hours, ...filter }))),
+      store.incidents({ from, to: now + 1, limit: INCIDENTS_PER_QUERY, ...filter }),
       store.agentRuns({ from, to: now + 1 }),
     ]);
-    const hoursOf = groupBy(hourly, checkKey);
+    const sumsOf = new Map<string, CheckRangeSums>();
+    const sumsFor = (ref: CheckRef): CheckRangeSums => {
+      const key = checkKey(ref);
+      let found = sumsOf.get(key);
+      if (!found) sumsOf.set(key, (found = new CheckRangeSums()));
+      return found;
+    };
+    for (const row of daily) sumsFor(row).addDay(row.bucket, row);
+    for (const row of hourly.flat()) sumsFor(row).addHour(row.bucket, row);
     const incidentsOf = groupBy(incidents, checkKey);
     const agentDown = agentDownIntervals(runs, from, now + 1, now);
 
     return Promise.all(
       wanted.map(async (ref) => {
         const key = checkKey(ref);
-        const check: CheckIdentityRef = { ...ref, tenant: tenantOf.get(key) ?? '' };
-        const hours = hoursOf.get(key) ?? [];
         const state = stateOf.get(key);
+        const check: CheckIdentityRef = { ...ref, tenant: configured.get(key)?.tenant ?? state?.tenant ?? '' };
+        const sums = sumsOf.get(key) ?? new CheckRangeSums();
         const resultsIn = memoResults(store, ref);
-        const account = (start: number, end: number) =>
+        const account = (range: Interval) =>
           accountCheck(
             {
               check,
-              from: start,
-              to: end,
+              from: range.from,
+              to: range.to,
               now,
-              totals: sumHours(hours, start, end),
+              totals: sums.sum(range),
               ...(state ? { state } : {}),
-              configured: configuredKeys.size === 0 || configuredKeys.has(key),
-              incidents: (incidentsOf.get(key) ?? []).filter((incident) => incident.startedAt < end && (incident.endedAt ?? now) > start),
-              agentDown: clipIntervals(agentDown, start, end),
+              configured: configured.size === 0 || configured.has(key),
+              incidents: (incidentsOf.get(key) ?? []).filter((incident) => incident.startedAt < range.to && (incident.endedAt ?? now) > range.from),
+              agentDown: clipIntervals(agentDown, range.from, range.to),
               resultsIn,
             },
             policy,
           );
         const daySummaries: DaySummary[] = await Promise.all(
-          dayStarts.map(async (start, i) => {
-            const end = dayStarts[i + 1] ?? addLocalDays(start, 1, tz);
-            const accounted = await account(start, end);
+          dayRanges.map(async (range) => {
+            const accounted = await account(range);
             // A day (or its part) before the check's first result has no data: all unknown, as the contract says.
-            const unaccounted = Math.max(0, Math.min(end, now) - start - (accounted.accountedTo - accounted.accountedFrom));
+            const unaccounted = Math.max(0, Math.min(range.to, now) - range.from - (accounted.accountedTo - accounted.accountedFrom));
             return {
-              day: localDayKey(start, tz),
+              day: range.day,
               okSeconds: seconds(accounted.okMs),
               failSeconds: seconds(accounted.failMs),
               maintenanceSeconds: seconds(accounted.maintenanceMs),
@@ -86,8 +102,9 @@ export class StoreHistoryReader implements HistoryReader {
           }),
         );
         const availability = {} as Record<AvailabilityWindow, number | null>;
-        for (const window of AVAILABILITY_WINDOWS) {
-          availability[window] = availabilityOf(await account(ceilHour(now - WINDOW_MS[window]), now + 1), policy);
+        for (const [i, window] of AVAILABILITY_WINDOWS.entries()) {
+          const range = windowRanges[i];
+          availability[window] = range ? availabilityOf(await account(range), policy) : null;
         }
         return { monitor: ref.monitor, check: ref.check, days: daySummaries, availability };
       }),
@@ -115,12 +132,6 @@ export function incidentSummary(row: IncidentRow): IncidentSummary {
 
 function seconds(ms: number): number {
   return Math.round(ms / 1000);
-}
-
-function sumHours(hours: readonly (Totals & { bucket: number })[], from: number, to: number): Totals {
-  const totals = emptyTotals();
-  for (const hour of hours) if (hour.bucket >= from && hour.bucket < to) addTotals(totals, hour);
-  return totals;
 }
 
 export function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<string, T[]> {

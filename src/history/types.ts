@@ -102,6 +102,13 @@ export interface CheckRef {
   check: CheckKind;
 }
 
+/** OK and FAIL time of one check in one rollup bucket: what availability needs, without the histograms. */
+export interface TimeRollup extends CheckRef {
+  bucket: number;
+  okMs: number;
+  failMs: number;
+}
+
 export interface RollupQuery {
   grain: Grain;
   /** Bucket starts in [from, to). */
@@ -117,6 +124,7 @@ export interface IncidentQuery {
   limit: number;
   monitor?: string;
   tenant?: string;
+  checks?: readonly CheckRef[];
 }
 
 export interface PruneCutoffs {
@@ -139,9 +147,10 @@ export interface HistoryStore {
   readonly backend: 'sqlite' | 'postgres';
   /** Writes one batch atomically: all of it or none. */
   write(batch: WriteBatch): Promise<void>;
-  checkStates(): Promise<CheckStateRow[]>;
-  /** Per bucket, per check. */
-  rollups(query: RollupQuery): Promise<RollupDelta[]>;
+  /** All checks' states, or those of the checks asked for. */
+  checkStates(query?: { checks?: readonly CheckRef[] }): Promise<CheckStateRow[]>;
+  /** OK and FAIL time per bucket, per check (the status page's bars and windows). */
+  rollups(query: RollupQuery): Promise<TimeRollup[]>;
   /** Sums per check over all buckets in the range (what a report reads). */
   rollupTotals(query: RollupQuery): Promise<RollupDelta[]>;
   /** Raw results of one check in [from, to), oldest first. */

@@ -73,14 +73,17 @@ export function storeContract(factory: StoreFactory): void {
     const buckets = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     await store.write(batch({ hourly: [delta({ okMs: 1000, runs: 1, durationBuckets: buckets }), delta({ okMs: 500, bucket: BASE + HOUR })] }));
     await store.write(batch({ hourly: [delta({ failMs: 250, runs: 2, failures: 1, durationMsSum: 30, durationBuckets: buckets }), delta({ monitor: 'm2', okMs: 7 })] }));
-    const rows = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 2 * HOUR, checks: [{ monitor: 'm1', check: 'imap' }] });
+    const m1 = [{ monitor: 'm1', check: 'imap' as const }];
+    const rows = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 2 * HOUR, checks: m1 });
     assert.deepEqual(
-      rows.map((row) => [row.bucket, row.okMs, row.failMs, row.runs, row.failures, row.durationMsSum, row.durationBuckets[0]]),
+      rows.map((row) => [row.bucket, row.okMs, row.failMs]),
       [
-        [BASE, 1000, 250, 3, 1, 30, 2],
-        [BASE + HOUR, 500, 0, 0, 0, 0, 0],
+        [BASE, 1000, 250],
+        [BASE + HOUR, 500, 0],
       ],
     );
+    const [first] = await store.rollupTotals({ grain: 'hour', from: BASE, to: BASE + HOUR, checks: m1 });
+    assert.deepEqual([first?.runs, first?.failures, first?.durationMsSum, first?.durationBuckets[0]], [3, 1, 30, 2]);
     const totals = await store.rollupTotals({ grain: 'hour', from: BASE, to: BASE + 2 * HOUR });
     assert.deepEqual(
       totals.map((row) => [row.monitor, row.okMs, row.failMs, row.runs]),
@@ -215,6 +218,45 @@ export function storeContract(factory: StoreFactory): void {
     assert.equal(strict?.days[0]?.okSeconds, covered - 3600);
     const expected = (covered - 3600) / (86_400 - 3600);
     assert.ok(Math.abs((strict?.availability['24h'] ?? 0) - expected) < 1e-4, `${strict?.availability['24h']} vs ${expected}`);
+    await store.close();
+  });
+
+  test('daily bars and windows are the same time in any zone: whole UTC days from daily rows, the rest by the hour', async () => {
+    const store = await factory.open();
+    const clock = new FakeClock();
+    clock.time = BASE;
+    const recorder = recorderOn(store, clock);
+    // Ten days every 5 minutes; m1 fails for two hours across the UTC midnight that starts day 4, m2 never.
+    const outage = { from: BASE + 4 * DAY - HOUR, to: BASE + 4 * DAY + HOUR };
+    for (let t = BASE; t < BASE + 10 * DAY; t += 5 * MIN) {
+      const failing = t >= outage.from && t < outage.to;
+      recorder.listener(failing ? failed({ monitor: 'm1', at: t, reason: 'timeout', stage: 'connect' }) : passed({ monitor: 'm1', at: t }), job(300));
+      recorder.listener(passed({ monitor: 'm2', at: t }), job(300));
+    }
+    clock.time = BASE + 10 * DAY;
+    await recorder.flush();
+    const now = BASE + 10 * DAY - 1;
+    const asked = [{ monitor: 'm1', check: 'imap' as const }];
+    const failDays = async (timeZone: string) => {
+      const [summary, ...others] = await new StoreHistoryReader({ store, policy: { ...DEFAULT_POLICY, timeZone } }).checkSummaries({ now, days: 12, checks: asked });
+      assert.equal(others.length, 0, 'only the check asked for');
+      assert.equal(summary?.days.length, 12);
+      return { days: (summary?.days ?? []).filter((day) => day.failSeconds > 0).map((day) => [day.day, day.failSeconds]), summary };
+    };
+    const utc = await failDays('UTC');
+    assert.deepEqual(utc.days, [['2030-01-10', 3600], ['2030-01-11', 3600]]);
+    // 00:00–02:00 in Berlin (UTC+1 in January) and 04:30–06:30 in Kolkata (UTC+5:30): one local day each.
+    assert.deepEqual((await failDays('Europe/Berlin')).days, [['2030-01-11', 7200]]);
+    assert.deepEqual((await failDays('Asia/Kolkata')).days, [['2030-01-11', 7200]]);
+    // The 7-day window is read as whole UTC days plus hours; the 30-day one starts before the first result.
+    assert.ok(Math.abs((utc.summary?.availability['7d'] ?? 0) - (1 - 7200 / ((7 * DAY - 1) / 1000))) < 1e-6, String(utc.summary?.availability['7d']));
+    assert.ok(Math.abs((utc.summary?.availability['30d'] ?? 0) - (1 - 7200 / ((10 * DAY - 1) / 1000))) < 1e-6, String(utc.summary?.availability['30d']));
+    assert.equal(utc.summary?.availability['24h'], 1);
+    // The filtered reads the reader relies on.
+    assert.deepEqual((await store.checkStates({ checks: asked })).map((state) => state.monitor), ['m1']);
+    assert.deepEqual((await store.incidents({ from: BASE, to: now, limit: 10, checks: [{ monitor: 'm2', check: 'imap' }] })).length, 0);
+    assert.equal((await store.incidents({ from: BASE, to: now, limit: 10, checks: asked })).length, 1);
+    await recorder.close();
     await store.close();
   });
 

@@ -64,7 +64,7 @@ describe('history recorder', () => {
     await recorder.flush();
     const rows = await store.results({ monitor: 'probe-contoso', check: 'imap', from: 0, to: BASE + 10 * MIN });
     assert.equal(rows.length, 5, 'nothing lost while the store was failing');
-    const hours = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 3_600_000 });
+    const hours = await store.rollupTotals({ grain: 'hour', from: BASE, to: BASE + 3_600_000 });
     assert.equal(hours[0]?.runs, 5);
     assert.equal(hours[0]?.okMs, 3 * MIN, 'four finalised spans: three ok, one failed');
     assert.equal(hours[0]?.failMs, MIN);
@@ -88,7 +88,7 @@ describe('history recorder', () => {
     const rows = await store.results({ monitor: 'probe-contoso', check: 'imap', from: 0, to: BASE + 10 * MIN });
     assert.deepEqual(rows.map((row) => (row.startedAt - BASE) / MIN), [3, 4, 5]);
     assert.match(await registry.metrics(), /mailprobe_history_results_dropped_total\{backend="sqlite"\} 3/);
-    const [hour] = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 3_600_000 });
+    const [hour] = await store.rollupTotals({ grain: 'hour', from: BASE, to: BASE + 3_600_000 });
     assert.equal(hour?.runs, 6);
     await recorder.close();
     await store.close();
