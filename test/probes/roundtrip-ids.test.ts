@@ -111,11 +111,14 @@ describe('send budget', () => {
     assert.ok(budget.reserve('probe@contoso.com', limits).ok, 'the released slot');
     now += 60_000;
     assert.ok(budget.reserve('probe@contoso.com', limits).ok, 'a minute later');
+    // The day window counts clock hours: the sends of the hour 48 minutes in (at 2,800-2,880 s) leave it when
+    // that whole hour is a day old, 87,120 s from now, never earlier.
     const day = budget.reserve('probe@contoso.com', limits);
-    assert.equal(day.ok, false);
-    assert.equal(!day.ok && day.window, 'day');
-    now += 86_400_000;
-    assert.ok(budget.reserve('probe@contoso.com', limits).ok, 'a day later');
+    assert.deepEqual(day, { ok: false, window: 'day', limit: 3, retryAfterSeconds: 87_120 });
+    now += 87_119_000;
+    assert.equal(budget.reserve('probe@contoso.com', limits).ok, false, 'a second before the hour has left the day');
+    now += 1_000;
+    assert.ok(budget.reserve('probe@contoso.com', limits).ok, 'once it has');
   });
 
   test('what a schedule sends', () => {
