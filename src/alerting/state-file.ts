@@ -1,7 +1,7 @@
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorCode } from '../config/secrets.js';
-import { writeFileDurably } from '../core/durable-file.js';
+import { moveAside, writeFileDurably } from '../core/durable-file.js';
 import { REASONS, reasonCategory } from '../core/reasons.js';
 import type { Logger } from '../log/logger.js';
 import { CHECK_KINDS, STAGES } from '../core/check.js';
@@ -49,18 +49,11 @@ export function loadAlertStates(path: string, logger: Logger): AlertState[] {
   try {
     file = SavedFile.parse(JSON.parse(text));
   } catch {
-    // Kept for a look, and out of the way so the next save does not silently replace what someone may want back.
-    const movedTo = `${path}.corrupt-${Date.now()}`;
-    let moved = true;
-    try {
-      renameSync(path, movedTo);
-    } catch {
-      moved = false;
-    }
+    const movedTo = moveAside(path, Date.now());
     logger.error('alert state file is corrupt; starting with no saved alert state, checks and notifications go on', {
       path,
-      ...(moved ? { movedTo } : {}),
-      fix: `nothing is needed to keep monitoring; alerts that were firing notify once more. Delete ${moved ? movedTo : path} once you no longer need it.`,
+      ...(movedTo ? { movedTo } : {}),
+      fix: `nothing is needed to keep monitoring; alerts that were firing notify once more. Delete ${movedTo ?? path} once you no longer need it.`,
     });
     return [];
   }

@@ -26,6 +26,20 @@ export async function writeFileDurably(path: string, text: string): Promise<void
   syncFolder(dirname(path));
 }
 
+/**
+ * Moves an unreadable state file out of the way (`<path>.corrupt-<now>`), kept for a look, so the next save does
+ * not silently replace what someone may want back. Returns where it went, or undefined when it could not be moved.
+ */
+export function moveAside(path: string, now: number): string | undefined {
+  const movedTo = `${path}.corrupt-${now}`;
+  try {
+    renameSync(path, movedTo);
+    return movedTo;
+  } catch {
+    return undefined;
+  }
+}
+
 /** fsync of a file already written (e.g. one linked into place), then of its folder. */
 export function syncFileAndFolder(path: string): void {
   const fd = openSync(path, 'r');

@@ -1,7 +1,6 @@
-import type { CheckKind } from '../core/check.js';
 import { formatLocal } from '../history/calendar.js';
 import { duration, percent } from '../history/report-format.js';
-import type { SlaReport } from '../history/report.js';
+import type { CheckReport, IncidentReport, SlaReport } from '../history/report.js';
 
 // What the monthly summary says, drawn from the SLA report that `mailprobe report` prints: a manager reads the
 // headline figures, an admin the worst checks and the outages with their fix. Every provider renders this one
@@ -10,28 +9,9 @@ import type { SlaReport } from '../history/report.js';
 /** Worst checks and longest outages shown; the rest is counted and left to the full report. */
 export const SUMMARY_TOP = 5;
 
-export interface DigestCheck {
-  monitor: string;
-  tenant: string;
-  check: CheckKind;
-  availability: number | null;
-  target: number;
-  sloMet: boolean | null;
-  failSeconds: number;
-  unknownSeconds: number;
-}
+export type DigestCheck = Pick<CheckReport, 'monitor' | 'tenant' | 'check' | 'availability' | 'target' | 'sloMet' | 'failSeconds' | 'unknownSeconds'>;
 
-export interface DigestIncident {
-  monitor: string;
-  tenant: string;
-  check: CheckKind;
-  startedAt: string;
-  endedAt: string | null;
-  durationSeconds: number;
-  reason: string;
-  stage: string;
-  fix: string;
-}
+export type DigestIncident = Pick<IncidentReport, 'monitor' | 'tenant' | 'check' | 'startedAt' | 'endedAt' | 'durationSeconds' | 'reason' | 'stage' | 'fix'>;
 
 export interface MonthlyDigest {
   /** Stable per month (and tenant filter), so a receiver can drop a repeat after a crash mid-send. */

@@ -1,7 +1,7 @@
-import { readFileSync, renameSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorCode } from '../config/secrets.js';
-import { writeFileDurably } from '../core/durable-file.js';
+import { moveAside, writeFileDurably } from '../core/durable-file.js';
 import type { Logger } from '../log/logger.js';
 
 // What went out, per month and notifier, so a restart or a crash never sends a month twice and an agent that
@@ -39,17 +39,11 @@ export function loadSummaryState(path: string, now: number, logger: Logger): { s
     }
   })();
   if (parsed?.success) return { state: parsed.data, fresh: false };
-  const movedTo = `${path}.corrupt-${now}`;
-  let moved = true;
-  try {
-    renameSync(path, movedTo);
-  } catch {
-    moved = false;
-  }
+  const movedTo = moveAside(path, now);
   logger.error('monthly summary state file is corrupt; starting fresh (the summary now due is not re-sent)', {
     path,
-    ...(moved ? { movedTo } : {}),
-    fix: `nothing is needed; delete ${moved ? movedTo : path} once you no longer need it`,
+    ...(movedTo ? { movedTo } : {}),
+    fix: `nothing is needed; delete ${movedTo ?? path} once you no longer need it`,
   });
   return fresh;
 }

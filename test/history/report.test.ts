@@ -6,11 +6,11 @@ import { after, describe, test } from 'node:test';
 import { DEFAULT_POLICY, type AccountingPolicy } from '../../src/history/accounting.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import { monthRange } from '../../src/history/calendar.js';
-import { HistoryRecorder } from '../../src/history/recorder.js';
 import { buildReport, resolvePeriod, type ConfiguredCheck } from '../../src/history/report.js';
 import { renderReport } from '../../src/history/report-format.js';
 import type { HistoryStore } from '../../src/history/types.js';
-import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
+import { failed, passed } from '../alerting/support.js';
+import { playHistory } from '../support/played-history.js';
 
 const MIN = 60_000;
 const HOUR = 60 * MIN;
@@ -33,31 +33,19 @@ const configured: ConfiguredCheck[] = ['a', 'b'].map((name) => ({
  * is healthy throughout.
  */
 async function november(store: HistoryStore): Promise<void> {
-  const clock = new FakeClock();
-  clock.time = NOV;
-  let recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000 });
-  recorder.start();
-  const stopAt = NOV + 14 * DAY;
-  const restartAt = stopAt + 6 * HOUR;
-  for (let t = NOV; t < DEC; t += 5 * MIN) {
-    if (t >= stopAt && t < restartAt) continue;
-    if (t === restartAt) {
-      clock.time = stopAt;
-      await recorder.close();
-      clock.time = restartAt;
-      recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000 });
-      await recorder.restore();
-      recorder.start();
-    }
-    clock.time = t;
-    const outage = t >= NOV + 9 * DAY + 9 * HOUR && t < NOV + 9 * DAY + 11 * HOUR;
-    const blip = t === NOV + 19 * DAY + 12 * HOUR;
-    recorder.listener(outage ? failed({ monitor: 'probe-a', at: t, reason: 'token_secret_expired', stage: 'token' }) : blip ? failed({ monitor: 'probe-a', at: t, reason: 'connect_refused', stage: 'connect' }) : passed({ monitor: 'probe-a', at: t }), { monitor: { intervalSeconds: 300 } });
-    recorder.listener(passed({ monitor: 'probe-b', at: t }), { monitor: { intervalSeconds: 300 } });
-    if ((t - NOV) % DAY === 0) await recorder.flush();
-  }
-  clock.time = DEC;
-  await recorder.close();
+  await playHistory(store, {
+    from: NOV,
+    to: DEC,
+    stepMs: 5 * MIN,
+    intervalSeconds: 300,
+    stop: { from: NOV + 14 * DAY, to: NOV + 14 * DAY + 6 * HOUR },
+    results: (t) => {
+      const outage = t >= NOV + 9 * DAY + 9 * HOUR && t < NOV + 9 * DAY + 11 * HOUR;
+      const blip = t === NOV + 19 * DAY + 12 * HOUR;
+      const a = outage ? failed({ monitor: 'probe-a', at: t, reason: 'token_secret_expired', stage: 'token' }) : blip ? failed({ monitor: 'probe-a', at: t, reason: 'connect_refused', stage: 'connect' }) : passed({ monitor: 'probe-a', at: t });
+      return [a, passed({ monitor: 'probe-b', at: t })];
+    },
+  });
 }
 
 describe('SLA report', () => {

@@ -5,10 +5,10 @@ import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import { monthRange } from '../../src/history/calendar.js';
-import { HistoryRecorder } from '../../src/history/recorder.js';
 import { startDemoEnvironment, type DemoEnvironment } from '../../src/sandbox/demo.js';
 import { latestDue } from '../../src/summary/schedule.js';
-import { failed, FakeClock, MemoryLogger, passed, startReceiver } from '../alerting/support.js';
+import { failed, passed, startReceiver } from '../alerting/support.js';
+import { playHistory } from '../support/played-history.js';
 import { sampleValue, startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { pickPorts } from '../support/testbed/ports.js';
 
@@ -43,21 +43,19 @@ after(async () => {
 async function seedHistory(stateDir: string, monitors: ReadonlyArray<{ name: string; tenant: string; mailbox: string }>, period: string): Promise<void> {
   const { from, to } = monthRange(period, 'UTC');
   const store = await openSqliteStore(join(stateDir, 'history.sqlite'), { now: from });
-  const clock = new FakeClock();
-  clock.time = from;
-  const recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000 });
-  recorder.start();
   const outage = { from: from + 4 * 24 * HOUR + 9 * HOUR, to: from + 4 * 24 * HOUR + 12 * HOUR };
-  for (let t = from; t < to; t += HOUR) {
-    clock.time = t;
-    for (const [index, monitor] of monitors.entries()) {
-      const down = index === 0 && t >= outage.from && t < outage.to;
-      const result = down ? failed({ monitor: monitor.name, at: t, reason: 'token_secret_expired', stage: 'token' }) : passed({ monitor: monitor.name, at: t });
-      recorder.listener({ ...result, tenant: monitor.tenant, mailbox: monitor.mailbox }, { monitor: { intervalSeconds: 3600 } });
-    }
-  }
-  clock.time = to;
-  await recorder.close();
+  await playHistory(store, {
+    from,
+    to,
+    stepMs: HOUR,
+    intervalSeconds: 3600,
+    results: (t) =>
+      monitors.map((monitor, index) => {
+        const down = index === 0 && t >= outage.from && t < outage.to;
+        const result = down ? failed({ monitor: monitor.name, at: t, reason: 'token_secret_expired', stage: 'token' }) : passed({ monitor: monitor.name, at: t });
+        return { ...result, tenant: monitor.tenant, mailbox: monitor.mailbox };
+      }),
+  });
   await store.close();
 }
 

@@ -199,6 +199,25 @@ describe('monthly summary', () => {
     assert.equal(sent(b), 0);
   });
 
+  test('a corrupt state file is moved aside and the summary now due is not sent (never twice)', async (t) => {
+    const b = await bed(t);
+    const statePath = join(b.dir, 'summary-state.json');
+    writeFileSync(statePath, '{"version": 1, "sent": ');
+    const clock = new FakeClock();
+    clock.time = DEC + 9 * HOUR;
+    const logger = new MemoryLogger();
+    const summary = summaryFor(b, clock, logger);
+    summary.configure(single(config(b)));
+    await summary.poll();
+    await summary.flush();
+    await summary.close();
+    assert.equal(sent(b), 0);
+    assert.ok(existsSync(`${statePath}.corrupt-${DEC + 9 * HOUR}`), 'kept for a look');
+    const error = logger.entries.find((entry) => entry.message.startsWith('monthly summary state file is corrupt'));
+    assert.equal(error?.level, 'error');
+    assert.equal((JSON.parse(readFileSync(statePath, 'utf8')) as { since: number }).since, DEC + 9 * HOUR, 'a fresh file starts now');
+  });
+
   test('a failed delivery is retried with backoff; the notifiers that got it are not asked again', async (t) => {
     const b = await bed(t, { webhook: (n) => (n < 2 ? { status: 503 } : ok) });
     const clock = new FakeClock();
