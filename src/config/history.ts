@@ -143,7 +143,9 @@ export const SlaConfig = z
           .array(name)
           .min(1)
           .optional()
-          .describe('Names of alerting.notifiers it goes to (default every webhook, Teams and Slack notifier; Alertmanager takes alerts, not reports).'),
+          .describe(
+            'Names of alerting.notifiers it goes to (default every webhook, Teams and Slack notifier without a "monitors" filter; Alertmanager takes alerts, not reports).',
+          ),
         tenant: name.optional().describe('Only this tenant (a key of "tenants"), as `mailprobe report --tenant` (default all).'),
       })
       .strict()
@@ -158,6 +160,15 @@ export type MonthlySummaryInput = NonNullable<SlaConfigInput['monthlySummary']>;
 interface NotifierRef {
   name: string;
   type: string;
+  monitors?: readonly string[];
+}
+
+/**
+ * The notifiers a summary goes to when none are named: those that take a report (not Alertmanager) and hear about
+ * every monitor. One limited to some monitors (a customer's channel) would otherwise see everyone's figures.
+ */
+export function defaultSummaryNotifier(notifier: NotifierRef): boolean {
+  return notifier.type !== 'alertmanager' && notifier.monitors === undefined;
 }
 
 /**
@@ -184,8 +195,8 @@ export function monthlySummaryIssues(input: {
       if (!notifier) issues.push({ path: `${at}.notifiers[${index}]`, message: `unknown notifier "${wanted}" (alerting.notifiers: ${known})` });
       else if (notifier.type === 'alertmanager') issues.push({ path: `${at}.notifiers[${index}]`, message: `"${wanted}" is an Alertmanager notifier; Alertmanager takes alerts, not reports: name a webhook, Teams or Slack notifier` });
     });
-  } else if (!notifiers.some((notifier) => notifier.type !== 'alertmanager')) {
-    issues.push({ path: at, message: `no webhook, Teams or Slack notifier to send it through (alerting.notifiers: ${known}); add one or set "enabled": false` });
+  } else if (!notifiers.some(defaultSummaryNotifier)) {
+    issues.push({ path: at, message: `no webhook, Teams or Slack notifier for all monitors to send it through (alerting.notifiers: ${known}); name one in "notifiers", add one, or set "enabled": false` });
   }
   if (summary.tenant !== undefined && !Object.hasOwn(input.tenants, summary.tenant)) {
     const tenants = Object.keys(input.tenants).map((key) => `"${key}"`).join(', ') || 'none defined';

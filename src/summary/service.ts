@@ -2,7 +2,7 @@ import { dirname } from 'node:path';
 import { prepareRequest } from '../alerting/notifier.js';
 import { DeliveryQueue, type DeliveryEvent, type DeliveryResult } from '../alerting/delivery.js';
 import { ALERTING_DEFAULTS, type NotifierConfigInput } from '../config/alerting.js';
-import { MONTHLY_SUMMARY_DEFAULTS } from '../config/history.js';
+import { defaultSummaryNotifier, MONTHLY_SUMMARY_DEFAULTS } from '../config/history.js';
 import type { LoadedConfig } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
 import { claimStateFile, type Claim } from '../core/durable-file.js';
@@ -251,10 +251,10 @@ export class MonthlySummary {
 
 type SummaryTarget = Extract<NotifierConfigInput, { type: SummaryNotifierType }>;
 
-/** The notifiers named in the settings, or every one that takes a report. */
+/** The notifiers named in the settings, or by default every one that takes a report and hears of all monitors. */
 export function summaryTargets(config: Pick<LoadedConfig, 'alerting'>, names: readonly string[] | undefined): SummaryTarget[] {
   const notifiers = (config.alerting?.notifiers ?? []).filter((notifier): notifier is SummaryTarget => takesSummary(notifier.type));
-  return names ? notifiers.filter((notifier) => names.includes(notifier.name)) : notifiers;
+  return names ? notifiers.filter((notifier) => names.includes(notifier.name)) : notifiers.filter(defaultSummaryNotifier);
 }
 
 /**

@@ -55,6 +55,8 @@ function config(b: Bed, summary: object = {}, extra: object = {}): LoadedConfig 
           { type: 'webhook', name: 'hook', url: b.webhook.url, headers: { Authorization: { env: 'HOOK_AUTH' } } },
           { type: 'teams', name: 'ops-teams', url: `${b.teams.url}/workflows?sig=${TEAMS_SIG}` },
           { type: 'slack', name: 'ops-slack', url: b.slack.url },
+          // Limited to one monitor (a customer's channel): not in the default, it would see everyone's figures.
+          { type: 'slack', name: 'contoso-only', url: `${b.slack.url}/contoso`, monitors: ['probe-a'] },
           { type: 'alertmanager', name: 'am', url: b.alertmanager.url },
         ],
       },
@@ -106,6 +108,7 @@ describe('monthly summary', () => {
     assert.equal(b.webhook.received.length, 1);
     assert.equal(b.teams.received.length, 1);
     assert.equal(b.slack.received.length, 1);
+    assert.equal(b.slack.received[0]?.path, '/', 'not the notifier limited to some monitors');
     assert.equal(b.alertmanager.received.length, 0, 'Alertmanager takes alerts, not reports');
 
     const body = hook?.body as Record<string, unknown> & { incidents: Array<Record<string, unknown>>; worst: Array<Record<string, unknown>> };
