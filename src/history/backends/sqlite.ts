@@ -30,8 +30,9 @@ function sqliteDriver(db: Database.Database): SqlDriver {
     let statement = statements.get(sql);
     if (!statement) {
       statement = db.prepare(sql);
-      // Multi-row inserts of every batch size would otherwise fill the cache with one-off statements.
-      if (statements.size < 200) statements.set(sql, statement);
+      // Inserts come in five shapes per table (sql-store.ts); reads of a page's checks have IN lists of every
+      // length, and those stay uncached once the cache is full rather than pinning memory for good.
+      if (statements.size < 100) statements.set(sql, statement);
     }
     return statement;
   };
