@@ -5,7 +5,8 @@ import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { constants as zlib, createGzip, gzip } from 'node:zlib';
+import { constants as zlib, gzip } from 'node:zlib';
+import { gzipChunks } from './gzip-stream.js';
 import { REDACTION_MASK, Secret } from '../core/secret.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
@@ -298,8 +299,7 @@ async function stream(req: IncomingMessage, res: ServerResponse, status: number,
     res.end();
     return;
   }
-  const source = Readable.from(body(), { objectMode: false });
-  await (compress ? pipeline(source, createGzip({ level: zlib.Z_BEST_SPEED }), res) : pipeline(source, res));
+  await pipeline(Readable.from(compress ? gzipChunks(body()) : body(), { objectMode: false }), res);
 }
 
 function acceptsGzip(header: string | undefined): boolean {
