@@ -11,7 +11,8 @@ import type { AlertingConfigInput } from '../../src/config/alerting.js';
 import { createLogger } from '../../src/log/logger.js';
 import { Redactor } from '../../src/log/redact.js';
 import type { CheckResult } from '../../src/core/result.js';
-import { failed, FakeClock, MemoryLogger, passed, startReceiver, until, type Reply } from './support.js';
+import { until } from '../support/until.js';
+import { failed, FakeClock, MemoryLogger, passed, startReceiver, type Reply } from './support.js';
 
 const FAST = { initialDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 2000 };
 

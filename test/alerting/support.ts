@@ -153,12 +153,3 @@ export async function startReceiver(t: TestContext, reply: (n: number) => Reply)
     },
   };
 }
-
-/** Polls until `done` holds; fails after `withinMs` (generous: it bounds a hang, it times nothing). */
-export async function until(done: () => boolean, what: string, withinMs = 30_000): Promise<void> {
-  const deadline = Date.now() + withinMs;
-  while (!done()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(5);
-  }
-}
