@@ -36,7 +36,7 @@ export class WireClient {
   }
 
   /** The next line without CRLF; rejects when none comes within the timeout or the server hangs up. */
-  async line(timeoutMs = 3000): Promise<string> {
+  async line(timeoutMs = 30_000): Promise<string> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const end = this.buffer.indexOf('\r\n');
@@ -60,7 +60,7 @@ export class WireClient {
   }
 
   /** Lines up to and including the first that starts with `last` (a tag, "250 ") or matches it. */
-  async until(last: string | RegExp, timeoutMs = 3000): Promise<string[]> {
+  async until(last: string | RegExp, timeoutMs = 30_000): Promise<string[]> {
     const lines: string[] = [];
     for (;;) {
       const line = await this.line(timeoutMs);
@@ -91,9 +91,9 @@ export class WireClient {
     this.attach(secure);
   }
 
-  /** Resolves true once the server has closed the connection, false if it is still open after the wait. */
-  async closedWithin(ms: number): Promise<boolean> {
-    const deadline = Date.now() + ms;
+  /** Resolves true once the server has closed the connection, false if it is still open after `withinMs` (generous: it bounds a hang, it times nothing). */
+  async closes(withinMs = 30_000): Promise<boolean> {
+    const deadline = Date.now() + withinMs;
     while (!this.ended && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
     return this.ended;
   }

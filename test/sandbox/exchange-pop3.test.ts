@@ -37,7 +37,7 @@ describe('Exchange emulator: POP3', () => {
     assert.equal(await authenticate(client, sandbox.token()), '+OK User successfully authenticated.');
     assert.match(await client.exchange('STAT', '+OK').then((lines) => lines[0]!), /^\+OK \d+ \d+$/);
     assert.deepEqual(await client.exchange('QUIT', '+OK'), ['+OK Microsoft Exchange Server POP3 server signing off.']);
-    assert.equal(await client.closedWithin(1000), true);
+    assert.equal(await client.closes(), true);
   });
 
   test('the one-line SASL-IR form is a protocol error and the connection closes', async () => {
@@ -45,7 +45,7 @@ describe('Exchange emulator: POP3', () => {
     assert.deepEqual(await client.exchange(`AUTH XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, '-ERR'), [
       '-ERR Protocol error. Connection is closed. 10',
     ]);
-    assert.equal(await client.closedWithin(1000), true);
+    assert.equal(await client.closes(), true);
   });
 
   test('every denial reads the same: expired token, missing role, POP disabled, basic auth', async (t) => {
@@ -78,7 +78,7 @@ describe('Exchange emulator: POP3', () => {
     assert.deepEqual(await client.exchange(`RETR ${n}`, '-ERR'), ['-ERR The specified message is out of range.']);
     assert.ok(inbox.byUid(first.uid), 'still there before QUIT');
     await client.exchange('QUIT', '+OK');
-    assert.equal(await client.closedWithin(1000), true);
+    assert.equal(await client.closes(), true);
     assert.equal(inbox.byUid(first.uid), undefined);
     assert.ok(inbox.byUid(second.uid));
   });

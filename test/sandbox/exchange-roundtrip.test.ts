@@ -100,10 +100,11 @@ describe('Exchange emulator: send, find, delete', () => {
     const before = inbox.messages.length;
     await client.exchange('D1 SELECT INBOX', 'D1 ');
     assert.deepEqual(await client.exchange('D2 IDLE', '+'), ['+ IDLE accepted, awaiting DONE command.']);
-    sandbox.emulator.faults.deliveryDelayMs = 150;
+    // Long enough that the send is over before delivery even on a loaded machine.
+    sandbox.emulator.faults.deliveryDelayMs = 1500;
     await sendToSelf('rt-delayed');
     assert.equal(inbox.messages.length, before, 'not there yet');
-    assert.equal(await client.line(2000), `* ${before + 1} EXISTS`);
+    assert.equal(await client.line(30_000), `* ${before + 1} EXISTS`);
     assert.deepEqual(await client.exchange('DONE', 'D2 '), ['D2 OK IDLE completed.']);
 
     sandbox.emulator.faults.deliveryDelayMs = 0;

@@ -66,7 +66,7 @@ describe('Exchange emulator: SMTP', () => {
     assert.deepEqual(await client.exchange('AUTH XOAUTH2', '334'), ['334 ']);
     assert.deepEqual(await client.exchange(xoauth2(sandbox.mailbox, sandbox.token()), '2'), ['235 2.7.0 Authentication successful']);
     assert.deepEqual(await client.exchange('QUIT', '221'), ['221 2.0.0 Service closing transmission channel']);
-    assert.equal(await client.closedWithin(1000), true);
+    assert.equal(await client.closes(), true);
   });
 
   test('submits to itself: Sender OK, Recipient OK, OK <msgid> [Hostname=…]', async () => {
