@@ -5,17 +5,10 @@ import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadAlertStates } from '../../src/alerting/state-file.js';
 import { claimStateFile, ownedStateFile, writeFileDurably } from '../../src/core/durable-file.js';
-import type { Logger, LogMeta } from '../../src/log/logger.js';
+import { MemoryLogger } from '../alerting/support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprobe-state-'));
 after(() => rmSync(dir, { recursive: true, force: true }));
-
-function recordingLogger(): Logger & { entries: Array<{ level: string; message: string; meta?: LogMeta }> } {
-  const entries: Array<{ level: string; message: string; meta?: LogMeta }> = [];
-  const at = (level: string) => (message: string, meta?: LogMeta) => entries.push({ level, message, meta });
-  const logger = { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
-}
 
 describe('state files', () => {
   test('writeFileDurably replaces the file whole and leaves no temp file behind', async () => {
@@ -55,7 +48,7 @@ describe('state files', () => {
   test('a corrupt alert state file is named with its fix, moved aside, and monitoring starts empty', () => {
     const path = join(dir, 'alert-state.json');
     writeFileSync(path, '{"version": 1, "alerts": [ trunc');
-    const logger = recordingLogger();
+    const logger = new MemoryLogger();
     assert.deepEqual(loadAlertStates(path, logger), []);
     const entry = logger.entries.find((e) => e.level === 'error');
     assert.equal(entry?.message, 'alert state file is corrupt; starting with no saved alert state, checks and notifications go on');

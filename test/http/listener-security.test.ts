@@ -13,7 +13,8 @@ import { ConfigError } from '../../src/config/errors.js';
 import { ListenerSecurity } from '../../src/http/security.js';
 import { startHttpServer, type ListenerLimits, type RunningHttpServer } from '../../src/http/server.js';
 import { parseWebConfig } from '../../src/http/web-config.js';
-import type { Logger, LogMeta } from '../../src/log/logger.js';
+import type { Logger } from '../../src/log/logger.js';
+import { MemoryLogger } from '../alerting/support.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
 import { createClientCertificate, createPki, createSelfSigned, type Pem, type TestPki } from '../../src/sandbox/certs.js';
 
@@ -49,13 +50,6 @@ function call(server: RunningHttpServer, path: string, init: Call = {}): Promise
     req.on('error', reject);
     req.end();
   });
-}
-
-function recordingLogger(): Logger & { entries: Array<{ level: string; message: string; meta?: LogMeta }> } {
-  const entries: Array<{ level: string; message: string; meta?: LogMeta }> = [];
-  const at = (level: string) => (message: string, meta?: LogMeta) => entries.push({ level, message, meta });
-  const logger = { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
 }
 
 function basic(user: string, password: string): Record<string, string> {
@@ -96,7 +90,7 @@ describe('listener security', () => {
     const bearerTokenFile = files.tokens === undefined ? undefined : join(dir, `tokens-${name}`);
     if (webConfigFile) writeFileSync(webConfigFile, files.web ?? '');
     if (bearerTokenFile) writeFileSync(bearerTokenFile, files.tokens ?? '');
-    const logger = options.logger ?? recordingLogger();
+    const logger = options.logger ?? new MemoryLogger();
     const security = new ListenerSecurity({ logger, recheckMs: 0, ...(webConfigFile ? { webConfigFile } : {}), ...(bearerTokenFile ? { bearerTokenFile } : {}) });
     const server = await startHttpServer({
       host: options.host ?? '127.0.0.1',
@@ -178,7 +172,7 @@ describe('listener security', () => {
   });
 
   test('connection cap: connections past maxConnections are dropped; health answers again once one closes', async () => {
-    const logger = recordingLogger();
+    const logger = new MemoryLogger();
     const server = await serve({}, { limits: { maxConnections: 2 }, logger });
     const open = await Promise.all([0, 1].map(() => idleSocket(server.port)));
     const dropped = await idleSocket(server.port);
@@ -234,11 +228,11 @@ describe('listener security', () => {
   });
 
   test('a non-loopback bind without TLS or authentication is warned about', async () => {
-    const logger = recordingLogger();
+    const logger = new MemoryLogger();
     await serve({}, { host: '0.0.0.0', logger });
     const warning = logger.entries.find((entry) => entry.level === 'warn' && entry.message.startsWith('the listener is reachable'));
     assert.equal(warning?.message, 'the listener is reachable from other machines without TLS or authentication');
-    const quiet = recordingLogger();
+    const quiet = new MemoryLogger();
     await serve({}, { logger: quiet });
     assert.ok(!quiet.entries.some((entry) => entry.message.startsWith('the listener is reachable')));
   });

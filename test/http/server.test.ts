@@ -5,7 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { gunzipSync } from 'node:zlib';
 import { Secret } from '../../src/core/secret.js';
 import { startHttpServer, type RunningHttpServer } from '../../src/http/server.js';
-import type { Logger, LogMeta } from '../../src/log/logger.js';
+import { MemoryLogger } from '../alerting/support.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
 
 interface Response {
@@ -28,16 +28,9 @@ function get(server: RunningHttpServer, path: string, init: { method?: string; h
   });
 }
 
-function recordingLogger(): Logger & { entries: Array<{ level: string; message: string; meta?: LogMeta }> } {
-  const entries: Array<{ level: string; message: string; meta?: LogMeta }> = [];
-  const at = (level: string) => (message: string, meta?: LogMeta) => entries.push({ level, message, meta });
-  const logger = { entries, debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error'), child: () => logger };
-  return logger;
-}
-
 describe('startHttpServer', () => {
   const metrics = new MailprobeMetrics({ version: '1.2.3', collectDefault: false });
-  const logger = recordingLogger();
+  const logger = new MemoryLogger();
   let ready = false;
   let failStatus = false;
   let server: RunningHttpServer;
