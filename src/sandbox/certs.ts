@@ -48,7 +48,19 @@ export async function createPki(options: { hostnames?: string[]; validDays?: num
   const ca: Pem = { cert: caResult.cert, key: caResult.private };
 
   const names = [...new Set(['localhost', '127.0.0.1', ...(options.hostnames ?? [])])];
-  const serverResult = await generate([{ name: 'commonName', value: 'localhost' }], {
+  const server = await signedLeaf(ca, 'localhost', dates, { serverAuth: true }, names);
+  return { ca, server };
+}
+
+/** A leaf signed by `ca` for one use (server or client TLS), valid for `names` (DNS names or IP addresses). */
+async function signedLeaf(
+  ca: Pem,
+  commonName: string,
+  dates: ReturnType<typeof validity>,
+  use: { serverAuth: true } | { clientAuth: true },
+  names: string[],
+): Promise<Pem> {
+  const result = await generate([{ name: 'commonName', value: commonName }], {
     ...dates,
     keySize: 2048,
     algorithm: 'sha256',
@@ -56,14 +68,11 @@ export async function createPki(options: { hostnames?: string[]; validDays?: num
     extensions: [
       { name: 'basicConstraints', cA: false },
       { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', serverAuth: true },
-      {
-        name: 'subjectAltName',
-        altNames: names.map((name) => (isIpAddress(name) ? { type: 7, ip: name } : { type: 2, value: name })),
-      },
+      { name: 'extKeyUsage', ...use },
+      { name: 'subjectAltName', altNames: names.map((name) => (isIpAddress(name) ? { type: 7, ip: name } : { type: 2, value: name })) },
     ],
   });
-  return { ca, server: { cert: serverResult.cert, key: serverResult.private } };
+  return { cert: result.cert, key: result.private };
 }
 
 /** A self-signed leaf: a client that does not hold exactly this certificate as a CA must reject it. */
@@ -98,18 +107,6 @@ export function certificateThumbprint(certPem: string): string {
 }
 
 /** A client certificate signed by the PKI's CA, for mutual TLS against the agent's listener. */
-export async function createClientCertificate(ca: Pem, commonName: string, options: { validDays?: number } = {}): Promise<Pem> {
-  const result = await generate([{ name: 'commonName', value: commonName }], {
-    ...validity(options.validDays),
-    keySize: 2048,
-    algorithm: 'sha256',
-    ca: { cert: ca.cert, key: ca.key },
-    extensions: [
-      { name: 'basicConstraints', cA: false },
-      { name: 'keyUsage', digitalSignature: true, keyEncipherment: true, critical: true },
-      { name: 'extKeyUsage', clientAuth: true },
-      { name: 'subjectAltName', altNames: [{ type: 2, value: commonName }] },
-    ],
-  });
-  return { cert: result.cert, key: result.private };
+export function createClientCertificate(ca: Pem, commonName: string, options: { validDays?: number } = {}): Promise<Pem> {
+  return signedLeaf(ca, commonName, validity(options.validDays), { clientAuth: true }, [commonName]);
 }
