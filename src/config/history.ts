@@ -16,7 +16,9 @@ export const HISTORY_DEFAULTS = {
 
 export const SLA_DEFAULTS = {
   timeZone: 'UTC',
-  target: 99.9,
+  // The shipped recording rules' mailprobe:check_availability:slo_target (deploy/prometheus/recording-rules.yml)
+  // cannot read the configuration: it states the same number, and test/deploy/report-rules.test.ts compares them.
+  target: 99.5,
   unknownCountsAsDown: false,
   minimumOutageFailures: 1,
   minimumOutageSeconds: 0,
@@ -116,7 +118,7 @@ export const MaintenanceConfig = z
 export const SlaConfig = z
   .object({
     timeZone: timeZone.optional().describe('Zone of report days and months, e.g. Europe/Berlin (default UTC).'),
-    target: target.optional().describe('SLO target in percent for every check (default 99.9).'),
+    target: target.optional().describe(`SLO target in percent for every check (default ${SLA_DEFAULTS.target}).`),
     targets: z
       .array(z.object({ ...scope, target: target.describe('SLO target in percent.') }).strict())
       .optional()

@@ -1,3 +1,4 @@
+import { SLA_DEFAULTS } from '../config/history.js';
 import { DAY_MS, HOUR_MS } from './calendar.js';
 import { appliesTo, complement, occurrences, totalLength, union, type Interval, type MaintenanceWindow } from './maintenance.js';
 import { coveredUntil, coverMs, overlap } from './spans.js';
@@ -22,11 +23,11 @@ export interface AccountingPolicy {
   unknownCountsAsDown: boolean;
   minimumOutage: { failures: number; seconds: number };
   maintenance: readonly MaintenanceWindow[];
-  /** SLO target in percent for a check (default 99.9). */
+  /** SLO target in percent for a check (default DEFAULT_SLO_TARGET). */
   target(check: CheckIdentityRef): number;
 }
 
-export const DEFAULT_SLO_TARGET = 99.9;
+export const DEFAULT_SLO_TARGET: number = SLA_DEFAULTS.target;
 
 export const DEFAULT_POLICY: AccountingPolicy = {
   timeZone: 'UTC',

@@ -5,13 +5,14 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CheckKind } from '../../src/core/check.js';
 import type { CheckResult } from '../../src/core/result.js';
-import { DEFAULT_POLICY, type AccountingPolicy } from '../../src/history/accounting.js';
+import { DEFAULT_POLICY, DEFAULT_SLO_TARGET, type AccountingPolicy } from '../../src/history/accounting.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import { buildReport, type ConfiguredCheck } from '../../src/history/report.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
-import { repoPath, runPromtool } from '../support/promtool.js';
+import { SLA_DEFAULTS } from '../../src/config/history.js';
+import { parseRuleFile, repoPath, runPromtool } from '../support/promtool.js';
 
 // One synthetic history, fed both to the history store + SLA report and, as the series the agent would have
 // exported, to the shipped recording rules under promtool: the report's availability of a period must equal
@@ -322,5 +323,13 @@ describe('the SLA report and the shipped recording rules', () => {
     // Only the check with the window, whose outage it hides, differs.
     assert.match(window.output, /check="imap", mailbox="probe@contoso.com", monitor="probe-a"/);
     assert.doesNotMatch(window.output, /monitor="probe-[bc]"|check="smtp"/);
+  });
+
+  test("the report's default SLO target is the shipped rules' slo_target", () => {
+    const rule = parseRuleFile('deploy/prometheus/recording-rules.yml').find((entry) => entry.name === 'mailprobe:check_availability:slo_target');
+    const ratio = /^vector\(([0-9.]+)\)$/.exec(rule?.expr ?? '')?.[1];
+    assert.ok(ratio !== undefined, `slo_target is not a vector(<number>): ${rule?.expr}`);
+    assert.equal(DEFAULT_SLO_TARGET, SLA_DEFAULTS.target);
+    assert.equal(Math.round(Number(ratio) * 1e6) / 1e4, DEFAULT_SLO_TARGET, "change sla.target's default and the rule together");
   });
 });
