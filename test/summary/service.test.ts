@@ -60,7 +60,7 @@ function config(b: Bed, summary: object = {}, extra: object = {}): LoadedConfig 
           { type: 'alertmanager', name: 'am', url: b.alertmanager.url },
         ],
       },
-      sla: { monthlySummary: summary },
+      sla: { target: 99.9, monthlySummary: summary },
       ...extra,
     }),
     join(b.dir, 'monitors.json'),
