@@ -1,0 +1,92 @@
+import assert from 'node:assert/strict';
+import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import { parseConfig } from '../../src/config/load.js';
+import type { ResolvedMonitor } from '../../src/config/types.js';
+import type { ProbeOutcome } from '../../src/core/outcome.js';
+import { Secret } from '../../src/core/secret.js';
+import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
+import { REQUIRED_ROLE } from '../../src/probes/registry.js';
+import type { ProbeContext } from '../../src/probes/types.js';
+import type { CheckResult } from '../../src/core/result.js';
+import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
+import { SendBudget } from '../../src/runner/send-budget.js';
+
+// The runner owns the deadline: whatever a probe does, its result is there by the deadline plus the half second
+// in which an aborted probe may still say where it stopped. Timers are mocked, so nothing here waits or depends
+// on how busy the machine is.
+
+const TENANT_ID = '9b62d4ed-1234-1234-b00d-341a1bd0b3f5';
+const NOW = Date.UTC(2030, 0, 7);
+
+function monitor(): ResolvedMonitor {
+  const config = {
+    tenants: { t: { tenantId: TENANT_ID, clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: 'x' } } },
+    monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'], timeoutSeconds: 8 }],
+  };
+  const [found] = parseConfig(JSON.stringify(config), '/nonexistent/monitors.json').monitors;
+  assert.ok(found);
+  return found;
+}
+
+function deps(imap: (context: ProbeContext) => Promise<ProbeOutcome>): CheckDeps {
+  const clock = { now: () => NOW, monotonic: () => performance.now() };
+  const claims = { aud: 'https://outlook.office365.com', tid: TENANT_ID, roles: ['IMAP.AccessAsApp'], exp: NOW / 1000 + 3600 };
+  return {
+    tokens: { getToken: async () => ({ ok: true, token: new Secret('token'), claims, expiresAt: NOW + 3_600_000 }) },
+    clock,
+    probes: { imap },
+    requiredRoles: REQUIRED_ROLE,
+    probeIds: probeIdKeyrings(),
+    sendBudget: new SendBudget(clock),
+    redact: (text) => text,
+  };
+}
+
+/** Lets promise callbacks run; setImmediate is not mocked. */
+const settle = () => new Promise((resolve) => setImmediate(resolve));
+
+describe('the check deadline', () => {
+  beforeEach(() => mock.timers.enable({ apis: ['setTimeout'] }));
+  afterEach(() => mock.timers.reset());
+
+  test('a probe that ignores the abort is given up on at the deadline plus the grace, with a timeout', async () => {
+    let aborted = false;
+    const hanging = (context: ProbeContext) =>
+      new Promise<ProbeOutcome>(() => {
+        context.signal.addEventListener('abort', () => (aborted = true));
+      });
+    const got: { result?: CheckResult } = {};
+    void runCheck(deps(hanging), monitor(), 'imap').then((done) => (got.result = done));
+    await settle();
+    mock.timers.tick(8000 - 1);
+    await settle();
+    assert.equal(aborted, false, 'not before the deadline');
+    mock.timers.tick(1);
+    await settle();
+    assert.equal(aborted, true, 'the probe is told at the deadline');
+    mock.timers.tick(499);
+    await settle();
+    const pending = (): boolean => got.result === undefined;
+    assert.ok(pending(), 'the grace is not cut short');
+    mock.timers.tick(1);
+    await settle();
+    assert.equal(got.result?.outcome.failure?.reason, 'timeout');
+    assert.match(got.result?.outcome.failure?.message ?? '', /did not finish within 8 s/);
+  });
+
+  test('an aborted probe that answers within the grace keeps its own stage and words', async () => {
+    const answering = (context: ProbeContext) =>
+      new Promise<ProbeOutcome>((resolve) => {
+        context.signal.addEventListener('abort', () =>
+          resolve({ ok: false, steps: [{ step: 'connect', seconds: 0.01 }], facts: {}, failure: { stage: 'auth', reason: 'timeout', message: 'no answer to AUTHENTICATE', serverText: '+ ' } }),
+        );
+      });
+    const got: { result?: CheckResult } = {};
+    void runCheck(deps(answering), monitor(), 'imap').then((done) => (got.result = done));
+    await settle();
+    mock.timers.tick(8000);
+    await settle();
+    assert.equal(got.result?.outcome.failure?.stage, 'auth');
+    assert.equal(got.result?.outcome.failure?.message, 'no answer to AUTHENTICATE');
+  });
+});
