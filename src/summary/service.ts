@@ -7,10 +7,10 @@ import type { LoadedConfig } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
 import { claimStateFile, type Claim } from '../core/durable-file.js';
 import { monthRange } from '../history/calendar.js';
-import { buildReport, reportChecks, type ConfiguredCheck } from '../history/report.js';
+import { reportChecks, type ConfiguredCheck } from '../history/report.js';
 import { accountingPolicy, historySettings } from '../history/settings.js';
-import type { HistoryStore } from '../history/types.js';
 import type { Logger } from '../log/logger.js';
+import type { ReportRunner } from './report-runner.js';
 import { SUMMARY_BODIES, takesSummary, type SummaryNotifierType } from './bodies.js';
 import { digestOf, type MonthlyDigest } from './digest.js';
 import { latestDue } from './schedule.js';
@@ -25,7 +25,8 @@ export interface SummaryScope {
 }
 
 export interface MonthlySummaryOptions {
-  store: HistoryStore;
+  /** Builds the month's report (buildReport, as `mailprobe report`): storeReport or workerReport. */
+  report: ReportRunner;
   clock: Clock;
   logger: Logger;
   /** summary-state.json: what went out; one owner (claimed through `<file>.owner`). */
@@ -137,10 +138,11 @@ export class MonthlySummary {
     let digest = this.#digest?.period === due.period ? this.#digest.digest : undefined;
     if (!digest) {
       try {
-        const report = await buildReport(
-          { store: this.#options.store, policy, configured: scope.checks },
-          { ...monthRange(due.period, policy.timeZone), label: due.period, now, ...(settings.tenant !== undefined ? { tenant: settings.tenant } : {}) },
-        );
+        const report = await this.#options.report({
+          sla: scope.config.sla,
+          configured: scope.checks,
+          query: { ...monthRange(due.period, policy.timeZone), label: due.period, now, ...(settings.tenant !== undefined ? { tenant: settings.tenant } : {}) },
+        });
         digest = digestOf(report, { scheduledFor: due.dueAt, ...(scope.scopeNote ? { scopeNote: scope.scopeNote } : {}) });
         this.#digest = { period: due.period, digest };
       } catch (error) {

@@ -7,6 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { LoadedConfig } from '../../src/config/types.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import type { HistoryStore } from '../../src/history/types.js';
+import { storeReport, workerReport } from '../../src/summary/report-runner.js';
 import { MonthlySummary, summaryScope } from '../../src/summary/service.js';
 import { FakeClock, MemoryLogger, startReceiver, type Receiver, type Reply } from '../alerting/support.js';
 import { DEC, HOUR, MIN, NOV, novemberHistory } from './support.js';
@@ -81,7 +82,7 @@ describe('monthly summary', () => {
 
   const summaryFor = (b: Bed, clock: FakeClock, logger = new MemoryLogger(), backoff = { initialMs: MIN, maxMs: 2 * MIN }) =>
     new MonthlySummary({
-      store,
+      report: storeReport(store),
       clock,
       logger,
       statePath: join(b.dir, 'summary-state.json'),
@@ -200,6 +201,15 @@ describe('monthly summary', () => {
     await summary.flush();
     await summary.close();
     assert.equal(sent(b), 0);
+  });
+
+  test('the report built in a worker thread on its own SQLite connection equals the one built on the store', async () => {
+    const job = { sla: undefined, configured: [], query: { from: NOV, to: DEC, now: DEC + HOUR, label: '2030-11' } };
+    const [inWorker, onStore] = await Promise.all([workerReport(join(storeDir, 'history.sqlite'))(job), storeReport(store)(job)]);
+    assert.deepEqual(inWorker, onStore);
+    assert.equal(inWorker.summary.outages, 2);
+    writeFileSync(join(storeDir, 'not-a-database'), 'plain text, not SQLite\n'.repeat(200));
+    await assert.rejects(workerReport(join(storeDir, 'not-a-database'))(job), /not a database/);
   });
 
   test('a corrupt state file is moved aside and the summary now due is not sent (never twice)', async (t) => {
