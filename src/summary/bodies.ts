@@ -38,7 +38,8 @@ export function summaryTeamsBody(digest: MonthlyDigest): object {
         { type: 'TextBlock', text: truncate(`Fix: ${incident.fix}`, 2000), wrap: true, spacing: 'None', isSubtle: true },
       );
     }
-    if (digest.incidentsLeftOut > 0) body.push({ type: 'TextBlock', text: `… and ${digest.incidentsLeftOut} more`, wrap: true, spacing: 'Small', isSubtle: true });
+    if (digest.incidentsLeftOut > 0)
+      body.push({ type: 'TextBlock', text: `… and ${digest.incidentsLeftOut} more`, wrap: true, spacing: 'Small', isSubtle: true });
   }
   body.push({ type: 'TextBlock', text: footerLine(digest), wrap: true, isSubtle: true, fontType: 'Monospace' });
   return {
@@ -65,7 +66,11 @@ export function summarySlackBody(digest: MonthlyDigest): object {
     const more = leftOut > 0 ? `\n… and ${leftOut} more` : '';
     blocks.push({ type: 'section', text: { type: 'mrkdwn', text: truncate(`*${heading}*\n${lines.join('\n')}${more}`, 3000) } });
   };
-  list('Worst checks', digest.worst.map((check) => `• ${escapeMrkdwn(worstLine(check))}`), digest.worstLeftOut);
+  list(
+    'Worst checks',
+    digest.worst.map((check) => `• ${escapeMrkdwn(worstLine(check))}`),
+    digest.worstLeftOut,
+  );
   list(
     'Longest outages',
     digest.incidents.map((incident) => `• ${escapeMrkdwn(incidentLine(incident, digest.timeZone))}\n   _Fix:_ ${escapeMrkdwn(incident.fix)}`),

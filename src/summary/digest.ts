@@ -115,8 +115,16 @@ export function digestFacts(digest: MonthlyDigest): Array<readonly [string, stri
     ['Availability', `${percent(digest.availability)} over ${digest.checks} checks`],
     ['SLO', `met ${digest.sloMet}, missed ${digest.sloMissed}${digest.noData > 0 ? `, no data ${digest.noData}` : ''}`],
     ['Outages', `${digest.outages}${digest.mttrSeconds !== null ? `, MTTR ${duration(digest.mttrSeconds)}` : ''}`],
-    ['Data coverage', `${percent(digest.coverage, 1)} of the time had a result${digest.unknownSeconds > 0 ? ` (${duration(digest.unknownSeconds)} without, summed over checks)` : ''}`],
-    ['Agent not running', digest.agentDownPeriods > 0 ? `${duration(digest.agentDownSeconds)} in ${digest.agentDownPeriods} stretch${digest.agentDownPeriods === 1 ? '' : 'es'} (its checks count as UNKNOWN)` : 'never'],
+    [
+      'Data coverage',
+      `${percent(digest.coverage, 1)} of the time had a result${digest.unknownSeconds > 0 ? ` (${duration(digest.unknownSeconds)} without, summed over checks)` : ''}`,
+    ],
+    [
+      'Agent not running',
+      digest.agentDownPeriods > 0
+        ? `${duration(digest.agentDownSeconds)} in ${digest.agentDownPeriods} stretch${digest.agentDownPeriods === 1 ? '' : 'es'} (its checks count as UNKNOWN)`
+        : 'never',
+    ],
   ];
 }
 

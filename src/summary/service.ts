@@ -127,7 +127,11 @@ export class MonthlySummary {
     const { clock } = this.#options;
     const now = clock.now();
     const policy = accountingPolicy(scope.config);
-    const due = latestDue(now, { day: settings.day ?? MONTHLY_SUMMARY_DEFAULTS.day, at: settings.at ?? MONTHLY_SUMMARY_DEFAULTS.at, timeZone: policy.timeZone });
+    const due = latestDue(now, {
+      day: settings.day ?? MONTHLY_SUMMARY_DEFAULTS.day,
+      at: settings.at ?? MONTHLY_SUMMARY_DEFAULTS.at,
+      timeZone: policy.timeZone,
+    });
     if (due.dueAt < state.since) return;
     const sent = state.sent[due.period] ?? {};
     const targets = summaryTargets(scope.config, settings.notifiers).filter((target) => {
@@ -147,11 +151,18 @@ export class MonthlySummary {
         this.#digest = { period: due.period, digest };
       } catch (error) {
         for (const target of targets) this.#failed(due.period, target.name, now);
-        this.#logger.warn('monthly summary: report not built, retrying later', { period: due.period, error: error instanceof Error ? error.message : String(error) });
+        this.#logger.warn('monthly summary: report not built, retrying later', {
+          period: due.period,
+          error: error instanceof Error ? error.message : String(error),
+        });
         return;
       }
       // Late by more than a poll or two: the agent was not running (or the store not reachable) when it was due.
-      if (now - due.dueAt > 5 * 60_000) this.#logger.info('monthly summary sent late: it was due while the agent was not running', { period: due.period, dueAt: new Date(due.dueAt).toISOString() });
+      if (now - due.dueAt > 5 * 60_000)
+        this.#logger.info('monthly summary sent late: it was due while the agent was not running', {
+          period: due.period,
+          dueAt: new Date(due.dueAt).toISOString(),
+        });
     }
     if (this.#closed) return;
     for (const target of targets) this.#send(scope.config, due.period, target, digest);
@@ -241,7 +252,9 @@ export class MonthlySummary {
     const { statePath } = this.#options;
     this.#saving = this.#saving
       .then(() => saveSummaryState(statePath, state))
-      .catch((error: unknown) => this.#logger.error('monthly summary state not saved', { path: statePath, error: error instanceof Error ? error.message : String(error) }));
+      .catch((error: unknown) =>
+        this.#logger.error('monthly summary state not saved', { path: statePath, error: error instanceof Error ? error.message : String(error) }),
+      );
   }
 
   #release(): void {
@@ -270,7 +283,11 @@ export function summaryScope(share: { full: LoadedConfig; config: LoadedConfig; 
     config: share.config,
     checks: reportChecks(shared ? share.full : share.config),
     sender: share.shard.index === 0,
-    ...(shared ? {} : { scopeNote: `shard 0 of ${share.shard.total} only: each shard keeps its own SQLite history (history.backend "postgres" gives one summary of all shards)` }),
+    ...(shared
+      ? {}
+      : {
+          scopeNote: `shard 0 of ${share.shard.total} only: each shard keeps its own SQLite history (history.backend "postgres" gives one summary of all shards)`,
+        }),
   };
 }
 

@@ -52,7 +52,9 @@ async function seedHistory(stateDir: string, monitors: ReadonlyArray<{ name: str
     results: (t) =>
       monitors.map((monitor, index) => {
         const down = index === 0 && t >= outage.from && t < outage.to;
-        const result = down ? failed({ monitor: monitor.name, at: t, reason: 'token_secret_expired', stage: 'token' }) : passed({ monitor: monitor.name, at: t });
+        const result = down
+          ? failed({ monitor: monitor.name, at: t, reason: 'token_secret_expired', stage: 'token' })
+          : passed({ monitor: monitor.name, at: t });
         return { ...result, tenant: monitor.tenant, mailbox: monitor.mailbox };
       }),
   });

@@ -41,7 +41,11 @@ async function bed(t: TestContext, replies: { webhook?: (n: number) => Reply } =
 }
 
 function config(b: Bed, summary: object = {}, extra: object = {}): LoadedConfig {
-  const tenant = { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } };
+  const tenant = {
+    tenantId: 'contoso.onmicrosoft.com',
+    clientId: '10e1f456-3921-1234-1234-105af0774c61',
+    credential: { type: 'secret', secret: { env: 'S' } },
+  };
   return parseConfig(
     JSON.stringify({
       agent: { stateDir: b.dir },
@@ -141,13 +145,27 @@ describe('monthly summary', () => {
     assert.equal(body.command, 'mailprobe report --period 2030-11');
 
     const card = JSON.stringify(b.teams.received[0]?.body);
-    for (const words of ['Mailbox availability 2030-11', 'token_secret_expired', 'Fix: ', 'Worst checks', 'mailprobe report --period 2030-11', 'Agent not running', '6 h in 1 stretch']) assert.ok(card.includes(words), `Teams card says "${words}"`);
+    for (const words of [
+      'Mailbox availability 2030-11',
+      'token_secret_expired',
+      'Fix: ',
+      'Worst checks',
+      'mailprobe report --period 2030-11',
+      'Agent not running',
+      '6 h in 1 stretch',
+    ])
+      assert.ok(card.includes(words), `Teams card says "${words}"`);
     const slack = b.slack.received[0]?.body as { text: string; blocks: Array<{ type: string }> };
     assert.match(slack.text, /^Mailbox availability 2030-11: 99\.\d{3} %; SLO missed 2, 2 outages$/);
-    assert.deepEqual(slack.blocks.map((block) => block.type), ['header', 'section', 'section', 'section', 'context']);
+    assert.deepEqual(
+      slack.blocks.map((block) => block.type),
+      ['header', 'section', 'section', 'section', 'context'],
+    );
     assert.ok(JSON.stringify(slack).includes('_Fix:_ '));
 
-    const everything = JSON.stringify([...b.webhook.received, ...b.teams.received, ...b.slack.received].map((request) => request.body)) + readFileSync(join(b.dir, 'summary-state.json'), 'utf8');
+    const everything =
+      JSON.stringify([...b.webhook.received, ...b.teams.received, ...b.slack.received].map((request) => request.body)) +
+      readFileSync(join(b.dir, 'summary-state.json'), 'utf8');
     for (const secret of [WEBHOOK_TOKEN, TEAMS_SIG]) assert.ok(!everything.includes(secret), `${secret} never reaches a body or the state file`);
     const state = JSON.parse(readFileSync(join(b.dir, 'summary-state.json'), 'utf8')) as { sent: Record<string, Record<string, string>> };
     assert.deepEqual(Object.keys(state.sent['2030-11'] ?? {}).sort(), ['hook', 'ops-slack', 'ops-teams']);
@@ -279,7 +297,10 @@ describe('monthly summary', () => {
     assert.equal(body.id, 'mailprobe-summary-2030-11-fabrikam');
     assert.equal(body.tenant, 'fabrikam');
     assert.equal(body.checks, 1);
-    assert.deepEqual(body.worst.map((check) => check.monitor), ['probe-b']);
+    assert.deepEqual(
+      body.worst.map((check) => check.monitor),
+      ['probe-b'],
+    );
     assert.equal(body.command, 'mailprobe report --period 2030-11 --tenant fabrikam');
   });
 

@@ -25,7 +25,9 @@ export async function novemberHistory(store: HistoryStore): Promise<void> {
       const aDown = t >= NOV + 9 * DAY + 9 * HOUR && t < NOV + 9 * DAY + 11 * HOUR;
       const bDown = t >= NOV + 19 * DAY + 12 * HOUR && t < NOV + 19 * DAY + 13 * HOUR;
       const a = aDown ? failed({ monitor: 'probe-a', at: t, reason: 'token_secret_expired', stage: 'token' }) : passed({ monitor: 'probe-a', at: t });
-      const b = bDown ? failed({ monitor: 'probe-b', check: 'smtp', at: t, reason: 'connect_refused', stage: 'connect' }) : passed({ monitor: 'probe-b', check: 'smtp', at: t });
+      const b = bDown
+        ? failed({ monitor: 'probe-b', check: 'smtp', at: t, reason: 'connect_refused', stage: 'connect' })
+        : passed({ monitor: 'probe-b', check: 'smtp', at: t });
       return [a, { ...b, tenant: 'fabrikam', mailbox: 'probe@fabrikam.com' }];
     },
   });
