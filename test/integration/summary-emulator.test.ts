@@ -39,11 +39,11 @@ after(async () => {
   await env?.close();
 });
 
-/** The month the summary due now reports on, with one 3-hour outage of the first monitor in it. */
+/** The month the summary due now reports on, with one 6-hour outage (missing any SLO target above 99.2 %) of the first monitor in it. */
 async function seedHistory(stateDir: string, monitors: ReadonlyArray<{ name: string; tenant: string; mailbox: string }>, period: string): Promise<void> {
   const { from, to } = monthRange(period, 'UTC');
   const store = await openSqliteStore(join(stateDir, 'history.sqlite'), { now: from });
-  const outage = { from: from + 4 * 24 * HOUR + 9 * HOUR, to: from + 4 * 24 * HOUR + 12 * HOUR };
+  const outage = { from: from + 4 * 24 * HOUR + 9 * HOUR, to: from + 4 * 24 * HOUR + 15 * HOUR };
   await playHistory(store, {
     from,
     to,
