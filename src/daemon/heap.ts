@@ -6,8 +6,10 @@ import { setFlagsFromString } from 'node:v8';
 // 1.5× keeps the heap near its live size for a few more full GCs: npm run bench, 10,000 monitors.
 const HEAP_GROWING_PERCENT = 50;
 
-/** Bounds heap growth for the long-running agent, unless the operator set the flag in NODE_OPTIONS. */
-export function boundHeapGrowth(env: NodeJS.ProcessEnv): void {
-  const given = [...process.execArgv, env.NODE_OPTIONS ?? ''].some((arg) => arg.includes('heap-growing-percent'));
-  if (!given) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+/**
+ * Bounds heap growth for the long-running agent, unless the operator gave the flag to node itself (node refuses
+ * it in NODE_OPTIONS: "--heap-growing-percent= is not allowed in NODE_OPTIONS").
+ */
+export function boundHeapGrowth(execArgv: readonly string[] = process.execArgv): void {
+  if (!execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }

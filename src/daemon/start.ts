@@ -63,7 +63,7 @@ export async function startAgent(
   };
   let share = ownShare(loadedConfig);
   const config = share.config;
-  boundHeapGrowth(options.io.env);
+  boundHeapGrowth();
   const redactor = new Redactor();
   const logger = createLogger({
     level: options.io.env.MAILPROBE_LOG_LEVEL ?? config.agent.logLevel,
