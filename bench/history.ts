@@ -7,7 +7,8 @@ import { openSqliteStore } from '../src/history/backends/sqlite.js';
 import { DAY_MS, HOUR_MS, monthRange } from '../src/history/calendar.js';
 import { HistoryRecorder } from '../src/history/recorder.js';
 import { buildReport, type ConfiguredCheck } from '../src/history/report.js';
-import { emptyTotals, type CheckStateRow, type RollupDelta } from '../src/history/types.js';
+import { bucketOf } from '../src/history/spans.js';
+import { addTotals, emptyTotals, type CheckStateRow, type RollupDelta } from '../src/history/types.js';
 import type { Logger } from '../src/log/logger.js';
 
 // npm run bench:history — the history store's costs, printed with ratios (nothing here is a test):
@@ -113,10 +114,22 @@ async function reportCost(dir: string): Promise<{ utcMs: number; berlinMs: numbe
       }
     }
   }
+  // The monthly rows are the daily ones summed per UTC month, as the recorder writes them.
+  const monthly = new Map<string, RollupDelta>();
+  for (const row of daily) {
+    const bucket = bucketOf(row.bucket, 'month');
+    const key = `${row.monitor}\u0000${row.check}\u0000${bucket}`;
+    const into = monthly.get(key) ?? { ...row, bucket, ...emptyTotals() };
+    addTotals(into, row);
+    monthly.set(key, into);
+  }
   const chunk = 20_000;
-  for (let i = 0; i < daily.length; i += chunk) await store.write({ results: [], hourly: [], daily: daily.slice(i, i + chunk), incidents: [], checkStates: [] });
-  for (let i = 0; i < hourly.length; i += chunk) await store.write({ results: [], hourly: hourly.slice(i, i + chunk), daily: [], incidents: [], checkStates: [] });
-  for (let i = 0; i < states.length; i += chunk) await store.write({ results: [], hourly: [], daily: [], incidents: [], checkStates: states.slice(i, i + chunk) });
+  const none = { results: [], hourly: [], daily: [], monthly: [], incidents: [], checkStates: [] };
+  for (let i = 0; i < daily.length; i += chunk) await store.write({ ...none, daily: daily.slice(i, i + chunk) });
+  const months = [...monthly.values()];
+  for (let i = 0; i < months.length; i += chunk) await store.write({ ...none, monthly: months.slice(i, i + chunk) });
+  for (let i = 0; i < hourly.length; i += chunk) await store.write({ ...none, hourly: hourly.slice(i, i + chunk) });
+  for (let i = 0; i < states.length; i += chunk) await store.write({ ...none, checkStates: states.slice(i, i + chunk) });
   const time = async (timeZone: string): Promise<number> => {
     const period = monthRange('2030-11', timeZone);
     const started = performance.now();

@@ -101,6 +101,7 @@ async function seedStore(store: HistoryStore, source: StatusSource, config: Load
     results: [],
     hourly: [],
     daily: [],
+    monthly: [],
     incidents: [],
     checkStates: checks.map((status) => ({
       monitor: status.monitor,
@@ -120,7 +121,7 @@ async function seedStore(store: HistoryStore, source: StatusSource, config: Load
   let hourly: RollupDelta[] = [];
   let daily: RollupDelta[] = [];
   const flush = async (): Promise<void> => {
-    await store.write({ results: [], hourly, daily, incidents: [], checkStates: [] });
+    await store.write({ results: [], hourly, daily, monthly: [], incidents: [], checkStates: [] });
     hourly = [];
     daily = [];
   };

@@ -3,6 +3,8 @@ import { DELIVERY_BOUNDS, DURATION_BOUNDS } from './types.js';
 
 export const DURATION_COLUMNS = Array.from({ length: DURATION_BOUNDS.length + 1 }, (_, i) => `d${i}`);
 export const DELIVERY_COLUMNS = Array.from({ length: DELIVERY_BOUNDS.length + 1 }, (_, i) => `l${i}`);
+/** The additive columns of a rollup row, in the order the store writes them. */
+export const ROLLUP_SUMS = ['ok_ms', 'fail_ms', 'runs', 'failures', 'duration_ms_sum', 'deliveries', ...DURATION_COLUMNS, ...DELIVERY_COLUMNS];
 
 function types(dialect: SqlDriver['dialect']): { big: string; real: string } {
   return dialect === 'postgres' ? { big: 'BIGINT', real: 'DOUBLE PRECISION' } : { big: 'INTEGER', real: 'REAL' };
@@ -45,6 +47,23 @@ export const MIGRATIONS: readonly Migration[] = [
           open_incident_at ${big}, status TEXT NOT NULL, PRIMARY KEY (monitor, check_kind))`,
         `CREATE TABLE agent_runs (id TEXT PRIMARY KEY, started_at ${big} NOT NULL, last_seen_at ${big} NOT NULL,
           stopped_at ${big})`,
+      ];
+    },
+  },
+  {
+    version: 2,
+    description: 'monthly rollups (UTC calendar months), filled from the daily ones',
+    statements: (dialect) => {
+      // Daily buckets are UTC midnights, so each falls in exactly one UTC month.
+      const month =
+        dialect === 'postgres'
+          ? "(EXTRACT(EPOCH FROM date_trunc('month', to_timestamp(bucket / 1000.0) AT TIME ZONE 'UTC')) * 1000)::BIGINT"
+          : "CAST(strftime('%s', bucket / 1000, 'unixepoch', 'start of month') AS INTEGER) * 1000";
+      return [
+        ...rollupTable('rollup_monthly', dialect),
+        `INSERT INTO rollup_monthly (monitor, check_kind, bucket, tenant, ${ROLLUP_SUMS.join(', ')})
+          SELECT monitor, check_kind, ${month} AS month, MAX(tenant), ${ROLLUP_SUMS.map((column) => `SUM(${column})`).join(', ')}
+          FROM rollup_daily GROUP BY monitor, check_kind, ${month}`,
       ];
     },
   },

@@ -5,7 +5,7 @@ import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { nextStatus, type CheckStatus } from '../runner/status.js';
 import { DAY_MS } from './calendar.js';
-import { bucketOf, coveredUntil, splitSpan } from './spans.js';
+import { bucketOf, coveredUntil, splitSpan, startOfUtcMonth } from './spans.js';
 import {
   bucketIndex,
   DELIVERY_BOUNDS,
@@ -25,7 +25,8 @@ export interface RetentionSettings {
   resultsDays: number;
   /** Hourly rollups (default 100; at least 90 for the status page's 90 days). */
   hourlyDays: number;
-  /** Daily rollups, incidents and agent running periods (default 400, so a yearly report works). */
+  /** Daily rollups, incidents and agent running periods (default 400, so a yearly report works). Monthly
+   * rollups are kept as long, rounded out to whole UTC months: a month goes once all its days have gone. */
   dailyDays: number;
 }
 
@@ -72,6 +73,8 @@ export interface RestoredCheck {
   state: CheckStateRow;
 }
 
+const GRAINS: readonly Grain[] = ['hour', 'day', 'month'];
+
 // Heartbeats mark the agent as running even when no check finished in a while (long intervals).
 const HEARTBEAT_MS = 15_000;
 
@@ -87,6 +90,7 @@ export class HistoryRecorder {
   #pending: WriteBatch = emptyBatch();
   #hourly = new Map<string, RollupDelta>();
   #daily = new Map<string, RollupDelta>();
+  #monthly = new Map<string, RollupDelta>();
   #flushTimer?: NodeJS.Timeout;
   #pruneTimer?: NodeJS.Timeout;
   #writing?: Promise<void>;
@@ -169,10 +173,12 @@ export class HistoryRecorder {
     const retention = this.#options.retention ?? RETENTION_DEFAULTS;
     const now = this.#options.clock.now();
     try {
+      const daily = now - retention.dailyDays * DAY_MS;
       const counts = await this.#options.store.prune({
         results: now - retention.resultsDays * DAY_MS,
         hourly: now - retention.hourlyDays * DAY_MS,
-        daily: now - retention.dailyDays * DAY_MS,
+        daily,
+        monthly: startOfUtcMonth(daily),
       });
       if (Object.values(counts).some((count) => count > 0)) this.#options.logger.info('history: retention job removed old rows', { ...counts });
     } catch (error) {
@@ -206,7 +212,7 @@ export class HistoryRecorder {
     }
 
     const deliverySeconds = result.outcome.facts.deliverySeconds;
-    for (const grain of ['hour', 'day'] as const) {
+    for (const grain of GRAINS) {
       const delta = this.#delta(grain, result, bucketOf(t, grain));
       delta.runs += 1;
       if (!ok) delta.failures += 1;
@@ -300,7 +306,7 @@ export class HistoryRecorder {
   }
 
   #addSpan(identity: Pick<CheckResult, 'monitor' | 'tenant' | 'check'>, from: number, to: number, ok: boolean): void {
-    for (const grain of ['hour', 'day'] as const) {
+    for (const grain of GRAINS) {
       for (const [bucket, ms] of splitSpan(from, to, grain)) {
         const delta = this.#delta(grain, identity, bucket);
         if (ok) delta.okMs += ms;
@@ -310,7 +316,7 @@ export class HistoryRecorder {
   }
 
   #delta(grain: Grain, identity: Pick<CheckResult, 'monitor' | 'tenant' | 'check'>, bucket: number): RollupDelta {
-    const deltas = grain === 'hour' ? this.#hourly : this.#daily;
+    const deltas = grain === 'hour' ? this.#hourly : grain === 'day' ? this.#daily : this.#monthly;
     const k = `${identity.monitor}\u0000${identity.check}\u0000${bucket}`;
     let delta = deltas.get(k);
     if (!delta) {
@@ -334,6 +340,7 @@ export class HistoryRecorder {
     const batch = this.#pending;
     batch.hourly = [...this.#hourly.values()];
     batch.daily = [...this.#daily.values()];
+    batch.monthly = [...this.#monthly.values()];
     const empty = batch.results.length === 0 && batch.hourly.length === 0 && batch.incidents.length === 0 && batch.checkStates.length === 0;
     if (empty && !heartbeat) return undefined;
     this.#run.lastSeenAt = now;
@@ -341,6 +348,7 @@ export class HistoryRecorder {
     this.#pending = emptyBatch();
     this.#hourly = new Map();
     this.#daily = new Map();
+    this.#monthly = new Map();
     return batch;
   }
 
@@ -370,10 +378,11 @@ export class HistoryRecorder {
       results: [...batch.results, ...later.results],
       hourly: [],
       daily: [],
+      monthly: [],
       incidents: [...batch.incidents, ...later.incidents],
       checkStates: [...batch.checkStates, ...later.checkStates],
     };
-    for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily]] as const) {
+    for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily], ['month', batch.monthly]] as const) {
       for (const delta of deltas) {
         const into = this.#delta(grain, delta, delta.bucket);
         into.okMs += delta.okMs;
@@ -391,7 +400,7 @@ export class HistoryRecorder {
 }
 
 function emptyBatch(): WriteBatch {
-  return { results: [], hourly: [], daily: [], incidents: [], checkStates: [] };
+  return { results: [], hourly: [], daily: [], monthly: [], incidents: [], checkStates: [] };
 }
 
 function key(monitor: string, check: string): string {

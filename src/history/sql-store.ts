@@ -1,5 +1,5 @@
 import type { CheckKind } from '../core/check.js';
-import { DELIVERY_COLUMNS, DURATION_COLUMNS } from './migrations.js';
+import { DELIVERY_COLUMNS, DURATION_COLUMNS, ROLLUP_SUMS } from './migrations.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
 import type {
   AgentRunRow,
@@ -23,7 +23,6 @@ import type {
 type Row = Record<string, unknown>;
 
 const RESULT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'mailbox', 'duration_ms', 'ok', 'stage', 'reason', 'category', 'server_text', 'steps', 'delivery_ms', 'interval_s'];
-const ROLLUP_SUMS = ['ok_ms', 'fail_ms', 'runs', 'failures', 'duration_ms_sum', 'deliveries', ...DURATION_COLUMNS, ...DELIVERY_COLUMNS];
 const ROLLUP_COLUMNS = ['monitor', 'check_kind', 'bucket', 'tenant', ...ROLLUP_SUMS];
 const INCIDENT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'ended_at', 'reason', 'stage', 'server_text', 'failures', 'fail_ms', 'last_failure_at'];
 const STATE_COLUMNS = ['monitor', 'check_kind', 'tenant', 'mailbox', 'first_seen_at', 'last_at', 'last_ok', 'interval_s', 'consecutive_failures', 'last_success_at', 'open_incident_at', 'status'];
@@ -32,7 +31,7 @@ const RUN_COLUMNS = ['id', 'started_at', 'last_seen_at', 'stopped_at'];
 // Well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
 const PARAMS_PER_STATEMENT = 8000;
 
-const ROLLUP_TABLES = { hour: 'rollup_hourly', day: 'rollup_daily' } as const;
+const ROLLUP_TABLES = { hour: 'rollup_hourly', day: 'rollup_daily', month: 'rollup_monthly' } as const;
 
 export class SqlHistoryStore implements HistoryStore {
   readonly #db: SqlDriver;
@@ -48,7 +47,7 @@ export class SqlHistoryStore implements HistoryStore {
   async write(batch: WriteBatch): Promise<void> {
     await this.#db.transaction(async (tx) => {
       await insertMany(tx, 'results', RESULT_COLUMNS, batch.results.map(resultValues), 'ON CONFLICT DO NOTHING');
-      for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily]] as const) {
+      for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily], ['month', batch.monthly]] as const) {
         const table = ROLLUP_TABLES[grain];
         const add = ROLLUP_SUMS.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
         await insertMany(tx, table, ROLLUP_COLUMNS, mergeDeltas(deltas).map(rollupValues), `ON CONFLICT (monitor, check_kind, bucket) DO UPDATE SET tenant = excluded.tenant, ${add}`);
@@ -157,6 +156,7 @@ export class SqlHistoryStore implements HistoryStore {
       results: await tx.run('DELETE FROM results WHERE started_at < ?', [cutoffs.results]),
       hourly: await tx.run('DELETE FROM rollup_hourly WHERE bucket < ?', [cutoffs.hourly]),
       daily: await tx.run('DELETE FROM rollup_daily WHERE bucket < ?', [cutoffs.daily]),
+      monthly: await tx.run('DELETE FROM rollup_monthly WHERE bucket < ?', [cutoffs.monthly]),
       // An open incident is kept whatever its age: it is still going on.
       incidents: await tx.run('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?', [cutoffs.daily]),
       agentRuns: await tx.run('DELETE FROM agent_runs WHERE COALESCE(stopped_at, last_seen_at) < ?', [cutoffs.daily]),

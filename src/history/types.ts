@@ -30,7 +30,7 @@ export interface ResultRow {
 export const DURATION_BOUNDS = [0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60] as const;
 export const DELIVERY_BOUNDS = [1, 2, 5, 10, 20, 30, 60, 120, 300, 600] as const;
 
-/** Additive totals of one check over one hour or one UTC day. */
+/** Additive totals of one check over one hour, one UTC day or one UTC calendar month. */
 export interface Totals {
   okMs: number;
   failMs: number;
@@ -43,13 +43,13 @@ export interface Totals {
   deliveryBuckets: number[];
 }
 
-export type Grain = 'hour' | 'day';
+export type Grain = 'hour' | 'day' | 'month';
 
 export interface RollupDelta extends Totals {
   monitor: string;
   tenant: string;
   check: CheckKind;
-  /** UTC start of the hour or day. */
+  /** UTC start of the hour, day or month. */
   bucket: number;
 }
 
@@ -91,6 +91,7 @@ export interface WriteBatch {
   results: ResultRow[];
   hourly: RollupDelta[];
   daily: RollupDelta[];
+  monthly: RollupDelta[];
   /** Whole rows; a later write of the same (monitor, check, startedAt) replaces the earlier one. */
   incidents: IncidentRow[];
   checkStates: CheckStateRow[];
@@ -132,12 +133,14 @@ export interface PruneCutoffs {
   results: number;
   hourly: number;
   daily: number;
+  monthly: number;
 }
 
 export interface PruneCounts {
   results: number;
   hourly: number;
   daily: number;
+  monthly: number;
   incidents: number;
   agentRuns: number;
 }
@@ -187,6 +190,18 @@ export function addTotals(into: Totals, from: Totals): void {
   from.durationBuckets.forEach((count, i) => (into.durationBuckets[i] = (into.durationBuckets[i] ?? 0) + count));
   into.deliveries += from.deliveries;
   from.deliveryBuckets.forEach((count, i) => (into.deliveryBuckets[i] = (into.deliveryBuckets[i] ?? 0) + count));
+}
+
+/** The exact inverse of addTotals: rollups are sums, so a range's totals minus a sub-range's are the rest's. */
+export function subtractTotals(into: Totals, from: Totals): void {
+  into.okMs -= from.okMs;
+  into.failMs -= from.failMs;
+  into.runs -= from.runs;
+  into.failures -= from.failures;
+  into.durationMsSum -= from.durationMsSum;
+  from.durationBuckets.forEach((count, i) => (into.durationBuckets[i] = (into.durationBuckets[i] ?? 0) - count));
+  into.deliveries -= from.deliveries;
+  from.deliveryBuckets.forEach((count, i) => (into.deliveryBuckets[i] = (into.deliveryBuckets[i] ?? 0) - count));
 }
 
 export function bucketIndex(bounds: readonly number[], seconds: number): number {

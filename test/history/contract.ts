@@ -1,8 +1,9 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { DEFAULT_POLICY, type AccountingPolicy } from '../../src/history/accounting.js';
-import { LATEST_SCHEMA_VERSION } from '../../src/history/migrations.js';
+import { LATEST_SCHEMA_VERSION, MIGRATIONS, ROLLUP_SUMS } from '../../src/history/migrations.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
+import type { SqlDriver } from '../../src/history/sql.js';
 import { StoreHistoryReader } from '../../src/history/store-reader.js';
 import { emptyTotals, type HistoryStore, type RollupDelta, type WriteBatch } from '../../src/history/types.js';
 import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
@@ -21,6 +22,9 @@ export interface StoreFactory {
   open(): Promise<HistoryStore>;
   /** The same data opened again (a restart). */
   reopen(store: HistoryStore): Promise<HistoryStore>;
+  readonly dialect: SqlDriver['dialect'];
+  /** A store opened on a new database first prepared by running these statements raw (an older release's schema and rows). */
+  openPrepared(statements: readonly string[]): Promise<HistoryStore>;
 }
 
 function delta(overrides: Partial<RollupDelta>): RollupDelta {
@@ -28,7 +32,7 @@ function delta(overrides: Partial<RollupDelta>): RollupDelta {
 }
 
 function batch(overrides: Partial<WriteBatch>): WriteBatch {
-  return { results: [], hourly: [], daily: [], incidents: [], checkStates: [], ...overrides };
+  return { results: [], hourly: [], daily: [], monthly: [], incidents: [], checkStates: [], ...overrides };
 }
 
 function recorderOn(store: HistoryStore, clock: FakeClock, logger = new MemoryLogger()): HistoryRecorder {
@@ -43,6 +47,50 @@ export function storeContract(factory: StoreFactory): void {
     assert.equal(await store.schemaVersion(), LATEST_SCHEMA_VERSION);
     const again = await factory.reopen(store);
     assert.equal(await again.schemaVersion(), LATEST_SCHEMA_VERSION);
+    await again.close();
+  });
+
+  test('migrations: a version 1 store upgrades in place, its monthly rollups filled from the daily ones', async () => {
+    const v1 = MIGRATIONS.find((migration) => migration.version === 1);
+    assert.ok(v1);
+    const big = factory.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+    const dailyRow = (monitor: string, tenant: string, day: number, okMs: number, failMs: number, d3: number): string => {
+      const values = Object.fromEntries(ROLLUP_SUMS.map((column) => [column, 0]));
+      Object.assign(values, { ok_ms: okMs, fail_ms: failMs, runs: d3, failures: failMs > 0 ? 1 : 0, duration_ms_sum: d3 * 500, d3 });
+      return `INSERT INTO rollup_daily (monitor, check_kind, bucket, tenant, ${ROLLUP_SUMS.join(', ')}) VALUES ('${monitor}', 'imap', ${day}, '${tenant}', ${ROLLUP_SUMS.map((column) => values[column]).join(', ')})`;
+    };
+    // 2029-12-31, 2030-01-01, 2030-01-31 and 2030-02-01 (UTC midnights on both sides of two month boundaries).
+    const days = [Date.UTC(2029, 11, 31), Date.UTC(2030, 0, 1), Date.UTC(2030, 0, 31), Date.UTC(2030, 1, 1)];
+    const store = await factory.openPrepared([
+      `CREATE TABLE schema_migrations (version ${big} PRIMARY KEY, description TEXT NOT NULL, applied_at ${big} NOT NULL)`,
+      ...v1.statements(factory.dialect),
+      `INSERT INTO schema_migrations (version, description, applied_at) VALUES (1, '${v1.description}', ${BASE})`,
+      ...days.map((day, i) => dailyRow('m1', 't1', day, 1000 * (i + 1), 10 * (i + 1), i + 1)),
+      dailyRow('m2', 't2', Date.UTC(2030, 0, 15), 7, 0, 2),
+    ]);
+    assert.equal(await store.schemaVersion(), LATEST_SCHEMA_VERSION);
+    const monthly = await store.rollupTotals({ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1), checks: [{ monitor: 'm1', check: 'imap' }] });
+    assert.equal(monthly.length, 1);
+    const months = await store.rollups({ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1) });
+    assert.deepEqual(
+      months.map((row) => [row.monitor, row.bucket, row.okMs, row.failMs]),
+      [
+        ['m1', Date.UTC(2029, 11, 1), 1000, 10],
+        ['m1', Date.UTC(2030, 0, 1), 2000 + 3000, 20 + 30],
+        ['m1', Date.UTC(2030, 1, 1), 4000, 40],
+        ['m2', Date.UTC(2030, 0, 1), 7, 0],
+      ],
+    );
+    const january = await store.rollupTotals({ grain: 'month', from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), checks: [{ monitor: 'm1', check: 'imap' }] });
+    assert.deepEqual(
+      january.map((row) => [row.tenant, row.runs, row.failures, row.durationMsSum, row.durationBuckets[3]]),
+      [['t1', 2 + 3, 2, 2500, 5]],
+    );
+    // New writes add to the backfilled rows.
+    await store.write(batch({ monthly: [delta({ bucket: Date.UTC(2030, 0, 1), okMs: 1 })] }));
+    assert.equal((await store.rollups({ grain: 'month', from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), checks: [{ monitor: 'm1', check: 'imap' }] }))[0]?.okMs, 5001);
+    const again = await factory.reopen(store);
+    assert.equal((await again.rollups({ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1) })).length, 4, 'the backfill ran once');
     await again.close();
   });
 
@@ -138,16 +186,54 @@ export function storeContract(factory: StoreFactory): void {
         results: [{ ...result, startedAt: BASE }, { ...result, startedAt: BASE + 10 * DAY }],
         hourly: [delta({ bucket: BASE }), delta({ bucket: BASE + 10 * DAY })],
         daily: [delta({ bucket: BASE }), delta({ bucket: BASE + 10 * DAY })],
+        monthly: [delta({ bucket: Date.UTC(2029, 11, 1) }), delta({ bucket: Date.UTC(2030, 0, 1) }), delta({ bucket: Date.UTC(2030, 1, 1) })],
         incidents: [
           { ...incident, startedAt: BASE, endedAt: BASE + MIN, lastFailureAt: BASE },
           { ...incident, check: 'smtp', startedAt: BASE, lastFailureAt: BASE },
         ],
       }),
     );
-    const counts = await store.prune({ results: BASE + DAY, hourly: BASE + DAY, daily: BASE + DAY });
-    assert.deepEqual(counts, { results: 1, hourly: 1, daily: 1, incidents: 1, agentRuns: 0 });
+    const counts = await store.prune({ results: BASE + DAY, hourly: BASE + DAY, daily: BASE + DAY, monthly: Date.UTC(2030, 0, 1) });
+    assert.deepEqual(counts, { results: 1, hourly: 1, daily: 1, monthly: 1, incidents: 1, agentRuns: 0 });
+    assert.deepEqual(
+      (await store.rollups({ grain: 'month', from: 0, to: BASE + 100 * DAY })).map((row) => row.bucket),
+      [Date.UTC(2030, 0, 1), Date.UTC(2030, 1, 1)],
+    );
     assert.equal((await store.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + 20 * DAY })).length, 1);
     assert.deepEqual((await store.incidents({ from: 0, to: BASE + 20 * DAY, limit: 10 })).map((row) => row.check), ['smtp']);
+    await store.close();
+  });
+
+  test('the recorder writes monthly rollups like the daily ones, spans cut at the UTC month boundary', async () => {
+    const store = await factory.open();
+    const clock = new FakeClock();
+    const feb = Date.UTC(2030, 1, 1);
+    clock.time = feb - 2 * HOUR;
+    const recorder = recorderOn(store, clock);
+    // Every 10 minutes from 22:00 on January 31 to 02:00 on February 1; failing from 23:40 to 00:20.
+    for (let t = feb - 2 * HOUR; t < feb + 2 * HOUR; t += 10 * MIN) {
+      const failing = t >= feb - 20 * MIN && t < feb + 20 * MIN;
+      recorder.listener(failing ? failed({ monitor: 'm1', at: t }) : passed({ monitor: 'm1', at: t }), job(600));
+      if (t === feb) await recorder.flush();
+    }
+    clock.time = feb + 2 * HOUR;
+    await recorder.flush();
+    const checks = [{ monitor: 'm1', check: 'imap' as const }];
+    const months = await store.rollupTotals({ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1), checks });
+    const days = await store.rollupTotals({ grain: 'day', from: 0, to: Date.UTC(2031, 0, 1), checks });
+    assert.deepEqual({ ...months[0], bucket: 0 }, { ...days[0], bucket: 0 }, 'months hold what the days hold');
+    const byMonth = await store.rollups({ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1), checks });
+    assert.deepEqual(
+      byMonth.map((row) => [row.bucket, row.okMs, row.failMs]),
+      [
+        [Date.UTC(2030, 0, 1), 100 * MIN, 20 * MIN],
+        // The last result's span is still open: it ends with the next result.
+        [feb, 90 * MIN, 20 * MIN],
+      ],
+    );
+    const january = await store.rollupTotals({ grain: 'month', from: Date.UTC(2030, 0, 1), to: feb, checks });
+    assert.deepEqual(january.map((row) => [row.runs, row.failures, row.durationBuckets[2]]), [[12, 2, 12]]);
+    await recorder.close();
     await store.close();
   });
 

@@ -108,6 +108,7 @@ describe('history recorder', () => {
         results: [{ monitor: 'x', tenant: 't', mailbox: 'm', check: 'imap', startedAt: BASE + MIN, durationMs: 1, ok: true, steps: [], intervalS: 60 }],
         hourly: [],
         daily: [],
+        monthly: [],
         incidents: [{ monitor: 'x', tenant: 't', check: 'imap', startedAt: BASE, reason: null as unknown as string, stage: 'auth', failures: 1, failMs: 0, lastFailureAt: BASE }],
         checkStates: [],
       }),

@@ -1,7 +1,8 @@
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { after, describe } from 'node:test';
+import Database from 'better-sqlite3';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { BASE, storeContract } from './contract.js';
@@ -12,6 +13,17 @@ describe('history store contract: SQLite', () => {
   const files = new Map<HistoryStore, string>();
   let n = 0;
   storeContract({
+    dialect: 'sqlite',
+    openPrepared: async (statements) => {
+      const file = join(dir, `store-${++n}`, 'history.sqlite');
+      mkdirSync(dirname(file), { recursive: true });
+      const db = new Database(file);
+      for (const statement of statements) db.exec(statement);
+      db.close();
+      const store = await openSqliteStore(file, { now: BASE });
+      files.set(store, file);
+      return store;
+    },
     open: async () => {
       const file = join(dir, `store-${++n}`, 'history.sqlite');
       const store = await openSqliteStore(file, { now: BASE });

@@ -1,4 +1,5 @@
 import { after, before, describe } from 'node:test';
+import pg from 'pg';
 import { openPostgresStore } from '../../src/history/backends/postgres.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { BASE, storeContract } from '../history/contract.js';
@@ -15,6 +16,21 @@ describe('history store contract: PostgreSQL (a private server from Debian packa
     await server?.close();
   });
   storeContract({
+    dialect: 'postgres',
+    openPrepared: async (statements) => {
+      if (!server) throw new Error('PostgreSQL not started');
+      const url = await server.createDatabase(`contract_${++n}`);
+      const client = new pg.Client({ connectionString: url });
+      await client.connect();
+      try {
+        for (const statement of statements) await client.query(statement);
+      } finally {
+        await client.end();
+      }
+      const store = await openPostgresStore({ connectionString: url, now: BASE });
+      urls.set(store, url);
+      return store;
+    },
     open: async () => {
       if (!server) throw new Error('PostgreSQL not started');
       const url = await server.createDatabase(`contract_${++n}`);
