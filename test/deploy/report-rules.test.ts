@@ -7,10 +7,10 @@ import type { CheckKind } from '../../src/core/check.js';
 import type { CheckResult } from '../../src/core/result.js';
 import { DEFAULT_POLICY, DEFAULT_SLO_TARGET, type AccountingPolicy } from '../../src/history/accounting.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
-import { HistoryRecorder } from '../../src/history/recorder.js';
 import { buildReport, type ConfiguredCheck } from '../../src/history/report.js';
 import type { HistoryStore } from '../../src/history/types.js';
-import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
+import { failed, passed } from '../alerting/support.js';
+import { playHistory } from '../support/played-history.js';
 import { SLA_DEFAULTS } from '../../src/config/history.js';
 import { parseRuleFile, repoPath, runPromtool } from '../support/promtool.js';
 
@@ -98,33 +98,6 @@ function history(): Run[] {
     }
   }
   return runs;
-}
-
-/** Records the history the way the agent does, with the stop as a closed and restored recorder. */
-async function record(store: HistoryStore, runs: readonly Run[]): Promise<void> {
-  const clock = new FakeClock();
-  clock.time = START;
-  const open = (): HistoryRecorder => new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000 });
-  let recorder = open();
-  recorder.start();
-  let stopped = false;
-  for (const run of runs) {
-    const at = run.result.startedAt;
-    if (!stopped && at >= STOP.to) {
-      clock.time = STOP.from;
-      await recorder.close();
-      clock.time = STOP.to;
-      recorder = open();
-      await recorder.restore();
-      recorder.start();
-      stopped = true;
-    }
-    clock.time = at;
-    recorder.listener(run.result, { monitor: { intervalSeconds: INTERVAL_S } });
-    if ((at - START) % DAY === 0 && run.check === CHECKS[0]) await recorder.flush();
-  }
-  clock.time = END;
-  await recorder.close();
 }
 
 /** promtool's expanding notation for one sample per SCRAPE_MS from time 0; undefined is a missed scrape. */
@@ -256,6 +229,8 @@ function promtoolTest(runs: readonly Run[], reports: readonly WindowReport[]): s
   const lines = [
     'rule_files:',
     `  - ${JSON.stringify(repoPath('deploy/prometheus/recording-rules.yml'))}`,
+    // The compared rules are in the long group, which keeps its own 5m; the short windows run hourly so that
+    // promtool's step-by-step evaluation of four days stays a matter of seconds.
     'evaluation_interval: 1h',
     'group_eval_order: [mailprobe-slo, mailprobe-availability-short, mailprobe-availability-long]',
     'tests:',
@@ -279,7 +254,16 @@ describe('the SLA report and the shipped recording rules', () => {
   let store: HistoryStore | undefined;
   before(async () => {
     store = await openSqliteStore(join(dir, 'history.sqlite'), { now: START });
-    await record(store, runs);
+    const resultsAt = new Map<number, CheckResult[]>();
+    for (const run of runs) resultsAt.set(run.result.startedAt, [...(resultsAt.get(run.result.startedAt) ?? []), run.result]);
+    await playHistory(store, {
+      from: START,
+      to: END,
+      stepMs: INTERVAL_S * 1000,
+      intervalSeconds: INTERVAL_S,
+      stop: STOP,
+      results: (t) => resultsAt.get(t) ?? [],
+    });
   });
   after(async () => {
     await store?.close();
