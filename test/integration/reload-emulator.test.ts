@@ -46,7 +46,12 @@ async function scheduled(agent: AgentProcess, monitor: string): Promise<void> {
 
 describe('reload', () => {
   test('rename-replace twice, then 20,000 monitors while checks are in flight: every save applies, no check fails', async () => {
-    const { file, dir } = writeMonitors(bed, { monitors: [{ name: 'live', checks: ['imap', 'pop3'], schedule: EVERY_TWO_SECONDS }] });
+    // Parsing 20,000 monitors holds the event loop for seconds on a loaded machine; generous step timeouts keep that
+    // pause from failing the checks in flight, so a failure here means the reload itself broke one.
+    const { file, dir } = writeMonitors(bed, {
+      monitors: [{ name: 'live', checks: ['imap', 'pop3'], schedule: EVERY_TWO_SECONDS }],
+      defaults: { timeoutSeconds: 60, stepTimeoutSeconds: 30 },
+    });
     const agent = await start(file);
     const base = JSON.parse(readFileSync(file, 'utf8')) as Config;
     await agent.waitFor('a first success', async () => (sampleValue(await agent.metrics(), 'mailprobe_check_success', { monitor: 'live', check: 'imap' }) === 1 ? true : undefined));
