@@ -75,10 +75,11 @@ export class MonthlySummary {
     this.#scope = scope;
     this.#digest = undefined;
     const settings = scope.config.sla?.monthlySummary;
-    if (!settings || settings.enabled === false) return;
-    if (!scope.sender) {
-      if (before?.sender !== false) this.#logger.info('monthly summary: sent by shard 0, not by this shard');
-      this.#release();
+    const off = !settings || settings.enabled === false;
+    if (!off && !scope.sender && before?.sender !== false) this.#logger.info('monthly summary: sent by shard 0, not by this shard');
+    if (off || !scope.sender) {
+      // A delivery still under way records its success first; the next round, if any, claims the file again.
+      if (this.#inFlight.size === 0) this.#release();
       return;
     }
     if (scope.scopeNote && before?.scopeNote !== scope.scopeNote) this.#logger.warn('monthly summary covers this shard only', { note: scope.scopeNote });

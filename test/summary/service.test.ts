@@ -304,6 +304,29 @@ describe('monthly summary', () => {
     assert.equal(body.command, 'mailprobe report --period 2030-11 --tenant fabrikam');
   });
 
+  test('a reload that turns it off gives up the state file, and one that turns it on again claims it', async (t) => {
+    const b = await bed(t);
+    const clock = new FakeClock();
+    clock.time = DEC - HOUR;
+    const summary = summaryFor(b, clock);
+    const owner = join(b.dir, 'summary-state.json.owner');
+    summary.configure(single(config(b)));
+    await summary.poll();
+    await summary.flush();
+    assert.ok(existsSync(owner), 'claimed on the first look');
+    summary.configure(single(config(b, { enabled: false })));
+    assert.equal(existsSync(owner), false, 'released when switched off');
+    clock.time = DEC + 9 * HOUR;
+    await summary.poll();
+    await summary.flush();
+    assert.equal(sent(b), 0, 'off sends nothing');
+    summary.configure(single(config(b)));
+    await summary.poll();
+    await summary.flush();
+    await summary.close();
+    assert.equal(sent(b), 3, 'on again: the summary due goes out (the file kept its start)');
+  });
+
   test('only shard 0 sends; a state file owned by another live agent stops this one', async (t) => {
     const b = await bed(t);
     const clock = new FakeClock();
