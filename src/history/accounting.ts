@@ -204,7 +204,7 @@ export async function periodTotals(store: HistoryStore, from: number, to: number
   const last = nearestUtcMonth(to);
   if (options.months === false || first === undefined || last === undefined || first >= last) return directTotals(store, from, to, options);
   const unaligned = from % HOUR_MS !== 0 || to % HOUR_MS !== 0;
-  const states = options.states ?? (unaligned ? await store.checkStates() : undefined);
+  const states = options.states ?? (unaligned ? await store.checkStates({ status: false }) : undefined);
   const direct = { ...(options.checks ? { checks: options.checks } : {}), ...(states ? { states } : {}) };
   const none = async (): Promise<Map<string, RollupDelta>> => new Map();
   const [months, head, tail] = await Promise.all([
@@ -271,7 +271,7 @@ export async function directTotals(
   for (const rows of await Promise.all(ranges)) rows.forEach(add);
   if (alignedFrom === from && alignedTo === to) return totals;
 
-  const states = options.states ?? (await store.checkStates());
+  const states = options.states ?? (await store.checkStates({ status: false }));
   const wanted = checks ? new Set(checks.map(checkKey)) : undefined;
   for (const state of states) {
     if (wanted && !wanted.has(checkKey(state))) continue;

@@ -141,7 +141,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const { from, to, now } = query;
   const end = Math.min(to, now);
   const [states, incidentRows, runs] = await Promise.all([
-    store.checkStates(),
+    store.checkStates({ status: false }),
     store.incidents({ from, to: end, limit: INCIDENT_LIMIT, ...(query.monitor ? { monitor: query.monitor } : {}), ...(query.tenant ? { tenant: query.tenant } : {}) }),
     store.agentRuns({ from, to: end }),
   ]);

@@ -64,9 +64,10 @@ export class SqlHistoryStore implements HistoryStore {
     });
   }
 
-  async checkStates(query: { checks?: readonly CheckRef[] } = {}): Promise<CheckStateRow[]> {
+  async checkStates(query: { checks?: readonly CheckRef[]; status?: boolean } = {}): Promise<CheckStateRow[]> {
     const { where, params } = checkFilter(query.checks);
-    const rows = await this.#db.query<Row>(`SELECT ${STATE_COLUMNS.join(', ')} FROM check_state WHERE 1 = 1${where} ORDER BY monitor, check_kind`, params);
+    const columns = query.status === false ? STATE_COLUMNS.filter((column) => column !== 'status') : STATE_COLUMNS;
+    const rows = await this.#db.query<Row>(`SELECT ${columns.join(', ')} FROM check_state WHERE 1 = 1${where} ORDER BY monitor, check_kind`, params);
     const states = rows.map((row) => ({
       monitor: String(row.monitor),
       tenant: String(row.tenant),
@@ -79,7 +80,7 @@ export class SqlHistoryStore implements HistoryStore {
       consecutiveFailures: Number(row.consecutive_failures),
       ...optionalNumber('lastSuccessAt', row.last_success_at),
       ...optionalNumber('openIncidentAt', row.open_incident_at),
-      status: String(row.status),
+      status: row.status === undefined ? '' : String(row.status),
     }));
     return onlyChecks(states, query.checks);
   }

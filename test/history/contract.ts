@@ -172,6 +172,7 @@ export function storeContract(factory: StoreFactory): void {
     await store.write(batch({ checkStates: [{ ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN }], agentRun: { id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN } }));
     const [saved] = await store.checkStates();
     assert.deepEqual(saved, { ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN });
+    assert.deepEqual(await store.checkStates({ status: false }), [{ ...saved, status: '' }], 'the lean read leaves only the status out');
     assert.deepEqual(await store.agentRuns({ from: BASE, to: BASE + DAY }), [{ id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN }]);
     assert.deepEqual(await store.agentRuns({ from: BASE + HOUR, to: BASE + DAY }), []);
     await store.close();
