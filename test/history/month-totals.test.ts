@@ -5,8 +5,9 @@ import { DEFAULT_POLICY, periodTotals } from '../../src/history/accounting.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import { monthRange } from '../../src/history/calendar.js';
 import { buildReport, type ConfiguredCheck } from '../../src/history/report.js';
-import type { Grain, HistoryStore, RollupDelta, Totals } from '../../src/history/types.js';
+import type { Grain, HistoryStore, RollupDelta, RollupQuery, Totals } from '../../src/history/types.js';
 import { checkResult } from '../alerting/support.js';
+import { delegatingStore } from '../support/delegating-store.js';
 import { playHistory } from '../support/played-history.js';
 
 // The monthly rollups are a shortcut, not a second truth: a period read as whole UTC months plus or minus the
@@ -45,24 +46,14 @@ function resultAt(t: number, monitor: string, check: 'imap' | 'smtp'): CheckResu
 /** Counts the rows each grain's rollupTotals answered, and can answer month queries from hourly rows instead. */
 function observed(store: HistoryStore, monthsFromHours = false): HistoryStore & { rows: Record<Grain, number> } {
   const rows: Record<Grain, number> = { hour: 0, day: 0, month: 0 };
-  return {
+  return delegatingStore(store, {
     rows,
-    backend: store.backend,
-    write: (batch) => store.write(batch),
-    checkStates: (query) => store.checkStates(query),
-    rollups: (query) => store.rollups(query),
-    rollupTotals: async (query) => {
+    rollupTotals: async (query: RollupQuery) => {
       const answer = await store.rollupTotals(monthsFromHours && query.grain === 'month' ? { ...query, grain: 'hour' } : query);
       rows[query.grain] += answer.length;
       return answer;
     },
-    results: (query) => store.results(query),
-    incidents: (query) => store.incidents(query),
-    agentRuns: (query) => store.agentRuns(query),
-    prune: (cutoffs) => store.prune(cutoffs),
-    schemaVersion: () => store.schemaVersion(),
-    close: () => store.close(),
-  };
+  });
 }
 
 function comparable(totals: Map<string, RollupDelta>): Record<string, Totals> {

@@ -9,6 +9,7 @@ import { historyMetrics } from '../../src/history/metrics.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import type { HistoryStore, WriteBatch } from '../../src/history/types.js';
 import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
+import { delegatingStore } from '../support/delegating-store.js';
 import { BASE } from './contract.js';
 
 const MIN = 60_000;
@@ -16,23 +17,13 @@ const job = { monitor: { intervalSeconds: 60 } };
 
 /** A real SQLite store whose writes can be made to fail, as a full disk would. */
 function breakable(store: HistoryStore): HistoryStore & { broken: boolean } {
-  const wrapper = {
+  const wrapper = delegatingStore(store, {
     broken: false,
-    backend: store.backend,
     write: async (batch: WriteBatch) => {
       if (wrapper.broken) throw new Error('SQLITE_FULL: database or disk is full');
       return store.write(batch);
     },
-    checkStates: () => store.checkStates(),
-    rollups: (query) => store.rollups(query),
-    rollupTotals: (query) => store.rollupTotals(query),
-    results: (query) => store.results(query),
-    incidents: (query) => store.incidents(query),
-    agentRuns: (query) => store.agentRuns(query),
-    prune: (cutoffs) => store.prune(cutoffs),
-    schemaVersion: () => store.schemaVersion(),
-    close: () => store.close(),
-  } satisfies HistoryStore & { broken: boolean };
+  });
   return wrapper;
 }
 
