@@ -126,6 +126,12 @@ export class Agent {
 
   #record(job: Job, result: CheckResult, latenessSeconds: number): void {
     const { metrics, logger } = this.#options;
+    // A check still running when a reload removed its monitor would bring the monitor's series and status back
+    // for good; its result is the old configuration's and goes nowhere.
+    if (!this.#announced.has(job.key)) {
+      logger.info('result of a check whose monitor a reload removed, dropped', { monitor: result.monitor, check: result.check });
+      return;
+    }
     metrics.recordCheck(result, job.monitor.intervalSeconds);
     // A roundtrip whose cleanup failed still measured its delivery.
     if (typeof result.outcome.facts.deliverySeconds === 'number') metrics.recordDeliveryLatency(result, result.outcome.facts.deliverySeconds);
