@@ -44,7 +44,9 @@ export class StoreHistoryReader implements HistoryReader {
     const wanted = query.checks ?? [...new Map([...configured.values(), ...states].map((ref) => [checkKey(ref), { monitor: ref.monitor, check: ref.check }])).values()];
     const stateOf = new Map(states.map((state) => [checkKey(state), state]));
 
-    const plan = readPlan([...dayRanges, ...windowRanges].map((range) => ({ from: range.from, to: Math.min(range.to, now + 1) })));
+    // Today's bar ends now: read (and sum) it by the hour so far, not as a whole UTC day.
+    const known = (range: Interval): Interval => ({ from: range.from, to: Math.min(range.to, now + 1) });
+    const plan = readPlan([...dayRanges, ...windowRanges].map(known));
     const filter = query.checks ? { checks: wanted } : {};
     const [daily, hourly, incidents, runs] = await Promise.all([
       plan.days ? store.rollups({ grain: 'day', ...plan.days, ...filter }) : [],
@@ -78,7 +80,7 @@ export class StoreHistoryReader implements HistoryReader {
               from: range.from,
               to: range.to,
               now,
-              totals: sums.sum(range),
+              totals: sums.sum(known(range)),
               ...(state ? { state } : {}),
               configured: configured.size === 0 || configured.has(key),
               incidents: (incidentsOf.get(key) ?? []).filter((incident) => incident.startedAt < range.to && (incident.endedAt ?? now) > range.from),

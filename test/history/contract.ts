@@ -319,6 +319,7 @@ export function storeContract(factory: StoreFactory): void {
       const failing = t >= outage.from && t < outage.to;
       recorder.listener(failing ? failed({ monitor: 'm1', at: t, reason: 'timeout', stage: 'connect' }) : passed({ monitor: 'm1', at: t }), job(300));
       recorder.listener(passed({ monitor: 'm2', at: t }), job(300));
+      if (t >= BASE + 9 * DAY && t < BASE + 9 * DAY + 12 * HOUR) recorder.listener(passed({ monitor: 'm3', at: t }), job(300));
     }
     clock.time = BASE + 10 * DAY;
     await recorder.flush();
@@ -339,6 +340,9 @@ export function storeContract(factory: StoreFactory): void {
     assert.ok(Math.abs((utc.summary?.availability['7d'] ?? 0) - (1 - 7200 / ((7 * DAY - 1) / 1000))) < 1e-6, String(utc.summary?.availability['7d']));
     assert.ok(Math.abs((utc.summary?.availability['30d'] ?? 0) - (1 - 7200 / ((10 * DAY - 1) / 1000))) < 1e-6, String(utc.summary?.availability['30d']));
     assert.equal(utc.summary?.availability['24h'], 1);
+    // Today so far: a check that began at today's UTC midnight, read at noon, has its rollup hours counted.
+    const [noon] = await new StoreHistoryReader({ store, policy: DEFAULT_POLICY }).checkSummaries({ now: BASE + 9 * DAY + 12 * HOUR - 1, days: 2, checks: [{ monitor: 'm3', check: 'imap' }] });
+    assert.deepEqual(noon?.days.map((day) => [day.day, day.okSeconds, day.failSeconds]), [['2030-01-15', 0, 0], ['2030-01-16', 43_200, 0]]);
     // The filtered reads the reader relies on.
     assert.deepEqual((await store.checkStates({ checks: asked })).map((state) => state.monitor), ['m1']);
     assert.deepEqual((await store.incidents({ from: BASE, to: now, limit: 10, checks: [{ monitor: 'm2', check: 'imap' }] })).length, 0);
