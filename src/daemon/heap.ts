@@ -10,6 +10,6 @@ const HEAP_GROWING_PERCENT = 50;
  * Bounds heap growth for the long-running agent, unless the operator gave the flag to node itself (node refuses
  * it in NODE_OPTIONS: "--heap-growing-percent= is not allowed in NODE_OPTIONS").
  */
-export function boundHeapGrowth(execArgv: readonly string[] = process.execArgv): void {
-  if (!execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
+export function boundHeapGrowth(): void {
+  if (!process.execArgv.some((arg) => arg.startsWith('--heap-growing-percent'))) setFlagsFromString(`--heap-growing-percent=${HEAP_GROWING_PERCENT}`);
 }
