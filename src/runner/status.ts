@@ -23,9 +23,19 @@ export interface CheckStatus extends CheckIdentity {
   };
 }
 
+type Step = { step: string; seconds: number };
+type LastRun = NonNullable<CheckStatus['last']>;
+
+/**
+ * An entry as the board keeps it: the steps of the latest run as one string ("tls 0.0123 greeting 0.0041 …").
+ * As an array of objects they were 12.8 MB of 114 MB live heap at 10,000 monitors × 2 checks (8 objects, 8 boxed
+ * numbers and an array per check, all replaced by every run and so spread as holes across the old generation).
+ */
+type StoredStatus = Omit<CheckStatus, 'last'> & { last?: Omit<LastRun, 'steps'> & { steps: string } };
+
 /** The latest result of every check, as /api/status and `doctor` show it. Holds no tokens or secrets. */
 export class StatusBoard {
-  readonly #entries = new Map<string, CheckStatus>();
+  readonly #entries = new Map<string, StoredStatus>();
 
   expect(jobs: readonly Job[]): void {
     for (const job of jobs) {
@@ -42,12 +52,12 @@ export class StatusBoard {
   }
 
   update(job: Job, result: CheckResult): void {
-    this.#entries.set(job.key, nextStatus(this.#entries.get(job.key), result));
+    this.#entries.set(job.key, stored(nextStatus(this.#entries.get(job.key), result)));
   }
 
   /** Entries saved before a restart (history store), shown until each check runs again. */
   restore(entries: readonly CheckStatus[]): void {
-    for (const entry of entries) this.#entries.set(jobKey(entry.monitor, entry.check), entry);
+    for (const entry of entries) this.#entries.set(jobKey(entry.monitor, entry.check), stored(entry));
   }
 
   keys(): string[] {
@@ -64,8 +74,25 @@ export class StatusBoard {
   }
 
   list(): CheckStatus[] {
-    return [...this.#entries.values()];
+    return Array.from(this.#entries.values(), expanded);
   }
+}
+
+function stored(status: CheckStatus): StoredStatus {
+  if (!status.last) return status as StoredStatus;
+  return { ...status, last: { ...status.last, steps: status.last.steps.map(({ step, seconds }) => `${step} ${seconds}`).join(' ') } };
+}
+
+function expanded(entry: StoredStatus): CheckStatus {
+  if (!entry.last) return entry as CheckStatus;
+  return { ...entry, last: { ...entry.last, steps: parseSteps(entry.last.steps) } };
+}
+
+function parseSteps(text: string): Step[] {
+  const words = text === '' ? [] : text.split(' ');
+  const steps: Step[] = [];
+  for (let i = 0; i + 1 < words.length; i += 2) steps.push({ step: words[i] ?? '', seconds: Number(words[i + 1]) });
+  return steps;
 }
 
 /** The entry after one more result; the history store keeps the same view for restarts. */

@@ -1,0 +1,52 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import type { CheckResult } from '../../src/core/result.js';
+import { jobKey, type Job } from '../../src/runner/scheduler.js';
+import { nextStatus, StatusBoard } from '../../src/runner/status.js';
+
+// The board keeps steps in a compact form of its own; what it lists must be what nextStatus made of the result.
+const job = { key: jobKey('m1', 'smtp'), check: 'smtp' } as Job;
+
+function result(ok: boolean, startedAt: number): CheckResult {
+  return {
+    monitor: 'm1',
+    tenant: 't',
+    mailbox: 'm1@example.com',
+    check: 'smtp',
+    startedAt,
+    durationSeconds: 0.25,
+    outcome: {
+      ok,
+      steps: [
+        { step: 'token', seconds: 0.000123456789 },
+        { step: 'connect', seconds: 0.01 },
+        { step: 'tls', seconds: 1e-7 },
+        { step: 'send', seconds: 12.5 },
+      ],
+      facts: { probeId: 'p-1', sendSeconds: 0.5 },
+      ...(ok ? {} : { failure: { stage: 'send', reason: 'auth_failed', message: 'refused', serverText: '535 5.7.139 Authentication unsuccessful' } }),
+    },
+  } as CheckResult;
+}
+
+test('the status board lists each check as nextStatus sees it, steps and all', () => {
+  const board = new StatusBoard();
+  const first = result(true, Date.UTC(2030, 0, 1));
+  board.update(job, first);
+  assert.deepEqual(board.list(), [nextStatus(undefined, first)]);
+
+  const second = result(false, Date.UTC(2030, 0, 1, 0, 5));
+  board.update(job, second);
+  const [listed] = board.list();
+  assert.deepEqual(listed, nextStatus(nextStatus(undefined, first), second));
+  assert.deepEqual(listed?.last?.steps, second.outcome.steps);
+  assert.equal(listed?.consecutiveFailures, 1);
+});
+
+test('restored entries come back unchanged, with and without a last run', () => {
+  const board = new StatusBoard();
+  const withRun = nextStatus(undefined, result(true, Date.UTC(2030, 0, 2)));
+  const pending = { monitor: 'm2', tenant: 't', mailbox: 'm2@example.com', check: 'imap' as const, state: 'pending' as const, consecutiveFailures: 0 };
+  board.restore([withRun, pending]);
+  assert.deepEqual(board.list(), [withRun, pending]);
+});
