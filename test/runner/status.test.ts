@@ -26,7 +26,7 @@ function result(ok: boolean, startedAt: number): CheckResult {
       facts: { probeId: 'p-1', sendSeconds: 0.5 },
       ...(ok ? {} : { failure: { stage: 'send', reason: 'auth_failed', message: 'refused', serverText: '535 5.7.139 Authentication unsuccessful' } }),
     },
-  } as CheckResult;
+  };
 }
 
 test('the status board lists each check as nextStatus sees it, steps and all', () => {
