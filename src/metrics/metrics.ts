@@ -324,7 +324,7 @@ export class MailprobeMetrics {
   }
 
   /**
-   * The exposition one metric family at a time, so a large scrape is streamed (and gzipped) in pieces instead
+   * The exposition in pieces of about 64 KB, family after family, so a large scrape is streamed (and gzipped) instead
    * of being assembled whole in memory. Ends with the size, sample count and render time of the previous one.
    */
   async *exposition(): AsyncGenerator<Buffer> {
