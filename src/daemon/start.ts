@@ -22,7 +22,7 @@ import { ShardMetrics } from '../metrics/shard.js';
 import { Agent, type ResultListener } from '../runner/agent.js';
 import { createRuntime } from '../runner/runtime.js';
 import { jobsOf } from '../runner/scheduler.js';
-import { youngGenerationToWorkingSize } from './heap.js';
+import { boundHeapGrowth } from './heap.js';
 import { VERSION } from './version.js';
 
 // The composition root: the one place that builds the daemon from its parts. Commands parse and print; they call this.
@@ -63,6 +63,7 @@ export async function startAgent(
   };
   let share = ownShare(loadedConfig);
   const config = share.config;
+  boundHeapGrowth();
   const redactor = new Redactor();
   const logger = createLogger({
     level: options.io.env.MAILPROBE_LOG_LEVEL ?? config.agent.logLevel,
@@ -155,7 +156,6 @@ export async function startAgent(
     },
   });
   agent.start(config, { runAtStart: true });
-  youngGenerationToWorkingSize();
   summary?.start();
   metrics.setConfigReload(true, clock.now() / 1000);
   logger.info('mailprobe started', {
