@@ -23,8 +23,8 @@ export interface CheckStatus extends CheckIdentity {
   };
 }
 
-type Step = { step: string; seconds: number };
 type LastRun = NonNullable<CheckStatus['last']>;
+type Step = LastRun['steps'][number];
 
 /**
  * An entry as the board keeps it: the steps of the latest run as one string ("tls 0.0123 greeting 0.0041 …").
