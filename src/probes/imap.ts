@@ -1,12 +1,14 @@
 import tls from 'node:tls';
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type Logger } from 'imapflow';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
-import { ProbeError, rejection, tlsOptionsFor } from './transport-errors.js';
+import { ImapClient, ImapRefusal, MAX_ANSWER_BYTES, MAX_ANSWER_LINES, MAX_TRANSCRIPT_LINE } from './imap-client.js';
+import { ProbeError, rejection, tlsOptionsFor, transportReason } from './transport-errors.js';
+import { buildXOAuth2 } from './xoauth2.js';
 import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
 
-// imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside connect() and exposes no hook
+// For sessions that work inside the mailbox, imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside connect() and exposes no hook
 // between them. Its (internal, untyped) authenticate() is the one seam where the server's
 // capabilities are known and nothing secret has been sent, so the probe subclasses it there.
 interface ImapFlowInternals {
@@ -38,18 +40,12 @@ class XOAuth2ImapFlow extends ImapFlow {
   }
 }
 
-const MAX_TRANSCRIPT_LINE = 2000;
-
 /**
  * imapflow buffers up to 1 GiB per line and 2 GiB per response by default: one hostile or broken server (an
- * endless greeting, a 100 MB line) drove a check past 700 MB. The probe reads greetings, capabilities, LIST,
- * a UID SEARCH and two header fields per probe message; these bounds leave room for a SEARCH over a very large
- * mailbox (about 100,000 UIDs a line) and keep a check's worst case to a few megabytes.
+ * endless greeting, a 100 MB line) drove a check past 700 MB. Its sessions (roundtrip, cleanup) read greetings,
+ * capabilities, LIST, a UID SEARCH and two header fields per probe message; these bounds leave room for a SEARCH
+ * over a very large mailbox (about 100,000 UIDs a line) and keep a check's worst case to a few megabytes.
  */
-/** Most a server may send in answer to one command (a LIST of thousands of folders is a few hundred KiB). */
-const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
-const MAX_ANSWER_LINES = 20_000;
-
 export const IMAP_LIMITS = {
   maxLineLength: 1024 * 1024,
   maxLiteralSize: 1024 * 1024,
@@ -131,8 +127,8 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog, serverLines: Server
 }
 
 /**
- * Opens an authenticated IMAP session (implicit TLS, SASL XOAUTH2), runs `work` on it and logs
- * out. Steps: connect, tls, greeting, capability, auth, then `afterAuth` for the session set-up
+ * Opens an authenticated imapflow session (implicit TLS, SASL XOAUTH2) for work inside the mailbox (roundtrip,
+ * cleanup), runs `work` on it and logs out. Steps: connect, tls, greeting, capability, auth, then `afterAuth` for the session set-up
  * imapflow does after login (ID, NAMESPACE) and for `work`, then logout. Exchange's "BAD User is
  * authenticated but not connected." answers the first command after login, so it lands in `afterAuth`.
  */
@@ -203,12 +199,7 @@ export async function withImapSession<T>(
       {
         before: (capabilities) => {
           recorder.attribute('capability');
-          if (!capabilities.has('AUTH=XOAUTH2')) {
-            const offered = [...capabilities.keys()].filter((name) => name.startsWith('AUTH=')).join(' ') || 'none';
-            throw new ProbeError('xoauth2_not_offered', `CAPABILITY does not offer AUTH=XOAUTH2 (offered: ${offered})`, {
-              stage: 'capability',
-            });
-          }
+          requireXOAuth2(capabilities.keys());
           recorder.begin('auth');
         },
         after: () => recorder.begin(afterAuth),
@@ -239,9 +230,59 @@ export async function withImapSession<T>(
   });
 }
 
-/** IMAPS: TLS, CAPABILITY offers XOAUTH2, AUTHENTICATE XOAUTH2, LIST (folder count), LOGOUT. */
+/** Fails the check at capability, before any credential is sent, unless AUTH=XOAUTH2 is among `capabilities`. */
+function requireXOAuth2(capabilities: Iterable<string>): void {
+  const names = [...capabilities];
+  if (names.some((name) => name.toUpperCase() === 'AUTH=XOAUTH2')) return;
+  const offered = names.filter((name) => name.toUpperCase().startsWith('AUTH=')).join(' ') || 'none';
+  throw new ProbeError('xoauth2_not_offered', `CAPABILITY does not offer AUTH=XOAUTH2 (offered: ${offered})`, { stage: 'capability' });
+}
+
+/**
+ * IMAPS as the hand test speaks it: TLS, greeting, CAPABILITY offers XOAUTH2, AUTHENTICATE XOAUTH2, LIST (folder
+ * count), LOGOUT, on the probe's own client (imap-client.ts says why). Exchange's "BAD User is authenticated but not
+ * connected." answers the first command after login, so it lands in list.
+ */
 export const imapProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
   runProbe(ctx, 'imap', maskImapClientLine, async (run) => {
-    const folders = await withImapSession(ctx, run, 'list', (client) => client.list({ listOnly: true }));
-    run.facts.folderCount = folders.length;
+    const { recorder, transcript } = run;
+    recorder.begin('connect');
+    const client = await ImapClient.connect({
+      endpoint: ctx.endpoints.imap,
+      timeoutMs: ctx.stepTimeoutMs,
+      signal: ctx.signal,
+      onClientLine: transcript.client,
+      onServerLine: transcript.server,
+      onTcpConnected: () => recorder.begin('tls'),
+    });
+    try {
+      recorder.begin('greeting');
+      await refusedAt('greeting', () => client.greeting());
+      recorder.begin('capability');
+      requireXOAuth2(await refusedAt('capability', () => client.capabilities()));
+      recorder.begin('auth');
+      await refusedAt('auth', () => client.authenticateXOAuth2(buildXOAuth2(ctx.mailbox, ctx.accessToken)));
+      recorder.begin('list');
+      run.facts.folderCount = await refusedAt('list', () => client.countFolders());
+      recorder.begin('logout');
+      // The mailbox answered; a refused or cut-off LOGOUT changes nothing about that. A silent server still fails
+      // the check, as it would at any other step.
+      await client.logout().catch((err: unknown) => {
+        if (transportReason(err) === 'timeout') throw err;
+        transcript.note(`LOGOUT did not complete: ${String(err)}`);
+      });
+    } finally {
+      client.close();
+    }
   });
+
+async function refusedAt<T>(stage: 'greeting' | 'capability' | 'auth' | 'list', step: () => Promise<T>): Promise<T> {
+  try {
+    return await step();
+  } catch (err) {
+    if (!(err instanceof ImapRefusal)) throw err;
+    // A refused CAPABILITY leaves no way to see XOAUTH2 offered.
+    if (stage === 'capability') throw new ProbeError('xoauth2_not_offered', `CAPABILITY refused: ${err.status}`, { stage, serverText: err.status });
+    throw rejection('imap', stage, err.status, `server refused the command during ${stage}`);
+  }
+}

@@ -30,15 +30,10 @@ function command(pattern: string, untagged: string[], status: string): ScriptSte
   };
 }
 
-const ID = command('ID \\("name" "imapflow" .*\\)', ['* ID NIL'], 'OK ID completed.');
 const capability = (caps: string): ScriptStep => command('CAPABILITY', [`* CAPABILITY ${caps}`], 'OK CAPABILITY completed.');
 const AUTHENTICATE = (status: string): ScriptStep => command(`AUTHENTICATE XOAUTH2 ${testXOAuth2()}`, [], status);
-const UNTIL_AUTH: ScriptStep[] = [{ send: GREETING }, capability(CAPS_BEFORE), ID, AUTHENTICATE('OK AUTHENTICATE completed.')];
-const AFTER_AUTH: ScriptStep[] = [
-  capability(CAPS_AFTER),
-  ID,
-  command('NAMESPACE', ['* NAMESPACE (("" "/")) NIL NIL'], 'OK NAMESPACE completed.'),
-];
+const UNTIL_AUTH: ScriptStep[] = [{ send: GREETING }, capability(CAPS_BEFORE), AUTHENTICATE(`OK [CAPABILITY ${CAPS_AFTER}] AUTHENTICATE completed.`)];
+const LOGOUT = command('LOGOUT', ['* BYE Microsoft Exchange Server IMAP4 server signing off.'], 'OK LOGOUT completed.');
 
 function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
   return runScripted(imapProbe, 'imap', script, { tls: 'implicit', ...options });
@@ -48,7 +43,6 @@ describe('imap probe', () => {
   test('healthy Exchange session: XOAUTH2 with SASL-IR, LIST counts folders, LOGOUT', async () => {
     const { outcome, server, transcript } = await probe([
       ...UNTIL_AUTH,
-      ...AFTER_AUTH,
       command(
         'LIST "" "\\*"',
         [
@@ -58,7 +52,7 @@ describe('imap probe', () => {
         ],
         'OK LIST completed.',
       ),
-      command('LOGOUT', ['* BYE Microsoft Exchange Server IMAP4 server signing off.'], 'OK LOGOUT completed.'),
+      LOGOUT,
       { close: true },
     ]);
     assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
@@ -73,8 +67,68 @@ describe('imap probe', () => {
     assert.ok(transcript.includes('S: * BYE Microsoft Exchange Server IMAP4 server signing off.'));
   });
 
+  test('without SASL-IR the credential follows the server\'s "+" on a line of its own, masked in the transcript', async () => {
+    let tag = '';
+    const { outcome, server, transcript } = await probe([
+      { send: GREETING },
+      capability('IMAP4rev1 AUTH=XOAUTH2'),
+      {
+        expect: /(\S+) AUTHENTICATE XOAUTH2/,
+        reply: (match) => {
+          tag = match[1] ?? '';
+          return '+ \r\n';
+        },
+      },
+      { expect: testXOAuth2(), reply: () => `${tag} OK AUTHENTICATE completed.\r\n` },
+      command('LIST "" "\\*"', ['* LIST (\\HasNoChildren) "/" INBOX'], 'OK LIST completed.'),
+      LOGOUT,
+      { close: true },
+    ]);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
+    assert.deepEqual(server.problems, []);
+    assert.ok(transcript.includes('C: [redacted]'), transcript.join('\n'));
+    assert.ok(!transcript.some((line) => line.includes(testXOAuth2())));
+  });
+
+  test('LIST answers with literals: a folder name sent as {n} is one folder, whatever its bytes hold', async () => {
+    const { outcome, server } = await probe([
+      ...UNTIL_AUTH,
+      command(
+        'LIST "" "\\*"',
+        // The literal's 9 bytes hold a CRLF and "* LIST": one folder, not two.
+        ['* LIST (\\HasNoChildren) "/" INBOX', '* LIST (\\HasNoChildren) "/" {9}', 'x', '* LIST', '* LIST (\\HasNoChildren) "/" "Sent Items"'],
+        'OK LIST completed.',
+      ),
+      LOGOUT,
+      { close: true },
+    ]);
+    assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
+    assert.deepEqual(server.problems, []);
+    assert.deepEqual(outcome.facts, { folderCount: 3 });
+  });
+
+  test('a literal beyond the client\'s bound is a protocol error, not an allocation', async () => {
+    const { outcome } = await probe([...UNTIL_AUTH, command('LIST "" "\\*"', ['* LIST () "/" {2147483647}'], 'OK LIST completed.')]);
+    assert.equal(outcome.failure?.stage, 'list');
+    assert.equal(outcome.failure?.reason, 'protocol_error');
+    assert.match(outcome.failure?.message ?? '', /literal of 2147483647 bytes/);
+  });
+
+  test('a greeting of BYE is the server refusing, in its own words, at greeting', async () => {
+    const { outcome, server } = await probe([{ send: '* BYE Connection refused, too many sessions.\r\n' }, { close: true }]);
+    assert.equal(outcome.failure?.stage, 'greeting');
+    assert.equal(outcome.failure?.serverText, 'BYE Connection refused, too many sessions.');
+    assert.deepEqual(server.received, [], 'nothing is sent to a server that said BYE');
+  });
+
+  test('an answer tagged for another command is a protocol error', async () => {
+    const { outcome } = await probe([{ send: GREETING }, { expect: /\S+ CAPABILITY/, reply: 'Z9 OK CAPABILITY completed.\r\n' }]);
+    assert.equal(outcome.failure?.stage, 'capability');
+    assert.equal(outcome.failure?.reason, 'protocol_error');
+  });
+
   test('rejected token: Exchange NO AUTHENTICATE failed. at auth', async () => {
-    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 3), AUTHENTICATE('NO AUTHENTICATE failed.')]);
+    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 2), AUTHENTICATE('NO AUTHENTICATE failed.')]);
     assert.equal(outcome.failure?.stage, 'auth');
     assert.equal(outcome.failure?.reason, 'auth_failed');
     assert.equal(outcome.failure?.serverText, 'NO AUTHENTICATE failed.');
@@ -82,7 +136,7 @@ describe('imap probe', () => {
 
   test('throttling keeps the exact server text', async () => {
     const text = 'NO Request is throttled. Suggested Backoff Time: 299609 milliseconds';
-    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 3), AUTHENTICATE(text)], { stepTimeoutMs: 400 });
+    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 2), AUTHENTICATE(text)], { stepTimeoutMs: 400 });
     assert.equal(outcome.failure?.stage, 'auth');
     assert.equal(outcome.failure?.reason, 'throttled');
     assert.equal(outcome.failure?.serverText, text);
@@ -91,9 +145,8 @@ describe('imap probe', () => {
   test('Dovecot-style SASL error challenge: empty reply, then the tagged NO is the failure', async () => {
     let tag = '';
     const { outcome, server } = await probe([
-      // Dovecot announces its capabilities in the greeting, so imapflow sends no CAPABILITY first.
+      // Dovecot announces its capabilities in the greeting, so the probe sends no CAPABILITY first.
       { send: '* OK [CAPABILITY IMAP4rev1 SASL-IR AUTH=PLAIN AUTH=XOAUTH2 AUTH=OAUTHBEARER ID] Dovecot ready.\r\n' },
-      ID,
       {
         expect: new RegExp(`(\\S+) AUTHENTICATE XOAUTH2 ${testXOAuth2()}`),
         reply: (match) => {
@@ -104,6 +157,7 @@ describe('imap probe', () => {
       { expect: '', reply: () => `${tag} NO [AUTHENTICATIONFAILED] Authentication failed.\r\n` },
     ]);
     assert.deepEqual(server.problems, []);
+    assert.ok(!server.received.some((line) => /CAPABILITY$/.test(line)), 'the greeting listed the capabilities');
     assert.equal(outcome.failure?.stage, 'auth');
     assert.equal(outcome.failure?.reason, 'auth_failed');
     assert.equal(outcome.failure?.serverText, 'NO [AUTHENTICATIONFAILED] Authentication failed.');
@@ -112,10 +166,8 @@ describe('imap probe', () => {
   test('"User is authenticated but not connected." after AUTHENTICATE is its own failure at list', async () => {
     const { outcome } = await probe([
       ...UNTIL_AUTH,
-      capability(CAPS_AFTER),
-      ID,
       {
-        expect: /(\S+) NAMESPACE/,
+        expect: /(\S+) LIST "" "\*"/,
         reply: (match) => `${match[1]} BAD User is authenticated but not connected.\r\n* BYE Connection closed. 14\r\n`,
       },
       { close: true },
@@ -129,7 +181,6 @@ describe('imap probe', () => {
     const { outcome, server } = await probe([
       { send: GREETING },
       capability('IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR ID'),
-      ID,
     ]);
     assert.ok(!server.received.some((line) => line.includes('AUTHENTICATE')));
     assert.equal(outcome.failure?.stage, 'capability');
@@ -150,7 +201,7 @@ describe('imap probe', () => {
   });
 
   test('server silent after AUTHENTICATE times out at auth', async () => {
-    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 3), { expect: /\S+ AUTHENTICATE .*/ }, { hang: true }], {
+    const { outcome } = await probe([...UNTIL_AUTH.slice(0, 2), { expect: /\S+ AUTHENTICATE .*/ }, { hang: true }], {
       stepTimeoutMs: HANG_STEP_TIMEOUT_MS,
     });
     assert.equal(outcome.failure?.stage, 'auth');
@@ -159,7 +210,7 @@ describe('imap probe', () => {
   });
 
   test('reset in the middle of LIST', async () => {
-    const { outcome } = await probe([...UNTIL_AUTH, ...AFTER_AUTH, { expect: /\S+ LIST .*/ }, { reset: true }]);
+    const { outcome } = await probe([...UNTIL_AUTH, { expect: /\S+ LIST .*/ }, { reset: true }]);
     assert.equal(outcome.failure?.stage, 'list');
     assert.equal(outcome.failure?.reason, 'connection_reset');
   });
@@ -174,7 +225,7 @@ describe('imap probe', () => {
       const outcome = await imapProbe(ctx);
       assert.equal(outcome.failure?.stage, 'capability');
       assert.equal(outcome.failure?.reason, 'timeout');
-      assert.match(outcome.failure?.message ?? '', /deadline/, 'the abort ended it, not the step timeout');
+      assert.match(outcome.failure?.message ?? '', /aborted/, 'the abort ended it, not the step timeout');
     } finally {
       await server.close();
     }
