@@ -2,12 +2,11 @@ import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapSpaceStatistics, setFlagsFromString } from 'node:v8';
 
 // V8 lets the old generation grow up to 4× what survived the last full GC on a machine with memory to spare.
-// The agent's survivors are mostly its per-monitor state (~100 MB at 10,000 monitors), and the garbage between
+// The agent's survivors are mostly its per-monitor state (~95 MB at 10,000 monitors), and the garbage between
 // full GCs is checks that finished, so that factor alone made the heap 240 MB and the process 550+ MB resident.
-// 1.5× keeps the heap near its live size for a few more full GCs: npm run bench, 10,000 monitors. 1.2× was
-// measured too (README, "Memory"): with the young generation at V8's default the process still passed 300 MB
-// by the end of the initial round, and the 1,000-monitor case went to 2.07× the baseline's CPU per check.
-const HEAP_GROWING_PERCENT = 50;
+// At 1.3× the old generation stayed within 144 MB committed for up to 122 MB used in the 10,000-monitor case of
+// npm run bench, for a few more full GCs (their marking runs on the other core); README, "Benchmarks".
+const HEAP_GROWING_PERCENT = 30;
 
 /**
  * V8 doubles each semi-space of the young generation up to 16 MB while much of it survives scavenges, which a busy

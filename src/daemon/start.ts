@@ -22,7 +22,6 @@ import { ShardMetrics } from '../metrics/shard.js';
 import { Agent, type ResultListener } from '../runner/agent.js';
 import { createRuntime } from '../runner/runtime.js';
 import { jobsOf } from '../runner/scheduler.js';
-import { boundHeapGrowth } from './heap.js';
 import { VERSION } from './version.js';
 
 // The composition root: the one place that builds the daemon from its parts. Commands parse and print; they call this.
@@ -63,7 +62,6 @@ export async function startAgent(
   };
   let share = ownShare(loadedConfig);
   const config = share.config;
-  boundHeapGrowth();
   const redactor = new Redactor();
   const logger = createLogger({
     level: options.io.env.MAILPROBE_LOG_LEVEL ?? config.agent.logLevel,
