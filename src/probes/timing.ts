@@ -37,7 +37,9 @@ export class StepRecorder {
 
   end(): void {
     if (!this.#running) return;
-    const seconds = Math.max(0, this.#clock.monotonic() - this.#running.startedAt) / 1000;
+    // To the microsecond: the monotonic clock's further digits say nothing, and the status board keeps every
+    // check's steps as text, where 17 digits a step were ~5 MB at 10,000 monitors.
+    const seconds = Math.round(Math.max(0, this.#clock.monotonic() - this.#running.startedAt) * 1000) / 1e6;
     this.#steps.push({ step: this.#running.step, seconds });
     this.#running = undefined;
   }
