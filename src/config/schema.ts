@@ -150,7 +150,7 @@ const CheckSettings = {
       .boolean()
       .optional()
       .describe(
-        'true lets the IMAP session ENABLE IMAP4rev2 when the server offers it. Default false: some Exchange Online tenants advertise IMAP4rev2, whose SEARCH is reported broken (MailKit #2016), so the probe stays IMAP4rev1.',
+        'true lets the IMAP sessions that search the mailbox (roundtrip, cleanup) ENABLE IMAP4rev2 when the server offers it; the imap check itself never ENABLEs anything. Default false: some Exchange Online tenants advertise IMAP4rev2, whose SEARCH is reported broken (MailKit #2016), so the probe stays IMAP4rev1.',
       ),
   })
     .strict()
