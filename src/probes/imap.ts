@@ -2,7 +2,8 @@ import tls from 'node:tls';
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type Logger } from 'imapflow';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
 import { ImapClient, ImapRefusal, MAX_ANSWER_BYTES, MAX_ANSWER_LINES, MAX_TRANSCRIPT_LINE } from './imap-client.js';
-import { ProbeError, rejection, tlsOptionsFor, transportReason } from './transport-errors.js';
+import { ProbeError, rejection, tlsOptionsFor } from './transport-errors.js';
+import { lineClientOptions, logOut, serverRefusals } from './session-steps.js';
 import { buildXOAuth2 } from './xoauth2.js';
 import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
@@ -238,6 +239,8 @@ function requireXOAuth2(capabilities: Iterable<string>): void {
   throw new ProbeError('xoauth2_not_offered', `CAPABILITY does not offer AUTH=XOAUTH2 (offered: ${offered})`, { stage: 'capability' });
 }
 
+const refusedAt = serverRefusals('imap', 'CAPABILITY', (err) => (err instanceof ImapRefusal ? err.status : undefined));
+
 /**
  * IMAPS as the hand test speaks it: TLS, greeting, CAPABILITY offers XOAUTH2, AUTHENTICATE XOAUTH2, LIST (folder
  * count), LOGOUT, on the probe's own client (imap-client.ts says why). Exchange's "BAD User is authenticated but not
@@ -245,16 +248,9 @@ function requireXOAuth2(capabilities: Iterable<string>): void {
  */
 export const imapProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
   runProbe(ctx, 'imap', maskImapClientLine, async (run) => {
-    const { recorder, transcript } = run;
+    const { recorder } = run;
     recorder.begin('connect');
-    const client = await ImapClient.connect({
-      endpoint: ctx.endpoints.imap,
-      timeoutMs: ctx.stepTimeoutMs,
-      signal: ctx.signal,
-      onClientLine: transcript.client,
-      onServerLine: transcript.server,
-      onTcpConnected: () => recorder.begin('tls'),
-    });
+    const client = await ImapClient.connect(lineClientOptions(ctx, run, ctx.endpoints.imap));
     try {
       recorder.begin('greeting');
       await refusedAt('greeting', () => client.greeting());
@@ -265,24 +261,8 @@ export const imapProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
       recorder.begin('list');
       run.facts.folderCount = await refusedAt('list', () => client.countFolders());
       recorder.begin('logout');
-      // The mailbox answered; a refused or cut-off LOGOUT changes nothing about that. A silent server still fails
-      // the check, as it would at any other step.
-      await client.logout().catch((err: unknown) => {
-        if (transportReason(err) === 'timeout') throw err;
-        transcript.note(`LOGOUT did not complete: ${String(err)}`);
-      });
+      await logOut(run, 'LOGOUT', () => client.logout());
     } finally {
       client.close();
     }
   });
-
-async function refusedAt<T>(stage: 'greeting' | 'capability' | 'auth' | 'list', step: () => Promise<T>): Promise<T> {
-  try {
-    return await step();
-  } catch (err) {
-    if (!(err instanceof ImapRefusal)) throw err;
-    // A refused CAPABILITY leaves no way to see XOAUTH2 offered.
-    if (stage === 'capability') throw new ProbeError('xoauth2_not_offered', `CAPABILITY refused: ${err.status}`, { stage, serverText: err.status });
-    throw rejection('imap', stage, err.status, `server refused the command during ${stage}`);
-  }
-}
