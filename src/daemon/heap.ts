@@ -39,9 +39,8 @@ function capYoungGeneration(): void {
     growing = grow;
     setFlagsFromString(`${GROWTH_FLAG}=${grow ? 2 : 1}`);
   });
+  // A GC observer does not keep the process alive.
   observer.observe({ entryTypes: ['gc'] });
-  // Keeping the observer must not keep the process alive.
-  (observer as unknown as { unref?: () => void }).unref?.();
 }
 
 function givenToNode(flag: string): boolean {

@@ -1,6 +1,5 @@
 import { REDACTION_MASK, type Secret } from '../core/secret.js';
-import type { Endpoint } from '../core/endpoint.js';
-import { LineSocket, ProtocolViolation } from './line-socket.js';
+import { LineSocket, ProtocolViolation, type LineClientOptions } from './line-socket.js';
 
 // The imap check speaks what the hand test with openssl s_client speaks: greeting, CAPABILITY, AUTHENTICATE
 // XOAUTH2, LIST, LOGOUT. imapflow, a full client (a stream parser and command compiler, ID and NAMESPACE after
@@ -21,21 +20,12 @@ export class ImapRefusal extends Error {
   }
 }
 
-export interface ImapClientOptions {
-  endpoint: Endpoint;
-  /** Bound for connecting, the handshake and every single read. */
-  timeoutMs: number;
-  signal: AbortSignal;
-  onClientLine?: (line: string) => void;
-  onServerLine?: (line: string) => void;
-  /** The TCP connection is up; the TLS handshake starts. */
-  onTcpConnected?: () => void;
-}
-
 /** Greetings, capabilities and LIST lines are far shorter; a folder name sent as a literal is too. */
 const MAX_LINE_BYTES = 64 * 1024;
 const MAX_LITERAL_BYTES = 64 * 1024;
 const MAX_LITERALS_PER_LINE = 4;
+/** Room for what TLS hands over in one go beyond the line and literal being read. */
+const READ_AHEAD_BYTES = 128 * 1024;
 /** Most a server may send in answer to one command (a LIST of thousands of folders is a few hundred KiB). */
 export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
 export const MAX_ANSWER_LINES = 20_000;
@@ -44,19 +34,19 @@ export const MAX_TRANSCRIPT_LINE = 2000;
 
 export class ImapClient {
   readonly #lines: LineSocket;
-  readonly #options: ImapClientOptions;
+  readonly #options: LineClientOptions;
   #nextTag = 1;
   #capabilities: ReadonlySet<string> | undefined;
 
-  private constructor(lines: LineSocket, options: ImapClientOptions) {
+  private constructor(lines: LineSocket, options: LineClientOptions) {
     this.#lines = lines;
     this.#options = options;
   }
 
   /** Connects with implicit TLS (993). Resolves once the handshake is done; the greeting is not read yet. */
-  static async connect(options: ImapClientOptions): Promise<ImapClient> {
+  static async connect(options: LineClientOptions): Promise<ImapClient> {
     // A literal is read whole, after the line that announces it.
-    const lines = await LineSocket.connect({ ...options, maxLineLength: MAX_LINE_BYTES, maxBufferedBytes: MAX_LINE_BYTES + MAX_LITERAL_BYTES + 128 * 1024 });
+    const lines = await LineSocket.connect({ ...options, maxLineLength: MAX_LINE_BYTES, maxBufferedBytes: MAX_LINE_BYTES + MAX_LITERAL_BYTES + READ_AHEAD_BYTES });
     return new ImapClient(lines, options);
   }
 
@@ -206,6 +196,7 @@ function capabilitySet(listed: string): ReadonlySet<string> {
   return new Set(listed.toUpperCase().split(' ').filter(Boolean));
 }
 
-function clip(line: string): string {
+/** A server line as the transcript keeps it. */
+export function clip(line: string): string {
   return line.length > MAX_TRANSCRIPT_LINE ? `${line.slice(0, MAX_TRANSCRIPT_LINE)}…` : line;
 }

@@ -1,7 +1,7 @@
 import tls from 'node:tls';
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type Logger } from 'imapflow';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
-import { ImapClient, ImapRefusal, MAX_ANSWER_BYTES, MAX_ANSWER_LINES, MAX_TRANSCRIPT_LINE } from './imap-client.js';
+import { clip, ImapClient, ImapRefusal, MAX_ANSWER_BYTES, MAX_ANSWER_LINES, MAX_TRANSCRIPT_LINE } from './imap-client.js';
 import { ProbeError, rejection, tlsOptionsFor } from './transport-errors.js';
 import { lineClientOptions, logOut, serverRefusals } from './session-steps.js';
 import { buildXOAuth2 } from './xoauth2.js';
@@ -9,9 +9,9 @@ import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
 
-// For sessions that work inside the mailbox, imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside connect() and exposes no hook
-// between them. Its (internal, untyped) authenticate() is the one seam where the server's
-// capabilities are known and nothing secret has been sent, so the probe subclasses it there.
+// For sessions that work inside the mailbox, imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside
+// connect() and exposes no hook between them. Its (internal, untyped) authenticate() is the one seam where the
+// server's capabilities are known and nothing secret has been sent, so the probe subclasses it there.
 interface ImapFlowInternals {
   authenticate(): Promise<boolean>;
 }
@@ -92,7 +92,7 @@ class ServerLines {
     this.#partial = (lines.pop() ?? '').slice(0, MAX_TRANSCRIPT_LINE);
     for (const line of lines) {
       if (!line.startsWith('* ') && !line.startsWith('+')) this.lastTagged = line.replace(/^\S+ /, '');
-      this.onLine(line.length > MAX_TRANSCRIPT_LINE ? `${line.slice(0, MAX_TRANSCRIPT_LINE)}…` : line);
+      this.onLine(clip(line));
     }
   }
 }
@@ -129,8 +129,8 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog, serverLines: Server
 
 /**
  * Opens an authenticated imapflow session (implicit TLS, SASL XOAUTH2) for work inside the mailbox (roundtrip,
- * cleanup), runs `work` on it and logs out. Steps: connect, tls, greeting, capability, auth, then `afterAuth` for the session set-up
- * imapflow does after login (ID, NAMESPACE) and for `work`, then logout. Exchange's "BAD User is
+ * cleanup), runs `work` on it and logs out. Steps: connect, tls, greeting, capability, auth, then `afterAuth` for
+ * the session set-up imapflow does after login (ID, NAMESPACE) and for `work`, then logout. Exchange's "BAD User is
  * authenticated but not connected." answers the first command after login, so it lands in `afterAuth`.
  */
 export async function withImapSession<T>(

@@ -27,17 +27,23 @@ class LineTransportError extends Error {
   }
 }
 
-export interface LineSocketOptions {
+/** What a protocol client on this transport is given by its probe. */
+export interface LineClientOptions {
   endpoint: Endpoint;
   /** Bound for connecting, the handshake and every single read. */
   timeoutMs: number;
   signal: AbortSignal;
+  onClientLine?: (line: string) => void;
+  onServerLine?: (line: string) => void;
+  /** The TCP connection is up; the TLS handshake starts. */
+  onTcpConnected?: () => void;
+}
+
+export interface LineSocketOptions extends Omit<LineClientOptions, 'onClientLine' | 'onServerLine'> {
   /** Longest line accepted, CRLF excluded. */
   maxLineLength: number;
   /** Unread input kept at most; a server further ahead of the client than this is flooding it. */
   maxBufferedBytes: number;
-  /** The TCP connection is up; the TLS handshake starts. */
-  onTcpConnected?: () => void;
 }
 
 export class LineSocket {

@@ -1,6 +1,5 @@
 import { REDACTION_MASK, type Secret } from '../core/secret.js';
-import type { Endpoint } from '../core/endpoint.js';
-import { LineSocket, ProtocolViolation } from './line-socket.js';
+import { LineSocket, ProtocolViolation, type LineClientOptions } from './line-socket.js';
 
 // No maintained POP3 library does SASL XOAUTH2 in the two-step form Exchange requires, and the
 // probe needs only greeting, CAPA, AUTH, STAT and QUIT, so this is a small strict client.
@@ -16,17 +15,9 @@ export class Pop3ReplyError extends Error {
   }
 }
 
-export interface Pop3Options {
-  endpoint: Endpoint;
-  /** Bound for connecting, the handshake and every single reply. */
-  timeoutMs: number;
-  signal: AbortSignal;
+export interface Pop3Options extends LineClientOptions {
   /** Longest line accepted, CRLF excluded; RFC 1939 allows 512 octets, CAPA and SASL lines need more. */
   maxLineLength?: number;
-  onClientLine?: (line: string) => void;
-  onServerLine?: (line: string) => void;
-  /** The TCP connection is up; the TLS handshake starts. */
-  onTcpConnected?: () => void;
 }
 
 export interface Pop3Stat {

@@ -1,5 +1,6 @@
 import type { Protocol, Stage } from '../core/check.js';
 import type { Endpoint } from '../core/endpoint.js';
+import type { LineClientOptions } from './line-socket.js';
 import type { ProbeRun } from './timing.js';
 import type { ProbeContext } from './types.js';
 import { ProbeError, rejection, transportReason } from './transport-errors.js';
@@ -34,7 +35,7 @@ export async function logOut(run: ProbeRun, command: string, logout: () => Promi
 }
 
 /** How a line client connects for a check: the check's step timeout and abort, its transcript, tls timed from TCP up. */
-export function lineClientOptions(ctx: ProbeContext, run: ProbeRun, endpoint: Endpoint) {
+export function lineClientOptions(ctx: ProbeContext, run: ProbeRun, endpoint: Endpoint): LineClientOptions {
   return {
     endpoint,
     timeoutMs: ctx.stepTimeoutMs,

@@ -33,6 +33,7 @@ function command(pattern: string, untagged: string[], status: string): ScriptSte
 const capability = (caps: string): ScriptStep => command('CAPABILITY', [`* CAPABILITY ${caps}`], 'OK CAPABILITY completed.');
 const AUTHENTICATE = (status: string): ScriptStep => command(`AUTHENTICATE XOAUTH2 ${testXOAuth2()}`, [], status);
 const UNTIL_AUTH: ScriptStep[] = [{ send: GREETING }, capability(CAPS_BEFORE), AUTHENTICATE(`OK [CAPABILITY ${CAPS_AFTER}] AUTHENTICATE completed.`)];
+const LIST = (untagged: string[]): ScriptStep => command('LIST "" "\\*"', untagged, 'OK LIST completed.');
 const LOGOUT = command('LOGOUT', ['* BYE Microsoft Exchange Server IMAP4 server signing off.'], 'OK LOGOUT completed.');
 
 function probe(script: ScriptStep[], options: { stepTimeoutMs?: number; ca?: string[] } = {}) {
@@ -43,15 +44,7 @@ describe('imap probe', () => {
   test('healthy Exchange session: XOAUTH2 with SASL-IR, LIST counts folders, LOGOUT', async () => {
     const { outcome, server, transcript } = await probe([
       ...UNTIL_AUTH,
-      command(
-        'LIST "" "\\*"',
-        [
-          '* LIST (\\HasNoChildren) "/" Archive',
-          '* LIST (\\Marked \\HasNoChildren) "/" INBOX',
-          '* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"',
-        ],
-        'OK LIST completed.',
-      ),
+      LIST(['* LIST (\\HasNoChildren) "/" Archive', '* LIST (\\Marked \\HasNoChildren) "/" INBOX', '* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"']),
       LOGOUT,
       { close: true },
     ]);
@@ -80,7 +73,7 @@ describe('imap probe', () => {
         },
       },
       { expect: testXOAuth2(), reply: () => `${tag} OK AUTHENTICATE completed.\r\n` },
-      command('LIST "" "\\*"', ['* LIST (\\HasNoChildren) "/" INBOX'], 'OK LIST completed.'),
+      LIST(['* LIST (\\HasNoChildren) "/" INBOX']),
       LOGOUT,
       { close: true },
     ]);
@@ -93,11 +86,9 @@ describe('imap probe', () => {
   test('LIST answers with literals: a folder name sent as {n} is one folder, whatever its bytes hold', async () => {
     const { outcome, server } = await probe([
       ...UNTIL_AUTH,
-      command(
-        'LIST "" "\\*"',
+      LIST(
         // The literal's 9 bytes hold a CRLF and "* LIST": one folder, not two.
         ['* LIST (\\HasNoChildren) "/" INBOX', '* LIST (\\HasNoChildren) "/" {9}', 'x', '* LIST', '* LIST (\\HasNoChildren) "/" "Sent Items"'],
-        'OK LIST completed.',
       ),
       LOGOUT,
       { close: true },
@@ -108,7 +99,7 @@ describe('imap probe', () => {
   });
 
   test('a literal beyond the client\'s bound is a protocol error, not an allocation', async () => {
-    const { outcome } = await probe([...UNTIL_AUTH, command('LIST "" "\\*"', ['* LIST () "/" {2147483647}'], 'OK LIST completed.')]);
+    const { outcome } = await probe([...UNTIL_AUTH, LIST(['* LIST () "/" {2147483647}'])]);
     assert.equal(outcome.failure?.stage, 'list');
     assert.equal(outcome.failure?.reason, 'protocol_error');
     assert.match(outcome.failure?.message ?? '', /literal of 2147483647 bytes/);
