@@ -20,7 +20,7 @@ export interface CloudEndpoints {
 }
 
 // The one table of Microsoft clouds, read by the config loader and by every fix text. From Microsoft's
-// national-cloud endpoint tables (../shared/reference/exchange-online-errors.md, "National clouds"): a tenant in
+// national-cloud endpoint tables (docs/exchange-online-errors.md, "National clouds"): a tenant in
 // one cloud asking another cloud's login host gets AADSTS900382/90002, so the cloud picks all of them together.
 export const CLOUD_ENDPOINTS: Record<Cloud, CloudEndpoints> = {
   global: {

@@ -58,7 +58,7 @@ export function isDecodeError(value: TokenClaims | { error: string }): value is 
   return 'error' in value;
 }
 
-// The resources Exchange accepts for IMAP/POP/SMTP XOAUTH2, worldwide and national clouds (../shared/reference/exchange-online-errors.md, "Token claims" and "National clouds"),
+// The resources Exchange accepts for IMAP/POP/SMTP XOAUTH2, worldwide and national clouds (docs/exchange-online-errors.md, "Token claims" and "National clouds"),
 // plus the Office 365 Exchange Online application ID that v2 tokens can carry as aud.
 const outlookAudiences: ReadonlySet<string> = new Set([
   'https://outlook.office.com',

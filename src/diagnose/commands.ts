@@ -4,7 +4,7 @@ import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, type Cloud } 
 import { PROTOCOL } from '../core/protocols.js';
 
 // The exact commands and URLs remediation prints, with the monitor's values filled in. Kept apart from the
-// remediation table so each command is spelled once (../shared/reference/exchange-online-errors.md, "Remediation commands", and the hand-test in
+// remediation table so each command is spelled once (docs/exchange-online-errors.md, "Remediation commands", and the hand-test in
 // ../shared/reference/seed-exchange-oauth-openssl.txt).
 
 export interface MonitorRef {

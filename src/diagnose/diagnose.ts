@@ -27,7 +27,7 @@ export interface DiagnoseInput {
   now: number;
 }
 
-// Replies that say only "no": the token may be the cause, so what it shows is ruled out first (../shared/reference/exchange-online-errors.md, "Token claims").
+// Replies that say only "no": the token may be the cause, so what it shows is ruled out first (docs/exchange-online-errors.md, "Token claims").
 const genericRejections: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['auth_failed']);
 
 const MAX_QUOTE = 200;

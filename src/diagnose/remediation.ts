@@ -116,7 +116,7 @@ function retryLater(ms: number | undefined): string {
   return `Wait ${ms} ms${rounded} before the next attempt; mailprobe backs off by that much`;
 }
 
-// The candidates Exchange does not tell apart on the wire (../shared/reference/exchange-online-errors.md, "IMAP": `NO AUTHENTICATE failed.`), likeliest first.
+// The candidates Exchange does not tell apart on the wire (docs/exchange-online-errors.md, "IMAP": `NO AUTHENTICATE failed.`), likeliest first.
 function exchangeAccessCandidates(c: RemedyContext): string[] {
   const { clientId, mailbox, tenantId } = c.monitor;
   const candidates = [

@@ -28,7 +28,7 @@ const POP3: readonly Protocol[] = ['pop3'];
 const SMTP: readonly Protocol[] = ['smtp'];
 
 // Ordered: the first matching row wins, so specific texts sit above the codes they share
-// (5.7.139 variants, SubmissionQuotaExceeded before QuotaExceeded). Sources: ../shared/reference/exchange-online-errors.md, "IMAP", "POP3" and "SMTP".
+// (5.7.139 variants, SubmissionQuotaExceeded before QuotaExceeded). Sources: docs/exchange-online-errors.md, "IMAP", "POP3" and "SMTP".
 const replyRules: readonly ReplyRule[] = [
   { protocols: ALL, pattern: /Request is throttled/i, reason: 'throttled' },
 

@@ -13,7 +13,7 @@ export interface TokenErrorInput {
   networkCode?: string;
 }
 
-// Microsoft warns that AADSTS texts change; the numbers do not (../shared/reference/exchange-online-errors.md, "Token endpoint").
+// Microsoft warns that AADSTS texts change; the numbers do not (docs/exchange-online-errors.md, "Token endpoint").
 const reasonByAadsts: ReadonlyMap<number, ReasonCode> = new Map<number, ReasonCode>([
   [7000215, 'token_invalid_client_secret'],
   [7000222, 'token_secret_expired'],

@@ -1,6 +1,6 @@
 import type { Clock } from '../core/clock.js';
 
-/** Exchange Online's SMTP AUTH submission limits per mailbox (../shared/reference/exchange-online-errors.md, "Limits for a self-probe every N minutes"). */
+/** Exchange Online's SMTP AUTH submission limits per mailbox (docs/exchange-online-errors.md, "Limits for a self-probe every N minutes"). */
 export const EXCHANGE_SEND_LIMITS = { perMinute: 30, perDay: 10_000 } as const;
 
 /** The share of Exchange's limits a monitor may use by default, leaving the mailbox's real traffic its room. */

@@ -3,7 +3,7 @@ import { LineTooLongError, startLineServer, type LineConnection, type LineServer
 import { headerFields, headerValue, splitMessage, type Folder, type Mailbox, type StoredMessage } from './mailstore.js';
 
 /*
- * Exchange Online IMAP4 (outlook.office365.com:993) as imapflow 2 drives it. Texts are Exchange's (../shared/reference/exchange-online-errors.md, "IMAP");
+ * Exchange Online IMAP4 (outlook.office365.com:993) as imapflow 2 drives it. Texts are Exchange's (docs/exchange-online-errors.md, "IMAP");
  * where no public log shows Exchange's words for a reply, the wording follows the same style and is marked.
  */
 

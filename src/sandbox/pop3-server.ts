@@ -2,7 +2,7 @@ import type { ExchangeContext } from './exchange.js';
 import { LineTooLongError, startLineServer, type LineConnection, type LineServer, type TlsCredentials } from './line-server.js';
 import { splitMessage, type Folder, type StoredMessage } from './mailstore.js';
 
-// Exchange Online POP3 texts, byte for byte (../shared/reference/exchange-online-errors.md, "POP3"). Exchange gives every authentication denial the same line.
+// Exchange Online POP3 texts, byte for byte (docs/exchange-online-errors.md, "POP3"). Exchange gives every authentication denial the same line.
 const AUTH_FAILED = '-ERR Authentication failure: unknown user name or bad password.';
 const SASL_IR_REFUSED = '-ERR Protocol error. Connection is closed. 10';
 const SIGN_OFF = '+OK Microsoft Exchange Server POP3 server signing off.';

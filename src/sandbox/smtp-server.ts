@@ -6,7 +6,7 @@ import { bareAddress, headerValue } from './mailstore.js';
 /**
  * Exchange Online SMTP submission (smtp.office365.com:587) written on the shared line server rather than the
  * smtp-server package: that package composes its own banner, EHLO lines and auth error texts, and the probe
- * tests need Exchange's exact bytes (../shared/reference/exchange-online-errors.md, "SMTP").
+ * tests need Exchange's exact bytes (docs/exchange-online-errors.md, "SMTP").
  */
 
 const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
@@ -174,7 +174,7 @@ class SmtpSession {
       case 'XOAUTH2': {
         const response = initial ?? (await this.challenge(''));
         if (response === null) return false;
-        // A client cancelling with "*" gets 535 from Office 365, not 501 (../shared/reference/exchange-online-errors.md, "XOAUTH2 SASL details").
+        // A client cancelling with "*" gets 535 from Office 365, not 501 (docs/exchange-online-errors.md, "XOAUTH2 SASL details").
         const login: SaslLogin = response === '*' ? { ok: false, why: 'sasl_malformed' } : this.context.login(response, 'smtp');
         if (!login.ok) {
           this.reply(authFailureReply(login, this.backend));

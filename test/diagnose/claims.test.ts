@@ -10,7 +10,7 @@ function jwt(payload: unknown): string {
   return `${part({ typ: 'JWT', alg: 'RS256' })}.${part(payload)}.c2lnbmF0dXJl`;
 }
 
-// The shape of the real decoded app-only token in ../shared/reference/exchange-online-errors.md, "Token claims".
+// The shape of the real decoded app-only token in docs/exchange-online-errors.md, "Token claims".
 const goodPayload = {
   aud: 'https://ps.outlook.com',
   iss: `https://sts.windows.net/${TENANT}/`,

@@ -21,7 +21,7 @@ interface Case {
   inCatalogue?: false;
 }
 
-// Copied verbatim from ../shared/reference/exchange-online-errors.md ("Token claims", "IMAP", "POP3", "SMTP"), brackets and ellipses included.
+// Copied verbatim from docs/exchange-online-errors.md ("Token claims", "IMAP", "POP3", "SMTP"), brackets and ellipses included.
 const cases: Case[] = [
   // IMAP §3
   { protocol: 'imap', stage: 'auth', text: 'NO AUTHENTICATE failed.', reason: 'auth_failed' },
