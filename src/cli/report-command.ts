@@ -35,13 +35,13 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   const config = loadConfig(configPath(values.config, io), io);
   const policy = accountingPolicy(config);
   const now = systemClock.now();
+  const settings = historySettings(config);
   let period: ReturnType<typeof resolvePeriod>;
   try {
-    period = resolvePeriod({ ...(values.period !== undefined ? { period: values.period } : {}), ...(values.from !== undefined ? { from: values.from } : {}), ...(values.to !== undefined ? { to: values.to } : {}) }, policy.timeZone, now);
+    period = resolvePeriod({ ...(values.period !== undefined ? { period: values.period } : {}), ...(values.from !== undefined ? { from: values.from } : {}), ...(values.to !== undefined ? { to: values.to } : {}) }, policy.timeZone, now, settings.retention.dailyDays);
   } catch (error) {
     throw new UsageError(`report: ${error instanceof Error ? error.message : String(error)}`);
   }
-  const settings = historySettings(config);
   if (!settings.enabled) throw new UsageError('report: history is disabled in this configuration ("history": {"enabled": false})');
   if (settings.backend === 'sqlite' && !existsSync(settings.sqliteFile)) {
     throw new UsageError(`report: no history at ${settings.sqliteFile} yet; the agent (mailprobe run) writes it`);

@@ -12,8 +12,6 @@ import { claimStateFile, ownedStateFile, type Claim } from '../core/durable-file
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import { startHistory, type HistoryService } from '../history/service.js';
-import { historySettings } from '../history/settings.js';
-import { storeReport, workerReport } from '../summary/report-runner.js';
 import { MonthlySummary, summaryScope } from '../summary/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
 import { Redactor } from '../log/redact.js';
@@ -222,9 +220,8 @@ function monthlySummary(
   deps: { clock: Clock; logger: Logger; env: NodeJS.ProcessEnv; metrics: MailprobeMetrics },
 ): MonthlySummary {
   mkdirSync(config.agent.stateDir, { recursive: true, mode: 0o700 });
-  const settings = historySettings(config);
   return new MonthlySummary({
-    report: settings.backend === 'sqlite' ? workerReport(settings.sqliteFile) : storeReport(history.store),
+    report: history.runReport,
     clock: deps.clock,
     logger: deps.logger.child({ component: 'summary' }),
     statePath: join(config.agent.stateDir, 'summary-state.json'),

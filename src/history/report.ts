@@ -183,8 +183,10 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
       policy,
     );
     accountedOf.set(key, accounted);
+    // Recurring windows are expanded over the time this check has data for, not over the period asked: a period
+    // from the year 1900 must not expand 46,000 days of windows per check.
     for (const window of policy.maintenance.filter((candidate) => appliesTo(candidate, check))) {
-      for (const interval of occurrences(window, from, end)) excluded.set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopeOf(window) });
+      for (const interval of occurrences(window, accounted.accountedFrom, accounted.accountedTo)) excluded.set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopeOf(window) });
     }
     const incidents = (incidentsOf.get(key) ?? []).filter((incident) => isOutage(incident, policy, end));
     checks.push(checkReport(check, accounted, rollup, incidents, policy));
@@ -381,9 +383,21 @@ export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; e
 
 /**
  * The period a reader asked for: a month ("2026-11", "last", "this"), or from/to (a date, a local time or an
- * instant; to defaults to now). Throws RangeError with the reader's words on nonsense.
+ * instant; to defaults to now). Throws RangeError with the reader's words on nonsense. keptDays (the store's
+ * longest retention) bounds the period: it starts no earlier than the oldest rollup the store can hold and ends
+ * no later than now, so no reader can make the report walk centuries.
  */
-export function resolvePeriod(ask: { period?: string; from?: string; to?: string }, timeZone: string, now: number): { from: number; to: number; label: string } {
+export function resolvePeriod(ask: { period?: string; from?: string; to?: string }, timeZone: string, now: number, keptDays?: number): { from: number; to: number; label: string } {
+  const asked = askedPeriod(ask, timeZone, now);
+  if (keptDays === undefined) return asked;
+  const earliest = now - keptDays * 86_400_000;
+  const latest = Math.max(now, monthRange(monthOf(now, timeZone), timeZone).to);
+  if (asked.to <= earliest) throw new RangeError(`the period asked (${asked.label}) ended before the oldest history kept (${keptDays} days, history.retention.dailyDays)`);
+  if (asked.from >= latest) throw new RangeError(`the period asked (${asked.label}) starts after this month`);
+  return { from: Math.max(asked.from, earliest), to: Math.min(asked.to, latest), label: asked.label };
+}
+
+function askedPeriod(ask: { period?: string; from?: string; to?: string }, timeZone: string, now: number): { from: number; to: number; label: string } {
   if (ask.period !== undefined && (ask.from !== undefined || ask.to !== undefined)) throw new RangeError('give --period or --from/--to, not both');
   if (ask.from !== undefined) {
     const from = parseLocal(ask.from, timeZone);

@@ -3,7 +3,8 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../core/clock.js';
 import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
-import { buildReport, reportChecks, resolvePeriod, type SlaReport } from './report.js';
+import { reportChecks, resolvePeriod, type SlaReport } from './report.js';
+import { storeReport, workerReport, type ReportRunner } from './report-runner.js';
 import { HistoryRecorder, type RestoredCheck } from './recorder.js';
 import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';
 import { StoreHistoryReader } from './store-reader.js';
@@ -17,6 +18,8 @@ export interface HistoryService {
   restored: RestoredCheck[];
   /** The SLA report for a period asked in /api/report's words (period, from, to, monitor, tenant). */
   report(ask: Record<string, string | undefined>): Promise<SlaReport>;
+  /** Builds reports off the check loop: a worker thread on its own SQLite connection, or the PostgreSQL pool. */
+  runReport: ReportRunner;
   /** Call after a reload, so accounting and reports follow the new sla section and monitors. */
   configure(config: LoadedConfig): void;
   close(): Promise<void>;
@@ -51,23 +54,27 @@ export async function startHistory(config: LoadedConfig, deps: { clock: Clock; l
   recorder.start();
   let current = config;
   const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: configuredChecks(config) });
+  const runReport = settings.backend === 'sqlite' ? workerReport(settings.sqliteFile) : storeReport(store);
   const service: HistoryService = {
     store,
     recorder,
     reader,
     restored,
+    runReport,
     report(ask) {
-      const policy = accountingPolicy(current);
+      const { timeZone } = accountingPolicy(current);
       const now = deps.clock.now();
       const period = resolvePeriod(
         { ...(ask.period !== undefined ? { period: ask.period } : {}), ...(ask.from !== undefined ? { from: ask.from } : {}), ...(ask.to !== undefined ? { to: ask.to } : {}) },
-        policy.timeZone,
+        timeZone,
         now,
+        historySettings(current).retention.dailyDays,
       );
-      return buildReport(
-        { store, policy, configured: reportChecks(current) },
-        { ...period, now, ...(ask.monitor !== undefined ? { monitor: ask.monitor } : {}), ...(ask.tenant !== undefined ? { tenant: ask.tenant } : {}) },
-      );
+      return runReport({
+        sla: current.sla,
+        configured: reportChecks(current),
+        query: { ...period, now, ...(ask.monitor !== undefined ? { monitor: ask.monitor } : {}), ...(ask.tenant !== undefined ? { tenant: ask.tenant } : {}) },
+      });
     },
     configure(next) {
       current = next;

@@ -10,7 +10,7 @@ import { monthRange } from '../history/calendar.js';
 import { reportChecks, type ConfiguredCheck } from '../history/report.js';
 import { accountingPolicy, historySettings } from '../history/settings.js';
 import type { Logger } from '../log/logger.js';
-import type { ReportRunner } from './report-runner.js';
+import type { ReportRunner } from '../history/report-runner.js';
 import { SUMMARY_BODIES, takesSummary, type SummaryNotifierType } from './bodies.js';
 import { digestOf, type MonthlyDigest } from './digest.js';
 import { latestDue } from './schedule.js';

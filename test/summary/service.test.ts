@@ -7,7 +7,7 @@ import { parseConfig } from '../../src/config/load.js';
 import type { LoadedConfig } from '../../src/config/types.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import type { HistoryStore } from '../../src/history/types.js';
-import { storeReport, workerReport } from '../../src/summary/report-runner.js';
+import { storeReport, workerReport } from '../../src/history/report-runner.js';
 import { MonthlySummary, summaryScope } from '../../src/summary/service.js';
 import { FakeClock, MemoryLogger, startReceiver, type Receiver, type Reply } from '../alerting/support.js';
 import { DEC, HOUR, MIN, NOV, novemberHistory } from './support.js';

@@ -51,7 +51,8 @@ export function statusRoute(source: StatusSource, path: string): StatusRoute | u
       const badge = BADGE_PATH.exec(path);
       if (!badge) return undefined;
       const [, monitor = '', check, kind = 'state', window] = badge;
-      return { access: open, heavy: false, handle: () => badgeReply(source, monitor, check, kind === 'state' ? undefined : (window as AvailabilityWindow)) };
+      // An uptime badge reads history; a state badge only the board.
+      return { access: open, heavy: kind !== 'state', handle: () => badgeReply(source, monitor, check, kind === 'state' ? undefined : (window as AvailabilityWindow)) };
     }
   }
 }

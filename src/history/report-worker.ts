@@ -1,5 +1,5 @@
 import { parentPort, workerData } from 'node:worker_threads';
-import { openSqliteStore } from '../history/backends/sqlite.js';
+import { openSqliteStore } from './backends/sqlite.js';
 import { storeReport, type ReportJob } from './report-runner.js';
 
 // The worker thread behind workerReport: one report on its own SQLite connection, answered as one message.

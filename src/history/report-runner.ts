@@ -1,8 +1,8 @@
 import { Worker } from 'node:worker_threads';
 import type { LoadedConfig } from '../config/types.js';
-import { buildReport, type ConfiguredCheck, type ReportQuery, type SlaReport } from '../history/report.js';
-import { accountingPolicy } from '../history/settings.js';
-import type { HistoryStore } from '../history/types.js';
+import { buildReport, type ConfiguredCheck, type ReportQuery, type SlaReport } from './report.js';
+import { accountingPolicy } from './settings.js';
+import type { HistoryStore } from './types.js';
 
 /** What one report needs, as plain data (it crosses into a worker thread). */
 export interface ReportJob {
