@@ -21,7 +21,7 @@ protocol's XOAUTH2 offer, login and mailbox operation — and prints a checklist
 the exact fix for the first step that fails. --all-checks also tries protocols the monitor does not check.
 Exit codes: 0 every step passed, 1 a step failed, 2 bad usage or configuration.`;
 
-const MARK: Record<ChecklistItem['verdict'], string> = { pass: '[ok]  ', fail: '[FAIL]', not_reached: '[ -- ]', skipped: '[skip]' };
+const MARK: Record<ChecklistItem['verdict'], string> = { pass: '[ok]  ', warn: '[warn]', fail: '[FAIL]', not_reached: '[ -- ]', skipped: '[skip]' };
 
 export async function doctorCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs('doctor', args, {

@@ -2,6 +2,7 @@ import type { Redactor } from '../log/redact.js';
 import type { Transcript } from '../probes/types.js';
 import { resultReason, type CheckResult } from '../core/result.js';
 import { cutLine, terminalLine } from './terminal.js';
+import { authorisedInExchange } from '../diagnose/checklist.js';
 
 /** Transcript lines as the admin's own openssl session would show them, masked on the way out. */
 export function streamingTranscript(stream: NodeJS.WritableStream, redactor: Redactor, indent = '    ', limit = MAX_STREAMED_LINES): Transcript {
@@ -45,6 +46,8 @@ export function formatResult(result: CheckResult): string {
       .map(([key, value]) => `${key}=${String(value)}`)
       .join(' ');
     lines.push(`  PASS ${result.check} in ${result.durationSeconds.toFixed(2)} s (${timings})${facts ? `  ${facts}` : ''}`);
+    const granted = result.authorisation?.exchangeGranted ?? [];
+    if (granted.length > 0) lines.push(`    ${authorisedInExchange(granted)}`);
     return lines.join('\n');
   }
   const failure = result.outcome.failure;

@@ -3,6 +3,10 @@ import { systemClock } from '../core/clock.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { terminalText } from './terminal.js';
+import { MAIL_ROLES } from '../core/protocols.js';
+
+const ROLE_ABSENCE_NOTE =
+  'SMTP can still be granted in Exchange (RBAC for Applications: "Application SMTP.SendAsApp" over a management scope); IMAP and POP cannot, they need the Entra permission. `mailprobe doctor` shows what the servers accept.';
 
 export const TOKEN_HELP = `Usage: mailprobe token --tenant NAME [--config FILE] [--json] [--show-token]
 
@@ -50,13 +54,16 @@ export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
     ['appidacr', claims.appidacr ?? ''],
     ['idtyp', claims.idtyp ?? ''],
     ['oid', claims.oid ?? ''],
-    ['roles', claims.roles.join(', ') || '(none — admin consent not granted)'],
+    ['roles', claims.roles.join(', ') || '(none — no Entra application permission consented)'],
     ['tid', claims.tid ?? ''],
     ['iat', claims.iat ? new Date(claims.iat * 1000).toISOString() : ''],
     ['exp', claims.exp ? new Date(claims.exp * 1000).toISOString() : ''],
     ['expiryDateTime', expiresIn !== undefined ? `in ${expiresIn} s` : ''],
   ];
   for (const [key, value] of rows) print(io.stdout, `${key.padEnd(15)}: ${value}`);
+  // Evidence, not a verdict: Exchange can grant what the token lacks, so name what each absence means.
+  const lacking = MAIL_ROLES.filter((role) => !claims.roles.includes(role));
+  if (lacking.length > 0) print(io.stdout, `\nnot in the token: ${lacking.join(', ')}. ${ROLE_ABSENCE_NOTE}`);
   if (values['show-token']) print(io.stdout, `\naccess token (keep it secret):\n${result.token.reveal()}`);
   return EXIT.ok;
 }

@@ -28,6 +28,16 @@ export function resultReason(result: CheckResult): ReasonCode | undefined {
   return result.diagnosis?.reason ?? result.outcome.failure?.reason;
 }
 
+/**
+ * How a passing check was authorised, read from the token it used: Entra application roles it carried, and the
+ * roles it needed but lacked, which the server must then have granted itself (Exchange RBAC for Applications,
+ * or another Exchange-side grant).
+ */
+export interface Authorisation {
+  entraRoles: string[];
+  exchangeGranted: string[];
+}
+
 /** What the runner hands to metrics, logs, the status API and alerting after every check. */
 export interface CheckResult extends CheckIdentity {
   /** Wall-clock start, epoch milliseconds. */
@@ -36,6 +46,8 @@ export interface CheckResult extends CheckIdentity {
   outcome: ProbeOutcome;
   /** Present exactly when the check failed. */
   diagnosis?: Diagnosis;
+  /** Present when the check passed with a token the runner could read. */
+  authorisation?: Authorisation;
   /** The server or login service asked us to wait this long before trying again (throttling). */
   retryAfterSeconds?: number;
 }

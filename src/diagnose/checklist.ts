@@ -5,7 +5,8 @@ import { tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
 import type { ReasonCode } from '../core/reasons.js';
 
-export type Verdict = 'pass' | 'fail' | 'not_reached' | 'skipped';
+// warn: worth the admin's attention, but the walk goes on (the server decides).
+export type Verdict = 'pass' | 'warn' | 'fail' | 'not_reached' | 'skipped';
 
 export interface ChecklistItem {
   id: string;
@@ -80,13 +81,17 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
       detail: audience?.detail ?? `aud ${claims.aud ?? '?'}, tid ${claims.tid ?? '?'}`,
       ...(audience ? explain(audience.reason, 'role', claims) : {}),
     });
+    // Evidence, not a gate: a role the token lacks may be granted in Exchange, so the protocol steps still run
+    // and the server's answer decides.
     const missing = requiredRoles.filter((role) => !claims.roles.includes(role));
     add({
       id: 'roles',
       title: `Roles granted by admin consent (${requiredRoles.join(', ')})`,
-      verdict: missing.length === 0 ? 'pass' : 'fail',
-      detail: missing.length === 0 ? `token roles: ${claims.roles.join(', ')}` : `missing: ${missing.join(', ')}; token roles: ${claims.roles.join(', ') || '(none)'}`,
-      ...(missing.length > 0 ? explain('role_missing', 'role', claims) : {}),
+      verdict: missing.length === 0 ? 'pass' : 'warn',
+      detail:
+        missing.length === 0
+          ? `token roles: ${claims.roles.join(', ')}`
+          : `not in the token: ${missing.join(', ')} (token roles: ${claims.roles.join(', ') || 'none'}); the protocol steps below show whether Exchange grants them itself (RBAC for Applications covers SMTP only)`,
     });
   } else {
     add({ id: 'audience', title: 'Token audience, tenant and lifetime right', verdict: 'not_reached' });
@@ -127,6 +132,8 @@ function protocolItem(step: ChecklistStep, result: CheckResult | undefined): Che
 
 function passDetail(step: ChecklistStep, result: CheckResult): { detail?: string } {
   const facts = result.outcome.facts;
+  const granted = result.authorisation?.exchangeGranted ?? [];
+  if (step.stages.includes('auth') && granted.length > 0) return { detail: authorisedInExchange(granted) };
   if (step.id === 'imap_list' && facts.folderCount !== undefined) return { detail: `${String(facts.folderCount)} folders` };
   if (step.id === 'pop3_stat' && facts.messageCount !== undefined) return { detail: `${String(facts.messageCount)} messages` };
   if (step.id === 'arrival' && facts.deliverySeconds !== undefined) return { detail: `arrived after ${String(facts.deliverySeconds)} s` };
@@ -141,9 +148,14 @@ function stageIndex(stage: Stage): number {
 
 /** Exchange applies service-principal and mailbox-permission changes with a delay of up to an hour. */
 export const PROPAGATION_NOTE =
-  'If the service principal, FullAccess or a protocol switch was changed in the last 60 minutes, wait: Exchange Online can take up to an hour to apply it.';
+  'If a permission (Entra consent, RBAC assignment or management scope, FullAccess), the service principal or a protocol switch was changed in the last 60 minutes, wait: Exchange Online can take up to an hour to apply it.';
 
 export function propagationMayMatter(items: readonly ChecklistItem[]): boolean {
   const failure = items.find((item) => item.verdict === 'fail');
-  return failure?.reason === 'auth_failed' || failure?.reason === 'auth_not_connected' || failure?.reason === 'mailbox_logon_failed';
+  return failure?.reason === 'auth_failed' || failure?.reason === 'role_missing' || failure?.reason === 'auth_not_connected' || failure?.reason === 'mailbox_logon_failed';
+}
+
+/** How a pass without the Entra role was authorised, in the words doctor, run and the status answer share. */
+export function authorisedInExchange(roles: readonly string[]): string {
+  return `authorised by Exchange itself, not by an Entra role: the token lacks ${roles.join(', ')} (RBAC for Applications or another Exchange-side grant)`;
 }

@@ -97,9 +97,17 @@ export interface TokenProblem {
 
 const DEFAULT_SKEW_SECONDS = 300;
 
+/** A token for another resource or tenant, or an expired one, fails on every server; a missing role may not. */
+export function isCertain(problem: TokenProblem): boolean {
+  return problem.reason !== 'role_missing';
+}
+
 /**
- * What the token itself proves wrong, most fundamental first: a token for another resource or tenant carries
- * that resource's roles, so a wrong aud/tid explains a missing role and is reported before it.
+ * What the token shows wrong, most fundamental first: a token for another resource or tenant carries that
+ * resource's roles, so a wrong aud/tid explains a missing role and is reported before it. A missing role is
+ * evidence only: Exchange can grant access the token does not show (RBAC for Applications grants SMTP sending
+ * without the Entra SMTP.SendAsApp role; docs/exchange-online-errors.md §10), so only `isCertain` problems
+ * may stop a check before the server answers.
  */
 export function tokenProblems(claims: TokenClaims, expected: TokenExpectation): TokenProblem[] {
   const problems: TokenProblem[] = [];

@@ -118,3 +118,26 @@ export function enableProtocol(mailbox: string, protocol: Protocol): string {
 export function newClientSecretStep(clientId: string): string {
   return `Entra admin center → App registrations → ${clientId} → Certificates & secrets → New client secret (copy the Value, not the Secret ID)`;
 }
+
+/** Exchange RBAC for Applications' SMTP role (docs/exchange-online-errors.md §9 and §10). */
+export const RBAC_SMTP_ROLE = 'Application SMTP.SendAsApp';
+
+/** Where a permission change is the fix: the hand test saw Exchange take 60 minutes to apply one. */
+export const PERMISSION_DELAY = 'Exchange Online can take up to an hour to apply a permission change; re-check after that';
+
+function scopeName(monitor: MonitorRef): string {
+  return `mailprobe-${monitor.name}`.replace(/[^A-Za-z0-9._-]/g, '-');
+}
+
+/** A management scope over the monitored mailbox; for several mailboxes, filter on a group (MemberOfGroup). */
+export function newManagementScope(monitor: MonitorRef): string {
+  return `New-ManagementScope -Name "${scopeName(monitor)}" -RecipientRestrictionFilter "PrimarySmtpAddress -eq '${monitor.mailbox}'"`;
+}
+
+export function newSmtpRoleAssignment(monitor: MonitorRef): string {
+  return `New-ManagementRoleAssignment -App ${monitor.clientId} -Role "${RBAC_SMTP_ROLE}" -CustomResourceScope "${scopeName(monitor)}"`;
+}
+
+export function testServicePrincipalAuthorization(clientId: string, mailbox: string): string {
+  return `Test-ServicePrincipalAuthorization -Identity ${clientId} -Resource ${mailbox}`;
+}

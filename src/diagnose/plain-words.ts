@@ -23,7 +23,7 @@ export const PLAIN_WORDS: Record<ReasonCode, string> = {
   token_tls_untrusted: 'The Microsoft sign-in service’s certificate is not trusted.',
   token_error: 'Signing in to Microsoft 365 failed.',
 
-  role_missing: 'The app lacks the permission to use this mail protocol (admin consent missing).',
+  role_missing: 'The app has no permission for this mail protocol on this mailbox (no admin consent, and no Exchange grant either).',
   token_wrong_audience: 'The app’s sign-in is for a different service than Exchange Online.',
   token_wrong_tenant: 'The app signed in to a different organisation than the mailbox’s.',
   token_expired: 'The app’s sign-in had already expired.',

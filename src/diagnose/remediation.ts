@@ -14,7 +14,12 @@ import {
   getCasMailbox,
   getMailboxPermission,
   newClientSecretStep,
+  newManagementScope,
   newServicePrincipal,
+  newSmtpRoleAssignment,
+  PERMISSION_DELAY,
+  RBAC_SMTP_ROLE,
+  testServicePrincipalAuthorization,
   openIdConfigUrl,
   opensslCommand,
   outlookScope,
@@ -109,6 +114,41 @@ function consentFixes(c: RemedyContext): string[] {
   ];
 }
 
+/**
+ * The server refused and the token lacks the protocol's role: no grant covers the mailbox. Both ways to grant
+ * it, least privilege first. SMTP can be granted in Exchange over a management scope (RBAC for Applications);
+ * Entra and RBAC grants add up, so the Entra permission widens a scoped grant to every mailbox. IMAP and POP
+ * have no RBAC role: Entra consent plus FullAccess is the only way (docs/exchange-online-errors.md §10).
+ */
+function refusedWithoutRole(c: RemedyContext): Remedy {
+  const { clientId, mailbox } = c.monitor;
+  const role = requiredRole(c);
+  const lacks = `${label(c)} refused ${mailbox}: ${c.detail ?? `the token lacks ${role}`}`;
+  const later = 'a grant made in the last 60 minutes that Exchange has not applied yet';
+  if (c.protocol !== 'smtp') {
+    return {
+      summary: `${lacks}; admin consent for it is missing`,
+      candidates: [`admin consent for ${role} was never granted or was revoked (Exchange has no RBAC role for ${label(c)}; the Entra permission is the only way)`, later],
+      fixes: [...consentFixes(c), addFullAccess(mailbox, principal(c)), PERMISSION_DELAY],
+    };
+  }
+  return {
+    summary: `${lacks}, and no Exchange RBAC assignment covers the mailbox either`,
+    candidates: [
+      `no Exchange RBAC for Applications assignment of "${RBAC_SMTP_ROLE}" whose management scope includes ${mailbox}`,
+      `no Entra ${role} permission with admin consent`,
+      later,
+    ],
+    fixes: [
+      `Least privilege, only the monitored mailboxes (Exchange RBAC for Applications): ${newManagementScope(c.monitor)}`,
+      newSmtpRoleAssignment(c.monitor),
+      `${testServicePrincipalAuthorization(clientId, mailbox)}   (InScope must be True)`,
+      `Or every mailbox of the tenant (Entra): ${consentFixes(c)[0] ?? ''}. Warning: Entra and RBAC grants add up, so this permission makes any scoped RBAC grant tenant-wide; choose one`,
+      PERMISSION_DELAY,
+    ],
+  };
+}
+
 function retryLater(ms: number | undefined): string {
   if (ms === undefined) return 'Retry with back-off; mailprobe spaces out its next attempts';
   const minutes = ms / 60_000;
@@ -143,7 +183,7 @@ function exchangeAccessFixes(c: RemedyContext): string[] {
     addFullAccess(mailbox, principal(c)),
   ];
   if (c.protocol) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
-  fixes.push('Exchange applies permission changes within up to 60 minutes; re-check after that');
+  fixes.push(PERMISSION_DELAY);
   return fixes;
 }
 
@@ -277,11 +317,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     };
   },
 
-  role_missing: (c) => ({
-    summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`,
-    candidates: [],
-    fixes: consentFixes(c),
-  }),
+  role_missing: (c) => (c.stage === 'role' ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) } : refusedWithoutRole(c)),
   token_wrong_audience: (c) => ({
     summary: `The token is for the wrong resource: ${c.detail ?? 'its aud is not an Outlook resource'}`,
     candidates: ['a Graph scope (https://graph.microsoft.com/.default) was requested'],

@@ -264,7 +264,7 @@ export class MailprobeMetrics {
     });
     this.#tokenRole = new Gauge({
       name: 'mailprobe_token_role',
-      help: 'Application roles in the current access token: 1 present, 0 a mail role that an earlier token carried.',
+      help: 'Application roles in the current access token: 1 present, 0 a mail role that an earlier token carried. Evidence only: Exchange RBAC for Applications can grant SMTP without the role.',
       labelNames: ['tenant', 'client_id', 'role'],
       registers,
     });

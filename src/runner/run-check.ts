@@ -1,7 +1,7 @@
 import { probeMailOf } from '../config/defaults.js';
 import type { ProbeMailSettings, ResolvedMonitor } from '../config/types.js';
 import type { TokenProvider } from '../auth/token-provider.js';
-import { tokenProblems, type TokenClaims } from '../diagnose/claims.js';
+import { isCertain, tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { monitorRef } from '../diagnose/commands.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
@@ -13,7 +13,7 @@ import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn, Transcript } from '../probes/types.js';
 import { SILENT_TRANSCRIPT } from '../probes/timing.js';
-import type { CheckResult } from '../core/result.js';
+import type { Authorisation, CheckResult } from '../core/result.js';
 import { maskDiagnosis, maskOutcome, type Mask } from './mask.js';
 import type { SendBudget } from './send-budget.js';
 
@@ -42,7 +42,7 @@ export interface RunCheckOptions {
  */
 const ABORT_GRACE_MS = 500;
 
-// The runner, not the probe, owns the deadline, the token and the role check, so every protocol gets them the
+// The runner, not the probe, owns the deadline, the token and what it shows, so every protocol gets them the
 // same way and a probe body stays a plain protocol dialogue.
 export async function runCheck(
   deps: CheckDeps,
@@ -124,16 +124,17 @@ export async function runCheck(
       `token: aud=${token.claims.aud ?? '?'} roles=${token.claims.roles.join(',') || '(none)'} appid=${token.claims.appid ?? '?'} tid=${token.claims.tid ?? '?'} exp=${token.claims.exp ? new Date(token.claims.exp * 1000).toISOString() : '?'}`,
     );
 
-    const problems = tokenProblems(token.claims, {
-      tenantId: monitor.tenant.tenantId,
-      requiredRoles: [...deps.requiredRoles[check]],
-      now: deps.clock.now(),
-    });
-    const problem = problems[0];
+    // The token is evidence, not a gate: only what fails on every server stops the check here. A missing role
+    // goes to the server, which may hold a grant the token does not show (Exchange RBAC for Applications).
+    const required = deps.requiredRoles[check];
+    const problems = tokenProblems(token.claims, { tenantId: monitor.tenant.tenantId, requiredRoles: [...required], now: deps.clock.now() });
+    const problem = problems.find(isCertain);
     if (problem) {
       transcript.note(`token: ${problem.detail}; the mail server is not contacted`);
       return finish(failed([tokenStep], { stage: 'role', reason: problem.reason, message: problem.detail }), token.claims);
     }
+    const lacking = problems.find((found) => !isCertain(found));
+    if (lacking) transcript.note(`token: ${lacking.detail}; asking the server anyway, an Exchange-side grant may cover it`);
 
     const context: ProbeContext = {
       monitor: monitor.name,
@@ -157,7 +158,9 @@ export async function runCheck(
       ABORT_GRACE_MS,
     );
     outcomeSteps = outcome.steps;
-    return finish({ ...outcome, steps: [tokenStep, ...outcome.steps] }, token.claims);
+    const result = finish({ ...outcome, steps: [tokenStep, ...outcome.steps] }, token.claims);
+    if (result.outcome.ok) result.authorisation = authorisationOf(required, token.claims.roles);
+    return result;
   } catch (error) {
     // Probes promise not to throw; if one does, the check fails visibly instead of taking the agent down.
     const message = error instanceof Error ? error.message : String(error);
@@ -195,6 +198,10 @@ function policyFor(
     isOwn: (id) => keyring?.verify(id, monitor.name) ?? false,
     roundtrip: { deadlineMs: settings.roundtrip.deadlineMs, pollMs: settings.roundtrip.pollMs },
   };
+}
+
+function authorisationOf(required: readonly string[], roles: readonly string[]): Authorisation {
+  return { entraRoles: required.filter((role) => roles.includes(role)), exchangeGranted: required.filter((role) => !roles.includes(role)) };
 }
 
 export function failed(steps: StepTiming[], failure: ProbeFailure): ProbeOutcome {

@@ -51,7 +51,7 @@ describe('diagnose: generic rejections', () => {
       `Add-MailboxPermission -Identity ${MAILBOX} -User ${OID} -AccessRights FullAccess -AutoMapping $false`,
       `Get-CASMailbox -Identity ${MAILBOX} | fl ImapEnabled,PopEnabled,SmtpClientAuthenticationDisabled`,
       `Set-CASMailbox -Identity ${MAILBOX} -ImapEnabled $true`,
-      'Exchange applies permission changes within up to 60 minutes; re-check after that',
+      'Exchange Online can take up to an hour to apply a permission change; re-check after that',
     ]);
   });
 
@@ -71,7 +71,7 @@ describe('diagnose: generic rejections', () => {
     assert.ok(smtp.summary.endsWith('server said: "535 5.7.3 Authentication unsuccessful"'), smtp.summary);
   });
 
-  test('role missing beats the generic auth_failed, with the consent fix', () => {
+  test('role missing beats the generic auth_failed, with the consent fix and FullAccess (POP has no RBAC role)', () => {
     const d = run({
       reason: 'auth_failed',
       stage: 'auth',
@@ -82,12 +82,26 @@ describe('diagnose: generic rejections', () => {
     assert.equal(d.reason, 'role_missing');
     assert.equal(
       d.summary,
-      'Admin consent is missing: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); server said: "-ERR Authentication failure: unknown user name or bad password."',
+      `POP3 refused ${MAILBOX}: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); admin consent for it is missing; server said: "-ERR Authentication failure: unknown user name or bad password."`,
     );
     assert.deepEqual(d.fixes, [
       `Entra admin center → App registrations → ${CLIENT} → API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online → Application permissions → POP.AccessAsApp → Grant admin consent`,
       `Or open as a tenant admin: https://login.microsoftonline.com/${TENANT}/v2.0/adminconsent?client_id=${CLIENT}&scope=https://ps.outlook.com/.default`,
+      `Add-MailboxPermission -Identity ${MAILBOX} -User 7e9d0608-db24-1234-1234-c8d03424192d -AccessRights FullAccess -AutoMapping $false`,
+      'Exchange Online can take up to an hour to apply a permission change; re-check after that',
     ]);
+  });
+
+  test('SMTP refused without the role: the RBAC route first, then the Entra permission with the additive-grant warning', () => {
+    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', serverText: '535 5.7.3 Authentication unsuccessful', claims: claims({ roles: ['IMAP.AccessAsApp'] }) });
+    assert.equal(d.reason, 'role_missing');
+    assert.match(d.summary, /no Exchange RBAC assignment covers the mailbox either/);
+    assert.match(d.fixes[0] ?? '', /^Least privilege, only the monitored mailboxes \(Exchange RBAC for Applications\): New-ManagementScope -Name "mailprobe-\S+" -RecipientRestrictionFilter "PrimarySmtpAddress -eq '/);
+    assert.match(d.fixes[1] ?? '', new RegExp(`^New-ManagementRoleAssignment -App ${CLIENT} -Role "Application SMTP.SendAsApp" -CustomResourceScope "mailprobe-`));
+    assert.equal(d.fixes[2], `Test-ServicePrincipalAuthorization -Identity ${CLIENT} -Resource ${MAILBOX}   (InScope must be True)`);
+    assert.match(d.fixes[3] ?? '', /^Or every mailbox of the tenant \(Entra\): .*SMTP\.SendAsApp → Grant admin consent\. Warning: Entra and RBAC grants add up/);
+    assert.match(d.fixes.at(-1) ?? '', /up to an hour/);
+    assert.ok(!d.fixes.join('\n').includes('ApplicationAccessPolicy'));
   });
 
   test('wrong audience is named before the missing role it causes', () => {

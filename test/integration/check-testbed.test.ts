@@ -107,10 +107,10 @@ describe('mailprobe check against real Dovecot and Postfix', () => {
       },
     },
     {
-      name: 'IMAP role missing (consent)',
+      name: 'IMAP role missing (consent): the server refuses, the diagnosis names the role',
       check: 'imap',
       reason: 'role_missing',
-      stage: 'role',
+      stage: 'auth',
       setup: () => {
         bed.model.setRoles(bed.tenantId, bed.clientId, ['SMTP.SendAsApp', 'POP.AccessAsApp']);
         return {};
@@ -162,7 +162,8 @@ describe('mailprobe check against real Dovecot and Postfix', () => {
         assert.equal(run.code, 1);
         const result = only(results, fault.check);
         assert.equal(result.outcome.ok, false);
-        assert.equal(result.outcome.failure?.reason, fault.reason, JSON.stringify(result.outcome.failure));
+        // The reason every consumer reads: the diagnosis refines the probe's own (auth_failed → role_missing).
+        assert.equal(result.diagnosis?.reason ?? result.outcome.failure?.reason, fault.reason, JSON.stringify(result.outcome.failure));
         if (fault.stage === 'tls' && fault.reason === 'timeout') assert.ok(['connect', 'tls', 'greeting'].includes(result.outcome.failure?.stage ?? ''));
         else assert.equal(result.outcome.failure?.stage, fault.stage);
         assert.ok((result.diagnosis?.fixes.length ?? 0) > 0, 'a failure always comes with a fix');

@@ -51,8 +51,8 @@ const faults: Fault[] = [
   { name: 'unknown app', step: 'token', reason: 'token_unknown_app', fix: /client\) ID|clientId|Application/i, config: () => ({ clientId: '11111111-2222-4333-8444-555555555555' }) },
   { name: 'wrong tenant', step: 'token', reason: 'token_unknown_tenant', fix: /tenant/i, config: () => ({ tenantId: 'fabrikam-typo.onmicrosoft.com' }) },
   {
-    name: 'consent missing',
-    step: 'roles',
+    name: 'consent missing: the roles step warns, IMAP refuses and the diagnosis names the consent',
+    step: 'imap_auth',
     reason: 'role_missing',
     fix: /adminconsent\?client_id=/,
     breakIt: () => bed.model.setRoles(bed.tenantId, bed.clientId, []),

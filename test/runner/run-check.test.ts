@@ -8,6 +8,7 @@ import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
 import { REQUIRED_ROLE } from '../../src/probes/registry.js';
 import type { ProbeContext } from '../../src/probes/types.js';
 import type { CheckResult } from '../../src/core/result.js';
+import type { TokenClaims } from '../../src/diagnose/claims.js';
 import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 
@@ -28,9 +29,9 @@ function monitor(): ResolvedMonitor {
   return found;
 }
 
-function deps(imap: (context: ProbeContext) => Promise<ProbeOutcome>): CheckDeps {
+function deps(imap: (context: ProbeContext) => Promise<ProbeOutcome>, claimed: Partial<TokenClaims> = {}): CheckDeps {
   const clock = { now: () => NOW, monotonic: () => performance.now() };
-  const claims = { aud: 'https://outlook.office365.com', tid: TENANT_ID, roles: ['IMAP.AccessAsApp'], exp: NOW / 1000 + 3600 };
+  const claims = { aud: 'https://outlook.office365.com', tid: TENANT_ID, roles: ['IMAP.AccessAsApp'], exp: NOW / 1000 + 3600, ...claimed };
   return {
     tokens: { getToken: async () => ({ ok: true, token: new Secret('token'), claims, expiresAt: NOW + 3_600_000 }) },
     clock,
@@ -89,4 +90,53 @@ describe('the check deadline', () => {
     assert.equal(got.result?.outcome.failure?.stage, 'auth');
     assert.equal(got.result?.outcome.failure?.message, 'no answer to AUTHENTICATE');
   });
+});
+
+// The token is evidence, not a gate (issue 21): Exchange can grant what the token does not show.
+describe('what the token shows', () => {
+  const passing = async (): Promise<ProbeOutcome> => ({ ok: true, steps: [{ step: 'auth', seconds: 0.01 }], facts: {} });
+  const refusing = async (): Promise<ProbeOutcome> => ({
+    ok: false,
+    steps: [],
+    facts: {},
+    failure: { stage: 'auth', protocol: 'imap', reason: 'auth_failed', serverText: 'A1 NO AUTHENTICATE failed.', message: 'rejected' },
+  });
+
+  test('a token without the role still reaches the server, and a pass says Exchange granted it', async () => {
+    let contacted = false;
+    const result = await runCheck(deps(async () => ((contacted = true), passing()), { roles: [] }), monitor(), 'imap');
+    assert.equal(contacted, true);
+    assert.equal(result.outcome.ok, true);
+    assert.deepEqual(result.authorisation, { entraRoles: [], exchangeGranted: ['IMAP.AccessAsApp'] });
+  });
+
+  test('a pass with the role says the Entra role authorised it', async () => {
+    const result = await runCheck(deps(passing), monitor(), 'imap');
+    assert.deepEqual(result.authorisation, { entraRoles: ['IMAP.AccessAsApp'], exchangeGranted: [] });
+  });
+
+  test('a refusal without the role is diagnosed as the missing role first, with consent and FullAccess', async () => {
+    const result = await runCheck(deps(refusing, { roles: ['SMTP.SendAsApp'] }), monitor(), 'imap');
+    assert.equal(result.outcome.failure?.reason, 'auth_failed');
+    assert.equal(result.diagnosis?.reason, 'role_missing');
+    assert.match(result.diagnosis?.summary ?? '', /^IMAP refused probe@contoso\.com: the token lacks IMAP\.AccessAsApp .*admin consent for it is missing/);
+    assert.ok(result.diagnosis?.fixes.some((fix) => fix.includes('adminconsent?client_id=10e1f456-3921-1234-1234-105af0774c61')));
+    assert.ok(result.diagnosis?.fixes.some((fix) => fix.startsWith('Add-MailboxPermission -Identity probe@contoso.com')));
+    assert.ok(result.diagnosis?.fixes.some((fix) => /up to an hour/.test(fix)));
+    assert.equal(result.authorisation, undefined);
+  });
+
+  for (const [name, claimed, reason] of [
+    ['another resource', { aud: 'https://graph.microsoft.com' }, 'token_wrong_audience'],
+    ['another tenant', { tid: '00000000-1234-1234-1234-000000000000' }, 'token_wrong_tenant'],
+    ['an expired token', { exp: NOW / 1000 - 3600 }, 'token_expired'],
+  ] as const) {
+    test(`${name} stops the check before the server`, async () => {
+      let contacted = false;
+      const result = await runCheck(deps(async () => ((contacted = true), passing()), { ...claimed, roles: [] }), monitor(), 'imap');
+      assert.equal(contacted, false);
+      assert.equal(result.outcome.failure?.stage, 'role');
+      assert.equal(result.diagnosis?.reason, reason);
+    });
+  }
 });
