@@ -4,7 +4,7 @@ import { parse, stringify } from 'yaml';
 
 // deploy/kubernetes/base/prometheusrule.yaml is generated from the shipped rule files, so Prometheus with
 // rule_files and the prometheus-operator load the same rules. Regenerate after editing them:
-//   npm run generate:prometheusrule          (test/deploy/kubernetes.test.ts fails while it is stale)
+//   npm run generate:prometheusrule          (test/integration/deploy-kubernetes.test.ts fails while it is stale)
 
 export const RULE_SOURCES = ['deploy/prometheus/recording-rules.yml', 'deploy/prometheus/alerts.yml'] as const;
 export const PROMETHEUS_RULE_FILE = 'deploy/kubernetes/base/prometheusrule.yaml';

@@ -17,7 +17,7 @@ export const HISTORY_DEFAULTS = {
 export const SLA_DEFAULTS = {
   timeZone: 'UTC',
   // The shipped recording rules' mailprobe:check_availability:slo_target (deploy/prometheus/recording-rules.yml)
-  // cannot read the configuration: it states the same number, and test/deploy/report-rules.test.ts compares them.
+  // cannot read the configuration: it states the same number, and test/integration/deploy-report-rules.test.ts compares them.
   target: 99.5,
   unknownCountsAsDown: false,
   minimumOutageFailures: 1,

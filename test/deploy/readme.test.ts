@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { test } from 'node:test';
-import { repoPath } from '../support/promtool.js';
+import { repoPath } from '../support/repo.js';
 
 const readme = readFileSync(repoPath('README.md'), 'utf8');
 

@@ -1,20 +1,10 @@
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import { crc32, gunzipSync, inflateRawSync } from 'node:zlib';
-import { gzipChunks } from '../../src/http/gzip-stream.js';
+import { gzipped } from '../support/gzip.js';
 
-async function gzipped(chunks: readonly Buffer[]): Promise<Buffer> {
-  async function* source(): AsyncGenerator<Buffer> {
-    yield* chunks;
-  }
-  const parts: Buffer[] = [];
-  for await (const part of gzipChunks(source())) parts.push(part);
-  return Buffer.concat(parts);
-}
-
-test('chunks compressed one by one make one gzip member that gunzip, zlib and the gzip tool accept', async () => {
+test('chunks compressed one by one make one gzip member that gunzip and zlib accept', async () => {
   const text = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => `mailprobe_check_success{monitor="mailbox-${i}",check="imap"} 1\n`).join(''));
   // Text larger than deflate's 32 KB window, an empty chunk, binary that does not compress, a one-byte tail.
   const chunks = [text(20_000), Buffer.alloc(0), randomBytes(70_000), text(3), Buffer.from('x')];
@@ -26,12 +16,10 @@ test('chunks compressed one by one make one gzip member that gunzip, zlib and th
   assert.deepEqual(inflateRawSync(body.subarray(10, body.length - 8)), whole);
   assert.equal(body.readUInt32LE(body.length - 8), crc32(whole) >>> 0);
   assert.equal(body.readUInt32LE(body.length - 4), whole.length);
-  assert.deepEqual(execFileSync('gzip', ['-dc'], { input: body, maxBuffer: 16 << 20 }), whole);
   assert.ok(body.length < whole.length / 2, 'the text compresses');
 });
 
 test('nothing at all is a valid empty gzip file', async () => {
   const body = await gzipped([]);
   assert.equal(gunzipSync(body).length, 0);
-  assert.equal(execFileSync('gzip', ['-dc'], { input: body }).length, 0);
 });

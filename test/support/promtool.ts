@@ -3,8 +3,9 @@ import { accessSync, constants, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 
-// Tests run from the repository root (see package.json), both under tsx and from dist/.
-export const REPO_ROOT = process.cwd();
+import { REPO_ROOT, repoPath } from './repo.js';
+
+export { REPO_ROOT, repoPath };
 export const RULE_FILES = ['deploy/prometheus/recording-rules.yml', 'deploy/prometheus/alerts.yml'] as const;
 export const RULE_TEST_DIR = 'deploy/prometheus/tests';
 export const DASHBOARD_FILE = 'deploy/grafana/mailprobe-dashboard.json';
@@ -43,10 +44,6 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_shard_monitors',
   ...HISTOGRAMS.flatMap((name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`]),
 ];
-
-export function repoPath(relative: string): string {
-  return join(REPO_ROOT, relative);
-}
 
 function isExecutable(path: string): boolean {
   try {
