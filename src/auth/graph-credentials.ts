@@ -5,8 +5,11 @@ import type { ProbeFailure } from '../core/outcome.js';
 import { AuthorityHttpClient } from './http-client.js';
 import type { CredentialExpiry, TokenProvider } from './token-provider.js';
 
+/** The app registration's own credentials that Graph lists (a federated token is not one of them). */
+type ListedType = 'client_secret' | 'certificate';
+
 export interface GraphCredential {
-  type: CredentialExpiry['type'];
+  type: ListedType;
   keyId: string;
   expiresAt: number;
   /** First three characters of a secret's value, as Entra shows them. */
@@ -85,7 +88,7 @@ export function parseCredentials(body: unknown): GraphCredential[] {
  */
 export function chooseExpiry(
   credentials: readonly GraphCredential[],
-  own: { type: CredentialExpiry['type']; hint?: string; thumbprint?: string },
+  own: { type: ListedType; hint?: string; thumbprint?: string },
   now: number,
 ): CredentialExpiry | undefined {
   const ofType = credentials.filter((credential) => credential.type === own.type);
@@ -101,8 +104,8 @@ export function chooseExpiry(
 }
 
 /** What identifies the configured credential among the app's, without revealing it: a 3-char hint or a thumbprint. */
-export function ownCredential(tenant: ResolvedTenant, env: NodeJS.ProcessEnv, thumbprint?: string): { type: CredentialExpiry['type']; hint?: string; thumbprint?: string } {
-  if (tenant.credential.type === 'certificate') return { type: 'certificate', ...(thumbprint ? { thumbprint } : {}) };
+export function ownCredential(tenant: ResolvedTenant, env: NodeJS.ProcessEnv, thumbprint?: string): { type: ListedType; hint?: string; thumbprint?: string } {
+  if (tenant.credential.type !== 'secret') return { type: 'certificate', ...(thumbprint ? { thumbprint } : {}) };
   const lookup = readSecret(tenant.credential.secret, tenant.baseDir, env);
   return { type: 'client_secret', ...(lookup.ok ? { hint: lookup.secret.reveal().slice(0, 3) } : {}) };
 }

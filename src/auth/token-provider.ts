@@ -1,6 +1,6 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { ConfidentialClientApplication, LogLevel, type Configuration } from '@azure/msal-node';
+import { ConfidentialClientApplication, LogLevel, type ClientAssertionCallback, type Configuration } from '@azure/msal-node';
 import type { ResolvedTenant } from '../config/types.js';
 import { errorCode, readSecret, resolveFrom } from '../config/secrets.js';
 import { decodeAccessToken, type TokenClaims } from '../diagnose/claims.js';
@@ -8,6 +8,7 @@ import type { ReasonCode } from '../core/reasons.js';
 import { reasonForTokenError, tokenErrorFromUnknown } from '../diagnose/token-errors.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure } from '../core/outcome.js';
+import { federatedAudience, readFederatedToken, type AssertionClaims, type FederatedCredential } from './federated.js';
 import { AuthorityHttpClient, type AuthorityExchange } from './http-client.js';
 import { Secret } from '../core/secret.js';
 
@@ -26,10 +27,12 @@ export interface TokenEvents {
   onToken(tenant: ResolvedTenant, info: { expiresAt: number; roles: string[] }): void;
   /** Every secret value read from env or file, so log redaction can mask it wherever it might surface. */
   onSecretRead?(value: string): void;
+  /** A federated assertion was read for a token request; its own expiry, which the credential-expiry metric shows. */
+  onAssertion?(tenant: ResolvedTenant, expiry: CredentialExpiry): void;
 }
 
 export interface CredentialExpiry {
-  type: 'client_secret' | 'certificate';
+  type: 'client_secret' | 'certificate' | 'federated_token';
   expiresAt: number;
 }
 
@@ -41,6 +44,10 @@ interface AppState {
   /** A refused metadata (OpenID configuration) request, when the token request was never sent. */
   lastMetadataRefusal?: AuthorityExchange;
   lastNetworkError?: Error;
+  /** Why the federated assertion could not be read for the latest request; no request was sent then. */
+  assertionError?: ProbeFailure;
+  /** The claims of the latest federated assertion sent, to tell which part of it Entra did not match. */
+  assertion?: AssertionClaims;
   tokenRequests: number;
   inFlight: Map<string, Promise<TokenResult>>;
   /** The latest token per scope and until when it is handed out without asking msal (see REUSE_MARGIN_MS). */
@@ -128,6 +135,7 @@ export class MsalTokenProvider implements TokenProvider {
     state.lastExchange = undefined;
     state.lastMetadataRefusal = undefined;
     state.lastNetworkError = undefined;
+    state.assertionError = undefined;
     try {
       const result = await app.acquireTokenByClientCredential({ scopes: [scope] });
       if (!result?.accessToken) throw new Error('the login service returned no access token');
@@ -149,6 +157,7 @@ export class MsalTokenProvider implements TokenProvider {
   }
 
   #failure(tenant: ResolvedTenant, state: AppState, error: unknown): TokenResult {
+    if (state.assertionError) return { ok: false, failure: state.assertionError };
     // msal asks for the tenant's metadata before the token; Entra refuses that request for an unknown tenant
     // (400 invalid_tenant, AADSTS90002) and msal reports only "endpoints_resolution_error", so the refusal
     // itself is what gets classified.
@@ -173,12 +182,16 @@ export class MsalTokenProvider implements TokenProvider {
     const errorCodes = Array.isArray(body.error_codes) ? body.error_codes.filter((n): n is number => typeof n === 'number') : [];
     const retryAfterSeconds = parseRetryAfter(exchange.headers['retry-after'], this.#clock.now());
     if (retryAfterSeconds !== undefined) state.blockedUntil = this.#clock.now() + retryAfterSeconds * 1000;
-    const reason = reasonForTokenError({
-      httpStatus: exchange.status,
-      errorCodes,
-      ...(typeof body.error === 'string' ? { error: body.error } : {}),
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-    });
+    const reason = federatedReason(
+      tenant,
+      state.assertion,
+      reasonForTokenError({
+        httpStatus: exchange.status,
+        errorCodes,
+        ...(typeof body.error === 'string' ? { error: body.error } : {}),
+        ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
+      }),
+    );
     const description = typeof body.error_description === 'string' ? body.error_description.split(/\r?\n/)[0] : undefined;
     const serverText = description ?? `HTTP ${exchange.status}`;
     return {
@@ -198,7 +211,7 @@ export class MsalTokenProvider implements TokenProvider {
 
   #application(tenant: ResolvedTenant, state: AppState): ConfidentialClientApplication | undefined {
     if (state.app) return state.app;
-    const auth = this.#credential(tenant);
+    const auth = this.#credential(tenant, state);
     if ('failure' in auth) {
       // Not cached: the operator may fix the env var or file without reloading.
       state.setupError = auth.failure;
@@ -234,11 +247,13 @@ export class MsalTokenProvider implements TokenProvider {
     return state.app;
   }
 
-  #credential(tenant: ResolvedTenant):
+  #credential(tenant: ResolvedTenant, state: AppState):
     | { clientSecret: string }
     | { clientCertificate: { thumbprintSha256: string; privateKey: string; x5c: string } }
+    | { clientAssertion: ClientAssertionCallback }
     | { failure: ProbeFailure } {
     const credential = tenant.credential;
+    if (credential.type === 'federated') return { clientAssertion: () => this.#federatedAssertion(tenant, credential, state) };
     if (credential.type === 'secret') {
       const lookup = readSecret(credential.secret, tenant.baseDir, this.#env);
       if (!lookup.ok) return { failure: configFailure('credential_missing', `client secret of tenant "${tenant.key}": ${lookup.message}`) };
@@ -261,11 +276,29 @@ export class MsalTokenProvider implements TokenProvider {
       return { failure: configFailure('credential_missing', `certificate of tenant "${tenant.key}": ${errorCode(error)}`) };
     }
   }
+
+  // msal calls this for every token request it sends, so a rotated token file is followed without a restart.
+  async #federatedAssertion(tenant: ResolvedTenant, credential: FederatedCredential, state: AppState): Promise<string> {
+    const read = readFederatedToken(credential, tenant.baseDir, this.#env);
+    if (!read.ok) {
+      state.assertionError = configFailure('credential_missing', `federated token of tenant "${tenant.key}": ${read.message}`);
+      throw new Error(read.message);
+    }
+    // The redactor masks every JWT by its shape; registering each rotated token as well would grow its list hourly.
+    if (!read.assertion.reveal().startsWith('eyJ')) this.#events.onSecretRead?.(read.assertion.reveal());
+    state.assertion = read.claims;
+    if (read.claims.exp !== undefined) this.#events.onAssertion?.(tenant, { type: 'federated_token', expiresAt: read.claims.exp * 1000 });
+    return read.assertion.reveal();
+  }
 }
 
-/** Expiry of the configured credential itself (certificate notAfter, or the secret's stated expiry). */
-export function credentialExpiry(tenant: ResolvedTenant): CredentialExpiry | undefined {
+/** Expiry of the configured credential itself (certificate notAfter, the secret's stated expiry, the federated token's exp). */
+export function credentialExpiry(tenant: ResolvedTenant, env: NodeJS.ProcessEnv = process.env): CredentialExpiry | undefined {
   const credential = tenant.credential;
+  if (credential.type === 'federated') {
+    const read = readFederatedToken(credential, tenant.baseDir, env);
+    return read.ok && read.claims.exp !== undefined ? { type: 'federated_token', expiresAt: read.claims.exp * 1000 } : undefined;
+  }
   if (credential.type === 'secret') {
     return credential.expires ? { type: 'client_secret', expiresAt: Date.parse(credential.expires) } : undefined;
   }
@@ -275,6 +308,15 @@ export function credentialExpiry(tenant: ResolvedTenant): CredentialExpiry | und
   } catch {
     return undefined;
   }
+}
+
+/**
+ * AADSTS70021 names issuer, subject and audience together; the assertion mailprobe sent tells whether its audience
+ * is the one this cloud's federated credentials expect, which is the usual culprit when issuer and subject look right.
+ */
+function federatedReason(tenant: ResolvedTenant, assertion: AssertionClaims | undefined, reason: ReasonCode): ReasonCode {
+  if (reason !== 'token_federated_no_match' || !assertion) return reason;
+  return assertion.aud.includes(federatedAudience(tenant)) ? reason : 'token_federated_audience_mismatch';
 }
 
 function configFailure(reason: ReasonCode, message: string): ProbeFailure {

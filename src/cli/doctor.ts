@@ -1,7 +1,8 @@
 import { monitorRef } from '../diagnose/commands.js';
 import { CHECK, DOCTOR_ORDER } from '../core/checks.js';
 import { credentialExpiry } from '../auth/token-provider.js';
-import type { ResolvedMonitor } from '../config/types.js';
+import type { ResolvedMonitor, ResolvedTenant } from '../config/types.js';
+import { federatedAudience, readFederatedToken, type FederatedCredential } from '../auth/federated.js';
 import { readSecret } from '../config/secrets.js';
 import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
 import { diagnose } from '../diagnose/diagnose.js';
@@ -86,6 +87,7 @@ async function examine(monitor: ResolvedMonitor, checks: CheckKind[], runtime: R
 function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv): ChecklistInput['credential'] {
   const tenant = monitor.tenant;
   const credential = tenant.credential;
+  if (credential.type === 'federated') return federatedState(tenant, credential, env);
   if (credential.type === 'secret') {
     const lookup = readSecret(credential.secret, tenant.baseDir, env);
     if (!lookup.ok) return { ok: false, detail: lookup.message };
@@ -95,6 +97,21 @@ function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv): Chec
   const expiry = credentialExpiry(tenant);
   if (!expiry) return { ok: false, detail: `cannot read the certificate ${credential.certFile}` };
   return { ok: true, detail: `certificate of app ${tenant.clientId}, valid until ${new Date(expiry.expiresAt).toISOString().slice(0, 10)}` };
+}
+
+/** What Entra will match against the app's federated credentials, so a mismatch can be compared by eye. */
+function federatedState(tenant: ResolvedTenant, credential: FederatedCredential, env: NodeJS.ProcessEnv): ChecklistInput['credential'] {
+  const read = readFederatedToken(credential, tenant.baseDir, env);
+  if (!read.ok) return { ok: false, detail: read.message };
+  const { iss, sub, aud, exp } = read.claims;
+  const expected = federatedAudience(tenant);
+  const now = systemClock.now();
+  if (exp !== undefined && exp * 1000 <= now) {
+    return { ok: false, detail: `the federated token in ${read.path} expired at ${new Date(exp * 1000).toISOString()}: the file is not being refreshed` };
+  }
+  const audience = aud.includes(expected) ? expected : `${aud.join(', ') || '(none)'} (Entra expects ${expected})`;
+  const until = exp !== undefined ? `, valid until ${new Date(exp * 1000).toISOString()}` : '';
+  return { ok: true, detail: `federated token ${read.path} for app ${tenant.clientId}: issuer ${iss ?? '(none)'}, subject ${sub ?? '(none)'}, audience ${audience}${until}` };
 }
 
 function formatReport(report: { monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }): string {

@@ -3,6 +3,7 @@ import type { LoadedConfig } from '../config/types.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
 import { credentialExpiry } from '../auth/token-provider.js';
+import { readFederatedToken } from '../auth/federated.js';
 import { EXCHANGE_SEND_LIMITS, expectedSends, SAFE_SHARE } from '../runner/send-budget.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, type CliIO } from './io.js';
 
@@ -38,6 +39,11 @@ function credentialProblems(config: LoadedConfig, env: NodeJS.ProcessEnv): Confi
       if (!lookup.ok) problems.push({ file: config.file, path: `${path}.secret`, message: lookup.message });
       continue;
     }
+    if (credential.type === 'federated') {
+      const read = readFederatedToken(credential, tenant.baseDir, env);
+      if (!read.ok) problems.push({ file: config.file, path: `${path}.tokenFile`, message: read.message });
+      continue;
+    }
     if (!credentialExpiry(tenant)) {
       problems.push({ file: config.file, path: `${path}.certFile`, message: 'cannot read a PEM certificate from this file' });
     }
@@ -50,7 +56,8 @@ function expiryWarnings(config: LoadedConfig): ConfigIssue[] {
   const now = Date.now();
   for (const tenant of config.tenants.values()) {
     const expiry = credentialExpiry(tenant);
-    if (!expiry) continue;
+    // A federated token lives an hour or so and is replaced before it ends: days ahead say nothing about it.
+    if (!expiry || expiry.type === 'federated_token') continue;
     const days = Math.floor((expiry.expiresAt - now) / 86_400_000);
     if (days < 30) {
       const when = days < 0 ? `expired ${-days} day(s) ago` : `expires in ${days} day(s)`;

@@ -4,7 +4,7 @@ import type { z } from 'zod';
 import { ConfigError, jsonPath, type ConfigIssue } from './errors.js';
 import { blankComments, lineAndColumn } from './jsonc.js';
 import { resolveConfig } from './resolve.js';
-import { MonitorsFile } from './schema.js';
+import { CREDENTIAL_TYPES, MonitorsFile } from './schema.js';
 import { errorCode } from './secrets.js';
 import type { ConfigOverrides, LoadedConfig } from './types.js';
 
@@ -56,7 +56,8 @@ function schemaIssue(file: string, issue: z.core.$ZodIssue): ConfigIssue {
     return { file, path, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
   }
   if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
-    return { file, path, message: 'expected "type" to be "secret" or "certificate"' };
+    const types = CREDENTIAL_TYPES.map((type) => `"${type}"`);
+    return { file, path, message: `expected "type" to be ${types.slice(0, -1).join(', ')} or ${types.at(-1) ?? ''}` };
   }
   if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) {
     return { file, path, message: `missing (expected ${issue.expected})` };

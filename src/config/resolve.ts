@@ -36,6 +36,13 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
         message: 'the client secret is written in the file; use {"env": "VAR"} or {"file": "path"} instead',
       });
     }
+    if (tenant.credential.type === 'federated' && tenant.credentialExpiryFromGraph) {
+      warnings.push({
+        file,
+        path: `tenants.${key}.credentialExpiryFromGraph`,
+        message: 'ignored for a federated credential: it has no secret or certificate to expire; the federated token’s own expiry is exported instead',
+      });
+    }
   }
 
   const agent = resolveAgent(input, baseDir, overrides);

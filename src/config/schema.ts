@@ -57,8 +57,27 @@ export const Credential = z.discriminatedUnion('type', [
       passphrase: SecretSource.optional().describe('Passphrase of an encrypted private key.'),
     })
     .strict(),
+  z
+    .object({
+      type: z.literal('federated'),
+      tokenFile: z
+        .string()
+        .min(1)
+        .optional()
+        .describe(
+          'File holding the external OIDC token the app’s federated credential trusts (a Kubernetes projected service-account token, a CI job’s OIDC token), relative to this file. Default: the AZURE_FEDERATED_TOKEN_FILE environment variable, as Azure Workload Identity sets it. Read again for every token request, so a rotated file needs no restart.',
+        ),
+      audience: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('The audience the token must carry, as in the federated credential; default: the cloud’s (api://AzureADTokenExchange worldwide).'),
+    })
+    .strict(),
 ]);
 
+/** The credential types monitors.json knows, for the error that names them. */
+export const CREDENTIAL_TYPES = Credential.options.map((option) => option.shape.type.value);
 
 export const Tenant = z
   .object({

@@ -17,6 +17,8 @@ export interface CloudEndpoints {
   smtpHost: string;
   /** Microsoft Graph resource, for reading the app's own credential expiry. */
   graph: string;
+  /** Audience of a token Entra accepts as a federated client assertion (workload identity, managed identity). */
+  federatedAudience: string;
 }
 
 // The one table of Microsoft clouds, read by the config loader and by every fix text. From Microsoft's
@@ -31,6 +33,7 @@ export const CLOUD_ENDPOINTS: Record<Cloud, CloudEndpoints> = {
     mailHost: 'outlook.office365.com',
     smtpHost: 'smtp.office365.com',
     graph: 'https://graph.microsoft.com',
+    federatedAudience: 'api://AzureADTokenExchange',
   },
   usgov: {
     label: 'GCC High',
@@ -39,6 +42,7 @@ export const CLOUD_ENDPOINTS: Record<Cloud, CloudEndpoints> = {
     mailHost: 'outlook.office365.us',
     smtpHost: 'smtp.office365.us',
     graph: 'https://graph.microsoft.us',
+    federatedAudience: 'api://AzureADTokenExchangeUSGov',
   },
   usgovdod: {
     label: 'DoD',
@@ -47,6 +51,7 @@ export const CLOUD_ENDPOINTS: Record<Cloud, CloudEndpoints> = {
     mailHost: 'outlook-dod.office365.us',
     smtpHost: 'outlook-dod.office365.us',
     graph: 'https://dod-graph.microsoft.us',
+    federatedAudience: 'api://AzureADTokenExchangeUSGov',
   },
   china: {
     label: '21Vianet',
@@ -55,6 +60,7 @@ export const CLOUD_ENDPOINTS: Record<Cloud, CloudEndpoints> = {
     mailHost: 'partner.outlook.cn',
     smtpHost: 'partner.outlook.cn',
     graph: 'https://microsoftgraph.chinacloudapi.cn',
+    federatedAudience: 'api://AzureADTokenExchangeChina',
   },
 };
 

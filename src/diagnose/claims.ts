@@ -24,23 +24,10 @@ const numberClaims = ['exp', 'iat'] as const;
  * want to see what Entra put in it. Errors never quote the token.
  */
 export function decodeAccessToken(token: string): TokenClaims | { error: string } {
-  const parts = token.trim().split('.');
-  if (parts.length !== 3) return { error: `not a JWS compact token (expected 3 dot-separated parts, found ${parts.length})` };
-  const payloadPart = parts[1] ?? '';
-  if (!/^[A-Za-z0-9_-]+$/.test(payloadPart)) return { error: 'token payload is not base64url' };
-
-  let payload: unknown;
-  try {
-    payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8'));
-  } catch {
-    return { error: 'token payload is not JSON' };
-  }
-  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
-    return { error: 'token payload is not a JSON object' };
-  }
-
+  const payload = decodeJwtPayload(token);
+  if ('error' in payload) return payload;
   const claims: TokenClaims = { roles: [] };
-  const record = payload as Record<string, unknown>;
+  const record = payload.claims;
   for (const key of stringClaims) {
     const value = record[key];
     if (typeof value === 'string') claims[key] = value;
@@ -52,6 +39,27 @@ export function decodeAccessToken(token: string): TokenClaims | { error: string 
   const roles = record['roles'];
   if (Array.isArray(roles)) claims.roles = roles.filter((role): role is string => typeof role === 'string');
   return claims;
+}
+
+/**
+ * The payload of a compact JWS as a JSON object, unverified. Errors never quote the token: it may be a
+ * credential (a federated assertion) as much as an access token.
+ */
+export function decodeJwtPayload(token: string): { claims: Record<string, unknown> } | { error: string } {
+  const parts = token.trim().split('.');
+  if (parts.length !== 3) return { error: `not a JWS compact token (expected 3 dot-separated parts, found ${parts.length})` };
+  const payloadPart = parts[1] ?? '';
+  if (!/^[A-Za-z0-9_-]+$/.test(payloadPart)) return { error: 'token payload is not base64url' };
+  let payload: unknown;
+  try {
+    payload = JSON.parse(Buffer.from(payloadPart, 'base64url').toString('utf8'));
+  } catch {
+    return { error: 'token payload is not JSON' };
+  }
+  if (typeof payload !== 'object' || payload === null || Array.isArray(payload)) {
+    return { error: 'token payload is not a JSON object' };
+  }
+  return { claims: payload as Record<string, unknown> };
 }
 
 export function isDecodeError(value: TokenClaims | { error: string }): value is { error: string } {

@@ -55,6 +55,11 @@ function consentScope(monitor: MonitorRef, protocol: Protocol | undefined): stri
   return mailboxScope && protocol !== 'smtp' ? mailboxScope : outlookScope(monitor);
 }
 
+/** The audience a federated assertion carries for this cloud (api://AzureADTokenExchange worldwide). */
+export function tokenExchangeAudience(monitor: MonitorRef): string {
+  return CLOUD_ENDPOINTS[cloudOf(monitor)].federatedAudience;
+}
+
 export function adminConsentUrl(monitor: MonitorRef, protocol?: Protocol): string {
   return `https://${authorityHost(monitor)}/${monitor.tenantId}/v2.0/adminconsent?client_id=${monitor.clientId}&scope=${consentScope(monitor, protocol)}`;
 }

@@ -24,6 +24,7 @@ import {
   opensslCommand,
   outlookScope,
   tokenEndpoint,
+  tokenExchangeAudience,
   type EndpointRef,
   type MonitorRef,
 } from './commands.js';
@@ -195,6 +196,23 @@ function cloudHostFix(c: RemedyContext): string {
   return `Set "cloud" (or authorityHost) of the tenant in monitors.json to the tenant's cloud (now ${authorityHost(c.monitor)}): ${cloudLoginHosts()}`;
 }
 
+/** What Entra quoted of the assertion it could not match (AADSTS70021 names all three, 700211/700213 one each). */
+function presented(c: RemedyContext, part: 'issuer' | 'subject' | 'audience'): string | undefined {
+  const text = c.serverText ?? '';
+  const label = part[0]?.toUpperCase() + part.slice(1);
+  return new RegExp(`Assertion ${label}: '([^']*)'`).exec(text)?.[1] ?? new RegExp(`presented assertion ${part} '([^']*)'`).exec(text)?.[1];
+}
+
+function federatedCredentialFixes(c: RemedyContext): string[] {
+  const issuer = presented(c, 'issuer') ?? '<issuer of the token file>';
+  const subject = presented(c, 'subject') ?? '<subject of the token file, e.g. system:serviceaccount:NAMESPACE:SERVICEACCOUNT>';
+  const audience = tokenExchangeAudience(c.monitor);
+  return [
+    `az ad app federated-credential list --id ${c.monitor.clientId} --query "[].{name:name,issuer:issuer,subject:subject,audiences:audiences}"   (matching is exact and case-sensitive)`,
+    `az ad app federated-credential create --id ${c.monitor.clientId} --parameters '{"name":"mailprobe","issuer":"${issuer}","subject":"${subject}","audiences":["${audience}"]}'`,
+  ];
+}
+
 function credentialFix(c: RemedyContext): string {
   return `Configure a client secret (its Value) or a certificate for monitor ${c.monitor.name}`;
 }
@@ -286,6 +304,46 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     summary: `A Conditional Access policy blocks tokens for ${app(c)}${tokenRef(c)}`,
     candidates: ['a workload-identity Conditional Access policy covers this service principal', 'Security Defaults (AADSTS530035)'],
     fixes: [`Entra admin center → Protection → Conditional Access: exclude service principal ${c.monitor.clientId} or allow the monitor host's location`],
+  }),
+  token_assertion_expired: (c) => ({
+    summary: `The federated token ${app(c)} signs in with had expired when Entra ID received it${tokenRef(c)}`,
+    candidates: [
+      'the token file is no longer refreshed (a copied token, a stopped kubelet or sidecar, a projected volume replaced by a Secret)',
+      'the monitor host’s clock is wrong',
+    ],
+    fixes: [
+      `Check that the token file of monitor ${c.monitor.name} changes: a projected service-account token is rewritten before 80% of its lifetime`,
+      'Mount the token as a projected serviceAccountToken volume (Azure Workload Identity does this), not as a copy',
+    ],
+  }),
+  token_federated_issuer_unknown: (c) => ({
+    summary: `No federated credential of ${app(c)} trusts the issuer ${presented(c, 'issuer') ?? 'of the token file'}${tokenRef(c)}`,
+    candidates: [
+      'the federated credential names another issuer (a different cluster, a trailing slash more or less)',
+      'the cluster’s OIDC issuer changed (cluster re-created, issuer feature turned on later)',
+    ],
+    fixes: ['Compare with the cluster’s issuer: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv', ...federatedCredentialFixes(c)],
+  }),
+  token_federated_subject_mismatch: (c) => ({
+    summary: `No federated credential of ${app(c)} matches the subject ${presented(c, 'subject') ?? 'of the token file'}${tokenRef(c)}`,
+    candidates: [
+      'the federated credential names another namespace or service account (system:serviceaccount:NAMESPACE:SERVICEACCOUNT)',
+      'the subject differs only in upper/lower case (AADSTS7002138): matching is case-sensitive',
+    ],
+    fixes: federatedCredentialFixes(c),
+  }),
+  token_federated_audience_mismatch: (c) => ({
+    summary: `The federated token of ${app(c)} is for audience ${presented(c, 'audience') ?? '(another)'}, not ${tokenExchangeAudience(c.monitor)}${tokenRef(c)}`,
+    candidates: ['the projected service-account token was requested for another audience', 'the tenant is in another cloud, whose audience differs'],
+    fixes: [
+      `Set the projected volume's serviceAccountToken.audience to ${tokenExchangeAudience(c.monitor)} (Azure Workload Identity's webhook does), or add that audience to the federated credential`,
+      ...federatedCredentialFixes(c),
+    ],
+  }),
+  token_federated_no_match: (c) => ({
+    summary: `No federated credential of ${app(c)} matches the presented token (issuer ${presented(c, 'issuer') ?? '?'}, subject ${presented(c, 'subject') ?? '?'})${tokenRef(c)}`,
+    candidates: ['the issuer, subject or audience of the federated credential differs from the token’s (exact, case-sensitive match)'],
+    fixes: federatedCredentialFixes(c),
   }),
   token_endpoint_unreachable: (c) => ({
     summary: `The token endpoint ${tokenEndpoint(c.monitor)} could not be reached${tokenRef(c)}`,

@@ -7,7 +7,8 @@ import { resultReason, type CheckIdentity, type CheckResult } from '../core/resu
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 
-export type CredentialType = 'client_secret' | 'certificate';
+const CREDENTIAL_TYPES = ['client_secret', 'certificate', 'federated_token'] as const;
+export type CredentialType = (typeof CREDENTIAL_TYPES)[number];
 const RESULTS = ['success', 'failure'] as const;
 export type TokenRequestResult = (typeof RESULTS)[number];
 /** full: every family below; basic: only what the shipped alerts and recording rules read. */
@@ -270,7 +271,7 @@ export class MailprobeMetrics {
     });
     this.#credentialExpiry = new Gauge({
       name: 'mailprobe_credential_expiry_timestamp_seconds',
-      help: 'Expiry of the configured client secret or certificate, epoch seconds.',
+      help: 'Expiry of the configured client secret or certificate, or of the federated token last read, epoch seconds.',
       labelNames: ['tenant', 'client_id', 'type'],
       registers,
     });
@@ -468,7 +469,7 @@ export class MailprobeMetrics {
     this.#tokenExpiry.remove(labels);
     for (const role of client.exportedRoles) this.#tokenRole.remove({ ...labels, role });
     for (const result of RESULTS) this.#tokenRequests.remove({ ...labels, result });
-    for (const type of ['client_secret', 'certificate'] as const) this.#credentialExpiry.remove({ ...labels, type });
+    for (const type of CREDENTIAL_TYPES) this.#credentialExpiry.remove({ ...labels, type });
   }
 
   recordNotification(notifier: string, type: string, result: 'success' | 'failure' | 'dropped'): void {

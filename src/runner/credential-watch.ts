@@ -13,14 +13,15 @@ export const GRAPH_REFRESH_MS = 6 * 3600_000;
 
 /**
  * Keeps mailprobe_credential_expiry_timestamp_seconds current: from Microsoft Graph for tenants that opted in,
- * otherwise from the certificate file or the expiry written in the config.
+ * otherwise from the certificate file, the federated token file or the expiry written in the config.
  */
 export async function refreshCredentialExpiry(
   tenant: ResolvedTenant,
   deps: { tokens: TokenProvider; metrics: MailprobeMetrics; logger: Logger; clock: Clock; env: NodeJS.ProcessEnv },
 ): Promise<void> {
-  const local = credentialExpiry(tenant);
-  if (!tenant.graph) {
+  const local = credentialExpiry(tenant, deps.env);
+  // A federated token is not among the app's listed credentials: its own expiry is the one to watch.
+  if (!tenant.graph || tenant.credential.type === 'federated') {
     if (local) deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, local.type, local.expiresAt / 1000);
     return;
   }

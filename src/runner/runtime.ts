@@ -26,6 +26,7 @@ export function createRuntime(options: {
       onRequest: options.events?.onRequest ?? (() => undefined),
       onToken: options.events?.onToken ?? (() => undefined),
       onSecretRead: (value) => options.redactor.addSecret(value),
+      ...(options.events?.onAssertion ? { onAssertion: options.events.onAssertion } : {}),
     },
   });
   return {

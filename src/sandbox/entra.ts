@@ -4,7 +4,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Pem } from './certs.js';
-import { decodeJwt, verifyJwtSignature } from './jwt.js';
+import { decodeJwt, verifyJwtSignature, type DecodedJwt } from './jwt.js';
 import { GRAPH_AUDIENCE, type AppRecord, type ResourceKind, type SandboxModel, type TenantRecord } from './model.js';
 
 // Emulates the parts of the Microsoft identity platform (login.microsoftonline.com) and Microsoft Graph that
@@ -114,7 +114,7 @@ function resolveResource(ctx: EntraErrorContext, tenant: TenantRecord, resourceU
   return { ok: true, value: { audience: `https://${host}`, resource } };
 }
 
-type Credential = 'secret' | 'certificate';
+type Credential = 'secret' | 'certificate' | 'federated';
 
 function checkSecret(ctx: EntraErrorContext, app: AppRecord, secret: string): Verdict<Credential> {
   const matching = app.secrets.filter((candidate) => candidate.value === secret);
@@ -131,7 +131,55 @@ function thumbprintFromHeader(value: unknown): string {
   return typeof value === 'string' ? Buffer.from(value, 'base64url').toString('hex').toUpperCase() : '';
 }
 
-function checkAssertion(ctx: EntraErrorContext, app: AppRecord, assertion: string, assertionType: string | null): Verdict<Credential> {
+/** Entra's time format in AADSTS700024: seven fractional digits. */
+function ticks(epochMs: number): string {
+  return new Date(epochMs).toISOString().replace(/Z$/, '0000Z');
+}
+
+const FEDERATION_DOC = 'https://learn.microsoft.com/entra/workload-id/workload-identity-federation';
+
+/**
+ * A client assertion that is not the app's own (iss and sub are not its client ID) is an external token, matched
+ * against the app's federated credentials: issuer, then subject, exactly and case-sensitively, then audience.
+ * Texts: docs/exchange-online-errors.md, "Federated credentials".
+ */
+function checkFederatedAssertion(ctx: EntraErrorContext, model: SandboxModel, app: AppRecord, decoded: DecodedJwt): Verdict<Credential> {
+  const fail = (status: number, error: string, code: number, text: string): Verdict<Credential> => ({ ok: false, answer: entraError(ctx, status, error, code, text) });
+  const payload = decoded.payload;
+  const issuer = typeof payload['iss'] === 'string' ? payload['iss'] : '';
+  const subject = typeof payload['sub'] === 'string' ? payload['sub'] : '';
+  const rawAudience = payload['aud'];
+  const audiences = typeof rawAudience === 'string' ? [rawAudience] : Array.isArray(rawAudience) ? rawAudience.filter((a): a is string => typeof a === 'string') : [];
+  const exp = typeof payload['exp'] === 'number' ? payload['exp'] * 1000 : 0;
+  const nbf = typeof payload['nbf'] === 'number' ? payload['nbf'] * 1000 : 0;
+  if (exp <= ctx.now || nbf > ctx.now + 300_000) {
+    return fail(401, 'invalid_client', 700024,
+      `Client assertion is not within its valid time range. Current time: ${ticks(ctx.now)}, assertion valid from ${ticks(nbf)}, expiry time of assertion ${ticks(exp)}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`);
+  }
+  const byIssuer = app.federatedCredentials.filter((record) => record.issuer === issuer);
+  if (byIssuer.length === 0) {
+    return fail(401, 'invalid_client', 700211,
+      `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${FEDERATION_DOC}`);
+  }
+  const bySubject = byIssuer.filter((record) => record.subject === subject);
+  if (bySubject.length === 0) {
+    if (byIssuer.some((record) => record.subject.toLowerCase() === subject.toLowerCase())) {
+      return fail(401, 'invalid_client', 7002138,
+        `No matching federated identity record found for presented assertion subject '${subject}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: ${FEDERATION_DOC}.`);
+    }
+    return fail(401, 'invalid_client', 700213,
+      `No matching federated identity record found for presented assertion subject '${subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${FEDERATION_DOC}`);
+  }
+  if (!bySubject.some((record) => record.audiences.some((audience) => audiences.includes(audience)))) {
+    return fail(400, 'invalid_request', 70021,
+      `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audiences.join(',')}'. ${FEDERATION_DOC}`);
+  }
+  // Entra fetches the issuer's keys from its discovery document; the sandbox knows them from issueExternalToken.
+  if (!model.verifyExternalToken(decoded)) return fail(401, 'invalid_client', 50013, 'Assertion failed signature validation.');
+  return { ok: true, value: 'federated' };
+}
+
+function checkAssertion(ctx: EntraErrorContext, model: SandboxModel, app: AppRecord, assertion: string, assertionType: string | null): Verdict<Credential> {
   const fail = (status: number, error: string, code: number, text: string): Verdict<Credential> => ({
     ok: false,
     answer: entraError(ctx, status, error, code, text),
@@ -141,6 +189,7 @@ function checkAssertion(ctx: EntraErrorContext, app: AppRecord, assertion: strin
   }
   const decoded = decodeJwt(assertion);
   if (!decoded) return fail(400, 'invalid_request', 50027, 'JWT token is invalid or malformed.');
+  if (decoded.payload['iss'] !== app.clientId && decoded.payload['sub'] !== app.clientId) return checkFederatedAssertion(ctx, model, app, decoded);
   if (decoded.payload['iss'] !== app.clientId || decoded.payload['sub'] !== app.clientId) {
     return fail(401, 'invalid_client', 700021,
       "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .");
@@ -208,7 +257,7 @@ export function decideTokenRequest(model: SandboxModel, tenantSegment: string, f
     return entraError(ctx, 401, 'invalid_client', 7000218,
       "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   }
-  const credential = secret ? checkSecret(ctx, app, secret) : checkAssertion(ctx, app, assertion ?? '', form.get('client_assertion_type'));
+  const credential = secret ? checkSecret(ctx, app, secret) : checkAssertion(ctx, model, app, assertion ?? '', form.get('client_assertion_type'));
   if (!credential.ok) return credential.answer;
   if (!app.enabled) {
     return entraError(ctx, 400, 'unauthorized_client', 7000112, `Application '${app.clientId}'(${app.displayName}) is disabled.`);

@@ -20,7 +20,7 @@ export interface AccessTokenClaims {
   exp: number;
   aio: string;
   appid: string;
-  /** '1' client secret, '2' certificate. */
+  /** '1' client secret, '2' certificate or federated assertion. */
   appidacr: '1' | '2';
   idp: string;
   idtyp: 'app';
@@ -103,7 +103,7 @@ export interface AccessTokenInput {
   appId: string;
   servicePrincipalObjectId: string;
   audience: string;
-  credential: 'secret' | 'certificate';
+  credential: 'secret' | 'certificate' | 'federated';
   roles: string[];
   /** Epoch milliseconds. */
   now: number;

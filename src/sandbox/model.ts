@@ -5,8 +5,10 @@ import {
   decodeJwt,
   issueAccessToken,
   readAccessTokenClaims,
+  signJwt,
   verifyJwtSignature,
   type AccessTokenClaims,
+  type DecodedJwt,
   type TokenSigner,
 } from './jwt.js';
 
@@ -84,7 +86,20 @@ export interface AppSpec {
   enabled?: boolean;
   /** New-ServicePrincipal state in Exchange Online. 'wrongObjectId' = registered with the app registration's object ID. */
   exchangeServicePrincipal?: 'registered' | 'missing' | 'wrongObjectId';
+  /** Workload identity federation: external tokens the app accepts as client assertions. */
+  federatedCredentials?: FederatedCredentialSpec[];
 }
+
+/** One federated identity credential of an app: Entra matches issuer and subject exactly, and one audience. */
+export interface FederatedCredentialSpec {
+  name?: string;
+  issuer: string;
+  subject: string;
+  /** Defaults to api://AzureADTokenExchange. */
+  audiences?: string[];
+}
+
+export const TOKEN_EXCHANGE_AUDIENCE = 'api://AzureADTokenExchange';
 
 export interface MailboxSpec {
   address: string;
@@ -184,6 +199,7 @@ export interface AppRecord {
   certificates: CertificateRecord[];
   roles: Record<ResourceKind, Set<string>>;
   enabled: boolean;
+  federatedCredentials: Array<Required<FederatedCredentialSpec>>;
 }
 
 export interface MailboxRecord {
@@ -265,7 +281,12 @@ function appRecord(spec: AppSpec, domain: string, index: number, now: number): A
       graph: new Set(spec.graphRoles ?? ['Application.Read.All']),
     },
     enabled: spec.enabled ?? true,
+    federatedCredentials: (spec.federatedCredentials ?? []).map(federatedCredentialRecord),
   };
+}
+
+function federatedCredentialRecord(spec: FederatedCredentialSpec, index: number): Required<FederatedCredentialSpec> {
+  return { name: spec.name ?? `federated-${index}`, issuer: spec.issuer, subject: spec.subject, audiences: spec.audiences ?? [TOKEN_EXCHANGE_AUDIENCE] };
 }
 
 function tenantRecord(spec: TenantSpec, now: number): TenantRecord {
@@ -316,7 +337,16 @@ export interface IssueTokenInput {
   /** The audience to put in the token, e.g. https://outlook.office365.com. */
   audience: string;
   resource: ResourceKind;
-  credential: 'secret' | 'certificate';
+  credential: 'secret' | 'certificate' | 'federated';
+}
+
+/** A token of an external OIDC issuer (a Kubernetes cluster, a CI system) that an app may accept as its assertion. */
+export interface ExternalTokenInput {
+  issuer: string;
+  subject: string;
+  audience: string | string[];
+  /** Default one hour, as Azure Workload Identity projects it. */
+  lifetimeSeconds?: number;
 }
 
 export class SandboxModel {
@@ -325,6 +355,8 @@ export class SandboxModel {
   tokenLifetimeSeconds = 3600;
   readonly #tenants = new Map<string, TenantRecord>();
   readonly #signer: TokenSigner = createTokenSigner();
+  /** External OIDC issuers whose signing keys Entra could fetch (their discovery documents), by issuer URL. */
+  readonly #issuers = new Map<string, TokenSigner>();
   readonly #clock: () => number;
 
   private constructor(clock: () => number) {
@@ -387,6 +419,41 @@ export class SandboxModel {
       now: this.now(),
       lifetimeSeconds: this.tokenLifetimeSeconds,
     });
+  }
+
+  /** An external issuer Entra can verify tokens of; idempotent. */
+  trustIssuer(issuer: string): void {
+    if (!this.#issuers.has(issuer)) this.#issuers.set(issuer, createTokenSigner());
+  }
+
+  /** What the issuer (the kubelet, a CI runner) hands the workload: a signed token for the given subject and audience. */
+  issueExternalToken(input: ExternalTokenInput): string {
+    this.trustIssuer(input.issuer);
+    const signer = this.#issuers.get(input.issuer) as TokenSigner;
+    const now = Math.floor(this.now() / 1000);
+    return signJwt(
+      { typ: 'JWT', kid: signer.kid },
+      { aud: input.audience, iss: input.issuer, sub: input.subject, iat: now, nbf: now, exp: now + (input.lifetimeSeconds ?? 3600) },
+      signer.privateKey,
+    );
+  }
+
+  /** Whether a presented external token carries a valid signature of its (known) issuer. */
+  verifyExternalToken(decoded: DecodedJwt): boolean {
+    const issuer = decoded.payload['iss'];
+    const signer = typeof issuer === 'string' ? this.#issuers.get(issuer) : undefined;
+    return !!signer && verifyJwtSignature(decoded, signer.publicKey);
+  }
+
+  addFederatedCredential(tenantId: string, clientId: string, spec: FederatedCredentialSpec): void {
+    const app = this.app(tenantId, clientId);
+    app.federatedCredentials.push(federatedCredentialRecord(spec, app.federatedCredentials.length));
+  }
+
+  /** Deletes one federated credential by name, or all of them. */
+  removeFederatedCredential(tenantId: string, clientId: string, name?: string): void {
+    const app = this.app(tenantId, clientId);
+    app.federatedCredentials = name === undefined ? [] : app.federatedCredentials.filter((record) => record.name !== name);
   }
 
   /** Claims of a token this model issued and signed, or null. Expiry is not checked here. */
