@@ -61,12 +61,11 @@ export function readFederatedToken(credential: FederatedCredential, baseDir: str
 export function assertionClaims(payload: Record<string, unknown>): AssertionClaims {
   const aud = payload['aud'];
   const audiences = typeof aud === 'string' ? [aud] : Array.isArray(aud) ? aud.filter((value): value is string => typeof value === 'string') : [];
-  const text = (key: string): string | undefined => (typeof payload[key] === 'string' ? (payload[key] as string) : undefined);
-  const exp = payload['exp'];
+  const { iss, sub, exp } = payload;
   return {
     aud: audiences,
-    ...(text('iss') !== undefined ? { iss: text('iss') } : {}),
-    ...(text('sub') !== undefined ? { sub: text('sub') } : {}),
+    ...(typeof iss === 'string' ? { iss } : {}),
+    ...(typeof sub === 'string' ? { sub } : {}),
     ...(typeof exp === 'number' && Number.isFinite(exp) ? { exp } : {}),
   };
 }

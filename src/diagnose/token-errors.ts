@@ -34,8 +34,8 @@ const reasonByAadsts: ReadonlyMap<number, ReasonCode> = new Map<number, ReasonCo
   // BlockedBySecurityDefaults: a policy block like 53003; whether it reaches app-only tokens is unconfirmed.
   [530035, 'token_conditional_access'],
   [90055, 'throttled'],
-  // Workload identity federation: the assertion is the external token (../shared/reference/exchange-online-errors.md §10;
-  // docs/exchange-online-errors.md, "Federated credentials"). 7002138 is 700213 matching only without case.
+  // Workload identity federation: the assertion is the external token (docs/exchange-online-errors.md §10, "Federated
+  // credentials"). 7002138 is 700213 matching only without case.
   [700024, 'token_assertion_expired'],
   [700211, 'token_federated_issuer_unknown'],
   [700213, 'token_federated_subject_mismatch'],
