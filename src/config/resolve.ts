@@ -114,6 +114,7 @@ function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: T
     scope: tenant.scope ?? endpoints.scope,
     baseDir,
     tls,
+    ...(tenant.authorization ? { authorization: tenant.authorization } : {}),
     ...(tenant.credentialExpiryFromGraph ? { graph: { resource: endpoints.graph, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } } : {}),
   };
 }
@@ -146,6 +147,7 @@ function resolveMonitor(
     ...(monitor.group !== undefined ? { group: monitor.group } : {}),
     public: monitor.public ?? true,
     checks: monitor.checks ?? defaults.checks ?? BUILT_IN_DEFAULTS.checks,
+    ...((monitor.authorization ?? tenant.authorization) ? { authorization: monitor.authorization ?? tenant.authorization } : {}),
     schedule,
     intervalSeconds,
     timeoutMs: timeoutSeconds * 1000,

@@ -79,6 +79,13 @@ export const Credential = z.discriminatedUnion('type', [
 /** The credential types monitors.json knows, for the error that names them. */
 export const CREDENTIAL_TYPES = Credential.options.map((option) => option.shape.type.value);
 
+// How the app is allowed to send over SMTP. Declared, because the token cannot show an Exchange-side grant.
+const Authorization = z
+  .enum(['rbac', 'entra'])
+  .describe(
+    'How the app is granted SMTP sending: "rbac" — Exchange RBAC for Applications ("Application SMTP.SendAsApp" over a management scope), so tokens carry no SMTP.SendAsApp, doctor warns when one does (Entra and RBAC grants add up: the Entra permission makes the scoped grant tenant-wide) and fixes never suggest the Entra permission; "entra" — the Entra SMTP.SendAsApp permission. Unset: fixes offer RBAC first. IMAP and POP always need their Entra permission (Exchange has no RBAC role for them).',
+  );
+
 export const Tenant = z
   .object({
     tenantId: z
@@ -112,6 +119,7 @@ export const Tenant = z
       .url()
       .optional()
       .describe('Microsoft Graph base URL override (tests, proxies); the token is still asked for the cloud’s Graph resource.'),
+    authorization: Authorization.optional(),
   })
   .strict();
 
@@ -218,6 +226,7 @@ export const Monitor = z
       .boolean()
       .optional()
       .describe('false keeps the monitor off the public status page (/status and its feeds); /status/detail still shows it.'),
+    authorization: Authorization.optional().describe('As the tenant’s "authorization", for this mailbox only (a mailbox outside the app’s management scope, for example).'),
     ...CheckSettings,
   })
   .strict();

@@ -6,6 +6,9 @@ import type { ConfigIssue } from './errors.js';
 import type { Cloud } from '../core/clouds.js';
 import type { CredentialInput } from './schema.js';
 
+/** rbac: Exchange RBAC for Applications grants SMTP over a management scope; entra: the Entra SMTP.SendAsApp permission. */
+export type SmtpAuthorization = 'rbac' | 'entra';
+
 // What the rest of the agent reads: the file's input with every default applied and every path resolved.
 
 export interface ResolvedTenant {
@@ -20,6 +23,8 @@ export interface ResolvedTenant {
   /** Where relative credential paths are resolved from (the config file's folder). */
   baseDir: string;
   tls: TlsSettings;
+  /** How the app is granted SMTP sending, when the admin declared it (schema.ts, "authorization"). */
+  authorization?: SmtpAuthorization;
   /** Set when the app's own credential expiry is read from Microsoft Graph. */
   graph?: { resource: string; baseUrl?: string };
 }
@@ -36,6 +41,8 @@ export interface ResolvedMonitor {
   /** Whether the public status page shows this monitor. */
   public: boolean;
   checks: CheckKind[];
+  /** The monitor's own "authorization", else its tenant's. */
+  authorization?: SmtpAuthorization;
   schedule: string;
   /** Seconds between two runs of the schedule, for freshness alerts and jitter spread. */
   intervalSeconds: number;

@@ -1,4 +1,6 @@
-import type { CheckKind, Stage } from '../core/check.js';
+import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import { PROTOCOL } from '../core/protocols.js';
+import { testServicePrincipalAuthorization } from './commands.js';
 import { resultReason, type CheckResult, type Diagnosis } from '../core/result.js';
 import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
 import { tokenProblems, type TokenClaims } from './claims.js';
@@ -93,6 +95,8 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
           ? `token roles: ${claims.roles.join(', ')}`
           : `not in the token: ${missing.join(', ')} (token roles: ${claims.roles.join(', ') || 'none'}); the protocol steps below show whether Exchange grants them itself (RBAC for Applications covers SMTP only)`,
     });
+    const rbac = rbacItem(input, claims);
+    if (rbac) add(rbac);
   } else {
     add({ id: 'audience', title: 'Token audience, tenant and lifetime right', verdict: 'not_reached' });
     add({ id: 'roles', title: 'Roles granted by admin consent', verdict: 'not_reached' });
@@ -109,6 +113,26 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     }
   }
   return items;
+}
+
+/**
+ * When the admin says SMTP is granted through RBAC for Applications, an Entra SMTP role in the token defeats the
+ * scope: the grants add up, so the app may send as every mailbox (docs/exchange-online-errors.md §10).
+ */
+function rbacItem(input: ChecklistInput, claims: TokenClaims): ChecklistItem | undefined {
+  const smtp = input.checks.some((check) => (CHECK[check].protocols as readonly Protocol[]).includes('smtp'));
+  if (input.monitor.authorization !== 'rbac' || !smtp) return undefined;
+  const { clientId, mailbox } = input.monitor;
+  const role = PROTOCOL.smtp.role;
+  const verify = `verify the scope with ${testServicePrincipalAuthorization(clientId, mailbox)} (InScope must be True)`;
+  const title = `SMTP granted by Exchange RBAC only (authorization "rbac")`;
+  if (!claims.roles.includes(role)) return { id: 'rbac', title, verdict: 'pass', detail: `the token carries no Entra ${role}, as an RBAC-only grant should; ${verify}` };
+  return {
+    id: 'rbac',
+    title,
+    verdict: 'warn',
+    detail: `the token carries the Entra ${role} role: Entra and RBAC grants add up, so app ${clientId} may send as every mailbox in the tenant and the management scope limits nothing. Remove the permission (Entra admin center → App registrations → ${clientId} → API permissions → ${role} → Remove permission, then revoke its admin consent) and ${verify}`,
+  };
 }
 
 function protocolItem(step: ChecklistStep, result: CheckResult | undefined): ChecklistItem {

@@ -1,4 +1,4 @@
-import type { ResolvedMonitor } from '../config/types.js';
+import type { ResolvedMonitor, SmtpAuthorization } from '../config/types.js';
 import type { Protocol } from '../core/check.js';
 import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, type Cloud } from '../core/clouds.js';
 import { PROTOCOL } from '../core/protocols.js';
@@ -16,6 +16,8 @@ export interface MonitorRef {
   authorityHost?: string;
   /** The tenant's cloud, which names the hosts and scope in fixes; absent: judged from authorityHost. */
   cloud?: Cloud;
+  /** How the admin said the app is granted SMTP; absent: not declared. */
+  authorization?: SmtpAuthorization;
 }
 
 /** What fix texts need to know about a configured monitor: its login host and cloud. */
@@ -28,6 +30,7 @@ export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
     clientId: tenant.clientId,
     authorityHost: tenant.authorityHost,
     cloud: tenant.cloud,
+    ...(monitor.authorization ? { authorization: monitor.authorization } : {}),
   };
 }
 

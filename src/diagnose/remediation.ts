@@ -133,6 +133,15 @@ function refusedWithoutRole(c: RemedyContext): Remedy {
       fixes: [...consentFixes(c), addFullAccess(mailbox, principal(c)), PERMISSION_DELAY],
     };
   }
+  if (c.monitor.authorization === 'rbac') return outsideRbacScope(c);
+  const entraFirst = c.monitor.authorization === 'entra';
+  if (entraFirst) {
+    return {
+      summary: `${lacks}; admin consent for it is missing`,
+      candidates: [`admin consent for ${role} was never granted or was revoked`, later],
+      fixes: [...consentFixes(c), `Least-privilege alternative: Exchange RBAC for Applications over a management scope (${newSmtpRoleAssignment(c.monitor)}); then remove the Entra permission, as the two add up`, PERMISSION_DELAY],
+    };
+  }
   return {
     summary: `${lacks}, and no Exchange RBAC assignment covers the mailbox either`,
     candidates: [
@@ -145,6 +154,26 @@ function refusedWithoutRole(c: RemedyContext): Remedy {
       newSmtpRoleAssignment(c.monitor),
       `${testServicePrincipalAuthorization(clientId, mailbox)}   (InScope must be True)`,
       `Or every mailbox of the tenant (Entra): ${consentFixes(c)[0] ?? ''}. Warning: Entra and RBAC grants add up, so this permission makes any scoped RBAC grant tenant-wide; choose one`,
+      PERMISSION_DELAY,
+    ],
+  };
+}
+
+/** The admin said SMTP is granted through RBAC for Applications, and the server refused: the mailbox is not in the scope. */
+function outsideRbacScope(c: RemedyContext): Remedy {
+  const { clientId, mailbox } = c.monitor;
+  return {
+    summary: `SMTP refused ${mailbox}: the app is granted SMTP through Exchange RBAC (authorization "rbac"), and no "${RBAC_SMTP_ROLE}" assignment's management scope includes ${mailbox}`,
+    candidates: [
+      `${mailbox} is outside the management scope of the app's "${RBAC_SMTP_ROLE}" assignment (not in the group the scope filters on, or the filter does not match it)`,
+      'the role assignment or its management scope was removed',
+      'a scope or group-membership change made in the last 60 minutes that Exchange has not applied yet',
+    ],
+    fixes: [
+      `${testServicePrincipalAuthorization(clientId, mailbox)}   (AllowedResourceScope names the scope; InScope must be True)`,
+      `Get-ManagementRoleAssignment -Role "${RBAC_SMTP_ROLE}" | fl Name,RoleAssignee,CustomResourceScope`,
+      `Bring ${mailbox} into the scope: add it to the group the scope's RecipientRestrictionFilter names, or give it a scope of its own: ${newManagementScope(c.monitor)}, then ${newSmtpRoleAssignment(c.monitor)}`,
+      `Do not grant the Entra ${PROTOCOL.smtp.role} permission to fix this: Entra and RBAC grants add up, so the app could then send as every mailbox in the tenant`,
       PERMISSION_DELAY,
     ],
   };
@@ -188,8 +217,9 @@ function exchangeAccessFixes(c: RemedyContext): string[] {
   return fixes;
 }
 
-function mailboxAccessFixes(c: RemedyContext): string[] {
-  return [getMailboxPermission(c.monitor.mailbox), addFullAccess(c.monitor.mailbox, principal(c))];
+/** FullAccess for the service principal, then the switches the caller adds, then how long Exchange takes. */
+function mailboxAccessFixes(c: RemedyContext, ...more: string[]): string[] {
+  return [getMailboxPermission(c.monitor.mailbox), addFullAccess(c.monitor.mailbox, principal(c)), ...more, PERMISSION_DELAY];
 }
 
 function cloudHostFix(c: RemedyContext): string {
@@ -459,7 +489,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       `IMAP is disabled for ${c.monitor.mailbox}`,
       'too many reconnects (throttling) or a transient backend fault',
     ],
-    fixes: [...mailboxAccessFixes(c), enableProtocol(c.monitor.mailbox, 'imap'), retryLater(c.backoffMs ?? 60_000)],
+    fixes: [...mailboxAccessFixes(c, enableProtocol(c.monitor.mailbox, 'imap')), retryLater(c.backoffMs ?? 60_000)],
   }),
   auth_mechanism_rejected: (c) => ({
     summary: `${where(c)} rejected the authentication mechanism`,
@@ -509,7 +539,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   send_as_denied: (c) => ({
     summary: `The service principal may not send as the probe's sender from ${c.monitor.mailbox}`,
     candidates: [`MAIL FROM or From: differs from ${c.monitor.mailbox}`],
-    fixes: [`Send as ${c.monitor.mailbox} itself`, addSendAs(c.monitor.mailbox, principal(c))],
+    fixes: [`Send as ${c.monitor.mailbox} itself`, addSendAs(c.monitor.mailbox, principal(c)), PERMISSION_DELAY],
   }),
   mailbox_logon_failed: (c) => ({
     summary: `Exchange could not open ${c.monitor.mailbox} to submit the message`,
@@ -544,7 +574,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   cleanup_failed: (c) => ({
     summary: `Probe messages could not be deleted from ${c.monitor.mailbox}; they will fill its quota`,
     candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`],
-    fixes: [...mailboxAccessFixes(c), 'Delete old probe messages from Inbox and Sent Items'],
+    fixes: mailboxAccessFixes(c, 'Delete old probe messages from Inbox and Sent Items'),
   }),
   send_budget_exhausted: (c) => ({
     summary: `Monitor ${c.monitor.name} used up its send budget; no probe message was sent`,

@@ -72,6 +72,21 @@ describe('resolution', () => {
     assert.equal(monitor?.endpoints.smtp.host, 'smtp.office365.us');
   });
 
+  test('"authorization" on the tenant applies to its monitors; a monitor may say otherwise', () => {
+    const config = parseConfig(
+      JSON.stringify({
+        tenants: { t: tenant({ authorization: 'rbac' }), u: tenant() },
+        monitors: [
+          { name: 'a', tenant: 't', mailbox: 'a@b.com' },
+          { name: 'b', tenant: 't', mailbox: 'b@b.com', authorization: 'entra' },
+          { name: 'c', tenant: 'u', mailbox: 'c@b.com' },
+        ],
+      }),
+      '/x/monitors.json',
+    );
+    assert.deepEqual(config.monitors.map((monitor) => monitor.authorization ?? 'undeclared'), ['rbac', 'entra', 'undeclared']);
+  });
+
   test('monitor settings beat defaults, defaults beat built-ins', () => {
     const config = parseConfig(
       JSON.stringify({

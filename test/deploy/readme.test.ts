@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { repoPath } from '../support/repo.js';
 
@@ -50,3 +51,17 @@ test('benchmark narrative lives in bench/README.md; the README keeps one summary
   assert.match(bench, /semi-space/);
   assert.match(bench, /## Soak/);
 });
+
+// Application access policies are replaced by Exchange RBAC for Applications (docs/exchange-online-errors.md §10);
+// nothing mailprobe ships (code, fixes, emulator, README, deploy files) tells an admin to create one.
+test('nothing shipped suggests an application access policy', () => {
+  const cmdlet = ['New', 'ApplicationAccessPolicy'].join('-');
+  const files = ['README.md', ...['src', 'deploy', 'scripts'].flatMap((dir) => walk(repoPath(dir)))];
+  assert.ok(files.length > 100);
+  const offenders = files.filter((file) => readFileSync(file.startsWith('/') ? file : repoPath(file), 'utf8').includes(cmdlet));
+  assert.deepEqual(offenders, []);
+});
+
+function walk(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => (entry.isDirectory() ? walk(join(dir, entry.name)) : [join(dir, entry.name)]));
+}

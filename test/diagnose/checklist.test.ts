@@ -81,6 +81,26 @@ describe('doctor checklist', () => {
     assert.equal(items.some((item) => item.verdict === 'fail'), false);
   });
 
+  test('declared RBAC-scoped with the Entra SMTP role in the token: doctor warns that the grants add up', () => {
+    const items = buildChecklist(input({ monitor: { ...monitor, authorization: 'rbac' } }));
+    const rbac = items.find((item) => item.id === 'rbac');
+    assert.equal(rbac?.verdict, 'warn');
+    assert.match(rbac?.detail ?? '', /carries the Entra SMTP\.SendAsApp role: Entra and RBAC grants add up, so app 10e1f456-3921-1234-1234-105af0774c61 may send as every mailbox/);
+    assert.match(rbac?.detail ?? '', /Test-ServicePrincipalAuthorization -Identity 10e1f456-3921-1234-1234-105af0774c61 -Resource probe@contoso\.com/);
+    assert.equal(items.some((item) => item.verdict === 'fail'), false);
+  });
+
+  test('declared RBAC-scoped without the Entra role: the rbac step passes and names the scope check', () => {
+    const items = buildChecklist(input({ monitor: { ...monitor, authorization: 'rbac' }, token: { ok: true, claims: { ...claims, roles: ['IMAP.AccessAsApp'] } } }));
+    const rbac = items.find((item) => item.id === 'rbac');
+    assert.equal(rbac?.verdict, 'pass');
+    assert.match(rbac?.detail ?? '', /no Entra SMTP\.SendAsApp, as an RBAC-only grant should; verify the scope with Test-ServicePrincipalAuthorization/);
+  });
+
+  test('undeclared: no rbac step', () => {
+    assert.equal(buildChecklist(input({})).some((item) => item.id === 'rbac'), false);
+  });
+
   test('a token refusal stops the walk at the token step', () => {
     const items = buildChecklist(input({ token: { ok: false, reason: 'token_secret_expired', serverText: 'AADSTS7000222: The provided client secret keys for app are expired.' } }));
     assert.equal(items.find((item) => item.id === 'token')?.verdict, 'fail');

@@ -104,6 +104,30 @@ describe('diagnose: generic rejections', () => {
     assert.ok(!d.fixes.join('\n').includes('ApplicationAccessPolicy'));
   });
 
+  test('SMTP declared RBAC-scoped and refused: the mailbox is outside the management scope, never the Entra permission', () => {
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'smtp',
+      serverText: '535 5.7.3 Authentication unsuccessful',
+      claims: claims({ roles: [] }),
+      monitor: { ...monitor, authorization: 'rbac' },
+    });
+    assert.equal(d.reason, 'role_missing');
+    assert.match(d.summary, /granted SMTP through Exchange RBAC \(authorization "rbac"\), and no "Application SMTP\.SendAsApp" assignment's management scope includes zh1@blah\.org\.uk/);
+    assert.equal(d.fixes[0], `Test-ServicePrincipalAuthorization -Identity ${CLIENT} -Resource ${MAILBOX}   (AllowedResourceScope names the scope; InScope must be True)`);
+    assert.ok(d.fixes.some((fix) => fix.includes('New-ManagementScope') && fix.includes('New-ManagementRoleAssignment')));
+    assert.ok(d.fixes.some((fix) => /^Do not grant the Entra SMTP\.SendAsApp permission to fix this: Entra and RBAC grants add up/.test(fix)));
+    assert.ok(!d.fixes.some((fix) => fix.includes('adminconsent')), 'no consent URL for an RBAC-scoped monitor');
+  });
+
+  test('SMTP declared Entra-granted and refused without the role: consent first, RBAC named as the least-privilege alternative', () => {
+    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', claims: claims({ roles: [] }), monitor: { ...monitor, authorization: 'entra' } });
+    assert.equal(d.reason, 'role_missing');
+    assert.match(d.fixes[0] ?? '', /SMTP\.SendAsApp → Grant admin consent$/);
+    assert.ok(d.fixes.some((fix) => fix.startsWith('Least-privilege alternative: Exchange RBAC for Applications')));
+  });
+
   test('wrong audience is named before the missing role it causes', () => {
     const d = run({
       reason: 'auth_failed',
@@ -158,6 +182,7 @@ describe('diagnose: specific reasons', () => {
       `Get-MailboxPermission -Identity ${MAILBOX}`,
       `Add-MailboxPermission -Identity ${MAILBOX} -User ${OID} -AccessRights FullAccess -AutoMapping $false`,
       `Set-CASMailbox -Identity ${MAILBOX} -ImapEnabled $true`,
+      'Exchange Online can take up to an hour to apply a permission change; re-check after that',
       'Wait 60000 ms, about 1 min before the next attempt; mailprobe backs off by that much',
     ]);
   });
@@ -225,5 +250,28 @@ describe('diagnose: specific reasons', () => {
         assert.ok(!/undefined|NaN|\[object|\$\{/.test(all), `${reason}/${stage}: ${all}`);
       }
     }
+  });
+});
+
+// Application access policies are replaced by RBAC for Applications (docs/exchange-online-errors.md §10): no
+// fix for any reason, protocol or declared authorization ever suggests creating one.
+describe('no fix suggests an application access policy', () => {
+  test('every reason × stage × protocol × authorization', () => {
+    let seen = 0;
+    for (const reason of REASONS) {
+      for (const stage of STAGES) {
+        for (const protocol of ['imap', 'pop3', 'smtp', undefined] as const) {
+          for (const authorization of ['rbac', 'entra', undefined] as const) {
+            for (const roles of [[], ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']]) {
+              const d = run({ reason, stage, ...(protocol ? { protocol } : {}), claims: claims({ roles }), monitor: { ...monitor, ...(authorization ? { authorization } : {}) } });
+              const text = [d.summary, ...d.candidates, ...d.fixes].join('\n');
+              assert.doesNotMatch(text, /ApplicationAccessPolic/i, `${reason}/${stage}/${protocol ?? '-'}/${authorization ?? '-'}`);
+              seen += 1;
+            }
+          }
+        }
+      }
+    }
+    assert.ok(seen > 1000);
   });
 });
