@@ -17,8 +17,12 @@ export type TokenResult =
   | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
 
 export interface TokenProvider {
-  /** A token for the tenant's configured scope, or for another resource of the same app (e.g. Graph). */
-  getToken(tenant: ResolvedTenant, scope?: string): Promise<TokenResult>;
+  /**
+   * A token for the tenant's configured scope, or for another resource of the same app (e.g. Graph).
+   * maxWaitMs: how long this caller honours a wait the login service asked for (Retry-After), counted from the
+   * answer that asked it; past it the login service is asked again.
+   */
+  getToken(tenant: ResolvedTenant, scope?: string, options?: { maxWaitMs?: number }): Promise<TokenResult>;
 }
 
 export interface TokenEvents {
@@ -54,8 +58,13 @@ interface AppState {
   current: Map<string, { result: Promise<TokenResult>; until: number }>;
   /** The last acquisition of any scope; a new one waits for it, because lastExchange is per app. */
   tail: Promise<unknown>;
+  /** A wait the login service asked for: from when, until when. */
+  blockedAt: number;
   blockedUntil: number;
 }
+
+// A Retry-After beyond a day is a broken or hostile answer, not a plan; no caller waits longer anyway.
+const MAX_RETRY_AFTER_S = 86_400;
 
 const TOKEN_PATH = /\/oauth2\/v2\.0\/token$/;
 
@@ -86,7 +95,7 @@ export class MsalTokenProvider implements TokenProvider {
     this.#timeoutMs = options.timeoutMs ?? 20_000;
   }
 
-  getToken(tenant: ResolvedTenant, scope: string = tenant.scope): Promise<TokenResult> {
+  getToken(tenant: ResolvedTenant, scope: string = tenant.scope, options: { maxWaitMs?: number } = {}): Promise<TokenResult> {
     const state = this.#state(tenant);
     const current = state.current.get(scope);
     if (current && current.until > this.#clock.now()) return current.result;
@@ -95,7 +104,7 @@ export class MsalTokenProvider implements TokenProvider {
     if (pending) return pending;
     // Different scopes of one app (Exchange, Graph) take turns: the network client's callbacks record the
     // answer per app, so two acquisitions at once could classify one on the other's answer.
-    const request = state.tail.then(() => this.#acquire(tenant, state, scope)).finally(() => state.inFlight.delete(scope));
+    const request = state.tail.then(() => this.#acquire(tenant, state, scope, options.maxWaitMs ?? Number.POSITIVE_INFINITY)).finally(() => state.inFlight.delete(scope));
     state.tail = request.catch(() => undefined);
     state.inFlight.set(scope, request);
     return request;
@@ -110,15 +119,16 @@ export class MsalTokenProvider implements TokenProvider {
     const fingerprint = fingerprintOf(tenant);
     const existing = this.#apps.get(tenant.key);
     if (existing && existing.fingerprint === fingerprint) return existing;
-    const state: AppState = { fingerprint, tokenRequests: 0, blockedUntil: 0, inFlight: new Map(), current: new Map(), tail: Promise.resolve() };
+    const state: AppState = { fingerprint, tokenRequests: 0, blockedAt: 0, blockedUntil: 0, inFlight: new Map(), current: new Map(), tail: Promise.resolve() };
     this.#apps.set(tenant.key, state);
     return state;
   }
 
-  async #acquire(tenant: ResolvedTenant, state: AppState, scope: string): Promise<TokenResult> {
+  async #acquire(tenant: ResolvedTenant, state: AppState, scope: string, maxWaitMs: number): Promise<TokenResult> {
     const now = this.#clock.now();
-    if (state.blockedUntil > now) {
-      const retryAfterSeconds = Math.ceil((state.blockedUntil - now) / 1000);
+    const blockedUntil = Math.min(state.blockedUntil, state.blockedAt + maxWaitMs);
+    if (blockedUntil > now) {
+      const retryAfterSeconds = Math.ceil((blockedUntil - now) / 1000);
       return {
         ok: false,
         retryAfterSeconds,
@@ -131,6 +141,13 @@ export class MsalTokenProvider implements TokenProvider {
     }
     const app = this.#application(tenant, state);
     if (!app) return { ok: false, failure: state.setupError ?? configFailure('credential_missing', 'no credential') };
+    if (state.blockedUntil > 0) {
+      // msal keeps its own copy of the wait (up to an hour, on the real clock) and would refuse without asking;
+      // this provider's wait decides, so msal's ends with it.
+      app.clearCache();
+      state.blockedAt = 0;
+      state.blockedUntil = 0;
+    }
 
     state.lastExchange = undefined;
     state.lastMetadataRefusal = undefined;
@@ -181,7 +198,10 @@ export class MsalTokenProvider implements TokenProvider {
     const body = isRecord(exchange.body) ? exchange.body : {};
     const errorCodes = Array.isArray(body.error_codes) ? body.error_codes.filter((n): n is number => typeof n === 'number') : [];
     const retryAfterSeconds = parseRetryAfter(exchange.headers['retry-after'], this.#clock.now());
-    if (retryAfterSeconds !== undefined) state.blockedUntil = this.#clock.now() + retryAfterSeconds * 1000;
+    if (retryAfterSeconds !== undefined) {
+      state.blockedAt = this.#clock.now();
+      state.blockedUntil = state.blockedAt + retryAfterSeconds * 1000;
+    }
     const reason = federatedReason(
       tenant,
       state.assertion,
@@ -325,9 +345,9 @@ function configFailure(reason: ReasonCode, message: string): ProbeFailure {
 
 function parseRetryAfter(value: string | undefined, now: number): number | undefined {
   if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Number(value.trim());
+  if (/^\d+$/.test(value.trim())) return Math.min(MAX_RETRY_AFTER_S, Number(value.trim()));
   const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.max(0, Math.ceil((date - now) / 1000));
+  return Number.isNaN(date) ? undefined : Math.min(MAX_RETRY_AFTER_S, Math.max(0, Math.ceil((date - now) / 1000)));
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -48,6 +48,15 @@ export interface CheckResult extends CheckIdentity {
   diagnosis?: Diagnosis;
   /** Present when the check passed with a token the runner could read. */
   authorisation?: Authorisation;
-  /** The server or login service asked us to wait this long before trying again (throttling). */
+  /**
+   * The server or login service asked us to wait before trying again (throttling): how long this check waits,
+   * at most three of its intervals however long the server asked (see SERVER_BACKOFF_INTERVALS).
+   */
   retryAfterSeconds?: number;
+}
+
+/** Until when a check waits because its server asked (epoch ms); undefined when none asked. */
+export function backoffUntil(result: Pick<CheckResult, 'startedAt' | 'durationSeconds' | 'retryAfterSeconds'>): number | undefined {
+  if (result.retryAfterSeconds === undefined) return undefined;
+  return Math.round(result.startedAt + result.durationSeconds * 1000 + result.retryAfterSeconds * 1000);
 }

@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/reasons.js';
 import type { SkipReason, Stage } from '../core/check.js';
 import { MAIL_ROLES } from '../core/protocols.js';
-import { resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
+import { backoffUntil, resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 
@@ -47,6 +47,8 @@ interface CheckSeries extends Rendered {
   lastDelivery?: number;
   /** Own probe messages the latest cleanup saw and left; set by the checks that clean up. */
   probeMailBacklog?: number;
+  /** Epoch seconds until which the latest run's server asked the check to wait. */
+  backoffUntil?: number;
 }
 
 /** One per monitor: the descriptive labels, joined in PromQL with `group_left`, and the schedule. */
@@ -122,6 +124,12 @@ const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
       for (const [why, n] of s.skipped ?? []) out += sample('mailprobe_checks_skipped_total', `${s.labels},why="${why}"`, n);
       return out;
     },
+  },
+  {
+    name: 'mailprobe_check_backoff_until_timestamp_seconds',
+    type: 'gauge',
+    help: 'Until when the check waits because its server asked (Retry-After, Suggested Backoff Time; at most three intervals), epoch seconds; present only after a run that asked.',
+    render: (s) => optional('mailprobe_check_backoff_until_timestamp_seconds', s.labels, s.backoffUntil),
   },
   {
     name: 'mailprobe_check_last_delivery_seconds',
@@ -383,6 +391,8 @@ export class MailprobeMetrics {
     }
     const cleanup = cleanupOutcome(result);
     if (cleanup !== undefined) this.#cleanups.inc({ check: result.check, outcome: cleanup });
+    const until = backoffUntil(result);
+    series.backoffUntil = until === undefined ? undefined : until / 1000;
     const left = result.outcome.facts.probeMailLeft;
     if (typeof left === 'number') series.probeMailBacklog = left;
     this.#checkFamilies.render(series);

@@ -2,8 +2,8 @@ import type { LoadedConfig, ResolvedTenant } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../core/clock.js';
-import { resultReason, type CheckResult } from '../core/result.js';
-import { runCheck, type CheckDeps } from './run-check.js';
+import { backoffUntil, resultReason, type CheckResult } from '../core/result.js';
+import { runCheck, SERVER_BACKOFF_INTERVALS, type CheckDeps } from './run-check.js';
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
 import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';
 import { StatusBoard } from './status.js';
@@ -57,7 +57,8 @@ export class Agent {
       onResult: (job, result, lateness) => this.#record(job, result, lateness),
       onSkip: (job, why) => {
         this.#options.metrics.recordSkip({ monitor: job.monitor.name, tenant: job.monitor.tenant.key, mailbox: job.monitor.mailbox, check: job.check }, why);
-        this.#options.logger.warn('check skipped', { monitor: job.monitor.name, check: job.check, why });
+        // A backoff was logged once, when the server asked for it; each skipped slot is only counted.
+        if (why !== 'backoff') this.#options.logger.warn('check skipped', { monitor: job.monitor.name, check: job.check, why });
       },
     });
     this.#apply(config);
@@ -149,6 +150,8 @@ export class Agent {
     };
     if (result.outcome.ok) logger.info('check passed', meta);
     else logger.warn('check failed', meta);
+    const until = backoffUntil(result);
+    if (until !== undefined) logger.warn('check backing off as its server asked', { monitor: result.monitor, check: result.check, until: new Date(until).toISOString(), maxIntervals: SERVER_BACKOFF_INTERVALS });
     for (const listener of this.#options.listeners ?? []) {
       try {
         listener(result, job);

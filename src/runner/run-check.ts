@@ -42,6 +42,13 @@ export interface RunCheckOptions {
  */
 const ABORT_GRACE_MS = 500;
 
+/**
+ * A wait a server asks for (Retry-After, Exchange's "Suggested Backoff Time") is honoured for at most this many
+ * of the check's intervals: one Retry-After: 99999999 silenced a check until restart, and a 5-second test
+ * schedule must be tried again within a minute.
+ */
+export const SERVER_BACKOFF_INTERVALS = 3;
+
 // The runner, not the probe, owns the deadline, the token and what it shows, so every protocol gets them the
 // same way and a probe body stays a plain protocol dialogue.
 export async function runCheck(
@@ -54,6 +61,7 @@ export async function runCheck(
   const startedAt = deps.clock.now();
   const started = deps.clock.monotonic();
   const identity = { monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check };
+  const maxBackoffSeconds = SERVER_BACKOFF_INTERVALS * monitor.intervalSeconds;
   const finish = (raw: ProbeOutcome, claims?: TokenClaims, retryAfterSeconds?: number): CheckResult => {
     const outcome = maskOutcome(raw, deps.redact);
     const result: CheckResult = {
@@ -77,7 +85,7 @@ export async function runCheck(
       });
       result.diagnosis = maskDiagnosis(diagnosis, deps.redact);
       const backoff = retryAfterSeconds ?? secondsOf(backoffMsForReply(outcome.failure.serverText ?? ''));
-      if (backoff !== undefined) result.retryAfterSeconds = backoff;
+      if (backoff !== undefined) result.retryAfterSeconds = Math.min(backoff, maxBackoffSeconds);
     }
     return result;
   };
@@ -111,7 +119,7 @@ export async function runCheck(
   try {
     transcript.note(`token: client credentials for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}`);
     const tokenStart = deps.clock.monotonic();
-    const token = await untilAborted(deps.tokens.getToken(monitor.tenant), controller.signal, () => ({
+    const token = await untilAborted(deps.tokens.getToken(monitor.tenant, undefined, { maxWaitMs: maxBackoffSeconds * 1000 }), controller.signal, () => ({
       ok: false as const,
       failure: { stage: 'token' as const, reason: 'timeout' as const, message: 'no token before the check deadline' },
     }));

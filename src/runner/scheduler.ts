@@ -3,7 +3,7 @@ import cron, { type ScheduledTask } from 'node-cron';
 import type { ResolvedMonitor } from '../config/types.js';
 import type { CheckKind, SkipReason } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
-import type { CheckResult } from '../core/result.js';
+import { backoffUntil, type CheckResult } from '../core/result.js';
 
 
 export interface Job {
@@ -175,7 +175,7 @@ export class Scheduler {
     state.running = this.#options
       .execute(job)
       .then((result) => {
-        if (result.retryAfterSeconds !== undefined) state.notBefore = this.#options.clock.now() + result.retryAfterSeconds * 1000;
+        state.notBefore = backoffUntil(result) ?? 0;
         this.#options.onResult(job, result, lateness);
       })
       .finally(() => {

@@ -1,4 +1,4 @@
-import { resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
+import { backoffUntil, resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
 import { jobKey, type Job } from './scheduler.js';
 
 export interface CheckStatus extends CheckIdentity {
@@ -7,6 +7,8 @@ export interface CheckStatus extends CheckIdentity {
   /** When the current state (ok or failing) began, as far as this agent has seen; absent while pending. */
   since?: string;
   lastSuccessAt?: string;
+  /** The latest run's server asked to wait: no run before this time (capped at three intervals). */
+  backingOffUntil?: string;
   last?: {
     at: string;
     durationSeconds: number;
@@ -100,6 +102,7 @@ export function nextStatus(previous: Pick<CheckStatus, 'state' | 'since' | 'cons
   const failure = result.outcome.failure;
   const at = new Date(result.startedAt).toISOString();
   const ok = result.outcome.ok;
+  const until = backoffUntil(result);
   return {
     monitor: result.monitor,
     tenant: result.tenant,
@@ -109,6 +112,7 @@ export function nextStatus(previous: Pick<CheckStatus, 'state' | 'since' | 'cons
     since: previous?.since !== undefined && previous.state === (ok ? 'ok' : 'failing') ? previous.since : at,
     consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
     ...(ok ? { lastSuccessAt: at } : previous?.lastSuccessAt ? { lastSuccessAt: previous.lastSuccessAt } : {}),
+    ...(until !== undefined ? { backingOffUntil: new Date(until).toISOString() } : {}),
     last: {
       at,
       durationSeconds: result.durationSeconds,

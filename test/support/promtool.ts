@@ -24,6 +24,7 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_check_last_run_timestamp_seconds',
   'mailprobe_check_last_delivery_seconds',
   'mailprobe_checks_skipped_total',
+  'mailprobe_check_backoff_until_timestamp_seconds',
   'mailprobe_monitor_info',
   'mailprobe_monitor_interval_seconds',
   'mailprobe_token_requests_total',
