@@ -183,7 +183,7 @@ export class DeliveryQueue {
     try {
       // A redirect would turn the POST into a GET elsewhere; it is reported as a rejection instead.
       const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body, signal, redirect: 'manual' });
-      const text = await response.text();
+      const text = await headOf(response, RESPONSE_LOG_MAX);
       if (response.ok) return { kind: 'sent', status: response.status };
       if (!isRetryableStatus(response.status)) return { kind: 'rejected', status: response.status, response: text.slice(0, RESPONSE_LOG_MAX) };
       const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#options.now());
@@ -207,4 +207,26 @@ export class DeliveryQueue {
       logger.error('notification delivery callback failed', { error });
     }
   }
+}
+
+/**
+ * The first bytes of a receiver's answer, as text; the rest is not read. Only a log line needs them, and a
+ * receiver that answers 300 MB must not cost 300 MB.
+ */
+async function headOf(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) return '';
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let length = 0;
+  try {
+    while (length < maxBytes) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      chunks.push(value);
+      length += value.length;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
 }

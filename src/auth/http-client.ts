@@ -20,6 +20,12 @@ export interface AuthorityHttpOptions {
   onNetworkError(url: string, error: Error): void;
 }
 
+/**
+ * The most of one answer read from the login service or Graph. Their JSON answers are a few kilobytes (a Graph
+ * credential listing stays far below this); a 300 MB answer once took `check` to 1 GB of memory.
+ */
+export const MAX_BODY_BYTES = 1024 * 1024;
+
 // msal-node's own client sets no timeout on token POSTs (a stalled authority would block forever) and
 // ignores a per-tenant CA, so mailprobe hands msal this client instead.
 export class AuthorityHttpClient implements INetworkModule {
@@ -55,7 +61,12 @@ export class AuthorityHttpClient implements INetworkModule {
         },
         (res) => {
           const chunks: Buffer[] = [];
-          res.on('data', (chunk: Buffer) => chunks.push(chunk));
+          let received = 0;
+          res.on('data', (chunk: Buffer) => {
+            received += chunk.length;
+            if (received > MAX_BODY_BYTES) req.destroy(new ResponseTooLargeError(url));
+            else chunks.push(chunk);
+          });
           res.on('error', reject);
           res.on('end', () => {
             clearTimeout(deadline);
@@ -90,6 +101,15 @@ export class AuthorityTimeoutError extends Error {
   constructor(timeoutMs: number) {
     super(`no answer from the login service within ${timeoutMs} ms`);
     this.name = 'AuthorityTimeoutError';
+  }
+}
+
+export class ResponseTooLargeError extends Error {
+  readonly code = 'ERESPONSETOOLARGE';
+
+  constructor(url: string) {
+    super(`${new URL(url).host} answered more than ${MAX_BODY_BYTES / 1024 / 1024} MB; the rest was not read`);
+    this.name = 'ResponseTooLargeError';
   }
 }
 
