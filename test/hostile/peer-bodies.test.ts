@@ -25,11 +25,11 @@ describe('peers answering without end', () => {
   test('the login service: the answer is read to 1 MB, then the request fails as too large', async () => {
     const peer = await startEndlessPeer({ status: 400, tls: pki.server });
     after(() => peer.close());
-    const errors: Error[] = [];
+    const errors: Array<Error & { code?: string }> = [];
     const client = new AuthorityHttpClient({ ca: [pki.ca.cert], rejectUnauthorized: true, timeoutMs: 20_000, onExchange: () => undefined, onNetworkError: (_url, error) => errors.push(error) });
     await assert.rejects(client.sendPostRequestAsync(`${peer.url}/t/oauth2/v2.0/token`, { body: 'grant_type=client_credentials' }), /answered more than 1 MB/);
     await peer.abandoned;
-    assert.equal((errors[0] as Error & { code?: string } | undefined)?.code, 'ERESPONSETOOLARGE', 'the token provider sees a network error with its own code');
+    assert.equal(errors[0]?.code, 'ERESPONSETOOLARGE', 'the token provider sees a network error with its own code');
     assert.ok(peer.written() < MAX_BODY_BYTES + SOCKET_SLACK, `the peer wrote ${peer.written()} bytes before the client left`);
   });
 
