@@ -61,10 +61,18 @@ interface AppState {
   /** A wait the login service asked for: from when, until when. */
   blockedAt: number;
   blockedUntil: number;
+  /**
+   * The login service's latest refusal that holds requests back (429 or 5xx): until it has passed, msal (whose
+   * throttling cache answers without asking) or our own Retry-After wait reports this cause, never another one.
+   */
+  holdBack?: { failure: ProbeFailure; until: number };
 }
 
 // A Retry-After beyond a day is a broken or hostile answer, not a plan; no caller waits longer anyway.
 const MAX_RETRY_AFTER_S = 86_400;
+
+/** How long msal-node keeps answering from its throttling cache after a 429 or 5xx without Retry-After. */
+const MSAL_DEFAULT_THROTTLE_MS = 60_000;
 
 const TOKEN_PATH = /\/oauth2\/v2\.0\/token$/;
 
@@ -129,12 +137,14 @@ export class MsalTokenProvider implements TokenProvider {
     const blockedUntil = Math.min(state.blockedUntil, state.blockedAt + maxWaitMs);
     if (blockedUntil > now) {
       const retryAfterSeconds = Math.ceil((blockedUntil - now) / 1000);
+      const held = state.holdBack?.failure;
       return {
         ok: false,
         retryAfterSeconds,
         failure: {
           stage: 'token',
-          reason: 'throttled',
+          reason: held?.reason ?? 'throttled',
+          ...(held?.serverText !== undefined ? { serverText: held.serverText } : {}),
           message: `the login service asked to wait; ${retryAfterSeconds} s left before mailprobe asks again`,
         },
       };
@@ -189,6 +199,11 @@ export class MsalTokenProvider implements TokenProvider {
           : `cannot reach the login service https://${tenant.authorityHost}: ${code}`;
       return { ok: false, failure: { stage: 'token', reason, message } };
     }
+    const held = state.holdBack;
+    if (!exchange && held && held.until > this.#clock.now()) {
+      // One cause, one reason: msal's throttling cache repeats the refusal that filled it, without asking again.
+      return { ok: false, failure: { ...held.failure, message: `${held.failure.message}; msal-node holds further requests back for a while` } };
+    }
     if (!exchange) {
       // msal refused before sending anything (e.g. a /common tenant, a malformed authority).
       const input = tokenErrorFromUnknown(error);
@@ -214,11 +229,11 @@ export class MsalTokenProvider implements TokenProvider {
     );
     const description = typeof body.error_description === 'string' ? body.error_description.split(/\r?\n/)[0] : undefined;
     const serverText = description ?? `HTTP ${exchange.status}`;
-    return {
-      ok: false,
-      ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
-      failure: { stage: 'token', reason, serverText, message: `the login service refused the ${exchange === state.lastExchange ? 'token' : 'metadata'} request (HTTP ${exchange.status})` },
-    };
+    const failure: ProbeFailure = { stage: 'token', reason, serverText, message: `the login service refused the ${exchange === state.lastExchange ? 'token' : 'metadata'} request (HTTP ${exchange.status})` };
+    if (exchange.status === 429 || exchange.status >= 500) {
+      state.holdBack = { failure, until: this.#clock.now() + (retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : MSAL_DEFAULT_THROTTLE_MS) };
+    }
+    return { ok: false, ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}), failure };
   }
 
   #masked(failure: ProbeFailure): ProbeFailure {

@@ -65,6 +65,10 @@ export const REASON_CATEGORY = {
   delivery_timeout: 'delivery',
   cleanup_failed: 'delivery',
   send_budget_exhausted: 'mailbox',
+  // the tenant's daily limit for external recipients: a tenant-wide block, reported once per tenant
+  tenant_external_limit: 'mailbox',
+  // a High Volume Email account sent to a recipient outside the tenant (HVE sends internally only)
+  hve_external_recipient: 'config',
   // server state
   throttled: 'server',
   server_unavailable: 'server',

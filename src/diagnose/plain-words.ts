@@ -64,6 +64,8 @@ export const PLAIN_WORDS: Record<ReasonCode, string> = {
   delivery_timeout: 'The test message was sent but did not arrive in time.',
   cleanup_failed: 'Old test messages could not be removed.',
   send_budget_exhausted: 'The monitor held back a test message to stay within its sending budget.',
+  tenant_external_limit: 'The organisation reached its daily limit for mail to outside recipients; every mailbox is blocked until it resets.',
+  hve_external_recipient: 'A High Volume Email account tried to send outside the organisation, which it cannot.',
 
   throttled: 'Microsoft 365 asked the monitor to slow down.',
   server_unavailable: 'The mail service is temporarily unavailable.',

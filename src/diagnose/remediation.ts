@@ -576,6 +576,20 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`],
     fixes: mailboxAccessFixes(c, 'Delete old probe messages from Inbox and Sent Items'),
   }),
+  tenant_external_limit: (c) => ({
+    summary: `Tenant ${c.monitor.tenantId} reached its daily limit for external recipients: every mailbox of the tenant is blocked, not only ${c.monitor.mailbox}`,
+    candidates: ['a bulk or compromised sender in the tenant sent to many outside recipients in the last 24 hours', 'a trial tenant (5.7.232), whose limit is low'],
+    fixes: [
+      'Wait for the 24-hour window to pass; mail to internal recipients still flows',
+      'Find the senders: Microsoft Defender portal → Email & collaboration → Review → Restricted entities, and the outbound spam report',
+      retryLater(c.backoffMs),
+    ],
+  }),
+  hve_external_recipient: (c) => ({
+    summary: `${c.monitor.mailbox} is a High Volume Email account, which sends to internal recipients only`,
+    candidates: ['the monitor\'s HVE recipient is outside the tenant\'s accepted domains'],
+    fixes: [`Set the monitor's "hve": { "recipient": … } to a mailbox in tenant ${c.monitor.tenantId}`],
+  }),
   send_budget_exhausted: (c) => ({
     summary: `Monitor ${c.monitor.name} used up its send budget; no probe message was sent`,
     candidates: [],
@@ -590,10 +604,11 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: ['other clients of the same app or mailbox', 'too many connections or logins in a short time'],
     fixes: [retryLater(c.backoffMs), 'Keep one connection per protocol and cache the token until shortly before exp'],
   }),
+  // The server's own doing: it said so before hanging up (BYE, 421, -ERR then close), so no firewall, no bug.
   server_unavailable: (c) => ({
-    summary: `${label(c)} server ${where(c)} reported a temporary failure`,
-    candidates: [],
-    fixes: [retryLater(c.backoffMs)],
+    summary: `${label(c)} server ${where(c)} ended the session or refused it for now, in its own words at ${c.stage}`,
+    candidates: ['the server is unavailable, restarting or shutting down (Exchange moves sessions between backends)', 'the server is throttling this app or mailbox: too many connections or logins at once'],
+    fixes: [retryLater(c.backoffMs), 'Keep one connection per protocol per mailbox; if it lasts beyond an hour, check Microsoft 365 Service health'],
   }),
   protocol_error: (c) => ({
     summary: `${label(c)} server ${where(c)} did not accept what mailprobe sent at ${c.stage}`,

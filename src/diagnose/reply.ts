@@ -31,6 +31,8 @@ const SMTP: readonly Protocol[] = ['smtp'];
 // (5.7.139 variants, SubmissionQuotaExceeded before QuotaExceeded). Sources: docs/exchange-online-errors.md, "IMAP", "POP3" and "SMTP".
 const replyRules: readonly ReplyRule[] = [
   { protocols: ALL, pattern: /Request is throttled/i, reason: 'throttled' },
+  // Too many sessions at once, in Exchange's words and in Dovecot's ("Maximum number of connections from user+IP").
+  { protocols: ALL, pattern: /Concurrent connections limit exceeded|Maximum number of connections|too many connections/i, reason: 'throttled' },
 
   // IMAP (§3)
   { protocols: IMAP, pattern: /User is authenticated but not connected/i, reason: 'auth_not_connected' },
@@ -39,12 +41,19 @@ const replyRules: readonly ReplyRule[] = [
   { protocols: IMAP, pattern: /\bAUTHENTICATE failed\b/i, reason: 'auth_failed' },
   { protocols: IMAP, pattern: /\[AUTHENTICATIONFAILED\]/i, reason: 'auth_failed' },
   { protocols: IMAP, pattern: /\bBAD Command (?:Argument )?Error\b/i, reason: 'protocol_error' },
+  // An untagged BYE ends the session from the server's side (RFC 9051 7.1.5): unavailable or shutting down.
+  { protocols: IMAP, pattern: /^(?:\* )?BYE\b/im, reason: 'server_unavailable' },
 
   // POP3 (§4)
   { protocols: POP3, pattern: /-ERR Protocol error\. Connection is closed/i, reason: 'protocol_error' },
   { protocols: POP3, pattern: /-ERR Logon failure: unknown user name or bad password/i, reason: 'auth_failed' },
   { protocols: POP3, pattern: /-ERR Authentication failure/i, reason: 'auth_failed' },
   { protocols: POP3, pattern: /-ERR \[AUTH\]/i, reason: 'auth_failed' },
+  { protocols: POP3, pattern: /-ERR Server Unavailable\b|-ERR \[SYS\/TEMP\]|-ERR \[IN-USE\]/i, reason: 'server_unavailable' },
+  // Before any command, or after a login that worked, an -ERR is the server ending the session, not a refusal.
+  { protocols: POP3, stages: ['greeting'], pattern: /^-ERR\b/, reason: 'server_unavailable' },
+  { protocols: POP3, stages: ['stat'], pattern: /denied|permission|not authori[sz]ed/i, reason: 'list_failed' },
+  { protocols: POP3, stages: ['stat', 'logout'], pattern: /^-ERR\b/, reason: 'server_unavailable' },
 
   // SMTP (§5)
   { protocols: SMTP, pattern: /\b4\.7\.66\b/, reason: 'tls_version_rejected' },
@@ -52,13 +61,18 @@ const replyRules: readonly ReplyRule[] = [
   { protocols: SMTP, pattern: /SmtpClientAuthentication is disabled for the Tenant/i, reason: 'smtp_auth_disabled_tenant' },
   { protocols: SMTP, pattern: /SmtpClientAuthentication is disabled for the Mailbox/i, reason: 'smtp_auth_disabled_mailbox' },
   { protocols: SMTP, pattern: /did not meet the criteria to be authenticated|security defaults/i, reason: 'smtp_auth_policy_blocked' },
-  { protocols: SMTP, pattern: /basic authentication is disabled|user credentials were incorrect/i, reason: 'basic_auth_rejected' },
+  { protocols: SMTP, pattern: /basic authentication is disabled|user credentials were incorrect|\b5\.7\.30\b/i, reason: 'basic_auth_rejected' },
+  // §10: the tenant's daily limit for external recipients (5.7.232 trial tenants, 5.7.233): every mailbox at once.
+  { protocols: SMTP, pattern: /\b5\.7\.23[23]\b/, reason: 'tenant_external_limit' },
+  { protocols: SMTP, pattern: /\b5\.5\.105\b|External sending is not supported for High Volume Email/i, reason: 'hve_external_recipient' },
   { protocols: SMTP, pattern: /\b5\.7\.3\b/, reason: 'auth_failed' },
   { protocols: SMTP, pattern: /\b535[ -]5\.7\.8\b/, reason: 'auth_failed' },
   { protocols: SMTP, pattern: /\b5\.5\.124\b/, reason: 'invalid_user' },
   { protocols: SMTP, pattern: /\b5\.7\.57\b/, reason: 'not_authenticated' },
   { protocols: SMTP, pattern: /\b5\.7\.60\b|\b5\.2\.252\b|SendAsDenied/i, reason: 'send_as_denied' },
   { protocols: SMTP, pattern: /MapiExceptionLogonFailed|mailbox logon failure/i, reason: 'mailbox_logon_failed' },
+  // 421 closes the channel (RFC 5321 3.8): the service is unavailable or shutting down, whatever the enhanced code.
+  { protocols: SMTP, pattern: /^421[ -]/m, reason: 'server_unavailable' },
   { protocols: SMTP, pattern: /\b4\.3\.2\b/, reason: 'throttled' },
   { protocols: SMTP, pattern: /SubmissionQuotaExceededException/i, reason: 'submission_quota_exceeded' },
   { protocols: SMTP, pattern: /QuotaExceededException|\b5\.2\.2 mailbox full\b/i, reason: 'mailbox_full' },

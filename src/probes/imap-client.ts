@@ -135,14 +135,19 @@ export class ImapClient {
     let bytes = 0;
     let lines = 0;
     let continuations = 0;
+    let bye: string | undefined;
     for (;;) {
-      const line = await this.#readResponse();
+      // The server said goodbye and closed: its words, not the close, are why the command failed.
+      const line = await this.#readResponse().catch((err: unknown) => {
+        throw bye === undefined ? err : new ImapRefusal(verb, bye);
+      });
       bytes += line.length + 2;
       lines++;
       if (bytes > MAX_ANSWER_BYTES) throw new ProtocolViolation(`the server sent more than ${MAX_ANSWER_BYTES} bytes in answer to ${verb}`);
       if (lines > MAX_ANSWER_LINES) throw new ProtocolViolation(`the server sent more than ${MAX_ANSWER_LINES} lines in answer to ${verb}`);
       if (line.startsWith(`${tag} `)) return tagged(verb, line.slice(tag.length + 1));
       if (line.startsWith('* ')) {
+        if (/^\* BYE\b/i.test(line)) bye ??= line.slice(2);
         options.untagged?.(line);
         continue;
       }

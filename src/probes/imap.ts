@@ -66,6 +66,8 @@ export function maskImapClientLine(line: string): string {
  */
 class ServerLines {
   lastTagged: string | undefined;
+  /** An untagged BYE: the server ending the session, whose words explain the close that follows. */
+  bye: string | undefined;
   #partial = '';
   #bytes = 0;
   #lines = 0;
@@ -92,6 +94,7 @@ class ServerLines {
     this.#partial = (lines.pop() ?? '').slice(0, MAX_TRANSCRIPT_LINE);
     for (const line of lines) {
       if (!line.startsWith('* ') && !line.startsWith('+')) this.lastTagged = line.replace(/^\S+ /, '');
+      else if (/^\* BYE\b/i.test(line)) this.bye ??= line.slice(2);
       this.onLine(clip(line));
     }
   }
@@ -222,6 +225,10 @@ export async function withImapSession<T>(
       if (isServerRefusal(err)) {
         const text = serverLines.lastTagged ?? String(field(err, 'responseText') ?? field(err, 'response') ?? '');
         throw rejection('imap', recorder.stage, text, `server refused the command during ${recorder.stage}`);
+      }
+      // A reply that came before the close wins over it: a BYE is the server ending the session (not LOGOUT's own).
+      if (serverLines.bye !== undefined && recorder.stage !== 'logout') {
+        throw rejection('imap', recorder.stage, serverLines.bye, `the server ended the session during ${recorder.stage}`);
       }
       // A command cut off by a lost connection reports NoConnection; the socket error says why.
       throw lastError ?? err;

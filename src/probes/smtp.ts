@@ -77,11 +77,16 @@ function xoauth2Handler(ctx: ProbeContext, run: ProbeRun) {
   };
 }
 
-/** A nodemailer error that carries an SMTP reply becomes a rejection classified on that reply. */
-function fromNodemailer(err: unknown, stage: Stage): unknown {
+/**
+ * A nodemailer error that carries an SMTP reply becomes a rejection classified on that reply. A refusal that came
+ * before the close wins over the close (a 421 answer is followed by the server hanging up, and the close can
+ * reach us first): its words are the failure's.
+ */
+function fromNodemailer(err: unknown, stage: Stage, refusal: LastRefusal): unknown {
   if (err instanceof ProbeError) return err;
-  const response = field(err, 'response');
-  if (typeof response !== 'string' || !/^\d{3}/.test(response)) return err;
+  const answered = field(err, 'response');
+  const response = typeof answered === 'string' && /^\d{3}/.test(answered) ? answered : transportReason(err) === 'connection_reset' ? refusal.reply : undefined;
+  if (response === undefined) return err;
   const refused = rejection('smtp', stage, response, `the server refused ${String(field(err, 'command') ?? 'the command')}`);
   // requireTLS sends STARTTLS even when EHLO did not offer it; a refusal means no TLS to be had.
   if (field(err, 'command') === 'STARTTLS' && refused.reason === 'protocol_error') {
@@ -94,7 +99,12 @@ function closedError(): Error {
   return Object.assign(new Error('server closed the connection'), { code: 'ECONNRESET' });
 }
 
-function transcriptLogger(run: ProbeRun, watchdog: Watchdog) {
+/** The server's latest reply to the latest command, if it was a refusal (4xx/5xx). */
+interface LastRefusal {
+  reply?: string;
+}
+
+function transcriptLogger(run: ProbeRun, watchdog: Watchdog, refusal: LastRefusal) {
   const ignore = (): void => undefined;
   return {
     debug: (entry: unknown, message: unknown) => {
@@ -103,8 +113,10 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog) {
       if (tnx === 'server') {
         watchdog.kick();
         for (const line of message.split('\n')) run.transcript.server(line);
+        if (/^[45]\d\d(?:[ -]|$)/.test(message)) refusal.reply = message;
       } else if (tnx === 'client') {
         watchdog.kick();
+        delete refusal.reply;
         // The greeting ends when the client speaks: a server line alone may be garbage, not a greeting.
         if (run.recorder.stage === 'greeting') run.recorder.begin('capability');
         if (message === 'STARTTLS') run.recorder.begin('starttls');
@@ -136,6 +148,7 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
 
   let socket: net.Socket | undefined;
   let connection: SMTPConnection | undefined;
+  const refusal: LastRefusal = {};
   const teardown = (): void => {
     connection?.close();
     socket?.destroy();
@@ -158,7 +171,7 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
         secure: false,
         requireTLS: true,
         tls: tlsOptionsFor(endpoint),
-        logger: transcriptLogger(run, watchdog),
+        logger: transcriptLogger(run, watchdog, refusal),
         transactionLog: true,
         // nodemailer's connectionTimeout covers greeting, EHLO, STARTTLS and the handshake together;
         // the watchdog bounds each of them, this is only the backstop.
@@ -198,7 +211,7 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
       });
       return sent;
     } catch (err) {
-      throw fromNodemailer(err, recorder.stage);
+      throw fromNodemailer(err, recorder.stage, refusal);
     } finally {
       teardown();
     }

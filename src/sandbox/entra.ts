@@ -405,6 +405,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraServer> {
     if (req.method === 'POST' && tokenPath) {
       tokenRequests += 1;
       if (model.faults.tokenHang) return; // accepted, never answered; close() destroys the socket
+      if (model.faults.tokenServerError) return send(res, { status: 500, headers: { 'content-type': 'text/plain' }, body: 'Internal Server Error' });
       const throttle = model.faults.tokenThrottleSeconds;
       if (throttle !== null) {
         return send(res, { status: 429, headers: { 'content-type': 'text/plain', 'retry-after': String(throttle) }, body: 'Too Many Requests' });

@@ -134,6 +134,8 @@ export interface SandboxFaults {
   tokenThrottleSeconds: number | null;
   /** Token endpoint accepts the request and never answers. */
   tokenHang: boolean;
+  /** Token endpoint answers HTTP 500 (an Entra outage behind its front door). */
+  tokenServerError: boolean;
   /** IMAP answers "Request is throttled. Suggested Backoff Time: <n> milliseconds". */
   imapThrottleMs: number | null;
   /** IMAP accepts AUTHENTICATE, then "BAD User is authenticated but not connected." */
@@ -157,6 +159,7 @@ export function defaultFaults(): SandboxFaults {
   return {
     tokenThrottleSeconds: null,
     tokenHang: false,
+    tokenServerError: false,
     imapThrottleMs: null,
     imapNotConnected: false,
     smtpThrottle: false,

@@ -164,6 +164,24 @@ describe('token provider against the Entra emulator', () => {
     }
   });
 
+  test('one HTTP 500 is one reason for every check that asks while msal holds requests back', async () => {
+    const failing = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [{ value: SECRET }] }] }]);
+    failing.faults.tokenServerError = true;
+    const server = await startEntra({ model: failing, tls: pki.server });
+    try {
+      const tokens = provider();
+      const t = tenant({ authorityHost: server.authorityHost });
+      const failures = [failureOf(await tokens.getToken(t)), failureOf(await tokens.getToken(t)), failureOf(await tokens.getToken(t))];
+      assert.deepEqual(
+        failures.map((failure) => `${failure.reason}: ${failure.serverText ?? ''}`),
+        Array(3).fill('token_endpoint_unreachable: HTTP 500'),
+      );
+      assert.equal(server.tokenRequests(), 1, 'msal held the later requests back');
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a login service that never answers → timeout within the bound', async () => {
     const hanging = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [{ value: SECRET }] }] }]);
     hanging.faults.tokenHang = true;

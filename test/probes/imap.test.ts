@@ -10,6 +10,7 @@ import {
   testXOAuth2,
   type ScriptStep,
 } from '../support/scripted-server.js';
+import { assertServerEnding } from '../support/server-ending.js';
 
 // A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
 // first on a loaded machine, and no test measures how long the cut took.
@@ -226,5 +227,21 @@ describe('imap probe', () => {
     const { outcome } = await probe([{ send: GREETING }], { ca: [] });
     assert.equal(outcome.failure?.stage, 'tls');
     assert.equal(outcome.failure?.reason, 'tls_untrusted');
+  });
+});
+
+// The server ends the session itself (issue 21): a reply that came before the close wins over the close.
+describe('imap probe: the server ends the session', () => {
+  test('an untagged BYE after login, then the close: the BYE is the failure, server_unavailable at list', async () => {
+    const { outcome, server } = await probe([...UNTIL_AUTH, { expect: /\S+ LIST "" "\*"/, reply: '* BYE Connection closed. 14\r\n' }, { close: true }]);
+    assert.deepEqual(server.problems, []);
+    assert.equal(outcome.failure?.stage, 'list');
+    assertServerEnding(outcome, 'imap', 'BYE Connection closed. 14', 'server_unavailable');
+  });
+
+  test('a BYE instead of the greeting is the server refusing the session for now', async () => {
+    const { outcome } = await probe([{ send: '* BYE Connection closed. 14\r\n' }, { close: true }]);
+    assert.equal(outcome.failure?.stage, 'greeting');
+    assertServerEnding(outcome, 'imap', 'BYE Connection closed. 14', 'server_unavailable');
   });
 });

@@ -8,6 +8,7 @@ import {
   testXOAuth2,
   type ScriptStep,
 } from '../support/scripted-server.js';
+import { assertServerEnding } from '../support/server-ending.js';
 
 // A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
 // first on a loaded machine, and no test measures how long the cut took.
@@ -129,5 +130,25 @@ describe('pop3 probe', () => {
     assert.equal(outcome.failure?.stage, 'capability');
     assert.equal(outcome.failure?.reason, 'timeout');
     assert.match(outcome.failure?.message ?? '', /aborted/, 'the abort ended it, not the step timeout');
+  });
+});
+
+// The server ends the session itself (issue 21). Exchange's words: "-ERR Server Unavailable. 21" (email-oauth2-proxy
+// #379, in docs/exchange-online-errors.md §4).
+describe('pop3 probe: the server ends the session', () => {
+  const UNAVAILABLE = '-ERR Server Unavailable. 21';
+
+  test('-ERR instead of the greeting, then the close: nothing was sent, so no protocol error and no mailprobe bug', async () => {
+    const { outcome, server } = await probe([{ send: `${UNAVAILABLE}\r\n` }, { close: true }]);
+    assert.deepEqual(server.received, []);
+    assert.equal(outcome.failure?.stage, 'greeting');
+    assertServerEnding(outcome, 'pop3', UNAVAILABLE, 'server_unavailable');
+  });
+
+  test('-ERR after a login that worked, then the close: the server, not a missing FullAccess', async () => {
+    const { outcome, server } = await probe([...UNTIL_AUTH, { expect: 'STAT', reply: `${UNAVAILABLE}\r\n` }, { close: true }]);
+    assert.deepEqual(server.problems, []);
+    assert.equal(outcome.failure?.stage, 'stat');
+    assertServerEnding(outcome, 'pop3', UNAVAILABLE, 'server_unavailable');
   });
 });

@@ -9,6 +9,7 @@ import {
   TEST_MAILBOX,
   type ScriptStep,
 } from '../support/scripted-server.js';
+import { assertServerEnding } from '../support/server-ending.js';
 
 // A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
 // first on a loaded machine, and no test measures how long the cut took.
@@ -172,5 +173,24 @@ describe('smtp probe', () => {
     assert.equal(outcome.failure?.stage, 'send');
     assert.equal(outcome.failure?.reason, 'send_as_denied');
     assert.equal(outcome.failure?.serverText, reply);
+  });
+});
+
+// The server ends the session itself (issue 21): the reply is written and the connection closed at once, so the
+// close races the reply to the client; the reply must win.
+describe('smtp probe: the server ends the session', () => {
+  test('421 4.3.2 in answer to AUTH, then the close: the reply is the failure (MailKit #1106)', async () => {
+    const reply = '421 4.3.2 Service not active [TYAPR01CA0229.jpnprd01.prod.outlook.com]';
+    const { outcome, server } = await probe([...UNTIL_TLS, SECURE_EHLO, { expect: 'AUTH XOAUTH2', reply: `${reply}\r\n` }, { close: true }]);
+    assert.deepEqual(server.problems, []);
+    assert.equal(outcome.failure?.stage, 'auth');
+    assertServerEnding(outcome, 'smtp', reply, 'server_unavailable');
+  });
+
+  test('432 4.3.2 Concurrent connections limit exceeded at MAIL FROM, then the close: throttled, with the back-off', async () => {
+    const reply = '432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending';
+    const { outcome } = await probe([...UNTIL_AUTH, { expect: `MAIL FROM:<${TEST_MAILBOX}>`, reply: `${reply}\r\n` }, { close: true }]);
+    assert.equal(outcome.failure?.stage, 'send');
+    assertServerEnding(outcome, 'smtp', reply, 'throttled');
   });
 });
