@@ -35,7 +35,8 @@ export function federatedTokenPath(credential: FederatedCredential, baseDir: str
 /** The audience Entra expects in a federated assertion for this tenant's cloud, unless the credential names its own. */
 export function federatedAudience(tenant: ResolvedTenant): string {
   const credential = tenant.credential;
-  return (credential.type === 'federated' && credential.audience) || CLOUD_ENDPOINTS[tenant.cloud].federatedAudience;
+  const own = credential.type === 'federated' || credential.type === 'managedIdentity' ? credential.audience : undefined;
+  return own ?? CLOUD_ENDPOINTS[tenant.cloud].federatedAudience;
 }
 
 /**

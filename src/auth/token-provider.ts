@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { ProbeFailure } from '../core/outcome.js';
 import { federatedAudience, readFederatedToken, type AssertionClaims, type FederatedCredential } from './federated.js';
 import { AuthorityHttpClient, type AuthorityExchange } from './http-client.js';
+import { fetchManagedIdentityToken, identityEndpoint, type ManagedIdentityCredential } from './managed-identity.js';
 import { Secret } from '../core/secret.js';
 
 export type TokenResult =
@@ -36,7 +37,7 @@ export interface TokenEvents {
 }
 
 export interface CredentialExpiry {
-  type: 'client_secret' | 'certificate' | 'federated_token';
+  type: 'client_secret' | 'certificate' | 'federated_token' | 'managed_identity';
   expiresAt: number;
 }
 
@@ -289,6 +290,7 @@ export class MsalTokenProvider implements TokenProvider {
     | { failure: ProbeFailure } {
     const credential = tenant.credential;
     if (credential.type === 'federated') return { clientAssertion: () => this.#federatedAssertion(tenant, credential, state) };
+    if (credential.type === 'managedIdentity') return { clientAssertion: () => this.#managedIdentityAssertion(tenant, credential, state) };
     if (credential.type === 'secret') {
       const lookup = readSecret(credential.secret, tenant.baseDir, this.#env);
       if (!lookup.ok) return { failure: configFailure('credential_missing', `client secret of tenant "${tenant.key}": ${lookup.message}`) };
@@ -325,6 +327,25 @@ export class MsalTokenProvider implements TokenProvider {
     if (read.claims.exp !== undefined) this.#events.onAssertion?.(tenant, { type: 'federated_token', expiresAt: read.claims.exp * 1000 });
     return read.assertion.reveal();
   }
+
+  // A managed identity's token is the assertion: asked for each token request, as the identity endpoint caches it.
+  async #managedIdentityAssertion(tenant: ResolvedTenant, credential: ManagedIdentityCredential, state: AppState): Promise<string> {
+    const endpoint = identityEndpoint(credential, this.#env);
+    if (endpoint.header) this.#events.onSecretRead?.(endpoint.header.reveal());
+    const token = await fetchManagedIdentityToken(endpoint, { clientId: credential.clientId, resource: federatedAudience(tenant), timeoutMs: this.#timeoutMs });
+    if (!token.ok) {
+      state.assertionError = {
+        stage: 'token',
+        reason: 'managed_identity_unavailable',
+        message: this.#redact(token.message),
+        ...(token.serverText !== undefined ? { serverText: this.#redact(token.serverText) } : {}),
+      };
+      throw new Error(token.message);
+    }
+    state.assertion = token.claims;
+    this.#events.onAssertion?.(tenant, { type: 'managed_identity', expiresAt: token.expiresAt });
+    return token.assertion.reveal();
+  }
 }
 
 /** Expiry of the configured credential itself (certificate notAfter, the secret's stated expiry, the federated token's exp). */
@@ -334,6 +355,8 @@ export function credentialExpiry(tenant: ResolvedTenant, env: NodeJS.ProcessEnv 
     const read = readFederatedToken(credential, tenant.baseDir, env);
     return read.ok && read.claims.exp !== undefined ? { type: 'federated_token', expiresAt: read.claims.exp * 1000 } : undefined;
   }
+  // Known only once the identity endpoint has answered (onAssertion).
+  if (credential.type === 'managedIdentity') return undefined;
   if (credential.type === 'secret') {
     return credential.expires ? { type: 'client_secret', expiresAt: Date.parse(credential.expires) } : undefined;
   }

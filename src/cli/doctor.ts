@@ -3,6 +3,7 @@ import { CHECK, DOCTOR_ORDER } from '../core/checks.js';
 import { credentialExpiry } from '../auth/token-provider.js';
 import type { ResolvedMonitor, ResolvedTenant } from '../config/types.js';
 import { federatedAudience, readFederatedToken, type FederatedCredential } from '../auth/federated.js';
+import { identityEndpoint } from '../auth/managed-identity.js';
 import { readSecret } from '../config/secrets.js';
 import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
 import { diagnose } from '../diagnose/diagnose.js';
@@ -88,6 +89,11 @@ function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv): Chec
   const tenant = monitor.tenant;
   const credential = tenant.credential;
   if (credential.type === 'federated') return federatedState(tenant, credential, env);
+  if (credential.type === 'managedIdentity') {
+    const endpoint = identityEndpoint(credential, env);
+    const which = credential.clientId ? `user-assigned managed identity ${credential.clientId}` : 'the system-assigned managed identity';
+    return { ok: true, detail: `${which} for app ${tenant.clientId}, asked at ${endpoint.url} (${endpoint.form === 'imds' ? 'instance metadata' : 'App Service'} form) for audience ${federatedAudience(tenant)}` };
+  }
   if (credential.type === 'secret') {
     const lookup = readSecret(credential.secret, tenant.baseDir, env);
     if (!lookup.ok) return { ok: false, detail: lookup.message };

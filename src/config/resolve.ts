@@ -36,11 +36,11 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
         message: 'the client secret is written in the file; use {"env": "VAR"} or {"file": "path"} instead',
       });
     }
-    if (tenant.credential.type === 'federated' && tenant.credentialExpiryFromGraph) {
+    if ((tenant.credential.type === 'federated' || tenant.credential.type === 'managedIdentity') && tenant.credentialExpiryFromGraph) {
       warnings.push({
         file,
         path: `tenants.${key}.credentialExpiryFromGraph`,
-        message: 'ignored for a federated credential: it has no secret or certificate to expire; the federated token’s own expiry is exported instead',
+        message: 'ignored without a secret or certificate: the federated or managed-identity token’s own expiry is exported instead',
       });
     }
   }

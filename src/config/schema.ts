@@ -37,6 +37,8 @@ export const TlsOptions = z
   .strict();
 
 
+const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
 const isoDate = z
   .string()
   .refine((value) => !Number.isNaN(Date.parse(value)), 'an ISO 8601 date such as 2027-03-31 or 2027-03-31T00:00:00Z');
@@ -74,6 +76,28 @@ export const Credential = z.discriminatedUnion('type', [
         .describe('The audience the token must carry, as in the federated credential; default: the cloud’s (api://AzureADTokenExchange worldwide).'),
     })
     .strict(),
+  z
+    .object({
+      type: z.literal('managedIdentity'),
+      clientId: z
+        .string()
+        .regex(GUID, 'a GUID: the client ID of the user-assigned managed identity')
+        .optional()
+        .describe('Client ID of the user-assigned managed identity; omitted: the system-assigned one.'),
+      endpoint: z
+        .string()
+        .url()
+        .optional()
+        .describe(
+          'Identity endpoint asked in the instance-metadata (IMDS) form, e.g. for tests or a sidecar. Default: IDENTITY_ENDPOINT with IDENTITY_HEADER (App Service, Container Apps) when set, else http://169.254.169.254/metadata/identity/oauth2/token.',
+        ),
+      audience: z
+        .string()
+        .min(1)
+        .optional()
+        .describe('Resource the managed identity’s token is asked for, which the app’s federated credential must name; default: the cloud’s (api://AzureADTokenExchange worldwide).'),
+    })
+    .strict(),
 ]);
 
 /** The credential types monitors.json knows, for the error that names them. */
@@ -94,7 +118,7 @@ export const Tenant = z
       .describe('Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.'),
     clientId: z
       .string()
-      .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
+      .regex(GUID, 'an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
     credential: Credential,
     cloud: z.enum(CLOUDS).optional().describe('National cloud; sets the login host, scope and mail hosts.'),
     authorityHost: z

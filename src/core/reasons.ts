@@ -25,6 +25,7 @@ export const REASON_CATEGORY = {
   token_federated_subject_mismatch: 'token',
   token_federated_audience_mismatch: 'token',
   token_federated_no_match: 'token',
+  managed_identity_unavailable: 'token',
   token_endpoint_unreachable: 'transport',
   token_tls_untrusted: 'transport',
   token_error: 'token',

@@ -24,6 +24,7 @@ export const PLAIN_WORDS: Record<ReasonCode, string> = {
   token_federated_subject_mismatch: 'Microsoft 365 refused the sign-in: the app does not trust the monitor’s workload identity.',
   token_federated_audience_mismatch: 'Microsoft 365 refused the sign-in: the monitor’s workload identity token is for a different audience.',
   token_federated_no_match: 'Microsoft 365 refused the sign-in: the app does not trust the monitor’s workload identity.',
+  managed_identity_unavailable: 'The monitor’s managed identity could not be used to sign in.',
   token_endpoint_unreachable: 'The Microsoft sign-in service cannot be reached.',
   token_tls_untrusted: 'The Microsoft sign-in service’s certificate is not trusted.',
   token_error: 'Signing in to Microsoft 365 failed.',

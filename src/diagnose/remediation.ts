@@ -375,6 +375,20 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: ['the issuer, subject or audience of the federated credential differs from the token’s (exact, case-sensitive match)'],
     fixes: federatedCredentialFixes(c),
   }),
+  managed_identity_unavailable: (c) => ({
+    summary: `The managed identity that ${app(c)} signs in with gave no token${c.serverText ? `: ${c.serverText}` : ''}`,
+    candidates: [
+      'the user-assigned identity is not assigned to this VM, scale set or container app ("Identity not found")',
+      'the clientId is not that of the managed identity (its Client ID, not its Object (principal) ID)',
+      'the agent does not run on Azure, or a network policy blocks the identity endpoint',
+    ],
+    fixes: [
+      'az identity show -g RESOURCE_GROUP -n IDENTITY --query "{clientId:clientId,principalId:principalId}"',
+      'az vm identity assign -g RESOURCE_GROUP -n VM --identities IDENTITY_RESOURCE_ID   (az containerapp identity assign for a container app)',
+      `curl -sS -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${tokenExchangeAudience(c.monitor)}&client_id=CLIENT_ID"   (from the monitor host)`,
+      `The app ${c.monitor.clientId} needs a federated credential with issuer https://${authorityHost(c.monitor)}/${c.monitor.tenantId}/v2.0 and the identity's principal ID as subject`,
+    ],
+  }),
   token_endpoint_unreachable: (c) => ({
     summary: `The token endpoint ${tokenEndpoint(c.monitor)} could not be reached${tokenRef(c)}`,
     candidates: [

@@ -7,7 +7,7 @@ import { backoffUntil, resultReason, type CheckIdentity, type CheckResult } from
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 
-const CREDENTIAL_TYPES = ['client_secret', 'certificate', 'federated_token'] as const;
+const CREDENTIAL_TYPES = ['client_secret', 'certificate', 'federated_token', 'managed_identity'] as const;
 export type CredentialType = (typeof CREDENTIAL_TYPES)[number];
 const RESULTS = ['success', 'failure'] as const;
 export type TokenRequestResult = (typeof RESULTS)[number];
@@ -279,7 +279,7 @@ export class MailprobeMetrics {
     });
     this.#credentialExpiry = new Gauge({
       name: 'mailprobe_credential_expiry_timestamp_seconds',
-      help: 'Expiry of the configured client secret or certificate, or of the federated token last read, epoch seconds.',
+      help: 'Expiry of the configured client secret or certificate, or of the federated or managed-identity token last used, epoch seconds.',
       labelNames: ['tenant', 'client_id', 'type'],
       registers,
     });

@@ -20,8 +20,8 @@ export async function refreshCredentialExpiry(
   deps: { tokens: TokenProvider; metrics: MailprobeMetrics; logger: Logger; clock: Clock; env: NodeJS.ProcessEnv },
 ): Promise<void> {
   const local = credentialExpiry(tenant, deps.env);
-  // A federated token is not among the app's listed credentials: its own expiry is the one to watch.
-  if (!tenant.graph || tenant.credential.type === 'federated') {
+  // A federated or managed-identity token is not among the app's listed credentials: its own expiry is the one to watch.
+  if (!tenant.graph || tenant.credential.type === 'federated' || tenant.credential.type === 'managedIdentity') {
     if (local) deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, local.type, local.expiresAt / 1000);
     return;
   }

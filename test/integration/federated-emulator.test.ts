@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runCli } from '../support/cli.js';
 import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
+import { runCli } from '../support/cli.js';
+import { doctorSteps, type DoctorStep } from '../support/doctor.js';
 import { writeMonitors } from '../support/monitors.js';
 
 // A monitor whose app signs in with workload identity federation (a Kubernetes projected service-account token
@@ -14,14 +15,6 @@ const ISSUER = 'https://westeurope.oic.prod-aks.azure.com/0f1e2d3c-4b5a-4697-887
 const SUBJECT = 'system:serviceaccount:monitoring:mailprobe';
 const AUDIENCE = 'api://AzureADTokenExchange';
 
-interface DoctorStep {
-  id: string;
-  verdict: string;
-  reason?: string;
-  detail?: string;
-  serverText?: string;
-  diagnosis?: { fixes: string[]; summary: string };
-}
 
 let bed: EmulatorBed;
 
@@ -44,9 +37,7 @@ async function doctor(token: { issuer?: string; subject?: string; audience?: str
     const jwt = bed.model.issueExternalToken({ issuer: token.issuer ?? ISSUER, subject: token.subject ?? SUBJECT, audience: token.audience ?? [AUDIENCE] });
     writeFileSync(join(dir, 'azure-identity-token'), jwt);
   }
-  const run = await runCli(['doctor', '--config', file, '--json']);
-  const parsed = JSON.parse(run.stdout) as { monitors: Array<{ steps: DoctorStep[] }> };
-  return { run, steps: parsed.monitors[0]!.steps };
+  return doctorSteps(file);
 }
 
 function firstFailure(steps: DoctorStep[]): DoctorStep {
