@@ -1,6 +1,6 @@
 import type { NotifierType } from '../config/alerting.js';
 import { escapeMrkdwn } from '../alerting/providers/slack.js';
-import { truncate } from '../alerting/providers/text.js';
+import { truncate } from '../core/text.js';
 import { digestFacts, digestTitle, footerLine, incidentLine, worstLine, type MonthlyDigest } from './digest.js';
 
 // One body builder per notifier type that takes a report. Alertmanager is left out on purpose: it routes alerts

@@ -1,5 +1,6 @@
 import type { Alert } from '../alert.js';
-import { factsOf, headline, truncate } from './text.js';
+import { truncate } from '../../core/text.js';
+import { factsOf, headline } from './text.js';
 import { asConfigured, type Provider } from './types.js';
 
 // Slack's documented limits: header text 150 characters, section text 3000, a field 2000, ten fields (factsOf

@@ -1,5 +1,6 @@
 import type { Alert } from '../alert.js';
-import { factsOf, headline, truncate } from './text.js';
+import { truncate } from '../../core/text.js';
+import { factsOf, headline } from './text.js';
 import { asConfigured, type Provider } from './types.js';
 
 // Both Teams receivers (Workflows "post to a channel when a webhook request is received" and the older

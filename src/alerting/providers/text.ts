@@ -34,7 +34,3 @@ export function factsOf(alert: Alert): Array<readonly [string, string]> {
   ];
 }
 
-/** Chat services cap field sizes; cut with a visible marker rather than have the whole message rejected. */
-export function truncate(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
-}
