@@ -1,7 +1,7 @@
 # mailprobe as a container image: Node 20 on Debian (glibc), production dependencies only, a non-root user,
 # runs with a read-only root filesystem; the agent's state lives in the one volume /var/lib/mailprobe.
 #   docker build -t mailprobe .
-#   docker run --rm -p 9465:9465 --read-only --tmpfs /tmp mailprobe          # the offline demo
+#   docker run --rm -p 9465:9465 --read-only --tmpfs /tmp mailprobe demo     # the offline demo
 #   docker run -d -p 9465:9465 --read-only --tmpfs /tmp -v mailprobe:/var/lib/mailprobe \
 #     -v "$PWD/monitors.json:/etc/mailprobe/monitors.json:ro" --env-file mailprobe.env mailprobe
 # BUILD_IMAGE needs a compiler (better-sqlite3 is a native module); NODE_IMAGE only runs. Either can name any
@@ -48,11 +48,12 @@ COPY --from=build /src/dist/src /app/dist/src
 COPY package.json /app/
 COPY bin /app/bin
 COPY schema /app/schema
-# The example holds placeholder IDs, so the image runs the offline demo until a real file is mounted here.
-COPY monitors.json /etc/mailprobe/monitors.json
+# No monitors.json in the image: the agent refuses to start (exit 2, naming the path) until one is mounted
+# here, so a file mounted at the wrong path never looks healthy. `docker run … mailprobe demo` is the demo.
 WORKDIR /etc/mailprobe
 # MAILPROBE_LISTEN is read by both `run` and `healthcheck`, so the HEALTHCHECK asks where the agent listens.
 ENV NODE_ENV=production \
+    MAILPROBE_CONFIG=/etc/mailprobe/monitors.json \
     MAILPROBE_STATE_DIR=/var/lib/mailprobe \
     MAILPROBE_LISTEN=0.0.0.0:9465
 USER 10001:10001

@@ -7,7 +7,7 @@ import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
-import { collectingTranscript, formatResult, streamingTranscript } from './report.js';
+import { checkJson, collectingTranscript, formatResult, streamingTranscript } from './report.js';
 import { terminalText } from './terminal.js';
 
 export const CHECK_HELP = `Usage: mailprobe check [--config FILE] [--monitor NAME]... [--check imap|smtp|pop3|roundtrip]... [--json]
@@ -55,7 +55,7 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
   }
   const failed = results.filter((result) => !result.outcome.ok).length;
   if (values.json) {
-    print(io.stdout, JSON.stringify(redactor.redactDeep({ ok: failed === 0, results }), null, 2));
+    print(io.stdout, JSON.stringify(redactor.redactDeep({ ok: failed === 0, results: results.map(checkJson) }), null, 2));
   } else {
     print(io.stdout, `${results.length - failed} passed, ${failed} failed`);
   }

@@ -27,12 +27,14 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
     print(io.stdout, DEMO_HELP);
     return EXIT.ok;
   }
-  const listenIssue = values.listen === undefined ? undefined : listenProblem(values.listen);
-  if (listenIssue) throw new UsageError(`demo: --listen "${values.listen}": ${listenIssue}`);
+  // MAILPROBE_LISTEN as for run: an image sets it once for the agent and its HEALTHCHECK.
+  const listenFlag = values.listen ?? io.env.MAILPROBE_LISTEN;
+  const listenIssue = listenFlag === undefined ? undefined : listenProblem(listenFlag);
+  if (listenIssue) throw new UsageError(`demo: ${values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen'} "${listenFlag}": ${listenIssue}`);
   const duration = values.duration === undefined ? undefined : Number(values.duration);
   if (duration !== undefined && !(duration > 0)) throw new UsageError('demo: --duration takes a number of seconds');
   const checks: CheckKind[] = CHECK_KINDS.filter((check) => check in PROBES);
-  const listen = values.listen ?? '127.0.0.1:9465';
+  const listen = listenFlag ?? '127.0.0.1:9465';
   const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen, stateDir: io.env.MAILPROBE_STATE_DIR });
   try {
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';

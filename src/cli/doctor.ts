@@ -15,6 +15,7 @@ import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { terminalText } from './terminal.js';
+import { detailBesides } from './report.js';
 
 export const DOCTOR_HELP = `Usage: mailprobe doctor [--config FILE] [--monitor NAME] [--all-checks] [--json]
 
@@ -133,7 +134,8 @@ function formatReport(report: { monitor: string; mailbox: string; steps: Checkli
   lines.push('', `  First failing step: ${first.title}`);
   if (first.reason) lines.push(`    reason: ${first.reason}`);
   if (first.serverText) lines.push(`    server said: ${first.serverText}`);
-  if (first.detail) lines.push(`    detail: ${first.detail}`);
+  const detail = first.detail === undefined ? undefined : detailBesides(first.detail, first.serverText);
+  if (detail) lines.push(`    detail: ${detail}`);
   const diagnosis = first.diagnosis;
   if (diagnosis) {
     lines.push(`    why: ${diagnosis.summary}`);

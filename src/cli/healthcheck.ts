@@ -7,7 +7,9 @@ export const HEALTHCHECK_HELP = `Usage: mailprobe healthcheck [--url URL] [--rea
 Asks the running agent on this host whether it is alive (GET /healthz; --ready: /readyz) and exits 0 when it
 answers 200, 1 when it does not (refused, timed out, any other status). For container HEALTHCHECKs, so the
 image needs no curl. The address is --url, else MAILPROBE_LISTEN, else agent.listen of the monitors file,
-else ${BUILT_IN_DEFAULTS.listen}; a wildcard host (0.0.0.0, ::) is asked on loopback.`;
+else ${BUILT_IN_DEFAULTS.listen}; a wildcard host (0.0.0.0, ::) is asked on loopback. --url is the agent's
+address (http://host:9465, or a prefix behind a reverse proxy); /healthz or /readyz is added unless it ends
+in one already.`;
 
 const DEFAULT_TIMEOUT_SECONDS = 5;
 
@@ -25,7 +27,7 @@ export async function healthcheckCommand(args: string[], io: CliIO): Promise<num
   }
   const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
   if (!(timeoutSeconds > 0 && timeoutSeconds <= 300)) throw new UsageError('healthcheck: --timeout takes seconds between 0 and 300');
-  const url = targetUrl(values, io, values.ready ? '/readyz' : '/healthz');
+  const url = targetUrl(values, io, values.ready ? 'readyz' : 'healthz');
   try {
     // One request per process: no keep-alive socket to hold the process open after the answer.
     const response = await fetch(url, { signal: AbortSignal.timeout(timeoutSeconds * 1000), redirect: 'manual', headers: { connection: 'close' } });
@@ -42,19 +44,32 @@ export async function healthcheckCommand(args: string[], io: CliIO): Promise<num
   return EXIT.checkFailed;
 }
 
-function targetUrl(values: { url?: string | undefined; config?: string | undefined }, io: CliIO, path: string): URL {
-  if (values.url !== undefined) {
-    const url = URL.canParse(values.url) ? new URL(values.url) : undefined;
-    if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
-      throw new UsageError(`healthcheck: --url "${values.url}" is not a URL such as http://127.0.0.1:9465/healthz`);
-    }
-    return url;
-  }
+const HEALTH_PATHS = ['healthz', 'readyz'] as const;
+
+function targetUrl(values: { url?: string | undefined; config?: string | undefined }, io: CliIO, path: (typeof HEALTH_PATHS)[number]): URL {
+  if (values.url !== undefined) return givenUrl(values.url, path);
   const listen = io.env.MAILPROBE_LISTEN;
   const { host, port } = listen !== undefined ? parseListen(listen) : (configuredAddress(values.config, io) ?? parseListen(BUILT_IN_DEFAULTS.listen));
   if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`healthcheck: MAILPROBE_LISTEN="${listen}" is not a host:port such as 0.0.0.0:9465`);
   const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
-  return new URL(`http://${target}:${port}${path}`);
+  return new URL(`http://${target}:${port}/${path}`);
+}
+
+/**
+ * --url names the agent, so the probe asked for is added to it; a URL that already ends in a health path is
+ * taken as it is, unless it asks the other one than --ready says (a readiness probe that is always green).
+ */
+function givenUrl(text: string, path: (typeof HEALTH_PATHS)[number]): URL {
+  const url = URL.canParse(text) ? new URL(text) : undefined;
+  if (url?.protocol !== 'http:' && url?.protocol !== 'https:') {
+    throw new UsageError(`healthcheck: --url "${text}" is not a URL such as http://127.0.0.1:9465`);
+  }
+  const last = url.pathname.split('/').pop() ?? '';
+  if (HEALTH_PATHS.some((health) => health === last)) {
+    if (last !== path) throw new UsageError(`healthcheck: --url ends in /${last} but ${path === 'readyz' ? '--ready' : 'no --ready'} asks /${path}: give the agent's address (${url.origin})`);
+    return url;
+  }
+  return new URL(path, url.pathname.endsWith('/') ? url : `${url.href}/`);
 }
 
 /** agent.listen of the monitors file, when there is one to read (the demo runs without). */

@@ -5,7 +5,7 @@ import { doctorCommand, DOCTOR_HELP } from './doctor.js';
 import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
 import { monitorsJsonSchema } from '../config/json-schema.js';
 import { checkCommand, CHECK_HELP } from './check.js';
-import { EXIT, print, UsageError, type CliIO } from './io.js';
+import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { reportCommand, REPORT_HELP } from './report-command.js';
 import { runCommand, RUN_HELP } from './run.js';
 import { shardsCommand, SHARDS_HELP } from './shards.js';
@@ -54,6 +54,11 @@ ${SHARDS_HELP}
 
 ${HEALTHCHECK_HELP}`;
 
+const SCHEMA_HELP = `Usage: mailprobe schema > monitors.schema.json
+
+Prints the JSON Schema (draft-07) of monitors.json, for editors' completion and validation. The
+repository ships it as schema/monitors.schema.json; "$schema": "./schema/monitors.schema.json" uses it.`;
+
 type Command = (args: string[], io: CliIO) => number | Promise<number>;
 
 const COMMANDS: Record<string, Command> = {
@@ -66,7 +71,12 @@ const COMMANDS: Record<string, Command> = {
   report: reportCommand,
   shards: shardsCommand,
   healthcheck: healthcheckCommand,
-  schema: (_args, io) => {
+  schema: (args, io) => {
+    const { values } = parseCommandArgs('schema', args, { help: { type: 'boolean' } });
+    if (values.help) {
+      print(io.stdout, SCHEMA_HELP);
+      return EXIT.ok;
+    }
     io.stdout.write(monitorsJsonSchema());
     return EXIT.ok;
   },

@@ -50,12 +50,21 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   if (values.monitor !== undefined && !checks.some((check) => check.monitor === values.monitor)) {
     print(io.stderr, `mailprobe: note: monitor "${values.monitor}" is not in ${config.file}; reporting what the history holds for it`);
   }
-  const store = await openHistoryStore(config, { env: io.env, now });
+  if (values.tenant !== undefined && !config.tenants.has(values.tenant)) {
+    print(io.stderr, `mailprobe: note: tenant "${values.tenant}" is not in ${config.file} (tenants: ${[...config.tenants.keys()].join(', ')}); reporting what the history holds for it`);
+  }
+  const store = await openHistoryStore(config, { env: io.env, now }).catch((error: unknown) => {
+    const where = settings.backend === 'sqlite' ? settings.sqliteFile : 'the PostgreSQL history (history.postgresUrl)';
+    const why = error instanceof Error ? error.message : String(error);
+    const fix = settings.backend === 'sqlite' ? '; restore it from a backup, or move it aside and the agent starts a new history' : '';
+    throw new UsageError(`report: cannot read the history store ${where}: ${why}${fix}`);
+  });
   try {
     const report = await buildReport(
       { store, policy, configured: checks },
       { ...period, now, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}), ...(values.tenant !== undefined ? { tenant: values.tenant } : {}) },
     );
+    if (report.checks.length === 0) print(io.stderr, `mailprobe: note: the history holds no checks${values.monitor !== undefined ? ` of monitor "${values.monitor}"` : ''}${values.tenant !== undefined ? ` of tenant "${values.tenant}"` : ''} in ${period.label}`);
     io.stdout.write(renderReport(report, format));
   } finally {
     await store.close();

@@ -54,7 +54,8 @@ export function formatResult(result: CheckResult): string {
   const diagnosis = result.diagnosis;
   lines.push(`  FAIL ${result.check} at ${failure?.stage ?? '?'}: ${resultReason(result) ?? '?'} (${result.durationSeconds.toFixed(2)} s)`);
   if (failure?.serverText) lines.push(`    server said: ${failure.serverText}`);
-  if (failure?.message) lines.push(`    detail: ${failure.message}`);
+  const detail = failure?.message === undefined ? undefined : detailBesides(failure.message, failure.serverText);
+  if (detail) lines.push(`    detail: ${detail}`);
   if (diagnosis) {
     lines.push(`    why: ${diagnosis.summary}`);
     if (diagnosis.candidates.length > 0) {
@@ -69,4 +70,24 @@ export function formatResult(result: CheckResult): string {
   if (result.retryAfterSeconds !== undefined) lines.push(`    retry after: ${result.retryAfterSeconds} s`);
   if (timings) lines.push(`    timings: ${timings}`);
   return lines.join('\n');
+}
+
+/** A failure's message without the server's words it quotes, which are printed once on their own line. */
+export function detailBesides(message: string, serverText: string | undefined): string | undefined {
+  const rest = serverText && message.includes(serverText) ? message.replace(serverText, '').replace(/[\s:;,]+$/, '').trim() : message;
+  return rest === '' ? undefined : rest;
+}
+
+/** A result as `check --json` prints it: instants as ISO 8601 like every other output, seconds to the millisecond. */
+export function checkJson(result: CheckResult & { transcript?: string[] }): unknown {
+  return {
+    ...result,
+    startedAt: new Date(result.startedAt).toISOString(),
+    durationSeconds: milliseconds(result.durationSeconds),
+    outcome: { ...result.outcome, steps: result.outcome.steps.map((step) => ({ ...step, seconds: milliseconds(step.seconds) })) },
+  };
+}
+
+function milliseconds(seconds: number): number {
+  return Math.round(seconds * 1000) / 1000;
 }

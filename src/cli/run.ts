@@ -15,7 +15,8 @@ The agent: runs every monitor's checks on its schedule and serves /metrics, /hea
 running one stays. SIGTERM/SIGINT stop scheduling, let checks in flight finish, and exit 0.
 --web.config.file takes a Prometheus exporter-toolkit web configuration file (TLS, client certificates,
 basic_auth_users); /healthz and /readyz stay open, /metrics and /api/* then need a credential.
-With the shipped example monitors.json (placeholder IDs) it runs the built-in offline demo instead.
+With the shipped example monitors.json (placeholder IDs) it runs the built-in offline demo instead, and says
+so on stderr; a monitors file that does not exist is an error (exit 2), never the demo.
 MAILPROBE_LISTEN sets --listen's default; MAILPROBE_STATE_DIR replaces agent.stateDir.
 --total-shards N divides the monitors among N replicas (rendezvous hashing of the monitor name) and this
 one runs shard I (0-based); also MAILPROBE_SHARD / MAILPROBE_TOTAL_SHARDS, agent.shard / agent.totalShards,
@@ -41,15 +42,21 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
   if (listenIssue) throw new UsageError(`run: ${values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen'} "${listen}": ${listenIssue}`);
   const file = configPath(values.config, io);
   const demoArgs = [...(listen ? ['--listen', listen] : []), ...(values['web.config.file'] ? ['--web.config.file', values['web.config.file']] : [])];
-  const chosen = values.config !== undefined || io.env.MAILPROBE_CONFIG !== undefined;
-  if (!chosen && !existsSync(file)) {
-    print(io.stdout, `mailprobe: no ${file} here and none given with --config; running the built-in offline demo.`);
-    return demoCommand(demoArgs, io);
+  // A missing file is an error, never the demo: a monitors.json mounted at the wrong path must not look healthy.
+  if (!existsSync(file)) {
+    const named = values.config !== undefined ? '--config' : io.env.MAILPROBE_CONFIG !== undefined ? 'MAILPROBE_CONFIG' : 'the default, ./monitors.json';
+    throw new UsageError(`run: no monitors file at ${file} (${named}). Write or mount yours there, give another with --config FILE, or run the offline demo: mailprobe demo`);
   }
   const config = loadConfig(file, io);
-  if (!chosen && isShippedExample(config)) {
-    print(io.stdout, `mailprobe: ${file} still holds the example's placeholder client ID; running the built-in offline demo.`);
-    print(io.stdout, 'Bring your tenant: put its IDs in monitors.json (see README), then run mailprobe again.');
+  if (isShippedExample(config)) {
+    print(
+      io.stderr,
+      [
+        `mailprobe: ${file} still holds the example's placeholder client ID ${PLACEHOLDER_CLIENT_ID}:`,
+        '  running the built-in OFFLINE DEMO against emulated servers, not your tenant.',
+        '  Bring your tenant: put its IDs in the file (README, "Bring your tenant"), then run mailprobe again.',
+      ].join('\n'),
+    );
     return demoCommand(demoArgs, io);
   }
   const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';

@@ -1,7 +1,10 @@
+import { monitorRef, tenantRef } from '../diagnose/commands.js';
+import { diagnose } from '../diagnose/diagnose.js';
 import { Redactor } from '../log/redact.js';
 import { systemClock } from '../core/clock.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { detailBesides } from './report.js';
 import { terminalText } from './terminal.js';
 import { MAIL_ROLES } from '../core/protocols.js';
 
@@ -35,9 +38,30 @@ export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
   const { tokens } = createRuntime({ clock: systemClock, redactor, env: io.env });
   const result = await tokens.getToken(tenant);
   if (!result.ok) {
-    const answer = { ok: false, tenant: tenant.key, ...result.failure, retryAfterSeconds: result.retryAfterSeconds };
-    if (values.json) print(io.stdout, JSON.stringify(redactor.redactDeep(answer), null, 2));
-    else print(io.stderr, terminalText(redactor.redact(`token request failed: ${result.failure.reason}: ${result.failure.serverText ?? result.failure.message}`)));
+    const { failure } = result;
+    const monitor = config.monitors.find((candidate) => candidate.tenant.key === tenant.key);
+    const diagnosis = diagnose({
+      reason: failure.reason,
+      stage: failure.stage,
+      now: systemClock.now(),
+      monitor: monitor ? monitorRef(monitor) : tenantRef(tenant),
+      ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
+    });
+    const answer = { ok: false, tenant: tenant.key, ...failure, retryAfterSeconds: result.retryAfterSeconds, diagnosis };
+    if (values.json) {
+      print(io.stdout, JSON.stringify(redactor.redactDeep(answer), null, 2));
+      return EXIT.checkFailed;
+    }
+    const detail = detailBesides(failure.message, failure.serverText);
+    const lines = [
+      `token request failed: ${failure.reason}`,
+      ...(failure.serverText ? [`  server said: ${failure.serverText}`] : []),
+      ...(detail ? [`  detail: ${detail}`] : []),
+      `  why: ${diagnosis.summary}`,
+      ...diagnosis.candidates.map((candidate, i) => `    ${i + 1}. ${candidate}`),
+      ...(diagnosis.fixes.length > 0 ? ['  fix:', ...diagnosis.fixes.map((fix) => `    ${fix}`)] : []),
+    ];
+    print(io.stderr, terminalText(redactor.redact(lines.join('\n'))));
     return EXIT.checkFailed;
   }
   const claims = result.claims;

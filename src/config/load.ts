@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { z } from 'zod';
-import { ConfigError, jsonPath, type ConfigIssue } from './errors.js';
+import { ConfigError } from './errors.js';
+import { schemaIssue } from './issues.js';
+import { knownKeysAt } from './json-schema.js';
 import { blankComments, lineAndColumn } from './jsonc.js';
 import { resolveConfig } from './resolve.js';
-import { CREDENTIAL_TYPES, MonitorsFile } from './schema.js';
+import { MonitorsFile } from './schema.js';
 import { errorCode } from './secrets.js';
 import type { ConfigOverrides, LoadedConfig } from './types.js';
 
@@ -27,7 +28,7 @@ export function loadConfigFile(file: string, overrides: ConfigOverrides = {}): L
 export function parseConfig(text: string, file: string, overrides: ConfigOverrides = {}): LoadedConfig {
   const input = parseJson(text, file);
   const parsed = MonitorsFile.safeParse(input);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => schemaIssue(file, issue)));
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => schemaIssue(file, issue, knownKeysAt)));
   return resolveConfig(parsed.data, file, overrides);
 }
 
@@ -50,17 +51,3 @@ function parseJson(text: string, file: string): unknown {
   }
 }
 
-function schemaIssue(file: string, issue: z.core.$ZodIssue): ConfigIssue {
-  const path = jsonPath(issue.path);
-  if (issue.code === 'unrecognized_keys') {
-    return { file, path, message: `unknown key${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}` };
-  }
-  if (issue.code === 'invalid_union' && 'note' in issue && issue.note === 'No matching discriminator') {
-    const types = CREDENTIAL_TYPES.map((type) => `"${type}"`);
-    return { file, path, message: `expected "type" to be ${types.slice(0, -1).join(', ')} or ${types.at(-1) ?? ''}` };
-  }
-  if (issue.code === 'invalid_type' && / received undefined$/.test(issue.message)) {
-    return { file, path, message: `missing (expected ${issue.expected})` };
-  }
-  return { file, path, message: issue.message.replace(/^Invalid (input|option): /, '') };
-}

@@ -18,20 +18,36 @@ export interface MonitorRef {
   cloud?: Cloud;
   /** How the admin said the app is granted SMTP; absent: not declared. */
   authorization?: SmtpAuthorization;
+  /** Where the configured credential is read from, so a missing one is told where to put it. */
+  credential?: CredentialWhere;
 }
+
+export type CredentialWhere = { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'certificate'; certFile: string; keyFile: string } | { kind: 'inline' };
 
 /** What fix texts need to know about a configured monitor: its login host and cloud. */
 export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
-  const { tenant } = monitor;
+  return { ...tenantRef(monitor.tenant), name: monitor.name, mailbox: monitor.mailbox, ...(monitor.authorization ? { authorization: monitor.authorization } : {}) };
+}
+
+/** For what concerns a tenant entry alone (its token): named after the entry, no mailbox yet. */
+export function tenantRef(tenant: ResolvedMonitor['tenant']): MonitorRef {
   return {
-    name: monitor.name,
-    mailbox: monitor.mailbox,
+    name: `of tenant ${tenant.key}`,
+    mailbox: '<mailbox>',
     tenantId: tenant.tenantId,
     clientId: tenant.clientId,
     authorityHost: tenant.authorityHost,
     cloud: tenant.cloud,
-    ...(monitor.authorization ? { authorization: monitor.authorization } : {}),
+    credential: credentialWhere(tenant.credential),
   };
+}
+
+function credentialWhere(credential: ResolvedMonitor['tenant']['credential']): CredentialWhere | undefined {
+  if (credential.type === 'certificate') return { kind: 'certificate', certFile: credential.certFile, keyFile: credential.keyFile };
+  if (credential.type !== 'secret') return undefined;
+  const source = credential.secret;
+  if (typeof source === 'string') return { kind: 'inline' };
+  return 'env' in source ? { kind: 'env', name: source.env } : { kind: 'file', path: source.file };
 }
 
 export interface EndpointRef {
@@ -123,8 +139,12 @@ export function enableProtocol(mailbox: string, protocol: Protocol): string {
   return `Set-CASMailbox -Identity ${mailbox} -${property} ${on}`;
 }
 
+export function secretsPage(clientId: string): string {
+  return `Entra admin center → App registrations → ${clientId} → Certificates & secrets`;
+}
+
 export function newClientSecretStep(clientId: string): string {
-  return `Entra admin center → App registrations → ${clientId} → Certificates & secrets → New client secret (copy the Value, not the Secret ID)`;
+  return `${secretsPage(clientId)} → New client secret (copy the Value, not the Secret ID)`;
 }
 
 /** Exchange RBAC for Applications' SMTP role (docs/exchange-online-errors.md §9 and §10). */

@@ -30,13 +30,6 @@ export interface DiagnoseInput {
 // Replies that say only "no": the token may be the cause, so what it shows is ruled out first (docs/exchange-online-errors.md, "Token claims").
 const genericRejections: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['auth_failed']);
 
-const MAX_QUOTE = 200;
-
-function quote(text: string): string {
-  const oneLine = text.replace(/\s*\r?\n\s*/g, ' | ').trim();
-  return oneLine.length > MAX_QUOTE ? `${oneLine.slice(0, MAX_QUOTE - 1)}…` : oneLine;
-}
-
 function backoffOf(input: DiagnoseInput, text: string | undefined): number | undefined {
   if (input.backoffMs !== undefined) return input.backoffMs;
   const fromReply = text === undefined ? undefined : backoffMsForReply(text);
@@ -69,13 +62,13 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     endpoint: input.endpoint,
   });
 
-  const said = serverText === undefined ? '' : `; server said: "${quote(serverText)}"`;
   // Token findings only belong in the list when the diagnosis is about the token.
   const aboutToken = fromToken !== undefined || problems.some((problem) => problem.reason === reason);
   const otherProblems = aboutToken ? problems.filter((problem) => problem.reason !== reason).map((problem) => problem.detail) : [];
   return {
     reason,
-    summary: `${remedy.summary}${said}`,
+    // The server's words travel beside the summary (failure.serverText), so every output shows them once.
+    summary: remedy.summary,
     candidates: [...otherProblems, ...remedy.candidates],
     fixes: remedy.fixes,
   };

@@ -15,6 +15,7 @@ import {
   getMailboxPermission,
   newClientSecretStep,
   newManagementScope,
+  secretsPage,
   newServicePrincipal,
   newSmtpRoleAssignment,
   PERMISSION_DELAY,
@@ -243,8 +244,20 @@ function federatedCredentialFixes(c: RemedyContext): string[] {
   ];
 }
 
+/** Where the credential goes: the variable or file the configuration already names, else the file itself. */
 function credentialFix(c: RemedyContext): string {
-  return `Configure a client secret (its Value) or a certificate for monitor ${c.monitor.name}`;
+  const where = c.monitor.credential;
+  const value = `the client secret's Value (${secretsPage(c.monitor.clientId)})`;
+  switch (where?.kind) {
+    case 'env':
+      return `Set the environment variable ${where.name} to ${value} where mailprobe runs (the shell, the systemd unit's environment file, the container's environment), then run it again`;
+    case 'file':
+      return `Write ${value} into ${where.path}, readable by the user mailprobe runs as`;
+    case 'certificate':
+      return `Make ${where.certFile} and ${where.keyFile} (the certificate registered on app ${c.monitor.clientId} and its key) readable by the user mailprobe runs as`;
+    default:
+      return `Configure a client secret (its Value) or a certificate for monitor ${c.monitor.name}`;
+  }
 }
 
 const connectFixes = (c: RemedyContext): string[] => [manualTest(c), `Check that ${where(c)} is the right endpoint and that a firewall or proxy allows it`];
@@ -259,7 +272,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   credential_missing: (c) => ({
     summary: `Monitor ${c.monitor.name} has no usable client credential for ${app(c)}`,
     candidates: ['the secret file or environment variable is missing or empty', 'the certificate or its key cannot be read'],
-    fixes: [credentialFix(c), newClientSecretStep(c.monitor.clientId)],
+    fixes: [credentialFix(c), ...(c.monitor.credential?.kind === 'certificate' ? [] : [`Only if nobody has the Value any more: ${newClientSecretStep(c.monitor.clientId)}`])],
   }),
 
   token_invalid_client_secret: (c) => ({

@@ -121,17 +121,22 @@ function csvCell(value: string | number | boolean | null): string {
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 
+/** Percent like target_percent beside it, to 4 decimals (a second of a 30-day month is 0.00004 %). */
+function csvPercent(fraction: number | null): number | null {
+  return fraction === null ? null : Math.round(fraction * 1_000_000) / 10_000;
+}
+
 /** One row per check: what a spreadsheet wants. Incidents are in the other formats. */
 function csvReport(report: SlaReport): string {
   const header = [
-    'period', 'tenant', 'monitor', 'check', 'availability', 'target_percent', 'slo_met', 'error_budget_seconds', 'error_budget_used_seconds', 'error_budget_left_seconds',
-    'ok_seconds', 'fail_seconds', 'maintenance_seconds', 'unknown_seconds', 'agent_down_seconds', 'coverage', 'runs', 'failures', 'incidents', 'mttr_seconds',
+    'period', 'tenant', 'monitor', 'check', 'availability_percent', 'target_percent', 'slo_met', 'error_budget_seconds', 'error_budget_used_seconds', 'error_budget_left_seconds',
+    'ok_seconds', 'fail_seconds', 'maintenance_seconds', 'unknown_seconds', 'agent_down_seconds', 'coverage_percent', 'runs', 'failures', 'incidents', 'mttr_seconds',
     'duration_p50_seconds', 'duration_p95_seconds', 'delivery_p50_seconds', 'delivery_p95_seconds',
   ];
   const rows = report.checks.map((check) => [
-    report.period.label, check.tenant, check.monitor, check.check, check.availability, check.target, check.sloMet,
+    report.period.label, check.tenant, check.monitor, check.check, csvPercent(check.availability), check.target, check.sloMet,
     check.errorBudget.totalSeconds, check.errorBudget.usedSeconds, check.errorBudget.leftSeconds,
-    check.okSeconds, check.failSeconds, check.maintenanceSeconds, check.unknownSeconds, check.agentDownSeconds, check.coverage,
+    check.okSeconds, check.failSeconds, check.maintenanceSeconds, check.unknownSeconds, check.agentDownSeconds, csvPercent(check.coverage),
     check.runs, check.failures, check.incidents, check.mttrSeconds,
     check.durationSeconds.p50, check.durationSeconds.p95, check.deliverySeconds?.p50 ?? null, check.deliverySeconds?.p95 ?? null,
   ]);

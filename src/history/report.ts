@@ -199,6 +199,8 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const outages = incidents.filter((incident) => incident.outage);
   const sloChecks = checks.filter((check) => check.sloMet !== null);
   const accountable = sum.okMs + sum.failMs + sum.unknownMs;
+  // Before the first check's first result there was no agent yet (or none of these checks): that is not downtime.
+  const since = Math.min(end, ...[...accountedOf.values()].filter((part) => part.accountedTo > part.accountedFrom).map((part) => part.accountedFrom));
   return {
     report: 'mailprobe-sla',
     version: 1,
@@ -222,7 +224,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     checks,
     incidents,
     excluded: [...excluded.values()].sort((a, b) => a.interval.from - b.interval.from).map((entry) => ({ name: entry.name, from: iso(entry.interval.from), to: iso(entry.interval.to), scope: entry.scope })),
-    agentDown: agentDown.filter((gap) => gap.to > gap.from).map((gap) => ({ from: iso(gap.from), to: iso(gap.to), seconds: round(gap.to - gap.from) })),
+    agentDown: clipIntervals(agentDown, since, end).map((gap) => ({ from: iso(gap.from), to: iso(gap.to), seconds: round(gap.to - gap.from) })),
   };
 }
 

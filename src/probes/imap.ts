@@ -7,7 +7,8 @@ import { lineClientOptions, logOut, serverRefusals } from './session-steps.js';
 import { buildXOAuth2 } from './xoauth2.js';
 import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
-import type { ProbeContext, ProbeFn } from './types.js';
+import type { ProbeContext, ProbeFn, Transcript } from './types.js';
+import { quietTranscript } from './quiet-transcript.js';
 
 // For sessions that work inside the mailbox, imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside
 // connect() and exposes no hook between them. Its (internal, untyped) authenticate() is the one seam where the
@@ -110,7 +111,7 @@ function isServerRefusal(err: unknown): boolean {
   return status === 'NO' || status === 'BAD' || field(err, 'authenticationFailed') === true;
 }
 
-function transcriptLogger(run: ProbeRun, watchdog: Watchdog, serverLines: ServerLines): Logger {
+function transcriptLogger(run: ProbeRun, transcript: Transcript, watchdog: Watchdog, serverLines: ServerLines): Logger {
   const ignore = (): void => undefined;
   return {
     // Client lines arrive here already masked by imapflow (sensitive attributes); server lines
@@ -122,7 +123,7 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog, serverLines: Server
       serverLines.clientSpoke();
       // The greeting ends when the client speaks: a server line alone may be garbage, not a greeting.
       if (run.recorder.stage === 'greeting') run.recorder.begin('capability');
-      run.transcript.client(msg);
+      transcript.client(msg);
     },
     info: ignore,
     warn: ignore,
@@ -152,10 +153,11 @@ export async function withImapSession<T>(
     socket?.destroy();
   };
   return withWatchdog({ stepTimeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, recorder, onTrip: teardown }, async (watchdog) => {
+    const transcript = quietTranscript(run.transcript);
     const serverLines = new ServerLines(
       (line) => {
         watchdog.kick();
-        run.transcript.server(line);
+        transcript.server(line);
       },
       (what) => {
         lastError ??= new ProbeError('protocol_error', `the server sent ${what} in answer to one command during ${recorder.stage}`);
@@ -188,7 +190,7 @@ export async function withImapSession<T>(
         secure: true,
         auth: { user: ctx.mailbox, accessToken: ctx.accessToken.reveal() },
         transport,
-        logger: transcriptLogger(run, watchdog, serverLines),
+        logger: transcriptLogger(run, transcript, watchdog, serverLines),
         connectionTimeout: ctx.stepTimeoutMs,
         greetingTimeout: ctx.stepTimeoutMs,
         socketTimeout: ctx.stepTimeoutMs,

@@ -41,6 +41,18 @@ describe('mailprobe healthcheck', () => {
     assert.equal(run.stderr.trim(), `mailprobe: unhealthy: http://127.0.0.1:${port}/readyz answered 503`);
   });
 
+  test('--ready with --url asks /readyz of that agent, not its root', async () => {
+    const run = await runCli(['healthcheck', '--ready', '--url', `http://127.0.0.1:${port}`]);
+    assert.equal(run.code, 1);
+    assert.equal(run.stderr.trim(), `mailprobe: unhealthy: http://127.0.0.1:${port}/readyz answered 503`);
+    const live = await runCli(['healthcheck', '--url', `http://127.0.0.1:${port}/`]);
+    assert.equal(live.code, 0, live.stderr);
+    assert.match(live.stdout, new RegExp(`http://127\\.0\\.0\\.1:${port}/healthz answered 200`));
+    const conflicting = await runCli(['healthcheck', '--ready', '--url', `http://127.0.0.1:${port}/healthz`]);
+    assert.equal(conflicting.code, 2);
+    assert.match(conflicting.stderr, /--url ends in \/healthz but --ready asks \/readyz/);
+  });
+
   test('exits 1 when nothing answers in time or nothing listens', async () => {
     const slow = await runCli(['healthcheck', '--url', `http://127.0.0.1:${port}/stall`, '--timeout', '0.3']);
     assert.equal(slow.code, 1);

@@ -36,7 +36,7 @@ describe('diagnose: generic rejections', () => {
   test('IMAP NO AUTHENTICATE failed. with a sound token names the Exchange-side candidates in order', () => {
     const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'imap', serverText: 'A2 NO AUTHENTICATE failed.', claims: claims() });
     assert.equal(d.reason, 'auth_failed');
-    assert.equal(d.summary, `IMAP rejected XOAUTH2 for ${MAILBOX}; nothing in the token explains it; server said: "A2 NO AUTHENTICATE failed."`);
+    assert.equal(d.summary, `IMAP rejected XOAUTH2 for ${MAILBOX}; nothing in the token explains it`, 'the server\'s words are shown beside the summary, not inside it');
     assert.deepEqual(d.candidates, [
       `no Exchange service principal for app ${CLIENT}, or one created with the App registration's Object ID instead of the Enterprise application's ObjectId ${OID} (the token's oid)`,
       `the service principal ${OID} has no FullAccess on ${MAILBOX}`,
@@ -67,8 +67,7 @@ describe('diagnose: generic rejections', () => {
       claims: claims(),
     });
     assert.ok(smtp.fixes.includes(`Set-CASMailbox -Identity ${MAILBOX} -SmtpClientAuthenticationDisabled $false`));
-    // The per-reply bracket is noise for an on-call reader.
-    assert.ok(smtp.summary.endsWith('server said: "535 5.7.3 Authentication unsuccessful"'), smtp.summary);
+    assert.doesNotMatch(smtp.summary, /535/, 'the server text is printed once, beside the summary');
   });
 
   test('role missing beats the generic auth_failed, with the consent fix and FullAccess (POP has no RBAC role)', () => {
@@ -82,7 +81,7 @@ describe('diagnose: generic rejections', () => {
     assert.equal(d.reason, 'role_missing');
     assert.equal(
       d.summary,
-      `POP3 refused ${MAILBOX}: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); admin consent for it is missing; server said: "-ERR Authentication failure: unknown user name or bad password."`,
+      `POP3 refused ${MAILBOX}: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); admin consent for it is missing`,
     );
     assert.deepEqual(d.fixes, [
       `Entra admin center → App registrations → ${CLIENT} → API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online → Application permissions → POP.AccessAsApp → Grant admin consent`,
@@ -190,7 +189,7 @@ describe('diagnose: specific reasons', () => {
   test('throttled says the back-off the server asked for', () => {
     const text = 'NO Request is throttled. Suggested Backoff Time: 299609 milliseconds';
     const d = run({ reason: 'throttled', stage: 'auth', protocol: 'imap', serverText: text });
-    assert.equal(d.summary, `Exchange throttled IMAP for ${MAILBOX} and asked for 299609 ms of back-off; server said: "${text}"`);
+    assert.equal(d.summary, `Exchange throttled IMAP for ${MAILBOX} and asked for 299609 ms of back-off`);
     assert.equal(d.fixes[0], 'Wait 299609 ms, about 5 min before the next attempt; mailprobe backs off by that much');
     const smtp = run({ reason: 'throttled', stage: 'send', protocol: 'smtp', serverText: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471…]' });
     assert.ok(smtp.summary.includes('asked for 60000 ms of back-off'), smtp.summary);

@@ -97,6 +97,14 @@ describe('SLA report', () => {
     assert.ok(a.durationSeconds.p50 !== null && a.durationSeconds.p50 > 0.25 && a.durationSeconds.p50 <= 0.5, String(a.durationSeconds.p50));
   });
 
+  test('the days before the agent first ran are not listed as the agent not running', async () => {
+    // The history begins on 1 November; a report from 25 October had listed 25–31 October as agent downtime.
+    const report = await buildReport({ store: await store(), policy: DEFAULT_POLICY, configured }, { from: NOV - 7 * DAY, to: NOV + 5 * DAY, now: DEC, label: 'late October' });
+    assert.deepEqual(report.agentDown, []);
+    assert.equal(report.summary.unknownSeconds, 0);
+    assert.doesNotMatch(renderReport(report, 'text'), /not running/);
+  });
+
   test('maintenance is excluded, blips are forgiven, unknown can count as down, and targets are per check', async () => {
     const policy: AccountingPolicy = {
       ...DEFAULT_POLICY,
@@ -141,7 +149,14 @@ describe('SLA report', () => {
     assert.match(md, /\| probe-a \| imap \|/);
     const csv = renderReport(report, 'csv').trimEnd().split('\r\n');
     assert.equal(csv.length, 3);
-    assert.match(csv[0] ?? '', /^period,tenant,monitor,check,availability,target_percent,slo_met/);
+    assert.match(csv[0] ?? '', /^period,tenant,monitor,check,availability_percent,target_percent,slo_met/);
+    // Both in percent, as a spreadsheet compares them: probe-b was up all month, probe-a short of it.
+    const columns = (csv[0] ?? '').split(',');
+    const cell = (row: string | undefined, name: string): string => row?.split(',')[columns.indexOf(name)] ?? '';
+    assert.equal(cell(csv[2], 'availability_percent'), '100');
+    assert.equal(cell(csv[2], 'target_percent'), '99.5');
+    assert.equal(cell(csv[2], 'coverage_percent'), String(Math.round((1 - (6 * 3600 - 30) / (30 * 86_400)) * 1_000_000) / 10_000));
+    assert.match(cell(csv[1], 'availability_percent'), /^99\.\d{1,4}$/);
     const html = renderReport(report, 'html');
     assert.match(html, /^<!doctype html>/);
     assert.match(html, /@media print/);

@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
+import { monitorRef } from '../../src/diagnose/commands.js';
+import { diagnose } from '../../src/diagnose/diagnose.js';
 import type { LoadedConfig } from '../../src/config/types.js';
 import type { IncidentSummary } from '../../src/history/reader.js';
 import { escapeText } from '../../src/http/status/html.js';
@@ -54,15 +56,9 @@ function fixture(loaded = config(), options: { history?: boolean; incidents?: In
       outcome: failing
         ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: 'smtp_auth_disabled_tenant', message: 'AUTH rejected', serverText: HOSTILE } }
         : { ok: true, steps: [], facts: {} },
+      // The diagnosis the runner makes, so the page shows what an agent would.
       ...(failing
-        ? {
-            diagnosis: {
-              reason: 'smtp_auth_disabled_tenant' as const,
-              summary: `SMTP AUTH is disabled for tenant ${TENANT_ID}`,
-              candidates: [],
-              fixes: ['Set-TransportConfig -SmtpClientAuthenticationDisabled $false'],
-            },
-          }
+        ? { diagnosis: diagnose({ reason: 'smtp_auth_disabled_tenant', stage: 'auth', protocol: 'smtp', serverText: HOSTILE, monitor: monitorRef(job.monitor), now: NOW }) }
         : {}),
     });
   }
@@ -228,6 +224,7 @@ describe('the detailed status page', () => {
     assert.match(page.body, /<code>Set-TransportConfig -SmtpClientAuthenticationDisabled \$false<\/code>/);
     assert.match(page.body, /<pre>&lt;script&gt;alert\(1\)&lt;\/script&gt; 535 5\.7\.139 .*&quot;x&quot; &amp; &#39;y&#39;<\/pre>/);
     assert.ok(!page.body.includes('<script>'), 'server text never becomes markup');
+    assert.equal(page.body.split('535 5.7.139').length - 1, 1, "the server's words once, not again inside the summary");
     assert.match(page.body, /Ops only/, 'non-public monitors are in the detailed view');
   });
 });

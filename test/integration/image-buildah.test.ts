@@ -107,7 +107,11 @@ describe('the container image, built with buildah from the Dockerfile', { skip: 
   test('runs the demo on a read-only root: /healthz 200, the demo’s /metrics, state in the volume, healthcheck 0/1', { timeout: 180_000 }, async () => {
     const [port, closed] = await pickPorts(2);
     // docker run -e MAILPROBE_LISTEN=...: a free port instead of the image's 9465, which may be taken here.
-    agent = runInImage(run({ env: { MAILPROBE_LISTEN: `127.0.0.1:${port}` } }));
+    // Without a mounted monitors.json the image refuses, naming the path, instead of running the demo.
+    const refused = await runToEnd(run({ env: { MAILPROBE_LISTEN: `127.0.0.1:${port}` } }));
+    assert.equal(refused.code, 2, refused.output);
+    assert.match(refused.output, /no monitors file at \/etc\/mailprobe\/monitors\.json \(MAILPROBE_CONFIG\)\. .*mailprobe demo/);
+    agent = runInImage(run({ env: { MAILPROBE_LISTEN: `127.0.0.1:${port}` }, args: ['demo'] }));
     agent.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
     agent.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
     const url = `http://127.0.0.1:${port}`;
@@ -123,7 +127,7 @@ describe('the container image, built with buildah from the Dockerfile', { skip: 
     }, 90_000);
     assert.match(metrics, /^mailprobe_build_info\{version="[^"]+"\} 1$/m);
     assert.equal(sampleValue(metrics, 'mailprobe_shard_info', { shard: '0', total_shards: '1' }), 1);
-    assert.match(output.join(''), /running the built-in offline demo/);
+    assert.match(output.join(''), /mailprobe demo — everything runs on this machine/);
 
     // The probe-id key is the agent's state: it lands in the volume (MAILPROBE_STATE_DIR), written 0600.
     const key = join(volume, 'probe-id.key');
