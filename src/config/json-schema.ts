@@ -6,7 +6,7 @@ type Node = { properties?: Record<string, Node>; additionalProperties?: Node | b
 let generated: Record<string, unknown> | undefined;
 
 function schemaObject(): Record<string, unknown> {
-  generated ??= z.toJSONSchema(MonitorsFile, { target: 'draft-7', unrepresentable: 'any' }) as Record<string, unknown>;
+  generated ??= z.toJSONSchema(MonitorsFile, { target: 'draft-7', unrepresentable: 'any' });
   return generated;
 }
 
@@ -17,7 +17,7 @@ export function monitorsJsonSchema(): string {
 
 /** The keys an object at this path of monitors.json may have (every branch of a union), for "did you mean". */
 export function knownKeysAt(path: ReadonlyArray<PropertyKey>): string[] {
-  let nodes: Node[] = [schemaObject() as Node];
+  let nodes: Node[] = [schemaObject()];
   for (const segment of path) {
     nodes = nodes.flatMap(branches).flatMap((node) => {
       if (typeof segment === 'number') return node.items ? [node.items] : [];
