@@ -6,7 +6,7 @@ import type { Transcript } from './types.js';
 // one note; a command that fails is always shown whole.
 
 /** Commands whose whole exchange is hidden while it succeeds. */
-const SESSION_CHATTER = new Set(['ID', 'NAMESPACE', 'LIST', 'LSUB', 'NOOP', 'ENABLE']);
+const SESSION_CHATTER = new Set(['ID', 'NAMESPACE', 'LIST', 'LSUB', 'NOOP']);
 /** Commands shown with their tagged answer, their untagged status lines hidden. */
 const STATUS_CHATTER = new Set(['SELECT', 'EXAMINE']);
 
