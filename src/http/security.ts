@@ -1,9 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import bcrypt from 'bcryptjs';
 import { ConfigError } from '../config/errors.js';
 import { errorCode } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
+import { PasswordChecker } from './password-checker.js';
 import { loadWebConfig, type ListenerTls, type WebConfig } from './web-config.js';
 
 export interface ListenerSecurityOptions {
@@ -17,11 +17,20 @@ export interface ListenerSecurityOptions {
   now?: () => number;
 }
 
-export type Verdict = 'ok' | 'denied' | 'unavailable';
+/** limited: this source used up its failed logins; it is refused before its password is checked. */
+export type Verdict = 'ok' | 'denied' | 'limited' | 'unavailable';
 
 // exporter-toolkit's bcrypt of "fakepassword": an unknown user costs as much time as a known one.
 const FAKE_HASH = '$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi';
 const CACHE_ENTRIES = 256;
+
+/**
+ * Failed logins one source address may make: a burst, then one more every refill period. Past it the source gets
+ * 429 without a bcrypt, so guessing costs the agent nothing while Prometheus (which logs in right) is unaffected.
+ */
+export const FAILED_LOGIN_BUDGET = { burst: 10, refillMs: 6_000 } as const;
+// Sources remembered at once; the oldest is forgotten first (a spoofing flood cannot grow the map).
+const SOURCES_KEPT = 4096;
 
 /**
  * Who may read the protected routes, and the TLS the listener serves; re-read from the files so certificates,
@@ -35,8 +44,8 @@ export class ListenerSecurity {
   private checkedAt = Number.NEGATIVE_INFINITY;
   private broken: string | undefined;
   private readonly cache = new Map<string, boolean>();
-  // One bcrypt at a time, as exporter-toolkit does: a flood of wrong passwords costs one core's share, not all.
-  private bcryptQueue: Promise<unknown> = Promise.resolve();
+  private readonly passwords = new PasswordChecker();
+  private readonly failures = new Map<string, { tokens: number; at: number }>();
   private bucket: { tokens: number; at: number } | undefined;
   private readonly recheckMs: number;
   private readonly now: () => number;
@@ -101,19 +110,51 @@ export class ListenerSecurity {
     }
   }
 
-  /** The verdict for one request's Authorization header on a protected route. */
-  async authorize(header: string | undefined): Promise<Verdict> {
+  /** The verdict for one request's Authorization header on a protected route, from a source address. */
+  async authorize(header: string | undefined, source = ''): Promise<Verdict> {
     this.refresh();
     if (this.broken !== undefined) return 'unavailable';
     const users = this.web?.users ?? new Map<string, string>();
     if (users.size === 0 && this.tokens.length === 0) return 'ok';
     if (header === undefined) return 'denied';
+    if (!this.hasFailuresLeft(source)) return 'limited';
+    const verdict = await this.check(users, header);
+    if (verdict === 'denied') this.countFailure(source);
+    return verdict;
+  }
+
+  /** Stops the password thread. */
+  close(): Promise<void> {
+    return this.passwords.close();
+  }
+
+  private async check(users: ReadonlyMap<string, string>, header: string): Promise<Verdict> {
     const space = header.indexOf(' ');
     const scheme = header.slice(0, space).toLowerCase();
     const value = header.slice(space + 1).trim();
     if (scheme === 'bearer' && this.tokens.length > 0) return this.hasToken(value) ? 'ok' : 'denied';
     if (scheme === 'basic' && users.size > 0) return (await this.checkPassword(users, value)) ? 'ok' : 'denied';
     return 'denied';
+  }
+
+  private failureBucket(source: string): { tokens: number; at: number } {
+    const now = this.now();
+    const bucket = this.failures.get(source) ?? { tokens: FAILED_LOGIN_BUDGET.burst, at: now };
+    bucket.tokens = Math.min(FAILED_LOGIN_BUDGET.burst, bucket.tokens + (now - bucket.at) / FAILED_LOGIN_BUDGET.refillMs);
+    bucket.at = now;
+    return bucket;
+  }
+
+  private hasFailuresLeft(source: string): boolean {
+    return this.failureBucket(source).tokens >= 1;
+  }
+
+  private countFailure(source: string): void {
+    const bucket = this.failureBucket(source);
+    bucket.tokens -= 1;
+    this.failures.delete(source);
+    if (this.failures.size >= SOURCES_KEPT) this.failures.delete(this.failures.keys().next().value as string);
+    this.failures.set(source, bucket);
   }
 
   /** exporter-toolkit's rate_limit: a token bucket over the protected routes (health stays answerable). */
@@ -175,9 +216,7 @@ export class ListenerSecurity {
     const key = sha256(`${user}\0${hash}\0${password}`).toString('hex');
     const cached = this.cache.get(key);
     if (cached !== undefined) return cached && stored !== undefined;
-    const run = this.bcryptQueue.then(() => bcrypt.compare(password, hash));
-    this.bcryptQueue = run.catch(() => undefined);
-    const matches = (await run) && stored !== undefined;
+    const matches = (await this.passwords.compare(password, hash)) && stored !== undefined;
     if (this.cache.size >= CACHE_ENTRIES) this.cache.delete(this.cache.keys().next().value as string);
     this.cache.set(key, matches);
     return matches;

@@ -10,7 +10,7 @@ import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import { acceptsClientCertificate } from './client-cert.js';
 import { ListenError } from './listen-error.js';
-import type { ListenerSecurity } from './security.js';
+import { FAILED_LOGIN_BUDGET, type ListenerSecurity } from './security.js';
 import type { StatusSource } from './status/model.js';
 import { statusRoute } from './status/routes.js';
 
@@ -173,12 +173,14 @@ export function startHttpServer(options: HttpServerOptions): Promise<RunningHttp
         address,
         port,
         url,
-        close: () =>
-          new Promise<void>((done, fail) => {
+        close: async () => {
+          await new Promise<void>((done, fail) => {
             server.close((error) => (error ? fail(error) : done()));
             // Keep-alive scrapers would otherwise hold close() open until their idle timeout.
             server.closeAllConnections();
-          }),
+          });
+          await security?.close();
+        },
       });
     });
   });
@@ -198,10 +200,12 @@ async function handle(options: HttpServerOptions, state: RequestState, req: Inco
   const path = pathOf(req);
   const route = routeOf(options, req);
   if (security && accessOf(route, path) === 'protected') {
-    const verdict = await security.authorize(req.headers.authorization);
-    if (verdict === 'unavailable') return send(req, res, text(500, 'internal error: the listener security configuration is invalid\n'));
-    if (verdict === 'denied') return send(req, res, { ...text(401, 'unauthorized\n'), headers: { 'WWW-Authenticate': security.challenges() } });
+    // The limiter before the credential, as exporter-toolkit: a guessing flood is refused before any bcrypt.
     if (!security.allowRequest()) return send(req, res, text(429, 'too many requests\n'));
+    const verdict = await security.authorize(req.headers.authorization, req.socket.remoteAddress);
+    if (verdict === 'unavailable') return send(req, res, text(500, 'internal error: the listener security configuration is invalid\n'));
+    if (verdict === 'limited') return send(req, res, { ...text(429, 'too many failed logins from this address\n'), headers: { 'Retry-After': String(FAILED_LOGIN_BUDGET.refillMs / 1000) } });
+    if (verdict === 'denied') return send(req, res, { ...text(401, 'unauthorized\n'), headers: { 'WWW-Authenticate': security.challenges() } });
   }
   if (route === undefined) return send(req, res, text(404, 'not found\n'));
   // HEAD is GET without a body; node drops the body itself.
