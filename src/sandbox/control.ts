@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
-import type { SandboxFaults, SandboxModel } from './model.js';
+import { APPLICATION_ROLES, type SandboxFaults, type SandboxModel } from './model.js';
 
 // A small JSON API over the model's mutators, so the demo and manual tests can break a tenant from outside
 // the process: GET /_sandbox/model, POST /_sandbox/actions {action, ...args}. Secret values never leave.
@@ -39,6 +39,9 @@ const actionSchema = z.discriminatedUnion('action', [
     }),
   }),
   z.strictObject({ action: z.literal('resetFaults') }),
+  z.strictObject({ action: z.literal('setManagementScope'), tenantId: z.string(), name: z.string().min(1), mailboxes: z.array(z.string()) }),
+  z.strictObject({ action: z.literal('assignRole'), ...app, role: z.enum(APPLICATION_ROLES), scope: z.string().min(1) }),
+  z.strictObject({ action: z.literal('removeRoleAssignment'), ...app, name: z.string().optional() }),
 ]);
 
 export type SandboxAction = z.infer<typeof actionSchema>;
@@ -80,6 +83,12 @@ function dispatch(model: SandboxModel, action: SandboxAction): void {
       return model.setProtocol(action.tenantId, action.mailbox, action.protocol, action.enabled);
     case 'setSmtpAuthDisabled':
       return model.setSmtpAuthDisabled(action.tenantId, action.mailbox, action.disabled);
+    case 'setManagementScope':
+      return model.setManagementScope(action.tenantId, action.name, action.mailboxes);
+    case 'assignRole':
+      return void model.assignRole(action.tenantId, action.clientId, action.role, action.scope);
+    case 'removeRoleAssignment':
+      return model.removeRoleAssignment(action.tenantId, action.clientId, action.name);
     case 'setFaults':
       return applyFaults(model.faults, action.faults);
     case 'resetFaults':
@@ -133,6 +142,8 @@ export function modelView(model: SandboxModel): unknown {
           fullAccess: byClientId(m.fullAccess),
           sendAs: byClientId(m.sendAs),
         })),
+        managementScopes: [...tenant.managementScopes.values()].map((scope) => ({ name: scope.name, mailboxes: [...scope.mailboxes] })),
+        roleAssignments: tenant.roleAssignments,
       };
     }),
   };
@@ -149,6 +160,16 @@ export function controlRoutes(model: SandboxModel): (req: IncomingMessage, res: 
   return (req, res, body) => {
     const path = new URL(req.url ?? '/', 'https://sandbox').pathname;
     if (req.method === 'GET' && path === '/_sandbox/model') return reply(res, 200, modelView(model));
+    // What Test-ServicePrincipalAuthorization -Identity <clientId> -Resource <mailbox> would print, as JSON rows.
+    if (req.method === 'GET' && path === '/_sandbox/test-serviceprincipalauthorization') {
+      const query = new URL(req.url ?? '/', 'https://sandbox').searchParams;
+      const [tenantId, clientId, mailbox] = ['tenantId', 'clientId', 'mailbox'].map((key) => query.get(key) ?? '');
+      try {
+        return reply(res, 200, model.testServicePrincipalAuthorization(tenantId ?? '', clientId ?? '', mailbox ?? ''));
+      } catch (err) {
+        return reply(res, 400, { ok: false, error: err instanceof Error ? err.message : String(err) });
+      }
+    }
     if (req.method !== 'POST' || path !== '/_sandbox/actions') return false;
     let input: unknown;
     try {

@@ -40,6 +40,7 @@ export type MailLoginDenial =
   | 'wrong_audience'
   | 'unknown_tenant'
   | 'role_missing'
+  | 'rbac_out_of_scope'
   | 'no_service_principal'
   | 'unknown_mailbox'
   | 'no_full_access'
@@ -226,6 +227,40 @@ export interface TenantRecord {
   exchangeServicePrincipals: Map<string, string>;
   /** Keyed by lowercased address. */
   mailboxes: Map<string, MailboxRecord>;
+  /** Exchange RBAC for Applications (docs/exchange-online-errors.md §10): management scopes by name. */
+  managementScopes: Map<string, ManagementScopeRecord>;
+  roleAssignments: RoleAssignmentRecord[];
+}
+
+/**
+ * New-ManagementScope. Exchange evaluates a RecipientRestrictionFilter; the emulator keeps the mailboxes it
+ * selects (`PrimarySmtpAddress -eq …`, or the members of the group a `MemberOfGroup` filter names).
+ */
+export interface ManagementScopeRecord {
+  name: string;
+  /** Lowercased addresses. */
+  mailboxes: Set<string>;
+}
+
+/** RBAC for Applications roles: SMTP's, and Graph's mail roles (for the Graph checks to come). */
+export const APPLICATION_ROLES = ['Application SMTP.SendAsApp', 'Application Mail.Send', 'Application Mail.Read', 'Application Mail.ReadBasic', 'Application Mail.ReadWrite'] as const;
+export type ApplicationRole = (typeof APPLICATION_ROLES)[number];
+
+/** New-ManagementRoleAssignment -App <clientId> -Role <role> -CustomResourceScope <scope>. */
+export interface RoleAssignmentRecord {
+  name: string;
+  app: string;
+  role: ApplicationRole;
+  scope: string;
+}
+
+/** One row of Test-ServicePrincipalAuthorization -Identity <app> -Resource <mailbox>. */
+export interface AuthorizationRow {
+  RoleName: ApplicationRole;
+  GrantedPermissions: string;
+  AllowedResourceScope: string;
+  ScopeType: 'CustomRecipientScope';
+  InScope: boolean;
 }
 
 const DAY_MS = 86_400_000;
@@ -329,6 +364,8 @@ function tenantRecord(spec: TenantSpec, now: number): TenantRecord {
     apps: new Map(apps.map((app) => [app.clientId, app])),
     exchangeServicePrincipals,
     mailboxes,
+    managementScopes: new Map(),
+    roleAssignments: [],
   };
 }
 
@@ -476,14 +513,60 @@ export class SandboxModel {
     if (!EXCHANGE_AUDIENCES.includes(claims.aud)) return deny('wrong_audience');
     const tenant = this.#tenants.get(claims.tid);
     if (!tenant?.exchangeOnline) return deny('unknown_tenant');
-    if (!(claims.roles ?? []).includes(MAIL_ROLES[protocol])) return deny('role_missing');
+    // Entra's role in the token grants every mailbox (with FullAccess); without it, only SMTP can be granted
+    // inside Exchange, by an RBAC assignment whose scope holds the mailbox. The grants add up.
+    const entra = (claims.roles ?? []).includes(MAIL_ROLES[protocol]);
+    const rbac = !entra && protocol === 'smtp' && this.#rbacCovers(tenant, claims.appid, 'Application SMTP.SendAsApp', user);
+    if (!entra && !rbac) {
+      const assigned = protocol === 'smtp' && tenant.roleAssignments.some((assignment) => assignment.app === claims.appid && assignment.role === 'Application SMTP.SendAsApp');
+      return deny(assigned ? 'rbac_out_of_scope' : 'role_missing');
+    }
     if (tenant.exchangeServicePrincipals.get(claims.appid) !== claims.oid) return deny('no_service_principal');
     const mailbox = tenant.mailboxes.get(user.toLowerCase());
     if (!mailbox) return deny('unknown_mailbox');
-    if (!mailbox.fullAccess.has(claims.oid)) return deny('no_full_access');
+    if (!rbac && !mailbox.fullAccess.has(claims.oid)) return deny('no_full_access');
     const denial = this.#protocolDenial(tenant, mailbox, protocol);
     if (denial) return deny(denial);
     return { ok: true, tenantId: tenant.tenantId, appId: claims.appid };
+  }
+
+  #rbacCovers(tenant: TenantRecord, appId: string, role: ApplicationRole, address: string): boolean {
+    return this.testServicePrincipalAuthorization(tenant.tenantId, appId, address).some((row) => row.RoleName === role && row.InScope);
+  }
+
+  /** Test-ServicePrincipalAuthorization: each RBAC assignment of the app, and whether its scope holds the mailbox. */
+  testServicePrincipalAuthorization(tenantId: string, clientId: string, mailbox: string): AuthorizationRow[] {
+    const tenant = this.tenant(tenantId);
+    return tenant.roleAssignments
+      .filter((assignment) => assignment.app === clientId)
+      .map((assignment) => ({
+        RoleName: assignment.role,
+        GrantedPermissions: assignment.role.replace(/^Application /, ''),
+        AllowedResourceScope: assignment.scope,
+        ScopeType: 'CustomRecipientScope' as const,
+        InScope: tenant.managementScopes.get(assignment.scope)?.mailboxes.has(mailbox.toLowerCase()) ?? false,
+      }));
+  }
+
+  /** New-ManagementScope (or Set-ManagementScope: the same name again replaces the selection). */
+  setManagementScope(tenantId: string, name: string, mailboxes: string[]): void {
+    this.tenant(tenantId).managementScopes.set(name, { name, mailboxes: new Set(mailboxes.map((address) => address.toLowerCase())) });
+  }
+
+  /** New-ManagementRoleAssignment -App -Role -CustomResourceScope; returns the assignment's name. */
+  assignRole(tenantId: string, clientId: string, role: ApplicationRole, scope: string): string {
+    const tenant = this.tenant(tenantId);
+    this.app(tenantId, clientId);
+    if (!tenant.managementScopes.has(scope)) throw new Error(`unknown management scope ${scope} in tenant ${tenantId}`);
+    const name = `${role}-${clientId}-${scope}`;
+    tenant.roleAssignments = [...tenant.roleAssignments.filter((assignment) => assignment.name !== name), { name, app: clientId, role, scope }];
+    return name;
+  }
+
+  /** Remove-ManagementRoleAssignment, one by name or all of an app. */
+  removeRoleAssignment(tenantId: string, clientId: string, name?: string): void {
+    const tenant = this.tenant(tenantId);
+    tenant.roleAssignments = tenant.roleAssignments.filter((assignment) => assignment.app !== clientId || (name !== undefined && assignment.name !== name));
   }
 
   #protocolDenial(tenant: TenantRecord, mailbox: MailboxRecord, protocol: MailProtocol): MailLoginDenial | null {

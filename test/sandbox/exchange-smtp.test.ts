@@ -168,6 +168,7 @@ describe('Exchange emulator: SMTP denials', () => {
     wrong_audience: /^535 5\.7\.3 Authentication unsuccessful \[/,
     unknown_tenant: /^535 5\.7\.3 Authentication unsuccessful \[/,
     role_missing: /^535 5\.7\.3 Authentication unsuccessful \[/,
+    rbac_out_of_scope: /^535 5\.7\.3 Authentication unsuccessful \[/,
     no_service_principal: /^535 5\.7\.3 Authentication unsuccessful \[/,
     unknown_mailbox: /^535 5\.7\.3 Authentication unsuccessful \[/,
     no_full_access: /^535 5\.7\.3 Authentication unsuccessful \[/,

@@ -189,6 +189,55 @@ describe('authorizeMailLogin', () => {
   });
 });
 
+// Exchange RBAC for Applications (docs/exchange-online-errors.md §10): SMTP granted over a management scope,
+// with no Entra role in the token.
+describe('RBAC for Applications', () => {
+  const OTHER = 'other@contoso.onmicrosoft.com';
+  function rbacSetup() {
+    const clock = { now: T0 };
+    const model = SandboxModel.fromSpec(
+      [{ tenantId: TENANT, apps: [{ clientId: CLIENT, roles: [] }], mailboxes: [{ address: MAILBOX, fullAccess: [] }, { address: OTHER, fullAccess: [] }] }],
+      () => clock.now,
+    );
+    const token = () => model.issueAccessToken({ tenantId: TENANT, clientId: CLIENT, audience: 'https://outlook.office365.com', resource: 'exchange', credential: 'secret' });
+    return { model, token };
+  }
+
+  test('an SMTP assignment over a scope lets a role-less token send as the mailboxes in it, and only those', () => {
+    const { model, token } = rbacSetup();
+    assert.equal(denial(model, token(), 'smtp'), 'role_missing');
+    model.setManagementScope(TENANT, 'mailprobe', [MAILBOX]);
+    model.assignRole(TENANT, CLIENT, 'Application SMTP.SendAsApp', 'mailprobe');
+    assert.equal(denial(model, token(), 'smtp'), 'ok', 'no FullAccess needed: the assignment is the grant');
+    assert.equal(denial(model, token(), 'smtp', OTHER), 'rbac_out_of_scope');
+    assert.equal(denial(model, token(), 'imap'), 'role_missing', 'RBAC has no IMAP role');
+    model.removeServicePrincipal(TENANT, CLIENT);
+    assert.equal(denial(model, token(), 'smtp'), 'no_service_principal');
+  });
+
+  test('Test-ServicePrincipalAuthorization shows each assignment and whether the mailbox is in scope', () => {
+    const { model } = rbacSetup();
+    model.setManagementScope(TENANT, 'mailprobe', [MAILBOX]);
+    model.assignRole(TENANT, CLIENT, 'Application SMTP.SendAsApp', 'mailprobe');
+    model.assignRole(TENANT, CLIENT, 'Application Mail.Send', 'mailprobe');
+    assert.deepEqual(model.testServicePrincipalAuthorization(TENANT, CLIENT, OTHER), [
+      { RoleName: 'Application SMTP.SendAsApp', GrantedPermissions: 'SMTP.SendAsApp', AllowedResourceScope: 'mailprobe', ScopeType: 'CustomRecipientScope', InScope: false },
+      { RoleName: 'Application Mail.Send', GrantedPermissions: 'Mail.Send', AllowedResourceScope: 'mailprobe', ScopeType: 'CustomRecipientScope', InScope: false },
+    ]);
+    assert.equal(model.testServicePrincipalAuthorization(TENANT, CLIENT, MAILBOX.toUpperCase())[0]?.InScope, true);
+    assert.throws(() => model.assignRole(TENANT, CLIENT, 'Application SMTP.SendAsApp', 'no-such-scope'), /unknown management scope/);
+  });
+
+  test('Entra and RBAC grants add up: with the Entra role every mailbox with FullAccess is open, scope or not', () => {
+    const { model, token } = rbacSetup();
+    model.setManagementScope(TENANT, 'mailprobe', [MAILBOX]);
+    model.assignRole(TENANT, CLIENT, 'Application SMTP.SendAsApp', 'mailprobe');
+    model.setRoles(TENANT, CLIENT, [MAIL_ROLES.smtp]);
+    model.setFullAccess(TENANT, OTHER, CLIENT, true);
+    assert.equal(denial(model, token(), 'smtp', OTHER), 'ok');
+  });
+});
+
 describe('authorizeSendAs', () => {
   test('own address always, another only with SendAs', () => {
     const model = SandboxModel.fromSpec([
