@@ -1,15 +1,30 @@
-// The layering mailprobe keeps (README, "Development"): checked by `npm run lint` and CI.
-// config → auth → probes → runner → metrics / alerting / history → http / cli, with core beneath everything.
+// The layering mailprobe keeps (docs/development.md, "Layout"): checked by `npm run lint` and CI.
+// Each folder of src may import only the folders listed for it here; a folder not listed imports nothing.
+
+/** The folders each folder builds on. core is the vocabulary beneath everything; daemon composes; cli prints. */
+const BUILDS_ON = {
+  core: [],
+  log: ['core'],
+  config: ['core'],
+  diagnose: ['core', 'config'],
+  auth: ['core', 'config', 'diagnose', 'log'],
+  probes: ['core', 'config', 'diagnose', 'log'],
+  // The runner hands each result to metrics and asks diagnose; consumers read results from core, never the runner.
+  runner: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'metrics'],
+  metrics: ['core', 'config', 'log'],
+  alerting: ['core', 'config', 'log'],
+  history: ['core', 'config', 'diagnose', 'log'],
+  summary: ['core', 'config', 'diagnose', 'log', 'history', 'alerting'],
+  http: ['core', 'config', 'diagnose', 'log', 'history', 'metrics'],
+  daemon: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http'],
+  // The emulators are for the demo (cli) and the tests, never for the daemon.
+  sandbox: ['core', 'config'],
+  cli: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http', 'daemon', 'sandbox'],
+};
+
 /** @type {import('dependency-cruiser').IConfiguration} */
 module.exports = {
   forbidden: [
-    {
-      name: 'core-imports-nothing',
-      comment: 'src/core is the shared vocabulary: it imports nothing else in src.',
-      severity: 'error',
-      from: { path: '^src/core/' },
-      to: { path: '^src/', pathNot: '^src/core/' },
-    },
     {
       name: 'no-folder-cycles',
       comment: 'The folders of src import each other in one direction only.',
@@ -19,33 +34,19 @@ module.exports = {
       to: { circular: true },
     },
     {
-      name: 'probes-stay-probes',
-      comment: 'A probe only speaks its protocol; the runner, metrics, alerting, http and cli build on probes, not the reverse.',
+      name: 'no-unknown-folder',
+      comment: 'A new folder of src takes its place in BUILDS_ON before anything imports it or it imports anything.',
       severity: 'error',
-      from: { path: '^src/probes/' },
-      to: { path: '^src/(runner|metrics|alerting|http|cli)/' },
+      from: { path: '^src/', pathNot: `^src/(${Object.keys(BUILDS_ON).join('|')})/` },
+      to: { path: '^src/' },
     },
-    {
-      name: 'metrics-and-diagnose-never-import-runner',
-      comment: 'The runner hands results to metrics and asks diagnose; neither depends on it.',
+    ...Object.entries(BUILDS_ON).map(([folder, allowed]) => ({
+      name: `${folder}-builds-on-${allowed.length ? allowed.join('-') : 'nothing'}`,
+      comment: `src/${folder} imports only ${allowed.length ? allowed.map((name) => `src/${name}`).join(', ') : 'within itself'}.`,
       severity: 'error',
-      from: { path: '^src/(metrics|diagnose)/' },
-      to: { path: '^src/runner/' },
-    },
-    {
-      name: 'config-stays-below',
-      comment: 'config is read by everything and reads no probes, runner or auth.',
-      severity: 'error',
-      from: { path: '^src/config/' },
-      to: { path: '^src/(probes|runner|auth)/' },
-    },
-    {
-      name: 'only-cli-imports-sandbox',
-      comment: 'The emulators are for the demo (cli) and tests, never for the daemon.',
-      severity: 'error',
-      from: { path: '^src/', pathNot: '^src/(cli|sandbox)/' },
-      to: { path: '^src/sandbox/' },
-    },
+      from: { path: `^src/${folder}/` },
+      to: { path: '^src/', pathNot: `^src/(${[folder, ...allowed].join('|')})/` },
+    })),
   ],
   options: {
     doNotFollow: { path: 'node_modules' },

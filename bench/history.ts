@@ -2,6 +2,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { CheckResult } from '../src/core/result.js';
+import { foldInto, type CheckState, type ResultEvent } from '../src/core/state.js';
 import { DEFAULT_POLICY } from '../src/history/accounting.js';
 import { openSqliteStore } from '../src/history/backends/sqlite.js';
 import { DAY_MS, HOUR_MS, monthRange } from '../src/history/calendar.js';
@@ -36,7 +37,7 @@ function result(monitor: number, check: (typeof CHECKS)[number], at: number, ok:
     outcome: ok
       ? { ok: true, steps: [{ step: 'connect', seconds: 0.01 }, { step: 'tls', seconds: 0.03 }, { step: 'auth', seconds: 0.2 }], facts: {} }
       : { ok: false, steps: [{ step: 'connect', seconds: 0.01 }], facts: {}, failure: { stage: 'auth', reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.', message: 'failed' } },
-    ...(ok ? {} : { diagnosis: { reason: 'auth_failed', summary: 'auth failed', candidates: [], fixes: [] } }),
+    ...(ok ? {} : { reason: 'auth_failed', diagnosis: { reason: 'auth_failed', summary: 'auth failed', candidates: [], fixes: [] } }),
   };
 }
 
@@ -55,8 +56,10 @@ async function recordingCost(dir: string): Promise<{ cpuMsPerResult: number; wal
   const clock = { time: MONTH.from, now: () => clock.time, monotonic: () => performance.now() };
   const recorder = new HistoryRecorder({ store, clock, logger: silent, flushMs: 3_600_000 });
   const job = { monitor: { intervalSeconds: INTERVAL_S } };
+  const states = new Map<string, CheckState>();
+  const fold = (checkResult: CheckResult): ResultEvent => foldInto(states, checkResult);
   // A first interval so every check has a previous result (the steady state: spans are closed each time).
-  for (let m = 0; m < MONITORS; m++) for (const check of CHECKS) recorder.listener(result(m, check, MONTH.from + (m % 300) * 1000, true), job);
+  for (let m = 0; m < MONITORS; m++) for (const check of CHECKS) recorder.listener(fold(result(m, check, MONTH.from + (m % 300) * 1000, true)), job);
   await recorder.flush();
   const start = process.cpuUsage();
   let flushes = 0;
@@ -68,7 +71,7 @@ async function recordingCost(dir: string): Promise<{ cpuMsPerResult: number; wal
     for (let i = 0; i < perSecond && n < MONITORS * CHECKS.length; i++, n++) {
       const m = Math.floor(n / CHECKS.length);
       const check = CHECKS[n % CHECKS.length] ?? 'imap';
-      recorder.listener(result(m, check, MONTH.from + INTERVAL_S * 1000 + second * 1000, m % 100 !== 0), job);
+      recorder.listener(fold(result(m, check, MONTH.from + INTERVAL_S * 1000 + second * 1000, m % 100 !== 0)), job);
     }
     clock.time = MONTH.from + INTERVAL_S * 1000 + second * 1000;
     const before = performance.now();
@@ -152,9 +155,11 @@ async function sizePerMonitorMonth(dir: string): Promise<{ bytes: number; monito
   const clock = { time: MONTH.from, now: () => clock.time, monotonic: () => performance.now() };
   const recorder = new HistoryRecorder({ store, clock, logger: silent, flushMs: 3_600_000 });
   const job = { monitor: { intervalSeconds: INTERVAL_S } };
+  const states = new Map<string, CheckState>();
+  const fold = (checkResult: CheckResult): ResultEvent => foldInto(states, checkResult);
   for (let t = MONTH.from; t < MONTH.to; t += INTERVAL_S * 1000) {
     clock.time = t;
-    for (let m = 0; m < monitors; m++) for (const check of CHECKS) recorder.listener(result(m, check, t + m * 1000, !(m === 0 && (t - MONTH.from) % DAY_MS < HOUR_MS)), job);
+    for (let m = 0; m < monitors; m++) for (const check of CHECKS) recorder.listener(fold(result(m, check, t + m * 1000, !(m === 0 && (t - MONTH.from) % DAY_MS < HOUR_MS))), job);
     if ((t - MONTH.from) % HOUR_MS === 0) await recorder.flush();
   }
   await recorder.close();

@@ -6,6 +6,8 @@ import { gzipSync } from 'node:zlib';
 import { parseConfig } from '../src/config/load.js';
 import type { LoadedConfig } from '../src/config/types.js';
 import type { CheckKind } from '../src/core/check.js';
+import type { CheckResult } from '../src/core/result.js';
+import { foldInto, type CheckState, type ResultEvent } from '../src/core/state.js';
 import { openSqliteStore } from '../src/history/backends/sqlite.js';
 import { accountingPolicy, configuredChecks } from '../src/history/settings.js';
 import { StoreHistoryReader } from '../src/history/store-reader.js';
@@ -43,11 +45,13 @@ function buildSource(): { source: StatusSource; config: LoadedConfig } {
   }));
   const config = parseConfig(JSON.stringify({ tenants, monitors }), '/tmp/bench-monitors.json');
   const board = new StatusBoard();
+  const states = new Map<string, CheckState>();
+  const fold = (result: CheckResult): ResultEvent => foldInto(states, result);
   const jobs = jobsOf(config.monitors);
   board.expect(jobs);
   jobs.forEach((job, index) => {
     const failing = index % 100 === 0;
-    board.update(job, {
+    board.update(fold({
       monitor: job.monitor.name,
       tenant: job.monitor.tenant.key,
       mailbox: job.monitor.mailbox,
@@ -57,8 +61,8 @@ function buildSource(): { source: StatusSource; config: LoadedConfig } {
       outcome: failing
         ? { ok: false, steps: [{ step: 'auth', seconds: 0.1 }], facts: {}, failure: { stage: 'auth', reason: 'auth_failed', message: 'rejected', serverText: 'NO AUTHENTICATE failed.' } }
         : { ok: true, steps: [{ step: 'auth', seconds: 0.1 }], facts: { folderCount: 12 } },
-      ...(failing ? { diagnosis: { reason: 'auth_failed' as const, summary: 'Exchange refused the login', candidates: ['no service principal'], fixes: ['Get-ServicePrincipal'] } } : {}),
-    });
+      ...(failing ? { reason: 'auth_failed' as const, diagnosis: { reason: 'auth_failed' as const, summary: 'Exchange refused the login', candidates: ['no service principal'], fixes: ['Get-ServicePrincipal'] } } : {}),
+    }));
   });
   const history = new MemoryHistory(
     (check, ago) => {

@@ -2,13 +2,14 @@ import { readSecret, resolveFrom } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
+import { checkKey, type CheckState, type ResultEvent } from '../core/state.js';
 import type { Alert } from './alert.js';
 import { DeliveryQueue, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider } from './providers/types.js';
 import { ALERTING_DEFAULTS, type AlertingConfigInput, type NotifierConfigInput, type NotifierType } from '../config/alerting.js';
 import { loadAlertStates, StateSaver } from './state-file.js';
-import { AlertStates, stateKey, type AlertState } from './state.js';
+import { AlertStates, type AlertState } from './state.js';
 
 export interface NotifierOptions {
   logger: Logger;
@@ -30,7 +31,9 @@ export interface NotifierOptions {
 
 export interface Notifier {
   /** A ResultListener for the agent (it ignores the job); returns at once and never throws. */
-  listener: (result: CheckResult) => void;
+  listener: (event: ResultEvent) => void;
+  /** The failing streaks the state file saved, for the agent's fold when no history restored them. */
+  streaks(): Map<string, CheckState>;
   /**
    * Call after a config reload with the checks still configured: alerts of removed monitors or checks are
    * resolved (no check will ever pass to resolve them) and forgotten.
@@ -160,10 +163,11 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   resendTimer?.unref();
 
   let closed = false;
-  const listener = (result: CheckResult): void => {
+  const listener = (event: ResultEvent): void => {
     if (closed) return;
+    const { result } = event;
     try {
-      const observation = states.observe(result, clock.now());
+      const observation = states.observe(event, clock.now());
       if (observation.alert && observation.state) dispatch(observation.alert, observation.state);
       if (observation.changed) saver?.markDirty();
     } catch (error) {
@@ -172,7 +176,7 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   };
 
   const retain = (active: Iterable<Pick<CheckResult, 'monitor' | 'check'>>): void => {
-    const keys = new Set([...active].map(stateKey));
+    const keys = new Set([...active].map(checkKey));
     for (const { alert, state } of states.retain(keys, clock.now())) {
       logger.info('alert resolved: check no longer configured', { monitor: alert.monitor, check: alert.check });
       dispatch(alert, state);
@@ -200,5 +204,5 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   };
 
   logger.info('alerting ready', { notifiers: targets.map((target) => target.settings.name), firing: states.firing().length, ...(statePath ? { stateFile: statePath } : {}) });
-  return { listener, retain, flush, close };
+  return { listener, streaks: () => states.streaks(), retain, flush, close };
 }

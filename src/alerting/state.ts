@@ -1,5 +1,6 @@
 import { reasonCategory } from '../core/reasons.js';
-import { resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
+import type { CheckIdentity, CheckResult } from '../core/result.js';
+import { checkKey, type CheckState, type ResultEvent } from '../core/state.js';
 import { fingerprintOf, type Alert, type AlertEvent, type FailureDetails } from './alert.js';
 
 export interface AlertPolicy {
@@ -17,12 +18,15 @@ export interface FiringRecord {
   notifiers: string[];
 }
 
-/** Per (monitor, check); only checks that are failing or firing have one, so a healthy fleet costs nothing. */
+/**
+ * Per (monitor, check); only checks that are failing or firing have one, so a healthy fleet costs nothing. The
+ * streak is the agent's fold (CheckState), copied here when seen so a restart without history resumes it.
+ */
 export interface AlertState extends CheckIdentity {
   failures: number;
   /** Consecutive successes while firing, counted towards successThreshold. */
   successes: number;
-  /** Start of the first failing check of the current streak. */
+  /** Start of the first failing check of the streak; a firing alert keeps it while it flaps. */
   since: number;
   last: FailureDetails;
   firing?: FiringRecord;
@@ -35,13 +39,9 @@ export interface Observation {
   state?: AlertState;
 }
 
-export function stateKey(identity: Pick<CheckIdentity, 'monitor' | 'check'>): string {
-  return `${identity.monitor}\u0000${identity.check}`;
-}
-
 export function failureDetails(result: CheckResult): FailureDetails {
   const failure = result.outcome.failure;
-  const reason = resultReason(result) ?? 'internal_error';
+  const reason = result.reason ?? 'internal_error';
   return {
     stage: failure?.stage ?? 'config',
     reason,
@@ -77,20 +77,37 @@ export class AlertStates {
 
   constructor(policy: AlertPolicy, saved: readonly AlertState[] = []) {
     this.#policy = policy;
-    for (const state of saved) this.#states.set(stateKey(state), state);
+    for (const state of saved) this.#states.set(checkKey(state), state);
   }
 
-  /** Feeds one check result; `now` (epoch ms) paces reminders. */
-  observe(result: CheckResult, now: number): Observation {
-    const key = stateKey(result);
+  /** Feeds one result with the state the agent folded it into; `now` (epoch ms) paces reminders. */
+  observe({ result, state: folded }: ResultEvent, now: number): Observation {
+    const key = checkKey(result);
     const state = this.#states.get(key);
-    if (result.outcome.ok) return this.#pass(key, state, result.startedAt);
-    return this.#fail(key, state, result, now);
+    if (result.outcome.ok) return this.#pass(key, state, folded, result.startedAt);
+    return this.#fail(key, state, result, folded, now);
+  }
+
+  /** The streaks saved with the alert states, for the agent's fold when no history restored them. */
+  streaks(): Map<string, CheckState> {
+    const streaks = new Map<string, CheckState>();
+    for (const [key, state] of this.#states) {
+      const failing = state.failures > 0;
+      streaks.set(key, {
+        state: failing ? 'failing' : 'ok',
+        since: state.since,
+        consecutiveFailures: state.failures,
+        consecutiveSuccesses: state.successes,
+        firstSeenAt: state.since,
+        lastAt: state.since,
+      });
+    }
+    return streaks;
   }
 
   /** Records who heard about a firing alert, so updates and the resolution go to them. */
   setNotifiers(identity: Pick<CheckIdentity, 'monitor' | 'check'>, notifiers: readonly string[]): void {
-    const firing = this.#states.get(stateKey(identity))?.firing;
+    const firing = this.#states.get(checkKey(identity))?.firing;
     if (firing) firing.notifiers = [...notifiers];
   }
 
@@ -116,20 +133,20 @@ export class AlertStates {
     return [...this.#states.values()].map((state) => structuredClone(state));
   }
 
-  #pass(key: string, state: AlertState | undefined, startedAt: number): Observation {
+  #pass(key: string, state: AlertState | undefined, folded: CheckState, startedAt: number): Observation {
     if (!state) return { changed: false };
     if (!state.firing) {
       this.#states.delete(key);
       return { changed: true };
     }
-    state.failures = 0;
-    state.successes++;
+    state.failures = folded.consecutiveFailures;
+    state.successes = folded.consecutiveSuccesses;
     if (state.successes < this.#policy.successThreshold) return { changed: true, state };
     this.#states.delete(key);
     return { changed: true, alert: alertOf(state, 'resolved', startedAt), state };
   }
 
-  #fail(key: string, existing: AlertState | undefined, result: CheckResult, now: number): Observation {
+  #fail(key: string, existing: AlertState | undefined, result: CheckResult, folded: CheckState, now: number): Observation {
     const details = failureDetails(result);
     const state: AlertState = existing ?? {
       monitor: result.monitor,
@@ -138,12 +155,12 @@ export class AlertStates {
       check: result.check,
       failures: 0,
       successes: 0,
-      since: result.startedAt,
+      since: folded.since,
       last: details,
     };
     this.#states.set(key, state);
-    state.failures++;
-    state.successes = 0;
+    state.failures = folded.consecutiveFailures;
+    state.successes = folded.consecutiveSuccesses;
     state.last = details;
     const event = this.#eventOnFailure(state, now);
     if (!event) return { changed: true, state };

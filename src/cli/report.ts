@@ -1,6 +1,6 @@
 import type { Redactor } from '../log/redact.js';
 import type { Transcript } from '../probes/types.js';
-import { resultReason, type CheckResult } from '../core/result.js';
+import type { CheckResult } from '../core/result.js';
 import { cutLine, terminalLine } from './terminal.js';
 import { authorisedInExchange } from '../diagnose/checklist.js';
 
@@ -52,7 +52,7 @@ export function formatResult(result: CheckResult): string {
   }
   const failure = result.outcome.failure;
   const diagnosis = result.diagnosis;
-  lines.push(`  FAIL ${result.check} at ${failure?.stage ?? '?'}: ${resultReason(result) ?? '?'} (${result.durationSeconds.toFixed(2)} s)`);
+  lines.push(`  FAIL ${result.check} at ${failure?.stage ?? '?'}: ${result.reason ?? '?'} (${result.durationSeconds.toFixed(2)} s)`);
   if (failure?.serverText) lines.push(`    server said: ${failure.serverText}`);
   const detail = failure?.message === undefined ? undefined : detailBesides(failure.message, failure.serverText);
   if (detail) lines.push(`    detail: ${detail}`);

@@ -25,6 +25,10 @@ export const STAGES = [
 ] as const;
 export type Stage = (typeof STAGES)[number];
 
+export function isStage(value: string): value is Stage {
+  return (STAGES as readonly string[]).includes(value);
+}
+
 // Why a scheduled run did not start. A check over its send budget is not skipped: it runs and fails with
 // send_budget_exhausted, so the failure shows where people look.
 export type SkipReason = 'overlap' | 'concurrency' | 'backoff';

@@ -20,15 +20,6 @@ export interface Diagnosis {
 }
 
 /**
- * The reason a failed check is reported under, the one every consumer (metrics, alerts, logs, status) reads: the
- * diagnosis, which may refine the probe's own (auth_failed becomes role_missing once the token is read), else the
- * probe's. The probe's own stays in outcome.failure as it reported it.
- */
-export function resultReason(result: CheckResult): ReasonCode | undefined {
-  return result.diagnosis?.reason ?? result.outcome.failure?.reason;
-}
-
-/**
  * How a passing check was authorised, read from the token it used: Entra application roles it carried, and the
  * roles it needed but lacked, which the server must then have granted itself (Exchange RBAC for Applications,
  * or another Exchange-side grant).
@@ -44,6 +35,12 @@ export interface CheckResult extends CheckIdentity {
   startedAt: number;
   durationSeconds: number;
   outcome: ProbeOutcome;
+  /**
+   * Present exactly when the check failed: the reason every consumer (metrics, alerts, history, status, logs)
+   * reports it under, set once by the runner from the diagnosis, which may refine the probe's own (auth_failed
+   * becomes role_missing once the token is read). The probe's own stays in outcome.failure as it reported it.
+   */
+  reason?: ReasonCode;
   /** Present exactly when the check failed. */
   diagnosis?: Diagnosis;
   /** Present when the check passed with a token the runner could read. */

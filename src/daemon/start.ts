@@ -8,9 +8,11 @@ import { restartOnlyChanges } from '../config/restart-only.js';
 import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type ShardSources } from '../config/shard.js';
 import type { LoadedConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../core/clock.js';
+import { checkKey, type CheckState } from '../core/state.js';
 import { claimStateFile, ownedStateFile, type Claim } from '../core/durable-file.js';
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
+import type { RestoredCheck } from '../history/recorder.js';
 import { startHistory, type HistoryService } from '../history/service.js';
 import { MonthlySummary, summaryScope } from '../summary/service.js';
 import { createLogger, type Logger } from '../log/logger.js';
@@ -114,6 +116,7 @@ export async function startAgent(
   const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env });
   // Before the first check runs, so /api/status shows where each check was when the agent stopped.
   if (history) agent.status.restore(history.restored.map((check) => check.status));
+  agent.restore(savedStates(history?.restored ?? [], notifier?.streaks() ?? new Map()));
   const summary = history ? monthlySummary(config, history, { clock, logger, env: options.io.env, metrics }) : undefined;
   summary?.configure(summaryScope(share));
   let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
@@ -274,4 +277,18 @@ function withOwnedStateFile(
 function listenAddress(override: string | undefined, config: LoadedConfig): { host: string; port: number } {
   if (!override) return { host: config.agent.host, port: config.agent.port };
   return parseListen(override);
+}
+
+/**
+ * The agent's fold as it stood before the restart: history's stored states, else the streaks the alert state file
+ * kept. History does not store a passing streak's length, so the alert file's count of passes while firing wins.
+ */
+function savedStates(restored: readonly RestoredCheck[], streaks: ReadonlyMap<string, CheckState>): Map<string, CheckState> {
+  const states = new Map(restored.map((check) => [checkKey(check.row), check.state]));
+  for (const [key, streak] of streaks) {
+    const stored = states.get(key);
+    if (!stored) states.set(key, streak);
+    else if (stored.state === streak.state) states.set(key, { ...stored, consecutiveSuccesses: streak.consecutiveSuccesses });
+  }
+  return states;
 }

@@ -1,7 +1,7 @@
 import type { CheckKind, Protocol, Stage } from '../core/check.js';
 import { PROTOCOL } from '../core/protocols.js';
 import { testServicePrincipalAuthorization } from './commands.js';
-import { resultReason, type CheckResult, type Diagnosis } from '../core/result.js';
+import type { CheckResult, Diagnosis } from '../core/result.js';
 import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
 import { tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
@@ -144,7 +144,7 @@ function protocolItem(step: ChecklistStep, result: CheckResult | undefined): Che
     return {
       ...base,
       verdict: 'fail',
-      reason: resultReason(result) ?? failure.reason,
+      reason: result.reason ?? failure.reason,
       detail: failure.message,
       ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
       ...(result.diagnosis ? { diagnosis: result.diagnosis } : {}),

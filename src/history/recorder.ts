@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
-import { reasonCategory } from '../core/reasons.js';
+import { isStage } from '../core/check.js';
+import { isReasonCode, reasonCategory } from '../core/reasons.js';
 import type { Logger } from '../log/logger.js';
 import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
-import { nextStatus, type CheckStatus } from '../runner/status.js';
+import { checkKey, type CheckState, type OpenIncident, type ResultEvent } from '../core/state.js';
+import { statusOf, type CheckStatus } from '../core/status.js';
 import { DAY_MS } from './calendar.js';
 import { bucketOf, coveredUntil, splitSpan, startOfUtcMonth } from './spans.js';
 import {
@@ -53,24 +55,20 @@ export interface RecorderOptions {
   events?: RecorderEvents;
 }
 
-/** What the recorder remembers of each check between results; restored from the store at start. */
-interface Tracked {
-  tenant: string;
-  mailbox: string;
-  firstSeenAt: number;
-  lastAt: number;
-  lastOk: boolean;
+/**
+ * The accounting the recorder adds to the agent's fold between results: how long the latest result covers (its
+ * interval) and the failed time summed into the open incident so far. The streak itself is the fold's.
+ */
+interface Accounting {
   intervalS: number;
-  consecutiveFailures: number;
-  lastSuccessAt?: number;
-  /** ISO time the current state (ok or failing) began, as the status board says. */
-  since?: string;
-  incident?: IncidentRow;
+  failMs: number;
 }
 
 export interface RestoredCheck {
   status: CheckStatus;
-  state: CheckStateRow;
+  row: CheckStateRow;
+  /** The agent's fold as it stood after the latest stored result. */
+  state: CheckState;
 }
 
 const GRAINS: readonly Grain[] = ['hour', 'day', 'month'];
@@ -85,7 +83,7 @@ const HEARTBEAT_MS = 15_000;
  */
 export class HistoryRecorder {
   readonly #options: RecorderOptions;
-  readonly #tracked = new Map<string, Tracked>();
+  readonly #accounting = new Map<string, Accounting>();
   readonly #run: AgentRunRow;
   #pending: WriteBatch = emptyBatch();
   #hourly = new Map<string, RollupDelta>();
@@ -112,26 +110,15 @@ export class HistoryRecorder {
   async restore(): Promise<RestoredCheck[]> {
     const { store } = this.#options;
     const restored: RestoredCheck[] = [];
-    for (const state of await store.checkStates()) {
-      const tracked: Tracked = {
-        tenant: state.tenant,
-        mailbox: state.mailbox,
-        firstSeenAt: state.firstSeenAt,
-        lastAt: state.lastAt,
-        lastOk: state.lastOk,
-        intervalS: state.intervalS,
-        consecutiveFailures: state.consecutiveFailures,
-        ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: state.lastSuccessAt } : {}),
-      };
-      const status = parseStatus(state);
-      if (status.since !== undefined) tracked.since = status.since;
-      if (state.openIncidentAt !== undefined) {
-        const open = await store.incidents({ from: state.openIncidentAt, to: state.openIncidentAt + 1, limit: 50, monitor: state.monitor });
-        const incident = open.find((row) => row.check === state.check && row.startedAt === state.openIncidentAt && row.endedAt === undefined);
-        if (incident) tracked.incident = incident;
+    for (const row of await store.checkStates()) {
+      const status = parseStatus(row);
+      let incident: IncidentRow | undefined;
+      if (row.openIncidentAt !== undefined) {
+        const open = await store.incidents({ from: row.openIncidentAt, to: row.openIncidentAt + 1, limit: 50, monitor: row.monitor });
+        incident = open.find((candidate) => candidate.check === row.check && candidate.startedAt === row.openIncidentAt && candidate.endedAt === undefined);
       }
-      this.#tracked.set(key(state.monitor, state.check), tracked);
-      restored.push({ status, state });
+      this.#accounting.set(checkKey(row), { intervalS: row.intervalS, failMs: incident?.failMs ?? 0 });
+      restored.push({ status, row, state: stateOf(row, status, incident) });
     }
     return restored;
   }
@@ -149,10 +136,11 @@ export class HistoryRecorder {
   }
 
   /** A ResultListener: memory only, never throws, never waits. */
-  readonly listener = (result: CheckResult, job?: { monitor: { intervalSeconds: number } }): void => {
+  readonly listener = (event: ResultEvent, job?: { monitor: { intervalSeconds: number } }): void => {
     if (this.#closed) return;
+    const { result } = event;
     try {
-      this.#record(result, job?.monitor.intervalSeconds ?? 300);
+      this.#record(event, job?.monitor.intervalSeconds ?? 300);
     } catch (error) {
       this.#options.logger.error('history: result not recorded', { monitor: result.monitor, check: result.check, error });
     }
@@ -197,18 +185,21 @@ export class HistoryRecorder {
     await this.flush();
   }
 
-  #record(result: CheckResult, intervalS: number): void {
-    const k = key(result.monitor, result.check);
+  #record({ result, state, previous }: ResultEvent, intervalS: number): void {
+    const key = checkKey(result);
     const t = result.startedAt;
-    const previous = this.#tracked.get(k);
+    const accounting = this.#accounting.get(key);
     const failure = result.outcome.failure;
     const ok = result.outcome.ok;
 
     // The previous result's span ends now that the next one is known.
-    if (previous && previous.lastAt < t) {
-      const end = coveredUntil(previous.lastAt, previous.intervalS, t);
-      this.#addSpan(result, previous.lastAt, end, previous.lastOk);
-      if (previous.incident && !previous.lastOk) previous.incident.failMs += end - previous.lastAt;
+    // Only a result this store saw (or restored) has a span to close: a streak seeded from the alert state file has none.
+    let failMs = previous?.incident && accounting ? accounting.failMs : 0;
+    if (previous && accounting && previous.lastAt < t) {
+      const end = coveredUntil(previous.lastAt, accounting.intervalS, t);
+      const previousOk = previous.state === 'ok';
+      this.#addSpan(result, previous.lastAt, end, previousOk);
+      if (previous.incident && !previousOk) failMs += end - previous.lastAt;
     }
 
     const deliverySeconds = result.outcome.facts.deliverySeconds;
@@ -224,7 +215,7 @@ export class HistoryRecorder {
       }
     }
 
-    const reason = failure?.reason ?? result.diagnosis?.reason;
+    const reason = ok ? undefined : (result.reason ?? 'internal_error');
     this.#pending.results.push({
       monitor: result.monitor,
       tenant: result.tenant,
@@ -241,66 +232,25 @@ export class HistoryRecorder {
       intervalS,
     });
 
-    let incident = previous?.incident;
-    if (!ok) {
-      if (!incident) {
-        incident = {
-          monitor: result.monitor,
-          tenant: result.tenant,
-          check: result.check,
-          startedAt: t,
-          reason: reason ?? 'internal_error',
-          stage: failure?.stage ?? 'config',
-          ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
-          failures: 0,
-          failMs: 0,
-          lastFailureAt: t,
-        };
-      }
-      incident.failures += 1;
-      incident.lastFailureAt = t;
-      this.#pending.incidents.push({ ...incident });
-    } else if (incident) {
-      incident.endedAt = t;
-      this.#pending.incidents.push({ ...incident });
-      incident = undefined;
-    }
+    // The fold opens and closes the incident; history adds the failed time it accounted.
+    const closed = ok ? previous?.incident : undefined;
+    if (state.incident) this.#pending.incidents.push(incidentRow(result, state.incident, failMs));
+    else if (closed) this.#pending.incidents.push({ ...incidentRow(result, closed, failMs), endedAt: t });
 
-    const status = nextStatus(
-      previous && {
-        state: previous.lastOk ? 'ok' : 'failing',
-        consecutiveFailures: previous.consecutiveFailures,
-        ...(previous.since !== undefined ? { since: previous.since } : {}),
-        ...(previous.lastSuccessAt !== undefined ? { lastSuccessAt: new Date(previous.lastSuccessAt).toISOString() } : {}),
-      },
-      result,
-    );
-    const tracked: Tracked = {
-      tenant: result.tenant,
-      mailbox: result.mailbox,
-      firstSeenAt: previous?.firstSeenAt ?? t,
-      lastAt: t,
-      lastOk: ok,
-      intervalS,
-      consecutiveFailures: status.consecutiveFailures,
-      ...(ok ? { lastSuccessAt: t } : previous?.lastSuccessAt !== undefined ? { lastSuccessAt: previous.lastSuccessAt } : {}),
-      ...(status.since !== undefined ? { since: status.since } : {}),
-      ...(incident ? { incident } : {}),
-    };
-    this.#tracked.set(k, tracked);
+    this.#accounting.set(key, { intervalS, failMs: state.incident ? failMs : 0 });
     this.#pending.checkStates.push({
       monitor: result.monitor,
       tenant: result.tenant,
       mailbox: result.mailbox,
       check: result.check,
-      firstSeenAt: tracked.firstSeenAt,
+      firstSeenAt: state.firstSeenAt,
       lastAt: t,
       lastOk: ok,
       intervalS,
-      consecutiveFailures: tracked.consecutiveFailures,
-      ...(tracked.lastSuccessAt !== undefined ? { lastSuccessAt: tracked.lastSuccessAt } : {}),
-      ...(incident ? { openIncidentAt: incident.startedAt } : {}),
-      status: JSON.stringify(status),
+      consecutiveFailures: state.consecutiveFailures,
+      ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: state.lastSuccessAt } : {}),
+      ...(state.incident ? { openIncidentAt: state.incident.startedAt } : {}),
+      status: JSON.stringify(statusOf({ result, state })),
     });
     this.#bound();
   }
@@ -403,16 +353,42 @@ function emptyBatch(): WriteBatch {
   return { results: [], hourly: [], daily: [], monthly: [], incidents: [], checkStates: [] };
 }
 
-function key(monitor: string, check: string): string {
-  return `${monitor}\u0000${check}`;
-}
-
 function increment(counts: number[], index: number, by = 1): void {
   counts[index] = (counts[index] ?? 0) + by;
 }
 
 function messageOf(error: unknown): string {
   return error instanceof Error ? error.message : String(error);
+}
+
+function incidentRow(identity: Pick<CheckResult, 'monitor' | 'tenant' | 'check'>, incident: OpenIncident, failMs: number): IncidentRow {
+  return { monitor: identity.monitor, tenant: identity.tenant, check: identity.check, ...incident, failMs };
+}
+
+/** The fold of a stored check; a pass's successes before the restart are not stored, so at least the latest counts. */
+function stateOf(row: CheckStateRow, status: CheckStatus, incident: IncidentRow | undefined): CheckState {
+  const since = status.since !== undefined ? Date.parse(status.since) : NaN;
+  return {
+    state: row.lastOk ? 'ok' : 'failing',
+    since: Number.isFinite(since) ? since : row.lastAt,
+    consecutiveFailures: row.consecutiveFailures,
+    consecutiveSuccesses: row.lastOk ? 1 : 0,
+    firstSeenAt: row.firstSeenAt,
+    lastAt: row.lastAt,
+    ...(row.lastSuccessAt !== undefined ? { lastSuccessAt: row.lastSuccessAt } : {}),
+    ...(incident ? { incident: openIncident(incident) } : {}),
+  };
+}
+
+function openIncident(row: IncidentRow): OpenIncident {
+  return {
+    startedAt: row.startedAt,
+    reason: isReasonCode(row.reason) ? row.reason : 'internal_error',
+    stage: isStage(row.stage) ? row.stage : 'config',
+    ...(row.serverText !== undefined ? { serverText: row.serverText } : {}),
+    failures: row.failures,
+    lastFailureAt: row.lastFailureAt,
+  };
 }
 
 function parseStatus(state: CheckStateRow): CheckStatus {

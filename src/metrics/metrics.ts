@@ -3,7 +3,8 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/reasons.js';
 import type { SkipReason, Stage } from '../core/check.js';
 import { MAIL_ROLES } from '../core/protocols.js';
-import { backoffUntil, resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
+import { backoffUntil, type CheckIdentity, type CheckResult } from '../core/result.js';
+import { checkKey, type ResultEvent } from '../core/state.js';
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
 import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from './rendered.js';
 
@@ -366,7 +367,7 @@ export class MailprobeMetrics {
     this.#lastScrape = figures;
   }
 
-  recordCheck(result: CheckResult, intervalSeconds: number): void {
+  recordCheck({ result, state }: ResultEvent, intervalSeconds: number): void {
     // The monitor's info and interval change only with the configuration (expectCheck), not with each run.
     const series = this.#checks.get(checkKey(result)) ?? this.#series(result, intervalSeconds);
     // Milliseconds and microseconds are all the precision a check has; more digits only lengthen the scrape.
@@ -379,13 +380,12 @@ export class MailprobeMetrics {
     series.lastRun = finishedAt;
     this.#checkDuration.observe({ check: result.check }, result.durationSeconds);
     if (this.#full) for (const { step, seconds } of result.outcome.steps) this.#stepDuration.observe({ check: result.check, step }, seconds);
+    series.consecutiveFailures = state.consecutiveFailures;
     if (ok) {
-      series.consecutiveFailures = 0;
       series.lastSuccess = finishedAt;
       series.currentFailure = undefined;
     } else {
       const failure = failureSeries(result);
-      series.consecutiveFailures += 1;
       series.currentFailure = failure;
       this.#failures.inc({ check: result.check, reason: failure.reason, category: failure.category });
     }
@@ -548,13 +548,9 @@ function flat(text: string): string {
   return Buffer.from(text, 'utf8').toString('utf8');
 }
 
-function checkKey(id: CheckIdentity): string {
-  return `${id.monitor}\u0000${id.check}`;
-}
-
 function failureSeries(result: CheckResult): FailureSeries {
   const failure = result.outcome.failure;
-  const reason = resultReason(result) ?? 'internal_error';
+  const reason = result.reason ?? 'internal_error';
   const stage = failure?.stage ?? result.outcome.steps.at(-1)?.step ?? 'config';
   return { stage, reason, category: reasonCategory(reason) };
 }

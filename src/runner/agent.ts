@@ -2,13 +2,14 @@ import type { LoadedConfig, ResolvedTenant } from '../config/types.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../core/clock.js';
-import { backoffUntil, resultReason, type CheckResult } from '../core/result.js';
+import { backoffUntil, type CheckResult } from '../core/result.js';
+import { foldInto, type CheckState, type ResultEvent } from '../core/state.js';
 import { runCheck, SERVER_BACKOFF_INTERVALS, type CheckDeps } from './run-check.js';
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
 import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';
 import { StatusBoard } from './status.js';
 
-export type ResultListener = (result: CheckResult, job: Job) => void;
+export type ResultListener = (event: ResultEvent, job: Job) => void;
 
 export interface AgentOptions {
   deps: CheckDeps;
@@ -20,11 +21,12 @@ export interface AgentOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-// The fan-out point: the scheduler decides when, runCheck decides what happened, and the agent hands each
-// result to metrics, the log, the status board and listeners.
+// The fan-out point: the scheduler decides when, runCheck decides what happened, and the agent folds each result
+// into its check's state once and hands the one event to metrics, the log, the status board and listeners.
 export class Agent {
   readonly #options: AgentOptions;
   readonly #status = new StatusBoard();
+  readonly #states = new Map<string, CheckState>();
   #scheduler?: Scheduler;
   #config?: LoadedConfig;
   #expiryTimer?: NodeJS.Timeout;
@@ -43,6 +45,11 @@ export class Agent {
 
   get status(): StatusBoard {
     return this.#status;
+  }
+
+  /** States saved before a restart (history store), folded on from the first result. Call before start. */
+  restore(states: ReadonlyMap<string, CheckState>): void {
+    for (const [key, state] of states) this.#states.set(key, state);
   }
 
   get scheduling(): boolean {
@@ -93,6 +100,7 @@ export class Agent {
       const identity = this.#status.identity(removed);
       if (identity) this.#options.metrics.forgetMonitor(identity);
       this.#status.remove(removed);
+      this.#states.delete(removed);
     }
     const announced = new Map<string, string>();
     for (const job of jobs) {
@@ -133,10 +141,11 @@ export class Agent {
       logger.info('result of a check whose monitor a reload removed, dropped', { monitor: result.monitor, check: result.check });
       return;
     }
-    metrics.recordCheck(result, job.monitor.intervalSeconds);
+    const event = foldInto(this.#states, result);
+    metrics.recordCheck(event, job.monitor.intervalSeconds);
     // A roundtrip whose cleanup failed still measured its delivery.
     if (typeof result.outcome.facts.deliverySeconds === 'number') metrics.recordDeliveryLatency(result, result.outcome.facts.deliverySeconds);
-    this.#status.update(job, result);
+    this.#status.update(event);
     const failure = result.outcome.failure;
     const meta = {
       monitor: result.monitor,
@@ -146,7 +155,7 @@ export class Agent {
       result: result.outcome.ok ? 'success' : 'failure',
       durationSeconds: Number(result.durationSeconds.toFixed(3)),
       latenessSeconds: Number(latenessSeconds.toFixed(3)),
-      ...(failure ? { stage: failure.stage, reason: resultReason(result), serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary } : {}),
+      ...(failure ? { stage: failure.stage, reason: result.reason, serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary } : {}),
     };
     if (result.outcome.ok) logger.info('check passed', meta);
     else logger.warn('check failed', meta);
@@ -154,7 +163,7 @@ export class Agent {
     if (until !== undefined) logger.warn('check backing off as its server asked', { monitor: result.monitor, check: result.check, until: new Date(until).toISOString(), maxIntervals: SERVER_BACKOFF_INTERVALS });
     for (const listener of this.#options.listeners ?? []) {
       try {
-        listener(result, job);
+        listener(event, job);
       } catch (error) {
         logger.error('result listener failed', { error });
       }

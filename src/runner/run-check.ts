@@ -84,6 +84,7 @@ export async function runCheck(
         monitor: monitorRef(monitor),
       });
       result.diagnosis = maskDiagnosis(diagnosis, deps.redact);
+      result.reason = result.diagnosis.reason;
       const backoff = retryAfterSeconds ?? secondsOf(backoffMsForReply(outcome.failure.serverText ?? ''));
       if (backoff !== undefined) result.retryAfterSeconds = Math.min(backoff, maxBackoffSeconds);
     }

@@ -4,6 +4,7 @@ import type { ResolvedMonitor } from '../config/types.js';
 import type { CheckKind, SkipReason } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
 import { backoffUntil, type CheckResult } from '../core/result.js';
+import { checkKey } from '../core/state.js';
 
 
 export interface Job {
@@ -31,14 +32,10 @@ interface JobState {
   running?: Promise<void>;
 }
 
-export function jobKey(monitor: string, check: CheckKind): string {
-  return `${monitor}\u0000${check}`;
-}
-
 export function jobsOf(monitors: readonly ResolvedMonitor[]): Job[] {
   return monitors
     .filter((monitor) => monitor.enabled)
-    .flatMap((monitor) => monitor.checks.map((check) => ({ key: jobKey(monitor.name, check), monitor, check })));
+    .flatMap((monitor) => monitor.checks.map((check) => ({ key: checkKey({ monitor: monitor.name, check }), monitor, check })));
 }
 
 /** A stable offset in [0, 1) from the job's name, so a job keeps its place in the interval across restarts. */

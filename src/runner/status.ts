@@ -1,29 +1,7 @@
-import { backoffUntil, resultReason, type CheckIdentity, type CheckResult } from '../core/result.js';
-import { jobKey, type Job } from './scheduler.js';
-
-export interface CheckStatus extends CheckIdentity {
-  state: 'pending' | 'ok' | 'failing';
-  consecutiveFailures: number;
-  /** When the current state (ok or failing) began, as far as this agent has seen; absent while pending. */
-  since?: string;
-  lastSuccessAt?: string;
-  /** The latest run's server asked to wait: no run before this time (capped at three intervals). */
-  backingOffUntil?: string;
-  last?: {
-    at: string;
-    durationSeconds: number;
-    ok: boolean;
-    stage?: string;
-    reason?: string;
-    serverText?: string;
-    message?: string;
-    summary?: string;
-    candidates?: string[];
-    fixes?: string[];
-    steps: Array<{ step: string; seconds: number }>;
-    facts: Record<string, string | number | boolean>;
-  };
-}
+import type { CheckIdentity } from '../core/result.js';
+import { checkKey, type ResultEvent } from '../core/state.js';
+import { statusOf, type CheckStatus } from '../core/status.js';
+import type { Job } from './scheduler.js';
 
 type LastRun = NonNullable<CheckStatus['last']>;
 type Step = LastRun['steps'][number];
@@ -53,13 +31,13 @@ export class StatusBoard {
     }
   }
 
-  update(job: Job, result: CheckResult): void {
-    this.#entries.set(job.key, stored(nextStatus(this.#entries.get(job.key), result)));
+  update(event: ResultEvent): void {
+    this.#entries.set(checkKey(event.result), stored(statusOf(event)));
   }
 
   /** Entries saved before a restart (history store), shown until each check runs again. */
   restore(entries: readonly CheckStatus[]): void {
-    for (const entry of entries) this.#entries.set(jobKey(entry.monitor, entry.check), stored(entry));
+    for (const entry of entries) this.#entries.set(checkKey(entry), stored(entry));
   }
 
   keys(): string[] {
@@ -95,39 +73,4 @@ function parseSteps(text: string): Step[] {
   const steps: Step[] = [];
   for (let i = 0; i + 1 < words.length; i += 2) steps.push({ step: words[i] ?? '', seconds: Number(words[i + 1]) });
   return steps;
-}
-
-/** The entry after one more result; the history store keeps the same view for restarts. */
-export function nextStatus(previous: Pick<CheckStatus, 'state' | 'since' | 'consecutiveFailures' | 'lastSuccessAt'> | undefined, result: CheckResult): CheckStatus {
-  const failure = result.outcome.failure;
-  const at = new Date(result.startedAt).toISOString();
-  const ok = result.outcome.ok;
-  const until = backoffUntil(result);
-  return {
-    monitor: result.monitor,
-    tenant: result.tenant,
-    mailbox: result.mailbox,
-    check: result.check,
-    state: ok ? 'ok' : 'failing',
-    since: previous?.since !== undefined && previous.state === (ok ? 'ok' : 'failing') ? previous.since : at,
-    consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
-    ...(ok ? { lastSuccessAt: at } : previous?.lastSuccessAt ? { lastSuccessAt: previous.lastSuccessAt } : {}),
-    ...(until !== undefined ? { backingOffUntil: new Date(until).toISOString() } : {}),
-    last: {
-      at,
-      durationSeconds: result.durationSeconds,
-      ok,
-      ...(failure
-        ? {
-            stage: failure.stage,
-            reason: resultReason(result) ?? failure.reason,
-            message: failure.message,
-            ...(failure.serverText !== undefined ? { serverText: failure.serverText } : {}),
-          }
-        : {}),
-      ...(result.diagnosis ? { summary: result.diagnosis.summary, candidates: result.diagnosis.candidates, fixes: result.diagnosis.fixes } : {}),
-      steps: result.outcome.steps,
-      facts: result.outcome.facts,
-    },
-  };
 }

@@ -12,6 +12,7 @@ import { createLogger } from '../../src/log/logger.js';
 import { Redactor } from '../../src/log/redact.js';
 import type { CheckResult } from '../../src/core/result.js';
 import { until } from '../support/until.js';
+import { folding } from '../support/fold.js';
 import { failed, FakeClock, MemoryLogger, passed, startReceiver, type Reply } from './support.js';
 
 const FAST = { initialDelayMs: 10, maxDelayMs: 40, maxRetryAfterMs: 2000 };
@@ -31,7 +32,8 @@ function harness(t: TestContext, config: AlertingConfigInput, options: Partial<N
     { logger, clock: new FakeClock(), fetchTimeoutMs: 2000, retry: FAST, closeGraceMs: 200, onDelivery: (event) => deliveries.push(event), ...options },
   );
   t.after(() => notifier.close());
-  return { notifier, logger, deliveries, feed: (...results) => results.forEach((result) => notifier.listener(result)) };
+  const fold = folding();
+  return { notifier, logger, deliveries, feed: (...results) => results.forEach((result) => notifier.listener(fold(result))) };
 }
 
 const sequence =
@@ -277,7 +279,7 @@ describe('secrets', () => {
       },
       { logger, clock: new FakeClock(), retry: FAST, fetchTimeoutMs: 500 },
     );
-    notifier.listener(failed());
+    notifier.listener(folding()(failed()));
     await notifier.close();
     await until(() => lines.join('').includes('url is not an absolute URL') && lines.join('').includes('notification rejected, not retried'), 'the log lines');
     const text = lines.join('');

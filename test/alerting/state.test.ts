@@ -6,16 +6,27 @@ import { describe, test } from 'node:test';
 import { fingerprintOf } from '../../src/alerting/alert.js';
 import { createNotifier } from '../../src/alerting/notifier.js';
 import { loadAlertStates, serialiseAlertStates } from '../../src/alerting/state-file.js';
-import { AlertStates, type AlertPolicy } from '../../src/alerting/state.js';
+import { AlertStates, type AlertPolicy, type Observation } from '../../src/alerting/state.js';
 import type { CheckResult } from '../../src/core/result.js';
+import type { ResultEvent } from '../../src/core/state.js';
+import { folding } from '../support/fold.js';
 import { failed, FakeClock, MemoryLogger, passed, startReceiver, T0 } from './support.js';
 
 const MINUTE = 60_000;
 const policy: AlertPolicy = { failureThreshold: 3, successThreshold: 1, repeatIntervalMs: 240 * MINUTE };
 
+const folds = new WeakMap<AlertStates, (result: CheckResult) => ResultEvent>();
+
+/** Feeds one result as the agent does: folded into its check's state first (one fold per AlertStates here). */
+function observe(states: AlertStates, result: CheckResult, now: number): Observation {
+  let fold = folds.get(states);
+  if (!fold) folds.set(states, (fold = folding()));
+  return states.observe(fold(result), now);
+}
+
 /** Feeds results one minute apart and returns the event each produced ('-' for none). */
 function run(states: AlertStates, results: CheckResult[], start = T0): string[] {
-  return results.map((result, i) => states.observe({ ...result, startedAt: start + i * MINUTE }, start + i * MINUTE).alert?.event ?? '-');
+  return results.map((result, i) => observe(states, { ...result, startedAt: start + i * MINUTE }, start + i * MINUTE).alert?.event ?? '-');
 }
 
 describe('AlertStates', () => {
@@ -40,9 +51,9 @@ describe('AlertStates', () => {
 
   test('the alert carries the first failure time, the last details, and the resolution time', () => {
     const states = new AlertStates(policy);
-    states.observe(failed({ at: T0, reason: 'auth_failed' }), T0);
-    states.observe(failed({ at: T0 + MINUTE }), T0 + MINUTE);
-    const firing = states.observe(failed({ at: T0 + 2 * MINUTE, serverText: 'A1 NO AUTHENTICATE failed.' }), T0 + 2 * MINUTE).alert;
+    observe(states, failed({ at: T0, reason: 'auth_failed' }), T0);
+    observe(states, failed({ at: T0 + MINUTE }), T0 + MINUTE);
+    const firing = observe(states, failed({ at: T0 + 2 * MINUTE, serverText: 'A1 NO AUTHENTICATE failed.' }), T0 + 2 * MINUTE).alert;
     assert.deepEqual(firing, {
       event: 'firing',
       status: 'firing',
@@ -60,7 +71,7 @@ describe('AlertStates', () => {
       fixes: ['fix for auth_failed'],
       startedAt: T0,
     });
-    const resolved = states.observe(passed({ at: T0 + 5 * MINUTE }), T0 + 5 * MINUTE).alert;
+    const resolved = observe(states, passed({ at: T0 + 5 * MINUTE }), T0 + 5 * MINUTE).alert;
     assert.equal(resolved?.status, 'resolved');
     assert.equal(resolved?.startedAt, T0);
     assert.equal(resolved?.endedAt, T0 + 5 * MINUTE);
@@ -76,14 +87,14 @@ describe('AlertStates', () => {
     assert.equal(firing?.alert.category, 'token');
     const changed = new AlertStates(policy);
     run(changed, [failed(), failed(), failed()]);
-    const alert = changed.observe(failed({ reason: 'connect_refused', at: T0 + 9 * MINUTE }), T0 + 9 * MINUTE).alert;
+    const alert = observe(changed, failed({ reason: 'connect_refused', at: T0 + 9 * MINUTE }), T0 + 9 * MINUTE).alert;
     assert.deepEqual(alert?.previous, { reason: 'auth_failed', category: 'auth', endedAt: T0 + 9 * MINUTE });
     assert.equal(alert?.status, 'firing');
   });
 
   test('reminds every repeatInterval while firing, measured from the last notification', () => {
     const states = new AlertStates({ ...policy, repeatIntervalMs: 10 * MINUTE });
-    const at = (minutes: number): string => states.observe(failed({ at: T0 + minutes * MINUTE }), T0 + minutes * MINUTE).alert?.event ?? '-';
+    const at = (minutes: number): string => observe(states, failed({ at: T0 + minutes * MINUTE }), T0 + minutes * MINUTE).alert?.event ?? '-';
     assert.deepEqual([at(0), at(1), at(2), at(11), at(12), at(13), at(22), at(33)], ['-', '-', 'firing', '-', 'repeat', '-', 'repeat', 'repeat']);
     assert.equal(at(34), '-');
   });
@@ -102,10 +113,10 @@ describe('AlertStates', () => {
 
   test('healthy checks keep no state', () => {
     const states = new AlertStates(policy);
-    assert.equal(states.observe(passed(), T0).changed, false);
-    states.observe(failed(), T0);
+    assert.equal(observe(states, passed(), T0).changed, false);
+    observe(states, failed(), T0);
     assert.equal(states.snapshot().length, 1);
-    assert.equal(states.observe(passed(), T0).changed, true);
+    assert.equal(observe(states, passed(), T0).changed, true);
     assert.deepEqual(states.snapshot(), []);
   });
 });
@@ -147,9 +158,10 @@ describe('alert state file', () => {
     const make = () => createNotifier(config, { logger: new MemoryLogger(), clock, baseDir: dir, saveDelayMs: 5 });
 
     const first = make();
-    first.listener(failed({ check: 'smtp' }));
-    first.listener(failed({ check: 'smtp' }));
-    for (let i = 0; i < 3; i++) first.listener(failed());
+    const fold = folding();
+    first.listener(fold(failed({ check: 'smtp' })));
+    first.listener(fold(failed({ check: 'smtp' })));
+    for (let i = 0; i < 3; i++) first.listener(fold(failed()));
     await first.close();
     assert.equal(receiver.received.length, 1, 'the imap alert fired once');
     const onDisk = JSON.parse(readFileSync(join(dir, 'alerts/state.json'), 'utf8')) as { version: number; alerts: Array<{ check: string; failures: number; firing?: { notifiers: string[] } }> };
@@ -161,8 +173,10 @@ describe('alert state file', () => {
 
     clock.time += 30 * MINUTE;
     const second = make();
-    second.listener(failed());
-    second.listener(failed({ check: 'smtp' }));
+    // As the daemon does without history: the agent's fold resumes from the streaks the state file kept.
+    const resumed = folding(second.streaks());
+    second.listener(resumed(failed()));
+    second.listener(resumed(failed({ check: 'smtp' })));
     await second.flush();
     assert.deepEqual(
       receiver.received.map((request) => [(request.body as { check: string }).check, (request.body as { event: string }).event]),
@@ -171,11 +185,11 @@ describe('alert state file', () => {
     );
 
     clock.time += 31 * MINUTE;
-    second.listener(failed());
-    second.listener(passed({ check: 'smtp', at: clock.time }));
+    second.listener(resumed(failed()));
+    second.listener(resumed(passed({ check: 'smtp', at: clock.time })));
     await second.close();
     const third = make();
-    third.listener(passed({ at: clock.time }));
+    third.listener(folding(third.streaks())(passed({ at: clock.time })));
     await third.close();
     const events = receiver.received.map((request) => `${(request.body as { check: string }).check}:${(request.body as { event: string }).event}`);
     assert.deepEqual(events, ['imap:firing', 'smtp:firing', 'imap:repeat', 'smtp:resolved', 'imap:resolved']);

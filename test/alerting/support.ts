@@ -45,6 +45,7 @@ export function checkResult(spec: ResultSpec = {}): CheckResult {
         message: `failed: ${reason}`,
       },
     },
+    reason,
     diagnosis: { reason, summary: `summary of ${reason}`, candidates: [], fixes: [`fix for ${reason}`] },
   };
 }

@@ -17,6 +17,7 @@ import { HistoryRecorder } from '../../src/history/recorder.js';
 import { historySettings } from '../../src/history/settings.js';
 import { DEMO_SCRIPT, startDemoEnvironment, type DemoEnvironment } from '../../src/sandbox/demo.js';
 import { FakeClock, MemoryLogger } from '../alerting/support.js';
+import { record } from '../support/fold.js';
 
 // The status page in a real browser (Debian's Chromium), against the real agent checking the Exchange and
 // Entra emulators, one tenant's client secret expired: what a visitor sees, what axe-core finds, and
@@ -109,7 +110,7 @@ async function seedHistory(config: LoadedConfig, now: number): Promise<void> {
             ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: incident[5], message: 'seeded failure', serverText: 'seeded server text' } }
             : { ok: true, steps: [], facts: {} },
         };
-        recorder.listener(result, { monitor: { intervalSeconds: 3600 } });
+        record(recorder, result, { monitor: { intervalSeconds: 3600 } });
       }
     }
     await recorder.flush();

@@ -7,6 +7,7 @@ import type { SqlDriver } from '../../src/history/sql.js';
 import { StoreHistoryReader } from '../../src/history/store-reader.js';
 import { emptyTotals, type HistoryStore, type RollupDelta, type WriteBatch } from '../../src/history/types.js';
 import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
+import { record, restore } from '../support/fold.js';
 
 // One contract for every HistoryStore backend (as gatus runs storage/store/store_test.go on each): the same
 // cases against SQLite (unit) and a real PostgreSQL (integration).
@@ -214,7 +215,7 @@ export function storeContract(factory: StoreFactory): void {
     // Every 10 minutes from 22:00 on January 31 to 02:00 on February 1; failing from 23:40 to 00:20.
     for (let t = feb - 2 * HOUR; t < feb + 2 * HOUR; t += 10 * MIN) {
       const failing = t >= feb - 20 * MIN && t < feb + 20 * MIN;
-      recorder.listener(failing ? failed({ monitor: 'm1', at: t }) : passed({ monitor: 'm1', at: t }), job(600));
+      record(recorder, failing ? failed({ monitor: 'm1', at: t }) : passed({ monitor: 'm1', at: t }), job(600));
       if (t === feb) await recorder.flush();
     }
     clock.time = feb + 2 * HOUR;
@@ -246,7 +247,7 @@ export function storeContract(factory: StoreFactory): void {
     // Day 1 (BASE): every minute ok for 12 hours, then 30 failed minutes, then ok until midnight. Day 2: ok.
     for (let t = BASE; t < BASE + 2 * DAY; t += MIN) {
       const failing = t >= BASE + 12 * HOUR && t < BASE + 12 * HOUR + 30 * MIN;
-      recorder.listener(failing ? failed({ monitor: 'm1', at: t, reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.' }) : passed({ monitor: 'm1', at: t }), job(60));
+      record(recorder, failing ? failed({ monitor: 'm1', at: t, reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.' }) : passed({ monitor: 'm1', at: t }), job(60));
     }
     clock.time = BASE + 2 * DAY;
     await recorder.flush();
@@ -274,15 +275,15 @@ export function storeContract(factory: StoreFactory): void {
     clock.time = BASE;
     const first = recorderOn(store, clock);
     first.start();
-    for (let t = BASE; t < BASE + 6 * HOUR; t += 5 * MIN) first.listener(passed({ monitor: 'm1', at: t }), job(300));
+    for (let t = BASE; t < BASE + 6 * HOUR; t += 5 * MIN) record(first, passed({ monitor: 'm1', at: t }), job(300));
     clock.time = BASE + 6 * HOUR;
     await first.close();
     // Stopped for six hours, then back for the rest of the day.
     clock.time = BASE + 12 * HOUR;
     const second = recorderOn(store, clock);
-    await second.restore();
+    await restore(second);
     second.start();
-    for (let t = BASE + 12 * HOUR; t < BASE + DAY; t += 5 * MIN) second.listener(passed({ monitor: 'm1', at: t }), job(300));
+    for (let t = BASE + 12 * HOUR; t < BASE + DAY; t += 5 * MIN) record(second, passed({ monitor: 'm1', at: t }), job(300));
     clock.time = BASE + DAY;
     await second.close();
 
@@ -317,9 +318,9 @@ export function storeContract(factory: StoreFactory): void {
     const outage = { from: BASE + 4 * DAY - HOUR, to: BASE + 4 * DAY + HOUR };
     for (let t = BASE; t < BASE + 10 * DAY; t += 5 * MIN) {
       const failing = t >= outage.from && t < outage.to;
-      recorder.listener(failing ? failed({ monitor: 'm1', at: t, reason: 'timeout', stage: 'connect' }) : passed({ monitor: 'm1', at: t }), job(300));
-      recorder.listener(passed({ monitor: 'm2', at: t }), job(300));
-      if (t >= BASE + 9 * DAY && t < BASE + 9 * DAY + 12 * HOUR) recorder.listener(passed({ monitor: 'm3', at: t }), job(300));
+      record(recorder, failing ? failed({ monitor: 'm1', at: t, reason: 'timeout', stage: 'connect' }) : passed({ monitor: 'm1', at: t }), job(300));
+      record(recorder, passed({ monitor: 'm2', at: t }), job(300));
+      if (t >= BASE + 9 * DAY && t < BASE + 9 * DAY + 12 * HOUR) record(recorder, passed({ monitor: 'm3', at: t }), job(300));
     }
     clock.time = BASE + 10 * DAY;
     await recorder.flush();
@@ -356,21 +357,21 @@ export function storeContract(factory: StoreFactory): void {
     const clock = new FakeClock();
     clock.time = BASE;
     const first = recorderOn(store, clock);
-    first.listener(passed({ monitor: 'm1', at: BASE }), job(60));
-    first.listener(failed({ monitor: 'm1', at: BASE + MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
-    first.listener(failed({ monitor: 'm1', at: BASE + 2 * MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
+    record(first, passed({ monitor: 'm1', at: BASE }), job(60));
+    record(first, failed({ monitor: 'm1', at: BASE + MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
+    record(first, failed({ monitor: 'm1', at: BASE + 2 * MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
     await first.close();
 
     const reopened = await factory.reopen(store);
     const second = recorderOn(reopened, clock);
-    const restored = await second.restore();
+    const restored = await restore(second);
     assert.equal(restored.length, 1);
     assert.equal(restored[0]?.status.state, 'failing');
     assert.equal(restored[0]?.status.consecutiveFailures, 2);
     assert.equal(restored[0]?.status.last?.reason, 'token_secret_expired');
     assert.equal(restored[0]?.status.lastSuccessAt, new Date(BASE).toISOString());
-    second.listener(failed({ monitor: 'm1', at: BASE + 3 * MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
-    second.listener(passed({ monitor: 'm1', at: BASE + 4 * MIN }), job(60));
+    record(second, failed({ monitor: 'm1', at: BASE + 3 * MIN, reason: 'token_secret_expired', stage: 'token' }), job(60));
+    record(second, passed({ monitor: 'm1', at: BASE + 4 * MIN }), job(60));
     await second.close();
     const incidents = await reopened.incidents({ from: BASE, to: BASE + HOUR, limit: 10 });
     assert.deepEqual(

@@ -11,6 +11,7 @@ import type { HistoryStore, WriteBatch } from '../../src/history/types.js';
 import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
 import { delegatingStore } from '../support/delegating-store.js';
 import { BASE } from './contract.js';
+import { record } from '../support/fold.js';
 
 const MIN = 60_000;
 const job = { monitor: { intervalSeconds: 60 } };
@@ -41,7 +42,7 @@ describe('history recorder', () => {
     store.broken = true;
     for (let i = 0; i < 5; i++) {
       // The listener returns at once even while the store fails: the check path never waits for it.
-      recorder.listener(i === 2 ? failed({ at: BASE + i * MIN }) : passed({ at: BASE + i * MIN }), job);
+      record(recorder, i === 2 ? failed({ at: BASE + i * MIN }) : passed({ at: BASE + i * MIN }), job);
       clock.time = BASE + i * MIN + 1;
       await recorder.flush();
     }
@@ -72,7 +73,7 @@ describe('history recorder', () => {
     const registry = new Registry();
     const recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000, maxPending: 3, events: historyMetrics(registry, 'sqlite') });
     store.broken = true;
-    for (let i = 0; i < 6; i++) recorder.listener(passed({ at: BASE + i * MIN }), job);
+    for (let i = 0; i < 6; i++) record(recorder, passed({ at: BASE + i * MIN }), job);
     await recorder.flush();
     store.broken = false;
     await recorder.flush();
@@ -91,7 +92,7 @@ describe('history recorder', () => {
     const clock = new FakeClock();
     clock.time = BASE;
     const recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000 });
-    recorder.listener(passed({ at: BASE }), job);
+    record(recorder, passed({ at: BASE }), job);
     await recorder.flush();
     // A batch with a row the database rejects (NOT NULL) must leave no part of itself behind.
     await assert.rejects(

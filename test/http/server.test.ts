@@ -7,6 +7,7 @@ import { Secret } from '../../src/core/secret.js';
 import { startHttpServer, type RunningHttpServer } from '../../src/http/server.js';
 import { MemoryLogger } from '../alerting/support.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
+import { folding } from '../support/fold.js';
 
 interface Response {
   status: number;
@@ -36,10 +37,10 @@ describe('startHttpServer', () => {
   let server: RunningHttpServer;
 
   before(async () => {
-    metrics.recordCheck({
+    metrics.recordCheck(folding()({
       monitor: 'm1', tenant: 't1', mailbox: 'probe@contoso.com', check: 'imap', startedAt: 1_700_000_000_000, durationSeconds: 0.5,
       outcome: { ok: true, steps: [{ step: 'auth', seconds: 0.2 }], facts: {} },
-    }, 60);
+    }), 60);
     server = await startHttpServer({
       host: '127.0.0.1',
       port: 0,

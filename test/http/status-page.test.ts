@@ -11,6 +11,9 @@ import { statusRoute } from '../../src/http/status/routes.js';
 import { jobsOf } from '../../src/runner/scheduler.js';
 import { StatusBoard } from '../../src/runner/status.js';
 import { MemoryHistory } from '../support/memory-history.js';
+import type { CheckResult } from '../../src/core/result.js';
+import type { ResultEvent } from '../../src/core/state.js';
+import { folding } from '../support/fold.js';
 
 // A fixed instant: nothing here may depend on the calendar (the unit tests run under faketime too).
 const NOW = Date.parse('2031-05-14T12:00:00Z');
@@ -36,17 +39,20 @@ function config(extra: Record<string, unknown> = {}, monitors?: unknown[]): Load
 interface Fixture {
   source: StatusSource;
   board: StatusBoard;
+  /** Folds results as the agent does before they reach the board. */
+  fold: (result: CheckResult) => ResultEvent;
   history: MemoryHistory;
 }
 
 function fixture(loaded = config(), options: { history?: boolean; incidents?: IncidentSummary[] } = {}): Fixture {
   const board = new StatusBoard();
+  const fold = folding();
   const jobs = jobsOf(loaded.monitors);
   board.expect(jobs);
   for (const job of jobs) {
     const failing = job.monitor.name === 'helpdesk' && job.check === 'smtp';
     const startedAt = NOW - (failing ? 5 : 60) * 60_000;
-    board.update(job, {
+    board.update(fold({
       monitor: job.monitor.name,
       tenant: job.monitor.tenant.key,
       mailbox: job.monitor.mailbox,
@@ -58,9 +64,9 @@ function fixture(loaded = config(), options: { history?: boolean; incidents?: In
         : { ok: true, steps: [], facts: {} },
       // The diagnosis the runner makes, so the page shows what an agent would.
       ...(failing
-        ? { diagnosis: diagnose({ reason: 'smtp_auth_disabled_tenant', stage: 'auth', protocol: 'smtp', serverText: HOSTILE, monitor: monitorRef(job.monitor), now: NOW }) }
+        ? { reason: 'smtp_auth_disabled_tenant' as const, diagnosis: diagnose({ reason: 'smtp_auth_disabled_tenant', stage: 'auth', protocol: 'smtp', serverText: HOSTILE, monitor: monitorRef(job.monitor), now: NOW }) }
         : {}),
-    });
+    }));
   }
   const history = new MemoryHistory((_check, ago) => (ago === 3 ? { okSeconds: 80_000, failSeconds: 6_400 } : ago === 10 ? { maintenanceSeconds: 3600, okSeconds: 82_800 } : ago > 60 ? {} : { okSeconds: 86_400 }), options.incidents ?? []);
   const source: StatusSource = {
@@ -70,7 +76,7 @@ function fixture(loaded = config(), options: { history?: boolean; incidents?: In
     now: () => NOW,
     ...(options.history === false ? {} : { history }),
   };
-  return { source, board, history };
+  return { source, board, fold, history };
 }
 
 async function get(source: StatusSource, pathAndQuery: string): Promise<{ status: number; type: string; body: string; headers: Record<string, string>; access: string }> {
@@ -257,11 +263,9 @@ describe('feeds and badges', () => {
 
   test('a confirmed failure of every check is a major outage', async () => {
     const loaded = config({}, [{ name: 'solo', tenant: 'contoso', mailbox: 'solo@contoso.example', checks: ['imap'] }]);
-    const { source, board } = fixture(loaded);
-    const [job] = jobsOf(loaded.monitors);
-    assert.ok(job);
+    const { source, board, fold } = fixture(loaded);
     for (let i = 0; i < 2; i++) {
-      board.update(job, { monitor: 'solo', tenant: 'contoso', mailbox: 'solo@contoso.example', check: 'imap', startedAt: NOW, durationSeconds: 1, outcome: { ok: false, steps: [], facts: {}, failure: { stage: 'connect', reason: 'timeout', message: 't' } } });
+      board.update(fold({ monitor: 'solo', tenant: 'contoso', mailbox: 'solo@contoso.example', check: 'imap', startedAt: NOW, durationSeconds: 1, reason: 'timeout', outcome: { ok: false, steps: [], facts: {}, failure: { stage: 'connect', reason: 'timeout', message: 't' } } }));
     }
     const summary = JSON.parse((await get(source, '/status/summary.json')).body) as { status: { indicator: string }; components: Array<{ name: string; status: string }> };
     assert.equal(summary.components.find((component) => component.name === 'solo')?.status, 'major_outage');

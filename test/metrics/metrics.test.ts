@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
 import { failure, identity, sampleMetrics, series, success } from '../support/metrics-sample.js';
+import { folding } from '../support/fold.js';
 
 describe('MailprobeMetrics', () => {
   test('the exposition has HELP on every family and escaped label values', async () => {
@@ -55,15 +56,16 @@ describe('MailprobeMetrics', () => {
 
   test('failure detail exists only while the check fails', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
+    const fold = folding();
     const id = identity('m1');
     const reasonSeries = async (): Promise<string[]> => series(await metrics.metrics(), 'mailprobe_check_failure_reason');
 
-    metrics.recordCheck(failure(id, 'token', 'token_secret_expired'), 60);
+    metrics.recordCheck(fold(failure(id, 'token', 'token_secret_expired')), 60);
     assert.deepEqual(await reasonSeries(), [
       'mailprobe_check_failure_reason{monitor="m1",check="imap",stage="token",reason="token_secret_expired",category="token"} 1',
     ]);
-    metrics.recordCheck(failure(id, 'token', 'token_secret_expired'), 60);
-    metrics.recordCheck(failure(id, 'auth', 'auth_failed'), 60);
+    metrics.recordCheck(fold(failure(id, 'token', 'token_secret_expired')), 60);
+    metrics.recordCheck(fold(failure(id, 'auth', 'auth_failed')), 60);
     assert.deepEqual(await reasonSeries(), [
       'mailprobe_check_failure_reason{monitor="m1",check="imap",stage="auth",reason="auth_failed",category="auth"} 1',
     ]);
@@ -74,7 +76,7 @@ describe('MailprobeMetrics', () => {
       'auth_failed=1',
     ]);
 
-    metrics.recordCheck(success(id, ['token', 'connect']), 60);
+    metrics.recordCheck(fold(success(id, ['token', 'connect'])), 60);
     text = await metrics.metrics();
     assert.deepEqual(series(text, 'mailprobe_check_failure_reason'), []);
     assert.deepEqual(series(text, 'mailprobe_check_consecutive_failures'), []);
@@ -103,14 +105,15 @@ describe('MailprobeMetrics', () => {
 
   test('forgetMonitor removes the check, and the monitor info with its last check', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
+    const fold = folding();
     const goneRoundtrip = identity('gone', 'roundtrip');
     const goneImap = identity('gone', 'imap');
     const kept = identity('kept');
-    metrics.recordCheck(failure(goneRoundtrip, 'delivery', 'delivery_timeout'), 60);
-    metrics.recordCheck(success(goneImap), 60);
+    metrics.recordCheck(fold(failure(goneRoundtrip, 'delivery', 'delivery_timeout')), 60);
+    metrics.recordCheck(fold(success(goneImap)), 60);
     metrics.recordSkip(goneRoundtrip, 'overlap');
     metrics.recordDeliveryLatency(goneRoundtrip, 30);
-    metrics.recordCheck(success(kept), 60);
+    metrics.recordCheck(fold(success(kept)), 60);
     const perMonitor = (text: string): string[] => text.split('\n').filter((line) => /^mailprobe_(check|monitor)/.test(line) && line.includes('monitor='));
 
     metrics.forgetMonitor(goneRoundtrip);
@@ -135,7 +138,8 @@ describe('MailprobeMetrics', () => {
 
   test('basic detail leaves out the families no shipped alert or recording rule reads', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false, detail: 'basic' });
-    metrics.recordCheck(success(identity('m1')), 60);
+    const fold = folding();
+    metrics.recordCheck(fold(success(identity('m1'))), 60);
     const text = await metrics.metrics();
     for (const name of ['mailprobe_check_last_duration_seconds', 'mailprobe_check_last_success_timestamp_seconds', 'mailprobe_step_duration_seconds']) {
       assert.doesNotMatch(text, new RegExp(`^# HELP ${name} `, 'm'), name);
@@ -147,7 +151,8 @@ describe('MailprobeMetrics', () => {
 
   test('the exposition reports the size, sample count and render time of the previous scrape', async () => {
     const metrics = new MailprobeMetrics({ version: 't' });
-    metrics.recordCheck(success(identity('m1')), 60);
+    const fold = folding();
+    metrics.recordCheck(fold(success(identity('m1'))), 60);
     const first = await metrics.metrics();
     assert.deepEqual(series(first, 'mailprobe_exposition_bytes'), [], 'no figures before a scrape happened');
     const second = await metrics.metrics();
@@ -163,11 +168,12 @@ describe('MailprobeMetrics', () => {
 
   test('10,000 monitors × 2 checks: every series once, one family block each, at most 0.7 KB per check', async () => {
     const metrics = new MailprobeMetrics({ version: 't' });
+    const fold = folding();
     for (let i = 0; i < 10_000; i++) {
       const name = `probe${String(i).padStart(5, '0')}`;
       const id = { monitor: name, tenant: 't00', mailbox: `${name}@t00.bench.onmicrosoft.com` };
-      metrics.recordCheck(success({ ...id, check: 'imap' }), 300);
-      metrics.recordCheck(failure({ ...id, check: 'smtp' }, 'auth', 'auth_failed'), 300);
+      metrics.recordCheck(fold(success({ ...id, check: 'imap' })), 300);
+      metrics.recordCheck(fold(failure({ ...id, check: 'smtp' }, 'auth', 'auth_failed')), 300);
     }
     const chunks: Buffer[] = [];
     for await (const chunk of metrics.exposition()) chunks.push(chunk);

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import type { CheckResult } from '../../src/core/result.js';
-import { jobKey, type Job } from '../../src/runner/scheduler.js';
-import { nextStatus, StatusBoard } from '../../src/runner/status.js';
+import { statusOf } from '../../src/core/status.js';
+import { StatusBoard } from '../../src/runner/status.js';
+import { folding } from '../support/fold.js';
 
-// The board keeps steps in a compact form of its own; what it lists must be what nextStatus made of the result.
-const job = { key: jobKey('m1', 'smtp'), check: 'smtp' } as Job;
+// The board keeps steps in a compact form of its own; what it lists must be what statusOf made of the event.
 
 function result(ok: boolean, startedAt: number): CheckResult {
   return {
@@ -26,26 +26,29 @@ function result(ok: boolean, startedAt: number): CheckResult {
       facts: { probeId: 'p-1', sendSeconds: 0.5 },
       ...(ok ? {} : { failure: { stage: 'send', reason: 'auth_failed', message: 'refused', serverText: '535 5.7.139 Authentication unsuccessful' } }),
     },
+    ...(ok ? {} : { reason: 'auth_failed' as const }),
   };
 }
 
-test('the status board lists each check as nextStatus sees it, steps and all', () => {
+test('the status board lists each check as statusOf sees its event, steps and all', () => {
   const board = new StatusBoard();
-  const first = result(true, Date.UTC(2030, 0, 1));
-  board.update(job, first);
-  assert.deepEqual(board.list(), [nextStatus(undefined, first)]);
+  const fold = folding();
+  const first = fold(result(true, Date.UTC(2030, 0, 1)));
+  board.update(first);
+  assert.deepEqual(board.list(), [statusOf(first)]);
 
-  const second = result(false, Date.UTC(2030, 0, 1, 0, 5));
-  board.update(job, second);
+  const second = fold(result(false, Date.UTC(2030, 0, 1, 0, 5)));
+  board.update(second);
   const [listed] = board.list();
-  assert.deepEqual(listed, nextStatus(nextStatus(undefined, first), second));
-  assert.deepEqual(listed?.last?.steps, second.outcome.steps);
+  assert.deepEqual(listed, statusOf(second));
+  assert.equal(listed?.since, new Date(second.result.startedAt).toISOString(), 'a failing streak starts at its first failure');
+  assert.deepEqual(listed?.last?.steps, second.result.outcome.steps);
   assert.equal(listed?.consecutiveFailures, 1);
 });
 
 test('restored entries come back unchanged, with and without a last run', () => {
   const board = new StatusBoard();
-  const withRun = nextStatus(undefined, result(true, Date.UTC(2030, 0, 2)));
+  const withRun = statusOf(folding()(result(true, Date.UTC(2030, 0, 2))));
   const pending = { monitor: 'm2', tenant: 't', mailbox: 'm2@example.com', check: 'imap' as const, state: 'pending' as const, consecutiveFailures: 0 };
   board.restore([withRun, pending]);
   assert.deepEqual(board.list(), [withRun, pending]);

@@ -2,6 +2,7 @@ import type { ReasonCode } from '../../src/core/reasons.js';
 import type { CheckKind, Stage } from '../../src/core/check.js';
 import type { CheckIdentity, CheckResult } from '../../src/core/result.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
+import { folding } from './fold.js';
 
 // Results and a filled registry for the metrics tests: the unit test reads its exposition, the integration test
 // hands the same exposition to promtool.
@@ -31,6 +32,7 @@ export function failure(id: CheckIdentity, stage: Stage, reason: ReasonCode): Ch
       failure: { stage, reason, message: 'failed' },
       facts: {},
     },
+    reason,
     diagnosis: { reason, summary: 'failed', candidates: [], fixes: [] },
   };
 }
@@ -43,12 +45,13 @@ export function series(text: string, name: string): string[] {
 /** A registry with every family filled at least once, and label values that need escaping. */
 export function sampleMetrics(): MailprobeMetrics {
   const metrics = new MailprobeMetrics({ version: '0.1.0' });
+  const fold = folding();
   const imap = identity('m1');
   const smtp = identity('m1', 'smtp');
   metrics.expectCheck(imap, 300);
   metrics.expectCheck(smtp, 300);
-  metrics.recordCheck(success(imap), 300);
-  metrics.recordCheck(failure(smtp, 'auth', 'smtp_auth_disabled_tenant'), 300);
+  metrics.recordCheck(fold(success(imap)), 300);
+  metrics.recordCheck(fold(failure(smtp, 'auth', 'smtp_auth_disabled_tenant')), 300);
   metrics.recordSkip(imap, 'overlap');
   metrics.recordSkip(smtp, 'backoff');
   metrics.expectCheck(identity('m1', 'roundtrip'), 300);
@@ -58,6 +61,6 @@ export function sampleMetrics(): MailprobeMetrics {
   metrics.setToken('contoso.onmicrosoft.com', 'client-1', { expiresAt: 1_700_003_600, roles: ['IMAP.AccessAsApp', 'SMTP.SendAsApp'] });
   metrics.setCredentialExpiry('contoso.onmicrosoft.com', 'client-1', 'client_secret', 1_730_000_000);
   metrics.setConfigReload(true, 1_700_000_000);
-  metrics.recordCheck(success({ ...identity('odd "name" \\ with\nnewline'), check: 'pop3' }), 60);
+  metrics.recordCheck(fold(success({ ...identity('odd "name" \\ with\nnewline'), check: 'pop3' })), 60);
   return metrics;
 }

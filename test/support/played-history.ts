@@ -2,6 +2,7 @@ import type { CheckResult } from '../../src/core/result.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { FakeClock, MemoryLogger } from '../alerting/support.js';
+import { record, restore } from './fold.js';
 
 const DAY = 86_400_000;
 
@@ -27,11 +28,11 @@ export async function playHistory(
       await recorder.close();
       clock.time = play.stop.to;
       recorder = open();
-      await recorder.restore();
+      await restore(recorder);
       recorder.start();
     }
     clock.time = t;
-    for (const result of play.results(t)) recorder.listener(result, job);
+    for (const result of play.results(t)) record(recorder, result, job);
     if ((t - play.from) % DAY === 0) await recorder.flush();
   }
   clock.time = play.to;

@@ -1,7 +1,7 @@
 import type { ResolvedMonitor, StatusPageSettings } from '../../config/types.js';
 import type { AvailabilityWindow, CheckHistorySummary, DaySummary, HistoryReader, IncidentSummary } from '../../history/reader.js';
 import type { CheckKind } from '../../core/check.js';
-import type { CheckStatus } from '../../runner/status.js';
+import type { CheckStatus } from '../../core/status.js';
 
 /** Everything the status page reads; the daemon passes its live config, status board and history store. */
 export interface StatusSource {

@@ -1,0 +1,82 @@
+import type { Stage } from './check.js';
+import type { ReasonCode } from './reasons.js';
+import type { CheckIdentity, CheckResult } from './result.js';
+
+/** The one key of a check across every folder: a monitor runs each check kind once. */
+export function checkKey(identity: Pick<CheckIdentity, 'monitor' | 'check'>): string {
+  return `${identity.monitor}\u0000${identity.check}`;
+}
+
+/** A failing streak as history stores it and reports show it: opened by the first failure, closed by a pass. */
+export interface OpenIncident {
+  startedAt: number;
+  /** What the first failure of the streak was reported as; a later, different reason does not rewrite it. */
+  reason: ReasonCode;
+  stage: Stage;
+  serverText?: string;
+  failures: number;
+  lastFailureAt: number;
+}
+
+/**
+ * Where a check stands after its latest result. Folded once per result by the agent; metrics, alerting, history
+ * and the status board read it and keep no streak of their own. Times are epoch milliseconds.
+ */
+export interface CheckState {
+  state: 'ok' | 'failing';
+  /** When the current state began, as far as this agent (or the history it restored) has seen. */
+  since: number;
+  consecutiveFailures: number;
+  consecutiveSuccesses: number;
+  firstSeenAt: number;
+  lastAt: number;
+  lastSuccessAt?: number;
+  incident?: OpenIncident;
+}
+
+/** What the agent hands every consumer for each result: the result, the state it folded into, and the one before. */
+export interface ResultEvent {
+  result: CheckResult;
+  state: CheckState;
+  previous?: CheckState;
+}
+
+export function foldState(previous: CheckState | undefined, result: CheckResult): CheckState {
+  const at = result.startedAt;
+  const ok = result.outcome.ok;
+  const state = ok ? 'ok' : 'failing';
+  const lastSuccessAt = ok ? at : previous?.lastSuccessAt;
+  return {
+    state,
+    since: previous && previous.state === state ? previous.since : at,
+    consecutiveFailures: ok ? 0 : (previous?.consecutiveFailures ?? 0) + 1,
+    consecutiveSuccesses: ok ? (previous?.consecutiveSuccesses ?? 0) + 1 : 0,
+    firstSeenAt: previous?.firstSeenAt ?? at,
+    lastAt: at,
+    ...(lastSuccessAt !== undefined ? { lastSuccessAt } : {}),
+    ...(ok ? {} : { incident: nextIncident(previous?.incident, result) }),
+  };
+}
+
+function nextIncident(open: OpenIncident | undefined, result: CheckResult): OpenIncident {
+  const at = result.startedAt;
+  if (open) return { ...open, failures: open.failures + 1, lastFailureAt: at };
+  const failure = result.outcome.failure;
+  return {
+    startedAt: at,
+    reason: result.reason ?? 'internal_error',
+    stage: failure?.stage ?? 'config',
+    ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
+    failures: 1,
+    lastFailureAt: at,
+  };
+}
+
+/** Folds a result into the state kept for its check in `states` and says what changed. */
+export function foldInto(states: Map<string, CheckState>, result: CheckResult): ResultEvent {
+  const key = checkKey(result);
+  const previous = states.get(key);
+  const state = foldState(previous, result);
+  states.set(key, state);
+  return { result, state, ...(previous ? { previous } : {}) };
+}

@@ -1,0 +1,25 @@
+import type { CheckResult } from '../../src/core/result.js';
+import { checkKey, foldInto, type CheckState, type ResultEvent } from '../../src/core/state.js';
+import type { HistoryRecorder, RestoredCheck } from '../../src/history/recorder.js';
+
+/** Folds results the way the agent does, for tests that feed a consumer by hand: one state per check. */
+export function folding(saved: ReadonlyMap<string, CheckState> = new Map()): (result: CheckResult) => ResultEvent {
+  const states = new Map(saved);
+  return (result) => foldInto(states, result);
+}
+
+const recorderFolds = new WeakMap<HistoryRecorder, (result: CheckResult) => ResultEvent>();
+
+/** Hands a result to a recorder as the agent does: folded first, from what the recorder restored if it did. */
+export function record(recorder: HistoryRecorder, result: CheckResult, job?: { monitor: { intervalSeconds: number } }): void {
+  let fold = recorderFolds.get(recorder);
+  if (!fold) recorderFolds.set(recorder, (fold = folding()));
+  recorder.listener(fold(result), job);
+}
+
+/** Restores a recorder and resumes its fold from the stored states, as the daemon does. */
+export async function restore(recorder: HistoryRecorder): Promise<RestoredCheck[]> {
+  const restored = await recorder.restore();
+  recorderFolds.set(recorder, folding(new Map(restored.map((check) => [checkKey(check.row), check.state]))));
+  return restored;
+}
