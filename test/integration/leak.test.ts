@@ -11,6 +11,7 @@ import { startLineServer, type LineConnection, type LineServer } from '../../src
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { runCli } from '../support/cli.js';
 import { startEntra } from '../../src/sandbox/entra.js';
+import { startIdentityEndpoint, type IdentityEndpointServer } from '../../src/sandbox/identity.js';
 import { defaultSecretValue, SandboxModel } from '../../src/sandbox/model.js';
 import { pickPorts } from '../support/testbed/ports.js';
 
@@ -31,6 +32,8 @@ const servers: Array<{ close(): Promise<void> | void }> = [];
 /** Credentials seen on the wire by the hostile servers; none may appear in any output. */
 const seen = new Set<string>();
 const notifications: Array<{ path: string; body: string }> = [];
+let federatedToken: string;
+let identity: IdentityEndpointServer;
 
 function remember(value: string | undefined): void {
   if (value && value.length >= 8) seen.add(value);
@@ -254,6 +257,12 @@ before(async () => {
   const pop3 = await lineServer({ implicitTls: true, handle: echoPop3 });
   const smtp = await lineServer({ implicitTls: false, handle: echoSmtp });
   const receiver = await startReceiver();
+  // Workload identities: a projected token file, and a managed identity's token from an identity endpoint; the
+  // echoing login service quotes either back as client_assertion.
+  federatedToken = model.issueExternalToken({ issuer: 'https://oidc.cluster.example/', subject: 'system:serviceaccount:monitoring:mailprobe', audience: 'api://AzureADTokenExchange' });
+  remember(federatedToken);
+  identity = await startIdentityEndpoint({ model, tenantId: tenant.tenantId, identities: [{ clientId: '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a', principalId: '8f9a0b1c-2d3e-4f5a-8b6c-7d8e9f0a1b2c' }] });
+  servers.push(identity);
 
   dir = mkdtempSync(join(tmpdir(), 'mailprobe-leak-'));
   stateDir = join(dir, 'state');
@@ -262,6 +271,7 @@ before(async () => {
   writeFileSync(join(dir, 'echo.secret'), ECHO_SECRET);
   writeFileSync(join(dir, 'app.pem'), cert.cert);
   writeFileSync(join(dir, 'app.key'), cert.key);
+  writeFileSync(join(dir, 'federated.token'), federatedToken);
   const endpoints = { imap: { host: imap.host, port: imap.port }, pop3: { host: pop3.host, port: pop3.port }, smtp: { host: smtp.host, port: smtp.port } };
   const config = {
     agent: { stateDir: 'state' },
@@ -277,6 +287,13 @@ before(async () => {
       },
       echoSecret: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'secret', secret: { file: 'echo.secret' } } },
       echoCert: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' } },
+      echoFederated: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'federated', tokenFile: 'federated.token' } },
+      echoManaged: {
+        tenantId: bed.tenantId,
+        clientId: bed.clientId,
+        authorityHost: echoLogin,
+        credential: { type: 'managedIdentity', clientId: '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a', endpoint: identity.imdsUrl },
+      },
     },
     monitors: [
       { name: 'leak-imap', tenant: 'bed', mailbox: bed.mailbox, checks: ['imap'] },
@@ -284,6 +301,8 @@ before(async () => {
       { name: 'leak-smtp', tenant: 'bed', mailbox: bed.mailbox, checks: ['smtp'], cleanup: false },
       { name: 'leak-secret', tenant: 'echoSecret', mailbox: bed.mailbox, checks: ['imap'] },
       { name: 'leak-assertion', tenant: 'echoCert', mailbox: bed.mailbox, checks: ['imap'] },
+      { name: 'leak-federated', tenant: 'echoFederated', mailbox: bed.mailbox, checks: ['imap'] },
+      { name: 'leak-managed', tenant: 'echoManaged', mailbox: bed.mailbox, checks: ['imap'] },
     ],
     alerting: {
       failureThreshold: 1,
@@ -311,12 +330,12 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     const status = await agent.waitFor('every check failing', async () => {
       const answer = await agent!.get('/api/status');
       const checks = (JSON.parse(answer.body) as { checks: Array<{ state: string }> }).checks;
-      return checks.length === 5 && checks.every((check) => check.state === 'failing') ? answer.body : undefined;
+      return checks.length === 7 && checks.every((check) => check.state === 'failing') ? answer.body : undefined;
     });
     await agent.waitFor('a firing notification per check on every notifier', async () => {
       const paths = ['/webhook', '/teams', '/slack'];
       const counts = paths.map((path) => notifications.filter((n) => n.path === path).length);
-      return counts.every((count) => count >= 5) && notifications.some((n) => n.path.startsWith('/am')) ? true : undefined;
+      return counts.every((count) => count >= 7) && notifications.some((n) => n.path.startsWith('/am')) ? true : undefined;
     });
     await agent.waitFor('the Graph refusal in the log', async () => (agent!.output().includes('Microsoft Graph') ? true : undefined));
 
@@ -325,6 +344,8 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     assert.ok(kinds.includes(ECHO_SECRET), 'the client secret was echoed');
     assert.ok(kinds.some((v) => v.startsWith('eyJ') && v.split('.').length === 3), 'a JWT (assertion or access token) was echoed');
     assert.ok(kinds.some((v) => v.startsWith('dXNlcj')), 'an XOAUTH2 string was echoed');
+    assert.ok(kinds.includes(federatedToken), 'the federated token was sent as the assertion and echoed');
+    assert.ok(identity.tokensIssued() > 0, 'a managed identity token was issued, sent and echoed');
 
     assert.ok(agent.output().includes('"detail":"the login service refused the token request (HTTP 400)"'), 'log lines carry the failure detail');
     assertClean('the log', agent.output());
@@ -342,6 +363,8 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     const text = await runCli(['check', '--config', join(dir, 'monitors.json')]);
     assert.equal(text.code, 1);
     assert.match(text.stdout, /leak-assertion/);
+    assert.match(text.stdout, /leak-federated/);
+    assert.match(text.stdout, /leak-managed/);
     assertClean('check output', text.stdout + text.stderr);
     const json = await runCli(['check', '--json', '--config', join(dir, 'monitors.json')]);
     assert.equal(json.code, 1);
