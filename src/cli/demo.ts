@@ -1,22 +1,29 @@
-import { resolve } from 'node:path';
+import { rmSync } from 'node:fs';
+import { isAbsolute, join, relative, resolve } from 'node:path';
 import { listenProblem } from '../config/listen.js';
 import { PROBES } from '../probes/registry.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';
-import { playDemoScript, startDemoEnvironment, DEMO_SCRIPT } from '../sandbox/demo.js';
+import { playDemoScript, startDemoEnvironment, DEMO_CYCLE_SECONDS, DEMO_SCRIPT } from '../sandbox/demo.js';
 import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 
-export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--web.config.file FILE] [--schedule CRON] [--duration SECONDS]
+export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--state-dir DIR] [--reset] [--web.config.file FILE]
+                      [--schedule CRON] [--duration SECONDS]
 
 Offline demo for a newcomer with no tenant: starts an Entra ID and Exchange Online emulator on loopback with
-three tenants, runs the agent against them, and over a few minutes breaks and repairs things (a secret
-expires, consent is revoked, SMTP AUTH is disabled, a server hangs) so metrics, logs and diagnoses can be
-watched changing. Stop with Ctrl-C; --duration stops it by itself.`;
+three tenants, runs the agent against them, and breaks and repairs one thing at a time (a secret expires,
+consent is revoked, SMTP AUTH is disabled, a server hangs, delivery stops), every ${DEMO_CYCLE_SECONDS} s. The banner
+prints check, doctor, token and report commands for the demo's own monitors.json.
+--state-dir DIR holds that file and the history (default ./mailprobe-demo, or demo/ in MAILPROBE_STATE_DIR);
+it stays after Ctrl-C so the report can be read afterwards; --reset removes it first. MAILPROBE_LISTEN sets
+--listen's default (127.0.0.1:9465). Stop with Ctrl-C; --duration stops it by itself.`;
 
 export async function demoCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs('demo', args, {
     listen: { type: 'string' },
+    'state-dir': { type: 'string' },
+    reset: { type: 'boolean' },
     'web.config.file': { type: 'string' },
     schedule: { type: 'string' },
     duration: { type: 'string' },
@@ -35,37 +42,59 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
   if (duration !== undefined && !(duration > 0)) throw new UsageError('demo: --duration takes a number of seconds');
   const checks: CheckKind[] = CHECK_KINDS.filter((check) => check in PROBES);
   const listen = listenFlag ?? '127.0.0.1:9465';
-  const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen, stateDir: io.env.MAILPROBE_STATE_DIR });
+  const stateEnv = io.env.MAILPROBE_STATE_DIR;
+  const dir = resolve(io.cwd, values['state-dir'] ?? (stateEnv ? join(stateEnv, 'demo') : 'mailprobe-demo'));
+  if (values.reset) rmSync(dir, { recursive: true, force: true });
+  const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen, dir, stateDir: stateEnv });
   try {
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
     const webConfigFile = values['web.config.file'] === undefined ? undefined : resolve(io.cwd, values['web.config.file']);
     const handle = await startAgent(env.config, { io, format, listen, ...(webConfigFile ? { webConfigFile } : {}) });
-    print(
-      io.stdout,
-      [
-        '',
-        'mailprobe demo — everything runs on this machine against emulated Entra ID and Exchange Online.',
-        `  metrics:  ${handle.http.url}/metrics`,
-        `  status page: ${handle.http.url}/status   (operators: ${handle.http.url}/status/detail)`,
-        `  status:   ${handle.http.url}/api/status`,
-        `  config:   ${env.config.file} (generated; ${env.config.monitors.length} monitors, checks ${checks.join(', ')})`,
-        '  what happens:',
-        ...DEMO_SCRIPT.map((event) => `    +${String(event.atSeconds).padStart(3)} s  ${event.description}`),
-        '  Ctrl-C stops the demo.',
-        '',
-      ].join('\n'),
-    );
+    print(io.stdout, demoBanner(handle.http.url, env.config.file, dir, io.cwd, env.config.monitors.length));
     const started = Date.now();
     const script = playDemoScript(env, {
-      cycleSeconds: 200,
+      cycleSeconds: DEMO_CYCLE_SECONDS,
       onEvent: (event) => print(io.stdout, `demo +${Math.round((Date.now() - started) / 1000)} s: ${event.description}`),
     });
     const stopAfter = duration === undefined ? undefined : setTimeout(() => process.kill(process.pid, 'SIGTERM'), duration * 1000);
     await untilSignal(handle, undefined);
     clearTimeout(stopAfter);
     script.stop();
+    print(io.stdout, `mailprobe demo stopped. The history stays in ${shown(dir, io.cwd)}: ${reportCommand(env.config.file, io.cwd)}\n  (mailprobe demo --reset starts afresh; rm -r ${shown(dir, io.cwd)} removes it)`);
   } finally {
     await env.close();
   }
   return EXIT.ok;
+}
+
+/** A path as the reader would type it from here: relative inside the working folder, absolute outside. */
+function shown(path: string, cwd: string): string {
+  const rel = relative(cwd, path);
+  const inside = rel !== '' && !rel.startsWith('..') && !isAbsolute(rel);
+  return /\s/.test(path) ? JSON.stringify(inside ? rel : path) : inside ? rel : path;
+}
+
+function reportCommand(config: string, cwd: string): string {
+  return `npx mailprobe report --config ${shown(config, cwd)} --period this`;
+}
+
+/** What a newcomer needs to follow the demo: where to look, what will break when, and what to type. */
+export function demoBanner(url: string, config: string, dir: string, cwd: string, monitors: number): string {
+  const file = shown(config, cwd);
+  return [
+    '',
+    'mailprobe demo — everything runs on this machine against emulated Entra ID and Exchange Online.',
+    `  status page: ${url}/status   (operators: ${url}/status/detail)`,
+    `  metrics:     ${url}/metrics        status API: ${url}/api/status`,
+    `  config:      ${file} (${monitors} monitors; history in ${shown(dir, cwd)}, kept after Ctrl-C)`,
+    `  what happens, one fault at a time, every ${DEMO_CYCLE_SECONDS} s:`,
+    ...DEMO_SCRIPT.map((event) => `    +${String(event.atSeconds).padStart(3)} s  ${event.description}`),
+    '  try, in another terminal while the demo runs:',
+    `    npx mailprobe check --config ${file} --monitor fabrikam-scanner`,
+    `    npx mailprobe doctor --config ${file} --monitor northwind-orders`,
+    `    npx mailprobe token --config ${file} --tenant northwind`,
+    `    ${reportCommand(config, cwd)}`,
+    '  Ctrl-C stops the demo.',
+    '',
+  ].join('\n');
 }

@@ -1,4 +1,5 @@
 import { CHECK } from '../core/checks.js';
+import { cloudHost } from '../core/clouds.js';
 import type { LoadedConfig } from '../config/types.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
@@ -87,6 +88,8 @@ function sendBudgetWarnings(config: LoadedConfig): ConfigIssue[] {
         message: `"${monitor.schedule}" with ${sending} sending check(s) sends up to ${sends.perMinute} a minute and ${sends.perDay} a day, over the send budget (${budget.perMinute} a minute, ${budget.perDay} a day); checks beyond it fail with send_budget_exhausted`,
       });
     }
+    // Exchange Online's own limits concern its hosts, not a test server or an emulator.
+    if (monitor.endpoints.smtp.host !== cloudHost(monitor.tenant.cloud, 'smtp')) return;
     const key = monitor.mailbox.toLowerCase();
     const total = perMailbox.get(key) ?? { perMinute: 0, perDay: 0, first: index };
     perMailbox.set(key, { perMinute: total.perMinute + sends.perMinute, perDay: total.perDay + sends.perDay, first: total.first });

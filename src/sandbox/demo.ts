@@ -1,4 +1,4 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseConfig } from '../config/load.js';
@@ -31,19 +31,33 @@ const TENANTS: readonly DemoTenant[] = [
   { key: 'northwind', domain: 'northwind.onmicrosoft.com', clientId: deterministicGuid('demo-app-northwind'), mailboxes: ['orders@northwind.onmicrosoft.com'] },
 ];
 
-// Short token lifetimes make the demo's faults visible within a minute: the agent's cached token is
-// refreshed often, as a real one would be after an hour.
-const DEMO_TOKEN_LIFETIME_SECONDS = 330;
+// One mailbox does the round trip, the others the SMTP check: one sending check each keeps every mailbox inside
+// the send budget at the demo's 10 s schedule (6 a minute, 8,640 a day), so `validate` has nothing to warn about.
+const ROUNDTRIP_MAILBOX = 'alerts@contoso.onmicrosoft.com';
+
+function demoChecks(mailbox: string, allowed: readonly CheckKind[]): CheckKind[] {
+  const wanted: CheckKind[] = mailbox === ROUNDTRIP_MAILBOX ? ['imap', 'roundtrip'] : ['imap', 'pop3', 'smtp'];
+  return wanted.filter((check) => allowed.includes(check));
+}
+
+// msal-node renews a cached token 300 s before it expires, so 310 s tokens are renewed about every 10 s: an
+// expired secret or revoked consent shows within a run or two, inside its 30 s window, as it would within the
+// hour of a real token.
+const DEMO_TOKEN_LIFETIME_SECONDS = 310;
 
 /** The emulators plus a generated monitors config pointing at them, in a private temp folder. */
 export async function startDemoEnvironment(options: {
   schedule: string;
+  /** Checks the demo may run (each monitor runs its own share of them); tests narrow it. */
   checks: readonly CheckKind[];
   listen: string;
-  /** The agent's state folder (MAILPROBE_STATE_DIR, e.g. an image's volume); else a folder beside the generated config. */
+  /** The agent's state folder (MAILPROBE_STATE_DIR, e.g. an image's volume); else `state` inside the demo's folder. */
   stateDir?: string | undefined;
+  /** A folder of the demo's own that outlives it (config, secrets, history); else a temporary one removed on close. */
+  dir?: string | undefined;
 }): Promise<DemoEnvironment> {
-  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-demo-'));
+  const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'mailprobe-demo-'));
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pki = await createPki();
   const specs: TenantSpec[] = TENANTS.map((tenant) => ({
     domain: tenant.domain,
@@ -74,7 +88,7 @@ export async function startDemoEnvironment(options: {
     tenant.mailboxes.map((mailbox) => {
       const local = mailbox.split('@')[0] ?? 'probe';
       // What the public status page shows: names chosen for readers, not the addresses.
-      return { name: `${tenant.key}-${local}`, displayName: `${capitalise(tenant.key)} ${local}`, group: capitalise(tenant.key), tenant: tenant.key, mailbox };
+      return { name: `${tenant.key}-${local}`, displayName: `${capitalise(tenant.key)} ${local}`, group: capitalise(tenant.key), tenant: tenant.key, mailbox, checks: demoChecks(mailbox, options.checks) };
     }),
   );
   const file = join(dir, 'monitors.json');
@@ -83,7 +97,6 @@ export async function startDemoEnvironment(options: {
       agent: { listen: options.listen, concurrency: 8, stateDir: options.stateDir ?? join(dir, 'state') },
       defaults: {
         schedule: options.schedule,
-        checks: options.checks,
         timeoutSeconds: 4,
         stepTimeoutSeconds: 3,
         // The demo's fast schedule sends far more than a real monitor should; the emulator does not mind.
@@ -110,7 +123,7 @@ export async function startDemoEnvironment(options: {
     tenants: TENANTS,
     close: async () => {
       await Promise.allSettled([entra.close(), exchange.close()]);
-      rmSync(dir, { recursive: true, force: true });
+      if (!options.dir) rmSync(dir, { recursive: true, force: true });
     },
   };
 }
@@ -132,10 +145,16 @@ function demoTenant(env: DemoEnvironment, key: string): { tenantId: string; clie
   return { tenantId: record.tenantId, clientId: tenant.clientId, mailbox: tenant.mailboxes[0] ?? '' };
 }
 
-/** What breaks and when; every fault is repaired later so the recovery can be watched too. */
+/** How long one pass of the script takes; it then starts again. */
+export const DEMO_CYCLE_SECONDS = 210;
+
+/**
+ * What breaks and when: one fault at a time, each repaired before the next, so each shows on its own (delivery
+ * stops while every tenant is otherwise healthy).
+ */
 export const DEMO_SCRIPT: readonly DemoEvent[] = [
   {
-    atSeconds: 25,
+    atSeconds: 20,
     description: 'fabrikam: the client secret expires (AADSTS7000222)',
     apply: (env) => {
       const t = demoTenant(env, 'fabrikam');
@@ -143,7 +162,16 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     },
   },
   {
-    atSeconds: 45,
+    atSeconds: 50,
+    description: 'repair: fabrikam gets a new secret value (the one configured)',
+    apply: (env) => {
+      const t = demoTenant(env, 'fabrikam');
+      env.model.revokeSecret(t.tenantId, t.clientId);
+      env.model.addSecret(t.tenantId, t.clientId, { value: defaultSecretValue(t.clientId) });
+    },
+  },
+  {
+    atSeconds: 60,
     description: 'northwind: admin consent revoked (token without roles)',
     apply: (env) => {
       const t = demoTenant(env, 'northwind');
@@ -151,42 +179,49 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     },
   },
   {
-    atSeconds: 65,
+    atSeconds: 90,
+    description: 'repair: northwind admin consent granted again',
+    apply: (env) => {
+      const t = demoTenant(env, 'northwind');
+      env.model.setRoles(t.tenantId, t.clientId, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']);
+    },
+  },
+  {
+    atSeconds: 100,
     description: 'contoso: SMTP AUTH disabled for the tenant (535 5.7.139)',
     apply: (env) => env.model.setSmtpAuthDisabled(demoTenant(env, 'contoso').tenantId, null, true),
   },
   {
-    atSeconds: 85,
+    atSeconds: 130,
+    description: 'repair: contoso SMTP AUTH enabled again',
+    apply: (env) => env.model.setSmtpAuthDisabled(demoTenant(env, 'contoso').tenantId, null, false),
+  },
+  {
+    atSeconds: 140,
     description: 'the IMAP server hangs after accepting connections (timeouts)',
     apply: (env) => {
       env.model.faults.hang.imap = true;
     },
   },
   {
-    atSeconds: 105,
-    description: 'Exchange accepts mail but stops delivering it (round trips time out)',
+    atSeconds: 165,
+    description: 'repair: IMAP answers again',
+    apply: (env) => {
+      env.model.faults.hang.imap = false;
+    },
+  },
+  {
+    atSeconds: 175,
+    description: 'Exchange accepts mail but stops delivering it (contoso-alerts round trips time out; everything else healthy)',
     apply: (env) => {
       env.exchange.faults.deliveryStopped = true;
     },
   },
   {
-    atSeconds: 145,
-    description: 'repair: IMAP answers again, delivery resumes; fabrikam gets a new secret value (same as configured)',
+    atSeconds: 200,
+    description: 'repair: delivery resumes',
     apply: (env) => {
-      env.model.faults.hang.imap = false;
       env.exchange.faults.deliveryStopped = false;
-      const t = demoTenant(env, 'fabrikam');
-      env.model.revokeSecret(t.tenantId, t.clientId);
-      env.model.addSecret(t.tenantId, t.clientId, { value: defaultSecretValue(t.clientId) });
-    },
-  },
-  {
-    atSeconds: 165,
-    description: 'repair: northwind admin consent granted again; contoso SMTP AUTH enabled',
-    apply: (env) => {
-      const t = demoTenant(env, 'northwind');
-      env.model.setRoles(t.tenantId, t.clientId, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']);
-      env.model.setSmtpAuthDisabled(demoTenant(env, 'contoso').tenantId, null, false);
     },
   },
 ];

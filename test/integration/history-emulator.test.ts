@@ -104,8 +104,8 @@ describe('history through a restart, and the report', () => {
       return entry && entry.consecutiveFailures > before.consecutiveFailures ? true : undefined;
     });
 
-    event('repair: IMAP answers again').apply(env);
-    event('repair: northwind admin consent').apply(env);
+    event('repair: contoso SMTP AUTH').apply(env);
+    event('repair: fabrikam').apply(env);
     await agent.waitFor('the resolved notification', async () => received.find((n) => n.status === 'resolved' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'), 60_000);
     assert.equal(received.filter((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp').length, 1, 'the restart did not fire the alert again');
     const served = await agent.get(`/api/report?from=${encodeURIComponent(new Date(begin).toISOString())}&monitor=contoso-helpdesk`);

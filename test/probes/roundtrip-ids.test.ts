@@ -145,14 +145,16 @@ describe('mailprobe validate warns about sending', () => {
     const { file } = writeMonitors(bed, {
       defaults: { tls: {} },
       monitors: [
-        { name: 'busy', checks: ['smtp', 'roundtrip'], schedule: '* * * * *' },
+        { name: 'busy', checks: ['smtp', 'roundtrip'], schedule: '* * * * *', smtp: { host: 'smtp.office365.com', port: 587 } },
         { name: 'calm', checks: ['imap'], schedule: '* * * * *' },
+        { name: 'lab', mailbox: 'lab@contoso.onmicrosoft.com', checks: ['smtp', 'roundtrip'], schedule: '* * * * *' },
       ],
     });
     const run = await runCli(['validate', '--config', file]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /monitors\[0\]\.schedule.*sends up to 2 a minute and 2880 a day, over the send budget \(3 a minute, 1000 a day\)/);
     assert.match(run.stderr, /probe messages from probe@contoso\.onmicrosoft\.com \(up to 2 a minute, 2880 a day\) exceed 10 % of Exchange Online's SMTP AUTH limits/);
+    assert.doesNotMatch(run.stderr, /lab@contoso\.onmicrosoft\.com .*Exchange Online's SMTP AUTH limits/, "a server that is not Exchange Online's has not its limits");
   });
 
   test('the default schedule stays quiet', async () => {
