@@ -8,12 +8,15 @@ import { createPki } from '../src/sandbox/certs.js';
 import { startEntra } from '../src/sandbox/entra.js';
 import { startExchange } from '../src/sandbox/exchange.js';
 import { defaultFaults, defaultSecretValue, SandboxModel } from '../src/sandbox/model.js';
+import { startPostgres, type PrivatePostgres } from '../test/support/postgres.js';
 
 // `npm run soak [-- --minutes N]`: the agent as its own process against the Entra ID and Exchange Online
 // emulators for a bounded time, with faults rotating (hangs, resets, throttling, tokens without their roles),
 // the configuration replaced by rename every few seconds, and scrapes in parallel. It reports the agent's RSS and
 // open file descriptors over time as a slope, unhandled rejections, and every check that ran past its deadline.
 // Figures, not assertions: targets are printed PASS/MISS and the exit code is 0 unless the agent died.
+// --store-outage: the history goes to a private PostgreSQL that is stopped from 25 % to 50 % of the run (a database
+// outage), then started again; the run prints what the recorder wrote, kept pending and dropped (its counters).
 
 const { values } = parseArgs({
   options: {
@@ -21,8 +24,10 @@ const { values } = parseArgs({
     monitors: { type: 'string', default: '40' },
     'reload-seconds': { type: 'string', default: '5' },
     'fault-seconds': { type: 'string', default: '15' },
+    'store-outage': { type: 'boolean', default: false },
   },
 });
+const STORE_OUTAGE = values['store-outage'];
 const MINUTES = Number(values.minutes);
 const MONITORS = Number(values.monitors);
 const RELOAD_MS = Number(values['reload-seconds']) * 1000;
@@ -68,6 +73,8 @@ const dir = mkdtempSync(join(tmpdir(), 'mailprobe-soak-'));
 writeFileSync(join(dir, 'ca.pem'), pki.ca.cert);
 writeFileSync(join(dir, 'client.secret'), defaultSecretValue(clientId), { mode: 0o600 });
 const file = join(dir, 'monitors.json');
+const postgres: PrivatePostgres | undefined = STORE_OUTAGE ? await startPostgres() : undefined;
+if (postgres) writeFileSync(join(dir, 'pg.url'), await postgres.createDatabase('soak'), { mode: 0o600 });
 
 function config(generation: number): string {
   // Every reload changes something real: one monitor in turn comes and goes, the others stay.
@@ -80,6 +87,7 @@ function config(generation: number): string {
   })).filter((_, i) => i !== generation % MONITORS);
   return JSON.stringify({
     agent: { concurrency: 32, stateDir: 'state' },
+    ...(postgres ? { history: { backend: 'postgres', postgresUrl: { file: 'pg.url' }, flushSeconds: 5 } } : {}),
     defaults: {
       timeoutSeconds: TIMEOUT_SECONDS,
       stepTimeoutSeconds: 3,
@@ -210,6 +218,14 @@ const scrapeTimer = setInterval(() => {
   }
 }, 1_000);
 
+const outage = { from: 0.25 * MINUTES * 60_000, to: 0.5 * MINUTES * 60_000, log: [] as string[] };
+const outageTimers = postgres
+  ? [
+      setTimeout(() => void postgres.stopServer().then(() => outage.log.push(`stopped at ${Math.round(outage.from / 1000)} s`)), outage.from),
+      setTimeout(() => void postgres.startServer().then(() => outage.log.push(`started at ${Math.round(outage.to / 1000)} s`)), outage.to),
+    ]
+  : [];
+
 sample();
 const sampleTimer = setInterval(sample, SAMPLE_MS);
 await new Promise<void>((done) => {
@@ -223,12 +239,22 @@ clearInterval(faultTimer);
 clearInterval(reloadTimer);
 clearInterval(scrapeTimer);
 clearInterval(sampleTimer);
+for (const timer of outageTimers) clearTimeout(timer);
 sample();
 const loadAtEnd = load();
+const historyFigures = postgres ? await historyCounters() : undefined;
+
+/** The recorder's counters from the agent's /metrics: written, dropped, pending, store up. */
+async function historyCounters(): Promise<Record<string, number>> {
+  const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
+  const figures: Record<string, number> = {};
+  for (const match of text.matchAll(/^(mailprobe_history_[a-z_]+)\{[^}]*\} (\S+)$/gm)) figures[match[1]!] = (figures[match[1]!] ?? 0) + Number(match[2]);
+  return figures;
+}
 
 agent.kill('SIGTERM');
 await new Promise((done) => (exited === undefined ? agent.once('exit', done) : done(undefined)));
-await Promise.allSettled([entra.close(), exchange.close()]);
+await Promise.allSettled([entra.close(), exchange.close(), postgres?.close()]);
 rmSync(dir, { recursive: true, force: true });
 
 /** Least-squares slope of y over x, per minute. */
@@ -275,5 +301,9 @@ console.log(`  checks past deadline     ${overruns.length} (longest ${(maxRatio 
 console.log(`  agent exit               ${exited === 0 ? '0 after SIGTERM' : `${String(exited)}`}  ${mark(exited === 0)}`);
 for (const line of agentErrors.slice(0, 5)) console.log(`    ${line.slice(0, 300)}`);
 for (const overrun of overruns.slice(0, 5)) console.log(`    overrun: ${overrun.check} ${overrun.durationSeconds} s (${overrun.reason ?? 'ok'})`);
+if (historyFigures) {
+  console.log(`  history store outage     PostgreSQL ${outage.log.join(', ') || 'not stopped'}`);
+  console.log(`  history rows             ${Object.entries(historyFigures).map(([name, n]) => `${name.replace('mailprobe_history_', '')} ${n}`).join(', ')}`);
+}
 console.log(`  samples (s: MB, fds)     ${samples.map((s) => `${Math.round(s.atMs / 1000)}: ${s.rssMb.toFixed(0)}, ${s.fds}`).join(' | ')}`);
 process.exitCode = exited === 0 ? 0 : 1;

@@ -1,19 +1,11 @@
+import { escapeControls } from '../core/escape.js';
+
 // What a server says reaches the operator's terminal through `check` and `doctor`. A greeting with ANSI escapes
 // could repaint the screen (hide a failure, fake a PASS), and an endless reply would scroll forever, so every
 // line is shown with its control characters escaped and cut to a readable length.
 
 /** Longest line shown; the rest is counted, not printed. */
 export const MAX_TERMINAL_LINE = 1000;
-
-// C0 controls except tab, DEL, C1 controls (CSI is U+009B), and the bidirectional overrides that reorder text.
-const UNSAFE = /[\x00-\x08\x0a-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g;
-
-function escaped(char: string): string {
-  const code = char.charCodeAt(0);
-  if (char === '\r') return '\\r';
-  if (char === '\n') return '\\n';
-  return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-}
 
 /** At most `max` characters of a line, with a count of what was left out. */
 export function cutLine(line: string, max = MAX_TERMINAL_LINE, show: (text: string) => string = (text) => text): string {
@@ -22,7 +14,7 @@ export function cutLine(line: string, max = MAX_TERMINAL_LINE, show: (text: stri
 
 /** One line, safe to print: control characters visible as \xNN, and at most `max` characters of it. */
 export function terminalLine(line: string, max = MAX_TERMINAL_LINE): string {
-  return cutLine(line, max, (text) => text.replace(UNSAFE, escaped));
+  return cutLine(line, max, escapeControls);
 }
 
 /** A block of lines (a formatted result): each line made safe, the line breaks kept. */

@@ -1,3 +1,4 @@
+import { escapeControls, neutraliseFormula } from '../core/escape.js';
 import { formatLocal } from './calendar.js';
 import type { CheckReport, IncidentReport, SlaReport } from './report.js';
 
@@ -81,7 +82,8 @@ function textReport(report: SlaReport): string {
     lines.push('', 'Agent not running (counted as UNKNOWN):');
     for (const gap of report.agentDown) lines.push(`  ${local(report, gap.from)} – ${local(report, gap.to)} (${duration(gap.seconds)})`);
   }
-  return `${lines.join('\n')}\n`;
+  // Monitor names, tenant keys and the server's words reach the terminal: escaped like `check` escapes them.
+  return `${lines.map(escapeControls).join('\n')}\n`;
 }
 
 const cellMd = (value: string): string => value.replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
@@ -117,7 +119,7 @@ function markdownReport(report: SlaReport): string {
 
 function csvCell(value: string | number | boolean | null): string {
   if (value === null) return '';
-  const text = String(value);
+  const text = typeof value === 'string' ? neutraliseFormula(value) : String(value);
   return /[",\r\n]/.test(text) ? `"${text.replace(/"/g, '""')}"` : text;
 }
 

@@ -1,4 +1,5 @@
 import winston from 'winston';
+import { escapeControls } from '../core/escape.js';
 import type { Redactor } from './redact.js';
 
 export const LOG_LEVELS = ['error', 'warn', 'info', 'debug'] as const;
@@ -90,12 +91,13 @@ function prettyFormat(colour: boolean): winston.Logform.Format {
     const levelText = level.toUpperCase().padEnd(5);
     const shown = colour ? `${ANSI[level] ?? ''}${levelText}\x1b[0m` : levelText;
     const pairs = Object.entries(fields).map(([key, value]) => `${key}=${prettyValue(value)}`);
-    return [String(timestamp), shown, String(message), ...pairs].join(' ');
+    // A server's words travel in the fields; on a terminal their escapes must not repaint the screen.
+    return [String(timestamp), shown, escapeControls(String(message)), ...pairs].join(' ');
   });
 }
 
 function prettyValue(value: unknown): string {
-  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? value : JSON.stringify(value);
+  if (typeof value === 'string') return /^[^\s"=]+$/.test(value) ? escapeControls(value) : JSON.stringify(value);
   if (typeof value !== 'object' || value === null) return String(value);
   return JSON.stringify(value);
 }

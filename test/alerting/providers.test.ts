@@ -45,7 +45,7 @@ describe('the failure detail (what check prints as the reason in our words)', ()
 
   test('reaches the webhook body, the chat cards and Alertmanager', () => {
     assert.equal((buildWebhookBody(detailed) as { detail: unknown }).detail, detailed.detail);
-    assert.ok(JSON.stringify(buildTeamsBody(detailed)).includes('CONTOSO_SECRET is not set'));
+    assert.ok(JSON.stringify(buildTeamsBody(detailed)).includes(String.raw`CONTOSO\\_SECRET is not set`), 'escaped for Markdown');
     assert.ok(JSON.stringify(buildSlackBody(detailed)).includes('CONTOSO_SECRET is not set'));
     const [alert] = buildAlertmanagerBody(detailed, {}) as Array<{ annotations: Record<string, string> }>;
     assert.equal(alert?.annotations['detail'], detailed.detail);
@@ -122,7 +122,7 @@ describe('Teams body', () => {
             version: '1.4',
             msteams: { width: 'Full' },
             body: [
-              { type: 'TextBlock', text: 'FIRING: probe-contoso imap (auth_failed)', weight: 'Bolder', size: 'Medium', color: 'Attention', wrap: true },
+              { type: 'TextBlock', text: 'FIRING: probe-contoso imap (auth\\_failed)', weight: 'Bolder', size: 'Medium', color: 'Attention', wrap: true },
               { type: 'TextBlock', text: 'Exchange refused the token', wrap: true },
               {
                 type: 'FactSet',
@@ -132,7 +132,7 @@ describe('Teams body', () => {
                   { title: 'Mailbox', value: 'probe@contoso.com' },
                   { title: 'Check', value: 'imap' },
                   { title: 'Stage', value: 'auth' },
-                  { title: 'Reason', value: 'auth_failed' },
+                  { title: 'Reason', value: 'auth\\_failed' },
                   { title: 'Category', value: 'auth' },
                   { title: 'Failing since', value: '2025-03-01T10:00:00.000Z' },
                 ],
@@ -140,7 +140,7 @@ describe('Teams body', () => {
               { type: 'TextBlock', text: 'Server said', weight: 'Bolder', wrap: true },
               { type: 'TextBlock', text: 'A1 NO AUTHENTICATE failed.', fontType: 'Monospace', wrap: true },
               { type: 'TextBlock', text: 'How to fix', weight: 'Bolder', wrap: true },
-              { type: 'TextBlock', text: 'Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess', wrap: true, spacing: 'Small' },
+              { type: 'TextBlock', text: 'Add-MailboxPermission -Identity probe@contoso.com -User \\<sp\\> -AccessRights FullAccess', wrap: true, spacing: 'Small' },
               { type: 'TextBlock', text: 'Wait 30 minutes', wrap: true, spacing: 'Small' },
             ],
           },
@@ -152,7 +152,7 @@ describe('Teams body', () => {
   test('resolved: green headline, resolution time, no fixes', () => {
     const body = buildTeamsBody(resolved) as { attachments: Array<{ content: { body: Array<Record<string, unknown>> } }> };
     const blocks = body.attachments[0]?.content.body;
-    assert.deepEqual(blocks?.[0], { type: 'TextBlock', text: 'RESOLVED: probe-contoso imap (auth_failed)', weight: 'Bolder', size: 'Medium', color: 'Good', wrap: true });
+    assert.deepEqual(blocks?.[0], { type: 'TextBlock', text: 'RESOLVED: probe-contoso imap (auth\\_failed)', weight: 'Bolder', size: 'Medium', color: 'Good', wrap: true });
     assert.deepEqual((blocks?.[2]?.['facts'] as unknown[]).slice(-2), [
       { title: 'Failing since', value: '2025-03-01T10:00:00.000Z' },
       { title: 'Resolved at', value: '2025-03-01T10:30:00.000Z' },

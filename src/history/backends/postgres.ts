@@ -60,16 +60,25 @@ function postgresDriver(pool: pg.Pool): SqlDriver {
     ...executorOf(pool),
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const client = await pool.connect();
+      // The pool's error handler covers idle clients only: a database that goes away during a transaction
+      // emits 'error' on the checked-out client, which without a listener ended the agent (npm run soak --
+      // --store-outage). The query in flight fails with it; the broken client is discarded on release.
+      let lost: Error | undefined;
+      const onLost = (error: Error): void => {
+        lost = error;
+      };
+      client.on('error', onLost);
       try {
         await client.query('BEGIN');
         const value = await fn(executorOf(client));
         await client.query('COMMIT');
         return value;
       } catch (error) {
-        await client.query('ROLLBACK').catch(() => undefined);
+        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
         throw error;
       } finally {
-        client.release();
+        client.off('error', onLost);
+        client.release(lost);
       }
     },
     close: () => pool.end(),
