@@ -213,7 +213,7 @@ export class DeliveryQueue {
  * The first bytes of a receiver's answer, as text; the rest is not read. Only a log line needs them, and a
  * receiver that answers 300 MB must not cost 300 MB.
  */
-async function headOf(response: Response, maxBytes: number): Promise<string> {
+export async function headOf(response: Response, maxBytes: number): Promise<string> {
   if (!response.body) return '';
   const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
   const chunks: Uint8Array[] = [];

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { checkKey, type CheckState, type ResultEvent } from '../core/state.js';
 import type { Alert } from './alert.js';
-import { DeliveryQueue, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
+import { DeliveryQueue, describeFetchError, headOf, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider } from './providers/types.js';
 import { ALERTING_DEFAULTS, type AlertingConfigInput, type NotifierConfigInput, type NotifierType } from '../config/alerting.js';
@@ -206,3 +206,29 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   logger.info('alerting ready', { notifiers: targets.map((target) => target.settings.name), firing: states.firing().length, ...(statePath ? { stateFile: statePath } : {}) });
   return { listener, streaks: () => states.streaks(), retain, flush, close };
 }
+
+/** What a receiver answered one request: its status and the first bytes of its body, or why there was none. */
+export type ReceiverAnswer = { ok: boolean; status: number; body: string } | { ok: false; error: string };
+
+/**
+ * One notification to one notifier, now, without queue or retries: for `mailprobe notify --test`, whose point
+ * is to show the operator the receiver's own answer.
+ */
+export async function sendOnce(
+  settings: NotifierConfigInput,
+  alert: Alert,
+  where: { baseDir: string; env: NodeJS.ProcessEnv; timeoutMs: number },
+): Promise<ReceiverAnswer> {
+  const provider = providerFor(settings.type);
+  const prepared = prepareRequest(settings, where, (url) => ({ url: provider.endpoint(url), body: JSON.stringify(provider.buildBody(alert, settings)) }));
+  if (!prepared.ok) return { ok: false, error: prepared.message };
+  const { request } = prepared;
+  try {
+    const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body, signal: AbortSignal.timeout(where.timeoutMs), redirect: 'manual' });
+    return { ok: response.ok, status: response.status, body: await headOf(response, ANSWER_SHOWN_BYTES) };
+  } catch (error) {
+    return { ok: false, error: describeFetchError(error) };
+  }
+}
+
+const ANSWER_SHOWN_BYTES = 500;

@@ -6,6 +6,7 @@ import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
 import { monitorsJsonSchema } from '../config/json-schema.js';
 import { checkCommand, CHECK_HELP } from './check.js';
 import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { notifyCommand, NOTIFY_HELP } from './notify.js';
 import { reportCommand, REPORT_HELP } from './report-command.js';
 import { runCommand, RUN_HELP } from './run.js';
 import { shardsCommand, SHARDS_HELP } from './shards.js';
@@ -26,6 +27,7 @@ Commands:
   token      get a token for a tenant and print its decoded claims
   schema     print the JSON Schema of monitors.json (for editors)
   report     the SLA report from the history: availability, SLO, error budget, incidents (text, md, csv, json, html)
+  notify     notify --test: one test notification through each notifier, with each receiver's answer
   shards     show which replica runs which monitor for --total-shards N
   healthcheck  ask the running agent's /healthz (exit 0 healthy, 1 not): for container HEALTHCHECKs
 
@@ -50,6 +52,8 @@ ${TOKEN_HELP}
 
 ${REPORT_HELP}
 
+${NOTIFY_HELP}
+
 ${SHARDS_HELP}
 
 ${HEALTHCHECK_HELP}`;
@@ -69,6 +73,7 @@ const COMMANDS: Record<string, Command> = {
   validate: validateCommand,
   token: tokenCommand,
   report: reportCommand,
+  notify: notifyCommand,
   shards: shardsCommand,
   healthcheck: healthcheckCommand,
   schema: (args, io) => {
