@@ -1,48 +1,21 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { after, before, describe, test } from 'node:test';
-import { ConfigMap, Secret, Service, ServiceAccount } from 'kubernetes-models/v1';
 import { StatefulSet } from 'kubernetes-models/apps/v1';
-import { NetworkPolicy } from 'kubernetes-models/networking.k8s.io/v1';
-import { PodDisruptionBudget } from 'kubernetes-models/policy/v1';
-import { PrometheusRule, ServiceMonitor } from '@kubernetes-models/prometheus-operator/monitoring.coreos.com/v1';
-import { parseAllDocuments, parse } from 'yaml';
+import { parse } from 'yaml';
 import { parseConfig } from '../../src/config/load.js';
 import { resolveShard } from '../../src/config/shard.js';
 import { PROMETHEUS_RULE_FILE, prometheusRuleYaml, shippedRuleGroups } from '../../scripts/prometheusrule.js';
+import { assertValidManifests, renderOverlay, type Manifest } from '../support/kubernetes.js';
 import { repoPath, REPO_ROOT } from '../support/promtool.js';
 
 // The manifests as kubectl applies them: the example overlay rendered by kustomize (kubectl's built-in
 // kustomize, which this kind of machine ships), every object checked against the Kubernetes and
 // prometheus-operator schemas (kubernetes-models), then what the schemas cannot say.
 
-interface Manifest {
-  apiVersion: string;
-  kind: string;
-  metadata: { name: string; namespace?: string; labels?: Record<string, string> };
-  [key: string]: unknown;
-}
-
-type Validator = new (data: never) => { validate(): void };
-
-const MODELS: Record<string, Validator> = {
-  'v1/ConfigMap': ConfigMap,
-  'v1/Secret': Secret,
-  'v1/Service': Service,
-  'v1/ServiceAccount': ServiceAccount,
-  'apps/v1/StatefulSet': StatefulSet,
-  'networking.k8s.io/v1/NetworkPolicy': NetworkPolicy,
-  'policy/v1/PodDisruptionBudget': PodDisruptionBudget,
-  'monitoring.coreos.com/v1/ServiceMonitor': ServiceMonitor,
-  'monitoring.coreos.com/v1/PrometheusRule': PrometheusRule,
-};
-
-const run = promisify(execFile);
 const work = mkdtempSync(join(tmpdir(), 'mailprobe-k8s-'));
 let manifests: Manifest[] = [];
 
@@ -78,27 +51,10 @@ before(async () => {
   const overlay = join(work, 'kubernetes/overlays/example');
   copyFileSync(join(overlay, 'credentials.env.example'), join(overlay, 'credentials.env'));
   writeFileSync(join(overlay, 'probe-id.key'), `${randomBytes(32).toString('hex')}\n`);
-  let rendered: string;
-  try {
-    rendered = (await run('kubectl', ['kustomize', overlay], { timeout: 60_000, maxBuffer: 16 * 1024 * 1024, encoding: 'utf8' })).stdout;
-  } catch (error) {
-    const code = (error as { code?: string }).code;
-    throw new Error(code === 'ENOENT' ? 'kubectl not found: the Kubernetes tests render the overlay with `kubectl kustomize`' : String(error));
-  }
-  manifests = parseAllDocuments(rendered).map((doc) => doc.toJS() as Manifest);
+  manifests = await renderOverlay(overlay);
 });
 
 after(() => rmSync(work, { recursive: true, force: true }));
-
-/**
- * kustomize wraps a long Secret value's base64 over several lines. The API server decodes it with Go's
- * base64, which skips newlines, but the schema's "byte" format does not; the joined value is what it stores.
- */
-function schemaView(manifest: Manifest): Manifest {
-  if (manifest.kind !== 'Secret' || typeof manifest.data !== 'object' || manifest.data === null) return manifest;
-  const data = Object.fromEntries(Object.entries(manifest.data as Record<string, string>).map(([key, value]) => [key, value.replace(/\s+/g, '')]));
-  return { ...manifest, data };
-}
 
 describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
   test('every rendered object validates against its Kubernetes or prometheus-operator schema', () => {
@@ -106,12 +62,7 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
       manifests.map((manifest) => manifest.kind).sort(),
       ['ConfigMap', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor', 'StatefulSet'],
     );
-    for (const manifest of manifests) {
-      const Model = MODELS[`${manifest.apiVersion}/${manifest.kind}`];
-      assert.ok(Model, `no schema for ${manifest.apiVersion} ${manifest.kind}`);
-      assert.doesNotThrow(() => new Model(schemaView(manifest) as never).validate(), `${manifest.kind}/${manifest.metadata.name}`);
-      assert.equal(manifest.metadata.namespace, 'monitoring', `${manifest.kind} in the overlay's namespace`);
-    }
+    assertValidManifests(manifests);
   });
 
   test('the schemas do reject a broken object', () => {
