@@ -7,6 +7,7 @@ import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { ADHOC_HELP, ADHOC_OPTIONS, adhocConfig, isAdhoc } from './adhoc.js';
 import { checkJson, collectingTranscript, formatResult, streamingTranscript } from './report.js';
 import { terminalText } from './terminal.js';
 
@@ -14,7 +15,9 @@ export const CHECK_HELP = `Usage: mailprobe check [--config FILE] [--monitor NAM
 
 Runs each selected monitor's checks once, now, and prints the protocol session step by step (tokens and
 XOAUTH2 strings masked) with a verdict, the reason and the fix. Exit codes: 0 all passed, 1 a check failed,
-2 bad usage or configuration, 3 internal error.`;
+2 bad usage or configuration, 3 internal error.
+
+${ADHOC_HELP}`;
 
 export async function checkCommand(args: string[], io: CliIO): Promise<number> {
   const { values } = parseCommandArgs('check', args, {
@@ -23,15 +26,19 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
     check: { type: 'string', multiple: true },
     json: { type: 'boolean' },
     help: { type: 'boolean' },
+    ...ADHOC_OPTIONS,
   });
   if (values.help) {
     print(io.stdout, CHECK_HELP);
     return EXIT.ok;
   }
-  const config = loadConfig(configPath(values.config, io), io);
+  const adhoc = isAdhoc(values);
+  if (adhoc && values.config !== undefined) throw new UsageError('check: --config or the command-line monitor (--tenant-id …), not both');
+  if (adhoc && values.monitor !== undefined) throw new UsageError('check: --monitor names a monitor of a file; the command-line monitor has none');
+  const onlyChecks = selectChecks(values.check);
+  const config = adhoc ? adhocConfig(values, onlyChecks, io) : loadConfig(configPath(values.config, io), io);
   for (const warning of config.warnings) print(io.stderr, `warning: ${formatIssue(warning)}`);
   const monitors = selectMonitors(config.monitors, values.monitor);
-  const onlyChecks = selectChecks(values.check);
 
   const redactor = new Redactor();
   const { deps } = createRuntime({ clock: systemClock, redactor, env: io.env });
