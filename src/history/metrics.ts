@@ -16,16 +16,23 @@ export function historyMetrics(registry: Registry, backend: string): RecorderEve
   const written = new Counter({ name: 'mailprobe_history_results_written_total', help: 'Check results written to the history store.', labelNames: ['backend'], registers });
   const dropped = new Counter({
     name: 'mailprobe_history_results_dropped_total',
-    help: 'Check results dropped because the history store failed for longer than the pending limit allows.',
+    help: 'Rows (check results, then closed incidents) dropped because the history store failed for longer than the pending limit allows.',
     labelNames: ['backend'],
     registers,
   });
   const pending = new Gauge({ name: 'mailprobe_history_pending_results', help: 'Check results waiting to be written to the history store.', labelNames: ['backend'], registers });
+  const pendingRows = new Gauge({
+    name: 'mailprobe_history_pending_rows',
+    help: 'Rows waiting to be written to the history store, by kind (results, check_states, incidents); each kind is bounded.',
+    labelNames: ['backend', 'kind'],
+    registers,
+  });
   const up = new Gauge({ name: 'mailprobe_history_store_up', help: 'Whether the latest write to the history store succeeded (1) or failed (0).', labelNames: ['backend'], registers });
   for (const result of ['success', 'failure']) writes.inc({ backend, result }, 0);
   written.inc({ backend }, 0);
   dropped.inc({ backend }, 0);
   pending.set({ backend }, 0);
+  for (const kind of ['results', 'check_states', 'incidents']) pendingRows.set({ backend, kind }, 0);
   up.set({ backend }, 1);
   return {
     onWrite: ({ ok, results }) => {
@@ -34,6 +41,11 @@ export function historyMetrics(registry: Registry, backend: string): RecorderEve
       up.set({ backend }, ok ? 1 : 0);
     },
     onDrop: (count) => dropped.inc({ backend }, count),
-    onPending: (count) => pending.set({ backend }, count),
+    onPending: (rows) => {
+      pending.set({ backend }, rows.results);
+      pendingRows.set({ backend, kind: 'results' }, rows.results);
+      pendingRows.set({ backend, kind: 'check_states' }, rows.checkStates);
+      pendingRows.set({ backend, kind: 'incidents' }, rows.incidents);
+    },
   };
 }

@@ -18,6 +18,7 @@ import {
   type Grain,
   type HistoryStore,
   type IncidentRow,
+  type ResultRow,
   type RollupDelta,
   type WriteBatch,
 } from './types.js';
@@ -38,7 +39,14 @@ export interface RecorderEvents {
   /** A batch was written (results in it) or failed; for the store's metrics. */
   onWrite?(outcome: { ok: boolean; results: number; seconds: number }): void;
   onDrop?(results: number): void;
-  onPending?(results: number): void;
+  /** Rows waiting for the store, by kind; each kind is bounded (see Pending). */
+  onPending?(rows: PendingRows): void;
+}
+
+export interface PendingRows {
+  results: number;
+  checkStates: number;
+  incidents: number;
 }
 
 export interface RecorderOptions {
@@ -85,7 +93,7 @@ export class HistoryRecorder {
   readonly #options: RecorderOptions;
   readonly #accounting = new Map<string, Accounting>();
   readonly #run: AgentRunRow;
-  #pending: WriteBatch = emptyBatch();
+  #pending: Pending = emptyPending();
   #hourly = new Map<string, RollupDelta>();
   #daily = new Map<string, RollupDelta>();
   #monthly = new Map<string, RollupDelta>();
@@ -234,11 +242,11 @@ export class HistoryRecorder {
 
     // The fold opens and closes the incident; history adds the failed time it accounted.
     const closed = ok ? previous?.incident : undefined;
-    if (state.incident) this.#pending.incidents.push(incidentRow(result, state.incident, failMs));
-    else if (closed) this.#pending.incidents.push({ ...incidentRow(result, closed, failMs), endedAt: t });
+    if (state.incident) keep(this.#pending.incidents, incidentKey, incidentRow(result, state.incident, failMs));
+    else if (closed) keep(this.#pending.incidents, incidentKey, { ...incidentRow(result, closed, failMs), endedAt: t });
 
     this.#accounting.set(key, { intervalS, failMs: state.incident ? failMs : 0 });
-    this.#pending.checkStates.push({
+    keep(this.#pending.checkStates, checkKey, {
       monitor: result.monitor,
       tenant: result.tenant,
       mailbox: result.mailbox,
@@ -279,23 +287,36 @@ export class HistoryRecorder {
   #bound(): void {
     const max = this.#options.maxPending ?? 100_000;
     const excess = this.#pending.results.length - max;
-    if (excess <= 0) return;
-    this.#pending.results.splice(0, excess);
-    this.#options.events?.onDrop?.(excess);
+    if (excess > 0) {
+      this.#pending.results.splice(0, excess);
+      this.#options.events?.onDrop?.(excess);
+    }
+    // Closed incidents are one per failure streak: bounded like results, oldest first (states are one per check).
+    const incidents = this.#pending.incidents;
+    for (const key of incidents.keys()) {
+      if (incidents.size <= max) break;
+      incidents.delete(key);
+      this.#options.events?.onDrop?.(1);
+    }
   }
 
   #take(): WriteBatch | undefined {
     const now = this.#options.clock.now();
     const heartbeat = now - this.#lastHeartbeat >= HEARTBEAT_MS;
-    const batch = this.#pending;
-    batch.hourly = [...this.#hourly.values()];
-    batch.daily = [...this.#daily.values()];
-    batch.monthly = [...this.#monthly.values()];
+    const pending = this.#pending;
+    const batch: WriteBatch = {
+      results: pending.results,
+      hourly: [...this.#hourly.values()],
+      daily: [...this.#daily.values()],
+      monthly: [...this.#monthly.values()],
+      incidents: [...pending.incidents.values()],
+      checkStates: [...pending.checkStates.values()],
+    };
     const empty = batch.results.length === 0 && batch.hourly.length === 0 && batch.incidents.length === 0 && batch.checkStates.length === 0;
     if (empty && !heartbeat) return undefined;
     this.#run.lastSeenAt = now;
     batch.agentRun = { ...this.#run };
-    this.#pending = emptyBatch();
+    this.#pending = emptyPending();
     this.#hourly = new Map();
     this.#daily = new Map();
     this.#monthly = new Map();
@@ -318,20 +339,18 @@ export class HistoryRecorder {
       this.#failing = true;
       this.#requeue(batch);
     }
-    events?.onPending?.(this.#pending.results.length);
+    events?.onPending?.({ results: this.#pending.results.length, checkStates: this.#pending.checkStates.size, incidents: this.#pending.incidents.size });
   }
 
-  // The failed batch goes before what arrived meanwhile, so "last row wins" still holds for states and incidents.
+  // The failed batch goes before what arrived meanwhile. A state or incident row that arrived meanwhile is newer
+  // than the failed one for its key and stays: one pending row per check and per incident, however long the
+  // store fails (re-queueing every failed row once grew the heap to 744 MB in 300k failed writes).
   #requeue(batch: WriteBatch): void {
     const later = this.#pending;
-    this.#pending = {
-      results: [...batch.results, ...later.results],
-      hourly: [],
-      daily: [],
-      monthly: [],
-      incidents: [...batch.incidents, ...later.incidents],
-      checkStates: [...batch.checkStates, ...later.checkStates],
-    };
+    this.#pending = { results: [...batch.results, ...later.results], incidents: later.incidents, checkStates: later.checkStates };
+    for (const row of batch.incidents) if (!later.incidents.has(incidentKey(row))) later.incidents.set(incidentKey(row), row);
+    for (const row of batch.checkStates) if (!later.checkStates.has(checkKey(row))) later.checkStates.set(checkKey(row), row);
+    this.#bound();
     for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily], ['month', batch.monthly]] as const) {
       for (const delta of deltas) {
         const into = this.#delta(grain, delta, delta.bucket);
@@ -349,8 +368,27 @@ export class HistoryRecorder {
   }
 }
 
-function emptyBatch(): WriteBatch {
-  return { results: [], hourly: [], daily: [], monthly: [], incidents: [], checkStates: [] };
+/** Rows not yet written: results in order (capped), the latest state per check, the latest row per incident. */
+interface Pending {
+  results: ResultRow[];
+  checkStates: Map<string, CheckStateRow>;
+  incidents: Map<string, IncidentRow>;
+}
+
+function emptyPending(): Pending {
+  return { results: [], checkStates: new Map(), incidents: new Map() };
+}
+
+/** An incident is its check's and its start's (the store's own key for it). */
+function incidentKey(row: IncidentRow): string {
+  return `${checkKey(row)}\u0000${row.startedAt}`;
+}
+
+/** The newest row for its key, moved to the end so the oldest key is first to go when bounded. */
+function keep<T>(rows: Map<string, T>, keyOf: (row: T) => string, row: T): void {
+  const key = keyOf(row);
+  rows.delete(key);
+  rows.set(key, row);
 }
 
 function increment(counts: number[], index: number, by = 1): void {
