@@ -23,20 +23,35 @@ interface DemoTenant {
   domain: string;
   clientId: string;
   mailboxes: string[];
+  /**
+   * SMTP granted through Exchange RBAC for Applications over a management scope holding these mailboxes, with no
+   * Entra SMTP.SendAsApp (docs/exchange-online-errors.md §10); the tenant's monitors run the smtp check only.
+   */
+  rbacSmtpScope?: string[];
 }
 
 const TENANTS: readonly DemoTenant[] = [
   { key: 'contoso', domain: 'contoso.onmicrosoft.com', clientId: deterministicGuid('demo-app-contoso'), mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com'] },
   { key: 'fabrikam', domain: 'fabrikam.onmicrosoft.com', clientId: deterministicGuid('demo-app-fabrikam'), mailboxes: ['scanner@fabrikam.onmicrosoft.com'] },
   { key: 'northwind', domain: 'northwind.onmicrosoft.com', clientId: deterministicGuid('demo-app-northwind'), mailboxes: ['orders@northwind.onmicrosoft.com'] },
+  // notify is inside the app's SMTP scope and passes with a role-less token; billing is outside and fails with the RBAC fix.
+  {
+    key: 'woodgrove',
+    domain: 'woodgrove.onmicrosoft.com',
+    clientId: deterministicGuid('demo-app-woodgrove'),
+    mailboxes: ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com'],
+    rbacSmtpScope: ['notify@woodgrove.onmicrosoft.com'],
+  },
 ];
+
+const RBAC_SCOPE = 'mailprobe-smtp';
 
 // One mailbox does the round trip, the others the SMTP check: one sending check each keeps every mailbox inside
 // the send budget at the demo's 10 s schedule (6 a minute, 8,640 a day), so `validate` has nothing to warn about.
 const ROUNDTRIP_MAILBOX = 'alerts@contoso.onmicrosoft.com';
 
-function demoChecks(mailbox: string, allowed: readonly CheckKind[]): CheckKind[] {
-  const wanted: CheckKind[] = mailbox === ROUNDTRIP_MAILBOX ? ['imap', 'roundtrip'] : ['imap', 'pop3', 'smtp'];
+function demoChecks(tenant: DemoTenant, mailbox: string, allowed: readonly CheckKind[]): CheckKind[] {
+  const wanted: CheckKind[] = tenant.rbacSmtpScope ? ['smtp'] : mailbox === ROUNDTRIP_MAILBOX ? ['imap', 'roundtrip'] : ['imap', 'pop3', 'smtp'];
   return wanted.filter((check) => allowed.includes(check));
 }
 
@@ -62,10 +77,16 @@ export async function startDemoEnvironment(options: {
   const specs: TenantSpec[] = TENANTS.map((tenant) => ({
     domain: tenant.domain,
     displayName: tenant.key,
-    apps: [{ clientId: tenant.clientId, displayName: `mailprobe ${tenant.key}` }],
-    mailboxes: tenant.mailboxes.map((address) => ({ address })),
+    apps: [{ clientId: tenant.clientId, displayName: `mailprobe ${tenant.key}`, ...(tenant.rbacSmtpScope ? { roles: ['IMAP.AccessAsApp', 'POP.AccessAsApp'] } : {}) }],
+    mailboxes: tenant.mailboxes.map((address) => ({ address, ...(tenant.rbacSmtpScope ? { fullAccess: [] } : {}) })),
   }));
   const model = SandboxModel.fromSpec(specs);
+  for (const tenant of TENANTS) {
+    if (!tenant.rbacSmtpScope) continue;
+    const { tenantId } = model.tenant(tenant.domain);
+    model.setManagementScope(tenantId, RBAC_SCOPE, tenant.rbacSmtpScope);
+    model.assignRole(tenantId, tenant.clientId, 'Application SMTP.SendAsApp', RBAC_SCOPE);
+  }
   model.tokenLifetimeSeconds = DEMO_TOKEN_LIFETIME_SECONDS;
   const entra = await startEntra({ model, tls: pki.server });
   const exchange = await startExchange({ model, tls: pki.server });
@@ -82,15 +103,16 @@ export async function startDemoEnvironment(options: {
       authorityHost: entra.authorityHost,
       credentialExpiryFromGraph: true,
       graphUrl: entra.url,
+      ...(tenant.rbacSmtpScope ? { authorization: 'rbac' } : {}),
     };
   }
   const monitors = TENANTS.flatMap((tenant) =>
     tenant.mailboxes.map((mailbox) => {
       const local = mailbox.split('@')[0] ?? 'probe';
       // What the public status page shows: names chosen for readers, not the addresses.
-      return { name: `${tenant.key}-${local}`, displayName: `${capitalise(tenant.key)} ${local}`, group: capitalise(tenant.key), tenant: tenant.key, mailbox, checks: demoChecks(mailbox, options.checks) };
+      return { name: `${tenant.key}-${local}`, displayName: `${capitalise(tenant.key)} ${local}`, group: capitalise(tenant.key), tenant: tenant.key, mailbox, checks: demoChecks(tenant, mailbox, options.checks) };
     }),
-  );
+  ).filter((monitor) => monitor.checks.length > 0); // woodgrove runs smtp only, and only where smtp is allowed
   const file = join(dir, 'monitors.json');
   const text = JSON.stringify(
     {

@@ -4,6 +4,7 @@ import { runCli } from '../support/cli.js';
 import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
 import { writeMonitors } from '../support/monitors.js';
 import type { CheckKind } from '../../src/core/check.js';
+import { startDemoEnvironment } from '../../src/sandbox/demo.js';
 
 // Issue 21's "Done when", against the Exchange Online emulator: an app granted SMTP through Exchange RBAC for
 // Applications (a management scope, no Entra SMTP.SendAsApp in its token) is judged by the server, not the token.
@@ -106,6 +107,31 @@ describe('RBAC for Applications against the emulator', () => {
       assert.match(rbac?.detail ?? '', /may send as every mailbox in the tenant/);
     } finally {
       bed.model.setRoles(bed.tenantId, bed.clientId, ['IMAP.AccessAsApp']);
+    }
+  });
+});
+
+describe('the demo', () => {
+  test('woodgrove-notify passes over SMTP with a role-less token; woodgrove-billing, outside the scope, fails with the RBAC fix', async () => {
+    const env = await startDemoEnvironment({ schedule: '*/10 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
+    try {
+      const run = async (monitor: string): Promise<JsonResult> => {
+        const { stdout } = await runCli(['check', '--config', env.config.file, '--monitor', monitor, '--json']);
+        const parsed = JSON.parse(stdout) as { results: JsonResult[] } | JsonResult[];
+        const [result] = Array.isArray(parsed) ? parsed : parsed.results;
+        assert.ok(result, stdout);
+        return result;
+      };
+      const notify = await run('woodgrove-notify');
+      assert.equal(notify.check, 'smtp');
+      assert.equal(notify.outcome.ok, true, JSON.stringify(notify));
+      assert.deepEqual(notify.authorisation?.exchangeGranted, ['SMTP.SendAsApp']);
+      const billing = await run('woodgrove-billing');
+      assert.equal(billing.outcome.ok, false);
+      assert.match(billing.diagnosis?.summary ?? '', /granted SMTP through Exchange RBAC \(authorization "rbac"\)/);
+      assert.match(billing.diagnosis?.fixes.join('\n') ?? '', /Test-ServicePrincipalAuthorization[\s\S]*New-ManagementScope[\s\S]*Entra and RBAC grants add up/);
+    } finally {
+      await env.close();
     }
   });
 });
