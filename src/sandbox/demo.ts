@@ -34,13 +34,13 @@ const TENANTS: readonly DemoTenant[] = [
   { key: 'contoso', domain: 'contoso.onmicrosoft.com', clientId: deterministicGuid('demo-app-contoso'), mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com'] },
   { key: 'fabrikam', domain: 'fabrikam.onmicrosoft.com', clientId: deterministicGuid('demo-app-fabrikam'), mailboxes: ['scanner@fabrikam.onmicrosoft.com'] },
   { key: 'northwind', domain: 'northwind.onmicrosoft.com', clientId: deterministicGuid('demo-app-northwind'), mailboxes: ['orders@northwind.onmicrosoft.com'] },
-  // notify is inside the app's SMTP scope and passes with a role-less token; billing is outside and fails with the RBAC fix.
+  // Both mailboxes are in the app's SMTP scope and pass with a role-less token, until the script takes billing out.
   {
     key: 'woodgrove',
     domain: 'woodgrove.onmicrosoft.com',
     clientId: deterministicGuid('demo-app-woodgrove'),
     mailboxes: ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com'],
-    rbacSmtpScope: ['notify@woodgrove.onmicrosoft.com'],
+    rbacSmtpScope: ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com'],
   },
 ];
 
@@ -168,7 +168,7 @@ function demoTenant(env: DemoEnvironment, key: string): { tenantId: string; clie
 }
 
 /** How long one pass of the script takes; it then starts again. */
-export const DEMO_CYCLE_SECONDS = 210;
+export const DEMO_CYCLE_SECONDS = 250;
 
 /**
  * What breaks and when: one fault at a time, each repaired before the next, so each shows on its own (delivery
@@ -246,7 +246,21 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
       env.exchange.faults.deliveryStopped = false;
     },
   },
+  {
+    atSeconds: 210,
+    description: "woodgrove: billing leaves the app's SMTP management scope (RBAC for Applications; notify still passes without an SMTP role)",
+    apply: (env) => setWoodgroveScope(env, ['notify@woodgrove.onmicrosoft.com']),
+  },
+  {
+    atSeconds: 240,
+    description: "repair: billing is back in woodgrove's SMTP management scope",
+    apply: (env) => setWoodgroveScope(env, ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com']),
+  },
 ];
+
+function setWoodgroveScope(env: DemoEnvironment, mailboxes: string[]): void {
+  env.model.setManagementScope(demoTenant(env, 'woodgrove').tenantId, RBAC_SCOPE, mailboxes);
+}
 
 /** Plays the script (repeating every cycleSeconds) and reports each event; stop() cancels what is pending. */
 export function playDemoScript(

@@ -4,7 +4,7 @@ import { runCli } from '../support/cli.js';
 import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
 import { writeMonitors } from '../support/monitors.js';
 import type { CheckKind } from '../../src/core/check.js';
-import { startDemoEnvironment } from '../../src/sandbox/demo.js';
+import { DEMO_SCRIPT, startDemoEnvironment } from '../../src/sandbox/demo.js';
 
 // Issue 21's "Done when", against the Exchange Online emulator: an app granted SMTP through Exchange RBAC for
 // Applications (a management scope, no Entra SMTP.SendAsApp in its token) is judged by the server, not the token.
@@ -112,7 +112,7 @@ describe('RBAC for Applications against the emulator', () => {
 });
 
 describe('the demo', () => {
-  test('woodgrove-notify passes over SMTP with a role-less token; woodgrove-billing, outside the scope, fails with the RBAC fix', async () => {
+  test("woodgrove-notify passes over SMTP with a role-less token; once the script takes woodgrove-billing out of the scope, it fails with the RBAC fix", async () => {
     const env = await startDemoEnvironment({ schedule: '*/10 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
     try {
       const run = async (monitor: string): Promise<JsonResult> => {
@@ -126,6 +126,10 @@ describe('the demo', () => {
       assert.equal(notify.check, 'smtp');
       assert.equal(notify.outcome.ok, true, JSON.stringify(notify));
       assert.deepEqual(notify.authorisation?.exchangeGranted, ['SMTP.SendAsApp']);
+      assert.equal((await run('woodgrove-billing')).outcome.ok, true, 'in the scope at the start');
+      const leaves = DEMO_SCRIPT.find((event) => event.description.startsWith('woodgrove: billing leaves'));
+      assert.ok(leaves);
+      leaves.apply(env);
       const billing = await run('woodgrove-billing');
       assert.equal(billing.outcome.ok, false);
       assert.match(billing.diagnosis?.summary ?? '', /granted SMTP through Exchange RBAC \(authorization "rbac"\)/);
