@@ -105,7 +105,7 @@ async function reportCost(dir: string): Promise<{ utcMs: number; berlinMs: numbe
   for (let m = 0; m < MONITORS; m++) {
     for (const check of CHECKS) {
       const identity = { monitor: `monitor-${m}`, tenant: `tenant-${m % 50}`, check };
-      configured.push({ ...identity, mailbox: `probe${m}@contoso.com`, tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-1234-1234-105af0774c61' });
+      configured.push(identity);
       states.push({ ...identity, mailbox: `probe${m}@contoso.com`, firstSeenAt: MONTH.from - 60 * DAY_MS, lastAt: MONTH.to - INTERVAL_S * 1000, lastOk: true, intervalS: INTERVAL_S, consecutiveFailures: 0, lastSuccessAt: MONTH.to - INTERVAL_S * 1000, status: '{}' });
       for (let day = MONTH.from - DAY_MS; day < MONTH.to + DAY_MS; day += DAY_MS) {
         const fail = m % 100 === 0 && day === MONTH.from + 9 * DAY_MS ? 2 * HOUR_MS : 0;

@@ -5,6 +5,10 @@ export type CheckKind = (typeof CHECK_KINDS)[number];
 export const PROTOCOLS = ['imap', 'smtp', 'pop3'] as const;
 export type Protocol = (typeof PROTOCOLS)[number];
 
+export function isProtocol(value: string): value is Protocol {
+  return (PROTOCOLS as readonly string[]).includes(value);
+}
+
 // Stages double as step names in timings, so one label set serves results, logs and metrics.
 export const STAGES = [
   'config',

@@ -4,6 +4,10 @@ import { PROTOCOL } from './protocols.js';
 export const CLOUDS = ['global', 'usgov', 'usgovdod', 'china'] as const;
 export type Cloud = (typeof CLOUDS)[number];
 
+export function isCloud(value: string): value is Cloud {
+  return (CLOUDS as readonly string[]).includes(value);
+}
+
 export interface CloudEndpoints {
   /** What people call it, for fix texts. */
   label: string;

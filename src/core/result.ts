@@ -1,4 +1,5 @@
-import type { CheckKind } from './check.js';
+import type { CheckKind, Protocol } from './check.js';
+import type { Cloud } from './clouds.js';
 import type { ProbeOutcome } from './outcome.js';
 import type { ReasonCode } from './reasons.js';
 
@@ -17,6 +18,9 @@ export interface Diagnosis {
   candidates: string[];
   /** Commands or portal steps with the monitor's real values filled in. */
   fixes: string[];
+  /** What the fixes were written for, set by the runner: the protocol that failed and the tenant's cloud (its hosts, its scope). */
+  protocol?: Protocol;
+  cloud?: Cloud;
 }
 
 /**

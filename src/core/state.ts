@@ -1,6 +1,7 @@
-import type { Stage } from './check.js';
+import type { Protocol, Stage } from './check.js';
+import type { Cloud } from './clouds.js';
 import type { ReasonCode } from './reasons.js';
-import type { CheckIdentity, CheckResult } from './result.js';
+import type { CheckIdentity, CheckResult, Diagnosis } from './result.js';
 
 /** The one key of a check across every folder: a monitor runs each check kind once. */
 export function checkKey(identity: Pick<CheckIdentity, 'monitor' | 'check'>): string {
@@ -16,6 +17,16 @@ export interface OpenIncident {
   serverText?: string;
   failures: number;
   lastFailureAt: number;
+  /** What was diagnosed at the first failure, so reports print that and never re-derive it later. */
+  diagnosis?: IncidentDiagnosis;
+}
+
+/** The diagnosis an incident keeps: the summary, the first fix (one line), and what they were written for. */
+export interface IncidentDiagnosis {
+  summary: string;
+  fix: string;
+  protocol?: Protocol;
+  cloud?: Cloud;
 }
 
 /**
@@ -62,6 +73,7 @@ function nextIncident(open: OpenIncident | undefined, result: CheckResult): Open
   const at = result.startedAt;
   if (open) return { ...open, failures: open.failures + 1, lastFailureAt: at };
   const failure = result.outcome.failure;
+  const diagnosis = result.diagnosis;
   return {
     startedAt: at,
     reason: result.reason ?? 'internal_error',
@@ -69,6 +81,17 @@ function nextIncident(open: OpenIncident | undefined, result: CheckResult): Open
     ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
     failures: 1,
     lastFailureAt: at,
+    ...(diagnosis ? { diagnosis: incidentDiagnosis(diagnosis) } : {}),
+  };
+}
+
+function incidentDiagnosis(diagnosis: Diagnosis): IncidentDiagnosis {
+  const first = diagnosis.fixes[0] ?? diagnosis.summary;
+  return {
+    summary: diagnosis.summary,
+    fix: first.split('\n')[0] ?? first,
+    ...(diagnosis.protocol ? { protocol: diagnosis.protocol } : {}),
+    ...(diagnosis.cloud ? { cloud: diagnosis.cloud } : {}),
   };
 }
 

@@ -67,7 +67,16 @@ export const MIGRATIONS: readonly Migration[] = [
       ];
     },
   },
+  {
+    version: 3,
+    description: 'the diagnosis of each incident at its first failure: summary, first fix, protocol, cloud',
+    // Older incidents keep NULLs: what was diagnosed then was not stored, and is not re-derived now.
+    statements: () => INCIDENT_DIAGNOSIS_COLUMNS.map((column) => `ALTER TABLE incidents ADD COLUMN ${column} TEXT`),
+  },
 ];
+
+/** The incident columns migration 3 added, in the store's column order. */
+export const INCIDENT_DIAGNOSIS_COLUMNS = ['diagnosis_summary', 'diagnosis_fix', 'diagnosis_protocol', 'diagnosis_cloud'] as const;
 
 /** Applies every migration not yet applied, each in its own transaction; replicas starting together take turns. */
 export async function migrate(driver: SqlDriver, now: number): Promise<number> {

@@ -426,6 +426,7 @@ function openIncident(row: IncidentRow): OpenIncident {
     ...(row.serverText !== undefined ? { serverText: row.serverText } : {}),
     failures: row.failures,
     lastFailureAt: row.lastFailureAt,
+    ...(row.diagnosis ? { diagnosis: row.diagnosis } : {}),
   };
 }
 

@@ -1,7 +1,5 @@
-import type { CheckKind, Protocol } from '../core/check.js';
+import type { CheckKind } from '../core/check.js';
 import { isReasonCode, reasonCategory } from '../core/reasons.js';
-import { remedies } from '../diagnose/remediation.js';
-import type { MonitorRef } from '../diagnose/commands.js';
 import {
   accountCheck,
   agentDownIntervals,
@@ -35,16 +33,11 @@ export interface ReportQuery {
 export interface ReportContext {
   store: HistoryStore;
   policy: AccountingPolicy;
-  /** Checks configured now, with what the one-line fixes need to name the app and mailbox. */
+  /** Checks configured now. */
   configured: readonly ConfiguredCheck[];
 }
 
-export interface ConfiguredCheck extends CheckIdentityRef {
-  mailbox: string;
-  tenantId: string;
-  clientId: string;
-  authorityHost?: string;
-}
+export type ConfiguredCheck = CheckIdentityRef;
 
 export interface ReportSeconds {
   okSeconds: number;
@@ -98,7 +91,7 @@ export interface IncidentReport {
   stage: string;
   serverText: string | null;
   failures: number;
-  /** The fix in one line, from the diagnosis's remediation for the reason. */
+  /** The fix in one line, as diagnosed at the incident's first failure (with that tenant's cloud and app). */
   fix: string;
   /** False for a blip shorter than the minimum outage (its time counts as OK). */
   outage: boolean;
@@ -194,7 +187,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
 
   const incidents = incidentRows
     .filter((row) => accountedOf.has(checkKey(row)))
-    .map((row) => incidentReport(row, configuredOf.get(checkKey(row)), policy, end));
+    .map((row) => incidentReport(row, policy, end));
   const sum = sumAccounted([...accountedOf.values()]);
   const outages = incidents.filter((incident) => incident.outage);
   const sloChecks = checks.filter((check) => check.sloMet !== null);
@@ -286,7 +279,7 @@ function isOutage(incident: IncidentRow, policy: AccountingPolicy, end: number):
   return incident.failures >= policy.minimumOutage.failures && duration >= policy.minimumOutage.seconds * 1000;
 }
 
-function incidentReport(row: IncidentRow, configured: ConfiguredCheck | undefined, policy: AccountingPolicy, end: number): IncidentReport {
+function incidentReport(row: IncidentRow, policy: AccountingPolicy, end: number): IncidentReport {
   const stop = row.endedAt ?? end;
   return {
     monitor: row.monitor,
@@ -300,33 +293,14 @@ function incidentReport(row: IncidentRow, configured: ConfiguredCheck | undefine
     stage: row.stage,
     serverText: row.serverText ?? null,
     failures: row.failures,
-    fix: oneLineFix(row, configured),
+    fix: row.diagnosis?.fix ?? FIX_NOT_RECORDED,
     outage: isOutage(row, policy, end),
   };
 }
 
-const PROTOCOL_OF: Record<CheckKind, Protocol | undefined> = { imap: 'imap', pop3: 'pop3', smtp: 'smtp', roundtrip: undefined };
-
-/** The first fix the diagnosis would give for the reason, filled in with the app and mailbox where known. */
-export function oneLineFix(incident: Pick<IncidentRow, 'monitor' | 'check' | 'reason' | 'stage' | 'serverText'>, configured?: ConfiguredCheck): string {
-  if (!isReasonCode(incident.reason)) return 'see the diagnosis of the failing check (mailprobe check)';
-  const monitor: MonitorRef = {
-    name: incident.monitor,
-    mailbox: configured?.mailbox ?? '<mailbox>',
-    tenantId: configured?.tenantId ?? '<tenant>',
-    clientId: configured?.clientId ?? '<client id>',
-    ...(configured?.authorityHost ? { authorityHost: configured.authorityHost } : {}),
-  };
-  const protocol = PROTOCOL_OF[incident.check];
-  const remedy = remedies[incident.reason]({
-    monitor,
-    stage: incident.stage as Parameters<(typeof remedies)[typeof incident.reason]>[0]['stage'],
-    ...(protocol ? { protocol } : {}),
-    ...(incident.serverText !== undefined ? { serverText: incident.serverText } : {}),
-  });
-  const line = remedy.fixes[0] ?? remedy.summary;
-  return line.split('\n')[0] ?? line;
-}
+// Incidents recorded before the history kept their diagnosis (schema 3): the fix is not re-derived now, when
+// the tenant's cloud or the app may have changed since.
+const FIX_NOT_RECORDED = 'see the diagnosis of the failing check (mailprobe check)';
 
 /** Mean time to repair over the outages that ended, in seconds. */
 function mttr(durations: readonly number[]): number | null {
@@ -365,9 +339,8 @@ function iso(ms: number): string {
   return new Date(ms).toISOString();
 }
 
-
-/** The checks of a configuration as the report names them (with what one-line fixes need). */
-export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; enabled: boolean; mailbox: string; checks: readonly CheckKind[]; tenant: { key: string; tenantId: string; clientId: string; authorityHost: string } }> }): ConfiguredCheck[] {
+/** The checks of a configuration as the report names them. */
+export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; enabled: boolean; checks: readonly CheckKind[]; tenant: { key: string } }> }): ConfiguredCheck[] {
   return config.monitors
     .filter((monitor) => monitor.enabled)
     .flatMap((monitor) =>
@@ -375,10 +348,6 @@ export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; e
         monitor: monitor.name,
         tenant: monitor.tenant.key,
         check,
-        mailbox: monitor.mailbox,
-        tenantId: monitor.tenant.tenantId,
-        clientId: monitor.tenant.clientId,
-        authorityHost: monitor.tenant.authorityHost,
       })),
     );
 }

@@ -1,5 +1,7 @@
-import type { CheckKind } from '../core/check.js';
-import { DELIVERY_COLUMNS, DURATION_COLUMNS, ROLLUP_SUMS } from './migrations.js';
+import { isProtocol, type CheckKind } from '../core/check.js';
+import { isCloud } from '../core/clouds.js';
+import type { IncidentDiagnosis } from '../core/state.js';
+import { DELIVERY_COLUMNS, DURATION_COLUMNS, INCIDENT_DIAGNOSIS_COLUMNS, ROLLUP_SUMS } from './migrations.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
 import type {
   AgentRunRow,
@@ -24,7 +26,7 @@ type Row = Record<string, unknown>;
 
 const RESULT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'mailbox', 'duration_ms', 'ok', 'stage', 'reason', 'category', 'server_text', 'steps', 'delivery_ms', 'interval_s'];
 const ROLLUP_COLUMNS = ['monitor', 'check_kind', 'bucket', 'tenant', ...ROLLUP_SUMS];
-const INCIDENT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'ended_at', 'reason', 'stage', 'server_text', 'failures', 'fail_ms', 'last_failure_at'];
+const INCIDENT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'ended_at', 'reason', 'stage', 'server_text', 'failures', 'fail_ms', 'last_failure_at', ...INCIDENT_DIAGNOSIS_COLUMNS];
 const STATE_COLUMNS = ['monitor', 'check_kind', 'tenant', 'mailbox', 'first_seen_at', 'last_at', 'last_ok', 'interval_s', 'consecutive_failures', 'last_success_at', 'open_incident_at', 'status'];
 const RUN_COLUMNS = ['id', 'started_at', 'last_seen_at', 'stopped_at'];
 
@@ -333,7 +335,25 @@ function rollupOf(row: Row): RollupDelta {
 }
 
 function incidentValues(row: IncidentRow): unknown[] {
-  return [row.monitor, row.check, row.startedAt, row.tenant, orNull(row.endedAt), row.reason, row.stage, orNull(row.serverText), row.failures, Math.round(row.failMs), row.lastFailureAt];
+  const { diagnosis } = row;
+  return [
+    row.monitor, row.check, row.startedAt, row.tenant, orNull(row.endedAt), row.reason, row.stage, orNull(row.serverText), row.failures, Math.round(row.failMs), row.lastFailureAt,
+    orNull(diagnosis?.summary), orNull(diagnosis?.fix), orNull(diagnosis?.protocol), orNull(diagnosis?.cloud),
+  ];
+}
+
+function optionalDiagnosis(row: Row): { diagnosis?: IncidentDiagnosis } {
+  if (typeof row.diagnosis_summary !== 'string' || typeof row.diagnosis_fix !== 'string') return {};
+  const protocol = row.diagnosis_protocol;
+  const cloud = row.diagnosis_cloud;
+  return {
+    diagnosis: {
+      summary: row.diagnosis_summary,
+      fix: row.diagnosis_fix,
+      ...(typeof protocol === 'string' && isProtocol(protocol) ? { protocol } : {}),
+      ...(typeof cloud === 'string' && isCloud(cloud) ? { cloud } : {}),
+    },
+  };
 }
 
 function incidentOf(row: Row): IncidentRow {
@@ -349,6 +369,7 @@ function incidentOf(row: Row): IncidentRow {
     failures: Number(row.failures),
     failMs: Number(row.fail_ms),
     lastFailureAt: Number(row.last_failure_at),
+    ...optionalDiagnosis(row),
   };
 }
 

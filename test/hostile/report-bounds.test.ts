@@ -39,7 +39,7 @@ describe('hostile report periods', () => {
       await playHistory(store, { from: NOV, to: DEC, stepMs: 3_600_000, intervalSeconds: 3600, results: (t) => [passed({ monitor: 'probe-a', at: t })] });
       const policy: AccountingPolicy = { ...DEFAULT_POLICY, maintenance: [{ name: 'nightly', timeZone: 'UTC', recurring: { at: '02:00', durationMinutes: 30 } }] };
       const report = await buildReport(
-        { store, policy, configured: [{ monitor: 'probe-a', tenant: 'contoso', check: 'imap', mailbox: 'a@contoso.com', tenantId: 't', clientId: 'c' }] },
+        { store, policy, configured: [{ monitor: 'probe-a', tenant: 'contoso', check: 'imap' }] },
         { from: Date.UTC(1900, 0, 1), to: DEC, now: DEC, label: '1900-01-01 – 2030-12-01' },
       );
       assert.equal(report.excluded.length, 30, 'one window per day of November 2030, where probe-a has data');
