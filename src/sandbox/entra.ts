@@ -237,6 +237,7 @@ export function decideTokenRequest(model: SandboxModel, tenantSegment: string, f
   if (!tenant) return unknownTenant(ctx, tenantSegment);
   const grantType = form.get('grant_type');
   if (!grantType) return missingParameter(ctx, 'grant_type');
+  if (grantType === DEVICE_CODE_GRANT || grantType === 'refresh_token') return decideDelegatedGrant(ctx, model, tenant, grantType, form);
   if (grantType !== 'client_credentials') {
     return entraError(ctx, 400, 'unsupported_grant_type', 70003, `The app requested an unsupported grant type '${grantType}'.`);
   }
@@ -273,6 +274,77 @@ export function decideTokenRequest(model: SandboxModel, tenantSegment: string, f
   });
   const expiresIn = model.tokenLifetimeSeconds;
   return json(200, { token_type: 'Bearer', expires_in: expiresIn, ext_expires_in: expiresIn, access_token: accessToken });
+}
+
+const DEVICE_CODE_GRANT = 'urn:ietf:params:oauth:grant-type:device_code';
+const OUTLOOK_RESOURCE = 'https://outlook.office.com';
+
+/** Delegated scopes as Entra echoes them: the Outlook permission names, and offline_access when asked. */
+function delegatedScopes(scope: string | null): string[] {
+  return (scope ?? '')
+    .split(' ')
+    .filter((item) => item !== '' && item !== 'openid' && item !== 'profile')
+    .map((item) => (item.toLowerCase().startsWith(`${OUTLOOK_RESOURCE}/`) ? item.slice(OUTLOOK_RESOURCE.length + 1) : item));
+}
+
+/** POST /{tenant}/oauth2/v2.0/devicecode: the code a person enters at the verification page. */
+export function decideDeviceCode(model: SandboxModel, tenantSegment: string, form: URLSearchParams, correlationId: string): HttpAnswer {
+  const ctx: EntraErrorContext = { now: model.now(), correlationId };
+  const tenant = model.findTenant(tenantSegment);
+  if (!tenant) return unknownTenant(ctx, tenantSegment);
+  const clientId = form.get('client_id');
+  if (!clientId) return missingParameter(ctx, 'client_id');
+  if (!tenant.apps.get(clientId)) {
+    return entraError(ctx, 400, 'unauthorized_client', 700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
+  }
+  const started = model.delegation.startDeviceCode(tenant.tenantId, clientId, delegatedScopes(form.get('scope')), ctx.now);
+  const verificationUri = 'https://microsoft.com/devicelogin';
+  return json(200, {
+    user_code: started.userCode,
+    device_code: started.deviceCode,
+    verification_uri: verificationUri,
+    expires_in: started.expiresIn,
+    interval: started.interval,
+    message: `To sign in, use a web browser to open the page ${verificationUri} and enter the code ${started.userCode} to authenticate.`,
+  });
+}
+
+/** The device-code and refresh-token grants of a public client app (a person's delegated sign-in). */
+function decideDelegatedGrant(ctx: EntraErrorContext, model: SandboxModel, tenant: TenantRecord, grantType: string, form: URLSearchParams): HttpAnswer {
+  const clientId = form.get('client_id');
+  if (!clientId) return missingParameter(ctx, 'client_id');
+  const app = tenant.apps.get(clientId);
+  if (!app) return entraError(ctx, 400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'.`);
+  if (!app.publicClient) {
+    return entraError(ctx, 401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+  }
+  let issued: { refreshToken: string; grant: { user: string; scopes: string[] } };
+  if (grantType === DEVICE_CODE_GRANT) {
+    const code = form.get('device_code');
+    if (!code) return missingParameter(ctx, 'device_code');
+    const record = model.delegation.deviceCode(code);
+    if (!record || record.expiresAt <= ctx.now) return entraError(ctx, 400, 'expired_token', 70020, 'The provided value for the input parameter \'device_code\' is not valid. This device code has expired.');
+    if (!record.approvedBy) return entraError(ctx, 400, 'authorization_pending', 70016, 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.');
+    issued = model.delegation.completeDeviceCode(record, ctx.now);
+  } else {
+    const refreshToken = form.get('refresh_token');
+    if (!refreshToken) return missingParameter(ctx, 'refresh_token');
+    const refusal = model.delegation.refusal(refreshToken, ctx.now);
+    if (refusal) return entraError(ctx, 400, 'invalid_grant', refusal.code, refusal.text);
+    issued = model.delegation.redeem(refreshToken, ctx.now);
+  }
+  const scopes = issued.grant.scopes.filter((scope) => scope !== 'offline_access');
+  const accessToken = model.issueUserAccessToken({ tenantId: tenant.tenantId, clientId, user: issued.grant.user, audience: OUTLOOK_RESOURCE, scopes });
+  const expiresIn = model.tokenLifetimeSeconds;
+  return json(200, {
+    token_type: 'Bearer',
+    scope: scopes.map((scope) => `${OUTLOOK_RESOURCE}/${scope}`).join(' '),
+    expires_in: expiresIn,
+    ext_expires_in: expiresIn,
+    access_token: accessToken,
+    ...(issued.grant.scopes.includes('offline_access') ? { refresh_token: issued.refreshToken } : {}),
+  });
 }
 
 /**
@@ -411,6 +483,10 @@ export async function startEntra(options: EntraOptions): Promise<EntraServer> {
         return send(res, { status: 429, headers: { 'content-type': 'text/plain', 'retry-after': String(throttle) }, body: 'Too Many Requests' });
       }
       return send(res, decideTokenRequest(model, decodeURIComponent(tokenPath[1] ?? ''), new URLSearchParams(body), correlationId));
+    }
+    const deviceCodePath = /^\/([^/]+)\/oauth2\/v2\.0\/devicecode$/.exec(path);
+    if (req.method === 'POST' && deviceCodePath) {
+      return send(res, decideDeviceCode(model, decodeURIComponent(deviceCodePath[1] ?? ''), new URLSearchParams(body), correlationId));
     }
     const discovery = /^\/([^/]+)\/v2\.0\/\.well-known\/openid-configuration$/.exec(path);
     if (req.method === 'GET' && discovery) {

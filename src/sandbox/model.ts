@@ -1,5 +1,6 @@
 import { createHash, randomUUID, X509Certificate, type KeyObject } from 'node:crypto';
 import { certificateThumbprint } from './certs.js';
+import { DelegatedGrants } from './delegation.js';
 import {
   createTokenSigner,
   decodeJwt,
@@ -89,6 +90,8 @@ export interface AppSpec {
   exchangeServicePrincipal?: 'registered' | 'missing' | 'wrongObjectId';
   /** Workload identity federation: external tokens the app accepts as client assertions. */
   federatedCredentials?: FederatedCredentialSpec[];
+  /** "Allow public client flows": the device-code and refresh-token grants without a client credential. */
+  publicClient?: boolean;
 }
 
 /** One federated identity credential of an app: Entra matches issuer and subject exactly, and one audience. */
@@ -204,6 +207,7 @@ export interface AppRecord {
   roles: Record<ResourceKind, Set<string>>;
   enabled: boolean;
   federatedCredentials: Array<Required<FederatedCredentialSpec>>;
+  publicClient: boolean;
 }
 
 export interface MailboxRecord {
@@ -320,6 +324,7 @@ function appRecord(spec: AppSpec, domain: string, index: number, now: number): A
     },
     enabled: spec.enabled ?? true,
     federatedCredentials: (spec.federatedCredentials ?? []).map(federatedCredentialRecord),
+    publicClient: spec.publicClient ?? false,
   };
 }
 
@@ -391,6 +396,8 @@ export interface ExternalTokenInput {
 
 export class SandboxModel {
   readonly faults: SandboxFaults = defaultFaults();
+  /** Device codes and refresh tokens of delegated sign-ins. */
+  readonly delegation = new DelegatedGrants();
   /** Lifetime of issued tokens in seconds from issue (exp - iat is this + 300 because iat is backdated). */
   tokenLifetimeSeconds = 3600;
   readonly #tenants = new Map<string, TenantRecord>();
@@ -459,6 +466,31 @@ export class SandboxModel {
       now: this.now(),
       lifetimeSeconds: this.tokenLifetimeSeconds,
     });
+  }
+
+  /** A delegated (user) v1.0 access token, as Entra issues it for a user's sign-in to an app. */
+  issueUserAccessToken(input: { tenantId: string; clientId: string; user: string; audience: string; scopes: string[] }): string {
+    const now = Math.floor(this.now() / 1000);
+    const oid = deterministicGuid(`${input.tenantId}/user/${input.user.toLowerCase()}`);
+    return signJwt(
+      { typ: 'JWT', x5t: this.#signer.kid, kid: this.#signer.kid },
+      {
+        aud: input.audience,
+        iss: `https://sts.windows.net/${input.tenantId}/`,
+        iat: now - 300,
+        nbf: now - 300,
+        exp: now + this.tokenLifetimeSeconds,
+        appid: input.clientId,
+        idtyp: 'user',
+        oid,
+        scp: input.scopes.join(' '),
+        sub: oid,
+        tid: input.tenantId,
+        upn: input.user,
+        ver: '1.0',
+      },
+      this.#signer.privateKey,
+    );
   }
 
   /** An external issuer Entra can verify tokens of; idempotent. */
