@@ -23,7 +23,7 @@ export function acceptsClientCertificate(socket: TLSSocket, tls: ListenerTls): s
       break;
   }
   if (tls.allowedSans === undefined || tls.clientAuth === 'NoClientCert') return undefined;
-  if (!presented) return 'no client certificate to match client_allowed_sans';
+  if (!presented || !socket.authorized) return 'no verified client certificate to match client_allowed_sans';
   const sans = (certificate.subjectaltname ?? '')
     .split(', ')
     .map((entry) => entry.replace(/^(DNS|IP Address|email|URI):/, ''))

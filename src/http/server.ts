@@ -1,6 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { isIP, type AddressInfo } from 'node:net';
+import { isIP, type AddressInfo, type Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { constants as zlib, gzip } from 'node:zlib';
@@ -42,13 +42,19 @@ export interface HttpServerOptions {
 export interface ListenerLimits {
   /** Connections beyond this are dropped at accept, so a flood cannot take the sockets and memory the checks need. */
   maxConnections: number;
+  /**
+   * Open connections from one address; more are closed at accept. 130 slow-header connections from one client
+   * once took every slot, and /healthz answered none of 25 probes: the kubelet or Prometheus, from another
+   * address, keeps a way in.
+   */
+  maxConnectionsPerAddress: number;
   /** Heavy renders (/metrics, /api/*) at once; more get 503 with Retry-After instead of queueing CPU work. */
   maxHeavyRequests: number;
   /** A request (including sending its answer) that takes longer is cut off. */
   requestTimeoutMs: number;
 }
 
-export const DEFAULT_LIMITS: ListenerLimits = { maxConnections: 128, maxHeavyRequests: 4, requestTimeoutMs: 30_000 };
+export const DEFAULT_LIMITS: ListenerLimits = { maxConnections: 128, maxConnectionsPerAddress: 32, maxHeavyRequests: 4, requestTimeoutMs: 30_000 };
 
 export interface RunningHttpServer {
   /** The bound IP address, e.g. "127.0.0.1". */
@@ -62,6 +68,9 @@ export interface RunningHttpServer {
 // A scraper or browser that stalls must not hold sockets for ever; a large scrape still fits easily.
 const HEADERS_TIMEOUT_MS = 10_000;
 const KEEP_ALIVE_TIMEOUT_MS = 5_000;
+// How often Node looks for connections past the header and request timeouts (its default is 30 s, which let a
+// slow-header connection hold its slot three times the 10 s header timeout).
+const TIMEOUT_SWEEP_MS = 1_000;
 
 const INDEX_HTML = `<!doctype html>
 <html><head><meta charset="utf-8"><title>mailprobe</title></head>
@@ -149,8 +158,9 @@ export function startHttpServer(options: HttpServerOptions): Promise<RunningHttp
   };
   const tls = security?.tls;
   const server: Server | HttpsServer = tls
-    ? createHttpsServer({ ...tls.context, requestCert: tls.clientAuth !== 'NoClientCert', rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert' }, onRequest)
-    : createServer(onRequest);
+    ? createHttpsServer({ ...tls.context, requestCert: tls.clientAuth !== 'NoClientCert', rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert', connectionsCheckingInterval: TIMEOUT_SWEEP_MS }, onRequest)
+    : createServer({ connectionsCheckingInterval: TIMEOUT_SWEEP_MS }, onRequest);
+  capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, logger);
   if (tls && security) secureRotation(server as HttpsServer, security, logger);
   server.headersTimeout = HEADERS_TIMEOUT_MS;
   server.requestTimeout = limits.requestTimeoutMs;
@@ -244,6 +254,29 @@ function secureRotation(server: HttpsServer, security: ListenerSecurity, logger:
     if (refusal === undefined) return;
     logger.warn('tls client certificate refused', { remote: socket.remoteAddress, reason: refusal });
     socket.destroy();
+  });
+}
+
+function capConnectionsPerAddress(server: Server | HttpsServer, max: number, logger: Logger): void {
+  const open = new Map<string, number>();
+  let lastWarning = Number.NEGATIVE_INFINITY;
+  server.on('connection', (socket: Socket) => {
+    const address = socket.remoteAddress ?? '';
+    const count = (open.get(address) ?? 0) + 1;
+    if (count > max) {
+      socket.destroy();
+      if (Date.now() - lastWarning >= 60_000) {
+        lastWarning = Date.now();
+        logger.warn('http connection closed: too many open connections from one address', { remote: address, maxConnectionsPerAddress: max });
+      }
+      return;
+    }
+    open.set(address, count);
+    socket.once('close', () => {
+      const left = (open.get(address) ?? 1) - 1;
+      if (left > 0) open.set(address, left);
+      else open.delete(address);
+    });
   });
 }
 

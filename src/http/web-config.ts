@@ -161,6 +161,8 @@ export function parseWebConfig(text: string, file: string): WebConfig {
     const allowed = HEADERS[name];
     if (allowed === undefined) fail(file, `http_server_config.headers.${name}`, `HTTP header "${name}" can not be configured (allowed: ${Object.keys(HEADERS).join(', ')})`);
     if (allowed !== null && !allowed.includes(value)) fail(file, `http_server_config.headers.${name}`, `expected one of ${allowed.map((v) => `"${v}"`).join(', ')}, got "${value}"`);
+    // Node refuses such a value on every response, so one newline in the file made every route (health too) a 500.
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) fail(file, `http_server_config.headers.${name}`, 'a header value cannot contain a line break or other control character');
     if (value !== '') headers[name] = value;
   }
   if (input.http_server_config?.http2 === true) notices.push('http_server_config.http2: this listener serves HTTP/1.1 only; Prometheus falls back to it');
@@ -223,6 +225,10 @@ function readTls(input: TlsInput, file: string, baseDir: string, sources: string
     createSecureContext(context);
   } catch (error) {
     fail(file, at, `the certificate, key or client CA cannot be used: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  // A name in a certificate nobody verified is whatever its maker wrote: matching it would let anyone in.
+  if (input.client_allowed_sans && clientAuth !== 'RequireAndVerifyClientCert' && clientAuth !== 'VerifyClientCertIfGiven') {
+    fail(file, `${at}.client_allowed_sans`, `needs a verified client certificate: set client_auth_type to RequireAndVerifyClientCert (it is ${clientAuth})`);
   }
   return { context, clientAuth, ...(input.client_allowed_sans ? { allowedSans: input.client_allowed_sans } : {}) };
 }

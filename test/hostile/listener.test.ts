@@ -1,6 +1,8 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { once } from 'node:events';
 import { request } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -87,6 +89,45 @@ describe('a password-guessing client', () => {
       assert.ok(turns > 100, `the event loop turned ${turns} times during the comparison`);
     } finally {
       await security.close();
+    }
+  });
+});
+
+// Issue 25 row 7: 130 slow-header connections took every one of the 128 slots, Node swept header timeouts only
+// every 30 s, and /healthz answered 0 of 25 probes.
+describe('a slow-header flood', () => {
+  test('health still answers another address while one address holds its connections open', async () => {
+    const server = await startHttpServer({
+      host: '0.0.0.0',
+      port: 0,
+      metrics: new MailprobeMetrics({ version: '0', collectDefault: false }),
+      logger: new MemoryLogger(),
+      health: () => ({ ready: true, detail: {} }),
+      status: () => ({}),
+    });
+    const flood: Socket[] = [];
+    try {
+      for (let i = 0; i < 130; i++) {
+        const socket = connect({ host: '127.0.0.1', port: server.port });
+        socket.on('error', () => undefined);
+        await once(socket, 'connect');
+        // Headers that never end.
+        socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\n');
+        flood.push(socket);
+      }
+      const status = await new Promise<number>((resolve, reject) => {
+        const req = request({ host: '127.0.0.1', localAddress: '127.0.0.2', port: server.port, path: '/healthz', agent: false, timeout: 5_000 }, (res) => {
+          res.resume();
+          resolve(res.statusCode ?? 0);
+        });
+        req.on('timeout', () => req.destroy(new Error('/healthz did not answer')));
+        req.on('error', reject);
+        req.end();
+      });
+      assert.equal(status, 200);
+    } finally {
+      for (const socket of flood) socket.destroy();
+      await server.close();
     }
   });
 });
