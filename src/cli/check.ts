@@ -3,6 +3,7 @@ import { formatIssue } from '../config/errors.js';
 import { Redactor } from '../log/redact.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';
 import { systemClock } from '../core/clock.js';
+import { CHECK } from '../core/checks.js';
 import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
@@ -53,7 +54,8 @@ export async function checkCommand(args: string[], io: CliIO): Promise<number> {
         results.push({ ...result, transcript: transcript.lines });
         continue;
       }
-      const endpoint = check === 'roundtrip' ? monitor.endpoints.smtp : monitor.endpoints[check];
+      // The endpoint of the protocol it speaks first (a round trip sends before it reads).
+      const endpoint = monitor.endpoints[CHECK[check].protocols[0]];
       print(io.stdout, `  ${check} → ${endpoint.host}:${endpoint.port}`);
       const result = await runCheck(deps, monitor, check, { transcript: streamingTranscript(io.stdout, redactor) });
       results.push(result);

@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { Protocol } from '../core/check.js';
 import { CLOUD_ENDPOINTS, cloudHost } from '../core/clouds.js';
+import { CHECK } from '../core/checks.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import { PROTOCOL } from '../core/protocols.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
@@ -75,7 +76,7 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
     const tls = tlsInput ? sharedTls(tlsByKey, tlsInput, () => readTls(tlsInput, baseDir, file, `${at}.tls`, issues, warnings)) : defaultTls;
     const resolved = resolveMonitor(monitor, tenant, defaults, schedule, intervalSeconds, tls, probeIdKeyFile);
     const roundtripSeconds = (resolved.probeMail?.roundtrip.timeoutMs ?? 0) / 1000;
-    if (resolved.checks.includes('roundtrip') && roundtripSeconds > resolved.intervalSeconds) {
+    if (resolved.checks.some((check) => CHECK[check].waitsForDelivery) && roundtripSeconds > resolved.intervalSeconds) {
       warnings.push({
         file,
         path: `${at}.schedule`,

@@ -14,6 +14,13 @@ export interface CheckDescriptor {
   protocols: readonly Protocol[];
   /** Submits a probe message: spends send budget and carries a signed probe id. */
   sends: boolean;
+  /** Its deadline covers waiting for the probe message to arrive (probeMail.roundtrip.timeoutSeconds), not only the session's. */
+  waitsForDelivery: boolean;
+  /**
+   * Whether it deletes older probe messages of this agent (probeMail.cleanup): 'always'; 'standin' on a monitor
+   * where no check sweeps always (and only when its token can read the mailbox); or 'never'.
+   */
+  sweeps: 'always' | 'standin' | 'never';
   /** `doctor --all-checks` tries it even on a monitor that does not run it. */
   doctorAlways: boolean;
   /** The setup steps doctor walks for it, in the order the manual procedure builds them. */
@@ -25,6 +32,8 @@ export const CHECK = {
   imap: {
     protocols: ['imap'],
     sends: false,
+    waitsForDelivery: false,
+    sweeps: 'never',
     doctorAlways: true,
     checklist: [
       { id: 'imap_xoauth2', title: 'IMAP reachable over TLS and offers AUTH=XOAUTH2', stages: ['connect', 'tls', 'greeting', 'capability'] },
@@ -35,6 +44,8 @@ export const CHECK = {
   pop3: {
     protocols: ['pop3'],
     sends: false,
+    waitsForDelivery: false,
+    sweeps: 'never',
     doctorAlways: true,
     checklist: [
       { id: 'pop3_xoauth2', title: 'POP3 reachable over TLS and offers SASL XOAUTH2', stages: ['connect', 'tls', 'greeting', 'capability'] },
@@ -45,6 +56,8 @@ export const CHECK = {
   smtp: {
     protocols: ['smtp'],
     sends: true,
+    waitsForDelivery: false,
+    sweeps: 'standin',
     doctorAlways: true,
     checklist: [
       { id: 'smtp_xoauth2', title: 'SMTP STARTTLS, then AUTH XOAUTH2 offered', stages: ['connect', 'greeting', 'starttls', 'tls', 'capability'] },
@@ -56,6 +69,8 @@ export const CHECK = {
     // Sends over SMTP, then finds and deletes the message over IMAP.
     protocols: ['smtp', 'imap'],
     sends: true,
+    waitsForDelivery: true,
+    sweeps: 'always',
     doctorAlways: false,
     checklist: [
       {

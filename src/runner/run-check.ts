@@ -113,7 +113,7 @@ export async function runCheck(
     return finish(failed([], { stage: 'send', reason: 'send_budget_exhausted', message }), undefined, reservation.retryAfterSeconds);
   }
 
-  const timeoutMs = check === 'roundtrip' ? probeMail.roundtrip.timeoutMs : monitor.timeoutMs;
+  const timeoutMs = CHECK[check].waitsForDelivery ? probeMail.roundtrip.timeoutMs : monitor.timeoutMs;
   const controller = new AbortController();
   const deadline = setTimeout(() => controller.abort(), timeoutMs);
   let outcomeSteps: readonly StepTiming[] = [];
@@ -195,8 +195,9 @@ function policyFor(
   roles: readonly string[],
   transcript: Transcript,
 ): ProbeMailPolicy {
-  let sweep = settings.cleanup && check === 'roundtrip';
-  if (settings.cleanup && check === 'smtp' && !monitor.checks.includes('roundtrip')) {
+  const { sweeps } = CHECK[check];
+  let sweep = settings.cleanup && sweeps === 'always';
+  if (settings.cleanup && sweeps === 'standin' && !monitor.checks.some((other) => CHECK[other].sweeps === 'always')) {
     sweep = roles.includes(PROTOCOL.imap.role);
     if (!sweep) transcript.note(`cleanup: the token lacks ${PROTOCOL.imap.role}, so older probe messages cannot be swept`);
   }
