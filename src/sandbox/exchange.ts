@@ -25,10 +25,28 @@ export interface ExchangeFaults {
   deliveryStopped: boolean;
   /** Accepted mail reaches the recipients' INBOX after this many milliseconds. */
   deliveryDelayMs: number;
+  // The 2025–26 texts (docs/exchange-online-errors.md §10), one switch each.
+  /** SMTP MAIL FROM answers Microsoft's current text for more than 3 submissions at once: `432 4.3.2 Concurrent connections limit exceeded. …`. */
+  smtpConcurrentLimit: boolean;
+  /** AUTH LOGIN/PLAIN answer `550 5.7.30 Basic authentication is not supported for Client Submission.` (the retirement) instead of 5.7.139. */
+  smtpBasicAuthRetired: boolean;
+  /** The tenant's daily external-recipient limit is reached: RCPT to a recipient outside the sender's domain answers 550 5.7.232 (trial) or 5.7.233. */
+  tenantExternalLimit: '5.7.232' | '5.7.233' | null;
+  /** The front end is High Volume Email's (smtp-hve.office365.com): RCPT outside the sender's domain answers 550 5.5.105. */
+  hve: boolean;
 }
 
 export function defaultExchangeFaults(): ExchangeFaults {
-  return { smtpSenderThreadLimit: false, smtpSendAsDenied: false, deliveryStopped: false, deliveryDelayMs: 0 };
+  return {
+    smtpSenderThreadLimit: false,
+    smtpSendAsDenied: false,
+    deliveryStopped: false,
+    deliveryDelayMs: 0,
+    smtpConcurrentLimit: false,
+    smtpBasicAuthRetired: false,
+    tenantExternalLimit: null,
+    hve: false,
+  };
 }
 
 /** How one Exchange Online front end names itself in greetings and reply brackets. */

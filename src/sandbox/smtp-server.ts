@@ -188,18 +188,23 @@ class SmtpSession {
         // Exchange walks the LOGIN prompts, then refuses: basic authentication is off tenant-wide.
         if (initial === undefined && (await this.challenge('VXNlcm5hbWU6')) === null) return false;
         if ((await this.challenge('UGFzc3dvcmQ6')) === null) return false;
-        this.reply(`535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${this.backend.bracket()}`);
+        this.reply(this.basicAuthRefusal());
         return true;
       }
       case 'PLAIN': {
         if (initial === undefined && (await this.challenge('')) === null) return false;
-        this.reply(`535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${this.backend.bracket()}`);
+        this.reply(this.basicAuthRefusal());
         return true;
       }
       default:
         this.reply(`504 5.7.4 Unrecognized authentication type ${this.backend.bracket()}`);
         return true;
     }
+  }
+
+  private basicAuthRefusal(): string {
+    if (this.context.faults.smtpBasicAuthRetired) return '550 5.7.30 Basic authentication is not supported for Client Submission.';
+    return `535 5.7.139 Authentication unsuccessful, basic authentication is disabled. ${this.backend.bracket()}`;
   }
 
   private challenge(text: string): Promise<string | null> {
@@ -223,6 +228,10 @@ class SmtpSession {
     }
     if (this.sender !== undefined) {
       this.reply('503 5.5.2 Sender already specified');
+      return;
+    }
+    if (this.context.faults.smtpConcurrentLimit) {
+      this.reply('432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending');
       return;
     }
     if (this.context.faults.smtpSenderThreadLimit) {
@@ -254,7 +263,19 @@ class SmtpSession {
       this.reply('501 5.1.3 Invalid address');
       return;
     }
-    this.recipients.push(match[1]!.trim().toLowerCase());
+    const recipient = match[1]!.trim().toLowerCase();
+    const external = recipient.split('@')[1] !== this.sender.split('@')[1];
+    const { tenantExternalLimit, hve } = this.context.faults;
+    if (external && hve) {
+      this.reply('550 5.5.105 External sending is not supported for High Volume Email accounts');
+      return;
+    }
+    if (external && tenantExternalLimit) {
+      // The public sources quote the words after the code only in part; the emulator sends the part they agree on.
+      this.reply(`550 ${tenantExternalLimit} your tenant exceeded its daily limit for sending email to external recipients`);
+      return;
+    }
+    this.recipients.push(recipient);
     this.reply('250 2.1.5 Recipient OK');
   }
 

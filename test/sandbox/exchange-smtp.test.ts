@@ -117,6 +117,31 @@ describe('Exchange emulator: SMTP', () => {
     assert.match(reply!, BRACKET);
   });
 
+  // docs/exchange-online-errors.md §10: each 2025–26 text is a switch, answered with its exact words.
+  test('switches: concurrent-connections limit, Basic auth retired, tenant external limit, High Volume Email', async (t) => {
+    const faults = sandbox.emulator.faults;
+    t.after(() => {
+      faults.smtpConcurrentLimit = false;
+      faults.smtpBasicAuthRetired = false;
+      faults.tenantExternalLimit = null;
+      faults.hve = false;
+    });
+    faults.smtpBasicAuthRetired = true;
+    const basic = await session();
+    assert.deepEqual(await basic.exchange('AUTH PLAIN AHVzZXIAcGFzcw==', '5'), ['550 5.7.30 Basic authentication is not supported for Client Submission.']);
+
+    const client = await authenticated();
+    faults.smtpConcurrentLimit = true;
+    assert.deepEqual(await client.exchange(`MAIL FROM:<${sandbox.mailbox}>`, '4'), ['432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending']);
+    faults.smtpConcurrentLimit = false;
+    await client.exchange(`MAIL FROM:<${sandbox.mailbox}>`, '2');
+    faults.tenantExternalLimit = '5.7.233';
+    assert.deepEqual(await client.exchange('RCPT TO:<someone@example.net>', '5'), ['550 5.7.233 your tenant exceeded its daily limit for sending email to external recipients']);
+    assert.deepEqual(await client.exchange(`RCPT TO:<${sandbox.mailbox}>`, '2'), ['250 2.1.5 Recipient OK'], 'internal recipients still flow');
+    faults.hve = true;
+    assert.deepEqual(await client.exchange('RCPT TO:<someone@example.net>', '5'), ['550 5.5.105 External sending is not supported for High Volume Email accounts']);
+  });
+
   test('faults: AUTH throttled, sender thread limit, SendAs denied', async (t) => {
     t.after(() => {
       sandbox.model.faults.smtpThrottle = false;
