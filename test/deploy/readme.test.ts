@@ -40,6 +40,16 @@ test('the first screen has prerequisites, where to get it, and the two commands'
   assert.match(firstScreen, /^npm test /m);
 });
 
+test('the pictures the README shows are in the repository (npm run screenshots renews them)', () => {
+  const pictures = [...readme.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((match) => match[1] ?? '');
+  assert.deepEqual(pictures, ['docs/images/status.png', 'docs/images/check-failure.png']);
+  for (const picture of pictures) {
+    const bytes = readFileSync(repoPath(picture));
+    assert.equal(bytes.subarray(1, 4).toString('latin1'), 'PNG', picture);
+    assert.ok(bytes.length < 300_000, `${picture} stays small`);
+  }
+});
+
 test('no install instruction points at the npm registry, where the name is not ours', () => {
   assert.doesNotMatch(readme, /npm install (--global|-g) mailprobe\b/);
   assert.match(readme, /not published to the npm registry yet/);

@@ -262,4 +262,22 @@ describe('the status page in Chromium', () => {
     await screenshots(page, `${base}/status/detail?refresh=0`, 'detail');
     await page.close();
   });
+
+  test("the README's two pictures: the public page, and one failing check as an operator sees it", async () => {
+    // npm run screenshots copies them to docs/images/, where the README shows them.
+    const page = await context.newPage();
+    await page.setExtraHTTPHeaders(OPERATOR_HEADER);
+    await page.setViewportSize({ width: 1100, height: 640 });
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.goto(`${base}/status?refresh=0`);
+    await page.screenshot({ path: join(ARTIFACTS, 'readme-status.png') });
+    await page.goto(`${base}/status/detail?refresh=0`);
+    const failing = page.locator('article', { has: page.getByRole('heading', { name: 'Fabrikam scanner' }) });
+    assert.match(await failing.innerText(), /Diagnosis and fix/);
+    // Its first check only: the second repeats it.
+    const box = await failing.boundingBox();
+    assert.ok(box);
+    await page.screenshot({ path: join(ARTIFACTS, 'readme-check-failure.png'), fullPage: true, clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 720) } });
+    await page.close();
+  });
 });
