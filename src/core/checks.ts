@@ -1,4 +1,4 @@
-import type { CheckKind, Protocol, Stage } from './check.js';
+import { CHECK_KINDS, type CheckKind, type Protocol, type Stage } from './check.js';
 import { PROTOCOL } from './protocols.js';
 
 /** One step of the admin's setup that `doctor` judges; the probe stages listed are the ones that fail it. */
@@ -10,6 +10,8 @@ export interface ChecklistStep {
 
 /** Everything that differs between the checks, written once; the registry, runner, doctor and fix texts read it. */
 export interface CheckDescriptor {
+  /** How people read its name (status page, feeds); a protocol's check is named as the protocol is. */
+  label: string;
   /** The protocols it speaks, in the order it speaks them; the token must hold each one's role. */
   protocols: readonly Protocol[];
   /** Submits a probe message: spends send budget and carries a signed probe id. */
@@ -30,6 +32,7 @@ export interface CheckDescriptor {
 // In doctor's order: the order an admin sets the protocols up in.
 export const CHECK = {
   imap: {
+    label: PROTOCOL.imap.label,
     protocols: ['imap'],
     sends: false,
     waitsForDelivery: false,
@@ -42,6 +45,7 @@ export const CHECK = {
     ],
   },
   pop3: {
+    label: PROTOCOL.pop3.label,
     protocols: ['pop3'],
     sends: false,
     waitsForDelivery: false,
@@ -54,6 +58,7 @@ export const CHECK = {
     ],
   },
   smtp: {
+    label: PROTOCOL.smtp.label,
     protocols: ['smtp'],
     sends: true,
     waitsForDelivery: false,
@@ -67,6 +72,7 @@ export const CHECK = {
   },
   roundtrip: {
     // Sends over SMTP, then finds and deletes the message over IMAP.
+    label: 'Round trip',
     protocols: ['smtp', 'imap'],
     sends: true,
     waitsForDelivery: true,
@@ -88,4 +94,9 @@ export const DOCTOR_ORDER = Object.keys(CHECK) as CheckKind[];
 /** The application roles a check's token must hold, all of them. */
 export function requiredRoles(check: CheckKind): string[] {
   return CHECK[check].protocols.map((protocol) => PROTOCOL[protocol].role);
+}
+
+/** A table with one entry per check kind, derived from the descriptors (the compiler cannot count fromEntries). */
+export function byCheck<T>(derive: (check: CheckKind) => T): Record<CheckKind, T> {
+  return Object.fromEntries(CHECK_KINDS.map((check) => [check, derive(check)])) as Record<CheckKind, T>;
 }

@@ -4,7 +4,7 @@ import { pop3Probe } from './pop3.js';
 import { roundtripProbe } from './roundtrip.js';
 import { smtpProbe } from './smtp.js';
 import type { CheckKind } from '../core/check.js';
-import { requiredRoles } from '../core/checks.js';
+import { byCheck, requiredRoles } from '../core/checks.js';
 import type { ProbeFn } from './types.js';
 
 /**
@@ -19,9 +19,4 @@ export const PROBES = {
 } satisfies Record<CheckKind, ProbeFn>;
 
 /** The Exchange Online application roles (token `roles` claim) each check needs, all of them, from its descriptor. */
-export const REQUIRED_ROLE: Record<CheckKind, readonly string[]> = {
-  imap: requiredRoles('imap'),
-  smtp: requiredRoles('smtp'),
-  pop3: requiredRoles('pop3'),
-  roundtrip: requiredRoles('roundtrip'),
-};
+export const REQUIRED_ROLE: Record<CheckKind, readonly string[]> = byCheck(requiredRoles);

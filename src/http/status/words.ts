@@ -1,11 +1,10 @@
 import { PLAIN_WORDS } from '../../diagnose/plain-words.js';
 import { isReasonCode } from '../../core/reasons.js';
 import type { CheckKind } from '../../core/check.js';
-import { PROTOCOL } from '../../core/protocols.js';
+import { byCheck, CHECK } from '../../core/checks.js';
 import type { CheckState } from './model.js';
 
-// A protocol's check is named as the protocol is everywhere else; the round trip speaks two of them.
-export const CHECK_LABELS: Record<CheckKind, string> = { imap: PROTOCOL.imap.label, pop3: PROTOCOL.pop3.label, smtp: PROTOCOL.smtp.label, roundtrip: 'Round trip' };
+export const CHECK_LABELS: Record<CheckKind, string> = byCheck((check) => CHECK[check].label);
 
 export const STATE_LABELS: Record<CheckState, string> = { ok: 'Operational', fail: 'Failing', unknown: 'No data yet' };
 
