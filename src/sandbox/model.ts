@@ -26,6 +26,24 @@ export const MAIL_ROLES: Record<MailProtocol, string> = {
 };
 
 /** Audiences Exchange Online accepts for XOAUTH2 (the resource URIs of "Office 365 Exchange Online"). */
+/** The delegated permissions a person's token needs per protocol (with offline_access to stay signed in). */
+export const DELEGATED_SCOPES: Record<MailProtocol, string> = {
+  imap: 'IMAP.AccessAsUser.All',
+  pop3: 'POP.AccessAsUser.All',
+  smtp: 'SMTP.Send',
+};
+
+/** What Exchange reads from a delegated token. */
+interface UserTokenClaims {
+  aud: string;
+  tid: string;
+  upn: string;
+  appid: string;
+  scp: string;
+  exp: number;
+  nbf: number;
+}
+
 export const EXCHANGE_AUDIENCES: readonly string[] = [
   'https://outlook.office.com',
   'https://outlook.office365.com',
@@ -538,6 +556,8 @@ export class SandboxModel {
   /** Exchange Online's verdict on XOAUTH2 `user=<user>` + bearer token, checked in the order Exchange does. */
   authorizeMailLogin(user: string, accessToken: string, protocol: MailProtocol): MailLoginDecision {
     const deny = (why: MailLoginDenial): MailLoginDecision => ({ ok: false, why });
+    const delegated = this.#readUserToken(accessToken);
+    if (delegated) return this.#authorizeUserLogin(user, delegated, protocol);
     const claims = this.readIssuedToken(accessToken);
     if (!claims) return deny('token_malformed');
     const nowSeconds = Math.floor(this.now() / 1000);
@@ -557,6 +577,33 @@ export class SandboxModel {
     const mailbox = tenant.mailboxes.get(user.toLowerCase());
     if (!mailbox) return deny('unknown_mailbox');
     if (!rbac && !mailbox.fullAccess.has(claims.oid)) return deny('no_full_access');
+    const denial = this.#protocolDenial(tenant, mailbox, protocol);
+    if (denial) return deny(denial);
+    return { ok: true, tenantId: tenant.tenantId, appId: claims.appid };
+  }
+
+  /** A delegated token this model issued: the person's own mailbox, with the scope of the protocol. */
+  #readUserToken(accessToken: string): UserTokenClaims | null {
+    const decoded = decodeJwt(accessToken);
+    if (!decoded || decoded.payload['idtyp'] !== 'user' || !verifyJwtSignature(decoded, this.#signer.publicKey)) return null;
+    const p = decoded.payload;
+    const text = ['aud', 'tid', 'upn', 'appid', 'scp'].every((name) => typeof p[name] === 'string');
+    const numbers = ['exp', 'nbf'].every((name) => typeof p[name] === 'number');
+    return text && numbers ? (p as unknown as UserTokenClaims) : null;
+  }
+
+  #authorizeUserLogin(user: string, claims: UserTokenClaims, protocol: MailProtocol): MailLoginDecision {
+    const deny = (why: MailLoginDenial): MailLoginDecision => ({ ok: false, why });
+    const nowSeconds = Math.floor(this.now() / 1000);
+    if (claims.exp <= nowSeconds || claims.nbf > nowSeconds) return deny('token_expired');
+    if (!EXCHANGE_AUDIENCES.includes(claims.aud)) return deny('wrong_audience');
+    const tenant = this.#tenants.get(claims.tid);
+    if (!tenant?.exchangeOnline) return deny('unknown_tenant');
+    if (!claims.scp.split(' ').includes(DELEGATED_SCOPES[protocol])) return deny('role_missing');
+    const mailbox = tenant.mailboxes.get(user.toLowerCase());
+    if (!mailbox) return deny('unknown_mailbox');
+    // Another person's mailbox would need FullAccess granted to the signed-in user, which the sandbox does not model.
+    if (claims.upn.toLowerCase() !== user.toLowerCase()) return deny('no_full_access');
     const denial = this.#protocolDenial(tenant, mailbox, protocol);
     if (denial) return deny(denial);
     return { ok: true, tenantId: tenant.tenantId, appId: claims.appid };

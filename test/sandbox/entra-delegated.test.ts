@@ -89,3 +89,19 @@ describe('Entra emulator: delegated grants', () => {
     assert.match(String(revoked['error_description']), /^AADSTS50173: The provided grant has expired due to it being revoked, a fresh auth token is needed\./);
   });
 });
+
+describe('Exchange emulator: a delegated token', () => {
+  test('opens the person’s own mailbox for the protocols in its scope, and nothing else', () => {
+    const b = bed();
+    const started = body(decideDeviceCode(b.model, TENANT, new URLSearchParams({ client_id: APP, scope: SCOPE }), 'c'));
+    b.model.delegation.approve(String(started['user_code']), USER);
+    const access = String(body(b.token({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(started['device_code']) }))['access_token']);
+    assert.deepEqual(b.model.authorizeMailLogin(USER, access, 'imap'), { ok: true, tenantId: TENANT, appId: APP });
+    assert.equal(b.model.authorizeMailLogin(USER, access, 'smtp').ok, true);
+    assert.deepEqual(b.model.authorizeMailLogin(USER, access, 'pop3'), { ok: false, why: 'role_missing' }, 'POP.AccessAsUser.All was not asked for');
+    b.model.setProtocol(TENANT, USER, 'imap', false);
+    assert.deepEqual(b.model.authorizeMailLogin(USER, access, 'imap'), { ok: false, why: 'protocol_disabled' });
+    b.advance(2 * 3600_000);
+    assert.deepEqual(b.model.authorizeMailLogin(USER, access, 'smtp'), { ok: false, why: 'token_expired' });
+  });
+});
