@@ -5,6 +5,8 @@ import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
 import { reportChecks, resolvePeriod, type SlaReport } from './report.js';
 import { storeReport, workerReport, type ReportRunner } from './report-runner.js';
+import { moveAside } from '../core/durable-file.js';
+import { CorruptHistoryError } from './backends/sqlite.js';
 import { HistoryRecorder, type RestoredCheck } from './recorder.js';
 import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';
 import { StoreHistoryReader } from './store-reader.js';
@@ -35,7 +37,24 @@ export async function startHistory(config: LoadedConfig, deps: { clock: Clock; l
   const settings = historySettings(config);
   if (!settings.enabled) return undefined;
   const logger = deps.logger.child({ component: 'history' });
-  const store = new ReopeningStore(settings.backend, () => openHistoryStore(config, { env: deps.env, now: deps.clock.now() }), deps.clock, logger);
+  const open = (): Promise<HistoryStore> => openHistoryStore(config, { env: deps.env, now: deps.clock.now() });
+  // A corrupt file is moved aside once, as alert-state.json is, and a new one started: retrying it for ever kept
+  // /api/report failing and every result in memory.
+  const openOrReplace = (): Promise<HistoryStore> =>
+    open().catch((error: unknown) => {
+      if (!(error instanceof CorruptHistoryError)) throw error;
+      const movedTo = moveAside(error.file, deps.clock.now());
+      logger.error('history file is corrupt; moved aside, a new one started', {
+        file: error.file,
+        error: error.code,
+        ...(movedTo ? { movedTo } : {}),
+        fix: `reports start again from now; keep ${movedTo ?? error.file} to recover older history by hand (sqlite3 .recover), or delete it`,
+      });
+      if (!movedTo) throw error;
+      for (const suffix of ['-wal', '-shm']) moveAside(`${error.file}${suffix}`, deps.clock.now());
+      return open();
+    });
+  const store = new ReopeningStore(settings.backend, openOrReplace, deps.clock, logger);
   let restored: RestoredCheck[] = [];
   const recorder = new HistoryRecorder({
     store,

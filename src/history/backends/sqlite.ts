@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs';
+import { chmodSync, closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import { migrate } from '../migrations.js';
@@ -13,8 +13,40 @@ export const SQLITE_FILE = 'history.sqlite';
  * transaction, which is the last batch, and nothing older).
  */
 export async function openSqliteStore(file: string, options: { now: number }): Promise<SqlHistoryStore> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+  if (file !== ':memory:') {
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    // Mailbox names, tenants and servers' words: readable by the agent's user only (SQLite gives its -wal and
+    // -shm files the same mode). An existing file made 0644 by an older version is narrowed too.
+    closeSync(openSync(file, 'a', 0o600));
+    try {
+      chmodSync(file, 0o600);
+    } catch {
+      // Another user's file (a report run as someone else): theirs to narrow; reading it still works.
+    }
+  }
   const db = new Database(file);
+  try {
+    return await opened(db, options.now);
+  } catch (error) {
+    db.close();
+    const code = (error as { code?: unknown }).code;
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT') throw new CorruptHistoryError(file, String(code));
+    throw error;
+  }
+}
+
+/** The history file is not a SQLite database or is damaged: retrying cannot help; moving it aside can. */
+export class CorruptHistoryError extends Error {
+  constructor(
+    readonly file: string,
+    readonly code: string,
+  ) {
+    super(`${file} is not a readable history database (${code})`);
+    this.name = 'CorruptHistoryError';
+  }
+}
+
+async function opened(db: Database.Database, now: number): Promise<SqlHistoryStore> {
   db.pragma('journal_mode = WAL');
   db.pragma('synchronous = NORMAL');
   // A second process (mailprobe report beside the agent) waits for a write in progress instead of failing.
@@ -24,7 +56,7 @@ export async function openSqliteStore(file: string, options: { now: number }): P
   // kernel's cache.
   db.pragma('cache_size = -4000');
   const driver = sqliteDriver(db);
-  await migrate(driver, options.now);
+  await migrate(driver, now);
   return new SqlHistoryStore(driver);
 }
 
