@@ -227,7 +227,7 @@ describe('monthly summary', () => {
     assert.deepEqual(inWorker, onStore);
     assert.equal(inWorker.summary.outages, 2);
     writeFileSync(join(storeDir, 'not-a-database'), 'plain text, not SQLite\n'.repeat(200));
-    await assert.rejects(workerReport(join(storeDir, 'not-a-database'))(job), /not a database/);
+    await assert.rejects(workerReport(join(storeDir, 'not-a-database'))(job), /not a readable history database \(SQLITE_NOTADB\)/);
   });
 
   test('a corrupt state file is moved aside and the summary now due is not sent (never twice)', async (t) => {
