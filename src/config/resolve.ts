@@ -5,7 +5,7 @@ import type { Protocol } from '../core/check.js';
 import { CLOUD_ENDPOINTS, cloudHost } from '../core/clouds.js';
 import { CHECK } from '../core/checks.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
-import { PROTOCOL } from '../core/protocols.js';
+import { byProtocol, PROTOCOL } from '../core/protocols.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { monthlySummaryIssues } from './history.js';
@@ -153,11 +153,7 @@ function resolveMonitor(
     intervalSeconds,
     timeoutMs: timeoutSeconds * 1000,
     stepTimeoutMs,
-    endpoints: {
-      imap: endpoint('imap'),
-      pop3: endpoint('pop3'),
-      smtp: endpoint('smtp'),
-    },
+    endpoints: byProtocol(endpoint),
     probeMail: probeMailSettings(
       {
         timeoutMs: timeoutSeconds * 1000,

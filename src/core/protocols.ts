@@ -1,4 +1,4 @@
-import type { Protocol } from './check.js';
+import { PROTOCOLS, type Protocol } from './check.js';
 
 /** Everything that differs between the mail protocols, written once; probes, config, metrics and fix texts read it. */
 export interface ProtocolDescriptor {
@@ -44,3 +44,8 @@ export const PROTOCOL = {
 
 /** Every role some protocol needs, each once, in protocol order. */
 export const MAIL_ROLES: readonly string[] = [...new Set(Object.values(PROTOCOL).map((protocol) => protocol.role))];
+
+/** A table with one entry per protocol, derived from its descriptor (the compiler cannot count fromEntries). */
+export function byProtocol<T>(derive: (protocol: Protocol) => T): Record<Protocol, T> {
+  return Object.fromEntries(PROTOCOLS.map((protocol) => [protocol, derive(protocol)])) as Record<Protocol, T>;
+}
