@@ -5,21 +5,23 @@
 const BUILDS_ON = {
   core: [],
   log: ['core'],
+  // Crash-safe state files (write, rename, fsync; one owner per file): I/O, so not in core.
+  files: ['core'],
   config: ['core'],
   diagnose: ['core', 'config'],
   auth: ['core', 'config', 'diagnose', 'log'],
-  probes: ['core', 'config', 'diagnose', 'log'],
+  probes: ['core', 'config', 'diagnose', 'log', 'files'],
   // The runner hands each result to metrics and asks diagnose; consumers read results from core, never the runner.
   runner: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'metrics'],
   metrics: ['core', 'config', 'log'],
-  alerting: ['core', 'config', 'log'],
-  history: ['core', 'config', 'diagnose', 'log'],
-  summary: ['core', 'config', 'diagnose', 'log', 'history', 'alerting'],
+  alerting: ['core', 'config', 'log', 'files'],
+  history: ['core', 'config', 'diagnose', 'log', 'files'],
+  summary: ['core', 'config', 'diagnose', 'log', 'history', 'alerting', 'files'],
   http: ['core', 'config', 'diagnose', 'log', 'history', 'metrics'],
-  daemon: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http'],
+  daemon: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http', 'files'],
   // The emulators are for the demo (cli) and the tests, never for the daemon.
   sandbox: ['core', 'config'],
-  cli: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http', 'daemon', 'sandbox'],
+  cli: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http', 'daemon', 'sandbox', 'files'],
 };
 
 /** @type {import('dependency-cruiser').IConfiguration} */

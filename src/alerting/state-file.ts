@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorCode } from '../config/secrets.js';
-import { moveAside, writeFileDurably } from '../core/durable-file.js';
+import { moveAside, writeFileDurably } from '../files/durable-file.js';
 import { REASONS, reasonCategory } from '../core/reasons.js';
 import type { Logger } from '../log/logger.js';
 import { CHECK_KINDS, STAGES } from '../core/check.js';

@@ -9,7 +9,7 @@ import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type Sha
 import type { LoadedConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkKey, type CheckState } from '../core/state.js';
-import { claimStateFile, ownedStateFile, type Claim } from '../core/durable-file.js';
+import { claimStateFile, ownedStateFile, type Claim } from '../files/durable-file.js';
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import type { RestoredCheck } from '../history/recorder.js';

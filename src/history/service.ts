@@ -5,7 +5,7 @@ import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
 import { reportChecks, resolvePeriod, type SlaReport } from './report.js';
 import { storeReport, workerReport, type ReportRunner } from './report-runner.js';
-import { moveAside } from '../core/durable-file.js';
+import { moveAside } from '../files/durable-file.js';
 import { CorruptHistoryError } from './backends/sqlite.js';
 import { HistoryRecorder, type RestoredCheck } from './recorder.js';
 import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';

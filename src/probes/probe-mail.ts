@@ -2,7 +2,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { existsSync, linkSync, mkdirSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { parseProbeIdKeys } from '../config/probe-id-key.js';
-import { syncFileAndFolder } from '../core/durable-file.js';
+import { syncFileAndFolder } from '../files/durable-file.js';
 
 // Probe mail, in one place: the id a probe message carries (its format, signature and issue time), the headers it is
 // recognised by, and the verification a message must pass before cleanup may delete it. The probes that send

@@ -5,7 +5,7 @@ import { ALERTING_DEFAULTS, type NotifierConfigInput } from '../config/alerting.
 import { defaultSummaryNotifier, MONTHLY_SUMMARY_DEFAULTS } from '../config/history.js';
 import type { LoadedConfig } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
-import { claimStateFile, type Claim } from '../core/durable-file.js';
+import { claimStateFile, type Claim } from '../files/durable-file.js';
 import { monthRange } from '../history/calendar.js';
 import { reportChecks, type ConfiguredCheck } from '../history/report.js';
 import { accountingPolicy, historySettings } from '../history/settings.js';

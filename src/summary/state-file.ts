@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 import { errorCode } from '../config/secrets.js';
-import { moveAside, writeFileDurably } from '../core/durable-file.js';
+import { moveAside, writeFileDurably } from '../files/durable-file.js';
 import type { Logger } from '../log/logger.js';
 
 // What went out, per month and notifier, so a restart or a crash never sends a month twice and an agent that

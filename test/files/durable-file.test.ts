@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, test } from 'node:test';
 import { loadAlertStates } from '../../src/alerting/state-file.js';
-import { claimStateFile, ownedStateFile, writeFileDurably } from '../../src/core/durable-file.js';
+import { claimStateFile, ownedStateFile, writeFileDurably } from '../../src/files/durable-file.js';
 import { MemoryLogger } from '../alerting/support.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'mailprobe-state-'));
