@@ -13,6 +13,8 @@ import { promtoolPath, repoPath } from '../support/promtool.js';
 // out in their containers.
 
 interface ComposeService {
+  ports?: string[];
+  environment?: Record<string, string>;
   image?: string;
   build?: string;
   volumes?: string[];
@@ -49,6 +51,15 @@ describe('compose.yaml', () => {
         if (!source.startsWith('.') && !source.startsWith('$')) assert.ok(source in compose.volumes, `${name}: volume ${source} declared`);
       }
     }
+  });
+
+  // Issue 25 row 8: compose published 9465, 9090, 9093 and 3000 on every interface, with Grafana's admin/admin.
+  test('every port is published on loopback only, and Grafana has no login to guess', () => {
+    const published = Object.values(compose.services).flatMap((service) => service.ports ?? []);
+    assert.ok(published.length >= 4);
+    for (const port of published) assert.match(port, /^127\.0\.0\.1:\d+:\d+$/, port);
+    assert.equal(compose.services.grafana?.environment?.GF_AUTH_DISABLE_LOGIN_FORM, 'true');
+    assert.equal(compose.services.grafana?.environment?.GF_AUTH_BASIC_ENABLED, 'false');
   });
 
   test('Prometheus accepts its configuration with the shipped rules where the container sees them', async () => {
