@@ -126,6 +126,18 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
     assert.deepEqual(policy.spec.ingress[0]?.from[0]?.podSelector.matchLabels, { 'app.kubernetes.io/name': 'prometheus' });
   });
 
+  // Issue 25 row 12: egress to any address on 443/993/995/587 let the agent reach in-cluster services and the
+  // cloud metadata endpoint on those ports.
+  test('the NetworkPolicy lets the agent reach public addresses only on the Microsoft ports', () => {
+    const policy = one('NetworkPolicy') as Manifest & { spec: { egress: Array<{ to?: Array<{ ipBlock?: { cidr: string; except?: string[] } }>; ports: Array<{ port: number }> }> } };
+    const microsoft = policy.spec.egress.find((rule) => rule.ports.some((port) => port.port === 443));
+    assert.ok(microsoft?.to, 'the 443/993/995/587 rule names its destinations');
+    const blocks = microsoft.to.map((peer) => peer.ipBlock);
+    assert.deepEqual(blocks.map((block) => block?.cidr), ['0.0.0.0/0', '::/0']);
+    for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16']) assert.ok(blocks[0]?.except?.includes(range), range);
+    assert.ok(blocks[1]?.except?.includes('fc00::/7'));
+  });
+
   test('the PrometheusRule holds exactly the rules of deploy/prometheus/*.yml, and its file is up to date', () => {
     const rule = one('PrometheusRule') as Manifest & { spec: { groups: unknown[] } };
     assert.deepEqual(rule.spec.groups, shippedRuleGroups(REPO_ROOT));
