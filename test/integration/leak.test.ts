@@ -357,6 +357,53 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     for (const notification of notifications) assertClean(`the ${notification.path} notification`, notification.body);
     assert.match(status, /AADSTS900144: The proxy could not forward the request: .*\[redacted\]/, 'the echo is kept, masked');
     assert.match(status, /AUTHENTICATE failed for \[redacted\]/);
+
+    // Every page and feed that shows a failure's words, and the report over HTTP: each answers, and none leaks.
+    const pages = ['/status', '/status/detail', '/status/feed.atom', '/status/summary.json', '/status/badge/leak-secret/state.svg', '/status/badge/leak-secret/imap/uptime-24h.svg', '/api/report'];
+    for (const path of pages) {
+      const answer = await agent.get(path);
+      assert.equal(answer.status, 200, `${path} answers`);
+      assertClean(path, answer.body);
+    }
+    assert.match((await agent.get('/status/detail')).body, /leak-secret/, '/status/detail shows the failing monitors');
+    const report = JSON.parse((await agent.get('/api/report')).body) as unknown;
+    assert.ok(JSON.stringify(report).includes('leak-federated'), '/api/report covers the failing checks');
+  });
+
+  test('the history the agent kept holds the failures, and `mailprobe report` in every format leaks nothing', async () => {
+    // Stopped first, so the store is flushed and the CLI reads it alone.
+    await agent?.stop();
+    agent = undefined;
+    const rows = await runCli(['report', '--format', 'json', '--config', join(dir, 'monitors.json')]);
+    assert.equal(rows.code, 0, rows.stderr);
+    for (const monitor of ['leak-imap', 'leak-secret', 'leak-assertion', 'leak-federated', 'leak-managed']) {
+      assert.ok(rows.stdout.includes(monitor), `the history has rows of ${monitor}`);
+    }
+    assert.match(rows.stdout, /"incidents"/);
+    for (const format of ['text', 'md', 'csv', 'json', 'html']) {
+      const out = await runCli(['report', '--format', format, '--config', join(dir, 'monitors.json')]);
+      assert.equal(out.code, 0, `report --format ${format}: ${out.stderr}`);
+      assert.ok(out.stdout.length > 0, `report --format ${format} prints a report`);
+      assertClean(`report --format ${format}`, out.stdout + out.stderr);
+    }
+    // The store as the stopped agent left it (the running agent's files were read above, mid-write).
+    for (const file of filesUnder(stateDir)) assertClean(file, readFileSync(file).toString('latin1'));
+  });
+
+  test('the agent with pretty (terminal) logs', async () => {
+    const [port] = await pickPorts(1);
+    const pretty = await startAgentProcess(['--config', join(dir, 'monitors.json'), '--log-format', 'pretty'], port ?? 0);
+    try {
+      await pretty.waitFor('every check failing', async () => {
+        const checks = (JSON.parse((await pretty.get('/api/status')).body) as { checks: Array<{ state: string; lastRunAt?: unknown }> }).checks;
+        return checks.length === 7 && checks.every((check) => check.state === 'failing') ? true : undefined;
+      });
+      await pretty.waitFor('a failure in the log', async () => (/AUTHENTICATE failed/.test(pretty.output()) ? true : undefined));
+      assert.doesNotMatch(pretty.output(), /^\{"level"/m, 'the log is pretty, not JSON');
+      assertClean('the pretty log', pretty.output());
+    } finally {
+      await pretty.stop();
+    }
   });
 
   test('`mailprobe check`, as text and as JSON', async () => {
