@@ -30,6 +30,16 @@ export interface Alert extends CheckIdentity, FailureDetails {
   endedAt?: number;
   /** On a reason_changed event: the reason told before, and the start of the check that saw the new one. */
   previous?: { reason: ReasonCode; category: ReasonCategory; endedAt: number };
+  /**
+   * Set exactly when the reason blocks the whole tenant (isTenantWide): the alert stands for every check of the
+   * tenant failing with it, these are their mailboxes (sorted), and monitor/mailbox/check name the one that spoke.
+   */
+  mailboxes?: string[];
+}
+
+/** Stable per (tenant, reason) for a tenant-wide alert, whichever of its checks fired or resolved it. */
+export function tenantFingerprintOf(tenant: string, reason: ReasonCode): string {
+  return createHash('sha256').update(`tenant\u0000${tenant}\u0000${reason}`).digest('hex').slice(0, 16);
 }
 
 export function fingerprintOf(identity: Pick<CheckIdentity, 'monitor' | 'check'>): string {

@@ -1,7 +1,7 @@
-import { reasonCategory } from '../core/reasons.js';
+import { isTenantWide, reasonCategory, type ReasonCode } from '../core/reasons.js';
 import type { CheckIdentity, CheckResult } from '../core/result.js';
 import { checkKey, type CheckState, type ResultEvent } from '../core/state.js';
-import { fingerprintOf, type Alert, type AlertEvent, type FailureDetails } from './alert.js';
+import { fingerprintOf, tenantFingerprintOf, type Alert, type AlertEvent, type FailureDetails } from './alert.js';
 
 export interface AlertPolicy {
   failureThreshold: number;
@@ -105,17 +105,22 @@ export class AlertStates {
     return streaks;
   }
 
-  /** Records who heard about a firing alert, so updates and the resolution go to them. */
-  setNotifiers(identity: Pick<CheckIdentity, 'monitor' | 'check'>, notifiers: readonly string[]): void {
-    const firing = this.#states.get(checkKey(identity))?.firing;
-    if (firing) firing.notifiers = [...notifiers];
+  /** Records who heard about a firing alert (every check of a tenant-wide one), so updates and the resolution go to them. */
+  setNotifiers(alert: Pick<Alert, 'monitor' | 'check' | 'tenant' | 'reason' | 'mailboxes'>, notifiers: readonly string[]): void {
+    const told = alert.mailboxes ? this.#members(alert.tenant, alert.reason) : [this.#states.get(checkKey(alert))];
+    for (const state of told) if (state?.firing) state.firing.notifiers = [...notifiers];
   }
 
-  /** Everything currently firing, for periodic re-posting (Alertmanager). */
+  /** Everything currently firing, for periodic re-posting (Alertmanager); a tenant-wide alert once. */
   firing(): Array<{ alert: Alert; notifiers: readonly string[] }> {
-    return [...this.#states.values()].flatMap((state) =>
-      state.firing ? [{ alert: alertOf(state, 'repeat'), notifiers: state.firing.notifiers }] : [],
-    );
+    const fingerprints = new Set<string>();
+    return [...this.#states.values()].flatMap((state) => {
+      if (!state.firing) return [];
+      const alert = this.#alertOf(state, 'repeat');
+      if (fingerprints.has(alert.fingerprint)) return [];
+      fingerprints.add(alert.fingerprint);
+      return [{ alert, notifiers: state.firing.notifiers }];
+    });
   }
 
   /** Drops the state of checks no longer configured; returns the resolutions owed for those that were firing. */
@@ -124,7 +129,7 @@ export class AlertStates {
     for (const [key, state] of this.#states) {
       if (active.has(key)) continue;
       this.#states.delete(key);
-      if (state.firing) resolved.push({ alert: alertOf(state, 'resolved', now), state });
+      if (state.firing && !this.#joinedByOthers(state)) resolved.push({ alert: this.#alertOf(state, 'resolved', now), state });
     }
     return resolved;
   }
@@ -143,7 +148,8 @@ export class AlertStates {
     state.successes = folded.consecutiveSuccesses;
     if (state.successes < this.#policy.successThreshold) return { changed: true, state };
     this.#states.delete(key);
-    return { changed: true, alert: alertOf(state, 'resolved', startedAt), state };
+    if (this.#joinedByOthers(state)) return { changed: true, state };
+    return { changed: true, alert: this.#alertOf(state, 'resolved', startedAt), state };
   }
 
   #fail(key: string, existing: AlertState | undefined, result: CheckResult, folded: CheckState, now: number): Observation {
@@ -159,15 +165,65 @@ export class AlertStates {
       last: details,
     };
     this.#states.set(key, state);
+    const told = state.firing;
+    // A check moving between a tenant-wide reason and a per-check one ends the incident it was part of (told with
+    // the details it had); its next failure, already past the threshold, opens the other incident.
+    if (told && told.reason !== details.reason && (isTenantWide(told.reason) || isTenantWide(details.reason))) {
+      const ended = { ...state, firing: told };
+      delete state.firing;
+      Object.assign(state, { failures: folded.consecutiveFailures, successes: folded.consecutiveSuccesses, last: details });
+      if (this.#joinedByOthers(ended)) return { changed: true, state };
+      return { changed: true, alert: this.#alertOf(ended, 'resolved', result.startedAt), state: ended };
+    }
     state.failures = folded.consecutiveFailures;
     state.successes = folded.consecutiveSuccesses;
     state.last = details;
     const event = this.#eventOnFailure(state, now);
     if (!event) return { changed: true, state };
-    const told = state.firing?.reason;
-    const previous = event === 'reason_changed' && told ? { reason: told, category: reasonCategory(told), endedAt: result.startedAt } : undefined;
-    state.firing = { reason: details.reason, notifiedAt: now, notifiers: state.firing?.notifiers ?? [] };
+    if (isTenantWide(details.reason)) return this.#tenantWide(state, event, now);
+    const previous = event === 'reason_changed' && told ? { reason: told.reason, category: reasonCategory(told.reason), endedAt: result.startedAt } : undefined;
+    state.firing = { reason: details.reason, notifiedAt: now, notifiers: told?.notifiers ?? [] };
     return { changed: true, alert: alertOf(state, event, undefined, previous), state };
+  }
+
+  // One incident per (tenant, reason): the first check past the threshold fires it, the others join it silently
+  // (sharing its notifiers and reminder clock), a reminder goes out once for all, and it resolves with the last.
+  #tenantWide(state: AlertState, event: AlertEvent, now: number): Observation {
+    const reason = state.last.reason;
+    const joined = this.#members(state.tenant, reason).find((member) => member !== state)?.firing;
+    if (event === 'firing' && joined) {
+      state.firing = { reason, notifiedAt: joined.notifiedAt, notifiers: [...joined.notifiers] };
+      return { changed: true, state };
+    }
+    state.firing = { reason, notifiedAt: now, notifiers: state.firing?.notifiers ?? [] };
+    for (const member of this.#members(state.tenant, reason)) if (member.firing) member.firing.notifiedAt = now;
+    return { changed: true, alert: this.#alertOf(state, event), state };
+  }
+
+  #members(tenant: string, reason: ReasonCode): AlertState[] {
+    return [...this.#states.values()].filter((state) => state.tenant === tenant && state.firing?.reason === reason);
+  }
+
+  /** Whether a check leaving a tenant-wide incident leaves others in it (then its leaving tells no one). */
+  #joinedByOthers(state: AlertState): boolean {
+    const reason = state.firing?.reason;
+    return reason !== undefined && isTenantWide(reason) && this.#members(state.tenant, reason).some((member) => checkKey(member) !== checkKey(state));
+  }
+
+  /** A tenant-wide alert lists every mailbox told under it or failing with it on the way there. */
+  #alertOf(state: AlertState, event: AlertEvent, endedAt?: number): Alert {
+    const alert = alertOf(state, event, endedAt);
+    const reason = state.firing?.reason ?? state.last.reason;
+    if (!isTenantWide(reason)) return alert;
+    const affected = [...this.#states.values()].filter(
+      (other) => other.tenant === state.tenant && (other.firing?.reason === reason || (other.failures > 0 && other.last.reason === reason)),
+    );
+    return {
+      ...alert,
+      fingerprint: tenantFingerprintOf(state.tenant, reason),
+      startedAt: Math.min(state.since, ...affected.map((other) => other.since)),
+      mailboxes: [...new Set([state.mailbox, ...affected.map((other) => other.mailbox)])].sort(),
+    };
   }
 
   #eventOnFailure(state: AlertState, now: number): AlertEvent | undefined {

@@ -90,3 +90,11 @@ export function isReasonCode(value: string): value is ReasonCode {
 export function reasonCategory(reason: ReasonCode): ReasonCategory {
   return REASON_CATEGORY[reason];
 }
+
+// Reasons that block the whole tenant rather than one mailbox: every mailbox of the tenant fails with them at
+// once, so alerting tells them once per (tenant, reason), listing the mailboxes, instead of once per check.
+const TENANT_WIDE: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['tenant_external_limit']);
+
+export function isTenantWide(reason: ReasonCode): boolean {
+  return TENANT_WIDE.has(reason);
+}

@@ -74,6 +74,8 @@ describe('webhook body', () => {
       tenant: 'contoso',
       mailbox: 'probe@contoso.com',
       check: 'imap',
+      scope: 'check',
+      mailboxes: null,
       stage: 'auth',
       reason: 'auth_failed',
       category: 'auth',
@@ -255,5 +257,43 @@ describe('Alertmanager body', () => {
       ['http://alertmanager:9093/api/v2/alerts', 'http://alertmanager:9093/api/v2/alerts'],
     ];
     for (const [base, expected] of cases) assert.equal(alertsEndpoint(new URL(base)).href, expected, base);
+  });
+});
+
+describe('a tenant-wide alert', () => {
+  const tenantWide: Alert = {
+    ...firing,
+    fingerprint: 'fedcba9876543210',
+    stage: 'send',
+    reason: 'tenant_external_limit',
+    category: 'mailbox',
+    summary: 'The tenant exceeded its daily limit for external recipients',
+    serverText: '550 5.7.233 Message rejected. Tenant has exceeded its daily limit for sending to external recipients.',
+    mailboxes: ['a@contoso.com', 'b@contoso.com', 'probe@contoso.com'],
+  };
+
+  test('webhook: scope tenant and every mailbox', () => {
+    const body = buildWebhookBody(tenantWide) as Record<string, unknown>;
+    assert.equal(body.scope, 'tenant');
+    assert.deepEqual(body.mailboxes, ['a@contoso.com', 'b@contoso.com', 'probe@contoso.com']);
+    assert.equal(body.tenant, 'contoso');
+  });
+
+  test('Teams and Slack: the headline names the tenant and the count, the facts list the mailboxes, not one check', () => {
+    const teams = JSON.stringify(buildTeamsBody(tenantWide));
+    const slack = JSON.stringify(buildSlackBody(tenantWide));
+    for (const body of [teams, slack]) {
+      assert.match(body, /FIRING: tenant contoso, 3 mailboxes \(tenant\\*_external\\*_limit\)/);
+      assert.match(body, /a@contoso\.com, b@contoso\.com, probe@contoso\.com/);
+      assert.doesNotMatch(body, /probe-contoso/, 'no single monitor is named');
+    }
+  });
+
+  test('Alertmanager: labels tenant and reason only, the mailboxes in an annotation', () => {
+    const [posted] = buildAlertmanagerBody(tenantWide, {}) as Array<{ labels: Record<string, string>; annotations: Record<string, string> }>;
+    assert.deepEqual(Object.keys(posted?.labels ?? {}).sort(), ['alertname', 'category', 'reason', 'severity', 'tenant']);
+    assert.equal(posted?.labels.tenant, 'contoso');
+    assert.equal(posted?.annotations.mailboxes, 'a@contoso.com\nb@contoso.com\nprobe@contoso.com');
+    assert.match(posted?.annotations.description ?? '', /^The tenant contoso is blocked for 3 mailbox\(es\)/);
   });
 });

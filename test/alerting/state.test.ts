@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { fingerprintOf } from '../../src/alerting/alert.js';
+import { fingerprintOf, tenantFingerprintOf, type Alert } from '../../src/alerting/alert.js';
 import { createNotifier } from '../../src/alerting/notifier.js';
 import { loadAlertStates, serialiseAlertStates } from '../../src/alerting/state-file.js';
 import { AlertStates, type AlertPolicy, type Observation } from '../../src/alerting/state.js';
@@ -109,6 +109,79 @@ describe('AlertStates', () => {
     const states = new AlertStates(policy);
     const events = run(states, [failed(), failed({ check: 'smtp' }), failed({ monitor: 'other' }), failed(), passed({ check: 'smtp' }), failed()]);
     assert.deepEqual(events, ['-', '-', '-', '-', '-', 'firing']);
+  });
+
+  describe('a tenant-wide reason (tenant_external_limit)', () => {
+    const limited = (monitor: string, at: number, check: 'smtp' | 'imap' = 'smtp'): CheckResult => ({
+      ...failed({ monitor, check, at, reason: 'tenant_external_limit', stage: 'send' }),
+      mailbox: `${monitor}@contoso.com`,
+    });
+    const ok = (monitor: string, at: number, check: 'smtp' | 'imap' = 'smtp'): CheckResult => ({ ...passed({ monitor, check, at }), mailbox: `${monitor}@contoso.com` });
+    const monitors = ['m1', 'm2', 'm3'];
+
+    /** Every monitor fails `rounds` times, one minute per round; returns the alerts in order. */
+    function rounds(states: AlertStates, count: number, start: number, result = limited): Alert[] {
+      const alerts: Alert[] = [];
+      for (let round = 0; round < count; round++) {
+        const at = start + round * MINUTE;
+        for (const monitor of monitors) {
+          const alert = observe(states, result(monitor, at), at).alert;
+          if (alert) alerts.push(alert);
+        }
+      }
+      return alerts;
+    }
+
+    test('several monitors of one tenant: one alert naming every mailbox, reminded once, resolved by the last to recover', () => {
+      const states = new AlertStates({ ...policy, repeatIntervalMs: 10 * MINUTE });
+      const fired = rounds(states, 3, T0);
+      assert.equal(fired.length, 1, 'one alert for three checks');
+      const [alert] = fired;
+      assert.equal(alert?.event, 'firing');
+      assert.deepEqual(alert?.mailboxes, ['m1@contoso.com', 'm2@contoso.com', 'm3@contoso.com']);
+      assert.equal(alert?.fingerprint, tenantFingerprintOf('contoso', 'tenant_external_limit'));
+      assert.equal(alert?.startedAt, T0);
+
+      const reminded = rounds(states, 10, T0 + 3 * MINUTE);
+      assert.deepEqual(reminded.map((one) => one.event), ['repeat'], 'one reminder for the tenant, not one per check');
+      assert.equal(states.firing().length, 1, 'Alertmanager re-posts the tenant alert once');
+
+      const at = T0 + 20 * MINUTE;
+      assert.equal(observe(states, ok('m1', at), at).alert, undefined);
+      assert.equal(observe(states, ok('m2', at), at).alert, undefined);
+      const resolved = observe(states, ok('m3', at), at).alert;
+      assert.equal(resolved?.event, 'resolved');
+      assert.equal(resolved?.fingerprint, alert?.fingerprint);
+      assert.deepEqual(states.snapshot(), []);
+    });
+
+    test('the notifiers told are shared by every check of the tenant alert', () => {
+      const states = new AlertStates(policy);
+      const [alert] = rounds(states, 3, T0);
+      assert.ok(alert);
+      states.setNotifiers(alert, ['pager']);
+      assert.deepEqual(states.snapshot().map((state) => state.firing?.notifiers), [['pager'], ['pager'], ['pager']]);
+    });
+
+    test('other reasons still alert per check', () => {
+      const states = new AlertStates(policy);
+      const fired = rounds(states, 3, T0, (monitor, at) => ({ ...failed({ monitor, at, reason: 'auth_failed' }), mailbox: `${monitor}@contoso.com` }));
+      assert.deepEqual(fired.map((one) => [one.monitor, one.mailboxes]), [['m1', undefined], ['m2', undefined], ['m3', undefined]]);
+    });
+
+    test('a check moving from the tenant-wide reason to its own ends its part and opens its own incident', () => {
+      const states = new AlertStates(policy);
+      rounds(states, 3, T0);
+      const at = T0 + 3 * MINUTE;
+      const left = observe(states, { ...failed({ monitor: 'm1', check: 'smtp', at, reason: 'auth_failed' }), mailbox: 'm1@contoso.com' }, at);
+      assert.equal(left.alert, undefined, 'the tenant alert still stands for m2 and m3');
+      const own = observe(states, { ...failed({ monitor: 'm1', check: 'smtp', at: at + MINUTE, reason: 'auth_failed' }), mailbox: 'm1@contoso.com' }, at + MINUTE);
+      assert.equal(own.alert?.event, 'firing');
+      assert.equal(own.alert?.reason, 'auth_failed');
+      assert.equal(own.alert?.mailboxes, undefined);
+      const tenant = states.firing().find(({ alert }) => alert.mailboxes);
+      assert.deepEqual(tenant?.alert.mailboxes, ['m2@contoso.com', 'm3@contoso.com']);
+    });
   });
 
   test('healthy checks keep no state', () => {

@@ -21,20 +21,26 @@ type Settings = Pick<NotifierOf<'alertmanager'>, 'severity' | 'generatorURL'>;
 
 function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode; category: ReasonCategory }, endsAt?: number): object {
   const said = alert.serverText === undefined ? '' : `\nServer said: ${alert.serverText}`;
+  // A tenant-wide alert is one label set per (tenant, reason); its mailboxes, unbounded, go in an annotation.
+  const where = alert.mailboxes
+    ? { labels: { tenant: alert.tenant }, description: `The tenant ${alert.tenant} is blocked for ${alert.mailboxes.length} mailbox(es) at the ${alert.stage} stage: ${reason.reason}.`, annotations: { mailboxes: alert.mailboxes.join('\n') } }
+    : {
+        labels: { monitor: alert.monitor, tenant: alert.tenant, mailbox: alert.mailbox, check: alert.check },
+        description: `The ${alert.check} check of ${alert.mailbox} (monitor ${alert.monitor}) fails at the ${alert.stage} stage: ${reason.reason}.`,
+        annotations: {},
+      };
   return {
     labels: {
       alertname: ALERT_NAME,
-      monitor: alert.monitor,
-      tenant: alert.tenant,
-      mailbox: alert.mailbox,
-      check: alert.check,
+      ...where.labels,
       reason: reason.reason,
       category: reason.category,
       severity: settings.severity ?? ALERTING_DEFAULTS.severity,
     },
     annotations: {
       summary: alert.summary,
-      description: `The ${alert.check} check of ${alert.mailbox} (monitor ${alert.monitor}) fails at the ${alert.stage} stage: ${reason.reason}.${said}`,
+      description: `${where.description}${said}`,
+      ...where.annotations,
       fix: alert.fixes.join('\n'),
       ...(alert.detail !== undefined ? { detail: alert.detail } : {}),
     },

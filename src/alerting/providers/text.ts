@@ -9,9 +9,10 @@ const EVENT_WORDS: Record<AlertEvent, string> = {
   resolved: 'RESOLVED',
 };
 
-/** "FIRING: probe-contoso imap (auth_failed)" */
+/** "FIRING: probe-contoso imap (auth_failed)"; tenant-wide: "FIRING: tenant contoso, 3 mailboxes (tenant_external_limit)" */
 export function headline(alert: Alert): string {
-  return `${EVENT_WORDS[alert.event]}: ${alert.monitor} ${alert.check} (${alert.reason})`;
+  const what = alert.mailboxes ? `tenant ${alert.tenant}, ${alert.mailboxes.length} mailbox${alert.mailboxes.length === 1 ? '' : 'es'}` : `${alert.monitor} ${alert.check}`;
+  return `${EVENT_WORDS[alert.event]}: ${what} (${alert.reason})`;
 }
 
 export function isoTime(epochMs: number): string {
@@ -20,11 +21,11 @@ export function isoTime(epochMs: number): string {
 
 /** Label/value pairs every chat card shows, in reading order. */
 export function factsOf(alert: Alert): Array<readonly [string, string]> {
+  const where: Array<readonly [string, string]> = alert.mailboxes
+    ? [['Tenant', alert.tenant], ['Mailboxes', alert.mailboxes.join(', ')]]
+    : [['Monitor', alert.monitor], ['Tenant', alert.tenant], ['Mailbox', alert.mailbox], ['Check', alert.check]];
   return [
-    ['Monitor', alert.monitor],
-    ['Tenant', alert.tenant],
-    ['Mailbox', alert.mailbox],
-    ['Check', alert.check],
+    ...where,
     ['Stage', alert.stage],
     ['Reason', alert.previous ? `${alert.reason} (was ${alert.previous.reason})` : alert.reason],
     ['Category', alert.category],

@@ -16,6 +16,9 @@ export function buildWebhookBody(alert: Alert): object {
     tenant: alert.tenant,
     mailbox: alert.mailbox,
     check: alert.check,
+    // A tenant-wide alert stands for every listed mailbox; monitor, mailbox and check name the check that spoke.
+    scope: alert.mailboxes ? 'tenant' : 'check',
+    mailboxes: alert.mailboxes ?? null,
     stage: alert.stage,
     reason: alert.reason,
     category: alert.category,
