@@ -5,7 +5,7 @@ import type { Protocol } from '../core/check.js';
 import { CLOUD_ENDPOINTS, cloudHost } from '../core/clouds.js';
 import { CHECK } from '../core/checks.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
-import { byProtocol, PROTOCOL } from '../core/protocols.js';
+import { byProtocol, HVE_SMTP_ROLE, PROTOCOL } from '../core/protocols.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { monthlySummaryIssues } from './history.js';
@@ -74,7 +74,22 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
     }
     const tlsInput = monitor.tls ? { ...defaults.tls, ...monitor.tls } : undefined;
     const tls = tlsInput ? sharedTls(tlsByKey, tlsInput, () => readTls(tlsInput, baseDir, file, `${at}.tls`, issues, warnings)) : defaultTls;
+    const hveHost = CLOUD_ENDPOINTS[tenant.cloud].hveSmtpHost;
+    if (monitor.hve && !hveHost) {
+      issues.push({
+        file,
+        path: `${at}.hve`,
+        message: `High Volume Email is documented for the worldwide cloud only (smtp-hve.office365.com); tenant "${tenant.key}" is in cloud "${tenant.cloud}"`,
+      });
+      return;
+    }
     const resolved = resolveMonitor(monitor, tenant, defaults, schedule, intervalSeconds, tls, probeIdKeyFile);
+    const elsewhere = resolved.endpoints.smtp.recipient !== undefined && resolved.endpoints.smtp.recipient.toLowerCase() !== monitor.mailbox.toLowerCase();
+    const waiting = resolved.checks.find((check) => CHECK[check].waitsForDelivery);
+    if (elsewhere && waiting) {
+      issues.push({ file, path: `${at}.hve.recipient`, message: `the ${waiting} check waits for its probe message in ${monitor.mailbox}, which a message to another recipient never reaches; leave recipient out or drop ${waiting}` });
+      return;
+    }
     const roundtripSeconds = (resolved.probeMail?.roundtrip.timeoutMs ?? 0) / 1000;
     if (resolved.checks.some((check) => CHECK[check].waitsForDelivery) && roundtripSeconds > resolved.intervalSeconds) {
       warnings.push({
@@ -130,11 +145,16 @@ function resolveMonitor(
   probeIdKeyFile: string,
 ): ResolvedMonitor {
   const rev2 = monitor.imap?.imap4rev2 ?? defaults.imap?.imap4rev2;
+  // A High Volume Email account differs in its SMTP endpoint only: host, the role Exchange expects, and the recipient.
+  // (resolveConfig has refused HVE in a cloud without an HVE host.)
+  const hveHost = monitor.hve ? CLOUD_ENDPOINTS[tenant.cloud].hveSmtpHost : undefined;
+  const hve = hveHost ? { host: hveHost, recipient: monitor.hve?.recipient ?? monitor.mailbox } : undefined;
   const endpoint = (protocol: Protocol): Endpoint => ({
-    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? cloudHost(tenant.cloud, protocol),
+    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? (protocol === 'smtp' && hve ? hve.host : cloudHost(tenant.cloud, protocol)),
     port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? PROTOCOL[protocol].defaultPort,
     tls,
     ...(protocol === 'imap' && rev2 ? { imap4rev2: true } : {}),
+    ...(protocol === 'smtp' && hve ? { role: HVE_SMTP_ROLE, recipient: hve.recipient } : {}),
   });
   const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
   const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;

@@ -251,6 +251,19 @@ export const Monitor = z
       .optional()
       .describe('false keeps the monitor off the public status page (/status and its feeds); /status/detail still shows it.'),
     authorization: Authorization.optional().describe('As the tenant’s "authorization", for this mailbox only (a mailbox outside the app’s management scope, for example).'),
+    hve: z
+      .object({
+        recipient: z
+          .string()
+          .email('an e-mail address')
+          .optional()
+          .describe('Internal mailbox the probe message goes to (default: the monitored mailbox itself); HVE accounts cannot send outside the organisation.'),
+      })
+      .strict()
+      .optional()
+      .describe(
+        'The mailbox is a High Volume Email account: SMTP goes to smtp-hve.office365.com:587 (worldwide cloud only; smtp.host still overrides it), and the token must hold the Office 365 Exchange Online Mail.Send application permission instead of SMTP.SendAsApp.',
+      ),
     ...CheckSettings,
   })
   .strict();

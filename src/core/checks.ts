@@ -91,9 +91,9 @@ export const CHECK = {
 /** The check kinds in doctor's order. */
 export const DOCTOR_ORDER = Object.keys(CHECK) as CheckKind[];
 
-/** The application roles a check's token must hold, all of them. */
-export function requiredRoles(check: CheckKind): string[] {
-  return CHECK[check].protocols.map((protocol) => PROTOCOL[protocol].role);
+/** The application roles a check's token must hold, all of them; a monitor's own role for a protocol (HVE's Mail.Send) replaces that protocol's. */
+export function requiredRoles(check: CheckKind, roles: Partial<Record<Protocol, string>> = {}): string[] {
+  return CHECK[check].protocols.map((protocol) => roles[protocol] ?? PROTOCOL[protocol].role);
 }
 
 /** A table with one entry per check kind, derived from the descriptors (the compiler cannot count fromEntries). */

@@ -19,6 +19,8 @@ export interface CloudEndpoints {
   /** IMAP and POP3. */
   mailHost: string;
   smtpHost: string;
+  /** High Volume Email's SMTP host, only where Microsoft documents one (docs/exchange-online-errors.md §10). */
+  hveSmtpHost?: string;
   /** Microsoft Graph resource, for reading the app's own credential expiry. */
   graph: string;
   /** Audience of a token Entra accepts as a federated client assertion (workload identity, managed identity). */
@@ -36,6 +38,7 @@ export const CLOUD_ENDPOINTS: Record<Cloud, CloudEndpoints> = {
     mailboxConsentScope: 'https://ps.outlook.com/.default',
     mailHost: 'outlook.office365.com',
     smtpHost: 'smtp.office365.com',
+    hveSmtpHost: 'smtp-hve.office365.com',
     graph: 'https://graph.microsoft.com',
     federatedAudience: 'api://AzureADTokenExchange',
   },

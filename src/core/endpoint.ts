@@ -11,4 +11,8 @@ export interface Endpoint {
   tls: TlsSettings;
   /** IMAP only: ENABLE IMAP4rev2 (with CONDSTORE, UTF8=ACCEPT) when the server offers it. Absent: never. */
   imap4rev2?: boolean;
+  /** The application role Exchange expects here instead of the protocol's (High Volume Email: Mail.Send). */
+  role?: string;
+  /** SMTP only: where the probe message goes instead of the mailbox itself (a High Volume Email account's internal recipient). */
+  recipient?: string;
 }

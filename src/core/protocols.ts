@@ -42,6 +42,12 @@ export const PROTOCOL = {
   },
 } as const satisfies Record<Protocol, ProtocolDescriptor>;
 
+/**
+ * A High Volume Email account authenticates SMTP with the Exchange Online Mail.Send application permission, not
+ * SMTP.SendAsApp (docs/exchange-online-errors.md §10); its endpoint names this role.
+ */
+export const HVE_SMTP_ROLE = 'Mail.Send';
+
 /** Every role some protocol needs, each once, in protocol order. */
 export const MAIL_ROLES: readonly string[] = [...new Set(Object.values(PROTOCOL).map((protocol) => protocol.role))];
 

@@ -70,7 +70,7 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   } else add({ id: 'token', title: 'Token issued by Entra ID (client credentials)', verdict: 'pass', detail: `aud ${token.claims.aud ?? '?'}, oid ${token.claims.oid ?? '?'}` });
 
   const claims = token?.ok ? token.claims : undefined;
-  const requiredRoles = [...new Set(input.checks.flatMap((check) => rolesOf(check)))];
+  const requiredRoles = [...new Set(input.checks.flatMap((check) => rolesOf(check, input.monitor.roles)))];
   if (claims) {
     // Audience and tenant come first: a token for another resource or tenant carries that resource's roles,
     // so judging consent from it would send the admin to the wrong fix.

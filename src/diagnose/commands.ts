@@ -18,6 +18,8 @@ export interface MonitorRef {
   cloud?: Cloud;
   /** How the admin said the app is granted SMTP; absent: not declared. */
   authorization?: SmtpAuthorization;
+  /** Roles the monitor's endpoints expect instead of the protocol's (a High Volume Email account's SMTP: Mail.Send). */
+  roles?: Partial<Record<Protocol, string>>;
   /** Where the configured credential is read from, so a missing one is told where to put it. */
   credential?: CredentialWhere;
 }
@@ -26,7 +28,14 @@ export type CredentialWhere = { kind: 'env'; name: string } | { kind: 'file'; pa
 
 /** What fix texts need to know about a configured monitor: its login host and cloud. */
 export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
-  return { ...tenantRef(monitor.tenant), name: monitor.name, mailbox: monitor.mailbox, ...(monitor.authorization ? { authorization: monitor.authorization } : {}) };
+  const roles = Object.fromEntries(Object.entries(monitor.endpoints).flatMap(([protocol, endpoint]) => (endpoint.role ? [[protocol, endpoint.role]] : [])));
+  return {
+    ...tenantRef(monitor.tenant),
+    name: monitor.name,
+    mailbox: monitor.mailbox,
+    ...(monitor.authorization ? { authorization: monitor.authorization } : {}),
+    ...(Object.keys(roles).length > 0 ? { roles } : {}),
+  };
 }
 
 /** For what concerns a tenant entry alone (its token): named after the entry, no mailbox yet. */

@@ -43,7 +43,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   const problems = input.claims
     ? tokenProblems(input.claims, {
         tenantId: input.monitor.tenantId,
-        requiredRoles: input.protocol ? [PROTOCOL[input.protocol].role] : [],
+        requiredRoles: input.protocol ? [input.monitor.roles?.[input.protocol] ?? PROTOCOL[input.protocol].role] : [],
         now: input.now,
       })
     : [];

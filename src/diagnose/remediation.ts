@@ -106,7 +106,7 @@ function app(c: RemedyContext): string {
 }
 
 function requiredRole(c: RemedyContext): string {
-  return c.protocol ? PROTOCOL[c.protocol].role : MAIL_ROLES.join(' / ');
+  return c.protocol ? (c.monitor.roles?.[c.protocol] ?? PROTOCOL[c.protocol].role) : MAIL_ROLES.join(' / ');
 }
 
 function consentFixes(c: RemedyContext): string[] {
@@ -127,6 +127,7 @@ function refusedWithoutRole(c: RemedyContext): Remedy {
   const role = requiredRole(c);
   const lacks = `${label(c)} refused ${mailbox}: ${c.detail ?? `the token lacks ${role}`}`;
   const later = 'a grant made in the last 60 minutes that Exchange has not applied yet';
+  if (c.protocol && c.monitor.roles?.[c.protocol]) return endpointRoleMissing(c, lacks, later);
   if (c.protocol !== 'smtp') {
     return {
       summary: `${lacks}; admin consent for it is missing`,
@@ -155,6 +156,24 @@ function refusedWithoutRole(c: RemedyContext): Remedy {
       newSmtpRoleAssignment(c.monitor),
       `${testServicePrincipalAuthorization(clientId, mailbox)}   (InScope must be True)`,
       `Or every mailbox of the tenant (Entra): ${consentFixes(c)[0] ?? ''}. Warning: Entra and RBAC grants add up, so this permission makes any scoped RBAC grant tenant-wide; choose one`,
+      PERMISSION_DELAY,
+    ],
+  };
+}
+
+/**
+ * The endpoint expects its own role (a High Volume Email account: Exchange Mail.Send), which neither SMTP.SendAsApp
+ * nor an RBAC SMTP assignment replaces; the grant is that permission plus the account's HVE setup.
+ */
+function endpointRoleMissing(c: RemedyContext, lacks: string, later: string): Remedy {
+  const role = requiredRole(c);
+  return {
+    summary: `${lacks}; ${c.monitor.mailbox} is a High Volume Email account, which authenticates with the Exchange ${role} application permission`,
+    candidates: [`admin consent for the Office 365 Exchange Online ${role} application permission was never granted or was revoked`, `${c.monitor.mailbox} is not (or no longer) a High Volume Email account`, later],
+    fixes: [
+      ...consentFixes(c),
+      `Exchange admin center → Mail flow → High volume email: ${c.monitor.mailbox} must be listed and enabled (Get-HVEAccount)`,
+      `Not ${PROTOCOL.smtp.role}: High Volume Email does not accept it`,
       PERMISSION_DELAY,
     ],
   };

@@ -31,10 +31,10 @@ function rfc5322Date(epochMs: number): string {
   return new Date(epochMs).toUTCString().replace(/GMT$/, '+0000');
 }
 
-function composeMessage(mailbox: string, probeId: string, epochMs: number): string {
+function composeMessage(mailbox: string, recipient: string, probeId: string, epochMs: number): string {
   return [
     `From: <${mailbox}>`,
-    `To: <${mailbox}>`,
+    `To: <${recipient}>`,
     `Subject: mailprobe probe ${probeId}`,
     `Date: ${rfc5322Date(epochMs)}`,
     `Message-ID: ${probeMessageId(probeId)}`,
@@ -130,7 +130,7 @@ function transcriptLogger(run: ProbeRun, watchdog: Watchdog, refusal: LastRefusa
 }
 
 /**
- * Submits one probe message from the mailbox to itself over 587-style SMTP: plain connect,
+ * Submits one probe message from the mailbox to itself (or to its endpoint's recipient) over 587-style SMTP: plain connect,
  * EHLO, STARTTLS (required), EHLO, AUTH XOAUTH2, MAIL/RCPT/DATA, QUIT. Steps: connect, greeting,
  * capability (first EHLO), starttls (STARTTLS, handshake, second EHLO), auth, send, logout.
  * Throws ProbeError or a transport error; runProbe turns either into the failure.
@@ -142,8 +142,9 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(probeId)) {
     throw new ProbeError('internal_error', 'probe id unfit for a Message-ID', { stage: 'send' });
   }
-  if (/[\s<>]/.test(ctx.mailbox)) {
-    throw new ProbeError('config_invalid', 'mailbox address unfit for an SMTP envelope', { stage: 'config' });
+  const recipient = endpoint.recipient ?? ctx.mailbox;
+  if (/[\s<>]/.test(ctx.mailbox) || /[\s<>]/.test(recipient)) {
+    throw new ProbeError('config_invalid', 'mailbox or recipient address unfit for an SMTP envelope', { stage: 'config' });
   }
 
   let socket: net.Socket | undefined;
@@ -195,9 +196,9 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
       await step<boolean>((done) => smtp.login({ user: ctx.mailbox, method: XOAUTH2_HANDLER }, (err, ok) => done(err, ok)));
 
       recorder.begin('send');
-      const message = composeMessage(ctx.mailbox, probeId, ctx.clock.now());
+      const message = composeMessage(ctx.mailbox, recipient, probeId, ctx.clock.now());
       const info = await step<{ response: string }>((done) =>
-        smtp.send({ from: ctx.mailbox, to: [ctx.mailbox] }, message, (err, sent) => done(err, sent)),
+        smtp.send({ from: ctx.mailbox, to: [recipient] }, message, (err, sent) => done(err, sent)),
       );
       const sent: ProbeMessage = { probeId, messageId: probeMessageId(probeId), serverResponse: info.response };
 

@@ -135,7 +135,8 @@ export async function runCheck(
 
     // The token is evidence, not a gate: only what fails on every server stops the check here. A missing role
     // goes to the server, which may hold a grant the token does not show (Exchange RBAC for Applications).
-    const required = deps.requiredRoles[check];
+    // deps.requiredRoles follows the descriptor's protocol order; an endpoint naming its own role (HVE's Mail.Send) replaces that protocol's.
+    const required = CHECK[check].protocols.map((protocol, index) => monitor.endpoints[protocol].role ?? deps.requiredRoles[check][index] ?? PROTOCOL[protocol].role);
     const problems = tokenProblems(token.claims, { tenantId: monitor.tenant.tenantId, requiredRoles: [...required], now: deps.clock.now() });
     const problem = problems.find(isCertain);
     if (problem) {

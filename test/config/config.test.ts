@@ -87,6 +87,28 @@ describe('resolution', () => {
     assert.deepEqual(config.monitors.map((monitor) => monitor.authorization ?? 'undeclared'), ['rbac', 'entra', 'undeclared']);
   });
 
+  test('"hve" sends over smtp-hve.office365.com with Mail.Send, to the named recipient or the mailbox itself; smtp.host still overrides', () => {
+    const config = parseConfig(
+      JSON.stringify({
+        tenants: { t: tenant() },
+        monitors: [
+          { name: 'a', tenant: 't', mailbox: 'hve@b.com', checks: ['smtp'], hve: { recipient: 'ops@b.com' } },
+          { name: 'b', tenant: 't', mailbox: 'hve@b.com', hve: {} },
+          { name: 'c', tenant: 't', mailbox: 'hve@b.com', hve: {}, smtp: { host: '127.0.0.1', port: 2587 } },
+          { name: 'd', tenant: 't', mailbox: 'plain@b.com' },
+        ],
+      }),
+      '/x/monitors.json',
+    );
+    const [a, b, c, d] = config.monitors;
+    assert.deepEqual(a?.endpoints.smtp, { host: 'smtp-hve.office365.com', port: 587, tls: a?.endpoints.smtp.tls, role: 'Mail.Send', recipient: 'ops@b.com' });
+    assert.equal(b?.endpoints.smtp.recipient, 'hve@b.com');
+    assert.equal(b?.endpoints.imap.host, 'outlook.office365.com', 'only SMTP differs');
+    assert.equal(b?.endpoints.imap.role, undefined);
+    assert.deepEqual([c?.endpoints.smtp.host, c?.endpoints.smtp.port, c?.endpoints.smtp.role], ['127.0.0.1', 2587, 'Mail.Send']);
+    assert.deepEqual([d?.endpoints.smtp.host, d?.endpoints.smtp.role, d?.endpoints.smtp.recipient], ['smtp.office365.com', undefined, undefined]);
+  });
+
   test('monitor settings beat defaults, defaults beat built-ins', () => {
     const config = parseConfig(
       JSON.stringify({

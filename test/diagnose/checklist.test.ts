@@ -81,6 +81,15 @@ describe('doctor checklist', () => {
     assert.equal(items.some((item) => item.verdict === 'fail'), false);
   });
 
+  test('a High Volume Email monitor: doctor asks the token for Mail.Send, not SMTP.SendAsApp', () => {
+    const hve = { ...monitor, roles: { smtp: 'Mail.Send' } };
+    const lacking = buildChecklist(input({ monitor: hve, checks: ['smtp'], token: { ok: true, claims: { ...claims, roles: ['SMTP.SendAsApp'] } } }));
+    assert.equal(lacking.find((item) => item.id === 'roles')?.title, 'Roles granted by admin consent (Mail.Send)');
+    assert.match(lacking.find((item) => item.id === 'roles')?.detail ?? '', /not in the token: Mail\.Send/);
+    const holding = buildChecklist(input({ monitor: hve, checks: ['smtp'], token: { ok: true, claims: { ...claims, roles: ['Mail.Send'] } } }));
+    assert.equal(holding.find((item) => item.id === 'roles')?.verdict, 'pass');
+  });
+
   test('declared RBAC-scoped with the Entra SMTP role in the token: doctor warns that the grants add up', () => {
     const items = buildChecklist(input({ monitor: { ...monitor, authorization: 'rbac' } }));
     const rbac = items.find((item) => item.id === 'rbac');

@@ -127,6 +127,28 @@ describe('diagnose: generic rejections', () => {
     assert.ok(d.fixes.some((fix) => fix.startsWith('Least-privilege alternative: Exchange RBAC for Applications')));
   });
 
+  test('a High Volume Email monitor refused without Mail.Send: the Exchange Mail.Send permission and the HVE account, never SMTP.SendAsApp or RBAC', () => {
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'smtp',
+      serverText: '535 5.7.3 Authentication unsuccessful',
+      claims: claims({ roles: ['SMTP.SendAsApp'] }),
+      monitor: { ...monitor, roles: { smtp: 'Mail.Send' } },
+    });
+    assert.equal(d.reason, 'role_missing');
+    assert.match(d.summary, /the token lacks Mail\.Send \(roles: SMTP\.SendAsApp\); zh1@blah\.org\.uk is a High Volume Email account, which authenticates with the Exchange Mail\.Send application permission/);
+    assert.match(d.fixes[0] ?? '', /Office 365 Exchange Online → Application permissions → Mail\.Send → Grant admin consent$/);
+    assert.ok(d.fixes.some((fix) => fix.startsWith('Exchange admin center → Mail flow → High volume email: zh1@blah.org.uk must be listed and enabled')));
+    assert.ok(d.fixes.some((fix) => fix === 'Not SMTP.SendAsApp: High Volume Email does not accept it'));
+    assert.ok(!d.fixes.some((fix) => /New-ManagementRoleAssignment|→ SMTP\.SendAsApp/.test(fix)), d.fixes.join('\n'));
+  });
+
+  test('a High Volume Email monitor whose token holds Mail.Send is not told about roles', () => {
+    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', claims: claims({ roles: ['Mail.Send'] }), monitor: { ...monitor, roles: { smtp: 'Mail.Send' } } });
+    assert.notEqual(d.reason, 'role_missing');
+  });
+
   test('wrong audience is named before the missing role it causes', () => {
     const d = run({
       reason: 'auth_failed',

@@ -321,6 +321,20 @@ describe('the smtp check sweeps when the runner asks', () => {
     assert.equal(folder('Deleted Items').messages.length, 0);
   });
 
+  test('a High Volume Email monitor: to itself it sends; to an external recipient the HVE front end refuses with 5.5.105 and the fix names the recipient', async (t) => {
+    t.after(() => (sandbox.emulator.faults.hve = false));
+    sandbox.emulator.faults.hve = true;
+    const own = await runCheck(checkDeps(), monitorFor({ checks: ['smtp'], hve: {}, cleanup: false }, 'hve-own'), 'smtp');
+    assert.equal(own.outcome.ok, true, JSON.stringify(own.outcome.failure));
+    const external = await runCheck(checkDeps(), monitorFor({ checks: ['smtp'], hve: { recipient: 'ops@example.net' } }, 'hve-ext'), 'smtp');
+    assert.equal(external.outcome.ok, false);
+    assert.equal(external.outcome.failure?.reason, 'hve_external_recipient');
+    assert.equal(external.outcome.failure?.stage, 'send');
+    assert.match(external.outcome.failure?.serverText ?? '', /^550 5\.5\.105 External sending is not supported for High Volume Email accounts/);
+    assert.equal(external.diagnosis?.reason, 'hve_external_recipient');
+    assert.deepEqual(external.diagnosis?.fixes, [`Set the monitor's "hve": { "recipient": … } to a mailbox in tenant ${sandbox.tenantId}`]);
+  });
+
   test('a sweep that cannot reach the mailbox leaves the SMTP verdict alone and says so', async () => {
     const monitor = monitorFor({ checks: ['smtp'], imap: { host: '127.0.0.1', port: 9 } });
     const transcript = { lines: [] as string[], client: () => undefined, server: () => undefined, note(line: string) { this.lines.push(line); } };
