@@ -42,7 +42,8 @@ RUN groupadd --gid 10001 mailprobe \
  && useradd --uid 10001 --gid mailprobe --home-dir /var/lib/mailprobe --no-create-home --shell /usr/sbin/nologin mailprobe \
  && mkdir -p /var/lib/mailprobe \
  && chown mailprobe:mailprobe /var/lib/mailprobe \
- && chmod 700 /var/lib/mailprobe
+ && chmod 700 /var/lib/mailprobe \
+ && mkdir -p /etc/mailprobe
 COPY --from=build /src/node_modules /app/node_modules
 COPY --from=build /src/dist/src /app/dist/src
 COPY package.json /app/
@@ -50,6 +51,8 @@ COPY bin /app/bin
 COPY schema /app/schema
 # No monitors.json in the image: the agent refuses to start (exit 2, naming the path) until one is mounted
 # here, so a file mounted at the wrong path never looks healthy. `docker run … mailprobe demo` is the demo.
+# The folder is made above: buildah's WORKDIR does not create it in the committed image (seen: env could not
+# change into it).
 WORKDIR /etc/mailprobe
 # MAILPROBE_LISTEN is read by both `run` and `healthcheck`, so the HEALTHCHECK asks where the agent listens.
 ENV NODE_ENV=production \
