@@ -172,7 +172,8 @@ function endpointRoleMissing(c: RemedyContext, lacks: string, later: string): Re
     candidates: [`admin consent for the Office 365 Exchange Online ${role} application permission was never granted or was revoked`, `${c.monitor.mailbox} is not (or no longer) a High Volume Email account`, later],
     fixes: [
       ...consentFixes(c),
-      `Exchange admin center → Mail flow → High volume email: ${c.monitor.mailbox} must be listed and enabled (Get-HVEAccount)`,
+      `Exchange admin center → Mail flow → High volume email: ${c.monitor.mailbox} must be listed and enabled (Get-MailUser -HVEAccount lists them)`,
+      `The app must be on the HVE account's Allowed Apps list: Add-HVEAppAccess -Identity ${c.monitor.mailbox} -AppIds ${c.monitor.clientId}`,
       `Not ${PROTOCOL.smtp.role}: High Volume Email does not accept it`,
       PERMISSION_DELAY,
     ],

@@ -141,6 +141,7 @@ describe('diagnose: generic rejections', () => {
     assert.match(d.fixes[0] ?? '', /Office 365 Exchange Online → Application permissions → Mail\.Send → Grant admin consent$/);
     assert.ok(d.fixes.some((fix) => fix.startsWith('Exchange admin center → Mail flow → High volume email: zh1@blah.org.uk must be listed and enabled')));
     assert.ok(d.fixes.some((fix) => fix === 'Not SMTP.SendAsApp: High Volume Email does not accept it'));
+    assert.ok(d.fixes.some((fix) => fix === `The app must be on the HVE account's Allowed Apps list: Add-HVEAppAccess -Identity zh1@blah.org.uk -AppIds ${monitor.clientId}`), d.fixes.join('\n'));
     assert.ok(!d.fixes.some((fix) => /New-ManagementRoleAssignment|→ SMTP\.SendAsApp/.test(fix)), d.fixes.join('\n'));
   });
 
