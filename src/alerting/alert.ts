@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto';
 import type { ReasonCategory, ReasonCode } from '../core/reasons.js';
 import type { Stage } from '../core/check.js';
 import type { CheckIdentity } from '../core/result.js';
+import { checkKey } from '../core/state.js';
 
 /** Why a notification goes out: a new alert, a new reason while firing, a reminder, or the all-clear. */
 export type AlertEvent = 'firing' | 'reason_changed' | 'repeat' | 'resolved';
@@ -43,5 +44,5 @@ export function tenantFingerprintOf(tenant: string, reason: ReasonCode): string 
 }
 
 export function fingerprintOf(identity: Pick<CheckIdentity, 'monitor' | 'check'>): string {
-  return createHash('sha256').update(`${identity.monitor}\u0000${identity.check}`).digest('hex').slice(0, 16);
+  return createHash('sha256').update(checkKey(identity)).digest('hex').slice(0, 16);
 }

@@ -275,7 +275,7 @@ export class HistoryRecorder {
 
   #delta(grain: Grain, identity: Pick<CheckResult, 'monitor' | 'tenant' | 'check'>, bucket: number): RollupDelta {
     const deltas = grain === 'hour' ? this.#hourly : grain === 'day' ? this.#daily : this.#monthly;
-    const k = `${identity.monitor}\u0000${identity.check}\u0000${bucket}`;
+    const k = `${checkKey(identity)}\u0000${bucket}`;
     let delta = deltas.get(k);
     if (!delta) {
       delta = { monitor: identity.monitor, tenant: identity.tenant, check: identity.check, bucket, ...emptyTotals() };
