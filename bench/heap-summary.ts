@@ -16,7 +16,12 @@ function main(): void {
   const [file, limit = '40'] = process.argv.slice(2);
   if (!file) throw new Error('usage: heap-summary.js FILE.heapsnapshot [N]');
   const snap = JSON.parse(readFileSync(file, 'utf8')) as Snapshot;
-  const { node_fields: nf, node_types: [nodeTypes], edge_fields: ef, edge_types: [edgeTypes] } = snap.snapshot.meta;
+  const {
+    node_fields: nf,
+    node_types: [nodeTypes],
+    edge_fields: ef,
+    edge_types: [edgeTypes],
+  } = snap.snapshot.meta;
   const [N, E] = [nf.length, ef.length];
   const [iType, iName, iSize, iEdges] = ['type', 'name', 'self_size', 'edge_count'].map((f) => nf.indexOf(f)) as [number, number, number, number];
   const [eType, eName] = ['type', 'name_or_index'].map((f) => ef.indexOf(f)) as [number, number];

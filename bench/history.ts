@@ -35,15 +35,31 @@ function result(monitor: number, check: (typeof CHECKS)[number], at: number, ok:
     startedAt: at,
     durationSeconds: 0.4 + (monitor % 7) / 10,
     outcome: ok
-      ? { ok: true, steps: [{ step: 'connect', seconds: 0.01 }, { step: 'tls', seconds: 0.03 }, { step: 'auth', seconds: 0.2 }], facts: {} }
-      : { ok: false, steps: [{ step: 'connect', seconds: 0.01 }], facts: {}, failure: { stage: 'auth', reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.', message: 'failed' } },
+      ? {
+          ok: true,
+          steps: [
+            { step: 'connect', seconds: 0.01 },
+            { step: 'tls', seconds: 0.03 },
+            { step: 'auth', seconds: 0.2 },
+          ],
+          facts: {},
+        }
+      : {
+          ok: false,
+          steps: [{ step: 'connect', seconds: 0.01 }],
+          facts: {},
+          failure: { stage: 'auth', reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.', message: 'failed' },
+        },
     ...(ok ? {} : { reason: 'auth_failed', diagnosis: { reason: 'auth_failed', summary: 'auth failed', candidates: [], fixes: [] } }),
   };
 }
 
 function baselineCheckCpuMs(): { ms: number; file: string } | undefined {
   const dir = join(process.cwd(), 'bench/results');
-  const files = readdirSync(dir).filter((file) => file.endsWith('.json')).sort().reverse();
+  const files = readdirSync(dir)
+    .filter((file) => file.endsWith('.json'))
+    .sort()
+    .reverse();
   for (const file of files) {
     const data = JSON.parse(readFileSync(join(dir, file), 'utf8')) as { baseline?: { checks: number; cpuSeconds: number } };
     if (data.baseline && data.baseline.checks > 0) return { ms: (data.baseline.cpuSeconds * 1000) / data.baseline.checks, file };
@@ -106,14 +122,25 @@ async function reportCost(dir: string): Promise<{ utcMs: number; berlinMs: numbe
     for (const check of CHECKS) {
       const identity = { monitor: `monitor-${m}`, tenant: `tenant-${m % 50}`, check };
       configured.push(identity);
-      states.push({ ...identity, mailbox: `probe${m}@contoso.com`, firstSeenAt: MONTH.from - 60 * DAY_MS, lastAt: MONTH.to - INTERVAL_S * 1000, lastOk: true, intervalS: INTERVAL_S, consecutiveFailures: 0, lastSuccessAt: MONTH.to - INTERVAL_S * 1000, status: '{}' });
+      states.push({
+        ...identity,
+        mailbox: `probe${m}@contoso.com`,
+        firstSeenAt: MONTH.from - 60 * DAY_MS,
+        lastAt: MONTH.to - INTERVAL_S * 1000,
+        lastOk: true,
+        intervalS: INTERVAL_S,
+        consecutiveFailures: 0,
+        lastSuccessAt: MONTH.to - INTERVAL_S * 1000,
+        status: '{}',
+      });
       for (let day = MONTH.from - DAY_MS; day < MONTH.to + DAY_MS; day += DAY_MS) {
         const fail = m % 100 === 0 && day === MONTH.from + 9 * DAY_MS ? 2 * HOUR_MS : 0;
         daily.push({ ...identity, bucket: day, ...totals(DAY_MS - fail, fail, perDay) });
       }
       // Hourly rows around the month's edges, which a report in a zone other than UTC reads.
       for (const edge of [MONTH.from - DAY_MS, MONTH.to - DAY_MS]) {
-        for (let hour = edge; hour < edge + 2 * DAY_MS; hour += HOUR_MS) hourly.push({ ...identity, bucket: hour, ...totals(HOUR_MS, 0, HOUR_MS / (INTERVAL_S * 1000)) });
+        for (let hour = edge; hour < edge + 2 * DAY_MS; hour += HOUR_MS)
+          hourly.push({ ...identity, bucket: hour, ...totals(HOUR_MS, 0, HOUR_MS / (INTERVAL_S * 1000)) });
       }
     }
   }
@@ -136,7 +163,10 @@ async function reportCost(dir: string): Promise<{ utcMs: number; berlinMs: numbe
   const time = async (timeZone: string): Promise<number> => {
     const period = monthRange('2030-11', timeZone);
     const started = performance.now();
-    const report = await buildReport({ store, policy: { ...DEFAULT_POLICY, timeZone }, configured }, { ...period, now: MONTH.to + 5 * DAY_MS, label: '2030-11' });
+    const report = await buildReport(
+      { store, policy: { ...DEFAULT_POLICY, timeZone }, configured },
+      { ...period, now: MONTH.to + 5 * DAY_MS, label: '2030-11' },
+    );
     const ms = performance.now() - started;
     if (report.checks.length !== MONITORS * CHECKS.length) throw new Error(`report has ${report.checks.length} checks`);
     return ms;
@@ -159,7 +189,8 @@ async function sizePerMonitorMonth(dir: string): Promise<{ bytes: number; monito
   const fold = (checkResult: CheckResult): ResultEvent => foldInto(states, checkResult);
   for (let t = MONTH.from; t < MONTH.to; t += INTERVAL_S * 1000) {
     clock.time = t;
-    for (let m = 0; m < monitors; m++) for (const check of CHECKS) recorder.listener(fold(result(m, check, t + m * 1000, !(m === 0 && (t - MONTH.from) % DAY_MS < HOUR_MS))), job);
+    for (let m = 0; m < monitors; m++)
+      for (const check of CHECKS) recorder.listener(fold(result(m, check, t + m * 1000, !(m === 0 && (t - MONTH.from) % DAY_MS < HOUR_MS))), job);
     if ((t - MONTH.from) % HOUR_MS === 0) await recorder.flush();
   }
   await recorder.close();
@@ -183,13 +214,19 @@ async function main(): Promise<void> {
     console.log(`recording, ${MONITORS} monitors x 2 checks, one 5-minute interval (${recording.results} results, one batch a second):`);
     console.log(`  CPU per result ${recording.cpuMsPerResult.toFixed(4)} ms; batch write ${recording.wallMsPerFlush.toFixed(2)} ms wall per second of results`);
     if (baseline && ratio !== undefined) {
-      console.log(`  = ${(ratio * 100).toFixed(2)} % of one baseline check's CPU (${baseline.ms.toFixed(2)} ms, raw node:tls client, ${baseline.file}); target <= 5 %: ${ratio <= 0.05 ? 'PASS' : 'MISS'}`);
+      console.log(
+        `  = ${(ratio * 100).toFixed(2)} % of one baseline check's CPU (${baseline.ms.toFixed(2)} ms, raw node:tls client, ${baseline.file}); target <= 5 %: ${ratio <= 0.05 ? 'PASS' : 'MISS'}`,
+      );
     }
     const report = await reportCost(dir);
     console.log(`report, ${MONITORS} monitors x 2 checks (${report.checks} rows), 30 days from the rollups:`);
-    console.log(`  UTC month ${report.utcMs.toFixed(0)} ms, Europe/Berlin month ${report.berlinMs.toFixed(0)} ms; target <= 2000 ms: ${Math.max(report.utcMs, report.berlinMs) <= 2000 ? 'PASS' : 'MISS'}`);
+    console.log(
+      `  UTC month ${report.utcMs.toFixed(0)} ms, Europe/Berlin month ${report.berlinMs.toFixed(0)} ms; target <= 2000 ms: ${Math.max(report.utcMs, report.berlinMs) <= 2000 ? 'PASS' : 'MISS'}`,
+    );
     const size = await sizePerMonitorMonth(dir);
-    console.log(`store size (SQLite), 2 checks every 5 minutes for 30 days: ${(size.bytes / 1024 / 1024).toFixed(2)} MB per monitor-month (measured over ${size.monitors} monitors)`);
+    console.log(
+      `store size (SQLite), 2 checks every 5 minutes for 30 days: ${(size.bytes / 1024 / 1024).toFixed(2)} MB per monitor-month (measured over ${size.monitors} monitors)`,
+    );
     writeFileSync(
       join(process.cwd(), 'bench/results/history-latest.json'),
       `${JSON.stringify({ monitors: MONITORS, recording, baseline, recordingRatio: ratio, report, sizePerMonitorMonthBytes: size.bytes }, null, 2)}\n`,

@@ -151,7 +151,17 @@ async function startAgentProcess(configFile: string, diagnostics: Diagnostics): 
     ...(cpuProfDir ? ['--cpu-prof', `--cpu-prof-dir=${cpuProfDir}`] : []),
     ...(heapSnapshotDir ? ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${heapSnapshotDir}`] : []),
   ];
-  const child = spawnTracked(process.execPath, [...flags, join(ROOT, 'bin', 'mailprobe.js'), 'run', '--config', configFile, '--listen', '127.0.0.1:0', '--log-format', 'json']);
+  const child = spawnTracked(process.execPath, [
+    ...flags,
+    join(ROOT, 'bin', 'mailprobe.js'),
+    'run',
+    '--config',
+    configFile,
+    '--listen',
+    '127.0.0.1:0',
+    '--log-format',
+    'json',
+  ]);
   child.stdout?.resume();
   const records: CheckRecord[] = [];
   const errors: string[] = [];
@@ -180,7 +190,8 @@ async function startAgentProcess(configFile: string, diagnostics: Diagnostics): 
       const initial = !seen.has(key);
       seen.add(key);
       records.push({ end: at, duration, lateness, slot: at - (duration + lateness) * 1000, ok: message === 'check passed', initial });
-      if (message === 'check failed' && errors.length < 5) errors.push(`${String(field(entry, 'reason'))}: ${String(field(entry, 'serverText') ?? field(entry, 'summary'))}`);
+      if (message === 'check failed' && errors.length < 5)
+        errors.push(`${String(field(entry, 'reason'))}: ${String(field(entry, 'serverText') ?? field(entry, 'summary'))}`);
       for (const watcher of watchers) watcher();
     } else if (message === 'check skipped') skipped++;
     else if (message === 'mailprobe started') onStarted?.(String(field(entry, 'listen')), at);
@@ -456,7 +467,14 @@ const verdict = (ok: boolean): 'PASS' | 'MISS' => (ok ? 'PASS' : 'MISS');
 
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)));
-  return rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()).join('\n');
+  return rows
+    .map((row) =>
+      row
+        .map((cell, column) => cell.padEnd(widths[column]!))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 }
 
 interface Report {
@@ -485,7 +503,26 @@ function render(report: Report): string {
     );
   }
   if (report.cases.length === 0) return out.join('\n');
-  const header = ['case', 'interval', 'checks/s', 'late p50', 'late p99', 'CPU/check', 'vs base', 'check wall', 'vs base', 'peak RSS', 'scrape max', 'size (gzip)', 'samples', 'render', 'tokens/tenant', 'done/due', 'fail', 'skips (run)'];
+  const header = [
+    'case',
+    'interval',
+    'checks/s',
+    'late p50',
+    'late p99',
+    'CPU/check',
+    'vs base',
+    'check wall',
+    'vs base',
+    'peak RSS',
+    'scrape max',
+    'size (gzip)',
+    'samples',
+    'render',
+    'tokens/tenant',
+    'done/due',
+    'fail',
+    'skips (run)',
+  ];
   const rows = [header];
   for (const c of report.cases) {
     const maxScrape = slowestScrape(c.scrapes);
@@ -540,7 +577,12 @@ function targetsOf(report: Report): Report['targets'] {
   for (const c of big) {
     const maxScrape = slowestScrape(c.scrapes);
     targets.push(
-      { name: `${c.name} p99 lateness`, value: `${c.interval.latenessP99Seconds.toFixed(3)} s`, target: '<= 5 s', verdict: verdict(c.interval.latenessP99Seconds <= TARGETS.latenessP99Seconds && c.interval.checks === c.interval.expected) },
+      {
+        name: `${c.name} p99 lateness`,
+        value: `${c.interval.latenessP99Seconds.toFixed(3)} s`,
+        target: '<= 5 s',
+        verdict: verdict(c.interval.latenessP99Seconds <= TARGETS.latenessP99Seconds && c.interval.checks === c.interval.expected),
+      },
       { name: `${c.name} peak RSS`, value: mb(c.peakRssBytes), target: '< 300 MB', verdict: verdict(c.peakRssBytes < TARGETS.peakRssBytes) },
       {
         name: `${c.name} /metrics scrape (slowest of plain and gzip)`,
@@ -561,14 +603,26 @@ function targetsOf(report: Report): Report['targets'] {
       name: `${c.name} token requests per app`,
       value: `max ${c.tokenRequests.perTenantMax} (${c.tokenRequests.tenantsSeen} apps, ${c.tokenRequests.emulatorTotal} at the emulator)`,
       target: `<= ${c.tokenRequests.allowedPerApp}`,
-      verdict: verdict(c.tokenRequests.perTenantMax <= c.tokenRequests.allowedPerApp && c.tokenRequests.emulatorTotal <= c.tenants * c.tokenRequests.allowedPerApp),
+      verdict: verdict(
+        c.tokenRequests.perTenantMax <= c.tokenRequests.allowedPerApp && c.tokenRequests.emulatorTotal <= c.tenants * c.tokenRequests.allowedPerApp,
+      ),
     });
   }
   for (const c of report.cases) {
     if (!c.ratios || c.monitors < 1000) continue;
     targets.push(
-      { name: `${c.name} CPU/check vs baseline, interval`, value: ratio(c.ratios.cpuInterval), target: '<= 2.00x', verdict: verdict(c.ratios.cpuInterval <= TARGETS.cpuRatio) },
-      { name: `${c.name} CPU/check vs baseline, initial round`, value: ratio(c.ratios.cpuInitialRound), target: '<= 2.00x', verdict: verdict(c.ratios.cpuInitialRound <= TARGETS.cpuRatio) },
+      {
+        name: `${c.name} CPU/check vs baseline, interval`,
+        value: ratio(c.ratios.cpuInterval),
+        target: '<= 2.00x',
+        verdict: verdict(c.ratios.cpuInterval <= TARGETS.cpuRatio),
+      },
+      {
+        name: `${c.name} CPU/check vs baseline, initial round`,
+        value: ratio(c.ratios.cpuInitialRound),
+        target: '<= 2.00x',
+        verdict: verdict(c.ratios.cpuInitialRound <= TARGETS.cpuRatio),
+      },
     );
   }
   return targets;
@@ -591,14 +645,25 @@ async function main(): Promise<void> {
   const selected = cases(quick).filter((spec) => !only || only.includes(spec.name));
   const wantBaseline = !only || only.includes('baseline') || selected.length > 0;
   if (only && selected.length === 0 && !only.includes('baseline')) {
-    throw new Error(`--only ${values.only ?? ''}: no such case; cases are baseline, ${cases(false).map((spec) => spec.name).join(', ')}`);
+    throw new Error(
+      `--only ${values.only ?? ''}: no such case; cases are baseline, ${cases(false)
+        .map((spec) => spec.name)
+        .join(', ')}`,
+    );
   }
   const diagnostics: Diagnostics = {
     ...(values['cpu-prof'] ? { cpuProfDir: resolve(values['cpu-prof']) } : {}),
     ...(values['heap-snapshot'] ? { heapSnapshotDir: resolve(values['heap-snapshot']) } : {}),
   };
 
-  const report: Report = { date: new Date().toISOString(), machine: { cpus: availableParallelism(), node: process.version }, concurrency: CONCURRENCY, quick, cases: [], targets: [] };
+  const report: Report = {
+    date: new Date().toISOString(),
+    machine: { cpus: availableParallelism(), node: process.version },
+    concurrency: CONCURRENCY,
+    quick,
+    cases: [],
+    targets: [],
+  };
   if (wantBaseline) {
     const checks = Number(values['baseline-checks'] ?? (quick ? 500 : 2000));
     log(`baseline: ${checks} checks at concurrency ${CONCURRENCY}`);
@@ -642,7 +707,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 process.once('exit', killAllChildren);
 
 main().catch((error: unknown) => {
-  process.stderr.write(`bench: ${error instanceof Error ? error.stack ?? error.message : String(error)}\n`);
+  process.stderr.write(`bench: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
   killAllChildren();
   process.exit(1);
 });

@@ -57,7 +57,10 @@ async function freePort(): Promise<number> {
   return typeof address === 'object' && address ? address.port : 0;
 }
 
-const load = (): string => loadavg().map((n) => n.toFixed(2)).join(' ');
+const load = (): string =>
+  loadavg()
+    .map((n) => n.toFixed(2))
+    .join(' ');
 const loadAtStart = load();
 const pki = await createPki();
 const domain = 'contoso.onmicrosoft.com';
@@ -134,7 +137,12 @@ const onOutput = (chunk: Buffer): void => {
     try {
       const entry = JSON.parse(line) as { message?: string; check?: string; result?: string; durationSeconds?: number; reason?: string };
       if ((entry.message === 'check passed' || entry.message === 'check failed') && entry.check && typeof entry.durationSeconds === 'number') {
-        finished.push({ check: entry.check, ok: entry.result === 'success', durationSeconds: entry.durationSeconds, ...(entry.reason ? { reason: entry.reason } : {}) });
+        finished.push({
+          check: entry.check,
+          ok: entry.result === 'success',
+          durationSeconds: entry.durationSeconds,
+          ...(entry.reason ? { reason: entry.reason } : {}),
+        });
       }
     } catch {
       // A line that is not one of the agent's JSON log lines.
@@ -146,7 +154,9 @@ agent.stderr.on('data', onOutput);
 
 const url = `http://127.0.0.1:${port}`;
 for (let i = 0; i < 100; i++) {
-  const ready = await fetch(`${url}/readyz`).then((r) => r.ok).catch(() => false);
+  const ready = await fetch(`${url}/readyz`)
+    .then((r) => r.ok)
+    .catch(() => false);
   if (ready) break;
   await sleep(200);
 }
@@ -246,7 +256,9 @@ const historyFigures = postgres ? await historyCounters() : undefined;
 
 /** The recorder's counters from the agent's /metrics: written, dropped, pending, store up. */
 async function historyCounters(): Promise<Record<string, number>> {
-  const text = await fetch(`${url}/metrics`).then((r) => r.text()).catch(() => '');
+  const text = await fetch(`${url}/metrics`)
+    .then((r) => r.text())
+    .catch(() => '');
   const figures: Record<string, number> = {};
   for (const match of text.matchAll(/^(mailprobe_history_[a-z_]+)\{[^}]*\} (\S+)$/gm)) figures[match[1]!] = (figures[match[1]!] ?? 0) + Number(match[2]);
   return figures;
@@ -275,7 +287,9 @@ const fdSlope = slopePerMinute(steady.map((s) => [s.atMs, s.fds]));
 const lateHalf = samples.filter((s) => s.atMs >= (samples.at(-1)?.atMs ?? 0) / 2);
 const lateRss = slopePerMinute(lateHalf.map((s) => [s.atMs, s.rssMb]));
 // Hang faults hold sockets until their deadline; the fewest open fds in each third is the level between faults.
-const thirds = [0, 1, 2].map((k) => samples.filter((s) => s.atMs >= WARMUP_MS && Math.floor(((s.atMs - WARMUP_MS) * 3) / Math.max(1, (samples.at(-1)?.atMs ?? 1) - WARMUP_MS)) === k));
+const thirds = [0, 1, 2].map((k) =>
+  samples.filter((s) => s.atMs >= WARMUP_MS && Math.floor(((s.atMs - WARMUP_MS) * 3) / Math.max(1, (samples.at(-1)?.atMs ?? 1) - WARMUP_MS)) === k),
+);
 const fdFloors = thirds.map((part) => (part.length > 0 ? Math.min(...part.map((s) => s.fds)) : NaN));
 const deadlineOf = (check: string): number => TIMEOUT_SECONDS + (check === 'roundtrip' ? ROUNDTRIP_DEADLINE_SECONDS : 0);
 const overruns = finished.filter((f) => f.durationSeconds > deadlineOf(f.check) + DEADLINE_GRACE_SECONDS);
@@ -287,13 +301,26 @@ const first = steady[0];
 const last = steady.at(-1);
 
 console.log(`soak: ${MINUTES} min, ${MONITORS} monitors, agent pid ${pid}, load average at start ${loadAtStart}, at end ${loadAtEnd} (1/5/15 min)`);
-console.log(`  checks finished          ${finished.length} (${finished.filter((f) => f.ok).length} passed, ${finished.length - finished.filter((f) => f.ok).length} failed under faults)`);
-console.log(`  failure reasons          ${[...reasons].sort((a, b) => b[1] - a[1]).map(([r, n]) => `${r} ${n}`).join(', ') || 'none'}`);
+console.log(
+  `  checks finished          ${finished.length} (${finished.filter((f) => f.ok).length} passed, ${finished.length - finished.filter((f) => f.ok).length} failed under faults)`,
+);
+console.log(
+  `  failure reasons          ${
+    [...reasons]
+      .sort((a, b) => b[1] - a[1])
+      .map(([r, n]) => `${r} ${n}`)
+      .join(', ') || 'none'
+  }`,
+);
 console.log(`  faults rotated           ${faultLog.length} (${[...new Set(faultLog)].join(', ')}), every ${FAULT_MS / 1000} s`);
 console.log(`  reloads (rename)         ${reloads}, every ${RELOAD_MS / 1000} s`);
 console.log(`  scrapes                  ${scrapes} answered, ${scrapeFailures} failed`);
-console.log(`  RSS after warm-up        ${first?.rssMb.toFixed(1)} -> ${last?.rssMb.toFixed(1)} MB, slope ${rssSlope.toFixed(2)} MB/min  ${mark(Math.abs(rssSlope) <= TARGETS.rssSlopeMbPerMin)} (|slope| <= ${TARGETS.rssSlopeMbPerMin})`);
-console.log(`  open fds after warm-up   ${first?.fds} -> ${last?.fds}, slope ${fdSlope.toFixed(2)} /min  ${mark(Math.abs(fdSlope) <= TARGETS.fdSlopePerMin)} (|slope| <= ${TARGETS.fdSlopePerMin})`);
+console.log(
+  `  RSS after warm-up        ${first?.rssMb.toFixed(1)} -> ${last?.rssMb.toFixed(1)} MB, slope ${rssSlope.toFixed(2)} MB/min  ${mark(Math.abs(rssSlope) <= TARGETS.rssSlopeMbPerMin)} (|slope| <= ${TARGETS.rssSlopeMbPerMin})`,
+);
+console.log(
+  `  open fds after warm-up   ${first?.fds} -> ${last?.fds}, slope ${fdSlope.toFixed(2)} /min  ${mark(Math.abs(fdSlope) <= TARGETS.fdSlopePerMin)} (|slope| <= ${TARGETS.fdSlopePerMin})`,
+);
 console.log(`  RSS slope, second half   ${lateRss.toFixed(2)} MB/min`);
 console.log(`  fewest open fds by third ${fdFloors.join(', ')} (between faults)`);
 console.log(`  unhandled rejections     agent ${agentErrors.length}, harness ${soakRejections}  ${mark(agentErrors.length === 0 && soakRejections === 0)}`);
@@ -303,7 +330,11 @@ for (const line of agentErrors.slice(0, 5)) console.log(`    ${line.slice(0, 300
 for (const overrun of overruns.slice(0, 5)) console.log(`    overrun: ${overrun.check} ${overrun.durationSeconds} s (${overrun.reason ?? 'ok'})`);
 if (historyFigures) {
   console.log(`  history store outage     PostgreSQL ${outage.log.join(', ') || 'not stopped'}`);
-  console.log(`  history rows             ${Object.entries(historyFigures).map(([name, n]) => `${name.replace('mailprobe_history_', '')} ${n}`).join(', ')}`);
+  console.log(
+    `  history rows             ${Object.entries(historyFigures)
+      .map(([name, n]) => `${name.replace('mailprobe_history_', '')} ${n}`)
+      .join(', ')}`,
+  );
 }
 console.log(`  samples (s: MB, fds)     ${samples.map((s) => `${Math.round(s.atMs / 1000)}: ${s.rssMb.toFixed(0)}, ${s.fds}`).join(' | ')}`);
 process.exitCode = exited === 0 ? 0 : 1;

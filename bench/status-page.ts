@@ -33,7 +33,11 @@ const DAY_S = 86_400;
 function buildSource(): { source: StatusSource; config: LoadedConfig } {
   const tenants: Record<string, unknown> = {};
   for (let t = 0; t < TENANTS; t++) {
-    tenants[`tenant${t}`] = { tenantId: `tenant${t}.onmicrosoft.com`, clientId: `00000000-0000-4000-8000-${String(t).padStart(12, '0')}`, credential: { type: 'secret', secret: 'x' } };
+    tenants[`tenant${t}`] = {
+      tenantId: `tenant${t}.onmicrosoft.com`,
+      clientId: `00000000-0000-4000-8000-${String(t).padStart(12, '0')}`,
+      credential: { type: 'secret', secret: 'x' },
+    };
   }
   const monitors = Array.from({ length: MONITORS }, (_, i) => ({
     name: `mailbox-${i}`,
@@ -51,18 +55,35 @@ function buildSource(): { source: StatusSource; config: LoadedConfig } {
   board.expect(jobs);
   jobs.forEach((job, index) => {
     const failing = index % 100 === 0;
-    board.update(fold({
-      monitor: job.monitor.name,
-      tenant: job.monitor.tenant.key,
-      mailbox: job.monitor.mailbox,
-      check: job.check,
-      startedAt: NOW - 60_000,
-      durationSeconds: 0.3,
-      outcome: failing
-        ? { ok: false, steps: [{ step: 'auth', seconds: 0.1 }], facts: {}, failure: { stage: 'auth', reason: 'auth_failed', message: 'rejected', serverText: 'NO AUTHENTICATE failed.' } }
-        : { ok: true, steps: [{ step: 'auth', seconds: 0.1 }], facts: { folderCount: 12 } },
-      ...(failing ? { reason: 'auth_failed' as const, diagnosis: { reason: 'auth_failed' as const, summary: 'Exchange refused the login', candidates: ['no service principal'], fixes: ['Get-ServicePrincipal'] } } : {}),
-    }));
+    board.update(
+      fold({
+        monitor: job.monitor.name,
+        tenant: job.monitor.tenant.key,
+        mailbox: job.monitor.mailbox,
+        check: job.check,
+        startedAt: NOW - 60_000,
+        durationSeconds: 0.3,
+        outcome: failing
+          ? {
+              ok: false,
+              steps: [{ step: 'auth', seconds: 0.1 }],
+              facts: {},
+              failure: { stage: 'auth', reason: 'auth_failed', message: 'rejected', serverText: 'NO AUTHENTICATE failed.' },
+            }
+          : { ok: true, steps: [{ step: 'auth', seconds: 0.1 }], facts: { folderCount: 12 } },
+        ...(failing
+          ? {
+              reason: 'auth_failed' as const,
+              diagnosis: {
+                reason: 'auth_failed' as const,
+                summary: 'Exchange refused the login',
+                candidates: ['no service principal'],
+                fixes: ['Get-ServicePrincipal'],
+              },
+            }
+          : {}),
+      }),
+    );
   });
   const history = new MemoryHistory(
     (check, ago) => {
@@ -72,7 +93,15 @@ function buildSource(): { source: StatusSource; config: LoadedConfig } {
       if (seed === 1) return { okSeconds: DAY_S - 3600, maintenanceSeconds: 3600 };
       return { okSeconds: DAY_S };
     },
-    Array.from({ length: 400 }, (_, i) => ({ monitor: `mailbox-${i * 25}`, tenant: 't', check: 'imap' as const, startedAt: NOW - i * 3_600_000, endedAt: NOW - i * 3_600_000 + 600_000, reason: 'timeout', stage: 'connect' })),
+    Array.from({ length: 400 }, (_, i) => ({
+      monitor: `mailbox-${i * 25}`,
+      tenant: 't',
+      check: 'imap' as const,
+      startedAt: NOW - i * 3_600_000,
+      endedAt: NOW - i * 3_600_000 + 600_000,
+      reason: 'timeout',
+      stage: 'connect',
+    })),
   );
   return { source: { settings: () => config.statusPage, monitors: () => config.monitors, checks: () => board.list(), history, now: () => NOW }, config };
 }
@@ -162,7 +191,14 @@ async function measure(name: string, render: () => Promise<string> | string): Pr
   const first = times.shift() ?? 0;
   times.sort((a, b) => a - b);
   const at = (q: number): number => times[Math.min(times.length - 1, Math.floor(q * times.length))] ?? 0;
-  return { case: name, medianMs: round(at(0.5)), p95Ms: round(at(0.95)), firstMs: round(first), bytes: Buffer.byteLength(body), gzipBytes: gzipSync(body).length };
+  return {
+    case: name,
+    medianMs: round(at(0.5)),
+    p95Ms: round(at(0.95)),
+    firstMs: round(first),
+    bytes: Buffer.byteLength(body),
+    gzipBytes: gzipSync(body).length,
+  };
 }
 
 function round(ms: number): number {
@@ -179,7 +215,9 @@ async function route(source: StatusSource, pathAndQuery: string): Promise<string
 async function main(): Promise<void> {
   const buildStarted = performance.now();
   const { source, config } = buildSource();
-  console.log(`status page bench: ${MONITORS} monitors x 2 checks, ${TENANTS} groups, ${RUNS} runs per case (board built in ${Math.round(performance.now() - buildStarted)} ms)`);
+  console.log(
+    `status page bench: ${MONITORS} monitors x 2 checks, ${TENANTS} groups, ${RUNS} runs per case (board built in ${Math.round(performance.now() - buildStarted)} ms)`,
+  );
   const lastPage = Math.ceil(MONITORS / source.settings().pageSize);
   const figures: Figure[] = [];
   figures.push(await measure('baseline: JSON.stringify of every check (/api/status)', () => JSON.stringify({ checks: source.checks() }, null, 2)));
@@ -226,7 +264,10 @@ async function main(): Promise<void> {
   }
   const dir = join(process.cwd(), 'bench', 'results');
   mkdirSync(dir, { recursive: true });
-  writeFileSync(join(dir, 'status-page-latest.json'), `${JSON.stringify({ monitors: MONITORS, checks: MONITORS * 2, runs: RUNS, node: process.version, figures }, null, 2)}\n`);
+  writeFileSync(
+    join(dir, 'status-page-latest.json'),
+    `${JSON.stringify({ monitors: MONITORS, checks: MONITORS * 2, runs: RUNS, node: process.version, figures }, null, 2)}\n`,
+  );
   console.log(`\nfigures written to bench/results/status-page-latest.json`);
 }
 

@@ -101,7 +101,12 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
     statePath ? loadAlertStates(statePath, logger) : [],
   );
   const saver = statePath
-    ? new StateSaver({ path: statePath, snapshot: () => states.snapshot(), logger, ...(options.saveDelayMs !== undefined ? { delayMs: options.saveDelayMs } : {}) })
+    ? new StateSaver({
+        path: statePath,
+        snapshot: () => states.snapshot(),
+        logger,
+        ...(options.saveDelayMs !== undefined ? { delayMs: options.saveDelayMs } : {}),
+      })
     : undefined;
 
   const retry: RetryPolicy = {
@@ -141,11 +146,15 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   const dispatch = (alert: Alert, state: AlertState): void => {
     const joined = new Set(state.firing?.notifiers ?? []);
     if (alert.event === 'resolved') {
-      for (const target of targets) if (joined.has(target.settings.name) && (target.settings.sendResolved ?? ALERTING_DEFAULTS.sendResolved)) send(target, alert);
+      for (const target of targets)
+        if (joined.has(target.settings.name) && (target.settings.sendResolved ?? ALERTING_DEFAULTS.sendResolved)) send(target, alert);
       return;
     }
     const recipients = targets.filter((target) => joined.has(target.settings.name) || wants(target.settings, alert));
-    states.setNotifiers(alert, recipients.map((target) => target.settings.name));
+    states.setNotifiers(
+      alert,
+      recipients.map((target) => target.settings.name),
+    );
     for (const target of recipients) send(target, alert);
   };
 
@@ -155,11 +164,14 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
   const resendTimer =
     alertmanagers.length === 0
       ? undefined
-      : setInterval(() => {
-          for (const { alert, notifiers } of states.firing()) {
-            for (const target of alertmanagers) if (notifiers.includes(target.settings.name)) send(target, alert, true);
-          }
-        }, (config.alertmanagerResendSeconds ?? ALERTING_DEFAULTS.alertmanagerResendSeconds) * 1000);
+      : setInterval(
+          () => {
+            for (const { alert, notifiers } of states.firing()) {
+              for (const target of alertmanagers) if (notifiers.includes(target.settings.name)) send(target, alert, true);
+            }
+          },
+          (config.alertmanagerResendSeconds ?? ALERTING_DEFAULTS.alertmanagerResendSeconds) * 1000,
+        );
   resendTimer?.unref();
 
   let closed = false;
@@ -203,7 +215,11 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
     await flush();
   };
 
-  logger.info('alerting ready', { notifiers: targets.map((target) => target.settings.name), firing: states.firing().length, ...(statePath ? { stateFile: statePath } : {}) });
+  logger.info('alerting ready', {
+    notifiers: targets.map((target) => target.settings.name),
+    firing: states.firing().length,
+    ...(statePath ? { stateFile: statePath } : {}),
+  });
   return { listener, streaks: () => states.streaks(), retain, flush, close };
 }
 
@@ -224,7 +240,13 @@ export async function sendOnce(
   if (!prepared.ok) return { ok: false, error: prepared.message };
   const { request } = prepared;
   try {
-    const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body, signal: AbortSignal.timeout(where.timeoutMs), redirect: 'manual' });
+    const response = await fetch(request.url, {
+      method: 'POST',
+      headers: request.headers,
+      body: request.body,
+      signal: AbortSignal.timeout(where.timeoutMs),
+      redirect: 'manual',
+    });
     return { ok: response.ok, status: response.status, body: await headOf(response, ANSWER_SHOWN_BYTES) };
   } catch (error) {
     return { ok: false, error: describeFetchError(error) };

@@ -50,7 +50,11 @@ export function readFederatedToken(credential: FederatedCredential, baseDir: str
   try {
     text = readBounded(path);
   } catch (error) {
-    return { ok: false, message: error instanceof TooLargeError ? `token file ${path} is larger than ${MAX_TOKEN_BYTES} bytes` : `cannot read token file ${path}: ${errorCode(error)}` };
+    return {
+      ok: false,
+      message:
+        error instanceof TooLargeError ? `token file ${path} is larger than ${MAX_TOKEN_BYTES} bytes` : `cannot read token file ${path}: ${errorCode(error)}`,
+    };
   }
   const token = text.trim();
   if (!token) return { ok: false, message: `token file ${path} is empty` };

@@ -34,7 +34,11 @@ export async function fetchAppCredentials(
   if (!token.claims.roles.some((role) => role === 'Application.Read.All' || role === 'Application.ReadWrite.All')) {
     return {
       ok: false,
-      failure: { stage: 'role', reason: 'role_missing', message: 'the Graph token lacks Application.Read.All; grant it (admin consent) or turn credentialExpiryFromGraph off' },
+      failure: {
+        stage: 'role',
+        reason: 'role_missing',
+        message: 'the Graph token lacks Application.Read.All; grant it (admin consent) or turn credentialExpiryFromGraph off',
+      },
     };
   }
   const client = new AuthorityHttpClient({
@@ -47,15 +51,32 @@ export async function fetchAppCredentials(
   const base = (options.graphBaseUrl ?? options.graphResource).replace(/\/+$/, '');
   const url = `${base}/v1.0/applications(appId='${encodeURIComponent(tenant.clientId)}')?$select=passwordCredentials,keyCredentials`;
   try {
-    const response = await client.sendGetRequestAsync<unknown>(url, { headers: { authorization: `Bearer ${token.token.reveal()}`, accept: 'application/json' } });
+    const response = await client.sendGetRequestAsync<unknown>(url, {
+      headers: { authorization: `Bearer ${token.token.reveal()}`, accept: 'application/json' },
+    });
     if (response.status !== 200) {
       const error = graphErrorText(response.body);
-      return { ok: false, failure: { stage: 'token', reason: response.status === 403 ? 'role_missing' : 'token_error', serverText: `HTTP ${response.status} ${error}`, message: 'Microsoft Graph refused the credential listing' } };
+      return {
+        ok: false,
+        failure: {
+          stage: 'token',
+          reason: response.status === 403 ? 'role_missing' : 'token_error',
+          serverText: `HTTP ${response.status} ${error}`,
+          message: 'Microsoft Graph refused the credential listing',
+        },
+      };
     }
     return { ok: true, credentials: parseCredentials(response.body) };
   } catch (error) {
     const code = error && typeof error === 'object' && 'code' in error ? String(error.code) : 'error';
-    return { ok: false, failure: { stage: 'token', reason: code === 'ETIMEDOUT' ? 'timeout' : reasonForTokenError({ networkCode: code }), message: `cannot reach Microsoft Graph: ${code}` } };
+    return {
+      ok: false,
+      failure: {
+        stage: 'token',
+        reason: code === 'ETIMEDOUT' ? 'timeout' : reasonForTokenError({ networkCode: code }),
+        message: `cannot reach Microsoft Graph: ${code}`,
+      },
+    };
   }
 }
 
@@ -95,7 +116,9 @@ export function chooseExpiry(
   if (ofType.length === 0) return undefined;
   const earliest = (list: readonly GraphCredential[]): CredentialExpiry => ({ type: own.type, expiresAt: Math.min(...list.map((c) => c.expiresAt)) });
   const matched = ofType.filter((credential) =>
-    own.type === 'client_secret' ? own.hint !== undefined && credential.hint === own.hint : own.thumbprint !== undefined && credential.thumbprint === own.thumbprint,
+    own.type === 'client_secret'
+      ? own.hint !== undefined && credential.hint === own.hint
+      : own.thumbprint !== undefined && credential.thumbprint === own.thumbprint,
   );
   if (matched.length > 0) return earliest(matched);
   const valid = ofType.filter((credential) => credential.expiresAt > now);

@@ -20,8 +20,7 @@ export interface IdentityEndpoint {
 }
 
 export type ManagedIdentityToken =
-  | { ok: true; assertion: Secret; claims: AssertionClaims; expiresAt: number }
-  | { ok: false; message: string; serverText?: string };
+  { ok: true; assertion: Secret; claims: AssertionClaims; expiresAt: number } | { ok: false; message: string; serverText?: string };
 
 const MAX_BODY_BYTES = 64 * 1024;
 
@@ -50,8 +49,7 @@ export async function fetchManagedIdentityToken(
   url.searchParams.set('api-version', endpoint.form === 'imds' ? '2018-02-01' : '2019-08-01');
   url.searchParams.set('resource', options.resource);
   if (options.clientId) url.searchParams.set('client_id', options.clientId);
-  const headers: Record<string, string> =
-    endpoint.form === 'imds' ? { Metadata: 'true' } : { 'X-IDENTITY-HEADER': endpoint.header?.reveal() ?? '' };
+  const headers: Record<string, string> = endpoint.form === 'imds' ? { Metadata: 'true' } : { 'X-IDENTITY-HEADER': endpoint.header?.reveal() ?? '' };
   let answer: { status: number; body: string };
   try {
     answer = await get(url, headers, options.timeoutMs);
@@ -60,7 +58,8 @@ export async function fetchManagedIdentityToken(
   }
   const body = parseObject(answer.body);
   if (answer.status !== 200) {
-    const description = typeof body?.['error_description'] === 'string' ? body['error_description'] : typeof body?.['message'] === 'string' ? body['message'] : undefined;
+    const description =
+      typeof body?.['error_description'] === 'string' ? body['error_description'] : typeof body?.['message'] === 'string' ? body['message'] : undefined;
     return {
       ok: false,
       message: `the identity endpoint ${endpoint.url} refused the token request (HTTP ${answer.status})`,

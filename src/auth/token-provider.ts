@@ -14,8 +14,7 @@ import { fetchManagedIdentityToken, identityEndpoint, type ManagedIdentityCreden
 import { Secret } from '../core/secret.js';
 
 export type TokenResult =
-  | { ok: true; token: Secret; claims: TokenClaims; expiresAt: number }
-  | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
+  { ok: true; token: Secret; claims: TokenClaims; expiresAt: number } | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
 
 export interface TokenProvider {
   /**
@@ -113,7 +112,9 @@ export class MsalTokenProvider implements TokenProvider {
     if (pending) return pending;
     // Different scopes of one app (Exchange, Graph) take turns: the network client's callbacks record the
     // answer per app, so two acquisitions at once could classify one on the other's answer.
-    const request = state.tail.then(() => this.#acquire(tenant, state, scope, options.maxWaitMs ?? Number.POSITIVE_INFINITY)).finally(() => state.inFlight.delete(scope));
+    const request = state.tail
+      .then(() => this.#acquire(tenant, state, scope, options.maxWaitMs ?? Number.POSITIVE_INFINITY))
+      .finally(() => state.inFlight.delete(scope));
     state.tail = request.catch(() => undefined);
     state.inFlight.set(scope, request);
     return request;
@@ -208,8 +209,21 @@ export class MsalTokenProvider implements TokenProvider {
     if (!exchange) {
       // msal refused before sending anything (e.g. a /common tenant, a malformed authority).
       const input = tokenErrorFromUnknown(error);
-      const text = isRecord(error) && typeof error.errorMessage === 'string' && error.errorMessage ? error.errorMessage : error instanceof Error ? error.message : String(error);
-      return { ok: false, failure: { stage: 'token', reason: reasonForTokenError(input), serverText: text.split(/\r?\n/)[0] ?? text, message: 'msal-node refused the token request before sending it' } };
+      const text =
+        isRecord(error) && typeof error.errorMessage === 'string' && error.errorMessage
+          ? error.errorMessage
+          : error instanceof Error
+            ? error.message
+            : String(error);
+      return {
+        ok: false,
+        failure: {
+          stage: 'token',
+          reason: reasonForTokenError(input),
+          serverText: text.split(/\r?\n/)[0] ?? text,
+          message: 'msal-node refused the token request before sending it',
+        },
+      };
     }
     const body = isRecord(exchange.body) ? exchange.body : {};
     const errorCodes = Array.isArray(body.error_codes) ? body.error_codes.filter((n): n is number => typeof n === 'number') : [];
@@ -230,7 +244,12 @@ export class MsalTokenProvider implements TokenProvider {
     );
     const description = typeof body.error_description === 'string' ? body.error_description.split(/\r?\n/)[0] : undefined;
     const serverText = description ?? `HTTP ${exchange.status}`;
-    const failure: ProbeFailure = { stage: 'token', reason, serverText, message: `the login service refused the ${exchange === state.lastExchange ? 'token' : 'metadata'} request (HTTP ${exchange.status})` };
+    const failure: ProbeFailure = {
+      stage: 'token',
+      reason,
+      serverText,
+      message: `the login service refused the ${exchange === state.lastExchange ? 'token' : 'metadata'} request (HTTP ${exchange.status})`,
+    };
     if (exchange.status === 429 || exchange.status >= 500) {
       state.holdBack = { failure, until: this.#clock.now() + (retryAfterSeconds !== undefined ? retryAfterSeconds * 1000 : MSAL_DEFAULT_THROTTLE_MS) };
     }
@@ -283,7 +302,10 @@ export class MsalTokenProvider implements TokenProvider {
     return state.app;
   }
 
-  #credential(tenant: ResolvedTenant, state: AppState):
+  #credential(
+    tenant: ResolvedTenant,
+    state: AppState,
+  ):
     | { clientSecret: string }
     | { clientCertificate: { thumbprintSha256: string; privateKey: string; x5c: string } }
     | { clientAssertion: ClientAssertionCallback }

@@ -40,7 +40,8 @@ export const ADHOC_MONITOR = 'command-line';
 
 export function adhocConfig(values: AdhocValues, checks: readonly string[] | undefined, io: { cwd: string; env: NodeJS.ProcessEnv }): LoadedConfig {
   const missing = (['tenant-id', 'client-id', 'mailbox'] as const).filter((key) => values[key] === undefined);
-  if (missing.length > 0) throw new UsageError(`check: without --config, ${missing.map((key) => `--${key}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} needed too`);
+  if (missing.length > 0)
+    throw new UsageError(`check: without --config, ${missing.map((key) => `--${key}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} needed too`);
   const credential = credentialOf(values);
   const endpoint = (flag: 'imap' | 'pop3' | 'smtp'): Record<string, unknown> | undefined => {
     const text = values[flag];
@@ -95,7 +96,8 @@ function flagOf(path: string): string {
 }
 
 function credentialOf(values: AdhocValues): Record<string, unknown> {
-  const secret = values['secret-env'] !== undefined ? { env: values['secret-env'] } : values['secret-file'] !== undefined ? { file: values['secret-file'] } : undefined;
+  const secret =
+    values['secret-env'] !== undefined ? { env: values['secret-env'] } : values['secret-file'] !== undefined ? { file: values['secret-file'] } : undefined;
   const certificate = values['cert-file'] !== undefined || values['key-file'] !== undefined;
   if (secret && certificate) throw new UsageError('check: give a secret (--secret-env or --secret-file) or a certificate (--cert-file, --key-file), not both');
   if (secret) return { type: 'secret', secret };

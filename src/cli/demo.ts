@@ -60,7 +60,10 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
     await untilSignal(handle, undefined);
     clearTimeout(stopAfter);
     script.stop();
-    print(io.stdout, `mailprobe demo stopped. The history stays in ${shown(dir, io.cwd)}: ${reportCommand(env.config.file, io.cwd)}\n  (mailprobe demo --reset starts afresh; rm -r ${shown(dir, io.cwd)} removes it)`);
+    print(
+      io.stdout,
+      `mailprobe demo stopped. The history stays in ${shown(dir, io.cwd)}: ${reportCommand(env.config.file, io.cwd)}\n  (mailprobe demo --reset starts afresh; rm -r ${shown(dir, io.cwd)} removes it)`,
+    );
   } finally {
     await env.close();
   }

@@ -47,7 +47,9 @@ export async function doctorCommand(args: string[], io: CliIO): Promise<number> 
   const runtime = createRuntime({ clock: systemClock, redactor, env: io.env });
   const reports: Array<{ monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }> = [];
   for (const monitor of monitors) {
-    const checks: CheckKind[] = values['all-checks'] ? DOCTOR_ORDER.filter((check) => CHECK[check].doctorAlways || monitor.checks.includes(check)) : monitor.checks;
+    const checks: CheckKind[] = values['all-checks']
+      ? DOCTOR_ORDER.filter((check) => CHECK[check].doctorAlways || monitor.checks.includes(check))
+      : monitor.checks;
     const steps = await examine(monitor, checks, runtime, io.env);
     reports.push({ monitor: monitor.name, mailbox: monitor.mailbox, steps, ...(propagationMayMatter(steps) ? { note: PROPAGATION_NOTE } : {}) });
   }
@@ -60,7 +62,12 @@ export async function doctorCommand(args: string[], io: CliIO): Promise<number> 
   return failed ? EXIT.checkFailed : EXIT.ok;
 }
 
-async function examine(monitor: ResolvedMonitor, checks: CheckKind[], runtime: ReturnType<typeof createRuntime>, env: NodeJS.ProcessEnv): Promise<ChecklistItem[]> {
+async function examine(
+  monitor: ResolvedMonitor,
+  checks: CheckKind[],
+  runtime: ReturnType<typeof createRuntime>,
+  env: NodeJS.ProcessEnv,
+): Promise<ChecklistItem[]> {
   const tenant = monitor.tenant;
   const credential = credentialState(monitor, env);
   const identity = monitorRef(monitor);
@@ -76,7 +83,12 @@ async function examine(monitor: ResolvedMonitor, checks: CheckKind[], runtime: R
       monitor: identity,
       now: input.now,
     });
-    input.token = { ok: false, reason: diagnosis.reason, diagnosis, ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}) };
+    input.token = {
+      ok: false,
+      reason: diagnosis.reason,
+      diagnosis,
+      ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}),
+    };
     return buildChecklist(input);
   }
   input.token = { ok: true, claims: token.claims };
@@ -93,7 +105,10 @@ function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv): Chec
   if (credential.type === 'managedIdentity') {
     const endpoint = identityEndpoint(credential, env);
     const which = credential.clientId ? `user-assigned managed identity ${credential.clientId}` : 'the system-assigned managed identity';
-    return { ok: true, detail: `${which} for app ${tenant.clientId}, asked at ${endpoint.url} (${endpoint.form === 'imds' ? 'instance metadata' : 'App Service'} form) for audience ${federatedAudience(tenant)}` };
+    return {
+      ok: true,
+      detail: `${which} for app ${tenant.clientId}, asked at ${endpoint.url} (${endpoint.form === 'imds' ? 'instance metadata' : 'App Service'} form) for audience ${federatedAudience(tenant)}`,
+    };
   }
   if (credential.type === 'secret') {
     const lookup = readSecret(credential.secret, tenant.baseDir, env);
@@ -118,7 +133,10 @@ function federatedState(tenant: ResolvedTenant, credential: FederatedCredential,
   }
   const audience = aud.includes(expected) ? expected : `${aud.join(', ') || '(none)'} (Entra expects ${expected})`;
   const until = exp !== undefined ? `, valid until ${new Date(exp * 1000).toISOString()}` : '';
-  return { ok: true, detail: `federated token ${read.path} for app ${tenant.clientId}: issuer ${iss ?? '(none)'}, subject ${sub ?? '(none)'}, audience ${audience}${until}` };
+  return {
+    ok: true,
+    detail: `federated token ${read.path} for app ${tenant.clientId}: issuer ${iss ?? '(none)'}, subject ${sub ?? '(none)'}, audience ${audience}${until}`,
+  };
 }
 
 function formatReport(report: { monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }): string {

@@ -50,7 +50,8 @@ function targetUrl(values: { url?: string | undefined; config?: string | undefin
   if (values.url !== undefined) return givenUrl(values.url, path);
   const listen = io.env.MAILPROBE_LISTEN;
   const { host, port } = listen !== undefined ? parseListen(listen) : (configuredAddress(values.config, io) ?? parseListen(BUILT_IN_DEFAULTS.listen));
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw new UsageError(`healthcheck: MAILPROBE_LISTEN="${listen}" is not a host:port such as 0.0.0.0:9465`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw new UsageError(`healthcheck: MAILPROBE_LISTEN="${listen}" is not a host:port such as 0.0.0.0:9465`);
   const target = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
   return new URL(`http://${target}:${port}/${path}`);
 }
@@ -66,7 +67,10 @@ function givenUrl(text: string, path: (typeof HEALTH_PATHS)[number]): URL {
   }
   const last = url.pathname.split('/').pop() ?? '';
   if (HEALTH_PATHS.some((health) => health === last)) {
-    if (last !== path) throw new UsageError(`healthcheck: --url ends in /${last} but ${path === 'readyz' ? '--ready' : 'no --ready'} asks /${path}: give the agent's address (${url.origin})`);
+    if (last !== path)
+      throw new UsageError(
+        `healthcheck: --url ends in /${last} but ${path === 'readyz' ? '--ready' : 'no --ready'} asks /${path}: give the agent's address (${url.origin})`,
+      );
     return url;
   }
   return new URL(path, url.pathname.endsWith('/') ? url : `${url.href}/`);

@@ -62,7 +62,10 @@ export async function notifyCommand(args: string[], io: CliIO): Promise<number> 
   for (const notifier of chosen) {
     const answer = await sendOnce(notifier, alert, { baseDir: dirname(config.file), env: io.env, timeoutMs: 10_000 });
     if (!answer.ok) failed += 1;
-    const verdict = 'error' in answer ? `not sent: ${answer.error}` : `${answer.ok ? 'accepted' : 'refused'}: HTTP ${answer.status}${answer.body.trim() ? ` ${JSON.stringify(answer.body.trim())}` : ''}`;
+    const verdict =
+      'error' in answer
+        ? `not sent: ${answer.error}`
+        : `${answer.ok ? 'accepted' : 'refused'}: HTTP ${answer.status}${answer.body.trim() ? ` ${JSON.stringify(answer.body.trim())}` : ''}`;
     // The receiver's words may echo a URL or token it was given: masked like every other output.
     print(io.stdout, terminalText(redactor.redact(`${notifier.name} (${notifier.type}): ${verdict}`)));
   }

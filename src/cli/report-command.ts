@@ -38,7 +38,16 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   const settings = historySettings(config);
   let period: ReturnType<typeof resolvePeriod>;
   try {
-    period = resolvePeriod({ ...(values.period !== undefined ? { period: values.period } : {}), ...(values.from !== undefined ? { from: values.from } : {}), ...(values.to !== undefined ? { to: values.to } : {}) }, policy.timeZone, now, settings.retention.dailyDays);
+    period = resolvePeriod(
+      {
+        ...(values.period !== undefined ? { period: values.period } : {}),
+        ...(values.from !== undefined ? { from: values.from } : {}),
+        ...(values.to !== undefined ? { to: values.to } : {}),
+      },
+      policy.timeZone,
+      now,
+      settings.retention.dailyDays,
+    );
   } catch (error) {
     throw new UsageError(`report: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -51,7 +60,10 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
     print(io.stderr, `mailprobe: note: monitor "${values.monitor}" is not in ${config.file}; reporting what the history holds for it`);
   }
   if (values.tenant !== undefined && !config.tenants.has(values.tenant)) {
-    print(io.stderr, `mailprobe: note: tenant "${values.tenant}" is not in ${config.file} (tenants: ${[...config.tenants.keys()].join(', ')}); reporting what the history holds for it`);
+    print(
+      io.stderr,
+      `mailprobe: note: tenant "${values.tenant}" is not in ${config.file} (tenants: ${[...config.tenants.keys()].join(', ')}); reporting what the history holds for it`,
+    );
   }
   const store = await openHistoryStore(config, { env: io.env, now }).catch((error: unknown) => {
     const where = settings.backend === 'sqlite' ? settings.sqliteFile : 'the PostgreSQL history (history.postgresUrl)';
@@ -62,9 +74,18 @@ export async function reportCommand(args: string[], io: CliIO): Promise<number> 
   try {
     const report = await buildReport(
       { store, policy, configured: checks },
-      { ...period, now, ...(values.monitor !== undefined ? { monitor: values.monitor } : {}), ...(values.tenant !== undefined ? { tenant: values.tenant } : {}) },
+      {
+        ...period,
+        now,
+        ...(values.monitor !== undefined ? { monitor: values.monitor } : {}),
+        ...(values.tenant !== undefined ? { tenant: values.tenant } : {}),
+      },
     );
-    if (report.checks.length === 0) print(io.stderr, `mailprobe: note: the history holds no checks${values.monitor !== undefined ? ` of monitor "${values.monitor}"` : ''}${values.tenant !== undefined ? ` of tenant "${values.tenant}"` : ''} in ${period.label}`);
+    if (report.checks.length === 0)
+      print(
+        io.stderr,
+        `mailprobe: note: the history holds no checks${values.monitor !== undefined ? ` of monitor "${values.monitor}"` : ''}${values.tenant !== undefined ? ` of tenant "${values.tenant}"` : ''} in ${period.label}`,
+      );
     io.stdout.write(renderReport(report, format));
   } finally {
     await store.close();

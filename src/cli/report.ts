@@ -74,7 +74,13 @@ export function formatResult(result: CheckResult): string {
 
 /** A failure's message without the server's words it quotes, which are printed once on their own line. */
 export function detailBesides(message: string, serverText: string | undefined): string | undefined {
-  const rest = serverText && message.includes(serverText) ? message.replace(serverText, '').replace(/[\s:;,]+$/, '').trim() : message;
+  const rest =
+    serverText && message.includes(serverText)
+      ? message
+          .replace(serverText, '')
+          .replace(/[\s:;,]+$/, '')
+          .trim()
+      : message;
   return rest === '' ? undefined : rest;
 }
 

@@ -45,7 +45,9 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
   // A missing file is an error, never the demo: a monitors.json mounted at the wrong path must not look healthy.
   if (!existsSync(file)) {
     const named = values.config !== undefined ? '--config' : io.env.MAILPROBE_CONFIG !== undefined ? 'MAILPROBE_CONFIG' : 'the default, ./monitors.json';
-    throw new UsageError(`run: no monitors file at ${file} (${named}). Write or mount yours there, give another with --config FILE, or run the offline demo: mailprobe demo`);
+    throw new UsageError(
+      `run: no monitors file at ${file} (${named}). Write or mount yours there, give another with --config FILE, or run the offline demo: mailprobe demo`,
+    );
   }
   const config = loadConfig(file, io);
   if (isShippedExample(config)) {

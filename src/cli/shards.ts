@@ -71,7 +71,8 @@ export function shardsCommand(args: string[], io: CliIO): number {
 }
 
 function shardCount(flag: string, raw: string | undefined): number {
-  if (raw === undefined) throw new UsageError(`shards: give --total-shards N (or set MAILPROBE_TOTAL_SHARDS or agent.totalShards). See 'mailprobe shards --help'.`);
+  if (raw === undefined)
+    throw new UsageError(`shards: give --total-shards N (or set MAILPROBE_TOTAL_SHARDS or agent.totalShards). See 'mailprobe shards --help'.`);
   const value = /^\d+$/.test(raw.trim()) ? Number(raw) : NaN;
   if (!(value >= 1 && value <= MAX_TOTAL_SHARDS)) throw new UsageError(`shards: ${flag} takes a whole number from 1 to ${MAX_TOTAL_SHARDS} (got "${raw}")`);
   return value;

@@ -67,7 +67,13 @@ export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
   const claims = result.claims;
   const expiresIn = claims.exp ? Math.round(claims.exp - systemClock.now() / 1000) : undefined;
   if (values.json) {
-    const answer = { ok: true, tenant: tenant.key, claims, expiresInSeconds: expiresIn, ...(values['show-token'] ? { accessToken: result.token.reveal() } : {}) };
+    const answer = {
+      ok: true,
+      tenant: tenant.key,
+      claims,
+      expiresInSeconds: expiresIn,
+      ...(values['show-token'] ? { accessToken: result.token.reveal() } : {}),
+    };
     print(io.stdout, JSON.stringify(answer, null, 2));
     return EXIT.ok;
   }

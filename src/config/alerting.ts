@@ -31,18 +31,12 @@ const notifierCommon = {
     // A URL read from env or file is checked when the notifier is built; a literal one here, at load. The value
     // is not repeated: a Teams or Slack URL carries its token.
     if (typeof value === 'string' && !isHttpUrl(value)) ctx.addIssue({ code: 'custom', message: 'not an absolute http:// or https:// URL' });
-  }).describe(
-    'Where to POST. A secret (Teams and Slack URLs embed a token): prefer {"env": …} or {"file": …}. Only its host is ever logged.',
-  ),
+  }).describe('Where to POST. A secret (Teams and Slack URLs embed a token): prefer {"env": …} or {"file": …}. Only its host is ever logged.'),
   headers: z
     .record(z.string().regex(/^[A-Za-z0-9!#$%&'*+.^_`|~-]+$/, 'an HTTP header name'), SecretSource)
     .optional()
     .describe('Extra request headers, e.g. Authorization; values may come from env or file like secrets. Never logged.'),
-  monitors: z
-    .array(z.string().min(1))
-    .min(1)
-    .optional()
-    .describe('Only alerts of these monitors start on this notifier; default all.'),
+  monitors: z.array(z.string().min(1)).min(1).optional().describe('Only alerts of these monitors start on this notifier; default all.'),
   categories: z
     .array(z.enum(REASON_CATEGORIES))
     .min(1)
@@ -54,9 +48,7 @@ const notifierCommon = {
 };
 
 const plainNotifier = <T extends 'webhook' | 'teams' | 'slack'>(type: T, what: string) =>
-  z
-    .object({ type: z.literal(type).describe(what), ...notifierCommon })
-    .strict();
+  z.object({ type: z.literal(type).describe(what), ...notifierCommon }).strict();
 
 export const WebhookNotifier = plainNotifier('webhook', 'Generic JSON webhook: POSTs one JSON object per notification.');
 export const TeamsNotifier = plainNotifier('teams', 'Microsoft Teams incoming webhook (Workflows or connector): an Adaptive Card.');
@@ -77,14 +69,8 @@ const positiveInt = z.number().int().positive();
 
 export const AlertingConfig = z
   .object({
-    failureThreshold: positiveInt
-      .max(1000)
-      .optional()
-      .describe('Consecutive failures of one check before its alert fires (default 3).'),
-    successThreshold: positiveInt
-      .max(1000)
-      .optional()
-      .describe('Consecutive successes of a firing check before its alert resolves (default 1).'),
+    failureThreshold: positiveInt.max(1000).optional().describe('Consecutive failures of one check before its alert fires (default 3).'),
+    successThreshold: positiveInt.max(1000).optional().describe('Consecutive successes of a firing check before its alert resolves (default 1).'),
     repeatIntervalMinutes: z
       .number()
       .min(0)
@@ -98,10 +84,7 @@ export const AlertingConfig = z
       .optional()
       .describe('Re-post firing alerts to Alertmanager this often; keep it well under its resolve_timeout (default 60).'),
     maxAttempts: positiveInt.max(20).optional().describe('Delivery attempts per notification, with exponential backoff (default 5).'),
-    queueSize: positiveInt
-      .max(100000)
-      .optional()
-      .describe('Notifications waiting per notifier; when full the oldest is dropped with a warning (default 100).'),
+    queueSize: positiveInt.max(100000).optional().describe('Notifications waiting per notifier; when full the oldest is dropped with a warning (default 100).'),
     stateFile: z
       .string()
       .min(1)

@@ -44,17 +44,17 @@ const timeZone = z
 const clockTime = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'a time of day as HH:MM (24 h)');
 const localOrInstant = z
   .string()
-  .regex(/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/, 'a date (2026-11-03), a local time (2026-11-03T22:30) or an instant (2026-11-03T21:30Z)');
+  .regex(
+    /^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/,
+    'a date (2026-11-03), a local time (2026-11-03T22:30) or an instant (2026-11-03T21:30Z)',
+  );
 const target = z.number().gt(0).lt(100);
 const name = z.string().min(1);
 
 export const HistoryConfig = z
   .object({
     enabled: z.boolean().optional().describe('false keeps no history (no report, no restore after a restart). Default true.'),
-    backend: z
-      .enum(['sqlite', 'postgres'])
-      .optional()
-      .describe('sqlite (default): one file in agent.stateDir. postgres: a database that replicas share.'),
+    backend: z.enum(['sqlite', 'postgres']).optional().describe('sqlite (default): one file in agent.stateDir. postgres: a database that replicas share.'),
     sqliteFile: z.string().min(1).optional().describe('SQLite file, relative to agent.stateDir (default history.sqlite).'),
     postgresUrl: SecretSource.optional().describe(
       'PostgreSQL connection string, e.g. {"env": "MAILPROBE_PG_URL"} holding postgres://user:password@host:5432/mailprobe. Required for backend postgres.',
@@ -81,7 +81,10 @@ export const HistoryConfig = z
       .optional(),
   })
   .strict()
-  .refine((history) => history.backend !== 'postgres' || history.postgresUrl !== undefined, { message: 'backend "postgres" needs postgresUrl', path: ['postgresUrl'] });
+  .refine((history) => history.backend !== 'postgres' || history.postgresUrl !== undefined, {
+    message: 'backend "postgres" needs postgresUrl',
+    path: ['postgresUrl'],
+  });
 
 const scope = {
   monitors: z.array(name).min(1).optional().describe('Monitor names it applies to (all when absent).'),
@@ -152,7 +155,9 @@ export const SlaConfig = z
       })
       .strict()
       .optional()
-      .describe('The previous calendar month’s report, summed up, sent once through the notifiers: availability, SLOs, worst checks, top incidents with their fix.'),
+      .describe(
+        'The previous calendar month’s report, summed up, sent once through the notifiers: availability, SLOs, worst checks, top incidents with their fix.',
+      ),
   })
   .strict();
 
@@ -187,7 +192,8 @@ export function monthlySummaryIssues(input: {
   if (!summary || summary.enabled === false) return [];
   const at = 'sla.monthlySummary';
   const issues: Array<{ path: string; message: string }> = [];
-  if (input.history?.enabled === false) issues.push({ path: at, message: 'needs the history store, but "history": {"enabled": false} keeps none; enable history or set "enabled": false here' });
+  if (input.history?.enabled === false)
+    issues.push({ path: at, message: 'needs the history store, but "history": {"enabled": false} keeps none; enable history or set "enabled": false here' });
   const notifiers = input.alerting?.notifiers ?? [];
   const byName = new Map(notifiers.map((notifier) => [notifier.name, notifier]));
   const known = notifiers.map((notifier) => `"${notifier.name}"`).join(', ') || 'none defined';
@@ -195,13 +201,23 @@ export function monthlySummaryIssues(input: {
     summary.notifiers.forEach((wanted, index) => {
       const notifier = byName.get(wanted);
       if (!notifier) issues.push({ path: `${at}.notifiers[${index}]`, message: `unknown notifier "${wanted}" (alerting.notifiers: ${known})` });
-      else if (notifier.type === 'alertmanager') issues.push({ path: `${at}.notifiers[${index}]`, message: `"${wanted}" is an Alertmanager notifier; Alertmanager takes alerts, not reports: name a webhook, Teams or Slack notifier` });
+      else if (notifier.type === 'alertmanager')
+        issues.push({
+          path: `${at}.notifiers[${index}]`,
+          message: `"${wanted}" is an Alertmanager notifier; Alertmanager takes alerts, not reports: name a webhook, Teams or Slack notifier`,
+        });
     });
   } else if (!notifiers.some(defaultSummaryNotifier)) {
-    issues.push({ path: at, message: `no webhook, Teams or Slack notifier for all monitors to send it through (alerting.notifiers: ${known}); name one in "notifiers", add one, or set "enabled": false` });
+    issues.push({
+      path: at,
+      message: `no webhook, Teams or Slack notifier for all monitors to send it through (alerting.notifiers: ${known}); name one in "notifiers", add one, or set "enabled": false`,
+    });
   }
   if (summary.tenant !== undefined && !Object.hasOwn(input.tenants, summary.tenant)) {
-    const tenants = Object.keys(input.tenants).map((key) => `"${key}"`).join(', ') || 'none defined';
+    const tenants =
+      Object.keys(input.tenants)
+        .map((key) => `"${key}"`)
+        .join(', ') || 'none defined';
     issues.push({ path: `${at}.tenant`, message: `unknown tenant "${summary.tenant}" (tenants: ${tenants})` });
   }
   return issues;

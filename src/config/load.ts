@@ -50,4 +50,3 @@ function parseJson(text: string, file: string): unknown {
     throw new ConfigError([{ file, path: '', message: `not valid JSON${at}: ${message.replace(/ in JSON.*$/, '')}` }]);
   }
 }
-

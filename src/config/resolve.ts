@@ -87,7 +87,11 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
     const elsewhere = resolved.endpoints.smtp.recipient !== undefined && resolved.endpoints.smtp.recipient.toLowerCase() !== monitor.mailbox.toLowerCase();
     const waiting = resolved.checks.find((check) => CHECK[check].waitsForDelivery);
     if (elsewhere && waiting) {
-      issues.push({ file, path: `${at}.hve.recipient`, message: `the ${waiting} check waits for its probe message in ${monitor.mailbox}, which a message to another recipient never reaches; leave recipient out or drop ${waiting}` });
+      issues.push({
+        file,
+        path: `${at}.hve.recipient`,
+        message: `the ${waiting} check waits for its probe message in ${monitor.mailbox}, which a message to another recipient never reaches; leave recipient out or drop ${waiting}`,
+      });
       return;
     }
     const roundtripSeconds = (resolved.probeMail?.roundtrip.timeoutMs ?? 0) / 1000;

@@ -8,7 +8,10 @@ export function scheduleIntervalSeconds(schedule: string): number {
   const task = cron.createTask(schedule, () => undefined);
   try {
     const runs = task.getNextRuns(12).map((date) => date.getTime());
-    const gaps = runs.slice(1).map((time, i) => time - (runs[i] ?? time)).filter((gap) => gap > 0);
+    const gaps = runs
+      .slice(1)
+      .map((time, i) => time - (runs[i] ?? time))
+      .filter((gap) => gap > 0);
     return gaps.length > 0 ? Math.min(...gaps) / 1000 : 3600;
   } finally {
     void task.destroy();

@@ -24,24 +24,14 @@ export const EndpointOverride = z
 
 export const TlsOptions = z
   .object({
-    caFile: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('PEM file of extra CA certificates to trust (private test servers). NODE_EXTRA_CA_CERTS works too.'),
-    rejectUnauthorized: z
-      .boolean()
-      .optional()
-      .describe('false disables certificate verification. Never the default; logged as a warning.'),
+    caFile: z.string().min(1).optional().describe('PEM file of extra CA certificates to trust (private test servers). NODE_EXTRA_CA_CERTS works too.'),
+    rejectUnauthorized: z.boolean().optional().describe('false disables certificate verification. Never the default; logged as a warning.'),
   })
   .strict();
 
-
 const GUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-const isoDate = z
-  .string()
-  .refine((value) => !Number.isNaN(Date.parse(value)), 'an ISO 8601 date such as 2027-03-31 or 2027-03-31T00:00:00Z');
+const isoDate = z.string().refine((value) => !Number.isNaN(Date.parse(value)), 'an ISO 8601 date such as 2027-03-31 or 2027-03-31T00:00:00Z');
 
 export const Credential = z.discriminatedUnion('type', [
   z
@@ -95,7 +85,9 @@ export const Credential = z.discriminatedUnion('type', [
         .string()
         .min(1)
         .optional()
-        .describe('Resource the managed identity’s token is asked for, which the app’s federated credential must name; default: the cloud’s (api://AzureADTokenExchange worldwide).'),
+        .describe(
+          'Resource the managed identity’s token is asked for, which the app’s federated credential must name; default: the cloud’s (api://AzureADTokenExchange worldwide).',
+        ),
     })
     .strict(),
 ]);
@@ -112,25 +104,12 @@ const Authorization = z
 
 export const Tenant = z
   .object({
-    tenantId: z
-      .string()
-      .min(1)
-      .describe('Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.'),
-    clientId: z
-      .string()
-      .regex(GUID, 'an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
+    tenantId: z.string().min(1).describe('Directory (tenant) ID: a GUID or a verified domain such as contoso.onmicrosoft.com.'),
+    clientId: z.string().regex(GUID, 'an Application (client) ID GUID').describe('Application (client) ID of the Entra app.'),
     credential: Credential,
     cloud: z.enum(CLOUDS).optional().describe('National cloud; sets the login host, scope and mail hosts.'),
-    authorityHost: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Login host override, e.g. login.microsoftonline.us or 127.0.0.1:8443 for a test service.'),
-    scope: z
-      .string()
-      .min(1)
-      .optional()
-      .describe('Token scope; defaults to the cloud’s Exchange resource with /.default.'),
+    authorityHost: z.string().min(1).optional().describe('Login host override, e.g. login.microsoftonline.us or 127.0.0.1:8443 for a test service.'),
+    scope: z.string().min(1).optional().describe('Token scope; defaults to the cloud’s Exchange resource with /.default.'),
     credentialExpiryFromGraph: z
       .boolean()
       .optional()
@@ -240,17 +219,11 @@ export const Monitor = z
       .max(100)
       .optional()
       .describe('Name shown on the status page instead of "name"; public, so never a mailbox address or an ID.'),
-    group: z
-      .string()
-      .min(1)
-      .max(100)
-      .optional()
-      .describe('Heading the status page groups this monitor under (default: the key of its tenant in "tenants").'),
-    public: z
-      .boolean()
-      .optional()
-      .describe('false keeps the monitor off the public status page (/status and its feeds); /status/detail still shows it.'),
-    authorization: Authorization.optional().describe('As the tenant’s "authorization", for this mailbox only (a mailbox outside the app’s management scope, for example).'),
+    group: z.string().min(1).max(100).optional().describe('Heading the status page groups this monitor under (default: the key of its tenant in "tenants").'),
+    public: z.boolean().optional().describe('false keeps the monitor off the public status page (/status and its feeds); /status/detail still shows it.'),
+    authorization: Authorization.optional().describe(
+      'As the tenant’s "authorization", for this mailbox only (a mailbox outside the app’s management scope, for example).',
+    ),
     hve: z
       .object({
         recipient: z

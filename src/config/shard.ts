@@ -69,9 +69,7 @@ export function shardConfig(config: LoadedConfig, shard: ShardIdentity): LoadedC
   const monitors = config.monitors.filter((monitor) => shardOf(monitor.name, shard.total) === shard.index);
   const used = new Set(config.monitors.map((monitor) => monitor.tenant.key));
   const owned = new Set(monitors.map((monitor) => monitor.tenant.key));
-  const tenants = new Map(
-    [...config.tenants].filter(([key]) => owned.has(key) || (!used.has(key) && shardOf(`tenant/${key}`, shard.total) === shard.index)),
-  );
+  const tenants = new Map([...config.tenants].filter(([key]) => owned.has(key) || (!used.has(key) && shardOf(`tenant/${key}`, shard.total) === shard.index)));
   return { ...config, monitors, tenants };
 }
 
@@ -87,9 +85,7 @@ export function splitMailboxes(config: LoadedConfig, total: number): Array<{ mai
     shards.add(shardOf(monitor.name, total));
     byMailbox.set(key, shards);
   }
-  return [...byMailbox]
-    .filter(([, shards]) => shards.size > 1)
-    .map(([mailbox, shards]) => ({ mailbox, shards: [...shards].sort((a, b) => a - b) }));
+  return [...byMailbox].filter(([, shards]) => shards.size > 1).map(([mailbox, shards]) => ({ mailbox, shards: [...shards].sort((a, b) => a - b) }));
 }
 
 export interface ShardSources {
@@ -110,11 +106,9 @@ const ORDINAL = /-(\d+)$/;
  */
 export function resolveShard(sources: ShardSources): ShardIdentity {
   const { flags, env, agent, file } = sources;
-  const total =
-    number('--total-shards', flags.totalShards, file) ??
+  const total = number('--total-shards', flags.totalShards, file) ??
     number('MAILPROBE_TOTAL_SHARDS', env.MAILPROBE_TOTAL_SHARDS, file) ??
-    fromFile('agent.totalShards', agent.totalShards) ??
-    { value: 1, source: 'default' };
+    fromFile('agent.totalShards', agent.totalShards) ?? { value: 1, source: 'default' };
   if (total.value < 1 || total.value > MAX_TOTAL_SHARDS) fail(file, total.source, `must be between 1 and ${MAX_TOTAL_SHARDS} (got ${total.value})`);
   const index =
     number('--shard', flags.shard, file) ??
@@ -123,10 +117,18 @@ export function resolveShard(sources: ShardSources): ShardIdentity {
     // A host name such as web-2 says nothing when there is one shard.
     (total.value === 1 ? { value: 0, source: 'default' } : (ordinal('POD_NAME', env.POD_NAME) ?? ordinal('HOSTNAME', env.HOSTNAME)));
   if (index === undefined) {
-    fail(file, total.source, `is ${total.value}, but nothing says which shard this is: give --shard, MAILPROBE_SHARD or agent.shard, or run as a StatefulSet pod whose name ends in its ordinal (POD_NAME or HOSTNAME such as mailprobe-2)`);
+    fail(
+      file,
+      total.source,
+      `is ${total.value}, but nothing says which shard this is: give --shard, MAILPROBE_SHARD or agent.shard, or run as a StatefulSet pod whose name ends in its ordinal (POD_NAME or HOSTNAME such as mailprobe-2)`,
+    );
   }
   if (index.value >= total.value) {
-    fail(file, index.source, `is shard ${index.value}, but there are only ${total.value} shards (0 to ${total.value - 1}); raise the total shards with the replica count`);
+    fail(
+      file,
+      index.source,
+      `is shard ${index.value}, but there are only ${total.value} shards (0 to ${total.value - 1}); raise the total shards with the replica count`,
+    );
   }
   return { index: index.value, total: total.value, source: index.source };
 }

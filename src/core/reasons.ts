@@ -75,7 +75,6 @@ export const REASON_CATEGORY = {
   server_unavailable: 'server',
   protocol_error: 'server',
   internal_error: 'server',
-
 } as const satisfies Record<string, ReasonCategory>;
 
 export type ReasonCode = keyof typeof REASON_CATEGORY;

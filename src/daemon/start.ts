@@ -145,14 +145,21 @@ export async function startAgent(
       shard: { index: share.shard.index, total: share.shard.total, source: share.shard.source, monitors: share.config.monitors.length },
       checks: agent.status.list(),
     }),
-    ...(history ? { report: (query: URLSearchParams) => history.report(Object.fromEntries(['period', 'from', 'to', 'monitor', 'tenant'].map((key) => [key, query.get(key) ?? undefined]))) } : {}),
+    ...(history
+      ? {
+          report: (query: URLSearchParams) =>
+            history.report(Object.fromEntries(['period', 'from', 'to', 'monitor', 'tenant'].map((key) => [key, query.get(key) ?? undefined]))),
+        }
+      : {}),
     statusPage: {
       settings: () => (agent.config ?? config).statusPage,
       monitors: () => (agent.config ?? config).monitors,
       checks: () => agent.status.list(),
       now: () => clock.now(),
       // The service swaps its reader on reload (new accounting rules), so the page asks for the current one.
-      ...(history ? { history: { checkSummaries: (query) => history.reader.checkSummaries(query), incidents: (query) => history.reader.incidents(query) } } : {}),
+      ...(history
+        ? { history: { checkSummaries: (query) => history.reader.checkSummaries(query), incidents: (query) => history.reader.incidents(query) } }
+        : {}),
     },
   });
   agent.start(config, { runAtStart: true });
@@ -236,7 +243,11 @@ function monthlySummary(
 
 function listenerSecurity(webConfigFile: string | undefined, bearerTokenFile: string | undefined, logger: Logger): ListenerSecurity | undefined {
   if (webConfigFile === undefined && bearerTokenFile === undefined) return undefined;
-  return new ListenerSecurity({ logger: logger.child({ component: 'http' }), ...(webConfigFile ? { webConfigFile } : {}), ...(bearerTokenFile ? { bearerTokenFile } : {}) });
+  return new ListenerSecurity({
+    logger: logger.child({ component: 'http' }),
+    ...(webConfigFile ? { webConfigFile } : {}),
+    ...(bearerTokenFile ? { bearerTokenFile } : {}),
+  });
 }
 
 /**

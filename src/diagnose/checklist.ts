@@ -67,7 +67,13 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
       ...(token.serverText ? { serverText: token.serverText } : {}),
       ...(token.diagnosis ? { diagnosis: token.diagnosis } : {}),
     });
-  } else add({ id: 'token', title: 'Token issued by Entra ID (client credentials)', verdict: 'pass', detail: `aud ${token.claims.aud ?? '?'}, oid ${token.claims.oid ?? '?'}` });
+  } else
+    add({
+      id: 'token',
+      title: 'Token issued by Entra ID (client credentials)',
+      verdict: 'pass',
+      detail: `aud ${token.claims.aud ?? '?'}, oid ${token.claims.oid ?? '?'}`,
+    });
 
   const claims = token?.ok ? token.claims : undefined;
   const requiredRoles = [...new Set(input.checks.flatMap((check) => rolesOf(check, input.monitor.roles)))];
@@ -126,7 +132,8 @@ function rbacItem(input: ChecklistInput, claims: TokenClaims): ChecklistItem | u
   const role = PROTOCOL.smtp.role;
   const verify = `verify the scope with ${testServicePrincipalAuthorization(clientId, mailbox)} (InScope must be True)`;
   const title = `SMTP granted by Exchange RBAC only (authorization "rbac")`;
-  if (!claims.roles.includes(role)) return { id: 'rbac', title, verdict: 'pass', detail: `the token carries no Entra ${role}, as an RBAC-only grant should; ${verify}` };
+  if (!claims.roles.includes(role))
+    return { id: 'rbac', title, verdict: 'pass', detail: `the token carries no Entra ${role}, as an RBAC-only grant should; ${verify}` };
   return {
     id: 'rbac',
     title,
@@ -164,7 +171,23 @@ function passDetail(step: ChecklistStep, result: CheckResult): { detail?: string
   return {};
 }
 
-const STAGE_ORDER: readonly Stage[] = ['config', 'token', 'role', 'connect', 'tls', 'greeting', 'capability', 'starttls', 'auth', 'list', 'stat', 'send', 'delivery', 'cleanup', 'logout'];
+const STAGE_ORDER: readonly Stage[] = [
+  'config',
+  'token',
+  'role',
+  'connect',
+  'tls',
+  'greeting',
+  'capability',
+  'starttls',
+  'auth',
+  'list',
+  'stat',
+  'send',
+  'delivery',
+  'cleanup',
+  'logout',
+];
 
 function stageIndex(stage: Stage): number {
   return STAGE_ORDER.indexOf(stage);
@@ -176,7 +199,12 @@ export const PROPAGATION_NOTE =
 
 export function propagationMayMatter(items: readonly ChecklistItem[]): boolean {
   const failure = items.find((item) => item.verdict === 'fail');
-  return failure?.reason === 'auth_failed' || failure?.reason === 'role_missing' || failure?.reason === 'auth_not_connected' || failure?.reason === 'mailbox_logon_failed';
+  return (
+    failure?.reason === 'auth_failed' ||
+    failure?.reason === 'role_missing' ||
+    failure?.reason === 'auth_not_connected' ||
+    failure?.reason === 'mailbox_logon_failed'
+  );
 }
 
 /** How a pass without the Entra role was authorised, in the words doctor, run and the status answer share. */

@@ -24,7 +24,8 @@ export interface MonitorRef {
   credential?: CredentialWhere;
 }
 
-export type CredentialWhere = { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'certificate'; certFile: string; keyFile: string } | { kind: 'inline' };
+export type CredentialWhere =
+  { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'certificate'; certFile: string; keyFile: string } | { kind: 'inline' };
 
 /** What fix texts need to know about a configured monitor: its login host and cloud. */
 export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
@@ -65,7 +66,10 @@ export interface EndpointRef {
 }
 
 export function authorityHost(monitor: MonitorRef): string {
-  const host = monitor.authorityHost?.trim().replace(/^https?:\/\//i, '').replace(/\/.*$/, '');
+  const host = monitor.authorityHost
+    ?.trim()
+    .replace(/^https?:\/\//i, '')
+    .replace(/\/.*$/, '');
   return host ? host.toLowerCase() : CLOUD_ENDPOINTS[monitor.cloud ?? 'global'].authorityHost;
 }
 
@@ -140,7 +144,9 @@ export function addSendAs(mailbox: string, principal: string): string {
 }
 
 export function getCasMailbox(mailbox: string): string {
-  return `Get-CASMailbox -Identity ${mailbox} | fl ${Object.values(PROTOCOL).map((protocol) => protocol.mailboxSwitch.property).join(',')}`;
+  return `Get-CASMailbox -Identity ${mailbox} | fl ${Object.values(PROTOCOL)
+    .map((protocol) => protocol.mailboxSwitch.property)
+    .join(',')}`;
 }
 
 export function enableProtocol(mailbox: string, protocol: Protocol): string {

@@ -131,7 +131,10 @@ function refusedWithoutRole(c: RemedyContext): Remedy {
   if (c.protocol !== 'smtp') {
     return {
       summary: `${lacks}; admin consent for it is missing`,
-      candidates: [`admin consent for ${role} was never granted or was revoked (Exchange has no RBAC role for ${label(c)}; the Entra permission is the only way)`, later],
+      candidates: [
+        `admin consent for ${role} was never granted or was revoked (Exchange has no RBAC role for ${label(c)}; the Entra permission is the only way)`,
+        later,
+      ],
       fixes: [...consentFixes(c), addFullAccess(mailbox, principal(c)), PERMISSION_DELAY],
     };
   }
@@ -141,7 +144,11 @@ function refusedWithoutRole(c: RemedyContext): Remedy {
     return {
       summary: `${lacks}; admin consent for it is missing`,
       candidates: [`admin consent for ${role} was never granted or was revoked`, later],
-      fixes: [...consentFixes(c), `Least-privilege alternative: Exchange RBAC for Applications over a management scope (${newSmtpRoleAssignment(c.monitor)}); then remove the Entra permission, as the two add up`, PERMISSION_DELAY],
+      fixes: [
+        ...consentFixes(c),
+        `Least-privilege alternative: Exchange RBAC for Applications over a management scope (${newSmtpRoleAssignment(c.monitor)}); then remove the Entra permission, as the two add up`,
+        PERMISSION_DELAY,
+      ],
     };
   }
   return {
@@ -169,7 +176,11 @@ function endpointRoleMissing(c: RemedyContext, lacks: string, later: string): Re
   const role = requiredRole(c);
   return {
     summary: `${lacks}; ${c.monitor.mailbox} is a High Volume Email account, which authenticates with the Exchange ${role} application permission`,
-    candidates: [`admin consent for the Office 365 Exchange Online ${role} application permission was never granted or was revoked`, `${c.monitor.mailbox} is not (or no longer) a High Volume Email account`, later],
+    candidates: [
+      `admin consent for the Office 365 Exchange Online ${role} application permission was never granted or was revoked`,
+      `${c.monitor.mailbox} is not (or no longer) a High Volume Email account`,
+      later,
+    ],
     fixes: [
       ...consentFixes(c),
       `Exchange admin center → Mail flow → High volume email: ${c.monitor.mailbox} must be listed and enabled (Get-MailUser -HVEAccount lists them)`,
@@ -292,7 +303,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   credential_missing: (c) => ({
     summary: `Monitor ${c.monitor.name} has no usable client credential for ${app(c)}`,
     candidates: ['the secret file or environment variable is missing or empty', 'the certificate or its key cannot be read'],
-    fixes: [credentialFix(c), ...(c.monitor.credential?.kind === 'certificate' ? [] : [`Only if nobody has the Value any more: ${newClientSecretStep(c.monitor.clientId)}`])],
+    fixes: [
+      credentialFix(c),
+      ...(c.monitor.credential?.kind === 'certificate' ? [] : [`Only if nobody has the Value any more: ${newClientSecretStep(c.monitor.clientId)}`]),
+    ],
   }),
 
   token_invalid_client_secret: (c) => ({
@@ -347,8 +361,14 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   }),
   token_certificate_invalid: (c) => ({
     summary: `Entra ID does not accept the certificate ${app(c)} signs with${tokenRef(c)}`,
-    candidates: ['the certificate was never uploaded to the app', 'the uploaded certificate expired', 'the thumbprint (x5t) does not match the uploaded certificate'],
-    fixes: [`Entra admin center → App registrations → ${c.monitor.clientId} → Certificates & secrets → Certificates → Upload certificate (the public part of the monitor's certificate)`],
+    candidates: [
+      'the certificate was never uploaded to the app',
+      'the uploaded certificate expired',
+      'the thumbprint (x5t) does not match the uploaded certificate',
+    ],
+    fixes: [
+      `Entra admin center → App registrations → ${c.monitor.clientId} → Certificates & secrets → Certificates → Upload certificate (the public part of the monitor's certificate)`,
+    ],
   }),
   token_no_credential: (c) => ({
     summary: `The token request for ${app(c)} carried no client secret or assertion${tokenRef(c)}`,
@@ -385,7 +405,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       'the federated credential names another issuer (a different cluster, a trailing slash more or less)',
       'the cluster’s OIDC issuer changed (cluster re-created, issuer feature turned on later)',
     ],
-    fixes: ['Compare with the cluster’s issuer: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv', ...federatedCredentialFixes(c)],
+    fixes: [
+      'Compare with the cluster’s issuer: az aks show -g RESOURCE_GROUP -n CLUSTER --query oidcIssuerProfile.issuerUrl -o tsv',
+      ...federatedCredentialFixes(c),
+    ],
   }),
   token_federated_subject_mismatch: (c) => ({
     summary: `No federated credential of ${app(c)} matches the subject ${presented(c, 'subject') ?? 'of the token file'}${tokenRef(c)}`,
@@ -452,7 +475,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     };
   },
 
-  role_missing: (c) => (c.stage === 'role' ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) } : refusedWithoutRole(c)),
+  role_missing: (c) =>
+    c.stage === 'role'
+      ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) }
+      : refusedWithoutRole(c),
   token_wrong_audience: (c) => ({
     summary: `The token is for the wrong resource: ${c.detail ?? 'its aud is not an Outlook resource'}`,
     candidates: ['a Graph scope (https://graph.microsoft.com/.default) was requested'],
@@ -487,7 +513,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   tls_untrusted: (c) => ({
     summary: `The certificate of ${where(c)} is not trusted`,
     candidates: ['a TLS-inspecting proxy replaces the certificate', 'the CA is not in the trust store'],
-    fixes: [`${opensslCommand(c.protocol ?? 'imap', endpointOf(c))} -showcerts`, "Add the proxy's CA certificate to tls.caFile in monitors.json (or NODE_EXTRA_CA_CERTS)"],
+    fixes: [
+      `${opensslCommand(c.protocol ?? 'imap', endpointOf(c))} -showcerts`,
+      "Add the proxy's CA certificate to tls.caFile in monitors.json (or NODE_EXTRA_CA_CERTS)",
+    ],
   }),
   tls_hostname_mismatch: (c) => ({
     summary: `The certificate of ${where(c)} does not name ${endpointOf(c).host}`,
@@ -523,7 +552,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   auth_failed: (c) => ({
     summary: `${label(c)} rejected XOAUTH2 for ${c.monitor.mailbox}${c.claims ? '; nothing in the token explains it' : ''}`,
     candidates: [
-      ...(c.claims ? [] : ["the token could not be inspected: a missing role, wrong aud or expired token is still possible"]),
+      ...(c.claims ? [] : ['the token could not be inspected: a missing role, wrong aud or expired token is still possible']),
       ...(c.serverText && /Logon failure/i.test(c.serverText) ? ['throttling after many rapid logins, if this failure is intermittent'] : []),
       ...exchangeAccessCandidates(c),
     ],
@@ -601,7 +630,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   mailbox_full: (c) => ({
     summary: `${c.monitor.mailbox} is over its quota`,
     candidates: ['probe messages pile up in Inbox or Sent Items'],
-    fixes: [`Get-MailboxStatistics -Identity ${c.monitor.mailbox} | fl TotalItemSize`, 'Delete old probe messages from Inbox and Sent Items and set a retention policy'],
+    fixes: [
+      `Get-MailboxStatistics -Identity ${c.monitor.mailbox} | fl TotalItemSize`,
+      'Delete old probe messages from Inbox and Sent Items and set a retention policy',
+    ],
   }),
   sender_restricted: (c) => ({
     summary: `${c.monitor.mailbox} is restricted from sending (outbound spam)`,
@@ -625,7 +657,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   }),
   tenant_external_limit: (c) => ({
     summary: `Tenant ${c.monitor.tenantId} reached its daily limit for external recipients: every mailbox of the tenant is blocked, not only ${c.monitor.mailbox}`,
-    candidates: ['a bulk or compromised sender in the tenant sent to many outside recipients in the last 24 hours', 'a trial tenant (5.7.232), whose limit is low'],
+    candidates: [
+      'a bulk or compromised sender in the tenant sent to many outside recipients in the last 24 hours',
+      'a trial tenant (5.7.232), whose limit is low',
+    ],
     fixes: [
       'Wait for the 24-hour window to pass; mail to internal recipients still flows',
       'Find the senders: Microsoft Defender portal → Email & collaboration → Review → Restricted entities, and the outbound spam report',
@@ -634,7 +669,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   }),
   hve_external_recipient: (c) => ({
     summary: `${c.monitor.mailbox} is a High Volume Email account, which sends to internal recipients only`,
-    candidates: ['the monitor\'s HVE recipient is outside the tenant\'s accepted domains'],
+    candidates: ["the monitor's HVE recipient is outside the tenant's accepted domains"],
     fixes: [`Set the monitor's "hve": { "recipient": … } to a mailbox in tenant ${c.monitor.tenantId}`],
   }),
   send_budget_exhausted: (c) => ({
@@ -654,7 +689,10 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   // The server's own doing: it said so before hanging up (BYE, 421, -ERR then close), so no firewall, no bug.
   server_unavailable: (c) => ({
     summary: `${label(c)} server ${where(c)} ended the session or refused it for now, in its own words at ${c.stage}`,
-    candidates: ['the server is unavailable, restarting or shutting down (Exchange moves sessions between backends)', 'the server is throttling this app or mailbox: too many connections or logins at once'],
+    candidates: [
+      'the server is unavailable, restarting or shutting down (Exchange moves sessions between backends)',
+      'the server is throttling this app or mailbox: too many connections or logins at once',
+    ],
     fixes: [retryLater(c.backoffMs), 'Keep one connection per protocol per mailbox; if it lasts beyond an hour, check Microsoft 365 Service health'],
   }),
   protocol_error: (c) => ({

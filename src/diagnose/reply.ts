@@ -4,8 +4,7 @@ import type { ReasonCode } from '../core/reasons.js';
 // Exchange appends `[<backend FQDN> <ISO-8601 UTC> <16-hex id>]`, older replies `[FQDN]`, submission
 // replies `[Hostname=…]`. The bracket changes on every reply, so it is removed before matching and before
 // the text is used as anything but a log line. An IP literal (`Hello [10.0.0.1]`) is not such a bracket.
-const trailingBracket =
-  /\s*\[(?:Hostname=)?(?![\d.]+\])[A-Za-z0-9.\-…]+(?:\s+\d{4}-\d{2}-\d{2}T[\d:.]+Z\s+[0-9A-Fa-f]{16})?\]\s*$/;
+const trailingBracket = /\s*\[(?:Hostname=)?(?![\d.]+\])[A-Za-z0-9.\-…]+(?:\s+\d{4}-\d{2}-\d{2}T[\d:.]+Z\s+[0-9A-Fa-f]{16})?\]\s*$/;
 
 export function stripExchangeBracket(text: string): string {
   return text

@@ -2,7 +2,21 @@ import { SLA_DEFAULTS } from '../config/history.js';
 import { DAY_MS, HOUR_MS } from './calendar.js';
 import { appliesTo, complement, occurrences, totalLength, union, type Interval, type MaintenanceWindow } from './maintenance.js';
 import { addUtcMonths, coveredUntil, coverMs, overlap, startOfUtcMonth } from './spans.js';
-import { addTotals, subtractTotals, bucketIndex, DELIVERY_BOUNDS, DURATION_BOUNDS, emptyTotals, type CheckRef, type CheckStateRow, type HistoryStore, type IncidentRow, type ResultRow, type RollupDelta, type Totals } from './types.js';
+import {
+  addTotals,
+  subtractTotals,
+  bucketIndex,
+  DELIVERY_BOUNDS,
+  DURATION_BOUNDS,
+  emptyTotals,
+  type CheckRef,
+  type CheckStateRow,
+  type HistoryStore,
+  type IncidentRow,
+  type ResultRow,
+  type RollupDelta,
+  type Totals,
+} from './types.js';
 
 // How each second of a check's period is accounted (the README's "Accounting" section says the same):
 // - OK / FAIL: covered by a result of that outcome. A result covers from its start to the next result, at
@@ -75,7 +89,17 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
   let end = Math.min(input.to, input.now);
   if (!input.configured && state) end = Math.min(end, coveredUntil(state.lastAt, state.intervalS, Number.POSITIVE_INFINITY));
   const start = state ? Math.max(input.from, state.firstSeenAt) : end;
-  const blank: Accounted = { okMs: 0, failMs: 0, maintenanceMs: 0, unknownMs: 0, agentDownMs: 0, forgivenMs: 0, accountedFrom: start, accountedTo: Math.max(start, end), maintenanceWindows: [] };
+  const blank: Accounted = {
+    okMs: 0,
+    failMs: 0,
+    maintenanceMs: 0,
+    unknownMs: 0,
+    agentDownMs: 0,
+    forgivenMs: 0,
+    accountedFrom: start,
+    accountedTo: Math.max(start, end),
+    maintenanceWindows: [],
+  };
   if (!state || end <= start) return blank;
 
   let ok = input.totals.okMs;
@@ -112,7 +136,10 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
   fail = Math.max(0, fail);
   const unknown = Math.max(0, end - start - ok - fail - maintenance);
   const down = input.agentDown.reduce((sum, gap) => sum + overlap(gap.from, gap.to, start, end), 0);
-  const downInMaintenance = windows.reduce((sum, window) => sum + input.agentDown.reduce((s, gap) => s + overlap(gap.from, gap.to, window.from, window.to), 0), 0);
+  const downInMaintenance = windows.reduce(
+    (sum, window) => sum + input.agentDown.reduce((s, gap) => s + overlap(gap.from, gap.to, window.from, window.to), 0),
+    0,
+  );
   return {
     okMs: ok,
     failMs: fail,
@@ -160,7 +187,10 @@ async function outcomeInside(
 }
 
 /** ok / (ok + fail [+ unknown]); null when nothing was accounted. */
-export function availabilityOf(accounted: Pick<Accounted, 'okMs' | 'failMs' | 'unknownMs'>, policy: Pick<AccountingPolicy, 'unknownCountsAsDown'>): number | null {
+export function availabilityOf(
+  accounted: Pick<Accounted, 'okMs' | 'failMs' | 'unknownMs'>,
+  policy: Pick<AccountingPolicy, 'unknownCountsAsDown'>,
+): number | null {
   const down = accounted.failMs + (policy.unknownCountsAsDown ? accounted.unknownMs : 0);
   const total = accounted.okMs + down;
   return total > 0 ? accounted.okMs / total : null;
@@ -275,7 +305,13 @@ export async function directTotals(
   const wanted = checks ? new Set(checks.map(checkKey)) : undefined;
   for (const state of states) {
     if (wanted && !wanted.has(checkKey(state))) continue;
-    const edges = alignedFrom < alignedTo ? [{ from, to: alignedFrom }, { from: alignedTo, to }] : [{ from, to }];
+    const edges =
+      alignedFrom < alignedTo
+        ? [
+            { from, to: alignedFrom },
+            { from: alignedTo, to },
+          ]
+        : [{ from, to }];
     for (const edge of edges.filter((range) => range.to > range.from)) {
       const lookBack = coverMs(state.intervalS) * 2;
       const results = await store.results({ monitor: state.monitor, check: state.check, from: edge.from - lookBack, to: edge.to + lookBack });
@@ -327,7 +363,12 @@ export function ceilHour(ms: number): number {
  * Time no agent of this store was running within [from, to), from the recorded running periods. A period
  * still open and seen within a minute of `now` counts as running until now (heartbeats come every 15 s).
  */
-export function agentDownIntervals(runs: ReadonlyArray<{ startedAt: number; lastSeenAt: number; stoppedAt?: number }>, from: number, to: number, now: number): Interval[] {
+export function agentDownIntervals(
+  runs: ReadonlyArray<{ startedAt: number; lastSeenAt: number; stoppedAt?: number }>,
+  from: number,
+  to: number,
+  now: number,
+): Interval[] {
   const running = union(runs.map((run) => ({ from: run.startedAt, to: run.stoppedAt ?? (now - run.lastSeenAt < 60_000 ? now : run.lastSeenAt) })));
   return complement(running, from, Math.min(to, now));
 }

@@ -13,21 +13,36 @@ export function historyMetrics(registry: Registry, backend: string): RecorderEve
     labelNames: ['backend', 'result'],
     registers,
   });
-  const written = new Counter({ name: 'mailprobe_history_results_written_total', help: 'Check results written to the history store.', labelNames: ['backend'], registers });
+  const written = new Counter({
+    name: 'mailprobe_history_results_written_total',
+    help: 'Check results written to the history store.',
+    labelNames: ['backend'],
+    registers,
+  });
   const dropped = new Counter({
     name: 'mailprobe_history_results_dropped_total',
     help: 'Rows (check results, then closed incidents) dropped because the history store failed for longer than the pending limit allows.',
     labelNames: ['backend'],
     registers,
   });
-  const pending = new Gauge({ name: 'mailprobe_history_pending_results', help: 'Check results waiting to be written to the history store.', labelNames: ['backend'], registers });
+  const pending = new Gauge({
+    name: 'mailprobe_history_pending_results',
+    help: 'Check results waiting to be written to the history store.',
+    labelNames: ['backend'],
+    registers,
+  });
   const pendingRows = new Gauge({
     name: 'mailprobe_history_pending_rows',
     help: 'Rows waiting to be written to the history store, by kind (results, check_states, incidents); each kind is bounded.',
     labelNames: ['backend', 'kind'],
     registers,
   });
-  const up = new Gauge({ name: 'mailprobe_history_store_up', help: 'Whether the latest write to the history store succeeded (1) or failed (0).', labelNames: ['backend'], registers });
+  const up = new Gauge({
+    name: 'mailprobe_history_store_up',
+    help: 'Whether the latest write to the history store succeeded (1) or failed (0).',
+    labelNames: ['backend'],
+    registers,
+  });
   for (const result of ['success', 'failure']) writes.inc({ backend, result }, 0);
   written.inc({ backend }, 0);
   dropped.inc({ backend }, 0);

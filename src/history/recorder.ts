@@ -335,7 +335,8 @@ export class HistoryRecorder {
     } catch (error) {
       events?.onWrite?.({ ok: false, results: batch.results.length, seconds: (clock.monotonic() - started) / 1000 });
       // Logged once per outage, not once a second.
-      if (!this.#failing) logger.error('history: store write failed; results are kept in memory and retried', { backend: store.backend, error: messageOf(error) });
+      if (!this.#failing)
+        logger.error('history: store write failed; results are kept in memory and retried', { backend: store.backend, error: messageOf(error) });
       this.#failing = true;
       this.#requeue(batch);
     }
@@ -351,7 +352,11 @@ export class HistoryRecorder {
     for (const row of batch.incidents) if (!later.incidents.has(incidentKey(row))) later.incidents.set(incidentKey(row), row);
     for (const row of batch.checkStates) if (!later.checkStates.has(checkKey(row))) later.checkStates.set(checkKey(row), row);
     this.#bound();
-    for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily], ['month', batch.monthly]] as const) {
+    for (const [grain, deltas] of [
+      ['hour', batch.hourly],
+      ['day', batch.daily],
+      ['month', batch.monthly],
+    ] as const) {
       for (const delta of deltas) {
         const into = this.#delta(grain, delta, delta.bucket);
         into.okMs += delta.okMs;

@@ -35,7 +35,12 @@ export function duration(seconds: number | null): string {
   rest -= hours * 3600;
   const minutes = Math.floor(rest / 60);
   const secs = rest - minutes * 60;
-  const parts = [days ? `${days} d` : '', hours ? `${hours} h` : '', minutes ? `${minutes} min` : '', secs || (!days && !hours && !minutes) ? `${secs} s` : ''].filter(Boolean);
+  const parts = [
+    days ? `${days} d` : '',
+    hours ? `${hours} h` : '',
+    minutes ? `${minutes} min` : '',
+    secs || (!days && !hours && !minutes) ? `${secs} s` : '',
+  ].filter(Boolean);
   return sign + parts.slice(0, 3).join(' ');
 }
 
@@ -59,9 +64,14 @@ function accountingNote(report: SlaReport): string {
 function textReport(report: SlaReport): string {
   const lines = [...headline(report), accountingNote(report), ''];
   lines.push('Tenants:');
-  for (const tenant of report.tenants) lines.push(`  ${tenant.tenant.padEnd(20)} ${percent(tenant.availability).padStart(10)}  ${tenant.checks} checks, SLO missed ${tenant.sloMissed}, ${tenant.incidents} outages`);
+  for (const tenant of report.tenants)
+    lines.push(
+      `  ${tenant.tenant.padEnd(20)} ${percent(tenant.availability).padStart(10)}  ${tenant.checks} checks, SLO missed ${tenant.sloMissed}, ${tenant.incidents} outages`,
+    );
   lines.push('', 'Checks:');
-  lines.push(`  ${'monitor'.padEnd(28)} ${'check'.padEnd(9)} ${'availability'.padStart(12)} ${'target'.padStart(7)} ${'SLO'.padEnd(7)} ${'budget left'.padStart(14)} ${'down'.padStart(12)} ${'unknown'.padStart(12)}  p50/p95 s`);
+  lines.push(
+    `  ${'monitor'.padEnd(28)} ${'check'.padEnd(9)} ${'availability'.padStart(12)} ${'target'.padStart(7)} ${'SLO'.padEnd(7)} ${'budget left'.padStart(14)} ${'down'.padStart(12)} ${'unknown'.padStart(12)}  p50/p95 s`,
+  );
   for (const check of report.checks) {
     lines.push(
       `  ${check.monitor.padEnd(28)} ${check.check.padEnd(9)} ${percent(check.availability).padStart(12)} ${`${check.target}%`.padStart(7)} ${slo(check).padEnd(7)} ${duration(check.errorBudget.leftSeconds).padStart(14)} ${duration(check.failSeconds).padStart(12)} ${duration(check.unknownSeconds).padStart(12)}  ${check.durationSeconds.p50 ?? '–'}/${check.durationSeconds.p95 ?? '–'}`,
@@ -70,7 +80,9 @@ function textReport(report: SlaReport): string {
   lines.push('', `Incidents (${report.incidents.length}):`);
   if (report.incidents.length === 0) lines.push('  none');
   for (const incident of report.incidents) {
-    lines.push(`  ${local(report, incident.startedAt)} → ${local(report, incident.endedAt)}  ${duration(incident.durationSeconds)}  ${incident.monitor} ${incident.check}: ${incident.reason} at ${incident.stage}${incident.outage ? '' : ' (blip, counted as OK)'}`);
+    lines.push(
+      `  ${local(report, incident.startedAt)} → ${local(report, incident.endedAt)}  ${duration(incident.durationSeconds)}  ${incident.monitor} ${incident.check}: ${incident.reason} at ${incident.stage}${incident.outage ? '' : ' (blip, counted as OK)'}`,
+    );
     if (incident.serverText) lines.push(`    server said: ${incident.serverText}`);
     lines.push(`    fix: ${incident.fix}`);
   }
@@ -90,9 +102,27 @@ const cellMd = (value: string): string => value.replace(/\|/g, '\\|').replace(/\
 
 function markdownReport(report: SlaReport): string {
   const [title, overall] = headline(report);
-  const lines = [`# ${title}`, '', overall ?? '', '', `_${accountingNote(report)}_`, '', '## Tenants', '', '| tenant | availability | checks | SLO missed | outages |', '| --- | ---: | ---: | ---: | ---: |'];
-  for (const tenant of report.tenants) lines.push(`| ${cellMd(tenant.tenant)} | ${percent(tenant.availability)} | ${tenant.checks} | ${tenant.sloMissed} | ${tenant.incidents} |`);
-  lines.push('', '## Checks', '', '| monitor | check | availability | target | SLO | error budget left | down | unknown | MTTR | p50 / p95 duration | p50 / p95 delivery |', '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |');
+  const lines = [
+    `# ${title}`,
+    '',
+    overall ?? '',
+    '',
+    `_${accountingNote(report)}_`,
+    '',
+    '## Tenants',
+    '',
+    '| tenant | availability | checks | SLO missed | outages |',
+    '| --- | ---: | ---: | ---: | ---: |',
+  ];
+  for (const tenant of report.tenants)
+    lines.push(`| ${cellMd(tenant.tenant)} | ${percent(tenant.availability)} | ${tenant.checks} | ${tenant.sloMissed} | ${tenant.incidents} |`);
+  lines.push(
+    '',
+    '## Checks',
+    '',
+    '| monitor | check | availability | target | SLO | error budget left | down | unknown | MTTR | p50 / p95 duration | p50 / p95 delivery |',
+    '| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
   for (const check of report.checks) {
     lines.push(
       `| ${cellMd(check.monitor)} | ${check.check} | ${percent(check.availability)} | ${check.target} % | ${slo(check)} | ${duration(check.errorBudget.leftSeconds)} | ${duration(check.failSeconds)} | ${duration(check.unknownSeconds)} | ${duration(check.mttrSeconds)} | ${check.durationSeconds.p50 ?? '–'} / ${check.durationSeconds.p95 ?? '–'} s | ${check.deliverySeconds ? `${check.deliverySeconds.p50} / ${check.deliverySeconds.p95} s` : '–'} |`,
@@ -103,7 +133,9 @@ function markdownReport(report: SlaReport): string {
   else {
     lines.push('| start | end | duration | monitor | check | reason | fix |', '| --- | --- | ---: | --- | --- | --- | --- |');
     for (const incident of report.incidents) {
-      lines.push(`| ${local(report, incident.startedAt)} | ${local(report, incident.endedAt)} | ${duration(incident.durationSeconds)} | ${cellMd(incident.monitor)} | ${incident.check} | ${incident.reason}${incident.outage ? '' : ' (blip)'} | ${cellMd(incident.fix)} |`);
+      lines.push(
+        `| ${local(report, incident.startedAt)} | ${local(report, incident.endedAt)} | ${duration(incident.durationSeconds)} | ${cellMd(incident.monitor)} | ${incident.check} | ${incident.reason}${incident.outage ? '' : ' (blip)'} | ${cellMd(incident.fix)} |`,
+      );
     }
   }
   if (report.excluded.length > 0) {
@@ -131,16 +163,56 @@ function csvPercent(fraction: number | null): number | null {
 /** One row per check: what a spreadsheet wants. Incidents are in the other formats. */
 function csvReport(report: SlaReport): string {
   const header = [
-    'period', 'tenant', 'monitor', 'check', 'availability_percent', 'target_percent', 'slo_met', 'error_budget_seconds', 'error_budget_used_seconds', 'error_budget_left_seconds',
-    'ok_seconds', 'fail_seconds', 'maintenance_seconds', 'unknown_seconds', 'agent_down_seconds', 'coverage_percent', 'runs', 'failures', 'incidents', 'mttr_seconds',
-    'duration_p50_seconds', 'duration_p95_seconds', 'delivery_p50_seconds', 'delivery_p95_seconds',
+    'period',
+    'tenant',
+    'monitor',
+    'check',
+    'availability_percent',
+    'target_percent',
+    'slo_met',
+    'error_budget_seconds',
+    'error_budget_used_seconds',
+    'error_budget_left_seconds',
+    'ok_seconds',
+    'fail_seconds',
+    'maintenance_seconds',
+    'unknown_seconds',
+    'agent_down_seconds',
+    'coverage_percent',
+    'runs',
+    'failures',
+    'incidents',
+    'mttr_seconds',
+    'duration_p50_seconds',
+    'duration_p95_seconds',
+    'delivery_p50_seconds',
+    'delivery_p95_seconds',
   ];
   const rows = report.checks.map((check) => [
-    report.period.label, check.tenant, check.monitor, check.check, csvPercent(check.availability), check.target, check.sloMet,
-    check.errorBudget.totalSeconds, check.errorBudget.usedSeconds, check.errorBudget.leftSeconds,
-    check.okSeconds, check.failSeconds, check.maintenanceSeconds, check.unknownSeconds, check.agentDownSeconds, csvPercent(check.coverage),
-    check.runs, check.failures, check.incidents, check.mttrSeconds,
-    check.durationSeconds.p50, check.durationSeconds.p95, check.deliverySeconds?.p50 ?? null, check.deliverySeconds?.p95 ?? null,
+    report.period.label,
+    check.tenant,
+    check.monitor,
+    check.check,
+    csvPercent(check.availability),
+    check.target,
+    check.sloMet,
+    check.errorBudget.totalSeconds,
+    check.errorBudget.usedSeconds,
+    check.errorBudget.leftSeconds,
+    check.okSeconds,
+    check.failSeconds,
+    check.maintenanceSeconds,
+    check.unknownSeconds,
+    check.agentDownSeconds,
+    csvPercent(check.coverage),
+    check.runs,
+    check.failures,
+    check.incidents,
+    check.mttrSeconds,
+    check.durationSeconds.p50,
+    check.durationSeconds.p95,
+    check.deliverySeconds?.p50 ?? null,
+    check.deliverySeconds?.p95 ?? null,
   ]);
   return `${[header, ...rows].map((row) => row.map(csvCell).join(',')).join('\r\n')}\r\n`;
 }
@@ -161,7 +233,10 @@ function htmlReport(report: SlaReport): string {
     )
     .join('\n');
   const tenantRows = report.tenants
-    .map((tenant) => `<tr><td>${e(tenant.tenant)}</td><td class="n">${percent(tenant.availability)}</td><td class="n">${tenant.checks}</td><td class="n">${tenant.sloMissed}</td><td class="n">${tenant.incidents}</td></tr>`)
+    .map(
+      (tenant) =>
+        `<tr><td>${e(tenant.tenant)}</td><td class="n">${percent(tenant.availability)}</td><td class="n">${tenant.checks}</td><td class="n">${tenant.sloMissed}</td><td class="n">${tenant.incidents}</td></tr>`,
+    )
     .join('\n');
   const incidentRows = report.incidents
     .map(
@@ -169,7 +244,9 @@ function htmlReport(report: SlaReport): string {
         `<tr><td>${e(local(report, incident.startedAt))}</td><td>${e(local(report, incident.endedAt))}</td><td class="n">${duration(incident.durationSeconds)}</td><td>${e(incident.monitor)}</td><td>${incident.check}</td><td><code>${e(incident.reason)}</code>${incident.outage ? '' : ' (blip)'}<br><small>${e(incident.serverText ?? '')}</small></td><td>${e(incident.fix)}</td></tr>`,
     )
     .join('\n');
-  const excluded = report.excluded.map((window) => `<li>${e(window.name)}: ${e(local(report, window.from))} – ${e(local(report, window.to))} (${e(window.scope)})</li>`).join('');
+  const excluded = report.excluded
+    .map((window) => `<li>${e(window.name)}: ${e(local(report, window.from))} – ${e(local(report, window.to))} (${e(window.scope)})</li>`)
+    .join('');
   const down = report.agentDown.map((gap) => `<li>${e(local(report, gap.from))} – ${e(local(report, gap.to))} (${duration(gap.seconds)})</li>`).join('');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>${e(title ?? 'mailprobe report')}</title>

@@ -135,7 +135,13 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const end = Math.min(to, now);
   const [states, incidentRows, runs] = await Promise.all([
     store.checkStates({ status: false }),
-    store.incidents({ from, to: end, limit: INCIDENT_LIMIT, ...(query.monitor ? { monitor: query.monitor } : {}), ...(query.tenant ? { tenant: query.tenant } : {}) }),
+    store.incidents({
+      from,
+      to: end,
+      limit: INCIDENT_LIMIT,
+      ...(query.monitor ? { monitor: query.monitor } : {}),
+      ...(query.tenant ? { tenant: query.tenant } : {}),
+    }),
     store.agentRuns({ from, to: end }),
   ]);
   const configuredOf = new Map(context.configured.map((check) => [checkKey(check), check]));
@@ -179,15 +185,14 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     // Recurring windows are expanded over the time this check has data for, not over the period asked: a period
     // from the year 1900 must not expand 46,000 days of windows per check.
     for (const window of policy.maintenance.filter((candidate) => appliesTo(candidate, check))) {
-      for (const interval of occurrences(window, accounted.accountedFrom, accounted.accountedTo)) excluded.set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopeOf(window) });
+      for (const interval of occurrences(window, accounted.accountedFrom, accounted.accountedTo))
+        excluded.set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopeOf(window) });
     }
     const incidents = (incidentsOf.get(key) ?? []).filter((incident) => isOutage(incident, policy, end));
     checks.push(checkReport(check, accounted, rollup, incidents, policy));
   }
 
-  const incidents = incidentRows
-    .filter((row) => accountedOf.has(checkKey(row)))
-    .map((row) => incidentReport(row, policy, end));
+  const incidents = incidentRows.filter((row) => accountedOf.has(checkKey(row))).map((row) => incidentReport(row, policy, end));
   const sum = sumAccounted([...accountedOf.values()]);
   const outages = incidents.filter((incident) => incident.outage);
   const sloChecks = checks.filter((check) => check.sloMet !== null);
@@ -216,7 +221,9 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     tenants: tenantReports(checks),
     checks,
     incidents,
-    excluded: [...excluded.values()].sort((a, b) => a.interval.from - b.interval.from).map((entry) => ({ name: entry.name, from: iso(entry.interval.from), to: iso(entry.interval.to), scope: entry.scope })),
+    excluded: [...excluded.values()]
+      .sort((a, b) => a.interval.from - b.interval.from)
+      .map((entry) => ({ name: entry.name, from: iso(entry.interval.from), to: iso(entry.interval.to), scope: entry.scope })),
     agentDown: clipIntervals(agentDown, since, end).map((gap) => ({ from: iso(gap.from), to: iso(gap.to), seconds: round(gap.to - gap.from) })),
   };
 }
@@ -243,8 +250,14 @@ function checkReport(check: CheckIdentityRef, accounted: Accounted, rollup: Tota
     failures: rollup.failures,
     incidents: outages.length,
     mttrSeconds: mttr(outages.flatMap((incident) => (incident.endedAt === undefined ? [] : [(incident.endedAt - incident.startedAt) / 1000]))),
-    durationSeconds: { p50: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.5)), p95: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.95)) },
-    deliverySeconds: rollup.deliveries > 0 ? { p50: roundTo(quantile(DELIVERY_BOUNDS, rollup.deliveryBuckets, 0.5)), p95: roundTo(quantile(DELIVERY_BOUNDS, rollup.deliveryBuckets, 0.95)) } : null,
+    durationSeconds: {
+      p50: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.5)),
+      p95: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.95)),
+    },
+    deliverySeconds:
+      rollup.deliveries > 0
+        ? { p50: roundTo(quantile(DELIVERY_BOUNDS, rollup.deliveryBuckets, 0.5)), p95: roundTo(quantile(DELIVERY_BOUNDS, rollup.deliveryBuckets, 0.95)) }
+        : null,
   };
 }
 
@@ -340,7 +353,9 @@ function iso(ms: number): string {
 }
 
 /** The checks of a configuration as the report names them. */
-export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; enabled: boolean; checks: readonly CheckKind[]; tenant: { key: string } }> }): ConfiguredCheck[] {
+export function reportChecks(config: {
+  monitors: ReadonlyArray<{ name: string; enabled: boolean; checks: readonly CheckKind[]; tenant: { key: string } }>;
+}): ConfiguredCheck[] {
   return config.monitors
     .filter((monitor) => monitor.enabled)
     .flatMap((monitor) =>
@@ -358,12 +373,18 @@ export function reportChecks(config: { monitors: ReadonlyArray<{ name: string; e
  * longest retention) bounds the period: it starts no earlier than the oldest rollup the store can hold and ends
  * no later than now, so no reader can make the report walk centuries.
  */
-export function resolvePeriod(ask: { period?: string; from?: string; to?: string }, timeZone: string, now: number, keptDays?: number): { from: number; to: number; label: string } {
+export function resolvePeriod(
+  ask: { period?: string; from?: string; to?: string },
+  timeZone: string,
+  now: number,
+  keptDays?: number,
+): { from: number; to: number; label: string } {
   const asked = askedPeriod(ask, timeZone, now);
   if (keptDays === undefined) return asked;
   const earliest = now - keptDays * 86_400_000;
   const latest = Math.max(now, monthRange(monthOf(now, timeZone), timeZone).to);
-  if (asked.to <= earliest) throw new RangeError(`the period asked (${asked.label}) ended before the oldest history kept (${keptDays} days, history.retention.dailyDays)`);
+  if (asked.to <= earliest)
+    throw new RangeError(`the period asked (${asked.label}) ended before the oldest history kept (${keptDays} days, history.retention.dailyDays)`);
   if (asked.from >= latest) throw new RangeError(`the period asked (${asked.label}) starts after this month`);
   return { from: Math.max(asked.from, earliest), to: Math.min(asked.to, latest), label: asked.label };
 }

@@ -33,7 +33,10 @@ const REOPEN_EVERY_MS = 30_000;
  * Opens the configured store, restores what it knew, and starts recording. A store that cannot be opened
  * (database down, disk full) is retried in the background; monitoring starts regardless.
  */
-export async function startHistory(config: LoadedConfig, deps: { clock: Clock; logger: Logger; registry: Registry; env: NodeJS.ProcessEnv }): Promise<HistoryService | undefined> {
+export async function startHistory(
+  config: LoadedConfig,
+  deps: { clock: Clock; logger: Logger; registry: Registry; env: NodeJS.ProcessEnv },
+): Promise<HistoryService | undefined> {
   const settings = historySettings(config);
   if (!settings.enabled) return undefined;
   const logger = deps.logger.child({ component: 'history' });
@@ -84,7 +87,11 @@ export async function startHistory(config: LoadedConfig, deps: { clock: Clock; l
       const { timeZone } = accountingPolicy(current);
       const now = deps.clock.now();
       const period = resolvePeriod(
-        { ...(ask.period !== undefined ? { period: ask.period } : {}), ...(ask.from !== undefined ? { from: ask.from } : {}), ...(ask.to !== undefined ? { to: ask.to } : {}) },
+        {
+          ...(ask.period !== undefined ? { period: ask.period } : {}),
+          ...(ask.from !== undefined ? { from: ask.from } : {}),
+          ...(ask.to !== undefined ? { to: ask.to } : {}),
+        },
         timeZone,
         now,
         historySettings(current).retention.dailyDays,
@@ -132,7 +139,10 @@ class ReopeningStore implements HistoryStore {
         throw error;
       });
       const wasFailing = Number.isFinite(this.#failedAt);
-      void this.#store.then(() => wasFailing && this.#logger.info('history store opened', { backend: this.backend }), () => undefined);
+      void this.#store.then(
+        () => wasFailing && this.#logger.info('history store opened', { backend: this.backend }),
+        () => undefined,
+      );
     }
     return this.#store;
   }

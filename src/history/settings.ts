@@ -40,7 +40,10 @@ export function describeStore(config: Pick<LoadedConfig, 'history' | 'agent'>): 
   return settings.backend === 'sqlite' ? settings.sqliteFile : 'postgres (history.postgresUrl)';
 }
 
-export async function openHistoryStore(config: Pick<LoadedConfig, 'history' | 'agent' | 'file'>, options: { env: NodeJS.ProcessEnv; now: number }): Promise<HistoryStore> {
+export async function openHistoryStore(
+  config: Pick<LoadedConfig, 'history' | 'agent' | 'file'>,
+  options: { env: NodeJS.ProcessEnv; now: number },
+): Promise<HistoryStore> {
   const settings = historySettings(config);
   if (settings.backend === 'sqlite') return openSqliteStore(settings.sqliteFile, { now: options.now });
   const source = config.history?.postgresUrl;
@@ -91,5 +94,7 @@ export function accountingPolicy(config: Pick<LoadedConfig, 'sla'>): AccountingP
 
 /** The checks the configuration runs now, with their tenants. */
 export function configuredChecks(config: Pick<LoadedConfig, 'monitors'>): CheckIdentityRef[] {
-  return config.monitors.filter((monitor) => monitor.enabled).flatMap((monitor) => monitor.checks.map((check) => ({ monitor: monitor.name, tenant: monitor.tenant.key, check })));
+  return config.monitors
+    .filter((monitor) => monitor.enabled)
+    .flatMap((monitor) => monitor.checks.map((check) => ({ monitor: monitor.name, tenant: monitor.tenant.key, check })));
 }

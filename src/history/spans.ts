@@ -17,7 +17,7 @@ export function coveredUntil(startedAt: number, intervalS: number, next: number)
 /** [from, to) cut at UTC hour, day or calendar month boundaries: [bucketStart, milliseconds inside it]. */
 export function splitSpan(from: number, to: number, grain: Grain): Array<[number, number]> {
   const parts: Array<[number, number]> = [];
-  for (let start = from; start < to; ) {
+  for (let start = from; start < to;) {
     const bucket = bucketOf(start, grain);
     const end = Math.min(to, nextBucket(bucket, grain));
     parts.push([bucket, end - start]);

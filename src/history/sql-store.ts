@@ -24,10 +24,51 @@ import type {
 
 type Row = Record<string, unknown>;
 
-const RESULT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'mailbox', 'duration_ms', 'ok', 'stage', 'reason', 'category', 'server_text', 'steps', 'delivery_ms', 'interval_s'];
+const RESULT_COLUMNS = [
+  'monitor',
+  'check_kind',
+  'started_at',
+  'tenant',
+  'mailbox',
+  'duration_ms',
+  'ok',
+  'stage',
+  'reason',
+  'category',
+  'server_text',
+  'steps',
+  'delivery_ms',
+  'interval_s',
+];
 const ROLLUP_COLUMNS = ['monitor', 'check_kind', 'bucket', 'tenant', ...ROLLUP_SUMS];
-const INCIDENT_COLUMNS = ['monitor', 'check_kind', 'started_at', 'tenant', 'ended_at', 'reason', 'stage', 'server_text', 'failures', 'fail_ms', 'last_failure_at', ...INCIDENT_DIAGNOSIS_COLUMNS];
-const STATE_COLUMNS = ['monitor', 'check_kind', 'tenant', 'mailbox', 'first_seen_at', 'last_at', 'last_ok', 'interval_s', 'consecutive_failures', 'last_success_at', 'open_incident_at', 'status'];
+const INCIDENT_COLUMNS = [
+  'monitor',
+  'check_kind',
+  'started_at',
+  'tenant',
+  'ended_at',
+  'reason',
+  'stage',
+  'server_text',
+  'failures',
+  'fail_ms',
+  'last_failure_at',
+  ...INCIDENT_DIAGNOSIS_COLUMNS,
+];
+const STATE_COLUMNS = [
+  'monitor',
+  'check_kind',
+  'tenant',
+  'mailbox',
+  'first_seen_at',
+  'last_at',
+  'last_ok',
+  'interval_s',
+  'consecutive_failures',
+  'last_success_at',
+  'open_incident_at',
+  'status',
+];
 const RUN_COLUMNS = ['id', 'started_at', 'last_seen_at', 'stopped_at'];
 
 // Well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
@@ -49,12 +90,28 @@ export class SqlHistoryStore implements HistoryStore {
   async write(batch: WriteBatch): Promise<void> {
     await this.#db.transaction(async (tx) => {
       await insertMany(tx, 'results', RESULT_COLUMNS, batch.results.map(resultValues), 'ON CONFLICT DO NOTHING');
-      for (const [grain, deltas] of [['hour', batch.hourly], ['day', batch.daily], ['month', batch.monthly]] as const) {
+      for (const [grain, deltas] of [
+        ['hour', batch.hourly],
+        ['day', batch.daily],
+        ['month', batch.monthly],
+      ] as const) {
         const table = ROLLUP_TABLES[grain];
         const add = ROLLUP_SUMS.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
-        await insertMany(tx, table, ROLLUP_COLUMNS, mergeDeltas(deltas).map(rollupValues), `ON CONFLICT (monitor, check_kind, bucket) DO UPDATE SET tenant = excluded.tenant, ${add}`);
+        await insertMany(
+          tx,
+          table,
+          ROLLUP_COLUMNS,
+          mergeDeltas(deltas).map(rollupValues),
+          `ON CONFLICT (monitor, check_kind, bucket) DO UPDATE SET tenant = excluded.tenant, ${add}`,
+        );
       }
-      await insertMany(tx, 'incidents', INCIDENT_COLUMNS, lastOf(batch.incidents, (i) => `${i.monitor}\u0000${i.check}\u0000${i.startedAt}`).map(incidentValues), replaceClause(INCIDENT_COLUMNS, 3));
+      await insertMany(
+        tx,
+        'incidents',
+        INCIDENT_COLUMNS,
+        lastOf(batch.incidents, (i) => `${i.monitor}\u0000${i.check}\u0000${i.startedAt}`).map(incidentValues),
+        replaceClause(INCIDENT_COLUMNS, 3),
+      );
       // A check's first result stays its first, even when an agent that could not read the store at start
       // writes the check as new.
       const keepFirstSeen = replaceClause(STATE_COLUMNS, 2).replace(
@@ -96,7 +153,13 @@ export class SqlHistoryStore implements HistoryStore {
       [query.from, query.to, ...params],
     );
     return onlyChecks(
-      rows.map((row) => ({ monitor: String(row.monitor), check: row.check_kind as CheckKind, bucket: Number(row.bucket), okMs: Number(row.ok_ms), failMs: Number(row.fail_ms) })),
+      rows.map((row) => ({
+        monitor: String(row.monitor),
+        check: row.check_kind as CheckKind,
+        bucket: Number(row.bucket),
+        okMs: Number(row.ok_ms),
+        failMs: Number(row.fail_ms),
+      })),
       query.checks,
     );
   }
@@ -134,10 +197,10 @@ export class SqlHistoryStore implements HistoryStore {
     }
     where += checks.where;
     params.push(...checks.params);
-    const rows = await this.#db.query<Row>(`SELECT ${INCIDENT_COLUMNS.join(', ')} FROM incidents WHERE ${where} ORDER BY started_at DESC, monitor, check_kind LIMIT ?`, [
-      ...params,
-      query.limit,
-    ]);
+    const rows = await this.#db.query<Row>(
+      `SELECT ${INCIDENT_COLUMNS.join(', ')} FROM incidents WHERE ${where} ORDER BY started_at DESC, monitor, check_kind LIMIT ?`,
+      [...params, query.limit],
+    );
     return onlyChecks(rows.map(incidentOf), query.checks);
   }
 
@@ -183,7 +246,7 @@ export class SqlHistoryStore implements HistoryStore {
 async function insertMany(tx: SqlExecutor, table: string, columns: readonly string[], rows: unknown[][], conflict: string): Promise<void> {
   const most = Math.max(1, Math.floor(PARAMS_PER_STATEMENT / columns.length));
   const tuple = `(${columns.map(() => '?').join(', ')})`;
-  for (let start = 0; start < rows.length; ) {
+  for (let start = 0; start < rows.length;) {
     const left = Math.min(rows.length - start, most);
     let size = 1;
     while (size * 4 <= left) size *= 4;
@@ -337,8 +400,21 @@ function rollupOf(row: Row): RollupDelta {
 function incidentValues(row: IncidentRow): unknown[] {
   const { diagnosis } = row;
   return [
-    row.monitor, row.check, row.startedAt, row.tenant, orNull(row.endedAt), row.reason, row.stage, orNull(row.serverText), row.failures, Math.round(row.failMs), row.lastFailureAt,
-    orNull(diagnosis?.summary), orNull(diagnosis?.fix), orNull(diagnosis?.protocol), orNull(diagnosis?.cloud),
+    row.monitor,
+    row.check,
+    row.startedAt,
+    row.tenant,
+    orNull(row.endedAt),
+    row.reason,
+    row.stage,
+    orNull(row.serverText),
+    row.failures,
+    Math.round(row.failMs),
+    row.lastFailureAt,
+    orNull(diagnosis?.summary),
+    orNull(diagnosis?.fix),
+    orNull(diagnosis?.protocol),
+    orNull(diagnosis?.cloud),
   ];
 }
 

@@ -3,7 +3,14 @@ import { accountCheck, agentDownIntervals, availabilityOf, ceilHour, checkKey, t
 import { addLocalDays, DAY_MS, localDayKey, startOfLocalDay } from './calendar.js';
 import { CheckRangeSums, readPlan } from './range-sums.js';
 import type { Interval } from './maintenance.js';
-import { AVAILABILITY_WINDOWS, type AvailabilityWindow, type CheckHistorySummary, type DaySummary, type HistoryReader, type IncidentSummary } from './reader.js';
+import {
+  AVAILABILITY_WINDOWS,
+  type AvailabilityWindow,
+  type CheckHistorySummary,
+  type DaySummary,
+  type HistoryReader,
+  type IncidentSummary,
+} from './reader.js';
 import type { CheckRef, HistoryStore, IncidentRow, ResultRow } from './types.js';
 
 // Incidents overlapping 90 days of the checks asked for: far more than any page shows, bounded all the same.
@@ -41,7 +48,9 @@ export class StoreHistoryReader implements HistoryReader {
 
     const configured = this.#configured;
     const states = await store.checkStates(query.checks ? { checks: query.checks } : {});
-    const wanted = query.checks ?? [...new Map([...configured.values(), ...states].map((ref) => [checkKey(ref), { monitor: ref.monitor, check: ref.check }])).values()];
+    const wanted = query.checks ?? [
+      ...new Map([...configured.values(), ...states].map((ref) => [checkKey(ref), { monitor: ref.monitor, check: ref.check }])).values(),
+    ];
     const stateOf = new Map(states.map((state) => [checkKey(state), state]));
 
     // Today's bar ends now: read (and sum) it by the hour so far, not as a whole UTC day.
@@ -148,7 +157,9 @@ export function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<str
 }
 
 export function clipIntervals(intervals: readonly Interval[], from: number, to: number): Interval[] {
-  return intervals.flatMap((interval) => (interval.to > from && interval.from < to ? [{ from: Math.max(from, interval.from), to: Math.min(to, interval.to) }] : []));
+  return intervals.flatMap((interval) =>
+    interval.to > from && interval.from < to ? [{ from: Math.max(from, interval.from), to: Math.min(to, interval.to) }] : [],
+  );
 }
 
 /** Raw results of one check, fetched once per range asked (maintenance windows ask per day). */
@@ -164,4 +175,3 @@ export function memoResults(store: HistoryStore, ref: { monitor: string; check: 
     return found;
   };
 }
-

@@ -85,13 +85,18 @@ export class ListenerSecurity {
     const now = this.now();
     if (now - this.checkedAt < this.recheckMs) return;
     this.checkedAt = now;
-    const fingerprint = this.fingerprintOf([...(this.web?.sources ?? (this.options.webConfigFile ? [this.options.webConfigFile] : [])), ...(this.options.bearerTokenFile ? [this.options.bearerTokenFile] : [])]);
+    const fingerprint = this.fingerprintOf([
+      ...(this.web?.sources ?? (this.options.webConfigFile ? [this.options.webConfigFile] : [])),
+      ...(this.options.bearerTokenFile ? [this.options.bearerTokenFile] : []),
+    ]);
     if (fingerprint === this.fingerprint) return;
     try {
       const loaded = this.read();
       const hadTls = this.web?.tls !== undefined;
       if ((loaded.web?.tls !== undefined) !== hadTls) {
-        throw new ConfigError([{ file: this.options.webConfigFile ?? '', path: 'tls_server_config', message: `switching TLS ${hadTls ? 'off' : 'on'} needs a restart` }]);
+        throw new ConfigError([
+          { file: this.options.webConfigFile ?? '', path: 'tls_server_config', message: `switching TLS ${hadTls ? 'off' : 'on'} needs a restart` },
+        ]);
       }
       const tlsChanged = JSON.stringify(loaded.web?.tls) !== JSON.stringify(this.web?.tls);
       this.apply(loaded);
@@ -102,7 +107,9 @@ export class ListenerSecurity {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       if (message !== this.broken) {
-        this.options.logger.error('listener security file invalid; protected paths answer 500 until it is fixed, the last good certificate stays', { error: message });
+        this.options.logger.error('listener security file invalid; protected paths answer 500 until it is fixed, the last good certificate stays', {
+          error: message,
+        });
       }
       this.broken = message;
       // Seen once; the next change of any file tries again.

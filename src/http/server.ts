@@ -116,7 +116,11 @@ const ROUTES: Record<string, Route> = {
       return json(report.ready ? 200 : 503, { ready: report.ready, detail: report.detail });
     },
   },
-  '/metrics': { access: 'protected', heavy: true, reply: async ({ metrics }) => ({ status: 200, type: metrics.contentType, body: () => metrics.exposition() }) },
+  '/metrics': {
+    access: 'protected',
+    heavy: true,
+    reply: async ({ metrics }) => ({ status: 200, type: metrics.contentType, body: () => metrics.exposition() }),
+  },
   '/api/status': { access: 'protected', heavy: true, reply: async ({ status }) => json(200, await status()) },
 };
 
@@ -158,7 +162,15 @@ export function startHttpServer(options: HttpServerOptions): Promise<RunningHttp
   };
   const tls = security?.tls;
   const server: Server | HttpsServer = tls
-    ? createHttpsServer({ ...tls.context, requestCert: tls.clientAuth !== 'NoClientCert', rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert', connectionsCheckingInterval: TIMEOUT_SWEEP_MS }, onRequest)
+    ? createHttpsServer(
+        {
+          ...tls.context,
+          requestCert: tls.clientAuth !== 'NoClientCert',
+          rejectUnauthorized: tls.clientAuth === 'RequireAndVerifyClientCert',
+          connectionsCheckingInterval: TIMEOUT_SWEEP_MS,
+        },
+        onRequest,
+      )
     : createServer({ connectionsCheckingInterval: TIMEOUT_SWEEP_MS }, onRequest);
   capConnectionsPerAddress(server, limits.maxConnectionsPerAddress, logger);
   if (tls && security) secureRotation(server as HttpsServer, security, logger);
@@ -218,7 +230,11 @@ async function handle(options: HttpServerOptions, state: RequestState, req: Inco
     if (!security.allowRequest()) return send(req, res, text(429, 'too many requests\n'));
     const verdict = await security.authorize(req.headers.authorization, req.socket.remoteAddress);
     if (verdict === 'unavailable') return send(req, res, text(500, 'internal error: the listener security configuration is invalid\n'));
-    if (verdict === 'limited') return send(req, res, { ...text(429, 'too many failed logins from this address\n'), headers: { 'Retry-After': String(FAILED_LOGIN_BUDGET.refillMs / 1000) } });
+    if (verdict === 'limited')
+      return send(req, res, {
+        ...text(429, 'too many failed logins from this address\n'),
+        headers: { 'Retry-After': String(FAILED_LOGIN_BUDGET.refillMs / 1000) },
+      });
     if (verdict === 'denied') return send(req, res, { ...text(401, 'unauthorized\n'), headers: { 'WWW-Authenticate': security.challenges() } });
   }
   if (route === undefined) return send(req, res, text(404, 'not found\n'));
@@ -228,7 +244,8 @@ async function handle(options: HttpServerOptions, state: RequestState, req: Inco
     return send(req, res, text(405, 'method not allowed\n'));
   }
   if (!route.heavy) return send(req, res, await route.reply(options));
-  if (state.heavy >= state.limits.maxHeavyRequests) return send(req, res, { ...text(503, 'busy: too many scrapes at once, retry shortly\n'), headers: { 'Retry-After': '1' } });
+  if (state.heavy >= state.limits.maxHeavyRequests)
+    return send(req, res, { ...text(503, 'busy: too many scrapes at once, retry shortly\n'), headers: { 'Retry-After': '1' } });
   state.heavy += 1;
   try {
     await send(req, res, await route.reply(options));

@@ -159,10 +159,13 @@ export function parseWebConfig(text: string, file: string): WebConfig {
   const headers: Record<string, string> = {};
   for (const [name, value] of Object.entries(input.http_server_config?.headers ?? {})) {
     const allowed = HEADERS[name];
-    if (allowed === undefined) fail(file, `http_server_config.headers.${name}`, `HTTP header "${name}" can not be configured (allowed: ${Object.keys(HEADERS).join(', ')})`);
-    if (allowed !== null && !allowed.includes(value)) fail(file, `http_server_config.headers.${name}`, `expected one of ${allowed.map((v) => `"${v}"`).join(', ')}, got "${value}"`);
+    if (allowed === undefined)
+      fail(file, `http_server_config.headers.${name}`, `HTTP header "${name}" can not be configured (allowed: ${Object.keys(HEADERS).join(', ')})`);
+    if (allowed !== null && !allowed.includes(value))
+      fail(file, `http_server_config.headers.${name}`, `expected one of ${allowed.map((v) => `"${v}"`).join(', ')}, got "${value}"`);
     // Node refuses such a value on every response, so one newline in the file made every route (health too) a 500.
-    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value)) fail(file, `http_server_config.headers.${name}`, 'a header value cannot contain a line break or other control character');
+    if (/[\x00-\x08\x0a-\x1f\x7f]/.test(value))
+      fail(file, `http_server_config.headers.${name}`, 'a header value cannot contain a line break or other control character');
     if (value !== '') headers[name] = value;
   }
   if (input.http_server_config?.http2 === true) notices.push('http_server_config.http2: this listener serves HTTP/1.1 only; Prometheus falls back to it');

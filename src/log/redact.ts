@@ -12,10 +12,7 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // carries the top bits of the first character of the user name (only a bare "user=" gives "dXNlcj0=").
   [/dXNlcj[0-3][A-Za-z0-9+/]*={0,2}/g, REDACTION_MASK],
   [/\b(client_secret|client_assertion|access_token|refresh_token|id_token)=[^&\s"']*/gi, `$1=${REDACTION_MASK}`],
-  [
-    /"(client_secret|client_assertion|access_token|refresh_token|id_token)"(\s*:\s*)"(?:[^"\\]|\\.)*"/gi,
-    `"$1"$2"${REDACTION_MASK}"`,
-  ],
+  [/"(client_secret|client_assertion|access_token|refresh_token|id_token)"(\s*:\s*)"(?:[^"\\]|\\.)*"/gi, `"$1"$2"${REDACTION_MASK}"`],
 ];
 
 // Object keys whose value is secret whatever it looks like.
@@ -72,7 +69,11 @@ export class Redactor {
 
   #walkObject(value: object, path: WeakSet<object>): unknown {
     if (Array.isArray(value)) return value.map((item: unknown) => this.#walk(item, path));
-    if (value instanceof Map) return this.#walkEntries([...value.entries()].map(([k, v]) => [String(k), v]), path);
+    if (value instanceof Map)
+      return this.#walkEntries(
+        [...value.entries()].map(([k, v]) => [String(k), v]),
+        path,
+      );
     if (value instanceof Set) return [...value].map((item: unknown) => this.#walk(item, path));
     if (!(value instanceof Error)) return this.#walkEntries(Object.entries(value), path);
     const record = this.#walkEntries(Object.entries(value), path);

@@ -85,7 +85,9 @@ const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
     name: 'mailprobe_checks_total',
     type: 'counter',
     help: 'Check runs by result (success or failure).',
-    render: (s) => sample('mailprobe_checks_total', `${s.labels},result="success"`, s.runs.success) + sample('mailprobe_checks_total', `${s.labels},result="failure"`, s.runs.failure),
+    render: (s) =>
+      sample('mailprobe_checks_total', `${s.labels},result="success"`, s.runs.success) +
+      sample('mailprobe_checks_total', `${s.labels},result="failure"`, s.runs.failure),
   },
   {
     name: 'mailprobe_check_last_run_timestamp_seconds',
@@ -173,7 +175,11 @@ const MONITOR_FAMILIES: ReadonlyArray<Family<MonitorSeries>> = [
 const SCRAPE_FAMILIES = {
   bytes: familyHeader('mailprobe_exposition_bytes', 'gauge', 'Size of the previous /metrics answer before compression.'),
   samples: familyHeader('mailprobe_exposition_samples', 'gauge', 'Samples in the previous /metrics answer.'),
-  seconds: familyHeader('mailprobe_exposition_render_seconds', 'gauge', 'Time the agent spent rendering the previous /metrics answer (not counting the network).'),
+  seconds: familyHeader(
+    'mailprobe_exposition_render_seconds',
+    'gauge',
+    'Time the agent spent rendering the previous /metrics answer (not counting the network).',
+  ),
 };
 
 interface ClientState {
@@ -515,7 +521,14 @@ export class MailprobeMetrics {
       addCheck(existing, checkKeyOfId);
       return;
     }
-    const monitor: MonitorSeries = existing ?? { labels: flat(`monitor="${esc(id.monitor)}"`), tenant: id.tenant, mailbox: id.mailbox, interval, checks: [], ...NOTHING_RENDERED };
+    const monitor: MonitorSeries = existing ?? {
+      labels: flat(`monitor="${esc(id.monitor)}"`),
+      tenant: id.tenant,
+      mailbox: id.mailbox,
+      interval,
+      checks: [],
+      ...NOTHING_RENDERED,
+    };
     Object.assign(monitor, { tenant: id.tenant, mailbox: id.mailbox, interval });
     addCheck(monitor, checkKeyOfId);
     this.#monitorFamilies.render(monitor);

@@ -112,7 +112,9 @@ export async function findProbeMail(client: ImapFlow, ids: ReadonlySet<string> |
 export async function confirmProbeMail(client: ImapFlow, uids: readonly number[], id: string): Promise<number[]> {
   if (uids.length === 0) return [];
   const messages = await client.fetchAll([...uids], { uid: true, headers: [PROBE_ID_HEADER] }, { uid: true });
-  return messages.filter((message) => (headerFields(message.headers, [PROBE_ID_HEADER]).get(PROBE_ID_HEADER.toLowerCase()) ?? []).includes(id)).map((message) => message.uid);
+  return messages
+    .filter((message) => (headerFields(message.headers, [PROBE_ID_HEADER]).get(PROBE_ID_HEADER.toLowerCase()) ?? []).includes(id))
+    .map((message) => message.uid);
 }
 
 /** Whatever stops a cleanup after the probe's real work succeeded is cleanup_failed, with the server's words kept. */

@@ -46,7 +46,11 @@ export class ImapClient {
   /** Connects with implicit TLS (993). Resolves once the handshake is done; the greeting is not read yet. */
   static async connect(options: LineClientOptions): Promise<ImapClient> {
     // A literal is read whole, after the line that announces it.
-    const lines = await LineSocket.connect({ ...options, maxLineLength: MAX_LINE_BYTES, maxBufferedBytes: MAX_LINE_BYTES + MAX_LITERAL_BYTES + READ_AHEAD_BYTES });
+    const lines = await LineSocket.connect({
+      ...options,
+      maxLineLength: MAX_LINE_BYTES,
+      maxBufferedBytes: MAX_LINE_BYTES + MAX_LITERAL_BYTES + READ_AHEAD_BYTES,
+    });
     return new ImapClient(lines, options);
   }
 

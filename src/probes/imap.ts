@@ -137,12 +137,7 @@ function transcriptLogger(run: ProbeRun, transcript: Transcript, watchdog: Watch
  * the session set-up imapflow does after login (ID, NAMESPACE) and for `work`, then logout. Exchange's "BAD User is
  * authenticated but not connected." answers the first command after login, so it lands in `afterAuth`.
  */
-export async function withImapSession<T>(
-  ctx: ProbeContext,
-  run: ProbeRun,
-  afterAuth: Stage,
-  work: (client: ImapFlow) => Promise<T>,
-): Promise<T> {
+export async function withImapSession<T>(ctx: ProbeContext, run: ProbeRun, afterAuth: Stage, work: (client: ImapFlow) => Promise<T>): Promise<T> {
   const { recorder } = run;
   const endpoint = ctx.endpoints.imap;
   let socket: tls.TLSSocket | undefined;

@@ -10,7 +10,12 @@ const serverSays = serverRefusals('pop3', 'CAPA', (err) => (err instanceof Pop3R
 
 /** POP3 over implicit TLS: greeting, CAPA offers XOAUTH2, AUTH XOAUTH2 (two-step), STAT, QUIT. */
 export const pop3Probe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
-  runProbe(ctx, 'pop3', (line) => line, (run) => pop3Session(ctx, run));
+  runProbe(
+    ctx,
+    'pop3',
+    (line) => line,
+    (run) => pop3Session(ctx, run),
+  );
 
 async function pop3Session(ctx: ProbeContext, run: ProbeRun): Promise<void> {
   const { recorder, facts } = run;

@@ -82,7 +82,9 @@ export function loadProbeIdKeyring(file: string): ProbeIdKeyring {
   const parsed = parseProbeIdKeys(readFileSync(file, 'utf8'));
   // The key cannot be recreated without orphaning the probe mail it signed, so it is never replaced here.
   if (!parsed.ok) {
-    throw new Error(`${file}: ${parsed.message}; restore it from a replica or a backup, or delete it to have a new key made (probe messages signed with the old key are then left in the mailbox for you to delete)`);
+    throw new Error(
+      `${file}: ${parsed.message}; restore it from a replica or a backup, or delete it to have a new key made (probe messages signed with the old key are then left in the mailbox for you to delete)`,
+    );
   }
   return new ProbeIdKeyring(parsed.keys);
 }

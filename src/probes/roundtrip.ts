@@ -66,33 +66,38 @@ async function waitForDelivery(client: ImapFlow, ctx: ProbeContext, probeId: str
  * A cleanup that fails after the delivery was measured is cleanup_failed at stage cleanup, facts kept.
  */
 export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
-  runProbe(ctx, 'smtp', (line) => maskImapClientLine(maskSmtpClientLine(line)), async (run: ProbeRun) => {
-    const probeId = ctx.newProbeId();
-    run.facts.probeId = probeId;
-    const policy = ctx.probeMail ?? defaultPolicy(probeId);
+  runProbe(
+    ctx,
+    'smtp',
+    (line) => maskImapClientLine(maskSmtpClientLine(line)),
+    async (run: ProbeRun) => {
+      const probeId = ctx.newProbeId();
+      run.facts.probeId = probeId;
+      const policy = ctx.probeMail ?? defaultPolicy(probeId);
 
-    const sendStart = ctx.clock.monotonic();
-    await sendProbeMessage(ctx, run, probeId);
-    // The server accepted the message when QUIT began; the QUIT round trip belongs to neither send nor delivery.
-    run.recorder.end();
-    const last = run.recorder.steps.at(-1);
-    const acceptedAt = ctx.clock.monotonic() - (last?.step === 'logout' ? last.seconds * 1000 : 0);
-    run.facts.sendSeconds = seconds(acceptedAt - sendStart);
-    // From here on the probe speaks IMAP: waiting for the message, and deleting it.
-    run.protocol = 'imap';
-    const deadlineAt = acceptedAt + policy.roundtrip.deadlineMs;
+      const sendStart = ctx.clock.monotonic();
+      await sendProbeMessage(ctx, run, probeId);
+      // The server accepted the message when QUIT began; the QUIT round trip belongs to neither send nor delivery.
+      run.recorder.end();
+      const last = run.recorder.steps.at(-1);
+      const acceptedAt = ctx.clock.monotonic() - (last?.step === 'logout' ? last.seconds * 1000 : 0);
+      run.facts.sendSeconds = seconds(acceptedAt - sendStart);
+      // From here on the probe speaks IMAP: waiting for the message, and deleting it.
+      run.protocol = 'imap';
+      const deadlineAt = acceptedAt + policy.roundtrip.deadlineMs;
 
-    await withImapSession(ctx, run, 'delivery', async (client) => {
-      await client.mailboxOpen('INBOX');
-      const seenAt = await waitForDelivery(client, ctx, probeId, deadlineAt, policy);
-      run.facts.deliverySeconds = seconds(seenAt - acceptedAt);
-      if (!policy.cleanup) {
-        run.transcript.note('cleanup: switched off for this monitor; the probe message stays');
-        return;
-      }
-      run.recorder.begin('cleanup');
-      cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now()));
-    }).catch((err: unknown) => {
-      throw run.recorder.stage === 'cleanup' ? asCleanupFailure(err) : err;
-    });
-  });
+      await withImapSession(ctx, run, 'delivery', async (client) => {
+        await client.mailboxOpen('INBOX');
+        const seenAt = await waitForDelivery(client, ctx, probeId, deadlineAt, policy);
+        run.facts.deliverySeconds = seconds(seenAt - acceptedAt);
+        if (!policy.cleanup) {
+          run.transcript.note('cleanup: switched off for this monitor; the probe message stays');
+          return;
+        }
+        run.recorder.begin('cleanup');
+        cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now()));
+      }).catch((err: unknown) => {
+        throw run.recorder.stage === 'cleanup' ? asCleanupFailure(err) : err;
+      });
+    },
+  );

@@ -187,19 +187,14 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
       const broken = Promise.race([errored, ended]);
       for (const settles of [errored, ended, broken]) settles.catch(() => undefined);
       const step = <T>(start: (done: (err?: Error | null, value?: T) => void) => void): Promise<T> =>
-        Promise.race([
-          new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T)))),
-          broken,
-        ]);
+        Promise.race([new Promise<T>((resolve, reject) => start((err, value) => (err ? reject(err) : resolve(value as T)))), broken]);
 
       await step<void>((done) => smtp.connect((err) => done(err)));
       await step<boolean>((done) => smtp.login({ user: ctx.mailbox, method: XOAUTH2_HANDLER }, (err, ok) => done(err, ok)));
 
       recorder.begin('send');
       const message = composeMessage(ctx.mailbox, recipient, probeId, ctx.clock.now());
-      const info = await step<{ response: string }>((done) =>
-        smtp.send({ from: ctx.mailbox, to: [recipient] }, message, (err, sent) => done(err, sent)),
-      );
+      const info = await step<{ response: string }>((done) => smtp.send({ from: ctx.mailbox, to: [recipient] }, message, (err, sent) => done(err, sent)));
       const sent: ProbeMessage = { probeId, messageId: probeMessageId(probeId), serverResponse: info.response };
 
       recorder.begin('logout');

@@ -74,11 +74,7 @@ function sharedContext(ca: readonly string[]): SecureContext | undefined {
   return context ?? undefined;
 }
 
-const VERSION_REJECTED = new Set([
-  'ERR_SSL_UNSUPPORTED_PROTOCOL',
-  'ERR_SSL_NO_PROTOCOLS_AVAILABLE',
-  'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION',
-]);
+const VERSION_REJECTED = new Set(['ERR_SSL_UNSUPPORTED_PROTOCOL', 'ERR_SSL_NO_PROTOCOLS_AVAILABLE', 'ERR_SSL_TLSV1_ALERT_PROTOCOL_VERSION']);
 
 // Node's codes, imapflow's own (NoConnection, ETIMEOUT, CONNECT_TIMEOUT …) and nodemailer's
 // (ECONNECTION, ETIMEDOUT, ETLS, EDNS, EPROTOCOL) side by side: each library passes some through

@@ -108,7 +108,10 @@ export class Agent {
       const signature = `${monitor.tenant.key}\u0000${monitor.mailbox}\u0000${monitor.intervalSeconds}`;
       announced.set(job.key, signature);
       if (this.#announced.get(job.key) === signature) continue;
-      this.#options.metrics.expectCheck({ monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check: job.check }, monitor.intervalSeconds);
+      this.#options.metrics.expectCheck(
+        { monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check: job.check },
+        monitor.intervalSeconds,
+      );
     }
     this.#announced = announced;
     for (const tenant of config.tenants.values()) {
@@ -155,12 +158,20 @@ export class Agent {
       result: result.outcome.ok ? 'success' : 'failure',
       durationSeconds: Number(result.durationSeconds.toFixed(3)),
       latenessSeconds: Number(latenessSeconds.toFixed(3)),
-      ...(failure ? { stage: failure.stage, reason: result.reason, serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary } : {}),
+      ...(failure
+        ? { stage: failure.stage, reason: result.reason, serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary }
+        : {}),
     };
     if (result.outcome.ok) logger.info('check passed', meta);
     else logger.warn('check failed', meta);
     const until = backoffUntil(result);
-    if (until !== undefined) logger.warn('check backing off as its server asked', { monitor: result.monitor, check: result.check, until: new Date(until).toISOString(), maxIntervals: SERVER_BACKOFF_INTERVALS });
+    if (until !== undefined)
+      logger.warn('check backing off as its server asked', {
+        monitor: result.monitor,
+        check: result.check,
+        until: new Date(until).toISOString(),
+        maxIntervals: SERVER_BACKOFF_INTERVALS,
+      });
     for (const listener of this.#options.listeners ?? []) {
       try {
         listener(event, job);

@@ -25,7 +25,10 @@ export async function refreshCredentialExpiry(
     if (local) deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, local.type, local.expiresAt / 1000);
     return;
   }
-  const result = await fetchAppCredentials(deps.tokens, tenant, { graphResource: tenant.graph.resource, ...(tenant.graph.baseUrl ? { graphBaseUrl: tenant.graph.baseUrl } : {}) });
+  const result = await fetchAppCredentials(deps.tokens, tenant, {
+    graphResource: tenant.graph.resource,
+    ...(tenant.graph.baseUrl ? { graphBaseUrl: tenant.graph.baseUrl } : {}),
+  });
   if (!result.ok) {
     deps.logger.warn('cannot read credential expiry from Microsoft Graph; using the local value', {
       tenant: tenant.key,

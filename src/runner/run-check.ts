@@ -51,12 +51,7 @@ export const SERVER_BACKOFF_INTERVALS = 3;
 
 // The runner, not the probe, owns the deadline, the token and what it shows, so every protocol gets them the
 // same way and a probe body stays a plain protocol dialogue.
-export async function runCheck(
-  deps: CheckDeps,
-  monitor: ResolvedMonitor,
-  check: CheckKind,
-  options: RunCheckOptions = {},
-): Promise<CheckResult> {
+export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check: CheckKind, options: RunCheckOptions = {}): Promise<CheckResult> {
   const transcript = options.transcript ?? SILENT_TRANSCRIPT;
   const startedAt = deps.clock.now();
   const started = deps.clock.monotonic();
@@ -136,7 +131,9 @@ export async function runCheck(
     // The token is evidence, not a gate: only what fails on every server stops the check here. A missing role
     // goes to the server, which may hold a grant the token does not show (Exchange RBAC for Applications).
     // deps.requiredRoles follows the descriptor's protocol order; an endpoint naming its own role (HVE's Mail.Send) replaces that protocol's.
-    const required = CHECK[check].protocols.map((protocol, index) => monitor.endpoints[protocol].role ?? deps.requiredRoles[check][index] ?? PROTOCOL[protocol].role);
+    const required = CHECK[check].protocols.map(
+      (protocol, index) => monitor.endpoints[protocol].role ?? deps.requiredRoles[check][index] ?? PROTOCOL[protocol].role,
+    );
     const problems = tokenProblems(token.claims, { tenantId: monitor.tenant.tenantId, requiredRoles: [...required], now: deps.clock.now() });
     const problem = problems.find(isCertain);
     if (problem) {

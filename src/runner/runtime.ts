@@ -12,12 +12,7 @@ export interface Runtime {
 }
 
 /** Wires the production dependencies once, for `check`, `doctor` and the daemon alike. */
-export function createRuntime(options: {
-  clock: Clock;
-  redactor: Redactor;
-  events?: Partial<TokenEvents>;
-  env?: NodeJS.ProcessEnv;
-}): Runtime {
+export function createRuntime(options: { clock: Clock; redactor: Redactor; events?: Partial<TokenEvents>; env?: NodeJS.ProcessEnv }): Runtime {
   const tokens = new MsalTokenProvider({
     clock: options.clock,
     ...(options.env ? { env: options.env } : {}),

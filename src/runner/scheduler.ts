@@ -6,7 +6,6 @@ import type { Clock } from '../core/clock.js';
 import { backoffUntil, type CheckResult } from '../core/result.js';
 import { checkKey } from '../core/state.js';
 
-
 export interface Job {
   key: string;
   monitor: ResolvedMonitor;
@@ -140,10 +139,13 @@ export class Scheduler {
       if (state.job.monitor.schedule !== schedule) continue;
       const key = state.job.key;
       const startAt = slotTime + Math.floor(jitterFraction(key) * window);
-      const timer = setTimeout(() => {
-        this.#pending.delete(timer);
-        this.#slot(key, startAt);
-      }, Math.max(0, startAt - now));
+      const timer = setTimeout(
+        () => {
+          this.#pending.delete(timer);
+          this.#slot(key, startAt);
+        },
+        Math.max(0, startAt - now),
+      );
       this.#pending.add(timer);
     }
   }
@@ -192,4 +194,3 @@ export class Scheduler {
     }
   }
 }
-

@@ -76,10 +76,7 @@ async function signedLeaf(
 }
 
 /** A self-signed leaf: a client that does not hold exactly this certificate as a CA must reject it. */
-export async function createSelfSigned(
-  commonName: string,
-  options: { validDays?: number; notBefore?: Date } = {},
-): Promise<Pem> {
+export async function createSelfSigned(commonName: string, options: { validDays?: number; notBefore?: Date } = {}): Promise<Pem> {
   const result = await generate([{ name: 'commonName', value: commonName }], {
     ...validity(options.validDays, options.notBefore),
     keySize: 2048,
@@ -88,10 +85,7 @@ export async function createSelfSigned(
   return { cert: result.cert, key: result.private };
 }
 
-export async function createCertificateCredential(
-  commonName: string,
-  options: { validDays?: number; notBefore?: Date } = {},
-): Promise<CertificateCredential> {
+export async function createCertificateCredential(commonName: string, options: { validDays?: number; notBefore?: Date } = {}): Promise<CertificateCredential> {
   const pem = await createSelfSigned(commonName, options);
   const x509 = new X509Certificate(pem.cert);
   return {

@@ -73,7 +73,14 @@ export class DelegatedGrants {
   /** Redeems an approved device code once; returns the new grant's first refresh token. */
   completeDeviceCode(record: DeviceCodeRecord, now: number): { refreshToken: string; grant: GrantRecord } {
     this.#deviceCodes.delete(record.deviceCode);
-    const grant: GrantRecord = { tenantId: record.tenantId, clientId: record.clientId, user: record.approvedBy ?? '', scopes: record.scopes, signedInAt: now, issuedAt: now };
+    const grant: GrantRecord = {
+      tenantId: record.tenantId,
+      clientId: record.clientId,
+      user: record.approvedBy ?? '',
+      scopes: record.scopes,
+      signedInAt: now,
+      issuedAt: now,
+    };
     return { refreshToken: this.#issue(grant), grant };
   }
 
@@ -93,7 +100,10 @@ export class DelegatedGrants {
       };
     }
     if (now - grant.issuedAt > INACTIVITY_MS) {
-      return { code: 700082, text: `The refresh token has expired due to inactivity. The token was issued on ${iso(grant.issuedAt)} and was inactive for 90.00:00:00.` };
+      return {
+        code: 700082,
+        text: `The refresh token has expired due to inactivity. The token was issued on ${iso(grant.issuedAt)} and was inactive for 90.00:00:00.`,
+      };
     }
     return undefined;
   }

@@ -31,7 +31,12 @@ interface DemoTenant {
 }
 
 const TENANTS: readonly DemoTenant[] = [
-  { key: 'contoso', domain: 'contoso.onmicrosoft.com', clientId: deterministicGuid('demo-app-contoso'), mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com'] },
+  {
+    key: 'contoso',
+    domain: 'contoso.onmicrosoft.com',
+    clientId: deterministicGuid('demo-app-contoso'),
+    mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com'],
+  },
   { key: 'fabrikam', domain: 'fabrikam.onmicrosoft.com', clientId: deterministicGuid('demo-app-fabrikam'), mailboxes: ['scanner@fabrikam.onmicrosoft.com'] },
   { key: 'northwind', domain: 'northwind.onmicrosoft.com', clientId: deterministicGuid('demo-app-northwind'), mailboxes: ['orders@northwind.onmicrosoft.com'] },
   // Both mailboxes are in the app's SMTP scope and pass with a role-less token, until the script takes billing out.
@@ -79,7 +84,13 @@ export async function startDemoEnvironment(options: {
   const specs: TenantSpec[] = TENANTS.map((tenant) => ({
     domain: tenant.domain,
     displayName: tenant.key,
-    apps: [{ clientId: tenant.clientId, displayName: `mailprobe ${tenant.key}`, ...(tenant.rbacSmtpScope ? { roles: ['IMAP.AccessAsApp', 'POP.AccessAsApp'] } : {}) }],
+    apps: [
+      {
+        clientId: tenant.clientId,
+        displayName: `mailprobe ${tenant.key}`,
+        ...(tenant.rbacSmtpScope ? { roles: ['IMAP.AccessAsApp', 'POP.AccessAsApp'] } : {}),
+      },
+    ],
     mailboxes: tenant.mailboxes.map((address) => ({ address, ...(tenant.rbacSmtpScope ? { fullAccess: [] } : {}) })),
   }));
   const model = SandboxModel.fromSpec(specs);
@@ -112,7 +123,14 @@ export async function startDemoEnvironment(options: {
     tenant.mailboxes.map((mailbox) => {
       const local = mailbox.split('@')[0] ?? 'probe';
       // What the public status page shows: names chosen for readers, not the addresses.
-      return { name: `${tenant.key}-${local}`, displayName: `${capitalise(tenant.key)} ${local}`, group: capitalise(tenant.key), tenant: tenant.key, mailbox, checks: demoChecks(tenant, mailbox, options.checks) };
+      return {
+        name: `${tenant.key}-${local}`,
+        displayName: `${capitalise(tenant.key)} ${local}`,
+        group: capitalise(tenant.key),
+        tenant: tenant.key,
+        mailbox,
+        checks: demoChecks(tenant, mailbox, options.checks),
+      };
     }),
   ).filter((monitor) => monitor.checks.length > 0); // woodgrove runs smtp only, and only where smtp is allowed
   const file = join(dir, 'monitors.json');
@@ -273,17 +291,23 @@ export function playDemoScript(
   const script = options.script ?? DEMO_SCRIPT;
   const schedule = (offsetSeconds: number): void => {
     for (const event of script) {
-      const timer = setTimeout(() => {
-        timers.delete(timer);
-        event.apply(env);
-        options.onEvent(event);
-      }, (offsetSeconds + event.atSeconds) * 1000);
+      const timer = setTimeout(
+        () => {
+          timers.delete(timer);
+          event.apply(env);
+          options.onEvent(event);
+        },
+        (offsetSeconds + event.atSeconds) * 1000,
+      );
       timers.add(timer);
     }
-    const next = setTimeout(() => {
-      timers.delete(next);
-      schedule(0);
-    }, (offsetSeconds + options.cycleSeconds) * 1000);
+    const next = setTimeout(
+      () => {
+        timers.delete(next);
+        schedule(0);
+      },
+      (offsetSeconds + options.cycleSeconds) * 1000,
+    );
     timers.add(next);
   };
   schedule(0);

@@ -55,7 +55,10 @@ function json(status: number, value: unknown, headers: Record<string, string> = 
 
 /** `2023-05-06 06:03:00Z`, the form Entra writes into error_description and timestamp. */
 function entraTimestamp(epochMs: number): string {
-  return new Date(epochMs).toISOString().replace('T', ' ').replace(/\.\d{3}Z$/, 'Z');
+  return new Date(epochMs)
+    .toISOString()
+    .replace('T', ' ')
+    .replace(/\.\d{3}Z$/, 'Z');
 }
 
 export interface EntraErrorContext {
@@ -89,27 +92,59 @@ function parseScope(ctx: EntraErrorContext, scopeParam: string): Verdict<string>
   const defaults = scopes.filter((scope) => scope.endsWith(DEFAULT_SUFFIX));
   const resources = new Set(defaults.map((scope) => scope.slice(0, -DEFAULT_SUFFIX.length).toLowerCase()));
   if (resources.size > 1) {
-    return { ok: false, answer: entraError(ctx, 400, 'invalid_scope', 700022,
-      `The provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${scopes.join(' ')} is not valid.`) };
+    return {
+      ok: false,
+      answer: entraError(
+        ctx,
+        400,
+        'invalid_scope',
+        700022,
+        `The provided value for the input parameter scope is not valid because it contains more than one resource. Scope ${scopes.join(' ')} is not valid.`,
+      ),
+    };
   }
   const offending = scopes.find((scope) => !scope.endsWith(DEFAULT_SUFFIX));
   const [first] = defaults;
   if (offending === undefined && first !== undefined) return { ok: true, value: first.slice(0, -DEFAULT_SUFFIX.length) };
   // A specific permission on a resource URI (…/IMAP.AccessAsApp) gets the /.default hint; anything else is malformed.
   if (offending !== undefined && /^https?:\/\/[^/\s]+\/\S+$/i.test(offending)) {
-    return { ok: false, answer: entraError(ctx, 400, 'invalid_scope', 1002012,
-      `The provided value for scope ${offending} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`) };
+    return {
+      ok: false,
+      answer: entraError(
+        ctx,
+        400,
+        'invalid_scope',
+        1002012,
+        `The provided value for scope ${offending} is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).`,
+      ),
+    };
   }
-  return { ok: false, answer: entraError(ctx, 400, 'invalid_scope', 70011,
-    `The provided value for the input parameter 'scope' is not valid. The scope ${scopeParam} is not valid.`) };
+  return {
+    ok: false,
+    answer: entraError(
+      ctx,
+      400,
+      'invalid_scope',
+      70011,
+      `The provided value for the input parameter 'scope' is not valid. The scope ${scopeParam} is not valid.`,
+    ),
+  };
 }
 
 function resolveResource(ctx: EntraErrorContext, tenant: TenantRecord, resourceUri: string): Verdict<{ audience: string; resource: ResourceKind }> {
   const host = /^https:\/\/([^/]+)\/?$/i.exec(resourceUri)?.[1]?.toLowerCase();
   const resource = host === undefined ? undefined : RESOURCE_HOSTS[host];
   if (host === undefined || resource === undefined) {
-    return { ok: false, answer: entraError(ctx, 400, 'invalid_resource', 500011,
-      `The resource principal named ${resourceUri} was not found in the tenant named ${tenant.displayName}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`) };
+    return {
+      ok: false,
+      answer: entraError(
+        ctx,
+        400,
+        'invalid_resource',
+        500011,
+        `The resource principal named ${resourceUri} was not found in the tenant named ${tenant.displayName}. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You might have sent your authentication request to the wrong tenant.`,
+      ),
+    };
   }
   return { ok: true, value: { audience: `https://${host}`, resource } };
 }
@@ -120,11 +155,27 @@ function checkSecret(ctx: EntraErrorContext, app: AppRecord, secret: string): Ve
   const matching = app.secrets.filter((candidate) => candidate.value === secret);
   if (matching.some((candidate) => candidate.expiresAt > ctx.now)) return { ok: true, value: 'secret' };
   if (matching.length > 0) {
-    return { ok: false, answer: entraError(ctx, 401, 'invalid_client', 7000222,
-      `The provided client secret keys for app '${app.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`) };
+    return {
+      ok: false,
+      answer: entraError(
+        ctx,
+        401,
+        'invalid_client',
+        7000222,
+        `The provided client secret keys for app '${app.clientId}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+      ),
+    };
   }
-  return { ok: false, answer: entraError(ctx, 401, 'invalid_client', 7000215,
-    `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`) };
+  return {
+    ok: false,
+    answer: entraError(
+      ctx,
+      401,
+      'invalid_client',
+      7000215,
+      `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${app.clientId}'.`,
+    ),
+  };
 }
 
 function thumbprintFromHeader(value: unknown): string {
@@ -144,35 +195,59 @@ const FEDERATION_DOC = 'https://learn.microsoft.com/entra/workload-id/workload-i
  * Texts: docs/exchange-online-errors.md, "Federated credentials".
  */
 function checkFederatedAssertion(ctx: EntraErrorContext, model: SandboxModel, app: AppRecord, decoded: DecodedJwt): Verdict<Credential> {
-  const fail = (status: number, error: string, code: number, text: string): Verdict<Credential> => ({ ok: false, answer: entraError(ctx, status, error, code, text) });
+  const fail = (status: number, error: string, code: number, text: string): Verdict<Credential> => ({
+    ok: false,
+    answer: entraError(ctx, status, error, code, text),
+  });
   const payload = decoded.payload;
   const issuer = typeof payload['iss'] === 'string' ? payload['iss'] : '';
   const subject = typeof payload['sub'] === 'string' ? payload['sub'] : '';
   const rawAudience = payload['aud'];
-  const audiences = typeof rawAudience === 'string' ? [rawAudience] : Array.isArray(rawAudience) ? rawAudience.filter((a): a is string => typeof a === 'string') : [];
+  const audiences =
+    typeof rawAudience === 'string' ? [rawAudience] : Array.isArray(rawAudience) ? rawAudience.filter((a): a is string => typeof a === 'string') : [];
   const exp = typeof payload['exp'] === 'number' ? payload['exp'] * 1000 : 0;
   const nbf = typeof payload['nbf'] === 'number' ? payload['nbf'] * 1000 : 0;
   if (exp <= ctx.now || nbf > ctx.now + 300_000) {
-    return fail(401, 'invalid_client', 700024,
-      `Client assertion is not within its valid time range. Current time: ${ticks(ctx.now)}, assertion valid from ${ticks(nbf)}, expiry time of assertion ${ticks(exp)}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`);
+    return fail(
+      401,
+      'invalid_client',
+      700024,
+      `Client assertion is not within its valid time range. Current time: ${ticks(ctx.now)}, assertion valid from ${ticks(nbf)}, expiry time of assertion ${ticks(exp)}. Review the documentation at https://learn.microsoft.com/entra/identity-platform/certificate-credentials .`,
+    );
   }
   const byIssuer = app.federatedCredentials.filter((record) => record.issuer === issuer);
   if (byIssuer.length === 0) {
-    return fail(401, 'invalid_client', 700211,
-      `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${FEDERATION_DOC}`);
+    return fail(
+      401,
+      'invalid_client',
+      700211,
+      `No matching federated identity record found for presented assertion issuer '${issuer}'. Please check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${FEDERATION_DOC}`,
+    );
   }
   const bySubject = byIssuer.filter((record) => record.subject === subject);
   if (bySubject.length === 0) {
     if (byIssuer.some((record) => record.subject.toLowerCase() === subject.toLowerCase())) {
-      return fail(401, 'invalid_client', 7002138,
-        `No matching federated identity record found for presented assertion subject '${subject}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: ${FEDERATION_DOC}.`);
+      return fail(
+        401,
+        'invalid_client',
+        7002138,
+        `No matching federated identity record found for presented assertion subject '${subject}'. The subject matches with case-insensitive comparison, but not with case-sensitive comparison. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. See documentation at: ${FEDERATION_DOC}.`,
+      );
     }
-    return fail(401, 'invalid_client', 700213,
-      `No matching federated identity record found for presented assertion subject '${subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${FEDERATION_DOC}`);
+    return fail(
+      401,
+      'invalid_client',
+      700213,
+      `No matching federated identity record found for presented assertion subject '${subject}'. Check your federated identity credential Subject, Audience and Issuer against the presented assertion. ${FEDERATION_DOC}`,
+    );
   }
   if (!bySubject.some((record) => record.audiences.some((audience) => audiences.includes(audience)))) {
-    return fail(400, 'invalid_request', 70021,
-      `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audiences.join(',')}'. ${FEDERATION_DOC}`);
+    return fail(
+      400,
+      'invalid_request',
+      70021,
+      `No matching federated identity record found for presented assertion. Assertion Issuer: '${issuer}'. Assertion Subject: '${subject}'. Assertion Audience: '${audiences.join(',')}'. ${FEDERATION_DOC}`,
+    );
   }
   // Entra fetches the issuer's keys from its discovery document; the sandbox knows them from issueExternalToken.
   if (!model.verifyExternalToken(decoded)) return fail(401, 'invalid_client', 50013, 'Assertion failed signature validation.');
@@ -191,32 +266,53 @@ function checkAssertion(ctx: EntraErrorContext, model: SandboxModel, app: AppRec
   if (!decoded) return fail(400, 'invalid_request', 50027, 'JWT token is invalid or malformed.');
   if (decoded.payload['iss'] !== app.clientId && decoded.payload['sub'] !== app.clientId) return checkFederatedAssertion(ctx, model, app, decoded);
   if (decoded.payload['iss'] !== app.clientId || decoded.payload['sub'] !== app.clientId) {
-    return fail(401, 'invalid_client', 700021,
-      "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .");
+    return fail(
+      401,
+      'invalid_client',
+      700021,
+      "Client assertion application identifier doesn't match 'client_id' parameter. Review the documentation at https://docs.microsoft.com/en-us/azure/active-directory/develop/active-directory-certificate-credentials .",
+    );
   }
   const sha256 = thumbprintFromHeader(decoded.header['x5t#S256']);
   const sha1 = thumbprintFromHeader(decoded.header['x5t']);
   const presented = sha256 || sha1;
   const certificate = app.certificates.find((cert) => (sha256 ? cert.thumbprintSha256 === sha256 : cert.thumbprint === sha1));
   if (!certificate) {
-    return fail(401, 'invalid_client', 700027,
-      `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${presented}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${app.clientId}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/${app.applicationObjectId}']`);
+    return fail(
+      401,
+      'invalid_client',
+      700027,
+      `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${presented}', Please visit the Azure Portal, Graph Explorer or directly use MS Graph to see configured keys for app Id '${app.clientId}'. Review the documentation at https://docs.microsoft.com/en-us/graph/deployments to determine the corresponding service endpoint and https://docs.microsoft.com/en-us/graph/api/application-get?view=graph-rest-1.0&tabs=http to build a query request URL, such as 'https://graph.microsoft.com/beta/applications/${app.applicationObjectId}']`,
+    );
   }
   const found = `Found key 'Start=${new Date(certificate.startsAt).toISOString()}, End=${new Date(certificate.expiresAt).toISOString()}'`;
   if (!verifyJwtSignature(decoded, certificate.publicKey)) {
-    return fail(401, 'invalid_client', 700027,
-      `Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${presented}', ${found}]`);
+    return fail(
+      401,
+      'invalid_client',
+      700027,
+      `Client assertion contains an invalid signature. [Reason - The provided signature value did not match the expected signature value., Thumbprint of key used by client: '${presented}', ${found}]`,
+    );
   }
   if (certificate.expiresAt <= ctx.now) {
-    return fail(401, 'invalid_client', 700027,
-      `Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '${presented}', ${found}]`);
+    return fail(
+      401,
+      'invalid_client',
+      700027,
+      `Client assertion contains an invalid signature. [Reason - The key used is expired., Thumbprint of key used by client: '${presented}', ${found}]`,
+    );
   }
   return { ok: true, value: 'certificate' };
 }
 
 function unknownTenant(ctx: EntraErrorContext, tenantSegment: string): HttpAnswer {
-  return entraError(ctx, 400, 'invalid_tenant', 90002,
-    `Tenant '${tenantSegment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`);
+  return entraError(
+    ctx,
+    400,
+    'invalid_tenant',
+    90002,
+    `Tenant '${tenantSegment}' not found. Check to make sure you have the correct tenant ID and are signing into the correct cloud. Check with your subscription administrator, this may happen if there are no active subscriptions for the tenant.`,
+  );
 }
 
 function missingParameter(ctx: EntraErrorContext, name: string): HttpAnswer {
@@ -230,8 +326,13 @@ function missingParameter(ctx: EntraErrorContext, name: string): HttpAnswer {
 export function decideTokenRequest(model: SandboxModel, tenantSegment: string, form: URLSearchParams, correlationId: string): HttpAnswer {
   const ctx: EntraErrorContext = { now: model.now(), correlationId };
   if (MULTI_TENANT_SEGMENTS.has(tenantSegment.toLowerCase())) {
-    return entraError(ctx, 400, 'invalid_request', 9001023,
-      "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.");
+    return entraError(
+      ctx,
+      400,
+      'invalid_request',
+      9001023,
+      "The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.",
+    );
   }
   const tenant = model.findTenant(tenantSegment);
   if (!tenant) return unknownTenant(ctx, tenantSegment);
@@ -248,15 +349,19 @@ export function decideTokenRequest(model: SandboxModel, tenantSegment: string, f
   const scopeResource = parseScope(ctx, scope);
   const app = tenant.apps.get(clientId);
   if (!app) {
-    return entraError(ctx, 400, 'unauthorized_client', 700016,
-      `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
+    return entraError(
+      ctx,
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
   }
   if (!scopeResource.ok) return scopeResource.answer;
   const secret = form.get('client_secret');
   const assertion = form.get('client_assertion');
   if (!secret && !assertion) {
-    return entraError(ctx, 401, 'invalid_client', 7000218,
-      "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
+    return entraError(ctx, 401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   }
   const credential = secret ? checkSecret(ctx, app, secret) : checkAssertion(ctx, model, app, assertion ?? '', form.get('client_assertion_type'));
   if (!credential.ok) return credential.answer;
@@ -295,8 +400,13 @@ export function decideDeviceCode(model: SandboxModel, tenantSegment: string, for
   const clientId = form.get('client_id');
   if (!clientId) return missingParameter(ctx, 'client_id');
   if (!tenant.apps.get(clientId)) {
-    return entraError(ctx, 400, 'unauthorized_client', 700016,
-      `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`);
+    return entraError(
+      ctx,
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'. This can happen if the application has not been installed by the administrator of the tenant or consented to by any user in the tenant. You may have sent your authentication request to the wrong tenant.`,
+    );
   }
   const started = model.delegation.startDeviceCode(tenant.tenantId, clientId, delegatedScopes(form.get('scope')), ctx.now);
   const verificationUri = 'https://microsoft.com/devicelogin';
@@ -315,7 +425,14 @@ function decideDelegatedGrant(ctx: EntraErrorContext, model: SandboxModel, tenan
   const clientId = form.get('client_id');
   if (!clientId) return missingParameter(ctx, 'client_id');
   const app = tenant.apps.get(clientId);
-  if (!app) return entraError(ctx, 400, 'unauthorized_client', 700016, `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'.`);
+  if (!app)
+    return entraError(
+      ctx,
+      400,
+      'unauthorized_client',
+      700016,
+      `Application with identifier '${clientId}' was not found in the directory '${tenant.displayName}'.`,
+    );
   if (!app.publicClient) {
     return entraError(ctx, 401, 'invalid_client', 7000218, "The request body must contain the following parameter: 'client_assertion' or 'client_secret'.");
   }
@@ -324,8 +441,16 @@ function decideDelegatedGrant(ctx: EntraErrorContext, model: SandboxModel, tenan
     const code = form.get('device_code');
     if (!code) return missingParameter(ctx, 'device_code');
     const record = model.delegation.deviceCode(code);
-    if (!record || record.expiresAt <= ctx.now) return entraError(ctx, 400, 'expired_token', 70020, 'The provided value for the input parameter \'device_code\' is not valid. This device code has expired.');
-    if (!record.approvedBy) return entraError(ctx, 400, 'authorization_pending', 70016, 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.');
+    if (!record || record.expiresAt <= ctx.now)
+      return entraError(
+        ctx,
+        400,
+        'expired_token',
+        70020,
+        "The provided value for the input parameter 'device_code' is not valid. This device code has expired.",
+      );
+    if (!record.approvedBy)
+      return entraError(ctx, 400, 'authorization_pending', 70016, 'OAuth 2.0 device flow error. Authorization is pending. Continue polling.');
     issued = model.delegation.completeDeviceCode(record, ctx.now);
   } else {
     const refreshToken = form.get('refresh_token');
@@ -410,8 +535,12 @@ export function graphApplication(model: SandboxModel, authorization: string | un
   }
   const app = model.findTenant(claims.tid)?.apps.get(appId);
   if (!app) {
-    return graphError(model, 404, 'Request_ResourceNotFound',
-      `Resource '${appId}' does not exist or one of its queried reference-property objects are not present.`);
+    return graphError(
+      model,
+      404,
+      'Request_ResourceNotFound',
+      `Resource '${appId}' does not exist or one of its queried reference-property objects are not present.`,
+    );
   }
   const iso = (epochMs: number): string => new Date(epochMs).toISOString().replace(/\.000Z$/, 'Z');
   return json(200, {

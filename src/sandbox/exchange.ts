@@ -86,9 +86,7 @@ export function backendIdentity(fqdn: string, now: () => number): BackendIdentit
   };
 }
 
-export type SaslLogin =
-  | { ok: true; user: string; tenantId: string; appId: string }
-  | { ok: false; why: MailLoginDenial | 'sasl_malformed' };
+export type SaslLogin = { ok: true; user: string; tenantId: string; appId: string } | { ok: false; why: MailLoginDenial | 'sasl_malformed' };
 
 /** What the protocol servers share; built once per emulator and handed to each server. */
 export interface ExchangeContext {
@@ -165,7 +163,10 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeE
       return { ok: true, user: parsed.user.toLowerCase(), tenantId: decision.tenantId, appId: decision.appId };
     },
     submit(sender, recipients, raw) {
-      store.mailbox(sender).folder('Sent Items')!.append(raw, { flags: ['\\Seen'], internalDate: new Date(now()) });
+      store
+        .mailbox(sender)
+        .folder('Sent Items')!
+        .append(raw, { flags: ['\\Seen'], internalDate: new Date(now()) });
       if (faults.deliveryStopped) return;
       if (faults.deliveryDelayMs <= 0) {
         deliver(recipients, raw);

@@ -36,7 +36,11 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-export async function startIdentityEndpoint(options: { model: SandboxModel; tenantId: string; identities: ManagedIdentitySpec[] }): Promise<IdentityEndpointServer> {
+export async function startIdentityEndpoint(options: {
+  model: SandboxModel;
+  tenantId: string;
+  identities: ManagedIdentitySpec[];
+}): Promise<IdentityEndpointServer> {
   const { model } = options;
   const header = randomBytes(16).toString('hex');
   const issuer = `https://login.microsoftonline.com/${options.tenantId}/v2.0`;
@@ -51,7 +55,8 @@ export async function startIdentityEndpoint(options: { model: SandboxModel; tena
     if (imds && req.headers['metadata'] !== 'true') {
       return send(res, 400, { error: 'invalid_request', error_description: 'Required metadata header not specified' });
     }
-    if (!imds && req.headers['x-identity-header'] !== header) return send(res, 401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong' });
+    if (!imds && req.headers['x-identity-header'] !== header)
+      return send(res, 401, { error: 'unauthorized', error_description: 'X-IDENTITY-HEADER is missing or wrong' });
     const resource = url.searchParams.get('resource');
     if (!resource) return send(res, 400, { error: 'invalid_request', error_description: 'Required query variable resource is missing' });
     const clientId = url.searchParams.get('client_id') ?? undefined;

@@ -7,8 +7,7 @@ import { headerFields, headerValue, splitMessage, type Folder, type Mailbox, typ
  * where no public log shows Exchange's words for a reply, the wording follows the same style and is marked.
  */
 
-const CAPABILITY_BEFORE_AUTH =
-  'IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+';
+const CAPABILITY_BEFORE_AUTH = 'IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID UNSELECT CHILDREN IDLE NAMESPACE LITERAL+';
 const CAPABILITY_AFTER_AUTH =
   'IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS MOVE ID UNSELECT CLIENTACCESSRULES ' +
   'CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN IDLE NAMESPACE LITERAL+';
@@ -29,10 +28,7 @@ const SPECIAL_USE: Record<string, string> = {
 };
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-export async function startImapServer(
-  context: ExchangeContext,
-  options: { host: string; tls: TlsCredentials },
-): Promise<LineServer> {
+export async function startImapServer(context: ExchangeContext, options: { host: string; tls: TlsCredentials }): Promise<LineServer> {
   return startLineServer({
     host: options.host,
     tls: options.tls,
@@ -208,7 +204,12 @@ function section(raw: Buffer, spec: string): Buffer | undefined {
   if (upper === 'TEXT' || upper === '1') return body;
   const fields = /^HEADER\.FIELDS(\.NOT)?\s*\((.*)\)$/.exec(upper);
   if (!fields) return undefined;
-  const names = new Set(fields[2]!.split(/\s+/).filter(Boolean).map((name) => name.replace(/^"(.*)"$/, '$1')));
+  const names = new Set(
+    fields[2]!
+      .split(/\s+/)
+      .filter(Boolean)
+      .map((name) => name.replace(/^"(.*)"$/, '$1')),
+  );
   const keep = headerFields(raw).filter((field) => names.has(field.name.toUpperCase()) !== Boolean(fields[1]));
   return Buffer.from(`${keep.map((field) => field.raw.replace(/\r?\n$/, '\r\n')).join('')}\r\n`, 'latin1');
 }
@@ -602,9 +603,7 @@ class ImapSession {
       const flag = (name: string, present: boolean) => (message: StoredMessage) => message.flags.has(name) === present;
       const contains = (header: string, needle: string) => (message: StoredMessage) =>
         headerFields(message.raw).some(
-          (field) =>
-            field.name.toLowerCase() === header.toLowerCase() &&
-            decode(field.value).toLowerCase().includes(decode(needle).toLowerCase()),
+          (field) => field.name.toLowerCase() === header.toLowerCase() && decode(field.value).toLowerCase().includes(decode(needle).toLowerCase()),
         );
       const sent = (message: StoredMessage): number => {
         const date = new Date(headerValue(message.raw, 'Date') ?? message.internalDate.toISOString());
@@ -722,9 +721,7 @@ class ImapSession {
         message.flags.add('\\Seen');
         if (!items.some((item) => item.toUpperCase() === 'FLAGS')) parts.push(Buffer.from(` FLAGS (${[...message.flags].join(' ')})`, 'latin1'));
       }
-      this.connection.write(
-        Buffer.concat([Buffer.from(`* ${seq} FETCH (`, 'latin1'), ...parts, Buffer.from(')\r\n', 'latin1')]),
-      );
+      this.connection.write(Buffer.concat([Buffer.from(`* ${seq} FETCH (`, 'latin1'), ...parts, Buffer.from(')\r\n', 'latin1')]));
     }
     this.ok(command);
   }
@@ -769,7 +766,10 @@ class ImapSession {
     const spec = text(command.args[0]);
     const action = /^([+-]?)FLAGS(\.SILENT)?$/i.exec(text(command.args[1]));
     if (!action) throw new ArgumentError('bad STORE action');
-    const flags = command.args.slice(2).flatMap((token) => list(token)).map((token) => text(token));
+    const flags = command.args
+      .slice(2)
+      .flatMap((token) => list(token))
+      .map((token) => text(token));
     for (const { seq, message } of this.resolve(command, spec)) {
       if (action[1] === '') message.flags.clear();
       for (const flag of flags) {
@@ -787,9 +787,7 @@ class ImapSession {
     const picked = this.resolve(command, text(command.args[0]));
     const target = this.folder(command, command.args[1]);
     if (!target || (move && !this.writable(command))) return;
-    const copies = picked.map(({ message }) =>
-      target.append(message.raw, { flags: message.flags, internalDate: message.internalDate }),
-    );
+    const copies = picked.map(({ message }) => target.append(message.raw, { flags: message.flags, internalDate: message.internalDate }));
     const sourceUids = picked.map(({ message }) => message.uid).join(',');
     const copyUid = `COPYUID ${target.uidValidity} ${sourceUids} ${copies.map((copy) => copy.uid).join(',')}`;
     if (!move) {

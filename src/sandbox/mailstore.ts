@@ -8,15 +8,7 @@ export interface StoredMessage {
 }
 
 /** The folders Exchange Online shows over IMAP for an ordinary user mailbox, in its LIST order. */
-export const DEFAULT_FOLDERS = [
-  'Archive',
-  'Deleted Items',
-  'Drafts',
-  'INBOX',
-  'Junk Email',
-  'Outbox',
-  'Sent Items',
-] as const;
+export const DEFAULT_FOLDERS = ['Archive', 'Deleted Items', 'Drafts', 'INBOX', 'Junk Email', 'Outbox', 'Sent Items'] as const;
 
 export type FolderListener = () => void;
 
@@ -154,7 +146,14 @@ export function headerFields(raw: Buffer): HeaderField[] {
     }
     const colon = line.indexOf(':');
     if (colon <= 0) continue;
-    fields.push({ name: line.slice(0, colon).trim(), value: line.slice(colon + 1).replace(/\r?\n$/, '').trim(), raw: line });
+    fields.push({
+      name: line.slice(0, colon).trim(),
+      value: line
+        .slice(colon + 1)
+        .replace(/\r?\n$/, '')
+        .trim(),
+      raw: line,
+    });
   }
   return fields;
 }

@@ -44,11 +44,7 @@ interface UserTokenClaims {
   nbf: number;
 }
 
-export const EXCHANGE_AUDIENCES: readonly string[] = [
-  'https://outlook.office.com',
-  'https://outlook.office365.com',
-  'https://ps.outlook.com',
-];
+export const EXCHANGE_AUDIENCES: readonly string[] = ['https://outlook.office.com', 'https://outlook.office365.com', 'https://ps.outlook.com'];
 export const GRAPH_AUDIENCE = 'https://graph.microsoft.com';
 
 export type ResourceKind = 'exchange' | 'graph';
@@ -265,7 +261,13 @@ export interface ManagementScopeRecord {
 }
 
 /** RBAC for Applications roles: SMTP's, and Graph's mail roles (for the Graph checks to come). */
-export const APPLICATION_ROLES = ['Application SMTP.SendAsApp', 'Application Mail.Send', 'Application Mail.Read', 'Application Mail.ReadBasic', 'Application Mail.ReadWrite'] as const;
+export const APPLICATION_ROLES = [
+  'Application SMTP.SendAsApp',
+  'Application Mail.Send',
+  'Application Mail.Read',
+  'Application Mail.ReadBasic',
+  'Application Mail.ReadWrite',
+] as const;
 export type ApplicationRole = (typeof APPLICATION_ROLES)[number];
 
 /** New-ManagementRoleAssignment -App <clientId> -Role <role> -CustomResourceScope <scope>. */
@@ -570,7 +572,8 @@ export class SandboxModel {
     const entra = (claims.roles ?? []).includes(MAIL_ROLES[protocol]);
     const rbac = !entra && protocol === 'smtp' && this.#rbacCovers(tenant, claims.appid, 'Application SMTP.SendAsApp', user);
     if (!entra && !rbac) {
-      const assigned = protocol === 'smtp' && tenant.roleAssignments.some((assignment) => assignment.app === claims.appid && assignment.role === 'Application SMTP.SendAsApp');
+      const assigned =
+        protocol === 'smtp' && tenant.roleAssignments.some((assignment) => assignment.app === claims.appid && assignment.role === 'Application SMTP.SendAsApp');
       return deny(assigned ? 'rbac_out_of_scope' : 'role_missing');
     }
     if (tenant.exchangeServicePrincipals.get(claims.appid) !== claims.oid) return deny('no_service_principal');

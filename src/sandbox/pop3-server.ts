@@ -11,10 +11,7 @@ const UNKNOWN_COMMAND = '-ERR Protocol error. 14';
 const NO_SUCH_MESSAGE = '-ERR The specified message is out of range.';
 const CAPABILITIES = ['+OK', 'TOP', 'UIDL', 'SASL PLAIN XOAUTH2', 'USER', '.'];
 
-export async function startPop3Server(
-  context: ExchangeContext,
-  options: { host: string; tls: TlsCredentials },
-): Promise<LineServer> {
+export async function startPop3Server(context: ExchangeContext, options: { host: string; tls: TlsCredentials }): Promise<LineServer> {
   return startLineServer({
     host: options.host,
     tls: options.tls,
@@ -170,7 +167,11 @@ async function transaction(connection: LineConnection, maildrop: Maildrop): Prom
         const entry = pick(args[0]);
         if (!entry) break;
         const { header, body } = splitMessage(entry.message.raw);
-        const bodyLines = body.toString('latin1').split(/(?<=\n)/).slice(0, lines).join('');
+        const bodyLines = body
+          .toString('latin1')
+          .split(/(?<=\n)/)
+          .slice(0, lines)
+          .join('');
         connection.writeLine('+OK');
         connection.write(dotStuffed(Buffer.concat([header, Buffer.from(`\r\n${bodyLines}`, 'latin1')])));
         break;

@@ -12,10 +12,7 @@ import { bareAddress, headerValue } from './mailstore.js';
 const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 const CLOSING = '221 2.0.0 Service closing transmission channel';
 
-export async function startSmtpServer(
-  context: ExchangeContext,
-  options: { host: string; tls: TlsCredentials },
-): Promise<LineServer> {
+export async function startSmtpServer(context: ExchangeContext, options: { host: string; tls: TlsCredentials }): Promise<LineServer> {
   return startLineServer({
     host: options.host,
     starttls: options.tls,
@@ -57,9 +54,7 @@ class SmtpSession {
     }
     if (this.context.model.faults.reset.smtp) return this.connection.destroy();
     const banner = new Date(this.backend.now()).toUTCString().replace('GMT', '+0000');
-    this.reply(
-      `220 ${this.backend.smtpHost} Microsoft ESMTP MAIL Service ready at ${banner} [${this.backend.sessionId()}]`,
-    );
+    this.reply(`220 ${this.backend.smtpHost} Microsoft ESMTP MAIL Service ready at ${banner} [${this.backend.sessionId()}]`);
     this.connection.idleFarewell = '421 4.4.1 Connection timed out';
     try {
       await this.commands();

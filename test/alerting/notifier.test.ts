@@ -155,7 +155,10 @@ describe('delivery', () => {
     await once(closed, 'listening');
     const { port } = closed.address() as AddressInfo;
     closed.close();
-    const { notifier, logger, deliveries, feed } = harness(t, { maxAttempts: 2, notifiers: [{ type: 'webhook', name: 'gone', url: `http://127.0.0.1:${port}/hook` }] });
+    const { notifier, logger, deliveries, feed } = harness(t, {
+      maxAttempts: 2,
+      notifiers: [{ type: 'webhook', name: 'gone', url: `http://127.0.0.1:${port}/hook` }],
+    });
     feed(failed());
     await notifier.flush();
     assert.deepEqual(deliveries, [{ notifier: 'gone', type: 'webhook', result: 'failure', attempts: 2 }]);
@@ -164,7 +167,11 @@ describe('delivery', () => {
 
   test('close() abandons a stuck delivery after its grace period', async (t) => {
     const hanging = await startReceiver(t, () => 'hang');
-    const { notifier, logger, deliveries, feed } = harness(t, { notifiers: [{ type: 'webhook', name: 'stuck', url: hanging.url }] }, { fetchTimeoutMs: 10_000, closeGraceMs: 100 });
+    const { notifier, logger, deliveries, feed } = harness(
+      t,
+      { notifiers: [{ type: 'webhook', name: 'stuck', url: hanging.url }] },
+      { fetchTimeoutMs: 10_000, closeGraceMs: 100 },
+    );
     feed(failed());
     await hanging.waitFor(1);
     await notifier.close();
@@ -284,7 +291,8 @@ describe('secrets', () => {
     await until(() => lines.join('').includes('url is not an absolute URL') && lines.join('').includes('notification rejected, not retried'), 'the log lines');
     const text = lines.join('');
     assert.equal(receiver.received[0]?.headers['x-api-key'], 'HEADERSECRET-42', 'the header was sent');
-    for (const secret of ['SECRETTOKEN', '5f1c9e2a7b3d4c8e', 'webhookb2', '/services/', 'HEADERSECRET']) assert.ok(!text.includes(secret), `log contains ${secret}`);
+    for (const secret of ['SECRETTOKEN', '5f1c9e2a7b3d4c8e', 'webhookb2', '/services/', 'HEADERSECRET'])
+      assert.ok(!text.includes(secret), `log contains ${secret}`);
     assert.ok(text.includes(`"host":"${receiver.host}"`), 'the host is logged');
     assert.ok(text.includes('notification rejected, not retried'));
     assert.ok(text.includes('"problem":"url is not an absolute URL"'));
@@ -303,7 +311,10 @@ describe('helpers', () => {
 
   test('backoff doubles up to its cap; Retry-After wins up to its own cap', () => {
     const retry = { maxAttempts: 9, initialDelayMs: 1000, maxDelayMs: 5000, maxRetryAfterMs: 60_000 };
-    assert.deepEqual([1, 2, 3, 4, 5].map((n) => backoffDelayMs(n, retry)), [1000, 2000, 4000, 5000, 5000]);
+    assert.deepEqual(
+      [1, 2, 3, 4, 5].map((n) => backoffDelayMs(n, retry)),
+      [1000, 2000, 4000, 5000, 5000],
+    );
     assert.equal(backoffDelayMs(1, retry, 30_000), 30_000);
     assert.equal(backoffDelayMs(1, retry, 3_600_000), 60_000);
   });

@@ -142,7 +142,12 @@ describe('Teams body', () => {
               { type: 'TextBlock', text: 'Server said', weight: 'Bolder', wrap: true },
               { type: 'TextBlock', text: 'A1 NO AUTHENTICATE failed.', fontType: 'Monospace', wrap: true },
               { type: 'TextBlock', text: 'How to fix', weight: 'Bolder', wrap: true },
-              { type: 'TextBlock', text: 'Add-MailboxPermission -Identity probe@contoso.com -User \\<sp\\> -AccessRights FullAccess', wrap: true, spacing: 'Small' },
+              {
+                type: 'TextBlock',
+                text: 'Add-MailboxPermission -Identity probe@contoso.com -User \\<sp\\> -AccessRights FullAccess',
+                wrap: true,
+                spacing: 'Small',
+              },
               { type: 'TextBlock', text: 'Wait 30 minutes', wrap: true, spacing: 'Small' },
             ],
           },
@@ -154,7 +159,14 @@ describe('Teams body', () => {
   test('resolved: green headline, resolution time, no fixes', () => {
     const body = buildTeamsBody(resolved) as { attachments: Array<{ content: { body: Array<Record<string, unknown>> } }> };
     const blocks = body.attachments[0]?.content.body;
-    assert.deepEqual(blocks?.[0], { type: 'TextBlock', text: 'RESOLVED: probe-contoso imap (auth\\_failed)', weight: 'Bolder', size: 'Medium', color: 'Good', wrap: true });
+    assert.deepEqual(blocks?.[0], {
+      type: 'TextBlock',
+      text: 'RESOLVED: probe-contoso imap (auth\\_failed)',
+      weight: 'Bolder',
+      size: 'Medium',
+      color: 'Good',
+      wrap: true,
+    });
     assert.deepEqual((blocks?.[2]?.['facts'] as unknown[]).slice(-2), [
       { title: 'Failing since', value: '2025-03-01T10:00:00.000Z' },
       { title: 'Resolved at', value: '2025-03-01T10:30:00.000Z' },
@@ -186,7 +198,10 @@ describe('Slack body', () => {
         { type: 'section', text: { type: 'mrkdwn', text: '*Server said*\n```A1 NO AUTHENTICATE failed.```' } },
         {
           type: 'section',
-          text: { type: 'mrkdwn', text: '*How to fix*\n• Add-MailboxPermission -Identity probe@contoso.com -User &lt;sp&gt; -AccessRights FullAccess\n• Wait 30 minutes' },
+          text: {
+            type: 'mrkdwn',
+            text: '*How to fix*\n• Add-MailboxPermission -Identity probe@contoso.com -User &lt;sp&gt; -AccessRights FullAccess\n• Wait 30 minutes',
+          },
         },
         { type: 'context', elements: [{ type: 'mrkdwn', text: 'mailprobe · fingerprint 0123456789abcdef' }] },
       ],
@@ -194,7 +209,9 @@ describe('Slack body', () => {
   });
 
   test('a reason change names the old reason; long server text is cut inside its code block', () => {
-    const body = buildSlackBody({ ...changed, serverText: 'x'.repeat(5000) }) as { blocks: Array<{ text?: { text: string }; fields?: Array<{ text: string }> }> };
+    const body = buildSlackBody({ ...changed, serverText: 'x'.repeat(5000) }) as {
+      blocks: Array<{ text?: { text: string }; fields?: Array<{ text: string }> }>;
+    };
     assert.equal(body.blocks[0]?.text?.text, 'FIRING (new reason): probe-contoso imap (token_secret_expired)');
     assert.equal(body.blocks[2]?.fields?.[5]?.text, '*Reason*\ntoken_secret_expired (was auth_failed)');
     const said = body.blocks[3]?.text?.text ?? '';
@@ -221,7 +238,8 @@ describe('Alertmanager body', () => {
         labels: expectedLabels,
         annotations: {
           summary: 'Exchange refused the token',
-          description: 'The imap check of probe@contoso.com (monitor probe-contoso) fails at the auth stage: auth_failed.\nServer said: A1 NO AUTHENTICATE failed.',
+          description:
+            'The imap check of probe@contoso.com (monitor probe-contoso) fails at the auth stage: auth_failed.\nServer said: A1 NO AUTHENTICATE failed.',
           fix: 'Add-MailboxPermission -Identity probe@contoso.com -User <sp> -AccessRights FullAccess\nWait 30 minutes',
         },
         startsAt: '2025-03-01T10:00:00.000Z',

@@ -33,7 +33,10 @@ describe('AlertingConfig', () => {
   test('rejects unknown keys, unknown types and categories, duplicate names, and type-specific keys elsewhere', () => {
     assert.deepEqual(issues({ notifiers: [], treshold: 3 }), [': Unrecognized key: "treshold"']);
     assert.equal(issues({ notifiers: [{ type: 'pagerduty', name: 'p', url: 'https://x' }] }).length, 1);
-    assert.deepEqual(issues({ notifiers: [{ type: 'slack', name: 's', url: 'https://x', categories: ['network'] }] }).map((issue) => issue.split(':')[0]), ['notifiers.0.categories.0']);
+    assert.deepEqual(
+      issues({ notifiers: [{ type: 'slack', name: 's', url: 'https://x', categories: ['network'] }] }).map((issue) => issue.split(':')[0]),
+      ['notifiers.0.categories.0'],
+    );
     assert.deepEqual(
       issues({
         notifiers: [
@@ -44,24 +47,42 @@ describe('AlertingConfig', () => {
       ['notifiers: notifier names must be unique'],
     );
     assert.deepEqual(issues({ notifiers: [{ type: 'slack', name: 's', url: 'https://x', severity: 'page' }] }), ['notifiers.0: Unrecognized key: "severity"']);
-    assert.deepEqual(issues({ failureThreshold: 0, notifiers: [] }).map((issue) => issue.split(':')[0]), ['failureThreshold']);
+    assert.deepEqual(
+      issues({ failureThreshold: 0, notifiers: [] }).map((issue) => issue.split(':')[0]),
+      ['failureThreshold'],
+    );
   });
 
   test('the category filter offers every category a reason can have', () => {
     const used = new Set(REASONS.map(reasonCategory));
-    assert.deepEqual([...used].filter((category) => !(REASON_CATEGORIES as readonly string[]).includes(category)), []);
+    assert.deepEqual(
+      [...used].filter((category) => !(REASON_CATEGORIES as readonly string[]).includes(category)),
+      [],
+    );
     assert.equal(used.size, REASON_CATEGORIES.length);
   });
 
   test('every field is described, for the published JSON Schema', () => {
     const schema = z.toJSONSchema(AlertingConfig, { io: 'input' }) as { properties: Record<string, { description?: string }> };
-    const undocumented = Object.entries(schema.properties).filter(([, property]) => !property.description).map(([name]) => name);
+    const undocumented = Object.entries(schema.properties)
+      .filter(([, property]) => !property.description)
+      .map(([name]) => name);
     assert.deepEqual(undocumented, []);
-    const notifiers = z.toJSONSchema(AlertingConfig.shape.notifiers, { io: 'input' }) as { items: { oneOf?: Array<{ properties: Record<string, { description?: string }> }>; anyOf?: Array<{ properties: Record<string, { description?: string }> }> } };
+    const notifiers = z.toJSONSchema(AlertingConfig.shape.notifiers, { io: 'input' }) as {
+      items: {
+        oneOf?: Array<{ properties: Record<string, { description?: string }> }>;
+        anyOf?: Array<{ properties: Record<string, { description?: string }> }>;
+      };
+    };
     const variants = notifiers.items.oneOf ?? notifiers.items.anyOf ?? [];
     assert.equal(variants.length, 4);
     for (const variant of variants) {
-      assert.deepEqual(Object.entries(variant.properties).filter(([, property]) => !property.description).map(([name]) => name), []);
+      assert.deepEqual(
+        Object.entries(variant.properties)
+          .filter(([, property]) => !property.description)
+          .map(([name]) => name),
+        [],
+      );
     }
   });
 });

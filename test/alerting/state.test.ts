@@ -36,7 +36,10 @@ describe('AlertStates', () => {
 
   test('a failure now and then among successes never fires', () => {
     const results = [failed(), passed(), failed(), failed(), passed(), failed(), passed(), failed(), failed(), passed()];
-    assert.deepEqual(run(new AlertStates(policy), results), results.map(() => '-'));
+    assert.deepEqual(
+      run(new AlertStates(policy), results),
+      results.map(() => '-'),
+    );
   });
 
   test('the first success after firing resolves; a new streak must reach the threshold again', () => {
@@ -80,7 +83,13 @@ describe('AlertStates', () => {
 
   test('a reason change while firing notifies once, naming the previous reason', () => {
     const states = new AlertStates(policy);
-    const events = run(states, [failed(), failed(), failed(), failed({ reason: 'token_secret_expired', stage: 'token' }), failed({ reason: 'token_secret_expired', stage: 'token' })]);
+    const events = run(states, [
+      failed(),
+      failed(),
+      failed(),
+      failed({ reason: 'token_secret_expired', stage: 'token' }),
+      failed({ reason: 'token_secret_expired', stage: 'token' }),
+    ]);
     assert.deepEqual(events, ['-', '-', 'firing', 'reason_changed', '-']);
     const [firing] = states.firing();
     assert.equal(firing?.alert.reason, 'token_secret_expired');
@@ -101,8 +110,15 @@ describe('AlertStates', () => {
 
   test('repeatInterval 0 never reminds', () => {
     const states = new AlertStates({ ...policy, repeatIntervalMs: 0 });
-    const events = run(states, Array.from({ length: 50 }, () => failed()), T0);
-    assert.deepEqual(events.filter((event) => event !== '-'), ['firing']);
+    const events = run(
+      states,
+      Array.from({ length: 50 }, () => failed()),
+      T0,
+    );
+    assert.deepEqual(
+      events.filter((event) => event !== '-'),
+      ['firing'],
+    );
   });
 
   test('checks are independent: another check or monitor failing does not count', () => {
@@ -116,7 +132,10 @@ describe('AlertStates', () => {
       ...failed({ monitor, check, at, reason: 'tenant_external_limit', stage: 'send' }),
       mailbox: `${monitor}@contoso.com`,
     });
-    const ok = (monitor: string, at: number, check: 'smtp' | 'imap' = 'smtp'): CheckResult => ({ ...passed({ monitor, check, at }), mailbox: `${monitor}@contoso.com` });
+    const ok = (monitor: string, at: number, check: 'smtp' | 'imap' = 'smtp'): CheckResult => ({
+      ...passed({ monitor, check, at }),
+      mailbox: `${monitor}@contoso.com`,
+    });
     const monitors = ['m1', 'm2', 'm3'];
 
     /** Every monitor fails `rounds` times, one minute per round; returns the alerts in order. */
@@ -143,7 +162,11 @@ describe('AlertStates', () => {
       assert.equal(alert?.startedAt, T0);
 
       const reminded = rounds(states, 10, T0 + 3 * MINUTE);
-      assert.deepEqual(reminded.map((one) => one.event), ['repeat'], 'one reminder for the tenant, not one per check');
+      assert.deepEqual(
+        reminded.map((one) => one.event),
+        ['repeat'],
+        'one reminder for the tenant, not one per check',
+      );
       assert.equal(states.firing().length, 1, 'Alertmanager re-posts the tenant alert once');
 
       const at = T0 + 20 * MINUTE;
@@ -160,13 +183,23 @@ describe('AlertStates', () => {
       const [alert] = rounds(states, 3, T0);
       assert.ok(alert);
       states.setNotifiers(alert, ['pager']);
-      assert.deepEqual(states.snapshot().map((state) => state.firing?.notifiers), [['pager'], ['pager'], ['pager']]);
+      assert.deepEqual(
+        states.snapshot().map((state) => state.firing?.notifiers),
+        [['pager'], ['pager'], ['pager']],
+      );
     });
 
     test('other reasons still alert per check', () => {
       const states = new AlertStates(policy);
       const fired = rounds(states, 3, T0, (monitor, at) => ({ ...failed({ monitor, at, reason: 'auth_failed' }), mailbox: `${monitor}@contoso.com` }));
-      assert.deepEqual(fired.map((one) => [one.monitor, one.mailboxes]), [['m1', undefined], ['m2', undefined], ['m3', undefined]]);
+      assert.deepEqual(
+        fired.map((one) => [one.monitor, one.mailboxes]),
+        [
+          ['m1', undefined],
+          ['m2', undefined],
+          ['m3', undefined],
+        ],
+      );
     });
 
     test('a check moving from the tenant-wide reason to its own ends its part and opens its own incident', () => {
@@ -175,7 +208,11 @@ describe('AlertStates', () => {
       const at = T0 + 3 * MINUTE;
       const left = observe(states, { ...failed({ monitor: 'm1', check: 'smtp', at, reason: 'auth_failed' }), mailbox: 'm1@contoso.com' }, at);
       assert.equal(left.alert, undefined, 'the tenant alert still stands for m2 and m3');
-      const own = observe(states, { ...failed({ monitor: 'm1', check: 'smtp', at: at + MINUTE, reason: 'auth_failed' }), mailbox: 'm1@contoso.com' }, at + MINUTE);
+      const own = observe(
+        states,
+        { ...failed({ monitor: 'm1', check: 'smtp', at: at + MINUTE, reason: 'auth_failed' }), mailbox: 'm1@contoso.com' },
+        at + MINUTE,
+      );
       assert.equal(own.alert?.event, 'firing');
       assert.equal(own.alert?.reason, 'auth_failed');
       assert.equal(own.alert?.mailboxes, undefined);
@@ -237,11 +274,17 @@ describe('alert state file', () => {
     for (let i = 0; i < 3; i++) first.listener(fold(failed()));
     await first.close();
     assert.equal(receiver.received.length, 1, 'the imap alert fired once');
-    const onDisk = JSON.parse(readFileSync(join(dir, 'alerts/state.json'), 'utf8')) as { version: number; alerts: Array<{ check: string; failures: number; firing?: { notifiers: string[] } }> };
+    const onDisk = JSON.parse(readFileSync(join(dir, 'alerts/state.json'), 'utf8')) as {
+      version: number;
+      alerts: Array<{ check: string; failures: number; firing?: { notifiers: string[] } }>;
+    };
     assert.equal(onDisk.version, 1);
     assert.deepEqual(
       onDisk.alerts.map((entry) => [entry.check, entry.failures, entry.firing?.notifiers]),
-      [['smtp', 2, undefined], ['imap', 3, ['hook']]],
+      [
+        ['smtp', 2, undefined],
+        ['imap', 3, ['hook']],
+      ],
     );
 
     clock.time += 30 * MINUTE;
@@ -253,7 +296,10 @@ describe('alert state file', () => {
     await second.flush();
     assert.deepEqual(
       receiver.received.map((request) => [(request.body as { check: string }).check, (request.body as { event: string }).event]),
-      [['imap', 'firing'], ['smtp', 'firing']],
+      [
+        ['imap', 'firing'],
+        ['smtp', 'firing'],
+      ],
       'imap still firing without a repeat (30 < 60 minutes); smtp fired on its third failure across the restart',
     );
 

@@ -29,7 +29,10 @@ let now = Date.now();
 before(async () => {
   pki = await createPki();
   dir = mkdtempSync(join(tmpdir(), 'mailprobe-federated-'));
-  model = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [], federatedCredentials: [{ issuer: ISSUER, subject: SUBJECT }] }] }], () => now);
+  model = SandboxModel.fromSpec(
+    [{ tenantId: TENANT, apps: [{ clientId: CLIENT, secrets: [], federatedCredentials: [{ issuer: ISSUER, subject: SUBJECT }] }] }],
+    () => now,
+  );
   // Shorter than msal's five-minute renewal offset: every getToken goes to the emulator, as an hour later would.
   model.tokenLifetimeSeconds = 60;
   entra = await startEntra({ model, tls: pki.server });
@@ -84,7 +87,10 @@ describe('federated credential (workload identity)', () => {
     assert.equal(stale.ok, false);
     if (stale.ok) return;
     assert.equal(stale.failure.reason, 'token_assertion_expired');
-    assert.match(stale.failure.serverText ?? '', /^AADSTS700024: Client assertion is not within its valid time range\. Current time: \d{4}-\d\d-\d\dT[\d:.]{16}Z, assertion valid from /);
+    assert.match(
+      stale.failure.serverText ?? '',
+      /^AADSTS700024: Client assertion is not within its valid time range\. Current time: \d{4}-\d\d-\d\dT[\d:.]{16}Z, assertion valid from /,
+    );
     assert.ok(!(stale.failure.serverText ?? '').includes(first.token));
 
     const second = project(3600);
@@ -95,7 +101,12 @@ describe('federated credential (workload identity)', () => {
   });
 
   test('an unreadable token file is a configuration failure naming the file, and no request is sent', async () => {
-    const tokens = new MsalTokenProvider({ clock: systemClock, env: {}, redact: (text) => text, events: { onRequest: () => undefined, onToken: () => undefined } });
+    const tokens = new MsalTokenProvider({
+      clock: systemClock,
+      env: {},
+      redact: (text) => text,
+      events: { onRequest: () => undefined, onToken: () => undefined },
+    });
     const before = entra.tokenRequests();
     const missing = await tokens.getToken({ ...tenant(), key: 'wi-missing', credential: { type: 'federated', tokenFile: 'nowhere/token' } });
     assert.equal(missing.ok, false);

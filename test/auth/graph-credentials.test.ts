@@ -56,7 +56,12 @@ after(() => entra.close());
 describe('credential expiry from Microsoft Graph', () => {
   test('reads the app’s secrets and picks the one mailprobe uses by its hint', async () => {
     const env = { SECRET: 'abc-current-secret' };
-    const tokens = new MsalTokenProvider({ clock: systemClock, env, redact: (text) => new Redactor().redact(text), events: { onRequest: () => undefined, onToken: () => undefined } });
+    const tokens = new MsalTokenProvider({
+      clock: systemClock,
+      env,
+      redact: (text) => new Redactor().redact(text),
+      events: { onRequest: () => undefined, onToken: () => undefined },
+    });
     const result = await fetchAppCredentials(tokens, tenant(), { graphResource: 'https://graph.microsoft.com', graphBaseUrl: entra.url });
     assert.equal(result.ok, true, JSON.stringify(result));
     if (!result.ok) return;
@@ -71,7 +76,12 @@ describe('credential expiry from Microsoft Graph', () => {
   test('without Application.Read.All the listing is refused with role_missing', async () => {
     model.setRoles(TENANT, CLIENT, [], 'graph');
     try {
-      const tokens = new MsalTokenProvider({ clock: systemClock, env: { SECRET: 'abc-current-secret' }, redact: (text) => new Redactor().redact(text), events: { onRequest: () => undefined, onToken: () => undefined } });
+      const tokens = new MsalTokenProvider({
+        clock: systemClock,
+        env: { SECRET: 'abc-current-secret' },
+        redact: (text) => new Redactor().redact(text),
+        events: { onRequest: () => undefined, onToken: () => undefined },
+      });
       const result = await fetchAppCredentials(tokens, tenant(), { graphResource: 'https://graph.microsoft.com', graphBaseUrl: entra.url });
       assert.equal(result.ok, false);
       if (!result.ok) assert.equal(result.failure.reason, 'role_missing');

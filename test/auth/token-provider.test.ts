@@ -97,7 +97,10 @@ describe('token provider against the Entra emulator', () => {
     }
     assert.equal(entra.tokenRequests() - before, 1, 'one authority request for 21 checks');
     assert.equal(tokens.requestCount(t), 1);
-    assert.deepEqual(events.filter((e) => e.tenant === t.key).map((e) => e.result), ['success']);
+    assert.deepEqual(
+      events.filter((e) => e.tenant === t.key).map((e) => e.result),
+      ['success'],
+    );
   });
 
   test('two scopes of one app asked at once are each judged on their own answer', async () => {
@@ -111,9 +114,7 @@ describe('token provider against the Entra emulator', () => {
   });
 
   test('a certificate credential signs a client assertion the service accepts', async () => {
-    const result = await provider({}).getToken(
-      tenant({ clientId: CERT_CLIENT, credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' } }),
-    );
+    const result = await provider({}).getToken(tenant({ clientId: CERT_CLIENT, credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' } }));
     assert.equal(result.ok, true);
     if (result.ok) assert.equal(result.claims.appidacr, '2');
   });
@@ -229,7 +230,9 @@ describe('token provider against the Entra emulator', () => {
     const expired = await createSelfSigned('127.0.0.1', { notBefore: new Date(Date.now() - 10 * 86_400_000), validDays: 1 });
     const server = await startEntra({ model, tls: expired });
     try {
-      const failure = failureOf(await provider().getToken(tenant({ authorityHost: server.authorityHost, tls: { ca: [expired.cert], rejectUnauthorized: true } })));
+      const failure = failureOf(
+        await provider().getToken(tenant({ authorityHost: server.authorityHost, tls: { ca: [expired.cert], rejectUnauthorized: true } })),
+      );
       assert.equal(failure.reason, 'token_tls_untrusted');
       assert.match(failure.message, /: CERT_HAS_EXPIRED$/);
       assert.equal(server.tokenRequests(), 0, 'the client secret went nowhere');

@@ -15,7 +15,9 @@ function configFile(): string {
   writeFileSync(
     file,
     JSON.stringify({
-      tenants: { t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-4234-9234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } } },
+      tenants: {
+        t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-4234-9234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } },
+      },
       monitors: [],
     }),
   );

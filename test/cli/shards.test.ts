@@ -11,7 +11,9 @@ const NAMES = Array.from({ length: 40 }, (_, i) => `desk-${i}`);
 function writeConfig(agent: object = {}): string {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-shards-'));
   const file = join(dir, 'monitors.json');
-  const tenants = { t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } } };
+  const tenants = {
+    t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } },
+  };
   const monitors = NAMES.map((name, i) => ({ name, tenant: 't', mailbox: i < 2 ? 'shared@contoso.com' : `${name}@contoso.com` }));
   writeFileSync(file, JSON.stringify({ agent, tenants, monitors }));
   return file;
@@ -33,10 +35,20 @@ describe('mailprobe shards', () => {
     const report = JSON.parse(run.stdout) as Report;
     assert.equal(report.totalShards, 4);
     assert.equal(report.monitors, NAMES.length);
-    for (const { shard, monitors } of report.shards) assert.deepEqual(monitors, NAMES.filter((name) => shardOf(name, 4) === shard));
+    for (const { shard, monitors } of report.shards)
+      assert.deepEqual(
+        monitors,
+        NAMES.filter((name) => shardOf(name, 4) === shard),
+      );
     const expected = NAMES.filter((name) => shardOf(name, 3) !== shardOf(name, 4));
-    assert.deepEqual(report.resize?.moved.map((move) => move.monitor), expected);
-    assert.ok(report.resize?.moved.every((move) => move.to === 3), 'a grow only fills the new shard');
+    assert.deepEqual(
+      report.resize?.moved.map((move) => move.monitor),
+      expected,
+    );
+    assert.ok(
+      report.resize?.moved.every((move) => move.to === 3),
+      'a grow only fills the new shard',
+    );
     const shared = shardOf('desk-0', 4) !== shardOf('desk-1', 4);
     assert.equal(report.splitMailboxes.length, shared ? 1 : 0);
   });

@@ -28,6 +28,9 @@ describe('what a server says, on the operator terminal', () => {
     const transcript = streamingTranscript(out, new Redactor(), '  ', 3);
     transcript.server('* OK \x1b[31mred');
     for (let i = 0; i < 10; i++) transcript.server(`* ${i}`);
-    assert.equal(chunks.join(''), ['  S: * OK \\x1b[31mred', '  S: * 0', '  S: * 1', '  # further lines of this check are not shown (more than 3)', ''].join('\n'));
+    assert.equal(
+      chunks.join(''),
+      ['  S: * OK \\x1b[31mred', '  S: * 0', '  S: * 1', '  # further lines of this check are not shown (more than 3)', ''].join('\n'),
+    );
   });
 });

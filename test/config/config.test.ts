@@ -84,7 +84,10 @@ describe('resolution', () => {
       }),
       '/x/monitors.json',
     );
-    assert.deepEqual(config.monitors.map((monitor) => monitor.authorization ?? 'undeclared'), ['rbac', 'entra', 'undeclared']);
+    assert.deepEqual(
+      config.monitors.map((monitor) => monitor.authorization ?? 'undeclared'),
+      ['rbac', 'entra', 'undeclared'],
+    );
   });
 
   test('"hve" sends over smtp-hve.office365.com with Mail.Send, to the named recipient or the mailbox itself; smtp.host still overrides', () => {
@@ -143,20 +146,21 @@ describe('resolution', () => {
     );
     const warnings = config.warnings.map((w) => `${w.path}: ${w.message}`);
     assert.ok(warnings.some((w) => w.startsWith('tenants.t.credential.secret: the client secret is written in the file')));
-    assert.ok(warnings.includes('defaults.tls.rejectUnauthorized: TLS certificate verification is disabled for the mail servers (the login host is still verified)'));
+    assert.ok(
+      warnings.includes('defaults.tls.rejectUnauthorized: TLS certificate verification is disabled for the mail servers (the login host is still verified)'),
+    );
     assert.equal(config.tenants.get('t')?.tls.rejectUnauthorized, true, 'the login host stays verified');
     assert.ok(!warnings.join('\n').includes('literal-value'), 'the warning does not repeat the secret');
   });
 
-  test('only the tenant\'s own authorityTls turns off verification of the login host, with its own warning', () => {
-    const config = parseConfig(
-      JSON.stringify({ tenants: { t: tenant({ authorityTls: { rejectUnauthorized: false } }) }, monitors: [] }),
-      '/x/monitors.json',
-    );
+  test("only the tenant's own authorityTls turns off verification of the login host, with its own warning", () => {
+    const config = parseConfig(JSON.stringify({ tenants: { t: tenant({ authorityTls: { rejectUnauthorized: false } }) }, monitors: [] }), '/x/monitors.json');
     assert.equal(config.tenants.get('t')?.tls.rejectUnauthorized, false);
     assert.deepEqual(
       config.warnings.map((w) => `${w.path}: ${w.message}`),
-      ['tenants.t.authorityTls.rejectUnauthorized: TLS certificate verification of the login host and Microsoft Graph is disabled: the client secret or signed assertion is sent to whoever answers'],
+      [
+        'tenants.t.authorityTls.rejectUnauthorized: TLS certificate verification of the login host and Microsoft Graph is disabled: the client secret or signed assertion is sent to whoever answers',
+      ],
     );
   });
 });

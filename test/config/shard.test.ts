@@ -18,14 +18,20 @@ describe('rendezvous assignment', () => {
       NAMES.slice(0, 50).map((name) => shardOf(name, 7)),
     );
     // Pinned, so a change of the hash (which would move every monitor on upgrade) fails here.
-    assert.deepEqual(['a', 'b', 'contoso-helpdesk', 'fabrikam-scanner'].map((name) => shardOf(name, 5)), [2, 4, 2, 0]);
+    assert.deepEqual(
+      ['a', 'b', 'contoso-helpdesk', 'fabrikam-scanner'].map((name) => shardOf(name, 5)),
+      [2, 4, 2, 0],
+    );
     assert.ok(NAMES.every((name) => shardOf(name, 1) === 0));
   });
 
   test('spreads monitors evenly', () => {
     for (const total of [2, 3, 4, 10]) {
       const sizes = assignShards(NAMES, total).map((shard) => shard.length);
-      assert.equal(sizes.reduce((a, b) => a + b, 0), NAMES.length);
+      assert.equal(
+        sizes.reduce((a, b) => a + b, 0),
+        NAMES.length,
+      );
       const fair = NAMES.length / total;
       for (const size of sizes) assert.ok(Math.abs(size - fair) < fair * 0.25, `${total} shards: ${sizes.join(', ')}`);
     }
@@ -37,7 +43,10 @@ describe('rendezvous assignment', () => {
       const moves = moved(NAMES, from, to);
       const share = moves.length / NAMES.length;
       assert.ok(Math.abs(share - 1 / to) < 0.03, `${from} -> ${to}: ${(share * 100).toFixed(1)} % moved`);
-      assert.ok(moves.every((name) => shardOf(name, to) === from), 'a monitor only moves to the shard that was added');
+      assert.ok(
+        moves.every((name) => shardOf(name, to) === from),
+        'a monitor only moves to the shard that was added',
+      );
     }
     const threeToFour = moved(NAMES, 3, 4).length / NAMES.length;
     assert.ok(threeToFour <= 0.35, `3 -> 4 moved ${(threeToFour * 100).toFixed(1)} %`);
@@ -77,7 +86,10 @@ describe('which shard this process is', () => {
   test('errors name the source and say what to do', () => {
     assert.equal(shardError({ flags: { totalShards: 'three' } }), '--total-shards: must be a whole number (got "three")');
     assert.equal(shardError({ env: { MAILPROBE_TOTAL_SHARDS: '0' } }), 'MAILPROBE_TOTAL_SHARDS: must be between 1 and 1000 (got 0)');
-    assert.match(shardError({ agent: { totalShards: 3 } }), /^\/etc\/mailprobe\/monitors\.json: agent\.totalShards: is 3, but nothing says which shard this is: give --shard/);
+    assert.match(
+      shardError({ agent: { totalShards: 3 } }),
+      /^\/etc\/mailprobe\/monitors\.json: agent\.totalShards: is 3, but nothing says which shard this is: give --shard/,
+    );
     assert.equal(
       shardError({ env: { MAILPROBE_TOTAL_SHARDS: '3', HOSTNAME: 'mailprobe-3' } }),
       'HOSTNAME=mailprobe-3: is shard 3, but there are only 3 shards (0 to 2); raise the total shards with the replica count',
@@ -87,9 +99,16 @@ describe('which shard this process is', () => {
 
 describe('the configuration of one shard', () => {
   const dir = '/srv/mailprobe';
-  const tenant = (id: string) => ({ tenantId: `${id}.onmicrosoft.com`, clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } });
+  const tenant = (id: string) => ({
+    tenantId: `${id}.onmicrosoft.com`,
+    clientId: '10e1f456-3921-1234-1234-105af0774c61',
+    credential: { type: 'secret', secret: { env: 'S' } },
+  });
   const monitors = Array.from({ length: 30 }, (_, i) => ({ name: `m${i}`, tenant: i % 2 === 0 ? 'even' : 'odd', mailbox: `box${i % 10}@contoso.com` }));
-  const config = parseConfig(JSON.stringify({ tenants: { even: tenant('even'), odd: tenant('odd'), idle: tenant('idle') }, monitors }), join(dir, 'monitors.json'));
+  const config = parseConfig(
+    JSON.stringify({ tenants: { even: tenant('even'), odd: tenant('odd'), idle: tenant('idle') }, monitors }),
+    join(dir, 'monitors.json'),
+  );
 
   test('every monitor and every tenant is on exactly one of the shards', () => {
     const shares = [0, 1, 2].map((index) => shardConfig(config, { index, total: 3, source: 'test' }));

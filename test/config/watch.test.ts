@@ -11,10 +11,14 @@ const NO_POLL = { debounceMs: 50, pollMs: 3_600_000 };
 function changes(file: string): { watcher: ConfigWatcher; next: () => Promise<void>; count: () => number } {
   let seen = 0;
   let waiting: (() => void) | undefined;
-  const watcher = watchConfigFile(file, () => {
-    seen += 1;
-    waiting?.();
-  }, NO_POLL);
+  const watcher = watchConfigFile(
+    file,
+    () => {
+      seen += 1;
+      waiting?.();
+    },
+    NO_POLL,
+  );
   return {
     watcher,
     count: () => seen,
@@ -59,7 +63,7 @@ describe('watchConfigFile', () => {
     assert.equal(seen.count(), 3);
   });
 
-  test("sees a Kubernetes ConfigMap update: the ..data symlink swapped to a new folder, twice", async () => {
+  test('sees a Kubernetes ConfigMap update: the ..data symlink swapped to a new folder, twice', async () => {
     // The layout kubelet writes: monitors.json -> ..data/monitors.json, ..data -> ..<timestamp>/
     mkdirSync(join(dir, '..2026_01'));
     writeFileSync(join(dir, '..2026_01', 'monitors.json'), '{"v":1}');

@@ -32,7 +32,15 @@ function result(check: CheckKind, failure?: ProbeFailure): CheckResult {
     outcome: { ok: !failure, steps: [], facts: check === 'imap' ? { folderCount: 9 } : {}, ...(failure ? { failure } : {}) },
   };
   if (failure) {
-    base.diagnosis = diagnose({ reason: failure.reason, stage: failure.stage, protocol: check === 'roundtrip' ? 'imap' : check, claims, monitor, now, ...(failure.serverText ? { serverText: failure.serverText } : {}) });
+    base.diagnosis = diagnose({
+      reason: failure.reason,
+      stage: failure.stage,
+      protocol: check === 'roundtrip' ? 'imap' : check,
+      claims,
+      monitor,
+      now,
+      ...(failure.serverText ? { serverText: failure.serverText } : {}),
+    });
   }
   return base;
 }
@@ -46,10 +54,20 @@ describe('doctor checklist', () => {
     const items = buildChecklist(input({ results: { imap: result('imap'), smtp: result('smtp') } }));
     const verdicts = Object.fromEntries(items.map((item) => [item.id, item.verdict]));
     assert.deepEqual(verdicts, {
-      config: 'pass', token: 'pass', audience: 'pass', roles: 'pass',
-      imap_xoauth2: 'pass', imap_auth: 'pass', imap_list: 'pass',
-      pop3_xoauth2: 'skipped', pop3_auth: 'skipped', pop3_stat: 'skipped',
-      smtp_xoauth2: 'pass', smtp_auth: 'pass', smtp_send: 'pass', arrival: 'skipped',
+      config: 'pass',
+      token: 'pass',
+      audience: 'pass',
+      roles: 'pass',
+      imap_xoauth2: 'pass',
+      imap_auth: 'pass',
+      imap_list: 'pass',
+      pop3_xoauth2: 'skipped',
+      pop3_auth: 'skipped',
+      pop3_stat: 'skipped',
+      smtp_xoauth2: 'pass',
+      smtp_auth: 'pass',
+      smtp_send: 'pass',
+      arrival: 'skipped',
     });
     assert.equal(items.find((item) => item.id === 'imap_list')?.detail, '9 folders');
   });
@@ -78,7 +96,10 @@ describe('doctor checklist', () => {
     assert.equal(roles?.verdict, 'warn');
     assert.match(roles?.detail ?? '', /not in the token: POP\.AccessAsApp/);
     assert.equal(items.find((item) => item.id === 'imap_auth')?.verdict, 'not_reached');
-    assert.equal(items.some((item) => item.verdict === 'fail'), false);
+    assert.equal(
+      items.some((item) => item.verdict === 'fail'),
+      false,
+    );
   });
 
   test('a High Volume Email monitor: doctor asks the token for Mail.Send, not SMTP.SendAsApp', () => {
@@ -94,24 +115,37 @@ describe('doctor checklist', () => {
     const items = buildChecklist(input({ monitor: { ...monitor, authorization: 'rbac' } }));
     const rbac = items.find((item) => item.id === 'rbac');
     assert.equal(rbac?.verdict, 'warn');
-    assert.match(rbac?.detail ?? '', /carries the Entra SMTP\.SendAsApp role: Entra and RBAC grants add up, so app 10e1f456-3921-1234-1234-105af0774c61 may send as every mailbox/);
+    assert.match(
+      rbac?.detail ?? '',
+      /carries the Entra SMTP\.SendAsApp role: Entra and RBAC grants add up, so app 10e1f456-3921-1234-1234-105af0774c61 may send as every mailbox/,
+    );
     assert.match(rbac?.detail ?? '', /Test-ServicePrincipalAuthorization -Identity 10e1f456-3921-1234-1234-105af0774c61 -Resource probe@contoso\.com/);
-    assert.equal(items.some((item) => item.verdict === 'fail'), false);
+    assert.equal(
+      items.some((item) => item.verdict === 'fail'),
+      false,
+    );
   });
 
   test('declared RBAC-scoped without the Entra role: the rbac step passes and names the scope check', () => {
-    const items = buildChecklist(input({ monitor: { ...monitor, authorization: 'rbac' }, token: { ok: true, claims: { ...claims, roles: ['IMAP.AccessAsApp'] } } }));
+    const items = buildChecklist(
+      input({ monitor: { ...monitor, authorization: 'rbac' }, token: { ok: true, claims: { ...claims, roles: ['IMAP.AccessAsApp'] } } }),
+    );
     const rbac = items.find((item) => item.id === 'rbac');
     assert.equal(rbac?.verdict, 'pass');
     assert.match(rbac?.detail ?? '', /no Entra SMTP\.SendAsApp, as an RBAC-only grant should; verify the scope with Test-ServicePrincipalAuthorization/);
   });
 
   test('undeclared: no rbac step', () => {
-    assert.equal(buildChecklist(input({})).some((item) => item.id === 'rbac'), false);
+    assert.equal(
+      buildChecklist(input({})).some((item) => item.id === 'rbac'),
+      false,
+    );
   });
 
   test('a token refusal stops the walk at the token step', () => {
-    const items = buildChecklist(input({ token: { ok: false, reason: 'token_secret_expired', serverText: 'AADSTS7000222: The provided client secret keys for app are expired.' } }));
+    const items = buildChecklist(
+      input({ token: { ok: false, reason: 'token_secret_expired', serverText: 'AADSTS7000222: The provided client secret keys for app are expired.' } }),
+    );
     assert.equal(items.find((item) => item.id === 'token')?.verdict, 'fail');
     assert.equal(items.find((item) => item.id === 'roles')?.verdict, 'not_reached');
   });

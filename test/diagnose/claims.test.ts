@@ -55,13 +55,7 @@ describe('decodeAccessToken', () => {
 
   test('errors never contain the token', () => {
     const secretish = 'eyJhbGciOiJub25lIn0.c2VjcmV0LXBheWxvYWQ.sig';
-    const bad = [
-      'not-a-token',
-      `${secretish}.extra.parts`,
-      'a.!!!.c',
-      secretish,
-      `x.${Buffer.from('[1,2]').toString('base64url')}.y`,
-    ];
+    const bad = ['not-a-token', `${secretish}.extra.parts`, 'a.!!!.c', secretish, `x.${Buffer.from('[1,2]').toString('base64url')}.y`];
     for (const token of bad) {
       const result = decodeAccessToken(token);
       assert.ok(isDecodeError(result), token);
@@ -85,7 +79,12 @@ describe('isOutlookAudience', () => {
     }
   });
   test('rejects Graph and look-alikes', () => {
-    for (const aud of ['https://graph.microsoft.com', '00000003-0000-0000-c000-000000000000', 'https://outlook.office365.com.evil.example', 'outlook.office365.com']) {
+    for (const aud of [
+      'https://graph.microsoft.com',
+      '00000003-0000-0000-c000-000000000000',
+      'https://outlook.office365.com.evil.example',
+      'outlook.office365.com',
+    ]) {
       assert.ok(!isOutlookAudience(aud), aud);
     }
   });

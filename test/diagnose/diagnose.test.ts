@@ -36,7 +36,11 @@ describe('diagnose: generic rejections', () => {
   test('IMAP NO AUTHENTICATE failed. with a sound token names the Exchange-side candidates in order', () => {
     const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'imap', serverText: 'A2 NO AUTHENTICATE failed.', claims: claims() });
     assert.equal(d.reason, 'auth_failed');
-    assert.equal(d.summary, `IMAP rejected XOAUTH2 for ${MAILBOX}; nothing in the token explains it`, 'the server\'s words are shown beside the summary, not inside it');
+    assert.equal(
+      d.summary,
+      `IMAP rejected XOAUTH2 for ${MAILBOX}; nothing in the token explains it`,
+      "the server's words are shown beside the summary, not inside it",
+    );
     assert.deepEqual(d.candidates, [
       `no Exchange service principal for app ${CLIENT}, or one created with the App registration's Object ID instead of the Enterprise application's ObjectId ${OID} (the token's oid)`,
       `the service principal ${OID} has no FullAccess on ${MAILBOX}`,
@@ -79,10 +83,7 @@ describe('diagnose: generic rejections', () => {
       claims: claims({ roles: ['IMAP.AccessAsApp'] }),
     });
     assert.equal(d.reason, 'role_missing');
-    assert.equal(
-      d.summary,
-      `POP3 refused ${MAILBOX}: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); admin consent for it is missing`,
-    );
+    assert.equal(d.summary, `POP3 refused ${MAILBOX}: the token lacks POP.AccessAsApp (roles: IMAP.AccessAsApp); admin consent for it is missing`);
     assert.deepEqual(d.fixes, [
       `Entra admin center → App registrations → ${CLIENT} → API permissions → Add a permission → APIs my organization uses → Office 365 Exchange Online → Application permissions → POP.AccessAsApp → Grant admin consent`,
       `Or open as a tenant admin: https://login.microsoftonline.com/${TENANT}/v2.0/adminconsent?client_id=${CLIENT}&scope=https://ps.outlook.com/.default`,
@@ -92,13 +93,28 @@ describe('diagnose: generic rejections', () => {
   });
 
   test('SMTP refused without the role: the RBAC route first, then the Entra permission with the additive-grant warning', () => {
-    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', serverText: '535 5.7.3 Authentication unsuccessful', claims: claims({ roles: ['IMAP.AccessAsApp'] }) });
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'smtp',
+      serverText: '535 5.7.3 Authentication unsuccessful',
+      claims: claims({ roles: ['IMAP.AccessAsApp'] }),
+    });
     assert.equal(d.reason, 'role_missing');
     assert.match(d.summary, /no Exchange RBAC assignment covers the mailbox either/);
-    assert.match(d.fixes[0] ?? '', /^Least privilege, only the monitored mailboxes \(Exchange RBAC for Applications\): New-ManagementScope -Name "mailprobe-\S+" -RecipientRestrictionFilter "PrimarySmtpAddress -eq '/);
-    assert.match(d.fixes[1] ?? '', new RegExp(`^New-ManagementRoleAssignment -App ${CLIENT} -Role "Application SMTP.SendAsApp" -CustomResourceScope "mailprobe-`));
+    assert.match(
+      d.fixes[0] ?? '',
+      /^Least privilege, only the monitored mailboxes \(Exchange RBAC for Applications\): New-ManagementScope -Name "mailprobe-\S+" -RecipientRestrictionFilter "PrimarySmtpAddress -eq '/,
+    );
+    assert.match(
+      d.fixes[1] ?? '',
+      new RegExp(`^New-ManagementRoleAssignment -App ${CLIENT} -Role "Application SMTP.SendAsApp" -CustomResourceScope "mailprobe-`),
+    );
     assert.equal(d.fixes[2], `Test-ServicePrincipalAuthorization -Identity ${CLIENT} -Resource ${MAILBOX}   (InScope must be True)`);
-    assert.match(d.fixes[3] ?? '', /^Or every mailbox of the tenant \(Entra\): .*SMTP\.SendAsApp → Grant admin consent\. Warning: Entra and RBAC grants add up/);
+    assert.match(
+      d.fixes[3] ?? '',
+      /^Or every mailbox of the tenant \(Entra\): .*SMTP\.SendAsApp → Grant admin consent\. Warning: Entra and RBAC grants add up/,
+    );
     assert.match(d.fixes.at(-1) ?? '', /up to an hour/);
     assert.ok(!d.fixes.join('\n').includes('ApplicationAccessPolicy'));
   });
@@ -113,8 +129,14 @@ describe('diagnose: generic rejections', () => {
       monitor: { ...monitor, authorization: 'rbac' },
     });
     assert.equal(d.reason, 'role_missing');
-    assert.match(d.summary, /granted SMTP through Exchange RBAC \(authorization "rbac"\), and no "Application SMTP\.SendAsApp" assignment's management scope includes zh1@blah\.org\.uk/);
-    assert.equal(d.fixes[0], `Test-ServicePrincipalAuthorization -Identity ${CLIENT} -Resource ${MAILBOX}   (AllowedResourceScope names the scope; InScope must be True)`);
+    assert.match(
+      d.summary,
+      /granted SMTP through Exchange RBAC \(authorization "rbac"\), and no "Application SMTP\.SendAsApp" assignment's management scope includes zh1@blah\.org\.uk/,
+    );
+    assert.equal(
+      d.fixes[0],
+      `Test-ServicePrincipalAuthorization -Identity ${CLIENT} -Resource ${MAILBOX}   (AllowedResourceScope names the scope; InScope must be True)`,
+    );
     assert.ok(d.fixes.some((fix) => fix.includes('New-ManagementScope') && fix.includes('New-ManagementRoleAssignment')));
     assert.ok(d.fixes.some((fix) => /^Do not grant the Entra SMTP\.SendAsApp permission to fix this: Entra and RBAC grants add up/.test(fix)));
     assert.ok(!d.fixes.some((fix) => fix.includes('adminconsent')), 'no consent URL for an RBAC-scoped monitor');
@@ -137,16 +159,30 @@ describe('diagnose: generic rejections', () => {
       monitor: { ...monitor, roles: { smtp: 'Mail.Send' } },
     });
     assert.equal(d.reason, 'role_missing');
-    assert.match(d.summary, /the token lacks Mail\.Send \(roles: SMTP\.SendAsApp\); zh1@blah\.org\.uk is a High Volume Email account, which authenticates with the Exchange Mail\.Send application permission/);
+    assert.match(
+      d.summary,
+      /the token lacks Mail\.Send \(roles: SMTP\.SendAsApp\); zh1@blah\.org\.uk is a High Volume Email account, which authenticates with the Exchange Mail\.Send application permission/,
+    );
     assert.match(d.fixes[0] ?? '', /Office 365 Exchange Online → Application permissions → Mail\.Send → Grant admin consent$/);
     assert.ok(d.fixes.some((fix) => fix.startsWith('Exchange admin center → Mail flow → High volume email: zh1@blah.org.uk must be listed and enabled')));
     assert.ok(d.fixes.some((fix) => fix === 'Not SMTP.SendAsApp: High Volume Email does not accept it'));
-    assert.ok(d.fixes.some((fix) => fix === `The app must be on the HVE account's Allowed Apps list: Add-HVEAppAccess -Identity zh1@blah.org.uk -AppIds ${monitor.clientId}`), d.fixes.join('\n'));
+    assert.ok(
+      d.fixes.some(
+        (fix) => fix === `The app must be on the HVE account's Allowed Apps list: Add-HVEAppAccess -Identity zh1@blah.org.uk -AppIds ${monitor.clientId}`,
+      ),
+      d.fixes.join('\n'),
+    );
     assert.ok(!d.fixes.some((fix) => /New-ManagementRoleAssignment|→ SMTP\.SendAsApp/.test(fix)), d.fixes.join('\n'));
   });
 
   test('a High Volume Email monitor whose token holds Mail.Send is not told about roles', () => {
-    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', claims: claims({ roles: ['Mail.Send'] }), monitor: { ...monitor, roles: { smtp: 'Mail.Send' } } });
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'smtp',
+      claims: claims({ roles: ['Mail.Send'] }),
+      monitor: { ...monitor, roles: { smtp: 'Mail.Send' } },
+    });
     assert.notEqual(d.reason, 'role_missing');
   });
 
@@ -170,20 +206,27 @@ describe('diagnose: generic rejections', () => {
     assert.equal(otherTenant.reason, 'token_wrong_tenant');
     const expired = run({ reason: 'auth_failed', stage: 'auth', protocol: 'smtp', claims: claims({ exp: NOW / 1000 - 3600 }) });
     assert.equal(expired.reason, 'token_expired');
-    assert.equal(
-      expired.summary,
-      'The access token had expired: the token expired at 2026-01-15T11:00:00.000Z (now 2026-01-15T12:00:00.000Z)',
-    );
+    assert.equal(expired.summary, 'The access token had expired: the token expired at 2026-01-15T11:00:00.000Z (now 2026-01-15T12:00:00.000Z)');
   });
 
   test('without claims the token stays a candidate', () => {
     const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'imap' });
     assert.equal(d.candidates[0], 'the token could not be inspected: a missing role, wrong aud or expired token is still possible');
-    assert.ok(d.fixes.includes(`New-ServicePrincipal -AppId ${CLIENT} -ObjectId <Enterprise-app ObjectId>   (-ServiceId is deprecated; use -ObjectId with the Enterprise application's ObjectId)`));
+    assert.ok(
+      d.fixes.includes(
+        `New-ServicePrincipal -AppId ${CLIENT} -ObjectId <Enterprise-app ObjectId>   (-ServiceId is deprecated; use -ObjectId with the Enterprise application's ObjectId)`,
+      ),
+    );
   });
 
   test('an intermittent POP logon failure puts throttling first', () => {
-    const d = run({ reason: 'auth_failed', stage: 'auth', protocol: 'pop3', serverText: '-ERR Logon failure: unknown user name or bad password.', claims: claims() });
+    const d = run({
+      reason: 'auth_failed',
+      stage: 'auth',
+      protocol: 'pop3',
+      serverText: '-ERR Logon failure: unknown user name or bad password.',
+      claims: claims(),
+    });
     assert.equal(d.candidates[0], 'throttling after many rapid logins, if this failure is intermittent');
   });
 
@@ -214,7 +257,12 @@ describe('diagnose: specific reasons', () => {
     const d = run({ reason: 'throttled', stage: 'auth', protocol: 'imap', serverText: text });
     assert.equal(d.summary, `Exchange throttled IMAP for ${MAILBOX} and asked for 299609 ms of back-off`);
     assert.equal(d.fixes[0], 'Wait 299609 ms, about 5 min before the next attempt; mailprobe backs off by that much');
-    const smtp = run({ reason: 'throttled', stage: 'send', protocol: 'smtp', serverText: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471…]' });
+    const smtp = run({
+      reason: 'throttled',
+      stage: 'send',
+      protocol: 'smtp',
+      serverText: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471…]',
+    });
     assert.ok(smtp.summary.includes('asked for 60000 ms of back-off'), smtp.summary);
   });
 
@@ -253,13 +301,25 @@ describe('diagnose: specific reasons', () => {
 
   test('national clouds: consent URL and scope follow the authority host', () => {
     const gov = { ...monitor, authorityHost: 'https://login.microsoftonline.us/' };
-    const d = diagnose({ reason: 'role_missing', stage: 'role', protocol: 'smtp', monitor: gov, claims: claims({ aud: 'https://outlook.office365.us', roles: [] }), now: NOW });
+    const d = diagnose({
+      reason: 'role_missing',
+      stage: 'role',
+      protocol: 'smtp',
+      monitor: gov,
+      claims: claims({ aud: 'https://outlook.office365.us', roles: [] }),
+      now: NOW,
+    });
     assert.equal(
       d.fixes[1],
       `Or open as a tenant admin: https://login.microsoftonline.us/${TENANT}/v2.0/adminconsent?client_id=${CLIENT}&scope=https://outlook.office365.us/.default`,
     );
     assert.equal(d.summary, 'Admin consent is missing: the token lacks SMTP.SendAsApp (roles: none)');
-    const scope = diagnose({ reason: 'token_invalid_scope', stage: 'token', monitor: { ...monitor, authorityHost: 'login.partner.microsoftonline.cn' }, now: NOW });
+    const scope = diagnose({
+      reason: 'token_invalid_scope',
+      stage: 'token',
+      monitor: { ...monitor, authorityHost: 'login.partner.microsoftonline.cn' },
+      now: NOW,
+    });
     assert.deepEqual(scope.fixes, ['Request exactly one scope: https://partner.outlook.cn/.default']);
   });
 
@@ -285,7 +345,13 @@ describe('no fix suggests an application access policy', () => {
         for (const protocol of ['imap', 'pop3', 'smtp', undefined] as const) {
           for (const authorization of ['rbac', 'entra', undefined] as const) {
             for (const roles of [[], ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']]) {
-              const d = run({ reason, stage, ...(protocol ? { protocol } : {}), claims: claims({ roles }), monitor: { ...monitor, ...(authorization ? { authorization } : {}) } });
+              const d = run({
+                reason,
+                stage,
+                ...(protocol ? { protocol } : {}),
+                claims: claims({ roles }),
+                monitor: { ...monitor, ...(authorization ? { authorization } : {}) },
+              });
               const text = [d.summary, ...d.candidates, ...d.fixes].join('\n');
               assert.doesNotMatch(text, /ApplicationAccessPolic/i, `${reason}/${stage}/${protocol ?? '-'}/${authorization ?? '-'}`);
               seen += 1;

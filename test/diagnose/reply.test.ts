@@ -4,13 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Protocol, Stage } from '../../src/core/check.js';
 import type { ReasonCode } from '../../src/core/reasons.js';
-import {
-  SMTP_THREAD_LIMIT_BACKOFF_MS,
-  backoffMsForReply,
-  parseBackoffMs,
-  reasonForReply,
-  stripExchangeBracket,
-} from '../../src/diagnose/reply.js';
+import { SMTP_THREAD_LIMIT_BACKOFF_MS, backoffMsForReply, parseBackoffMs, reasonForReply, stripExchangeBracket } from '../../src/diagnose/reply.js';
 
 interface Case {
   protocol: Protocol;
@@ -186,7 +180,12 @@ const cases: Case[] = [
   { protocol: 'smtp', stage: 'auth', text: '432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending', reason: 'throttled' },
   { protocol: 'smtp', stage: 'send', text: '432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded', reason: 'throttled' },
   { protocol: 'smtp', stage: 'send', text: '550 5.7.232 …', reason: 'tenant_external_limit' },
-  { protocol: 'smtp', stage: 'send', text: '550 5.7.233 … your tenant exceeded its daily limit for sending email to external recipients', reason: 'tenant_external_limit' },
+  {
+    protocol: 'smtp',
+    stage: 'send',
+    text: '550 5.7.233 … your tenant exceeded its daily limit for sending email to external recipients',
+    reason: 'tenant_external_limit',
+  },
   { protocol: 'smtp', stage: 'send', text: '550 5.5.105 External sending is not supported for High Volume Email accounts', reason: 'hve_external_recipient' },
   // Generic servers (Dovecot, Postfix) used by the local sandbox.
   { protocol: 'imap', stage: 'auth', text: 'A1 NO [AUTHENTICATIONFAILED] Authentication failed.', reason: 'auth_failed', inCatalogue: false },
@@ -219,10 +218,7 @@ describe('reasonForReply', () => {
 
   test('tagged IMAP replies and multi-line replies classify the same', () => {
     assert.equal(reasonForReply('imap', 'auth', 'A00000002 NO AUTHENTICATE failed.'), 'auth_failed');
-    assert.equal(
-      reasonForReply('imap', 'list', 'A3 BAD User is authenticated but not connected.\r\n* BYE Connection closed. 14'),
-      'auth_not_connected',
-    );
+    assert.equal(reasonForReply('imap', 'list', 'A3 BAD User is authenticated but not connected.\r\n* BYE Connection closed. 14'), 'auth_not_connected');
   });
 
   test('fallbacks per stage', () => {
@@ -247,9 +243,7 @@ describe('reasonForReply', () => {
 describe('stripExchangeBracket', () => {
   test('removes the FQDN + timestamp + id bracket', () => {
     assert.equal(
-      stripExchangeBracket(
-        '535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com 2024-02-14T14:50:26.590Z 08DC2D372B4C3DED]',
-      ),
+      stripExchangeBracket('535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com 2024-02-14T14:50:26.590Z 08DC2D372B4C3DED]'),
       '535 5.7.3 Authentication unsuccessful',
     );
   });
@@ -258,10 +252,7 @@ describe('stripExchangeBracket', () => {
       stripExchangeBracket('421 4.7.66 TLS 1.0 and 1.1 are not supported. [SA9P221CA0019.NAMP221.PROD.OUTLOOK.COM]'),
       '421 4.7.66 TLS 1.0 and 1.1 are not supported.',
     );
-    assert.equal(
-      stripExchangeBracket('250 2.0.0 OK <abc@x> [Hostname=DM5SPR00MB2471.namprd00.PROD.OUTLOOK.COM]'),
-      '250 2.0.0 OK <abc@x>',
-    );
+    assert.equal(stripExchangeBracket('250 2.0.0 OK <abc@x> [Hostname=DM5SPR00MB2471.namprd00.PROD.OUTLOOK.COM]'), '250 2.0.0 OK <abc@x>');
   });
   test('strips each line of a multi-line reply', () => {
     assert.equal(stripExchangeBracket('535-5.7.3 a [A.B]\r\n535 5.7.3 b [A.B]'), '535-5.7.3 a\n535 5.7.3 b');
@@ -280,10 +271,7 @@ describe('backoff', () => {
     assert.equal(parseBackoffMs('NO AUTHENTICATE failed.'), undefined);
   });
   test('backoffMsForReply gives SMTP 432 a default and nothing for other replies', () => {
-    assert.equal(
-      backoffMsForReply('432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471…]'),
-      SMTP_THREAD_LIMIT_BACKOFF_MS,
-    );
+    assert.equal(backoffMsForReply('432 4.3.2 STOREDRV.ClientSubmit; sender thread limit exceeded [Hostname=DM5SPR00MB2471…]'), SMTP_THREAD_LIMIT_BACKOFF_MS);
     assert.equal(backoffMsForReply('BAD Request is throttled. Suggested Backoff Time: 178755 milliseconds'), 178755);
     assert.equal(backoffMsForReply('535 5.7.3 Authentication unsuccessful'), undefined);
   });

@@ -50,10 +50,7 @@ describe('parseAadstsCode', () => {
   test('finds the code in catalogue texts and msal messages', () => {
     assert.equal(parseAadstsCode('AADSTS900382: Confidential Client is not supported in Cross Cloud request'), 900382);
     assert.equal(parseAadstsCode('"AADSTS7000112: Application \'…\'(…) is disabled."'), 7000112);
-    assert.equal(
-      parseAadstsCode('invalid_client: Error(s): 7000215 - Timestamp: x - Description: AADSTS7000215: Invalid client secret provided.'),
-      7000215,
-    );
+    assert.equal(parseAadstsCode('invalid_client: Error(s): 7000215 - Timestamp: x - Description: AADSTS7000215: Invalid client secret provided.'), 7000215);
     assert.equal(parseAadstsCode('Too Many Requests'), undefined);
   });
 });

@@ -79,7 +79,8 @@ function authAlerts(alerts: readonly AlertmanagerAlert[], check: string): Alertm
 /** The agent's own alerts: posted by its notifier, so without the job label every scraped series carries. */
 function builtInAlerts(alerts: readonly AlertmanagerAlert[], check: string): AlertmanagerAlert[] {
   return alerts.filter(
-    (alert) => alert.labels.alertname === BUILT_IN_ALERT_NAME && alert.labels.job === undefined && alert.labels.monitor === MONITOR && alert.labels.check === check,
+    (alert) =>
+      alert.labels.alertname === BUILT_IN_ALERT_NAME && alert.labels.job === undefined && alert.labels.monitor === MONITOR && alert.labels.check === check,
   );
 }
 
@@ -100,7 +101,11 @@ async function waitFiring(): Promise<AlertmanagerAlert> {
  */
 async function waitNotified(alertname: string, reason: string): Promise<void> {
   await requireStack().alertmanager.waitFor(`the firing ${alertname} notification at the webhook`, async () =>
-    notified.some((entry) => entry.status === 'firing' && entry.labels.alertname === alertname && entry.labels.check === 'imap' && entry.labels.reason === reason) ? true : undefined,
+    notified.some(
+      (entry) => entry.status === 'firing' && entry.labels.alertname === alertname && entry.labels.check === 'imap' && entry.labels.reason === reason,
+    )
+      ? true
+      : undefined,
   );
 }
 
@@ -112,7 +117,8 @@ async function waitResolved(reason: string): Promise<void> {
     async () => {
       if (authAlerts(await alertmanager.alerts(), 'imap').length > 0) return undefined;
       const resolved = notified.some(
-        (alert) => alert.status === 'resolved' && alert.labels.alertname === 'MailprobeAuthBroken' && alert.labels.check === 'imap' && alert.labels.reason === reason,
+        (alert) =>
+          alert.status === 'resolved' && alert.labels.alertname === 'MailprobeAuthBroken' && alert.labels.check === 'imap' && alert.labels.reason === reason,
       );
       return resolved ? true : undefined;
     },
@@ -153,7 +159,7 @@ after(async () => {
   if (rulesDir) await rm(rulesDir, { recursive: true, force: true });
 });
 
-describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the agent\'s own notifier', () => {
+describe("MailprobeAuthBroken through real Prometheus and Alertmanager, and the agent's own notifier", () => {
   test('a healthy run sends no auth alert', async () => {
     const { prometheus, alertmanager } = requireStack();
     await prometheus.waitFor('both checks healthy in Prometheus', async () => {
@@ -165,7 +171,7 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
     assert.deepEqual(builtInAlerts(active, 'imap'), []);
   });
 
-  test('secret revoked in the token service: the rule alert and the agent\'s built-in alert fire with the token reason, and both resolve after repair', async (t) => {
+  test("secret revoked in the token service: the rule alert and the agent's built-in alert fire with the token reason, and both resolve after repair", async (t) => {
     const started = Date.now();
     bed.model.revokeSecret(bed.tenantId, bed.clientId);
     const alert = await waitFiring();
@@ -183,16 +189,35 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
         severity: alert.labels.severity,
         job: alert.labels.job,
       },
-      { monitor: MONITOR, check: 'imap', mailbox: bed.mailbox, tenant: 'bed', stage: 'token', reason: 'token_invalid_client_secret', category: 'token', severity: 'critical', job: 'mailprobe' },
+      {
+        monitor: MONITOR,
+        check: 'imap',
+        mailbox: bed.mailbox,
+        tenant: 'bed',
+        stage: 'token',
+        reason: 'token_invalid_client_secret',
+        category: 'token',
+        severity: 'critical',
+        job: 'mailprobe',
+      },
     );
     assert.match(alert.annotations.summary ?? '', new RegExp(`imap sign-in broken for ${bed.mailbox} \\(monitor ${MONITOR}\\): token_invalid_client_secret`));
     assert.match(alert.annotations.description ?? '', /mailprobe doctor --monitor watched/);
     await waitNotified('MailprobeAuthBroken', 'token_invalid_client_secret');
 
     // The same breakage from the agent's built-in notifier, straight to Alertmanager's v2 API.
-    const builtIn = await requireStack().alertmanager.waitFor('the built-in alert in Alertmanager', async () => builtInAlerts(await requireStack().alertmanager.alerts(), 'imap')[0]);
+    const builtIn = await requireStack().alertmanager.waitFor(
+      'the built-in alert in Alertmanager',
+      async () => builtInAlerts(await requireStack().alertmanager.alerts(), 'imap')[0],
+    );
     assert.deepEqual(
-      { mailbox: builtIn.labels.mailbox, tenant: builtIn.labels.tenant, reason: builtIn.labels.reason, category: builtIn.labels.category, severity: builtIn.labels.severity },
+      {
+        mailbox: builtIn.labels.mailbox,
+        tenant: builtIn.labels.tenant,
+        reason: builtIn.labels.reason,
+        category: builtIn.labels.category,
+        severity: builtIn.labels.severity,
+      },
       { mailbox: bed.mailbox, tenant: 'bed', reason: 'token_invalid_client_secret', category: 'token', severity: 'critical' },
     );
     await waitNotified(BUILT_IN_ALERT_NAME, 'token_invalid_client_secret');
@@ -203,7 +228,10 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
     t.diagnostic(`resolved ${Date.now() - repaired} ms after the secret was restored`);
     await requireStack().alertmanager.waitFor('the built-in alert to resolve', async () =>
       builtInAlerts(await requireStack().alertmanager.alerts(), 'imap').length === 0 &&
-      notified.some((entry) => entry.status === 'resolved' && entry.labels.alertname === BUILT_IN_ALERT_NAME && entry.labels.job === undefined && entry.labels.check === 'imap')
+      notified.some(
+        (entry) =>
+          entry.status === 'resolved' && entry.labels.alertname === BUILT_IN_ALERT_NAME && entry.labels.job === undefined && entry.labels.check === 'imap',
+      )
         ? true
         : undefined,
     );
@@ -215,7 +243,13 @@ describe('MailprobeAuthBroken through real Prometheus and Alertmanager, and the 
     const alert = await waitFiring();
     t.diagnostic(`fired in Alertmanager ${Date.now() - started} ms after FullAccess was removed`);
     assert.deepEqual(
-      { reason: alert.labels.reason, category: alert.labels.category, stage: alert.labels.stage, severity: alert.labels.severity, monitor: alert.labels.monitor },
+      {
+        reason: alert.labels.reason,
+        category: alert.labels.category,
+        stage: alert.labels.stage,
+        severity: alert.labels.severity,
+        monitor: alert.labels.monitor,
+      },
       { reason: 'auth_failed', category: 'auth', stage: 'auth', severity: 'critical', monitor: MONITOR },
     );
     await waitNotified('MailprobeAuthBroken', 'auth_failed');

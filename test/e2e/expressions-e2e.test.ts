@@ -120,7 +120,11 @@ function describeVerdict(verdict: Verdict): string {
  * Evaluates until `done` holds or the timeout passes; returns the last verdicts either way, for the caller to assert
  * on. A check on a loaded machine may miss a run or fail one; the state a test expects is waited for, not sampled once.
  */
-async function settle(expressions: readonly Expression[], timeoutMs: number, done: (verdicts: Verdict[]) => boolean = (verdicts) => verdicts.every(hasData)): Promise<Verdict[]> {
+async function settle(
+  expressions: readonly Expression[],
+  timeoutMs: number,
+  done: (verdicts: Verdict[]) => boolean = (verdicts) => verdicts.every(hasData),
+): Promise<Verdict[]> {
   const api = prometheus;
   if (api === undefined) throw new Error('prometheus not started');
   let verdicts: Verdict[] = [];
@@ -145,8 +149,12 @@ function panelSamples(verdicts: Verdict[], title: string): PromSample[] {
 function seededFailures(verdicts: Verdict[]): { current: string[]; byReason: string[]; overlapSkips: number } {
   const panel = (title: string): PromSample[] => panelSamples(verdicts, title);
   return {
-    current: panel('Current failures').map((sample) => `${sample.metric.monitor}/${sample.metric.check} ${sample.metric.category}/${sample.metric.reason}`).sort(),
-    byReason: panel('Failures by reason, all monitors (time range)').map((sample) => `${sample.metric.category}/${sample.metric.reason}`).sort(),
+    current: panel('Current failures')
+      .map((sample) => `${sample.metric.monitor}/${sample.metric.check} ${sample.metric.category}/${sample.metric.reason}`)
+      .sort(),
+    byReason: panel('Failures by reason, all monitors (time range)')
+      .map((sample) => `${sample.metric.category}/${sample.metric.reason}`)
+      .sort(),
     overlapSkips: panel('Skipped runs').filter((sample) => sample.metric.mailbox === HANG_MAILBOX && sample.metric.why === 'overlap').length,
   };
 }
@@ -168,7 +176,9 @@ function healthyView(verdicts: Verdict[]): { missing: Verdict[]; current: PromSa
 before(async () => {
   const started = Date.now();
   bed = await startTestbed({
-    tenants: [{ domain: DEFAULT_DOMAIN, mailboxes: [{ address: `probe@${DEFAULT_DOMAIN}` }, { address: `shared@${DEFAULT_DOMAIN}` }, { address: RT_MAILBOX }] }],
+    tenants: [
+      { domain: DEFAULT_DOMAIN, mailboxes: [{ address: `probe@${DEFAULT_DOMAIN}` }, { address: `shared@${DEFAULT_DOMAIN}` }, { address: RT_MAILBOX }] },
+    ],
   });
   const hangPort = await startHangServer();
   // The seeded auth breakage: the app lost FullAccess on shared@.
@@ -193,7 +203,10 @@ before(async () => {
     defaults: { sendBudget: { perMinute: 30 }, roundtrip: { deadlineSeconds: 10, pollSeconds: 0.2 } },
   });
   // A client secret with a known expiry, so the credential-expiry panel and alerts have a series.
-  const config = JSON.parse(await readFile(file, 'utf8')) as { tenants: { bed: { credential: Record<string, unknown> } }; monitors: Array<Record<string, unknown>> };
+  const config = JSON.parse(await readFile(file, 'utf8')) as {
+    tenants: { bed: { credential: Record<string, unknown> } };
+    monitors: Array<Record<string, unknown>>;
+  };
   config.tenants.bed.credential.expires = new Date(Date.now() + 90 * 86_400_000).toISOString();
   // The hanging monitor gives up after 2 s, so its every-second schedule finds the previous run still going.
   const hang = config.monitors.find((monitor) => monitor.name === 'broken-hang');
@@ -254,7 +267,8 @@ describe('shipped PromQL against a real Prometheus scraping mailprobe run', () =
 
   test('on the healthy mailboxes alone, every panel but the failure-only ones has data, and no failure shows', async () => {
     const healthyChecks = [`${bed.mailbox}/imap=1`, `${bed.mailbox}/pop3=1`, `${bed.mailbox}/smtp=1`, `${RT_MAILBOX}/roundtrip=1`];
-    const healthy = (view: ReturnType<typeof healthyView>): boolean => view.missing.length === 0 && view.current?.length === 0 && isDeepStrictEqual(view.checks, healthyChecks);
+    const healthy = (view: ReturnType<typeof healthyView>): boolean =>
+      view.missing.length === 0 && view.current?.length === 0 && isDeepStrictEqual(view.checks, healthyChecks);
     const view = healthyView(await settle(dashboardExpressionsFor(HEALTHY_MAILBOXES), SETTLE_TIMEOUT_MS, (all) => healthy(healthyView(all))));
     assert.deepEqual(view.missing.map(describeVerdict), []);
     assert.ok(view.current, 'the dashboard has a "Current failures" panel');

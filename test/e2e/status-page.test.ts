@@ -58,11 +58,16 @@ async function axeScan(page: Page): Promise<AxeViolation[]> {
   // A string, as the test is compiled without the DOM library; it runs in the page.
   // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- evaluate() of a string is typed by its caller
   return page.evaluate(`axe.run(document, { resultTypes: ['violations'] }).then((result) =>
-    result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`) as Promise<AxeViolation[]>;
+    result.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => ({ target: n.target })) })))`) as Promise<
+    AxeViolation[]
+  >;
 }
 
 async function screenshots(page: Page, url: string, name: string): Promise<void> {
-  for (const [size, width, height] of [['desktop', 1280, 900], ['phone', 390, 844]] as const) {
+  for (const [size, width, height] of [
+    ['desktop', 1280, 900],
+    ['phone', 390, 844],
+  ] as const) {
     for (const scheme of ['light', 'dark'] as const) {
       await page.setViewportSize({ width, height });
       await page.emulateMedia({ colorScheme: scheme });
@@ -150,10 +155,15 @@ describe('the status page in Chromium', () => {
     const deadline = Date.now() + 30_000;
     const settled = (): boolean => {
       const checks = agent.agent.status.list();
-      return checks.some((c) => c.monitor.startsWith('fabrikam') && c.state === 'failing') && checks.some((c) => c.monitor.startsWith('contoso') && c.state === 'ok');
+      return (
+        checks.some((c) => c.monitor.startsWith('fabrikam') && c.state === 'failing') && checks.some((c) => c.monitor.startsWith('contoso') && c.state === 'ok')
+      );
     };
     while (!settled() && Date.now() < deadline) await sleep(250);
-    assert.ok(settled(), `the agent sees fabrikam failing and contoso healthy: ${JSON.stringify(agent.agent.status.list().map((c) => [c.monitor, c.check, c.state]))}`);
+    assert.ok(
+      settled(),
+      `the agent sees fabrikam failing and contoso healthy: ${JSON.stringify(agent.agent.status.list().map((c) => [c.monitor, c.check, c.state]))}`,
+    );
 
     mkdirSync(ARTIFACTS, { recursive: true });
     context = await chromium.launchPersistentContext(join(profile, 'chromium'), { executablePath: '/usr/bin/chromium', args: CHROMIUM_ARGS, headless: true });
@@ -280,7 +290,11 @@ describe('the status page in Chromium', () => {
     // Its first check only: the second repeats it.
     const box = await failing.boundingBox();
     assert.ok(box);
-    await page.screenshot({ path: join(ARTIFACTS, 'readme-check-failure.png'), fullPage: true, clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 720) } });
+    await page.screenshot({
+      path: join(ARTIFACTS, 'readme-check-failure.png'),
+      fullPage: true,
+      clip: { x: box.x, y: box.y, width: box.width, height: Math.min(box.height, 720) },
+    });
     await page.close();
   });
 });

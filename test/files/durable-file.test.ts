@@ -23,7 +23,10 @@ describe('state files', () => {
     assert.equal(ownedStateFile('/s', 'alert-state.json', {}), '/s/alert-state.json');
     assert.equal(ownedStateFile('/s', 'alert-state.json', { shard: { index: 0, total: 1 } }), '/s/alert-state.json');
     assert.equal(ownedStateFile('/s', 'alert-state.json', { shard: { index: 2, total: 4 } }), '/s/alert-state.shard-2-of-4.json');
-    assert.equal(ownedStateFile('/s', 'alert-state.json', { shard: { index: 2, total: 4 }, replica: 'mailprobe-1' }), '/s/alert-state.shard-2-of-4.mailprobe-1.json');
+    assert.equal(
+      ownedStateFile('/s', 'alert-state.json', { shard: { index: 2, total: 4 }, replica: 'mailprobe-1' }),
+      '/s/alert-state.shard-2-of-4.mailprobe-1.json',
+    );
   });
 
   test('a file another agent owns (fresh owner record) is refused; a stale record is taken over; release gives it up', () => {

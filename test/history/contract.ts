@@ -82,14 +82,22 @@ export function storeContract(factory: StoreFactory): void {
         ['m2', Date.UTC(2030, 0, 1), 7, 0],
       ],
     );
-    const january = await store.rollupTotals({ grain: 'month', from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), checks: [{ monitor: 'm1', check: 'imap' }] });
+    const january = await store.rollupTotals({
+      grain: 'month',
+      from: Date.UTC(2030, 0, 1),
+      to: Date.UTC(2030, 1, 1),
+      checks: [{ monitor: 'm1', check: 'imap' }],
+    });
     assert.deepEqual(
       january.map((row) => [row.tenant, row.runs, row.failures, row.durationMsSum, row.durationBuckets[3]]),
       [['t1', 2 + 3, 2, 2500, 5]],
     );
     // New writes add to the backfilled rows.
     await store.write(batch({ monthly: [delta({ bucket: Date.UTC(2030, 0, 1), okMs: 1 })] }));
-    assert.equal((await store.rollups({ grain: 'month', from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), checks: [{ monitor: 'm1', check: 'imap' }] }))[0]?.okMs, 5001);
+    assert.equal(
+      (await store.rollups({ grain: 'month', from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), checks: [{ monitor: 'm1', check: 'imap' }] }))[0]?.okMs,
+      5001,
+    );
     const again = await factory.reopen(store);
     assert.equal((await again.rollups({ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1) })).length, 4, 'the backfill ran once');
     await again.close();
@@ -101,8 +109,36 @@ export function storeContract(factory: StoreFactory): void {
     await store.write(
       batch({
         results: [
-          { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + 2 * MIN, durationMs: 812.5, ok: false, stage: 'auth', reason: 'auth_failed', category: 'auth', serverText, steps: [{ step: 'connect', seconds: 0.01 }, { step: 'auth', seconds: 0.2 }], intervalS: 60 },
-          { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + MIN, durationMs: 100, ok: true, steps: [], deliveryMs: 1500, intervalS: 60 },
+          {
+            monitor: 'm1',
+            tenant: 't1',
+            mailbox: 'a@x',
+            check: 'imap',
+            startedAt: BASE + 2 * MIN,
+            durationMs: 812.5,
+            ok: false,
+            stage: 'auth',
+            reason: 'auth_failed',
+            category: 'auth',
+            serverText,
+            steps: [
+              { step: 'connect', seconds: 0.01 },
+              { step: 'auth', seconds: 0.2 },
+            ],
+            intervalS: 60,
+          },
+          {
+            monitor: 'm1',
+            tenant: 't1',
+            mailbox: 'a@x',
+            check: 'imap',
+            startedAt: BASE + MIN,
+            durationMs: 100,
+            ok: true,
+            steps: [],
+            deliveryMs: 1500,
+            intervalS: 60,
+          },
           { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'smtp', startedAt: BASE + MIN, durationMs: 100, ok: true, steps: [], intervalS: 60 },
         ],
       }),
@@ -110,9 +146,29 @@ export function storeContract(factory: StoreFactory): void {
     const rows = await store.results({ monitor: 'm1', check: 'imap', from: BASE, to: BASE + HOUR });
     assert.deepEqual(
       rows.map((row) => [row.startedAt, row.ok]),
-      [[BASE + MIN, true], [BASE + 2 * MIN, false]],
+      [
+        [BASE + MIN, true],
+        [BASE + 2 * MIN, false],
+      ],
     );
-    assert.deepEqual(rows[1], { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + 2 * MIN, durationMs: 812.5, ok: false, stage: 'auth', reason: 'auth_failed', category: 'auth', serverText, steps: [{ step: 'connect', seconds: 0.01 }, { step: 'auth', seconds: 0.2 }], intervalS: 60 });
+    assert.deepEqual(rows[1], {
+      monitor: 'm1',
+      tenant: 't1',
+      mailbox: 'a@x',
+      check: 'imap',
+      startedAt: BASE + 2 * MIN,
+      durationMs: 812.5,
+      ok: false,
+      stage: 'auth',
+      reason: 'auth_failed',
+      category: 'auth',
+      serverText,
+      steps: [
+        { step: 'connect', seconds: 0.01 },
+        { step: 'auth', seconds: 0.2 },
+      ],
+      intervalS: 60,
+    });
     assert.equal(rows[0]?.deliveryMs, 1500);
     await store.close();
   });
@@ -121,7 +177,9 @@ export function storeContract(factory: StoreFactory): void {
     const store = await factory.open();
     const buckets = [1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
     await store.write(batch({ hourly: [delta({ okMs: 1000, runs: 1, durationBuckets: buckets }), delta({ okMs: 500, bucket: BASE + HOUR })] }));
-    await store.write(batch({ hourly: [delta({ failMs: 250, runs: 2, failures: 1, durationMsSum: 30, durationBuckets: buckets }), delta({ monitor: 'm2', okMs: 7 })] }));
+    await store.write(
+      batch({ hourly: [delta({ failMs: 250, runs: 2, failures: 1, durationMsSum: 30, durationBuckets: buckets }), delta({ monitor: 'm2', okMs: 7 })] }),
+    );
     const m1 = [{ monitor: 'm1', check: 'imap' as const }];
     const rows = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 2 * HOUR, checks: m1 });
     assert.deepEqual(
@@ -147,7 +205,18 @@ export function storeContract(factory: StoreFactory): void {
 
   test('incidents: a later write of the same streak replaces it; queries overlap the range, newest first', async () => {
     const store = await factory.open();
-    const open = { monitor: 'm1', tenant: 't1', check: 'imap' as const, startedAt: BASE, reason: 'auth_failed', stage: 'auth', serverText: 'NO AUTHENTICATE failed.', failures: 1, failMs: 0, lastFailureAt: BASE };
+    const open = {
+      monitor: 'm1',
+      tenant: 't1',
+      check: 'imap' as const,
+      startedAt: BASE,
+      reason: 'auth_failed',
+      stage: 'auth',
+      serverText: 'NO AUTHENTICATE failed.',
+      failures: 1,
+      failMs: 0,
+      lastFailureAt: BASE,
+    };
     await store.write(batch({ incidents: [open, { ...open, monitor: 'm2', tenant: 't2', startedAt: BASE + 3 * HOUR }] }));
     await store.write(batch({ incidents: [{ ...open, failures: 3, failMs: 120_000, lastFailureAt: BASE + 2 * MIN, endedAt: BASE + 3 * MIN }] }));
     const all = await store.incidents({ from: BASE, to: BASE + DAY, limit: 10 });
@@ -159,18 +228,50 @@ export function storeContract(factory: StoreFactory): void {
       ],
     );
     assert.equal(all[1]?.serverText, 'NO AUTHENTICATE failed.');
-    assert.deepEqual((await store.incidents({ from: BASE + HOUR, to: BASE + DAY, limit: 10 })).map((row) => row.monitor), ['m2'], 'an incident that ended before the range is not in it');
-    assert.deepEqual((await store.incidents({ from: BASE, to: BASE + DAY, limit: 10, monitor: 'm1' })).map((row) => row.monitor), ['m1']);
-    assert.deepEqual((await store.incidents({ from: BASE, to: BASE + DAY, limit: 10, tenant: 't2' })).map((row) => row.monitor), ['m2']);
+    assert.deepEqual(
+      (await store.incidents({ from: BASE + HOUR, to: BASE + DAY, limit: 10 })).map((row) => row.monitor),
+      ['m2'],
+      'an incident that ended before the range is not in it',
+    );
+    assert.deepEqual(
+      (await store.incidents({ from: BASE, to: BASE + DAY, limit: 10, monitor: 'm1' })).map((row) => row.monitor),
+      ['m1'],
+    );
+    assert.deepEqual(
+      (await store.incidents({ from: BASE, to: BASE + DAY, limit: 10, tenant: 't2' })).map((row) => row.monitor),
+      ['m2'],
+    );
     assert.equal((await store.incidents({ from: BASE, to: BASE + DAY, limit: 1 })).length, 1);
     await store.close();
   });
 
   test('an incident keeps what was diagnosed at its first failure (schema 3); one recorded before has none', async () => {
     const store = await factory.open();
-    const incident = { monitor: 'm1', tenant: 't1', check: 'imap' as const, startedAt: BASE, reason: 'connect_refused', stage: 'connect', failures: 1, failMs: 0, lastFailureAt: BASE };
-    const diagnosis = { summary: 'Nothing listens on outlook-dod.office365.us:993', fix: 'openssl s_client -connect outlook-dod.office365.us:993', protocol: 'imap' as const, cloud: 'usgovdod' as const };
-    await store.write(batch({ incidents: [{ ...incident, diagnosis }, { ...incident, monitor: 'm2' }] }));
+    const incident = {
+      monitor: 'm1',
+      tenant: 't1',
+      check: 'imap' as const,
+      startedAt: BASE,
+      reason: 'connect_refused',
+      stage: 'connect',
+      failures: 1,
+      failMs: 0,
+      lastFailureAt: BASE,
+    };
+    const diagnosis = {
+      summary: 'Nothing listens on outlook-dod.office365.us:993',
+      fix: 'openssl s_client -connect outlook-dod.office365.us:993',
+      protocol: 'imap' as const,
+      cloud: 'usgovdod' as const,
+    };
+    await store.write(
+      batch({
+        incidents: [
+          { ...incident, diagnosis },
+          { ...incident, monitor: 'm2' },
+        ],
+      }),
+    );
     const rows = await store.incidents({ from: BASE, to: BASE + DAY, limit: 10 });
     assert.deepEqual(rows.find((row) => row.monitor === 'm1')?.diagnosis, diagnosis);
     assert.equal(rows.find((row) => row.monitor === 'm2')?.diagnosis, undefined);
@@ -179,13 +280,32 @@ export function storeContract(factory: StoreFactory): void {
 
   test('check state and agent running periods are replaced by key', async () => {
     const store = await factory.open();
-    const state = { monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap' as const, firstSeenAt: BASE, lastAt: BASE, lastOk: true, intervalS: 60, consecutiveFailures: 0, lastSuccessAt: BASE, status: '{}' };
+    const state = {
+      monitor: 'm1',
+      tenant: 't1',
+      mailbox: 'a@x',
+      check: 'imap' as const,
+      firstSeenAt: BASE,
+      lastAt: BASE,
+      lastOk: true,
+      intervalS: 60,
+      consecutiveFailures: 0,
+      lastSuccessAt: BASE,
+      status: '{}',
+    };
     await store.write(batch({ checkStates: [state], agentRun: { id: 'run-1', startedAt: BASE, lastSeenAt: BASE } }));
-    await store.write(batch({ checkStates: [{ ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN }], agentRun: { id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN } }));
+    await store.write(
+      batch({
+        checkStates: [{ ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN }],
+        agentRun: { id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN },
+      }),
+    );
     const [saved] = await store.checkStates();
     assert.deepEqual(saved, { ...state, lastAt: BASE + MIN, lastOk: false, consecutiveFailures: 1, openIncidentAt: BASE + MIN });
     assert.deepEqual(await store.checkStates({ status: false }), [{ ...saved, status: '' }], 'the lean read leaves only the status out');
-    assert.deepEqual(await store.agentRuns({ from: BASE, to: BASE + DAY }), [{ id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN }]);
+    assert.deepEqual(await store.agentRuns({ from: BASE, to: BASE + DAY }), [
+      { id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN },
+    ]);
     assert.deepEqual(await store.agentRuns({ from: BASE + HOUR, to: BASE + DAY }), []);
     await store.close();
   });
@@ -196,7 +316,10 @@ export function storeContract(factory: StoreFactory): void {
     const incident = { monitor: 'm1', tenant: 't1', check: 'imap' as const, reason: 'auth_failed', stage: 'auth', failures: 1, failMs: 0 };
     await store.write(
       batch({
-        results: [{ ...result, startedAt: BASE }, { ...result, startedAt: BASE + 10 * DAY }],
+        results: [
+          { ...result, startedAt: BASE },
+          { ...result, startedAt: BASE + 10 * DAY },
+        ],
         hourly: [delta({ bucket: BASE }), delta({ bucket: BASE + 10 * DAY })],
         daily: [delta({ bucket: BASE }), delta({ bucket: BASE + 10 * DAY })],
         monthly: [delta({ bucket: Date.UTC(2029, 11, 1) }), delta({ bucket: Date.UTC(2030, 0, 1) }), delta({ bucket: Date.UTC(2030, 1, 1) })],
@@ -213,7 +336,10 @@ export function storeContract(factory: StoreFactory): void {
       [Date.UTC(2030, 0, 1), Date.UTC(2030, 1, 1)],
     );
     assert.equal((await store.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + 20 * DAY })).length, 1);
-    assert.deepEqual((await store.incidents({ from: 0, to: BASE + 20 * DAY, limit: 10 })).map((row) => row.check), ['smtp']);
+    assert.deepEqual(
+      (await store.incidents({ from: 0, to: BASE + 20 * DAY, limit: 10 })).map((row) => row.check),
+      ['smtp'],
+    );
     await store.close();
   });
 
@@ -245,7 +371,10 @@ export function storeContract(factory: StoreFactory): void {
       ],
     );
     const january = await store.rollupTotals({ grain: 'month', from: Date.UTC(2030, 0, 1), to: feb, checks });
-    assert.deepEqual(january.map((row) => [row.runs, row.failures, row.durationBuckets[2]]), [[12, 2, 12]]);
+    assert.deepEqual(
+      january.map((row) => [row.runs, row.failures, row.durationBuckets[2]]),
+      [[12, 2, 12]],
+    );
     await recorder.close();
     await store.close();
   });
@@ -258,7 +387,11 @@ export function storeContract(factory: StoreFactory): void {
     // Day 1 (BASE): every minute ok for 12 hours, then 30 failed minutes, then ok until midnight. Day 2: ok.
     for (let t = BASE; t < BASE + 2 * DAY; t += MIN) {
       const failing = t >= BASE + 12 * HOUR && t < BASE + 12 * HOUR + 30 * MIN;
-      record(recorder, failing ? failed({ monitor: 'm1', at: t, reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.' }) : passed({ monitor: 'm1', at: t }), job(60));
+      record(
+        recorder,
+        failing ? failed({ monitor: 'm1', at: t, reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.' }) : passed({ monitor: 'm1', at: t }),
+        job(60),
+      );
     }
     clock.time = BASE + 2 * DAY;
     await recorder.flush();
@@ -274,7 +407,16 @@ export function storeContract(factory: StoreFactory): void {
     assert.ok(Math.abs((summary.availability['7d'] ?? 0) - (1 - 1800 / (2 * 86_400))) < 1e-6, String(summary.availability['7d']));
     const incidents = await reader.incidents({ from: BASE, to: BASE + 2 * DAY, limit: 10 });
     assert.deepEqual(incidents, [
-      { monitor: 'm1', tenant: 'contoso', check: 'imap', startedAt: BASE + 12 * HOUR, endedAt: BASE + 12 * HOUR + 30 * MIN, reason: 'auth_failed', stage: 'auth', serverText: 'NO AUTHENTICATE failed.' },
+      {
+        monitor: 'm1',
+        tenant: 'contoso',
+        check: 'imap',
+        startedAt: BASE + 12 * HOUR,
+        endedAt: BASE + 12 * HOUR + 30 * MIN,
+        reason: 'auth_failed',
+        stage: 'auth',
+        serverText: 'NO AUTHENTICATE failed.',
+      },
     ]);
     await recorder.close();
     await store.close();
@@ -338,13 +480,20 @@ export function storeContract(factory: StoreFactory): void {
     const now = BASE + 10 * DAY - 1;
     const asked = [{ monitor: 'm1', check: 'imap' as const }];
     const failDays = async (timeZone: string) => {
-      const [summary, ...others] = await new StoreHistoryReader({ store, policy: { ...DEFAULT_POLICY, timeZone } }).checkSummaries({ now, days: 12, checks: asked });
+      const [summary, ...others] = await new StoreHistoryReader({ store, policy: { ...DEFAULT_POLICY, timeZone } }).checkSummaries({
+        now,
+        days: 12,
+        checks: asked,
+      });
       assert.equal(others.length, 0, 'only the check asked for');
       assert.equal(summary?.days.length, 12);
       return { days: (summary?.days ?? []).filter((day) => day.failSeconds > 0).map((day) => [day.day, day.failSeconds]), summary };
     };
     const utc = await failDays('UTC');
-    assert.deepEqual(utc.days, [['2030-01-10', 3600], ['2030-01-11', 3600]]);
+    assert.deepEqual(utc.days, [
+      ['2030-01-10', 3600],
+      ['2030-01-11', 3600],
+    ]);
     // 00:00–02:00 in Berlin (UTC+1 in January) and 04:30–06:30 in Kolkata (UTC+5:30): one local day each.
     assert.deepEqual((await failDays('Europe/Berlin')).days, [['2030-01-11', 7200]]);
     assert.deepEqual((await failDays('Asia/Kolkata')).days, [['2030-01-11', 7200]]);
@@ -353,10 +502,23 @@ export function storeContract(factory: StoreFactory): void {
     assert.ok(Math.abs((utc.summary?.availability['30d'] ?? 0) - (1 - 7200 / ((10 * DAY - 1) / 1000))) < 1e-6, String(utc.summary?.availability['30d']));
     assert.equal(utc.summary?.availability['24h'], 1);
     // Today so far: a check that began at today's UTC midnight, read at noon, has its rollup hours counted.
-    const [noon] = await new StoreHistoryReader({ store, policy: DEFAULT_POLICY }).checkSummaries({ now: BASE + 9 * DAY + 12 * HOUR - 1, days: 2, checks: [{ monitor: 'm3', check: 'imap' }] });
-    assert.deepEqual(noon?.days.map((day) => [day.day, day.okSeconds, day.failSeconds]), [['2030-01-15', 0, 0], ['2030-01-16', 43_200, 0]]);
+    const [noon] = await new StoreHistoryReader({ store, policy: DEFAULT_POLICY }).checkSummaries({
+      now: BASE + 9 * DAY + 12 * HOUR - 1,
+      days: 2,
+      checks: [{ monitor: 'm3', check: 'imap' }],
+    });
+    assert.deepEqual(
+      noon?.days.map((day) => [day.day, day.okSeconds, day.failSeconds]),
+      [
+        ['2030-01-15', 0, 0],
+        ['2030-01-16', 43_200, 0],
+      ],
+    );
     // The filtered reads the reader relies on.
-    assert.deepEqual((await store.checkStates({ checks: asked })).map((state) => state.monitor), ['m1']);
+    assert.deepEqual(
+      (await store.checkStates({ checks: asked })).map((state) => state.monitor),
+      ['m1'],
+    );
     assert.deepEqual((await store.incidents({ from: BASE, to: now, limit: 10, checks: [{ monitor: 'm2', check: 'imap' }] })).length, 0);
     assert.equal((await store.incidents({ from: BASE, to: now, limit: 10, checks: asked })).length, 1);
     await recorder.close();

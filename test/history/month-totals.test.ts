@@ -60,20 +60,41 @@ function comparable(totals: Map<string, RollupDelta>): Record<string, Totals> {
   return Object.fromEntries(
     [...totals].map(([key, row]) => [
       key,
-      { okMs: row.okMs, failMs: row.failMs, runs: row.runs, failures: row.failures, durationMsSum: row.durationMsSum, durationBuckets: row.durationBuckets, deliveries: row.deliveries, deliveryBuckets: row.deliveryBuckets },
+      {
+        okMs: row.okMs,
+        failMs: row.failMs,
+        runs: row.runs,
+        failures: row.failures,
+        durationMsSum: row.durationMsSum,
+        durationBuckets: row.durationBuckets,
+        deliveries: row.deliveries,
+        deliveryBuckets: row.deliveryBuckets,
+      },
     ]),
   );
 }
 
 const configured: ConfiguredCheck[] = ['probe-a', 'probe-bb'].flatMap((monitor) =>
-  (['imap', 'smtp'] as const).map((check) => ({ monitor, tenant: 'contoso', check, mailbox: `${monitor}@contoso.com`, tenantId: '11111111-2222-3333-4444-555555555555', clientId: '10e1f456-3921-1234-1234-105af0774c61' })),
+  (['imap', 'smtp'] as const).map((check) => ({
+    monitor,
+    tenant: 'contoso',
+    check,
+    mailbox: `${monitor}@contoso.com`,
+    tenantId: '11111111-2222-3333-4444-555555555555',
+    clientId: '10e1f456-3921-1234-1234-105af0774c61',
+  })),
 );
 
 const CASES: Array<{ name: string; from: number; to: number; months: boolean }> = [
   { name: 'a UTC month', ...monthRange('2030-04', 'UTC'), months: true },
   { name: 'a Europe/Berlin month with the change to summer time', ...monthRange('2030-03', 'Europe/Berlin'), months: true },
   { name: 'a America/St_Johns month (UTC-2:30, half hours)', ...monthRange('2030-04', 'America/St_Johns'), months: true },
-  { name: 'from 10:17 on the 2nd to 18:43 on the 29th (raw results at both edges)', from: Date.UTC(2030, 3, 2, 10, 17), to: Date.UTC(2030, 3, 29, 18, 43), months: true },
+  {
+    name: 'from 10:17 on the 2nd to 18:43 on the 29th (raw results at both edges)',
+    from: Date.UTC(2030, 3, 2, 10, 17),
+    to: Date.UTC(2030, 3, 29, 18, 43),
+    months: true,
+  },
   { name: 'from 10:17 on the 5th, a month long (not near a month edge)', from: Date.UTC(2030, 2, 5, 10, 17), to: Date.UTC(2030, 3, 5, 10, 17), months: false },
   { name: 'three days across a month edge', from: Date.UTC(2030, 2, 30, 6), to: Date.UTC(2030, 3, 2, 6), months: false },
   { name: 'two months in Europe/Berlin', from: monthRange('2030-03', 'Europe/Berlin').from, to: monthRange('2030-04', 'Europe/Berlin').to, months: true },
@@ -102,8 +123,14 @@ describe('period totals from monthly rollups equal those from daily and hourly o
       assert.equal(direct.size, configured.length);
       assert.deepEqual(comparable(monthly), comparable(direct));
       const sample = [...direct.values()];
-      assert.ok(sample.every((row) => row.failures > 0 && row.okMs > 0 && row.failMs > 0), 'the period has failures');
-      assert.ok(sample.some((row) => row.deliveries > 0), 'the period has deliveries');
+      assert.ok(
+        sample.every((row) => row.failures > 0 && row.okMs > 0 && row.failMs > 0),
+        'the period has failures',
+      );
+      assert.ok(
+        sample.some((row) => row.deliveries > 0),
+        'the period has deliveries',
+      );
       if (range.from % HOUR === 0 && range.to % HOUR === 0) {
         const hours = await store.rollupTotals({ grain: 'hour', from: range.from, to: range.to });
         assert.deepEqual(comparable(monthly), comparable(new Map(hours.map((row) => [`${row.monitor}\u0000${row.check}`, row]))), 'the hourly rows summed');
@@ -113,11 +140,11 @@ describe('period totals from monthly rollups equal those from daily and hourly o
 
   test('a month in Europe/Berlin reads one monthly row per check and a few hourly ones, no daily ones', async () => {
     const viaMonths = observed(store);
-    await periodTotals(viaMonths, ...Object.values(monthRange('2030-03', 'Europe/Berlin')) as [number, number]);
+    await periodTotals(viaMonths, ...(Object.values(monthRange('2030-03', 'Europe/Berlin')) as [number, number]));
     assert.deepEqual(viaMonths.rows, { month: configured.length, day: 0, hour: 2 * configured.length });
   });
 
-  test('the report of a Europe/Berlin and a St John\'s month is the same as from hourly rows alone', async () => {
+  test("the report of a Europe/Berlin and a St John's month is the same as from hourly rows alone", async () => {
     for (const timeZone of ['Europe/Berlin', 'America/St_Johns']) {
       const period = monthRange('2030-03', timeZone);
       const query = { ...period, now: TO + DAY, label: '2030-03' };
@@ -125,8 +152,14 @@ describe('period totals from monthly rollups equal those from daily and hourly o
       const fromMonths = await buildReport({ store, policy, configured }, query);
       const fromHours = await buildReport({ store: observed(store, true), policy, configured }, query);
       assert.deepEqual({ ...fromMonths, generatedAt: '' }, { ...fromHours, generatedAt: '' });
-      assert.ok(fromMonths.checks.every((check) => check.failures > 0 && check.availability !== null && check.availability < 1), timeZone);
-      assert.ok(fromMonths.checks.some((check) => check.deliverySeconds !== null), timeZone);
+      assert.ok(
+        fromMonths.checks.every((check) => check.failures > 0 && check.availability !== null && check.availability < 1),
+        timeZone,
+      );
+      assert.ok(
+        fromMonths.checks.some((check) => check.deliverySeconds !== null),
+        timeZone,
+      );
     }
   });
 });

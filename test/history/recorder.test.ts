@@ -71,14 +71,24 @@ describe('history recorder', () => {
     const clock = new FakeClock();
     clock.time = BASE;
     const registry = new Registry();
-    const recorder = new HistoryRecorder({ store, clock, logger: new MemoryLogger(), flushMs: 3_600_000, maxPending: 3, events: historyMetrics(registry, 'sqlite') });
+    const recorder = new HistoryRecorder({
+      store,
+      clock,
+      logger: new MemoryLogger(),
+      flushMs: 3_600_000,
+      maxPending: 3,
+      events: historyMetrics(registry, 'sqlite'),
+    });
     store.broken = true;
     for (let i = 0; i < 6; i++) record(recorder, passed({ at: BASE + i * MIN }), job);
     await recorder.flush();
     store.broken = false;
     await recorder.flush();
     const rows = await store.results({ monitor: 'probe-contoso', check: 'imap', from: 0, to: BASE + 10 * MIN });
-    assert.deepEqual(rows.map((row) => (row.startedAt - BASE) / MIN), [3, 4, 5]);
+    assert.deepEqual(
+      rows.map((row) => (row.startedAt - BASE) / MIN),
+      [3, 4, 5],
+    );
     assert.match(await registry.metrics(), /mailprobe_history_results_dropped_total\{backend="sqlite"\} 3/);
     const [hour] = await store.rollupTotals({ grain: 'hour', from: BASE, to: BASE + 3_600_000 });
     assert.equal(hour?.runs, 6);
@@ -101,7 +111,19 @@ describe('history recorder', () => {
         hourly: [],
         daily: [],
         monthly: [],
-        incidents: [{ monitor: 'x', tenant: 't', check: 'imap', startedAt: BASE, reason: null as unknown as string, stage: 'auth', failures: 1, failMs: 0, lastFailureAt: BASE }],
+        incidents: [
+          {
+            monitor: 'x',
+            tenant: 't',
+            check: 'imap',
+            startedAt: BASE,
+            reason: null as unknown as string,
+            stage: 'auth',
+            failures: 1,
+            failMs: 0,
+            lastFailureAt: BASE,
+          },
+        ],
         checkStates: [],
       }),
     );

@@ -30,8 +30,18 @@ test('the SLA report prints each incident’s fix for its own tenant’s cloud, 
   const config = parseConfig(
     JSON.stringify({
       tenants: {
-        dod: { tenantId: '9b62d4ed-1234-1234-b00d-341a1bd0b3f5', clientId: '10e1f456-3921-1234-1234-105af0774c61', cloud: 'usgovdod', credential: { type: 'secret', secret: 'x' } },
-        cn: { tenantId: '7c11aa00-1234-1234-b00d-341a1bd0b3f5', clientId: '20e1f456-3921-1234-1234-105af0774c61', cloud: 'china', credential: { type: 'secret', secret: 'x' } },
+        dod: {
+          tenantId: '9b62d4ed-1234-1234-b00d-341a1bd0b3f5',
+          clientId: '10e1f456-3921-1234-1234-105af0774c61',
+          cloud: 'usgovdod',
+          credential: { type: 'secret', secret: 'x' },
+        },
+        cn: {
+          tenantId: '7c11aa00-1234-1234-b00d-341a1bd0b3f5',
+          clientId: '20e1f456-3921-1234-1234-105af0774c61',
+          cloud: 'china',
+          credential: { type: 'secret', secret: 'x' },
+        },
       },
       monitors: [
         { name: 'dod-box', tenant: 'dod', mailbox: 'probe@dod.example', checks: ['imap'] },
@@ -48,7 +58,12 @@ test('the SLA report prints each incident’s fix for its own tenant’s cloud, 
       getToken: async (tenant) => ({
         ok: true,
         token: new Secret('token'),
-        claims: { aud: tenant.cloud === 'china' ? 'https://microsoftgraph.chinacloudapi.cn' : 'https://outlook-dod.office365.us', tid: tenant.tenantId, roles: ['IMAP.AccessAsApp'], exp: now / 1000 + 3600 },
+        claims: {
+          aud: tenant.cloud === 'china' ? 'https://microsoftgraph.chinacloudapi.cn' : 'https://outlook-dod.office365.us',
+          tid: tenant.tenantId,
+          roles: ['IMAP.AccessAsApp'],
+          exp: now / 1000 + 3600,
+        },
         expiresAt: now + 3_600_000,
       }),
     },

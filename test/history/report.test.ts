@@ -39,7 +39,11 @@ async function november(store: HistoryStore): Promise<void> {
     results: (t) => {
       const outage = t >= NOV + 9 * DAY + 9 * HOUR && t < NOV + 9 * DAY + 11 * HOUR;
       const blip = t === NOV + 19 * DAY + 12 * HOUR;
-      const a = outage ? failed({ monitor: 'probe-a', at: t, reason: 'token_secret_expired', stage: 'token' }) : blip ? failed({ monitor: 'probe-a', at: t, reason: 'connect_refused', stage: 'connect' }) : passed({ monitor: 'probe-a', at: t });
+      const a = outage
+        ? failed({ monitor: 'probe-a', at: t, reason: 'token_secret_expired', stage: 'token' })
+        : blip
+          ? failed({ monitor: 'probe-a', at: t, reason: 'connect_refused', stage: 'connect' })
+          : passed({ monitor: 'probe-a', at: t });
       return [a, passed({ monitor: 'probe-b', at: t })];
     },
   });
@@ -90,13 +94,18 @@ describe('SLA report', () => {
     assert.equal(report.incidents[1]?.fix, 'fix for token_secret_expired', 'the first fix diagnosed at the incident’s first failure');
     assert.equal(report.summary.mttrSeconds, Math.round((300 + 7200) / 2));
     assert.equal(report.tenants[0]?.tenant, 'contoso');
-    assert.deepEqual(report.agentDown, [{ from: new Date(NOV + 14 * DAY).toISOString(), to: new Date(NOV + 14 * DAY + 6 * HOUR).toISOString(), seconds: 6 * 3600 }]);
+    assert.deepEqual(report.agentDown, [
+      { from: new Date(NOV + 14 * DAY).toISOString(), to: new Date(NOV + 14 * DAY + 6 * HOUR).toISOString(), seconds: 6 * 3600 },
+    ]);
     assert.ok(a.durationSeconds.p50 !== null && a.durationSeconds.p50 > 0.25 && a.durationSeconds.p50 <= 0.5, String(a.durationSeconds.p50));
   });
 
   test('the days before the agent first ran are not listed as the agent not running', async () => {
     // The history begins on 1 November; a report from 25 October had listed 25–31 October as agent downtime.
-    const report = await buildReport({ store: await store(), policy: DEFAULT_POLICY, configured }, { from: NOV - 7 * DAY, to: NOV + 5 * DAY, now: DEC, label: 'late October' });
+    const report = await buildReport(
+      { store: await store(), policy: DEFAULT_POLICY, configured },
+      { from: NOV - 7 * DAY, to: NOV + 5 * DAY, now: DEC, label: 'late October' },
+    );
     assert.deepEqual(report.agentDown, []);
     assert.equal(report.summary.unknownSeconds, 0);
     assert.doesNotMatch(renderReport(report, 'text'), /not running/);
@@ -129,7 +138,10 @@ describe('SLA report', () => {
 
   test('a period that does not start on the hour is rebuilt from raw results, as exact as the rollups', async () => {
     const from = NOV + 9 * DAY + 9 * HOUR + 30 * MIN;
-    const report = await buildReport({ store: await store(), policy: DEFAULT_POLICY, configured }, { from, to: from + 4 * HOUR, now: DEC + DAY, label: 'custom' });
+    const report = await buildReport(
+      { store: await store(), policy: DEFAULT_POLICY, configured },
+      { from, to: from + 4 * HOUR, now: DEC + DAY, label: 'custom' },
+    );
     const a = report.checks.find((check) => check.monitor === 'probe-a');
     assert.equal(a?.failSeconds, 90 * 60);
     assert.equal(a?.okSeconds, 150 * 60);
@@ -163,10 +175,18 @@ describe('SLA report', () => {
 
   test('periods are calendar months in the configured zone', () => {
     const now = Date.UTC(2030, 11, 3, 12);
-    assert.deepEqual(resolvePeriod({ period: '2030-11' }, 'Europe/Berlin', now), { from: Date.UTC(2030, 9, 31, 23), to: Date.UTC(2030, 10, 30, 23), label: '2030-11' });
+    assert.deepEqual(resolvePeriod({ period: '2030-11' }, 'Europe/Berlin', now), {
+      from: Date.UTC(2030, 9, 31, 23),
+      to: Date.UTC(2030, 10, 30, 23),
+      label: '2030-11',
+    });
     assert.equal(resolvePeriod({}, 'UTC', now).label, '2030-11', 'the default is the previous month');
     assert.equal(resolvePeriod({ period: 'this' }, 'UTC', now).label, '2030-12');
-    assert.deepEqual(resolvePeriod({ from: '2030-11-03', to: '2030-11-04T06:30' }, 'Europe/Berlin', now), { from: Date.UTC(2030, 10, 2, 23), to: Date.UTC(2030, 10, 4, 5, 30), label: '2030-11-03 – 2030-11-04T06:30' });
+    assert.deepEqual(resolvePeriod({ from: '2030-11-03', to: '2030-11-04T06:30' }, 'Europe/Berlin', now), {
+      from: Date.UTC(2030, 10, 2, 23),
+      to: Date.UTC(2030, 10, 4, 5, 30),
+      label: '2030-11-03 – 2030-11-04T06:30',
+    });
     assert.throws(() => resolvePeriod({ period: '2030-13' }, 'UTC', now), /not a month/);
     assert.throws(() => resolvePeriod({ from: '2030-11-05', to: '2030-11-04' }, 'UTC', now), /must be after/);
     // DST: the last Sunday of March in Berlin has 23 hours.

@@ -45,7 +45,7 @@ describe('a server asking for a long backoff', () => {
   });
   after(async () => entra.close());
 
-  test('login service Retry-After: 99999999 is honoured for three of the caller\'s intervals, then asked again', async () => {
+  test("login service Retry-After: 99999999 is honoured for three of the caller's intervals, then asked again", async () => {
     const clock = new FakeClock();
     const tokens = new MsalTokenProvider({ clock, env: { SECRET }, redact: (text) => text, events: { onRequest: () => undefined, onToken: () => undefined } });
     const tenant: ResolvedTenant = {
@@ -69,7 +69,7 @@ describe('a server asking for a long backoff', () => {
     assert.equal(entra.tokenRequests(), 1, 'no request while the capped wait lasts');
     clock.time += 10_001;
     const again = await tokens.getToken(tenant, undefined, { maxWaitMs });
-    assert.ok(!again.ok && again.failure.reason === 'throttled', 'the answer is the login service\'s, not msal\'s own cached refusal');
+    assert.ok(!again.ok && again.failure.reason === 'throttled', "the answer is the login service's, not msal's own cached refusal");
     assert.equal(entra.tokenRequests(), 2, 'asked again within a minute on a 5-second schedule');
   });
 
@@ -85,7 +85,13 @@ describe('a server asking for a long backoff', () => {
           ok: false,
           steps: [],
           facts: {},
-          failure: { stage: 'auth', protocol: 'imap', reason: 'throttled', serverText: 'NO Request is throttled. Suggested Backoff Time: 99999999 milliseconds', message: 'throttled' },
+          failure: {
+            stage: 'auth',
+            protocol: 'imap',
+            reason: 'throttled',
+            serverText: 'NO Request is throttled. Suggested Backoff Time: 99999999 milliseconds',
+            message: 'throttled',
+          },
         }),
       },
       requiredRoles: REQUIRED_ROLE,

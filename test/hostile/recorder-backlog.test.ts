@@ -57,8 +57,14 @@ describe('a history store that fails for ten times the pending cap', () => {
       const last = seen.at(-1);
       assert.ok(last);
       assert.equal(last.results, CAP, 'results capped');
-      assert.ok(seen.every((rows) => rows.checkStates <= CHECKS), `at most one pending state per check (max ${Math.max(...seen.map((rows) => rows.checkStates))})`);
-      assert.ok(seen.every((rows) => rows.incidents <= CAP), `incidents capped (max ${Math.max(...seen.map((rows) => rows.incidents))})`);
+      assert.ok(
+        seen.every((rows) => rows.checkStates <= CHECKS),
+        `at most one pending state per check (max ${Math.max(...seen.map((rows) => rows.checkStates))})`,
+      );
+      assert.ok(
+        seen.every((rows) => rows.incidents <= CAP),
+        `incidents capped (max ${Math.max(...seen.map((rows) => rows.incidents))})`,
+      );
       assert.ok(dropped >= total - CAP, `dropped ${dropped}`);
       const text = await registry.metrics();
       assert.match(text, /mailprobe_history_pending_rows\{backend="postgres",kind="check_states"\} 100/);

@@ -27,7 +27,7 @@ describe('hostile report periods', () => {
     const period = resolvePeriod({ from: '0100-01-01' }, 'UTC', now, 400);
     assert.equal(period.from, now - 400 * DAY);
     assert.equal(period.to, now);
-    assert.equal(period.label, '0100-01-01 – now', 'the label keeps the reader\'s words');
+    assert.equal(period.label, '0100-01-01 – now', "the label keeps the reader's words");
     assert.throws(() => resolvePeriod({ from: '1900-01-01', to: '1900-02-01' }, 'UTC', now, 400), /ended before the oldest history kept \(400 days/);
     const far = resolvePeriod({ from: '2030-11-01', to: '9999-01-01' }, 'UTC', now, 400);
     assert.equal(far.to, monthRange('2030-12', 'UTC').to, 'no later than the end of this month');
@@ -37,7 +37,10 @@ describe('hostile report periods', () => {
     const store = await openSqliteStore(join(dir, 'history.sqlite'), { now: NOV });
     try {
       await playHistory(store, { from: NOV, to: DEC, stepMs: 3_600_000, intervalSeconds: 3600, results: (t) => [passed({ monitor: 'probe-a', at: t })] });
-      const policy: AccountingPolicy = { ...DEFAULT_POLICY, maintenance: [{ name: 'nightly', timeZone: 'UTC', recurring: { at: '02:00', durationMinutes: 30 } }] };
+      const policy: AccountingPolicy = {
+        ...DEFAULT_POLICY,
+        maintenance: [{ name: 'nightly', timeZone: 'UTC', recurring: { at: '02:00', durationMinutes: 30 } }],
+      };
       const report = await buildReport(
         { store, policy, configured: [{ monitor: 'probe-a', tenant: 'contoso', check: 'imap' }] },
         { from: Date.UTC(1900, 0, 1), to: DEC, now: DEC, label: '1900-01-01 – 2030-12-01' },

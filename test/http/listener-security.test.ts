@@ -40,7 +40,9 @@ function call(server: RunningHttpServer, path: string, init: Call = {}): Promise
       const chunks: Buffer[] = [];
       const served = tls ? (res.socket as TLSSocket).getPeerX509Certificate()?.fingerprint256 : undefined;
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), ...(served ? { served } : {}) }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks).toString(), ...(served ? { served } : {}) }),
+      );
       res.on('error', reject);
     };
     const req = tls
@@ -91,7 +93,12 @@ describe('listener security', () => {
     if (webConfigFile) writeFileSync(webConfigFile, files.web ?? '');
     if (bearerTokenFile) writeFileSync(bearerTokenFile, files.tokens ?? '');
     const logger = options.logger ?? new MemoryLogger();
-    const security = new ListenerSecurity({ logger, recheckMs: 0, ...(webConfigFile ? { webConfigFile } : {}), ...(bearerTokenFile ? { bearerTokenFile } : {}) });
+    const security = new ListenerSecurity({
+      logger,
+      recheckMs: 0,
+      ...(webConfigFile ? { webConfigFile } : {}),
+      ...(bearerTokenFile ? { bearerTokenFile } : {}),
+    });
     const server = await startHttpServer({
       host: options.host ?? '127.0.0.1',
       port: 0,
@@ -242,18 +249,36 @@ describe('parseWebConfig', () => {
   const file = '/etc/mailprobe/web.yml';
   const cases: Array<[string, string]> = [
     ['tls_server_config:\n  cert_file: a\n  keyfile: b\n', '/etc/mailprobe/web.yml: tls_server_config: unknown field "keyfile"'],
-    ['tls_server_config:\n  cert_file: /nonexistent/a.crt\n  key_file: b\n', '/etc/mailprobe/web.yml: tls_server_config.cert_file: cannot read /nonexistent/a.crt (ENOENT)'],
+    [
+      'tls_server_config:\n  cert_file: /nonexistent/a.crt\n  key_file: b\n',
+      '/etc/mailprobe/web.yml: tls_server_config.cert_file: cannot read /nonexistent/a.crt (ENOENT)',
+    ],
     ['tls_server_config:\n  key: x\n', '/etc/mailprobe/web.yml: tls_server_config: missing one of cert or cert_file'],
-    ['basic_auth_users:\n  alice: plaintext\n', `/etc/mailprobe/web.yml: basic_auth_users.alice: not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`],
-    ['http_server_config:\n  headers:\n    X-Powered-By: me\n', '/etc/mailprobe/web.yml: http_server_config.headers.X-Powered-By: HTTP header "X-Powered-By" can not be configured (allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection, Content-Security-Policy)'],
-    ['http_server_config:\n  headers:\n    X-Frame-Options: allow\n', '/etc/mailprobe/web.yml: http_server_config.headers.X-Frame-Options: expected one of "deny", "sameorigin", got "allow"'],
+    [
+      'basic_auth_users:\n  alice: plaintext\n',
+      `/etc/mailprobe/web.yml: basic_auth_users.alice: not a bcrypt hash (make one with: htpasswd -nBC 10 "" | tr -d ':\\n')`,
+    ],
+    [
+      'http_server_config:\n  headers:\n    X-Powered-By: me\n',
+      '/etc/mailprobe/web.yml: http_server_config.headers.X-Powered-By: HTTP header "X-Powered-By" can not be configured (allowed: Strict-Transport-Security, X-Content-Type-Options, X-Frame-Options, X-XSS-Protection, Content-Security-Policy)',
+    ],
+    [
+      'http_server_config:\n  headers:\n    X-Frame-Options: allow\n',
+      '/etc/mailprobe/web.yml: http_server_config.headers.X-Frame-Options: expected one of "deny", "sameorigin", got "allow"',
+    ],
     ['rate_limit:\n  interval: soon\n', '/etc/mailprobe/web.yml: rate_limit.interval: "soon" is not a duration such as 1s or 500ms'],
-    ['tls_server_config: {cert: x, key: y, client_auth_type: Sometimes}\n', '/etc/mailprobe/web.yml: tls_server_config.client_auth_type: expected one of "NoClientCert"|"RequestClientCert"|"RequireAnyClientCert"|"RequireClientCert"|"VerifyClientCertIfGiven"|"RequireAndVerifyClientCert"'],
+    [
+      'tls_server_config: {cert: x, key: y, client_auth_type: Sometimes}\n',
+      '/etc/mailprobe/web.yml: tls_server_config.client_auth_type: expected one of "NoClientCert"|"RequestClientCert"|"RequireAnyClientCert"|"RequireClientCert"|"VerifyClientCertIfGiven"|"RequireAndVerifyClientCert"',
+    ],
     ['a: 1\na: 2\n', '/etc/mailprobe/web.yml: not valid YAML: Map keys must be unique'],
   ];
   for (const [text, message] of cases) {
     test(message.slice(file.length + 2, file.length + 60), () => {
-      assert.throws(() => parseWebConfig(text, file), (error: unknown) => error instanceof ConfigError && error.message === message);
+      assert.throws(
+        () => parseWebConfig(text, file),
+        (error: unknown) => error instanceof ConfigError && error.message === message,
+      );
     });
   }
 
@@ -285,7 +310,10 @@ describe('parseWebConfig', () => {
     assert.equal(config.tls?.context.minVersion, 'TLSv1.2');
     assert.equal(config.tls?.context.honorCipherOrder, false);
     assert.deepEqual(config.rateLimit, { intervalMs: 90_000, burst: 5 });
-    assert.throws(() => parseWebConfig(yaml.replace('RequireClientCert', 'NoClientCert'), file), /client CA's have been configured without a Client Auth Policy/);
+    assert.throws(
+      () => parseWebConfig(yaml.replace('RequireClientCert', 'NoClientCert'), file),
+      /client CA's have been configured without a Client Auth Policy/,
+    );
     assert.throws(() => parseWebConfig(yaml.replace('TLS_AES_128_GCM_SHA256', 'TLS_MADE_UP'), file), /cipher_suites\[1\]: unknown cipher: TLS_MADE_UP/);
   });
 });

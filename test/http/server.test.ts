@@ -17,12 +17,15 @@ interface Response {
 
 function get(server: RunningHttpServer, path: string, init: { method?: string; headers?: Record<string, string>; agent?: Agent } = {}): Promise<Response> {
   return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port: server.port, path, method: init.method ?? 'GET', headers: init.headers, agent: init.agent, timeout: 5_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
-      res.on('error', reject);
-    });
+    const req = request(
+      { host: '127.0.0.1', port: server.port, path, method: init.method ?? 'GET', headers: init.headers, agent: init.agent, timeout: 5_000 },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (chunk: Buffer) => chunks.push(chunk));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+        res.on('error', reject);
+      },
+    );
     req.on('timeout', () => req.destroy(new Error(`GET ${path} timed out`)));
     req.on('error', reject);
     req.end();
@@ -37,10 +40,18 @@ describe('startHttpServer', () => {
   let server: RunningHttpServer;
 
   before(async () => {
-    metrics.recordCheck(folding()({
-      monitor: 'm1', tenant: 't1', mailbox: 'probe@contoso.com', check: 'imap', startedAt: 1_700_000_000_000, durationSeconds: 0.5,
-      outcome: { ok: true, steps: [{ step: 'auth', seconds: 0.2 }], facts: {} },
-    }), 60);
+    metrics.recordCheck(
+      folding()({
+        monitor: 'm1',
+        tenant: 't1',
+        mailbox: 'probe@contoso.com',
+        check: 'imap',
+        startedAt: 1_700_000_000_000,
+        durationSeconds: 0.5,
+        outcome: { ok: true, steps: [{ step: 'auth', seconds: 0.2 }], facts: {} },
+      }),
+      60,
+    );
     server = await startHttpServer({
       host: '127.0.0.1',
       port: 0,

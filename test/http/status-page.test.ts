@@ -52,23 +52,45 @@ function fixture(loaded = config(), options: { history?: boolean; incidents?: In
   for (const job of jobs) {
     const failing = job.monitor.name === 'helpdesk' && job.check === 'smtp';
     const startedAt = NOW - (failing ? 5 : 60) * 60_000;
-    board.update(fold({
-      monitor: job.monitor.name,
-      tenant: job.monitor.tenant.key,
-      mailbox: job.monitor.mailbox,
-      check: job.check,
-      startedAt,
-      durationSeconds: 0.4,
-      outcome: failing
-        ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: 'smtp_auth_disabled_tenant', message: 'AUTH rejected', serverText: HOSTILE } }
-        : { ok: true, steps: [], facts: {} },
-      // The diagnosis the runner makes, so the page shows what an agent would.
-      ...(failing
-        ? { reason: 'smtp_auth_disabled_tenant' as const, diagnosis: diagnose({ reason: 'smtp_auth_disabled_tenant', stage: 'auth', protocol: 'smtp', serverText: HOSTILE, monitor: monitorRef(job.monitor), now: NOW }) }
-        : {}),
-    }));
+    board.update(
+      fold({
+        monitor: job.monitor.name,
+        tenant: job.monitor.tenant.key,
+        mailbox: job.monitor.mailbox,
+        check: job.check,
+        startedAt,
+        durationSeconds: 0.4,
+        outcome: failing
+          ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: 'smtp_auth_disabled_tenant', message: 'AUTH rejected', serverText: HOSTILE } }
+          : { ok: true, steps: [], facts: {} },
+        // The diagnosis the runner makes, so the page shows what an agent would.
+        ...(failing
+          ? {
+              reason: 'smtp_auth_disabled_tenant' as const,
+              diagnosis: diagnose({
+                reason: 'smtp_auth_disabled_tenant',
+                stage: 'auth',
+                protocol: 'smtp',
+                serverText: HOSTILE,
+                monitor: monitorRef(job.monitor),
+                now: NOW,
+              }),
+            }
+          : {}),
+      }),
+    );
   }
-  const history = new MemoryHistory((_check, ago) => (ago === 3 ? { okSeconds: 80_000, failSeconds: 6_400 } : ago === 10 ? { maintenanceSeconds: 3600, okSeconds: 82_800 } : ago > 60 ? {} : { okSeconds: 86_400 }), options.incidents ?? []);
+  const history = new MemoryHistory(
+    (_check, ago) =>
+      ago === 3
+        ? { okSeconds: 80_000, failSeconds: 6_400 }
+        : ago === 10
+          ? { maintenanceSeconds: 3600, okSeconds: 82_800 }
+          : ago > 60
+            ? {}
+            : { okSeconds: 86_400 },
+    options.incidents ?? [],
+  );
   const source: StatusSource = {
     settings: () => loaded.statusPage,
     monitors: () => loaded.monitors,
@@ -79,7 +101,10 @@ function fixture(loaded = config(), options: { history?: boolean; incidents?: In
   return { source, board, fold, history };
 }
 
-async function get(source: StatusSource, pathAndQuery: string): Promise<{ status: number; type: string; body: string; headers: Record<string, string>; access: string }> {
+async function get(
+  source: StatusSource,
+  pathAndQuery: string,
+): Promise<{ status: number; type: string; body: string; headers: Record<string, string>; access: string }> {
   const [path = '', query = ''] = pathAndQuery.split('?');
   const route = statusRoute(source, path);
   assert.ok(route, `a route for ${path}`);
@@ -87,7 +112,16 @@ async function get(source: StatusSource, pathAndQuery: string): Promise<{ status
   return { ...reply, headers: reply.headers ?? {}, access: route.access };
 }
 
-const PRIVATE = [TENANT_ID, CLIENT_ID, 'helpdesk@contoso.example', 'scanner@contoso.example', 'ops@contoso.example', '535 5.7.139', 'SmtpClientAuthentication', 'Set-TransportConfig'];
+const PRIVATE = [
+  TENANT_ID,
+  CLIENT_ID,
+  'helpdesk@contoso.example',
+  'scanner@contoso.example',
+  'ops@contoso.example',
+  '535 5.7.139',
+  'SmtpClientAuthentication',
+  'Set-TransportConfig',
+];
 
 function assertNothingPrivate(text: string, where: string): void {
   for (const secret of PRIVATE) assert.ok(!text.includes(secret) && !text.includes(escapeText(secret)), `${where} must not contain ${secret}`);
@@ -124,7 +158,14 @@ describe('the public status page', () => {
   });
 
   test('filters, searches and pages through query strings', async () => {
-    const monitors = Array.from({ length: 7 }, (_, i) => ({ name: `m${i}`, displayName: `Mailbox ${i}`, group: i < 4 ? 'A' : 'B', tenant: 'contoso', mailbox: `m${i}@contoso.example`, checks: ['imap'] }));
+    const monitors = Array.from({ length: 7 }, (_, i) => ({
+      name: `m${i}`,
+      displayName: `Mailbox ${i}`,
+      group: i < 4 ? 'A' : 'B',
+      tenant: 'contoso',
+      mailbox: `m${i}@contoso.example`,
+      checks: ['imap'],
+    }));
     const { source } = fixture(config({ statusPage: { pageSize: 3 } }, monitors));
     const first = (await get(source, '/status')).body;
     assert.match(first, /page 1 of 3/);
@@ -169,7 +210,16 @@ describe('the public status page', () => {
 
   test('lists recent incidents with duration and cause, public monitors only', async () => {
     const incidents: IncidentSummary[] = [
-      { monitor: 'helpdesk', tenant: 'contoso', check: 'imap', startedAt: NOW - 3 * 86_400_000, endedAt: NOW - 3 * 86_400_000 + 47 * 60_000, reason: 'token_secret_expired', stage: 'token', serverText: `AADSTS7000222 ${HOSTILE}` },
+      {
+        monitor: 'helpdesk',
+        tenant: 'contoso',
+        check: 'imap',
+        startedAt: NOW - 3 * 86_400_000,
+        endedAt: NOW - 3 * 86_400_000 + 47 * 60_000,
+        reason: 'token_secret_expired',
+        stage: 'token',
+        serverText: `AADSTS7000222 ${HOSTILE}`,
+      },
       { monitor: 'secret-ops', tenant: 'contoso', check: 'imap', startedAt: NOW - 86_400_000, reason: 'timeout', stage: 'connect' },
     ];
     const { source } = fixture(config(), { incidents });
@@ -265,16 +315,38 @@ describe('feeds and badges', () => {
     const loaded = config({}, [{ name: 'solo', tenant: 'contoso', mailbox: 'solo@contoso.example', checks: ['imap'] }]);
     const { source, board, fold } = fixture(loaded);
     for (let i = 0; i < 2; i++) {
-      board.update(fold({ monitor: 'solo', tenant: 'contoso', mailbox: 'solo@contoso.example', check: 'imap', startedAt: NOW, durationSeconds: 1, reason: 'timeout', outcome: { ok: false, steps: [], facts: {}, failure: { stage: 'connect', reason: 'timeout', message: 't' } } }));
+      board.update(
+        fold({
+          monitor: 'solo',
+          tenant: 'contoso',
+          mailbox: 'solo@contoso.example',
+          check: 'imap',
+          startedAt: NOW,
+          durationSeconds: 1,
+          reason: 'timeout',
+          outcome: { ok: false, steps: [], facts: {}, failure: { stage: 'connect', reason: 'timeout', message: 't' } },
+        }),
+      );
     }
-    const summary = JSON.parse((await get(source, '/status/summary.json')).body) as { status: { indicator: string }; components: Array<{ name: string; status: string }> };
+    const summary = JSON.parse((await get(source, '/status/summary.json')).body) as {
+      status: { indicator: string };
+      components: Array<{ name: string; status: string }>;
+    };
     assert.equal(summary.components.find((component) => component.name === 'solo')?.status, 'major_outage');
     assert.equal(summary.status.indicator, 'critical');
   });
 
   test('the Atom feed lists incidents with stable ids and no private data', async () => {
     const incidents: IncidentSummary[] = [
-      { monitor: 'helpdesk', tenant: 'contoso', check: 'smtp', startedAt: NOW - 600_000, reason: 'smtp_auth_disabled_tenant', stage: 'auth', serverText: HOSTILE },
+      {
+        monitor: 'helpdesk',
+        tenant: 'contoso',
+        check: 'smtp',
+        startedAt: NOW - 600_000,
+        reason: 'smtp_auth_disabled_tenant',
+        stage: 'auth',
+        serverText: HOSTILE,
+      },
       { monitor: 'scanner', tenant: 'contoso', check: 'imap', startedAt: NOW - 7_200_000, endedAt: NOW - 3_600_000, reason: 'timeout', stage: 'connect' },
     ];
     const { source } = fixture(config(), { incidents });
@@ -283,7 +355,10 @@ describe('feeds and badges', () => {
     assert.match(reply.body, /^<\?xml version="1\.0" encoding="utf-8"\?>\n<feed xmlns="http:\/\/www\.w3\.org\/2005\/Atom">/);
     const entries = reply.body.match(/<entry>/g)?.length;
     assert.equal(entries, 2);
-    assert.match(reply.body, /<id>urn:mailprobe:incident:helpdesk:smtp:\d+<\/id>\n<title>Helpdesk mail · SMTP: ongoing — Sending with SMTP AUTH is turned off for the organisation\.<\/title>/);
+    assert.match(
+      reply.body,
+      /<id>urn:mailprobe:incident:helpdesk:smtp:\d+<\/id>\n<title>Helpdesk mail · SMTP: ongoing — Sending with SMTP AUTH is turned off for the organisation\.<\/title>/,
+    );
     assert.match(reply.body, /<title>scanner · IMAP: resolved — The mail server did not answer in time\.<\/title>/);
     assert.match(reply.body, /lasted 1 h, until 2031-05-14 11:00 UTC/);
     assert.match(reply.body, /<updated>2031-05-14T11:50:00\.000Z<\/updated>\n<author>/, 'the feed is as new as its newest change');
@@ -302,7 +377,12 @@ describe('feeds and badges', () => {
     assert.match(uptime.body, /aria-label="Helpdesk mail IMAP uptime 7d: 98\.94%"/);
     assert.match(uptime.body, /fill="#c62828"/, 'below 99% is red');
     assert.match((await get(source, '/status/badge/helpdesk/imap/uptime-24h.svg')).body, /IMAP uptime 24h: 100\.00%"/);
-    for (const path of ['/status/badge/secret-ops/state.svg', '/status/badge/nobody/state.svg', '/status/badge/helpdesk/pop3/state.svg', '/status/badge/helpdesk/ftp/state.svg']) {
+    for (const path of [
+      '/status/badge/secret-ops/state.svg',
+      '/status/badge/nobody/state.svg',
+      '/status/badge/helpdesk/pop3/state.svg',
+      '/status/badge/helpdesk/ftp/state.svg',
+    ]) {
       assert.equal((await get(source, path)).status, 404, path);
     }
     assert.equal(statusRoute(source, '/status/badge/helpdesk/imap/uptime-1y.svg'), undefined);

@@ -24,14 +24,22 @@ after(() => bed?.close());
 function adhoc(extra: string[] = []): string[] {
   return [
     'check',
-    '--tenant-id', bed.tenantId,
-    '--client-id', bed.clientId,
-    '--secret-env', 'BED_SECRET',
-    '--mailbox', bed.mailbox,
-    '--authority-host', bed.entra.authorityHost,
-    '--imap', `${bed.imap.host}:${bed.imap.port}`,
-    '--smtp', `${bed.smtp.host}:${bed.smtp.port}`,
-    '--ca-file', caFile,
+    '--tenant-id',
+    bed.tenantId,
+    '--client-id',
+    bed.clientId,
+    '--secret-env',
+    'BED_SECRET',
+    '--mailbox',
+    bed.mailbox,
+    '--authority-host',
+    bed.entra.authorityHost,
+    '--imap',
+    `${bed.imap.host}:${bed.imap.port}`,
+    '--smtp',
+    `${bed.smtp.host}:${bed.smtp.port}`,
+    '--ca-file',
+    caFile,
     ...extra,
   ];
 }
@@ -40,7 +48,14 @@ function adhoc(extra: string[] = []): string[] {
 function shape(stdout: string): string[] {
   return stdout
     .split('\n')
-    .map((line) => line.replace(/\d+\.\d+ ?s\b/g, 'T').replace(/\[[^\]]*\]/g, '[…]').replace(/(command-line|probe-0|\bbed\b)/g, 'M').replace(/exp=\S+/, 'exp=…').replace(/ at .*$/, ' at …'))
+    .map((line) =>
+      line
+        .replace(/\d+\.\d+ ?s\b/g, 'T')
+        .replace(/\[[^\]]*\]/g, '[…]')
+        .replace(/(command-line|probe-0|\bbed\b)/g, 'M')
+        .replace(/exp=\S+/, 'exp=…')
+        .replace(/ at .*$/, ' at …'),
+    )
     .filter((line) => !/^\s+S: 220 /.test(line));
 }
 

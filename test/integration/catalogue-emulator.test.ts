@@ -178,7 +178,15 @@ describe('catalogue entries through the real probes and the emulator', () => {
         const { file } = writeMonitors(bed, { monitors: [{ name: 'cat', checks: [entry.check] }], ...entry.options?.() });
         const run = await runCli(['check', '--config', file, '--json']);
         assert.equal(run.code, 1, run.stdout + run.stderr);
-        const result = (JSON.parse(run.stdout) as { results: Array<{ outcome: { failure?: { reason: string; stage: string; serverText?: string } }; diagnosis?: { fixes: string[] }; retryAfterSeconds?: number }> }).results[0];
+        const result = (
+          JSON.parse(run.stdout) as {
+            results: Array<{
+              outcome: { failure?: { reason: string; stage: string; serverText?: string } };
+              diagnosis?: { fixes: string[] };
+              retryAfterSeconds?: number;
+            }>;
+          }
+        ).results[0];
         assert.equal(result?.outcome.failure?.reason, entry.reason, JSON.stringify(result?.outcome.failure));
         assert.equal(result?.outcome.failure?.stage, entry.stage);
         assert.match(result?.outcome.failure?.serverText ?? '', entry.serverText);

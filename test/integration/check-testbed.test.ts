@@ -75,7 +75,10 @@ describe('mailprobe check against real Dovecot and Postfix', () => {
     const imap = only(results, 'imap');
     assert.equal(imap.outcome.ok, true);
     assert.ok(Number(imap.outcome.facts.folderCount) >= 1);
-    assert.ok(imap.transcript.some((line) => line.startsWith('S: ') && /OK/.test(line)), 'the IMAP dialogue is in the transcript');
+    assert.ok(
+      imap.transcript.some((line) => line.startsWith('S: ') && /OK/.test(line)),
+      'the IMAP dialogue is in the transcript',
+    );
     assert.equal(only(results, 'smtp').outcome.ok, true);
     assert.equal(only(results, 'pop3').outcome.ok, true);
   });
@@ -90,7 +93,14 @@ describe('mailprobe check against real Dovecot and Postfix', () => {
     assert.match(run.stdout, /1 passed, 0 failed/);
   });
 
-  const faults: Array<{ name: string; check: 'imap' | 'smtp'; reason: string; stage: string; setup: () => Parameters<typeof writeMonitors>[1]; undo?: () => void }> = [
+  const faults: Array<{
+    name: string;
+    check: 'imap' | 'smtp';
+    reason: string;
+    stage: string;
+    setup: () => Parameters<typeof writeMonitors>[1];
+    undo?: () => void;
+  }> = [
     { name: 'bad client secret', check: 'imap', reason: 'token_invalid_client_secret', stage: 'token', setup: () => ({ secret: 'not-the-secret-value' }) },
     {
       name: 'expired client secret',
@@ -117,8 +127,20 @@ describe('mailprobe check against real Dovecot and Postfix', () => {
       },
       undo: () => bed.model.setRoles(bed.tenantId, bed.clientId, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']),
     },
-    { name: 'token endpoint down', check: 'imap', reason: 'token_endpoint_unreachable', stage: 'token', setup: () => ({ authorityHost: `127.0.0.1:${closedPort}` }) },
-    { name: 'IMAP connection refused', check: 'imap', reason: 'connect_refused', stage: 'connect', setup: () => ({ monitors: [{ checks: ['imap'], imap: { port: closedPort } }] }) },
+    {
+      name: 'token endpoint down',
+      check: 'imap',
+      reason: 'token_endpoint_unreachable',
+      stage: 'token',
+      setup: () => ({ authorityHost: `127.0.0.1:${closedPort}` }),
+    },
+    {
+      name: 'IMAP connection refused',
+      check: 'imap',
+      reason: 'connect_refused',
+      stage: 'connect',
+      setup: () => ({ monitors: [{ checks: ['imap'], imap: { port: closedPort } }] }),
+    },
     {
       name: 'untrusted IMAP certificate',
       check: 'imap',
@@ -130,7 +152,13 @@ describe('mailprobe check against real Dovecot and Postfix', () => {
         return { monitors: [{ checks: ['imap'], tls: { caFile: join(dir, 'other-ca.pem') } }] };
       },
     },
-    { name: 'IMAP server hangs', check: 'imap', reason: 'timeout', stage: 'tls', setup: () => ({ monitors: [{ checks: ['imap'], imap: { port: hangPort } }], defaults: { timeoutSeconds: 4, stepTimeoutSeconds: 1 } }) },
+    {
+      name: 'IMAP server hangs',
+      check: 'imap',
+      reason: 'timeout',
+      stage: 'tls',
+      setup: () => ({ monitors: [{ checks: ['imap'], imap: { port: hangPort } }], defaults: { timeoutSeconds: 4, stepTimeoutSeconds: 1 } }),
+    },
     {
       name: 'IMAP auth rejected (no FullAccess)',
       check: 'imap',

@@ -55,8 +55,15 @@ describe('mailprobe run against the real test bed', () => {
     const [port] = await pickPorts(1);
     agent = await startAgentProcess(['--config', file], port ?? 0);
 
-    for (const [monitor, check] of [['probe-a', 'imap'], ['probe-a', 'smtp'], ['probe-b', 'imap'], ['probe-b', 'pop3']] as const) {
-      await agent.waitFor(`${monitor}/${check} healthy`, async () => (sampleValue(await agent!.metrics(), 'mailprobe_check_success', labels(monitor, check)) === 1 ? true : undefined));
+    for (const [monitor, check] of [
+      ['probe-a', 'imap'],
+      ['probe-a', 'smtp'],
+      ['probe-b', 'imap'],
+      ['probe-b', 'pop3'],
+    ] as const) {
+      await agent.waitFor(`${monitor}/${check} healthy`, async () =>
+        sampleValue(await agent!.metrics(), 'mailprobe_check_success', labels(monitor, check)) === 1 ? true : undefined,
+      );
     }
     const ready = await agent.get('/readyz');
     assert.equal(ready.status, 200);
@@ -71,7 +78,9 @@ describe('mailprobe run against the real test bed', () => {
     // FullAccess on probe-b's mailbox removed: probe-b fails at auth, probe-a stays healthy.
     bed.model.setFullAccess(bed.tenantId, bed.otherMailbox, bed.clientId, false);
     await agent.waitFor('probe-b imap failing with auth_failed', async () =>
-      sampleValue(await agent!.metrics(), 'mailprobe_check_failure_reason', { ...labels('probe-b', 'imap'), reason: 'auth_failed', stage: 'auth' }) === 1 ? true : undefined,
+      sampleValue(await agent!.metrics(), 'mailprobe_check_failure_reason', { ...labels('probe-b', 'imap'), reason: 'auth_failed', stage: 'auth' }) === 1
+        ? true
+        : undefined,
     );
     const text = await agent.metrics();
     assert.equal(sampleValue(text, 'mailprobe_check_success', labels('probe-b', 'imap')), 0);
@@ -80,11 +89,19 @@ describe('mailprobe run against the real test bed', () => {
     // The secret revoked in the token service: after the cached token expires, every check fails on the token.
     bed.model.revokeSecret(bed.tenantId, bed.clientId);
     await agent.waitFor('probe-a imap failing with token_invalid_client_secret', async () =>
-      sampleValue(await agent!.metrics(), 'mailprobe_check_failure_reason', { ...labels('probe-a', 'imap'), reason: 'token_invalid_client_secret', stage: 'token' }) === 1 ? true : undefined,
+      sampleValue(await agent!.metrics(), 'mailprobe_check_failure_reason', {
+        ...labels('probe-a', 'imap'),
+        reason: 'token_invalid_client_secret',
+        stage: 'token',
+      }) === 1
+        ? true
+        : undefined,
     );
     assert.ok((sampleValue(await agent.metrics(), 'mailprobe_token_requests_total', { result: 'failure' }) ?? 0) >= 1);
 
-    const status = JSON.parse((await agent.get('/api/status')).body) as { checks: Array<{ monitor: string; check: string; state: string; last?: { reason?: string; fixes?: string[] } }> };
+    const status = JSON.parse((await agent.get('/api/status')).body) as {
+      checks: Array<{ monitor: string; check: string; state: string; last?: { reason?: string; fixes?: string[] } }>;
+    };
     const broken = status.checks.find((entry) => entry.monitor === 'probe-a' && entry.check === 'imap');
     assert.equal(broken?.state, 'failing');
     assert.equal(broken?.last?.reason, 'token_invalid_client_secret');
@@ -92,7 +109,9 @@ describe('mailprobe run against the real test bed', () => {
 
     bed.model.addSecret(bed.tenantId, bed.clientId, { value: bed.clientSecret });
     bed.model.setFullAccess(bed.tenantId, bed.otherMailbox, bed.clientId, true);
-    await agent.waitFor('probe-b healthy again after repair', async () => (sampleValue(await agent!.metrics(), 'mailprobe_check_success', labels('probe-b', 'imap')) === 1 ? true : undefined));
+    await agent.waitFor('probe-b healthy again after repair', async () =>
+      sampleValue(await agent!.metrics(), 'mailprobe_check_success', labels('probe-b', 'imap')) === 1 ? true : undefined,
+    );
   });
 
   test('real /metrics output passes promtool check metrics', async () => {
@@ -101,7 +120,16 @@ describe('mailprobe run against the real test bed', () => {
     const result = spawnSync(promtoolPath(), ['check', 'metrics'], { input: text, encoding: 'utf8' });
     assert.equal(result.status, 0, `${result.stdout}${result.stderr}`);
     assert.equal(`${result.stdout}${result.stderr}`.trim(), '');
-    for (const name of ['mailprobe_check_duration_seconds_bucket', 'mailprobe_step_duration_seconds_bucket', 'mailprobe_monitor_info', 'mailprobe_check_last_duration_seconds', 'mailprobe_token_expiry_timestamp_seconds', 'mailprobe_token_role', 'mailprobe_build_info', 'process_cpu_seconds_total']) {
+    for (const name of [
+      'mailprobe_check_duration_seconds_bucket',
+      'mailprobe_step_duration_seconds_bucket',
+      'mailprobe_monitor_info',
+      'mailprobe_check_last_duration_seconds',
+      'mailprobe_token_expiry_timestamp_seconds',
+      'mailprobe_token_role',
+      'mailprobe_build_info',
+      'process_cpu_seconds_total',
+    ]) {
       assert.ok(text.includes(`${name}{`) || text.includes(`${name} `), `missing ${name}`);
     }
   });
@@ -112,7 +140,9 @@ describe('mailprobe run against the real test bed', () => {
     const valid = readFileSync(file, 'utf8');
     writeFileSync(file, valid.replace('"monitors": [', '"monitors": [ { "name": "broken" } ,'));
     agent.signal('SIGHUP');
-    await agent.waitFor('reload failure metric', async () => (sampleValue(await agent!.metrics(), 'mailprobe_config_last_reload_success', {}) === 0 ? true : undefined));
+    await agent.waitFor('reload failure metric', async () =>
+      sampleValue(await agent!.metrics(), 'mailprobe_config_last_reload_success', {}) === 0 ? true : undefined,
+    );
     assert.match(agent.output(), /configuration reload failed; the running configuration stays in force/);
     const runs = sampleValue(await agent.metrics(), 'mailprobe_checks_total', { ...labels('probe-a', 'imap'), result: 'success' }) ?? 0;
     await agent.waitFor('checks still running on the old config', async () =>

@@ -32,7 +32,11 @@ async function cleanTree(): Promise<void> {
 /** `npx mailprobe ARGS` in the clean tree. */
 async function mailprobe(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [join(tree, 'bin/mailprobe.js'), ...args], { cwd: tree, env: { PATH: process.env.PATH, ...env }, timeout: 60_000 });
+    const { stdout, stderr } = await run(process.execPath, [join(tree, 'bin/mailprobe.js'), ...args], {
+      cwd: tree,
+      env: { PATH: process.env.PATH, ...env },
+      timeout: 60_000,
+    });
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code?: number; stdout?: string; stderr?: string };
@@ -50,7 +54,11 @@ describe('the README first screen and the demo, on a clean tree', () => {
 
     const [port] = await pickPorts(1);
     // MAILPROBE_LISTEN instead of the README's 9465, which may be taken here; the demo honours it as run does.
-    const child = spawn(process.execPath, [join(tree, 'bin/mailprobe.js')], { cwd: tree, stdio: ['ignore', 'pipe', 'pipe'], env: { PATH: process.env.PATH, MAILPROBE_LISTEN: `127.0.0.1:${port}` } });
+    const child = spawn(process.execPath, [join(tree, 'bin/mailprobe.js')], {
+      cwd: tree,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { PATH: process.env.PATH, MAILPROBE_LISTEN: `127.0.0.1:${port}` },
+    });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')));
@@ -79,8 +87,14 @@ describe('the README first screen and the demo, on a clean tree', () => {
 
       // The banner's commands, as printed, against the demo's own config.
       const hints = [...output.matchAll(/^ {4}npx mailprobe (.+)$/gm)].map((match) => (match[1] ?? '').split(' '));
-      assert.deepEqual(hints.map((args) => args[0]), ['check', 'doctor', 'token', 'report']);
-      assert.ok(hints.every((args) => args.includes('mailprobe-demo/monitors.json')), 'a path relative to where the demo was started');
+      assert.deepEqual(
+        hints.map((args) => args[0]),
+        ['check', 'doctor', 'token', 'report'],
+      );
+      assert.ok(
+        hints.every((args) => args.includes('mailprobe-demo/monitors.json')),
+        'a path relative to where the demo was started',
+      );
       const validated = await mailprobe(['validate', '--config', 'mailprobe-demo/monitors.json']);
       assert.equal(validated.code, 0, validated.stderr);
       assert.equal(validated.stderr, '', "the demo's own config warns about nothing");
@@ -102,7 +116,10 @@ describe('the README first screen and the demo, on a clean tree', () => {
       const afterwards = await mailprobe(['report', '--config', 'mailprobe-demo/monitors.json', '--period', 'this', '--format', 'json']);
       assert.equal(afterwards.code, 0, afterwards.stderr);
       const report = JSON.parse(afterwards.stdout) as { checks: Array<{ monitor: string; runs: number }> };
-      assert.ok(report.checks.some((check) => check.monitor === 'fabrikam-scanner' && check.runs > 0), afterwards.stdout.slice(0, 2000));
+      assert.ok(
+        report.checks.some((check) => check.monitor === 'fabrikam-scanner' && check.runs > 0),
+        afterwards.stdout.slice(0, 2000),
+      );
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }

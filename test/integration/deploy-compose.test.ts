@@ -69,18 +69,31 @@ describe('compose.yaml', () => {
     for (const file of ['recording-rules.yml', 'alerts.yml']) copyFileSync(mountedAt('prometheus', `/etc/prometheus/rules/${file}`), join(etc, 'rules', file));
     const { stdout } = await run(promtoolPath(), ['check', 'config', join(etc, 'prometheus.yml')], { timeout: 30_000, encoding: 'utf8' });
     assert.match(stdout, /SUCCESS: 2 rule files found/);
-    const config = parse(readFileSync(join(etc, 'prometheus.yml'), 'utf8')) as { scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }> };
-    assert.deepEqual(config.scrape_configs.map((scrape) => [scrape.job_name, scrape.static_configs[0]?.targets]), [['mailprobe', ['mailprobe:9465']]]);
+    const config = parse(readFileSync(join(etc, 'prometheus.yml'), 'utf8')) as {
+      scrape_configs: Array<{ job_name: string; static_configs: Array<{ targets: string[] }> }>;
+    };
+    assert.deepEqual(
+      config.scrape_configs.map((scrape) => [scrape.job_name, scrape.static_configs[0]?.targets]),
+      [['mailprobe', ['mailprobe:9465']]],
+    );
   });
 
   test('Alertmanager accepts its configuration', async () => {
-    const { stdout } = await run('amtool', ['check-config', mountedAt('alertmanager', '/etc/alertmanager/alertmanager.yml')], { timeout: 30_000, encoding: 'utf8' });
+    const { stdout } = await run('amtool', ['check-config', mountedAt('alertmanager', '/etc/alertmanager/alertmanager.yml')], {
+      timeout: 30_000,
+      encoding: 'utf8',
+    });
     assert.match(stdout, /SUCCESS/);
   });
 
   test('Grafana gets the dashboard pointed at the provisioned datasource', () => {
-    const datasources = parse(readFileSync(mountedAt('grafana', '/etc/grafana/provisioning/datasources/mailprobe.yml'), 'utf8')) as { datasources: Array<{ uid: string; url: string }> };
-    assert.deepEqual(datasources.datasources.map((source) => [source.uid, source.url]), [['prometheus', 'http://prometheus:9090']]);
+    const datasources = parse(readFileSync(mountedAt('grafana', '/etc/grafana/provisioning/datasources/mailprobe.yml'), 'utf8')) as {
+      datasources: Array<{ uid: string; url: string }>;
+    };
+    assert.deepEqual(
+      datasources.datasources.map((source) => [source.uid, source.url]),
+      [['prometheus', 'http://prometheus:9090']],
+    );
     // The one-shot step's substitution, applied here as sed applies it there.
     const step = compose.services['grafana-dashboard']?.command?.[2] ?? '';
     const [, pattern, replacement] = /sed 's\/(.+?)\/(.+?)\/g'/.exec(step) ?? [];

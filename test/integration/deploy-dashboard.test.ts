@@ -78,7 +78,10 @@ describe('Grafana dashboard', () => {
         }
         // Recorded series carry tenant and mailbox from the same join in the rules.
         if (expr.includes('$mailbox') && !expr.includes('mailprobe:')) {
-          assert.ok(expr.includes('group_left (tenant, mailbox) mailprobe_monitor_info{tenant=~"$tenant", mailbox=~"$mailbox"}'), `${String(panel.title)}: ${expr}`);
+          assert.ok(
+            expr.includes('group_left (tenant, mailbox) mailprobe_monitor_info{tenant=~"$tenant", mailbox=~"$mailbox"}'),
+            `${String(panel.title)}: ${expr}`,
+          );
         }
       }
     }
@@ -114,7 +117,10 @@ describe('Grafana dashboard', () => {
       'mailprobe_config_last_reload_success',
     ];
     for (const name of required) assert.ok(byMetric(name).length > 0, `no panel shows ${name}`);
-    assert.ok(panels.filter((p) => p.type !== 'row').every((p) => (p.targets ?? []).length > 0), 'panel without query');
+    assert.ok(
+      panels.filter((p) => p.type !== 'row').every((p) => (p.targets ?? []).length > 0),
+      'panel without query',
+    );
   });
 
   test('queries read only agent metrics and recorded rules', () => {

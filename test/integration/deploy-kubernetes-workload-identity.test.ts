@@ -14,7 +14,11 @@ import { repoPath } from '../support/promtool.js';
 
 interface Pod {
   serviceAccountName: string;
-  containers: Array<{ env: Array<{ name: string; value?: string }>; envFrom?: unknown; volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }> }>;
+  containers: Array<{
+    env: Array<{ name: string; value?: string }>;
+    envFrom?: unknown;
+    volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  }>;
   volumes: Array<{ name: string; projected?: { sources: Array<{ serviceAccountToken?: { path: string; audience: string; expirationSeconds: number } }> } }>;
 }
 
@@ -65,12 +69,16 @@ describe('Kubernetes workload-identity overlay (deploy/kubernetes/overlays/workl
     const tokenFile = container.env.find((env) => env.name === 'AZURE_FEDERATED_TOKEN_FILE')?.value;
     const volume = pod.volumes.find((candidate) => candidate.projected?.sources.some((source) => source.serviceAccountToken));
     const projected = volume?.projected?.sources.find((source) => source.serviceAccountToken)?.serviceAccountToken;
-    assert.deepEqual(projected && { audience: projected.audience, expirationSeconds: projected.expirationSeconds }, { audience: 'api://AzureADTokenExchange', expirationSeconds: 3600 });
+    assert.deepEqual(projected && { audience: projected.audience, expirationSeconds: projected.expirationSeconds }, {
+      audience: 'api://AzureADTokenExchange',
+      expirationSeconds: 3600,
+    });
     const mount = container.volumeMounts.find((candidate) => candidate.name === volume?.name);
     assert.equal(mount?.readOnly, true);
     assert.equal(tokenFile, `${mount?.mountPath}/${projected?.path}`);
     // What the agent will read: the tenant names no file, so the variable the pod sets decides.
     const [first] = tenants;
-    if (first?.credential.type === 'federated') assert.equal(federatedTokenPath(first.credential, first.baseDir, { AZURE_FEDERATED_TOKEN_FILE: tokenFile }), tokenFile);
+    if (first?.credential.type === 'federated')
+      assert.equal(federatedTokenPath(first.credential, first.baseDir, { AZURE_FEDERATED_TOKEN_FILE: tokenFile }), tokenFile);
   });
 });

@@ -41,7 +41,10 @@ interface StatefulSetShape {
   spec: {
     replicas: number;
     serviceName: string;
-    template: { metadata: { labels: Record<string, string> }; spec: { securityContext: { runAsNonRoot: boolean; runAsUser: number }; automountServiceAccountToken: boolean; containers: Container[] } };
+    template: {
+      metadata: { labels: Record<string, string> };
+      spec: { securityContext: { runAsNonRoot: boolean; runAsUser: number }; automountServiceAccountToken: boolean; containers: Container[] };
+    };
   };
 }
 
@@ -58,10 +61,18 @@ after(() => rmSync(work, { recursive: true, force: true }));
 
 describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
   test('every rendered object validates against its Kubernetes or prometheus-operator schema', () => {
-    assert.deepEqual(
-      manifests.map((manifest) => manifest.kind).sort(),
-      ['ConfigMap', 'NetworkPolicy', 'PodDisruptionBudget', 'PrometheusRule', 'Secret', 'Secret', 'Service', 'ServiceAccount', 'ServiceMonitor', 'StatefulSet'],
-    );
+    assert.deepEqual(manifests.map((manifest) => manifest.kind).sort(), [
+      'ConfigMap',
+      'NetworkPolicy',
+      'PodDisruptionBudget',
+      'PrometheusRule',
+      'Secret',
+      'Secret',
+      'Service',
+      'ServiceAccount',
+      'ServiceMonitor',
+      'StatefulSet',
+    ]);
     assertValidManifests(manifests);
   });
 
@@ -82,15 +93,28 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
     assert.equal(container.env.find((env) => env.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
     // The pod names the StatefulSet gives are the shards mailprobe reads from them.
     for (let ordinal = 0; ordinal < set.spec.replicas; ordinal++) {
-      const shard = resolveShard({ flags: {}, env: { POD_NAME: `${set.metadata.name}-${ordinal}`, MAILPROBE_TOTAL_SHARDS: total }, agent: {}, file: 'monitors.json' });
+      const shard = resolveShard({
+        flags: {},
+        env: { POD_NAME: `${set.metadata.name}-${ordinal}`, MAILPROBE_TOTAL_SHARDS: total },
+        agent: {},
+        file: 'monitors.json',
+      });
       assert.deepEqual([shard.index, shard.total], [ordinal, 3]);
     }
     assert.equal(container.image, 'registry.example.internal/mailprobe:0.1.0');
     assert.equal(pod.securityContext.runAsNonRoot, true);
     assert.equal(pod.securityContext.runAsUser, 10001, 'the image’s user');
     assert.equal(pod.automountServiceAccountToken, false);
-    assert.deepEqual(container.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] } });
-    assert.deepEqual([container.livenessProbe.httpGet.path, container.startupProbe.httpGet.path, container.readinessProbe.httpGet.path], ['/healthz', '/healthz', '/readyz']);
+    assert.deepEqual(container.securityContext, {
+      allowPrivilegeEscalation: false,
+      readOnlyRootFilesystem: true,
+      runAsNonRoot: true,
+      capabilities: { drop: ['ALL'] },
+    });
+    assert.deepEqual(
+      [container.livenessProbe.httpGet.path, container.startupProbe.httpGet.path, container.readinessProbe.httpGet.path],
+      ['/healthz', '/healthz', '/readyz'],
+    );
     assert.deepEqual(container.ports, [{ name: 'metrics', containerPort: 9465 }]);
     const mounts = new Map(container.volumeMounts.map((mount) => [mount.mountPath, mount]));
     for (const path of ['/var/lib/mailprobe', '/tmp']) assert.ok(mounts.get(path) && !mounts.get(path)?.readOnly, `${path} writable`);
@@ -112,11 +136,16 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
 
   test('the ServiceMonitor scrapes the headless Service as job "mailprobe", which the shipped rules expect', () => {
     const service = one('Service') as Manifest & { spec: { clusterIP: string; selector: Record<string, string> } };
-    const monitor = one('ServiceMonitor') as Manifest & { spec: { jobLabel: string; selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string }> } };
+    const monitor = one('ServiceMonitor') as Manifest & {
+      spec: { jobLabel: string; selector: { matchLabels: Record<string, string> }; endpoints: Array<{ port: string }> };
+    };
     assert.equal(service.spec.clusterIP, 'None');
     for (const [key, value] of Object.entries(monitor.spec.selector.matchLabels)) assert.equal(service.metadata.labels?.[key], value);
     assert.equal(service.metadata.labels?.[monitor.spec.jobLabel], 'mailprobe');
-    assert.deepEqual(monitor.spec.endpoints.map((endpoint) => endpoint.port), ['metrics']);
+    assert.deepEqual(
+      monitor.spec.endpoints.map((endpoint) => endpoint.port),
+      ['metrics'],
+    );
     const set = one('StatefulSet') as Manifest & StatefulSetShape;
     for (const [key, value] of Object.entries(service.spec.selector)) assert.equal(set.spec.template.metadata.labels[key], value);
   });
@@ -129,11 +158,16 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
   // Issue 25 row 12: egress to any address on 443/993/995/587 let the agent reach in-cluster services and the
   // cloud metadata endpoint on those ports.
   test('the NetworkPolicy lets the agent reach public addresses only on the Microsoft ports', () => {
-    const policy = one('NetworkPolicy') as Manifest & { spec: { egress: Array<{ to?: Array<{ ipBlock?: { cidr: string; except?: string[] } }>; ports: Array<{ port: number }> }> } };
+    const policy = one('NetworkPolicy') as Manifest & {
+      spec: { egress: Array<{ to?: Array<{ ipBlock?: { cidr: string; except?: string[] } }>; ports: Array<{ port: number }> }> };
+    };
     const microsoft = policy.spec.egress.find((rule) => rule.ports.some((port) => port.port === 443));
     assert.ok(microsoft?.to, 'the 443/993/995/587 rule names its destinations');
     const blocks = microsoft.to.map((peer) => peer.ipBlock);
-    assert.deepEqual(blocks.map((block) => block?.cidr), ['0.0.0.0/0', '::/0']);
+    assert.deepEqual(
+      blocks.map((block) => block?.cidr),
+      ['0.0.0.0/0', '::/0'],
+    );
     for (const range of ['10.0.0.0/8', '172.16.0.0/12', '192.168.0.0/16', '169.254.0.0/16']) assert.ok(blocks[0]?.except?.includes(range), range);
     assert.ok(blocks[1]?.except?.includes('fc00::/7'));
   });
@@ -142,7 +176,9 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
     const rule = one('PrometheusRule') as Manifest & { spec: { groups: unknown[] } };
     assert.deepEqual(rule.spec.groups, shippedRuleGroups(REPO_ROOT));
     assert.equal(readFileSync(repoPath(PROMETHEUS_RULE_FILE), 'utf8'), prometheusRuleYaml(REPO_ROOT), 'run `npm run generate:prometheusrule`');
-    const names = (parse(readFileSync(repoPath('deploy/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> }).groups.flatMap((group) => group.rules.map((r) => r.alert));
+    const names = (
+      parse(readFileSync(repoPath('deploy/prometheus/alerts.yml'), 'utf8')) as { groups: Array<{ rules: Array<{ alert?: string }> }> }
+    ).groups.flatMap((group) => group.rules.map((r) => r.alert));
     assert.ok(names.includes('MailprobeShardMissing') && names.includes('MailprobeShardClaimedTwice'));
   });
 });

@@ -7,7 +7,15 @@ import { repoPath } from '../support/promtool.js';
 
 const run = promisify(execFile);
 // What an installed mailprobe needs, and nothing else: no tests, sources, benchmarks or state.
-const ALLOWED = [/^bin\/mailprobe\.js$/, /^dist\/src\/.+\.(js|js\.map|d\.ts)$/, /^schema\/[^/]+\.json$/, /^monitors\.json$/, /^package\.json$/, /^README\.md$/, /^LICENSE$/];
+const ALLOWED = [
+  /^bin\/mailprobe\.js$/,
+  /^dist\/src\/.+\.(js|js\.map|d\.ts)$/,
+  /^schema\/[^/]+\.json$/,
+  /^monitors\.json$/,
+  /^package\.json$/,
+  /^README\.md$/,
+  /^LICENSE$/,
+];
 
 test('npm pack ships the program, its schema, the example, README and LICENSE only', async () => {
   // --ignore-scripts: dist/ was built by the test run itself; "prepare" would rebuild it.

@@ -64,8 +64,14 @@ describe('Prometheus rules', () => {
       assert.ok(defined.has(testCase.alertname), `${testCase.file} tests unknown alert ${testCase.alertname}`);
     }
     for (const name of defined) {
-      assert.ok(cases.some((c) => c.alertname === name && c.fires), `${name} has no test where it fires`);
-      assert.ok(cases.some((c) => c.alertname === name && !c.fires), `${name} has no test where it must not fire`);
+      assert.ok(
+        cases.some((c) => c.alertname === name && c.fires),
+        `${name} has no test where it fires`,
+      );
+      assert.ok(
+        cases.some((c) => c.alertname === name && !c.fires),
+        `${name} has no test where it must not fire`,
+      );
     }
   });
 

@@ -48,7 +48,13 @@ const faults: Fault[] = [
       bed.model.addSecret(bed.tenantId, bed.clientId, { value: bed.clientSecret });
     },
   },
-  { name: 'unknown app', step: 'token', reason: 'token_unknown_app', fix: /client\) ID|clientId|Application/i, config: () => ({ clientId: '11111111-2222-4333-8444-555555555555' }) },
+  {
+    name: 'unknown app',
+    step: 'token',
+    reason: 'token_unknown_app',
+    fix: /client\) ID|clientId|Application/i,
+    config: () => ({ clientId: '11111111-2222-4333-8444-555555555555' }),
+  },
   { name: 'wrong tenant', step: 'token', reason: 'token_unknown_tenant', fix: /tenant/i, config: () => ({ tenantId: 'fabrikam-typo.onmicrosoft.com' }) },
   {
     name: 'consent missing: the roles step warns, IMAP refuses and the diagnosis names the consent',
@@ -58,7 +64,13 @@ const faults: Fault[] = [
     breakIt: () => bed.model.setRoles(bed.tenantId, bed.clientId, []),
     repair: () => bed.model.setRoles(bed.tenantId, bed.clientId, ALL_ROLES),
   },
-  { name: 'wrong scope/audience', step: 'audience', reason: 'token_wrong_audience', fix: /outlook\.office(365)?\.com\/\.default/, config: () => ({ scope: 'https://graph.microsoft.com/.default' }) },
+  {
+    name: 'wrong scope/audience',
+    step: 'audience',
+    reason: 'token_wrong_audience',
+    fix: /outlook\.office(365)?\.com\/\.default/,
+    config: () => ({ scope: 'https://graph.microsoft.com/.default' }),
+  },
   {
     name: 'no Exchange service principal',
     step: 'imap_auth',
@@ -150,7 +162,11 @@ type DoctorOptions = NonNullable<Parameters<typeof writeMonitors>[1]> & { client
 async function doctor(options: DoctorOptions = {}) {
   const { clientId, tenantId, scope, ...rest } = options;
   const target = { ...bed, ...(clientId ? { clientId } : {}), ...(tenantId ? { tenantId } : {}) };
-  const { file } = writeMonitors(target, { ...rest, monitors: [{ name: 'doc', checks: ['imap', 'pop3', 'smtp'] }], ...(scope ? { tenantExtra: { scope } } : {}) });
+  const { file } = writeMonitors(target, {
+    ...rest,
+    monitors: [{ name: 'doc', checks: ['imap', 'pop3', 'smtp'] }],
+    ...(scope ? { tenantExtra: { scope } } : {}),
+  });
   const run = await runCli(['doctor', '--config', file, '--json']);
   const parsed = JSON.parse(run.stdout) as { ok: boolean; monitors: Array<{ steps: DoctorStep[]; note?: string }> };
   return { run, steps: parsed.monitors[0]!.steps, note: parsed.monitors[0]!.note };
@@ -162,7 +178,21 @@ describe('mailprobe doctor against the Exchange Online emulator', () => {
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.deepEqual(
       steps.filter((step) => step.verdict !== 'skipped').map((step) => `${step.id}:${step.verdict}`),
-      ['config', 'token', 'audience', 'roles', 'imap_xoauth2', 'imap_auth', 'imap_list', 'pop3_xoauth2', 'pop3_auth', 'pop3_stat', 'smtp_xoauth2', 'smtp_auth', 'smtp_send'].map((id) => `${id}:pass`),
+      [
+        'config',
+        'token',
+        'audience',
+        'roles',
+        'imap_xoauth2',
+        'imap_auth',
+        'imap_list',
+        'pop3_xoauth2',
+        'pop3_auth',
+        'pop3_stat',
+        'smtp_xoauth2',
+        'smtp_auth',
+        'smtp_send',
+      ].map((id) => `${id}:pass`),
     );
   });
 
@@ -178,7 +208,10 @@ describe('mailprobe doctor against the Exchange Online emulator', () => {
         const fixes = first?.diagnosis?.fixes.join('\n') ?? '';
         assert.match(fixes, fault.fix);
         const after = steps.slice(steps.indexOf(first) + 1);
-        assert.ok(after.every((step) => step.verdict === 'not_reached' || step.verdict === 'skipped'), 'nothing after the first failure is judged');
+        assert.ok(
+          after.every((step) => step.verdict === 'not_reached' || step.verdict === 'skipped'),
+          'nothing after the first failure is judged',
+        );
         if (fault.reason === 'auth_failed') assert.match(note ?? '', /up to an hour/);
       } finally {
         fault.repair?.();

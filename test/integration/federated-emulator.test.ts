@@ -15,7 +15,6 @@ const ISSUER = 'https://westeurope.oic.prod-aks.azure.com/0f1e2d3c-4b5a-4697-887
 const SUBJECT = 'system:serviceaccount:monitoring:mailprobe';
 const AUDIENCE = 'api://AzureADTokenExchange';
 
-
 let bed: EmulatorBed;
 
 before(async () => {
@@ -50,7 +49,10 @@ describe('a federated (workload identity) monitor against the emulators', () => 
   test('passes every step, and doctor shows what Entra matches: issuer, subject, audience', async () => {
     const { run, steps } = await doctor({});
     assert.equal(run.code, 0, run.stdout + run.stderr);
-    assert.ok(steps.filter((step) => step.verdict !== 'skipped').every((step) => step.verdict === 'pass'), JSON.stringify(steps, null, 1));
+    assert.ok(
+      steps.filter((step) => step.verdict !== 'skipped').every((step) => step.verdict === 'pass'),
+      JSON.stringify(steps, null, 1),
+    );
     const credential = steps.find((step) => step.id === 'config');
     assert.match(credential?.detail ?? '', new RegExp(`issuer ${ISSUER.replace(/[.]/g, '\\.')}, subject ${SUBJECT}, audience ${AUDIENCE}`));
     assert.doesNotMatch(run.stdout, /eyJ[A-Za-z0-9_-]{20,}/, 'the assertion itself is never printed');
@@ -62,9 +64,15 @@ describe('a federated (workload identity) monitor against the emulators', () => 
     const first = firstFailure(steps);
     assert.equal(first.id, 'token');
     assert.equal(first.reason, 'token_federated_subject_mismatch');
-    assert.match(first.serverText ?? '', /^AADSTS700213: No matching federated identity record found for presented assertion subject 'system:serviceaccount:default:mailprobe'\./);
+    assert.match(
+      first.serverText ?? '',
+      /^AADSTS700213: No matching federated identity record found for presented assertion subject 'system:serviceaccount:default:mailprobe'\./,
+    );
     const fixes = first.diagnosis?.fixes.join('\n') ?? '';
-    assert.match(fixes, /az ad app federated-credential create --id [0-9a-f-]{36} --parameters '\{"name":"mailprobe","issuer":"<issuer of the token file>","subject":"system:serviceaccount:default:mailprobe","audiences":\["api:\/\/AzureADTokenExchange"\]\}'/);
+    assert.match(
+      fixes,
+      /az ad app federated-credential create --id [0-9a-f-]{36} --parameters '\{"name":"mailprobe","issuer":"<issuer of the token file>","subject":"system:serviceaccount:default:mailprobe","audiences":\["api:\/\/AzureADTokenExchange"\]\}'/,
+    );
     assert.match(fixes, /az ad app federated-credential list/);
   });
 
@@ -80,7 +88,10 @@ describe('a federated (workload identity) monitor against the emulators', () => 
     const first = firstFailure(steps);
     assert.equal(first.id, 'token');
     assert.equal(first.reason, 'token_federated_audience_mismatch');
-    assert.match(first.serverText ?? '', /^AADSTS70021: No matching federated identity record found for presented assertion\. Assertion Issuer: '.+'\. Assertion Subject: 'system:serviceaccount:monitoring:mailprobe'\. Assertion Audience: 'api:\/\/kubernetes'\./);
+    assert.match(
+      first.serverText ?? '',
+      /^AADSTS70021: No matching federated identity record found for presented assertion\. Assertion Issuer: '.+'\. Assertion Subject: 'system:serviceaccount:monitoring:mailprobe'\. Assertion Audience: 'api:\/\/kubernetes'\./,
+    );
     assert.match(first.diagnosis?.summary ?? '', /audience api:\/\/kubernetes, not api:\/\/AzureADTokenExchange/);
     assert.match(first.diagnosis?.fixes.join('\n') ?? '', /serviceAccountToken\.audience to api:\/\/AzureADTokenExchange/);
   });

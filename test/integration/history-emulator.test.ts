@@ -83,7 +83,9 @@ describe('history through a restart, and the report', () => {
     // Exchange refuses SMTP AUTH at once (535 5.7.139); the secret expiry shows when the cached token is renewed.
     event('contoso: SMTP AUTH disabled').apply(env);
     event('fabrikam: the client secret expires').apply(env);
-    const firing = await agent.waitFor('the firing notification', async () => received.find((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'));
+    const firing = await agent.waitFor('the firing notification', async () =>
+      received.find((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'),
+    );
     assert.equal(firing.reason, 'smtp_auth_disabled_tenant');
     const before = await agent.waitFor('three failures in a row', async () => {
       const entry = await statusOf(agent!, 'contoso-helpdesk', 'smtp');
@@ -97,7 +99,10 @@ describe('history through a restart, and the report', () => {
     // The first answer after the restart already knows the streak: it was restored from the store, not rebuilt.
     const restored = await statusOf(agent, 'contoso-helpdesk', 'smtp');
     assert.equal(restored?.state, 'failing');
-    assert.ok((restored?.consecutiveFailures ?? 0) >= before.consecutiveFailures, `streak ${restored?.consecutiveFailures} after restart, ${before.consecutiveFailures} before`);
+    assert.ok(
+      (restored?.consecutiveFailures ?? 0) >= before.consecutiveFailures,
+      `streak ${restored?.consecutiveFailures} after restart, ${before.consecutiveFailures} before`,
+    );
     assert.equal(restored?.last?.reason, 'smtp_auth_disabled_tenant');
     await agent.waitFor('the streak to continue', async () => {
       const entry = await statusOf(agent!, 'contoso-helpdesk', 'smtp');
@@ -106,8 +111,16 @@ describe('history through a restart, and the report', () => {
 
     event('repair: contoso SMTP AUTH').apply(env);
     event('repair: fabrikam').apply(env);
-    await agent.waitFor('the resolved notification', async () => received.find((n) => n.status === 'resolved' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'), 60_000);
-    assert.equal(received.filter((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp').length, 1, 'the restart did not fire the alert again');
+    await agent.waitFor(
+      'the resolved notification',
+      async () => received.find((n) => n.status === 'resolved' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'),
+      60_000,
+    );
+    assert.equal(
+      received.filter((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp').length,
+      1,
+      'the restart did not fire the alert again',
+    );
     const served = await agent.get(`/api/report?from=${encodeURIComponent(new Date(begin).toISOString())}&monitor=contoso-helpdesk`);
     assert.equal(served.status, 200, served.body);
     const live = JSON.parse(served.body) as SlaReport;
@@ -120,7 +133,17 @@ describe('history through a restart, and the report', () => {
     assert.equal(await agent.stop(), 0);
     agent = undefined;
 
-    const run = await runCli(['report', '--config', env.config.file, '--format', 'json', '--from', new Date(begin).toISOString(), '--to', new Date().toISOString()]);
+    const run = await runCli([
+      'report',
+      '--config',
+      env.config.file,
+      '--format',
+      'json',
+      '--from',
+      new Date(begin).toISOString(),
+      '--to',
+      new Date().toISOString(),
+    ]);
     assert.equal(run.code, 0, run.stderr);
     const report = JSON.parse(run.stdout) as SlaReport;
     const check = (monitor: string, kind: string) => {

@@ -40,30 +40,54 @@ async function until<T>(what: string, check: () => Promise<T | undefined>, timeo
   throw new Error(`timed out waiting for ${what}\n--- output of the image ---\n${output.join('').slice(-4000)}`);
 }
 
-before(async () => {
-  if (!asRoot) return;
-  const started = Date.now();
-  const [build, slim] = [await baseImage('build'), await baseImage('slim')];
-  const baseSeconds = (Date.now() - started) / 1000;
-  const cache = await npmCacheCopy();
-  cleanup.push(cache);
-  const revision = (await command('git', ['rev-parse', '--short', 'HEAD']).catch(() => 'unknown')).trim();
-  await command(
-    'buildah',
-    ['bud', '--isolation', 'chroot', '--format', 'docker', '--layers', '--pull-never',
-      '--build-arg', `BUILD_IMAGE=${build}`, '--build-arg', `NODE_IMAGE=${slim}`, '--build-arg', 'npm_config_offline=true', '--build-arg', `REVISION=${revision}`,
-      '--volume', `${cache}:/root/.npm`, '--tag', IMAGE, '--file', 'Dockerfile', '.'],
-    BUILD_TIMEOUT_MS,
-  );
-  console.log(`image: base ${baseSeconds.toFixed(0)} s, base + build ${((Date.now() - started) / 1000).toFixed(0)} s`);
-  config = await imageConfig(IMAGE);
-  mounted = await mountImage(IMAGE);
-  volume = mkdtempSync(join(tmpdir(), 'mailprobe-volume-'));
-  cleanup.push(volume);
-  // As a fresh named volume is (Docker copies the image's folder with its owner), or as fsGroup does in Kubernetes.
-  const [uid, gid] = config.User.split(':').map(Number);
-  chownSync(volume, uid ?? 0, gid ?? 0);
-}, { timeout: BUILD_TIMEOUT_MS });
+before(
+  async () => {
+    if (!asRoot) return;
+    const started = Date.now();
+    const [build, slim] = [await baseImage('build'), await baseImage('slim')];
+    const baseSeconds = (Date.now() - started) / 1000;
+    const cache = await npmCacheCopy();
+    cleanup.push(cache);
+    const revision = (await command('git', ['rev-parse', '--short', 'HEAD']).catch(() => 'unknown')).trim();
+    await command(
+      'buildah',
+      [
+        'bud',
+        '--isolation',
+        'chroot',
+        '--format',
+        'docker',
+        '--layers',
+        '--pull-never',
+        '--build-arg',
+        `BUILD_IMAGE=${build}`,
+        '--build-arg',
+        `NODE_IMAGE=${slim}`,
+        '--build-arg',
+        'npm_config_offline=true',
+        '--build-arg',
+        `REVISION=${revision}`,
+        '--volume',
+        `${cache}:/root/.npm`,
+        '--tag',
+        IMAGE,
+        '--file',
+        'Dockerfile',
+        '.',
+      ],
+      BUILD_TIMEOUT_MS,
+    );
+    console.log(`image: base ${baseSeconds.toFixed(0)} s, base + build ${((Date.now() - started) / 1000).toFixed(0)} s`);
+    config = await imageConfig(IMAGE);
+    mounted = await mountImage(IMAGE);
+    volume = mkdtempSync(join(tmpdir(), 'mailprobe-volume-'));
+    cleanup.push(volume);
+    // As a fresh named volume is (Docker copies the image's folder with its owner), or as fsGroup does in Kubernetes.
+    const [uid, gid] = config.User.split(':').map(Number);
+    chownSync(volume, uid ?? 0, gid ?? 0);
+  },
+  { timeout: BUILD_TIMEOUT_MS },
+);
 
 after(async () => {
   if (agent && agent.exitCode === null) {
@@ -95,10 +119,19 @@ describe('the container image, built with buildah from the Dockerfile', { skip: 
   test('holds production dependencies only, the native module built for it, and no curl or compiler', async () => {
     const root = mounted!.root;
     assert.ok(existsSync(join(root, 'app/node_modules/prom-client/package.json')));
-    for (const dev of ['typescript', 'tsx', '@types/node', 'playwright-core']) assert.ok(!existsSync(join(root, 'app/node_modules', dev)), `${dev} is a devDependency`);
+    for (const dev of ['typescript', 'tsx', '@types/node', 'playwright-core'])
+      assert.ok(!existsSync(join(root, 'app/node_modules', dev)), `${dev} is a devDependency`);
     for (const bin of ['usr/bin/curl', 'usr/bin/wget', 'usr/bin/g++', 'usr/bin/make']) assert.ok(!existsSync(join(root, bin)), bin);
     // The history store's SQLite, compiled in the build stage, loads in the runtime image.
-    const sqlite = await runToEnd(run({ args: [], config: { ...config, Entrypoint: ['node', '-e', "console.log(new (require('/app/node_modules/better-sqlite3'))(':memory:').prepare('select sqlite_version() v').get().v)"] } }));
+    const sqlite = await runToEnd(
+      run({
+        args: [],
+        config: {
+          ...config,
+          Entrypoint: ['node', '-e', "console.log(new (require('/app/node_modules/better-sqlite3'))(':memory:').prepare('select sqlite_version() v').get().v)"],
+        },
+      }),
+    );
     assert.equal(sqlite.code, 0, sqlite.output);
     assert.match(sqlite.output.trim(), /^3\.\d+\.\d+$/);
     assert.ok(!existsSync(join(root, 'app/src')) && existsSync(join(root, 'app/dist/src/cli/main.js')), 'compiled output, not sources');
@@ -116,15 +149,23 @@ describe('the container image, built with buildah from the Dockerfile', { skip: 
     agent.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString('utf8')));
     const url = `http://127.0.0.1:${port}`;
 
-    const health = await until('/healthz', async () => {
-      const reply = await fetchText(`${url}/healthz`);
-      return reply.status === 200 ? reply : undefined;
-    }, 60_000);
+    const health = await until(
+      '/healthz',
+      async () => {
+        const reply = await fetchText(`${url}/healthz`);
+        return reply.status === 200 ? reply : undefined;
+      },
+      60_000,
+    );
     assert.equal(health.body, 'ok\n');
-    const metrics = await until('a demo check on /metrics', async () => {
-      const { body } = await fetchText(`${url}/metrics`);
-      return sampleValue(body, 'mailprobe_check_success', { monitor: 'contoso-helpdesk', check: 'imap' }) === 1 ? body : undefined;
-    }, 90_000);
+    const metrics = await until(
+      'a demo check on /metrics',
+      async () => {
+        const { body } = await fetchText(`${url}/metrics`);
+        return sampleValue(body, 'mailprobe_check_success', { monitor: 'contoso-helpdesk', check: 'imap' }) === 1 ? body : undefined;
+      },
+      90_000,
+    );
     assert.match(metrics, /^mailprobe_build_info\{version="[^"]+"\} 1$/m);
     assert.equal(sampleValue(metrics, 'mailprobe_shard_info', { shard: '0', total_shards: '1' }), 1);
     assert.match(output.join(''), /mailprobe demo — everything runs on this machine/);

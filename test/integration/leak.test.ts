@@ -259,9 +259,17 @@ before(async () => {
   const receiver = await startReceiver();
   // Workload identities: a projected token file, and a managed identity's token from an identity endpoint; the
   // echoing login service quotes either back as client_assertion.
-  federatedToken = model.issueExternalToken({ issuer: 'https://oidc.cluster.example/', subject: 'system:serviceaccount:monitoring:mailprobe', audience: 'api://AzureADTokenExchange' });
+  federatedToken = model.issueExternalToken({
+    issuer: 'https://oidc.cluster.example/',
+    subject: 'system:serviceaccount:monitoring:mailprobe',
+    audience: 'api://AzureADTokenExchange',
+  });
   remember(federatedToken);
-  identity = await startIdentityEndpoint({ model, tenantId: tenant.tenantId, identities: [{ clientId: '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a', principalId: '8f9a0b1c-2d3e-4f5a-8b6c-7d8e9f0a1b2c' }] });
+  identity = await startIdentityEndpoint({
+    model,
+    tenantId: tenant.tenantId,
+    identities: [{ clientId: '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a', principalId: '8f9a0b1c-2d3e-4f5a-8b6c-7d8e9f0a1b2c' }],
+  });
   servers.push(identity);
 
   dir = mkdtempSync(join(tmpdir(), 'mailprobe-leak-'));
@@ -286,8 +294,18 @@ before(async () => {
         graphUrl: `https://${echoLogin}`,
       },
       echoSecret: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'secret', secret: { file: 'echo.secret' } } },
-      echoCert: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' } },
-      echoFederated: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'federated', tokenFile: 'federated.token' } },
+      echoCert: {
+        tenantId: bed.tenantId,
+        clientId: bed.clientId,
+        authorityHost: echoLogin,
+        credential: { type: 'certificate', certFile: 'app.pem', keyFile: 'app.key' },
+      },
+      echoFederated: {
+        tenantId: bed.tenantId,
+        clientId: bed.clientId,
+        authorityHost: echoLogin,
+        credential: { type: 'federated', tokenFile: 'federated.token' },
+      },
       echoManaged: {
         tenantId: bed.tenantId,
         clientId: bed.clientId,
@@ -342,8 +360,14 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     // The hostile servers really did receive and echo each kind of credential.
     const kinds = [...seen];
     assert.ok(kinds.includes(ECHO_SECRET), 'the client secret was echoed');
-    assert.ok(kinds.some((v) => v.startsWith('eyJ') && v.split('.').length === 3), 'a JWT (assertion or access token) was echoed');
-    assert.ok(kinds.some((v) => v.startsWith('dXNlcj')), 'an XOAUTH2 string was echoed');
+    assert.ok(
+      kinds.some((v) => v.startsWith('eyJ') && v.split('.').length === 3),
+      'a JWT (assertion or access token) was echoed',
+    );
+    assert.ok(
+      kinds.some((v) => v.startsWith('dXNlcj')),
+      'an XOAUTH2 string was echoed',
+    );
     assert.ok(kinds.includes(federatedToken), 'the federated token was sent as the assertion and echoed');
     assert.ok(identity.tokensIssued() > 0, 'a managed identity token was issued, sent and echoed');
 
@@ -359,7 +383,15 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     assert.match(status, /AUTHENTICATE failed for \[redacted\]/);
 
     // Every page and feed that shows a failure's words, and the report over HTTP: each answers, and none leaks.
-    const pages = ['/status', '/status/detail', '/status/feed.atom', '/status/summary.json', '/status/badge/leak-secret/state.svg', '/status/badge/leak-secret/imap/uptime-24h.svg', '/api/report'];
+    const pages = [
+      '/status',
+      '/status/detail',
+      '/status/feed.atom',
+      '/status/summary.json',
+      '/status/badge/leak-secret/state.svg',
+      '/status/badge/leak-secret/imap/uptime-24h.svg',
+      '/api/report',
+    ];
     for (const path of pages) {
       const answer = await agent.get(path);
       assert.equal(answer.status, 200, `${path} answers`);

@@ -16,7 +16,6 @@ const PRINCIPAL = '8f9a0b1c-2d3e-4f5a-8b6c-7d8e9f0a1b2c';
 const OTHER_PRINCIPAL = '0a1b2c3d-4e5f-4a6b-8c7d-8e9f0a1b2c3d';
 const OTHER_CLIENT = '4f5a6b7c-8d9e-4f0a-9b1c-2d3e4f5a6b7c';
 
-
 let bed: EmulatorBed;
 let identity: IdentityEndpointServer;
 
@@ -65,7 +64,10 @@ describe('a managed-identity monitor against the emulators', () => {
 
   test('passes with the App Service form (IDENTITY_ENDPOINT and IDENTITY_HEADER)', async () => {
     const before = identity.tokensIssued();
-    const { run, steps } = await doctor({ type: 'managedIdentity', clientId: MI_CLIENT }, { IDENTITY_ENDPOINT: identity.appService.endpoint, IDENTITY_HEADER: identity.appService.header });
+    const { run, steps } = await doctor(
+      { type: 'managedIdentity', clientId: MI_CLIENT },
+      { IDENTITY_ENDPOINT: identity.appService.endpoint, IDENTITY_HEADER: identity.appService.header },
+    );
     assert.equal(run.code, 0, run.stdout + run.stderr);
     assert.ok(allPass(steps), JSON.stringify(steps, null, 1));
     assert.match(steps[0]?.detail ?? '', /App Service form/);

@@ -50,7 +50,9 @@ describe('built-in notifications through the running agent', () => {
     });
     const [port] = await pickPorts(1);
     agent = await startAgentProcess(['--config', file], port ?? 0, { HOOK_URL: receiverUrl });
-    await agent.waitFor('a first success', async () => (sampleValue(await agent!.metrics(), 'mailprobe_check_success', { monitor: 'helpdesk' }) === 1 ? true : undefined));
+    await agent.waitFor('a first success', async () =>
+      sampleValue(await agent!.metrics(), 'mailprobe_check_success', { monitor: 'helpdesk' }) === 1 ? true : undefined,
+    );
     assert.equal(received.length, 0, 'healthy checks notify nobody');
 
     bed.model.setFullAccess(bed.tenantId, bed.mailbox, bed.clientId, false);

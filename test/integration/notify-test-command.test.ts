@@ -50,7 +50,9 @@ function config(): string {
   writeFileSync(
     file,
     JSON.stringify({
-      tenants: { t: { tenantId: 'contoso.onmicrosoft.com', clientId: '11111111-2222-3333-4444-555555555555', credential: { type: 'secret', secret: { env: 'X' } } } },
+      tenants: {
+        t: { tenantId: 'contoso.onmicrosoft.com', clientId: '11111111-2222-3333-4444-555555555555', credential: { type: 'secret', secret: { env: 'X' } } },
+      },
       monitors: [{ name: 'm', tenant: 't', mailbox: 'a@contoso.com' }],
       alerting: {
         notifiers: [
@@ -89,7 +91,10 @@ describe('mailprobe notify --test', () => {
     const file = config();
     const one = await runCli(['notify', '--test', '--notifier', 'hook', '--config', file]);
     assert.equal(one.code, 0, one.stdout + one.stderr);
-    assert.deepEqual(received.map((entry) => entry.path), ['/hook']);
+    assert.deepEqual(
+      received.map((entry) => entry.path),
+      ['/hook'],
+    );
     const typo = await runCli(['notify', '--test', '--notifier', 'hok', '--config', file]);
     assert.equal(typo.code, 2);
     assert.match(typo.stderr, /no notifier named "hok" \(notifiers: hook, ops-slack, am, gone\)/);

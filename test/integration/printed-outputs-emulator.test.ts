@@ -30,7 +30,14 @@ function envConfig(): string {
   writeFileSync(
     file,
     JSON.stringify({
-      tenants: { contoso: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: bed.entra.authorityHost, credential: { type: 'secret', secret: { env: 'CONTOSO_CLIENT_SECRET' } } } },
+      tenants: {
+        contoso: {
+          tenantId: bed.tenantId,
+          clientId: bed.clientId,
+          authorityHost: bed.entra.authorityHost,
+          credential: { type: 'secret', secret: { env: 'CONTOSO_CLIENT_SECRET' } },
+        },
+      },
       monitors: [{ name: 'contoso-probe', tenant: 'contoso', mailbox: bed.mailbox, checks: ['imap'] }],
     }),
   );
@@ -61,7 +68,9 @@ describe('what mailprobe prints', () => {
       assert.match(outside, /server said: 535 5\.7\.139/);
 
       const json = await runCli(['check', '--config', file, '--json']);
-      const answer = JSON.parse(json.stdout) as { results: Array<{ startedAt: unknown; durationSeconds: number; outcome: { steps: Array<{ seconds: number }> } }> };
+      const answer = JSON.parse(json.stdout) as {
+        results: Array<{ startedAt: unknown; durationSeconds: number; outcome: { steps: Array<{ seconds: number }> } }>;
+      };
       const [result] = answer.results;
       assert.ok(result);
       assert.match(String(result.startedAt), /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
@@ -95,7 +104,10 @@ describe('what mailprobe prints', () => {
     writeFileSync(join(dir, '.mailprobe', 'history.sqlite'), 'this is not a database, it is a text file '.repeat(200));
     const corrupt = await runCli(['report', '--config', file]);
     assert.equal(corrupt.code, 2);
-    assert.match(corrupt.stderr, new RegExp(`cannot read the history store ${join(dir, '.mailprobe', 'history.sqlite').replace(/[.]/g, '\\.')}: .*restore it from a backup`));
+    assert.match(
+      corrupt.stderr,
+      new RegExp(`cannot read the history store ${join(dir, '.mailprobe', 'history.sqlite').replace(/[.]/g, '\\.')}: .*restore it from a backup`),
+    );
   });
 
   test('schema --help is a few lines, and run refuses a monitors file that is not there', async () => {

@@ -58,7 +58,10 @@ describe('RBAC for Applications against the emulator', () => {
     const fixes = result.diagnosis?.fixes.join('\n') ?? '';
     assert.match(fixes, new RegExp(`Test-ServicePrincipalAuthorization -Identity ${bed.clientId} -Resource ${OUTSIDE}`));
     assert.match(fixes, /New-ManagementScope -Name "mailprobe-rbac" -RecipientRestrictionFilter "PrimarySmtpAddress -eq 'outside@contoso\.onmicrosoft\.com'"/);
-    assert.match(fixes, new RegExp(`New-ManagementRoleAssignment -App ${bed.clientId} -Role "Application SMTP\\.SendAsApp" -CustomResourceScope "mailprobe-rbac"`));
+    assert.match(
+      fixes,
+      new RegExp(`New-ManagementRoleAssignment -App ${bed.clientId} -Role "Application SMTP\\.SendAsApp" -CustomResourceScope "mailprobe-rbac"`),
+    );
     assert.match(fixes, /Entra and RBAC grants add up/);
     assert.match(fixes, /up to an hour/);
     assert.doesNotMatch(fixes, /ApplicationAccessPolicy|adminconsent/);
@@ -93,7 +96,10 @@ describe('RBAC for Applications against the emulator', () => {
 
   test('doctor on the RBAC-scoped monitor: roles warn, SMTP passes authorised by Exchange; an Entra SMTP role is warned about', async () => {
     const { file } = writeMonitors(bed, { monitors: [{ name: 'rbac', checks: ['smtp'] }], tenantExtra: { authorization: 'rbac' } });
-    const clean = JSON.parse((await runCli(['doctor', '--config', file, '--json'])).stdout) as { ok: boolean; monitors: Array<{ steps: Array<{ id: string; verdict: string; detail?: string }> }> };
+    const clean = JSON.parse((await runCli(['doctor', '--config', file, '--json'])).stdout) as {
+      ok: boolean;
+      monitors: Array<{ steps: Array<{ id: string; verdict: string; detail?: string }> }>;
+    };
     const steps = clean.monitors[0]!.steps;
     assert.equal(clean.ok, true);
     assert.equal(steps.find((step) => step.id === 'roles')?.verdict, 'warn');
@@ -112,7 +118,7 @@ describe('RBAC for Applications against the emulator', () => {
 });
 
 describe('the demo', () => {
-  test("woodgrove-notify passes over SMTP with a role-less token; once the script takes woodgrove-billing out of the scope, it fails with the RBAC fix", async () => {
+  test('woodgrove-notify passes over SMTP with a role-less token; once the script takes woodgrove-billing out of the scope, it fails with the RBAC fix', async () => {
     const env = await startDemoEnvironment({ schedule: '*/10 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
     try {
       const run = async (monitor: string): Promise<JsonResult> => {
@@ -133,7 +139,10 @@ describe('the demo', () => {
       const billing = await run('woodgrove-billing');
       assert.equal(billing.outcome.ok, false);
       assert.match(billing.diagnosis?.summary ?? '', /granted SMTP through Exchange RBAC \(authorization "rbac"\)/);
-      assert.match(billing.diagnosis?.fixes.join('\n') ?? '', /Test-ServicePrincipalAuthorization[\s\S]*New-ManagementScope[\s\S]*Entra and RBAC grants add up/);
+      assert.match(
+        billing.diagnosis?.fixes.join('\n') ?? '',
+        /Test-ServicePrincipalAuthorization[\s\S]*New-ManagementScope[\s\S]*Entra and RBAC grants add up/,
+      );
     } finally {
       await env.close();
     }

@@ -54,7 +54,9 @@ describe('reload', () => {
     });
     const agent = await start(file);
     const base = JSON.parse(readFileSync(file, 'utf8')) as Config;
-    await agent.waitFor('a first success', async () => (sampleValue(await agent.metrics(), 'mailprobe_check_success', { monitor: 'live', check: 'imap' }) === 1 ? true : undefined));
+    await agent.waitFor('a first success', async () =>
+      sampleValue(await agent.metrics(), 'mailprobe_check_success', { monitor: 'live', check: 'imap' }) === 1 ? true : undefined,
+    );
 
     for (const name of ['renamed-1', 'renamed-2']) {
       const next = { ...base, monitors: [...base.monitors, { ...base.monitors[0]!, name, schedule: NEVER_DURING_THE_TEST }] };
@@ -67,10 +69,14 @@ describe('reload', () => {
 
     const tenant = (JSON.parse(readFileSync(file, 'utf8')) as { tenants: { bed: Record<string, unknown> } }).tenants.bed;
     const big = JSON.parse(bigMonitorsFile({ monitors: 20_000, schedules: 4, imap: bed.imap, tenant, tenantKey: 'bed', extra: base.monitors })) as Config;
-    await agent.waitFor('a check in flight', async () => {
-      const ready = JSON.parse((await agent.get('/readyz')).body) as { detail: { checksInFlight: number } };
-      return ready.detail.checksInFlight > 0 ? true : undefined;
-    }, 10_000);
+    await agent.waitFor(
+      'a check in flight',
+      async () => {
+        const ready = JSON.parse((await agent.get('/readyz')).body) as { detail: { checksInFlight: number } };
+        return ready.detail.checksInFlight > 0 ? true : undefined;
+      },
+      10_000,
+    );
     writeFileSync(join(dir, '.monitors.json.tmp'), JSON.stringify({ ...JSON.parse(readFileSync(file, 'utf8')), monitors: big.monitors }));
     renameSync(join(dir, '.monitors.json.tmp'), file);
     agent.signal('SIGHUP');
@@ -80,7 +86,11 @@ describe('reload', () => {
       return at >= 0 ? at : undefined;
     });
     await agent.waitFor('live checks after the big reload', async () => {
-      const after = agent.output().slice(reloaded).match(/"check passed","monitor":"live"/g) ?? [];
+      const after =
+        agent
+          .output()
+          .slice(reloaded)
+          .match(/"check passed","monitor":"live"/g) ?? [];
       return after.length >= 4 ? true : undefined;
     });
     assert.doesNotMatch(agent.output(), /"check failed"/, 'a check failed around a reload');
@@ -95,12 +105,18 @@ describe('reload', () => {
     mkdirSync(mounted);
     const swap = (name: string, body: Config): void => {
       mkdirSync(join(mounted, name));
-      writeFileSync(join(mounted, name, 'monitors.json'), JSON.stringify(body, null, 2).replaceAll('"ca.pem"', '"../ca.pem"').replaceAll('"client.secret"', '"../client.secret"'));
+      writeFileSync(
+        join(mounted, name, 'monitors.json'),
+        JSON.stringify(body, null, 2).replaceAll('"ca.pem"', '"../ca.pem"').replaceAll('"client.secret"', '"../client.secret"'),
+      );
       symlinkSync(name, join(mounted, '..data_tmp'));
       renameSync(join(mounted, '..data_tmp'), join(mounted, '..data'));
     };
     mkdirSync(join(mounted, '..v1'));
-    writeFileSync(join(mounted, '..v1', 'monitors.json'), JSON.stringify(config, null, 2).replaceAll('"ca.pem"', '"../ca.pem"').replaceAll('"client.secret"', '"../client.secret"'));
+    writeFileSync(
+      join(mounted, '..v1', 'monitors.json'),
+      JSON.stringify(config, null, 2).replaceAll('"ca.pem"', '"../ca.pem"').replaceAll('"client.secret"', '"../client.secret"'),
+    );
     symlinkSync('..v1', join(mounted, '..data'));
     symlinkSync(join('..data', 'monitors.json'), join(mounted, 'monitors.json'));
     const agent = await start(join(mounted, 'monitors.json'));

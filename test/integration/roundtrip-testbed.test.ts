@@ -103,7 +103,12 @@ async function seedMailbox(): Promise<void> {
   try {
     const folders = ['INBOX', 'INBOX', 'Junk Email', 'Deleted Items', 'Sent Items'];
     for (let i = 0; i < 50; i++) {
-      const headers = [`From: <colleague${i}@contoso.onmicrosoft.com>`, `To: <${bed.mailbox}>`, `Subject: ordinary ${i}`, `Message-ID: <ordinary-${i}@example.com>`];
+      const headers = [
+        `From: <colleague${i}@contoso.onmicrosoft.com>`,
+        `To: <${bed.mailbox}>`,
+        `Subject: ordinary ${i}`,
+        `Message-ID: <ordinary-${i}@example.com>`,
+      ];
       const lookAlike = lookAlikes[i % lookAlikes.length]!;
       if (i % 3 === 0) headers.push(`X-Mailprobe-Id: ${lookAlike}`);
       // A genuine id copied into a message that is not the probe (its Message-ID is not the probe's).

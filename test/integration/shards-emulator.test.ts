@@ -34,14 +34,18 @@ function checkedMonitors(metrics: string): Map<string, number> {
 
 /** Waits until the agent has run both checks of every monitor it exports, and returns those monitors. */
 async function settled(agent: AgentProcess, shard: number, total: number): Promise<Map<string, number>> {
-  return agent.waitFor(`shard ${shard}/${total} to run all its checks`, async () => {
-    const metrics = await agent.metrics();
-    if (sampleValue(metrics, 'mailprobe_shard_info', { shard: String(shard), total_shards: String(total) }) !== 1) return undefined;
-    const owned = sampleValue(metrics, 'mailprobe_shard_monitors', {});
-    const runs = checkedMonitors(metrics);
-    if (owned === undefined || runs.size !== owned || [...runs.values()].some((count) => count < CHECKS.length)) return undefined;
-    return runs;
-  }, 60_000);
+  return agent.waitFor(
+    `shard ${shard}/${total} to run all its checks`,
+    async () => {
+      const metrics = await agent.metrics();
+      if (sampleValue(metrics, 'mailprobe_shard_info', { shard: String(shard), total_shards: String(total) }) !== 1) return undefined;
+      const owned = sampleValue(metrics, 'mailprobe_shard_monitors', {});
+      const runs = checkedMonitors(metrics);
+      if (owned === undefined || runs.size !== owned || [...runs.values()].some((count) => count < CHECKS.length)) return undefined;
+      return runs;
+    },
+    60_000,
+  );
 }
 
 function assertPartition(sets: ReadonlyArray<ReadonlyMap<string, number>>): void {
@@ -91,7 +95,9 @@ describe('monitors sharded across agent processes', () => {
     const ownerBefore = new Map(three.flatMap((runs, shard) => [...runs.keys()].map((name) => [name, shard] as const)));
     const moved = four.flatMap((runs, shard) => [...runs.keys()].filter((name) => ownerBefore.get(name) !== shard));
     assert.ok(moved.length / MONITORS <= 0.35, `3 -> 4 shards moved ${moved.length} of ${MONITORS}`);
-    console.log(`3 -> 4 shards: ${moved.length} of ${MONITORS} monitors moved (${((moved.length / MONITORS) * 100).toFixed(1)} %); split ${four.map((runs) => runs.size).join('/')}`);
+    console.log(
+      `3 -> 4 shards: ${moved.length} of ${MONITORS} monitors moved (${((moved.length / MONITORS) * 100).toFixed(1)} %); split ${four.map((runs) => runs.size).join('/')}`,
+    );
     assert.deepEqual(moved.sort(), [...four[3]!.keys()].sort(), 'only monitors the new replica took moved');
     for (const agent of agents.slice(0, 3)) assert.match(agent.output(), /"message":"configuration reloaded"/);
   });

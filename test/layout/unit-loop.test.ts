@@ -27,6 +27,8 @@ function reached(file: string, seen = new Set<string>()): Set<string> {
 test('no unit test starts a child process, directly or through what it imports', () => {
   const unit = filesUnder('test').filter((file) => file.endsWith('.test.ts') && !INTEGRATION_FOLDERS.some((folder) => file.startsWith(`${folder}/`)));
   assert.ok(unit.length > 40, `found only ${unit.length} unit tests; is the working directory the repository root?`);
-  const offenders = unit.flatMap((file) => [...reached(file)].filter((module) => SPAWNS.test(readFileSync(module, 'utf8'))).map((module) => `${file} → ${module}`));
+  const offenders = unit.flatMap((file) =>
+    [...reached(file)].filter((module) => SPAWNS.test(readFileSync(module, 'utf8'))).map((module) => `${file} → ${module}`),
+  );
   assert.deepEqual(offenders, [], 'move these tests to test/integration/ (or stop spawning)');
 });

@@ -15,7 +15,10 @@ class Capture extends Writable {
   }
   async lines(count: number): Promise<string[]> {
     for (let i = 0; i < 100; i++) {
-      const lines = this.chunks.join('').split('\n').filter((line) => line !== '');
+      const lines = this.chunks
+        .join('')
+        .split('\n')
+        .filter((line) => line !== '');
       if (lines.length >= count) return lines;
       await tick();
     }
@@ -37,16 +40,19 @@ describe('createLogger', () => {
     const lines = await stream.lines(2);
     assert.equal(lines.length, 2);
     const [first, second] = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
-    assert.deepEqual({ ...first, timestamp: undefined }, {
-      timestamp: undefined,
-      level: 'info',
-      message: 'check finished',
-      monitor: 'm1',
-      check: 'imap',
-      result: 'failure',
-      reason: 'auth_failed',
-      durationSeconds: 1.5,
-    });
+    assert.deepEqual(
+      { ...first, timestamp: undefined },
+      {
+        timestamp: undefined,
+        level: 'info',
+        message: 'check finished',
+        monitor: 'm1',
+        check: 'imap',
+        result: 'failure',
+        reason: 'auth_failed',
+        durationSeconds: 1.5,
+      },
+    );
     assert.match(String(first?.['timestamp']), /^\d{4}-\d\d-\d\dT/);
     assert.equal(second?.['level'], 'warn');
     assert.equal(second?.['monitor'], 'm2');

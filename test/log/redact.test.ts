@@ -22,7 +22,11 @@ describe('Redactor.redact', () => {
     ['Authorization header', 'Authorization: Bearer abc123+/=', 'Authorization: Bearer [redacted]'],
     ['form field', 'grant_type=client_credentials&client_secret=s3cr3t&scope=x', 'grant_type=client_credentials&client_secret=[redacted]&scope=x'],
     ['assertion field', 'client_assertion=abc&x=1', 'client_assertion=[redacted]&x=1'],
-    ['JSON access_token', '{"token_type":"Bearer","access_token":"opaque\\"value","expires_in":3599}', '{"token_type":"Bearer","access_token":"[redacted]","expires_in":3599}'],
+    [
+      'JSON access_token',
+      '{"token_type":"Bearer","access_token":"opaque\\"value","expires_in":3599}',
+      '{"token_type":"Bearer","access_token":"[redacted]","expires_in":3599}',
+    ],
     ['PEM block', `key:\n${PEM}\ndone`, 'key:\n[redacted]\ndone'],
     ['plain text untouched', 'IMAP login failed: AUTHENTICATE failed.', 'IMAP login failed: AUTHENTICATE failed.'],
   ];

@@ -12,38 +12,68 @@ describe('MailprobeMetrics', () => {
     assert.match(metrics.contentType, /^text\/plain; version=0\.0\.4/);
 
     for (const name of [
-      'mailprobe_check_success', 'mailprobe_check_last_duration_seconds', 'mailprobe_check_duration_seconds',
-      'mailprobe_step_duration_seconds', 'mailprobe_checks_total', 'mailprobe_check_failures_total',
-      'mailprobe_check_failure_reason', 'mailprobe_check_consecutive_failures', 'mailprobe_check_last_success_timestamp_seconds',
-      'mailprobe_check_last_run_timestamp_seconds', 'mailprobe_monitor_info', 'mailprobe_monitor_interval_seconds',
-      'mailprobe_token_requests_total', 'mailprobe_token_expiry_timestamp_seconds', 'mailprobe_token_role',
-      'mailprobe_credential_expiry_timestamp_seconds', 'mailprobe_checks_skipped_total', 'mailprobe_delivery_latency_seconds',
-      'mailprobe_check_last_delivery_seconds', 'mailprobe_build_info', 'mailprobe_config_last_reload_success',
-      'mailprobe_config_last_reload_success_timestamp_seconds', 'mailprobe_exposition_bytes', 'mailprobe_exposition_samples',
+      'mailprobe_check_success',
+      'mailprobe_check_last_duration_seconds',
+      'mailprobe_check_duration_seconds',
+      'mailprobe_step_duration_seconds',
+      'mailprobe_checks_total',
+      'mailprobe_check_failures_total',
+      'mailprobe_check_failure_reason',
+      'mailprobe_check_consecutive_failures',
+      'mailprobe_check_last_success_timestamp_seconds',
+      'mailprobe_check_last_run_timestamp_seconds',
+      'mailprobe_monitor_info',
+      'mailprobe_monitor_interval_seconds',
+      'mailprobe_token_requests_total',
+      'mailprobe_token_expiry_timestamp_seconds',
+      'mailprobe_token_role',
+      'mailprobe_credential_expiry_timestamp_seconds',
+      'mailprobe_checks_skipped_total',
+      'mailprobe_delivery_latency_seconds',
+      'mailprobe_check_last_delivery_seconds',
+      'mailprobe_build_info',
+      'mailprobe_config_last_reload_success',
+      'mailprobe_config_last_reload_success_timestamp_seconds',
+      'mailprobe_exposition_bytes',
+      'mailprobe_exposition_samples',
       'mailprobe_exposition_render_seconds',
     ]) {
       assert.match(text, new RegExp(`^# HELP ${name} \\S`, 'm'), `${name} has no HELP`);
     }
     assert.match(text, /^process_cpu_user_seconds_total /m, 'default process metrics missing');
     assert.deepEqual(series(text, 'mailprobe_build_info'), ['mailprobe_build_info{version="0.1.0"} 1']);
-    assert.deepEqual(series(text, 'mailprobe_monitor_info'), [
-      'mailprobe_monitor_info{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com"} 1',
-      'mailprobe_monitor_info{monitor="odd \\"name\\" \\\\ with\\nnewline",tenant="contoso.onmicrosoft.com",mailbox="odd \\"name\\" \\\\ with\\nnewline@contoso.com"} 1',
-    ], 'one info series per monitor, label values escaped');
+    assert.deepEqual(
+      series(text, 'mailprobe_monitor_info'),
+      [
+        'mailprobe_monitor_info{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="m1@contoso.com"} 1',
+        'mailprobe_monitor_info{monitor="odd \\"name\\" \\\\ with\\nnewline",tenant="contoso.onmicrosoft.com",mailbox="odd \\"name\\" \\\\ with\\nnewline@contoso.com"} 1',
+      ],
+      'one info series per monitor, label values escaped',
+    );
     assert.deepEqual(series(text, 'mailprobe_monitor_interval_seconds'), [
       'mailprobe_monitor_interval_seconds{monitor="m1"} 300',
       'mailprobe_monitor_interval_seconds{monitor="odd \\"name\\" \\\\ with\\nnewline"} 60',
     ]);
     // Per-check series carry the identity only.
-    for (const line of text.split('\n').filter((l) => /^mailprobe_check(s)?_/.test(l) && !l.startsWith('mailprobe_check_failures_total') && !l.startsWith('mailprobe_check_duration_seconds'))) {
+    for (const line of text
+      .split('\n')
+      .filter((l) => /^mailprobe_check(s)?_/.test(l) && !l.startsWith('mailprobe_check_failures_total') && !l.startsWith('mailprobe_check_duration_seconds'))) {
       assert.doesNotMatch(line, /tenant=|mailbox=/, line);
       assert.match(line, /^\w+\{monitor="[^"]*(\\"[^"]*)*",check="\w+"/, line);
     }
-    assert.deepEqual(series(text, 'mailprobe_check_failures_total'), [
-      'mailprobe_check_failures_total{check="smtp",reason="smtp_auth_disabled_tenant",category="auth"} 1',
-    ], 'failure counts by reason are fleet-wide');
-    assert.ok(series(text, 'mailprobe_checks_total').includes('mailprobe_checks_total{monitor="m1",check="imap",result="failure"} 0'), 'the failure series of a passing check should exist at 0');
-    assert.ok(series(text, 'mailprobe_check_success').includes('mailprobe_check_success{monitor="odd \\"name\\" \\\\ with\\nnewline",check="pop3"} 1'), 'label values must be escaped');
+    assert.deepEqual(
+      series(text, 'mailprobe_check_failures_total'),
+      ['mailprobe_check_failures_total{check="smtp",reason="smtp_auth_disabled_tenant",category="auth"} 1'],
+      'failure counts by reason are fleet-wide',
+    );
+    assert.ok(
+      series(text, 'mailprobe_checks_total').includes('mailprobe_checks_total{monitor="m1",check="imap",result="failure"} 0'),
+      'the failure series of a passing check should exist at 0',
+    );
+    assert.ok(
+      series(text, 'mailprobe_check_success').includes('mailprobe_check_success{monitor="odd \\"name\\" \\\\ with\\nnewline",check="pop3"} 1'),
+      'label values must be escaped',
+    );
     assert.deepEqual(series(text, 'mailprobe_check_last_run_timestamp_seconds').slice(0, 2), [
       'mailprobe_check_last_run_timestamp_seconds{monitor="m1",check="imap"} 1700000000.8',
       'mailprobe_check_last_run_timestamp_seconds{monitor="m1",check="smtp"} 1700000062',
@@ -66,15 +96,13 @@ describe('MailprobeMetrics', () => {
     ]);
     metrics.recordCheck(fold(failure(id, 'token', 'token_secret_expired')), 60);
     metrics.recordCheck(fold(failure(id, 'auth', 'auth_failed')), 60);
-    assert.deepEqual(await reasonSeries(), [
-      'mailprobe_check_failure_reason{monitor="m1",check="imap",stage="auth",reason="auth_failed",category="auth"} 1',
-    ]);
+    assert.deepEqual(await reasonSeries(), ['mailprobe_check_failure_reason{monitor="m1",check="imap",stage="auth",reason="auth_failed",category="auth"} 1']);
     let text = await metrics.metrics();
     assert.deepEqual(series(text, 'mailprobe_check_consecutive_failures'), ['mailprobe_check_consecutive_failures{monitor="m1",check="imap"} 3']);
-    assert.deepEqual(series(text, 'mailprobe_check_failures_total').map((l) => l.replace(/.*reason="([^"]+)".* /, '$1=')), [
-      'token_secret_expired=2',
-      'auth_failed=1',
-    ]);
+    assert.deepEqual(
+      series(text, 'mailprobe_check_failures_total').map((l) => l.replace(/.*reason="([^"]+)".* /, '$1=')),
+      ['token_secret_expired=2', 'auth_failed=1'],
+    );
 
     metrics.recordCheck(fold(success(id, ['token', 'connect'])), 60);
     text = await metrics.metrics();
@@ -87,7 +115,9 @@ describe('MailprobeMetrics', () => {
   test('token roles: known roles drop to 0, unknown roles disappear', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
     const roles = async (): Promise<string[]> =>
-      series(await metrics.metrics(), 'mailprobe_token_role').map((l) => l.replace(/.*role="([^"]+)"} /, '$1=')).sort();
+      series(await metrics.metrics(), 'mailprobe_token_role')
+        .map((l) => l.replace(/.*role="([^"]+)"} /, '$1='))
+        .sort();
 
     metrics.setToken('t1', 'c1', { expiresAt: 100, roles: ['IMAP.AccessAsApp', 'SMTP.SendAsApp', 'Mail.Read'] });
     assert.deepEqual(await roles(), ['IMAP.AccessAsApp=1', 'Mail.Read=1', 'SMTP.SendAsApp=1']);
@@ -118,12 +148,21 @@ describe('MailprobeMetrics', () => {
 
     metrics.forgetMonitor(goneRoundtrip);
     let text = await metrics.metrics();
-    assert.deepEqual(perMonitor(text).filter((line) => line.includes('check="roundtrip"')), []);
-    assert.ok(series(text, 'mailprobe_monitor_info').some((line) => line.includes('monitor="gone"')), 'the monitor still has its imap check');
+    assert.deepEqual(
+      perMonitor(text).filter((line) => line.includes('check="roundtrip"')),
+      [],
+    );
+    assert.ok(
+      series(text, 'mailprobe_monitor_info').some((line) => line.includes('monitor="gone"')),
+      'the monitor still has its imap check',
+    );
 
     metrics.forgetMonitor(goneImap);
     text = await metrics.metrics();
-    assert.deepEqual(perMonitor(text).filter((line) => line.includes('"gone"')), []);
+    assert.deepEqual(
+      perMonitor(text).filter((line) => line.includes('"gone"')),
+      [],
+    );
     assert.ok(perMonitor(text).some((line) => line.includes('monitor="kept"')));
   });
 
@@ -132,7 +171,9 @@ describe('MailprobeMetrics', () => {
     metrics.expectCheck(identity('m1'), 300);
     metrics.expectCheck({ ...identity('m1'), mailbox: 'other@contoso.com' }, 600);
     const text = await metrics.metrics();
-    assert.deepEqual(series(text, 'mailprobe_monitor_info'), ['mailprobe_monitor_info{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="other@contoso.com"} 1']);
+    assert.deepEqual(series(text, 'mailprobe_monitor_info'), [
+      'mailprobe_monitor_info{monitor="m1",tenant="contoso.onmicrosoft.com",mailbox="other@contoso.com"} 1',
+    ]);
     assert.deepEqual(series(text, 'mailprobe_monitor_interval_seconds'), ['mailprobe_monitor_interval_seconds{monitor="m1"} 600']);
   });
 
@@ -144,7 +185,13 @@ describe('MailprobeMetrics', () => {
     for (const name of ['mailprobe_check_last_duration_seconds', 'mailprobe_check_last_success_timestamp_seconds', 'mailprobe_step_duration_seconds']) {
       assert.doesNotMatch(text, new RegExp(`^# HELP ${name} `, 'm'), name);
     }
-    for (const name of ['mailprobe_check_success', 'mailprobe_checks_total', 'mailprobe_check_last_run_timestamp_seconds', 'mailprobe_monitor_info', 'mailprobe_check_duration_seconds_count']) {
+    for (const name of [
+      'mailprobe_check_success',
+      'mailprobe_checks_total',
+      'mailprobe_check_last_run_timestamp_seconds',
+      'mailprobe_monitor_info',
+      'mailprobe_check_duration_seconds_count',
+    ]) {
       assert.ok(series(text, name).length > 0, name);
     }
   });

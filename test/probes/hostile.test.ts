@@ -151,7 +151,12 @@ for (const protocol of ['imap', 'pop3', 'smtp'] as const) {
     });
 
     test(`a ${HUGE_LINE_BYTES / 1048576} MiB line after the greeting`, async (t) => {
-      const run = await attack(protocol, [{ send: scripts.greeting }, { expect: scripts.first }, { flood: 'B'.repeat(16 * 1024), bytes: HUGE_LINE_BYTES }, { send: '\r\n' }]);
+      const run = await attack(protocol, [
+        { send: scripts.greeting },
+        { expect: scripts.first },
+        { flood: 'B'.repeat(16 * 1024), bytes: HUGE_LINE_BYTES },
+        { send: '\r\n' },
+      ]);
       t.diagnostic(figures(run));
       assertFailed(run, scripts.firstStage, ['protocol_error']);
       assertNoCredentialSent(run);

@@ -1,15 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { imapProbe } from '../../src/probes/imap.js';
-import {
-  closedPort,
-  runScripted,
-  startScriptedServer,
-  testContext,
-  testPki,
-  testXOAuth2,
-  type ScriptStep,
-} from '../support/scripted-server.js';
+import { closedPort, runScripted, startScriptedServer, testContext, testPki, testXOAuth2, type ScriptStep } from '../support/scripted-server.js';
 import { assertServerEnding } from '../support/server-ending.js';
 
 // A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
@@ -57,7 +49,10 @@ describe('imap probe', () => {
       ['connect', 'tls', 'greeting', 'capability', 'auth', 'list', 'logout'],
     );
     assert.equal(transcript[0], `S: ${GREETING.trimEnd()}`);
-    assert.ok(transcript.some((line) => /^C: \S+ AUTHENTICATE XOAUTH2 \[redacted\]$/.test(line)), transcript.join('\n'));
+    assert.ok(
+      transcript.some((line) => /^C: \S+ AUTHENTICATE XOAUTH2 \[redacted\]$/.test(line)),
+      transcript.join('\n'),
+    );
     assert.ok(transcript.includes('S: * BYE Microsoft Exchange Server IMAP4 server signing off.'));
   });
 
@@ -99,7 +94,7 @@ describe('imap probe', () => {
     assert.deepEqual(outcome.facts, { folderCount: 3 });
   });
 
-  test('a literal beyond the client\'s bound is a protocol error, not an allocation', async () => {
+  test("a literal beyond the client's bound is a protocol error, not an allocation", async () => {
     const { outcome } = await probe([...UNTIL_AUTH, LIST(['* LIST () "/" {2147483647}'])]);
     assert.equal(outcome.failure?.stage, 'list');
     assert.equal(outcome.failure?.reason, 'protocol_error');
@@ -170,10 +165,7 @@ describe('imap probe', () => {
   });
 
   test('no AUTH=XOAUTH2 in CAPABILITY fails at capability before any credential is sent', async () => {
-    const { outcome, server } = await probe([
-      { send: GREETING },
-      capability('IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR ID'),
-    ]);
+    const { outcome, server } = await probe([{ send: GREETING }, capability('IMAP4 IMAP4rev1 AUTH=PLAIN SASL-IR ID')]);
     assert.ok(!server.received.some((line) => line.includes('AUTHENTICATE')));
     assert.equal(outcome.failure?.stage, 'capability');
     assert.equal(outcome.failure?.reason, 'xoauth2_not_offered');

@@ -1,13 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { pop3Probe } from '../../src/probes/pop3.js';
-import {
-  closedPort,
-  runScripted,
-  testContext,
-  testXOAuth2,
-  type ScriptStep,
-} from '../support/scripted-server.js';
+import { closedPort, runScripted, testContext, testXOAuth2, type ScriptStep } from '../support/scripted-server.js';
 import { assertServerEnding } from '../support/server-ending.js';
 
 // A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
@@ -82,10 +76,7 @@ describe('pop3 probe', () => {
   });
 
   test('XOAUTH2 missing from CAPA fails at capability without sending credentials', async () => {
-    const { outcome, server } = await probe([
-      { send: GREETING },
-      { expect: 'CAPA', reply: '+OK\r\nTOP\r\nSASL PLAIN\r\n.\r\n' },
-    ]);
+    const { outcome, server } = await probe([{ send: GREETING }, { expect: 'CAPA', reply: '+OK\r\nTOP\r\nSASL PLAIN\r\n.\r\n' }]);
     assert.deepEqual(server.received, ['CAPA']);
     assert.equal(outcome.failure?.stage, 'capability');
     assert.equal(outcome.failure?.reason, 'xoauth2_not_offered');
@@ -126,7 +117,9 @@ describe('pop3 probe', () => {
 
   test('the runner abort ends the probe with timeout at the step in progress', async () => {
     const controller = new AbortController();
-    const { outcome } = await probe([{ send: GREETING }, { expect: 'CAPA' }, { call: () => controller.abort() }, { hang: true }], { signal: controller.signal });
+    const { outcome } = await probe([{ send: GREETING }, { expect: 'CAPA' }, { call: () => controller.abort() }, { hang: true }], {
+      signal: controller.signal,
+    });
     assert.equal(outcome.failure?.stage, 'capability');
     assert.equal(outcome.failure?.reason, 'timeout');
     assert.match(outcome.failure?.message ?? '', /aborted/, 'the abort ended it, not the step timeout');

@@ -35,5 +35,9 @@ test('a set-up command that fails is shown with its answer', () => {
   t.client('8 LIST "" "*"');
   t.server('* LIST (\\HasNoChildren) "/" INBOX');
   t.server('8 BAD User is authenticated but not connected.');
-  assert.deepEqual(lines, ['# 1 line(s) of session set-up and folder listing not shown (LIST)', 'C: 8 LIST "" "*"', 'S: 8 BAD User is authenticated but not connected.']);
+  assert.deepEqual(lines, [
+    '# 1 line(s) of session set-up and folder listing not shown (LIST)',
+    'C: 8 LIST "" "*"',
+    'S: 8 BAD User is authenticated but not connected.',
+  ]);
 });

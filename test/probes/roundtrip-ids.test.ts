@@ -35,7 +35,15 @@ describe('probe ids', () => {
     const id = ring.issue('mon-a', now);
     const [time, random, mac] = id.split('.') as [string, string, string];
     const flip = (text: string): string => `${text.slice(0, -1)}${text.endsWith('0') ? '1' : '0'}`;
-    for (const forged of [`${flip(time)}.${random}.${mac}`, `${time}.${flip(random)}.${mac}`, `${time}.${random}.${flip(mac)}`, `${time}.${random}`, `${id} `, id.toUpperCase(), '']) {
+    for (const forged of [
+      `${flip(time)}.${random}.${mac}`,
+      `${time}.${flip(random)}.${mac}`,
+      `${time}.${random}.${flip(mac)}`,
+      `${time}.${random}`,
+      `${id} `,
+      id.toUpperCase(),
+      '',
+    ]) {
       assert.equal(ring.verify(forged, 'mon-a'), false, forged);
     }
   });
@@ -76,7 +84,10 @@ describe('what cleanup may delete', () => {
   test('an own, verified probe message older than the minimum age, or one the check names', () => {
     assert.equal(isDeletableProbeMail(probe(old), policy, new Set(), now), true);
     assert.equal(isDeletableProbeMail(probe(young), policy, new Set([young]), now), true);
-    assert.equal(isDeletableProbeMail(headers(`x-mailprobe-id:   ${old}`, `message-id:\r\n <mailprobe.${old}@mailprobe.invalid>`), policy, new Set(), now), true);
+    assert.equal(
+      isDeletableProbeMail(headers(`x-mailprobe-id:   ${old}`, `message-id:\r\n <mailprobe.${old}@mailprobe.invalid>`), policy, new Set(), now),
+      true,
+    );
   });
 
   test('nothing else', () => {
@@ -153,8 +164,15 @@ describe('mailprobe validate warns about sending', () => {
     const run = await runCli(['validate', '--config', file]);
     assert.equal(run.code, 0, run.stderr);
     assert.match(run.stderr, /monitors\[0\]\.schedule.*sends up to 2 a minute and 2880 a day, over the send budget \(3 a minute, 1000 a day\)/);
-    assert.match(run.stderr, /probe messages from probe@contoso\.onmicrosoft\.com \(up to 2 a minute, 2880 a day\) exceed 10 % of Exchange Online's SMTP AUTH limits/);
-    assert.doesNotMatch(run.stderr, /lab@contoso\.onmicrosoft\.com .*Exchange Online's SMTP AUTH limits/, "a server that is not Exchange Online's has not its limits");
+    assert.match(
+      run.stderr,
+      /probe messages from probe@contoso\.onmicrosoft\.com \(up to 2 a minute, 2880 a day\) exceed 10 % of Exchange Online's SMTP AUTH limits/,
+    );
+    assert.doesNotMatch(
+      run.stderr,
+      /lab@contoso\.onmicrosoft\.com .*Exchange Online's SMTP AUTH limits/,
+      "a server that is not Exchange Online's has not its limits",
+    );
   });
 
   test('the default schedule stays quiet', async () => {
@@ -171,7 +189,9 @@ describe('probe-mail settings in monitors.json', () => {
     parseConfig(
       JSON.stringify({
         defaults,
-        tenants: { t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } } },
+        tenants: {
+          t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } },
+        },
         monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['roundtrip'], ...monitor }],
       }),
       file,
@@ -190,7 +210,10 @@ describe('probe-mail settings in monitors.json', () => {
   });
 
   test('monitor values win over defaults; the poll stays below the step timeout', () => {
-    const config = load({ cleanup: false, roundtrip: { deadlineSeconds: 30 } }, { stepTimeoutSeconds: 4, roundtrip: { pollSeconds: 10 }, sendBudget: { perDay: 50 } });
+    const config = load(
+      { cleanup: false, roundtrip: { deadlineSeconds: 30 } },
+      { stepTimeoutSeconds: 4, roundtrip: { pollSeconds: 10 }, sendBudget: { perDay: 50 } },
+    );
     assert.deepEqual(config.monitors[0]?.probeMail?.roundtrip, { deadlineMs: 30_000, pollMs: 2_000, timeoutMs: 90_000 });
     assert.equal(config.monitors[0]?.probeMail?.cleanup, false);
     assert.deepEqual(config.monitors[0]?.probeMail?.sendBudget, { perMinute: 3, perDay: 50 });

@@ -91,7 +91,15 @@ function shiftableClock(): Clock & { advance(ms: number): void } {
 }
 
 function checkDeps(clock: Clock = systemClock): CheckDeps {
-  return { tokens, clock, probes: PROBES, requiredRoles: REQUIRED_ROLE, probeIds: probeIdKeyrings(), sendBudget: new SendBudget(clock), redact: (text) => new Redactor().redact(text) };
+  return {
+    tokens,
+    clock,
+    probes: PROBES,
+    requiredRoles: REQUIRED_ROLE,
+    probeIds: probeIdKeyrings(),
+    sendBudget: new SendBudget(clock),
+    redact: (text) => new Redactor().redact(text),
+  };
 }
 
 function keyring(monitor: ResolvedMonitor): ProbeIdKeyring {
@@ -224,7 +232,10 @@ describe('roundtrip against the Exchange emulator', () => {
     assert.equal(result.outcome.facts.cleanedUp, 6, 'the 4 old own messages and the new probe’s 2 copies');
     assert.deepEqual(snapshot(), before);
     const stores = transcript.lines.filter((line) => /^C: .*STORE/.test(line));
-    assert.ok(stores.every((line) => /\+FLAGS.*\\Deleted/.test(line)), stores.join('\n'));
+    assert.ok(
+      stores.every((line) => /\+FLAGS.*\\Deleted/.test(line)),
+      stores.join('\n'),
+    );
     assert.ok(!transcript.lines.some((line) => /^C: .*FETCH.* BODY\[/.test(line)), 'headers are read with BODY.PEEK only');
   });
 
@@ -276,20 +287,40 @@ describe('cleanup where SEARCH HEADER finds nothing and IMAP4rev2 is offered', (
     assert.deepEqual(snapshot(), before, 'no probe mail left, and every other message as it was (flags included)');
 
     const sent = transcript.lines.filter((line) => line.startsWith('C: '));
-    assert.ok(sent.some((line) => /UID SEARCH SUBJECT /.test(line)), 'searched the Subject');
-    assert.ok(sent.every((line) => !/ SEARCH .*[()]/.test(line) && !/ SEARCH .* OR /.test(line)), 'only plain single-key searches');
-    assert.ok(sent.every((line) => !/^C: \S+ EXPUNGE/.test(line)), 'never a plain EXPUNGE');
+    assert.ok(
+      sent.some((line) => /UID SEARCH SUBJECT /.test(line)),
+      'searched the Subject',
+    );
+    assert.ok(
+      sent.every((line) => !/ SEARCH .*[()]/.test(line) && !/ SEARCH .* OR /.test(line)),
+      'only plain single-key searches',
+    );
+    assert.ok(
+      sent.every((line) => !/^C: \S+ EXPUNGE/.test(line)),
+      'never a plain EXPUNGE',
+    );
     assert.ok(sent.some((line) => /^C: \S+ UID EXPUNGE /.test(line)));
-    assert.ok(sent.every((line) => !/ENABLE/.test(line)), 'IMAP4rev2 is offered but not enabled');
-    assert.ok(transcript.lines.some((line) => /^S: \* CAPABILITY .*IMAP4rev2/.test(line)), 'the emulator offered IMAP4rev2');
+    assert.ok(
+      sent.every((line) => !/ENABLE/.test(line)),
+      'IMAP4rev2 is offered but not enabled',
+    );
+    assert.ok(
+      transcript.lines.some((line) => /^S: \* CAPABILITY .*IMAP4rev2/.test(line)),
+      'the emulator offered IMAP4rev2',
+    );
   });
 
   test('with imap.imap4rev2 the session enables it, and the emulator answers searches as broken rev2 servers do', async (t) => {
     Object.assign(sandbox.model.faults, { imapRev2: true });
     t.after(() => Object.assign(sandbox.model.faults, { imapRev2: false }));
     const transcript = recording();
-    const result = await runCheck(checkDeps(), monitorFor({ imap: { ...sandbox.emulator.imap, imap4rev2: true }, ...SHORT_DEADLINE }, 'rt-rev2'), 'roundtrip', { transcript });
-    assert.ok(transcript.lines.some((line) => /^C: \S+ ENABLE .*IMAP4rev2/i.test(line)), transcript.lines.join('\n'));
+    const result = await runCheck(checkDeps(), monitorFor({ imap: { ...sandbox.emulator.imap, imap4rev2: true }, ...SHORT_DEADLINE }, 'rt-rev2'), 'roundtrip', {
+      transcript,
+    });
+    assert.ok(
+      transcript.lines.some((line) => /^C: \S+ ENABLE .*IMAP4rev2/i.test(line)),
+      transcript.lines.join('\n'),
+    );
     assert.equal(result.outcome.failure?.reason, 'delivery_timeout');
   });
 });
@@ -337,12 +368,23 @@ describe('the smtp check sweeps when the runner asks', () => {
 
   test('a sweep that cannot reach the mailbox leaves the SMTP verdict alone and says so', async () => {
     const monitor = monitorFor({ checks: ['smtp'], imap: { host: '127.0.0.1', port: 9 } });
-    const transcript = { lines: [] as string[], client: () => undefined, server: () => undefined, note(line: string) { this.lines.push(line); } };
+    const transcript = {
+      lines: [] as string[],
+      client: () => undefined,
+      server: () => undefined,
+      note(line: string) {
+        this.lines.push(line);
+      },
+    };
     const outcome = await sweepingAfter(smtpProbe)(directContext(monitor, { transcript }));
     assert.equal(outcome.ok, true, 'SMTP itself worked');
     assert.equal(outcome.facts.sweep, 'failed: cleanup_failed');
     assert.equal(typeof outcome.facts.messageId, 'string');
-    assert.deepEqual(outcome.steps.map((step) => step.step).filter((step) => step === 'connect').length, 1, 'the sweep’s IMAP steps stay out of the SMTP timings');
+    assert.deepEqual(
+      outcome.steps.map((step) => step.step).filter((step) => step === 'connect').length,
+      1,
+      'the sweep’s IMAP steps stay out of the SMTP timings',
+    );
     assert.ok(outcome.steps.some((step) => step.step === 'cleanup'));
     assert.ok(transcript.lines.some((line) => line.includes('sweep of older probe messages failed')));
   });

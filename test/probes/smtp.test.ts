@@ -1,14 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { smtpProbe } from '../../src/probes/smtp.js';
-import {
-  closedPort,
-  runScripted,
-  testContext,
-  testXOAuth2,
-  TEST_MAILBOX,
-  type ScriptStep,
-} from '../support/scripted-server.js';
+import { closedPort, runScripted, testContext, testXOAuth2, TEST_MAILBOX, type ScriptStep } from '../support/scripted-server.js';
 import { assertServerEnding } from '../support/server-ending.js';
 
 // A hang is cut by the step timeout, and the outcome says so; the timeout is long enough that connect and TLS finish
@@ -16,8 +9,7 @@ import { assertServerEnding } from '../support/server-ending.js';
 const HANG_STEP_TIMEOUT_MS = 1000;
 const STEP_TIMED_OUT = new RegExp(`no answer within ${HANG_STEP_TIMEOUT_MS} ms`);
 
-const GREETING =
-  '220 LO4P302CA0005.outlook.office365.com Microsoft ESMTP MAIL Service ready at Thu, 10 Oct 2024 22:49:55 +0000 [08DCE8B62813AB2B]\r\n';
+const GREETING = '220 LO4P302CA0005.outlook.office365.com Microsoft ESMTP MAIL Service ready at Thu, 10 Oct 2024 22:49:55 +0000 [08DCE8B62813AB2B]\r\n';
 
 function ehlo(middle: string): string {
   return [
@@ -44,12 +36,7 @@ const UNTIL_TLS: ScriptStep[] = [
 ];
 const SECURE_EHLO: ScriptStep = { expect: /EHLO \S+/, reply: ehlo('250-AUTH LOGIN XOAUTH2') };
 const AUTH_READY: ScriptStep = { expect: 'AUTH XOAUTH2', reply: '334 \r\n' };
-const UNTIL_AUTH: ScriptStep[] = [
-  ...UNTIL_TLS,
-  SECURE_EHLO,
-  AUTH_READY,
-  { expect: testXOAuth2(), reply: '235 2.7.0 Authentication successful\r\n' },
-];
+const UNTIL_AUTH: ScriptStep[] = [...UNTIL_TLS, SECURE_EHLO, AUTH_READY, { expect: testXOAuth2(), reply: '235 2.7.0 Authentication successful\r\n' }];
 const ENVELOPE: ScriptStep[] = [
   { expect: `MAIL FROM:<${TEST_MAILBOX}>`, reply: '250 2.1.0 Sender OK\r\n' },
   { expect: `RCPT TO:<${TEST_MAILBOX}>`, reply: '250 2.1.5 Recipient OK\r\n' },
@@ -96,17 +83,11 @@ describe('smtp probe', () => {
     );
     assert.equal(server.received.filter((line) => line.startsWith('AUTH')).length, 1);
     const authAt = transcript.indexOf('C: AUTH XOAUTH2');
-    assert.deepEqual(transcript.slice(authAt, authAt + 4), [
-      'C: AUTH XOAUTH2',
-      'S: 334 ',
-      'C: [redacted]',
-      'S: 235 2.7.0 Authentication successful',
-    ]);
+    assert.deepEqual(transcript.slice(authAt, authAt + 4), ['C: AUTH XOAUTH2', 'S: 334 ', 'C: [redacted]', 'S: 235 2.7.0 Authentication successful']);
   });
 
   test('rejected token: 535 5.7.3 with its Exchange bracket, at auth', async () => {
-    const reply =
-      '535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com 2024-02-14T14:50:26.590Z 08DC2D372B4C3DED]';
+    const reply = '535 5.7.3 Authentication unsuccessful [AM0PR06CA0126.eurprd06.prod.outlook.com 2024-02-14T14:50:26.590Z 08DC2D372B4C3DED]';
     const { outcome, server } = await probe([...UNTIL_TLS, SECURE_EHLO, AUTH_READY, { expect: testXOAuth2(), reply: `${reply}\r\n` }]);
     assert.equal(outcome.failure?.stage, 'auth');
     assert.equal(outcome.failure?.reason, 'auth_failed');

@@ -55,7 +55,10 @@ test('a check still running when a reload removes its monitor leaves no series a
     const text = await metrics.metrics();
     assert.match(text, /^mailprobe_check_success\{monitor="kept",check="imap"\} 1$/m);
     assert.doesNotMatch(text, /monitor="gone"/);
-    assert.deepEqual(agent.status.list().map((status) => status.monitor), ['kept']);
+    assert.deepEqual(
+      agent.status.list().map((status) => status.monitor),
+      ['kept'],
+    );
     assert.ok(logger.messages().includes('result of a check whose monitor a reload removed, dropped'));
   } finally {
     await agent.stop(0);

@@ -34,7 +34,14 @@ test('one failing result moves metrics, alert state, history row and status boar
   const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
   const agent = new Agent({
     deps: {
-      tokens: { getToken: async () => ({ ok: true, token: new Secret('token'), claims: { aud: 'https://outlook.office365.com', tid: TENANT_ID, roles: ['IMAP.AccessAsApp'], exp: now / 1000 + 3600 }, expiresAt: now + 3_600_000 }) },
+      tokens: {
+        getToken: async () => ({
+          ok: true,
+          token: new Secret('token'),
+          claims: { aud: 'https://outlook.office365.com', tid: TENANT_ID, roles: ['IMAP.AccessAsApp'], exp: now / 1000 + 3600 },
+          expiresAt: now + 3_600_000,
+        }),
+      },
       clock,
       probes: {
         imap: async (): Promise<ProbeOutcome> => ({

@@ -79,7 +79,12 @@ describe('the check deadline', () => {
     const answering = (context: ProbeContext) =>
       new Promise<ProbeOutcome>((resolve) => {
         context.signal.addEventListener('abort', () =>
-          resolve({ ok: false, steps: [{ step: 'connect', seconds: 0.01 }], facts: {}, failure: { stage: 'auth', reason: 'timeout', message: 'no answer to AUTHENTICATE', serverText: '+ ' } }),
+          resolve({
+            ok: false,
+            steps: [{ step: 'connect', seconds: 0.01 }],
+            facts: {},
+            failure: { stage: 'auth', reason: 'timeout', message: 'no answer to AUTHENTICATE', serverText: '+ ' },
+          }),
         );
       });
     const got: { result?: CheckResult } = {};
@@ -104,7 +109,11 @@ describe('what the token shows', () => {
 
   test('a token without the role still reaches the server, and a pass says Exchange granted it', async () => {
     let contacted = false;
-    const result = await runCheck(deps(async () => ((contacted = true), passing()), { roles: [] }), monitor(), 'imap');
+    const result = await runCheck(
+      deps(async () => ((contacted = true), passing()), { roles: [] }),
+      monitor(),
+      'imap',
+    );
     assert.equal(contacted, true);
     assert.equal(result.outcome.ok, true);
     assert.deepEqual(result.authorisation, { entraRoles: [], exchangeGranted: ['IMAP.AccessAsApp'] });
@@ -133,7 +142,11 @@ describe('what the token shows', () => {
   ] as const) {
     test(`${name} stops the check before the server`, async () => {
       let contacted = false;
-      const result = await runCheck(deps(async () => ((contacted = true), passing()), { ...claimed, roles: [] }), monitor(), 'imap');
+      const result = await runCheck(
+        deps(async () => ((contacted = true), passing()), { ...claimed, roles: [] }),
+        monitor(),
+        'imap',
+      );
       assert.equal(contacted, false);
       assert.equal(result.outcome.failure?.stage, 'role');
       assert.equal(result.diagnosis?.reason, reason);

@@ -80,7 +80,10 @@ describe('scheduler', () => {
     release();
     await scheduler.stop(5000);
     assert.equal(maxRunning, 1);
-    assert.ok(skips.every((why) => why === 'overlap'), `skips: ${skips.join(',')}`);
+    assert.ok(
+      skips.every((why) => why === 'overlap'),
+      `skips: ${skips.join(',')}`,
+    );
   });
 
   test('the concurrency limit bounds checks in flight and queued ones wait', async () => {

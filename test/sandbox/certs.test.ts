@@ -4,14 +4,7 @@ import { createHash, X509Certificate } from 'node:crypto';
 import { once } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import tls from 'node:tls';
-import {
-  certificateThumbprint,
-  createCertificateCredential,
-  createPki,
-  createSelfSigned,
-  type Pem,
-  type TestPki,
-} from '../../src/sandbox/certs.js';
+import { certificateThumbprint, createCertificateCredential, createPki, createSelfSigned, type Pem, type TestPki } from '../../src/sandbox/certs.js';
 
 interface HandshakeResult {
   authorized: boolean;

@@ -15,7 +15,8 @@ const DAY = 86_400_000;
 function bed(publicClient = true) {
   let now = Date.parse('2026-01-05T10:00:00Z');
   const model = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: APP, publicClient }] }], () => now);
-  const token = (form: Record<string, string>): HttpAnswer => decideTokenRequest(model, TENANT, new URLSearchParams({ client_id: APP, ...form }), '00000000-0000-4000-8000-000000000000');
+  const token = (form: Record<string, string>): HttpAnswer =>
+    decideTokenRequest(model, TENANT, new URLSearchParams({ client_id: APP, ...form }), '00000000-0000-4000-8000-000000000000');
   return { model, token, advance: (ms: number) => (now += ms) };
 }
 
@@ -47,7 +48,10 @@ describe('Entra emulator: delegated grants', () => {
     assert.equal(done['scope'], 'https://outlook.office.com/IMAP.AccessAsUser.All https://outlook.office.com/SMTP.Send');
     assert.ok(typeof done['refresh_token'] === 'string');
     const claims = JSON.parse(Buffer.from(String(done['access_token']).split('.')[1] ?? '', 'base64url').toString('utf8')) as Record<string, unknown>;
-    assert.deepEqual([claims['idtyp'], claims['upn'], claims['scp'], claims['aud']], ['user', USER, 'IMAP.AccessAsUser.All SMTP.Send', 'https://outlook.office.com']);
+    assert.deepEqual(
+      [claims['idtyp'], claims['upn'], claims['scp'], claims['aud']],
+      ['user', USER, 'IMAP.AccessAsUser.All SMTP.Send', 'https://outlook.office.com'],
+    );
     const again = b.token({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(code['device_code']) });
     assert.equal(body(again)['error'], 'expired_token', 'a device code is redeemed once');
   });
@@ -68,7 +72,10 @@ describe('Entra emulator: delegated grants', () => {
     b.advance(61 * DAY);
     const stale = b.token({ grant_type: 'refresh_token', refresh_token: first, scope: SCOPE });
     assert.equal(body(stale)['error'], 'invalid_grant');
-    assert.match(String(body(stale)['error_description']), /^AADSTS700082: The refresh token has expired due to inactivity\. The token was issued on 2026-01-05T10:00:00Z and was inactive for 90\.00:00:00\./);
+    assert.match(
+      String(body(stale)['error_description']),
+      /^AADSTS700082: The refresh token has expired due to inactivity\. The token was issued on 2026-01-05T10:00:00Z and was inactive for 90\.00:00:00\./,
+    );
     assert.equal(b.token({ grant_type: 'refresh_token', refresh_token: second, scope: SCOPE }).status, 200, 'the saved one still works');
   });
 
@@ -79,7 +86,10 @@ describe('Entra emulator: delegated grants', () => {
     b.advance(DAY + 1000);
     const lapsed = body(b.token({ grant_type: 'refresh_token', refresh_token: token, scope: SCOPE }));
     assert.deepEqual(lapsed['error_codes'], [70043]);
-    assert.match(String(lapsed['error_description']), /sign-in frequency checks by conditional access\. The token was issued on 2026-01-05T10:00:00Z and the maximum allowed lifetime for this request is 86400\./);
+    assert.match(
+      String(lapsed['error_description']),
+      /sign-in frequency checks by conditional access\. The token was issued on 2026-01-05T10:00:00Z and the maximum allowed lifetime for this request is 86400\./,
+    );
 
     const c = bed();
     const fresh = signIn(c);
@@ -95,7 +105,9 @@ describe('Exchange emulator: a delegated token', () => {
     const b = bed();
     const started = body(decideDeviceCode(b.model, TENANT, new URLSearchParams({ client_id: APP, scope: SCOPE }), 'c'));
     b.model.delegation.approve(String(started['user_code']), USER);
-    const access = String(body(b.token({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(started['device_code']) }))['access_token']);
+    const access = String(
+      body(b.token({ grant_type: 'urn:ietf:params:oauth:grant-type:device_code', device_code: String(started['device_code']) }))['access_token'],
+    );
     assert.deepEqual(b.model.authorizeMailLogin(USER, access, 'imap'), { ok: true, tenantId: TENANT, appId: APP });
     assert.equal(b.model.authorizeMailLogin(USER, access, 'smtp').ok, true);
     assert.deepEqual(b.model.authorizeMailLogin(USER, access, 'pop3'), { ok: false, why: 'role_missing' }, 'POP.AccessAsUser.All was not asked for');

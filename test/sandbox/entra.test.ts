@@ -129,7 +129,9 @@ function assertEntraError(answer: RawAnswer, status: number, error: string, code
   const description = String(body['error_description']);
   assert.ok(description.startsWith(`AADSTS${code}: `), description);
   assert.ok(
-    description.endsWith(`\r\nTrace ID: ${String(body['trace_id'])}\r\nCorrelation ID: ${String(body['correlation_id'])}\r\nTimestamp: ${String(body['timestamp'])}`),
+    description.endsWith(
+      `\r\nTrace ID: ${String(body['trace_id'])}\r\nCorrelation ID: ${String(body['correlation_id'])}\r\nTimestamp: ${String(body['timestamp'])}`,
+    ),
     description,
   );
   return body;
@@ -176,7 +178,9 @@ describe('msal-node against the Entra emulator', () => {
   });
 
   test('certificate credential with SHA-256 (PS256) and SHA-1 (RS256) thumbprints', async () => {
-    const sha256 = await acquire(cca({ clientId: CERT_CLIENT, clientCertificate: { thumbprintSha256: appCert.thumbprintSha256, privateKey: appCert.key, x5c: appCert.cert } }));
+    const sha256 = await acquire(
+      cca({ clientId: CERT_CLIENT, clientCertificate: { thumbprintSha256: appCert.thumbprintSha256, privateKey: appCert.key, x5c: appCert.cert } }),
+    );
     assert.equal(sha256['appidacr'], '2');
     assert.equal(sha256['appid'], CERT_CLIENT);
     const sha1 = await acquire(cca({ clientId: CERT_CLIENT, clientCertificate: { thumbprint: appCert.thumbprint, privateKey: appCert.key } }));
@@ -205,59 +209,81 @@ describe('msal-node against the Entra emulator', () => {
   }> = [
     {
       name: 'wrong secret (or the secret ID)',
-      status: 401, error: 'invalid_client', code: 7000215,
+      status: 401,
+      error: 'invalid_client',
+      code: 7000215,
       app: () => cca({ clientSecret: model.app(TENANT, CLIENT).secrets[0]?.id ?? '' }),
-      text: () => `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${CLIENT}'.`,
+      text: () =>
+        `Invalid client secret provided. Ensure the secret being sent in the request is the client secret value, not the client secret ID, for a secret added to app '${CLIENT}'.`,
     },
     {
       name: 'expired secret',
-      status: 401, error: 'invalid_client', code: 7000222,
+      status: 401,
+      error: 'invalid_client',
+      code: 7000222,
       app: () => cca({ clientSecret: SECRET }),
       arrange: () => {
         const secret = model.app(TENANT, CLIENT).secrets[0];
         assert.ok(secret);
         const saved = secret.expiresAt;
         model.expireSecret(TENANT, CLIENT);
-        return () => { secret.expiresAt = saved; };
+        return () => {
+          secret.expiresAt = saved;
+        };
       },
-      text: () => `The provided client secret keys for app '${CLIENT}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
+      text: () =>
+        `The provided client secret keys for app '${CLIENT}' are expired. Visit the Azure portal to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate credentials for added security: https://aka.ms/certCreds.`,
     },
     {
       name: 'unknown application',
-      status: 400, error: 'unauthorized_client', code: 700016,
+      status: 400,
+      error: 'unauthorized_client',
+      code: 700016,
       app: () => cca({ clientId: '00000000-1111-4222-8333-444444444444', clientSecret: SECRET }),
       text: () => "Application with identifier '00000000-1111-4222-8333-444444444444' was not found in the directory 'contoso'.",
     },
     {
       name: 'specific scope without /.default',
-      status: 400, error: 'invalid_scope', code: 1002012,
+      status: 400,
+      error: 'invalid_scope',
+      code: 1002012,
       app: () => cca({ clientSecret: SECRET }),
       scope: 'https://outlook.office365.com/IMAP.AccessAsApp',
-      text: () => 'The provided value for scope https://outlook.office365.com/IMAP.AccessAsApp is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).',
+      text: () =>
+        'The provided value for scope https://outlook.office365.com/IMAP.AccessAsApp is not valid. Client credential flows must have a scope value with /.default suffixed to the resource identifier (application ID URI).',
     },
     {
       name: 'malformed scope',
-      status: 400, error: 'invalid_scope', code: 70011,
+      status: 400,
+      error: 'invalid_scope',
+      code: 70011,
       app: () => cca({ clientSecret: SECRET }),
       scope: 'IMAP.AccessAsApp',
       text: () => "The provided value for the input parameter 'scope' is not valid. The scope IMAP.AccessAsApp is not valid.",
     },
     {
       name: 'unknown resource',
-      status: 400, error: 'invalid_resource', code: 500011,
+      status: 400,
+      error: 'invalid_resource',
+      code: 500011,
       app: () => cca({ clientSecret: SECRET }),
       scope: 'https://outlook.office356.com/.default',
       text: () => 'The resource principal named https://outlook.office356.com was not found in the tenant named contoso.',
     },
     {
       name: 'certificate not registered',
-      status: 401, error: 'invalid_client', code: 700027,
+      status: 401,
+      error: 'invalid_client',
+      code: 700027,
       app: () => cca({ clientId: CERT_CLIENT, clientCertificate: { thumbprintSha256: strayCert.thumbprintSha256, privateKey: strayCert.key } }),
-      text: () => `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${strayCert.thumbprintSha256}'`,
+      text: () =>
+        `The certificate with identifier used to sign the client assertion is not registered on application. [Reason - The key was not found., Thumbprint of key used by client: '${strayCert.thumbprintSha256}'`,
     },
     {
       name: 'application disabled',
-      status: 400, error: 'unauthorized_client', code: 7000112,
+      status: 400,
+      error: 'unauthorized_client',
+      code: 7000112,
       app: () => cca({ clientSecret: SECRET }),
       arrange: () => {
         model.setAppEnabled(TENANT, CLIENT, false);
@@ -336,16 +362,22 @@ describe('raw token endpoint', () => {
     for (const tenant of ['common', 'consumers']) {
       const answer = await postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: OUTLOOK }, tenant);
       const body = assertEntraError(answer, 400, 'invalid_request', 9001023);
-      assert.ok(String(body['error_description']).startsWith(
-        "AADSTS9001023: The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.\r\n"));
+      assert.ok(
+        String(body['error_description']).startsWith(
+          "AADSTS9001023: The grant type isn't supported over the /common or /consumers endpoints. Please use the /organizations or tenant-specific endpoint.\r\n",
+        ),
+      );
     }
   });
 
   test('no credential: AADSTS7000218', async () => {
     const answer = await postToken({ grant_type: 'client_credentials', client_id: CLIENT, scope: OUTLOOK });
     const body = assertEntraError(answer, 401, 'invalid_client', 7000218);
-    assert.ok(String(body['error_description']).startsWith(
-      "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.\r\n"));
+    assert.ok(
+      String(body['error_description']).startsWith(
+        "AADSTS7000218: The request body must contain the following parameter: 'client_assertion' or 'client_secret'.\r\n",
+      ),
+    );
   });
 
   test('every msal-visible error case has the exact body shape', async () => {
@@ -353,7 +385,12 @@ describe('raw token endpoint', () => {
       postToken({ grant_type: 'client_credentials', client_id: 'nope', client_secret: SECRET, scope: OUTLOOK }),
       postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: OUTLOOK }, 'fabrikam.onmicrosoft.com'),
       postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: 'https://outlook.office365.com/IMAP.AccessAsApp' }),
-      postToken({ grant_type: 'client_credentials', client_id: CLIENT, client_secret: SECRET, scope: 'https://graph.microsoft.com/.default https://outlook.office365.com/.default' }),
+      postToken({
+        grant_type: 'client_credentials',
+        client_id: CLIENT,
+        client_secret: SECRET,
+        scope: 'https://graph.microsoft.com/.default https://outlook.office365.com/.default',
+      }),
     ]);
     assertEntraError(answers[0], 400, 'unauthorized_client', 700016);
     assertEntraError(answers[1], 400, 'invalid_tenant', 90002);
@@ -422,9 +459,10 @@ describe('Graph application credentials', () => {
       assert.equal(answer.body.includes(SECRET), false);
       const body = JSON.parse(answer.body) as { passwordCredentials: Array<Record<string, unknown>>; keyCredentials: Array<Record<string, unknown>> };
       const secret = model.app(TENANT, CLIENT).secrets[0];
-      assert.deepEqual(body.passwordCredentials.map((c) => [c['keyId'], c['displayName'], c['endDateTime']]), [
-        [secret?.id, 'mailprobe', new Date(secret?.expiresAt ?? 0).toISOString().replace('.000Z', 'Z')],
-      ]);
+      assert.deepEqual(
+        body.passwordCredentials.map((c) => [c['keyId'], c['displayName'], c['endDateTime']]),
+        [[secret?.id, 'mailprobe', new Date(secret?.expiresAt ?? 0).toISOString().replace('.000Z', 'Z')]],
+      );
       assert.equal(body.keyCredentials.length, 1);
       assert.equal(body.keyCredentials[0]?.['customKeyIdentifier'], appCert.thumbprint);
       assert.equal(body.keyCredentials[0]?.['type'], 'AsymmetricX509Cert');

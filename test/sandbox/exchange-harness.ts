@@ -25,9 +25,7 @@ export class WireClient {
   }
 
   static async connect(port: number, ca?: string): Promise<WireClient> {
-    const socket = ca
-      ? tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' })
-      : net.connect({ host: '127.0.0.1', port });
+    const socket = ca ? tls.connect({ host: '127.0.0.1', port, ca, servername: 'localhost' }) : net.connect({ host: '127.0.0.1', port });
     await new Promise<void>((resolve, reject) => {
       socket.once(ca ? 'secureConnect' : 'connect', () => resolve());
       socket.once('error', reject);

@@ -30,9 +30,7 @@ describe('Exchange emulator: IMAP', () => {
   const login = async (): Promise<WireClient> => {
     const client = await connect();
     await client.line();
-    assert.deepEqual(await client.exchange(`A1 AUTHENTICATE XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, 'A1 '), [
-      'A1 OK AUTHENTICATE completed.',
-    ]);
+    assert.deepEqual(await client.exchange(`A1 AUTHENTICATE XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, 'A1 '), ['A1 OK AUTHENTICATE completed.']);
     return client;
   };
 
@@ -60,10 +58,7 @@ describe('Exchange emulator: IMAP', () => {
         'CLIENTNETWORKPRESENCELOCATION BACKENDAUTHENTICATE CHILDREN IDLE NAMESPACE LITERAL+',
       'C03 OK CAPABILITY completed.',
     ]);
-    assert.deepEqual(await client.exchange('C04 LOGOUT', 'C04 '), [
-      '* BYE Microsoft Exchange Server IMAP4 server signing off.',
-      'C04 OK LOGOUT completed.',
-    ]);
+    assert.deepEqual(await client.exchange('C04 LOGOUT', 'C04 '), ['* BYE Microsoft Exchange Server IMAP4 server signing off.', 'C04 OK LOGOUT completed.']);
     assert.equal(await client.closes(), true);
   });
 
@@ -79,9 +74,7 @@ describe('Exchange emulator: IMAP', () => {
     t.after(() => sandbox.model.setRoles(sandbox.tenantId, sandbox.clientId, ['IMAP.AccessAsApp', 'POP.AccessAsApp', 'SMTP.SendAsApp']));
     const client = await connect();
     await client.line();
-    assert.deepEqual(await client.exchange(`A1 AUTHENTICATE XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, 'A1 '), [
-      'A1 NO AUTHENTICATE failed.',
-    ]);
+    assert.deepEqual(await client.exchange(`A1 AUTHENTICATE XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, 'A1 '), ['A1 NO AUTHENTICATE failed.']);
     assert.deepEqual(await client.exchange('A2 LOGIN probe secret', 'A2 '), ['A2 NO LOGIN failed.']);
     assert.deepEqual(await client.exchange('A3 AUTHENTICATE PLAIN AHVzZXIAcGFzcw==', 'A3 '), ['A3 NO AUTHENTICATE failed.']);
     assert.deepEqual(await client.exchange('A4 AUTHENTICATE XOAUTH2 bm90IHNhc2w=', 'A4 '), ['A4 NO AUTHENTICATE failed.']);
@@ -100,10 +93,7 @@ describe('Exchange emulator: IMAP', () => {
       '* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"',
       'B2 OK LIST completed.',
     ]);
-    assert.deepEqual(await client.exchange('B3 LIST "" "Sent%"', 'B3 '), [
-      '* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"',
-      'B3 OK LIST completed.',
-    ]);
+    assert.deepEqual(await client.exchange('B3 LIST "" "Sent%"', 'B3 '), ['* LIST (\\HasNoChildren \\Sent) "/" "Sent Items"', 'B3 OK LIST completed.']);
     const status = await client.exchange('B4 STATUS inbox (MESSAGES UIDNEXT)', 'B4 ');
     assert.match(status[0]!, /^\* STATUS INBOX \(MESSAGES \d+ UIDNEXT \d+\)$/);
     assert.equal(status[1], 'B4 OK STATUS completed.');
@@ -171,7 +161,10 @@ describe('Exchange emulator: IMAP', () => {
         return lines.at(-1);
       }),
     );
-    assert.deepEqual(sessions, Array.from({ length: 40 }, (_, n) => `M${n} OK LIST completed.`));
+    assert.deepEqual(
+      sessions,
+      Array.from({ length: 40 }, (_, n) => `M${n} OK LIST completed.`),
+    );
   });
 });
 
@@ -193,9 +186,7 @@ describe('Exchange emulator: IMAP denials', () => {
       const client = await WireClient.connect(emulator.imap.port, ca);
       try {
         await client.line();
-        assert.deepEqual(await client.exchange(`A1 AUTHENTICATE XOAUTH2 ${xoauth2('probe@contoso.com', 'x')}`, 'A1 '), [
-          'A1 NO AUTHENTICATE failed.',
-        ]);
+        assert.deepEqual(await client.exchange(`A1 AUTHENTICATE XOAUTH2 ${xoauth2('probe@contoso.com', 'x')}`, 'A1 '), ['A1 NO AUTHENTICATE failed.']);
       } finally {
         client.close();
       }

@@ -62,10 +62,7 @@ describe('Exchange emulator: send, find, delete', () => {
       'S1 OK [READ-WRITE] SELECT completed.',
     ]);
     const uid = inbox.messages.at(-1)!.uid;
-    assert.deepEqual(await client.exchange('S2 UID SEARCH HEADER X-Mailprobe-Id rt-1', 'S2 '), [
-      `* SEARCH ${uid}`,
-      'S2 OK SEARCH completed.',
-    ]);
+    assert.deepEqual(await client.exchange('S2 UID SEARCH HEADER X-Mailprobe-Id rt-1', 'S2 '), [`* SEARCH ${uid}`, 'S2 OK SEARCH completed.']);
     assert.deepEqual(await client.exchange('S3 UID SEARCH NOT HEADER X-Mailprobe-Id rt-1 SINCE 1-Jan-2000', 'S3 '), [
       `* SEARCH ${bystander.uid}`,
       'S3 OK SEARCH completed.',
@@ -110,10 +107,7 @@ describe('Exchange emulator: send, find, delete', () => {
     sandbox.emulator.faults.deliveryDelayMs = 0;
     sandbox.emulator.faults.deliveryStopped = true;
     await sendToSelf('rt-stopped');
-    assert.deepEqual(await client.exchange('D3 UID SEARCH HEADER X-Mailprobe-Id rt-stopped', 'D3 '), [
-      '* SEARCH',
-      'D3 OK SEARCH completed.',
-    ]);
+    assert.deepEqual(await client.exchange('D3 UID SEARCH HEADER X-Mailprobe-Id rt-stopped', 'D3 '), ['* SEARCH', 'D3 OK SEARCH completed.']);
   });
 
   test('imapflow and nodemailer drive the emulator: send, LIST, search, fetch, delete', async () => {

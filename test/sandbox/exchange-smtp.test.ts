@@ -34,9 +34,7 @@ describe('Exchange emulator: SMTP', () => {
   };
   const authenticated = async (): Promise<WireClient> => {
     const client = await session();
-    assert.deepEqual(await client.exchange(`AUTH XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, '2'), [
-      '235 2.7.0 Authentication successful',
-    ]);
+    assert.deepEqual(await client.exchange(`AUTH XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, '2'), ['235 2.7.0 Authentication successful']);
     return client;
   };
 
@@ -94,9 +92,7 @@ describe('Exchange emulator: SMTP', () => {
     const basic = await client.exchange('c2VjcmV0', '5');
     assert.match(basic[0]!, /^535 5\.7\.139 Authentication unsuccessful, basic authentication is disabled\. \[/);
     assert.match(basic[0]!, BRACKET);
-    assert.deepEqual(await client.exchange(`AUTH XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, '2'), [
-      '235 2.7.0 Authentication successful',
-    ]);
+    assert.deepEqual(await client.exchange(`AUTH XOAUTH2 ${xoauth2(sandbox.mailbox, sandbox.token())}`, '2'), ['235 2.7.0 Authentication successful']);
     assert.deepEqual(await client.exchange('MAIL FROM:<ceo@contoso.onmicrosoft.com>', '5'), [
       '550 5.7.60 SMTP; Client does not have permissions to send as this sender',
     ]);
@@ -132,14 +128,20 @@ describe('Exchange emulator: SMTP', () => {
 
     const client = await authenticated();
     faults.smtpConcurrentLimit = true;
-    assert.deepEqual(await client.exchange(`MAIL FROM:<${sandbox.mailbox}>`, '4'), ['432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending']);
+    assert.deepEqual(await client.exchange(`MAIL FROM:<${sandbox.mailbox}>`, '4'), [
+      '432 4.3.2 Concurrent connections limit exceeded. Visit https://aka.ms/concurrent_sending',
+    ]);
     faults.smtpConcurrentLimit = false;
     await client.exchange(`MAIL FROM:<${sandbox.mailbox}>`, '2');
     faults.tenantExternalLimit = '5.7.233';
-    assert.deepEqual(await client.exchange('RCPT TO:<someone@example.net>', '5'), ['550 5.7.233 your tenant exceeded its daily limit for sending email to external recipients']);
+    assert.deepEqual(await client.exchange('RCPT TO:<someone@example.net>', '5'), [
+      '550 5.7.233 your tenant exceeded its daily limit for sending email to external recipients',
+    ]);
     assert.deepEqual(await client.exchange(`RCPT TO:<${sandbox.mailbox}>`, '2'), ['250 2.1.5 Recipient OK'], 'internal recipients still flow');
     faults.hve = true;
-    assert.deepEqual(await client.exchange('RCPT TO:<someone@example.net>', '5'), ['550 5.5.105 External sending is not supported for High Volume Email accounts']);
+    assert.deepEqual(await client.exchange('RCPT TO:<someone@example.net>', '5'), [
+      '550 5.5.105 External sending is not supported for High Volume Email accounts',
+    ]);
   });
 
   test('faults: AUTH throttled, sender thread limit, SendAs denied', async (t) => {

@@ -1,13 +1,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeJwt } from '../../src/sandbox/jwt.js';
-import {
-  defaultSecretValue,
-  MAIL_ROLES,
-  SandboxModel,
-  type MailLoginDenial,
-  type MailProtocol,
-} from '../../src/sandbox/model.js';
+import { defaultSecretValue, MAIL_ROLES, SandboxModel, type MailLoginDenial, type MailProtocol } from '../../src/sandbox/model.js';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const CLIENT = 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee';
@@ -98,7 +92,13 @@ describe('authorizeMailLogin', () => {
   test('rejects what it did not issue', () => {
     const { model, token } = setup();
     const other = SandboxModel.fromSpec([{ tenantId: TENANT, apps: [{ clientId: CLIENT }] }]);
-    const forged = other.issueAccessToken({ tenantId: TENANT, clientId: CLIENT, audience: 'https://outlook.office365.com', resource: 'exchange', credential: 'secret' });
+    const forged = other.issueAccessToken({
+      tenantId: TENANT,
+      clientId: CLIENT,
+      audience: 'https://outlook.office365.com',
+      resource: 'exchange',
+      credential: 'secret',
+    });
     assert.equal(denial(model, 'not-a-token', 'imap'), 'token_malformed');
     assert.equal(denial(model, forged, 'imap'), 'token_malformed');
     assert.equal(denial(model, `${token()}x`, 'imap'), 'token_malformed');
@@ -127,7 +127,13 @@ describe('authorizeMailLogin', () => {
       { tenantId: TENANT, apps: [{ clientId: CLIENT }], mailboxes: [{ address: MAILBOX }] },
       { tenantId: other, domain: 'entra-only.onmicrosoft.com', exchangeOnline: false, apps: [{ clientId: CLIENT }], mailboxes: [] },
     ]);
-    const issued = model.issueAccessToken({ tenantId: other, clientId: CLIENT, audience: 'https://outlook.office365.com', resource: 'exchange', credential: 'secret' });
+    const issued = model.issueAccessToken({
+      tenantId: other,
+      clientId: CLIENT,
+      audience: 'https://outlook.office365.com',
+      resource: 'exchange',
+      credential: 'secret',
+    });
     assert.equal(denial(model, issued, 'imap'), 'unknown_tenant');
   });
 
@@ -196,10 +202,20 @@ describe('RBAC for Applications', () => {
   function rbacSetup() {
     const clock = { now: T0 };
     const model = SandboxModel.fromSpec(
-      [{ tenantId: TENANT, apps: [{ clientId: CLIENT, roles: [] }], mailboxes: [{ address: MAILBOX, fullAccess: [] }, { address: OTHER, fullAccess: [] }] }],
+      [
+        {
+          tenantId: TENANT,
+          apps: [{ clientId: CLIENT, roles: [] }],
+          mailboxes: [
+            { address: MAILBOX, fullAccess: [] },
+            { address: OTHER, fullAccess: [] },
+          ],
+        },
+      ],
       () => clock.now,
     );
-    const token = () => model.issueAccessToken({ tenantId: TENANT, clientId: CLIENT, audience: 'https://outlook.office365.com', resource: 'exchange', credential: 'secret' });
+    const token = () =>
+      model.issueAccessToken({ tenantId: TENANT, clientId: CLIENT, audience: 'https://outlook.office365.com', resource: 'exchange', credential: 'secret' });
     return { model, token };
   }
 
@@ -221,8 +237,20 @@ describe('RBAC for Applications', () => {
     model.assignRole(TENANT, CLIENT, 'Application SMTP.SendAsApp', 'mailprobe');
     model.assignRole(TENANT, CLIENT, 'Application Mail.Send', 'mailprobe');
     assert.deepEqual(model.testServicePrincipalAuthorization(TENANT, CLIENT, OTHER), [
-      { RoleName: 'Application SMTP.SendAsApp', GrantedPermissions: 'SMTP.SendAsApp', AllowedResourceScope: 'mailprobe', ScopeType: 'CustomRecipientScope', InScope: false },
-      { RoleName: 'Application Mail.Send', GrantedPermissions: 'Mail.Send', AllowedResourceScope: 'mailprobe', ScopeType: 'CustomRecipientScope', InScope: false },
+      {
+        RoleName: 'Application SMTP.SendAsApp',
+        GrantedPermissions: 'SMTP.SendAsApp',
+        AllowedResourceScope: 'mailprobe',
+        ScopeType: 'CustomRecipientScope',
+        InScope: false,
+      },
+      {
+        RoleName: 'Application Mail.Send',
+        GrantedPermissions: 'Mail.Send',
+        AllowedResourceScope: 'mailprobe',
+        ScopeType: 'CustomRecipientScope',
+        InScope: false,
+      },
     ]);
     assert.equal(model.testServicePrincipalAuthorization(TENANT, CLIENT, MAILBOX.toUpperCase())[0]?.InScope, true);
     assert.throws(() => model.assignRole(TENANT, CLIENT, 'Application SMTP.SendAsApp', 'no-such-scope'), /unknown management scope/);

@@ -15,7 +15,9 @@ export interface EmulatorBed extends TestbedLike {
  * The Entra ID and Exchange Online emulators with one healthy tenant: Exchange's exact wire texts, for tests
  * that need byte-exact Exchange behaviour rather than real-server interoperability (the Dovecot test bed).
  */
-export async function startEmulatorBed(tenant: TenantSpec = { domain: 'contoso.onmicrosoft.com', mailboxes: [{ address: 'probe@contoso.onmicrosoft.com' }] }): Promise<EmulatorBed> {
+export async function startEmulatorBed(
+  tenant: TenantSpec = { domain: 'contoso.onmicrosoft.com', mailboxes: [{ address: 'probe@contoso.onmicrosoft.com' }] },
+): Promise<EmulatorBed> {
   const pki = await createPki();
   const model = SandboxModel.fromSpec([tenant]);
   const entra = await startEntra({ model, tls: pki.server });

@@ -101,7 +101,22 @@ export function runInImage(run: ImageRun): ChildProcess {
   const argv = [...run.config.Entrypoint, ...(run.args ?? run.config.Cmd)];
   return spawn(
     'unshare',
-    ['--mount', '--propagation', 'private', 'bash', '-c', RUN_IN_IMAGE, 'run-in-image', run.root, run.volume, volume, run.config.User, run.config.WorkingDir || '/', ...[...env].map(([key, value]) => `${key}=${value}`), ...argv],
+    [
+      '--mount',
+      '--propagation',
+      'private',
+      'bash',
+      '-c',
+      RUN_IN_IMAGE,
+      'run-in-image',
+      run.root,
+      run.volume,
+      volume,
+      run.config.User,
+      run.config.WorkingDir || '/',
+      ...[...env].map(([key, value]) => `${key}=${value}`),
+      ...argv,
+    ],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
 }

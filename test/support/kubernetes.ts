@@ -65,4 +65,3 @@ function schemaView(manifest: Manifest): Manifest {
   const data = Object.fromEntries(Object.entries(manifest.data as Record<string, string>).map(([key, value]) => [key, value.replace(/\s+/g, '')]));
   return { ...manifest, data };
 }
-

@@ -28,7 +28,10 @@ export function failure(id: CheckIdentity, stage: Stage, reason: ReasonCode): Ch
     durationSeconds: 2,
     outcome: {
       ok: false,
-      steps: [{ step: 'token', seconds: 0.2 }, { step: stage, seconds: 1.5 }],
+      steps: [
+        { step: 'token', seconds: 0.2 },
+        { step: stage, seconds: 1.5 },
+      ],
       failure: { stage, reason, message: 'failed' },
       facts: {},
     },

@@ -239,9 +239,7 @@ export async function startPrometheus(options: PrometheusOptions): Promise<Prome
 export async function startAlertmanager(options: AlertmanagerOptions = {}): Promise<Alertmanager> {
   const binary = requireBinary(BINARIES.alertmanager, 'prometheus-alertmanager');
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mailprobe-alertmanager-'));
-  const receiver = options.webhookUrl
-    ? { name: 'sink', webhook_configs: [{ url: options.webhookUrl, send_resolved: true, max_alerts: 0 }] }
-    : { name: 'sink' };
+  const receiver = options.webhookUrl ? { name: 'sink', webhook_configs: [{ url: options.webhookUrl, send_resolved: true, max_alerts: 0 }] } : { name: 'sink' };
   const config = {
     // One group per alert ('...'), flushed within a second of any change, so notifications are per alert and fast.
     route: { receiver: 'sink', group_by: ['...'], group_wait: '1s', group_interval: '1s', repeat_interval: '1h' },

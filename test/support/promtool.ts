@@ -164,7 +164,15 @@ export function parseRuleFile(relative: string): RuleDefinition[] {
     const ruleMatch = /^(\s*)- (alert|record):\s*(.+)$/.exec(line);
     if (ruleMatch !== null) {
       ruleIndent = (ruleMatch[1] ?? '').length + 2;
-      current = { file: relative, group, kind: ruleMatch[2] === 'alert' ? 'alert' : 'record', name: unquote(ruleMatch[3] ?? ''), expr: '', labels: {}, annotations: [] };
+      current = {
+        file: relative,
+        group,
+        kind: ruleMatch[2] === 'alert' ? 'alert' : 'record',
+        name: unquote(ruleMatch[3] ?? ''),
+        expr: '',
+        labels: {},
+        annotations: [],
+      };
       rules.push(current);
       return;
     }
@@ -175,7 +183,12 @@ export function parseRuleFile(relative: string): RuleDefinition[] {
     const children = childLines(lines, index + 1, ruleIndent);
     if (key === 'expr') {
       const block = /^[|>][-+]?$/.test(rest.trim());
-      current.expr = block ? children.map((child) => child.trim()).join('\n').trim() : unquote(rest);
+      current.expr = block
+        ? children
+            .map((child) => child.trim())
+            .join('\n')
+            .trim()
+        : unquote(rest);
     } else if (key === 'labels') {
       current.labels = Object.fromEntries(mappingKeys(children));
     } else {

@@ -176,7 +176,8 @@ async function flood(socket: net.Socket, chunk: Buffer, bytes: number): Promise<
 }
 
 function matchLine(expected: string | RegExp, line: string): RegExpExecArray | undefined {
-  const pattern = typeof expected === 'string' ? new RegExp(`^${expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : new RegExp(`^(?:${expected.source})$`, expected.flags);
+  const pattern =
+    typeof expected === 'string' ? new RegExp(`^${expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}$`) : new RegExp(`^(?:${expected.source})$`, expected.flags);
   const match = pattern.exec(line);
   return match ?? undefined;
 }

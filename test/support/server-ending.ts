@@ -3,7 +3,12 @@ import type { Protocol } from '../../src/core/check.js';
 import type { ProbeOutcome } from '../../src/core/outcome.js';
 import { diagnose } from '../../src/diagnose/diagnose.js';
 
-const MONITOR = { name: 'm', mailbox: 'probe@contoso.example', tenantId: '9b62d4ed-1234-1234-b00d-341a1bd0b3f5', clientId: '10e1f456-3921-1234-1234-105af0774c61' };
+const MONITOR = {
+  name: 'm',
+  mailbox: 'probe@contoso.example',
+  tenantId: '9b62d4ed-1234-1234-b00d-341a1bd0b3f5',
+  clientId: '10e1f456-3921-1234-1234-105af0774c61',
+};
 
 /**
  * A server that ends the session itself (docs/exchange-online-errors.md): its reply, not the close after it, is the

@@ -253,8 +253,14 @@ describe('real-server test bed (Dovecot + Postfix, XOAUTH2 via the sandbox model
       session.send('a3 LIST "" "*"');
       const list = await session.until((line) => line.startsWith('a3 '));
       assert.match(list[list.length - 1] as string, /^a3 OK /);
-      assert.ok(list.some((line) => /^\* LIST .* INBOX$/.test(line)), list.join('\n'));
-      assert.ok(list.some((line) => line.includes('"Sent Items"')), list.join('\n'));
+      assert.ok(
+        list.some((line) => /^\* LIST .* INBOX$/.test(line)),
+        list.join('\n'),
+      );
+      assert.ok(
+        list.some((line) => line.includes('"Sent Items"')),
+        list.join('\n'),
+      );
       session.send('a4 LOGOUT');
       const logout = await session.until((line) => line.startsWith('a4 '));
       assert.match(logout[0] as string, /^\* BYE /);
@@ -303,7 +309,10 @@ describe('real-server test bed (Dovecot + Postfix, XOAUTH2 via the sandbox model
     session.close();
     assert.ok(ehloBeforeTls.includes('250-STARTTLS'), ehloBeforeTls.join('\n'));
     assert.ok(!ehloBeforeTls.some((line) => line.includes('AUTH')), ehloBeforeTls.join('\n'));
-    assert.ok(ehloAfterTls.some((line) => /^250[- ]AUTH XOAUTH2$/.test(line)), ehloAfterTls.join('\n'));
+    assert.ok(
+      ehloAfterTls.some((line) => /^250[- ]AUTH XOAUTH2$/.test(line)),
+      ehloAfterTls.join('\n'),
+    );
 
     const subject = `testbed-roundtrip-${Date.now()}`;
     await sendToSelf(bed, token, subject);
@@ -379,7 +388,10 @@ describe('real-server test bed (Dovecot + Postfix, XOAUTH2 via the sandbox model
     } finally {
       session.close();
     }
-    const verdicts = bed.authDecisions().slice(seen).map((entry) => [entry.protocol, entry.decision.ok ? 'ok' : entry.decision.why]);
+    const verdicts = bed
+      .authDecisions()
+      .slice(seen)
+      .map((entry) => [entry.protocol, entry.decision.ok ? 'ok' : entry.decision.why]);
     assert.deepEqual(verdicts, [
       ['imap', 'token_malformed'],
       ['pop3', 'token_malformed'],
@@ -429,11 +441,17 @@ describe('test bed start-up retries', () => {
     assert.equal(await withPortRetry(3, async () => (++calls < 3 ? Promise.reject(clash) : 'started')), 'started');
     assert.equal(calls, 3);
     calls = 0;
-    await assert.rejects(withPortRetry(2, async () => (++calls, Promise.reject(clash))), PortClashError);
+    await assert.rejects(
+      withPortRetry(2, async () => (++calls, Promise.reject(clash))),
+      PortClashError,
+    );
     assert.equal(calls, 2);
     const config = new Error('bad config');
     calls = 0;
-    await assert.rejects(withPortRetry(5, async () => (++calls, Promise.reject(config))), /bad config/);
+    await assert.rejects(
+      withPortRetry(5, async () => (++calls, Promise.reject(config))),
+      /bad config/,
+    );
     assert.equal(calls, 1);
   });
 });

@@ -23,7 +23,11 @@ function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode
   const said = alert.serverText === undefined ? '' : `\nServer said: ${alert.serverText}`;
   // A tenant-wide alert is one label set per (tenant, reason); its mailboxes, unbounded, go in an annotation.
   const where = alert.mailboxes
-    ? { labels: { tenant: alert.tenant }, description: `The tenant ${alert.tenant} is blocked for ${alert.mailboxes.length} mailbox(es) at the ${alert.stage} stage: ${reason.reason}.`, annotations: { mailboxes: alert.mailboxes.join('\n') } }
+    ? {
+        labels: { tenant: alert.tenant },
+        description: `The tenant ${alert.tenant} is blocked for ${alert.mailboxes.length} mailbox(es) at the ${alert.stage} stage: ${reason.reason}.`,
+        annotations: { mailboxes: alert.mailboxes.join('\n') },
+      }
     : {
         labels: { monitor: alert.monitor, tenant: alert.tenant, mailbox: alert.mailbox, check: alert.check },
         description: `The ${alert.check} check of ${alert.mailbox} (monitor ${alert.monitor}) fails at the ${alert.stage} stage: ${reason.reason}.`,

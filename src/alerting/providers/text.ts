@@ -11,7 +11,9 @@ const EVENT_WORDS: Record<AlertEvent, string> = {
 
 /** "FIRING: probe-contoso imap (auth_failed)"; tenant-wide: "FIRING: tenant contoso, 3 mailboxes (tenant_external_limit)" */
 export function headline(alert: Alert): string {
-  const what = alert.mailboxes ? `tenant ${alert.tenant}, ${alert.mailboxes.length} mailbox${alert.mailboxes.length === 1 ? '' : 'es'}` : `${alert.monitor} ${alert.check}`;
+  const what = alert.mailboxes
+    ? `tenant ${alert.tenant}, ${alert.mailboxes.length} mailbox${alert.mailboxes.length === 1 ? '' : 'es'}`
+    : `${alert.monitor} ${alert.check}`;
   return `${EVENT_WORDS[alert.event]}: ${what} (${alert.reason})`;
 }
 
@@ -22,8 +24,16 @@ export function isoTime(epochMs: number): string {
 /** Label/value pairs every chat card shows, in reading order. */
 export function factsOf(alert: Alert): Array<readonly [string, string]> {
   const where: Array<readonly [string, string]> = alert.mailboxes
-    ? [['Tenant', alert.tenant], ['Mailboxes', alert.mailboxes.join(', ')]]
-    : [['Monitor', alert.monitor], ['Tenant', alert.tenant], ['Mailbox', alert.mailbox], ['Check', alert.check]];
+    ? [
+        ['Tenant', alert.tenant],
+        ['Mailboxes', alert.mailboxes.join(', ')],
+      ]
+    : [
+        ['Monitor', alert.monitor],
+        ['Tenant', alert.tenant],
+        ['Mailbox', alert.mailbox],
+        ['Check', alert.check],
+      ];
   return [
     ...where,
     ['Stage', alert.stage],
@@ -34,4 +44,3 @@ export function factsOf(alert: Alert): Array<readonly [string, string]> {
     ...(alert.endedAt !== undefined ? [['Resolved at', isoTime(alert.endedAt)] as const] : []),
   ];
 }
-

@@ -24,7 +24,9 @@ export async function atomFeed(source: StatusSource): Promise<string> {
     const state = incident.endedAt === undefined ? 'ongoing' : 'resolved';
     const cause = settings.reasons ? ` — ${plainReason(incident.reason)}` : '';
     const lasted =
-      incident.endedAt === undefined ? `ongoing for ${duration(now - incident.startedAt)}` : `lasted ${duration(incident.endedAt - incident.startedAt)}, until ${utc(incident.endedAt)}`;
+      incident.endedAt === undefined
+        ? `ongoing for ${duration(now - incident.startedAt)}`
+        : `lasted ${duration(incident.endedAt - incident.startedAt)}, until ${utc(incident.endedAt)}`;
     return `<entry><id>urn:mailprobe:incident:${escapeText(encodeURIComponent(incident.monitor))}:${incident.check}:${incident.startedAt}</id>
 <title>${escapeText(`${name}: ${state}${cause}`)}</title>
 <published>${iso(incident.startedAt)}</published><updated>${iso(incident.endedAt ?? incident.startedAt)}</updated>
@@ -90,10 +92,17 @@ export function statuspageSummary(source: StatusSource): unknown {
     const groupId = stableId(`group\u0000${group}`);
     const statuses = members.map((row) => componentStatus(row.checks));
     const worst = statuses.reduce<ComponentStatus>((acc, status) => (STATUS_RANK[status] > STATUS_RANK[acc] ? status : acc), 'operational');
-    components.push(component(groupId, group, worst, position++, pageId, now, { group: true, components: members.map((row) => stableId(`monitor\u0000${row.monitor.name}`)) }));
+    components.push(
+      component(groupId, group, worst, position++, pageId, now, {
+        group: true,
+        components: members.map((row) => stableId(`monitor\u0000${row.monitor.name}`)),
+      }),
+    );
     members.forEach((row, index) => {
       const updated = latestRun(row.checks) ?? now;
-      const entry = component(stableId(`monitor\u0000${row.monitor.name}`), row.monitor.label, statuses[index] ?? 'operational', position++, pageId, updated, { group_id: groupId });
+      const entry = component(stableId(`monitor\u0000${row.monitor.name}`), row.monitor.label, statuses[index] ?? 'operational', position++, pageId, updated, {
+        group_id: groupId,
+      });
       components.push(entry);
       byMonitor.set(row.monitor.name, entry);
     });
@@ -102,7 +111,13 @@ export function statuspageSummary(source: StatusSource): unknown {
   const monitorStatuses = rows.map((row) => componentStatus(row.checks));
   const broken = monitorStatuses.filter((status) => status !== 'operational');
   const indicator: keyof typeof INDICATOR =
-    broken.length === 0 ? 'none' : broken.length === rows.length && broken.every((s) => s === 'major_outage') ? 'critical' : broken.includes('major_outage') ? 'major' : 'minor';
+    broken.length === 0
+      ? 'none'
+      : broken.length === rows.length && broken.every((s) => s === 'major_outage')
+        ? 'critical'
+        : broken.includes('major_outage')
+          ? 'major'
+          : 'minor';
 
   const open = openIncidents(source, new Set(byMonitor.keys()));
   const labels = new Map(rows.map((row) => [row.monitor.name, row.monitor.label]));
@@ -123,7 +138,15 @@ function latestRun(checks: readonly CheckRow[]): string | undefined {
     .at(-1);
 }
 
-function component(id: string, name: string, status: ComponentStatus, position: number, pageId: string, updated: string, extra: Record<string, unknown>): Record<string, unknown> {
+function component(
+  id: string,
+  name: string,
+  status: ComponentStatus,
+  position: number,
+  pageId: string,
+  updated: string,
+  extra: Record<string, unknown>,
+): Record<string, unknown> {
   return {
     id,
     name,
@@ -166,7 +189,17 @@ function statuspageIncident(
     started_at: started,
     page_id: pageId,
     incident_updates: [
-      { id: `${id}u`, status: 'investigating', body, incident_id: id, created_at: started, updated_at: started, display_at: started, affected_components: null, deliver_notifications: false },
+      {
+        id: `${id}u`,
+        status: 'investigating',
+        body,
+        incident_id: id,
+        created_at: started,
+        updated_at: started,
+        display_at: started,
+        affected_components: null,
+        deliver_notifications: false,
+      },
     ],
     components: [byMonitor.get(incident.monitor)].filter((entry) => entry !== undefined),
   };

@@ -106,7 +106,10 @@ export function monitorEntries(monitors: readonly ResolvedMonitor[]): { list: Mo
       tenantId: monitor.tenant.tenantId,
       clientId: monitor.tenant.clientId,
       mailbox: monitor.mailbox,
-      search: { public: publicText, detail: `${publicText}\n${monitor.mailbox}\n${monitor.tenant.key}\n${monitor.tenant.tenantId}\n${monitor.tenant.clientId}`.toLowerCase() },
+      search: {
+        public: publicText,
+        detail: `${publicText}\n${monitor.mailbox}\n${monitor.tenant.key}\n${monitor.tenant.tenantId}\n${monitor.tenant.clientId}`.toLowerCase(),
+      },
     };
   });
   const key = (entry: MonitorEntry): string => `${entry.group.toLowerCase()}\u0000${entry.label.toLowerCase()}\u0000${entry.name}`;
@@ -193,7 +196,10 @@ export function pageOf(rows: readonly MonitorRow[], page: number, size: number):
  * The history of the page's checks only: the store is asked for what is rendered, never for all 20,000. A
  * store that cannot be read (database down) leaves the page up with live states and no history.
  */
-export async function historyOf(source: StatusSource, rows: readonly MonitorRow[]): Promise<{ summaries: Map<string, CheckHistorySummary>; unavailable: boolean }> {
+export async function historyOf(
+  source: StatusSource,
+  rows: readonly MonitorRow[],
+): Promise<{ summaries: Map<string, CheckHistorySummary>; unavailable: boolean }> {
   const summaries = new Map<string, CheckHistorySummary>();
   if (!source.history || rows.length === 0) return { summaries, unavailable: false };
   const checks = rows.flatMap((row) => row.checks.map((check) => ({ monitor: row.monitor.name, check: check.check })));
@@ -242,7 +248,11 @@ export const NO_AVAILABILITY: Record<AvailabilityWindow, number | null> = { '24h
  * Recent incidents of the shown monitors, newest first; without a store, or while it cannot be read, the open
  * ones the board knows (unavailable says which).
  */
-export async function recentIncidents(source: StatusSource, visible: ReadonlySet<string>, limit: number): Promise<{ incidents: IncidentSummary[]; unavailable: boolean }> {
+export async function recentIncidents(
+  source: StatusSource,
+  visible: ReadonlySet<string>,
+  limit: number,
+): Promise<{ incidents: IncidentSummary[]; unavailable: boolean }> {
   const now = source.now();
   const fallback = (): IncidentSummary[] => openIncidents(source, visible).slice(0, limit);
   if (!source.history) return { incidents: fallback(), unavailable: false };

@@ -27,7 +27,13 @@ import {
 } from './model.js';
 import { CHECK_LABELS, duration, percent, plainReason, STATE_LABELS, utc, utcSince } from './words.js';
 
-export const STATUS_PATHS = { public: '/status', detail: '/status/detail', css: '/status/status.css', atom: '/status/feed.atom', summary: '/status/summary.json' } as const;
+export const STATUS_PATHS = {
+  public: '/status',
+  detail: '/status/detail',
+  css: '/status/status.css',
+  atom: '/status/feed.atom',
+  summary: '/status/summary.json',
+} as const;
 
 const INCIDENTS_SHOWN = 20;
 
@@ -63,7 +69,9 @@ ${pager(query, base, slice.page, slice.pages)}
 ${showIncidents ? incidentSection(incidents, labels, { view, now, showReasons }) : ''}
 </main>
 <footer><span>Times in UTC.</span><a href="${STATUS_PATHS.atom}">Incident feed (Atom)</a><a href="${STATUS_PATHS.summary}">summary.json</a>${
-    view === 'detail' ? html`<a href="${STATUS_PATHS.public}${queryString(query)}">Public view</a>` : html`<a href="${STATUS_PATHS.detail}${queryString(query)}">Detailed view (operators)</a>`
+    view === 'detail'
+      ? html`<a href="${STATUS_PATHS.public}${queryString(query)}">Public view</a>`
+      : html`<a href="${STATUS_PATHS.detail}${queryString(query)}">Detailed view (operators)</a>`
   }<span>mailprobe</span></footer>
 </div>`;
 
@@ -97,7 +105,8 @@ function banner(counts: StatusCounts, query: StatusQuery, base: string): Html {
   if (counts.checks.fail > 0) {
     return html`<section class="banner fail" aria-label="Overall status">${ICONS.fail}<p><strong>${counts.checks.fail} of ${total} checks failing</strong> <a href="${base}${queryString(query, { state: 'failing', page: 1 })}">Show only failing</a></p></section>`;
   }
-  if (counts.checks.unknown === total) return html`<section class="banner" aria-label="Overall status">${ICONS.unknown}<p><strong>Waiting for the first results.</strong></p></section>`;
+  if (counts.checks.unknown === total)
+    return html`<section class="banner" aria-label="Overall status">${ICONS.unknown}<p><strong>Waiting for the first results.</strong></p></section>`;
   const waiting = counts.checks.unknown > 0 ? html` <span class="muted">(${counts.checks.unknown} waiting for a first result)</span>` : '';
   return html`<section class="banner ok" aria-label="Overall status">${ICONS.ok}<p><strong>All checks are passing.</strong>${waiting}</p></section>`;
 }
@@ -112,7 +121,9 @@ function filterForm(query: StatusQuery, base: string, groups: readonly string[])
 <label>State<select name="state">${options}</select></label>
 <label>Group<select name="group"><option value="">All groups</option>${groupOptions}</select></label>
 ${query.refresh ? '' : html`<input type="hidden" name="refresh" value="0">`}<button type="submit">Apply</button>${
-    query.q || query.state !== 'all' || query.group ? html` <a href="${base}${queryString({ ...query, q: '', state: 'all', group: '', page: 1 })}">Clear</a>` : ''
+    query.q || query.state !== 'all' || query.group
+      ? html` <a href="${base}${queryString({ ...query, q: '', state: 'all', group: '', page: 1 })}">Clear</a>`
+      : ''
   }
 </form>`;
 }
@@ -158,10 +169,7 @@ ${join(members.map((row) => monitorCard(row, context)))}</section>`);
 
 function monitorCard(row: MonitorRow, context: RowContext): Html {
   const monitor = row.monitor;
-  const identity =
-    context.view === 'detail'
-      ? html`<span class="meta">${monitor.name} · ${monitor.mailbox} · tenant ${monitor.tenant}</span>`
-      : '';
+  const identity = context.view === 'detail' ? html`<span class="meta">${monitor.name} · ${monitor.mailbox} · tenant ${monitor.tenant}</span>` : '';
   return html`<article class="monitor" id="m-${monitor.name}" aria-labelledby="h-${monitor.name}"><header><h3 id="h-${monitor.name}">${monitor.label}</h3>${identity}</header>
 ${join(row.checks.map((check) => checkBlock(row, check, context)))}</article>
 `;
@@ -176,8 +184,7 @@ function checkBlock(row: MonitorRow, check: CheckRow, context: RowContext): Html
     since !== undefined
       ? html`<span class="since">for ${duration(context.now - since)} · since <time datetime="${check.status.since}">${utcSince(since, context.now)}</time></span>`
       : html`<span class="since">not run yet</span>`;
-  const reason =
-    check.state === 'fail' && context.showReasons ? html`<p class="reason fail">${plainReason(last?.reason)}</p>` : '';
+  const reason = check.state === 'fail' && context.showReasons ? html`<p class="reason fail">${plainReason(last?.reason)}</p>` : '';
   return html`<div class="check"><div class="check-head"><span class="check-name">${label}</span><span class="pill ${check.state}">${ICONS[check.state]}${STATE_LABELS[check.state]}</span>${sinceText}</div>
 ${reason}${context.view === 'detail' && check.state === 'fail' ? detailBlock(row, check) : ''}${historyBlock(label, summary, context.now)}</div>
 `;
@@ -236,12 +243,21 @@ function pager(query: StatusQuery, base: string, page: number, pages: number): H
   }${page < pages ? link(pages, 'Last »', 'last') : ''}</nav>`;
 }
 
-function incidentSection(incidents: readonly IncidentSummary[], labels: Map<string, string>, context: { view: StatusView; now: number; showReasons: boolean }): Html {
+function incidentSection(
+  incidents: readonly IncidentSummary[],
+  labels: Map<string, string>,
+  context: { view: StatusView; now: number; showReasons: boolean },
+): Html {
   const items = incidents.map((incident) => {
     const open = incident.endedAt === undefined;
-    const lasted = open ? html`ongoing for ${duration(context.now - incident.startedAt)}` : html`lasted ${duration((incident.endedAt ?? 0) - incident.startedAt)}`;
+    const lasted = open
+      ? html`ongoing for ${duration(context.now - incident.startedAt)}`
+      : html`lasted ${duration((incident.endedAt ?? 0) - incident.startedAt)}`;
     const cause = context.showReasons ? html`<p>${plainReason(incident.reason)}</p>` : '';
-    const server = context.view === 'detail' && incident.serverText ? html`<p class="muted">Stage ${incident.stage}, ${incident.reason}: <code>${incident.serverText}</code></p>` : '';
+    const server =
+      context.view === 'detail' && incident.serverText
+        ? html`<p class="muted">Stage ${incident.stage}, ${incident.reason}: <code>${incident.serverText}</code></p>`
+        : '';
     return html`<li class="${open ? 'open' : 'closed'}"><p><strong>${labels.get(incident.monitor) ?? incident.monitor} · ${CHECK_LABELS[incident.check]}</strong> — ${
       open ? 'ongoing' : 'resolved'
     }</p>${cause}${server}<p class="muted">Started <time datetime="${new Date(incident.startedAt).toISOString()}">${utc(incident.startedAt)}</time>, ${lasted}</p></li>`;

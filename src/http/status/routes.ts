@@ -42,17 +42,29 @@ export function statusRoute(source: StatusSource, path: string): StatusRoute | u
       return { access: 'protected', heavy: true, handle: (params) => page(source, 'detail', params) };
     case STATUS_PATHS.css:
       // Not private in any setting: it is the same for everyone and the login prompt would need it too.
-      return { access: 'public', heavy: false, handle: async () => ({ status: 200, type: 'text/css; charset=utf-8', body: STATUS_CSS, headers: { 'Cache-Control': 'public, max-age=3600' } }) };
+      return {
+        access: 'public',
+        heavy: false,
+        handle: async () => ({ status: 200, type: 'text/css; charset=utf-8', body: STATUS_CSS, headers: { 'Cache-Control': 'public, max-age=3600' } }),
+      };
     case STATUS_PATHS.atom:
       return { access: open, heavy: true, handle: async () => ({ status: 200, type: 'application/atom+xml; charset=utf-8', body: await atomFeed(source) }) };
     case STATUS_PATHS.summary:
-      return { access: open, heavy: true, handle: async () => ({ status: 200, type: 'application/json; charset=utf-8', body: `${JSON.stringify(statuspageSummary(source), null, 2)}\n` }) };
+      return {
+        access: open,
+        heavy: true,
+        handle: async () => ({ status: 200, type: 'application/json; charset=utf-8', body: `${JSON.stringify(statuspageSummary(source), null, 2)}\n` }),
+      };
     default: {
       const badge = BADGE_PATH.exec(path);
       if (!badge) return undefined;
       const [, monitor = '', check, kind = 'state', window] = badge;
       // An uptime badge reads history; a state badge only the board.
-      return { access: open, heavy: kind !== 'state', handle: () => badgeReply(source, monitor, check, kind === 'state' ? undefined : (window as AvailabilityWindow)) };
+      return {
+        access: open,
+        heavy: kind !== 'state',
+        handle: () => badgeReply(source, monitor, check, kind === 'state' ? undefined : (window as AvailabilityWindow)),
+      };
     }
   }
 }

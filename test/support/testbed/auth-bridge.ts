@@ -40,11 +40,7 @@ export interface AuthBridge {
 
 type GrantRequest = { user: string; token: string; protocol: MailProtocol };
 
-function parseGrant(
-  headers: http.IncomingHttpHeaders,
-  body: string,
-  client: { id: string; secret: string },
-): GrantRequest | string {
+function parseGrant(headers: http.IncomingHttpHeaders, body: string, client: { id: string; secret: string }): GrantRequest | string {
   const form = new URLSearchParams(body);
   if (form.get('grant_type') !== 'password') return 'unsupported grant_type';
   if (form.get('client_id') !== client.id || form.get('client_secret') !== client.secret) return 'bad client credentials';

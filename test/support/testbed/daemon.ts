@@ -121,11 +121,7 @@ async function groupGone(pgid: number, timeoutMs: number): Promise<boolean> {
  * Polls `ready` until it holds. Fails early when the daemon exits, and on timeout; either error carries the
  * tail of the daemon's log so a broken configuration explains itself.
  */
-export async function waitReady(
-  daemon: Daemon,
-  ready: () => Promise<boolean>,
-  options: { timeoutMs: number; logFiles: string[] },
-): Promise<void> {
+export async function waitReady(daemon: Daemon, ready: () => Promise<boolean>, options: { timeoutMs: number; logFiles: string[] }): Promise<void> {
   const deadline = Date.now() + options.timeoutMs;
   for (;;) {
     const status = daemon.exitStatus();

@@ -161,8 +161,7 @@ export async function startDovecot(options: DovecotOptions): Promise<Dovecot> {
     await rm(runDir, { recursive: true, force: true });
     await writeFile(confFile, dovecotConf(options, { imap, pop3 }, runDir));
     const daemon: Daemon = spawnDaemon('dovecot', BINARIES.dovecot, ['-F', '-c', confFile], logFiles[1] as string);
-    const ready = async (): Promise<boolean> =>
-      existsSync(lmtpSocket) && existsSync(authSocket) && (await canConnect(imap)) && (await canConnect(pop3));
+    const ready = async (): Promise<boolean> => existsSync(lmtpSocket) && existsSync(authSocket) && (await canConnect(imap)) && (await canConnect(pop3));
     try {
       await waitReady(daemon, ready, { timeoutMs: START_TIMEOUT_MS, logFiles });
     } catch (error) {

@@ -40,9 +40,11 @@ const POSTDROP_GROUP = 'postdrop';
 // Postfix's own file (meta_directory/postfix-files) gives these owners and modes; `postfix check` would create
 // them but takes seconds, so the test bed lays them out itself.
 const QUEUE_DIRS: Array<{ name: string; mode: number; owner: 'postfix' | 'root'; postdrop?: boolean }> = [
-  ...['active', 'bounce', 'corrupt', 'defer', 'deferred', 'flush', 'hold', 'incoming', 'private', 'saved', 'trace'].map(
-    (name) => ({ name, mode: 0o700, owner: 'postfix' as const }),
-  ),
+  ...['active', 'bounce', 'corrupt', 'defer', 'deferred', 'flush', 'hold', 'incoming', 'private', 'saved', 'trace'].map((name) => ({
+    name,
+    mode: 0o700,
+    owner: 'postfix' as const,
+  })),
   { name: 'maildrop', mode: 0o730, owner: 'postfix', postdrop: true },
   { name: 'public', mode: 0o710, owner: 'postfix', postdrop: true },
   { name: 'pid', mode: 0o755, owner: 'root' },
