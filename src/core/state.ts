@@ -1,3 +1,4 @@
+import type { Cause } from './cause.js';
 import type { Protocol, Stage } from './check.js';
 import type { Cloud } from './clouds.js';
 import type { ReasonCode } from './reasons.js';
@@ -50,6 +51,11 @@ export interface ResultEvent {
   result: CheckResult;
   state: CheckState;
   previous?: CheckState;
+  /**
+   * The monitor's cause after this result, attributed from the latest result of each of its checks (core/cause.ts);
+   * present exactly while one of them fails, so a passing check's event carries its failing sibling's cause.
+   */
+  cause?: Cause;
 }
 
 export function foldState(previous: CheckState | undefined, result: CheckResult): CheckState {

@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/reasons.js';
+import type { Cause } from '../core/cause.js';
 import type { SkipReason, Stage } from '../core/check.js';
 import { MAIL_ROLES } from '../core/protocols.js';
 import { backoffUntil, type CheckIdentity, type CheckResult } from '../core/result.js';
@@ -59,6 +60,8 @@ interface MonitorSeries extends Rendered {
   tenant: string;
   mailbox: string;
   interval: number;
+  /** The monitor's cause while one of its checks fails (ResultEvent.cause). */
+  cause?: Cause;
   /** Checks of this monitor still exported; the monitor's own series go with the last of them. An array, not a Set: at most four, and a Set cost 148 bytes per monitor. */
   checks: string[];
 }
@@ -169,6 +172,12 @@ const MONITOR_FAMILIES: ReadonlyArray<Family<MonitorSeries>> = [
     type: 'gauge',
     help: 'Scheduled interval of the monitor, for staleness alerts.',
     render: (m) => sample('mailprobe_monitor_interval_seconds', m.labels, m.interval),
+  },
+  {
+    name: 'mailprobe_monitor_cause',
+    type: 'gauge',
+    help: "Set to 1 for the cause of the monitor's failure, attributed from the latest result of each of its checks; present only while one of them fails.",
+    render: (m) => (m.cause === undefined ? '' : sample('mailprobe_monitor_cause', `${m.labels},cause="${m.cause}"`, 1)),
   },
 ];
 
@@ -373,7 +382,7 @@ export class MailprobeMetrics {
     this.#lastScrape = figures;
   }
 
-  recordCheck({ result, state }: ResultEvent, intervalSeconds: number): void {
+  recordCheck({ result, state, cause }: ResultEvent, intervalSeconds: number): void {
     // The monitor's info and interval change only with the configuration (expectCheck), not with each run.
     const series = this.#checks.get(checkKey(result)) ?? this.#series(result, intervalSeconds);
     // Milliseconds and microseconds are all the precision a check has; more digits only lengthen the scrape.
@@ -402,6 +411,11 @@ export class MailprobeMetrics {
     const left = result.outcome.facts.probeMailLeft;
     if (typeof left === 'number') series.probeMailBacklog = left;
     this.#checkFamilies.render(series);
+    const monitor = this.#monitors.get(result.monitor);
+    if (monitor !== undefined && monitor.cause !== cause) {
+      monitor.cause = cause;
+      this.#monitorFamilies.render(monitor);
+    }
   }
 
   /**

@@ -8,6 +8,7 @@ import { runCheck, SERVER_BACKOFF_INTERVALS, type CheckDeps } from './run-check.
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
 import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';
 import { StatusBoard } from './status.js';
+import { MonitorCauses } from './causes.js';
 
 export type ResultListener = (event: ResultEvent, job: Job) => void;
 
@@ -27,6 +28,7 @@ export class Agent {
   readonly #options: AgentOptions;
   readonly #status = new StatusBoard();
   readonly #states = new Map<string, CheckState>();
+  readonly #causes = new MonitorCauses();
   #scheduler?: Scheduler;
   #config?: LoadedConfig;
   #expiryTimer?: NodeJS.Timeout;
@@ -98,7 +100,10 @@ export class Agent {
     const keep = new Set(jobs.map((job) => job.key));
     for (const removed of this.#status.keys().filter((key) => !keep.has(key))) {
       const identity = this.#status.identity(removed);
-      if (identity) this.#options.metrics.forgetMonitor(identity);
+      if (identity) {
+        this.#options.metrics.forgetMonitor(identity);
+        this.#causes.forget(identity);
+      }
       this.#status.remove(removed);
       this.#states.delete(removed);
     }
@@ -144,7 +149,9 @@ export class Agent {
       logger.info('result of a check whose monitor a reload removed, dropped', { monitor: result.monitor, check: result.check });
       return;
     }
-    const event = foldInto(this.#states, result);
+    const folded = foldInto(this.#states, result);
+    const cause = this.#causes.observe(result);
+    const event = cause === undefined ? folded : { ...folded, cause };
     metrics.recordCheck(event, job.monitor.intervalSeconds);
     // A roundtrip whose cleanup failed still measured its delivery.
     if (typeof result.outcome.facts.deliverySeconds === 'number') metrics.recordDeliveryLatency(result, result.outcome.facts.deliverySeconds);
@@ -161,6 +168,7 @@ export class Agent {
       ...(failure
         ? { stage: failure.stage, reason: result.reason, serverText: failure.serverText, detail: failure.message, summary: result.diagnosis?.summary }
         : {}),
+      ...(cause !== undefined ? { cause } : {}),
     };
     if (result.outcome.ok) logger.info('check passed', meta);
     else logger.warn('check failed', meta);

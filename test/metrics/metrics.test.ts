@@ -24,6 +24,7 @@ describe('MailprobeMetrics', () => {
       'mailprobe_check_last_run_timestamp_seconds',
       'mailprobe_monitor_info',
       'mailprobe_monitor_interval_seconds',
+      'mailprobe_monitor_cause',
       'mailprobe_token_requests_total',
       'mailprobe_token_expiry_timestamp_seconds',
       'mailprobe_token_role',
@@ -164,6 +165,27 @@ describe('MailprobeMetrics', () => {
       [],
     );
     assert.ok(perMonitor(text).some((line) => line.includes('monitor="kept"')));
+  });
+
+  test("the monitor's cause is one series while it fails, replaced when the cause changes, gone when it passes", async () => {
+    const metrics = new MailprobeMetrics({ version: 't', collectDefault: false, detail: 'basic' });
+    const fold = folding();
+    const imap = identity('m1');
+    const smtp = identity('m1', 'smtp');
+    metrics.recordCheck(fold(success(smtp)), 60);
+    let text = await metrics.metrics();
+    assert.deepEqual(series(text, 'mailprobe_monitor_cause'), []);
+    metrics.recordCheck({ ...fold(failure(imap, 'auth', 'auth_failed')), cause: 'protocol:imap' }, 60);
+    text = await metrics.metrics();
+    assert.deepEqual(series(text, 'mailprobe_monitor_cause'), ['mailprobe_monitor_cause{monitor="m1",cause="protocol:imap"} 1']);
+    // the sibling failing too turns the cause into mailbox; the passing sibling's event still carries it
+    metrics.recordCheck({ ...fold(failure(smtp, 'auth', 'auth_failed')), cause: 'mailbox' }, 60);
+    text = await metrics.metrics();
+    assert.deepEqual(series(text, 'mailprobe_monitor_cause'), ['mailprobe_monitor_cause{monitor="m1",cause="mailbox"} 1']);
+    metrics.recordCheck(fold(success(imap)), 60);
+    metrics.recordCheck(fold(success(smtp)), 60);
+    text = await metrics.metrics();
+    assert.deepEqual(series(text, 'mailprobe_monitor_cause'), []);
   });
 
   test('a reload that moves a monitor to another mailbox replaces its info series', async () => {

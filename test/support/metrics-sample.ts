@@ -54,7 +54,7 @@ export function sampleMetrics(): MailprobeMetrics {
   metrics.expectCheck(imap, 300);
   metrics.expectCheck(smtp, 300);
   metrics.recordCheck(fold(success(imap)), 300);
-  metrics.recordCheck(fold(failure(smtp, 'auth', 'smtp_auth_disabled_tenant')), 300);
+  metrics.recordCheck({ ...fold(failure(smtp, 'auth', 'smtp_auth_disabled_tenant')), cause: 'smtp_auth_gate' }, 300);
   metrics.recordSkip(imap, 'overlap');
   metrics.recordSkip(smtp, 'backoff');
   metrics.expectCheck(identity('m1', 'roundtrip'), 300);

@@ -27,6 +27,7 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_check_backoff_until_timestamp_seconds',
   'mailprobe_monitor_info',
   'mailprobe_monitor_interval_seconds',
+  'mailprobe_monitor_cause',
   'mailprobe_token_requests_total',
   'mailprobe_token_expiry_timestamp_seconds',
   'mailprobe_token_role',
