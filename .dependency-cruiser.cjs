@@ -42,6 +42,13 @@ module.exports = {
       from: { path: '^src/', pathNot: `^src/(${Object.keys(BUILDS_ON).join('|')})/` },
       to: { path: '^src/' },
     },
+    {
+      name: 'summary-sends-through-the-outbox',
+      comment: 'src/summary sends through alerting’s public outbox (src/alerting/outbox.ts), never its providers, queues or request internals.',
+      severity: 'error',
+      from: { path: '^src/summary/' },
+      to: { path: '^src/alerting/', pathNot: '^src/alerting/outbox\\.ts$' },
+    },
     ...Object.entries(BUILDS_ON).map(([folder, allowed]) => ({
       name: `${folder}-builds-on-${allowed.length ? allowed.join('-') : 'nothing'}`,
       comment: `src/${folder} imports only ${allowed.length ? allowed.map((name) => `src/${name}`).join(', ') : 'within itself'}.`,

@@ -34,3 +34,8 @@ export function neutraliseFormula(text: string): string {
 export function escapeMarkdown(text: string): string {
   return text.replace(/[\\`*_[\]<>~]/g, '\\$&').replace(/^(\s*)([#>+-]|\d+\.)/gm, '$1\\$2');
 }
+
+/** Text for Slack's mrkdwn, which treats &, < and > as control characters (links, mentions). */
+export function escapeMrkdwn(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}

@@ -1,5 +1,5 @@
 import type { NotifierType } from '../config/alerting.js';
-import { escapeMrkdwn } from '../alerting/providers/slack.js';
+import { escapeMrkdwn } from '../core/escape.js';
 import { truncate } from '../core/text.js';
 import { digestFacts, digestTitle, footerLine, incidentLine, worstLine, type MonthlyDigest } from './digest.js';
 

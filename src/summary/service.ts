@@ -1,7 +1,6 @@
 import { dirname } from 'node:path';
-import { prepareRequest } from '../alerting/notifier.js';
-import { DeliveryQueue, type DeliveryEvent, type DeliveryResult } from '../alerting/delivery.js';
-import { ALERTING_DEFAULTS, type NotifierConfigInput } from '../config/alerting.js';
+import { openOutbox, type DeliveryEvent, type DeliveryResult, type Outbox } from '../alerting/outbox.js';
+import type { NotifierConfigInput } from '../config/alerting.js';
 import { defaultSummaryNotifier, MONTHLY_SUMMARY_DEFAULTS } from '../config/history.js';
 import type { LoadedConfig } from '../config/types.js';
 import type { Clock } from '../core/clock.js';
@@ -61,7 +60,7 @@ export class MonthlySummary {
   #timer?: NodeJS.Timeout;
   #closed = false;
   #digest?: { period: string; digest: MonthlyDigest };
-  readonly #inFlight = new Map<string, DeliveryQueue>();
+  readonly #inFlight = new Map<string, Outbox>();
   readonly #failures = new Map<string, { count: number; retryAt: number }>();
 
   constructor(options: MonthlySummaryOptions) {
@@ -172,27 +171,20 @@ export class MonthlySummary {
   #send(config: LoadedConfig, period: string, target: SummaryTarget, digest: MonthlyDigest): void {
     const { clock, env } = this.#options;
     const key = keyOf(period, target.name);
-    const alerting = config.alerting;
-    const queue = new DeliveryQueue({
-      notifier: target.name,
-      type: target.type,
-      logger: this.#logger.child({ notifier: target.name, notifierType: target.type }),
+    const outbox = openOutbox(target, {
+      logger: this.#logger,
       now: () => clock.now(),
-      timeoutMs: this.#options.fetchTimeoutMs ?? 10_000,
-      queueSize: 1,
-      retry: {
-        maxAttempts: alerting?.maxAttempts ?? ALERTING_DEFAULTS.maxAttempts,
-        initialDelayMs: this.#options.retry?.initialDelayMs ?? 1000,
-        maxDelayMs: this.#options.retry?.maxDelayMs ?? 60_000,
-        maxRetryAfterMs: 300_000,
-      },
+      baseDir: dirname(config.file),
+      env,
+      ...(this.#options.fetchTimeoutMs !== undefined ? { timeoutMs: this.#options.fetchTimeoutMs } : {}),
+      ...(config.alerting?.maxAttempts !== undefined ? { maxAttempts: config.alerting.maxAttempts } : {}),
+      ...(this.#options.retry ? { retry: this.#options.retry } : {}),
       ...(this.#options.onDelivery ? { onDelivery: this.#options.onDelivery } : {}),
     });
-    this.#inFlight.set(key, queue);
-    const body = SUMMARY_BODIES[target.type](digest);
-    queue.enqueue({
+    this.#inFlight.set(key, outbox);
+    outbox.send({
       meta: { event: 'monthly_summary', period },
-      prepare: () => prepareRequest(target, { baseDir: dirname(config.file), env }, (url) => ({ url, body: JSON.stringify(body) })),
+      body: SUMMARY_BODIES[target.type](digest),
       onDone: (result) => this.#done(period, target.name, result),
     });
   }

@@ -1,4 +1,5 @@
 import type { Alert } from '../alert.js';
+import { escapeMrkdwn } from '../../core/escape.js';
 import { truncate } from '../../core/text.js';
 import { factsOf, headline } from './text.js';
 import { asConfigured, type Provider } from './types.js';
@@ -7,11 +8,6 @@ import { asConfigured, type Provider } from './types.js';
 // gives at most nine).
 const HEADER_MAX = 150;
 const SECTION_MAX = 3000;
-
-/** Slack's mrkdwn treats &, < and > as control characters (links, mentions). */
-export function escapeMrkdwn(text: string): string {
-  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
 
 export function buildSlackBody(alert: Alert): object {
   const blocks: object[] = [
