@@ -1,6 +1,7 @@
 import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, LogMeta } from '../log/logger.js';
 import type { NotifierType } from '../config/alerting.js';
+import { retryAfterMs } from '../core/retry-after.js';
 
 export type DeliveryResult = 'success' | 'failure' | 'dropped';
 
@@ -64,15 +65,6 @@ const RESPONSE_LOG_MAX = 200;
 // request will never be accepted, so retrying only adds load.
 export function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || status >= 500;
-}
-
-/** Retry-After as delay-seconds or an HTTP date, in milliseconds from now; undefined when absent or unreadable. */
-export function parseRetryAfter(value: string | null, now: number): number | undefined {
-  if (value === null || value.trim() === '') return undefined;
-  const text = value.trim();
-  if (/^\d+$/.test(text)) return Number(text) * 1000;
-  const date = Date.parse(text);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
 }
 
 export function backoffDelayMs(failedAttempts: number, retry: RetryPolicy, retryAfterMs?: number): number {
@@ -186,8 +178,8 @@ export class DeliveryQueue {
       const text = await headOf(response, RESPONSE_LOG_MAX);
       if (response.ok) return { kind: 'sent', status: response.status };
       if (!isRetryableStatus(response.status)) return { kind: 'rejected', status: response.status, response: text.slice(0, RESPONSE_LOG_MAX) };
-      const retryAfterMs = parseRetryAfter(response.headers.get('retry-after'), this.#options.now());
-      return { kind: 'retry', status: response.status, ...(retryAfterMs !== undefined ? { retryAfterMs } : {}) };
+      const retryAfter = retryAfterMs(response.headers.get('retry-after'), this.#options.now());
+      return { kind: 'retry', status: response.status, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) };
     } catch (error) {
       return { kind: 'retry', error: describeFetchError(error) };
     }

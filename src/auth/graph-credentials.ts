@@ -2,6 +2,7 @@ import type { ResolvedTenant } from '../config/types.js';
 import { readSecret } from '../config/secrets.js';
 import { reasonForTokenError } from '../diagnose/token-errors.js';
 import type { ProbeFailure } from '../core/outcome.js';
+import { isRecord } from '../core/unknown.js';
 import { AuthorityHttpClient } from './http-client.js';
 import type { CredentialExpiry, TokenProvider } from './token-provider.js';
 
@@ -136,8 +137,4 @@ export function ownCredential(tenant: ResolvedTenant, env: NodeJS.ProcessEnv, th
 function graphErrorText(body: unknown): string {
   if (isRecord(body) && isRecord(body.error)) return `${String(body.error.code ?? '')}: ${String(body.error.message ?? '')}`;
   return '';
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
 }

@@ -11,7 +11,9 @@ import type { ProbeFailure } from '../core/outcome.js';
 import { federatedAudience, readFederatedToken, type AssertionClaims, type FederatedCredential } from './federated.js';
 import { AuthorityHttpClient, type AuthorityExchange } from './http-client.js';
 import { fetchManagedIdentityToken, identityEndpoint, type ManagedIdentityCredential } from './managed-identity.js';
+import { retryAfterMs } from '../core/retry-after.js';
 import { Secret } from '../core/secret.js';
+import { isRecord } from '../core/unknown.js';
 
 export type TokenResult =
   { ok: true; token: Secret; claims: TokenClaims; expiresAt: number } | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
@@ -227,7 +229,7 @@ export class MsalTokenProvider implements TokenProvider {
     }
     const body = isRecord(exchange.body) ? exchange.body : {};
     const errorCodes = Array.isArray(body.error_codes) ? body.error_codes.filter((n): n is number => typeof n === 'number') : [];
-    const retryAfterSeconds = parseRetryAfter(exchange.headers['retry-after'], this.#clock.now());
+    const retryAfterSeconds = cappedRetryAfterSeconds(exchange.headers['retry-after'], this.#clock.now());
     if (retryAfterSeconds !== undefined) {
       state.blockedAt = this.#clock.now();
       state.blockedUntil = state.blockedAt + retryAfterSeconds * 1000;
@@ -403,15 +405,10 @@ function configFailure(reason: ReasonCode, message: string): ProbeFailure {
   return { stage: 'config', reason, message };
 }
 
-function parseRetryAfter(value: string | undefined, now: number): number | undefined {
-  if (!value) return undefined;
-  if (/^\d+$/.test(value.trim())) return Math.min(MAX_RETRY_AFTER_S, Number(value.trim()));
-  const date = Date.parse(value);
-  return Number.isNaN(date) ? undefined : Math.min(MAX_RETRY_AFTER_S, Math.max(0, Math.ceil((date - now) / 1000)));
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null;
+/** Entra's Retry-After in whole seconds, capped at a day. */
+function cappedRetryAfterSeconds(value: string | undefined, now: number): number | undefined {
+  const ms = retryAfterMs(value, now);
+  return ms === undefined ? undefined : Math.min(MAX_RETRY_AFTER_S, Math.ceil(ms / 1000));
 }
 
 // A reload builds new tenant objects, so one fingerprint per object: serialising the credential and CA

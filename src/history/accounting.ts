@@ -196,17 +196,17 @@ export function availabilityOf(
   return total > 0 ? accounted.okMs / total : null;
 }
 
-export function sumAccounted(parts: readonly Accounted[]): Pick<Accounted, 'okMs' | 'failMs' | 'maintenanceMs' | 'unknownMs' | 'agentDownMs' | 'forgivenMs'> {
-  const sum = { okMs: 0, failMs: 0, maintenanceMs: 0, unknownMs: 0, agentDownMs: 0, forgivenMs: 0 };
-  for (const part of parts) {
-    sum.okMs += part.okMs;
-    sum.failMs += part.failMs;
-    sum.maintenanceMs += part.maintenanceMs;
-    sum.unknownMs += part.unknownMs;
-    sum.agentDownMs += part.agentDownMs;
-    sum.forgivenMs += part.forgivenMs;
-  }
+/** The named fields summed over the parts: the accounted milliseconds of checks, or a report's seconds. */
+export function sumFields<K extends string>(parts: ReadonlyArray<Readonly<Record<K, number>>>, fields: readonly K[]): Record<K, number> {
+  const sum = Object.fromEntries(fields.map((name) => [name, 0])) as Record<K, number>;
+  for (const part of parts) for (const name of fields) sum[name] += part[name];
   return sum;
+}
+
+const ACCOUNTED_FIELDS = ['okMs', 'failMs', 'maintenanceMs', 'unknownMs', 'agentDownMs', 'forgivenMs'] as const;
+
+export function sumAccounted(parts: readonly Accounted[]): Pick<Accounted, (typeof ACCOUNTED_FIELDS)[number]> {
+  return sumFields(parts, ACCOUNTED_FIELDS);
 }
 
 export function checkKey(ref: CheckRef): string {

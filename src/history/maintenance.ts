@@ -33,7 +33,7 @@ export function appliesTo(window: MaintenanceWindow, check: { monitor: string; t
 /** The window's occurrences overlapping [from, to), clipped to it. */
 export function occurrences(window: MaintenanceWindow, from: number, to: number): Interval[] {
   if (window.start !== undefined && window.end !== undefined) {
-    return clip([{ from: parseLocal(window.start, window.timeZone), to: parseLocal(window.end, window.timeZone) }], from, to);
+    return clipIntervals([{ from: parseLocal(window.start, window.timeZone), to: parseLocal(window.end, window.timeZone) }], from, to);
   }
   const recurring = window.recurring;
   if (!recurring) return [];
@@ -47,10 +47,11 @@ export function occurrences(window: MaintenanceWindow, from: number, to: number)
     const start = zonedTime(local.year, local.month, local.day, hour, minute, window.timeZone);
     found.push({ from: start, to: start + durationMs });
   }
-  return clip(found, from, to);
+  return clipIntervals(found, from, to);
 }
 
-function clip(intervals: Interval[], from: number, to: number): Interval[] {
+/** The parts of the intervals inside [from, to); those wholly outside are left out. */
+export function clipIntervals(intervals: readonly Interval[], from: number, to: number): Interval[] {
   return intervals.flatMap((interval) => {
     const start = Math.max(interval.from, from);
     const end = Math.min(interval.to, to);

@@ -9,6 +9,7 @@ import { statusOf, type CheckStatus } from '../core/status.js';
 import { DAY_MS } from './calendar.js';
 import { bucketOf, coveredUntil, splitSpan, startOfUtcMonth } from './spans.js';
 import {
+  addTotals,
   bucketIndex,
   DELIVERY_BOUNDS,
   DURATION_BOUNDS,
@@ -358,15 +359,7 @@ export class HistoryRecorder {
       ['month', batch.monthly],
     ] as const) {
       for (const delta of deltas) {
-        const into = this.#delta(grain, delta, delta.bucket);
-        into.okMs += delta.okMs;
-        into.failMs += delta.failMs;
-        into.runs += delta.runs;
-        into.failures += delta.failures;
-        into.durationMsSum += delta.durationMsSum;
-        into.deliveries += delta.deliveries;
-        delta.durationBuckets.forEach((count, i) => increment(into.durationBuckets, i, count));
-        delta.deliveryBuckets.forEach((count, i) => increment(into.deliveryBuckets, i, count));
+        addTotals(this.#delta(grain, delta, delta.bucket), delta);
       }
     }
     this.#bound();

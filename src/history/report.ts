@@ -7,14 +7,15 @@ import {
   checkKey,
   periodTotals,
   sumAccounted,
+  sumFields,
   type Accounted,
   type AccountingPolicy,
   type CheckIdentityRef,
 } from './accounting.js';
 import { localTime, monthRange, parseLocal, previousMonth } from './calendar.js';
 import { COVER_GRACE } from './spans.js';
-import { appliesTo, occurrences, type Interval } from './maintenance.js';
-import { clipIntervals, groupBy, memoResults } from './store-reader.js';
+import { appliesTo, clipIntervals, occurrences, type Interval } from './maintenance.js';
+import { groupBy, memoResults } from './store-reader.js';
 import { DELIVERY_BOUNDS, DURATION_BOUNDS, emptyTotals, quantile, type HistoryStore, type IncidentRow, type Totals } from './types.js';
 
 // The SLA report: one JSON document that the CLI prints in five formats and /api/report serves as is.
@@ -264,14 +265,7 @@ function checkReport(check: CheckIdentityRef, accounted: Accounted, rollup: Tota
 function tenantReports(checks: readonly CheckReport[]): TenantReport[] {
   const byTenant = groupBy(checks, (check) => check.tenant);
   return [...byTenant.entries()].map(([tenant, list]) => {
-    const sum = { okSeconds: 0, failSeconds: 0, maintenanceSeconds: 0, unknownSeconds: 0, agentDownSeconds: 0 };
-    for (const check of list) {
-      sum.okSeconds += check.okSeconds;
-      sum.failSeconds += check.failSeconds;
-      sum.maintenanceSeconds += check.maintenanceSeconds;
-      sum.unknownSeconds += check.unknownSeconds;
-      sum.agentDownSeconds += check.agentDownSeconds;
-    }
+    const sum = sumFields(list, ['okSeconds', 'failSeconds', 'maintenanceSeconds', 'unknownSeconds', 'agentDownSeconds'] as const);
     const counted = list.filter((check) => check.availability !== null);
     // Weighted by time, as for one check: the tenant's availability is its checks' OK seconds over their accounted seconds.
     const down = counted.reduce((total, check) => total + check.errorBudget.usedSeconds, 0);

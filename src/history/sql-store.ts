@@ -3,20 +3,21 @@ import { isCloud } from '../core/clouds.js';
 import type { IncidentDiagnosis } from '../core/state.js';
 import { DELIVERY_COLUMNS, DURATION_COLUMNS, INCIDENT_DIAGNOSIS_COLUMNS, ROLLUP_SUMS } from './migrations.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
-import type {
-  AgentRunRow,
-  CheckRef,
-  CheckStateRow,
-  HistoryStore,
-  IncidentQuery,
-  IncidentRow,
-  PruneCounts,
-  PruneCutoffs,
-  ResultRow,
-  RollupDelta,
-  RollupQuery,
-  TimeRollup,
-  WriteBatch,
+import {
+  addTotals,
+  type AgentRunRow,
+  type CheckRef,
+  type CheckStateRow,
+  type HistoryStore,
+  type IncidentQuery,
+  type IncidentRow,
+  type PruneCounts,
+  type PruneCutoffs,
+  type ResultRow,
+  type RollupDelta,
+  type RollupQuery,
+  type TimeRollup,
+  type WriteBatch,
 } from './types.js';
 
 // The store's SQL, written once for both backends: SQLite and PostgreSQL agree on everything used here
@@ -281,14 +282,7 @@ function mergeDeltas(deltas: readonly RollupDelta[]): RollupDelta[] {
       continue;
     }
     into.tenant = delta.tenant;
-    into.okMs += delta.okMs;
-    into.failMs += delta.failMs;
-    into.runs += delta.runs;
-    into.failures += delta.failures;
-    into.durationMsSum += delta.durationMsSum;
-    into.deliveries += delta.deliveries;
-    delta.durationBuckets.forEach((count, i) => (into.durationBuckets[i] = (into.durationBuckets[i] ?? 0) + count));
-    delta.deliveryBuckets.forEach((count, i) => (into.deliveryBuckets[i] = (into.deliveryBuckets[i] ?? 0) + count));
+    addTotals(into, delta);
   }
   return [...merged.values()];
 }

@@ -2,7 +2,7 @@ import type { CheckKind } from '../core/check.js';
 import { accountCheck, agentDownIntervals, availabilityOf, ceilHour, checkKey, type AccountingPolicy, type CheckIdentityRef } from './accounting.js';
 import { addLocalDays, DAY_MS, localDayKey, startOfLocalDay } from './calendar.js';
 import { CheckRangeSums, readPlan } from './range-sums.js';
-import type { Interval } from './maintenance.js';
+import { clipIntervals, type Interval } from './maintenance.js';
 import {
   AVAILABILITY_WINDOWS,
   type AvailabilityWindow,
@@ -154,12 +154,6 @@ export function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<str
     else groups.set(k, [row]);
   }
   return groups;
-}
-
-export function clipIntervals(intervals: readonly Interval[], from: number, to: number): Interval[] {
-  return intervals.flatMap((interval) =>
-    interval.to > from && interval.from < to ? [{ from: Math.max(from, interval.from), to: Math.min(to, interval.to) }] : [],
-  );
 }
 
 /** Raw results of one check, fetched once per range asked (maintenance windows ask per day). */

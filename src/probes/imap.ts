@@ -9,6 +9,7 @@ import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn, Transcript } from './types.js';
 import { quietTranscript } from './quiet-transcript.js';
+import { field } from '../core/unknown.js';
 
 // For sessions that work inside the mailbox, imapflow runs CAPABILITY, ID, AUTHENTICATE and NAMESPACE inside
 // connect() and exposes no hook between them. Its (internal, untyped) authenticate() is the one seam where the
@@ -99,10 +100,6 @@ class ServerLines {
       this.onLine(clip(line));
     }
   }
-}
-
-function field(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 /** A tagged NO/BAD (imapflow: responseStatus), or a login imapflow itself declared failed. */

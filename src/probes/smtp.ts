@@ -7,6 +7,7 @@ import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
 import { probeMessageId } from './probe-mail.js';
 import { buildXOAuth2 } from './xoauth2.js';
+import { field } from '../core/unknown.js';
 
 export interface ProbeMessage {
   probeId: string;
@@ -20,10 +21,6 @@ export interface ProbeMessage {
 export function maskSmtpClientLine(line: string): string {
   if (line === '/* secret */') return '[redacted]';
   return line.replace(/^(AUTH XOAUTH2) .+$/i, '$1 [redacted]');
-}
-
-function field(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 // RFC 5322 wants a numeric zone; toUTCString() ends in the obsolete "GMT".

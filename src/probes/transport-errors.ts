@@ -6,6 +6,7 @@ import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from '../diagnose/
 import type { Protocol, Stage } from '../core/check.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ProbeFailure } from '../core/outcome.js';
+import { field } from '../core/unknown.js';
 
 /** A failure a probe already understood: reason decided, server words kept. Converted at the boundary. */
 export class ProbeError extends Error {
@@ -121,10 +122,6 @@ function codeReason(code: string): ReasonCode | undefined {
   if (code.startsWith('ParserError')) return 'protocol_error';
   if (code.startsWith('ERR_SSL_') || code.startsWith('ERR_TLS_')) return 'tls_handshake_failed';
   return undefined;
-}
-
-function field(value: unknown, key: string): unknown {
-  return typeof value === 'object' && value !== null ? (value as Record<string, unknown>)[key] : undefined;
 }
 
 /**

@@ -5,7 +5,8 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { describe, test, type TestContext } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { backoffDelayMs, parseRetryAfter, type DeliveryEvent } from '../../src/alerting/delivery.js';
+import { backoffDelayMs, type DeliveryEvent } from '../../src/alerting/delivery.js';
+import { retryAfterMs } from '../../src/core/retry-after.js';
 import { createNotifier, type Notifier, type NotifierOptions } from '../../src/alerting/notifier.js';
 import type { AlertingConfigInput } from '../../src/config/alerting.js';
 import { createLogger } from '../../src/log/logger.js';
@@ -302,11 +303,11 @@ describe('secrets', () => {
 describe('helpers', () => {
   test('Retry-After: seconds or an HTTP date', () => {
     const now = Date.parse('2025-03-01T10:00:00Z');
-    assert.equal(parseRetryAfter('120', now), 120_000);
-    assert.equal(parseRetryAfter('Sat, 01 Mar 2025 10:00:30 GMT', now), 30_000);
-    assert.equal(parseRetryAfter('Sat, 01 Mar 2025 09:00:00 GMT', now), 0);
-    assert.equal(parseRetryAfter('soon', now), undefined);
-    assert.equal(parseRetryAfter(null, now), undefined);
+    assert.equal(retryAfterMs('120', now), 120_000);
+    assert.equal(retryAfterMs('Sat, 01 Mar 2025 10:00:30 GMT', now), 30_000);
+    assert.equal(retryAfterMs('Sat, 01 Mar 2025 09:00:00 GMT', now), 0);
+    assert.equal(retryAfterMs('soon', now), undefined);
+    assert.equal(retryAfterMs(null, now), undefined);
   });
 
   test('backoff doubles up to its cap; Retry-After wins up to its own cap', () => {
