@@ -1,8 +1,8 @@
 # mailprobe as a container image: Node 20 on Debian (glibc), production dependencies only, a non-root user,
 # runs with a read-only root filesystem; the agent's state lives in the one volume /var/lib/mailprobe.
 #   docker build -t mailprobe .
-#   docker run --rm -p 9465:9465 --read-only --tmpfs /tmp mailprobe demo     # the offline demo
-#   docker run -d -p 9465:9465 --read-only --tmpfs /tmp -v mailprobe:/var/lib/mailprobe \
+#   docker run --rm -p 127.0.0.1:9465:9465 --read-only --tmpfs /tmp mailprobe demo     # the offline demo
+#   docker run -d -p 127.0.0.1:9465:9465 --read-only --tmpfs /tmp -v mailprobe:/var/lib/mailprobe \
 #     -v "$PWD/monitors.json:/etc/mailprobe/monitors.json:ro" --env-file mailprobe.env mailprobe
 # BUILD_IMAGE needs a compiler (better-sqlite3 is a native module); NODE_IMAGE only runs. Either can name any
 # Node 20 image on Debian bookworm: a mirror, or one made offline (.ci/base-image.sh build|slim).
@@ -55,10 +55,16 @@ COPY schema /app/schema
 # change into it).
 WORKDIR /etc/mailprobe
 # MAILPROBE_LISTEN is read by both `run` and `healthcheck`, so the HEALTHCHECK asks where the agent listens.
+# A container is reached only through its own interface, so the agent listens on all of them without asking for
+# a credential: MAILPROBE_INSECURE_LISTEN=true is this image's explicit choice (the agent refuses such a listener
+# otherwise). Who reaches it is decided where the port is published (-p 127.0.0.1:9465:9465) or routed (the
+# Kubernetes NetworkPolicy). To require a login instead, mount a web config with basic_auth_users or set
+# agent.bearerTokenFile, and run with -e MAILPROBE_INSECURE_LISTEN=false.
 ENV NODE_ENV=production \
     MAILPROBE_CONFIG=/etc/mailprobe/monitors.json \
     MAILPROBE_STATE_DIR=/var/lib/mailprobe \
-    MAILPROBE_LISTEN=0.0.0.0:9465
+    MAILPROBE_LISTEN=0.0.0.0:9465 \
+    MAILPROBE_INSECURE_LISTEN=true
 USER 10001:10001
 VOLUME ["/var/lib/mailprobe"]
 EXPOSE 9465

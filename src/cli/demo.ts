@@ -49,7 +49,8 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
   try {
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
     const webConfigFile = values['web.config.file'] === undefined ? undefined : resolve(io.cwd, values['web.config.file']);
-    const handle = await startAgent(env.config, { io, format, listen, ...(webConfigFile ? { webConfigFile } : {}) });
+    const listenFrom = values.listen !== undefined ? '--listen' : listenFlag !== undefined ? 'MAILPROBE_LISTEN' : 'the demo’s default';
+    const handle = await startAgent(env.config, { io, format, listen, listenFrom, ...(webConfigFile ? { webConfigFile } : {}) });
     print(io.stdout, demoBanner(handle.http.url, env.config.file, dir, io.cwd, env.config.monitors.length));
     const started = Date.now();
     const script = playDemoScript(env, {

@@ -1,5 +1,5 @@
 import { ConfigError } from '../config/errors.js';
-import { ListenError } from '../http/listen-error.js';
+import { ExposedListenerError, ListenError } from '../http/listen-error.js';
 import { demoCommand, DEMO_HELP } from './demo.js';
 import { doctorCommand, DOCTOR_HELP } from './doctor.js';
 import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
@@ -116,7 +116,7 @@ function reportError(error: unknown, io: CliIO): number {
     print(io.stderr, `mailprobe: invalid configuration\n${error.message}`);
     return EXIT.usage;
   }
-  if (error instanceof ListenError) {
+  if (error instanceof ListenError || error instanceof ExposedListenerError) {
     print(io.stderr, `mailprobe: ${error.message}`);
     return EXIT.usage;
   }

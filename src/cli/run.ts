@@ -66,7 +66,7 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
     io,
     format,
     shardFlags: { shard: values.shard, totalShards: values['total-shards'] },
-    ...(listen ? { listen } : {}),
+    ...(listen ? { listen, listenFrom: values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen' } : {}),
     ...(values['web.config.file'] ? { webConfigFile: resolve(io.cwd, values['web.config.file']) } : {}),
   });
   await untilSignal(handle);

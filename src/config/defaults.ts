@@ -7,7 +7,8 @@ export const BUILT_IN_DEFAULTS = {
   schedule: '*/5 * * * *',
   timeoutSeconds: 60,
   stepTimeoutSeconds: 20,
-  listen: '0.0.0.0:9465',
+  // Loopback: other hosts reach the agent only where the operator says so (agent.listen plus a credential or insecureListen).
+  listen: '127.0.0.1:9465',
   concurrency: 32,
   logLevel: 'info' as const,
   shutdownGraceSeconds: 30,

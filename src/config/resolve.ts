@@ -199,6 +199,7 @@ function resolveAgent(input: MonitorsFileInput, baseDir: string, overrides: Conf
   const agent = input.agent ?? {};
   return {
     ...parseListen(agent.listen ?? BUILT_IN_DEFAULTS.listen),
+    insecureListen: agent.insecureListen ?? false,
     concurrency: agent.concurrency ?? BUILT_IN_DEFAULTS.concurrency,
     logLevel: agent.logLevel ?? BUILT_IN_DEFAULTS.logLevel,
     metrics: agent.metrics ?? 'full',

@@ -5,6 +5,7 @@ import type { AgentSettings, LoadedConfig } from './types.js';
 // concurrency and shutdownGraceSeconds are applied on reload and so are not listed.
 const RESTART_ONLY: Array<{ name: string; value: (agent: AgentSettings) => unknown }> = [
   { name: 'agent.listen', value: (agent) => `${agent.host}:${agent.port}` },
+  { name: 'agent.insecureListen', value: (agent) => agent.insecureListen },
   { name: 'agent.logLevel', value: (agent) => agent.logLevel },
   { name: 'agent.stateDir', value: (agent) => agent.stateDir },
   { name: 'agent.webConfigFile', value: (agent) => agent.webConfigFile },

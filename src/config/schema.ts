@@ -251,7 +251,13 @@ export const Agent = z
         if (problem && LISTEN_SHAPE.test(value)) ctx.addIssue({ code: 'custom', message: problem });
       })
       .optional()
-      .describe('Address of the /metrics, /healthz, /readyz and /api/status listener.'),
+      .describe('Address of the /metrics, /healthz, /readyz and /api/status listener (default 127.0.0.1:9465).'),
+    insecureListen: z
+      .boolean()
+      .optional()
+      .describe(
+        'true lets the agent listen on an address other hosts can reach (0.0.0.0, a pod IP) without asking for a credential (basic_auth_users, agent.bearerTokenFile or a verified client certificate); without it such a listener refuses to start, because /api/status and /status/detail show mailboxes, tenant and app IDs. For a network that already admits only the scraper (a NetworkPolicy, a firewall). MAILPROBE_INSECURE_LISTEN=true does the same.',
+      ),
     webConfigFile: z
       .string()
       .min(1)

@@ -76,6 +76,8 @@ export interface ProbeMailSettings {
 export interface AgentSettings {
   host: string;
   port: number;
+  /** agent.insecureListen: a listener other hosts reach may run without a credential. */
+  insecureListen: boolean;
   concurrency: number;
   logLevel: 'error' | 'warn' | 'info' | 'debug';
   metrics: 'full' | 'basic';

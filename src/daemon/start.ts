@@ -3,6 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import { createNotifier, type Notifier } from '../alerting/notifier.js';
 import { ConfigError } from '../config/errors.js';
 import { parseListen } from '../config/defaults.js';
+import { isLoopbackHost, parseInsecureListenEnv } from '../config/listen.js';
 import { envOverrides, loadConfigFile } from '../config/load.js';
 import { restartOnlyChanges } from '../config/restart-only.js';
 import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type ShardSources } from '../config/shard.js';
@@ -10,6 +11,7 @@ import type { LoadedConfig } from '../config/types.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkKey, type CheckState } from '../core/state.js';
 import { claimStateFile, ownedStateFile, type Claim } from '../files/durable-file.js';
+import { ExposedListenerError } from '../http/listen-error.js';
 import { ListenerSecurity } from '../http/security.js';
 import { startHttpServer, type RunningHttpServer } from '../http/server.js';
 import type { RestoredCheck } from '../history/recorder.js';
@@ -49,6 +51,8 @@ export async function startAgent(
     io: DaemonIO;
     format?: 'json' | 'pretty' | 'auto';
     listen?: string;
+    /** Where `listen` came from (--listen, MAILPROBE_LISTEN), for the refusal of an exposed listener. */
+    listenFrom?: string;
     webConfigFile?: string;
     listeners?: ResultListener[];
     /** --shard and --total-shards; the environment and the file fill in what they leave out. */
@@ -123,6 +127,7 @@ export async function startAgent(
 
   const { host, port } = listenAddress(options.listen, config);
   const security = listenerSecurity(options.webConfigFile ?? config.agent.webConfigFile, config.agent.bearerTokenFile, logger);
+  refuseExposedListener({ host, port }, security, { config, listenFrom: options.listen ? (options.listenFrom ?? '--listen') : undefined, env: options.io.env });
   const http = await startHttpServer({
     host,
     port,
@@ -283,6 +288,24 @@ function withOwnedStateFile(
   });
   const { stateFile: _shared, ...rest } = alerting;
   return rest;
+}
+
+/**
+ * A listener other hosts reach that asks for no credential starts only when the operator said so (issue 25):
+ * its pages name mailboxes, tenants and app IDs. TLS alone is not enough, as it hides nothing from the client.
+ */
+function refuseExposedListener(
+  address: { host: string; port: number },
+  security: ListenerSecurity | undefined,
+  source: { config: LoadedConfig; listenFrom: string | undefined; env: NodeJS.ProcessEnv },
+): void {
+  const fromEnv = parseInsecureListenEnv(source.env.MAILPROBE_INSECURE_LISTEN);
+  if (fromEnv === 'invalid') {
+    throw new ConfigError([{ file: 'MAILPROBE_INSECURE_LISTEN', path: '', message: `"${source.env.MAILPROBE_INSECURE_LISTEN}" is neither true nor false` }]);
+  }
+  if (isLoopbackHost(address.host) || security?.authenticates || source.config.agent.insecureListen || fromEnv) return;
+  const shown = `${address.host.includes(':') ? `[${address.host}]` : address.host}:${address.port}`;
+  throw new ExposedListenerError(shown, source.listenFrom ?? `agent.listen in ${source.config.file}`);
 }
 
 function listenAddress(override: string | undefined, config: LoadedConfig): { host: string; port: number } {

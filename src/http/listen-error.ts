@@ -20,3 +20,22 @@ const WHY: Record<string, string> = {
   EAI_AGAIN: 'the host name does not resolve (DNS temporarily unavailable)',
   EAI_NONAME: 'the host name does not resolve',
 };
+
+/**
+ * The listener would show mailboxes, tenant and app IDs to every host that reaches it: a configuration problem
+ * (exit 2) that names where the address came from and the three ways out.
+ */
+export class ExposedListenerError extends Error {
+  override name = 'ExposedListenerError';
+
+  constructor(address: string, from: string) {
+    super(
+      [
+        `refusing to listen on ${address} (${from}): other hosts can reach it and it asks for no credential, while /metrics, /api/status and /status/detail show mailboxes, tenant and app IDs.`,
+        '  Either listen on loopback (127.0.0.1:9465),',
+        '  or require a login: basic_auth_users in the web config (--web.config.file, agent.webConfigFile), agent.bearerTokenFile, or client_auth_type: RequireAndVerifyClientCert,',
+        '  or accept it where the network already admits only your scraper (a firewall, a NetworkPolicy): agent.insecureListen: true or MAILPROBE_INSECURE_LISTEN=true.',
+      ].join('\n'),
+    );
+  }
+}

@@ -1,10 +1,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https';
-import { isIP, type AddressInfo, type Socket } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { promisify } from 'node:util';
 import { constants as zlib, gzip } from 'node:zlib';
 import { gzipChunks } from './gzip-stream.js';
+import { isLoopbackHost } from '../config/listen.js';
 import { REDACTION_MASK, Secret } from '../core/secret.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
@@ -298,19 +299,13 @@ function capConnectionsPerAddress(server: Server | HttpsServer, max: number, log
 }
 
 function warnIfExposed(host: string, security: ListenerSecurity | undefined, logger: Logger): void {
-  if (isLoopback(host)) return;
+  if (isLoopbackHost(host)) return;
   const missing = [...(security?.tls ? [] : ['TLS']), ...(security?.authenticates ? [] : ['authentication'])];
   if (missing.length === 0) return;
   logger.warn('the listener is reachable from other machines without ' + missing.join(' or '), {
     host,
     hint: '/metrics and /api/status show mailbox addresses and tenant IDs; bind 127.0.0.1 or give --web.config.file (TLS, basic_auth_users) or agent.bearerTokenFile',
   });
-}
-
-function isLoopback(host: string): boolean {
-  if (host === 'localhost') return true;
-  if (isIP(host) === 4) return host.startsWith('127.');
-  return host === '::1';
 }
 
 function pathOf(req: IncomingMessage): string {

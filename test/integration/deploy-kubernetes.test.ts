@@ -91,6 +91,8 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
     const total = container.env.find((env) => env.name === 'MAILPROBE_TOTAL_SHARDS')?.value;
     assert.equal(total, String(set.spec.replicas), 'MAILPROBE_TOTAL_SHARDS equals the replica count');
     assert.equal(container.env.find((env) => env.name === 'POD_NAME')?.valueFrom?.fieldRef?.fieldPath, 'metadata.name');
+    // Scraped on the pod IP without a credential, which the agent refuses unless told; the NetworkPolicy admits only Prometheus.
+    assert.equal(container.env.find((env) => env.name === 'MAILPROBE_INSECURE_LISTEN')?.value, 'true');
     // The pod names the StatefulSet gives are the shards mailprobe reads from them.
     for (let ordinal = 0; ordinal < set.spec.replicas; ordinal++) {
       const shard = resolveShard({

@@ -111,6 +111,8 @@ describe('the container image, built with buildah from the Dockerfile', { skip: 
     assert.notEqual(Number(uid), 0);
     assert.deepEqual(Object.keys(config.Volumes ?? {}), ['/var/lib/mailprobe']);
     assert.ok(config.Env.includes('MAILPROBE_STATE_DIR=/var/lib/mailprobe'));
+    // The image states its listener choice (issue 25): every interface, no credential, exposure decided by -p.
+    assert.ok(config.Env.includes('MAILPROBE_LISTEN=0.0.0.0:9465') && config.Env.includes('MAILPROBE_INSECURE_LISTEN=true'));
     assert.deepEqual(config.Healthcheck?.Test.slice(0, 4), ['CMD', 'node', '/app/bin/mailprobe.js', 'healthcheck']);
     assert.equal(config.Labels?.['org.opencontainers.image.title'], 'mailprobe');
     for (const label of ['version', 'revision', 'licenses', 'description']) assert.ok(config.Labels?.[`org.opencontainers.image.${label}`], label);
