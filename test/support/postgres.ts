@@ -17,6 +17,8 @@ const START_TIMEOUT_MS = 30_000;
 
 export interface PrivatePostgres {
   port: number;
+  /** The postmaster's pid (the bench sums its and its children's CPU). */
+  pid: number;
   /** Connection string of a fresh, empty database. */
   createDatabase(name: string): Promise<string>;
   /** Stops the server (a "database down" for the tests); start() brings the same data back. */
@@ -49,7 +51,13 @@ function asUser(user: { uid: number; gid: number } | undefined, command: string,
   return ['setpriv', [`--reuid=${user.uid}`, `--regid=${user.gid}`, '--clear-groups', command, ...args]];
 }
 
-export async function startPostgres(): Promise<PrivatePostgres> {
+export interface PostgresOptions {
+  /** Server settings (-c name=value) beside the test defaults; `durable` keeps fsync and full-page writes on. */
+  settings?: Readonly<Record<string, string>>;
+  durable?: boolean;
+}
+
+export async function startPostgres(options: PostgresOptions = {}): Promise<PrivatePostgres> {
   const [initdb, postgres] = await Promise.all([binary('initdb'), binary('postgres')]);
   const user = await serverUser();
   const dir = await mkdtemp(path.join(os.tmpdir(), 'mailprobe-pg-'));
@@ -73,7 +81,9 @@ export async function startPostgres(): Promise<PrivatePostgres> {
   const logFile = path.join(dir, 'postgres.log');
   const start = async (fixedPort?: number): Promise<void> => {
     const chosen = fixedPort ?? (await pickPorts(1))[0] ?? 0;
-    const args = ['-D', dataDir, '-p', String(chosen), '-k', socketDir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'full_page_writes=off'];
+    // Tests need no durability; the fleet bench measures WAL and write latency as a production server has them.
+    const settings = { listen_addresses: '127.0.0.1', ...(options.durable ? {} : { fsync: 'off', full_page_writes: 'off' }), ...options.settings };
+    const args = ['-D', dataDir, '-p', String(chosen), '-k', socketDir, ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`])];
     const [command, commandArgs] = asUser(user, postgres, args);
     const started = spawnDaemon('postgres', command, commandArgs, logFile);
     try {
@@ -92,6 +102,9 @@ export async function startPostgres(): Promise<PrivatePostgres> {
   return {
     get port() {
       return port;
+    },
+    get pid() {
+      return daemon?.pid ?? 0;
     },
     async createDatabase(name: string): Promise<string> {
       const client = new pg.Client({ connectionString: url('postgres') });
