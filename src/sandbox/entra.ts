@@ -5,6 +5,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Pem } from './certs.js';
 import { decodeJwt, verifyJwtSignature, type DecodedJwt } from './jwt.js';
+import { graphError } from './graph.js';
 import { GRAPH_AUDIENCE, type AppRecord, type ResourceKind, type SandboxModel, type TenantRecord } from './model.js';
 
 // Emulates the parts of the Microsoft identity platform (login.microsoftonline.com) and Microsoft Graph that
@@ -510,33 +511,27 @@ function instanceDiscovery(base: string, host: string): HttpAnswer {
   });
 }
 
-function graphError(model: SandboxModel, status: number, code: string, message: string): HttpAnswer {
-  const date = new Date(model.now()).toISOString().replace(/\.\d{3}Z$/, '');
-  const requestId = randomUUID();
-  return json(status, { error: { code, message, innerError: { date, 'request-id': requestId, 'client-request-id': requestId } } });
-}
-
 const APPLICATION_READ_ROLES = ['Application.Read.All', 'Application.ReadWrite.All'];
 
 /** GET /v1.0/applications(appId='<clientId>') — an app's credential metadata, never secret values. */
 export function graphApplication(model: SandboxModel, authorization: string | undefined, appId: string): HttpAnswer {
   const token = /^Bearer (\S+)$/i.exec(authorization ?? '')?.[1];
-  if (!token) return graphError(model, 401, 'InvalidAuthenticationToken', 'Access token is empty.');
+  if (!token) return graphError(model.now(), 401, 'InvalidAuthenticationToken', 'Access token is empty.');
   const claims = model.readIssuedToken(token);
-  if (!claims) return graphError(model, 401, 'InvalidAuthenticationToken', 'IDX14100: JWT is not well formed, there are no dots (.).');
+  if (!claims) return graphError(model.now(), 401, 'InvalidAuthenticationToken', 'IDX14100: JWT is not well formed, there are no dots (.).');
   if (claims.exp <= Math.floor(model.now() / 1000)) {
-    return graphError(model, 401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.');
+    return graphError(model.now(), 401, 'InvalidAuthenticationToken', 'Lifetime validation failed, the token is expired.');
   }
   if (claims.aud !== GRAPH_AUDIENCE) {
-    return graphError(model, 401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
+    return graphError(model.now(), 401, 'InvalidAuthenticationToken', 'Access token validation failure. Invalid audience.');
   }
   if (!(claims.roles ?? []).some((role) => APPLICATION_READ_ROLES.includes(role))) {
-    return graphError(model, 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
+    return graphError(model.now(), 403, 'Authorization_RequestDenied', 'Insufficient privileges to complete the operation.');
   }
   const app = model.findTenant(claims.tid)?.apps.get(appId);
   if (!app) {
     return graphError(
-      model,
+      model.now(),
       404,
       'Request_ResourceNotFound',
       `Resource '${appId}' does not exist or one of its queried reference-property objects are not present.`,

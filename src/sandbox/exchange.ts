@@ -5,12 +5,13 @@ import { MailStore } from './mailstore.js';
 import { startImapServer } from './imap-server.js';
 import { startPop3Server } from './pop3-server.js';
 import { startSmtpServer } from './smtp-server.js';
+import { startGraphServer, type GraphModel, type GraphServer } from './graph.js';
 
 /**
- * What the emulator needs from the tenant model: its verdict on a login and on a sender address, and its
- * faults (hang per protocol, IMAP throttling and "not connected", SMTP AUTH throttling).
+ * What the emulator needs from the tenant model: its verdict on a login, on a sender address and on a Graph mail
+ * request, and its faults (hang per protocol, IMAP throttling and "not connected", SMTP AUTH throttling, Graph's).
  */
-export type ExchangeModel = Pick<SandboxModel, 'authorizeMailLogin' | 'authorizeSendAs' | 'faults'>;
+export type ExchangeModel = Pick<SandboxModel, 'authorizeMailLogin' | 'authorizeSendAs' | 'faults'> & GraphModel;
 
 /**
  * Exchange faults the tenant model does not describe (submission and transport trouble). Read at the moment
@@ -97,8 +98,8 @@ export interface ExchangeContext {
   idleTimeoutMs: number;
   /** Decodes a base64 XOAUTH2 initial response and asks the model. The token never leaves this function. */
   login(saslBase64: string, protocol: MailProtocol): SaslLogin;
-  /** Files an accepted submission: Sent Items now, recipients' INBOX now, later or never per the faults. */
-  submit(sender: string, recipients: readonly string[], raw: Buffer): void;
+  /** Files an accepted submission: Sent Items now (unless told not to), recipients' INBOX now, later or never per the faults. */
+  submit(sender: string, recipients: readonly string[], raw: Buffer, options?: { saveToSentItems: boolean }): void;
 }
 
 /** Parses `user=<upn>\x01auth=Bearer <token>\x01\x01`; undefined when it is not that shape. */
@@ -118,6 +119,8 @@ export interface ExchangeEmulator {
   imap: { host: string; port: number };
   pop3: { host: string; port: number };
   smtp: { host: string; port: number };
+  /** Microsoft Graph's mail endpoints over the same mailboxes (its own HTTPS listener, as Graph is its own host). */
+  graph: GraphServer;
   store: MailStore;
   faults: ExchangeFaults;
   backend: BackendIdentity;
@@ -162,11 +165,13 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeE
       if (!decision.ok) return { ok: false, why: decision.why };
       return { ok: true, user: parsed.user.toLowerCase(), tenantId: decision.tenantId, appId: decision.appId };
     },
-    submit(sender, recipients, raw) {
-      store
-        .mailbox(sender)
-        .folder('Sent Items')!
-        .append(raw, { flags: ['\\Seen'], internalDate: new Date(now()) });
+    submit(sender, recipients, raw, submitOptions = { saveToSentItems: true }) {
+      if (submitOptions.saveToSentItems) {
+        store
+          .mailbox(sender)
+          .folder('Sent Items')!
+          .append(raw, { flags: ['\\Seen'], internalDate: new Date(now()) });
+      }
       if (faults.deliveryStopped) return;
       if (faults.deliveryDelayMs <= 0) {
         deliver(recipients, raw);
@@ -186,18 +191,20 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeE
     startSmtpServer(context, { host, tls: options.tls }),
   ]);
   const [imap, pop3, smtp] = servers;
+  const graph = await startGraphServer({ model: options.model, store, submit: context.submit }, { host, tls: options.tls });
 
   return {
     imap: { host, port: imap.port },
     pop3: { host, port: pop3.port },
     smtp: { host, port: smtp.port },
+    graph,
     store,
     faults,
     backend,
     close: async () => {
       for (const timer of deliveries) clearTimeout(timer);
       deliveries.clear();
-      await Promise.all(servers.map((server) => server.close()));
+      await Promise.all([...servers.map((server) => server.close()), graph.close()]);
     },
   };
 }

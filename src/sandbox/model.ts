@@ -65,6 +65,41 @@ export type MailLoginDenial =
 
 export type MailLoginDecision = { ok: true; tenantId: string; appId: string } | { ok: false; why: MailLoginDenial };
 
+/** What a Graph mail request does to the mailbox, each with the permissions that allow it. */
+export type GraphMailAccess = 'send' | 'read' | 'delete';
+
+/** Entra application permissions (token `roles`) and RBAC for Applications roles per access; any one suffices. */
+export const GRAPH_MAIL_GRANTS: Record<GraphMailAccess, { entra: readonly string[]; rbac: readonly ApplicationRole[] }> = {
+  send: { entra: ['Mail.Send'], rbac: ['Application Mail.Send'] },
+  read: {
+    entra: ['Mail.Read', 'Mail.ReadWrite', 'Mail.ReadBasic.All', 'Mail.ReadBasic'],
+    rbac: ['Application Mail.Read', 'Application Mail.ReadWrite', 'Application Mail.ReadBasic'],
+  },
+  delete: { entra: ['Mail.ReadWrite'], rbac: ['Application Mail.ReadWrite'] },
+};
+
+/** Mail.ReadBasic leaves out the body and extended properties; the emulator treats internetMessageHeaders as left out too. */
+const GRAPH_FULL_READ: { entra: readonly string[]; rbac: readonly ApplicationRole[] } = {
+  entra: ['Mail.Read', 'Mail.ReadWrite'],
+  rbac: ['Application Mail.Read', 'Application Mail.ReadWrite'],
+};
+
+const GRAPH_MAIL_DEFAULT_ROLES = ['Mail.Send', 'Mail.ReadWrite'];
+
+export type GraphMailDenial =
+  | 'token_missing'
+  | 'token_malformed'
+  | 'token_expired'
+  | 'wrong_audience'
+  | 'unknown_mailbox'
+  | 'rest_disabled'
+  | 'no_permissions'
+  | 'access_denied'
+  | 'rbac_out_of_scope'
+  | 'odata_disabled';
+
+export type GraphMailDecision = { ok: true; tenantId: string; appId: string; mailbox: string; fullRead: boolean } | { ok: false; why: GraphMailDenial };
+
 // ---- declarative spec (JSON-serialisable; every default yields a healthy tenant) ----
 
 export interface SecretSpec {
@@ -96,7 +131,10 @@ export interface AppSpec {
   certificates?: CertificateSpec[];
   /** Admin-consented application permissions on Exchange Online; defaults to all three mail roles. */
   roles?: string[];
-  /** Admin-consented application permissions on Microsoft Graph; defaults to Application.Read.All (credential expiry checks). */
+  /**
+   * Admin-consented application permissions on Microsoft Graph; defaults to Application.Read.All (credential expiry
+   * checks) with Mail.Send and Mail.ReadWrite (the graph check's send, read and delete).
+   */
   graphRoles?: string[];
   /** Enterprise app "Enabled for users to sign in". */
   enabled?: boolean;
@@ -171,6 +209,17 @@ export interface SandboxFaults {
   imapRev2: boolean;
   /** IMAP SEARCH HEADER … matches no message (whether Exchange answers it is unconfirmed); other keys work. */
   imapHeaderSearchBlind: boolean;
+  // Microsoft Graph mail (src/sandbox/graph.ts); texts in docs/exchange-online-errors.md §10, "Microsoft Graph (mail)".
+  /** Mailboxes an application access policy keeps from Entra-granted apps: 403 ErrorAccessDenied "Access to OData is disabled.". */
+  graphOdataDisabled: string[];
+  /** Mailboxes Graph cannot reach (unlicensed, on-premises, not provisioned): 404 MailboxNotEnabledForRESTAPI. */
+  graphRestDisabled: string[];
+  /** Every Graph mail request answers 429 ApplicationThrottled with `Retry-After: <n>`. */
+  graphThrottleSeconds: number | null;
+  /** Each Graph mail answer is held back this long (makes concurrent requests overlap, as Exchange's do). */
+  graphLatencyMs: number;
+  /** Graph accepts requests and never answers. */
+  graphHang: boolean;
 }
 
 export function defaultFaults(): SandboxFaults {
@@ -185,6 +234,11 @@ export function defaultFaults(): SandboxFaults {
     reset: { imap: false, pop3: false, smtp: false },
     imapRev2: false,
     imapHeaderSearchBlind: false,
+    graphOdataDisabled: [],
+    graphRestDisabled: [],
+    graphThrottleSeconds: null,
+    graphLatencyMs: 0,
+    graphHang: false,
   };
 }
 
@@ -340,7 +394,7 @@ function appRecord(spec: AppSpec, domain: string, index: number, now: number): A
     certificates: (spec.certificates ?? []).map((cert, n) => certificateRecord(cert, deterministicGuid(`${clientId}/cert/${n}`))),
     roles: {
       exchange: new Set(spec.roles ?? Object.values(MAIL_ROLES)),
-      graph: new Set(spec.graphRoles ?? ['Application.Read.All']),
+      graph: new Set(spec.graphRoles ?? ['Application.Read.All', ...GRAPH_MAIL_DEFAULT_ROLES]),
     },
     enabled: spec.enabled ?? true,
     federatedCredentials: (spec.federatedCredentials ?? []).map(federatedCredentialRecord),
@@ -610,6 +664,40 @@ export class SandboxModel {
     const denial = this.#protocolDenial(tenant, mailbox, protocol);
     if (denial) return deny(denial);
     return { ok: true, tenantId: tenant.tenantId, appId: claims.appid };
+  }
+
+  /**
+   * Microsoft Graph's verdict on an app-only request to a mailbox (src/sandbox/graph.ts): the token, the mailbox,
+   * then the grant — an Entra permission in the token (every mailbox, unless an application access policy keeps
+   * the app out) or an RBAC for Applications assignment whose scope holds the mailbox. The grants add up.
+   */
+  authorizeGraphMail(accessToken: string | undefined, address: string, access: GraphMailAccess): GraphMailDecision {
+    const deny = (why: GraphMailDenial): GraphMailDecision => ({ ok: false, why });
+    if (!accessToken) return deny('token_missing');
+    const claims = this.readIssuedToken(accessToken);
+    if (!claims) return deny('token_malformed');
+    const nowSeconds = Math.floor(this.now() / 1000);
+    if (claims.exp <= nowSeconds || claims.nbf > nowSeconds) return deny('token_expired');
+    if (claims.aud !== GRAPH_AUDIENCE) return deny('wrong_audience');
+    const tenant = this.#tenants.get(claims.tid);
+    const mailbox = tenant?.mailboxes.get(address.toLowerCase());
+    if (!tenant?.exchangeOnline || !mailbox) return deny('unknown_mailbox');
+    const key = mailbox.address.toLowerCase();
+    if (this.faults.graphRestDisabled.some((candidate) => candidate.toLowerCase() === key)) return deny('rest_disabled');
+    const roles = claims.roles ?? [];
+    const grants = GRAPH_MAIL_GRANTS[access];
+    const entra = grants.entra.some((role) => roles.includes(role));
+    const rows = this.testServicePrincipalAuthorization(tenant.tenantId, claims.appid, key);
+    const rbac = rows.some((row) => row.InScope && grants.rbac.includes(row.RoleName));
+    if (!entra && !rbac) {
+      if (rows.some((row) => grants.rbac.includes(row.RoleName))) return deny('rbac_out_of_scope');
+      return deny(roles.length === 0 ? 'no_permissions' : 'access_denied');
+    }
+    // An application access policy restricts what Entra granted; an RBAC grant is already scoped.
+    if (!rbac && this.faults.graphOdataDisabled.some((candidate) => candidate.toLowerCase() === key)) return deny('odata_disabled');
+    const fullRead =
+      GRAPH_FULL_READ.entra.some((role) => roles.includes(role)) || rows.some((row) => row.InScope && GRAPH_FULL_READ.rbac.includes(row.RoleName));
+    return { ok: true, tenantId: tenant.tenantId, appId: claims.appid, mailbox: key, fullRead };
   }
 
   #rbacCovers(tenant: TenantRecord, appId: string, role: ApplicationRole, address: string): boolean {

@@ -173,5 +173,7 @@ export function scriptedModel(): ExchangeModel & { decision: MailLoginDecision }
       return this.decision;
     },
     authorizeSendAs: (_login, user, from) => user.toLowerCase() === from.toLowerCase(),
+    authorizeGraphMail: () => ({ ok: false, why: 'token_malformed' }),
+    now: Date.now,
   };
 }
