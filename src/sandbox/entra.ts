@@ -5,7 +5,7 @@ import { createServer } from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import type { Pem } from './certs.js';
 import { decodeJwt, verifyJwtSignature, type DecodedJwt } from './jwt.js';
-import { graphError } from './graph.js';
+import { graphError, readBody } from './graph.js';
 import { GRAPH_AUDIENCE, type AppRecord, type ResourceKind, type SandboxModel, type TenantRecord } from './model.js';
 
 // Emulates the parts of the Microsoft identity platform (login.microsoftonline.com) and Microsoft Graph that
@@ -562,18 +562,6 @@ export function graphApplication(model: SandboxModel, authorization: string | un
   });
 }
 
-async function readBody(req: IncomingMessage): Promise<string | null> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req) {
-    const buffer = chunk as Buffer;
-    size += buffer.length;
-    if (size > MAX_BODY_BYTES) return null;
-    chunks.push(buffer);
-  }
-  return Buffer.concat(chunks).toString('utf8');
-}
-
 function send(res: ServerResponse, answer: HttpAnswer): void {
   res.writeHead(answer.status, answer.headers);
   res.end(answer.body);
@@ -590,7 +578,7 @@ export async function startEntra(options: EntraOptions): Promise<EntraServer> {
   let authorityHost = '';
 
   async function route(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES);
     if (body === null) return send(res, json(413, { error: 'request_too_large' }));
     if (options.extraRoutes && (await options.extraRoutes(req, res, body))) return;
     const url = new URL(req.url ?? '/', base);

@@ -297,13 +297,14 @@ export interface GraphServer {
   close(): Promise<void>;
 }
 
-async function readBody(req: IncomingMessage): Promise<string | null> {
+/** The request body as text; null once it passes maxBytes (the emulator's own bound on what a client sends). */
+export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string | null> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of req) {
     const buffer = chunk as Buffer;
     size += buffer.length;
-    if (size > MAX_BODY_BYTES) return null;
+    if (size > maxBytes) return null;
     chunks.push(buffer);
   }
   return Buffer.concat(chunks).toString('utf8');
@@ -323,7 +324,7 @@ export async function startGraphServer(ctx: GraphMailContext, options: { host: s
 
   async function answer(req: IncomingMessage): Promise<GraphAnswer | null> {
     const { model } = ctx;
-    const body = await readBody(req);
+    const body = await readBody(req, MAX_BODY_BYTES);
     if (body === null) return graphError(model.now(), 413, 'RequestEntityTooLarge', 'The request is too large.');
     if (model.faults.graphHang) return null;
     const url = new URL(req.url ?? '/', base);
