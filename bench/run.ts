@@ -3,6 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { CHECK } from '../src/core/checks.js';
 import { defaultSecretValue } from '../src/sandbox/model.js';
 import type { BaselineRequest, BaselineResult } from './baseline.js';
 import { benchTenants, type BenchLayout, type ServersInfo, type ServersStats } from './layout.js';
@@ -23,6 +24,8 @@ interface BenchCase {
 /** The agent's built-in default, written into the config so the baseline provably runs with the same. */
 const CONCURRENCY = 32;
 const CHECKS = ['imap', 'smtp'] as const;
+/** The token resources those checks ask for; the agent holds one token per app and resource. */
+const RESOURCES = new Set(CHECKS.map((check) => CHECK[check].resource)).size;
 const ROOT = process.cwd();
 const DIST = resolve(ROOT, 'dist', 'bench');
 const SCRAPES_PER_WINDOW = 4;
@@ -426,8 +429,9 @@ async function runCase(spec: BenchCase, diagnostics: Diagnostics): Promise<CaseR
         perTenantMax: Math.max(...perTenant.values()),
         perTenantMin: Math.min(...perTenant.values()),
         tenantsSeen: perTenant.size,
-        // The emulator's tokens live an hour: one request per app per started hour of the run.
-        allowedPerApp: Math.ceil(runSeconds / 3600),
+        // The emulator's tokens live an hour: one request per app and token resource (the checks' descriptors)
+        // per started hour of the run.
+        allowedPerApp: Math.ceil(runSeconds / 3600) * RESOURCES,
       },
       errors: agent.errors,
     };

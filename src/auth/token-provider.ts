@@ -14,6 +14,7 @@ import { fetchManagedIdentityToken, identityEndpoint, type ManagedIdentityCreden
 import { retryAfterMs } from '../core/retry-after.js';
 import { Secret } from '../core/secret.js';
 import { isRecord } from '../core/unknown.js';
+import { resourceScope, type TokenResource } from '../core/clouds.js';
 
 export type TokenResult =
   { ok: true; token: Secret; claims: TokenClaims; expiresAt: number } | { ok: false; failure: ProbeFailure; retryAfterSeconds?: number };
@@ -370,6 +371,14 @@ export class MsalTokenProvider implements TokenProvider {
     this.#events.onAssertion?.(tenant, { type: 'managed_identity', expiresAt: token.expiresAt });
     return token.assertion.reveal();
   }
+}
+
+/**
+ * The scope a tenant's token for a resource is asked with: the cloud's, except that a tenant may set its own for
+ * Exchange Online (tenants[].scope).
+ */
+export function scopeFor(tenant: ResolvedTenant, resource: TokenResource): string {
+  return resource === 'exchange' ? tenant.scope : resourceScope(tenant.cloud, resource);
 }
 
 /** Expiry of the configured credential itself (certificate notAfter, the secret's stated expiry, the federated token's exp). */

@@ -2,10 +2,10 @@ import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import type { Protocol } from '../core/check.js';
-import { CLOUD_ENDPOINTS, cloudHost } from '../core/clouds.js';
+import { CLOUD_ENDPOINTS, cloudHost, resourceScope } from '../core/clouds.js';
 import { CHECK } from '../core/checks.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
-import { byProtocol, HVE_SMTP_ROLE, PROTOCOL } from '../core/protocols.js';
+import { byProtocol, PROTOCOL, type ProtocolDescriptor } from '../core/protocols.js';
 import { BUILT_IN_DEFAULTS, parseListen, PROBE_ID_KEY_FILE, probeMailSettings } from './defaults.js';
 import { ConfigError, type ConfigIssue } from './errors.js';
 import { monthlySummaryIssues } from './history.js';
@@ -131,11 +131,13 @@ function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: T
     cloud,
     credential: tenant.credential,
     authorityHost: (tenant.authorityHost ?? endpoints.authorityHost).replace(/^https:\/\//, '').replace(/\/+$/, ''),
-    scope: tenant.scope ?? endpoints.scope,
+    scope: tenant.scope ?? resourceScope(cloud, 'exchange'),
     baseDir,
     tls,
     ...(tenant.authorization ? { authorization: tenant.authorization } : {}),
-    ...(tenant.credentialExpiryFromGraph ? { graph: { resource: endpoints.graph, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } } : {}),
+    ...(tenant.credentialExpiryFromGraph
+      ? { graph: { resource: endpoints.resources.graph.uri, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } }
+      : {}),
   };
 }
 
@@ -149,17 +151,21 @@ function resolveMonitor(
   probeIdKeyFile: string,
 ): ResolvedMonitor {
   const rev2 = monitor.imap?.imap4rev2 ?? defaults.imap?.imap4rev2;
-  // A High Volume Email account differs in its SMTP endpoint only: host, the role Exchange expects, and the recipient.
-  // (resolveConfig has refused HVE in a cloud without an HVE host.)
+  // A High Volume Email account differs in the endpoint of the protocol whose descriptor says how: host, the role
+  // Exchange expects, and the recipient. (resolveConfig has refused HVE in a cloud without an HVE host.)
   const hveHost = monitor.hve ? CLOUD_ENDPOINTS[tenant.cloud].hveSmtpHost : undefined;
-  const hve = hveHost ? { host: hveHost, recipient: monitor.hve?.recipient ?? monitor.mailbox } : undefined;
-  const endpoint = (protocol: Protocol): Endpoint => ({
-    host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? (protocol === 'smtp' && hve ? hve.host : cloudHost(tenant.cloud, protocol)),
-    port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? PROTOCOL[protocol].defaultPort,
-    tls,
-    ...(protocol === 'imap' && rev2 ? { imap4rev2: true } : {}),
-    ...(protocol === 'smtp' && hve ? { role: HVE_SMTP_ROLE, recipient: hve.recipient } : {}),
-  });
+  const endpoint = (protocol: Protocol): Endpoint => {
+    const descriptor: ProtocolDescriptor = PROTOCOL[protocol];
+    const hve =
+      hveHost && descriptor.highVolume ? { host: hveHost, role: descriptor.highVolume.role, recipient: monitor.hve?.recipient ?? monitor.mailbox } : undefined;
+    return {
+      host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? hve?.host ?? cloudHost(tenant.cloud, protocol),
+      port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? descriptor.defaultPort,
+      tls,
+      ...(protocol === 'imap' && rev2 ? { imap4rev2: true } : {}),
+      ...(hve ? { role: hve.role, recipient: hve.recipient } : {}),
+    };
+  };
   const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
   const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;
   const stepTimeoutMs = Math.min(stepSeconds, timeoutSeconds) * 1000;

@@ -1,4 +1,5 @@
 import { CHECK_KINDS, type CheckKind, type Protocol, type Stage } from './check.js';
+import type { TokenResource } from './clouds.js';
 import { PROTOCOL } from './protocols.js';
 
 /** One step of the admin's setup that `doctor` judges; the probe stages listed are the ones that fail it. */
@@ -14,6 +15,8 @@ export interface CheckDescriptor {
   label: string;
   /** The protocols it speaks, in the order it speaks them; the token must hold each one's role. */
   protocols: readonly Protocol[];
+  /** The service its token is for: the scope requested and the audiences accepted follow from the tenant's cloud. */
+  resource: TokenResource;
   /** Submits a probe message: spends send budget and carries a signed probe id. */
   sends: boolean;
   /** Its deadline covers waiting for the probe message to arrive (probeMail.roundtrip.timeoutSeconds), not only the session's. */
@@ -34,6 +37,7 @@ export const CHECK = {
   imap: {
     label: PROTOCOL.imap.label,
     protocols: ['imap'],
+    resource: 'exchange',
     sends: false,
     waitsForDelivery: false,
     sweeps: 'never',
@@ -47,6 +51,7 @@ export const CHECK = {
   pop3: {
     label: PROTOCOL.pop3.label,
     protocols: ['pop3'],
+    resource: 'exchange',
     sends: false,
     waitsForDelivery: false,
     sweeps: 'never',
@@ -60,6 +65,7 @@ export const CHECK = {
   smtp: {
     label: PROTOCOL.smtp.label,
     protocols: ['smtp'],
+    resource: 'exchange',
     sends: true,
     waitsForDelivery: false,
     sweeps: 'standin',
@@ -74,6 +80,7 @@ export const CHECK = {
     // Sends over SMTP, then finds and deletes the message over IMAP.
     label: 'Round trip',
     protocols: ['smtp', 'imap'],
+    resource: 'exchange',
     sends: true,
     waitsForDelivery: true,
     sweeps: 'always',
@@ -92,7 +99,7 @@ export const CHECK = {
 export const DOCTOR_ORDER = Object.keys(CHECK) as CheckKind[];
 
 /** The application roles a check's token must hold, all of them; a monitor's own role for a protocol (HVE's Mail.Send) replaces that protocol's. */
-export function requiredRoles(check: CheckKind, roles: Partial<Record<Protocol, string>> = {}): string[] {
+export function requiredRoles(check: CheckKind, roles: Readonly<Partial<Record<Protocol, string | undefined>>> = {}): string[] {
   return CHECK[check].protocols.map((protocol) => roles[protocol] ?? PROTOCOL[protocol].role);
 }
 

@@ -13,6 +13,11 @@ export interface ProtocolDescriptor {
   host: 'mail' | 'smtp';
   /** The per-mailbox switch (Get-/Set-CASMailbox property) that turns the protocol off, and its "on" value. */
   mailboxSwitch: { property: string; on: string; off: string; offText: string };
+  /**
+   * How the endpoint differs for a High Volume Email account (a monitor's "hve"), for the protocol HVE speaks: the
+   * cloud's HVE host (CloudEndpoints.hveSmtpHost), the role Exchange expects instead, and a recipient of its own.
+   */
+  highVolume?: { role: string };
 }
 
 export const PROTOCOL = {
@@ -39,14 +44,11 @@ export const PROTOCOL = {
     role: 'SMTP.SendAsApp',
     host: 'smtp',
     mailboxSwitch: { property: 'SmtpClientAuthenticationDisabled', on: '$false', off: '$true', offText: 'SMTP AUTH is disabled' },
+    // An HVE account authenticates SMTP with the Exchange Online Mail.Send application permission, not
+    // SMTP.SendAsApp (docs/exchange-online-errors.md §10).
+    highVolume: { role: 'Mail.Send' },
   },
 } as const satisfies Record<Protocol, ProtocolDescriptor>;
-
-/**
- * A High Volume Email account authenticates SMTP with the Exchange Online Mail.Send application permission, not
- * SMTP.SendAsApp (docs/exchange-online-errors.md §10); its endpoint names this role.
- */
-export const HVE_SMTP_ROLE = 'Mail.Send';
 
 /** Every role some protocol needs, each once, in protocol order. */
 export const MAIL_ROLES: readonly string[] = [...new Set(Object.values(PROTOCOL).map((protocol) => protocol.role))];

@@ -6,6 +6,7 @@ import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } fro
 import { tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
 import type { ReasonCode } from '../core/reasons.js';
+import type { TokenResource } from '../core/clouds.js';
 
 // warn: worth the admin's attention, but the walk goes on (the server decides).
 export type Verdict = 'pass' | 'warn' | 'fail' | 'not_reached' | 'skipped';
@@ -24,7 +25,8 @@ export interface ChecklistInput {
   monitor: DiagnoseInput['monitor'];
   checks: readonly CheckKind[];
   credential: { ok: true; detail: string } | { ok: false; detail: string };
-  token?: { ok: true; claims: TokenClaims } | { ok: false; reason: ReasonCode; serverText?: string; diagnosis?: Diagnosis };
+  /** The token doctor obtained, and the service it was asked for (absent: Exchange Online). */
+  token?: { ok: true; claims: TokenClaims; resource?: TokenResource } | { ok: false; reason: ReasonCode; serverText?: string; diagnosis?: Diagnosis };
   results: Partial<Record<CheckKind, CheckResult>>;
   now: number;
 }
@@ -43,9 +45,9 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   };
 
   // Steps judged from the token alone get their fix here; protocol steps carry the runner's diagnosis.
-  const explain = (reason: ReasonCode, stage: Stage, claims?: TokenClaims) => ({
+  const explain = (reason: ReasonCode, stage: Stage, claims?: TokenClaims, resource?: TokenResource) => ({
     reason,
-    diagnosis: diagnose({ reason, stage, monitor: input.monitor, now: input.now, ...(claims ? { claims } : {}) }),
+    diagnosis: diagnose({ reason, stage, monitor: input.monitor, now: input.now, ...(claims ? { claims } : {}), ...(resource ? { resource } : {}) }),
   });
 
   add({
@@ -76,18 +78,19 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     });
 
   const claims = token?.ok ? token.claims : undefined;
+  const resource = (token?.ok ? token.resource : undefined) ?? 'exchange';
   const requiredRoles = [...new Set(input.checks.flatMap((check) => rolesOf(check, input.monitor.roles)))];
   if (claims) {
     // Audience and tenant come first: a token for another resource or tenant carries that resource's roles,
     // so judging consent from it would send the admin to the wrong fix.
-    const problems = tokenProblems(claims, { tenantId: input.monitor.tenantId, requiredRoles, now: input.now });
+    const problems = tokenProblems(claims, { tenantId: input.monitor.tenantId, resource, requiredRoles, now: input.now });
     const audience = problems.find((problem) => problem.reason !== 'role_missing');
     add({
       id: 'audience',
       title: 'Token audience, tenant and lifetime right',
       verdict: audience ? 'fail' : 'pass',
       detail: audience?.detail ?? `aud ${claims.aud ?? '?'}, tid ${claims.tid ?? '?'}`,
-      ...(audience ? explain(audience.reason, 'role', claims) : {}),
+      ...(audience ? explain(audience.reason, 'role', claims, resource) : {}),
     });
     // Evidence, not a gate: a role the token lacks may be granted in Exchange, so the protocol steps still run
     // and the server's answer decides.

@@ -1,3 +1,4 @@
+import { isAudienceOf, TOKEN_RESOURCE, type TokenResource } from '../core/clouds.js';
 import type { ReasonCode } from '../core/reasons.js';
 
 export interface TokenClaims {
@@ -66,22 +67,6 @@ export function isDecodeError(value: TokenClaims | { error: string }): value is 
   return 'error' in value;
 }
 
-// The resources Exchange accepts for IMAP/POP/SMTP XOAUTH2, worldwide and national clouds (docs/exchange-online-errors.md, "Token claims" and "National clouds"),
-// plus the Office 365 Exchange Online application ID that v2 tokens can carry as aud.
-const outlookAudiences: ReadonlySet<string> = new Set([
-  'https://outlook.office.com',
-  'https://outlook.office365.com',
-  'https://ps.outlook.com',
-  'https://outlook.office365.us',
-  'https://outlook-dod.office365.us',
-  'https://partner.outlook.cn',
-  '00000002-0000-0ff1-ce00-000000000000',
-]);
-
-export function isOutlookAudience(aud: string): boolean {
-  return outlookAudiences.has(aud.trim().toLowerCase().replace(/\/+$/, ''));
-}
-
 const guidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export function isGuid(value: string): boolean {
@@ -91,6 +76,8 @@ export function isGuid(value: string): boolean {
 export interface TokenExpectation {
   /** The configured tenant: a GUID or a domain name. Only a GUID can be compared with `tid`. */
   tenantId: string;
+  /** The service the token is for (the check descriptor's); a token for another fails on every server. */
+  resource: TokenResource;
   requiredRoles: string[];
   /** Wall time, epoch milliseconds. */
   now: number;
@@ -121,8 +108,8 @@ export function tokenProblems(claims: TokenClaims, expected: TokenExpectation): 
   const problems: TokenProblem[] = [];
   if (claims.aud === undefined) {
     problems.push({ reason: 'token_wrong_audience', detail: 'the token has no aud claim' });
-  } else if (!isOutlookAudience(claims.aud)) {
-    problems.push({ reason: 'token_wrong_audience', detail: `the token is for ${claims.aud}, not an Outlook resource` });
+  } else if (!isAudienceOf(claims.aud, expected.resource)) {
+    problems.push({ reason: 'token_wrong_audience', detail: `the token is for ${claims.aud}, not ${TOKEN_RESOURCE[expected.resource].label}` });
   }
 
   if (isGuid(expected.tenantId) && claims.tid?.toLowerCase() !== expected.tenantId.toLowerCase()) {

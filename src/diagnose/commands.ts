@@ -1,6 +1,6 @@
 import type { ResolvedMonitor, SmtpAuthorization } from '../config/types.js';
 import type { Protocol } from '../core/check.js';
-import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, type Cloud } from '../core/clouds.js';
+import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, resourceScope, type Cloud, type TokenResource } from '../core/clouds.js';
 import { PROTOCOL } from '../core/protocols.js';
 
 // The exact commands and URLs remediation prints, with the monitor's values filled in. Kept apart from the
@@ -77,14 +77,14 @@ function cloudOf(monitor: MonitorRef): Cloud {
   return monitor.cloud ?? cloudOfAuthorityHost(authorityHost(monitor));
 }
 
-/** The scope a monitor of this cloud requests by default: what a fix for a wrong scope or audience names. */
-export function outlookScope(monitor: MonitorRef): string {
-  return CLOUD_ENDPOINTS[cloudOf(monitor)].scope;
+/** The scope a monitor of this cloud requests by default for a resource: what a fix for a wrong scope or audience names. */
+export function scopeOf(monitor: MonitorRef, resource: TokenResource = 'exchange'): string {
+  return resourceScope(cloudOf(monitor), resource);
 }
 
 function consentScope(monitor: MonitorRef, protocol: Protocol | undefined): string {
   const mailboxScope = CLOUD_ENDPOINTS[cloudOf(monitor)].mailboxConsentScope;
-  return mailboxScope && protocol !== 'smtp' ? mailboxScope : outlookScope(monitor);
+  return mailboxScope && protocol !== 'smtp' ? mailboxScope : scopeOf(monitor);
 }
 
 /** The audience a federated assertion carries for this cloud (api://AzureADTokenExchange worldwide). */

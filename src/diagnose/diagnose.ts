@@ -7,6 +7,7 @@ import { remedies } from './remediation.js';
 import { backoffMsForReply, stripExchangeBracket } from './reply.js';
 import type { TokenErrorInput } from './token-errors.js';
 import type { Diagnosis } from '../core/result.js';
+import type { TokenResource } from '../core/clouds.js';
 
 export interface DiagnoseInput {
   reason: ReasonCode;
@@ -25,6 +26,8 @@ export interface DiagnoseInput {
   backoffMs?: number;
   /** Wall time in epoch ms for the expiry check, from the caller's clock (never the wall clock here). */
   now: number;
+  /** The service the token is for (the check descriptor's); absent: Exchange Online. */
+  resource?: TokenResource;
 }
 
 // Replies that say only "no": the token may be the cause, so what it shows is ruled out first (docs/exchange-online-errors.md, "Token claims").
@@ -43,6 +46,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
   const problems = input.claims
     ? tokenProblems(input.claims, {
         tenantId: input.monitor.tenantId,
+        resource: input.resource ?? 'exchange',
         requiredRoles: input.protocol ? [input.monitor.roles?.[input.protocol] ?? PROTOCOL[input.protocol].role] : [],
         now: input.now,
       })
@@ -60,6 +64,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     backoffMs: backoffOf(input, serverText),
     tokenError: input.tokenError,
     endpoint: input.endpoint,
+    resource: input.resource,
   });
 
   // Token findings only belong in the list when the diagnosis is about the token.

@@ -23,13 +23,14 @@ import {
   testServicePrincipalAuthorization,
   openIdConfigUrl,
   opensslCommand,
-  outlookScope,
+  scopeOf,
   tokenEndpoint,
   tokenExchangeAudience,
   type EndpointRef,
   type MonitorRef,
 } from './commands.js';
 import type { ReasonCode } from '../core/reasons.js';
+import { TOKEN_RESOURCE, type TokenResource } from '../core/clouds.js';
 import type { TokenErrorInput } from './token-errors.js';
 
 export interface RemedyContext {
@@ -45,6 +46,8 @@ export interface RemedyContext {
   backoffMs?: number;
   tokenError?: TokenErrorInput;
   endpoint?: EndpointRef;
+  /** The service the check's token is for; absent: Exchange Online. */
+  resource?: TokenResource;
 }
 
 export interface Remedy {
@@ -352,12 +355,12 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   token_invalid_scope: (c) => ({
     summary: `Entra ID rejected the requested scope for ${app(c)}${tokenRef(c)}`,
     candidates: ['a specific permission such as IMAP.AccessAsApp was requested instead of .default', 'Graph and Outlook scopes were mixed'],
-    fixes: [`Request exactly one scope: ${outlookScope(c.monitor)}`],
+    fixes: [`Request exactly one scope: ${scopeOf(c.monitor, c.resource)}`],
   }),
   token_invalid_resource: (c) => ({
     summary: `The resource in the requested scope does not exist in tenant ${c.monitor.tenantId}${tokenRef(c)}`,
     candidates: ['the scope host has a typo'],
-    fixes: [`Request exactly one scope: ${outlookScope(c.monitor)}`],
+    fixes: [`Request exactly one scope: ${scopeOf(c.monitor, c.resource)}`],
   }),
   token_certificate_invalid: (c) => ({
     summary: `Entra ID does not accept the certificate ${app(c)} signs with${tokenRef(c)}`,
@@ -479,11 +482,15 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     c.stage === 'role'
       ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) }
       : refusedWithoutRole(c),
-  token_wrong_audience: (c) => ({
-    summary: `The token is for the wrong resource: ${c.detail ?? 'its aud is not an Outlook resource'}`,
-    candidates: ['a Graph scope (https://graph.microsoft.com/.default) was requested'],
-    fixes: [`Request exactly one scope: ${outlookScope(c.monitor)}`],
-  }),
+  token_wrong_audience: (c) => {
+    const wanted = c.resource ?? 'exchange';
+    const others = (Object.keys(TOKEN_RESOURCE) as TokenResource[]).filter((resource) => resource !== wanted);
+    return {
+      summary: `The token is for the wrong resource: ${c.detail ?? `its aud is not ${TOKEN_RESOURCE[wanted].label}`}`,
+      candidates: others.map((other) => `a ${TOKEN_RESOURCE[other].label} scope (${scopeOf(c.monitor, other)}) was requested`),
+      fixes: [`Request exactly one scope: ${scopeOf(c.monitor, wanted)}`],
+    };
+  },
   token_wrong_tenant: (c) => ({
     summary: `The token comes from another tenant: ${c.detail ?? `its tid is not ${c.monitor.tenantId}`}`,
     candidates: ['the authority or tenantId points at a different directory than the mailbox'],

@@ -4,7 +4,6 @@ import { pop3Probe } from './pop3.js';
 import { roundtripProbe } from './roundtrip.js';
 import { smtpProbe } from './smtp.js';
 import type { CheckKind } from '../core/check.js';
-import { byCheck, requiredRoles } from '../core/checks.js';
 import type { ProbeFn } from './types.js';
 
 /**
@@ -17,6 +16,3 @@ export const PROBES = {
   pop3: pop3Probe,
   roundtrip: roundtripProbe,
 } satisfies Record<CheckKind, ProbeFn>;
-
-/** The Exchange Online application roles (token `roles` claim) each check needs, all of them, from its descriptor. */
-export const REQUIRED_ROLE: Record<CheckKind, readonly string[]> = byCheck(requiredRoles);

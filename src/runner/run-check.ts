@@ -1,14 +1,14 @@
 import { probeMailOf } from '../config/defaults.js';
 import type { ProbeMailSettings, ResolvedMonitor } from '../config/types.js';
-import type { TokenProvider } from '../auth/token-provider.js';
+import { scopeFor, type TokenProvider } from '../auth/token-provider.js';
 import { isCertain, tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { monitorRef } from '../diagnose/commands.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
 import type { ProbeIdKeyring, ProbeMailPolicy } from '../probes/probe-mail.js';
 import type { CheckKind } from '../core/check.js';
-import { CHECK } from '../core/checks.js';
-import { PROTOCOL } from '../core/protocols.js';
+import { CHECK, requiredRoles } from '../core/checks.js';
+import { byProtocol, PROTOCOL } from '../core/protocols.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn, Transcript } from '../probes/types.js';
@@ -21,7 +21,6 @@ export interface CheckDeps {
   tokens: TokenProvider;
   clock: Clock;
   probes: Readonly<Partial<Record<CheckKind, ProbeFn>>>;
-  requiredRoles: Readonly<Record<CheckKind, readonly string[]>>;
   /** The keyring in a key file (read or created once), which signs and verifies probe ids. */
   probeIds(keyFile: string): ProbeIdKeyring;
   /** Probe messages sent per mailbox, shared by every check the process runs. */
@@ -57,6 +56,7 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
   const started = deps.clock.monotonic();
   const identity = { monitor: monitor.name, tenant: monitor.tenant.key, mailbox: monitor.mailbox, check };
   const maxBackoffSeconds = SERVER_BACKOFF_INTERVALS * monitor.intervalSeconds;
+  const { resource } = CHECK[check];
   const finish = (raw: ProbeOutcome, claims?: TokenClaims, retryAfterSeconds?: number): CheckResult => {
     const outcome = maskOutcome(raw, deps.redact);
     const result: CheckResult = {
@@ -77,6 +77,7 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
         ...(outcome.failure.serverText !== undefined ? { serverText: outcome.failure.serverText } : {}),
         ...(claims ? { claims } : {}),
         monitor: monitorRef(monitor),
+        resource,
       });
       result.diagnosis = { ...maskDiagnosis(diagnosis, deps.redact), protocol, cloud: monitor.tenant.cloud };
       result.reason = result.diagnosis.reason;
@@ -113,9 +114,12 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
   const deadline = setTimeout(() => controller.abort(), timeoutMs);
   let outcomeSteps: readonly StepTiming[] = [];
   try {
-    transcript.note(`token: client credentials for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}`);
+    const scope = scopeFor(monitor.tenant, resource);
+    transcript.note(
+      `token: client credentials for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}, scope ${scope}`,
+    );
     const tokenStart = deps.clock.monotonic();
-    const token = await untilAborted(deps.tokens.getToken(monitor.tenant, undefined, { maxWaitMs: maxBackoffSeconds * 1000 }), controller.signal, () => ({
+    const token = await untilAborted(deps.tokens.getToken(monitor.tenant, scope, { maxWaitMs: maxBackoffSeconds * 1000 }), controller.signal, () => ({
       ok: false as const,
       failure: { stage: 'token' as const, reason: 'timeout' as const, message: 'no token before the check deadline' },
     }));
@@ -130,11 +134,12 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
 
     // The token is evidence, not a gate: only what fails on every server stops the check here. A missing role
     // goes to the server, which may hold a grant the token does not show (Exchange RBAC for Applications).
-    // deps.requiredRoles follows the descriptor's protocol order; an endpoint naming its own role (HVE's Mail.Send) replaces that protocol's.
-    const required = CHECK[check].protocols.map(
-      (protocol, index) => monitor.endpoints[protocol].role ?? deps.requiredRoles[check][index] ?? PROTOCOL[protocol].role,
+    // An endpoint naming its own role (HVE's Mail.Send) replaces that protocol's.
+    const required = requiredRoles(
+      check,
+      byProtocol((protocol) => monitor.endpoints[protocol].role),
     );
-    const problems = tokenProblems(token.claims, { tenantId: monitor.tenant.tenantId, requiredRoles: [...required], now: deps.clock.now() });
+    const problems = tokenProblems(token.claims, { tenantId: monitor.tenant.tenantId, resource, requiredRoles: required, now: deps.clock.now() });
     const problem = problems.find(isCertain);
     if (problem) {
       transcript.note(`token: ${problem.detail}; the mail server is not contacted`);

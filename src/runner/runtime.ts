@@ -1,6 +1,6 @@
 import { MsalTokenProvider, type TokenEvents } from '../auth/token-provider.js';
 import type { Redactor } from '../log/redact.js';
-import { PROBES, REQUIRED_ROLE } from '../probes/registry.js';
+import { PROBES } from '../probes/registry.js';
 import type { Clock } from '../core/clock.js';
 import { probeIdKeyrings } from '../probes/probe-mail.js';
 import type { CheckDeps } from './run-check.js';
@@ -30,7 +30,6 @@ export function createRuntime(options: { clock: Clock; redactor: Redactor; event
       tokens,
       clock: options.clock,
       probes: PROBES,
-      requiredRoles: REQUIRED_ROLE,
       probeIds: probeIdKeyrings(),
       sendBudget: new SendBudget(options.clock),
       redact: (text) => options.redactor.redact(text),

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { MsalTokenProvider, type TokenResult } from '../../src/auth/token-provider.js';
+import { MsalTokenProvider, scopeFor, type TokenResult } from '../../src/auth/token-provider.js';
 import type { ResolvedTenant } from '../../src/config/types.js';
 import type { ReasonCode } from '../../src/core/reasons.js';
 import { systemClock } from '../../src/core/clock.js';
@@ -101,6 +101,28 @@ describe('token provider against the Entra emulator', () => {
       events.filter((e) => e.tenant === t.key).map((e) => e.result),
       ['success'],
     );
+  });
+
+  test('one token request per app and resource: Exchange and Graph checks of one app share a token per resource', async () => {
+    const tokens = provider();
+    const t = tenant();
+    const other = tenant();
+    const before = entra.tokenRequests();
+    const asks = (tenantOf: ResolvedTenant, n: number) =>
+      Array.from({ length: n }, (_, i) => tokens.getToken(tenantOf, scopeFor(tenantOf, i % 2 === 0 ? 'exchange' : 'graph')));
+    const results = await Promise.all([...asks(t, 20), ...asks(other, 4)]);
+    const again = await Promise.all([...asks(t, 4), ...asks(other, 4)]);
+    const audiences = [...results, ...again].map((result) => (result.ok ? result.claims.aud : `failed: ${result.failure.reason}`));
+    assert.deepEqual(
+      [...new Set(audiences)].sort(),
+      ['https://graph.microsoft.com', 'https://outlook.office.com'],
+      'each resource got its own token, and no ask failed',
+    );
+    assert.equal(entra.tokenRequests() - before, 4, 'two apps (tenant entries) x two resources');
+    assert.equal(tokens.requestCount(t), 2);
+    assert.equal(tokens.requestCount(other), 2);
+    assert.equal(scopeFor(t, 'graph'), 'https://graph.microsoft.com/.default');
+    assert.equal(scopeFor({ ...t, scope: 'https://ps.outlook.com/.default' }, 'exchange'), 'https://ps.outlook.com/.default', 'a tenant’s own Exchange scope');
   });
 
   test('two scopes of one app asked at once are each judged on their own answer', async () => {

@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decodeAccessToken, isDecodeError, isOutlookAudience, tokenProblems, type TokenClaims } from '../../src/diagnose/claims.js';
+import { decodeAccessToken, isDecodeError, tokenProblems, type TokenClaims } from '../../src/diagnose/claims.js';
+import { isAudienceOf } from '../../src/core/clouds.js';
 
 const TENANT = '11111111-2222-3333-4444-555555555555';
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 0);
@@ -64,8 +65,8 @@ describe('decodeAccessToken', () => {
   });
 });
 
-describe('isOutlookAudience', () => {
-  test('accepts Outlook resources with or without trailing slash, in all clouds', () => {
+describe('isAudienceOf', () => {
+  test('accepts Exchange Online resources with or without trailing slash, in all clouds', () => {
     for (const aud of [
       'https://outlook.office.com',
       'https://outlook.office365.com/',
@@ -75,23 +76,32 @@ describe('isOutlookAudience', () => {
       'https://partner.outlook.cn',
       '00000002-0000-0ff1-ce00-000000000000',
     ]) {
-      assert.ok(isOutlookAudience(aud), aud);
+      assert.ok(isAudienceOf(aud, 'exchange'), aud);
+      assert.ok(!isAudienceOf(aud, 'graph'), aud);
     }
   });
-  test('rejects Graph and look-alikes', () => {
+  test('accepts Microsoft Graph in all clouds for a Graph token only', () => {
     for (const aud of [
       'https://graph.microsoft.com',
+      'https://graph.microsoft.us/',
+      'https://dod-graph.microsoft.us',
+      'https://microsoftgraph.chinacloudapi.cn',
       '00000003-0000-0000-c000-000000000000',
-      'https://outlook.office365.com.evil.example',
-      'outlook.office365.com',
     ]) {
-      assert.ok(!isOutlookAudience(aud), aud);
+      assert.ok(isAudienceOf(aud, 'graph'), aud);
+      assert.ok(!isAudienceOf(aud, 'exchange'), aud);
+    }
+  });
+  test('rejects look-alikes', () => {
+    for (const aud of ['https://outlook.office365.com.evil.example', 'outlook.office365.com', 'https://graph.microsoft.com.evil.example']) {
+      assert.ok(!isAudienceOf(aud, 'exchange'), aud);
+      assert.ok(!isAudienceOf(aud, 'graph'), aud);
     }
   });
 });
 
 describe('tokenProblems', () => {
-  const expected = { tenantId: TENANT, requiredRoles: ['IMAP.AccessAsApp'], now: NOW };
+  const expected = { tenantId: TENANT, resource: 'exchange' as const, requiredRoles: ['IMAP.AccessAsApp'], now: NOW };
 
   test('a good token has no problems', () => {
     assert.deepEqual(tokenProblems(goodClaims(), expected), []);
@@ -112,7 +122,15 @@ describe('tokenProblems', () => {
       tokenProblems(graph, expected).map((p) => p.reason),
       ['token_wrong_audience', 'role_missing'],
     );
-    assert.equal(tokenProblems(graph, expected)[0]?.detail, 'the token is for https://graph.microsoft.com, not an Outlook resource');
+    assert.equal(tokenProblems(graph, expected)[0]?.detail, 'the token is for https://graph.microsoft.com, not Exchange Online');
+  });
+
+  test('a check on Graph accepts a Graph token and refuses an Exchange one', () => {
+    const onGraph = { ...expected, resource: 'graph' as const, requiredRoles: ['Mail.Send'] };
+    assert.deepEqual(tokenProblems(goodClaims({ aud: 'https://graph.microsoft.us', roles: ['Mail.Send'] }), onGraph), []);
+    assert.deepEqual(tokenProblems(goodClaims({ roles: ['Mail.Send'] }), onGraph), [
+      { reason: 'token_wrong_audience', detail: 'the token is for https://ps.outlook.com, not Microsoft Graph' },
+    ]);
   });
 
   test('tenant compared only when configured as a GUID, case-insensitively', () => {

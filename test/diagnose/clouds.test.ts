@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { PROTOCOLS, STAGES } from '../../src/core/check.js';
-import { CLOUD_ENDPOINTS, CLOUDS, type Cloud } from '../../src/core/clouds.js';
+import { CLOUD_ENDPOINTS, CLOUDS, resourceScope, type Cloud } from '../../src/core/clouds.js';
 import { REASONS } from '../../src/core/reasons.js';
 import { monitorRef } from '../../src/diagnose/commands.js';
 import { diagnose } from '../../src/diagnose/diagnose.js';
@@ -21,15 +21,16 @@ function monitorIn(cloud: Cloud) {
   return monitor;
 }
 
+function namesOf(cloud: Cloud): string[] {
+  const endpoints = CLOUD_ENDPOINTS[cloud];
+  return [endpoints.authorityHost, resourceScope(cloud, 'exchange'), endpoints.mailHost, endpoints.smtpHost, endpoints.resources.graph.uri];
+}
+
 /** Every host and scope of the clouds whose values differ from `cloud`'s. */
 function foreignNames(cloud: Cloud): string[] {
-  const own = CLOUD_ENDPOINTS[cloud];
-  const ownNames = new Set([own.authorityHost, own.scope, own.mailHost, own.smtpHost, own.graph]);
+  const ownNames = new Set(namesOf(cloud));
   return CLOUDS.filter((other) => other !== cloud)
-    .flatMap((other) => {
-      const endpoints = CLOUD_ENDPOINTS[other];
-      return [endpoints.authorityHost, endpoints.scope, endpoints.mailHost, endpoints.smtpHost, endpoints.graph];
-    })
+    .flatMap(namesOf)
     .filter((name) => !ownNames.has(name));
 }
 
@@ -41,13 +42,13 @@ describe('fix texts name the monitor’s own cloud', () => {
     test(`${cloud}: scope, consent URL and mail hosts are the ones the monitor uses`, () => {
       const monitor = monitorIn(cloud);
       const own = CLOUD_ENDPOINTS[cloud];
-      assert.equal(monitor.tenant.scope, own.scope);
+      assert.equal(monitor.tenant.scope, resourceScope(cloud, 'exchange'));
       assert.equal(monitor.endpoints.imap.host, own.mailHost);
       assert.equal(monitor.endpoints.smtp.host, own.smtpHost);
       const ref = monitorRef(monitor);
 
       const scope = diagnose({ reason: 'token_invalid_scope', stage: 'token', monitor: ref, now: NOW });
-      assert.deepEqual(scope.fixes, [`Request exactly one scope: ${own.scope}`]);
+      assert.deepEqual(scope.fixes, [`Request exactly one scope: ${resourceScope(cloud, 'exchange')}`]);
 
       const consent = diagnose({ reason: 'role_missing', stage: 'role', protocol: 'smtp', monitor: ref, now: NOW });
       assert.equal(

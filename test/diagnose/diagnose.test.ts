@@ -196,7 +196,7 @@ describe('diagnose: generic rejections', () => {
     assert.equal(d.reason, 'token_wrong_audience');
     assert.deepEqual(d.candidates, [
       'the token lacks IMAP.AccessAsApp (roles: Mail.Read)',
-      'a Graph scope (https://graph.microsoft.com/.default) was requested',
+      'a Microsoft Graph scope (https://graph.microsoft.com/.default) was requested',
     ]);
     assert.deepEqual(d.fixes, ['Request exactly one scope: https://outlook.office.com/.default']);
   });

@@ -11,7 +11,6 @@ import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import { buildReport, reportChecks } from '../../src/history/report.js';
 import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
-import { REQUIRED_ROLE } from '../../src/probes/registry.js';
 import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 import { MemoryLogger } from '../alerting/support.js';
@@ -76,7 +75,6 @@ test('the SLA report prints each incident’s fix for its own tenant’s cloud, 
         failure: { stage: 'connect', protocol: 'imap', reason: 'connect_refused', message: 'ECONNREFUSED' },
       }),
     },
-    requiredRoles: REQUIRED_ROLE,
     probeIds: probeIdKeyrings(),
     sendBudget: new SendBudget(clock),
     redact: (text) => text,

@@ -6,7 +6,6 @@ import type { ResolvedMonitor, ResolvedTenant } from '../../src/config/types.js'
 import { Secret } from '../../src/core/secret.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
 import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
-import { REQUIRED_ROLE } from '../../src/probes/registry.js';
 import { runCheck, SERVER_BACKOFF_INTERVALS, type CheckDeps } from '../../src/runner/run-check.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 import { statusOf } from '../../src/core/status.js';
@@ -94,7 +93,6 @@ describe('a server asking for a long backoff', () => {
           },
         }),
       },
-      requiredRoles: REQUIRED_ROLE,
       probeIds: probeIdKeyrings(),
       sendBudget: new SendBudget(clock),
       redact: (text) => text,

@@ -11,7 +11,7 @@ import type { ResolvedMonitor } from '../../src/config/types.js';
 import { decodeAccessToken, isDecodeError } from '../../src/diagnose/claims.js';
 import { sweepingAfter } from '../../src/probes/cleanup.js';
 import { Redactor } from '../../src/log/redact.js';
-import { PROBES, REQUIRED_ROLE } from '../../src/probes/registry.js';
+import { PROBES } from '../../src/probes/registry.js';
 import { roundtripProbe } from '../../src/probes/roundtrip.js';
 import { smtpProbe } from '../../src/probes/smtp.js';
 import type { ProbeContext, Transcript } from '../../src/probes/types.js';
@@ -95,7 +95,6 @@ function checkDeps(clock: Clock = systemClock): CheckDeps {
     tokens,
     clock,
     probes: PROBES,
-    requiredRoles: REQUIRED_ROLE,
     probeIds: probeIdKeyrings(),
     sendBudget: new SendBudget(clock),
     redact: (text) => new Redactor().redact(text),

@@ -5,7 +5,6 @@ import type { ProbeOutcome } from '../../src/core/outcome.js';
 import { Secret } from '../../src/core/secret.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
 import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
-import { REQUIRED_ROLE } from '../../src/probes/registry.js';
 import { Agent } from '../../src/runner/agent.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 import { MemoryLogger } from '../alerting/support.js';
@@ -36,7 +35,6 @@ test('a check still running when a reload removes its monitor leaves no series a
       tokens: { getToken: async () => ({ ok: true, token: new Secret('token'), claims, expiresAt: now + 3_600_000 }) },
       clock,
       probes: { imap: () => new Promise<ProbeOutcome>((resolve) => finish.push(resolve)) },
-      requiredRoles: REQUIRED_ROLE,
       probeIds: probeIdKeyrings(),
       sendBudget: new SendBudget(clock),
       redact: (text) => text,

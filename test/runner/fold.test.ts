@@ -12,7 +12,6 @@ import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import { MailprobeMetrics } from '../../src/metrics/metrics.js';
 import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
-import { REQUIRED_ROLE } from '../../src/probes/registry.js';
 import { Agent } from '../../src/runner/agent.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 import { MemoryLogger } from '../alerting/support.js';
@@ -51,7 +50,6 @@ test('one failing result moves metrics, alert state, history row and status boar
           failure: { stage: 'auth', protocol: 'imap', reason: 'auth_failed', serverText: 'A1 NO AUTHENTICATE failed.', message: 'refused' },
         }),
       },
-      requiredRoles: REQUIRED_ROLE,
       probeIds: probeIdKeyrings(),
       sendBudget: new SendBudget(clock),
       redact: (text) => text,

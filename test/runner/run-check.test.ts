@@ -5,11 +5,12 @@ import type { ResolvedMonitor } from '../../src/config/types.js';
 import type { ProbeOutcome } from '../../src/core/outcome.js';
 import { Secret } from '../../src/core/secret.js';
 import { probeIdKeyrings } from '../../src/probes/probe-mail.js';
-import { REQUIRED_ROLE } from '../../src/probes/registry.js';
 import type { ProbeContext } from '../../src/probes/types.js';
 import type { CheckResult } from '../../src/core/result.js';
 import type { TokenClaims } from '../../src/diagnose/claims.js';
 import { runCheck, type CheckDeps } from '../../src/runner/run-check.js';
+import { scopeFor } from '../../src/auth/token-provider.js';
+import { CHECK } from '../../src/core/checks.js';
 import { SendBudget } from '../../src/runner/send-budget.js';
 
 // The runner owns the deadline: whatever a probe does, its result is there by the deadline plus the half second
@@ -36,7 +37,6 @@ function deps(imap: (context: ProbeContext) => Promise<ProbeOutcome>, claimed: P
     tokens: { getToken: async () => ({ ok: true, token: new Secret('token'), claims, expiresAt: NOW + 3_600_000 }) },
     clock,
     probes: { imap },
-    requiredRoles: REQUIRED_ROLE,
     probeIds: probeIdKeyrings(),
     sendBudget: new SendBudget(clock),
     redact: (text) => text,
@@ -133,6 +133,24 @@ describe('what the token shows', () => {
     assert.ok(result.diagnosis?.fixes.some((fix) => fix.startsWith('Add-MailboxPermission -Identity probe@contoso.com')));
     assert.ok(result.diagnosis?.fixes.some((fix) => /up to an hour/.test(fix)));
     assert.equal(result.authorisation, undefined);
+  });
+
+  test('the token is asked for the resource the check descriptor names, in the tenant’s cloud', async () => {
+    const asked: Array<string | undefined> = [];
+    const base = deps(passing);
+    const recording: CheckDeps = {
+      ...base,
+      tokens: { getToken: (tenant, scope, options) => (asked.push(scope), base.tokens.getToken(tenant, scope, options)) },
+    };
+    const m = monitor();
+    const result = await runCheck(recording, m, 'imap');
+    assert.equal(result.outcome.ok, true);
+    assert.equal(CHECK.imap.resource, 'exchange');
+    assert.deepEqual(asked, [scopeFor(m.tenant, CHECK.imap.resource)]);
+    assert.deepEqual(asked, ['https://outlook.office.com/.default']);
+    const ownScope = { ...m, tenant: { ...m.tenant, scope: 'https://ps.outlook.com/.default' } };
+    await runCheck(recording, ownScope, 'imap');
+    assert.equal(asked[1], 'https://ps.outlook.com/.default', 'a tenant’s own Exchange scope is the one asked');
   });
 
   for (const [name, claimed, reason] of [
