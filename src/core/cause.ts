@@ -22,6 +22,17 @@ export function isCause(value: string): value is Cause {
   return (CAUSES as readonly string[]).includes(value);
 }
 
+export type ProtocolCause = `protocol:${Protocol}`;
+
+export function isProtocolCause(cause: Cause): cause is ProtocolCause {
+  return cause.startsWith('protocol:');
+}
+
+/** The protocol a `protocol:<p>` cause names. */
+export function causeProtocol(cause: ProtocolCause): Protocol {
+  return cause.slice('protocol:'.length) as Protocol;
+}
+
 /** What one failed check says on its own, before the monitor's other checks are weighed. */
 export type Evidence =
   /** No token for this path (Entra refused, or the token lacks what the path needs). */

@@ -1,3 +1,4 @@
+import type { Cause } from './cause.js';
 import { backoffUntil, type CheckIdentity } from './result.js';
 import type { ResultEvent } from './state.js';
 
@@ -10,6 +11,8 @@ export interface CheckStatus extends CheckIdentity {
   lastSuccessAt?: string;
   /** The latest run's server asked to wait: no run before this time (capped at three intervals). */
   backingOffUntil?: string;
+  /** The monitor's cause while one of its checks fails (core/cause.ts), the same on each of its checks' entries. */
+  cause?: Cause;
   last?: {
     at: string;
     durationSeconds: number;
@@ -27,7 +30,7 @@ export interface CheckStatus extends CheckIdentity {
 }
 
 /** The board's entry for a result and the state it folded into; history stores the same entry for restarts. */
-export function statusOf({ result, state }: ResultEvent): CheckStatus {
+export function statusOf({ result, state, cause }: ResultEvent): CheckStatus {
   const failure = result.outcome.failure;
   const iso = (ms: number): string => new Date(ms).toISOString();
   const until = backoffUntil(result);
@@ -41,6 +44,7 @@ export function statusOf({ result, state }: ResultEvent): CheckStatus {
     consecutiveFailures: state.consecutiveFailures,
     ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: iso(state.lastSuccessAt) } : {}),
     ...(until !== undefined ? { backingOffUntil: iso(until) } : {}),
+    ...(cause !== undefined ? { cause } : {}),
     last: {
       at: iso(result.startedAt),
       durationSeconds: result.durationSeconds,

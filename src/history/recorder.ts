@@ -6,6 +6,7 @@ import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { checkKey, type CheckState, type OpenIncident, type ResultEvent } from '../core/state.js';
 import { statusOf, type CheckStatus } from '../core/status.js';
+import { isCause } from '../core/cause.js';
 import { DAY_MS } from './calendar.js';
 import { bucketOf, coveredUntil, splitSpan, startOfUtcMonth } from './spans.js';
 import {
@@ -194,7 +195,8 @@ export class HistoryRecorder {
     await this.flush();
   }
 
-  #record({ result, state, previous }: ResultEvent, intervalS: number): void {
+  #record(event: ResultEvent, intervalS: number): void {
+    const { result, state, previous } = event;
     const key = checkKey(result);
     const t = result.startedAt;
     const accounting = this.#accounting.get(key);
@@ -259,7 +261,7 @@ export class HistoryRecorder {
       consecutiveFailures: state.consecutiveFailures,
       ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: state.lastSuccessAt } : {}),
       ...(state.incident ? { openIncidentAt: state.incident.startedAt } : {}),
-      status: JSON.stringify(statusOf({ result, state })),
+      status: JSON.stringify(statusOf(event)),
     });
     this.#bound();
   }
@@ -445,5 +447,6 @@ function parseStatus(state: CheckStateRow): CheckStatus {
     ...(saved.since !== undefined ? { since: saved.since } : {}),
     ...(state.lastSuccessAt !== undefined ? { lastSuccessAt: new Date(state.lastSuccessAt).toISOString() } : {}),
     ...(saved.last ? { last: saved.last } : {}),
+    ...(!state.lastOk && typeof saved.cause === 'string' && isCause(saved.cause) ? { cause: saved.cause } : {}),
   };
 }

@@ -1,3 +1,4 @@
+import type { Cause } from '../core/cause.js';
 import type { CheckIdentity } from '../core/result.js';
 import { checkKey, type ResultEvent } from '../core/state.js';
 import { statusOf, type CheckStatus } from '../core/status.js';
@@ -16,6 +17,8 @@ type StoredStatus = Omit<CheckStatus, 'last'> & { last?: Omit<LastRun, 'steps'> 
 /** The latest result of every check, as /api/status and `doctor` show it. Holds no tokens or secrets. */
 export class StatusBoard {
   readonly #entries = new Map<string, StoredStatus>();
+  /** Each failing monitor's cause as of its latest result, shown on every entry of the monitor. */
+  readonly #causes = new Map<string, Cause>();
 
   expect(jobs: readonly Job[]): void {
     for (const job of jobs) {
@@ -33,11 +36,16 @@ export class StatusBoard {
 
   update(event: ResultEvent): void {
     this.#entries.set(checkKey(event.result), stored(statusOf(event)));
+    if (event.cause === undefined) this.#causes.delete(event.result.monitor);
+    else this.#causes.set(event.result.monitor, event.cause);
   }
 
   /** Entries saved before a restart (history store), shown until each check runs again. */
   restore(entries: readonly CheckStatus[]): void {
-    for (const entry of entries) this.#entries.set(checkKey(entry), stored(entry));
+    for (const entry of entries) {
+      this.#entries.set(checkKey(entry), stored(entry));
+      if (entry.cause !== undefined) this.#causes.set(entry.monitor, entry.cause);
+    }
   }
 
   keys(): string[] {
@@ -49,16 +57,24 @@ export class StatusBoard {
     return entry && { monitor: entry.monitor, tenant: entry.tenant, mailbox: entry.mailbox, check: entry.check };
   }
 
+  /** A removed check's monitor shows no cause until a check it keeps runs again: the cause may have been that check's. */
   remove(key: string): void {
+    const entry = this.#entries.get(key);
     this.#entries.delete(key);
+    if (entry) this.#causes.delete(entry.monitor);
   }
 
   list(): CheckStatus[] {
-    return Array.from(this.#entries.values(), expanded);
+    return Array.from(this.#entries.values(), (entry) => {
+      const status = expanded(entry);
+      const cause = this.#causes.get(entry.monitor);
+      return cause === undefined ? status : { ...status, cause };
+    });
   }
 }
 
-function stored(status: CheckStatus): StoredStatus {
+// The cause is the monitor's, kept once per monitor, not on each entry.
+function stored({ cause: _monitors, ...status }: CheckStatus): StoredStatus {
   if (!status.last) return status as StoredStatus;
   return { ...status, last: { ...status.last, steps: status.last.steps.map(({ step, seconds }) => `${step} ${seconds}`).join(' ') } };
 }

@@ -13,7 +13,7 @@ import { StatusBoard } from '../../src/runner/status.js';
 import { MemoryHistory } from '../support/memory-history.js';
 import type { CheckResult } from '../../src/core/result.js';
 import type { ResultEvent } from '../../src/core/state.js';
-import { folding } from '../support/fold.js';
+import { attributing } from '../support/fold.js';
 
 // A fixed instant: nothing here may depend on the calendar (the unit tests run under faketime too).
 const NOW = Date.parse('2031-05-14T12:00:00Z');
@@ -46,7 +46,7 @@ interface Fixture {
 
 function fixture(loaded = config(), options: { history?: boolean; incidents?: IncidentSummary[] } = {}): Fixture {
   const board = new StatusBoard();
-  const fold = folding();
+  const fold = attributing();
   const jobs = jobsOf(loaded.monitors);
   board.expect(jobs);
   for (const job of jobs) {
@@ -138,6 +138,12 @@ describe('the public status page', () => {
     assert.match(page.body, /<h3 id="h-helpdesk">Helpdesk mail<\/h3>/);
     assert.match(page.body, /<h3 id="h-scanner">scanner<\/h3>/, 'without displayName the monitor name is shown');
     assert.match(page.body, /Sending with SMTP AUTH is turned off for the organisation\./);
+    // the monitor's cause, weighed over its checks, in plain words and without its code
+    assert.match(
+      page.body,
+      /<p class="cause fail">Sending with SMTP AUTH is turned off or blocked by a policy: the problem is that setting, not the mailbox\.<\/p>/,
+    );
+    assert.doesNotMatch(page.body, /cause smtp_auth_gate/);
     assert.match(page.body, /1 of 3 checks failing/);
     assert.match(page.body, /for 5 min · since <time datetime="2031-05-14T11:55:00.000Z">11:55 UTC<\/time>/);
     const bars = [...page.body.matchAll(/<ol class="bars"[^>]*>(.*?)<\/ol>/g)].map((match) => (match[1] ?? '').match(/<li /g)?.length);
@@ -282,6 +288,7 @@ describe('the detailed status page', () => {
     assert.ok(!page.body.includes('<script>'), 'server text never becomes markup');
     assert.equal(page.body.split('535 5.7.139').length - 1, 1, "the server's words once, not again inside the summary");
     assert.match(page.body, /Ops only/, 'non-public monitors are in the detailed view');
+    assert.match(page.body, /<p class="cause fail">Sending with SMTP AUTH .*<code>cause smtp_auth_gate<\/code><\/p>/);
   });
 });
 

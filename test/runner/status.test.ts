@@ -53,3 +53,23 @@ test('restored entries come back unchanged, with and without a last run', () => 
   board.restore([withRun, pending]);
   assert.deepEqual(board.list(), [withRun, pending]);
 });
+
+test("every entry of a failing monitor carries the monitor's latest cause; none once it passes", () => {
+  const board = new StatusBoard();
+  const fold = folding();
+  const imap = (ok: boolean, at: number): CheckResult => ({ ...result(ok, at), check: 'imap' });
+  board.update(fold(imap(true, Date.UTC(2030, 0, 1))));
+  board.update({ ...fold(result(false, Date.UTC(2030, 0, 1, 0, 1))), cause: 'protocol:smtp' });
+  assert.deepEqual(
+    board.list().map((entry) => [entry.check, entry.cause]),
+    [
+      ['imap', 'protocol:smtp'],
+      ['smtp', 'protocol:smtp'],
+    ],
+  );
+  board.update(fold(result(true, Date.UTC(2030, 0, 1, 0, 2))));
+  assert.deepEqual(
+    board.list().map((entry) => entry.cause),
+    [undefined, undefined],
+  );
+});

@@ -1,11 +1,23 @@
 import type { CheckResult } from '../../src/core/result.js';
 import { checkKey, foldInto, type CheckState, type ResultEvent } from '../../src/core/state.js';
 import type { HistoryRecorder, RestoredCheck } from '../../src/history/recorder.js';
+import { MonitorCauses } from '../../src/runner/causes.js';
 
 /** Folds results the way the agent does, for tests that feed a consumer by hand: one state per check. */
 export function folding(saved: ReadonlyMap<string, CheckState> = new Map()): (result: CheckResult) => ResultEvent {
   const states = new Map(saved);
   return (result) => foldInto(states, result);
+}
+
+/** Folds and attributes results the way the agent does: each event carries its monitor's cause. */
+export function attributing(): (result: CheckResult) => ResultEvent {
+  const fold = folding();
+  const causes = new MonitorCauses();
+  return (result) => {
+    const event = fold(result);
+    const cause = causes.observe(result);
+    return cause === undefined ? event : { ...event, cause };
+  };
 }
 
 const recorderFolds = new WeakMap<HistoryRecorder, (result: CheckResult) => ResultEvent>();

@@ -26,6 +26,7 @@ import {
   type StatusView,
 } from './model.js';
 import { CHECK_LABELS, duration, percent, plainReason, STATE_LABELS, utc, utcSince } from './words.js';
+import { plainCause } from '../../diagnose/plain-words.js';
 
 export const STATUS_PATHS = {
   public: '/status',
@@ -171,8 +172,16 @@ function monitorCard(row: MonitorRow, context: RowContext): Html {
   const monitor = row.monitor;
   const identity = context.view === 'detail' ? html`<span class="meta">${monitor.name} · ${monitor.mailbox} · tenant ${monitor.tenant}</span>` : '';
   return html`<article class="monitor" id="m-${monitor.name}" aria-labelledby="h-${monitor.name}"><header><h3 id="h-${monitor.name}">${monitor.label}</h3>${identity}</header>
-${join(row.checks.map((check) => checkBlock(row, check, context)))}</article>
+${causeLine(row, context)}${join(row.checks.map((check) => checkBlock(row, check, context)))}</article>
 `;
+}
+
+// The monitor's cause, weighed over all its checks (core/cause.ts): the first thing to read on a failing monitor.
+function causeLine(row: MonitorRow, context: RowContext): Html | '' {
+  const cause = row.state === 'fail' && context.showReasons ? row.checks.find((check) => check.status.cause !== undefined)?.status.cause : undefined;
+  if (cause === undefined) return '';
+  const code = context.view === 'detail' ? html` <code>cause ${cause}</code>` : '';
+  return html`<p class="cause fail">${plainCause(cause)}${code}</p>`;
 }
 
 function checkBlock(row: MonitorRow, check: CheckRow, context: RowContext): Html {

@@ -57,8 +57,8 @@ h3 { font-size: 1.05rem; margin: 0; }
 .pill.ok { background: var(--ok-soft); border-color: var(--ok); }
 .pill.fail { background: var(--fail-soft); border-color: var(--fail); }
 .pill.unknown { background: var(--unknown-soft); border-color: var(--unknown); border-style: dashed; }
-.reason { margin: .35rem 0; }
-.reason.fail::before { content: ""; display: inline-block; width: .25rem; height: 1em; background: var(--fail); margin-right: .4rem; vertical-align: -.1em; }
+.reason, .cause { margin: .35rem 0; }
+.reason.fail::before, .cause.fail::before { content: ""; display: inline-block; width: .25rem; height: 1em; background: var(--fail); margin-right: .4rem; vertical-align: -.1em; }
 .history { display: grid; grid-template-columns: minmax(0, 1fr) auto; gap: .4rem 1rem; align-items: end; margin-top: .4rem; }
 .bars { position: relative; display: flex; gap: 1px; height: 2rem; list-style: none; margin: 0; padding: 0; }
 .b { flex: 1 1 0; min-width: 2px; border-radius: 1px; background: var(--ok); }
