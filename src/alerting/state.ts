@@ -1,3 +1,4 @@
+import type { Cause } from '../core/cause.js';
 import { isTenantWide, reasonCategory, type ReasonCode } from '../core/reasons.js';
 import type { CheckIdentity, CheckResult } from '../core/result.js';
 import { checkKey, type CheckState, type ResultEvent } from '../core/state.js';
@@ -13,6 +14,8 @@ export interface AlertPolicy {
 export interface FiringRecord {
   /** The reason last notified, so a new reason is told once and the same one never twice. */
   reason: FailureDetails['reason'];
+  /** The cause last notified: a new one is told like a new reason (Alertmanager: a new label set, the old one ended). */
+  cause?: Cause;
   notifiedAt: number;
   /** Notifiers that were told it fired; they, and only they, hear every update and the resolution. */
   notifiers: string[];
@@ -39,7 +42,7 @@ export interface Observation {
   state?: AlertState;
 }
 
-export function failureDetails(result: CheckResult): FailureDetails {
+export function failureDetails(result: CheckResult, cause?: Cause): FailureDetails {
   const failure = result.outcome.failure;
   const reason = result.reason ?? 'internal_error';
   return {
@@ -50,6 +53,7 @@ export function failureDetails(result: CheckResult): FailureDetails {
     ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
     ...(failure?.message !== undefined ? { detail: failure.message } : {}),
     fixes: result.diagnosis?.fixes ?? [],
+    ...(cause !== undefined && !isTenantWide(reason) ? { cause } : {}),
   };
 }
 
@@ -81,11 +85,11 @@ export class AlertStates {
   }
 
   /** Feeds one result with the state the agent folded it into; `now` (epoch ms) paces reminders. */
-  observe({ result, state: folded }: ResultEvent, now: number): Observation {
+  observe({ result, state: folded, cause }: ResultEvent, now: number): Observation {
     const key = checkKey(result);
     const state = this.#states.get(key);
     if (result.outcome.ok) return this.#pass(key, state, folded, result.startedAt);
-    return this.#fail(key, state, result, folded, now);
+    return this.#fail(key, state, result, folded, now, cause);
   }
 
   /** The streaks saved with the alert states, for the agent's fold when no history restored them. */
@@ -152,8 +156,8 @@ export class AlertStates {
     return { changed: true, alert: this.#alertOf(state, 'resolved', startedAt), state };
   }
 
-  #fail(key: string, existing: AlertState | undefined, result: CheckResult, folded: CheckState, now: number): Observation {
-    const details = failureDetails(result);
+  #fail(key: string, existing: AlertState | undefined, result: CheckResult, folded: CheckState, now: number, cause: Cause | undefined): Observation {
+    const details = failureDetails(result, cause);
     const state: AlertState = existing ?? {
       monitor: result.monitor,
       tenant: result.tenant,
@@ -181,8 +185,16 @@ export class AlertStates {
     const event = this.#eventOnFailure(state, now);
     if (!event) return { changed: true, state };
     if (isTenantWide(details.reason)) return this.#tenantWide(state, event, now);
-    const previous = event === 'reason_changed' && told ? { reason: told.reason, category: reasonCategory(told.reason), endedAt: result.startedAt } : undefined;
-    state.firing = { reason: details.reason, notifiedAt: now, notifiers: told?.notifiers ?? [] };
+    const previous =
+      event === 'reason_changed' && told
+        ? { reason: told.reason, category: reasonCategory(told.reason), ...(told.cause !== undefined ? { cause: told.cause } : {}), endedAt: result.startedAt }
+        : undefined;
+    state.firing = {
+      reason: details.reason,
+      ...(details.cause !== undefined ? { cause: details.cause } : {}),
+      notifiedAt: now,
+      notifiers: told?.notifiers ?? [],
+    };
     return { changed: true, alert: alertOf(state, event, undefined, previous), state };
   }
 
@@ -229,7 +241,7 @@ export class AlertStates {
   #eventOnFailure(state: AlertState, now: number): AlertEvent | undefined {
     const { firing } = state;
     if (!firing) return state.failures >= this.#policy.failureThreshold ? 'firing' : undefined;
-    if (firing.reason !== state.last.reason) return 'reason_changed';
+    if (firing.reason !== state.last.reason || firing.cause !== state.last.cause) return 'reason_changed';
     const { repeatIntervalMs } = this.#policy;
     if (repeatIntervalMs > 0 && now - firing.notifiedAt >= repeatIntervalMs) return 'repeat';
     return undefined;

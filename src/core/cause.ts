@@ -1,5 +1,6 @@
 import { PROTOCOLS, type CheckKind, type Protocol, type Stage } from './check.js';
 import { CHECK } from './checks.js';
+import { PROTOCOL } from './protocols.js';
 import { reasonCategory, type ReasonCategory, type ReasonCode } from './reasons.js';
 import type { CheckResult } from './result.js';
 
@@ -186,4 +187,20 @@ function failedProtocol(failing: ReadonlyArray<CheckEvidence & { evidence: Evide
   const failed = new Set(failing.filter((check) => check.evidence !== 'none').map((check) => check.protocol));
   const protocol = PROTOCOLS.find((candidate) => failed.has(candidate));
   return protocol && `protocol:${protocol}`;
+}
+
+const CAUSE_WORDS: Record<Exclude<Cause, ProtocolCause>, string> = {
+  identity: 'The app cannot sign in to Microsoft 365 for any of its checks: the problem is its sign-in (app, credential or consent).',
+  smtp_auth_gate: 'Sending with SMTP AUTH is turned off or blocked by a policy: the problem is that setting, not the mailbox.',
+  mailbox: 'The problem is the mailbox itself: it is missing, full, blocked, or refuses every way in.',
+  mail_flow: 'Test messages are accepted but do not arrive: the problem is mail flow.',
+  service: 'Microsoft 365 cannot be reached, here and for other organisations: the problem is the service.',
+  unknown: 'The checks configured cannot tell where the problem lies.',
+};
+
+/** What a cause means in plain words, for alerts and the public page alike: names no tenant, app or mailbox. */
+export function plainCause(cause: Cause): string {
+  if (!isProtocolCause(cause)) return CAUSE_WORDS[cause];
+  const label = PROTOCOL[causeProtocol(cause)].label;
+  return `${label} is refused while other ways into the same mailbox work: the problem is the ${label} path.`;
 }

@@ -1,5 +1,3 @@
-import { causeProtocol, isProtocolCause, type Cause, type ProtocolCause } from '../core/cause.js';
-import { PROTOCOL } from '../core/protocols.js';
 import type { ReasonCode } from '../core/reasons.js';
 
 // What a failure means, for people outside the ops team: the public status page and its feeds show these.
@@ -75,19 +73,3 @@ export const PLAIN_WORDS: Record<ReasonCode, string> = {
   protocol_error: 'The mail server gave an unexpected answer.',
   internal_error: 'The monitor itself hit an internal error.',
 };
-
-const CAUSE_WORDS: Record<Exclude<Cause, ProtocolCause>, string> = {
-  identity: 'The app cannot sign in to Microsoft 365 for any of its checks: the problem is its sign-in (app, credential or consent).',
-  smtp_auth_gate: 'Sending with SMTP AUTH is turned off or blocked by a policy: the problem is that setting, not the mailbox.',
-  mailbox: 'The problem is the mailbox itself: it is missing, full, blocked, or refuses every way in.',
-  mail_flow: 'Test messages are accepted but do not arrive: the problem is mail flow.',
-  service: 'Microsoft 365 cannot be reached, here and for other organisations: the problem is the service.',
-  unknown: 'The checks configured cannot tell where the problem lies.',
-};
-
-/** What a monitor's cause means, for the public page: names no tenant, app or mailbox. */
-export function plainCause(cause: Cause): string {
-  if (!isProtocolCause(cause)) return CAUSE_WORDS[cause];
-  const label = PROTOCOL[causeProtocol(cause)].label;
-  return `${label} is refused while other ways into the same mailbox work: the problem is the ${label} path.`;
-}

@@ -52,6 +52,39 @@ describe('the failure detail (what check prints as the reason in our words)', ()
   });
 });
 
+describe("the monitor's cause", () => {
+  const caused: Alert = { ...firing, cause: 'protocol:imap' };
+  const recaused: Alert = {
+    ...caused,
+    event: 'reason_changed',
+    cause: 'mailbox',
+    previous: { reason: 'auth_failed', category: 'auth', cause: 'protocol:imap', endedAt: Date.parse('2025-03-01T10:20:00.000Z') },
+  };
+
+  test('is a webhook field, with the one told before', () => {
+    assert.deepEqual(buildWebhookBody(caused), { ...buildWebhookBody(firing), cause: 'protocol:imap' });
+    const body = buildWebhookBody(recaused) as { cause: unknown; previousCause: unknown; previousReason: unknown };
+    assert.deepEqual([body.cause, body.previousCause, body.previousReason], ['mailbox', 'protocol:imap', 'auth_failed']);
+  });
+
+  test('is an Alertmanager label and in the description; a new cause ends the old label set', () => {
+    const [current] = buildAlertmanagerBody(caused, {}) as Array<{ labels: Record<string, string>; annotations: Record<string, string> }>;
+    assert.equal(current?.labels['cause'], 'protocol:imap');
+    assert.match(current?.annotations['description'] ?? '', /\nCause: protocol:imap\. IMAP is refused while other ways into the same mailbox work/);
+    const [ended, next] = buildAlertmanagerBody(recaused, {}) as Array<{ labels: Record<string, string>; endsAt?: string }>;
+    assert.deepEqual([ended?.labels['cause'], ended?.labels['reason'], ended?.endsAt], ['protocol:imap', 'auth_failed', '2025-03-01T10:20:00.000Z']);
+    assert.deepEqual([next?.labels['cause'], next?.endsAt], ['mailbox', undefined]);
+  });
+
+  test('is a line of the Teams and Slack cards, and the headline says a new cause', () => {
+    const teams = JSON.stringify(buildTeamsBody(recaused));
+    assert.ok(teams.includes('FIRING (new cause): probe-contoso imap (auth\\\\_failed)'), teams.slice(0, 400));
+    assert.ok(teams.includes('Cause: mailbox (was protocol:imap). The problem is the mailbox itself'));
+    assert.ok(JSON.stringify(buildSlackBody(caused)).includes('Cause: protocol:imap. IMAP is refused'));
+    assert.ok(!JSON.stringify(buildSlackBody(firing)).includes('Cause:'), 'no cause line without a cause');
+  });
+});
+
 describe('provider registry', () => {
   test('every notifier type has exactly one provider file, and every provider file is registered', () => {
     assert.deepEqual(Object.keys(PROVIDERS).sort(), [...NOTIFIER_TYPES].sort());
@@ -80,6 +113,8 @@ describe('webhook body', () => {
       reason: 'auth_failed',
       category: 'auth',
       previousReason: null,
+      cause: null,
+      previousCause: null,
       summary: 'Exchange refused the token',
       serverText: 'A1 NO AUTHENTICATE failed.',
       detail: null,

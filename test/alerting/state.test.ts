@@ -101,6 +101,27 @@ describe('AlertStates', () => {
     assert.equal(alert?.status, 'firing');
   });
 
+  test("the monitor's cause rides on the alert, and a new cause while firing is told once like a new reason", () => {
+    const states = new AlertStates(policy);
+    const fold = folding();
+    const at = (minutes: number, cause: ResultEvent['cause']): Observation => {
+      const event = fold(failed({ at: T0 + minutes * MINUTE }));
+      return states.observe(cause === undefined ? event : { ...event, cause }, T0 + minutes * MINUTE);
+    };
+    at(0, 'protocol:imap');
+    at(1, 'protocol:imap');
+    const firing = at(2, 'protocol:imap').alert;
+    assert.equal(firing?.event, 'firing');
+    assert.equal(firing?.cause, 'protocol:imap');
+    // the monitor's other path failed too: same reason, new cause
+    const changed = at(3, 'mailbox').alert;
+    assert.equal(changed?.event, 'reason_changed');
+    assert.equal(changed?.cause, 'mailbox');
+    assert.deepEqual(changed?.previous, { reason: 'auth_failed', category: 'auth', cause: 'protocol:imap', endedAt: T0 + 3 * MINUTE });
+    assert.equal(at(4, 'mailbox').alert, undefined, 'the same cause is not told twice');
+    assert.equal(states.firing()[0]?.alert.cause, 'mailbox');
+  });
+
   test('reminds every repeatInterval while firing, measured from the last notification', () => {
     const states = new AlertStates({ ...policy, repeatIntervalMs: 10 * MINUTE });
     const at = (minutes: number): string => observe(states, failed({ at: T0 + minutes * MINUTE }), T0 + minutes * MINUTE).alert?.event ?? '-';

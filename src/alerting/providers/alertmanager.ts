@@ -1,3 +1,4 @@
+import { plainCause, type Cause } from '../../core/cause.js';
 import type { ReasonCategory, ReasonCode } from '../../core/reasons.js';
 import type { Alert } from '../alert.js';
 import { ALERTING_DEFAULTS, type NotifierOf } from '../../config/alerting.js';
@@ -19,8 +20,9 @@ export function alertsEndpoint(base: URL): URL {
 
 type Settings = Pick<NotifierOf<'alertmanager'>, 'severity' | 'generatorURL'>;
 
-function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode; category: ReasonCategory }, endsAt?: number): object {
+function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode; category: ReasonCategory; cause?: Cause }, endsAt?: number): object {
   const said = alert.serverText === undefined ? '' : `\nServer said: ${alert.serverText}`;
+  const cause = reason.cause === undefined ? '' : `\nCause: ${reason.cause}. ${plainCause(reason.cause)}`;
   // A tenant-wide alert is one label set per (tenant, reason); its mailboxes, unbounded, go in an annotation.
   const where = alert.mailboxes
     ? {
@@ -39,11 +41,13 @@ function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode
       ...where.labels,
       reason: reason.reason,
       category: reason.category,
+      // A bounded code that changes only with the checks' states; a change ends the old label set like a new reason.
+      ...(reason.cause !== undefined ? { cause: reason.cause } : {}),
       severity: settings.severity ?? ALERTING_DEFAULTS.severity,
     },
     annotations: {
       summary: alert.summary,
-      description: `${where.description}${said}`,
+      description: `${where.description}${cause}${said}`,
       ...where.annotations,
       fix: alert.fixes.join('\n'),
       ...(alert.detail !== undefined ? { detail: alert.detail } : {}),
@@ -54,7 +58,7 @@ function postable(alert: Alert, settings: Settings, reason: { reason: ReasonCode
   };
 }
 
-// Alertmanager identifies an alert by its label set, and reason is a label: on a reason change the old label
+// Alertmanager identifies an alert by its label set, and reason and cause are labels: on a change the old label
 // set is ended explicitly, or it would linger as a second firing alert until resolve_timeout. A firing alert
 // carries no endsAt, so Alertmanager keeps it for resolve_timeout after the last post; the notifier re-posts.
 export function buildAlertmanagerBody(alert: Alert, settings: Settings): object[] {

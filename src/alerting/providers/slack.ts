@@ -1,7 +1,7 @@
 import type { Alert } from '../alert.js';
 import { escapeMrkdwn } from '../../core/escape.js';
 import { truncate } from '../../core/text.js';
-import { factsOf, headline } from './text.js';
+import { causeLine, factsOf, headline } from './text.js';
 import { asConfigured, type Provider } from './types.js';
 
 // Slack's documented limits: header text 150 characters, section text 3000, a field 2000, ten fields (factsOf
@@ -10,9 +10,11 @@ const HEADER_MAX = 150;
 const SECTION_MAX = 3000;
 
 export function buildSlackBody(alert: Alert): object {
+  const cause = causeLine(alert);
   const blocks: object[] = [
     { type: 'header', text: { type: 'plain_text', text: truncate(headline(alert), HEADER_MAX) } },
     { type: 'section', text: { type: 'mrkdwn', text: truncate(escapeMrkdwn(alert.summary), SECTION_MAX) } },
+    ...(cause !== undefined ? [{ type: 'section', text: { type: 'mrkdwn', text: truncate(escapeMrkdwn(cause), SECTION_MAX) } }] : []),
     { type: 'section', fields: factsOf(alert).map(([title, value]) => ({ type: 'mrkdwn', text: `*${title}*\n${escapeMrkdwn(value)}` })) },
   ];
   if (alert.serverText !== undefined) {

@@ -1,7 +1,7 @@
 import type { Alert } from '../alert.js';
 import { escapeMarkdown } from '../../core/escape.js';
 import { truncate } from '../../core/text.js';
-import { factsOf, headline } from './text.js';
+import { causeLine, factsOf, headline } from './text.js';
 import { asConfigured, type Provider } from './types.js';
 
 // Teams renders every TextBlock and fact as Markdown: a server's "[click here](https://…)" would become a link,
@@ -12,9 +12,11 @@ const md = (text: string, max = 2000): string => escapeMarkdown(truncate(text, m
 // Office 365 connector) accept this envelope; 1.4 is the newest card version every Teams client renders.
 export function buildTeamsBody(alert: Alert): object {
   const firing = alert.status === 'firing';
+  const cause = causeLine(alert);
   const body: object[] = [
     { type: 'TextBlock', text: md(headline(alert)), weight: 'Bolder', size: 'Medium', color: firing ? 'Attention' : 'Good', wrap: true },
     { type: 'TextBlock', text: md(alert.summary), wrap: true },
+    ...(cause !== undefined ? [{ type: 'TextBlock', text: md(cause), wrap: true }] : []),
     { type: 'FactSet', facts: factsOf(alert).map(([title, value]) => ({ title: md(title), value: md(value) })) },
   ];
   if (alert.serverText !== undefined) {

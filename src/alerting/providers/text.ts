@@ -1,3 +1,4 @@
+import { plainCause } from '../../core/cause.js';
 import type { Alert, AlertEvent } from '../alert.js';
 
 // Wording shared by the chat providers (Teams, Slack), so both say the same thing about the same alert.
@@ -14,7 +15,15 @@ export function headline(alert: Alert): string {
   const what = alert.mailboxes
     ? `tenant ${alert.tenant}, ${alert.mailboxes.length} mailbox${alert.mailboxes.length === 1 ? '' : 'es'}`
     : `${alert.monitor} ${alert.check}`;
-  return `${EVENT_WORDS[alert.event]}: ${what} (${alert.reason})`;
+  const event = alert.previous && alert.previous.reason === alert.reason ? 'FIRING (new cause)' : EVENT_WORDS[alert.event];
+  return `${event}: ${what} (${alert.reason})`;
+}
+
+/** "Cause: mailbox (was protocol:imap). The problem is the mailbox itself: …"; undefined when the alert has none. */
+export function causeLine(alert: Alert): string | undefined {
+  if (alert.cause === undefined) return undefined;
+  const was = alert.previous?.cause !== undefined && alert.previous.cause !== alert.cause ? ` (was ${alert.previous.cause})` : '';
+  return `Cause: ${alert.cause}${was}. ${plainCause(alert.cause)}`;
 }
 
 export function isoTime(epochMs: number): string {

@@ -23,6 +23,8 @@ export function buildWebhookBody(alert: Alert): object {
     reason: alert.reason,
     category: alert.category,
     previousReason: alert.previous?.reason ?? null,
+    cause: alert.cause ?? null,
+    previousCause: alert.previous?.cause ?? null,
     summary: alert.summary,
     serverText: alert.serverText ?? null,
     detail: alert.detail ?? null,

@@ -26,7 +26,7 @@ import {
   type StatusView,
 } from './model.js';
 import { CHECK_LABELS, duration, percent, plainReason, STATE_LABELS, utc, utcSince } from './words.js';
-import { plainCause } from '../../diagnose/plain-words.js';
+import { plainCause } from '../../core/cause.js';
 
 export const STATUS_PATHS = {
   public: '/status',
