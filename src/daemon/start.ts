@@ -134,15 +134,21 @@ export async function startAgent(
     metrics,
     logger,
     ...(security ? { security } : {}),
-    health: () => ({
-      ready: agent.config !== undefined && agent.scheduling,
-      detail: {
-        configLoaded: agent.config !== undefined,
-        scheduling: agent.scheduling,
-        checksInFlight: agent.inFlight(),
-        shard: { index: share.shard.index, total: share.shard.total, monitors: share.config.monitors.length },
-      },
-    }),
+    // A history store that refuses writes makes the agent unready (issue 25): checks and alerts go on, but
+    // reports and restarts lose what it does not keep.
+    health: () => {
+      const store = history?.health();
+      return {
+        ready: agent.config !== undefined && agent.scheduling && (store?.up ?? true),
+        detail: {
+          configLoaded: agent.config !== undefined,
+          scheduling: agent.scheduling,
+          checksInFlight: agent.inFlight(),
+          shard: { index: share.shard.index, total: share.shard.total, monitors: share.config.monitors.length },
+          ...(store ? { history: store } : {}),
+        },
+      };
+    },
     status: () => ({
       version: VERSION,
       startedAt: new Date(agent.startedAt).toISOString(),

@@ -103,7 +103,8 @@ export class HistoryRecorder {
   #pruneTimer?: NodeJS.Timeout;
   #writing?: Promise<void>;
   #lastHeartbeat = 0;
-  #failing = false;
+  /** When the store's current outage began (the first failed write), or undefined while it accepts writes. */
+  #failingSince: number | undefined;
   #closed = false;
 
   constructor(options: RecorderOptions) {
@@ -116,11 +117,21 @@ export class HistoryRecorder {
     return this.#run.id;
   }
 
+  /** Since when the latest writes have failed (epoch ms), or undefined while the store takes them. */
+  get failingSince(): number | undefined {
+    return this.#failingSince;
+  }
+
   /** Loads each check's last result, streak and open incident; call before the first result. */
   async restore(): Promise<RestoredCheck[]> {
     const { store } = this.#options;
     const restored: RestoredCheck[] = [];
-    for (const row of await store.checkStates()) {
+    const rows = await store.checkStates().catch((error: unknown) => {
+      // A store that cannot be read at start is down from then on, not only after the first failed write.
+      this.#failingSince ??= this.#options.clock.now();
+      throw error;
+    });
+    for (const row of rows) {
       const status = parseStatus(row);
       let incident: IncidentRow | undefined;
       if (row.openIncidentAt !== undefined) {
@@ -333,14 +344,14 @@ export class HistoryRecorder {
       await store.write(batch);
       this.#lastHeartbeat = batch.agentRun?.lastSeenAt ?? this.#lastHeartbeat;
       events?.onWrite?.({ ok: true, results: batch.results.length, seconds: (clock.monotonic() - started) / 1000 });
-      if (this.#failing) logger.info('history: store writable again', { backend: store.backend });
-      this.#failing = false;
+      if (this.#failingSince !== undefined) logger.info('history: store writable again', { backend: store.backend });
+      this.#failingSince = undefined;
     } catch (error) {
       events?.onWrite?.({ ok: false, results: batch.results.length, seconds: (clock.monotonic() - started) / 1000 });
       // Logged once per outage, not once a second.
-      if (!this.#failing)
+      if (this.#failingSince === undefined)
         logger.error('history: store write failed; results are kept in memory and retried', { backend: store.backend, error: messageOf(error) });
-      this.#failing = true;
+      this.#failingSince ??= clock.now();
       this.#requeue(batch);
     }
     events?.onPending?.({ results: this.#pending.results.length, checkStates: this.#pending.checkStates.size, incidents: this.#pending.incidents.size });

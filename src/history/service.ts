@@ -5,7 +5,9 @@ import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
 import { reportChecks, resolvePeriod, type SlaReport } from './report.js';
 import { storeReport, workerReport, type ReportRunner } from './report-runner.js';
-import { moveAside } from '../files/durable-file.js';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { claimStateFile, moveAside, type Claim } from '../files/durable-file.js';
 import { CorruptHistoryError } from './backends/sqlite.js';
 import { HistoryRecorder, type RestoredCheck } from './recorder.js';
 import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';
@@ -22,9 +24,18 @@ export interface HistoryService {
   report(ask: Record<string, string | undefined>): Promise<SlaReport>;
   /** Builds reports off the check loop: a worker thread on its own SQLite connection, or the PostgreSQL pool. */
   runReport: ReportRunner;
+  /** Whether the store takes writes, for /readyz (the error itself is in the log, not on this public answer). */
+  health(): HistoryHealth;
   /** Call after a reload, so accounting and reports follow the new sla section and monitors. */
   configure(config: LoadedConfig): void;
   close(): Promise<void>;
+}
+
+export interface HistoryHealth {
+  backend: HistoryStore['backend'];
+  up: boolean;
+  /** ISO time of the first failed write of the current outage. */
+  downSince?: string;
 }
 
 const REOPEN_EVERY_MS = 30_000;
@@ -40,7 +51,30 @@ export async function startHistory(
   const settings = historySettings(config);
   if (!settings.enabled) return undefined;
   const logger = deps.logger.child({ component: 'history' });
-  const open = (): Promise<HistoryStore> => openHistoryStore(config, { env: deps.env, now: deps.clock.now() });
+  // One agent writes a SQLite file, as one owns alert-state.json: a second agent sharing agent.stateDir would mix
+  // two histories in it. Refused like an open that fails, so it is retried, counted and shown on /readyz, and
+  // the file is taken over once the other agent's record goes stale.
+  let claim: Claim | undefined;
+  let refusedBy: string | undefined;
+  const claimFile = (file: string): void => {
+    if (claim?.ok) return;
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    claim = claimStateFile(file, () => deps.clock.now());
+    if (claim.ok) return;
+    if (refusedBy !== claim.heldBy) {
+      logger.error('history file belongs to another agent; this one keeps results in memory and tries again', {
+        file,
+        heldBy: claim.heldBy,
+        fix: 'give each agent its own agent.stateDir or history.sqliteFile (replicas and shards too)',
+      });
+    }
+    refusedBy = claim.heldBy;
+    throw new Error(`history file ${file} belongs to another agent (${claim.heldBy})`);
+  };
+  const open = (): Promise<HistoryStore> => {
+    if (settings.backend === 'sqlite') claimFile(settings.sqliteFile);
+    return openHistoryStore(config, { env: deps.env, now: deps.clock.now() });
+  };
   // A corrupt file is moved aside once, as alert-state.json is, and a new one started: retrying it for ever kept
   // /api/report failing and every result in memory.
   const openOrReplace = (): Promise<HistoryStore> =>
@@ -102,6 +136,10 @@ export async function startHistory(
         query: { ...period, now, ...(ask.monitor !== undefined ? { monitor: ask.monitor } : {}), ...(ask.tenant !== undefined ? { tenant: ask.tenant } : {}) },
       });
     },
+    health() {
+      const since = recorder.failingSince;
+      return { backend: settings.backend, up: since === undefined, ...(since !== undefined ? { downSince: new Date(since).toISOString() } : {}) };
+    },
     configure(next) {
       current = next;
       service.reader = new StoreHistoryReader({ store, policy: accountingPolicy(next), configured: configuredChecks(next) });
@@ -109,6 +147,7 @@ export async function startHistory(
     async close() {
       await recorder.close();
       await store.close();
+      if (claim?.ok) claim.release();
     },
   };
   return service;
