@@ -54,7 +54,8 @@ COPY schema /app/schema
 # The folder is made above: buildah's WORKDIR does not create it in the committed image (seen: env could not
 # change into it).
 WORKDIR /etc/mailprobe
-# MAILPROBE_LISTEN is read by both `run` and `healthcheck`, so the HEALTHCHECK asks where the agent listens.
+# MAILPROBE_LISTEN and MAILPROBE_WEB_CONFIG_FILE are read by both `run` and `healthcheck`, so the HEALTHCHECK
+# asks where and how the agent listens (https pinned to the web config's cert_file when it serves TLS).
 # A container is reached only through its own interface, so the agent listens on all of them without asking for
 # a credential: MAILPROBE_INSECURE_LISTEN=true is this image's explicit choice (the agent refuses such a listener
 # otherwise). Who reaches it is decided where the port is published (-p 127.0.0.1:9465:9465) or routed (the

@@ -30,6 +30,8 @@ export async function demoCommand(args: string[], io: CliIO): Promise<number> {
     'log-format': { type: 'string' },
     help: { type: 'boolean' },
   });
+  // MAILPROBE_WEB_CONFIG_FILE as MAILPROBE_LISTEN: an image sets it once for the agent and its HEALTHCHECK.
+  values['web.config.file'] ??= io.env.MAILPROBE_WEB_CONFIG_FILE;
   if (values.help) {
     print(io.stdout, DEMO_HELP);
     return EXIT.ok;

@@ -17,7 +17,7 @@ running one stays. SIGTERM/SIGINT stop scheduling, let checks in flight finish, 
 basic_auth_users); /healthz and /readyz stay open, /metrics and /api/* then need a credential.
 With the shipped example monitors.json (placeholder IDs) it runs the built-in offline demo instead, and says
 so on stderr; a monitors file that does not exist is an error (exit 2), never the demo.
-MAILPROBE_LISTEN sets --listen's default; MAILPROBE_STATE_DIR replaces agent.stateDir.
+MAILPROBE_LISTEN sets --listen's default, MAILPROBE_WEB_CONFIG_FILE --web.config.file's; MAILPROBE_STATE_DIR replaces agent.stateDir.
 --total-shards N divides the monitors among N replicas (rendezvous hashing of the monitor name) and this
 one runs shard I (0-based); also MAILPROBE_SHARD / MAILPROBE_TOTAL_SHARDS, agent.shard / agent.totalShards,
 or I from a StatefulSet pod name such as mailprobe-2 (POD_NAME, HOSTNAME). 'mailprobe shards' shows the split.`;
@@ -32,6 +32,8 @@ export async function runCommand(args: string[], io: CliIO): Promise<number> {
     'total-shards': { type: 'string' },
     help: { type: 'boolean' },
   });
+  // MAILPROBE_WEB_CONFIG_FILE as MAILPROBE_LISTEN: an image sets it once for the agent and its HEALTHCHECK.
+  values['web.config.file'] ??= io.env.MAILPROBE_WEB_CONFIG_FILE;
   if (values.help) {
     print(io.stdout, RUN_HELP);
     return EXIT.ok;
