@@ -14,6 +14,20 @@ import { FakeClock, MemoryLogger } from '../alerting/support.js';
 // Issue 25 row 11: a corrupt history.sqlite was retried for ever (/api/report 500, results waiting in memory),
 // and the file was created 0644.
 
+/** One monitor with its history in `stateDir` (SQLite, the default). */
+function configIn(stateDir: string): ReturnType<typeof parseConfig> {
+  return parseConfig(
+    JSON.stringify({
+      agent: { stateDir },
+      tenants: {
+        t: { tenantId: '11111111-2222-3333-4444-555555555555', clientId: '10e1f456-3921-1234-1234-105af0774c61', credential: { type: 'secret', secret: 'x' } },
+      },
+      monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'] }],
+    }),
+    join(stateDir, '..', 'monitors.json'),
+  );
+}
+
 describe('a corrupt history file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-hostile-corrupt-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
@@ -32,20 +46,7 @@ describe('a corrupt history file', () => {
 
   test('the agent moves it aside with its name logged and records into a new one', async () => {
     const stateDir = join(dir, 'state');
-    const config = parseConfig(
-      JSON.stringify({
-        agent: { stateDir },
-        tenants: {
-          t: {
-            tenantId: '11111111-2222-3333-4444-555555555555',
-            clientId: '10e1f456-3921-1234-1234-105af0774c61',
-            credential: { type: 'secret', secret: 'x' },
-          },
-        },
-        monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'] }],
-      }),
-      join(dir, 'monitors.json'),
-    );
+    const config = configIn(stateDir);
     const file = join(stateDir, 'history.sqlite');
     rmSync(stateDir, { recursive: true, force: true });
     mkdirSync(stateDir, { recursive: true });
@@ -72,23 +73,6 @@ describe('a corrupt history file', () => {
 describe('a history store that refuses writes', () => {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-hostile-store-down-'));
   after(() => rmSync(dir, { recursive: true, force: true }));
-
-  function configIn(stateDir: string): ReturnType<typeof parseConfig> {
-    return parseConfig(
-      JSON.stringify({
-        agent: { stateDir },
-        tenants: {
-          t: {
-            tenantId: '11111111-2222-3333-4444-555555555555',
-            clientId: '10e1f456-3921-1234-1234-105af0774c61',
-            credential: { type: 'secret', secret: 'x' },
-          },
-        },
-        monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'] }],
-      }),
-      join(dir, 'monitors.json'),
-    );
-  }
 
   test('is down in health() from the failed start and in the metric from the first failed write, and up again once it takes writes', async () => {
     const stateDir = join(dir, 'unopenable');
