@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { ConfigError } from '../config/errors.js';
 import { envOverrides, parseConfig } from '../config/load.js';
 import type { LoadedConfig } from '../config/types.js';
+import { PROTOCOLS, type Protocol } from '../core/check.js';
+import { DEFAULT_CHECKS } from '../core/checks.js';
 import { UsageError } from './io.js';
 
 // `mailprobe check` without a file, as blackbox's /probe?target=… is a probe without a scrape config: the flags
@@ -43,14 +45,14 @@ export function adhocConfig(values: AdhocValues, checks: readonly string[] | und
   if (missing.length > 0)
     throw new UsageError(`check: without --config, ${missing.map((key) => `--${key}`).join(', ')} ${missing.length > 1 ? 'are' : 'is'} needed too`);
   const credential = credentialOf(values);
-  const endpoint = (flag: 'imap' | 'pop3' | 'smtp'): Record<string, unknown> | undefined => {
+  const endpoint = (flag: Protocol): Record<string, unknown> | undefined => {
     const text = values[flag];
     if (text === undefined) return undefined;
     const match = /^(\[[^\]]+\]|[^:]+):(\d+)$/.exec(text);
     if (!match) throw new UsageError(`check: --${flag} "${text}" is not HOST:PORT`);
     return { host: (match[1] ?? '').replace(/^\[|\]$/g, ''), port: Number(match[2]) };
   };
-  const protocols = Object.fromEntries((['imap', 'pop3', 'smtp'] as const).flatMap((flag) => (endpoint(flag) ? [[flag, endpoint(flag)]] : [])));
+  const protocols = Object.fromEntries(PROTOCOLS.flatMap((flag) => (endpoint(flag) ? [[flag, endpoint(flag)]] : [])));
   const file = {
     ...(values['ca-file'] ? { defaults: { tls: { caFile: values['ca-file'] } } } : {}),
     tenants: {
@@ -62,7 +64,7 @@ export function adhocConfig(values: AdhocValues, checks: readonly string[] | und
         ...(values['authority-host'] ? { authorityHost: values['authority-host'] } : {}),
       },
     },
-    monitors: [{ name: ADHOC_MONITOR, tenant: ADHOC_TENANT, mailbox: values.mailbox, checks: checks ?? ['imap', 'smtp'], ...protocols }],
+    monitors: [{ name: ADHOC_MONITOR, tenant: ADHOC_TENANT, mailbox: values.mailbox, checks: checks ?? DEFAULT_CHECKS, ...protocols }],
   };
   // Relative paths (secret, certificate and CA files) are the working folder's, as typed.
   try {

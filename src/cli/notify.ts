@@ -1,6 +1,8 @@
 import { dirname } from 'node:path';
 import { fingerprintOf, type Alert } from '../alerting/alert.js';
 import { sendOnce } from '../alerting/notifier.js';
+import { CHECK_KINDS } from '../core/check.js';
+import { CHECK } from '../core/checks.js';
 import { systemClock } from '../core/clock.js';
 import { Redactor } from '../log/redact.js';
 import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
@@ -14,6 +16,8 @@ now and not at the first real outage. It goes out as a resolved alert of the mon
 nothing pages. Exit codes: 0 every receiver accepted it, 1 one did not, 2 bad usage or configuration.`;
 
 const TEST_MONITOR = 'mailprobe-test';
+// Any check would do; a sending one, as the alert people most want to see arrive is about mail that does not go out.
+const TEST_CHECK = CHECK_KINDS.find((check) => CHECK[check].sends) ?? CHECK_KINDS[0];
 
 /** A notification nobody can mistake for a real one, in every receiver's format. */
 export function testAlert(now: number): Alert {
@@ -21,10 +25,10 @@ export function testAlert(now: number): Alert {
     monitor: TEST_MONITOR,
     tenant: 'test',
     mailbox: 'test@mailprobe.invalid',
-    check: 'smtp',
+    check: TEST_CHECK,
     event: 'resolved',
     status: 'resolved',
-    fingerprint: fingerprintOf({ monitor: TEST_MONITOR, check: 'smtp' }),
+    fingerprint: fingerprintOf({ monitor: TEST_MONITOR, check: TEST_CHECK }),
     startedAt: now,
     endedAt: now,
     stage: 'config',

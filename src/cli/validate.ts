@@ -1,5 +1,6 @@
 import { CHECK } from '../core/checks.js';
 import { cloudHost } from '../core/clouds.js';
+import { SUBMISSION } from '../core/protocols.js';
 import type { LoadedConfig } from '../config/types.js';
 import { formatIssue, type ConfigIssue } from '../config/errors.js';
 import { readSecret } from '../config/secrets.js';
@@ -89,7 +90,7 @@ function sendBudgetWarnings(config: LoadedConfig): ConfigIssue[] {
       });
     }
     // Exchange Online's own limits concern its hosts, not a test server or an emulator.
-    if (monitor.endpoints.smtp.host !== cloudHost(monitor.tenant.cloud, 'smtp')) return;
+    if (monitor.endpoints[SUBMISSION].host !== cloudHost(monitor.tenant.cloud, SUBMISSION)) return;
     const key = monitor.mailbox.toLowerCase();
     const total = perMailbox.get(key) ?? { perMinute: 0, perDay: 0, first: index };
     perMailbox.set(key, { perMinute: total.perMinute + sends.perMinute, perDay: total.perDay + sends.perDay, first: total.first });

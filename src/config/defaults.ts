@@ -1,9 +1,10 @@
 import { resolve } from 'node:path';
 import type { CheckKind } from '../core/check.js';
+import { DEFAULT_CHECKS } from '../core/checks.js';
 import type { ProbeMailSettings, ResolvedMonitor, StatusPageSettings } from './types.js';
 
 export const BUILT_IN_DEFAULTS = {
-  checks: ['imap', 'smtp'] as CheckKind[],
+  checks: [...DEFAULT_CHECKS] as CheckKind[],
   schedule: '*/5 * * * *',
   timeoutSeconds: 60,
   stepTimeoutSeconds: 20,

@@ -150,7 +150,6 @@ function resolveMonitor(
   tls: TlsSettings,
   probeIdKeyFile: string,
 ): ResolvedMonitor {
-  const rev2 = monitor.imap?.imap4rev2 ?? defaults.imap?.imap4rev2;
   // A High Volume Email account differs in the endpoint of the protocol whose descriptor says how: host, the role
   // Exchange expects, and the recipient. (resolveConfig has refused HVE in a cloud without an HVE host.)
   const hveHost = monitor.hve ? CLOUD_ENDPOINTS[tenant.cloud].hveSmtpHost : undefined;
@@ -162,10 +161,12 @@ function resolveMonitor(
       host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? hve?.host ?? cloudHost(tenant.cloud, protocol),
       port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? descriptor.defaultPort,
       tls,
-      ...(protocol === 'imap' && rev2 ? { imap4rev2: true } : {}),
       ...(hve ? { role: hve.role, recipient: hve.recipient } : {}),
     };
   };
+  const endpoints = byProtocol(endpoint);
+  // IMAP's own option, read from its own section.
+  if (monitor.imap?.imap4rev2 ?? defaults.imap?.imap4rev2) endpoints.imap = { ...endpoints.imap, imap4rev2: true };
   const timeoutSeconds = monitor.timeoutSeconds ?? defaults.timeoutSeconds ?? BUILT_IN_DEFAULTS.timeoutSeconds;
   const stepSeconds = monitor.stepTimeoutSeconds ?? defaults.stepTimeoutSeconds ?? BUILT_IN_DEFAULTS.stepTimeoutSeconds;
   const stepTimeoutMs = Math.min(stepSeconds, timeoutSeconds) * 1000;
@@ -183,7 +184,7 @@ function resolveMonitor(
     intervalSeconds,
     timeoutMs: timeoutSeconds * 1000,
     stepTimeoutMs,
-    endpoints: byProtocol(endpoint),
+    endpoints,
     probeMail: probeMailSettings(
       {
         timeoutMs: timeoutSeconds * 1000,

@@ -28,6 +28,8 @@ export interface CheckDescriptor {
   sweeps: 'always' | 'standin' | 'never';
   /** `doctor --all-checks` tries it even on a monitor that does not run it. */
   doctorAlways: boolean;
+  /** A monitor that names no checks (nor defaults.checks) runs it. */
+  byDefault: boolean;
   /** The setup steps doctor walks for it, in the order the manual procedure builds them. */
   checklist: readonly ChecklistStep[];
 }
@@ -42,6 +44,7 @@ export const CHECK = {
     waitsForDelivery: false,
     sweeps: 'never',
     doctorAlways: true,
+    byDefault: true,
     checklist: [
       { id: 'imap_xoauth2', title: 'IMAP reachable over TLS and offers AUTH=XOAUTH2', stages: ['connect', 'tls', 'greeting', 'capability'] },
       { id: 'imap_auth', title: 'IMAP AUTHENTICATE XOAUTH2 as the mailbox', stages: ['auth'] },
@@ -56,6 +59,7 @@ export const CHECK = {
     waitsForDelivery: false,
     sweeps: 'never',
     doctorAlways: true,
+    byDefault: false,
     checklist: [
       { id: 'pop3_xoauth2', title: 'POP3 reachable over TLS and offers SASL XOAUTH2', stages: ['connect', 'tls', 'greeting', 'capability'] },
       { id: 'pop3_auth', title: 'POP3 AUTH XOAUTH2 as the mailbox', stages: ['auth'] },
@@ -70,6 +74,7 @@ export const CHECK = {
     waitsForDelivery: false,
     sweeps: 'standin',
     doctorAlways: true,
+    byDefault: true,
     checklist: [
       { id: 'smtp_xoauth2', title: 'SMTP STARTTLS, then AUTH XOAUTH2 offered', stages: ['connect', 'greeting', 'starttls', 'tls', 'capability'] },
       { id: 'smtp_auth', title: 'SMTP AUTH XOAUTH2 as the mailbox', stages: ['auth'] },
@@ -85,6 +90,7 @@ export const CHECK = {
     waitsForDelivery: true,
     sweeps: 'always',
     doctorAlways: false,
+    byDefault: false,
     checklist: [
       {
         id: 'arrival',
@@ -94,6 +100,9 @@ export const CHECK = {
     ],
   },
 } as const satisfies Record<CheckKind, CheckDescriptor>;
+
+/** The checks of a monitor that names none. */
+export const DEFAULT_CHECKS: readonly CheckKind[] = CHECK_KINDS.filter((check) => CHECK[check].byDefault);
 
 /** The check kinds in doctor's order. */
 export const DOCTOR_ORDER = Object.keys(CHECK) as CheckKind[];

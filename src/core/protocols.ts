@@ -50,6 +50,9 @@ export const PROTOCOL = {
   },
 } as const satisfies Record<Protocol, ProtocolDescriptor>;
 
+/** The protocol mail is submitted over: probe messages leave this way, and Exchange's sending limits and grants concern it. */
+export const SUBMISSION: Protocol = 'smtp';
+
 /** Every role some protocol needs, each once, in protocol order. */
 export const MAIL_ROLES: readonly string[] = [...new Set(Object.values(PROTOCOL).map((protocol) => protocol.role))];
 

@@ -1,5 +1,5 @@
 import type { CheckKind, Protocol, Stage } from '../core/check.js';
-import { PROTOCOL } from '../core/protocols.js';
+import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
 import { testServicePrincipalAuthorization } from './commands.js';
 import type { CheckResult, Diagnosis } from '../core/result.js';
 import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
@@ -129,10 +129,10 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
  * scope: the grants add up, so the app may send as every mailbox (docs/exchange-online-errors.md §10).
  */
 function rbacItem(input: ChecklistInput, claims: TokenClaims): ChecklistItem | undefined {
-  const smtp = input.checks.some((check) => (CHECK[check].protocols as readonly Protocol[]).includes('smtp'));
-  if (input.monitor.authorization !== 'rbac' || !smtp) return undefined;
+  const sends = input.checks.some((check) => (CHECK[check].protocols as readonly Protocol[]).includes(SUBMISSION));
+  if (input.monitor.authorization !== 'rbac' || !sends) return undefined;
   const { clientId, mailbox } = input.monitor;
-  const role = PROTOCOL.smtp.role;
+  const role = PROTOCOL[SUBMISSION].role;
   const verify = `verify the scope with ${testServicePrincipalAuthorization(clientId, mailbox)} (InScope must be True)`;
   const title = `SMTP granted by Exchange RBAC only (authorization "rbac")`;
   if (!claims.roles.includes(role))

@@ -1,7 +1,7 @@
 import type { ResolvedMonitor, SmtpAuthorization } from '../config/types.js';
 import type { Protocol } from '../core/check.js';
 import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, resourceScope, type Cloud, type TokenResource } from '../core/clouds.js';
-import { PROTOCOL } from '../core/protocols.js';
+import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
 
 // The exact commands and URLs remediation prints, with the monitor's values filled in. Kept apart from the
 // remediation table so each command is spelled once (docs/exchange-online-errors.md, "Remediation commands", and the hand-test in
@@ -84,7 +84,7 @@ export function scopeOf(monitor: MonitorRef, resource: TokenResource = 'exchange
 
 function consentScope(monitor: MonitorRef, protocol: Protocol | undefined): string {
   const mailboxScope = CLOUD_ENDPOINTS[cloudOf(monitor)].mailboxConsentScope;
-  return mailboxScope && protocol !== 'smtp' ? mailboxScope : scopeOf(monitor);
+  return mailboxScope && protocol !== SUBMISSION ? mailboxScope : scopeOf(monitor);
 }
 
 /** The audience a federated assertion carries for this cloud (api://AzureADTokenExchange worldwide). */
