@@ -3,11 +3,12 @@
 #   docker build -t mailprobe .
 #   docker run --rm -p 127.0.0.1:9465:9465 --read-only --tmpfs /tmp mailprobe demo     # the offline demo
 #   docker run -d -p 127.0.0.1:9465:9465 --read-only --tmpfs /tmp -v mailprobe:/var/lib/mailprobe \
-#     -v "$PWD/monitors.json:/etc/mailprobe/monitors.json:ro" --env-file mailprobe.env mailprobe
+#     -v "$PWD/monitors.json:/etc/mailprobe/monitors.json:ro" -v "$PWD/secrets:/etc/mailprobe-secrets:ro" mailprobe
 # BUILD_IMAGE needs a compiler (better-sqlite3 is a native module); NODE_IMAGE only runs. Either can name any
 # Node 20 image on Debian bookworm: a mirror, or one made offline (.ci/base-image.sh build|slim).
-ARG BUILD_IMAGE=docker.io/library/node:20-bookworm
-ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim
+# Pinned by digest (the tag is for people): `scripts/pin-base-images.sh` moves both to what the tags name today.
+ARG BUILD_IMAGE=docker.io/library/node:20-bookworm@sha256:8f693eaa7e0a8e71560c9a82b55fd54c2ae920a2ba5d2cde28bac7d1c01c9ba5
+ARG NODE_IMAGE=docker.io/library/node:20-bookworm-slim@sha256:2cf067cfed83d5ea958367df9f966191a942351a2df77d6f0193e162b5febfc0
 
 FROM ${BUILD_IMAGE} AS build
 # npm settings for the build, e.g. --build-arg npm_config_registry=https://npm.example.internal/ or, with a

@@ -62,6 +62,12 @@ describe('compose.yaml', () => {
     assert.equal(compose.services.grafana?.environment?.GF_AUTH_BASIC_ENABLED, 'false');
   });
 
+  test('secrets come as a read-only folder of files the agent reads with {"file": …}, kept out of git', () => {
+    const mount = (compose.services.mailprobe?.volumes ?? []).find((entry) => entry.includes(':/etc/mailprobe-secrets:'));
+    assert.match(mount ?? '', /:\/etc\/mailprobe-secrets:ro$/);
+    assert.match(readFileSync(mountedAt('mailprobe', '/etc/mailprobe-secrets') + '/.gitignore', 'utf8'), /^\*$/m);
+  });
+
   test('Prometheus accepts its configuration with the shipped rules where the container sees them', async () => {
     const etc = join(work, 'prometheus');
     mkdirSync(join(etc, 'rules'), { recursive: true });

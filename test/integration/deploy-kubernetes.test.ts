@@ -36,6 +36,7 @@ interface Container {
   startupProbe: { httpGet: { path: string; port: string } };
   securityContext: { readOnlyRootFilesystem: boolean; allowPrivilegeEscalation: boolean; runAsNonRoot: boolean; capabilities: { drop: string[] } };
   volumeMounts: Array<{ name: string; mountPath: string; readOnly?: boolean }>;
+  envFrom?: unknown[];
 }
 interface StatefulSetShape {
   spec: {
@@ -134,6 +135,25 @@ describe('Kubernetes manifests (deploy/kubernetes, example overlay)', () => {
     for (const monitor of loaded.monitors) assert.equal(monitor.probeMail?.probeIdKeyFile, `${keyMount.mountPath}/probe-id.key`);
     const secret = manifests.find((manifest) => manifest.metadata.name === 'mailprobe-probe-id') as Manifest & { data: Record<string, string> };
     assert.match(Buffer.from(secret.data['probe-id.key'] ?? '', 'base64').toString('utf8'), /^[0-9a-f]{64}\n$/);
+  });
+
+  // Issue 25 row 12: client secrets came through envFrom, so every child process inherited them and a rotated
+  // Secret needed a restart.
+  test('client secrets are files of a read-only Secret volume, named in monitors.json as {"file": …}', () => {
+    const set = one('StatefulSet') as Manifest &
+      StatefulSetShape & { spec: { template: { spec: { volumes: Array<{ name: string; secret?: { secretName: string } }> } } } };
+    const container = set.spec.template.spec.containers[0];
+    assert.ok(container);
+    assert.equal(container.envFrom, undefined, 'no secret in the environment');
+    const mount = container.volumeMounts.find((candidate) => candidate.name === 'credentials');
+    assert.ok(mount?.readOnly);
+    assert.equal(set.spec.template.spec.volumes.find((volume) => volume.name === 'credentials')?.secret?.secretName, 'mailprobe-credentials');
+    const text = (one('ConfigMap') as Manifest & { data: Record<string, string> }).data['monitors.json'] ?? '';
+    const tenant = [...parseConfig(text, '/etc/mailprobe/monitors.json').tenants.values()][0];
+    assert.ok(tenant?.credential.type === 'secret');
+    assert.deepEqual(tenant.credential.secret, { file: `${mount.mountPath}/CONTOSO_CLIENT_SECRET` });
+    const secret = manifests.find((manifest) => manifest.metadata.name === 'mailprobe-credentials') as Manifest & { data: Record<string, string> };
+    assert.ok('CONTOSO_CLIENT_SECRET' in secret.data, 'the file the config names is a key of the Secret');
   });
 
   test('the ServiceMonitor scrapes the headless Service as job "mailprobe", which the shipped rules expect', () => {

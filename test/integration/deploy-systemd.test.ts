@@ -74,6 +74,8 @@ describe('the systemd unit', () => {
     }
     assert.ok(serviceDirectives(unit).some(([key, value]) => key === 'SystemCallFilter' && value === '@system-service'));
     assert.ok(!directives.has('MemoryDenyWriteExecute'));
+    // Secrets as files systemd hands over, not environment every child inherits (issue 25 row 12).
+    assert.match(directives.get('LoadCredential') ?? '', /^[a-z-]+:\/etc\/mailprobe\/secrets\/[a-z-]+$/);
     // Longer than the agent's default grace for checks in flight, so systemd does not SIGKILL a clean stop.
     assert.ok(Number(directives.get('TimeoutStopSec')) > 30);
   });
