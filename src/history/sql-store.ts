@@ -8,7 +8,9 @@ import {
   type AgentRunRow,
   type CheckRef,
   type CheckStateRow,
+  type CheckTime,
   type HistoryStore,
+  type HoursQuery,
   type IncidentQuery,
   type IncidentRow,
   type PruneCounts,
@@ -174,6 +176,20 @@ export class SqlHistoryStore implements HistoryStore {
       [query.from, query.to, ...params],
     );
     return onlyChecks(rows.map(rollupOf), query.checks);
+  }
+
+  async hourTime(query: HoursQuery): Promise<CheckTime[]> {
+    if (query.ranges.length === 0) return [];
+    const { where, params } = checkFilter(query.checks);
+    const rows = await this.#db.query<Row>(
+      `SELECT monitor, check_kind, SUM(ok_ms) AS ok_ms, SUM(fail_ms) AS fail_ms FROM rollup_hourly
+        WHERE (${query.ranges.map(() => '(bucket >= ? AND bucket < ?)').join(' OR ')})${where} GROUP BY monitor, check_kind`,
+      [...query.ranges.flatMap((range) => [range.from, range.to]), ...params],
+    );
+    return onlyChecks(
+      rows.map((row) => ({ monitor: String(row.monitor), check: row.check_kind as CheckKind, okMs: Number(row.ok_ms), failMs: Number(row.fail_ms) })),
+      query.checks,
+    );
   }
 
   async results(query: { monitor: string; check: CheckKind; from: number; to: number; limit?: number }): Promise<ResultRow[]> {

@@ -1,7 +1,7 @@
 import type { CheckKind } from '../core/check.js';
 import { accountCheck, agentDownIntervals, availabilityOf, ceilHour, checkKey, type AccountingPolicy, type CheckIdentityRef } from './accounting.js';
 import { addLocalDays, DAY_MS, localDayKey, startOfLocalDay } from './calendar.js';
-import { CheckRangeSums, readPlan } from './range-sums.js';
+import { CheckRangeSums, readPlan, type TimeSums } from './range-sums.js';
 import { clipIntervals, type Interval } from './maintenance.js';
 import {
   AVAILABILITY_WINDOWS,
@@ -74,6 +74,7 @@ export class StoreHistoryReader implements HistoryReader {
     for (const row of hourly.flat()) sumsFor(row).addHour(row.bucket, row);
     const incidentsOf = groupBy(incidents, checkKey);
     const agentDown = agentDownIntervals(runs, from, now + 1, now);
+    const hoursOf = memoHours(store, query.checks ? wanted : undefined);
 
     return Promise.all(
       wanted.map(async (ref) => {
@@ -82,6 +83,7 @@ export class StoreHistoryReader implements HistoryReader {
         const check: CheckIdentityRef = { ...ref, tenant: configured.get(key)?.tenant ?? state?.tenant ?? '' };
         const sums = sumsOf.get(key) ?? new CheckRangeSums();
         const resultsIn = memoResults(store, ref);
+        const hoursIn = hoursOf(ref);
         const account = (range: Interval) =>
           accountCheck(
             {
@@ -95,6 +97,7 @@ export class StoreHistoryReader implements HistoryReader {
               incidents: (incidentsOf.get(key) ?? []).filter((incident) => incident.startedAt < range.to && (incident.endedAt ?? now) > range.from),
               agentDown: clipIntervals(agentDown, range.from, range.to),
               resultsIn,
+              hoursIn,
             },
             policy,
           );
@@ -154,6 +157,26 @@ export function groupBy<T>(rows: readonly T[], key: (row: T) => string): Map<str
     else groups.set(k, [row]);
   }
   return groups;
+}
+
+/**
+ * OK and FAIL time in hour buckets for the checks asked: one store query per distinct set of ranges, shared by
+ * every check that asks for the same set (a fleet-wide maintenance window is one query, not one per check).
+ */
+export function memoHours(
+  store: HistoryStore,
+  checks?: readonly CheckRef[],
+): (ref: CheckRef) => (ranges: readonly Interval[]) => Promise<TimeSums | undefined> {
+  const cache = new Map<string, Promise<Map<string, TimeSums>>>();
+  return (ref) => async (ranges) => {
+    const key = ranges.map((range) => `${range.from}:${range.to}`).join(',');
+    let found = cache.get(key);
+    if (!found) {
+      found = store.hourTime({ ranges, ...(checks ? { checks } : {}) }).then((rows) => new Map(rows.map((row) => [checkKey(row), row])));
+      cache.set(key, found);
+    }
+    return (await found).get(checkKey(ref));
+  };
 }
 
 /** Raw results of one check, fetched once per range asked (maintenance windows ask per day). */

@@ -121,6 +121,18 @@ export interface RollupQuery {
   checks?: readonly CheckRef[];
 }
 
+/** OK and FAIL time of one check summed over several ranges of hour buckets. */
+export interface CheckTime extends CheckRef {
+  okMs: number;
+  failMs: number;
+}
+
+export interface HoursQuery {
+  /** Hour-aligned ranges; an hour bucket inside any of them counts once. */
+  ranges: ReadonlyArray<{ from: number; to: number }>;
+  checks?: readonly CheckRef[];
+}
+
 export interface IncidentQuery {
   /** Incidents overlapping [from, to). */
   from: number;
@@ -162,6 +174,8 @@ export interface HistoryStore {
   rollups(query: RollupQuery): Promise<TimeRollup[]>;
   /** Sums per check over all buckets in the range (what a report reads). */
   rollupTotals(query: RollupQuery): Promise<RollupDelta[]>;
+  /** OK and FAIL time per check in the hour buckets inside the ranges, in one query (maintenance windows). */
+  hourTime(query: HoursQuery): Promise<CheckTime[]>;
   /** Raw results of one check in [from, to), oldest first. */
   results(query: { monitor: string; check: CheckKind; from: number; to: number; limit?: number }): Promise<ResultRow[]>;
   /** Newest first. */

@@ -462,6 +462,45 @@ export function storeContract(factory: StoreFactory): void {
     await store.close();
   });
 
+  test('maintenance over whole hours is read from the hourly rollups, even once the raw results have aged out', async () => {
+    const store = await factory.open();
+    const clock = new FakeClock();
+    clock.time = BASE;
+    const recorder = recorderOn(store, clock);
+    recorder.start();
+    // Failing 02:00-02:30 (inside the window) and 04:00-04:30 (outside it).
+    const failing = (t: number): boolean =>
+      (t >= BASE + 2 * HOUR && t < BASE + 2 * HOUR + 30 * MIN) || (t >= BASE + 4 * HOUR && t < BASE + 4 * HOUR + 30 * MIN);
+    for (let t = BASE; t < BASE + DAY; t += 5 * MIN)
+      record(recorder, failing(t) ? failed({ monitor: 'm1', at: t }) : passed({ monitor: 'm1', at: t }), job(300));
+    clock.time = BASE + DAY;
+    await recorder.close();
+    const check = [{ monitor: 'm1', check: 'imap' as const }];
+    const now = BASE + DAY - 1;
+    const summary = async (at: string, durationMinutes: number) => {
+      const policy: AccountingPolicy = { ...DEFAULT_POLICY, maintenance: [{ name: 'patch', timeZone: 'UTC', recurring: { at, durationMinutes } }] };
+      const [found] = await new StoreHistoryReader({ store, policy }).checkSummaries({ now, days: 1, checks: check });
+      return found?.days[0];
+    };
+    // 01:30-03:00: the half hour from raw results, 02:00-03:00 from the hourly row; only the outside streak counts.
+    assert.deepEqual(await summary('01:30', 90), {
+      day: '2030-01-07',
+      okSeconds: 86_400 - 5400 - 1800,
+      failSeconds: 1800,
+      maintenanceSeconds: 5400,
+      unknownSeconds: 0,
+    });
+    await store.prune({ results: BASE + DAY, hourly: 0, daily: 0, monthly: 0 });
+    assert.deepEqual(await summary('02:00', 60), {
+      day: '2030-01-07',
+      okSeconds: 86_400 - 3600 - 1800,
+      failSeconds: 1800,
+      maintenanceSeconds: 3600,
+      unknownSeconds: 0,
+    });
+    await store.close();
+  });
+
   test('daily bars and windows are the same time in any zone: whole UTC days from daily rows, the rest by the hour', async () => {
     const store = await factory.open();
     const clock = new FakeClock();
