@@ -7,7 +7,7 @@ import { CHECK } from '../core/checks.js';
 import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 import { ADHOC_HELP, ADHOC_OPTIONS, adhocConfig, isAdhoc } from './adhoc.js';
 import { checkJson, collectingTranscript, formatResult, streamingTranscript } from './report.js';
 import { terminalText } from './terminal.js';
@@ -20,24 +20,22 @@ XOAUTH2 strings masked) with a verdict, the reason and the fix. Exit codes: 0 al
 
 ${ADHOC_HELP}`;
 
-export async function checkCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('check', args, {
-    config: { type: 'string' },
-    monitor: { type: 'string', multiple: true },
-    check: { type: 'string', multiple: true },
-    json: { type: 'boolean' },
-    help: { type: 'boolean' },
-    ...ADHOC_OPTIONS,
-  });
-  if (values.help) {
-    print(io.stdout, CHECK_HELP);
-    return EXIT.ok;
-  }
+const CHECK_OPTIONS = {
+  config: { type: 'string' },
+  monitor: { type: 'string', multiple: true },
+  check: { type: 'string', multiple: true },
+  json: { type: 'boolean' },
+  ...ADHOC_OPTIONS,
+} satisfies Options;
+
+export const checkCommand = defineCommand({ name: 'check', help: CHECK_HELP, options: CHECK_OPTIONS, run: check });
+
+async function check({ values, io, readConfig }: CommandInput<typeof CHECK_OPTIONS>): Promise<number> {
   const adhoc = isAdhoc(values);
   if (adhoc && values.config !== undefined) throw new UsageError('check: --config or the command-line monitor (--tenant-id …), not both');
   if (adhoc && values.monitor !== undefined) throw new UsageError('check: --monitor names a monitor of a file; the command-line monitor has none');
   const onlyChecks = selectChecks(values.check);
-  const config = adhoc ? adhocConfig(values, onlyChecks, io) : loadConfig(configPath(values.config, io), io);
+  const config = adhoc ? adhocConfig(values, onlyChecks, io) : readConfig();
   for (const warning of config.warnings) print(io.stderr, `warning: ${formatIssue(warning)}`);
   const monitors = selectMonitors(config.monitors, values.monitor);
 

@@ -4,7 +4,7 @@ import { listenProblem } from '../config/listen.js';
 import { PROBES } from '../probes/registry.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';
 import { playDemoScript, startDemoEnvironment, DEMO_CYCLE_SECONDS, DEMO_SCRIPT } from '../sandbox/demo.js';
-import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 
@@ -19,23 +19,21 @@ every ${DEMO_CYCLE_SECONDS} s. The banner prints check, doctor, token and report
 it stays after Ctrl-C so the report can be read afterwards; --reset removes it first. MAILPROBE_LISTEN sets
 --listen's default (127.0.0.1:9465). Stop with Ctrl-C; --duration stops it by itself.`;
 
-export async function demoCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('demo', args, {
-    listen: { type: 'string' },
-    'state-dir': { type: 'string' },
-    reset: { type: 'boolean' },
-    'web.config.file': { type: 'string' },
-    schedule: { type: 'string' },
-    duration: { type: 'string' },
-    'log-format': { type: 'string' },
-    help: { type: 'boolean' },
-  });
+const DEMO_OPTIONS = {
+  listen: { type: 'string' },
+  'state-dir': { type: 'string' },
+  reset: { type: 'boolean' },
+  'web.config.file': { type: 'string' },
+  schedule: { type: 'string' },
+  duration: { type: 'string' },
+  'log-format': { type: 'string' },
+} satisfies Options;
+
+export const demoCommand = defineCommand({ name: 'demo', help: DEMO_HELP, options: DEMO_OPTIONS, run: demo });
+
+async function demo({ values, io }: CommandInput<typeof DEMO_OPTIONS>): Promise<number> {
   // MAILPROBE_WEB_CONFIG_FILE as MAILPROBE_LISTEN: an image sets it once for the agent and its HEALTHCHECK.
   values['web.config.file'] ??= io.env.MAILPROBE_WEB_CONFIG_FILE;
-  if (values.help) {
-    print(io.stdout, DEMO_HELP);
-    return EXIT.ok;
-  }
   // MAILPROBE_LISTEN as for run: an image sets it once for the agent and its HEALTHCHECK.
   const listenFlag = values.listen ?? io.env.MAILPROBE_LISTEN;
   const listenIssue = listenFlag === undefined ? undefined : listenProblem(listenFlag);

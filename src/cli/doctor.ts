@@ -13,7 +13,7 @@ import { systemClock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { runCheck } from '../runner/run-check.js';
 import { createRuntime } from '../runner/runtime.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 import { terminalText } from './terminal.js';
 import { detailBesides } from './report.js';
 
@@ -26,19 +26,17 @@ Exit codes: 0 every step passed, 1 a step failed, 2 bad usage or configuration.`
 
 const MARK: Record<ChecklistItem['verdict'], string> = { pass: '[ok]  ', warn: '[warn]', fail: '[FAIL]', not_reached: '[ -- ]', skipped: '[skip]' };
 
-export async function doctorCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('doctor', args, {
-    config: { type: 'string' },
-    monitor: { type: 'string' },
-    'all-checks': { type: 'boolean' },
-    json: { type: 'boolean' },
-    help: { type: 'boolean' },
-  });
-  if (values.help) {
-    print(io.stdout, DOCTOR_HELP);
-    return EXIT.ok;
-  }
-  const config = loadConfig(configPath(values.config, io), io);
+const DOCTOR_OPTIONS = {
+  config: { type: 'string' },
+  monitor: { type: 'string' },
+  'all-checks': { type: 'boolean' },
+  json: { type: 'boolean' },
+} satisfies Options;
+
+export const doctorCommand = defineCommand({ name: 'doctor', help: DOCTOR_HELP, options: DOCTOR_OPTIONS, run: doctor });
+
+async function doctor({ values, io, readConfig }: CommandInput<typeof DOCTOR_OPTIONS>): Promise<number> {
+  const config = readConfig();
   const monitors = values.monitor ? config.monitors.filter((monitor) => monitor.name === values.monitor) : config.monitors.filter((m) => m.enabled);
   if (monitors.length === 0) {
     throw new UsageError(`doctor: no monitor named "${values.monitor ?? ''}" (monitors: ${config.monitors.map((m) => m.name).join(', ')})`);

@@ -8,7 +8,7 @@ import { BUILT_IN_DEFAULTS, parseListen } from '../config/defaults.js';
 import { errorCode } from '../config/secrets.js';
 import type { AgentSettings } from '../config/types.js';
 import { loadWebConfig } from '../http/web-config.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, print, UsageError, type CliIO, defineCommand, type CommandInput, type Options } from './io.js';
 
 export const HEALTHCHECK_HELP = `Usage: mailprobe healthcheck [--url URL] [--ready] [--timeout SECONDS] [--config FILE]
                              [--web.config.file FILE] [--ca FILE] [--cert FILE --key FILE]
@@ -34,22 +34,20 @@ interface TlsAsk {
   key?: string;
 }
 
-export async function healthcheckCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('healthcheck', args, {
-    url: { type: 'string' },
-    ready: { type: 'boolean' },
-    timeout: { type: 'string' },
-    config: { type: 'string' },
-    'web.config.file': { type: 'string' },
-    ca: { type: 'string' },
-    cert: { type: 'string' },
-    key: { type: 'string' },
-    help: { type: 'boolean' },
-  });
-  if (values.help) {
-    print(io.stdout, HEALTHCHECK_HELP);
-    return EXIT.ok;
-  }
+const HEALTHCHECK_OPTIONS = {
+  url: { type: 'string' },
+  ready: { type: 'boolean' },
+  timeout: { type: 'string' },
+  config: { type: 'string' },
+  'web.config.file': { type: 'string' },
+  ca: { type: 'string' },
+  cert: { type: 'string' },
+  key: { type: 'string' },
+} satisfies Options;
+
+export const healthcheckCommand = defineCommand({ name: 'healthcheck', help: HEALTHCHECK_HELP, options: HEALTHCHECK_OPTIONS, run: healthcheck });
+
+async function healthcheck({ values, io }: CommandInput<typeof HEALTHCHECK_OPTIONS>): Promise<number> {
   const timeoutSeconds = values.timeout === undefined ? DEFAULT_TIMEOUT_SECONDS : Number(values.timeout);
   if (!(timeoutSeconds > 0 && timeoutSeconds <= 300)) throw new UsageError('healthcheck: --timeout takes seconds between 0 and 300');
   if ((values.cert === undefined) !== (values.key === undefined)) throw new UsageError('healthcheck: --cert and --key go together');

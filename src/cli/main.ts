@@ -5,7 +5,7 @@ import { doctorCommand, DOCTOR_HELP } from './doctor.js';
 import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
 import { monitorsJsonSchema } from '../config/json-schema.js';
 import { checkCommand, CHECK_HELP } from './check.js';
-import { EXIT, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { defineCommand, EXIT, print, UsageError, type CliIO, type Command } from './io.js';
 import { notifyCommand, NOTIFY_HELP } from './notify.js';
 import { reportCommand, REPORT_HELP } from './report-command.js';
 import { runCommand, RUN_HELP } from './run.js';
@@ -63,9 +63,7 @@ const SCHEMA_HELP = `Usage: mailprobe schema > monitors.schema.json
 Prints the JSON Schema (draft-07) of monitors.json, for editors' completion and validation. The
 repository ships it as schema/monitors.schema.json; "$schema": "./schema/monitors.schema.json" uses it.`;
 
-type Command = (args: string[], io: CliIO) => number | Promise<number>;
-
-const COMMANDS: Record<string, Command> = {
+export const COMMANDS: Record<string, Command> = {
   run: runCommand,
   check: checkCommand,
   doctor: doctorCommand,
@@ -76,15 +74,15 @@ const COMMANDS: Record<string, Command> = {
   notify: notifyCommand,
   shards: shardsCommand,
   healthcheck: healthcheckCommand,
-  schema: (args, io) => {
-    const { values } = parseCommandArgs('schema', args, { help: { type: 'boolean' } });
-    if (values.help) {
-      print(io.stdout, SCHEMA_HELP);
+  schema: defineCommand({
+    name: 'schema',
+    help: SCHEMA_HELP,
+    options: {},
+    run: ({ io }) => {
+      io.stdout.write(monitorsJsonSchema());
       return EXIT.ok;
-    }
-    io.stdout.write(monitorsJsonSchema());
-    return EXIT.ok;
-  },
+    },
+  }),
 };
 
 const processIO: CliIO = { stdout: process.stdout, stderr: process.stderr, env: process.env, cwd: process.cwd() };

@@ -5,7 +5,7 @@ import { CHECK_KINDS } from '../core/check.js';
 import { CHECK } from '../core/checks.js';
 import { systemClock } from '../core/clock.js';
 import { Redactor } from '../log/redact.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 import { terminalText } from './terminal.js';
 
 export const NOTIFY_HELP = `Usage: mailprobe notify --test [--notifier NAME]... [--config FILE]
@@ -40,19 +40,17 @@ export function testAlert(now: number): Alert {
   };
 }
 
-export async function notifyCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('notify', args, {
-    config: { type: 'string' },
-    test: { type: 'boolean' },
-    notifier: { type: 'string', multiple: true },
-    help: { type: 'boolean' },
-  });
-  if (values.help) {
-    print(io.stdout, NOTIFY_HELP);
-    return EXIT.ok;
-  }
+const NOTIFY_OPTIONS = {
+  config: { type: 'string' },
+  test: { type: 'boolean' },
+  notifier: { type: 'string', multiple: true },
+} satisfies Options;
+
+export const notifyCommand = defineCommand({ name: 'notify', help: NOTIFY_HELP, options: NOTIFY_OPTIONS, run: notify });
+
+async function notify({ values, io, readConfig }: CommandInput<typeof NOTIFY_OPTIONS>): Promise<number> {
   if (!values.test) throw new UsageError('notify: only --test is supported: mailprobe notify --test [--notifier NAME]');
-  const config = loadConfig(configPath(values.config, io), io);
+  const config = readConfig();
   const configured = config.alerting?.notifiers ?? [];
   if (configured.length === 0) throw new UsageError(`notify: ${config.file} has no alerting.notifiers to test`);
   const names = configured.map((notifier) => notifier.name);

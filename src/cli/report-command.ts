@@ -3,7 +3,7 @@ import { systemClock } from '../core/clock.js';
 import { buildReport, reportChecks, resolvePeriod } from '../history/report.js';
 import { REPORT_FORMATS, renderReport, type ReportFormat } from '../history/report-format.js';
 import { accountingPolicy, historySettings, openHistoryStore } from '../history/settings.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 
 export const REPORT_HELP = `Usage: mailprobe report [--period 2026-11|last|this | --from WHEN [--to WHEN]] [--monitor NAME]
                         [--tenant KEY] [--format text|md|csv|json|html] [--config FILE]
@@ -15,24 +15,22 @@ times are in sla.timeZone; WHEN is a date (2026-11-03), a local time (2026-11-03
 (2026-11-03T21:30:00Z). Default: the previous calendar month. --format html writes one self-contained page
 that prints to PDF from the browser. The agent may keep running: the report only reads.`;
 
-export async function reportCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('report', args, {
-    period: { type: 'string' },
-    from: { type: 'string' },
-    to: { type: 'string' },
-    monitor: { type: 'string' },
-    tenant: { type: 'string' },
-    format: { type: 'string' },
-    config: { type: 'string' },
-    help: { type: 'boolean' },
-  });
-  if (values.help) {
-    print(io.stdout, REPORT_HELP);
-    return EXIT.ok;
-  }
+const REPORT_OPTIONS = {
+  period: { type: 'string' },
+  from: { type: 'string' },
+  to: { type: 'string' },
+  monitor: { type: 'string' },
+  tenant: { type: 'string' },
+  format: { type: 'string' },
+  config: { type: 'string' },
+} satisfies Options;
+
+export const reportCommand = defineCommand({ name: 'report', help: REPORT_HELP, options: REPORT_OPTIONS, run: report });
+
+async function report({ values, io, readConfig }: CommandInput<typeof REPORT_OPTIONS>): Promise<number> {
   const format = (values.format ?? 'text') as ReportFormat;
   if (!REPORT_FORMATS.includes(format)) throw new UsageError(`report: --format takes ${REPORT_FORMATS.join(', ')} (got "${values.format}")`);
-  const config = loadConfig(configPath(values.config, io), io);
+  const config = readConfig();
   const policy = accountingPolicy(config);
   const now = systemClock.now();
   const settings = historySettings(config);

@@ -5,7 +5,7 @@ import { listenProblem } from '../config/listen.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 import { demoCommand } from './demo.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { configPath, EXIT, loadConfig, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 
 export const RUN_HELP = `Usage: mailprobe run [--config FILE] [--listen HOST:PORT] [--web.config.file FILE] [--log-format json|pretty]
                      [--shard I --total-shards N]
@@ -22,22 +22,20 @@ MAILPROBE_LISTEN sets --listen's default, MAILPROBE_WEB_CONFIG_FILE --web.config
 one runs shard I (0-based); also MAILPROBE_SHARD / MAILPROBE_TOTAL_SHARDS, agent.shard / agent.totalShards,
 or I from a StatefulSet pod name such as mailprobe-2 (POD_NAME, HOSTNAME). 'mailprobe shards' shows the split.`;
 
-export async function runCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('run', args, {
-    config: { type: 'string' },
-    listen: { type: 'string' },
-    'web.config.file': { type: 'string' },
-    'log-format': { type: 'string' },
-    shard: { type: 'string' },
-    'total-shards': { type: 'string' },
-    help: { type: 'boolean' },
-  });
+const RUN_OPTIONS = {
+  config: { type: 'string' },
+  listen: { type: 'string' },
+  'web.config.file': { type: 'string' },
+  'log-format': { type: 'string' },
+  shard: { type: 'string' },
+  'total-shards': { type: 'string' },
+} satisfies Options;
+
+export const runCommand = defineCommand({ name: 'run', help: RUN_HELP, options: RUN_OPTIONS, run: run });
+
+async function run({ values, io }: CommandInput<typeof RUN_OPTIONS>): Promise<number> {
   // MAILPROBE_WEB_CONFIG_FILE as MAILPROBE_LISTEN: an image sets it once for the agent and its HEALTHCHECK.
   values['web.config.file'] ??= io.env.MAILPROBE_WEB_CONFIG_FILE;
-  if (values.help) {
-    print(io.stdout, RUN_HELP);
-    return EXIT.ok;
-  }
   // MAILPROBE_LISTEN lets an image set the address its HEALTHCHECK (mailprobe healthcheck) also reads.
   const listen = values.listen ?? io.env.MAILPROBE_LISTEN;
   const listenIssue = listen === undefined ? undefined : listenProblem(listen);

@@ -1,5 +1,5 @@
 import { assignShards, MAX_TOTAL_SHARDS, shardOf, splitMailboxes } from '../config/shard.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 
 export const SHARDS_HELP = `Usage: mailprobe shards [--total-shards N] [--from M] [--json] [--config FILE]
 
@@ -14,19 +14,17 @@ interface Move {
   to: number;
 }
 
-export function shardsCommand(args: string[], io: CliIO): number {
-  const { values } = parseCommandArgs('shards', args, {
-    'total-shards': { type: 'string' },
-    from: { type: 'string' },
-    json: { type: 'boolean' },
-    config: { type: 'string' },
-    help: { type: 'boolean' },
-  });
-  if (values.help) {
-    print(io.stdout, SHARDS_HELP);
-    return EXIT.ok;
-  }
-  const config = loadConfig(configPath(values.config, io), io);
+const SHARDS_OPTIONS = {
+  'total-shards': { type: 'string' },
+  from: { type: 'string' },
+  json: { type: 'boolean' },
+  config: { type: 'string' },
+} satisfies Options;
+
+export const shardsCommand = defineCommand({ name: 'shards', help: SHARDS_HELP, options: SHARDS_OPTIONS, run: shards });
+
+function shards({ values, io, readConfig }: CommandInput<typeof SHARDS_OPTIONS>): number {
+  const config = readConfig();
   const total =
     values['total-shards'] !== undefined
       ? shardCount('--total-shards', values['total-shards'])

@@ -3,7 +3,7 @@ import { diagnose } from '../diagnose/diagnose.js';
 import { Redactor } from '../log/redact.js';
 import { systemClock } from '../core/clock.js';
 import { createRuntime } from '../runner/runtime.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, UsageError, type CliIO } from './io.js';
+import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
 import { detailBesides } from './report.js';
 import { terminalText } from './terminal.js';
 import { MAIL_ROLES } from '../core/protocols.js';
@@ -16,19 +16,17 @@ export const TOKEN_HELP = `Usage: mailprobe token --tenant NAME [--config FILE] 
 Gets an app-only token for a tenant entry and prints its decoded claims (aud, roles, appid, oid, tid, exp),
 like Get-JWTDetails in the manual procedure. The raw token is printed only with --show-token.`;
 
-export async function tokenCommand(args: string[], io: CliIO): Promise<number> {
-  const { values } = parseCommandArgs('token', args, {
-    config: { type: 'string' },
-    tenant: { type: 'string' },
-    json: { type: 'boolean' },
-    'show-token': { type: 'boolean' },
-    help: { type: 'boolean' },
-  });
-  if (values.help) {
-    print(io.stdout, TOKEN_HELP);
-    return EXIT.ok;
-  }
-  const config = loadConfig(configPath(values.config, io), io);
+const TOKEN_OPTIONS = {
+  config: { type: 'string' },
+  tenant: { type: 'string' },
+  json: { type: 'boolean' },
+  'show-token': { type: 'boolean' },
+} satisfies Options;
+
+export const tokenCommand = defineCommand({ name: 'token', help: TOKEN_HELP, options: TOKEN_OPTIONS, run: token });
+
+async function token({ values, io, readConfig }: CommandInput<typeof TOKEN_OPTIONS>): Promise<number> {
+  const config = readConfig();
   const names = [...config.tenants.keys()];
   if (!values.tenant) throw new UsageError(`token: --tenant NAME is required (tenants: ${names.join(', ')})`);
   const tenant = config.tenants.get(values.tenant);

@@ -7,20 +7,19 @@ import { readSecret } from '../config/secrets.js';
 import { credentialExpiry } from '../auth/token-provider.js';
 import { readFederatedToken } from '../auth/federated.js';
 import { EXCHANGE_SEND_LIMITS, expectedSends, SAFE_SHARE } from '../runner/send-budget.js';
-import { configPath, EXIT, loadConfig, parseCommandArgs, print, type CliIO } from './io.js';
+import { EXIT, print, defineCommand, type CommandInput, type Options } from './io.js';
 
 export const VALIDATE_HELP = `Usage: mailprobe validate [--config FILE]
 
 Checks monitors.json against the schema and cross-references (tenants, names, schedules, files, env vars)
 and exits: 0 valid, 2 invalid. Touches no network.`;
 
-export function validateCommand(args: string[], io: CliIO): number {
-  const { values } = parseCommandArgs('validate', args, { config: { type: 'string' }, help: { type: 'boolean' } });
-  if (values.help) {
-    print(io.stdout, VALIDATE_HELP);
-    return EXIT.ok;
-  }
-  const config = loadConfig(configPath(values.config, io), io);
+const VALIDATE_OPTIONS = { config: { type: 'string' } } satisfies Options;
+
+export const validateCommand = defineCommand({ name: 'validate', help: VALIDATE_HELP, options: VALIDATE_OPTIONS, run: validate });
+
+function validate({ io, readConfig }: CommandInput<typeof VALIDATE_OPTIONS>): number {
+  const config = readConfig();
   // A credential may exist only in the service's environment, so an unreadable one warns instead of failing;
   // the agent then reports credential_missing on that tenant's checks.
   const warnings = [...config.warnings, ...credentialProblems(config, io.env), ...expiryWarnings(config), ...sendBudgetWarnings(config)];
