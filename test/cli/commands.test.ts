@@ -1,30 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { COMMANDS as TABLE, HELP } from '../../src/cli/main.js';
 import { runCli } from '../support/cli.js';
+import { writeOfflineMonitors } from '../support/monitors.js';
 
 // Every command goes through defineCommand: the same --help, the same usage errors, the same monitors file lookup
 // and the same exit codes. Every command of main's table is asked, so one that bypasses the helper shows here.
 
 const COMMANDS = Object.keys(TABLE);
-
-function monitorsFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-commands-'));
-  const file = join(dir, 'monitors.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      tenants: {
-        t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-4234-9234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } },
-      },
-      monitors: [{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'] }],
-    }),
-  );
-  return file;
-}
 
 describe('CLI commands share one preamble', () => {
   test('every command is listed in the overall help', () => {
@@ -49,7 +32,7 @@ describe('CLI commands share one preamble', () => {
   }
 
   test('the monitors file: --config first, then MAILPROBE_CONFIG, then ./monitors.json', async () => {
-    const file = monitorsFile();
+    const file = writeOfflineMonitors([{ name: 'm', tenant: 't', mailbox: 'probe@contoso.com', checks: ['imap'] }]);
     const byFlag = await runCli(['validate', '--config', file], { MAILPROBE_CONFIG: '/nonexistent/monitors.json' });
     assert.equal(byFlag.code, 0, byFlag.stderr);
     assert.match(byFlag.stdout, new RegExp(`^${file.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: valid — 1 tenant\\(s\\), 1 monitor\\(s\\)`));

@@ -1,28 +1,13 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { runCli } from '../support/cli.js';
+import { writeOfflineMonitors } from '../support/monitors.js';
 
 // A listener that cannot bind is the operator's to fix (exit 2, the address named), never "internal error".
 
-function configFile(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'mailprobe-listen-'));
-  const file = join(dir, 'monitors.json');
-  writeFileSync(
-    file,
-    JSON.stringify({
-      tenants: {
-        t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-4234-9234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } },
-      },
-      monitors: [],
-    }),
-  );
-  return file;
-}
+const configFile = (): string => writeOfflineMonitors();
 
 describe('listen problems exit 2 with the address named', () => {
   test('--listen bogus is refused before anything starts', async () => {

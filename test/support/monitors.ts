@@ -76,3 +76,18 @@ export function writeMonitors(
   writeFileSync(file, JSON.stringify(config, null, 2));
   return { file, dir };
 }
+
+/** A valid monitors.json that needs no servers (a secret from the environment), for tests of the CLI itself. */
+export function writeOfflineMonitors(monitors: ReadonlyArray<Record<string, unknown>> = []): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'mailprobe-cli-')), 'monitors.json');
+  writeFileSync(
+    file,
+    JSON.stringify({
+      tenants: {
+        t: { tenantId: 'contoso.onmicrosoft.com', clientId: '10e1f456-3921-4234-9234-105af0774c61', credential: { type: 'secret', secret: { env: 'S' } } },
+      },
+      monitors,
+    }),
+  );
+  return file;
+}
