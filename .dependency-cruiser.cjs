@@ -9,7 +9,7 @@ const BUILDS_ON = {
   files: ['core'],
   config: ['core'],
   diagnose: ['core', 'config'],
-  auth: ['core', 'config', 'diagnose', 'log'],
+  auth: ['core', 'config', 'diagnose', 'log', 'files'],
   probes: ['core', 'config', 'diagnose', 'log', 'files'],
   // The runner hands each result to metrics and asks diagnose; consumers read results from core, never the runner.
   runner: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'metrics'],

@@ -316,6 +316,8 @@ export class MsalTokenProvider implements TokenProvider {
     const credential = tenant.credential;
     if (credential.type === 'federated') return { clientAssertion: () => this.#federatedAssertion(tenant, credential, state) };
     if (credential.type === 'managedIdentity') return { clientAssertion: () => this.#managedIdentityAssertion(tenant, credential, state) };
+    // A user's sign-in has no app credential: DelegatedTokenProvider serves it (see CredentialTokenProvider).
+    if (credential.type === 'delegated') return { failure: configFailure('config_invalid', `tenant "${tenant.key}" signs in as a user, not as the app`) };
     if (credential.type === 'secret') {
       const lookup = readSecret(credential.secret, tenant.baseDir, this.#env);
       if (!lookup.ok) return { failure: configFailure('credential_missing', `client secret of tenant "${tenant.key}": ${lookup.message}`) };
@@ -388,8 +390,8 @@ export function credentialExpiry(tenant: ResolvedTenant, env: NodeJS.ProcessEnv 
     const read = readFederatedToken(credential, tenant.baseDir, env);
     return read.ok && read.claims.exp !== undefined ? { type: 'federated_token', expiresAt: read.claims.exp * 1000 } : undefined;
   }
-  // Known only once the identity endpoint has answered (onAssertion).
-  if (credential.type === 'managedIdentity') return undefined;
+  // Known only once the identity endpoint has answered (onAssertion); a delegated sign-in's lapse has its own metric.
+  if (credential.type === 'managedIdentity' || credential.type === 'delegated') return undefined;
   if (credential.type === 'secret') {
     return credential.expires ? { type: 'client_secret', expiresAt: Date.parse(credential.expires) } : undefined;
   }

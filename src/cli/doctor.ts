@@ -67,7 +67,7 @@ async function examine(
   env: NodeJS.ProcessEnv,
 ): Promise<ChecklistItem[]> {
   const tenant = monitor.tenant;
-  const credential = credentialState(monitor, env);
+  const credential = credentialState(monitor, env, runtime);
   const identity = monitorRef(monitor);
   const input: ChecklistInput = { monitor: identity, checks, credential, results: {}, now: systemClock.now() };
   if (!credential.ok) return buildChecklist(input);
@@ -96,9 +96,19 @@ async function examine(
   return buildChecklist(input);
 }
 
-function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv): ChecklistInput['credential'] {
+function credentialState(monitor: ResolvedMonitor, env: NodeJS.ProcessEnv, runtime: ReturnType<typeof createRuntime>): ChecklistInput['credential'] {
   const tenant = monitor.tenant;
   const credential = tenant.credential;
+  if (credential.type === 'delegated') {
+    const signIn = runtime.delegated.inspect(tenant);
+    if (!signIn.ok) return { ok: false, detail: `${signIn.message}: run \`mailprobe login --monitor ${monitor.name}\`` };
+    const { lapse } = signIn;
+    const day = (at: number): string => new Date(at).toISOString().slice(0, 16).replace('T', ' ');
+    return {
+      ok: true,
+      detail: `delegated sign-in of ${credential.account} for app ${tenant.clientId} (${signIn.scopes.join(' ')}), signed in ${day(lapse.signedInAt)} UTC, renewed ${day(lapse.refreshedAt)} UTC; lapses ${day(lapse.lapsesAt)} UTC (${lapse.cause === 'inactivity' ? '90 days unused' : 'sign-in frequency'}) unless renewed`,
+    };
+  }
   if (credential.type === 'federated') return federatedState(tenant, credential, env);
   if (credential.type === 'managedIdentity') {
     const endpoint = identityEndpoint(credential, env);

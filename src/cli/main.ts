@@ -3,6 +3,7 @@ import { ExposedListenerError, ListenError } from '../http/listen-error.js';
 import { demoCommand, DEMO_HELP } from './demo.js';
 import { doctorCommand, DOCTOR_HELP } from './doctor.js';
 import { healthcheckCommand, HEALTHCHECK_HELP } from './healthcheck.js';
+import { loginCommand, LOGIN_HELP } from './login.js';
 import { monitorsJsonSchema } from '../config/json-schema.js';
 import { checkCommand, CHECK_HELP } from './check.js';
 import { defineCommand, EXIT, print, UsageError, type CliIO, type Command } from './io.js';
@@ -25,6 +26,7 @@ Commands:
   doctor     walk the admin's setup step by step and name the first broken one with its fix
   validate   check monitors.json and exit (0 valid, 2 invalid)
   token      get a token for a tenant and print its decoded claims
+  login      sign a delegated monitor's user in (device code) and keep the refresh token encrypted
   schema     print the JSON Schema of monitors.json (for editors)
   report     the SLA report from the history: availability, SLO, error budget, incidents (text, md, csv, json, html)
   notify     notify --test: one test notification through each notifier, with each receiver's answer
@@ -50,6 +52,8 @@ ${VALIDATE_HELP}
 
 ${TOKEN_HELP}
 
+${LOGIN_HELP}
+
 ${REPORT_HELP}
 
 ${NOTIFY_HELP}
@@ -70,6 +74,7 @@ export const COMMANDS: Record<string, Command> = {
   demo: demoCommand,
   validate: validateCommand,
   token: tokenCommand,
+  login: loginCommand,
   report: reportCommand,
   notify: notifyCommand,
   shards: shardsCommand,

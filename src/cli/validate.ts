@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { CHECK } from '../core/checks.js';
 import { cloudHost } from '../core/clouds.js';
 import { SUBMISSION } from '../core/protocols.js';
@@ -45,6 +46,19 @@ function credentialProblems(config: LoadedConfig, env: NodeJS.ProcessEnv): Confi
       if (!read.ok) problems.push({ file: config.file, path: `${path}.tokenFile`, message: read.message });
       continue;
     }
+    if (credential.type === 'delegated') {
+      const file = tenant.delegated?.cacheFile ?? '';
+      if (!existsSync(file)) {
+        const monitor = config.monitors.find((candidate) => candidate.tenant === tenant);
+        problems.push({
+          file: config.file,
+          path: `${path}.account`,
+          message: `${credential.account} has not signed in yet: run \`mailprobe login --monitor ${monitor?.name ?? 'NAME'}\``,
+        });
+      }
+      continue;
+    }
+    if (credential.type === 'managedIdentity') continue;
     if (!credentialExpiry(tenant)) {
       problems.push({ file: config.file, path: `${path}.certFile`, message: 'cannot read a PEM certificate from this file' });
     }

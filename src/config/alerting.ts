@@ -4,7 +4,16 @@ import type { ReasonCategory } from '../core/reasons.js';
 
 // Every field is documented here, once, via .describe(); defaults live in ALERTING_DEFAULTS beside them.
 
-export const REASON_CATEGORIES = ['config', 'token', 'auth', 'transport', 'mailbox', 'delivery', 'server'] as const satisfies readonly ReasonCategory[];
+export const REASON_CATEGORIES = [
+  'config',
+  'token',
+  'signin',
+  'auth',
+  'transport',
+  'mailbox',
+  'delivery',
+  'server',
+] as const satisfies readonly ReasonCategory[];
 
 export const NOTIFIER_TYPES = ['webhook', 'teams', 'slack', 'alertmanager'] as const;
 export type NotifierType = (typeof NOTIFIER_TYPES)[number];

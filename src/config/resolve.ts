@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
-import type { Protocol } from '../core/check.js';
+import { PROTOCOLS, type Protocol } from '../core/check.js';
+import { cacheFileFor, TOKEN_CACHE_KEY_FILE } from './token-cache-path.js';
 import { CLOUD_ENDPOINTS, cloudHost, resourceScope } from '../core/clouds.js';
 import { CHECK } from '../core/checks.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
@@ -14,7 +15,7 @@ import { probeIdKeyFileProblem } from './probe-id-key.js';
 import { scheduleIntervalSeconds } from './schedule.js';
 import type { MonitorInput, MonitorsFileInput, TenantInput } from './schema.js';
 import { errorCode, resolveFrom } from './secrets.js';
-import type { AgentSettings, ConfigOverrides, LoadedConfig, ResolvedMonitor, ResolvedTenant } from './types.js';
+import type { AgentSettings, ConfigOverrides, DelegatedSettings, LoadedConfig, ResolvedMonitor, ResolvedTenant } from './types.js';
 
 // From the validated file to what the agent runs: defaults applied, paths resolved, cross-field rules checked.
 
@@ -25,9 +26,14 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
   const defaults = input.defaults ?? {};
 
   const defaultTls = readTls(defaults.tls, baseDir, file, 'defaults.tls', issues, warnings);
+  const agent = resolveAgent(input, baseDir, overrides);
+  const tokenCacheKeyFile = input.agent?.tokenCacheKeyFile ? resolveFrom(baseDir, input.agent.tokenCacheKeyFile) : join(agent.stateDir, TOKEN_CACHE_KEY_FILE);
   const tenants = new Map<string, ResolvedTenant>();
   for (const [key, tenant] of Object.entries(input.tenants)) {
-    tenants.set(key, resolveTenant(key, tenant, baseDir, authorityTls(key, tenant, defaultTls, baseDir, file, issues, warnings)));
+    const resolvedTenant = resolveTenant(key, tenant, baseDir, authorityTls(key, tenant, defaultTls, baseDir, file, issues, warnings));
+    if (tenant.credential.type === 'delegated')
+      resolvedTenant.delegated = delegatedSettings(resolvedTenant, tenant.credential, agent.stateDir, tokenCacheKeyFile);
+    tenants.set(key, resolvedTenant);
     const pair = certificatePairIssue(key, tenant, baseDir, file);
     if (pair) issues.push(pair);
     if (tenant.credential.type === 'secret' && typeof tenant.credential.secret === 'string') {
@@ -37,7 +43,13 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
         message: 'the client secret is written in the file; use {"env": "VAR"} or {"file": "path"} instead',
       });
     }
-    if ((tenant.credential.type === 'federated' || tenant.credential.type === 'managedIdentity') && tenant.credentialExpiryFromGraph) {
+    if (tenant.credential.type === 'delegated' && tenant.credentialExpiryFromGraph) {
+      warnings.push({
+        file,
+        path: `tenants.${key}.credentialExpiryFromGraph`,
+        message: 'ignored for a delegated sign-in: it has no app secret or certificate; the sign-in’s own lapse is exported instead',
+      });
+    } else if ((tenant.credential.type === 'federated' || tenant.credential.type === 'managedIdentity') && tenant.credentialExpiryFromGraph) {
       warnings.push({
         file,
         path: `tenants.${key}.credentialExpiryFromGraph`,
@@ -46,7 +58,6 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
     }
   }
 
-  const agent = resolveAgent(input, baseDir, overrides);
   const probeIdKeyFile = input.agent?.probeIdKeyFile ? resolveFrom(baseDir, input.agent.probeIdKeyFile) : join(agent.stateDir, PROBE_ID_KEY_FILE);
   // 20,000 monitors usually share a handful of schedules and TLS settings: each distinct one is checked once.
   const schedules = new Map<string, number | undefined>();
@@ -105,6 +116,7 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
     monitors.push(resolved);
   });
   for (const issue of monthlySummaryIssues(input)) issues.push({ file, ...issue });
+  for (const issue of delegatedIssues(tenants, monitors)) issues.push({ file, ...issue });
   if (issues.length > 0) throw new ConfigError(issues);
 
   const statusPage = { ...BUILT_IN_DEFAULTS.statusPage, ...input.statusPage };
@@ -139,6 +151,47 @@ function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: T
       ? { graph: { resource: endpoints.resources.graph.uri, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } }
       : {}),
   };
+}
+
+function delegatedSettings(
+  tenant: ResolvedTenant,
+  credential: Extract<TenantInput['credential'], { type: 'delegated' }>,
+  stateDir: string,
+  keyFile: string,
+): DelegatedSettings {
+  return {
+    account: credential.account,
+    cacheFile: cacheFileFor(stateDir, { tenantId: tenant.tenantId, clientId: tenant.clientId, account: credential.account }),
+    keyFile,
+    scopes: [],
+    ...(credential.signInFrequencyHours !== undefined ? { signInFrequencySeconds: Math.round(credential.signInFrequencyHours * 3600) } : {}),
+  };
+}
+
+/**
+ * A delegated sign-in is shared by every monitor of its tenant entry, so it asks for what all their checks need
+ * (in protocol order, each once). A user's token opens the user's own mailbox: a monitor of another mailbox
+ * needs Full Access for the user there, which the token cannot show, so that is a warning, not an error.
+ */
+function delegatedIssues(tenants: Map<string, ResolvedTenant>, monitors: ResolvedMonitor[]): Array<Omit<ConfigIssue, 'file'>> {
+  const issues: Array<Omit<ConfigIssue, 'file'>> = [];
+  for (const tenant of tenants.values()) {
+    if (!tenant.delegated) continue;
+    const own = monitors.filter((monitor) => monitor.tenant === tenant);
+    const protocols = new Set(own.flatMap((monitor) => monitor.checks.flatMap((check) => CHECK[check].protocols)));
+    const resource = tenant.scope.replace(/\/\.default$/, '');
+    tenant.delegated.scopes = [
+      ...PROTOCOLS.filter((protocol) => protocols.has(protocol)).map((protocol) => `${resource}/${PROTOCOL[protocol].delegatedScope}`),
+      'offline_access',
+    ];
+    if (!/\/\.default$/.test(tenant.scope)) {
+      issues.push({
+        path: `tenants.${tenant.key}.scope`,
+        message: `a delegated sign-in asks for the Outlook resource's delegated permissions; give the resource as "<resource>/.default" (found "${tenant.scope}")`,
+      });
+    }
+  }
+  return issues;
 }
 
 function resolveMonitor(

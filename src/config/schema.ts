@@ -90,6 +90,25 @@ export const Credential = z.discriminatedUnion('type', [
         ),
     })
     .strict(),
+  z
+    .object({
+      type: z.literal('delegated'),
+      account: z
+        .string()
+        .email('an e-mail address: the user who signs in')
+        .describe(
+          'The user who signs in once with `mailprobe login --monitor NAME` (device code); the agent then renews the sign-in with its refresh token, kept encrypted in agent.stateDir. The app is a public client with the delegated IMAP.AccessAsUser.All, POP.AccessAsUser.All and SMTP.Send permissions its monitors’ checks need, and offline_access.',
+        ),
+      signInFrequencyHours: z
+        .number()
+        .positive()
+        .max(8760)
+        .optional()
+        .describe(
+          'The Conditional Access sign-in frequency that applies to this user, in hours, so the lapse is shown and alerted before it comes. Learned from AADSTS70043 when left out.',
+        ),
+    })
+    .strict(),
 ]);
 
 /** The credential types monitors.json knows, for the error that names them. */
@@ -294,6 +313,13 @@ export const Agent = z
       .optional()
       .describe(
         'The key file that signs probe ids, relative to this file (default probe-id.key in stateDir, created 0600 on first use). Replicas that take over each other’s monitors (shards) must share it, e.g. from a Kubernetes Secret.',
+      ),
+    tokenCacheKeyFile: z
+      .string()
+      .min(1)
+      .optional()
+      .describe(
+        'The key that encrypts delegated monitors’ refresh tokens at rest (AES-256-GCM), relative to this file (default token-cache.key in stateDir, created 0600 by `mailprobe login`). The MAILPROBE_TOKEN_CACHE_KEY environment variable (32 bytes, base64) wins over it. Keep it apart from backups of the state folder.',
       ),
     totalShards: z
       .number()

@@ -25,8 +25,21 @@ export interface ResolvedTenant {
   tls: TlsSettings;
   /** How the app is granted SMTP sending, when the admin declared it (schema.ts, "authorization"). */
   authorization?: SmtpAuthorization;
+  /** Set for a delegated credential: whose sign-in, where it is kept, what it asks for. */
+  delegated?: DelegatedSettings;
   /** Set when the app's own credential expiry is read from Microsoft Graph. */
   graph?: { resource: string; baseUrl?: string };
+}
+
+export interface DelegatedSettings {
+  account: string;
+  /** The encrypted token cache of this sign-in, and the key it is encrypted under. */
+  cacheFile: string;
+  keyFile: string;
+  /** The delegated scopes the tenant's monitors' checks need, with offline_access, as `mailprobe login` asks them. */
+  scopes: string[];
+  /** A Conditional Access sign-in frequency stated in the config, seconds. */
+  signInFrequencySeconds?: number;
 }
 
 export interface ResolvedMonitor {

@@ -9,6 +9,8 @@ export interface ProtocolDescriptor {
   starttlsPorts: readonly number[];
   /** The Exchange Online application role (token `roles` claim) an XOAUTH2 login needs. */
   role: string;
+  /** The delegated permission (a scope of the cloud's Outlook resource) a user's XOAUTH2 login needs. */
+  delegatedScope: string;
   /** Which of a cloud's Exchange Online hosts serves it. */
   host: 'mail' | 'smtp';
   /** The per-mailbox switch (Get-/Set-CASMailbox property) that turns the protocol off, and its "on" value. */
@@ -26,6 +28,7 @@ export const PROTOCOL = {
     defaultPort: 993,
     starttlsPorts: [143],
     role: 'IMAP.AccessAsApp',
+    delegatedScope: 'IMAP.AccessAsUser.All',
     host: 'mail',
     mailboxSwitch: { property: 'ImapEnabled', on: '$true', off: '$false', offText: 'IMAP is disabled' },
   },
@@ -34,6 +37,7 @@ export const PROTOCOL = {
     defaultPort: 995,
     starttlsPorts: [110],
     role: 'POP.AccessAsApp',
+    delegatedScope: 'POP.AccessAsUser.All',
     host: 'mail',
     mailboxSwitch: { property: 'PopEnabled', on: '$true', off: '$false', offText: 'POP is disabled' },
   },
@@ -42,6 +46,7 @@ export const PROTOCOL = {
     defaultPort: 587,
     starttlsPorts: [25, 587],
     role: 'SMTP.SendAsApp',
+    delegatedScope: 'SMTP.Send',
     host: 'smtp',
     mailboxSwitch: { property: 'SmtpClientAuthenticationDisabled', on: '$false', off: '$true', offText: 'SMTP AUTH is disabled' },
     // An HVE account authenticates SMTP with the Exchange Online Mail.Send application permission, not

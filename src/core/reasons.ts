@@ -1,7 +1,8 @@
 // The closed set of failure reasons, each with the category alert rules route on. Metric labels, alert rules and
 // dashboards key on these strings, so a value is never renamed once released, and free text never becomes a reason.
 // A new reason is one line here; the compiler then asks every exhaustive table for it.
-export type ReasonCategory = 'config' | 'token' | 'auth' | 'transport' | 'mailbox' | 'delivery' | 'server';
+// signin: a delegated monitor's user must sign in again — the person's grant lapsed, not the mail service.
+export type ReasonCategory = 'config' | 'token' | 'signin' | 'auth' | 'transport' | 'mailbox' | 'delivery' | 'server';
 
 export const REASON_CATEGORY = {
   // configuration and credentials, found before any network step
@@ -26,6 +27,11 @@ export const REASON_CATEGORY = {
   token_federated_audience_mismatch: 'token',
   token_federated_no_match: 'token',
   managed_identity_unavailable: 'token',
+  // a delegated monitor's sign-in ended (docs/exchange-online-errors.md §10, "Delegated"): someone runs `mailprobe login`
+  signin_lapsed_inactive: 'signin',
+  signin_lapsed_frequency: 'signin',
+  signin_revoked: 'signin',
+  signin_required: 'signin',
   token_endpoint_unreachable: 'transport',
   token_tls_untrusted: 'transport',
   token_error: 'token',

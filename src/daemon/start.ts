@@ -94,6 +94,7 @@ export async function startAgent(
       onRequest: (tenant, result) => metrics.recordTokenRequest(tenant.key, tenant.clientId, result),
       onToken: (tenant, info) => metrics.setToken(tenant.key, tenant.clientId, { expiresAt: info.expiresAt / 1000, roles: info.roles }),
       onAssertion: (tenant, expiry) => metrics.setCredentialExpiry(tenant.key, tenant.clientId, expiry.type, expiry.expiresAt / 1000),
+      onSignIn: (tenant, signIn) => metrics.setSignIn(tenant.key, tenant.clientId, signIn),
     },
   });
   // The notifier is rebuilt when the alerting section changes on reload; its state file keeps alerts from re-firing.

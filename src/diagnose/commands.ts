@@ -25,7 +25,11 @@ export interface MonitorRef {
 }
 
 export type CredentialWhere =
-  { kind: 'env'; name: string } | { kind: 'file'; path: string } | { kind: 'certificate'; certFile: string; keyFile: string } | { kind: 'inline' };
+  | { kind: 'env'; name: string }
+  | { kind: 'file'; path: string }
+  | { kind: 'certificate'; certFile: string; keyFile: string }
+  | { kind: 'inline' }
+  | { kind: 'delegated'; account: string };
 
 /** What fix texts need to know about a configured monitor: its login host and cloud. */
 export function monitorRef(monitor: ResolvedMonitor): MonitorRef {
@@ -54,10 +58,16 @@ export function tenantRef(tenant: ResolvedMonitor['tenant']): MonitorRef {
 
 function credentialWhere(credential: ResolvedMonitor['tenant']['credential']): CredentialWhere | undefined {
   if (credential.type === 'certificate') return { kind: 'certificate', certFile: credential.certFile, keyFile: credential.keyFile };
+  if (credential.type === 'delegated') return { kind: 'delegated', account: credential.account };
   if (credential.type !== 'secret') return undefined;
   const source = credential.secret;
   if (typeof source === 'string') return { kind: 'inline' };
   return 'env' in source ? { kind: 'env', name: source.env } : { kind: 'file', path: source.file };
+}
+
+/** The command that signs a delegated monitor's user in again. */
+export function loginCommand(monitor: MonitorRef): string {
+  return `mailprobe login --monitor ${monitor.name.startsWith('of tenant ') ? '<monitor of this tenant>' : monitor.name}`;
 }
 
 export interface EndpointRef {

@@ -13,6 +13,7 @@ import {
   enableProtocol,
   getCasMailbox,
   getMailboxPermission,
+  loginCommand,
   newClientSecretStep,
   newManagementScope,
   secretsPage,
@@ -106,6 +107,16 @@ function tokenRef(c: RemedyContext): string {
 
 function app(c: RemedyContext): string {
   return `app ${c.monitor.clientId} in tenant ${c.monitor.tenantId}`;
+}
+
+function account(c: RemedyContext): string {
+  return c.monitor.credential?.kind === 'delegated' ? c.monitor.credential.account : 'the monitor’s user';
+}
+
+/** AADSTS70043 names the policy's limit in seconds. */
+function frequencyOf(c: RemedyContext): string {
+  const seconds = /maximum allowed lifetime for this request is (\d+)/.exec(c.serverText ?? '')?.[1];
+  return seconds ? ` (the policy allows ${Number(seconds) / 3600} h)` : '';
 }
 
 function requiredRole(c: RemedyContext): string {
@@ -447,6 +458,44 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       `curl -sS -H Metadata:true "http://169.254.169.254/metadata/identity/oauth2/token?api-version=2018-02-01&resource=${tokenExchangeAudience(c.monitor)}&client_id=CLIENT_ID"   (from the monitor host)`,
       `The app ${c.monitor.clientId} needs a federated credential with issuer https://${authorityHost(c.monitor)}/${c.monitor.tenantId}/v2.0 and the identity's principal ID as subject`,
     ],
+  }),
+  signin_lapsed_inactive: (c) => ({
+    summary: `The refresh token of ${account(c)} lapsed: it went 90 days without being used${tokenRef(c)}`,
+    candidates: [
+      'the monitor was disabled, or the agent stopped, for 90 days',
+      'a rotated refresh token was not saved, and the old one aged out (the token cache is not on persistent storage, or was restored from a backup)',
+    ],
+    fixes: [
+      `${account(c)} signs in again: ${loginCommand(c.monitor)}`,
+      'Keep agent.stateDir on persistent storage, so every rotated refresh token survives a restart',
+    ],
+  }),
+  signin_lapsed_frequency: (c) => ({
+    summary: `A Conditional Access sign-in frequency ended the sign-in of ${account(c)}${frequencyOf(c)}${tokenRef(c)}`,
+    candidates: ['a Conditional Access policy with a sign-in frequency applies to this user and app', 'the policy was tightened since the last sign-in'],
+    fixes: [
+      `${account(c)} signs in again: ${loginCommand(c.monitor)}`,
+      'Set "signInFrequencyHours" on the credential to the policy’s value, so the lapse is alerted ahead',
+      `Entra admin center → Protection → Conditional Access: exclude app ${c.monitor.clientId} or this user from the sign-in frequency control, if policy allows`,
+    ],
+  }),
+  signin_revoked: (c) => ({
+    summary: `The sign-in of ${account(c)} was revoked${tokenRef(c)}`,
+    candidates: [
+      'the user’s password was changed or reset',
+      'an admin revoked the user’s sessions (Revoke-MgUserSignInSession, "Revoke sessions" in Entra)',
+      'the user account was disabled',
+    ],
+    fixes: [`${account(c)} signs in again: ${loginCommand(c.monitor)}`],
+  }),
+  signin_required: (c) => ({
+    summary: `${account(c)} must sign in${c.serverText ? `: ${c.serverText}` : ''}${tokenRef(c)}`,
+    candidates: [
+      'nobody has signed in for this monitor yet',
+      'the token cache is missing, damaged, or encrypted under another key (agent.tokenCacheKeyFile, MAILPROBE_TOKEN_CACHE_KEY)',
+      'Entra refused the refresh token (invalid_grant)',
+    ],
+    fixes: [`${account(c)} signs in: ${loginCommand(c.monitor)}`],
   }),
   token_endpoint_unreachable: (c) => ({
     summary: `The token endpoint ${tokenEndpoint(c.monitor)} could not be reached${tokenRef(c)}`,

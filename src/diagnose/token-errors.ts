@@ -41,6 +41,10 @@ const reasonByAadsts: ReadonlyMap<number, ReasonCode> = new Map<number, ReasonCo
   [700213, 'token_federated_subject_mismatch'],
   [7002138, 'token_federated_subject_mismatch'],
   [70021, 'token_federated_no_match'],
+  // A delegated sign-in that ended: 90 days unused, a Conditional Access sign-in frequency, revocation.
+  [700082, 'signin_lapsed_inactive'],
+  [70043, 'signin_lapsed_frequency'],
+  [50173, 'signin_revoked'],
 ]);
 
 export function reasonForTokenError(input: TokenErrorInput): ReasonCode {

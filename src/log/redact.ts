@@ -11,6 +11,8 @@ const PATTERNS: ReadonlyArray<readonly [RegExp, string]> = [
   // An encoded XOAUTH2 response starts with base64("user=…"): "dXNlcj" then 0-3, as the 4th character also
   // carries the top bits of the first character of the user name (only a bare "user=" gives "dXNlcj0=").
   [/dXNlcj[0-3][A-Za-z0-9+/]*={0,2}/g, REDACTION_MASK],
+  // Entra's refresh tokens are opaque, not JWTs: "0.A…" / "1.A…" and a long base64url tail (the emulator's keep the shape).
+  [/\b[01]\.[A-Za-z0-9_-][A-Za-z0-9._-]{59,}/g, REDACTION_MASK],
   [/\b(client_secret|client_assertion|access_token|refresh_token|id_token)=[^&\s"']*/gi, `$1=${REDACTION_MASK}`],
   [/"(client_secret|client_assertion|access_token|refresh_token|id_token)"(\s*:\s*)"(?:[^"\\]|\\.)*"/gi, `"$1"$2"${REDACTION_MASK}"`],
 ];

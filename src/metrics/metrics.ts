@@ -11,6 +11,8 @@ import { NOTHING_RENDERED, RenderedFamilies, type Family, type Rendered } from '
 
 const CREDENTIAL_TYPES = ['client_secret', 'certificate', 'federated_token', 'managed_identity'] as const;
 export type CredentialType = (typeof CREDENTIAL_TYPES)[number];
+const SIGN_IN_LAPSE_CAUSES = ['inactivity', 'sign_in_frequency'] as const;
+export type SignInLapseCause = (typeof SIGN_IN_LAPSE_CAUSES)[number];
 const RESULTS = ['success', 'failure'] as const;
 export type TokenRequestResult = (typeof RESULTS)[number];
 /** full: every family below; basic: only what the shipped alerts and recording rules read. */
@@ -236,6 +238,8 @@ export class MailprobeMetrics {
   readonly #tokenExpiry: Gauge<'tenant' | 'client_id'>;
   readonly #tokenRole: Gauge<'tenant' | 'client_id' | 'role'>;
   readonly #credentialExpiry: Gauge<'tenant' | 'client_id' | 'type'>;
+  readonly #signInRefresh: Gauge<'tenant' | 'client_id'>;
+  readonly #signInLapse: Gauge<'tenant' | 'client_id' | 'cause'>;
   readonly #reloadSuccess: Gauge;
   readonly #reloadTimestamp: Gauge;
   readonly #notifications: Counter<'notifier' | 'type' | 'result'>;
@@ -297,6 +301,18 @@ export class MailprobeMetrics {
       name: 'mailprobe_credential_expiry_timestamp_seconds',
       help: 'Expiry of the configured client secret or certificate, or of the federated or managed-identity token last used, epoch seconds.',
       labelNames: ['tenant', 'client_id', 'type'],
+      registers,
+    });
+    this.#signInRefresh = new Gauge({
+      name: 'mailprobe_signin_refresh_timestamp_seconds',
+      help: 'A delegated monitor’s sign-in: when its refresh token was last renewed (rotated), epoch seconds.',
+      labelNames: ['tenant', 'client_id'],
+      registers,
+    });
+    this.#signInLapse = new Gauge({
+      name: 'mailprobe_signin_lapse_timestamp_seconds',
+      help: 'When a delegated monitor’s sign-in lapses unless renewed, epoch seconds; cause: inactivity (90 days unused) or sign_in_frequency (Conditional Access).',
+      labelNames: ['tenant', 'client_id', 'cause'],
       registers,
     });
     this.#reloadSuccess = new Gauge({
@@ -489,6 +505,15 @@ export class MailprobeMetrics {
     this.#credentialExpiry.set({ tenant, client_id: clientId, type }, expiresAtSeconds);
   }
 
+  /** A delegated sign-in as it now stands: the lapse's other cause is dropped, so one series says when. */
+  setSignIn(tenant: string, clientId: string, signIn: { refreshedAt: number; lapsesAt: number; cause: SignInLapseCause }): void {
+    this.#client(tenant, clientId);
+    const labels = { tenant, client_id: clientId };
+    this.#signInRefresh.set(labels, signIn.refreshedAt / 1000);
+    for (const cause of SIGN_IN_LAPSE_CAUSES) if (cause !== signIn.cause) this.#signInLapse.remove({ ...labels, cause });
+    this.#signInLapse.set({ ...labels, cause: signIn.cause }, signIn.lapsesAt / 1000);
+  }
+
   /** Drops every series of an app registration no monitor uses any more, so its expiry alerts stop. */
   forgetClient(tenant: string, clientId: string): void {
     const key = JSON.stringify([tenant, clientId]);
@@ -500,6 +525,8 @@ export class MailprobeMetrics {
     for (const role of client.exportedRoles) this.#tokenRole.remove({ ...labels, role });
     for (const result of RESULTS) this.#tokenRequests.remove({ ...labels, result });
     for (const type of CREDENTIAL_TYPES) this.#credentialExpiry.remove({ ...labels, type });
+    this.#signInRefresh.remove(labels);
+    for (const cause of SIGN_IN_LAPSE_CAUSES) this.#signInLapse.remove({ ...labels, cause });
   }
 
   recordNotification(notifier: string, type: string, result: 'success' | 'failure' | 'dropped'): void {

@@ -1,6 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { chooseExpiry, fetchAppCredentials, ownCredential } from '../auth/graph-credentials.js';
+import { readSignIn } from '../auth/delegated.js';
 import { credentialExpiry, type TokenProvider } from '../auth/token-provider.js';
 import type { ResolvedTenant } from '../config/types.js';
 import { resolveFrom } from '../config/secrets.js';
@@ -19,9 +20,15 @@ export async function refreshCredentialExpiry(
   tenant: ResolvedTenant,
   deps: { tokens: TokenProvider; metrics: MailprobeMetrics; logger: Logger; clock: Clock; env: NodeJS.ProcessEnv },
 ): Promise<void> {
+  if (tenant.delegated) {
+    // Read at start and reload, so the lapse is on /metrics before the first check renews it.
+    const signIn = readSignIn(tenant, deps.env);
+    if (signIn.ok) deps.metrics.setSignIn(tenant.key, tenant.clientId, signIn.lapse);
+    return;
+  }
   const local = credentialExpiry(tenant, deps.env);
   // A federated or managed-identity token is not among the app's listed credentials: its own expiry is the one to watch.
-  if (!tenant.graph || tenant.credential.type === 'federated' || tenant.credential.type === 'managedIdentity') {
+  if (!tenant.graph || tenant.credential.type === 'federated' || tenant.credential.type === 'managedIdentity' || tenant.credential.type === 'delegated') {
     if (local) deps.metrics.setCredentialExpiry(tenant.key, tenant.clientId, local.type, local.expiresAt / 1000);
     return;
   }

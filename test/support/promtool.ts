@@ -32,6 +32,8 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_token_expiry_timestamp_seconds',
   'mailprobe_token_role',
   'mailprobe_credential_expiry_timestamp_seconds',
+  'mailprobe_signin_refresh_timestamp_seconds',
+  'mailprobe_signin_lapse_timestamp_seconds',
   'mailprobe_build_info',
   'mailprobe_config_last_reload_success',
   'mailprobe_config_last_reload_success_timestamp_seconds',
