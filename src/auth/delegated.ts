@@ -3,6 +3,7 @@ import { errorCode } from '../config/secrets.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure } from '../core/outcome.js';
 import { Secret } from '../core/secret.js';
+import { isRecord } from '../core/unknown.js';
 import { decodeAccessToken, type TokenClaims } from '../diagnose/claims.js';
 import { reasonForTokenError } from '../diagnose/token-errors.js';
 import { AuthorityHttpClient } from './http-client.js';
@@ -202,7 +203,7 @@ export async function postForm(
       body: new URLSearchParams(form).toString(),
       headers: { 'content-type': 'application/x-www-form-urlencoded' },
     });
-    const body = typeof answer.body === 'object' && answer.body !== null ? (answer.body as Record<string, unknown>) : {};
+    const body = isRecord(answer.body) ? answer.body : {};
     return { ok: true, status: answer.status, body };
   } catch (error) {
     return { ok: false, code: errorCode(error) };

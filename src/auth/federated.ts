@@ -1,5 +1,5 @@
-import { closeSync, openSync, readSync } from 'node:fs';
 import { CLOUD_ENDPOINTS } from '../core/clouds.js';
+import { FileTooLargeError, readFileBounded } from '../files/bounded-read.js';
 import { Secret } from '../core/secret.js';
 import { errorCode, resolveFrom } from '../config/secrets.js';
 import type { ResolvedTenant } from '../config/types.js';
@@ -48,12 +48,14 @@ export function readFederatedToken(credential: FederatedCredential, baseDir: str
   if (!path) return { ok: false, message: `no tokenFile configured and ${FEDERATED_TOKEN_FILE_ENV} is not set` };
   let text: string;
   try {
-    text = readBounded(path);
+    text = readFileBounded(path, MAX_TOKEN_BYTES);
   } catch (error) {
     return {
       ok: false,
       message:
-        error instanceof TooLargeError ? `token file ${path} is larger than ${MAX_TOKEN_BYTES} bytes` : `cannot read token file ${path}: ${errorCode(error)}`,
+        error instanceof FileTooLargeError
+          ? `token file ${path} is larger than ${MAX_TOKEN_BYTES} bytes`
+          : `cannot read token file ${path}: ${errorCode(error)}`,
     };
   }
   const token = text.trim();
@@ -73,23 +75,4 @@ export function assertionClaims(payload: Record<string, unknown>): AssertionClai
     ...(typeof sub === 'string' ? { sub } : {}),
     ...(typeof exp === 'number' && Number.isFinite(exp) ? { exp } : {}),
   };
-}
-
-class TooLargeError extends Error {}
-
-function readBounded(path: string): string {
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = Buffer.alloc(MAX_TOKEN_BYTES + 1);
-    let length = 0;
-    for (;;) {
-      const read = readSync(fd, buffer, length, buffer.length - length, null);
-      if (read === 0) break;
-      length += read;
-      if (length > MAX_TOKEN_BYTES) throw new TooLargeError();
-    }
-    return buffer.subarray(0, length).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
 }

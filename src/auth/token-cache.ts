@@ -1,9 +1,11 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorCode } from '../config/secrets.js';
 import type { CacheOwner } from '../config/token-cache-path.js';
 import { Secret } from '../core/secret.js';
+import { isRecord } from '../core/unknown.js';
+import { readFileBounded } from '../files/bounded-read.js';
 import { writeFileDurably } from '../files/durable-file.js';
 
 // A delegated monitor's sign-in, kept between runs: the refresh token (rotated at every redemption) and the
@@ -53,7 +55,7 @@ export function readCacheKey(keyFile: string, env: NodeJS.ProcessEnv, options: {
   }
   let text: string;
   try {
-    text = readBounded(keyFile, 1024);
+    text = readFileBounded(keyFile, 1024);
   } catch (error) {
     const code = errorCode(error);
     if (code !== 'ENOENT') return { ok: false, message: `cannot read the token cache key ${keyFile} (${code})` };
@@ -85,7 +87,7 @@ function decodeKey(text: string): Secret | undefined {
 export function readCache(file: string, key: KeyRead, owner: CacheOwner): CacheRead {
   let text: string;
   try {
-    text = readBounded(file, MAX_FILE_BYTES);
+    text = readFileBounded(file, MAX_FILE_BYTES);
   } catch (error) {
     const code = errorCode(error);
     if (code === 'ENOENT') return { ok: false, problem: 'missing', message: `${owner.account} has not signed in yet (no ${file})` };
@@ -191,7 +193,7 @@ function parseEntry(text: string): DelegatedEntry | undefined {
   } catch {
     return undefined;
   }
-  if (!isRecord(value)) return undefined;
+  if (!isRecord(value) || Array.isArray(value)) return undefined;
   const { account, scopes, refreshToken, signedInAt, refreshedAt, accessToken, accessTokenExpiresAt, signInFrequencySeconds } = value;
   if (typeof account !== 'string' || typeof refreshToken !== 'string' || !Array.isArray(scopes)) return undefined;
   if (typeof signedInAt !== 'number' || typeof refreshedAt !== 'number') return undefined;
@@ -204,25 +206,4 @@ function parseEntry(text: string): DelegatedEntry | undefined {
     ...(typeof accessToken === 'string' && typeof accessTokenExpiresAt === 'number' ? { accessToken: new Secret(accessToken), accessTokenExpiresAt } : {}),
     ...(typeof signInFrequencySeconds === 'number' ? { signInFrequencySeconds } : {}),
   };
-}
-
-function readBounded(path: string, limit: number): string {
-  const fd = openSync(path, 'r');
-  try {
-    const buffer = Buffer.alloc(limit + 1);
-    let length = 0;
-    for (;;) {
-      const read = readSync(fd, buffer, length, buffer.length - length, null);
-      if (read === 0) break;
-      length += read;
-      if (length > limit) throw Object.assign(new Error(`larger than ${limit} bytes`), { code: 'EFBIG' });
-    }
-    return buffer.subarray(0, length).toString('utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

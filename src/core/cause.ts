@@ -54,6 +54,8 @@ export type Evidence =
 const BY_CATEGORY: Record<ReasonCategory, Evidence> = {
   config: 'none',
   token: 'identity',
+  // a delegated monitor's user must sign in again: the identity, not the mail service
+  signin: 'identity',
   transport: 'service',
   auth: 'refused',
   mailbox: 'mailbox',
