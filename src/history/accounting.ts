@@ -1,4 +1,5 @@
 import { SLA_DEFAULTS } from '../config/history.js';
+import { isReasonCode, reasonCategory } from '../core/reasons.js';
 import { DAY_MS, HOUR_MS } from './calendar.js';
 import { appliesTo, complement, occurrences, totalLength, union, type Interval, type MaintenanceWindow } from './maintenance.js';
 import type { TimeSums } from './range-sums.js';
@@ -27,6 +28,8 @@ import {
 //   Counted as down only when unknownCountsAsDown is set. Time before a check's first result, and after the
 //   last one of a check no longer configured, is not accounted at all.
 // - A failure streak shorter than the minimum outage (consecutive failures or seconds) counts as OK.
+// - SIGN-IN: an incident of a delegated monitor whose user must sign in again (a reason of category signin) is
+//   not the mail service down: its failed time is counted apart and left out of availability, like maintenance.
 
 export interface CheckIdentityRef extends CheckRef {
   tenant: string;
@@ -61,6 +64,8 @@ export interface Accounted {
   agentDownMs: number;
   /** Failed time forgiven as shorter than the minimum outage. */
   forgivenMs: number;
+  /** Failed time while a delegated monitor's user had to sign in again; neither up nor down. */
+  signInMs: number;
   /** [start, end) actually accounted: the period clipped to the check's life and to now. */
   accountedFrom: number;
   accountedTo: number;
@@ -99,6 +104,7 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
     unknownMs: 0,
     agentDownMs: 0,
     forgivenMs: 0,
+    signInMs: 0,
     accountedFrom: start,
     accountedTo: Math.max(start, end),
     maintenanceWindows: [],
@@ -135,9 +141,21 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
   ok += forgiven;
   fail -= forgiven;
 
+  let signIn = 0;
+  for (const incident of input.incidents) {
+    if (!isReasonCode(incident.reason) || reasonCategory(incident.reason) !== 'signin') continue;
+    const incidentEnd = incident.endedAt ?? end;
+    if (incident.failures < policy.minimumOutage.failures || incidentEnd - incident.startedAt < policy.minimumOutage.seconds * 1000) continue;
+    const inPeriod = overlap(incident.startedAt, incidentEnd, start, end);
+    const inMaintenance = windows.reduce((sum, window) => sum + overlap(incident.startedAt, incidentEnd, window.from, window.to), 0);
+    signIn += Math.max(0, inPeriod - inMaintenance);
+  }
+  signIn = Math.min(signIn, Math.max(0, fail));
+  fail -= signIn;
+
   ok = Math.max(0, ok);
   fail = Math.max(0, fail);
-  const unknown = Math.max(0, end - start - ok - fail - maintenance);
+  const unknown = Math.max(0, end - start - ok - fail - signIn - maintenance);
   const down = input.agentDown.reduce((sum, gap) => sum + overlap(gap.from, gap.to, start, end), 0);
   const downInMaintenance = windows.reduce(
     (sum, window) => sum + input.agentDown.reduce((s, gap) => s + overlap(gap.from, gap.to, window.from, window.to), 0),
@@ -150,6 +168,7 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
     unknownMs: unknown,
     agentDownMs: Math.min(unknown, Math.max(0, down - downInMaintenance)),
     forgivenMs: forgiven,
+    signInMs: signIn,
     accountedFrom: start,
     accountedTo: end,
     maintenanceWindows: windows,
@@ -233,7 +252,7 @@ export function sumFields<K extends string>(parts: ReadonlyArray<Readonly<Record
   return sum;
 }
 
-const ACCOUNTED_FIELDS = ['okMs', 'failMs', 'maintenanceMs', 'unknownMs', 'agentDownMs', 'forgivenMs'] as const;
+const ACCOUNTED_FIELDS = ['okMs', 'failMs', 'maintenanceMs', 'unknownMs', 'agentDownMs', 'forgivenMs', 'signInMs'] as const;
 
 export function sumAccounted(parts: readonly Accounted[]): Pick<Accounted, (typeof ACCOUNTED_FIELDS)[number]> {
   return sumFields(parts, ACCOUNTED_FIELDS);

@@ -58,7 +58,7 @@ function headline(report: SlaReport): string[] {
 
 function accountingNote(report: SlaReport): string {
   const a = report.accounting;
-  return `Accounting: maintenance excluded; time without a result is UNKNOWN and ${a.unknownCountsAsDown ? 'counts as down' : 'does not count as down'}; failure streaks under ${a.minimumOutage.failures} run(s) or ${a.minimumOutage.seconds} s are blips counted as OK.`;
+  return `Accounting: maintenance excluded; time without a result is UNKNOWN and ${a.unknownCountsAsDown ? 'counts as down' : 'does not count as down'}; failure streaks under ${a.minimumOutage.failures} run(s) or ${a.minimumOutage.seconds} s are blips counted as OK; a delegated monitor whose user must sign in again is counted apart, not as down.`;
 }
 
 function textReport(report: SlaReport): string {
@@ -178,6 +178,7 @@ function csvReport(report: SlaReport): string {
     'maintenance_seconds',
     'unknown_seconds',
     'agent_down_seconds',
+    'sign_in_seconds',
     'coverage_percent',
     'runs',
     'failures',
@@ -204,6 +205,7 @@ function csvReport(report: SlaReport): string {
     check.maintenanceSeconds,
     check.unknownSeconds,
     check.agentDownSeconds,
+    check.signInSeconds,
     csvPercent(check.coverage),
     check.runs,
     check.failures,

@@ -47,6 +47,8 @@ export interface ReportSeconds {
   unknownSeconds: number;
   /** Part of unknownSeconds during which no agent was running. */
   agentDownSeconds: number;
+  /** Failed time of a delegated monitor whose user had to sign in again: neither up nor down. */
+  signInSeconds: number;
 }
 
 export interface CheckReport extends ReportSeconds {
@@ -270,7 +272,7 @@ function checkReport(check: CheckIdentityRef, accounted: Accounted, rollup: Tota
 function tenantReports(checks: readonly CheckReport[]): TenantReport[] {
   const byTenant = groupBy(checks, (check) => check.tenant);
   return [...byTenant.entries()].map(([tenant, list]) => {
-    const sum = sumFields(list, ['okSeconds', 'failSeconds', 'maintenanceSeconds', 'unknownSeconds', 'agentDownSeconds'] as const);
+    const sum = sumFields(list, ['okSeconds', 'failSeconds', 'maintenanceSeconds', 'unknownSeconds', 'agentDownSeconds', 'signInSeconds'] as const);
     const counted = list.filter((check) => check.availability !== null);
     // Weighted by time, as for one check: the tenant's availability is its checks' OK seconds over their accounted seconds.
     const down = counted.reduce((total, check) => total + check.errorBudget.usedSeconds, 0);
@@ -329,13 +331,14 @@ function scopeOf(window: { monitors?: readonly string[]; tenants?: readonly stri
   return parts.length > 0 ? parts.join('; ') : 'all checks';
 }
 
-function seconds(accounted: Pick<Accounted, 'okMs' | 'failMs' | 'maintenanceMs' | 'unknownMs' | 'agentDownMs'>): ReportSeconds {
+function seconds(accounted: Pick<Accounted, 'okMs' | 'failMs' | 'maintenanceMs' | 'unknownMs' | 'agentDownMs' | 'signInMs'>): ReportSeconds {
   return {
     okSeconds: round(accounted.okMs),
     failSeconds: round(accounted.failMs),
     maintenanceSeconds: round(accounted.maintenanceMs),
     unknownSeconds: round(accounted.unknownMs),
     agentDownSeconds: round(accounted.agentDownMs),
+    signInSeconds: round(accounted.signInMs),
   };
 }
 

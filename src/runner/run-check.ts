@@ -115,9 +115,8 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
   let outcomeSteps: readonly StepTiming[] = [];
   try {
     const scope = scopeFor(monitor.tenant, resource);
-    transcript.note(
-      `token: client credentials for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}, scope ${scope}`,
-    );
+    const grant = monitor.tenant.delegated ? `the delegated sign-in of ${monitor.tenant.delegated.account}` : 'client credentials';
+    transcript.note(`token: ${grant} for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}, scope ${scope}`);
     const tokenStart = deps.clock.monotonic();
     const token = await untilAborted(deps.tokens.getToken(monitor.tenant, scope, { maxWaitMs: maxBackoffSeconds * 1000 }), controller.signal, () => ({
       ok: false as const,

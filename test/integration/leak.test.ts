@@ -14,12 +14,19 @@ import { startEntra } from '../../src/sandbox/entra.js';
 import { startIdentityEndpoint, type IdentityEndpointServer } from '../../src/sandbox/identity.js';
 import { defaultSecretValue, SandboxModel } from '../../src/sandbox/model.js';
 import { pickPorts } from '../support/testbed/ports.js';
+import { writeCache } from '../../src/auth/token-cache.js';
+import { cacheFileFor } from '../../src/config/token-cache-path.js';
+import { Secret } from '../../src/core/secret.js';
 
 // Every error path answered with the credentials themselves, as a proxy, a wrong authorityHost or a chatty
 // server does: the login service and Graph echo the request (client_secret, client_assertion, bearer token),
 // IMAP, POP3 and SMTP echo the XOAUTH2 string. Then every output the agent and the CLI produce is searched.
 
 const ECHO_SECRET = 'Leak~Secret.Value_0123456789abcdefXYZ';
+// A delegated monitor's refresh token, not Entra-shaped, so only its registration with the redactor can mask it;
+// and the key its cache is encrypted under.
+const REFRESH_TOKEN = 'LeakRefresh~Token.0123456789abcdefghijklmnopqrstuv';
+const CACHE_KEY = Buffer.alloc(32, 0x5a).toString('base64');
 
 /** The Entra emulator for the checks that need a real token to reach their (echoing) mail server. */
 let bed: { close(): Promise<void>; entra: { authorityHost: string }; tenantId: string; clientId: string; clientSecret: string; mailbox: string };
@@ -84,6 +91,7 @@ async function startEchoLogin(): Promise<string> {
         const form = new URLSearchParams(body);
         remember(form.get('client_secret') ?? undefined);
         remember(form.get('client_assertion') ?? undefined);
+        remember(form.get('refresh_token') ?? undefined);
         remember(body);
         return send(400, {
           error: 'invalid_request',
@@ -231,7 +239,7 @@ function filesUnder(folder: string): string[] {
 }
 
 function assertClean(where: string, text: string): void {
-  for (const secret of [...seen, ECHO_SECRET, bed.clientSecret, encodeURIComponent(ECHO_SECRET)]) {
+  for (const secret of [...seen, ECHO_SECRET, bed.clientSecret, encodeURIComponent(ECHO_SECRET), REFRESH_TOKEN, encodeURIComponent(REFRESH_TOKEN), CACHE_KEY]) {
     const at = text.indexOf(secret);
     assert.equal(at, -1, `${where} leaks a credential (${secret.slice(0, 12)}…): …${text.slice(Math.max(0, at - 80), at + 40)}…`);
   }
@@ -280,9 +288,19 @@ before(async () => {
   writeFileSync(join(dir, 'app.pem'), cert.cert);
   writeFileSync(join(dir, 'app.key'), cert.key);
   writeFileSync(join(dir, 'federated.token'), federatedToken);
+  // A delegated sign-in as `mailprobe login` leaves it; the key outside the state folder, as the docs advise.
+  writeFileSync(join(dir, 'cache.key'), `${CACHE_KEY}\n`, { mode: 0o600 });
+  const owner = { tenantId: bed.tenantId, clientId: bed.clientId, account: bed.mailbox };
+  await writeCache(cacheFileFor(stateDir, owner), new Secret(CACHE_KEY), owner, {
+    account: bed.mailbox,
+    scopes: ['https://outlook.office.com/IMAP.AccessAsUser.All', 'offline_access'],
+    refreshToken: new Secret(REFRESH_TOKEN),
+    signedInAt: Date.now(),
+    refreshedAt: Date.now(),
+  });
   const endpoints = { imap: { host: imap.host, port: imap.port }, pop3: { host: pop3.host, port: pop3.port }, smtp: { host: smtp.host, port: smtp.port } };
   const config = {
-    agent: { stateDir: 'state' },
+    agent: { stateDir: 'state', tokenCacheKeyFile: 'cache.key' },
     defaults: { timeoutSeconds: 15, stepTimeoutSeconds: 5, schedule: '0 0 1 1 *', tls: { caFile: 'ca.pem' }, ...endpoints },
     tenants: {
       bed: {
@@ -312,6 +330,7 @@ before(async () => {
         authorityHost: echoLogin,
         credential: { type: 'managedIdentity', clientId: '2d3e4f5a-6b7c-4d8e-9f0a-1b2c3d4e5f6a', endpoint: identity.imdsUrl },
       },
+      echoDelegated: { tenantId: bed.tenantId, clientId: bed.clientId, authorityHost: echoLogin, credential: { type: 'delegated', account: bed.mailbox } },
     },
     monitors: [
       { name: 'leak-imap', tenant: 'bed', mailbox: bed.mailbox, checks: ['imap'] },
@@ -321,6 +340,7 @@ before(async () => {
       { name: 'leak-assertion', tenant: 'echoCert', mailbox: bed.mailbox, checks: ['imap'] },
       { name: 'leak-federated', tenant: 'echoFederated', mailbox: bed.mailbox, checks: ['imap'] },
       { name: 'leak-managed', tenant: 'echoManaged', mailbox: bed.mailbox, checks: ['imap'] },
+      { name: 'leak-delegated', tenant: 'echoDelegated', mailbox: bed.mailbox, checks: ['imap'] },
     ],
     alerting: {
       failureThreshold: 1,
@@ -348,12 +368,12 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     const status = await agent.waitFor('every check failing', async () => {
       const answer = await agent!.get('/api/status');
       const checks = (JSON.parse(answer.body) as { checks: Array<{ state: string }> }).checks;
-      return checks.length === 7 && checks.every((check) => check.state === 'failing') ? answer.body : undefined;
+      return checks.length === 8 && checks.every((check) => check.state === 'failing') ? answer.body : undefined;
     });
     await agent.waitFor('a firing notification per check on every notifier', async () => {
       const paths = ['/webhook', '/teams', '/slack'];
       const counts = paths.map((path) => notifications.filter((n) => n.path === path).length);
-      return counts.every((count) => count >= 7) && notifications.some((n) => n.path.startsWith('/am')) ? true : undefined;
+      return counts.every((count) => count >= 8) && notifications.some((n) => n.path.startsWith('/am')) ? true : undefined;
     });
     await agent.waitFor('the Graph refusal in the log', async () => (agent!.output().includes('Microsoft Graph') ? true : undefined));
 
@@ -370,6 +390,7 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     );
     assert.ok(kinds.includes(federatedToken), 'the federated token was sent as the assertion and echoed');
     assert.ok(identity.tokensIssued() > 0, 'a managed identity token was issued, sent and echoed');
+    assert.ok(kinds.includes(REFRESH_TOKEN), 'the delegated refresh token was redeemed and echoed');
 
     assert.ok(agent.output().includes('"detail":"the login service refused the token request (HTTP 400)"'), 'log lines carry the failure detail');
     assertClean('the log', agent.output());
@@ -408,7 +429,7 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     agent = undefined;
     const rows = await runCli(['report', '--format', 'json', '--config', join(dir, 'monitors.json')]);
     assert.equal(rows.code, 0, rows.stderr);
-    for (const monitor of ['leak-imap', 'leak-secret', 'leak-assertion', 'leak-federated', 'leak-managed']) {
+    for (const monitor of ['leak-imap', 'leak-secret', 'leak-assertion', 'leak-federated', 'leak-managed', 'leak-delegated']) {
       assert.ok(rows.stdout.includes(monitor), `the history has rows of ${monitor}`);
     }
     assert.match(rows.stdout, /"incidents"/);
@@ -428,7 +449,7 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     try {
       await pretty.waitFor('every check failing', async () => {
         const checks = (JSON.parse((await pretty.get('/api/status')).body) as { checks: Array<{ state: string; lastRunAt?: unknown }> }).checks;
-        return checks.length === 7 && checks.every((check) => check.state === 'failing') ? true : undefined;
+        return checks.length === 8 && checks.every((check) => check.state === 'failing') ? true : undefined;
       });
       await pretty.waitFor('a failure in the log', async () => (/AUTHENTICATE failed/.test(pretty.output()) ? true : undefined));
       assert.doesNotMatch(pretty.output(), /^\{"level"/m, 'the log is pretty, not JSON');
@@ -444,6 +465,7 @@ describe('no credential reaches any output, whatever the servers echo', () => {
     assert.match(text.stdout, /leak-assertion/);
     assert.match(text.stdout, /leak-federated/);
     assert.match(text.stdout, /leak-managed/);
+    assert.match(text.stdout, /leak-delegated/);
     assertClean('check output', text.stdout + text.stderr);
     const json = await runCli(['check', '--json', '--config', join(dir, 'monitors.json')]);
     assert.equal(json.code, 1);
