@@ -115,8 +115,11 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
   let outcomeSteps: readonly StepTiming[] = [];
   try {
     const scope = scopeFor(monitor.tenant, resource);
-    const grant = monitor.tenant.delegated ? `the delegated sign-in of ${monitor.tenant.delegated.account}` : 'client credentials';
-    transcript.note(`token: ${grant} for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}, scope ${scope}`);
+    const delegated = monitor.tenant.delegated;
+    const grant = delegated ? `the delegated sign-in of ${delegated.account}` : 'client credentials';
+    transcript.note(
+      `token: ${grant} for app ${monitor.tenant.clientId} at https://${monitor.tenant.authorityHost}/${monitor.tenant.tenantId}, scope ${delegated ? delegated.scopes.join(' ') : scope}`,
+    );
     const tokenStart = deps.clock.monotonic();
     const token = await untilAborted(deps.tokens.getToken(monitor.tenant, scope, { maxWaitMs: maxBackoffSeconds * 1000 }), controller.signal, () => ({
       ok: false as const,
