@@ -20,6 +20,11 @@ export interface OpenIncident {
   lastFailureAt: number;
   /** What was diagnosed at the first failure, so reports print that and never re-derive it later. */
   diagnosis?: IncidentDiagnosis;
+  /**
+   * The monitor's cause as last attributed while the incident was open: unlike the reason it follows the
+   * incident, since a sibling check failing later tells more (protocol:imap becomes mailbox).
+   */
+  cause?: Cause;
 }
 
 /** The diagnosis an incident keeps: the summary, the first fix (one line), and what they were written for. */
@@ -58,7 +63,7 @@ export interface ResultEvent {
   cause?: Cause;
 }
 
-export function foldState(previous: CheckState | undefined, result: CheckResult): CheckState {
+export function foldState(previous: CheckState | undefined, result: CheckResult, cause?: Cause): CheckState {
   const at = result.startedAt;
   const ok = result.outcome.ok;
   const state = ok ? 'ok' : 'failing';
@@ -71,13 +76,13 @@ export function foldState(previous: CheckState | undefined, result: CheckResult)
     firstSeenAt: previous?.firstSeenAt ?? at,
     lastAt: at,
     ...(lastSuccessAt !== undefined ? { lastSuccessAt } : {}),
-    ...(ok ? {} : { incident: nextIncident(previous?.incident, result) }),
+    ...(ok ? {} : { incident: nextIncident(previous?.incident, result, cause) }),
   };
 }
 
-function nextIncident(open: OpenIncident | undefined, result: CheckResult): OpenIncident {
+function nextIncident(open: OpenIncident | undefined, result: CheckResult, cause: Cause | undefined): OpenIncident {
   const at = result.startedAt;
-  if (open) return { ...open, failures: open.failures + 1, lastFailureAt: at };
+  if (open) return { ...open, failures: open.failures + 1, lastFailureAt: at, ...(cause !== undefined ? { cause } : {}) };
   const failure = result.outcome.failure;
   const diagnosis = result.diagnosis;
   return {
@@ -88,6 +93,7 @@ function nextIncident(open: OpenIncident | undefined, result: CheckResult): Open
     failures: 1,
     lastFailureAt: at,
     ...(diagnosis ? { diagnosis: incidentDiagnosis(diagnosis) } : {}),
+    ...(cause !== undefined ? { cause } : {}),
   };
 }
 
@@ -101,11 +107,11 @@ function incidentDiagnosis(diagnosis: Diagnosis): IncidentDiagnosis {
   };
 }
 
-/** Folds a result into the state kept for its check in `states` and says what changed. */
-export function foldInto(states: Map<string, CheckState>, result: CheckResult): ResultEvent {
+/** Folds a result, with its monitor's cause when attributed, into the state kept for its check in `states` and says what changed. */
+export function foldInto(states: Map<string, CheckState>, result: CheckResult, cause?: Cause): ResultEvent {
   const key = checkKey(result);
   const previous = states.get(key);
-  const state = foldState(previous, result);
+  const state = foldState(previous, result, cause);
   states.set(key, state);
-  return { result, state, ...(previous ? { previous } : {}) };
+  return { result, state, ...(previous ? { previous } : {}), ...(cause !== undefined ? { cause } : {}) };
 }

@@ -73,6 +73,12 @@ export const MIGRATIONS: readonly Migration[] = [
     // Older incidents keep NULLs: what was diagnosed then was not stored, and is not re-derived now.
     statements: () => INCIDENT_DIAGNOSIS_COLUMNS.map((column) => `ALTER TABLE incidents ADD COLUMN ${column} TEXT`),
   },
+  {
+    version: 4,
+    description: "each incident's cause (the monitor's, attributed over its checks)",
+    // Older incidents keep NULL: their cause was not attributed then and is not guessed now.
+    statements: () => ['ALTER TABLE incidents ADD COLUMN cause TEXT'],
+  },
 ];
 
 /** The incident columns migration 3 added, in the store's column order. */

@@ -1,3 +1,4 @@
+import type { Cause } from '../core/cause.js';
 import type { CheckKind } from '../core/check.js';
 
 // The read side of the history store that the status page and the report share. Written first, as the
@@ -40,6 +41,8 @@ export interface IncidentSummary {
   stage: string;
   /** The server's words on the first failure, redacted; only for detailed views. */
   serverText?: string;
+  /** The monitor's cause as last attributed while the incident was open (schema 4); absent on older incidents. */
+  cause?: Cause;
 }
 
 export interface HistoryReader {

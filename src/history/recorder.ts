@@ -438,6 +438,7 @@ function openIncident(row: IncidentRow): OpenIncident {
     failures: row.failures,
     lastFailureAt: row.lastFailureAt,
     ...(row.diagnosis ? { diagnosis: row.diagnosis } : {}),
+    ...(row.cause !== undefined ? { cause: row.cause } : {}),
   };
 }
 

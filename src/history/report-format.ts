@@ -2,6 +2,9 @@ import { escapeControls, neutraliseFormula } from '../core/escape.js';
 import { formatLocal } from './calendar.js';
 import type { CheckReport, IncidentReport, SlaReport } from './report.js';
 
+// An incident recorded before the history kept causes (schema 4): its cause is not guessed now.
+const CAUSE_NOT_RECORDED = 'not recorded';
+
 export const REPORT_FORMATS = ['text', 'md', 'csv', 'json', 'html'] as const;
 export type ReportFormat = (typeof REPORT_FORMATS)[number];
 
@@ -83,8 +86,13 @@ function textReport(report: SlaReport): string {
     lines.push(
       `  ${local(report, incident.startedAt)} → ${local(report, incident.endedAt)}  ${duration(incident.durationSeconds)}  ${incident.monitor} ${incident.check}: ${incident.reason} at ${incident.stage}${incident.outage ? '' : ' (blip, counted as OK)'}`,
     );
+    lines.push(`    cause: ${incident.cause ?? CAUSE_NOT_RECORDED}`);
     if (incident.serverText) lines.push(`    server said: ${incident.serverText}`);
     lines.push(`    fix: ${incident.fix}`);
+  }
+  if (report.lostByCause.length > 0) {
+    lines.push('', 'Outage time by cause:');
+    for (const entry of report.lostByCause) lines.push(`  ${entry.cause.padEnd(20)} ${duration(entry.failSeconds).padStart(12)}  ${entry.outages} outages`);
   }
   if (report.excluded.length > 0) {
     lines.push('', 'Excluded (maintenance):');
@@ -131,12 +139,16 @@ function markdownReport(report: SlaReport): string {
   lines.push('', `## Incidents (${report.incidents.length})`, '');
   if (report.incidents.length === 0) lines.push('None.');
   else {
-    lines.push('| start | end | duration | monitor | check | reason | fix |', '| --- | --- | ---: | --- | --- | --- | --- |');
+    lines.push('| start | end | duration | monitor | check | reason | cause | fix |', '| --- | --- | ---: | --- | --- | --- | --- | --- |');
     for (const incident of report.incidents) {
       lines.push(
-        `| ${local(report, incident.startedAt)} | ${local(report, incident.endedAt)} | ${duration(incident.durationSeconds)} | ${cellMd(incident.monitor)} | ${incident.check} | ${incident.reason}${incident.outage ? '' : ' (blip)'} | ${cellMd(incident.fix)} |`,
+        `| ${local(report, incident.startedAt)} | ${local(report, incident.endedAt)} | ${duration(incident.durationSeconds)} | ${cellMd(incident.monitor)} | ${incident.check} | ${incident.reason}${incident.outage ? '' : ' (blip)'} | ${incident.cause ?? CAUSE_NOT_RECORDED} | ${cellMd(incident.fix)} |`,
       );
     }
+  }
+  if (report.lostByCause.length > 0) {
+    lines.push('', '## Outage time by cause', '', '| cause | down | outages |', '| --- | ---: | ---: |');
+    for (const entry of report.lostByCause) lines.push(`| ${entry.cause} | ${duration(entry.failSeconds)} | ${entry.outages} |`);
   }
   if (report.excluded.length > 0) {
     lines.push('', '## Excluded (maintenance)', '');
@@ -243,8 +255,11 @@ function htmlReport(report: SlaReport): string {
   const incidentRows = report.incidents
     .map(
       (incident: IncidentReport) =>
-        `<tr><td>${e(local(report, incident.startedAt))}</td><td>${e(local(report, incident.endedAt))}</td><td class="n">${duration(incident.durationSeconds)}</td><td>${e(incident.monitor)}</td><td>${incident.check}</td><td><code>${e(incident.reason)}</code>${incident.outage ? '' : ' (blip)'}<br><small>${e(incident.serverText ?? '')}</small></td><td>${e(incident.fix)}</td></tr>`,
+        `<tr><td>${e(local(report, incident.startedAt))}</td><td>${e(local(report, incident.endedAt))}</td><td class="n">${duration(incident.durationSeconds)}</td><td>${e(incident.monitor)}</td><td>${incident.check}</td><td><code>${e(incident.reason)}</code>${incident.outage ? '' : ' (blip)'}<br><small>${e(incident.serverText ?? '')}</small></td><td><code>${e(incident.cause ?? CAUSE_NOT_RECORDED)}</code></td><td>${e(incident.fix)}</td></tr>`,
     )
+    .join('\n');
+  const byCause = report.lostByCause
+    .map((entry) => `<tr><td><code>${e(entry.cause)}</code></td><td class="n">${duration(entry.failSeconds)}</td><td class="n">${entry.outages}</td></tr>`)
     .join('\n');
   const excluded = report.excluded
     .map((window) => `<li>${e(window.name)}: ${e(local(report, window.from))} – ${e(local(report, window.to))} (${e(window.scope)})</li>`)
@@ -272,7 +287,8 @@ ${tenantRows}
 ${checkRows}
 </tbody></table>
 <h2>Incidents (${report.incidents.length})</h2>
-${report.incidents.length === 0 ? '<p>None.</p>' : `<table><thead><tr><th>start</th><th>end</th><th>duration</th><th>monitor</th><th>check</th><th>reason</th><th>fix</th></tr></thead><tbody>\n${incidentRows}\n</tbody></table>`}
+${report.incidents.length === 0 ? '<p>None.</p>' : `<table><thead><tr><th>start</th><th>end</th><th>duration</th><th>monitor</th><th>check</th><th>reason</th><th>cause</th><th>fix</th></tr></thead><tbody>\n${incidentRows}\n</tbody></table>`}
+${byCause ? `<h2>Outage time by cause</h2><table><thead><tr><th>cause</th><th>down</th><th>outages</th></tr></thead><tbody>\n${byCause}\n</tbody></table>` : ''}
 ${excluded ? `<h2>Excluded (maintenance)</h2><ul>${excluded}</ul>` : ''}
 ${down ? `<h2>Agent not running (counted as UNKNOWN)</h2><ul>${down}</ul>` : ''}
 </body></html>

@@ -1,3 +1,4 @@
+import type { Cause } from '../core/cause.js';
 import type { CheckKind } from '../core/check.js';
 import { isReasonCode, reasonCategory } from '../core/reasons.js';
 import {
@@ -96,6 +97,8 @@ export interface IncidentReport {
   failures: number;
   /** The fix in one line, as diagnosed at the incident's first failure (with that tenant's cloud and app). */
   fix: string;
+  /** The monitor's cause as last attributed while the incident was open; null on incidents recorded before (schema 4). */
+  cause: Cause | null;
   /** False for a blip shorter than the minimum outage (its time counts as OK). */
   outage: boolean;
 }
@@ -126,6 +129,8 @@ export interface SlaReport {
   tenants: TenantReport[];
   checks: CheckReport[];
   incidents: IncidentReport[];
+  /** Outages and their failed time inside the period, by cause (`not_recorded` for incidents from before schema 4), most time first. */
+  lostByCause: Array<{ cause: Cause | 'not_recorded'; outages: number; failSeconds: number }>;
   excluded: Array<{ name: string; from: string; to: string; scope: string }>;
   agentDown: Array<{ from: string; to: string; seconds: number }>;
 }
@@ -229,6 +234,11 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     tenants: tenantReports(checks),
     checks,
     incidents,
+    lostByCause: lostByCause(
+      incidentRows.filter((row) => accountedOf.has(checkKey(row)) && isOutage(row, policy, end)),
+      from,
+      end,
+    ),
     excluded: [...excluded.values()]
       .sort((a, b) => a.interval.from - b.interval.from)
       .map((entry) => ({ name: entry.name, from: iso(entry.interval.from), to: iso(entry.interval.to), scope: entry.scope })),
@@ -308,6 +318,7 @@ function incidentReport(row: IncidentRow, policy: AccountingPolicy, end: number)
     serverText: row.serverText ?? null,
     failures: row.failures,
     fix: row.diagnosis?.fix ?? FIX_NOT_RECORDED,
+    cause: row.cause ?? null,
     outage: isOutage(row, policy, end),
   };
 }
@@ -315,6 +326,22 @@ function incidentReport(row: IncidentRow, policy: AccountingPolicy, end: number)
 // Incidents recorded before the history kept their diagnosis (schema 3): the fix is not re-derived now, when
 // the tenant's cloud or the app may have changed since.
 const FIX_NOT_RECORDED = 'see the diagnosis of the failing check (mailprobe check)';
+
+// What each cause cost: the outages' time inside the period (an incident reaching into it from before counts from
+// the period's start). Checks of one monitor failing together each count, as they do in the checks' availability.
+function lostByCause(outages: readonly IncidentRow[], from: number, end: number): SlaReport['lostByCause'] {
+  const byCause = new Map<Cause | 'not_recorded', { outages: number; failMs: number }>();
+  for (const row of outages) {
+    const cause = row.cause ?? 'not_recorded';
+    const entry = byCause.get(cause) ?? { outages: 0, failMs: 0 };
+    entry.outages += 1;
+    entry.failMs += Math.max(0, Math.min(row.endedAt ?? end, end) - Math.max(row.startedAt, from));
+    byCause.set(cause, entry);
+  }
+  return [...byCause]
+    .map(([cause, entry]) => ({ cause, outages: entry.outages, failSeconds: round(entry.failMs) }))
+    .sort((a, b) => b.failSeconds - a.failSeconds || a.cause.localeCompare(b.cause));
+}
 
 /** Mean time to repair over the outages that ended, in seconds. */
 function mttr(durations: readonly number[]): number | null {

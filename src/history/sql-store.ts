@@ -1,3 +1,4 @@
+import { isCause } from '../core/cause.js';
 import { isProtocol, type CheckKind } from '../core/check.js';
 import { isCloud } from '../core/clouds.js';
 import type { IncidentDiagnosis } from '../core/state.js';
@@ -57,6 +58,7 @@ const INCIDENT_COLUMNS = [
   'fail_ms',
   'last_failure_at',
   ...INCIDENT_DIAGNOSIS_COLUMNS,
+  'cause',
 ];
 const STATE_COLUMNS = [
   'monitor',
@@ -425,6 +427,7 @@ function incidentValues(row: IncidentRow): unknown[] {
     orNull(diagnosis?.fix),
     orNull(diagnosis?.protocol),
     orNull(diagnosis?.cloud),
+    orNull(row.cause),
   ];
 }
 
@@ -456,6 +459,7 @@ function incidentOf(row: Row): IncidentRow {
     failMs: Number(row.fail_ms),
     lastFailureAt: Number(row.last_failure_at),
     ...optionalDiagnosis(row),
+    ...(typeof row.cause === 'string' && isCause(row.cause) ? { cause: row.cause } : {}),
   };
 }
 

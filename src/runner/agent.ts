@@ -149,9 +149,8 @@ export class Agent {
       logger.info('result of a check whose monitor a reload removed, dropped', { monitor: result.monitor, check: result.check });
       return;
     }
-    const folded = foldInto(this.#states, result);
     const cause = this.#causes.observe(result);
-    const event = cause === undefined ? folded : { ...folded, cause };
+    const event = foldInto(this.#states, result, cause);
     metrics.recordCheck(event, job.monitor.intervalSeconds);
     // A roundtrip whose cleanup failed still measured its delivery.
     if (typeof result.outcome.facts.deliverySeconds === 'number') metrics.recordDeliveryLatency(result, result.outcome.facts.deliverySeconds);

@@ -267,7 +267,7 @@ export function storeContract(factory: StoreFactory): void {
     await store.write(
       batch({
         incidents: [
-          { ...incident, diagnosis },
+          { ...incident, diagnosis, cause: 'protocol:imap' as const },
           { ...incident, monitor: 'm2' },
         ],
       }),
@@ -275,6 +275,9 @@ export function storeContract(factory: StoreFactory): void {
     const rows = await store.incidents({ from: BASE, to: BASE + DAY, limit: 10 });
     assert.deepEqual(rows.find((row) => row.monitor === 'm1')?.diagnosis, diagnosis);
     assert.equal(rows.find((row) => row.monitor === 'm2')?.diagnosis, undefined);
+    // the cause (schema 4) is stored with the incident; one recorded before has none
+    assert.equal(rows.find((row) => row.monitor === 'm1')?.cause, 'protocol:imap');
+    assert.equal(rows.find((row) => row.monitor === 'm2')?.cause, undefined);
     await store.close();
   });
 

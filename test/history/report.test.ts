@@ -92,6 +92,18 @@ describe('SLA report', () => {
       ],
     );
     assert.equal(report.incidents[1]?.fix, 'fix for token_secret_expired', 'the first fix diagnosed at the incident’s first failure');
+    // each incident keeps its monitor's cause; one tenant's unreachable server alone cannot tell the service from the network
+    assert.deepEqual(
+      report.incidents.map((incident) => incident.cause),
+      ['unknown', 'identity'],
+    );
+    assert.deepEqual(report.lostByCause, [
+      { cause: 'identity', outages: 1, failSeconds: 7200 },
+      { cause: 'unknown', outages: 1, failSeconds: 300 },
+    ]);
+    assert.match(renderReport(report, 'text'), /\n {4}cause: identity\n[\s\S]*Outage time by cause:\n {2}identity +2 h/);
+    assert.match(renderReport(report, 'md'), /\| reason \| cause \| fix \|[\s\S]*\| token_secret_expired \| identity \| fix for token_secret_expired \|/);
+    assert.match(renderReport(report, 'html'), /<th>cause<\/th>[\s\S]*<td><code>identity<\/code><\/td>/);
     assert.equal(report.summary.mttrSeconds, Math.round((300 + 7200) / 2));
     assert.equal(report.tenants[0]?.tenant, 'contoso');
     assert.deepEqual(report.agentDown, [

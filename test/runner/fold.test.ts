@@ -88,7 +88,8 @@ test('one failing result moves metrics, alert state, history row and status boar
   assert.ok(event?.result.reason, 'the runner set the reason once');
   const { reason } = event.result;
   assert.deepEqual(event.previous, before);
-  assert.deepEqual(event.state, foldState(before, event.result));
+  assert.deepEqual(event.state, foldState(before, event.result, event.cause));
+  assert.equal(event.cause, 'protocol:imap', "the monitor's only check refused at sign-in");
   assert.equal(event.state.consecutiveFailures, 2);
   assert.equal(event.state.since, now - 5 * MINUTE, 'the streak began before the restart');
 

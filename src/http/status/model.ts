@@ -278,6 +278,7 @@ export function openIncidents(source: StatusSource, visible: ReadonlySet<string>
       reason: status.last?.reason ?? 'internal_error',
       stage: status.last?.stage ?? 'config',
       ...(status.last?.serverText !== undefined ? { serverText: status.last.serverText } : {}),
+      ...(status.cause !== undefined ? { cause: status.cause } : {}),
     });
   }
   return open.sort((a, b) => b.startedAt - a.startedAt);

@@ -262,7 +262,9 @@ function incidentSection(
     const lasted = open
       ? html`ongoing for ${duration(context.now - incident.startedAt)}`
       : html`lasted ${duration((incident.endedAt ?? 0) - incident.startedAt)}`;
-    const cause = context.showReasons ? html`<p>${plainReason(incident.reason)}</p>` : '';
+    const cause = context.showReasons
+      ? html`<p>${plainReason(incident.reason)}</p>${incident.cause !== undefined ? html`<p class="muted">${plainCause(incident.cause)}</p>` : ''}`
+      : '';
     const server =
       context.view === 'detail' && incident.serverText
         ? html`<p class="muted">Stage ${incident.stage}, ${incident.reason}: <code>${incident.serverText}</code></p>`
