@@ -6,7 +6,7 @@ import { federatedAudience, readFederatedToken, type FederatedCredential } from 
 import { identityEndpoint } from '../auth/managed-identity.js';
 import { readSecret } from '../config/secrets.js';
 import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
-import { diagnose } from '../diagnose/diagnose.js';
+import type { TokenClaims } from '../diagnose/claims.js';
 import { Redactor } from '../log/redact.js';
 import type { CheckKind } from '../core/check.js';
 import { systemClock } from '../core/clock.js';
@@ -66,32 +66,36 @@ async function examine(
   runtime: ReturnType<typeof createRuntime>,
   env: NodeJS.ProcessEnv,
 ): Promise<ChecklistItem[]> {
-  const tenant = monitor.tenant;
   const credential = credentialState(monitor, env, runtime);
   const identity = monitorRef(monitor);
   const input: ChecklistInput = { monitor: identity, checks, credential, results: {}, now: systemClock.now() };
   if (!credential.ok) return buildChecklist(input);
 
-  const token = await runtime.tokens.getToken(tenant);
-  if (!token.ok) {
-    const diagnosis = diagnose({
-      reason: token.failure.reason,
-      stage: token.failure.stage,
-      ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}),
-      monitor: identity,
-      now: input.now,
-    });
-    input.token = {
-      ok: false,
-      reason: diagnosis.reason,
-      diagnosis,
-      ...(token.failure.serverText !== undefined ? { serverText: token.failure.serverText } : {}),
-    };
-    return buildChecklist(input);
-  }
-  input.token = { ok: true, claims: token.claims };
+  // The same runCheck the agent runs: its token, its diagnosis. The first check that asks for a token tells
+  // the token step; without one, every check would fail the same way, so the walk stops there.
   const results: Partial<Record<CheckKind, CheckResult>> = {};
-  for (const check of checks) results[check] = await runCheck(runtime.deps, monitor, check);
+  for (const check of checks) {
+    let asked = false;
+    let claims: TokenClaims | undefined;
+    const result = await runCheck(runtime.deps, monitor, check, {
+      onToken: (seen) => {
+        asked = true;
+        claims = seen;
+      },
+    });
+    if (asked && !claims) {
+      const failure = result.outcome.failure;
+      input.token = {
+        ok: false,
+        reason: result.diagnosis?.reason ?? failure?.reason ?? 'internal_error',
+        ...(result.diagnosis ? { diagnosis: result.diagnosis } : {}),
+        ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
+      };
+      return buildChecklist(input);
+    }
+    if (claims && !input.token) input.token = { ok: true, claims, resource: CHECK[check].resource };
+    results[check] = result;
+  }
   input.results = results;
   return buildChecklist(input);
 }

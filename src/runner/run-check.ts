@@ -31,6 +31,12 @@ export interface CheckDeps {
 
 export interface RunCheckOptions {
   transcript?: Transcript;
+  /**
+   * Told once the login service has answered: the token's claims (nothing secret), or undefined when it issued
+   * none. Not called when the check stopped before asking (send budget, probe-id key). Doctor walks its checklist
+   * on it instead of asking for a token of its own.
+   */
+  onToken?: (claims: TokenClaims | undefined) => void;
 }
 
 /**
@@ -126,6 +132,7 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
       failure: { stage: 'token' as const, reason: 'timeout' as const, message: 'no token before the check deadline' },
     }));
     const tokenStep: StepTiming = { step: 'token', seconds: (deps.clock.monotonic() - tokenStart) / 1000 };
+    options.onToken?.(token.ok ? token.claims : undefined);
     if (!token.ok) {
       transcript.note(`token: failed (${token.failure.reason}) ${token.failure.serverText ?? token.failure.message}`);
       return finish(failed([tokenStep], token.failure), undefined, token.retryAfterSeconds);

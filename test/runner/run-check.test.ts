@@ -153,6 +153,24 @@ describe('what the token shows', () => {
     assert.equal(asked[1], 'https://ps.outlook.com/.default', 'a tenant’s own Exchange scope is the one asked');
   });
 
+  test('onToken tells the claims once issued, undefined when the login service refused, and nothing when never asked', async () => {
+    const told: Array<TokenClaims | undefined> = [];
+    const onToken = (claims: TokenClaims | undefined) => told.push(claims);
+    await runCheck(deps(passing), monitor(), 'imap', { onToken });
+    assert.equal(told.length, 1);
+    assert.equal(told[0]?.tid, TENANT_ID);
+    const refused: CheckDeps = {
+      ...deps(passing),
+      tokens: { getToken: async () => ({ ok: false, failure: { stage: 'token', reason: 'token_invalid_client_secret', message: 'refused' } }) },
+    };
+    const result = await runCheck(refused, monitor(), 'imap', { onToken });
+    assert.deepEqual(told.slice(1), [undefined]);
+    assert.equal(result.diagnosis?.reason, 'token_invalid_client_secret');
+    const noProbe: CheckDeps = { ...deps(passing), probes: {} };
+    await runCheck(noProbe, monitor(), 'imap', { onToken });
+    assert.equal(told.length, 2, 'a check that stops before asking tells nothing');
+  });
+
   for (const [name, claimed, reason] of [
     ['another resource', { aud: 'https://graph.microsoft.com' }, 'token_wrong_audience'],
     ['another tenant', { tid: '00000000-1234-1234-1234-000000000000' }, 'token_wrong_tenant'],
