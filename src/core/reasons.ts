@@ -65,6 +65,10 @@ export const REASON_CATEGORY = {
   not_authenticated: 'auth',
   send_as_denied: 'auth',
   mailbox_logon_failed: 'auth',
+  // Microsoft Graph: Exchange keeps the app out of the mailbox (an application access policy, "Access to OData is disabled.")
+  graph_access_blocked: 'auth',
+  // Microsoft Graph cannot reach the mailbox (unlicensed, on-premises or not provisioned: MailboxNotEnabledForRESTAPI)
+  mailbox_not_enabled_for_rest: 'mailbox',
   submission_quota_exceeded: 'mailbox',
   mailbox_full: 'mailbox',
   sender_restricted: 'mailbox',

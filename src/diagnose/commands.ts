@@ -188,7 +188,12 @@ export function newManagementScope(monitor: MonitorRef): string {
 }
 
 export function newSmtpRoleAssignment(monitor: MonitorRef): string {
-  return `New-ManagementRoleAssignment -App ${monitor.clientId} -Role "${RBAC_SMTP_ROLE}" -CustomResourceScope "${scopeName(monitor)}"`;
+  return newRoleAssignment(monitor, RBAC_SMTP_ROLE);
+}
+
+/** New-ManagementRoleAssignment of an RBAC for Applications role (SMTP's, or Graph's "Application Mail.Send" …) over the monitor's scope. */
+export function newRoleAssignment(monitor: MonitorRef, role: string): string {
+  return `New-ManagementRoleAssignment -App ${monitor.clientId} -Role "${role}" -CustomResourceScope "${scopeName(monitor)}"`;
 }
 
 export function testServicePrincipalAuthorization(clientId: string, mailbox: string): string {

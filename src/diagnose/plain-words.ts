@@ -62,6 +62,8 @@ export const PLAIN_WORDS: Record<ReasonCode, string> = {
   not_authenticated: 'The mail server forgot the sign-in during the session.',
   send_as_denied: 'The app may not send as this mailbox.',
   mailbox_logon_failed: 'The mailbox cannot be opened.',
+  graph_access_blocked: 'Exchange keeps the monitoring app out of this mailbox over Microsoft Graph.',
+  mailbox_not_enabled_for_rest: 'Microsoft Graph cannot reach this mailbox.',
   submission_quota_exceeded: 'The mailbox has reached its sending limit.',
   mailbox_full: 'The mailbox is full.',
   sender_restricted: 'The mailbox is blocked from sending.',

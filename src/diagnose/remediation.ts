@@ -19,6 +19,7 @@ import {
   secretsPage,
   newServicePrincipal,
   newSmtpRoleAssignment,
+  newRoleAssignment,
   PERMISSION_DELAY,
   RBAC_SMTP_ROLE,
   testServicePrincipalAuthorization,
@@ -677,6 +678,31 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     summary: `Exchange could not open ${c.monitor.mailbox} to submit the message`,
     candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`, 'a transient store fault'],
     fixes: [...mailboxAccessFixes(c), retryLater(c.backoffMs)],
+  }),
+  graph_access_blocked: (c) => ({
+    summary: `Exchange keeps app ${c.monitor.clientId} out of ${c.monitor.mailbox} over Microsoft Graph ("Access to OData is disabled.")`,
+    candidates: [
+      `an application access policy that leaves ${c.monitor.mailbox} out of the app's mailboxes`,
+      'the organisation blocks REST/EWS access for this app',
+    ],
+    fixes: [
+      'Do not create a new application access policy: Microsoft replaced them with RBAC for Applications. Grant the app over a management scope instead:',
+      newManagementScope(c.monitor),
+      newRoleAssignment(c.monitor, 'Application Mail.Send'),
+      newRoleAssignment(c.monitor, 'Application Mail.ReadWrite'),
+      testServicePrincipalAuthorization(c.monitor.clientId, c.monitor.mailbox),
+      "Then remove the old application access policy that names the app, and the app's Entra Mail.* application permissions: Entra and RBAC grants add up, and an Entra grant reaches every mailbox",
+      PERMISSION_DELAY,
+    ],
+  }),
+  mailbox_not_enabled_for_rest: (c) => ({
+    summary: `Microsoft Graph cannot reach ${c.monitor.mailbox} (MailboxNotEnabledForRESTAPI)`,
+    candidates: [
+      'the mailbox has no Exchange Online licence',
+      'the mailbox is on-premises (hybrid), inactive or soft-deleted',
+      'the mailbox was created moments ago and is not provisioned yet',
+    ],
+    fixes: [`Get-EXOMailbox -Identity ${c.monitor.mailbox} -Properties RecipientTypeDetails,IsInactiveMailbox`, 'Assign the user an Exchange Online licence'],
   }),
   submission_quota_exceeded: (c) => ({
     summary: `${c.monitor.mailbox} exceeded the recipient limit (10,000 per 24 h) and is blocked for about a day`,

@@ -159,3 +159,14 @@ export function isDeletableProbeMail(
   const issuedAt = probeIdIssuedAt(id);
   return issuedAt !== undefined && now - issuedAt >= policy.sweepMinAgeMs;
 }
+
+/** Without the runner's policy (a probe run by hand): wait as long as the default, delete only the own message. */
+export function handRunPolicy(probeId: string): ProbeMailPolicy {
+  return {
+    cleanup: true,
+    sweep: false,
+    sweepMinAgeMs: Number.POSITIVE_INFINITY,
+    isOwn: (id) => id === probeId,
+    roundtrip: { deadlineMs: 300_000, pollMs: 5_000 },
+  };
+}

@@ -2,39 +2,14 @@ import type { ImapFlow } from 'imapflow';
 import { asCleanupFailure, cleanupFacts, confirmProbeMail, deleteProbeMail, findProbeMail } from './cleanup.js';
 import { maskImapClientLine, withImapSession } from './imap.js';
 import { maskSmtpClientLine, sendProbeMessage } from './smtp.js';
-import type { ProbeMailPolicy } from './probe-mail.js';
-import { runProbe, type ProbeRun } from './timing.js';
+import { handRunPolicy, type ProbeMailPolicy } from './probe-mail.js';
+import { pause, runProbe, type ProbeRun } from './timing.js';
 import { ProbeError } from './transport-errors.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
 
-/** Without the runner's policy (a probe run by hand): wait as long as the default, delete only the own message. */
-function defaultPolicy(probeId: string): ProbeMailPolicy {
-  return {
-    cleanup: true,
-    sweep: false,
-    sweepMinAgeMs: Number.POSITIVE_INFINITY,
-    isOwn: (id) => id === probeId,
-    roundtrip: { deadlineMs: 300_000, pollMs: 5_000 },
-  };
-}
-
 function seconds(ms: number): number {
   return Math.round(ms) / 1000;
-}
-
-/** Resolves after `ms`, or at once when the check is aborted (the session's watchdog then reports the deadline). */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    if (signal.aborted) return resolve();
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }
 
 /**
@@ -73,7 +48,7 @@ export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome
     async (run: ProbeRun) => {
       const probeId = ctx.newProbeId();
       run.facts.probeId = probeId;
-      const policy = ctx.probeMail ?? defaultPolicy(probeId);
+      const policy = ctx.probeMail ?? handRunPolicy(probeId);
 
       const sendStart = ctx.clock.monotonic();
       await sendProbeMessage(ctx, run, probeId);

@@ -155,3 +155,17 @@ export async function runProbe(
     return { ok: false, steps: recorder.steps, facts, failure };
   }
 }
+
+/** Resolves after `ms`, or at once when the check is aborted (the session's watchdog then reports the deadline). */
+export function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) return resolve();
+    const done = (): void => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener('abort', done, { once: true });
+  });
+}

@@ -3,6 +3,7 @@ import type { Clock } from '../core/clock.js';
 import type { Endpoint } from '../core/endpoint.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { Secret } from '../core/secret.js';
+import type { MailboxGate } from './graph-client.js';
 import type { ProbeMailPolicy } from './probe-mail.js';
 
 export interface Transcript {
@@ -26,6 +27,8 @@ export interface ProbeContext {
   newProbeId(): string;
   /** What the sending checks may delete; the runner sets it for them. Absent (a probe run by hand): the probe's own default. */
   probeMail?: ProbeMailPolicy;
+  /** Microsoft Graph for the graph checks: its endpoint and the agent's one gate on requests per mailbox. */
+  graph?: { endpoint: Endpoint; gate: MailboxGate };
 }
 
 /** Every check has this shape; probes never throw across it. */
