@@ -7,14 +7,16 @@ const BUILDS_ON = {
   log: ['core'],
   // Crash-safe state files (write, rename, fsync; one owner per file): I/O, so not in core.
   files: ['core'],
+  // Outbound connections through the proxy (CONNECT tunnels, HTTP through them), shared by auth, probes, alerting.
+  net: ['core', 'config'],
   config: ['core'],
   diagnose: ['core', 'config'],
-  auth: ['core', 'config', 'diagnose', 'log', 'files'],
-  probes: ['core', 'config', 'diagnose', 'log', 'files'],
+  auth: ['core', 'config', 'diagnose', 'log', 'files', 'net'],
+  probes: ['core', 'config', 'diagnose', 'log', 'files', 'net'],
   // The runner hands each result to metrics and asks diagnose; consumers read results from core, never the runner.
   runner: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'metrics'],
   metrics: ['core', 'config', 'log'],
-  alerting: ['core', 'config', 'log', 'files'],
+  alerting: ['core', 'config', 'log', 'files', 'net'],
   history: ['core', 'config', 'diagnose', 'log', 'files'],
   summary: ['core', 'config', 'diagnose', 'log', 'history', 'alerting', 'files'],
   http: ['core', 'config', 'diagnose', 'log', 'history', 'metrics'],

@@ -2,6 +2,8 @@ import { setImmediate as nextTurn, setTimeout as sleep } from 'node:timers/promi
 import type { Logger, LogMeta } from '../log/logger.js';
 import type { NotifierType } from '../config/alerting.js';
 import { retryAfterMs } from '../core/retry-after.js';
+import { decideHttpProxy, postBounded, type BoundedAnswer } from '../net/http.js';
+import { ProxyError } from '../net/tunnel.js';
 
 export type DeliveryResult = 'success' | 'failure' | 'dropped';
 
@@ -49,6 +51,8 @@ export interface DeliveryQueueOptions {
   logger: Logger;
   now(): number;
   timeoutMs: number;
+  /** Where the outbound proxy variables are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   queueSize: number;
   retry: RetryPolicy;
   onDelivery?: (event: DeliveryEvent) => void;
@@ -72,13 +76,34 @@ export function backoffDelayMs(failedAttempts: number, retry: RetryPolicy, retry
   return Math.min(retry.initialDelayMs * 2 ** (failedAttempts - 1), retry.maxDelayMs);
 }
 
-// Error messages from fetch can quote the URL, which is a secret; only names and socket codes are logged.
-export function describeFetchError(error: unknown): string {
+// Request errors can quote the URL, which is a secret; only names and socket codes are logged. A proxy's failure
+// names the proxy (never its user info) and the receiver's host:port, which the log line shows anyway.
+export function describeSendError(error: unknown): string {
   if (!(error instanceof Error)) return 'unknown error';
-  if (error.name === 'TimeoutError') return 'timeout';
+  if (error instanceof ProxyError) return `${error.code}: ${error.message}`;
   const cause: unknown = error.cause;
-  if (cause && typeof cause === 'object' && 'code' in cause && typeof cause.code === 'string') return cause.code;
-  return error.name === 'AbortError' ? 'aborted' : 'request failed';
+  if (error.name === 'TimeoutError' || (cause instanceof Error && cause.name === 'TimeoutError')) return 'timeout';
+  if (error.name === 'AbortError') return 'aborted';
+  const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined;
+  return code ?? 'request failed';
+}
+
+/**
+ * Sends one prepared notification, through the outbound proxy the environment names for its URL (https_proxy,
+ * http_proxy, no_proxy). Throws on no answer; `describeSendError` says why without the URL.
+ */
+export function sendPrepared(
+  request: PreparedRequest,
+  call: { signal: AbortSignal; timeoutMs: number; maxBytes: number; env: NodeJS.ProcessEnv },
+): Promise<BoundedAnswer> {
+  return postBounded(request.url, {
+    headers: request.headers,
+    body: request.body,
+    signal: call.signal,
+    maxBytes: call.maxBytes,
+    timeoutMs: call.timeoutMs,
+    proxy: decideHttpProxy(request.url, undefined, call.env),
+  });
 }
 
 /**
@@ -173,15 +198,16 @@ export class DeliveryQueue {
   async #attempt(request: PreparedRequest): Promise<Attempt> {
     const signal = AbortSignal.any([AbortSignal.timeout(this.#options.timeoutMs), this.#closing.signal]);
     try {
-      // A redirect would turn the POST into a GET elsewhere; it is reported as a rejection instead.
-      const response = await fetch(request.url, { method: 'POST', headers: request.headers, body: request.body, signal, redirect: 'manual' });
-      const text = await headOf(response, RESPONSE_LOG_MAX);
-      if (response.ok) return { kind: 'sent', status: response.status };
-      if (!isRetryableStatus(response.status)) return { kind: 'rejected', status: response.status, response: text.slice(0, RESPONSE_LOG_MAX) };
-      const retryAfter = retryAfterMs(response.headers.get('retry-after'), this.#options.now());
-      return { kind: 'retry', status: response.status, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) };
+      // A redirect would turn the POST into a GET elsewhere; it is not followed and comes back as a rejection.
+      const { timeoutMs, env = process.env } = this.#options;
+      const answer = await sendPrepared(request, { signal, timeoutMs, maxBytes: RESPONSE_LOG_MAX, env });
+      if (answer.status >= 200 && answer.status < 300) return { kind: 'sent', status: answer.status };
+      if (!isRetryableStatus(answer.status)) return { kind: 'rejected', status: answer.status, response: answer.head };
+      const header = answer.headers['retry-after'];
+      const retryAfter = retryAfterMs(typeof header === 'string' ? header : null, this.#options.now());
+      return { kind: 'retry', status: answer.status, ...(retryAfter !== undefined ? { retryAfterMs: retryAfter } : {}) };
     } catch (error) {
-      return { kind: 'retry', error: describeFetchError(error) };
+      return { kind: 'retry', error: describeSendError(error) };
     }
   }
 
@@ -199,26 +225,4 @@ export class DeliveryQueue {
       logger.error('notification delivery callback failed', { error });
     }
   }
-}
-
-/**
- * The first bytes of a receiver's answer, as text; the rest is not read. Only a log line needs them, and a
- * receiver that answers 300 MB must not cost 300 MB.
- */
-export async function headOf(response: Response, maxBytes: number): Promise<string> {
-  if (!response.body) return '';
-  const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let length = 0;
-  try {
-    while (length < maxBytes) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      chunks.push(value);
-      length += value.length;
-    }
-  } finally {
-    await reader.cancel().catch(() => undefined);
-  }
-  return Buffer.concat(chunks).subarray(0, maxBytes).toString('utf8');
 }

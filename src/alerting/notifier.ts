@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { CheckResult } from '../core/result.js';
 import { checkKey, type CheckState, type ResultEvent } from '../core/state.js';
 import type { Alert } from './alert.js';
-import { DeliveryQueue, describeFetchError, headOf, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
+import { DeliveryQueue, describeSendError, sendPrepared, type Delivery, type DeliveryEvent, type Prepared, type RetryPolicy } from './delivery.js';
 import { PROVIDERS } from './providers/index.js';
 import type { Provider } from './providers/types.js';
 import { ALERTING_DEFAULTS, type AlertingConfigInput, type NotifierConfigInput, type NotifierType } from '../config/alerting.js';
@@ -123,6 +123,7 @@ export function createNotifier(config: AlertingConfigInput, options: NotifierOpt
       logger: logger.child({ notifier: settings.name, notifierType: settings.type }),
       now: () => clock.now(),
       timeoutMs: options.fetchTimeoutMs ?? 10_000,
+      env,
       queueSize: config.queueSize ?? ALERTING_DEFAULTS.queueSize,
       retry,
       ...(options.onDelivery ? { onDelivery: options.onDelivery } : {}),
@@ -240,16 +241,15 @@ export async function sendOnce(
   if (!prepared.ok) return { ok: false, error: prepared.message };
   const { request } = prepared;
   try {
-    const response = await fetch(request.url, {
-      method: 'POST',
-      headers: request.headers,
-      body: request.body,
+    const answer = await sendPrepared(request, {
       signal: AbortSignal.timeout(where.timeoutMs),
-      redirect: 'manual',
+      timeoutMs: where.timeoutMs,
+      maxBytes: ANSWER_SHOWN_BYTES,
+      env: where.env,
     });
-    return { ok: response.ok, status: response.status, body: await headOf(response, ANSWER_SHOWN_BYTES) };
+    return { ok: answer.status >= 200 && answer.status < 300, status: answer.status, body: answer.head };
   } catch (error) {
-    return { ok: false, error: describeFetchError(error) };
+    return { ok: false, error: describeSendError(error) };
   }
 }
 

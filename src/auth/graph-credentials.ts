@@ -46,6 +46,7 @@ export async function fetchAppCredentials(
     ...(tenant.tls.ca ? { ca: tenant.tls.ca } : {}),
     rejectUnauthorized: tenant.tls.rejectUnauthorized,
     timeoutMs: options.timeoutMs ?? 20_000,
+    ...(tenant.proxy !== undefined ? { proxy: tenant.proxy } : {}),
     onExchange: () => undefined,
     onNetworkError: () => undefined,
   });

@@ -1,6 +1,6 @@
-import { request } from 'node:https';
 import { rootCertificates } from 'node:tls';
 import type { INetworkModule, NetworkRequestOptions, NetworkResponse } from '@azure/msal-node';
+import { decideHttpProxy, httpRoute } from '../net/http.js';
 
 export interface AuthorityExchange {
   url: string;
@@ -14,6 +14,10 @@ export interface AuthorityHttpOptions {
   ca?: string[];
   rejectUnauthorized: boolean;
   timeoutMs: number;
+  /** The tenant's outbound proxy setting (a URL or "direct"); absent: https_proxy, all_proxy and no_proxy decide. */
+  proxy?: string;
+  /** Where the proxy variables are read (default process.env). */
+  env?: NodeJS.ProcessEnv;
   /** Sees every answer before msal does, so failures are classified on Entra's own JSON, not msal's wrapping. */
   onExchange(exchange: AuthorityExchange): void;
   /** Sees transport failures (refused, reset, timeout) with their Node error code intact. */
@@ -26,8 +30,8 @@ export interface AuthorityHttpOptions {
  */
 export const MAX_BODY_BYTES = 1024 * 1024;
 
-// msal-node's own client sets no timeout on token POSTs (a stalled authority would block forever) and
-// ignores a per-tenant CA, so mailprobe hands msal this client instead.
+// msal-node's own client sets no timeout on token POSTs (a stalled authority would block forever), ignores a
+// per-tenant CA and has no proxy of its own, so mailprobe hands msal this client instead.
 export class AuthorityHttpClient implements INetworkModule {
   readonly #options: AuthorityHttpOptions;
 
@@ -49,14 +53,28 @@ export class AuthorityHttpClient implements INetworkModule {
       const body = method === 'POST' ? (options?.body ?? '') : undefined;
       const headers: Record<string, string> = { ...options?.headers };
       if (body !== undefined) headers['content-length'] = String(Buffer.byteLength(body));
-      const req = request(
-        url,
+      const tls = {
+        ...(this.#options.ca ? { ca: [...rootCertificates, ...this.#options.ca] } : {}),
+        rejectUnauthorized: this.#options.rejectUnauthorized,
+        minVersion: 'TLSv1.2' as const,
+      };
+      let route: ReturnType<typeof httpRoute>;
+      try {
+        const target = new URL(url);
+        route = httpRoute(target, decideHttpProxy(target, this.#options.proxy, this.#options.env), { tls, timeoutMs });
+      } catch (error) {
+        const err = error instanceof Error ? error : new Error(String(error));
+        this.#options.onNetworkError(url, err);
+        reject(err);
+        return;
+      }
+      const req = route.request(
+        route.target,
         {
+          ...route.options,
           method,
-          headers,
-          ...(this.#options.ca ? { ca: [...rootCertificates, ...this.#options.ca] } : {}),
-          rejectUnauthorized: this.#options.rejectUnauthorized,
-          minVersion: 'TLSv1.2',
+          headers: { ...headers, ...(route.options.headers as Record<string, string> | undefined) },
+          ...tls,
           timeout: timeoutMs,
         },
         (res) => {

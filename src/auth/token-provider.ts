@@ -10,6 +10,7 @@ import type { Clock } from '../core/clock.js';
 import type { ProbeFailure } from '../core/outcome.js';
 import { federatedAudience, readFederatedToken, type AssertionClaims, type FederatedCredential } from './federated.js';
 import { AuthorityHttpClient, type AuthorityExchange } from './http-client.js';
+import { ProxyError } from '../net/tunnel.js';
 import { fetchManagedIdentityToken, identityEndpoint, type ManagedIdentityCredential } from './managed-identity.js';
 import { retryAfterMs } from '../core/retry-after.js';
 import { Secret } from '../core/secret.js';
@@ -198,6 +199,11 @@ export class MsalTokenProvider implements TokenProvider {
       const code = errorCode(state.lastNetworkError);
       this.#events.onRequest(tenant, 'failure');
       const reason = code === 'ETIMEDOUT' ? 'timeout' : reasonForTokenError({ networkCode: code });
+      const proxied = state.lastNetworkError;
+      if (proxied instanceof ProxyError) {
+        const failure = { stage: 'token' as const, reason, message: `cannot reach the login service https://${tenant.authorityHost}: ${proxied.message}` };
+        return { ok: false, failure: proxied.statusLine === undefined ? failure : { ...failure, serverText: proxied.statusLine } };
+      }
       const message =
         reason === 'token_tls_untrusted'
           ? `the certificate of the login service https://${tenant.authorityHost} did not verify: ${code}`
@@ -279,6 +285,8 @@ export class MsalTokenProvider implements TokenProvider {
       ...(tenant.tls.ca ? { ca: tenant.tls.ca } : {}),
       rejectUnauthorized: tenant.tls.rejectUnauthorized,
       timeoutMs: this.#timeoutMs,
+      ...(tenant.proxy !== undefined ? { proxy: tenant.proxy } : {}),
+      env: this.#env,
       onExchange: (exchange) => {
         if (!TOKEN_PATH.test(new URL(exchange.url).pathname)) {
           if (exchange.status >= 400) state.lastMetadataRefusal = exchange;

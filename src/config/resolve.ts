@@ -206,6 +206,7 @@ function resolveMonitor(
   // A High Volume Email account differs in the endpoint of the protocol whose descriptor says how: host, the role
   // Exchange expects, and the recipient. (resolveConfig has refused HVE in a cloud without an HVE host.)
   const hveHost = monitor.hve ? CLOUD_ENDPOINTS[tenant.cloud].hveSmtpHost : undefined;
+  const proxy = monitor.proxy ?? defaults.proxy;
   const endpoint = (protocol: Protocol): Endpoint => {
     const descriptor: ProtocolDescriptor = PROTOCOL[protocol];
     const hve =
@@ -214,6 +215,7 @@ function resolveMonitor(
       host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? hve?.host ?? cloudHost(tenant.cloud, protocol),
       port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? descriptor.defaultPort,
       tls,
+      ...(proxy !== undefined ? { proxy } : {}),
       ...(hve ? { role: hve.role, recipient: hve.recipient } : {}),
     };
   };

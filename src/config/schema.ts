@@ -5,6 +5,7 @@ import { HistoryConfig, SlaConfig } from './history.js';
 import { CLOUDS } from '../core/clouds.js';
 import { LISTEN_SHAPE, LISTEN_SHAPE_MESSAGE, listenProblem } from './listen.js';
 import { SecretSource } from './secret-source.js';
+import { proxySettingProblem } from './proxy.js';
 
 // Every field is documented here, once, via .describe(); the published JSON Schema carries these texts to editors.
 
@@ -14,6 +15,16 @@ const hostname = z
   .regex(/^[A-Za-z0-9.:_\-[\]]+$/, 'a host name or IP address without scheme or path');
 
 const port = z.number().int().min(1).max(65535);
+
+// An outbound proxy setting: checked here (src/net/proxy.ts parses it the same way at connect time, and says
+// what is wrong without quoting it, since the URL may hold a password).
+const proxySetting = z
+  .string()
+  .min(1)
+  .superRefine((value, ctx) => {
+    const problem = proxySettingProblem(value);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
 
 export const EndpointOverride = z
   .object({
@@ -142,6 +153,11 @@ export const Tenant = z
       .optional()
       .describe('Microsoft Graph base URL override (tests, proxies); the token is still asked for the cloud’s Graph resource.'),
     authorization: Authorization.optional(),
+    proxy: proxySetting
+      .optional()
+      .describe(
+        'Outbound proxy for the login service and Microsoft Graph: http://[user:password@]host:port (HTTP CONNECT), or "direct" to ignore the environment. Unset: HTTPS_PROXY (then ALL_PROXY) and NO_PROXY decide, as for curl. Put a password in the environment rather than here.',
+      ),
   })
   .strict();
 
@@ -207,6 +223,11 @@ const CheckSettings = {
   pop3: EndpointOverride.optional(),
   smtp: EndpointOverride.optional(),
   tls: TlsOptions.optional(),
+  proxy: proxySetting
+    .optional()
+    .describe(
+      'Outbound proxy for IMAP, POP3 and SMTP: http://[user:password@]host:port, reached with HTTP CONNECT (the proxy must allow CONNECT to ports 993, 995 and 587), or "direct" to ignore the environment. Unset: ALL_PROXY and NO_PROXY decide, as for curl; HTTPS_PROXY does not apply to the mail protocols.',
+    ),
   roundtrip: RoundtripSettings.optional(),
   cleanup: z
     .boolean()

@@ -27,6 +27,8 @@ export interface ResolvedTenant {
   authorization?: SmtpAuthorization;
   /** Set for a delegated credential: whose sign-in, where it is kept, what it asks for. */
   delegated?: DelegatedSettings;
+  /** Outbound proxy for the login service and Graph as configured (a URL or "direct"); absent: the environment decides. */
+  proxy?: string;
   /** Set when the app's own credential expiry is read from Microsoft Graph. */
   graph?: { resource: string; baseUrl?: string };
 }

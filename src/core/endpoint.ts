@@ -13,6 +13,8 @@ export interface Endpoint {
   imap4rev2?: boolean;
   /** The application role Exchange expects here instead of the protocol's (High Volume Email: Mail.Send). */
   role?: string;
+  /** Outbound proxy as configured (an http:// URL or "direct"); absent: ALL_PROXY and NO_PROXY decide (src/config/proxy.ts). */
+  proxy?: string;
   /** SMTP only: where the probe message goes instead of the mailbox itself (a High Volume Email account's internal recipient). */
   recipient?: string;
 }

@@ -51,6 +51,12 @@ export const REASON_CATEGORY = {
   starttls_unavailable: 'transport',
   xoauth2_not_offered: 'auth',
   timeout: 'transport',
+  // the outbound proxy's own failures (src/core/proxy.ts), apart from the server's behind it
+  proxy_unreachable: 'transport',
+  proxy_refused: 'transport',
+  proxy_auth_required: 'transport',
+  proxy_timeout: 'transport',
+  proxy_protocol_error: 'transport',
   // authentication and session
   auth_failed: 'auth',
   auth_not_connected: 'auth',

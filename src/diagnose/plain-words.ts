@@ -48,6 +48,11 @@ export const PLAIN_WORDS: Record<ReasonCode, string> = {
   starttls_unavailable: 'The mail server does not offer an encrypted connection.',
   xoauth2_not_offered: 'The mail server does not offer OAuth sign-in.',
   timeout: 'The mail server did not answer in time.',
+  proxy_unreachable: 'The monitor’s network proxy cannot be reached.',
+  proxy_refused: 'The monitor’s network proxy does not let it through to Microsoft 365.',
+  proxy_auth_required: 'The monitor’s network proxy refused the monitor’s credentials.',
+  proxy_timeout: 'The monitor’s network proxy did not answer in time.',
+  proxy_protocol_error: 'The monitor’s network proxy gave an unexpected answer.',
 
   auth_failed: 'The mail server refused the app’s sign-in to the mailbox.',
   auth_not_connected: 'The mail server closed the session during sign-in.',

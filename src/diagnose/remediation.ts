@@ -306,6 +306,16 @@ function credentialFix(c: RemedyContext): string {
   }
 }
 
+// The proxy's failures: the target is the mail server or the login host the tunnel was for; the proxy's own address
+// is in the failure's message (never its user info), and doctor lists which proxy carries which host.
+const PROXY_WHICH =
+  'mailprobe doctor shows which proxy each host goes through and where that setting comes from (monitors.json "proxy", ALL_PROXY, HTTPS_PROXY, NO_PROXY)';
+
+function tunnelTest(c: RemedyContext): string {
+  const scheme = c.stage === 'token' ? 'https' : 'telnet';
+  return `From the monitor host: curl -v --proxytunnel -x http://PROXY:PORT ${scheme === 'https' ? `https://${where(c)}/` : `telnet://${where(c)}`}   (-U USER for a proxy that wants credentials)`;
+}
+
 const connectFixes = (c: RemedyContext): string[] => [manualTest(c), `Check that ${where(c)} is the right endpoint and that a firewall or proxy allows it`];
 
 // One entry per reason: the Record type makes the compiler refuse a reason without remediation.
@@ -594,6 +604,62 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     summary: `${where(c)} did not offer STARTTLS`,
     candidates: ['the host is not Exchange Online', 'a proxy strips STARTTLS'],
     fixes: [manualTest(c)],
+  }),
+  proxy_unreachable: (c) => ({
+    summary: `The outbound proxy for ${label(c)} to ${where(c)} could not be reached`,
+    candidates: [
+      'a wrong proxy host or port in monitors.json "proxy" or in ALL_PROXY / HTTPS_PROXY',
+      'the proxy is down',
+      'a firewall between the monitor host and the proxy',
+    ],
+    fixes: [
+      PROXY_WHICH,
+      'nc -vz PROXY PORT   (from the monitor host)',
+      `A host reached without the proxy: add it to NO_PROXY, or set "proxy": "direct" on the monitor or tenant`,
+    ],
+  }),
+  proxy_refused: (c) => {
+    const port = endpointOf(c).port;
+    return {
+      summary: `The outbound proxy refused CONNECT to ${where(c)}${c.serverText ? ` (${c.serverText})` : ''}`,
+      candidates: [
+        `the proxy's rules do not allow ${endpointOf(c).host} or port ${port} (many proxies allow CONNECT to port 443 only)`,
+        'the proxy cannot reach the host itself (it answers 502 or 503 then)',
+      ],
+      fixes: [
+        `Ask the proxy's administrators to allow CONNECT to ${where(c)} (squid: port ${port} in the SSL_ports acl; tinyproxy: ConnectPort ${port})`,
+        tunnelTest(c),
+      ],
+    };
+  },
+  proxy_auth_required: (c) => ({
+    summary: `The outbound proxy wants credentials (407) for CONNECT to ${where(c)}`,
+    candidates: [
+      'no user and password in the proxy URL',
+      'a wrong or expired proxy password',
+      'the proxy accepts only NTLM or Kerberos (Negotiate); mailprobe sends Basic credentials only',
+    ],
+    fixes: [
+      'Put the proxy account in the proxy URL: http://USER:PASSWORD@PROXY:PORT, percent-encoding special characters (in ALL_PROXY / HTTPS_PROXY from a secret store rather than in monitors.json)',
+      tunnelTest(c),
+    ],
+  }),
+  proxy_timeout: (c) => ({
+    summary: `The outbound proxy did not answer in time for ${where(c)}`,
+    candidates: [
+      'a firewall silently drops packets to the proxy',
+      'the proxy is overloaded',
+      'the proxy itself waits for the host and answers only when its own timeout ends',
+    ],
+    fixes: [tunnelTest(c), PROXY_WHICH],
+  }),
+  proxy_protocol_error: (c) => ({
+    summary: `The outbound proxy's answer to CONNECT for ${where(c)} was no HTTP reply mailprobe can use${c.serverText ? ` (${c.serverText})` : ''}`,
+    candidates: [
+      'the proxy address points at something other than an HTTP proxy (a SOCKS proxy, a mail server)',
+      'the proxy sent an oversized or malformed answer',
+    ],
+    fixes: [PROXY_WHICH, tunnelTest(c)],
   }),
   xoauth2_not_offered: (c) => ({
     summary: `${label(c)} server ${where(c)} does not offer XOAUTH2`,

@@ -1,4 +1,5 @@
 import type { ReasonCode } from '../core/reasons.js';
+import { proxyFailureReason } from '../core/proxy.js';
 import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from './tls-codes.js';
 
 /** What is known about a failed token request; every field optional because failures differ in what they leave. */
@@ -52,6 +53,8 @@ export function reasonForTokenError(input: TokenErrorInput): ReasonCode {
   const byCode = code === undefined ? undefined : reasonByAadsts.get(code);
   if (byCode) return byCode;
   if (input.httpStatus === 429 || input.error === 'temporarily_unavailable') return 'throttled';
+  const proxy = input.networkCode === undefined ? undefined : proxyFailureReason(input.networkCode);
+  if (proxy) return proxy;
   if (input.networkCode !== undefined && isCertificateProblem(input.networkCode)) return 'token_tls_untrusted';
   if (input.networkCode !== undefined) return 'token_endpoint_unreachable';
   if (input.httpStatus !== undefined && input.httpStatus >= 500) return 'token_endpoint_unreachable';

@@ -1,9 +1,11 @@
+import type net from 'node:net';
 import tls from 'node:tls';
 import { ImapFlow, type ImapFlowOptions, type ImapTransport, type Logger } from 'imapflow';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
 import { clip, ImapClient, ImapRefusal, MAX_ANSWER_BYTES, MAX_ANSWER_LINES, MAX_TRANSCRIPT_LINE } from './imap-client.js';
 import { ProbeError, rejection, tlsOptionsFor } from './transport-errors.js';
 import { lineClientOptions, logOut, serverRefusals } from './session-steps.js';
+import { connectEndpoint } from './connect.js';
 import { buildXOAuth2 } from './xoauth2.js';
 import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
@@ -137,12 +139,14 @@ function transcriptLogger(run: ProbeRun, transcript: Transcript, watchdog: Watch
 export async function withImapSession<T>(ctx: ProbeContext, run: ProbeRun, afterAuth: Stage, work: (client: ImapFlow) => Promise<T>): Promise<T> {
   const { recorder } = run;
   const endpoint = ctx.endpoints.imap;
+  let tcp: net.Socket | undefined;
   let socket: tls.TLSSocket | undefined;
   let client: XOAuth2ImapFlow | undefined;
   let lastError: unknown;
   const teardown = (): void => {
     client?.close();
     socket?.destroy();
+    tcp?.destroy();
   };
   return withWatchdog({ stepTimeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, recorder, onTrip: teardown }, async (watchdog) => {
     const transcript = quietTranscript(run.transcript);
@@ -156,20 +160,17 @@ export async function withImapSession<T>(ctx: ProbeContext, run: ProbeRun, after
         teardown();
       },
     );
-    // A transport of our own, so TCP connect and the TLS handshake are timed apart and the socket
-    // is ours to destroy whatever state imapflow is in.
+    // A transport of our own, so TCP connect and the TLS handshake are timed apart, the TCP connection may go through
+    // the outbound proxy, and the socket is ours to destroy whatever state imapflow is in. imapflow's connect()
+    // wants the socket at once, so the TCP connection (or tunnel) is made before it is called.
     const transport: ImapTransport = {
       connect: (_options, onConnect) => {
-        const opened = tls.connect(tlsOptionsFor(endpoint), () => {
+        const opened = tls.connect({ ...tlsOptionsFor(endpoint), ...(tcp ? { socket: tcp } : {}) }, () => {
           watchdog.kick();
           recorder.begin('greeting');
           onConnect();
           // After imapflow's pipe is in place, so no byte is consumed before imapflow sees it.
           opened.on('data', (chunk: Buffer) => serverLines.push(chunk));
-        });
-        opened.once('connect', () => {
-          watchdog.kick();
-          recorder.begin('tls');
         });
         socket = opened;
         return opened;
@@ -208,6 +209,9 @@ export async function withImapSession<T>(ctx: ProbeContext, run: ProbeRun, after
     });
     recorder.begin('connect');
     try {
+      tcp = await connectEndpoint(endpoint, { timeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, note: transcript.note });
+      watchdog.kick();
+      recorder.begin('tls');
       await client.connect();
       const result = await work(client);
       recorder.begin('logout');

@@ -1,6 +1,7 @@
 import tls from 'node:tls';
 import type { Endpoint } from '../core/endpoint.js';
 import { tlsOptionsFor } from './transport-errors.js';
+import { connectEndpoint } from './connect.js';
 
 // The transport under the probes' own line-protocol clients (POP3, and IMAP for the imap check): implicit TLS,
 // CRLF lines and counted bytes, each wait bounded by the step timeout and the runner's abort, the unread input
@@ -35,8 +36,10 @@ export interface LineClientOptions {
   signal: AbortSignal;
   onClientLine?: (line: string) => void;
   onServerLine?: (line: string) => void;
-  /** The TCP connection is up; the TLS handshake starts. */
+  /** The TCP connection is up (through the proxy, if any); the TLS handshake starts. */
   onTcpConnected?: () => void;
+  /** A line for the transcript about the connection itself (which proxy carries it). */
+  onNote?: (text: string) => void;
 }
 
 export interface LineSocketOptions extends Omit<LineClientOptions, 'onClientLine' | 'onServerLine'> {
@@ -70,12 +73,17 @@ export class LineSocket {
     socket.on('close', () => this.#fail(new LineTransportError('ECONNRESET', 'server closed the connection')));
   }
 
-  /** Connects with implicit TLS. Resolves once the handshake is done; nothing is read yet. */
+  /** Connects (directly or through the outbound proxy) with implicit TLS. Resolves once the handshake is done; nothing is read yet. */
   static async connect(options: LineSocketOptions): Promise<LineSocket> {
-    const socket = tls.connect(tlsOptionsFor(options.endpoint));
-    socket.once('connect', () => options.onTcpConnected?.());
+    const tcp = await connectEndpoint(options.endpoint, {
+      timeoutMs: options.timeoutMs,
+      signal: options.signal,
+      ...(options.onNote ? { note: options.onNote } : {}),
+    });
+    options.onTcpConnected?.();
+    const socket = tls.connect({ ...tlsOptionsFor(options.endpoint), socket: tcp });
     try {
-      await bounded(options, 'connecting', (settle) => {
+      await bounded(options, 'in the TLS handshake', (settle) => {
         socket.once('secureConnect', () => settle());
         socket.once('error', (err) => settle(err));
         socket.once('close', () => settle(new LineTransportError('ECONNRESET', 'connection closed during the TLS handshake')));

@@ -43,5 +43,6 @@ export function lineClientOptions(ctx: ProbeContext, run: ProbeRun, endpoint: En
     onClientLine: run.transcript.client,
     onServerLine: run.transcript.server,
     onTcpConnected: () => run.recorder.begin('tls'),
+    onNote: run.transcript.note,
   };
 }

@@ -1,7 +1,8 @@
-import net from 'node:net';
+import type net from 'node:net';
 import SMTPConnection, { type SMTPConnectionCustomAuthContext } from 'nodemailer/lib/smtp-connection';
 import { runProbe, withWatchdog, type ProbeRun, type Watchdog } from './timing.js';
 import { ProbeError, rejection, tlsOptionsFor, transportReason } from './transport-errors.js';
+import { connectEndpoint } from './connect.js';
 import type { Stage } from '../core/check.js';
 import type { ProbeOutcome } from '../core/outcome.js';
 import type { ProbeContext, ProbeFn } from './types.js';
@@ -154,13 +155,10 @@ export async function sendProbeMessage(ctx: ProbeContext, run: ProbeRun, probeId
   return withWatchdog({ stepTimeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, recorder, onTrip: teardown }, async (watchdog) => {
     try {
       recorder.begin('connect');
-      // Connected here rather than by nodemailer, so the connect step is timed on its own.
-      const opened = net.connect({ host: endpoint.host, port: endpoint.port });
+      // Connected here rather than by nodemailer, so the connect step is timed on its own and may go through the
+      // outbound proxy (nodemailer's own proxy support has no step timing and no proxy failure of its own).
+      const opened = await connectEndpoint(endpoint, { timeoutMs: ctx.stepTimeoutMs, signal: ctx.signal, note: run.transcript.note });
       socket = opened;
-      await new Promise<void>((resolve, reject) => {
-        opened.once('connect', resolve);
-        opened.once('error', reject);
-      });
       recorder.begin('greeting');
       const smtp = new SMTPConnection({
         host: endpoint.host,

@@ -2,6 +2,7 @@ import { isIP } from 'node:net';
 import { createSecureContext, rootCertificates, type ConnectionOptions, type SecureContext } from 'node:tls';
 import { reasonForReply } from '../diagnose/reply.js';
 import type { ReasonCode } from '../core/reasons.js';
+import { proxyFailureReason } from '../core/proxy.js';
 import { HOSTNAME_MISMATCH_CODE, isUntrustedCertificateCode } from '../diagnose/tls-codes.js';
 import type { Protocol, Stage } from '../core/check.js';
 import type { Endpoint } from '../core/endpoint.js';
@@ -115,6 +116,8 @@ const BY_CODE: ReadonlyMap<string, ReasonCode> = new Map<string, ReasonCode>([
 ]);
 
 function codeReason(code: string): ReasonCode | undefined {
+  const proxy = proxyFailureReason(code);
+  if (proxy) return proxy;
   if (isUntrustedCertificateCode(code)) return 'tls_untrusted';
   if (VERSION_REJECTED.has(code)) return 'tls_version_rejected';
   const known = BY_CODE.get(code);

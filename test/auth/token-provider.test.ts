@@ -13,6 +13,7 @@ import { parseConfig } from '../../src/config/load.js';
 import { createCertificateCredential, createPki, createSelfSigned, type CertificateCredential, type TestPki } from '../../src/sandbox/certs.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
 import { defaultSecretValue, SandboxModel } from '../../src/sandbox/model.js';
+import { startScriptedProxy } from '../support/scripted-proxy.js';
 
 const TENANT = '0f1e2d3c-4b5a-4697-8877-665544332211';
 const CLIENT = '3a4b5c6d-7e8f-4a0b-9c1d-2e3f4a5b6c7d';
@@ -226,6 +227,46 @@ describe('token provider against the Entra emulator', () => {
     const failure = failureOf(await provider().getToken(tenant({ authorityHost: `127.0.0.1:${port}` })));
     assert.equal(failure.reason, 'token_endpoint_unreachable');
     assert.match(failure.message, /ECONNREFUSED/);
+  });
+
+  test('through the outbound proxy: HTTPS_PROXY carries token requests in a CONNECT tunnel, NO_PROXY and "direct" skip it', async () => {
+    const proxy = await startScriptedProxy({ forward: true });
+    try {
+      const viaEnv = await provider({ SECRET, HTTPS_PROXY: proxy.url }).getToken(tenant());
+      assert.equal(viaEnv.ok, true, JSON.stringify(viaEnv));
+      assert.ok(proxy.heads.length > 0 && proxy.heads.every((head) => head.startsWith(`CONNECT ${entra.authorityHost} HTTP/1.1`)), proxy.heads.join('|'));
+      const seen = proxy.heads.length;
+      assert.equal((await provider({ SECRET, HTTPS_PROXY: proxy.url, NO_PROXY: '127.0.0.1' }).getToken(tenant())).ok, true);
+      assert.equal((await provider({ SECRET, HTTPS_PROXY: proxy.url }).getToken(tenant({ proxy: 'direct' }))).ok, true);
+      assert.equal(proxy.heads.length, seen, 'NO_PROXY and "direct" went through the proxy');
+      assert.equal((await provider({ SECRET }).getToken(tenant({ proxy: proxy.url }))).ok, true);
+      assert.equal(proxy.heads.length, seen + 2, 'the tenant’s proxy setting was not used');
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('a proxy that wants other credentials → proxy_auth_required with its status line, never the password', async () => {
+    const proxy = await startScriptedProxy({ reply: 'HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: Basic realm="corp"\r\n\r\n' });
+    try {
+      const failure = failureOf(await provider({ SECRET, https_proxy: proxy.url.replace('http://', 'http://svc:hunter2@') }).getToken(tenant()));
+      assert.equal(failure.reason, 'proxy_auth_required');
+      assert.equal(failure.serverText, 'HTTP/1.1 407 Proxy Authentication Required');
+      assert.equal(
+        failure.message,
+        `cannot reach the login service https://${entra.authorityHost}: the proxy ${proxy.url} refused the credentials in the proxy URL for CONNECT to ${entra.authorityHost}: HTTP/1.1 407 Proxy Authentication Required`,
+      );
+      assert.ok(!JSON.stringify(failure).includes('hunter2') && !JSON.stringify(failure).includes(Buffer.from('svc:hunter2').toString('base64')));
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  test('an unusable proxy variable → config_invalid naming the variable, not its value', async () => {
+    const failure = failureOf(await provider({ SECRET, HTTPS_PROXY: 'socks5://svc:hunter2@127.0.0.1:1080' }).getToken(tenant()));
+    assert.equal(failure.reason, 'config_invalid');
+    assert.match(failure.message, /HTTPS_PROXY uses socks5:\/\/; mailprobe speaks to a proxy over http:\/\/ \(HTTP CONNECT\) only/);
+    assert.ok(!failure.message.includes('hunter2'));
   });
 
   test('an unknown tenant is refused at the metadata request: AADSTS90002, not "unreachable"', async () => {
