@@ -5,8 +5,9 @@
 set -euo pipefail
 
 # buildah + debootstrap build and run the container image (test/integration/image-buildah.test.ts);
-# systemd brings systemd-analyze for the unit's checks.
-PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql faketime buildah debootstrap systemd)
+# systemd brings systemd-analyze for the unit's checks; tinyproxy is the real forward proxy of the outbound proxy
+# test (test/integration/proxy-tinyproxy.test.ts).
+PACKAGES=(dovecot-imapd dovecot-pop3d dovecot-lmtpd postfix prometheus prometheus-alertmanager chromium postgresql faketime buildah debootstrap systemd tinyproxy)
 
 missing=()
 for package in "${PACKAGES[@]}"; do

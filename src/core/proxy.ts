@@ -6,9 +6,9 @@ import type { ReasonCode } from './reasons.js';
 export const PROXY_FAILURE_REASON = {
   /** No TCP connection to the proxy (refused, unreachable, unknown name). */
   EPROXYUNREACHABLE: 'proxy_unreachable',
-  /** The proxy answered CONNECT (or the request) with a status other than 2xx and 407, e.g. 403 from its ACL. */
+  /** The proxy answered CONNECT with a status other than 2xx, 401 and 407, e.g. 403 from its rules. */
   EPROXYREFUSED: 'proxy_refused',
-  /** 407: the proxy wants credentials, or refused the ones in the proxy URL. */
+  /** 407 (401 from tinyproxy): the proxy wants credentials, or refused the ones in the proxy URL. */
   EPROXYAUTH: 'proxy_auth_required',
   /** The proxy took longer than the step timeout to connect or to answer CONNECT. */
   EPROXYTIMEOUT: 'proxy_timeout',

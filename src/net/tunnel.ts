@@ -102,7 +102,9 @@ export function openTunnel(options: TunnelOptions): Promise<net.Socket> {
       const match = /^HTTP\/1\.[01] (\d{3})(?: .*)?$/.exec(statusLine);
       if (!match) return fail('EPROXYPROTOCOL', `the proxy ${route.display} answered ${to} with no HTTP status line: ${statusLine}`, statusLine);
       const status = Number(match[1]);
-      if (status === 407) {
+      // 407 is the standard answer; tinyproxy 1.11 answers a CONNECT without valid credentials with 401 instead
+      // (test/integration/proxy-tinyproxy.test.ts). Either is the proxy asking for its credentials, not a refusal.
+      if (status === 407 || status === 401) {
         const why = route.authorization ? 'refused the credentials in the proxy URL' : 'requires credentials (none in the proxy URL)';
         return fail('EPROXYAUTH', `the proxy ${route.display} ${why} for ${to}: ${statusLine}`, statusLine);
       }

@@ -109,6 +109,13 @@ describe('HTTP CONNECT tunnel', () => {
     for (const secret of ['hunter2', Buffer.from('svc:hunter2').toString('base64'), 'svc:']) assert.ok(!shown.includes(secret), secret);
   });
 
+  test('401, as tinyproxy answers a CONNECT without valid credentials, is EPROXYAUTH too', async () => {
+    const proxy = await start({ reply: 'HTTP/1.0 401 Unauthorized\r\nServer: tinyproxy/1.11.1\r\n\r\n' });
+    const err = await failure(proxy, { userinfo: 'svc:wrong@' });
+    assert.equal(err.code, 'EPROXYAUTH');
+    assert.equal(err.statusLine, 'HTTP/1.0 401 Unauthorized');
+  });
+
   test('403 from the proxy’s rules: EPROXYREFUSED with its status line', async () => {
     const proxy = await start({ reply: 'HTTP/1.1 403 Forbidden\r\nContent-Type: text/html\r\n\r\n<html>denied</html>' });
     const err = await failure(proxy);
