@@ -147,6 +147,7 @@ function resolveTenant(key: string, tenant: TenantInput, baseDir: string, tls: T
     baseDir,
     tls,
     ...(tenant.authorization ? { authorization: tenant.authorization } : {}),
+    ...(tenant.proxy !== undefined ? { proxy: tenant.proxy } : {}),
     ...(tenant.credentialExpiryFromGraph
       ? { graph: { resource: endpoints.resources.graph.uri, ...(tenant.graphUrl ? { baseUrl: tenant.graphUrl } : {}) } }
       : {}),
