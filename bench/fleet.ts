@@ -462,6 +462,8 @@ async function main(): Promise<void> {
   try {
     const url = await server.createDatabase('fleet');
     const client = new pg.Client({ connectionString: url });
+    // The server going away is reported by the query that fails, not as an uncaught 'error' that hides the cause.
+    client.on('error', () => undefined);
     await client.connect();
     const pgStore = await openPostgresStore({ connectionString: url, now: NOW, max: opts.pool });
     const sqliteFile = join(dir, 'history.sqlite');
