@@ -254,13 +254,22 @@ sample();
 const loadAtEnd = load();
 const historyFigures = postgres ? await historyCounters() : undefined;
 
-/** The recorder's counters from the agent's /metrics: written, dropped, pending, store up. */
+/**
+ * The recorder's counters from the agent's /metrics: written, dropped, pending, store up. The last scrape burst may
+ * still hold the agent's heavy-request slots (503), so the read waits for them instead of printing nothing.
+ */
 async function historyCounters(): Promise<Record<string, number>> {
-  const text = await fetch(`${url}/metrics`)
-    .then((r) => r.text())
-    .catch(() => '');
   const figures: Record<string, number> = {};
-  for (const match of text.matchAll(/^(mailprobe_history_[a-z_]+)\{[^}]*\} (\S+)$/gm)) figures[match[1]!] = (figures[match[1]!] ?? 0) + Number(match[2]);
+  for (let attempt = 1; attempt <= 10; attempt += 1) {
+    const response = await fetch(`${url}/metrics`, { signal: AbortSignal.timeout(10_000) }).catch(() => undefined);
+    if (response?.ok === true) {
+      const text = await response.text();
+      for (const match of text.matchAll(/^(mailprobe_history_[a-z_]+)\{[^}]*\} (\S+)$/gm)) figures[match[1]!] = (figures[match[1]!] ?? 0) + Number(match[2]);
+      return figures;
+    }
+    await response?.arrayBuffer();
+    await new Promise((done) => setTimeout(done, 1_000));
+  }
   return figures;
 }
 
@@ -331,9 +340,11 @@ for (const overrun of overruns.slice(0, 5)) console.log(`    overrun: ${overrun.
 if (historyFigures) {
   console.log(`  history store outage     PostgreSQL ${outage.log.join(', ') || 'not stopped'}`);
   console.log(
-    `  history rows             ${Object.entries(historyFigures)
-      .map(([name, n]) => `${name.replace('mailprobe_history_', '')} ${n}`)
-      .join(', ')}`,
+    `  history rows             ${
+      Object.entries(historyFigures)
+        .map(([name, n]) => `${name.replace('mailprobe_history_', '')} ${n}`)
+        .join(', ') || 'not read: /metrics did not answer 200 in 10 tries'
+    }`,
   );
 }
 console.log(`  samples (s: MB, fds)     ${samples.map((s) => `${Math.round(s.atMs / 1000)}: ${s.rssMb.toFixed(0)}, ${s.fds}`).join(' | ')}`);

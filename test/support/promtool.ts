@@ -46,6 +46,13 @@ export const AGENT_METRICS: readonly string[] = [
   'mailprobe_shard_info',
   'mailprobe_shards',
   'mailprobe_shard_monitors',
+  // only while a history store is configured
+  'mailprobe_history_store_up',
+  'mailprobe_history_writes_total',
+  'mailprobe_history_results_written_total',
+  'mailprobe_history_results_dropped_total',
+  'mailprobe_history_pending_results',
+  'mailprobe_history_pending_rows',
   ...HISTOGRAMS.flatMap((name) => [`${name}_bucket`, `${name}_sum`, `${name}_count`]),
 ];
 
