@@ -1,4 +1,4 @@
-import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import { STAGES, type CheckKind, type Protocol, type Stage } from '../core/check.js';
 import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
 import { testServicePrincipalAuthorization } from './commands.js';
 import type { CheckResult, Diagnosis } from '../core/result.js';
@@ -174,26 +174,8 @@ function passDetail(step: ChecklistStep, result: CheckResult): { detail?: string
   return {};
 }
 
-const STAGE_ORDER: readonly Stage[] = [
-  'config',
-  'token',
-  'role',
-  'connect',
-  'tls',
-  'greeting',
-  'capability',
-  'starttls',
-  'auth',
-  'list',
-  'stat',
-  'send',
-  'delivery',
-  'cleanup',
-  'logout',
-];
-
 function stageIndex(stage: Stage): number {
-  return STAGE_ORDER.indexOf(stage);
+  return STAGES.indexOf(stage);
 }
 
 /** Exchange applies service-principal and mailbox-permission changes with a delay of up to an hour. */
