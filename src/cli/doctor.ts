@@ -5,6 +5,7 @@ import type { ResolvedMonitor, ResolvedTenant } from '../config/types.js';
 import { federatedAudience, readFederatedToken, type FederatedCredential } from '../auth/federated.js';
 import { identityEndpoint } from '../auth/managed-identity.js';
 import { readSecret } from '../config/secrets.js';
+import { decideProxy, describeDecision } from '../config/proxy.js';
 import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
 import type { TokenClaims } from '../diagnose/claims.js';
 import { Redactor } from '../log/redact.js';
@@ -43,13 +44,19 @@ async function doctor({ values, io, readConfig }: CommandInput<typeof DOCTOR_OPT
   }
   const redactor = new Redactor();
   const runtime = createRuntime({ clock: systemClock, redactor, env: io.env });
-  const reports: Array<{ monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }> = [];
+  const reports: DoctorReport[] = [];
   for (const monitor of monitors) {
     const checks: CheckKind[] = values['all-checks']
       ? DOCTOR_ORDER.filter((check) => CHECK[check].doctorAlways || monitor.checks.includes(check))
       : monitor.checks;
     const steps = await examine(monitor, checks, runtime, io.env);
-    reports.push({ monitor: monitor.name, mailbox: monitor.mailbox, steps, ...(propagationMayMatter(steps) ? { note: PROPAGATION_NOTE } : {}) });
+    reports.push({
+      monitor: monitor.name,
+      mailbox: monitor.mailbox,
+      steps,
+      network: routes(monitor, checks, io.env),
+      ...(propagationMayMatter(steps) ? { note: PROPAGATION_NOTE } : {}),
+    });
   }
   const failed = reports.some((report) => report.steps.some((step) => step.verdict === 'fail'));
   if (values.json) {
@@ -58,6 +65,47 @@ async function doctor({ values, io, readConfig }: CommandInput<typeof DOCTOR_OPT
   }
   for (const report of reports) print(io.stdout, terminalText(redactor.redact(formatReport(report))));
   return failed ? EXIT.checkFailed : EXIT.ok;
+}
+
+interface DoctorReport {
+  monitor: string;
+  mailbox: string;
+  steps: ChecklistItem[];
+  /** How each host the checks reach is reached: direct or through which proxy (never its user info). */
+  network: NetworkRoute[];
+  note?: string;
+}
+
+interface NetworkRoute {
+  host: string;
+  port: number;
+  purpose: string;
+  route: string;
+}
+
+/** The login service and each mail endpoint the checks use, with the proxy decision the probes will make. */
+function routes(monitor: ResolvedMonitor, checks: readonly CheckKind[], env: NodeJS.ProcessEnv): NetworkRoute[] {
+  const login = new URL(`https://${monitor.tenant.authorityHost}`);
+  const loginPort = Number(login.port || 443);
+  const lines: NetworkRoute[] = [
+    {
+      host: login.hostname,
+      port: loginPort,
+      purpose: 'login service',
+      route: describeDecision(decideProxy({ scheme: 'https', host: login.hostname, port: loginPort }, monitor.tenant.proxy, env)),
+    },
+  ];
+  const protocols = [...new Set(checks.flatMap((check) => CHECK[check].protocols))];
+  for (const protocol of protocols) {
+    const endpoint = monitor.endpoints[protocol];
+    lines.push({
+      host: endpoint.host,
+      port: endpoint.port,
+      purpose: protocol,
+      route: describeDecision(decideProxy({ scheme: 'mail', host: endpoint.host, port: endpoint.port }, endpoint.proxy, env)),
+    });
+  }
+  return lines;
 }
 
 async function examine(
@@ -151,7 +199,12 @@ function federatedState(tenant: ResolvedTenant, credential: FederatedCredential,
   };
 }
 
-function formatReport(report: { monitor: string; mailbox: string; steps: ChecklistItem[]; note?: string }): string {
+function formatReport(report: DoctorReport): string {
+  const network = report.network.map((line) => `    ${line.host}:${String(line.port)} (${line.purpose}): ${line.route}`);
+  return [formatSteps(report), '', '  Network:', ...network].join('\n');
+}
+
+function formatSteps(report: DoctorReport): string {
   const lines = [`doctor: monitor ${report.monitor} — ${report.mailbox}`];
   for (const step of report.steps) {
     lines.push(`  ${MARK[step.verdict]} ${step.title}${step.detail && step.verdict !== 'fail' ? ` — ${step.detail}` : ''}`);

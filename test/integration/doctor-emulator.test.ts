@@ -234,4 +234,31 @@ describe('mailprobe doctor against the Exchange Online emulator', () => {
       bed.model.setFullAccess(bed.tenantId, bed.mailbox, bed.clientId, true);
     }
   });
+
+  test('says how each host is reached: the login service direct, the mail servers through the proxy (never its password)', async () => {
+    // Port 9 on loopback: nothing listens, so the mail checks fail at the proxy while the token is still issued.
+    const { file } = writeMonitors(bed, {
+      monitors: [{ name: 'doc', checks: ['imap', 'smtp'] }],
+      defaults: { proxy: 'http://scout:hunter2-proxy@127.0.0.1:9' },
+      tenantExtra: { proxy: 'direct' },
+    });
+    const run = await runCli(['doctor', '--config', file]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    assert.match(run.stdout, /\[FAIL\] .*\n[\s\S]*reason: proxy_unreachable/);
+    assert.match(run.stdout, /Network:\n +127\.0\.0\.1:\d+ \(login service\): direct \(proxy "direct" in the configuration\)/);
+    assert.match(
+      run.stdout,
+      new RegExp(`${bed.imap.host.replace(/\./g, '\\.')}:${String(bed.imap.port)} \\(imap\\): through http://127\\.0\\.0\\.1:9 \\(config\\)`),
+    );
+    assert.match(run.stdout, /\(smtp\): through http:\/\/127\.0\.0\.1:9 \(config\)/);
+    assert.ok(!run.stdout.includes('hunter2-proxy') && !run.stderr.includes('hunter2-proxy'), 'the proxy password is never printed');
+
+    const json = await runCli(['doctor', '--config', file, '--json']);
+    const parsed = JSON.parse(json.stdout) as { monitors: Array<{ network: Array<{ purpose: string; route: string }> }> };
+    assert.deepEqual(
+      parsed.monitors[0]!.network.map((line) => line.purpose),
+      ['login service', 'imap', 'smtp'],
+    );
+    assert.ok(!json.stdout.includes('hunter2-proxy'));
+  });
 });
