@@ -5,11 +5,14 @@ import { moveAside, writeFileDurably } from '../files/durable-file.js';
 import { REASONS, reasonCategory } from '../core/reasons.js';
 import type { Logger } from '../log/logger.js';
 import { CHECK_KINDS, STAGES } from '../core/check.js';
+import { CAUSES } from '../core/cause.js';
 import type { AlertState } from './state.js';
 
 const FORMAT_VERSION = 1;
 
 const reason = z.enum(REASONS);
+// Saved with the alert: without it, a restart would read the monitor's next cause as a new one and tell it again.
+const cause = z.enum(CAUSES).optional();
 
 const SavedState = z.object({
   monitor: z.string(),
@@ -26,8 +29,9 @@ const SavedState = z.object({
     serverText: z.string().optional(),
     detail: z.string().optional(),
     fixes: z.array(z.string()),
+    cause,
   }),
-  firing: z.object({ reason, notifiedAt: z.number(), notifiers: z.array(z.string()) }).optional(),
+  firing: z.object({ reason, cause, notifiedAt: z.number(), notifiers: z.array(z.string()) }).optional(),
 });
 
 const SavedFile = z.object({ version: z.literal(FORMAT_VERSION), alerts: z.array(z.unknown()) });

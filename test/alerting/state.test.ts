@@ -122,6 +122,24 @@ describe('AlertStates', () => {
     assert.equal(states.firing()[0]?.alert.cause, 'mailbox');
   });
 
+  test('the cause told is saved with the alert, so the same cause after a restart is not told again', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'mailprobe-alerts-'));
+    try {
+      const states = new AlertStates(policy);
+      const fold = folding();
+      const at = (target: AlertStates, minutes: number): Observation =>
+        target.observe({ ...fold(failed({ at: T0 + minutes * MINUTE })), cause: 'smtp_auth_gate' }, T0 + minutes * MINUTE);
+      [0, 1, 2].forEach((minutes) => at(states, minutes));
+      const path = join(dir, 'state.json');
+      writeFileSync(path, serialiseAlertStates(states.snapshot()));
+      const restarted = new AlertStates(policy, loadAlertStates(path, new MemoryLogger()));
+      assert.equal(restarted.firing()[0]?.alert.cause, 'smtp_auth_gate');
+      assert.equal(at(restarted, 3).alert, undefined, 'no reason_changed for the cause told before the restart');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   test('reminds every repeatInterval while firing, measured from the last notification', () => {
     const states = new AlertStates({ ...policy, repeatIntervalMs: 10 * MINUTE });
     const at = (minutes: number): string => observe(states, failed({ at: T0 + minutes * MINUTE }), T0 + minutes * MINUTE).alert?.event ?? '-';

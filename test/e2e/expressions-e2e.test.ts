@@ -42,6 +42,10 @@ const HEALTHY_MAILBOXES = `(probe|rt)@.*`;
 /** Panels that show failures only: empty for a healthy mailbox, fed here by the seeded broken monitors. */
 const FAILURE_ONLY_PANELS = new Set(['Current failures', 'Consecutive failures', 'Failures by reason, all monitors (time range)', 'Skipped runs']);
 const SETTLE_TIMEOUT_MS = 45_000;
+// The test bed's monitors sign in with a client secret; these alerts read series that only delegated monitors have
+// (mailprobe_signin_*), so promtool's tests (deploy/prometheus/tests/credentials.yml) and the metrics unit test
+// check them instead.
+const DELEGATED_ONLY_ALERTS = new Set(['MailprobeSignInLapsingSoon', 'MailprobeSignInLapsingCritical']);
 
 interface Expression {
   /** Where it comes from, for failure messages. */
@@ -87,7 +91,7 @@ function ruleExpressionSet(): Expression[] {
     // What Prometheus stored from each recording rule: proves the rule groups really ran over this data.
     ...recordedNames().map((name) => ({ source: `recorded series ${name}`, expr: name })),
     ...rules
-      .filter((rule) => rule.kind === 'alert')
+      .filter((rule) => rule.kind === 'alert' && !DELEGATED_ONLY_ALERTS.has(rule.name))
       .map((rule) => ({ source: `alert ${rule.name} (condition-free)`, expr: conditionFreeExpression(rule.expr) })),
   ];
 }

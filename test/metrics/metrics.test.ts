@@ -134,6 +134,23 @@ describe('MailprobeMetrics', () => {
     assert.deepEqual(await roles(), []);
   });
 
+  // The shipped sign-in alerts read these series by tenant, client_id and cause (the e2e test bed has no delegated
+  // monitor, so this and promtool's tests in deploy/prometheus/tests/credentials.yml are where they are checked).
+  test('a delegated sign-in is one refresh series and one lapse series, under its current cause', async () => {
+    const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
+    metrics.setSignIn('t1', 'c1', { refreshedAt: 1_000_000, lapsesAt: 8_000_000, cause: 'inactivity' });
+    assert.deepEqual(series(await metrics.metrics(), 'mailprobe_signin_refresh_timestamp_seconds'), [
+      'mailprobe_signin_refresh_timestamp_seconds{tenant="t1",client_id="c1"} 1000',
+    ]);
+    assert.deepEqual(series(await metrics.metrics(), 'mailprobe_signin_lapse_timestamp_seconds'), [
+      'mailprobe_signin_lapse_timestamp_seconds{tenant="t1",client_id="c1",cause="inactivity"} 8000',
+    ]);
+    metrics.setSignIn('t1', 'c1', { refreshedAt: 2_000_000, lapsesAt: 3_000_000, cause: 'sign_in_frequency' });
+    assert.deepEqual(series(await metrics.metrics(), 'mailprobe_signin_lapse_timestamp_seconds'), [
+      'mailprobe_signin_lapse_timestamp_seconds{tenant="t1",client_id="c1",cause="sign_in_frequency"} 3000',
+    ]);
+  });
+
   test('forgetMonitor removes the check, and the monitor info with its last check', async () => {
     const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
     const fold = folding();
