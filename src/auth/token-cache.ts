@@ -1,5 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { errorCode } from '../config/secrets.js';
 import type { CacheOwner } from '../config/token-cache-path.js';
@@ -144,7 +144,7 @@ export async function withCacheLock<T>(file: string, work: () => Promise<T>): Pr
   const started = Date.now();
   for (;;) {
     try {
-      writeFileSync(lock, `${process.pid}\n`, { flag: 'wx', mode: 0o600 });
+      writeFileSync(lock, `${process.pid} ${Date.now()}\n`, { flag: 'wx', mode: 0o600 });
       break;
     } catch (error) {
       if (errorCode(error) !== 'EEXIST') throw error;
@@ -160,9 +160,13 @@ export async function withCacheLock<T>(file: string, work: () => Promise<T>): Pr
   }
 }
 
+// The age comes from the time the holder wrote into the lock, on the same clock as now: a file's mtime is the
+// kernel's clock, which a shifted process clock (faketime) does not share, so every lock looked stale under it.
 function lockAge(lock: string): number {
   try {
-    return Date.now() - statSync(lock).mtimeMs;
+    // No time yet: the holder has created the file and is writing it.
+    const at = Number(readFileSync(lock, 'utf8').trim().split(' ')[1]);
+    return Number.isFinite(at) ? Date.now() - at : 0;
   } catch {
     return 0;
   }
