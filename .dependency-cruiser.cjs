@@ -1,4 +1,5 @@
-// The layering mailprobe keeps (docs/development.md, "Layout"): checked by `npm run lint` and CI.
+// The layering mailprobe keeps (docs/development.md, "Layering", whose table test/layout/layering.test.ts
+// compares with the rules below): checked by `npm run lint` and CI.
 // Each folder of src may import only the folders listed for it here; a folder not listed imports nothing.
 
 /** The folders each folder builds on. core is the vocabulary beneath everything; daemon composes; cli prints. */
@@ -17,8 +18,9 @@ const BUILDS_ON = {
   runner: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'metrics'],
   metrics: ['core', 'config', 'log'],
   alerting: ['core', 'config', 'log', 'files', 'net'],
-  history: ['core', 'config', 'diagnose', 'log', 'files'],
-  summary: ['core', 'config', 'diagnose', 'log', 'history', 'alerting', 'files'],
+  // History stores the diagnosis made when the failure happened and never diagnoses again: no diagnose.
+  history: ['core', 'config', 'log', 'files'],
+  summary: ['core', 'config', 'log', 'history', 'alerting', 'files'],
   http: ['core', 'config', 'diagnose', 'log', 'history', 'metrics'],
   daemon: ['core', 'config', 'diagnose', 'log', 'auth', 'probes', 'runner', 'metrics', 'alerting', 'history', 'summary', 'http', 'files'],
   // The emulators are for the demo (cli) and the tests, never for the daemon.
