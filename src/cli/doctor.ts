@@ -1,5 +1,5 @@
 import { monitorRef } from '../diagnose/commands.js';
-import { CHECK, DOCTOR_ORDER } from '../core/checks.js';
+import { CHECK, CHECK_KINDS } from '../core/checks.js';
 import { credentialExpiry } from '../auth/token-provider.js';
 import type { ResolvedMonitor, ResolvedTenant } from '../config/types.js';
 import { federatedAudience, readFederatedToken, type FederatedCredential } from '../auth/federated.js';
@@ -47,7 +47,7 @@ async function doctor({ values, io, readConfig }: CommandInput<typeof DOCTOR_OPT
   const reports: DoctorReport[] = [];
   for (const monitor of monitors) {
     const checks: CheckKind[] = values['all-checks']
-      ? DOCTOR_ORDER.filter((check) => CHECK[check].doctorAlways || monitor.checks.includes(check))
+      ? CHECK_KINDS.filter((check) => CHECK[check].doctorAlways || monitor.checks.includes(check))
       : monitor.checks;
     const steps = await examine(monitor, checks, runtime, io.env);
     reports.push({

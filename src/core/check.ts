@@ -1,9 +1,9 @@
-// The words every folder shares for what is checked, over which protocol, and at which step.
-export const CHECK_KINDS = ['imap', 'smtp', 'pop3', 'roundtrip'] as const;
-export type CheckKind = (typeof CHECK_KINDS)[number];
+import { PROTOCOLS, type Protocol } from './protocols.js';
 
-export const PROTOCOLS = ['imap', 'smtp', 'pop3'] as const;
-export type Protocol = (typeof PROTOCOLS)[number];
+// The words every folder shares for what is checked, over which protocol, and at which step. The check kinds and
+// protocols are the keys of their descriptor tables (checks.ts, protocols.ts), in the tables' order.
+export { CHECK_KINDS, type CheckKind } from './checks.js';
+export { PROTOCOLS, type Protocol };
 
 export function isProtocol(value: string): value is Protocol {
   return (PROTOCOLS as readonly string[]).includes(value);

@@ -1,6 +1,6 @@
-import { CHECK_KINDS, type CheckKind, type Protocol, type Stage } from './check.js';
+import type { Stage } from './check.js';
 import type { TokenResource } from './clouds.js';
-import { PROTOCOL } from './protocols.js';
+import { PROTOCOL, type Protocol } from './protocols.js';
 
 /** One step of the admin's setup that `doctor` judges; the probe stages listed are the ones that fail it. */
 export interface ChecklistStep {
@@ -99,13 +99,15 @@ export const CHECK = {
       },
     ],
   },
-} as const satisfies Record<CheckKind, CheckDescriptor>;
+} as const satisfies Record<string, CheckDescriptor>;
+
+export type CheckKind = keyof typeof CHECK;
+
+/** The check kinds, in doctor's order (the table's). */
+export const CHECK_KINDS = Object.keys(CHECK) as [CheckKind, ...CheckKind[]];
 
 /** The checks of a monitor that names none. */
 export const DEFAULT_CHECKS: readonly CheckKind[] = CHECK_KINDS.filter((check) => CHECK[check].byDefault);
-
-/** The check kinds in doctor's order. */
-export const DOCTOR_ORDER = Object.keys(CHECK) as CheckKind[];
 
 /** The application roles a check's token must hold, all of them; a monitor's own role for a protocol (HVE's Mail.Send) replaces that protocol's. */
 export function requiredRoles(check: CheckKind, roles: Readonly<Partial<Record<Protocol, string | undefined>>> = {}): string[] {

@@ -1,5 +1,3 @@
-import { PROTOCOLS, type Protocol } from './check.js';
-
 /** Everything that differs between the mail protocols, written once; probes, config, metrics and fix texts read it. */
 export interface ProtocolDescriptor {
   /** As people write it in logs and fix texts. */
@@ -53,7 +51,12 @@ export const PROTOCOL = {
     // SMTP.SendAsApp (docs/exchange-online-errors.md §10).
     highVolume: { role: 'Mail.Send' },
   },
-} as const satisfies Record<Protocol, ProtocolDescriptor>;
+} as const satisfies Record<string, ProtocolDescriptor>;
+
+export type Protocol = keyof typeof PROTOCOL;
+
+/** The protocols, in the table's order (doctor's): an order that never follows the order results arrive in. */
+export const PROTOCOLS = Object.keys(PROTOCOL) as [Protocol, ...Protocol[]];
 
 /** The protocol mail is submitted over: probe messages leave this way, and Exchange's sending limits and grants concern it. */
 export const SUBMISSION: Protocol = 'smtp';

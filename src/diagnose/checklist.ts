@@ -2,7 +2,7 @@ import { STAGES, type CheckKind, type Protocol, type Stage } from '../core/check
 import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
 import { testServicePrincipalAuthorization } from './commands.js';
 import type { CheckResult, Diagnosis } from '../core/result.js';
-import { CHECK, DOCTOR_ORDER, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
+import { CHECK, CHECK_KINDS, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
 import { tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
 import type { ReasonCode } from '../core/reasons.js';
@@ -112,7 +112,7 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   }
 
   // Each check's steps in the order the manual procedure builds them; each probe stage belongs to one step.
-  for (const check of DOCTOR_ORDER) {
+  for (const check of CHECK_KINDS) {
     for (const step of CHECK[check].checklist) {
       if (!input.checks.includes(check)) {
         items.push({ id: step.id, title: step.title, verdict: 'skipped', detail: `the monitor has no ${check} check` });
