@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http';
 import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +14,7 @@ import { defaultSecretValue, SandboxModel, type MailboxSpec } from '../../src/sa
 import { startAgentProcess, sampleValue, type AgentProcess } from '../support/agent-process.js';
 import { runCli } from '../support/cli.js';
 import { pickPorts } from '../support/testbed/ports.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 // Attribution end to end (issue 23): one agent, one monitor per cause, each driven into its situation through the
 // Entra ID and Exchange Online emulators, and the cause found where people read it: the webhook alert, /api/status,
@@ -172,9 +172,9 @@ let exchange: ExchangeEmulator;
 /** A second Exchange front end over the same tenants whose accepted mail is never delivered (mail_flow's). */
 let blackhole: ExchangeEmulator;
 const gates = new Map<string, { imap: Gate; smtp: Gate }>();
-let receiver: HttpServer;
+let receiver: WebhookReceiver<Notification>;
 let agent: AgentProcess | undefined;
-const received: Notification[] = [];
+let received: Notification[] = [];
 let begin = 0;
 
 before(async () => {
@@ -200,17 +200,9 @@ before(async () => {
     gates.set(tenant, { imap: await startGate(exchange.imap, down), smtp: await startGate(exchange.smtp, down) });
   }
 
-  receiver = createHttpServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Notification);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const address = receiver.address();
-  const hookUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hook`;
+  receiver = await startWebhookReceiver<Notification>();
+  received = receiver.received;
+  const hookUrl = receiver.url;
 
   writeFileSync(join(dir, 'ca.pem'), pki.ca.cert);
   const tenantConfig: Record<string, unknown> = {};
@@ -261,7 +253,7 @@ before(async () => {
 
 after(async () => {
   await agent?.stop();
-  receiver?.close();
+  await receiver?.close();
   await Promise.allSettled([...gates.values()].flatMap((gate) => [gate.imap.close(), gate.smtp.close()]));
   await Promise.allSettled([entra?.close(), exchange?.close(), blackhole?.close()]);
   if (dir) rmSync(dir, { recursive: true, force: true });

@@ -1,6 +1,5 @@
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
 import { after, before, describe, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { SlaReport } from '../../src/history/report.js';
@@ -8,6 +7,7 @@ import { DEMO_SCRIPT, startDemoEnvironment, type DemoEnvironment } from '../../s
 import { startAgentProcess, type AgentProcess } from '../support/agent-process.js';
 import { runCli } from '../support/cli.js';
 import { pickPorts } from '../support/testbed/ports.js';
+import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-receiver.js';
 
 // The history end to end, as an operator meets it: the agent runs against the emulator with the demo's faults,
 // is stopped for a while and started again, and `mailprobe report --format json` tells what happened.
@@ -34,33 +34,23 @@ const event = (prefix: string) => {
 };
 
 let env: DemoEnvironment;
-let receiver: Server;
-let hookUrl = '';
-const received: Notification[] = [];
+let receiver: WebhookReceiver<Notification>;
+let received: Notification[] = [];
 let agent: AgentProcess | undefined;
 
 before(async () => {
   env = await startDemoEnvironment({ schedule: '*/2 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
-  receiver = createServer((req, res) => {
-    const chunks: Buffer[] = [];
-    req.on('data', (chunk: Buffer) => chunks.push(chunk));
-    req.on('end', () => {
-      received.push(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Notification);
-      res.writeHead(204).end();
-    });
-  });
-  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
-  const address = receiver.address();
-  hookUrl = `http://127.0.0.1:${typeof address === 'object' && address ? address.port : 0}/hook`;
+  receiver = await startWebhookReceiver<Notification>();
+  received = receiver.received;
   const config = JSON.parse(readFileSync(env.config.file, 'utf8')) as Record<string, unknown>;
-  config.alerting = { failureThreshold: 2, notifiers: [{ type: 'webhook', name: 'ops', url: hookUrl }] };
+  config.alerting = { failureThreshold: 2, notifiers: [{ type: 'webhook', name: 'ops', url: receiver.url }] };
   config.history = { flushSeconds: 0.2 };
   writeFileSync(env.config.file, JSON.stringify(config, null, 2));
 });
 
 after(async () => {
   await agent?.stop();
-  receiver?.close();
+  await receiver?.close();
   await env?.close();
 });
 
