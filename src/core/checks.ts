@@ -114,6 +114,20 @@ export function requiredRoles(check: CheckKind, roles: Readonly<Partial<Record<P
   return CHECK[check].protocols.map((protocol) => roles[protocol] ?? PROTOCOL[protocol].role);
 }
 
+/**
+ * How the token was granted: as the app (client credentials; the permissions are application roles, the `roles`
+ * claim) or on a user's sign-in (a delegated monitor; delegated permissions, the space-separated `scp` claim).
+ */
+export type GrantKind = 'application' | 'delegated';
+
+/**
+ * The permissions a check's token must hold for its kind of grant: the application roles (requiredRoles), or the
+ * delegated permission of each protocol (IMAP.AccessAsUser.All, SMTP.Send …), which no Exchange-side grant replaces.
+ */
+export function requiredPermissions(check: CheckKind, grant: GrantKind, roles: Readonly<Partial<Record<Protocol, string | undefined>>> = {}): string[] {
+  return grant === 'delegated' ? CHECK[check].protocols.map((protocol) => PROTOCOL[protocol].delegatedScope) : requiredRoles(check, roles);
+}
+
 /** A table with one entry per check kind, derived from the descriptors (the compiler cannot count fromEntries). */
 export function byCheck<T>(derive: (check: CheckKind) => T): Record<CheckKind, T> {
   return Object.fromEntries(CHECK_KINDS.map((check) => [check, derive(check)])) as Record<CheckKind, T>;

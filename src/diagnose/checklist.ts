@@ -2,8 +2,8 @@ import { STAGES, type CheckKind, type Protocol, type Stage } from '../core/check
 import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
 import { testServicePrincipalAuthorization } from './commands.js';
 import type { CheckResult, Diagnosis } from '../core/result.js';
-import { CHECK, CHECK_KINDS, requiredRoles as rolesOf, type ChecklistStep } from '../core/checks.js';
-import { tokenProblems, type TokenClaims } from './claims.js';
+import { CHECK, CHECK_KINDS, requiredPermissions, type ChecklistStep, type GrantKind } from '../core/checks.js';
+import { grantedPermissions, tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
 import type { ReasonCode } from '../core/reasons.js';
 import type { TokenResource } from '../core/clouds.js';
@@ -58,12 +58,15 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     ...(input.credential.ok ? {} : explain('credential_missing', 'config')),
   });
 
+  // A delegated monitor's token comes from the user's sign-in and carries delegated permissions (scp), not roles.
+  const grant: GrantKind = input.monitor.credential?.kind === 'delegated' ? 'delegated' : 'application';
+  const tokenTitle = `Token issued by Entra ID (${grant === 'delegated' ? 'the user’s sign-in' : 'client credentials'})`;
   const token = input.token;
-  if (!token) add({ id: 'token', title: 'Token issued by Entra ID (client credentials)', verdict: 'not_reached' });
+  if (!token) add({ id: 'token', title: tokenTitle, verdict: 'not_reached' });
   else if (!token.ok) {
     add({
       id: 'token',
-      title: 'Token issued by Entra ID (client credentials)',
+      title: tokenTitle,
       verdict: 'fail',
       reason: token.reason,
       ...(token.serverText ? { serverText: token.serverText } : {}),
@@ -72,18 +75,22 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
   } else
     add({
       id: 'token',
-      title: 'Token issued by Entra ID (client credentials)',
+      title: tokenTitle,
       verdict: 'pass',
-      detail: `aud ${token.claims.aud ?? '?'}, oid ${token.claims.oid ?? '?'}`,
+      detail:
+        grant === 'delegated'
+          ? `aud ${token.claims.aud ?? '?'}, user ${token.claims.upn ?? '?'}`
+          : `aud ${token.claims.aud ?? '?'}, oid ${token.claims.oid ?? '?'}`,
     });
 
   const claims = token?.ok ? token.claims : undefined;
   const resource = (token?.ok ? token.resource : undefined) ?? 'exchange';
-  const requiredRoles = [...new Set(input.checks.flatMap((check) => rolesOf(check, input.monitor.roles)))];
+  const requiredRoles = [...new Set(input.checks.flatMap((check) => requiredPermissions(check, grant, input.monitor.roles)))];
+  const rolesTitle = grant === 'delegated' ? 'Delegated permissions consented' : 'Roles granted by admin consent';
   if (claims) {
     // Audience and tenant come first: a token for another resource or tenant carries that resource's roles,
     // so judging consent from it would send the admin to the wrong fix.
-    const problems = tokenProblems(claims, { tenantId: input.monitor.tenantId, resource, requiredRoles, now: input.now });
+    const problems = tokenProblems(claims, { tenantId: input.monitor.tenantId, resource, requiredRoles, grant, now: input.now });
     const audience = problems.find((problem) => problem.reason !== 'role_missing');
     add({
       id: 'audience',
@@ -94,21 +101,25 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     });
     // Evidence, not a gate: a role the token lacks may be granted in Exchange, so the protocol steps still run
     // and the server's answer decides.
-    const missing = requiredRoles.filter((role) => !claims.roles.includes(role));
+    const granted = grantedPermissions(claims, grant);
+    const missing = requiredRoles.filter((role) => !granted.includes(role));
+    const claim = grant === 'delegated' ? 'scp' : 'roles';
     add({
       id: 'roles',
-      title: `Roles granted by admin consent (${requiredRoles.join(', ')})`,
+      title: `${rolesTitle} (${requiredRoles.join(', ')})`,
       verdict: missing.length === 0 ? 'pass' : 'warn',
       detail:
         missing.length === 0
-          ? `token roles: ${claims.roles.join(', ')}`
-          : `not in the token: ${missing.join(', ')} (token roles: ${claims.roles.join(', ') || 'none'}); the protocol steps below show whether Exchange grants them itself (RBAC for Applications covers SMTP only)`,
+          ? `token ${claim}: ${granted.join(', ')}`
+          : grant === 'delegated'
+            ? `not in the token: ${missing.join(', ')} (token scp: ${granted.join(', ') || 'none'}); a sign-in carries only what was consented when it was made`
+            : `not in the token: ${missing.join(', ')} (token roles: ${granted.join(', ') || 'none'}); the protocol steps below show whether Exchange grants them itself (RBAC for Applications covers SMTP only)`,
     });
     const rbac = rbacItem(input, claims);
     if (rbac) add(rbac);
   } else {
     add({ id: 'audience', title: 'Token audience, tenant and lifetime right', verdict: 'not_reached' });
-    add({ id: 'roles', title: 'Roles granted by admin consent', verdict: 'not_reached' });
+    add({ id: 'roles', title: rolesTitle, verdict: 'not_reached' });
   }
 
   // Each check's steps in the order the manual procedure builds them; each probe stage belongs to one step.

@@ -1,9 +1,15 @@
 import { isAudienceOf, TOKEN_RESOURCE, type TokenResource } from '../core/clouds.js';
+import type { GrantKind } from '../core/checks.js';
 import type { ReasonCode } from '../core/reasons.js';
 
 export interface TokenClaims {
   aud?: string;
+  /** Application permissions (an app-only token). */
   roles: string[];
+  /** Delegated permissions of a user's token: the `scp` claim, space-separated in the token. */
+  scopes?: string[];
+  /** The user a delegated token was issued to (upn, else preferred_username). */
+  upn?: string;
   appid?: string;
   tid?: string;
   /** The service principal's object ID: the value `New-ServicePrincipal -ObjectId` needs. */
@@ -39,6 +45,10 @@ export function decodeAccessToken(token: string): TokenClaims | { error: string 
   }
   const roles = record['roles'];
   if (Array.isArray(roles)) claims.roles = roles.filter((role): role is string => typeof role === 'string');
+  const scp = record['scp'];
+  if (typeof scp === 'string') claims.scopes = scp.split(' ').filter(Boolean);
+  const upn = record['upn'] ?? record['preferred_username'];
+  if (typeof upn === 'string') claims.upn = upn;
   return claims;
 }
 
@@ -63,6 +73,11 @@ export function decodeJwtPayload(token: string): { claims: Record<string, unknow
   return { claims: payload as Record<string, unknown> };
 }
 
+/** What the token grants: a user's delegated permissions (scp) or the app's roles. */
+export function grantedPermissions(claims: TokenClaims, grant: GrantKind = 'application'): string[] {
+  return grant === 'delegated' ? (claims.scopes ?? []) : claims.roles;
+}
+
 export function isDecodeError(value: TokenClaims | { error: string }): value is { error: string } {
   return 'error' in value;
 }
@@ -78,7 +93,10 @@ export interface TokenExpectation {
   tenantId: string;
   /** The service the token is for (the check descriptor's); a token for another fails on every server. */
   resource: TokenResource;
+  /** The permissions the token must hold: application roles, or with grant "delegated" the delegated permissions. */
   requiredRoles: string[];
+  /** Absent: application (the roles claim). */
+  grant?: GrantKind;
   /** Wall time, epoch milliseconds. */
   now: number;
   /** Tolerated clock difference before `exp` counts as past; default 300 s. */
@@ -119,10 +137,17 @@ export function tokenProblems(claims: TokenClaims, expected: TokenExpectation): 
     });
   }
 
-  const missing = expected.requiredRoles.filter((role) => !claims.roles.includes(role));
+  const granted = grantedPermissions(claims, expected.grant);
+  const missing = expected.requiredRoles.filter((role) => !granted.includes(role));
   if (missing.length > 0) {
-    const held = claims.roles.length > 0 ? claims.roles.join(', ') : 'none';
-    problems.push({ reason: 'role_missing', detail: `the token lacks ${missing.join(', ')} (roles: ${held})` });
+    const held = granted.length > 0 ? granted.join(', ') : 'none';
+    problems.push({
+      reason: 'role_missing',
+      detail:
+        expected.grant === 'delegated'
+          ? `the token lacks the delegated permission ${missing.join(', ')} (scp: ${held})`
+          : `the token lacks ${missing.join(', ')} (roles: ${held})`,
+    });
   }
 
   const skew = expected.skewSeconds ?? DEFAULT_SKEW_SECONDS;

@@ -43,11 +43,18 @@ function backoffOf(input: DiagnoseInput, text: string | undefined): number | und
 
 export function diagnose(input: DiagnoseInput): Diagnosis {
   const serverText = input.serverText === undefined ? undefined : stripExchangeBracket(input.serverText).trim() || undefined;
+  const delegated = input.monitor.credential?.kind === 'delegated';
+  const required = !input.protocol
+    ? []
+    : delegated
+      ? [PROTOCOL[input.protocol].delegatedScope]
+      : [input.monitor.roles?.[input.protocol] ?? PROTOCOL[input.protocol].role];
   const problems = input.claims
     ? tokenProblems(input.claims, {
         tenantId: input.monitor.tenantId,
         resource: input.resource ?? 'exchange',
-        requiredRoles: input.protocol ? [input.monitor.roles?.[input.protocol] ?? PROTOCOL[input.protocol].role] : [],
+        requiredRoles: required,
+        grant: delegated ? 'delegated' : 'application',
         now: input.now,
       })
     : [];

@@ -114,6 +114,63 @@ function account(c: RemedyContext): string {
   return c.monitor.credential?.kind === 'delegated' ? c.monitor.credential.account : 'the monitor’s user';
 }
 
+/** A delegated monitor signs in as a user: its causes and fixes are the user's and the mailbox's, never a service principal's. */
+function isDelegated(c: RemedyContext): boolean {
+  return c.monitor.credential?.kind === 'delegated';
+}
+
+/** The delegated permission a user's token needs for the protocol (the descriptor's), or every protocol's. */
+function delegatedPermission(c: RemedyContext): string {
+  return c.protocol
+    ? PROTOCOL[c.protocol].delegatedScope
+    : Object.values(PROTOCOL)
+        .map((protocol) => protocol.delegatedScope)
+        .join(' / ');
+}
+
+/** The same account as the mailbox: a user's token opens its own mailbox, another one only with a grant to the user. */
+function ownMailbox(c: RemedyContext): boolean {
+  return account(c).toLowerCase() === c.monitor.mailbox.toLowerCase();
+}
+
+// Microsoft's IMAP/POP/SMTP OAuth page: the delegated permissions are added under Microsoft Graph → Delegated
+// permissions and requested with the Outlook resource (docs/exchange-online-errors.md §10, "Delegated").
+function delegatedConsentFixes(c: RemedyContext): string[] {
+  return [
+    `Entra admin center → App registrations → ${c.monitor.clientId} → API permissions → Add a permission → Microsoft Graph → Delegated permissions → ${delegatedPermission(c)} and offline_access → Grant admin consent (or let ${account(c)} consent when signing in)`,
+    `${account(c)} signs in again, so the new sign-in carries the permission: ${loginCommand(c.monitor)}`,
+  ];
+}
+
+/**
+ * Why Exchange refused a user's own XOAUTH2 login (it does not say which): the mailbox, its protocol switch and
+ * the sign-in's permissions, likeliest first. No service principal is involved in a delegated login.
+ */
+function userAccessCandidates(c: RemedyContext): string[] {
+  const { mailbox } = c.monitor;
+  const candidates: string[] = [];
+  if (!ownMailbox(c)) candidates.push(`${mailbox} is not ${account(c)}'s own mailbox, and ${account(c)} has no FullAccess on it`);
+  if (c.protocol) {
+    const { offText, property, off } = PROTOCOL[c.protocol].mailboxSwitch;
+    candidates.push(`${offText} for ${mailbox} (${property} ${off}), for this user only or by the organisation's default`);
+  }
+  candidates.push(
+    `${account(c)} has no Exchange Online licence (no mailbox), or the mailbox was created moments ago and is not provisioned yet`,
+    `the sign-in lacks ${delegatedPermission(c)}: it carries only the delegated permissions consented when ${account(c)} signed in`,
+    'a licence, mailbox or protocol change made in the last 60 minutes has not reached Exchange yet',
+  );
+  return candidates;
+}
+
+function userAccessFixes(c: RemedyContext): string[] {
+  const { mailbox } = c.monitor;
+  const fixes = [`Get-EXOMailbox -Identity ${mailbox} -Properties RecipientTypeDetails   (none: assign ${account(c)} an Exchange Online licence)`];
+  if (c.protocol) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
+  if (!ownMailbox(c)) fixes.push(addFullAccess(mailbox, account(c)));
+  fixes.push(...delegatedConsentFixes(c), PERMISSION_DELAY);
+  return fixes;
+}
+
 /** AADSTS70043 names the policy's limit in seconds. */
 function frequencyOf(c: RemedyContext): string {
   const seconds = /maximum allowed lifetime for this request is (\d+)/.exec(c.serverText ?? '')?.[1];
@@ -266,7 +323,17 @@ function exchangeAccessFixes(c: RemedyContext): string[] {
 
 /** FullAccess for the service principal, then the switches the caller adds, then how long Exchange takes. */
 function mailboxAccessFixes(c: RemedyContext, ...more: string[]): string[] {
+  if (isDelegated(c)) {
+    // A user opens its own mailbox without a grant; another one needs FullAccess for the user, not for an app.
+    const grant = ownMailbox(c) ? [] : [getMailboxPermission(c.monitor.mailbox), addFullAccess(c.monitor.mailbox, account(c))];
+    return [`Get-EXOMailbox -Identity ${c.monitor.mailbox} -Properties RecipientTypeDetails`, ...grant, ...more, PERMISSION_DELAY];
+  }
   return [getMailboxPermission(c.monitor.mailbox), addFullAccess(c.monitor.mailbox, principal(c)), ...more, PERMISSION_DELAY];
+}
+
+/** Who opens the mailbox: the app's service principal, or a delegated monitor's user. */
+function opener(c: RemedyContext): string {
+  return isDelegated(c) ? account(c) : 'the service principal';
 }
 
 function cloudHostFix(c: RemedyContext): string {
@@ -299,6 +366,8 @@ function credentialFix(c: RemedyContext): string {
       return `Set the environment variable ${where.name} to ${value} where mailprobe runs (the shell, the systemd unit's environment file, the container's environment), then run it again`;
     case 'file':
       return `Write ${value} into ${where.path}, readable by the user mailprobe runs as`;
+    case 'delegated':
+      return `${where.account} signs in: ${loginCommand(c.monitor)}`;
     case 'certificate':
       return `Make ${where.certFile} and ${where.keyFile} (the certificate registered on app ${c.monitor.clientId} and its key) readable by the user mailprobe runs as`;
     default:
@@ -330,7 +399,9 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: ['the secret file or environment variable is missing or empty', 'the certificate or its key cannot be read'],
     fixes: [
       credentialFix(c),
-      ...(c.monitor.credential?.kind === 'certificate' ? [] : [`Only if nobody has the Value any more: ${newClientSecretStep(c.monitor.clientId)}`]),
+      ...(c.monitor.credential?.kind === 'certificate' || isDelegated(c)
+        ? []
+        : [`Only if nobody has the Value any more: ${newClientSecretStep(c.monitor.clientId)}`]),
     ],
   }),
 
@@ -374,11 +445,21 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: [],
     fixes: [`Set tenantId to the Directory (tenant) ID or the tenant's domain instead of ${c.monitor.tenantId}`],
   }),
-  token_invalid_scope: (c) => ({
-    summary: `Entra ID rejected the requested scope for ${app(c)}${tokenRef(c)}`,
-    candidates: ['a specific permission such as IMAP.AccessAsApp was requested instead of .default', 'Graph and Outlook scopes were mixed'],
-    fixes: [`Request exactly one scope: ${scopeOf(c.monitor, c.resource)}`],
-  }),
+  token_invalid_scope: (c) =>
+    isDelegated(c)
+      ? {
+          summary: `Entra ID rejected the delegated permissions asked for ${account(c)} on ${app(c)}${tokenRef(c)}`,
+          candidates: [
+            'the sign-in asked for permissions of two resources at once (Outlook and Graph)',
+            `a permission the app does not list: ${delegatedPermission(c)}`,
+          ],
+          fixes: [...delegatedConsentFixes(c)],
+        }
+      : {
+          summary: `Entra ID rejected the requested scope for ${app(c)}${tokenRef(c)}`,
+          candidates: ['a specific permission such as IMAP.AccessAsApp was requested instead of .default', 'Graph and Outlook scopes were mixed'],
+          fixes: [`Request exactly one scope: ${scopeOf(c.monitor, c.resource)}`],
+        },
   token_invalid_resource: (c) => ({
     summary: `The resource in the requested scope does not exist in tenant ${c.monitor.tenantId}${tokenRef(c)}`,
     candidates: ['the scope host has a typo'],
@@ -395,11 +476,17 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       `Entra admin center → App registrations → ${c.monitor.clientId} → Certificates & secrets → Certificates → Upload certificate (the public part of the monitor's certificate)`,
     ],
   }),
-  token_no_credential: (c) => ({
-    summary: `The token request for ${app(c)} carried no client secret or assertion${tokenRef(c)}`,
-    candidates: [],
-    fixes: [credentialFix(c)],
-  }),
+  token_no_credential: (c) =>
+    isDelegated(c)
+      ? {
+          summary: `${app(c)} does not allow public client flows, which a user's device-code sign-in needs${tokenRef(c)}`,
+          candidates: [],
+          fixes: [
+            `Entra admin center → App registrations → ${c.monitor.clientId} → Authentication → Allow public client flows: Yes`,
+            `Then ${account(c)} signs in: ${loginCommand(c.monitor)}`,
+          ],
+        }
+      : { summary: `The token request for ${app(c)} carried no client secret or assertion${tokenRef(c)}`, candidates: [], fixes: [credentialFix(c)] },
   token_app_disabled: (c) => ({
     summary: `The service principal of ${app(c)} is disabled${tokenRef(c)}`,
     candidates: ['an admin disabled sign-in for the enterprise application', 'Microsoft disabled it (consent-phishing protection); check the audit log'],
@@ -408,11 +495,25 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       `az ad sp update --id ${c.monitor.clientId} --set accountEnabled=true`,
     ],
   }),
-  token_conditional_access: (c) => ({
-    summary: `A Conditional Access policy blocks tokens for ${app(c)}${tokenRef(c)}`,
-    candidates: ['a workload-identity Conditional Access policy covers this service principal', 'Security Defaults (AADSTS530035)'],
-    fixes: [`Entra admin center → Protection → Conditional Access: exclude service principal ${c.monitor.clientId} or allow the monitor host's location`],
-  }),
+  token_conditional_access: (c) =>
+    isDelegated(c)
+      ? {
+          summary: `A Conditional Access policy blocks the sign-in of ${account(c)} to ${app(c)}${tokenRef(c)}`,
+          candidates: [
+            `a policy for ${account(c)} requires what the agent cannot give (multi-factor authentication at each sign-in, a compliant or joined device, a trusted location)`,
+            'the policy was added or tightened since the last sign-in',
+          ],
+          fixes: [
+            `Entra admin center → Protection → Conditional Access → the sign-in logs of ${account(c)} name the policy that applied`,
+            `Exclude ${account(c)} or app ${c.monitor.clientId} from that policy if the organisation allows it, or allow the agent host's location`,
+            `${account(c)} signs in again once it is satisfied: ${loginCommand(c.monitor)}`,
+          ],
+        }
+      : {
+          summary: `A Conditional Access policy blocks tokens for ${app(c)}${tokenRef(c)}`,
+          candidates: ['a workload-identity Conditional Access policy covers this service principal', 'Security Defaults (AADSTS530035)'],
+          fixes: [`Entra admin center → Protection → Conditional Access: exclude service principal ${c.monitor.clientId} or allow the monitor host's location`],
+        },
   token_assertion_expired: (c) => ({
     summary: `The federated token ${app(c)} signs in with had expired when Entra ID received it${tokenRef(c)}`,
     candidates: [
@@ -504,7 +605,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: [
       'nobody has signed in for this monitor yet',
       'the token cache is missing, damaged, or encrypted under another key (agent.tokenCacheKeyFile, MAILPROBE_TOKEN_CACHE_KEY)',
-      'Entra refused the refresh token (invalid_grant)',
+      'Entra refused the refresh token (invalid_grant): a password change, or a policy that now wants multi-factor authentication again',
     ],
     fixes: [`${account(c)} signs in: ${loginCommand(c.monitor)}`],
   }),
@@ -539,9 +640,18 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   },
 
   role_missing: (c) =>
-    c.stage === 'role'
-      ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) }
-      : refusedWithoutRole(c),
+    isDelegated(c)
+      ? {
+          summary: `${c.stage === 'role' ? 'The delegated permission is missing' : `${label(c)} refused ${c.monitor.mailbox}`}: ${c.detail ?? `the sign-in of ${account(c)} lacks ${delegatedPermission(c)}`}`,
+          candidates: [
+            `the app's API permissions do not include the delegated permission ${delegatedPermission(c)}, or nobody consented to it`,
+            `the permission was added after ${account(c)} signed in: a sign-in carries what was consented when it was made`,
+          ],
+          fixes: delegatedConsentFixes(c),
+        }
+      : c.stage === 'role'
+        ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) }
+        : refusedWithoutRole(c),
   token_wrong_audience: (c) => {
     const wanted = c.resource ?? 'exchange';
     const others = (Object.keys(TOKEN_RESOURCE) as TokenResource[]).filter((resource) => resource !== wanted);
@@ -677,19 +787,26 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     candidates: [
       ...(c.claims ? [] : ['the token could not be inspected: a missing role, wrong aud or expired token is still possible']),
       ...(c.serverText && /Logon failure/i.test(c.serverText) ? ['throttling after many rapid logins, if this failure is intermittent'] : []),
-      ...exchangeAccessCandidates(c),
+      ...(isDelegated(c) ? userAccessCandidates(c) : exchangeAccessCandidates(c)),
     ],
-    fixes: exchangeAccessFixes(c),
+    fixes: isDelegated(c) ? userAccessFixes(c) : exchangeAccessFixes(c),
   }),
-  auth_not_connected: (c) => ({
-    summary: `Exchange accepted the token for ${c.monitor.mailbox} but opened no mailbox session`,
-    candidates: [
-      `the service principal ${principal(c)} has no FullAccess on ${c.monitor.mailbox}, or user= names another mailbox`,
-      `IMAP is disabled for ${c.monitor.mailbox}`,
-      'too many reconnects (throttling) or a transient backend fault',
-    ],
-    fixes: [...mailboxAccessFixes(c, enableProtocol(c.monitor.mailbox, 'imap')), retryLater(c.backoffMs ?? 60_000)],
-  }),
+  auth_not_connected: (c) =>
+    isDelegated(c)
+      ? {
+          summary: `Exchange accepted the sign-in of ${account(c)} but opened no session on ${c.monitor.mailbox}`,
+          candidates: [...userAccessCandidates(c), 'too many reconnects (throttling) or a transient backend fault'],
+          fixes: [...userAccessFixes(c), retryLater(c.backoffMs ?? 60_000)],
+        }
+      : {
+          summary: `Exchange accepted the token for ${c.monitor.mailbox} but opened no mailbox session`,
+          candidates: [
+            `the service principal ${principal(c)} has no FullAccess on ${c.monitor.mailbox}, or user= names another mailbox`,
+            `IMAP is disabled for ${c.monitor.mailbox}`,
+            'too many reconnects (throttling) or a transient backend fault',
+          ],
+          fixes: [...mailboxAccessFixes(c, enableProtocol(c.monitor.mailbox, 'imap')), retryLater(c.backoffMs ?? 60_000)],
+        },
   auth_mechanism_rejected: (c) => ({
     summary: `${where(c)} rejected the authentication mechanism`,
     candidates: ['AUTH was sent before STARTTLS', 'a mechanism other than XOAUTH2 was used'],
@@ -727,7 +844,12 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
 
   list_failed: (c) => ({
     summary: `${label(c)} login worked but listing ${c.monitor.mailbox} failed`,
-    candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`, 'a transient server fault'],
+    candidates: [
+      isDelegated(c) && ownMailbox(c)
+        ? `${c.monitor.mailbox} is not fully provisioned (licence, mailbox database)`
+        : `${opener(c)} lacks FullAccess on ${c.monitor.mailbox}`,
+      'a transient server fault',
+    ],
     fixes: mailboxAccessFixes(c),
   }),
   not_authenticated: () => ({
@@ -736,13 +858,18 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     fixes: ['mailprobe bug: it must stop after any AUTH reply other than 235; report it with the transcript'],
   }),
   send_as_denied: (c) => ({
-    summary: `The service principal may not send as the probe's sender from ${c.monitor.mailbox}`,
-    candidates: [`MAIL FROM or From: differs from ${c.monitor.mailbox}`],
-    fixes: [`Send as ${c.monitor.mailbox} itself`, addSendAs(c.monitor.mailbox, principal(c)), PERMISSION_DELAY],
+    summary: `${isDelegated(c) ? account(c) : 'The service principal'} may not send as the probe's sender from ${c.monitor.mailbox}`,
+    candidates: [`MAIL FROM or From: differs from ${isDelegated(c) ? account(c) : c.monitor.mailbox}`],
+    fixes: [`Send as ${c.monitor.mailbox} itself`, addSendAs(c.monitor.mailbox, isDelegated(c) ? account(c) : principal(c)), PERMISSION_DELAY],
   }),
   mailbox_logon_failed: (c) => ({
     summary: `Exchange could not open ${c.monitor.mailbox} to submit the message`,
-    candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`, 'a transient store fault'],
+    candidates: [
+      isDelegated(c) && ownMailbox(c)
+        ? `${c.monitor.mailbox} has no Exchange Online licence or is not provisioned yet`
+        : `${opener(c)} lacks FullAccess on ${c.monitor.mailbox}`,
+      'a transient store fault',
+    ],
     fixes: [...mailboxAccessFixes(c), retryLater(c.backoffMs)],
   }),
   graph_access_blocked: (c) => ({
@@ -800,7 +927,11 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
   }),
   cleanup_failed: (c) => ({
     summary: `Probe messages could not be deleted from ${c.monitor.mailbox}; they will fill its quota`,
-    candidates: [`the service principal lacks FullAccess on ${c.monitor.mailbox}`],
+    candidates: [
+      isDelegated(c) && ownMailbox(c)
+        ? `the sign-in of ${account(c)} lacks ${PROTOCOL.imap.delegatedScope}`
+        : `${opener(c)} lacks FullAccess on ${c.monitor.mailbox}`,
+    ],
     fixes: mailboxAccessFixes(c, 'Delete old probe messages from Inbox and Sent Items'),
   }),
   tenant_external_limit: (c) => ({

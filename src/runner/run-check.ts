@@ -1,13 +1,13 @@
 import { probeMailOf } from '../config/defaults.js';
 import type { ProbeMailSettings, ResolvedMonitor } from '../config/types.js';
 import { scopeFor, type TokenProvider } from '../auth/token-provider.js';
-import { isCertain, tokenProblems, type TokenClaims } from '../diagnose/claims.js';
+import { grantedPermissions, isCertain, tokenProblems, type TokenClaims } from '../diagnose/claims.js';
 import { monitorRef } from '../diagnose/commands.js';
 import { diagnose } from '../diagnose/diagnose.js';
 import { backoffMsForReply } from '../diagnose/reply.js';
 import type { ProbeIdKeyring, ProbeMailPolicy } from '../probes/probe-mail.js';
 import type { CheckKind } from '../core/check.js';
-import { CHECK, requiredRoles } from '../core/checks.js';
+import { CHECK, requiredPermissions, type GrantKind } from '../core/checks.js';
 import { byProtocol, PROTOCOL } from '../core/protocols.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
@@ -137,25 +137,36 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
       transcript.note(`token: failed (${token.failure.reason}) ${token.failure.serverText ?? token.failure.message}`);
       return finish(failed([tokenStep], token.failure), undefined, token.retryAfterSeconds);
     }
+    // A user's token carries delegated permissions (scp), the app's its roles: each is judged on its own claim.
+    const grantKind: GrantKind = delegated ? 'delegated' : 'application';
+    const granted = grantedPermissions(token.claims, grantKind);
+    const held = delegated ? `scp=${granted.join(' ') || '(none)'} upn=${token.claims.upn ?? '?'}` : `roles=${granted.join(',') || '(none)'}`;
     transcript.note(
-      `token: aud=${token.claims.aud ?? '?'} roles=${token.claims.roles.join(',') || '(none)'} appid=${token.claims.appid ?? '?'} tid=${token.claims.tid ?? '?'} exp=${token.claims.exp ? new Date(token.claims.exp * 1000).toISOString() : '?'}`,
+      `token: aud=${token.claims.aud ?? '?'} ${held} appid=${token.claims.appid ?? '?'} tid=${token.claims.tid ?? '?'} exp=${token.claims.exp ? new Date(token.claims.exp * 1000).toISOString() : '?'}`,
     );
 
     // The token is evidence, not a gate: only what fails on every server stops the check here. A missing role
     // goes to the server, which may hold a grant the token does not show (Exchange RBAC for Applications).
     // An endpoint naming its own role (HVE's Mail.Send) replaces that protocol's.
-    const required = requiredRoles(
+    const required = requiredPermissions(
       check,
+      grantKind,
       byProtocol((protocol) => monitor.endpoints[protocol].role),
     );
-    const problems = tokenProblems(token.claims, { tenantId: monitor.tenant.tenantId, resource, requiredRoles: required, now: deps.clock.now() });
+    const problems = tokenProblems(token.claims, {
+      tenantId: monitor.tenant.tenantId,
+      resource,
+      requiredRoles: required,
+      grant: grantKind,
+      now: deps.clock.now(),
+    });
     const problem = problems.find(isCertain);
     if (problem) {
       transcript.note(`token: ${problem.detail}; the mail server is not contacted`);
       return finish(failed([tokenStep], { stage: 'role', reason: problem.reason, message: problem.detail }), token.claims);
     }
     const lacking = problems.find((found) => !isCertain(found));
-    if (lacking) transcript.note(`token: ${lacking.detail}; asking the server anyway, an Exchange-side grant may cover it`);
+    if (lacking) transcript.note(`token: ${lacking.detail}; asking the server anyway${delegated ? '' : ', an Exchange-side grant may cover it'}`);
 
     const context: ProbeContext = {
       monitor: monitor.name,
@@ -170,7 +181,7 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
         if (!keyring) throw new Error(`the ${check} check sends no probe message`);
         return keyring.issue(monitor.name, deps.clock.now());
       },
-      probeMail: policyFor(monitor, probeMail, check, keyring, token.claims.roles, transcript),
+      probeMail: policyFor(monitor, probeMail, check, keyring, { granted, mailboxRead: PROTOCOL.imap[delegated ? 'delegatedScope' : 'role'] }, transcript),
     };
     const outcome = await untilAborted(
       probe(context),
@@ -180,7 +191,7 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
     );
     outcomeSteps = outcome.steps;
     const result = finish({ ...outcome, steps: [tokenStep, ...outcome.steps] }, token.claims);
-    if (result.outcome.ok) result.authorisation = authorisationOf(required, token.claims.roles);
+    if (result.outcome.ok) result.authorisation = authorisationOf(required, granted);
     return result;
   } catch (error) {
     // Probes promise not to throw; if one does, the check fails visibly instead of taking the agent down.
@@ -204,14 +215,14 @@ function policyFor(
   settings: ProbeMailSettings,
   check: CheckKind,
   keyring: ProbeIdKeyring | undefined,
-  roles: readonly string[],
+  permissions: { granted: readonly string[]; mailboxRead: string },
   transcript: Transcript,
 ): ProbeMailPolicy {
   const { sweeps } = CHECK[check];
   let sweep = settings.cleanup && sweeps === 'always';
   if (settings.cleanup && sweeps === 'standin' && !monitor.checks.some((other) => CHECK[other].sweeps === 'always')) {
-    sweep = roles.includes(PROTOCOL.imap.role);
-    if (!sweep) transcript.note(`cleanup: the token lacks ${PROTOCOL.imap.role}, so older probe messages cannot be swept`);
+    sweep = permissions.granted.includes(permissions.mailboxRead);
+    if (!sweep) transcript.note(`cleanup: the token lacks ${permissions.mailboxRead}, so older probe messages cannot be swept`);
   }
   return {
     cleanup: settings.cleanup && keyring !== undefined,

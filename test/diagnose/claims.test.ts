@@ -34,7 +34,7 @@ function goodClaims(overrides: Partial<TokenClaims> = {}): TokenClaims {
 
 describe('decodeAccessToken', () => {
   test('reads the claims of an app-only token', () => {
-    assert.deepEqual(decodeAccessToken(jwt({ ...goodPayload, extra: 1, scp: 'x' })), {
+    assert.deepEqual(decodeAccessToken(jwt({ ...goodPayload, extra: 1, rh: 'x' })), {
       aud: 'https://ps.outlook.com',
       iss: `https://sts.windows.net/${TENANT}/`,
       appid: 'aaaaaaaa-bbbb-cccc-dddd-eeeeeeeeeeee',

@@ -1,0 +1,172 @@
+import assert from 'node:assert/strict';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { loadConfigFile } from '../../src/config/load.js';
+import type { ResolvedMonitor } from '../../src/config/types.js';
+import { signIn } from '../../src/cli/login.js';
+import { systemClock } from '../../src/core/clock.js';
+import type { CheckKind } from '../../src/core/check.js';
+import { REASONS } from '../../src/core/reasons.js';
+import { decodeAccessToken, tokenProblems } from '../../src/diagnose/claims.js';
+import { monitorRef } from '../../src/diagnose/commands.js';
+import { diagnose } from '../../src/diagnose/diagnose.js';
+import { Redactor } from '../../src/log/redact.js';
+import { runCheck } from '../../src/runner/run-check.js';
+import { createRuntime } from '../../src/runner/runtime.js';
+import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
+import { writeMonitors } from '../support/monitors.js';
+
+// A delegated monitor's checks against the Entra and Exchange emulators: the user's token carries delegated
+// permissions in `scp`, not application roles, and what goes wrong is the user's and the mailbox's, never a
+// service principal's.
+
+let bed: EmulatorBed;
+
+before(async () => {
+  bed = await startEmulatorBed({
+    domain: 'contoso.onmicrosoft.com',
+    apps: [{ publicClient: true }],
+    mailboxes: [{ address: 'probe@contoso.onmicrosoft.com' }, { address: 'shared@contoso.onmicrosoft.com' }],
+  });
+});
+
+after(() => bed?.close());
+
+function quiet(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
+}
+
+/** A delegated monitor signed in as its own mailbox; `scopes` narrows what the sign-in asked for (a check added later). */
+async function delegatedMonitor(checks: CheckKind[], scopes?: string[]): Promise<ResolvedMonitor> {
+  const tenantExtra = { credential: { type: 'delegated', account: bed.mailbox }, authorityTls: { caFile: 'ca.pem' } };
+  const monitor = loadConfigFile(writeMonitors(bed, { monitors: [{ name: 'user', checks }], tenantExtra }).file).monitors[0];
+  const settings = monitor?.tenant.delegated;
+  assert.ok(monitor && settings);
+  let approved = false;
+  let told = '';
+  const stderr = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      told += chunk.toString('utf8');
+      done();
+    },
+  });
+  const exit = await signIn(scopes ? { ...monitor.tenant, delegated: { ...settings, scopes } } : monitor.tenant, {
+    io: { stdout: quiet(), stderr, env: {}, cwd: '/' },
+    clock: systemClock,
+    sleep: () => {
+      const code = /enter the code (\S+) to authenticate/.exec(told)?.[1];
+      if (code && !approved) {
+        bed.model.delegation.approve(code, bed.mailbox);
+        approved = true;
+      }
+      return Promise.resolve();
+    },
+  });
+  assert.equal(exit, 0, told);
+  return monitor;
+}
+
+async function run(monitor: ResolvedMonitor, check: CheckKind) {
+  const notes: string[] = [];
+  const { deps } = createRuntime({ clock: systemClock, redactor: new Redactor(), env: {} });
+  const result = await runCheck(deps, monitor, check, { transcript: { note: (text) => notes.push(text), client: () => undefined, server: () => undefined } });
+  return { result, notes };
+}
+
+describe('a delegated monitor against the emulators', () => {
+  test('passes IMAP and SMTP with the delegated permissions of its token (scp), without a word about roles', async () => {
+    const monitor = await delegatedMonitor(['imap', 'smtp']);
+    for (const check of ['imap', 'smtp'] as const) {
+      const { result, notes } = await run(monitor, check);
+      assert.equal(result.outcome.ok, true, JSON.stringify(result));
+      const transcript = notes.join('\n');
+      assert.match(transcript, /scp=IMAP\.AccessAsUser\.All SMTP\.Send upn=probe@contoso\.onmicrosoft\.com/);
+      assert.doesNotMatch(transcript, /lacks|roles=/);
+      assert.deepEqual(result.authorisation?.exchangeGranted, [], 'nothing reads as granted by Exchange on the side');
+    }
+  });
+
+  test('a check added after the sign-in: the delegated permission is missing from scp, and the fix is consent plus a new sign-in', async () => {
+    const monitor = await delegatedMonitor(['imap', 'pop3'], ['https://outlook.office.com/IMAP.AccessAsUser.All', 'offline_access']);
+    const { result, notes } = await run(monitor, 'pop3');
+    assert.equal(result.outcome.ok, false);
+    assert.match(
+      notes.join('\n'),
+      /the token lacks the delegated permission POP\.AccessAsUser\.All \(scp: IMAP\.AccessAsUser\.All\); asking the server anyway$/m,
+    );
+    assert.equal(result.diagnosis?.reason, 'role_missing');
+    const text = [result.diagnosis?.summary, ...(result.diagnosis?.candidates ?? []), ...(result.diagnosis?.fixes ?? [])].join('\n');
+    assert.match(text, /Microsoft Graph → Delegated permissions → POP\.AccessAsUser\.All and offline_access/);
+    assert.match(text, /mailprobe login --monitor user/);
+    assert.doesNotMatch(text, /AccessAsApp|service principal|New-ServicePrincipal|Application permissions/i);
+  });
+
+  test('the protocol disabled for the user: user-side causes and fixes (Set-CASMailbox for that user), no service principal', async () => {
+    const monitor = await delegatedMonitor(['imap']);
+    bed.model.setProtocol(bed.tenantId, bed.mailbox, 'imap', false);
+    try {
+      const { result } = await run(monitor, 'imap');
+      assert.equal(result.outcome.ok, false);
+      const diagnosis = result.diagnosis;
+      assert.ok(diagnosis);
+      const text = [diagnosis.summary, ...diagnosis.candidates, ...diagnosis.fixes].join('\n');
+      assert.match(text, /IMAP is disabled for probe@contoso\.onmicrosoft\.com \(ImapEnabled \$false\)/);
+      assert.match(text, /Set-CASMailbox -Identity probe@contoso\.onmicrosoft\.com -ImapEnabled \$true/);
+      assert.match(text, /Exchange Online licence/);
+      assert.doesNotMatch(text, /service principal|ServicePrincipal|FullAccess/);
+    } finally {
+      bed.model.setProtocol(bed.tenantId, bed.mailbox, 'imap', true);
+    }
+  });
+});
+
+describe('diagnosis of a delegated monitor', () => {
+  test('the scp claim is read, and a missing delegated permission is told as one', () => {
+    const payload = Buffer.from(JSON.stringify({ aud: 'https://outlook.office.com', scp: 'IMAP.AccessAsUser.All SMTP.Send', upn: 'a@b.example' })).toString(
+      'base64url',
+    );
+    const claims = decodeAccessToken(`eyJhbGciOiJub25lIn0.${payload}.x`);
+    assert.ok(!('error' in claims));
+    assert.deepEqual([claims.scopes, claims.upn, claims.roles], [['IMAP.AccessAsUser.All', 'SMTP.Send'], 'a@b.example', []]);
+    const problems = tokenProblems(claims, {
+      tenantId: 'contoso.onmicrosoft.com',
+      resource: 'exchange',
+      requiredRoles: ['POP.AccessAsUser.All'],
+      grant: 'delegated',
+      now: 0,
+    });
+    assert.deepEqual(
+      problems.map((problem) => problem.detail),
+      ['the token lacks the delegated permission POP.AccessAsUser.All (scp: IMAP.AccessAsUser.All, SMTP.Send)'],
+    );
+  });
+
+  test('no fix for a delegated monitor sends the admin to a service principal, application roles or a client secret', async () => {
+    const { file } = writeMonitors(bed, {
+      monitors: [{ name: 'user', checks: ['imap', 'smtp'], mailbox: 'shared@contoso.onmicrosoft.com' }],
+      tenantExtra: { credential: { type: 'delegated', account: bed.mailbox } },
+    });
+    const monitor = loadConfigFile(file).monitors[0];
+    assert.ok(monitor);
+    const ref = monitorRef(monitor);
+    for (const reason of REASONS) {
+      // The app itself (disabled, unknown, its own credentials) is still the app's business, whoever signs in; the
+      // Graph check signs in as the app only.
+      if (/^token_(app_disabled|unknown_app|federated|assertion|invalid_client|secret|certificate)/.test(reason)) continue;
+      if (reason === 'managed_identity_unavailable' || reason === 'graph_access_blocked') continue;
+      for (const protocol of ['imap', 'smtp'] as const) {
+        const diagnosis = diagnose({ reason, stage: 'auth', protocol, now: 0, monitor: ref });
+        const text = [diagnosis.summary, ...diagnosis.candidates, ...diagnosis.fixes].join('\n');
+        assert.doesNotMatch(text, /service principal|ServicePrincipal|AccessAsApp|client secret|Enterprise-app ObjectId/i, `${reason} (${protocol}):\n${text}`);
+      }
+    }
+    // Another mailbox than the account's own: the grant goes to the user.
+    const other = diagnose({ reason: 'auth_failed', stage: 'auth', protocol: 'imap', now: 0, monitor: ref });
+    assert.ok(
+      other.fixes.includes(
+        'Add-MailboxPermission -Identity shared@contoso.onmicrosoft.com -User probe@contoso.onmicrosoft.com -AccessRights FullAccess -AutoMapping $false',
+      ),
+      other.fixes.join('\n'),
+    );
+  });
+});
