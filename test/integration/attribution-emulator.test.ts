@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { CheckKind } from '../../src/core/check.js';
-import { plainCause, type Cause } from '../../src/core/cause.js';
+import { CAUSES, plainCause, type Cause } from '../../src/core/cause.js';
 import type { SlaReport } from '../../src/history/report.js';
 import { createPki } from '../../src/sandbox/certs.js';
 import { startEntra, type EntraServer } from '../../src/sandbox/entra.js';
@@ -53,6 +53,22 @@ const ROWS: readonly Row[] = [
     mailbox: 'imapoff@contoso.onmicrosoft.com',
     checks: PATHS,
     how: 'ImapEnabled false; SMTP sends from the same mailbox',
+  },
+  {
+    cause: 'protocol:pop3',
+    monitor: 'row-protocol-pop3',
+    tenant: 'contoso',
+    mailbox: 'popoff@contoso.onmicrosoft.com',
+    checks: ['imap', 'pop3', 'smtp'],
+    how: 'PopEnabled false; IMAP and SMTP reach the same mailbox',
+  },
+  {
+    cause: 'protocol:smtp',
+    monitor: 'row-protocol-smtp',
+    tenant: 'woodgrove',
+    mailbox: 'probe@woodgrove.onmicrosoft.com',
+    checks: PATHS,
+    how: "the app's SMTP.SendAsApp consent removed; IMAP reaches the mailbox",
   },
   {
     cause: 'smtp_auth_gate',
@@ -109,6 +125,7 @@ const ROWS: readonly Row[] = [
 const CONTOSO_MAILBOXES: MailboxSpec[] = [
   { address: 'imapoff@contoso.onmicrosoft.com', imapEnabled: false },
   { address: 'gated@contoso.onmicrosoft.com', smtpClientAuthDisabled: true },
+  { address: 'popoff@contoso.onmicrosoft.com', popEnabled: false },
   { address: 'flow@contoso.onmicrosoft.com' },
 ];
 
@@ -194,6 +211,9 @@ before(async () => {
   // identity: Entra refuses the configured secret on every path
   const fabrikam = model.tenant(tenantDomain('fabrikam'));
   model.revokeSecret(fabrikam.tenantId, [...fabrikam.apps.keys()][0]!);
+  // protocol:smtp: the app keeps its IMAP and POP roles only
+  const woodgrove = model.tenant(tenantDomain('woodgrove'));
+  model.setRoles(woodgrove.tenantId, [...woodgrove.apps.keys()][0]!, ['IMAP.AccessAsApp', 'POP.AccessAsApp']);
   // unknown starts with its servers unreachable; service's two tenants lose theirs later
   for (const tenant of ['northwind', 'adatum', 'tailspin']) {
     const down = tenant === 'northwind';
@@ -309,6 +329,11 @@ const rowsOf = (cause: Cause): Row[] => ROWS.filter((row) => row.cause === cause
 
 describe('attribution through the running agent: every cause in the alert, /api/status, the status page and the SLA report', () => {
   test('one monitor per cause, driven by the emulators', async (t) => {
+    // every cause the rule table can name has its row here (a new protocol's cause needs one)
+    assert.deepEqual(
+      CAUSES.filter((cause) => !ROWS.some((row) => row.cause === cause)),
+      [],
+    );
     const [port] = await pickPorts(1);
     begin = Date.now();
     agent = await startAgentProcess(['--config', join(dir, 'monitors.json')], port ?? 0);
@@ -321,7 +346,7 @@ describe('attribution through the running agent: every cause in the alert, /api/
         return entries.length === row.checks.length && entries.every((entry) => entry.state === 'ok') ? true : undefined;
       });
     }
-    t.diagnostic(`phase 1 (six causes on every surface) after ${Date.now() - begin} ms`);
+    t.diagnostic(`phase 1 (every cause but service on every surface) after ${Date.now() - begin} ms`);
 
     // Phase 2: unknown's tenant comes back, then two other tenants lose their servers at once: the service.
     const unknown = gates.get('northwind')!;
