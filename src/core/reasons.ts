@@ -107,8 +107,16 @@ export function reasonCategory(reason: ReasonCode): ReasonCategory {
 }
 
 // Reasons that block the whole tenant rather than one mailbox: every mailbox of the tenant fails with them at
-// once, so alerting tells them once per (tenant, reason), listing the mailboxes, instead of once per check.
-const TENANT_WIDE: ReadonlySet<ReasonCode> = new Set<ReasonCode>(['tenant_external_limit']);
+// once, so alerting tells them once per (tenant, reason), listing the mailboxes, instead of once per check. A
+// delegated tenant entry is one person's sign-in: when it lapses, every check of every monitor on it fails with the
+// same signin_* reason, and a short sign-in frequency lapses often, so each lapse is one alert, not one per check.
+const TENANT_WIDE: ReadonlySet<ReasonCode> = new Set<ReasonCode>([
+  'tenant_external_limit',
+  'signin_lapsed_inactive',
+  'signin_lapsed_frequency',
+  'signin_revoked',
+  'signin_required',
+]);
 
 export function isTenantWide(reason: ReasonCode): boolean {
   return TENANT_WIDE.has(reason);

@@ -228,6 +228,33 @@ describe('AlertStates', () => {
       );
     });
 
+    test('a delegated sign-in that lapses (every check of the tenant entry at once): one alert per lapse, however often it lapses', () => {
+      const states = new AlertStates({ ...policy, repeatIntervalMs: 0 });
+      const lapsed = (monitor: string, at: number): CheckResult => ({
+        ...failed({ monitor, check: 'smtp', at, reason: 'signin_lapsed_frequency', stage: 'token' }),
+        mailbox: `${monitor}@contoso.com`,
+      });
+      const events: string[] = [];
+      // A short sign-in frequency: it lapses, someone signs in again, it lapses again, five times over.
+      for (let lapse = 0; lapse < 5; lapse++) {
+        const start = T0 + lapse * 60 * MINUTE;
+        events.push(...rounds(states, 6, start, lapsed).map((alert) => `${alert.event} ${alert.mailboxes?.length ?? 0}`));
+        for (const monitor of monitors) {
+          const alert = observe(states, ok(monitor, start + 10 * MINUTE), start + 10 * MINUTE).alert;
+          if (alert) events.push(alert.event);
+        }
+      }
+      assert.deepEqual(events, Array.from({ length: 5 }, () => ['firing 3', 'resolved']).flat());
+      for (const reason of ['signin_lapsed_inactive', 'signin_revoked', 'signin_required'] as const) {
+        const fresh = new AlertStates(policy);
+        const fired = rounds(fresh, 3, T0, (monitor, at) => ({ ...lapsed(monitor, at), reason }));
+        assert.deepEqual(
+          fired.map((alert) => [alert.reason, alert.fingerprint]),
+          [[reason, tenantFingerprintOf('contoso', reason)]],
+        );
+      }
+    });
+
     test('other reasons still alert per check', () => {
       const states = new AlertStates(policy);
       const fired = rounds(states, 3, T0, (monitor, at) => ({ ...failed({ monitor, at, reason: 'auth_failed' }), mailbox: `${monitor}@contoso.com` }));

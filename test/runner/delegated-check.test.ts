@@ -9,6 +9,7 @@ import type { CheckKind } from '../../src/core/check.js';
 import { REASONS } from '../../src/core/reasons.js';
 import { decodeAccessToken, tokenProblems } from '../../src/diagnose/claims.js';
 import { monitorRef } from '../../src/diagnose/commands.js';
+import { buildChecklist } from '../../src/diagnose/checklist.js';
 import { diagnose } from '../../src/diagnose/diagnose.js';
 import { Redactor } from '../../src/log/redact.js';
 import { runCheck } from '../../src/runner/run-check.js';
@@ -167,6 +168,34 @@ describe('diagnosis of a delegated monitor', () => {
         'Add-MailboxPermission -Identity shared@contoso.onmicrosoft.com -User probe@contoso.onmicrosoft.com -AccessRights FullAccess -AutoMapping $false',
       ),
       other.fixes.join('\n'),
+    );
+  });
+});
+
+describe('doctor on a delegated monitor', () => {
+  test('judges the delegated permissions (scp) the checks need, and names the user’s sign-in as the token’s source', () => {
+    const monitor = {
+      name: 'user',
+      mailbox: 'probe@c.example',
+      tenantId: 't',
+      clientId: 'c',
+      credential: { kind: 'delegated' as const, account: 'probe@c.example' },
+    };
+    const items = buildChecklist({
+      monitor,
+      checks: ['imap', 'smtp'],
+      credential: { ok: true, detail: 'signed in' },
+      token: { ok: true, claims: { aud: 'https://outlook.office.com', roles: [], scopes: ['IMAP.AccessAsUser.All'], upn: 'probe@c.example' } },
+      results: {},
+      now: 0,
+    });
+    const byId = new Map(items.map((item) => [item.id, item]));
+    assert.equal(byId.get('token')?.title, 'Token issued by Entra ID (the user’s sign-in)');
+    assert.equal(byId.get('roles')?.title, 'Delegated permissions consented (IMAP.AccessAsUser.All, SMTP.Send)');
+    assert.equal(byId.get('roles')?.verdict, 'warn');
+    assert.match(
+      byId.get('roles')?.detail ?? '',
+      /^not in the token: SMTP\.Send \(token scp: IMAP\.AccessAsUser\.All\); a sign-in carries only what was consented/,
     );
   });
 });
