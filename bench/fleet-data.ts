@@ -93,6 +93,7 @@ export function resultAt(monitor: number, check: FleetCheck, t: number, checks: 
           { step: 'auth', seconds: 0.38 },
           { step: check === 'imap' ? 'list' : 'send', seconds: 0.2 },
         ],
+        measured: {},
         facts: {},
       },
     };
@@ -104,6 +105,7 @@ export function resultAt(monitor: number, check: FleetCheck, t: number, checks: 
     outcome: {
       ok: false,
       steps: [{ step: 'connect', seconds: 0.012 }],
+      measured: {},
       facts: {},
       failure: { stage, reason, message: reason, ...(serverText !== undefined ? { serverText } : {}) },
     },

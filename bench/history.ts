@@ -42,11 +42,13 @@ function result(monitor: number, check: (typeof CHECKS)[number], at: number, ok:
             { step: 'tls', seconds: 0.03 },
             { step: 'auth', seconds: 0.2 },
           ],
+          measured: {},
           facts: {},
         }
       : {
           ok: false,
           steps: [{ step: 'connect', seconds: 0.01 }],
+          measured: {},
           facts: {},
           failure: { stage: 'auth', reason: 'auth_failed', serverText: 'NO AUTHENTICATE failed.', message: 'failed' },
         },

@@ -67,10 +67,11 @@ function buildSource(): { source: StatusSource; config: LoadedConfig } {
           ? {
               ok: false,
               steps: [{ step: 'auth', seconds: 0.1 }],
+              measured: {},
               facts: {},
               failure: { stage: 'auth', reason: 'auth_failed', message: 'rejected', serverText: 'NO AUTHENTICATE failed.' },
             }
-          : { ok: true, steps: [{ step: 'auth', seconds: 0.1 }], facts: { folderCount: 12 } },
+          : { ok: true, steps: [{ step: 'auth', seconds: 0.1 }], measured: { folderCount: 12 }, facts: {} },
         ...(failing
           ? {
               reason: 'auth_failed' as const,

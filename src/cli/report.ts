@@ -1,6 +1,7 @@
 import type { Redactor } from '../log/redact.js';
 import type { Transcript } from '../probes/types.js';
 import type { CheckResult } from '../core/result.js';
+import { displayFacts } from '../core/outcome.js';
 import { cutLine, terminalLine } from './terminal.js';
 import { authorisedInExchange } from '../diagnose/checklist.js';
 
@@ -42,7 +43,7 @@ export function formatResult(result: CheckResult): string {
   const timings = result.outcome.steps.map((step) => `${step.step} ${step.seconds.toFixed(3)}s`).join(', ');
   const lines: string[] = [];
   if (result.outcome.ok) {
-    const facts = Object.entries(result.outcome.facts)
+    const facts = Object.entries(displayFacts(result.outcome))
       .map(([key, value]) => `${key}=${String(value)}`)
       .join(' ');
     lines.push(`  PASS ${result.check} in ${result.durationSeconds.toFixed(2)} s (${timings})${facts ? `  ${facts}` : ''}`);
@@ -84,13 +85,17 @@ export function detailBesides(message: string, serverText: string | undefined): 
   return rest === '' ? undefined : rest;
 }
 
-/** A result as `check --json` prints it: instants as ISO 8601 like every other output, seconds to the millisecond. */
+/**
+ * A result as `check --json` prints it: instants as ISO 8601 like every other output, seconds to the millisecond,
+ * and the measurements among the facts, as this output has always shown them.
+ */
 export function checkJson(result: CheckResult & { transcript?: string[] }): unknown {
+  const { measured: _measured, ...outcome } = result.outcome;
   return {
     ...result,
     startedAt: new Date(result.startedAt).toISOString(),
     durationSeconds: milliseconds(result.durationSeconds),
-    outcome: { ...result.outcome, steps: result.outcome.steps.map((step) => ({ ...step, seconds: milliseconds(step.seconds) })) },
+    outcome: { ...outcome, steps: outcome.steps.map((step) => ({ ...step, seconds: milliseconds(step.seconds) })), facts: displayFacts(result.outcome) },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Cause } from './cause.js';
+import { displayFacts } from './outcome.js';
 import { backoffUntil, type CheckIdentity } from './result.js';
 import type { ResultEvent } from './state.js';
 
@@ -59,7 +60,7 @@ export function statusOf({ result, state, cause }: ResultEvent): CheckStatus {
         : {}),
       ...(result.diagnosis ? { summary: result.diagnosis.summary, candidates: result.diagnosis.candidates, fixes: result.diagnosis.fixes } : {}),
       steps: result.outcome.steps,
-      facts: result.outcome.facts,
+      facts: displayFacts(result.outcome),
     },
   };
 }

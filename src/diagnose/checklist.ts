@@ -176,12 +176,12 @@ function protocolItem(step: ChecklistStep, result: CheckResult | undefined): Che
 }
 
 function passDetail(step: ChecklistStep, result: CheckResult): { detail?: string } {
-  const facts = result.outcome.facts;
+  const { measured } = result.outcome;
   const granted = result.authorisation?.exchangeGranted ?? [];
   if (step.stages.includes('auth') && granted.length > 0) return { detail: authorisedInExchange(granted) };
-  if (step.id === 'imap_list' && facts.folderCount !== undefined) return { detail: `${String(facts.folderCount)} folders` };
-  if (step.id === 'pop3_stat' && facts.messageCount !== undefined) return { detail: `${String(facts.messageCount)} messages` };
-  if (step.id === 'arrival' && facts.deliverySeconds !== undefined) return { detail: `arrived after ${String(facts.deliverySeconds)} s` };
+  if (step.id === 'imap_list' && measured.folderCount !== undefined) return { detail: `${measured.folderCount} folders` };
+  if (step.id === 'pop3_stat' && measured.messageCount !== undefined) return { detail: `${measured.messageCount} messages` };
+  if (step.id === 'arrival' && measured.deliverySeconds !== undefined) return { detail: `arrived after ${measured.deliverySeconds} s` };
   return {};
 }
 

@@ -224,14 +224,14 @@ export class HistoryRecorder {
       if (previous.incident && !previousOk) failMs += end - previous.lastAt;
     }
 
-    const deliverySeconds = result.outcome.facts.deliverySeconds;
+    const { deliverySeconds } = result.outcome.measured;
     for (const grain of GRAINS) {
       const delta = this.#delta(grain, result, bucketOf(t, grain));
       delta.runs += 1;
       if (!ok) delta.failures += 1;
       delta.durationMsSum += result.durationSeconds * 1000;
       increment(delta.durationBuckets, bucketIndex(DURATION_BOUNDS, result.durationSeconds));
-      if (typeof deliverySeconds === 'number') {
+      if (deliverySeconds !== undefined) {
         delta.deliveries += 1;
         increment(delta.deliveryBuckets, bucketIndex(DELIVERY_BOUNDS, deliverySeconds));
       }
@@ -250,7 +250,7 @@ export class HistoryRecorder {
       ...(reason ? { reason, category: reasonCategory(reason) } : {}),
       ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
       steps: result.outcome.steps,
-      ...(typeof deliverySeconds === 'number' ? { deliveryMs: deliverySeconds * 1000 } : {}),
+      ...(deliverySeconds !== undefined ? { deliveryMs: deliverySeconds * 1000 } : {}),
       intervalS,
     });
 

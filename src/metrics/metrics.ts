@@ -4,6 +4,7 @@ import { reasonCategory, type ReasonCategory, type ReasonCode } from '../core/re
 import type { Cause } from '../core/cause.js';
 import type { SkipReason, Stage } from '../core/check.js';
 import { MAIL_ROLES } from '../core/protocols.js';
+import type { CleanupOutcome } from '../core/outcome.js';
 import { backoffUntil, type CheckIdentity, type CheckResult } from '../core/result.js';
 import { checkKey, type ResultEvent } from '../core/state.js';
 import { esc, familyHeader, sample, sampleCount } from './exposition.js';
@@ -153,13 +154,10 @@ const CHECK_FAMILIES: ReadonlyArray<Family<CheckSeries>> = [
   },
 ];
 
-export type CleanupOutcome = 'deleted' | 'not_found' | 'failed';
-
-/** What the run's cleanup of probe mail came to, from the facts the sending checks leave; undefined: none ran. */
+/** What the run's cleanup of probe mail came to, as the sending checks measured it; undefined: none ran. */
 export function cleanupOutcome(result: CheckResult): CleanupOutcome | undefined {
-  const { facts, failure } = result.outcome;
-  if (failure?.reason === 'cleanup_failed' || (typeof facts.sweep === 'string' && facts.sweep.startsWith('failed'))) return 'failed';
-  return facts.cleanup === 'deleted' || facts.cleanup === 'not_found' ? facts.cleanup : undefined;
+  const { measured, failure } = result.outcome;
+  return failure?.reason === 'cleanup_failed' ? 'failed' : measured.cleanup;
 }
 
 const MONITOR_FAMILIES: ReadonlyArray<Family<MonitorSeries>> = [
@@ -424,8 +422,8 @@ export class MailprobeMetrics {
     if (cleanup !== undefined) this.#cleanups.inc({ check: result.check, outcome: cleanup });
     const until = backoffUntil(result);
     series.backoffUntil = until === undefined ? undefined : until / 1000;
-    const left = result.outcome.facts.probeMailLeft;
-    if (typeof left === 'number') series.probeMailBacklog = left;
+    const left = result.outcome.measured.probeMailLeft;
+    if (left !== undefined) series.probeMailBacklog = left;
     this.#checkFamilies.render(series);
     const monitor = this.#monitors.get(result.monitor);
     if (monitor !== undefined && monitor.cause !== cause) {

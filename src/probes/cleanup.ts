@@ -78,11 +78,11 @@ export async function deleteProbeMail(
   return result;
 }
 
-/** Records a cleanup's result as the facts the metrics read (cleanup outcome, deleted, left). */
-export function cleanupFacts(run: ProbeRun, result: CleanupResult): void {
+/** Records a cleanup's result: what it came to and the probe mail it left (measured), and how many it deleted. */
+export function recordCleanup(run: ProbeRun, result: CleanupResult): void {
   run.facts.cleanedUp = result.deleted;
-  run.facts.probeMailLeft = result.left;
-  run.facts.cleanup = result.deleted > 0 ? 'deleted' : 'not_found';
+  run.measured.probeMailLeft = result.left;
+  run.measured.cleanup = result.deleted > 0 ? 'deleted' : 'not_found';
 }
 
 // Whether Exchange answers SEARCH HEADER for a custom field is unconfirmed, and IMAP4rev2 sessions are reported to
@@ -145,19 +145,24 @@ export function sweepingAfter(probe: ProbeFn): ProbeFn {
     const swept = await runProbe(ctx, 'imap', maskImapClientLine, async (run) => {
       try {
         await withImapSession(ctx, run, 'cleanup', async (client) => {
-          cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set(), ctx.clock.now()));
+          recordCleanup(run, await deleteProbeMail(client, run, policy, new Set(), ctx.clock.now()));
         });
       } catch (err) {
         throw asCleanupFailure(err);
       }
     });
     // The sweep is housekeeping over IMAP: its failure must not paint SMTP red (the imap check reports IMAP
-    // trouble), so it shows as a fact and a transcript note, and its IMAP steps stay out of the SMTP timings.
+    // trouble), so it shows as the cleanup's outcome, a fact and a transcript note, and its IMAP steps stay out of the SMTP timings.
     const cleanup = { step: 'cleanup' as const, seconds: (ctx.clock.monotonic() - started) / 1000 };
     if (swept.failure) {
       ctx.transcript.note(`sweep of older probe messages failed (${swept.failure.reason}); the SMTP check itself passed`);
-      return { ...sent, steps: [...sent.steps, cleanup], facts: { ...sent.facts, sweep: `failed: ${swept.failure.reason}` } };
+      return {
+        ...sent,
+        steps: [...sent.steps, cleanup],
+        measured: { ...sent.measured, cleanup: 'failed' },
+        facts: { ...sent.facts, sweep: `failed: ${swept.failure.reason}` },
+      };
     }
-    return { ...sent, steps: [...sent.steps, cleanup], facts: { ...sent.facts, ...swept.facts } };
+    return { ...sent, steps: [...sent.steps, cleanup], measured: { ...sent.measured, ...swept.measured }, facts: { ...sent.facts, ...swept.facts } };
   };
 }

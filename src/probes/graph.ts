@@ -1,4 +1,4 @@
-import type { ProbeOutcome, FactValue } from '../core/outcome.js';
+import type { FactValue, Measurements, ProbeOutcome } from '../core/outcome.js';
 import { graphCall, listValue, type RetryingCallOptions } from './graph-client.js';
 import { handRunPolicy, isDeletableProbeMail, PROBE_ID_HEADER, probeMessageId, type ProbeMailPolicy } from './probe-mail.js';
 import { deadlineError, pause, StepRecorder } from './timing.js';
@@ -40,6 +40,7 @@ function headerBlock(message: Record<string, unknown>): Buffer {
 
 interface GraphRun {
   recorder: StepRecorder;
+  measured: Measurements;
   facts: Record<string, FactValue>;
   call: RetryingCallOptions;
   base: string;
@@ -50,6 +51,7 @@ interface GraphRun {
 async function runGraph(ctx: ProbeContext, deadlineMs: number, body: (run: GraphRun) => Promise<void>): Promise<ProbeOutcome> {
   const recorder = new StepRecorder(ctx.clock, 'connect');
   const facts: Record<string, FactValue> = {};
+  const measured: Measurements = {};
   const mask = new CredentialMask(ctx.mailbox, ctx.accessToken);
   try {
     if (!ctx.graph) throw new ProbeError('config_invalid', 'no Microsoft Graph endpoint for this check', { stage: 'config' });
@@ -66,15 +68,15 @@ async function runGraph(ctx: ProbeContext, deadlineMs: number, body: (run: Graph
       deadlineAt: ctx.clock.monotonic() + deadlineMs,
       onWait: (ms, text) => ctx.transcript.note(mask.text(`graph: throttled (${text}); waiting ${seconds(ms)} s as Retry-After asks`)),
     };
-    await body({ recorder, facts, call, base: `https://${endpoint.host}:${endpoint.port}`, ctx });
+    await body({ recorder, measured, facts, call, base: `https://${endpoint.host}:${endpoint.port}`, ctx });
     recorder.end();
-    return { ok: true, steps: recorder.steps, facts };
+    return { ok: true, steps: recorder.steps, measured, facts };
   } catch (err) {
     recorder.end();
     const failure = toFailure(ctx.signal.aborted ? deadlineError(recorder.stage) : err, recorder.stage);
     failure.message = mask.text(failure.message);
     if (failure.serverText !== undefined) failure.serverText = mask.text(failure.serverText);
-    return { ok: false, steps: recorder.steps, facts, failure };
+    return { ok: false, steps: recorder.steps, measured, facts, failure };
   }
 }
 
@@ -128,7 +130,7 @@ async function deleteMessages(run: GraphRun, ids: readonly string[]): Promise<nu
 
 /**
  * Send to self over Graph, wait for the message in the INBOX, delete it (and, when the policy sweeps, this
- * monitor's older probe messages there). Facts: probeId, sendSeconds, deliverySeconds, cleanedUp, cleanup.
+ * monitor's older probe messages there). Measures sendSeconds, deliverySeconds and the cleanup; facts: probeId, cleanedUp.
  */
 export const graphProbe: ProbeFn = (ctx) => {
   const probeId = ctx.newProbeId();
@@ -157,7 +159,7 @@ export const graphProbe: ProbeFn = (ctx) => {
       (status) => status === 202,
     );
     const acceptedAt = ctx.clock.monotonic();
-    run.facts.sendSeconds = seconds(acceptedAt - sendStart);
+    run.measured.sendSeconds = seconds(acceptedAt - sendStart);
     ctx.transcript.note(`graph: sendMail accepted (202) ${probeId}; waiting for it in the INBOX`);
 
     run.recorder.begin('delivery');
@@ -169,7 +171,7 @@ export const graphProbe: ProbeFn = (ctx) => {
       const seenAt = ctx.clock.monotonic();
       if (look.found) {
         ids = look.ids;
-        run.facts.deliverySeconds = seconds(seenAt - acceptedAt);
+        run.measured.deliverySeconds = seconds(seenAt - acceptedAt);
         break;
       }
       const left = deadlineAt - seenAt;
@@ -189,10 +191,11 @@ export const graphProbe: ProbeFn = (ctx) => {
     try {
       const deleted = await deleteMessages(run, ids);
       run.facts.cleanedUp = deleted;
-      run.facts.cleanup = deleted > 0 ? 'deleted' : 'not_found';
+      run.measured.cleanup = deleted > 0 ? 'deleted' : 'not_found';
       ctx.transcript.note(`cleanup: deleted ${deleted} probe message(s) by id`);
     } catch (err) {
       if (ctx.signal.aborted) throw err;
+      run.measured.cleanup = 'failed';
       const why = err instanceof Error ? err.message : String(err);
       throw new ProbeError('cleanup_failed', `the probe message could not be deleted: ${why}`, {
         stage: 'cleanup',
@@ -210,5 +213,5 @@ export const graphReadProbe: ProbeFn = (ctx) =>
     url.searchParams.set('$select', 'id,receivedDateTime');
     url.searchParams.set('$top', '1');
     const response = await graphCall(run.call, { method: 'GET', url }, (status) => status === 200);
-    run.facts.messageCount = listValue(response.body).length;
+    run.measured.messageCount = listValue(response.body).length;
   });

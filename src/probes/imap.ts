@@ -264,7 +264,7 @@ export const imapProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
       recorder.begin('auth');
       await refusedAt('auth', () => client.authenticateXOAuth2(buildXOAuth2(ctx.mailbox, ctx.accessToken)));
       recorder.begin('list');
-      run.facts.folderCount = await refusedAt('list', () => client.countFolders());
+      run.measured.folderCount = await refusedAt('list', () => client.countFolders());
       recorder.begin('logout');
       await logOut(run, 'LOGOUT', () => client.logout());
     } finally {

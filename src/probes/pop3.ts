@@ -18,7 +18,7 @@ export const pop3Probe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
   );
 
 async function pop3Session(ctx: ProbeContext, run: ProbeRun): Promise<void> {
-  const { recorder, facts } = run;
+  const { recorder, measured, facts } = run;
   recorder.begin('connect');
   const client = await Pop3Client.connect(lineClientOptions(ctx, run, ctx.endpoints.pop3));
   try {
@@ -40,7 +40,7 @@ async function pop3Session(ctx: ProbeContext, run: ProbeRun): Promise<void> {
 
     recorder.begin('stat');
     const stat = await serverSays('stat', () => client.stat());
-    facts.messageCount = stat.messageCount;
+    measured.messageCount = stat.messageCount;
     facts.mailboxBytes = stat.mailboxBytes;
 
     recorder.begin('logout');

@@ -1,5 +1,5 @@
 import type { ImapFlow } from 'imapflow';
-import { asCleanupFailure, cleanupFacts, confirmProbeMail, deleteProbeMail, findProbeMail } from './cleanup.js';
+import { asCleanupFailure, confirmProbeMail, deleteProbeMail, findProbeMail, recordCleanup } from './cleanup.js';
 import { maskImapClientLine, withImapSession } from './imap.js';
 import { maskSmtpClientLine, sendProbeMessage } from './smtp.js';
 import { handRunPolicy, type ProbeMailPolicy } from './probe-mail.js';
@@ -36,9 +36,9 @@ async function waitForDelivery(client: ImapFlow, ctx: ProbeContext, probeId: str
 /**
  * End-to-end delivery: the smtp check's submission (the same sendProbeMessage), then an IMAP session that waits
  * for the message in the INBOX by its X-Mailprobe-Id and deletes it, with this monitor's older probe messages,
- * when the policy says so. Facts: probeId, sendSeconds (connect to the server's acceptance of DATA),
- * deliverySeconds (acceptance to the message being seen in the INBOX, to within one poll), cleanedUp.
- * A cleanup that fails after the delivery was measured is cleanup_failed at stage cleanup, facts kept.
+ * when the policy says so. Measures sendSeconds (connect to the server's acceptance of DATA), deliverySeconds
+ * (acceptance to the message being seen in the INBOX, to within one poll) and the cleanup; facts: probeId, cleanedUp.
+ * A cleanup that fails after the delivery was measured is cleanup_failed at stage cleanup, measurements kept.
  */
 export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome> =>
   runProbe(
@@ -56,7 +56,7 @@ export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome
       run.recorder.end();
       const last = run.recorder.steps.at(-1);
       const acceptedAt = ctx.clock.monotonic() - (last?.step === 'logout' ? last.seconds * 1000 : 0);
-      run.facts.sendSeconds = seconds(acceptedAt - sendStart);
+      run.measured.sendSeconds = seconds(acceptedAt - sendStart);
       // From here on the probe speaks IMAP: waiting for the message, and deleting it.
       run.protocol = 'imap';
       const deadlineAt = acceptedAt + policy.roundtrip.deadlineMs;
@@ -64,15 +64,17 @@ export const roundtripProbe: ProbeFn = (ctx: ProbeContext): Promise<ProbeOutcome
       await withImapSession(ctx, run, 'delivery', async (client) => {
         await client.mailboxOpen('INBOX');
         const seenAt = await waitForDelivery(client, ctx, probeId, deadlineAt, policy);
-        run.facts.deliverySeconds = seconds(seenAt - acceptedAt);
+        run.measured.deliverySeconds = seconds(seenAt - acceptedAt);
         if (!policy.cleanup) {
           run.transcript.note('cleanup: switched off for this monitor; the probe message stays');
           return;
         }
         run.recorder.begin('cleanup');
-        cleanupFacts(run, await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now()));
+        recordCleanup(run, await deleteProbeMail(client, run, policy, new Set([probeId]), ctx.clock.now()));
       }).catch((err: unknown) => {
-        throw run.recorder.stage === 'cleanup' ? asCleanupFailure(err) : err;
+        if (run.recorder.stage !== 'cleanup') throw err;
+        run.measured.cleanup = 'failed';
+        throw asCleanupFailure(err);
       });
     },
   );

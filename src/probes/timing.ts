@@ -1,7 +1,7 @@
 import { ProbeError, toFailure } from './transport-errors.js';
 import type { Protocol, Stage } from '../core/check.js';
 import type { Clock } from '../core/clock.js';
-import type { FactValue, ProbeOutcome, StepTiming } from '../core/outcome.js';
+import type { FactValue, Measurements, ProbeOutcome, StepTiming } from '../core/outcome.js';
 import type { ProbeContext, Transcript } from './types.js';
 import { CredentialMask } from './xoauth2.js';
 
@@ -119,7 +119,9 @@ export interface ProbeRun {
   recorder: StepRecorder;
   /** The protocol being spoken; a probe that speaks two (roundtrip) moves it on, and a failure carries it. */
   protocol: Protocol;
-  /** Filled as the probe learns things, so a failure still reports what was known before it. */
+  /** Filled as the probe measures, so a failure still reports what was measured before it. */
+  measured: Measurements;
+  /** For people to read; filled as the probe learns things, so a failure still reports what was known before it. */
   facts: Record<string, FactValue>;
   /** ctx.transcript with the credential masked. */
   transcript: Transcript;
@@ -137,22 +139,23 @@ export async function runProbe(
 ): Promise<ProbeOutcome> {
   const recorder = new StepRecorder(ctx.clock);
   const facts: Record<string, FactValue> = {};
+  const measured: Measurements = {};
   let mask: CredentialMask | undefined;
   let run: ProbeRun | undefined;
   try {
     mask = new CredentialMask(ctx.mailbox, ctx.accessToken);
     const transcript = ctx.transcript === SILENT_TRANSCRIPT ? SILENT_TRANSCRIPT : mask.transcript(ctx.transcript, maskClientLine);
-    run = { recorder, protocol, facts, transcript };
+    run = { recorder, protocol, measured, facts, transcript };
     await body(run);
     recorder.end();
-    return { ok: true, steps: recorder.steps, facts };
+    return { ok: true, steps: recorder.steps, measured, facts };
   } catch (err) {
     recorder.end();
     const failure = toFailure(err, recorder.stage, run?.protocol ?? protocol);
     // No mask means the credential itself was unusable; then no text from the attempt leaves.
     failure.message = mask ? mask.text(failure.message) : 'the access token could not be used';
     if (failure.serverText !== undefined) failure.serverText = mask ? mask.text(failure.serverText) : '';
-    return { ok: false, steps: recorder.steps, facts, failure };
+    return { ok: false, steps: recorder.steps, measured, facts, failure };
   }
 }
 

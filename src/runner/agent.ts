@@ -153,7 +153,8 @@ export class Agent {
     const event = foldInto(this.#states, result, cause);
     metrics.recordCheck(event, job.monitor.intervalSeconds);
     // A roundtrip whose cleanup failed still measured its delivery.
-    if (typeof result.outcome.facts.deliverySeconds === 'number') metrics.recordDeliveryLatency(result, result.outcome.facts.deliverySeconds);
+    const { deliverySeconds } = result.outcome.measured;
+    if (deliverySeconds !== undefined) metrics.recordDeliveryLatency(result, deliverySeconds);
     this.#status.update(event);
     const failure = result.outcome.failure;
     const meta = {

@@ -238,7 +238,7 @@ function authorisationOf(required: readonly string[], roles: readonly string[]):
 }
 
 export function failed(steps: StepTiming[], failure: ProbeFailure): ProbeOutcome {
-  return { ok: false, steps, failure, facts: {} };
+  return { ok: false, steps, failure, measured: {}, facts: {} };
 }
 
 function secondsOf(ms: number | undefined): number | undefined {

@@ -28,7 +28,7 @@ export interface ResultSpec {
 export function checkResult(spec: ResultSpec = {}): CheckResult {
   const identity = { monitor: spec.monitor ?? 'probe-contoso', tenant: 'contoso', mailbox: 'probe@contoso.com', check: spec.check ?? 'imap' } as const;
   const startedAt = spec.at ?? T0;
-  if (!spec.failure) return { ...identity, startedAt, durationSeconds: 0.5, outcome: { ok: true, steps: [], facts: {} } };
+  if (!spec.failure) return { ...identity, startedAt, durationSeconds: 0.5, outcome: { ok: true, steps: [], measured: {}, facts: {} } };
   const reason = spec.failure.reason ?? 'auth_failed';
   return {
     ...identity,
@@ -37,6 +37,7 @@ export function checkResult(spec: ResultSpec = {}): CheckResult {
     outcome: {
       ok: false,
       steps: [],
+      measured: {},
       facts: {},
       failure: {
         stage: spec.failure.stage ?? 'auth',

@@ -110,10 +110,11 @@ function result(
       ? {
           ok: false,
           steps: [],
+          measured: {},
           facts: {},
           failure: { stage: failure.stage, reason: failure.reason, message: 'm', protocol: check === 'smtp' ? 'smtp' : 'imap' },
         }
-      : { ok: true, steps: [], facts: {} },
+      : { ok: true, steps: [], measured: {}, facts: {} },
     ...(failure ? { reason: failure.reason } : {}),
   };
 }

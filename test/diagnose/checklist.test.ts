@@ -29,7 +29,7 @@ function result(check: CheckKind, failure?: ProbeFailure): CheckResult {
     check,
     startedAt: now,
     durationSeconds: 0.1,
-    outcome: { ok: !failure, steps: [], facts: check === 'imap' ? { folderCount: 9 } : {}, ...(failure ? { failure } : {}) },
+    outcome: { ok: !failure, steps: [], measured: check === 'imap' ? { folderCount: 9 } : {}, facts: {}, ...(failure ? { failure } : {}) },
   };
   if (failure) {
     base.diagnosis = diagnose({

@@ -115,8 +115,14 @@ async function seedHistory(config: LoadedConfig, now: number): Promise<void> {
           durationSeconds: 0.4,
           ...(incident ? { reason: incident[5] } : {}),
           outcome: incident
-            ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: incident[5], message: 'seeded failure', serverText: 'seeded server text' } }
-            : { ok: true, steps: [], facts: {} },
+            ? {
+                ok: false,
+                steps: [],
+                measured: {},
+                facts: {},
+                failure: { stage: 'auth', reason: incident[5], message: 'seeded failure', serverText: 'seeded server text' },
+              }
+            : { ok: true, steps: [], measured: {}, facts: {} },
         };
         record(recorder, result, { monitor: { intervalSeconds: 3600 } });
       }

@@ -39,7 +39,7 @@ function resultAt(t: number, monitor: string, check: 'imap' | 'smtp'): CheckResu
   return {
     ...base,
     durationSeconds: DURATIONS[(i + monitor.length) % DURATIONS.length] ?? 1,
-    outcome: { ...base.outcome, facts: deliverySeconds === undefined ? {} : { deliverySeconds } },
+    outcome: { ...base.outcome, measured: deliverySeconds === undefined ? {} : { deliverySeconds } },
   };
 }
 

@@ -71,6 +71,7 @@ test('the SLA report prints each incident’s fix for its own tenant’s cloud, 
       imap: async (): Promise<ProbeOutcome> => ({
         ok: false,
         steps: [{ step: 'connect', seconds: 0.01 }],
+        measured: {},
         facts: {},
         failure: { stage: 'connect', protocol: 'imap', reason: 'connect_refused', message: 'ECONNREFUSED' },
       }),

@@ -83,6 +83,7 @@ describe('a server asking for a long backoff', () => {
         imap: async () => ({
           ok: false,
           steps: [],
+          measured: {},
           facts: {},
           failure: {
             stage: 'auth',

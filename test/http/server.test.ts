@@ -48,7 +48,7 @@ describe('startHttpServer', () => {
         check: 'imap',
         startedAt: 1_700_000_000_000,
         durationSeconds: 0.5,
-        outcome: { ok: true, steps: [{ step: 'auth', seconds: 0.2 }], facts: {} },
+        outcome: { ok: true, steps: [{ step: 'auth', seconds: 0.2 }], measured: {}, facts: {} },
       }),
       60,
     );

@@ -61,8 +61,14 @@ function fixture(loaded = config(), options: { history?: boolean; incidents?: In
         startedAt,
         durationSeconds: 0.4,
         outcome: failing
-          ? { ok: false, steps: [], facts: {}, failure: { stage: 'auth', reason: 'smtp_auth_disabled_tenant', message: 'AUTH rejected', serverText: HOSTILE } }
-          : { ok: true, steps: [], facts: {} },
+          ? {
+              ok: false,
+              steps: [],
+              measured: {},
+              facts: {},
+              failure: { stage: 'auth', reason: 'smtp_auth_disabled_tenant', message: 'AUTH rejected', serverText: HOSTILE },
+            }
+          : { ok: true, steps: [], measured: {}, facts: {} },
         // The diagnosis the runner makes, so the page shows what an agent would.
         ...(failing
           ? {
@@ -331,7 +337,7 @@ describe('feeds and badges', () => {
           startedAt: NOW,
           durationSeconds: 1,
           reason: 'timeout',
-          outcome: { ok: false, steps: [], facts: {}, failure: { stage: 'connect', reason: 'timeout', message: 't' } },
+          outcome: { ok: false, steps: [], measured: {}, facts: {}, failure: { stage: 'connect', reason: 'timeout', message: 't' } },
         }),
       );
     }

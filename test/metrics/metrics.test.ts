@@ -274,3 +274,26 @@ describe('MailprobeMetrics', () => {
     assert.ok(perCheck <= 700, `${perCheck.toFixed(0)} bytes of exposition per check`);
   });
 });
+
+describe('what the metrics read from a result', () => {
+  test('the cleanup outcome and the probe mail left come from the typed measurements, never from facts of the same name', async () => {
+    const metrics = new MailprobeMetrics({ version: 't', collectDefault: false });
+    const fold = folding();
+    const id = identity('m1', 'roundtrip');
+    const swept = success(id, ['token', 'send', 'delivery', 'cleanup']);
+    metrics.recordCheck(fold({ ...swept, outcome: { ...swept.outcome, measured: { cleanup: 'deleted', probeMailLeft: 2 } } }), 60);
+    const sweepFailed = success(identity('m2', 'smtp'), ['token', 'send', 'cleanup']);
+    metrics.recordCheck(
+      fold({ ...sweepFailed, outcome: { ...sweepFailed.outcome, measured: { cleanup: 'failed' }, facts: { sweep: 'failed: cleanup_failed' } } }),
+      60,
+    );
+    const onlyFacts = success(identity('m3', 'roundtrip'));
+    metrics.recordCheck(fold({ ...onlyFacts, outcome: { ...onlyFacts.outcome, facts: { cleanup: 'not_found', probeMailLeft: 7 } } }), 60);
+    const text = await metrics.metrics();
+    assert.deepEqual(series(text, 'mailprobe_probe_mail_cleanups_total'), [
+      'mailprobe_probe_mail_cleanups_total{check="roundtrip",outcome="deleted"} 1',
+      'mailprobe_probe_mail_cleanups_total{check="smtp",outcome="failed"} 1',
+    ]);
+    assert.deepEqual(series(text, 'mailprobe_probe_mail_backlog'), ['mailprobe_probe_mail_backlog{monitor="m1",check="roundtrip"} 2']);
+  });
+});

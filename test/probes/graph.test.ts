@@ -87,8 +87,9 @@ describe('graph probes against the Exchange emulator', () => {
       ['send', 'delivery', 'cleanup'],
     );
     assert.equal(outcome.facts.cleanedUp, 1);
-    assert.equal(outcome.facts.cleanup, 'deleted');
-    assert.equal(typeof outcome.facts.deliverySeconds, 'number');
+    assert.equal(outcome.measured.cleanup, 'deleted');
+    assert.equal(typeof outcome.measured.sendSeconds, 'number');
+    assert.equal(typeof outcome.measured.deliverySeconds, 'number');
     const left = inbox.messages.map((message) => message.raw.toString('latin1'));
     assert.equal(left.length, 3, 'the probe message is gone, the three others stay');
     assert.ok(!left.some((raw) => raw.includes(String(outcome.facts.probeId))));

@@ -43,7 +43,7 @@ describe('imap probe', () => {
     ]);
     assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
     assert.deepEqual(server.problems, []);
-    assert.deepEqual(outcome.facts, { folderCount: 3 });
+    assert.deepEqual(outcome.measured, { folderCount: 3 });
     assert.deepEqual(
       outcome.steps.map((s) => s.step),
       ['connect', 'tls', 'greeting', 'capability', 'auth', 'list', 'logout'],
@@ -91,7 +91,7 @@ describe('imap probe', () => {
     ]);
     assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
     assert.deepEqual(server.problems, []);
-    assert.deepEqual(outcome.facts, { folderCount: 3 });
+    assert.deepEqual(outcome.measured, { folderCount: 3 });
   });
 
   test("a literal beyond the client's bound is a protocol error, not an allocation", async () => {

@@ -29,7 +29,8 @@ describe('pop3 probe', () => {
       { close: true },
     ]);
     assert.equal(outcome.ok, true, JSON.stringify(outcome.failure));
-    assert.deepEqual(outcome.facts, { messageCount: 2, mailboxBytes: 4817 });
+    assert.deepEqual(outcome.measured, { messageCount: 2 });
+    assert.deepEqual(outcome.facts, { mailboxBytes: 4817 });
     assert.deepEqual(server.problems, []);
     assert.deepEqual(server.received, ['CAPA', 'AUTH XOAUTH2', testXOAuth2(), 'STAT', 'QUIT']);
     assert.deepEqual(

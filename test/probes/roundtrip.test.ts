@@ -162,11 +162,12 @@ describe('roundtrip against the Exchange emulator', () => {
     const before = snapshot();
     const result = await runCheck(checkDeps(), monitorFor(), 'roundtrip');
     assert.equal(result.outcome.ok, true, JSON.stringify(result.outcome.failure));
-    const { facts } = result.outcome;
+    const { facts, measured } = result.outcome;
     assert.equal(typeof facts.probeId, 'string');
     // Figures, not bounds: how long a send or a delivery takes is the machine's business (benchmarks measure it).
-    assert.ok(Number(facts.sendSeconds) > 0, `sendSeconds ${facts.sendSeconds}`);
-    assert.ok(Number(facts.deliverySeconds) > 0, `deliverySeconds ${facts.deliverySeconds}`);
+    assert.ok(Number(measured.sendSeconds) > 0, `sendSeconds ${measured.sendSeconds}`);
+    assert.ok(Number(measured.deliverySeconds) > 0, `deliverySeconds ${measured.deliverySeconds}`);
+    assert.equal(measured.cleanup, 'deleted');
     assert.equal(facts.cleanedUp, 2, 'the INBOX message and its Sent Items copy');
     const steps = result.outcome.steps.map((step) => step.step);
     for (const step of ['token', 'send', 'delivery', 'cleanup'] as const) assert.ok(steps.includes(step), `step ${step} in ${steps.join(',')}`);
@@ -184,7 +185,7 @@ describe('roundtrip against the Exchange emulator', () => {
     assert.equal(failed.outcome.failure?.stage, 'delivery');
     assert.match(failed.outcome.failure?.message ?? '', /did not reach the INBOX within 1 s/);
     assert.equal(failed.diagnosis?.reason, 'delivery_timeout');
-    assert.equal(typeof failed.outcome.facts.sendSeconds, 'number', 'the send half is still reported');
+    assert.equal(typeof failed.outcome.measured.sendSeconds, 'number', 'the send half is still reported');
     assert.equal(folder('Sent Items').messages.length, 1, 'Exchange kept its Sent Items copy');
 
     // The leftover is too young to sweep while a check of this monitor might still wait for it (30 s + 1 s + 2 s).
@@ -255,7 +256,8 @@ describe('roundtrip against the Exchange emulator', () => {
     assert.equal(outcome.ok, false);
     assert.equal(outcome.failure?.reason, 'cleanup_failed');
     assert.equal(outcome.failure?.stage, 'cleanup');
-    assert.equal(typeof outcome.facts.deliverySeconds, 'number');
+    assert.equal(typeof outcome.measured.deliverySeconds, 'number');
+    assert.equal(outcome.measured.cleanup, 'failed');
   });
 });
 
@@ -281,8 +283,8 @@ describe('cleanup where SEARCH HEADER finds nothing and IMAP4rev2 is offered', (
     const result = await runCheck(checkDeps(), monitor, 'roundtrip', { transcript });
     assert.equal(result.outcome.ok, true, JSON.stringify(result.outcome.failure));
     assert.equal(result.outcome.facts.cleanedUp, 3, 'the new probe, its Sent Items copy and the old own probe');
-    assert.equal(result.outcome.facts.cleanup, 'deleted');
-    assert.equal(result.outcome.facts.probeMailLeft, 0);
+    assert.equal(result.outcome.measured.cleanup, 'deleted');
+    assert.equal(result.outcome.measured.probeMailLeft, 0);
     assert.deepEqual(snapshot(), before, 'no probe mail left, and every other message as it was (flags included)');
 
     const sent = transcript.lines.filter((line) => line.startsWith('C: '));
@@ -378,6 +380,7 @@ describe('the smtp check sweeps when the runner asks', () => {
     const outcome = await sweepingAfter(smtpProbe)(directContext(monitor, { transcript }));
     assert.equal(outcome.ok, true, 'SMTP itself worked');
     assert.equal(outcome.facts.sweep, 'failed: cleanup_failed');
+    assert.equal(outcome.measured.cleanup, 'failed', 'the sweep’s failure is the cleanup’s outcome');
     assert.equal(typeof outcome.facts.messageId, 'string');
     assert.deepEqual(
       outcome.steps.map((step) => step.step).filter((step) => step === 'connect').length,

@@ -47,7 +47,7 @@ test('a check still running when a reload removes its monitor leaves no series a
   try {
     await until(() => finish.length === 2, 'both start-up checks running');
     agent.reload(config(['kept']));
-    for (const resolve of finish) resolve({ ok: true, steps: [{ step: 'connect', seconds: 0.01 }], facts: {} });
+    for (const resolve of finish) resolve({ ok: true, steps: [{ step: 'connect', seconds: 0.01 }], measured: {}, facts: {} });
     await until(() => agent.inFlight() === 0, 'both checks finished');
 
     const text = await metrics.metrics();

@@ -46,6 +46,7 @@ test('one failing result moves metrics, alert state, history row and status boar
         imap: async (): Promise<ProbeOutcome> => ({
           ok: false,
           steps: [{ step: 'auth', seconds: 0.1 }],
+          measured: {},
           facts: {},
           failure: { stage: 'auth', protocol: 'imap', reason: 'auth_failed', serverText: 'A1 NO AUTHENTICATE failed.', message: 'refused' },
         }),

@@ -82,6 +82,7 @@ describe('the check deadline', () => {
           resolve({
             ok: false,
             steps: [{ step: 'connect', seconds: 0.01 }],
+            measured: {},
             facts: {},
             failure: { stage: 'auth', reason: 'timeout', message: 'no answer to AUTHENTICATE', serverText: '+ ' },
           }),
@@ -99,10 +100,11 @@ describe('the check deadline', () => {
 
 // The token is evidence, not a gate (issue 21): Exchange can grant what the token does not show.
 describe('what the token shows', () => {
-  const passing = async (): Promise<ProbeOutcome> => ({ ok: true, steps: [{ step: 'auth', seconds: 0.01 }], facts: {} });
+  const passing = async (): Promise<ProbeOutcome> => ({ ok: true, steps: [{ step: 'auth', seconds: 0.01 }], measured: {}, facts: {} });
   const refusing = async (): Promise<ProbeOutcome> => ({
     ok: false,
     steps: [],
+    measured: {},
     facts: {},
     failure: { stage: 'auth', protocol: 'imap', reason: 'auth_failed', serverText: 'A1 NO AUTHENTICATE failed.', message: 'rejected' },
   });

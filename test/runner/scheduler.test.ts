@@ -44,7 +44,7 @@ function result(job: Job, retryAfterSeconds?: number): CheckResult {
     check: job.check,
     startedAt: Date.now(),
     durationSeconds: 0,
-    outcome: { ok: true, steps: [], facts: {} },
+    outcome: { ok: true, steps: [], measured: {}, facts: {} },
     ...(retryAfterSeconds !== undefined ? { retryAfterSeconds } : {}),
   };
 }

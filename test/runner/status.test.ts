@@ -23,7 +23,8 @@ function result(ok: boolean, startedAt: number): CheckResult {
         { step: 'tls', seconds: 1e-7 },
         { step: 'send', seconds: 12.5 },
       ],
-      facts: { probeId: 'p-1', sendSeconds: 0.5 },
+      measured: { sendSeconds: 0.5 },
+      facts: { probeId: 'p-1' },
       ...(ok ? {} : { failure: { stage: 'send', reason: 'auth_failed', message: 'refused', serverText: '535 5.7.139 Authentication unsuccessful' } }),
     },
     ...(ok ? {} : { reason: 'auth_failed' as const }),
@@ -44,6 +45,7 @@ test('the status board lists each check as statusOf sees its event, steps and al
   assert.equal(listed?.since, new Date(second.result.startedAt).toISOString(), 'a failing streak starts at its first failure');
   assert.deepEqual(listed?.last?.steps, second.result.outcome.steps);
   assert.equal(listed?.consecutiveFailures, 1);
+  assert.deepEqual(listed?.last?.facts, { probeId: 'p-1', sendSeconds: 0.5 }, 'the entry shows the measurements among the facts');
 });
 
 test('restored entries come back unchanged, with and without a last run', () => {

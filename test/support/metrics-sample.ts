@@ -17,7 +17,7 @@ export function success(id: CheckIdentity, steps: Stage[] = ['token', 'connect',
     ...id,
     startedAt: T0,
     durationSeconds: 0.8,
-    outcome: { ok: true, steps: steps.map((step) => ({ step, seconds: 0.1 })), facts: {} },
+    outcome: { ok: true, steps: steps.map((step) => ({ step, seconds: 0.1 })), measured: {}, facts: {} },
   };
 }
 
@@ -33,6 +33,7 @@ export function failure(id: CheckIdentity, stage: Stage, reason: ReasonCode): Ch
         { step: stage, seconds: 1.5 },
       ],
       failure: { stage, reason, message: 'failed' },
+      measured: {},
       facts: {},
     },
     reason,
