@@ -6,7 +6,7 @@ import { openSqliteStore } from '../src/history/backends/sqlite.js';
 import { HistoryRecorder } from '../src/history/recorder.js';
 import type { HistoryStore } from '../src/history/types.js';
 import type { Logger } from '../src/log/logger.js';
-import { CHECKS, checkIndex, INTERVAL_MS, monitorsOf, resultAt, slotOf } from './fleet-data.js';
+import { CHECKS, checkIndex, INTERVAL_MS, monitorName, monitorsOf, resultAt, slotOf } from './fleet-data.js';
 
 // One shard of `npm run bench:fleet`: the project's history recorder, as `mailprobe run --shard i` starts it
 // (restore, then start), fed the synthetic results of its monitors at the steady rate in real time. Its clock
@@ -76,15 +76,15 @@ async function main(): Promise<void> {
       },
     },
   });
-  const restoreStarted = performance.now();
-  const restored = await recorder.restore();
-  const restoreMs = performance.now() - restoreStarted;
-  const states = new Map<string, CheckState>(restored.map((check) => [`${check.row.monitor}\u0000${check.row.check}`, check.state]));
-
   // This shard's checks in the order of their slot in the interval.
   const own = monitorsOf(job.shard, job.shards, job.monitors)
     .flatMap((monitor) => CHECKS.map((check) => ({ monitor, check, slot: slotOf(checkIndex(monitor, check), totalChecks) })))
     .sort((a, b) => a.slot - b.slot);
+  const restoreStarted = performance.now();
+  // As `mailprobe run --shard i` does: only this shard's checks.
+  const restored = await recorder.restore(own.map((check) => ({ monitor: monitorName(check.monitor), check: check.check })));
+  const restoreMs = performance.now() - restoreStarted;
+  const states = new Map<string, CheckState>(restored.map((check) => [`${check.row.monitor}\u0000${check.row.check}`, check.state]));
   process.stdout.write(`${JSON.stringify({ ready: true, restoreMs, restored: restored.length })}\n`);
 
   await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once('line', () => resolve()));

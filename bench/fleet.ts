@@ -487,6 +487,8 @@ async function main(): Promise<void> {
     for (const [i, depth] of days.entries()) {
       for (const side of stores) {
         const started = performance.now();
+        // PostgreSQL's results and rollups are partitioned by month: the backfill's months first.
+        if (side.store === pgStore) await pgStore.preparePartitions((nowDay - depth) * DAY_MS, NOW + DAY_MS);
         await backfill(side.sql, {
           fromDay: nowDay - depth,
           toDay: nowDay - doneDays,

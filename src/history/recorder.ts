@@ -20,6 +20,7 @@ import {
   type Grain,
   type HistoryStore,
   type IncidentRow,
+  type CheckRef,
   type ResultRow,
   type RollupDelta,
   type WriteBatch,
@@ -122,11 +123,14 @@ export class HistoryRecorder {
     return this.#failingSince;
   }
 
-  /** Loads each check's last result, streak and open incident; call before the first result. */
-  async restore(): Promise<RestoredCheck[]> {
+  /**
+   * Loads each check's last result, streak and open incident; call before the first result. Given the checks
+   * this agent runs (a shard's), only theirs: a shard of a 200,000-check fleet read every state (29.5 s, 491 MB).
+   */
+  async restore(checks?: readonly CheckRef[]): Promise<RestoredCheck[]> {
     const { store } = this.#options;
     const restored: RestoredCheck[] = [];
-    const rows = await store.checkStates().catch((error: unknown) => {
+    const rows = await store.checkStates(checks ? { checks } : {}).catch((error: unknown) => {
       // A store that cannot be read at start is down from then on, not only after the first failed write.
       this.#failingSince ??= this.#options.clock.now();
       throw error;

@@ -102,7 +102,7 @@ export async function startHistory(
     events: historyMetrics(deps.registry, settings.backend),
   });
   try {
-    restored = await recorder.restore();
+    restored = await recorder.restore(configuredChecks(config));
     logger.info('history store open', { backend: settings.backend, where: describeStore(config), restoredChecks: restored.length });
   } catch (error) {
     logger.error('history store unavailable at start; checks run, results wait in memory', { backend: settings.backend, error: messageOf(error) });

@@ -3,6 +3,8 @@ import { isProtocol, type CheckKind } from '../core/check.js';
 import { isCloud } from '../core/clouds.js';
 import type { IncidentDiagnosis } from '../core/state.js';
 import { DELIVERY_COLUMNS, DURATION_COLUMNS, INCIDENT_DIAGNOSIS_COLUMNS, ROLLUP_SUMS } from './migrations.js';
+import { createPartitions, monthsOf, nextUtcMonth, prunePartitions, type PartitionedTable } from './partitions.js';
+import { chunksOf, pruneDictionaries, ResultDictionary } from './result-rows.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
 import {
   addTotals,
@@ -28,22 +30,6 @@ import {
 
 type Row = Record<string, unknown>;
 
-const RESULT_COLUMNS = [
-  'monitor',
-  'check_kind',
-  'started_at',
-  'tenant',
-  'mailbox',
-  'duration_ms',
-  'ok',
-  'stage',
-  'reason',
-  'category',
-  'server_text',
-  'steps',
-  'delivery_ms',
-  'interval_s',
-];
 const ROLLUP_COLUMNS = ['monitor', 'check_kind', 'bucket', 'tenant', ...ROLLUP_SUMS];
 const INCIDENT_COLUMNS = [
   'monitor',
@@ -83,6 +69,9 @@ const ROLLUP_TABLES = { hour: 'rollup_hourly', day: 'rollup_daily', month: 'roll
 
 export class SqlHistoryStore implements HistoryStore {
   readonly #db: SqlDriver;
+  readonly #results = new ResultDictionary();
+  /** PostgreSQL partitions known to exist (`table:month`). */
+  readonly #partitions = new Set<string>();
 
   constructor(driver: SqlDriver) {
     this.#db = driver;
@@ -93,8 +82,44 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async write(batch: WriteBatch): Promise<void> {
-    await this.#db.transaction(async (tx) => {
-      await insertMany(tx, 'results', RESULT_COLUMNS, batch.results.map(resultValues), 'ON CONFLICT DO NOTHING');
+    if (this.#db.dialect !== 'postgres') return this.#write(batch);
+    const needed: Array<[PartitionedTable, Iterable<number>]> = [
+      ['results', batch.results.map((row) => row.startedAt)],
+      ['rollup_hourly', batch.hourly.map((row) => row.bucket)],
+      ['rollup_daily', batch.daily.map((row) => row.bucket)],
+      ['rollup_monthly', batch.monthly.map((row) => row.bucket)],
+    ];
+    for (const [table, instants] of needed) await this.#ensurePartitions(table, monthsOf(instants));
+    try {
+      await this.#write(batch);
+    } catch (error) {
+      // 23514: no partition for a row; another process has dropped one this process thought was there.
+      if ((error as { code?: unknown }).code !== '23514') throw error;
+      this.#partitions.clear();
+      for (const [table, instants] of needed) await this.#ensurePartitions(table, monthsOf(instants));
+      await this.#write(batch);
+    }
+  }
+
+  /** PostgreSQL: creates the monthly partitions of every partitioned table for [from, to) (a bulk load's). */
+  async preparePartitions(from: number, to: number): Promise<void> {
+    if (this.#db.dialect !== 'postgres') return;
+    const months: number[] = [];
+    for (let month = monthsOf([from])[0] ?? from; month < to; month = nextUtcMonth(month)) months.push(month);
+    for (const table of ['results', 'rollup_hourly', 'rollup_daily', 'rollup_monthly'] as const) await this.#ensurePartitions(table, months);
+  }
+
+  async #ensurePartitions(table: PartitionedTable, months: readonly number[]): Promise<void> {
+    // The month after the newest one too, so that the first write of a month seldom waits for its partition.
+    const wanted = [...new Set(months.flatMap((month) => [month, nextUtcMonth(month)]))].filter((month) => !this.#partitions.has(`${table}:${month}`));
+    if (wanted.length === 0) return;
+    await this.#db.transaction((tx) => createPartitions(tx, table, wanted));
+    for (const month of wanted) this.#partitions.add(`${table}:${month}`);
+  }
+
+  async #write(batch: WriteBatch): Promise<void> {
+    const remember = await this.#db.transaction(async (tx) => {
+      const remember = await this.#results.write(tx, batch.results);
       for (const [grain, deltas] of [
         ['hour', batch.hourly],
         ['day', batch.daily],
@@ -125,11 +150,14 @@ export class SqlHistoryStore implements HistoryStore {
       );
       await insertMany(tx, 'check_state', STATE_COLUMNS, lastOf(batch.checkStates, (s) => `${s.monitor}\u0000${s.check}`).map(stateValues), keepFirstSeen);
       if (batch.agentRun) await insertMany(tx, 'agent_runs', RUN_COLUMNS, [runValues(batch.agentRun)], replaceClause(RUN_COLUMNS, 1));
+      return remember;
     });
+    remember();
   }
 
   async checkStates(query: { checks?: readonly CheckRef[]; status?: boolean } = {}): Promise<CheckStateRow[]> {
-    const { where, params } = checkFilter(query.checks);
+    // However many checks (a shard's 20,000 of 200,000): only theirs are read.
+    const { where, params } = query.checks && query.checks.length > MONITORS_PER_FILTER ? checkList(this.#db.dialect, query.checks) : checkFilter(query.checks);
     const columns = query.status === false ? STATE_COLUMNS.filter((column) => column !== 'status') : STATE_COLUMNS;
     const rows = await this.#db.query<Row>(`SELECT ${columns.join(', ')} FROM check_state WHERE 1 = 1${where} ORDER BY monitor, check_kind`, params);
     const states = rows.map((row) => ({
@@ -195,11 +223,7 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async results(query: { monitor: string; check: CheckKind; from: number; to: number; limit?: number }): Promise<ResultRow[]> {
-    const rows = await this.#db.query<Row>(
-      `SELECT ${RESULT_COLUMNS.join(', ')} FROM results WHERE monitor = ? AND check_kind = ? AND started_at >= ? AND started_at < ? ORDER BY started_at LIMIT ?`,
-      [query.monitor, query.check, query.from, query.to, query.limit ?? 100_000],
-    );
-    return rows.map(resultOf);
+    return this.#results.read(this.#db, query);
   }
 
   async incidents(query: IncidentQuery): Promise<IncidentRow[]> {
@@ -237,15 +261,32 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async prune(cutoffs: PruneCutoffs): Promise<PruneCounts> {
-    return this.#db.transaction(async (tx) => ({
-      results: await tx.run('DELETE FROM results WHERE started_at < ?', [cutoffs.results]),
-      hourly: await tx.run('DELETE FROM rollup_hourly WHERE bucket < ?', [cutoffs.hourly]),
-      daily: await tx.run('DELETE FROM rollup_daily WHERE bucket < ?', [cutoffs.daily]),
-      monthly: await tx.run('DELETE FROM rollup_monthly WHERE bucket < ?', [cutoffs.monthly]),
-      // An open incident is kept whatever its age: it is still going on.
-      incidents: await tx.run('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?', [cutoffs.daily]),
-      agentRuns: await tx.run('DELETE FROM agent_runs WHERE COALESCE(stopped_at, last_seen_at) < ?', [cutoffs.daily]),
-    }));
+    const postgres = this.#db.dialect === 'postgres';
+    // PostgreSQL drops the partitions of whole months past the cutoff and deletes in the month it falls in.
+    const expire = (tx: SqlExecutor, table: PartitionedTable, column: string, cutoff: number): Promise<number> =>
+      postgres ? prunePartitions(tx, table, cutoff) : tx.run(`DELETE FROM ${table} WHERE ${column} < ?`, [cutoff]);
+    const counts = await this.#db.transaction(async (tx) => {
+      const counts = {
+        results: await expire(tx, 'results', 'started_at', cutoffs.results),
+        hourly: await expire(tx, 'rollup_hourly', 'bucket', cutoffs.hourly),
+        daily: await expire(tx, 'rollup_daily', 'bucket', cutoffs.daily),
+        monthly: await expire(tx, 'rollup_monthly', 'bucket', cutoffs.monthly),
+        // An open incident is kept whatever its age: it is still going on.
+        incidents: await tx.run('DELETE FROM incidents WHERE ended_at IS NOT NULL AND ended_at < ?', [cutoffs.daily]),
+        agentRuns: await tx.run('DELETE FROM agent_runs WHERE COALESCE(stopped_at, last_seen_at) < ?', [cutoffs.daily]),
+      };
+      await pruneDictionaries(tx, cutoffs.results);
+      return counts;
+    });
+    if (postgres) {
+      for (const key of [...this.#partitions]) {
+        const [table, month] = key.split(':');
+        const cutoff =
+          table === 'results' ? cutoffs.results : table === 'rollup_hourly' ? cutoffs.hourly : table === 'rollup_daily' ? cutoffs.daily : cutoffs.monthly;
+        if (nextUtcMonth(Number(month)) <= cutoff) this.#partitions.delete(key);
+      }
+    }
+    return counts;
   }
 
   async schemaVersion(): Promise<number> {
@@ -265,12 +306,7 @@ export class SqlHistoryStore implements HistoryStore {
 async function insertMany(tx: SqlExecutor, table: string, columns: readonly string[], rows: unknown[][], conflict: string): Promise<void> {
   const most = Math.max(1, Math.floor(PARAMS_PER_STATEMENT / columns.length));
   const tuple = `(${columns.map(() => '?').join(', ')})`;
-  for (let start = 0; start < rows.length;) {
-    const left = Math.min(rows.length - start, most);
-    let size = 1;
-    while (size * 4 <= left) size *= 4;
-    const chunk = rows.slice(start, start + size);
-    start += size;
+  for (const chunk of chunksOf(rows, most)) {
     await tx.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')} ${conflict}`, chunk.flat());
   }
 }
@@ -321,6 +357,18 @@ function checkFilter(checks: readonly CheckRef[] | undefined): { where: string; 
   };
 }
 
+/** The checks' monitors and kinds as one array parameter each, so a list of any length is one statement shape. */
+function checkList(dialect: SqlDriver['dialect'], checks: readonly CheckRef[]): { where: string; params: unknown[] } {
+  const monitors = [...new Set(checks.map((check) => check.monitor))];
+  const kinds = [...new Set(checks.map((check) => check.check))];
+  return dialect === 'postgres'
+    ? { where: ' AND monitor = ANY(CAST(? AS text[])) AND check_kind = ANY(CAST(? AS text[]))', params: [monitors, kinds] }
+    : {
+        where: ' AND monitor IN (SELECT value FROM json_each(?)) AND check_kind IN (SELECT value FROM json_each(?))',
+        params: [JSON.stringify(monitors), JSON.stringify(kinds)],
+      };
+}
+
 function onlyChecks<T extends CheckRef>(rows: T[], checks: readonly CheckRef[] | undefined): T[] {
   if (!checks) return rows;
   const wanted = new Set(checks.map((check) => `${check.monitor}\u0000${check.check}`));
@@ -336,44 +384,6 @@ function optionalString<K extends string>(key: K, value: unknown): { [P in K]?: 
 }
 
 const orNull = (value: unknown): unknown => (value === undefined ? null : value);
-
-function resultValues(row: ResultRow): unknown[] {
-  return [
-    row.monitor,
-    row.check,
-    row.startedAt,
-    row.tenant,
-    row.mailbox,
-    row.durationMs,
-    row.ok ? 1 : 0,
-    orNull(row.stage),
-    orNull(row.reason),
-    orNull(row.category),
-    orNull(row.serverText),
-    JSON.stringify(row.steps),
-    orNull(row.deliveryMs),
-    row.intervalS,
-  ];
-}
-
-function resultOf(row: Row): ResultRow {
-  return {
-    monitor: String(row.monitor),
-    tenant: String(row.tenant),
-    mailbox: String(row.mailbox),
-    check: row.check_kind as CheckKind,
-    startedAt: Number(row.started_at),
-    durationMs: Number(row.duration_ms),
-    ok: Number(row.ok) === 1,
-    ...optionalString('stage', row.stage),
-    ...optionalString('reason', row.reason),
-    ...optionalString('category', row.category),
-    ...optionalString('serverText', row.server_text),
-    steps: JSON.parse(String(row.steps)) as ResultRow['steps'],
-    ...optionalNumber('deliveryMs', row.delivery_ms),
-    intervalS: Number(row.interval_s),
-  };
-}
 
 function rollupValues(delta: RollupDelta): unknown[] {
   return [

@@ -17,4 +17,6 @@ export interface Migration {
   version: number;
   description: string;
   statements: (dialect: SqlDriver['dialect']) => string[];
+  /** Work after the statements, in the same transaction, that plain SQL cannot say (rows copied through code). */
+  after?: (tx: SqlExecutor, dialect: SqlDriver['dialect'], now: number) => Promise<void>;
 }

@@ -103,6 +103,83 @@ export function storeContract(factory: StoreFactory): void {
     await again.close();
   });
 
+  test('migrations: a version 4 store upgrades in place to slim results (and PostgreSQL partitions), losing no field', async () => {
+    const big = factory.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+    const v4 = MIGRATIONS.filter((migration) => migration.version <= 4);
+    const quote = (value: string | null): string => (value === null ? 'NULL' : `'${value.replace(/'/g, "''")}'`);
+    const oldResult = (monitor: string, check: string, at: number, ok: boolean, extra: { serverText?: string; deliveryMs?: number } = {}): string =>
+      `INSERT INTO results (monitor, check_kind, started_at, tenant, mailbox, duration_ms, ok, stage, reason, category, server_text, steps, delivery_ms, interval_s)
+        VALUES ('${monitor}', '${check}', ${at}, 't1', 'a@x', 812.5, ${ok ? 1 : 0}, ${ok ? 'NULL' : "'auth'"}, ${ok ? 'NULL' : "'auth_failed'"}, ${ok ? 'NULL' : "'auth'"},
+        ${quote(extra.serverText ?? null)}, '[{"step":"connect","seconds":0.012},{"step":"auth","seconds":0.2}]', ${extra.deliveryMs ?? 'NULL'}, 60)`;
+    const hourly = (bucket: number, okMs: number): string =>
+      `INSERT INTO rollup_hourly (monitor, check_kind, bucket, tenant, ${ROLLUP_SUMS.join(', ')}) VALUES ('m1', 'imap', ${bucket}, 't1', ${ROLLUP_SUMS.map(
+        (column) => (column === 'ok_ms' ? okMs : column === 'runs' || column === 'd3' ? 2 : 0),
+      ).join(', ')})`;
+    const december = Date.UTC(2029, 11, 20);
+    const store = await factory.openPrepared([
+      `CREATE TABLE schema_migrations (version ${big} PRIMARY KEY, description TEXT NOT NULL, applied_at ${big} NOT NULL)`,
+      ...v4.flatMap((migration) => [
+        ...migration.statements(factory.dialect),
+        `INSERT INTO schema_migrations (version, description, applied_at) VALUES (${migration.version}, ${quote(migration.description)}, ${BASE})`,
+      ]),
+      oldResult('m1', 'imap', december, true, { deliveryMs: 1500 }),
+      oldResult('m1', 'imap', BASE + MIN, false, { serverText: "NO AUTHENTICATE failed. It's \u00e9" }),
+      oldResult('m1', 'imap', BASE + 2 * MIN, false, { serverText: "NO AUTHENTICATE failed. It's \u00e9" }),
+      oldResult('m1', 'smtp', BASE + MIN, true),
+      hourly(december, 1000),
+      hourly(BASE, 3600_000),
+    ]);
+    assert.equal(await store.schemaVersion(), LATEST_SCHEMA_VERSION);
+    const imap = await store.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + DAY });
+    assert.deepEqual(imap[0], {
+      monitor: 'm1',
+      tenant: 't1',
+      mailbox: 'a@x',
+      check: 'imap',
+      startedAt: december,
+      durationMs: 812.5,
+      ok: true,
+      steps: [
+        { step: 'connect', seconds: 0.012 },
+        { step: 'auth', seconds: 0.2 },
+      ],
+      deliveryMs: 1500,
+      intervalS: 60,
+    });
+    assert.deepEqual(
+      imap.slice(1).map((row) => [row.startedAt, row.ok, row.stage, row.reason, row.category, row.serverText]),
+      [
+        [BASE + MIN, false, 'auth', 'auth_failed', 'auth', "NO AUTHENTICATE failed. It's \u00e9"],
+        [BASE + 2 * MIN, false, 'auth', 'auth_failed', 'auth', "NO AUTHENTICATE failed. It's \u00e9"],
+      ],
+    );
+    assert.equal((await store.results({ monitor: 'm1', check: 'smtp', from: 0, to: BASE + DAY })).length, 1);
+    const [totals] = await store.rollupTotals({ grain: 'hour', from: 0, to: BASE + DAY });
+    assert.deepEqual([totals?.okMs, totals?.runs, totals?.durationBuckets[3]], [3601_000, 4, 4]);
+    // New rows go beside the copied ones, and a month past its cutoff goes whole.
+    await store.write(
+      batch({
+        results: [{ monitor: 'm1', tenant: 't1', mailbox: 'a@x', check: 'imap', startedAt: BASE + 3 * MIN, durationMs: 5, ok: true, steps: [], intervalS: 60 }],
+        hourly: [delta({ bucket: BASE, okMs: 1 })],
+      }),
+    );
+    assert.equal((await store.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + DAY })).length, 4);
+    const january = Date.UTC(2030, 0, 1);
+    const counts = await store.prune({ results: january, hourly: january, daily: 0, monthly: 0 });
+    assert.deepEqual([counts.results, counts.hourly], [1, 1]);
+    assert.deepEqual(
+      (await store.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + DAY })).map((row) => row.startedAt),
+      [BASE + MIN, BASE + 2 * MIN, BASE + 3 * MIN],
+    );
+    assert.deepEqual(
+      (await store.rollups({ grain: 'hour', from: 0, to: BASE + DAY })).map((row) => [row.bucket, row.okMs]),
+      [[BASE, 3600_001]],
+    );
+    const again = await factory.reopen(store);
+    assert.equal((await again.results({ monitor: 'm1', check: 'imap', from: 0, to: BASE + DAY })).length, 3, 'the copy ran once');
+    await again.close();
+  });
+
   test('results are kept with every field and read back in time order', async () => {
     const store = await factory.open();
     const serverText = 'NO AUTHENTICATE failed.';
@@ -310,6 +387,28 @@ export function storeContract(factory: StoreFactory): void {
       { id: 'run-1', startedAt: BASE, lastSeenAt: BASE + MIN, stoppedAt: BASE + 2 * MIN },
     ]);
     assert.deepEqual(await store.agentRuns({ from: BASE + HOUR, to: BASE + DAY }), []);
+    await store.close();
+  });
+
+  test("check states: a shard's long list of checks reads only those (one statement, any length)", async () => {
+    const store = await factory.open();
+    const state = (monitor: string, check: 'imap' | 'smtp') => ({
+      monitor,
+      tenant: 't1',
+      mailbox: 'a@x',
+      check,
+      firstSeenAt: BASE,
+      lastAt: BASE,
+      lastOk: true,
+      intervalS: 60,
+      consecutiveFailures: 0,
+      status: '{}',
+    });
+    const names = Array.from({ length: 1200 }, (_, i) => `m${i}`);
+    await store.write(batch({ checkStates: names.flatMap((name) => [state(name, 'imap'), state(name, 'smtp')]) }));
+    const mine = names.filter((_, i) => i % 2 === 0).map((monitor) => ({ monitor, check: 'imap' as const }));
+    const read = await store.checkStates({ checks: mine, status: false });
+    assert.deepEqual(read.map((row) => `${row.monitor}/${row.check}`).sort(), mine.map((ref) => `${ref.monitor}/${ref.check}`).sort());
     await store.close();
   });
 
