@@ -3,6 +3,7 @@ import { errorCode } from '../config/secrets.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure } from '../core/outcome.js';
 import { Secret } from '../core/secret.js';
+import type { SignInStatus } from '../core/status.js';
 import { isRecord } from '../core/unknown.js';
 import { decodeAccessToken, type TokenClaims } from '../diagnose/claims.js';
 import { reasonForTokenError } from '../diagnose/token-errors.js';
@@ -17,14 +18,8 @@ import type { TokenProvider, TokenResult } from './token-provider.js';
 /** Entra lets a refresh token lapse after this long unused (AADSTS700082; docs/exchange-online-errors.md §10). */
 export const INACTIVITY_LAPSE_MS = 90 * 86_400_000;
 
-/** When a sign-in lapses if nothing renews it, and what ends it first. */
-export interface SignInLapse {
-  account: string;
-  signedInAt: number;
-  refreshedAt: number;
-  lapsesAt: number;
-  cause: 'inactivity' | 'sign_in_frequency';
-}
+/** When a sign-in lapses if nothing renews it, and what ends it first (core's SignInStatus, which pages show). */
+export type SignInLapse = SignInStatus;
 
 export interface DelegatedEvents {
   /** The sign-in as it now stands, after every read or refresh of the cache. */

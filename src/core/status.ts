@@ -3,6 +3,19 @@ import { displayFacts } from './outcome.js';
 import { backoffUntil, type CheckIdentity } from './result.js';
 import type { ResultEvent } from './state.js';
 
+/**
+ * A delegated tenant entry's sign-in as the agent last read or renewed it (never a token): when the person signed
+ * in, when the refresh token was last renewed, and when it lapses unless renewed — 90 days unused (inactivity) or
+ * a Conditional Access sign-in frequency, whichever comes first. Epoch milliseconds.
+ */
+export interface SignInStatus {
+  account: string;
+  signedInAt: number;
+  refreshedAt: number;
+  lapsesAt: number;
+  cause: 'inactivity' | 'sign_in_frequency';
+}
+
 /** A check as /api/status, the status page and `doctor` show it: where it stands and what its latest run said. */
 export interface CheckStatus extends CheckIdentity {
   state: 'pending' | 'ok' | 'failing';

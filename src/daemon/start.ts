@@ -22,6 +22,7 @@ import { Redactor } from '../log/redact.js';
 import { MailprobeMetrics } from '../metrics/metrics.js';
 import { ShardMetrics } from '../metrics/shard.js';
 import { Agent, type ResultListener } from '../runner/agent.js';
+import { SignInBoard } from '../runner/status.js';
 import { createRuntime } from '../runner/runtime.js';
 import { jobsOf } from '../runner/scheduler.js';
 import { VERSION } from './version.js';
@@ -86,6 +87,7 @@ export async function startAgent(
     }
   };
   announceShard();
+  const signIns = new SignInBoard();
   const { deps } = createRuntime({
     clock,
     redactor,
@@ -94,7 +96,10 @@ export async function startAgent(
       onRequest: (tenant, result) => metrics.recordTokenRequest(tenant.key, tenant.clientId, result),
       onToken: (tenant, info) => metrics.setToken(tenant.key, tenant.clientId, { expiresAt: info.expiresAt / 1000, roles: info.roles }),
       onAssertion: (tenant, expiry) => metrics.setCredentialExpiry(tenant.key, tenant.clientId, expiry.type, expiry.expiresAt / 1000),
-      onSignIn: (tenant, signIn) => metrics.setSignIn(tenant.key, tenant.clientId, signIn),
+      onSignIn: (tenant, signIn) => {
+        metrics.setSignIn(tenant.key, tenant.clientId, signIn);
+        signIns.set(tenant.key, signIn);
+      },
     },
   });
   // The notifier is rebuilt when the alerting section changes on reload; its state file keeps alerts from re-firing.
@@ -118,7 +123,7 @@ export async function startAgent(
   let alertingSection = JSON.stringify(config.alerting ?? null);
   const history = await startHistory(config, { clock, logger, registry: metrics.registry, env: options.io.env });
   const listeners: ResultListener[] = [...(options.listeners ?? []), (result) => notifier?.listener(result), ...(history ? [history.recorder.listener] : [])];
-  const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env });
+  const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env, signIns });
   // Before the first check runs, so /api/status shows where each check was when the agent stopped.
   if (history) agent.status.restore(history.restored.map((check) => check.status));
   agent.restore(savedStates(history?.restored ?? [], notifier?.streaks() ?? new Map()));
@@ -167,6 +172,7 @@ export async function startAgent(
       settings: () => (agent.config ?? config).statusPage,
       monitors: () => (agent.config ?? config).monitors,
       checks: () => agent.status.list(),
+      signIn: (tenant) => signIns.get(tenant),
       now: () => clock.now(),
       // The service swaps its reader on reload (new accounting rules), so the page asks for the current one.
       ...(history

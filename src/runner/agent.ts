@@ -7,7 +7,7 @@ import { foldInto, type CheckState, type ResultEvent } from '../core/state.js';
 import { runCheck, SERVER_BACKOFF_INTERVALS, type CheckDeps } from './run-check.js';
 import { jobsOf, Scheduler, type Job } from './scheduler.js';
 import { GRAPH_REFRESH_MS, refreshCredentialExpiry } from './credential-watch.js';
-import { StatusBoard } from './status.js';
+import { StatusBoard, type SignInBoard } from './status.js';
 import { MonitorCauses } from './causes.js';
 
 export type ResultListener = (event: ResultEvent, job: Job) => void;
@@ -20,6 +20,8 @@ export interface AgentOptions {
   /** Extra consumers of every result (alert notifier, history store). A throwing listener is logged, not fatal. */
   listeners?: ResultListener[];
   env?: NodeJS.ProcessEnv;
+  /** Where the delegated sign-ins read at start and reload go (the token provider's events report renewals). */
+  signIns?: SignInBoard;
 }
 
 // The fan-out point: the scheduler decides when, runCheck decides what happened, and the agent folds each result
@@ -129,16 +131,22 @@ export class Agent {
       if (!kept.has(clientKey(tenant))) this.#options.metrics.forgetClient(tenant.key, tenant.clientId);
     }
     this.#status.expect(jobs);
+    this.#options.signIns?.retain(new Set(config.tenants.keys()));
     this.#scheduler?.setConcurrency(config.agent.concurrency);
     this.#scheduler?.setJobs(jobs);
     this.#config = config;
   }
 
   #refreshExpiry(tenant: ResolvedTenant): void {
-    const { deps, metrics, logger, clock } = this.#options;
-    refreshCredentialExpiry(tenant, { tokens: deps.tokens, metrics, logger, clock, env: this.#options.env ?? process.env }).catch((error: unknown) =>
-      logger.error('credential expiry refresh failed', { tenant: tenant.key, error }),
-    );
+    const { deps, metrics, logger, clock, signIns } = this.#options;
+    refreshCredentialExpiry(tenant, {
+      tokens: deps.tokens,
+      metrics,
+      logger,
+      clock,
+      env: this.#options.env ?? process.env,
+      ...(signIns ? { signIns } : {}),
+    }).catch((error: unknown) => logger.error('credential expiry refresh failed', { tenant: tenant.key, error }));
   }
 
   #record(job: Job, result: CheckResult, latenessSeconds: number): void {

@@ -8,6 +8,7 @@ import { resolveFrom } from '../config/secrets.js';
 import type { Logger } from '../log/logger.js';
 import type { MailprobeMetrics } from '../metrics/metrics.js';
 import type { Clock } from '../core/clock.js';
+import type { SignInBoard } from './status.js';
 
 /** Expiry dates change rarely; a few Graph calls a day per app are plenty and stay far from Graph's limits. */
 export const GRAPH_REFRESH_MS = 6 * 3600_000;
@@ -18,12 +19,15 @@ export const GRAPH_REFRESH_MS = 6 * 3600_000;
  */
 export async function refreshCredentialExpiry(
   tenant: ResolvedTenant,
-  deps: { tokens: TokenProvider; metrics: MailprobeMetrics; logger: Logger; clock: Clock; env: NodeJS.ProcessEnv },
+  deps: { tokens: TokenProvider; metrics: MailprobeMetrics; logger: Logger; clock: Clock; env: NodeJS.ProcessEnv; signIns?: SignInBoard },
 ): Promise<void> {
   if (tenant.delegated) {
-    // Read at start and reload, so the lapse is on /metrics before the first check renews it.
+    // Read at start and reload, so the lapse is on /metrics and /status/detail before the first check renews it.
     const signIn = readSignIn(tenant, deps.env);
-    if (signIn.ok) deps.metrics.setSignIn(tenant.key, tenant.clientId, signIn.lapse);
+    if (signIn.ok) {
+      deps.metrics.setSignIn(tenant.key, tenant.clientId, signIn.lapse);
+      deps.signIns?.set(tenant.key, signIn.lapse);
+    }
     return;
   }
   const local = credentialExpiry(tenant, deps.env);

@@ -1,7 +1,7 @@
 import type { Cause } from '../core/cause.js';
 import type { CheckIdentity } from '../core/result.js';
 import { checkKey, type ResultEvent } from '../core/state.js';
-import { statusOf, type CheckStatus } from '../core/status.js';
+import { statusOf, type CheckStatus, type SignInStatus } from '../core/status.js';
 import type { Job } from './scheduler.js';
 
 type LastRun = NonNullable<CheckStatus['last']>;
@@ -89,4 +89,25 @@ function parseSteps(text: string): Step[] {
   const steps: Step[] = [];
   for (let i = 0; i + 1 < words.length; i += 2) steps.push({ step: words[i] ?? '', seconds: Number(words[i + 1]) });
   return steps;
+}
+
+/**
+ * The delegated tenant entries' sign-ins as last read (at start and reload) or renewed (each refresh), per tenant
+ * key: what /status/detail shows beside a delegated monitor. Holds no tokens.
+ */
+export class SignInBoard {
+  readonly #byTenant = new Map<string, SignInStatus>();
+
+  set(tenant: string, signIn: SignInStatus): void {
+    this.#byTenant.set(tenant, { ...signIn });
+  }
+
+  get(tenant: string): SignInStatus | undefined {
+    return this.#byTenant.get(tenant);
+  }
+
+  /** Keeps only the tenant entries still configured. */
+  retain(tenants: ReadonlySet<string>): void {
+    for (const tenant of this.#byTenant.keys()) if (!tenants.has(tenant)) this.#byTenant.delete(tenant);
+  }
 }

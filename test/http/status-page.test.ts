@@ -296,6 +296,68 @@ describe('the detailed status page', () => {
     assert.match(page.body, /Ops only/, 'non-public monitors are in the detailed view');
     assert.match(page.body, /<p class="cause fail">Sending with SMTP AUTH .*<code>cause smtp_auth_gate<\/code><\/p>/);
   });
+
+  test('a delegated monitor shows its sign-in: renewed when, lapsing when and why, never a token; the public page says nothing of it', async () => {
+    const REFRESH_TOKEN = '1.d4c3b2a1-0000-4000-8000-000000000000.SignInRefreshTokenNeverShown';
+    const loaded = config(
+      {
+        tenants: {
+          contoso: { tenantId: TENANT_ID, clientId: CLIENT_ID, credential: { type: 'secret', secret: 'x' } },
+          people: { tenantId: TENANT_ID, clientId: CLIENT_ID, credential: { type: 'delegated', account: 'probe@contoso.example' } },
+          lapsed: { tenantId: TENANT_ID, clientId: CLIENT_ID, credential: { type: 'delegated', account: 'old@contoso.example' } },
+          nobody: { tenantId: TENANT_ID, clientId: CLIENT_ID, credential: { type: 'delegated', account: 'new@contoso.example' } },
+        },
+      },
+      [
+        { name: 'helpdesk', tenant: 'contoso', mailbox: 'helpdesk@contoso.example', checks: ['imap'] },
+        { name: 'user-probe', tenant: 'people', mailbox: 'probe@contoso.example', checks: ['imap'] },
+        { name: 'old-probe', tenant: 'lapsed', mailbox: 'old@contoso.example', checks: ['imap'] },
+        { name: 'new-probe', tenant: 'nobody', mailbox: 'new@contoso.example', checks: ['imap'] },
+      ],
+    );
+    const { source } = fixture(loaded);
+    const signIns = new Map([
+      // As a careless caller might pass the cache entry itself: only the named fields are shown.
+      [
+        'people',
+        {
+          account: 'probe@contoso.example',
+          signedInAt: NOW - 10 * 3600_000,
+          refreshedAt: NOW - 600_000,
+          lapsesAt: NOW + 2 * 3600_000,
+          cause: 'sign_in_frequency' as const,
+          refreshToken: REFRESH_TOKEN,
+        },
+      ],
+      [
+        'lapsed',
+        {
+          account: 'old@contoso.example',
+          signedInAt: NOW - 100 * 86_400_000,
+          refreshedAt: NOW - 91 * 86_400_000,
+          lapsesAt: NOW - 86_400_000,
+          cause: 'inactivity' as const,
+        },
+      ],
+    ]);
+    const withSignIns: StatusSource = { ...source, signIn: (tenant) => signIns.get(tenant) };
+    const page = await get(withSignIns, '/status/detail');
+    const line = (monitor: string): string =>
+      /<p class="meta signin">(.*?)<\/p>/.exec((page.body.split(`id="m-${monitor}"`)[1] ?? '').split('</article>')[0] ?? '')?.[1] ?? '';
+    assert.equal(
+      line('user-probe'),
+      'Delegated sign-in of probe@contoso.example: signed in <time datetime="2031-05-14T02:00:00.000Z">2031-05-14 02:00 UTC</time>, last renewed <time datetime="2031-05-14T11:50:00.000Z">2031-05-14 11:50 UTC</time>, lapses <time datetime="2031-05-14T14:00:00.000Z">2031-05-14 14:00 UTC</time> (in 2 h, sign-in frequency) unless renewed',
+    );
+    assert.match(
+      line('old-probe'),
+      /<strong>lapsed<\/strong> <time datetime="2031-05-13T12:00:00\.000Z">2031-05-13 12:00 UTC<\/time> \(90 days unused\): <code>mailprobe login --monitor old-probe<\/code>$/,
+    );
+    assert.equal(line('new-probe'), 'Delegated sign-in of new@contoso.example: none on record, <code>mailprobe login --monitor new-probe</code>');
+    assert.equal(line('helpdesk'), '', 'a monitor that signs in as the app has no sign-in line');
+    assert.ok(!page.body.includes(REFRESH_TOKEN) && !page.body.includes('SignInRefreshTokenNeverShown'), 'no token in the page');
+    const publicPage = await get(withSignIns, '/status');
+    assert.doesNotMatch(publicPage.body, /sign-in|signin|probe@contoso/);
+  });
 });
 
 describe('feeds and badges', () => {

@@ -419,6 +419,11 @@ describe('no credential reaches any output, whatever the servers echo', () => {
       assertClean(path, answer.body);
     }
     assert.match((await agent.get('/status/detail')).body, /leak-secret/, '/status/detail shows the failing monitors');
+    assert.match(
+      (await agent.get('/status/detail')).body,
+      /<p class="meta signin">Delegated sign-in of [^:<]+: signed in <time/,
+      '/status/detail shows the delegated sign-in (the clean check above: without its refresh token or the cache key)',
+    );
     const report = JSON.parse((await agent.get('/api/report')).body) as unknown;
     assert.ok(JSON.stringify(report).includes('leak-federated'), '/api/report covers the failing checks');
   });

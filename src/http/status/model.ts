@@ -1,13 +1,15 @@
 import type { ResolvedMonitor, StatusPageSettings } from '../../config/types.js';
 import type { AvailabilityWindow, CheckHistorySummary, DaySummary, HistoryReader, IncidentSummary } from '../../history/reader.js';
 import type { CheckKind } from '../../core/check.js';
-import type { CheckStatus } from '../../core/status.js';
+import type { CheckStatus, SignInStatus } from '../../core/status.js';
 
 /** Everything the status page reads; the daemon passes its live config, status board and history store. */
 export interface StatusSource {
   settings(): StatusPageSettings;
   monitors(): readonly ResolvedMonitor[];
   checks(): readonly CheckStatus[];
+  /** A delegated tenant entry's sign-in as last seen (the detail view shows when it lapses); none for the app's. */
+  signIn?(tenant: string): SignInStatus | undefined;
   history?: HistoryReader;
   now(): number;
 }
@@ -36,6 +38,8 @@ export interface MonitorEntry {
   tenantId: string;
   clientId: string;
   mailbox: string;
+  /** The account a delegated tenant entry signs in as; absent when the tenant signs in as the app. */
+  account?: string;
   /** Lower-cased text the public search looks in, and the detail search's extra fields. */
   search: { public: string; detail: string };
 }
@@ -106,6 +110,7 @@ export function monitorEntries(monitors: readonly ResolvedMonitor[]): { list: Mo
       tenantId: monitor.tenant.tenantId,
       clientId: monitor.tenant.clientId,
       mailbox: monitor.mailbox,
+      ...(monitor.tenant.delegated ? { account: monitor.tenant.delegated.account } : {}),
       search: {
         public: publicText,
         detail: `${publicText}\n${monitor.mailbox}\n${monitor.tenant.key}\n${monitor.tenant.tenantId}\n${monitor.tenant.clientId}`.toLowerCase(),

@@ -19,6 +19,7 @@ import {
   STATE_FILTERS,
   type CheckRow,
   type CheckState,
+  type MonitorEntry,
   type MonitorRow,
   type StatusCounts,
   type StatusQuery,
@@ -27,6 +28,7 @@ import {
 } from './model.js';
 import { CHECK_LABELS, duration, percent, plainReason, STATE_LABELS, utc, utcSince } from './words.js';
 import { plainCause } from '../../core/cause.js';
+import type { SignInStatus } from '../../core/status.js';
 
 export const STATUS_PATHS = {
   public: '/status',
@@ -65,7 +67,7 @@ ${filterForm(query, base, groupsOf(all))}
 ${historyDown || recent.unavailable ? html`<p class="notice" role="status">The history cannot be read right now: the current states are live, the bars and figures will return.</p>` : ''}
 ${resultLine(filtered.length, all.length, slice.page, slice.pages)}
 ${legend()}
-${groupSections(slice.rows, { view, now, history, showReasons })}
+${groupSections(slice.rows, { view, now, history, showReasons, ...(source.signIn ? { signIn: (tenant: string) => source.signIn?.(tenant) } : {}) })}
 ${pager(query, base, slice.page, slice.pages)}
 ${showIncidents ? incidentSection(incidents, labels, { view, now, showReasons }) : ''}
 </main>
@@ -148,6 +150,7 @@ interface RowContext {
   now: number;
   history: Map<string, CheckHistorySummary>;
   showReasons: boolean;
+  signIn?: StatusSource['signIn'];
 }
 
 function groupSections(rows: readonly MonitorRow[], context: RowContext): Html {
@@ -172,7 +175,27 @@ function monitorCard(row: MonitorRow, context: RowContext): Html {
   const monitor = row.monitor;
   const identity = context.view === 'detail' ? html`<span class="meta">${monitor.name} · ${monitor.mailbox} · tenant ${monitor.tenant}</span>` : '';
   return html`<article class="monitor" id="m-${monitor.name}" aria-labelledby="h-${monitor.name}"><header><h3 id="h-${monitor.name}">${monitor.label}</h3>${identity}</header>
-${causeLine(row, context)}${join(row.checks.map((check) => checkBlock(row, check, context)))}</article>
+${context.view === 'detail' ? signInLine(monitor, context) : ''}${causeLine(row, context)}${join(row.checks.map((check) => checkBlock(row, check, context)))}</article>
+`;
+}
+
+const LAPSE_CAUSE: Record<SignInStatus['cause'], string> = { inactivity: '90 days unused', sign_in_frequency: 'sign-in frequency' };
+
+// A delegated monitor rests on one person's sign-in, which lapses unless renewed: when, and why, before it happens.
+function signInLine(monitor: MonitorEntry, context: RowContext): Html | '' {
+  if (monitor.account === undefined) return '';
+  const login = html`<code>mailprobe login --monitor ${monitor.name}</code>`;
+  const signIn = context.signIn?.(monitor.tenant);
+  if (!signIn)
+    return html`<p class="meta signin">Delegated sign-in of ${monitor.account}: none on record, ${login}</p>
+`;
+  const at = (ms: number): Html => html`<time datetime="${new Date(ms).toISOString()}">${utc(ms)}</time>`;
+  const why = LAPSE_CAUSE[signIn.cause];
+  const lapse =
+    signIn.lapsesAt > context.now
+      ? html`lapses ${at(signIn.lapsesAt)} (in ${duration(signIn.lapsesAt - context.now)}, ${why}) unless renewed`
+      : html`<strong>lapsed</strong> ${at(signIn.lapsesAt)} (${why}): ${login}`;
+  return html`<p class="meta signin">Delegated sign-in of ${signIn.account}: signed in ${at(signIn.signedInAt)}, last renewed ${at(signIn.refreshedAt)}, ${lapse}</p>
 `;
 }
 
