@@ -13,8 +13,10 @@ const ROLE_ABSENCE_NOTE =
 
 export const TOKEN_HELP = `Usage: mailprobe token --tenant NAME [--config FILE] [--json] [--show-token]
 
-Gets an app-only token for a tenant entry and prints its decoded claims (aud, roles, appid, oid, tid, exp),
-like Get-JWTDetails in the manual procedure. The raw token is printed only with --show-token.`;
+Gets a token for a tenant entry and prints its decoded claims (aud, roles, appid, oid, tid, exp), like
+Get-JWTDetails in the manual procedure. For a delegated entry ("credential": {"type": "delegated"}) the token is
+the user's, renewed from the stored sign-in: it shows the account (upn), the delegated permissions (scp) and when
+the sign-in lapses unless renewed. The raw access token is printed only with --show-token; a refresh token never.`;
 
 const TOKEN_OPTIONS = {
   config: { type: 'string' },
@@ -33,7 +35,8 @@ async function token({ values, io, readConfig }: CommandInput<typeof TOKEN_OPTIO
   if (!tenant) throw new UsageError(`token: no tenant named "${values.tenant}" (tenants: ${names.join(', ')})`);
 
   const redactor = new Redactor();
-  const { tokens } = createRuntime({ clock: systemClock, redactor, env: io.env });
+  const runtime = createRuntime({ clock: systemClock, redactor, env: io.env });
+  const { tokens } = runtime;
   const result = await tokens.getToken(tenant);
   if (!result.ok) {
     const { failure } = result;
@@ -64,34 +67,84 @@ async function token({ values, io, readConfig }: CommandInput<typeof TOKEN_OPTIO
   }
   const claims = result.claims;
   const expiresIn = claims.exp ? Math.round(claims.exp - systemClock.now() / 1000) : undefined;
+  const delegated = tenant.delegated;
+  // The sign-in as the cache holds it after this renewal: when it lapses, and what the checks need of it.
+  const read = delegated ? runtime.delegated.inspect(tenant) : undefined;
+  const signIn = read?.ok ? read.lapse : undefined;
+  const lacking = delegated
+    ? delegatedNeeds(delegated.scopes).filter((scope) => !(claims.scopes ?? []).includes(scope))
+    : MAIL_ROLES.filter((role) => !claims.roles.includes(role));
   if (values.json) {
     const answer = {
       ok: true,
       tenant: tenant.key,
       claims,
       expiresInSeconds: expiresIn,
+      ...(signIn
+        ? {
+            signIn: {
+              account: signIn.account,
+              signedInAt: iso(signIn.signedInAt),
+              refreshedAt: iso(signIn.refreshedAt),
+              lapsesAt: iso(signIn.lapsesAt),
+              lapseCause: signIn.cause,
+            },
+          }
+        : {}),
+      ...(delegated ? { notInToken: lacking } : {}),
       ...(values['show-token'] ? { accessToken: result.token.reveal() } : {}),
     };
     print(io.stdout, JSON.stringify(answer, null, 2));
     return EXIT.ok;
   }
+  const grant: Array<[string, string]> = delegated
+    ? [
+        ['upn', claims.upn ?? ''],
+        ['scp', claims.scopes?.join(' ') || '(none — no delegated permission consented)'],
+      ]
+    : [
+        ['oid', claims.oid ?? ''],
+        ['roles', claims.roles.join(', ') || '(none — no Entra application permission consented)'],
+      ];
   const rows: Array<[string, string]> = [
     ['aud', claims.aud ?? ''],
     ['iss', claims.iss ?? ''],
     ['appid', claims.appid ?? ''],
     ['appidacr', claims.appidacr ?? ''],
     ['idtyp', claims.idtyp ?? ''],
-    ['oid', claims.oid ?? ''],
-    ['roles', claims.roles.join(', ') || '(none — no Entra application permission consented)'],
+    ...grant,
     ['tid', claims.tid ?? ''],
-    ['iat', claims.iat ? new Date(claims.iat * 1000).toISOString() : ''],
-    ['exp', claims.exp ? new Date(claims.exp * 1000).toISOString() : ''],
+    ['iat', claims.iat ? iso(claims.iat * 1000) : ''],
+    ['exp', claims.exp ? iso(claims.exp * 1000) : ''],
     ['expiryDateTime', expiresIn !== undefined ? `in ${expiresIn} s` : ''],
   ];
   for (const [key, value] of rows) print(io.stdout, `${key.padEnd(15)}: ${value}`);
+  if (delegated) {
+    if (signIn) {
+      const why = signIn.cause === 'inactivity' ? '90 days unused' : 'sign-in frequency';
+      print(
+        io.stdout,
+        `\nsigned in as ${signIn.account} ${iso(signIn.signedInAt)}, last renewed ${iso(signIn.refreshedAt)}; lapses ${iso(signIn.lapsesAt)} (${why}) unless renewed`,
+      );
+    }
+    if (lacking.length > 0) {
+      print(
+        io.stdout,
+        `\nnot in the token: ${lacking.join(', ')}. A sign-in carries the delegated permissions consented when it was made: add them to the app (Microsoft Graph → Delegated permissions), then sign in again with mailprobe login --monitor ${config.monitors.find((monitor) => monitor.tenant.key === tenant.key)?.name ?? '<monitor of this tenant>'}.`,
+      );
+    }
+  }
   // Evidence, not a verdict: Exchange can grant what the token lacks, so name what each absence means.
-  const lacking = MAIL_ROLES.filter((role) => !claims.roles.includes(role));
-  if (lacking.length > 0) print(io.stdout, `\nnot in the token: ${lacking.join(', ')}. ${ROLE_ABSENCE_NOTE}`);
+  else if (lacking.length > 0) print(io.stdout, `\nnot in the token: ${lacking.join(', ')}. ${ROLE_ABSENCE_NOTE}`);
   if (values['show-token']) print(io.stdout, `\naccess token (keep it secret):\n${result.token.reveal()}`);
   return EXIT.ok;
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** The delegated permissions a tenant entry's sign-in asks for, as the token's scp names them (without the resource). */
+function delegatedNeeds(scopes: readonly string[]): string[] {
+  return scopes.filter((scope) => scope !== 'offline_access').map((scope) => scope.slice(scope.lastIndexOf('/') + 1));
 }

@@ -15,6 +15,7 @@ import { Redactor } from '../../src/log/redact.js';
 import { runCheck } from '../../src/runner/run-check.js';
 import { createRuntime } from '../../src/runner/runtime.js';
 import { startEmulatorBed, type EmulatorBed } from '../support/emulator-bed.js';
+import { runCli } from '../support/cli.js';
 import { writeMonitors } from '../support/monitors.js';
 
 // A delegated monitor's checks against the Entra and Exchange emulators: the user's token carries delegated
@@ -37,10 +38,14 @@ function quiet(): Writable {
   return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
+/** The monitors.json of the latest delegatedMonitor(), for the commands. */
+let lastFile = '';
+
 /** A delegated monitor signed in as its own mailbox; `scopes` narrows what the sign-in asked for (a check added later). */
 async function delegatedMonitor(checks: CheckKind[], scopes?: string[]): Promise<ResolvedMonitor> {
   const tenantExtra = { credential: { type: 'delegated', account: bed.mailbox }, authorityTls: { caFile: 'ca.pem' } };
-  const monitor = loadConfigFile(writeMonitors(bed, { monitors: [{ name: 'user', checks }], tenantExtra }).file).monitors[0];
+  lastFile = writeMonitors(bed, { monitors: [{ name: 'user', checks }], tenantExtra }).file;
+  const monitor = loadConfigFile(lastFile).monitors[0];
   const settings = monitor?.tenant.delegated;
   assert.ok(monitor && settings);
   let approved = false;
@@ -118,6 +123,33 @@ describe('a delegated monitor against the emulators', () => {
     } finally {
       bed.model.setProtocol(bed.tenantId, bed.mailbox, 'imap', true);
     }
+  });
+});
+
+describe('mailprobe token on a delegated tenant entry', () => {
+  test('prints the account, the delegated permissions and when the sign-in lapses; never a refresh token', async () => {
+    await delegatedMonitor(['imap', 'pop3'], ['https://outlook.office.com/IMAP.AccessAsUser.All', 'offline_access']);
+    const text = await runCli(['token', '--config', lastFile, '--tenant', 'bed']);
+    assert.equal(text.code, 0, text.stderr);
+    assert.match(text.stdout, /^upn +: probe@contoso\.onmicrosoft\.com$/m);
+    assert.match(text.stdout, /^scp +: IMAP\.AccessAsUser\.All$/m);
+    assert.doesNotMatch(text.stdout, /^roles|AccessAsApp|RBAC/m);
+    assert.match(text.stdout, /^signed in as probe@contoso\.onmicrosoft\.com \S+, last renewed \S+; lapses \S+ \(90 days unused\) unless renewed$/m);
+    assert.match(text.stdout, /^not in the token: POP\.AccessAsUser\.All\. .*Microsoft Graph → Delegated permissions.*mailprobe login --monitor user\.$/m);
+    const json = await runCli(['token', '--config', lastFile, '--tenant', 'bed', '--json']);
+    const answer = JSON.parse(json.stdout) as {
+      claims: { scopes: string[]; upn: string };
+      signIn: { account: string; lapseCause: string };
+      notInToken: string[];
+    };
+    assert.deepEqual(
+      [answer.claims.scopes, answer.signIn.account, answer.signIn.lapseCause, answer.notInToken],
+      [['IMAP.AccessAsUser.All'], bed.mailbox, 'inactivity', ['POP.AccessAsUser.All']],
+    );
+    // The emulator's refresh tokens look like 1.<uuid>.<base64url>; none is printed, with or without --show-token.
+    const shown = await runCli(['token', '--config', lastFile, '--tenant', 'bed', '--show-token']);
+    for (const output of [text, json, shown]) assert.doesNotMatch(output.stdout + output.stderr, /\b1\.[0-9a-f]{8}-[0-9a-f-]{27}\./);
+    assert.match(shown.stdout, /access token \(keep it secret\):\neyJ/);
   });
 });
 
