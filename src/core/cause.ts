@@ -136,9 +136,12 @@ interface Failing {
 
 const every = (checks: Failing, ...kinds: Evidence[]): boolean => checks.failing.every((check) => kinds.includes(check.evidence));
 const some = (checks: Failing, kind: Evidence): boolean => checks.failing.some((check) => check.evidence === kind);
-// Another path got as far as the mailbox: a check passed, or failed only after signing in.
+// Another path got as far as the mailbox: a check passed, or failed only after signing in. A failure that is itself a
+// refusal, a missing token or a lost server shows no such thing at any stage: an HTTPS path is authorised, refused or
+// cut in the one request of its 'send' step, and a session that loses its server mid-way says nothing of the mailbox.
+const NOT_REACHING: ReadonlySet<Evidence> = new Set<Evidence>(['refused', 'identity', 'service']);
 const anotherReaches = (checks: Failing): boolean =>
-  checks.passing > 0 || checks.failing.some((check) => check.stage !== undefined && REACHED_MAILBOX.has(check.stage));
+  checks.passing > 0 || checks.failing.some((check) => check.stage !== undefined && REACHED_MAILBOX.has(check.stage) && !NOT_REACHING.has(check.evidence));
 
 /** The rules in the order they are tried; the first that applies names the cause. README and docs/attribution.md show this table. */
 export const CAUSE_RULES: readonly Rule[] = [

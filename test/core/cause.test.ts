@@ -69,6 +69,8 @@ test('protocol: one path refused while another reaches the same mailbox', () => 
 
 test('mailbox: every path reaches the service and every one is refused', () => {
   assert.equal(causeOf([fail('imap', 'auth_failed', 'auth', 'imap'), fail('smtp', 'auth_failed', 'auth', 'smtp')], alone), 'mailbox');
+  // refused when it sends, not when it signs in: still a refusal, not a path that reached the mailbox
+  assert.equal(causeOf([fail('imap', 'auth_failed', 'auth', 'imap'), fail('smtp', 'send_as_denied', 'send', 'smtp')], alone), 'mailbox');
 });
 
 test("a monitor's only check: its own evidence", () => {
@@ -82,6 +84,12 @@ test('unknown: the checks configured cannot tell', () => {
   assert.equal(causeOf([fail('roundtrip', 'send_budget_exhausted', 'send'), pass('imap')], alone), 'unknown');
   // one path without a token, the other without a server: neither reached the mailbox
   assert.equal(causeOf([fail('imap', 'token_secret_expired', 'token'), fail('smtp', 'connect_refused', 'connect', 'smtp')], alone), 'unknown');
+  // every path lost its server, one of them after its send began (an HTTPS request is cut in its one step, a session
+  // mid-way): that path did not show the mailbox reachable, so no protocol is blamed
+  const cut = [fail('imap', 'connection_reset', 'tls', 'imap'), fail('smtp', 'connection_reset', 'send', 'smtp')];
+  assert.equal(causeOf(cut, alone), 'unknown');
+  assert.equal(causeOf(cut, { serviceDownElsewhere: true }), 'service');
+  assert.equal(causeOf([fail('imap', 'auth_failed', 'auth', 'imap'), fail('smtp', 'timeout', 'send', 'smtp')], alone), 'unknown');
 });
 
 test('every reason has evidence, and every rule names a cause in CAUSES (or a protocol)', () => {

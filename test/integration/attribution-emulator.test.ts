@@ -188,7 +188,10 @@ let entra: EntraServer;
 let exchange: ExchangeEmulator;
 /** A second Exchange front end over the same tenants whose accepted mail is never delivered (mail_flow's). */
 let blackhole: ExchangeEmulator;
-const gates = new Map<string, { imap: Gate; smtp: Gate }>();
+/** The servers a gated tenant reaches through gates: every path its monitors take. */
+const GATED = ['imap', 'smtp'] as const;
+type GatedPath = (typeof GATED)[number];
+const gates = new Map<string, Record<GatedPath, Gate>>();
 let receiver: WebhookReceiver<Notification>;
 let agent: AgentProcess | undefined;
 let received: Notification[] = [];
@@ -217,7 +220,8 @@ before(async () => {
   // unknown starts with its servers unreachable; service's two tenants lose theirs later
   for (const tenant of ['northwind', 'adatum', 'tailspin']) {
     const down = tenant === 'northwind';
-    gates.set(tenant, { imap: await startGate(exchange.imap, down), smtp: await startGate(exchange.smtp, down) });
+    const own = await Promise.all(GATED.map(async (path) => [path, await startGate(exchange[path], down)] as const));
+    gates.set(tenant, Object.fromEntries(own) as Record<GatedPath, Gate>);
   }
 
   receiver = await startWebhookReceiver<Notification>();
@@ -237,14 +241,14 @@ before(async () => {
       authorityHost: entra.authorityHost,
     };
   }
+  // Each monitor's servers: the mail_flow row's front end, or a gated tenant's gates, else the emulator's own.
   const endpoints = (row: Row): Record<string, unknown> => {
-    const gate = gates.get(row.tenant);
     const front = row.cause === 'mail_flow' ? blackhole : exchange;
-    return {
-      imap: { host: front.imap.host, port: gate?.imap.port ?? front.imap.port },
-      pop3: { host: front.pop3.host, port: front.pop3.port },
-      smtp: { host: front.smtp.host, port: gate?.smtp.port ?? front.smtp.port },
-    };
+    const own = gates.get(row.tenant);
+    const servers = { imap: front.imap, pop3: front.pop3, smtp: front.smtp };
+    return Object.fromEntries(
+      Object.entries(servers).map(([path, server]) => [path, { host: server.host, port: own?.[path as GatedPath]?.port ?? server.port }]),
+    );
   };
   const config = {
     agent: { stateDir: join(dir, 'state'), concurrency: 16 },
@@ -275,7 +279,7 @@ before(async () => {
 after(async () => {
   await agent?.stop();
   await receiver?.close();
-  await Promise.allSettled([...gates.values()].flatMap((gate) => [gate.imap.close(), gate.smtp.close()]));
+  await Promise.allSettled([...gates.values()].flatMap((own) => Object.values(own).map((gate) => gate.close())));
   await Promise.allSettled([entra?.close(), exchange?.close(), blackhole?.close()]);
   if (dir) rmSync(dir, { recursive: true, force: true });
 });
@@ -303,11 +307,18 @@ function card(page: string, monitor: string): string {
 
 /** Waits until the row's cause shows in the webhook, /api/status and the metric, then reads both status pages. */
 async function findCause(row: Row, timeoutMs = 60_000): Promise<void> {
-  const alert = await agent!.waitFor(
-    `a firing alert of ${row.monitor} with cause ${row.cause} (${row.how})`,
-    async () => received.find((n) => n.status === 'firing' && n.monitor === row.monitor && n.cause === row.cause),
-    timeoutMs,
-  );
+  const alert = await agent!
+    .waitFor(
+      `a firing alert of ${row.monitor} with cause ${row.cause} (${row.how})`,
+      async () => received.find((n) => n.status === 'firing' && n.monitor === row.monitor && n.cause === row.cause),
+      timeoutMs,
+    )
+    .catch(async (error: unknown) => {
+      // what was told and what /api/status says instead
+      const told = received.filter((n) => n.monitor === row.monitor).map((n) => `${n.status} ${n.check} ${n.reason} → ${n.cause}`);
+      const entries = (await statusEntries()).filter((entry) => entry.monitor === row.monitor);
+      throw new Error(`${String(error).slice(0, 300)}\ntold: ${told.join('; ')}\nstatus: ${JSON.stringify(entries).slice(0, 3000)}`);
+    });
   assert.ok(row.checks.includes(alert.check as CheckKind));
   await agent!.waitFor(
     `/api/status: ${row.monitor} cause ${row.cause}`,
@@ -324,6 +335,10 @@ async function findCause(row: Row, timeoutMs = 60_000): Promise<void> {
   const page = await agent!.get('/status');
   assert.equal(page.status, 200);
   assert.ok(card(page.body, row.monitor).includes(plainCause(row.cause)), `${row.monitor} on /status says "${plainCause(row.cause)}"`);
+}
+
+function setDown(tenant: string, down: boolean): void {
+  for (const gate of Object.values(gates.get(tenant) ?? {})) gate.down = down;
 }
 
 const rowsOf = (cause: Cause): Row[] => ROWS.filter((row) => row.cause === cause);
@@ -350,17 +365,13 @@ describe('attribution through the running agent: every cause in the alert, /api/
     t.diagnostic(`phase 1 (every cause but service on every surface) after ${Date.now() - begin} ms`);
 
     // Phase 2: unknown's tenant comes back, then two other tenants lose their servers at once: the service.
-    const unknown = gates.get('northwind')!;
-    unknown.imap.down = unknown.smtp.down = false;
+    setDown('northwind', false);
     for (const check of rowsOf('unknown')[0]!.checks) {
       await agent.waitFor(`row-unknown ${check} resolved`, async () =>
         received.find((n) => n.status === 'resolved' && n.monitor === 'row-unknown' && n.check === check),
       );
     }
-    for (const tenant of ['adatum', 'tailspin']) {
-      const gate = gates.get(tenant)!;
-      gate.imap.down = gate.smtp.down = true;
-    }
+    for (const tenant of ['adatum', 'tailspin']) setDown(tenant, true);
     for (const row of rowsOf('service')) await findCause(row);
     t.diagnostic(`phase 2 (service) after ${Date.now() - begin} ms`);
     const firing = received.filter((n) => n.status === 'firing');
