@@ -8,12 +8,13 @@ import { envOverrides, loadConfigFile } from '../config/load.js';
 import { restartOnlyChanges } from '../config/restart-only.js';
 import { resolveShard, shardConfig, splitMailboxes, type ShardIdentity, type ShardSources } from '../config/shard.js';
 import type { LoadedConfig } from '../config/types.js';
+import type { CheckKind } from '../core/check.js';
 import { systemClock, type Clock } from '../core/clock.js';
 import { checkKey, type CheckState } from '../core/state.js';
 import { claimStateFile, ownedStateFile, type Claim } from '../files/durable-file.js';
 import { ExposedListenerError } from '../http/listen-error.js';
 import { ListenerSecurity } from '../http/security.js';
-import { startHttpServer, type RunningHttpServer } from '../http/server.js';
+import { startHttpServer, type HttpServerOptions, type RunningHttpServer } from '../http/server.js';
 import type { RestoredCheck } from '../history/recorder.js';
 import { startHistory, type HistoryService } from '../history/service.js';
 import { MonthlySummary, summaryScope } from '../summary/service.js';
@@ -45,28 +46,135 @@ export interface AgentHandle {
   stop(): Promise<void>;
 }
 
-/** Starts the whole daemon on a loaded config; shared by `run` and `demo`. */
-export async function startAgent(
-  loadedConfig: LoadedConfig,
-  options: {
-    io: DaemonIO;
-    format?: 'json' | 'pretty' | 'auto';
-    listen?: string;
-    /** Where `listen` came from (--listen, MAILPROBE_LISTEN), for the refusal of an exposed listener. */
-    listenFrom?: string;
-    webConfigFile?: string;
-    listeners?: ResultListener[];
-    /** --shard and --total-shards; the environment and the file fill in what they leave out. */
-    shardFlags?: ShardSources['flags'];
-  },
-): Promise<AgentHandle> {
-  // Every load, the first and each reload, keeps only this replica's monitors; everything below sees just those.
-  const ownShare = (loaded: LoadedConfig): { full: LoadedConfig; shard: ShardIdentity; config: LoadedConfig } => {
-    const shard = resolveShard({ flags: options.shardFlags ?? {}, env: options.io.env, agent: loaded.agent, file: loaded.file });
-    return { full: loaded, shard, config: shardConfig(loaded, shard) };
-  };
-  let share = ownShare(loadedConfig);
+export interface StartOptions {
+  io: DaemonIO;
+  format?: 'json' | 'pretty' | 'auto';
+  listen?: string;
+  /** Where `listen` came from (--listen, MAILPROBE_LISTEN), for the refusal of an exposed listener. */
+  listenFrom?: string;
+  webConfigFile?: string;
+  listeners?: ResultListener[];
+  /** --shard and --total-shards; the environment and the file fill in what they leave out. */
+  shardFlags?: ShardSources['flags'];
+}
+
+/** The configuration as loaded, this replica's shard of it, and which shard that is. */
+interface Share {
+  full: LoadedConfig;
+  shard: ShardIdentity;
+  config: LoadedConfig;
+}
+
+/** What the steps of startAgent share: built once, read by the listener, the reload and the stop. */
+interface Parts {
+  clock: Clock;
+  logger: Logger;
+  metrics: MailprobeMetrics;
+  alerting: Alerting;
+  history: HistoryService | undefined;
+  agent: Agent;
+  /** Each delegated tenant's sign-in, for /status/detail; never a token. */
+  signIns: SignInBoard;
+  summary: MonthlySummary | undefined;
+  /** The current share: replaced by each successful reload. */
+  share: () => Share;
+  lastReload: { ok: boolean; at: number; error: string | undefined };
+}
+
+/**
+ * Starts the whole daemon on a loaded config; shared by `run` and `demo`. The steps, in order: this replica's
+ * share of the config, the log, the listener's guard (before anything is opened), metrics, alerting, history,
+ * the agent and the summary, the listener; then the checks start. A step that fails closes what the earlier
+ * ones opened.
+ */
+export async function startAgent(loadedConfig: LoadedConfig, options: StartOptions): Promise<AgentHandle> {
+  const shareOf = (loaded: LoadedConfig): Share => ownShare(loaded, options);
+  let share = shareOf(loadedConfig);
   const config = share.config;
+  const { redactor, logger } = logging(config, options);
+  const listener = guardListener(config, options, logger);
+  const clock = systemClock;
+  const metrics = new MailprobeMetrics({ version: VERSION, detail: config.agent.metrics });
+  const announceShard = shardAnnouncer(metrics, logger);
+  announceShard(share);
+  const alerting = new Alerting({ clock, logger, metrics, env: options.io.env, shard: () => share.shard });
+  alerting.apply(config);
+  let history: HistoryService | undefined;
+  let summary: MonthlySummary | undefined;
+  let http: RunningHttpServer;
+  let parts: Parts;
+  try {
+    history = await startHistory(config, { clock, logger, registry: metrics.registry, env: options.io.env });
+    const signIns = new SignInBoard();
+    const agent = buildAgent({ options, clock, redactor, logger, metrics, alerting, history, signIns });
+    summary = history ? monthlySummary(config, history, { clock, logger, env: options.io.env, metrics }) : undefined;
+    summary?.configure(summaryScope(share));
+    parts = {
+      clock,
+      logger,
+      metrics,
+      alerting,
+      history,
+      agent,
+      signIns,
+      summary,
+      share: () => share,
+      lastReload: { ok: true, at: clock.now(), error: undefined },
+    };
+    http = await startHttpServer({ ...listener, metrics, logger, ...listenerRoutes(config, parts) });
+  } catch (error) {
+    await summary?.close();
+    await alerting.close();
+    await history?.close();
+    await listener.security?.close();
+    throw error;
+  }
+
+  parts.agent.start(config, { runAtStart: true });
+  summary?.start();
+  metrics.setConfigReload(true, clock.now() / 1000);
+  logger.info('mailprobe started', {
+    version: VERSION,
+    config: config.file,
+    monitors: config.monitors.length,
+    listen: http.url,
+    ...(share.shard.total > 1 ? { shard: share.shard.index, totalShards: share.shard.total, shardFrom: share.shard.source } : {}),
+  });
+
+  const reload = reloader(config, parts, {
+    load: () => shareOf(loadConfigFile(config.file, envOverrides(options.io.env))),
+    adopt: (next) => {
+      share = next;
+      announceShard(next);
+    },
+  });
+  return {
+    agent: parts.agent,
+    http,
+    metrics,
+    logger,
+    ...(history ? { history } : {}),
+    reload,
+    stop: async () => {
+      const { unfinished } = await parts.agent.stop((parts.agent.config ?? config).agent.shutdownGraceMs);
+      if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
+      await alerting.close();
+      await summary?.close();
+      await history?.close();
+      await http.close();
+      logger.info('mailprobe stopped');
+    },
+  };
+}
+
+/** Every load, the first and each reload, keeps only this replica's monitors; everything after sees just those. */
+function ownShare(loaded: LoadedConfig, options: Pick<StartOptions, 'shardFlags' | 'io'>): Share {
+  const shard = resolveShard({ flags: options.shardFlags ?? {}, env: options.io.env, agent: loaded.agent, file: loaded.file });
+  return { full: loaded, shard, config: shardConfig(loaded, shard) };
+}
+
+/** The log, with every secret the runtime registers redacted, and the config's warnings written to it. */
+function logging(config: LoadedConfig, options: Pick<StartOptions, 'io' | 'format'>): { redactor: Redactor; logger: Logger } {
   const redactor = new Redactor();
   const logger = createLogger({
     level: options.io.env.MAILPROBE_LOG_LEVEL ?? config.agent.logLevel,
@@ -75,19 +183,102 @@ export async function startAgent(
     stream: options.io.stderr,
   });
   for (const warning of config.warnings) logger.warn('configuration warning', { path: warning.path, warning: warning.message });
+  return { redactor, logger };
+}
 
-  const clock = systemClock;
-  const metrics = new MailprobeMetrics({ version: VERSION, detail: config.agent.metrics });
+/**
+ * Where the listener listens and what guards it, decided before anything is opened: an address other hosts reach
+ * without a credential refuses to start here (issue 25), leaving no state file claimed and no store open.
+ */
+function guardListener(
+  config: LoadedConfig,
+  options: Pick<StartOptions, 'listen' | 'listenFrom' | 'webConfigFile' | 'io'>,
+  logger: Logger,
+): { host: string; port: number; security?: ListenerSecurity } {
+  const address = listenAddress(options.listen, config);
+  const security = listenerSecurity(options.webConfigFile ?? config.agent.webConfigFile, config.agent.bearerTokenFile, logger);
+  refuseExposedListener(address, security, { config, listenFrom: options.listen ? (options.listenFrom ?? '--listen') : undefined, env: options.io.env });
+  return { ...address, ...(security ? { security } : {}) };
+}
+
+/** The shard gauges, and a warning for each mailbox whose monitors landed on different shards; run on every load. */
+function shardAnnouncer(metrics: MailprobeMetrics, logger: Logger): (share: Share) => void {
   const shardMetrics = new ShardMetrics(metrics.registry);
-  const announceShard = (): void => {
+  return (share) => {
     shardMetrics.set(share.shard, share.config.monitors.length);
     if (share.shard.total === 1) return;
     for (const split of splitMailboxes(share.full, share.shard.total)) {
       logger.warn('monitors of one mailbox run on different shards; each of those replicas spends the whole send budget', split);
     }
   };
-  announceShard();
-  const signIns = new SignInBoard();
+}
+
+/**
+ * The notifier for the alerting section, rebuilt only when that section changes on reload; its state file, owned
+ * by this agent alone, keeps alerts from re-firing across restarts.
+ */
+class Alerting {
+  #notifier: Notifier | undefined;
+  #section: string | undefined;
+  readonly #owners = new Map<string, Claim>();
+  readonly #deps: { clock: Clock; logger: Logger; metrics: MailprobeMetrics; env: NodeJS.ProcessEnv; shard: () => ShardIdentity };
+
+  constructor(deps: { clock: Clock; logger: Logger; metrics: MailprobeMetrics; env: NodeJS.ProcessEnv; shard: () => ShardIdentity }) {
+    this.#deps = deps;
+  }
+
+  /** The result listener the agent calls; it reaches whichever notifier is current. */
+  readonly listener: ResultListener = (event) => this.#notifier?.listener(event);
+
+  streaks(): ReadonlyMap<string, CheckState> {
+    return this.#notifier?.streaks() ?? new Map();
+  }
+
+  apply(config: LoadedConfig): void {
+    const section = JSON.stringify(config.alerting ?? null);
+    if (section === this.#section) {
+      this.#notifier?.retain(retained(config));
+      return;
+    }
+    const { clock, logger, metrics, env } = this.#deps;
+    const previous = this.#notifier;
+    this.#notifier = config.alerting
+      ? createNotifier(withOwnedStateFile(config, config.alerting, this.#owners, { shard: this.#deps.shard(), env, logger }), {
+          logger: logger.child({ component: 'alerting' }),
+          clock,
+          baseDir: dirname(config.file),
+          env,
+          onDelivery: (event) => metrics.recordNotification(event.notifier, event.type, event.result),
+        })
+      : undefined;
+    this.#notifier?.retain(retained(config));
+    this.#section = section;
+    void previous?.close();
+  }
+
+  async close(): Promise<void> {
+    await this.#notifier?.close();
+    for (const claim of this.#owners.values()) if (claim.ok) claim.release();
+    this.#owners.clear();
+  }
+}
+
+function retained(config: LoadedConfig): Array<{ monitor: string; check: CheckKind }> {
+  return jobsOf(config.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check }));
+}
+
+/** The agent, its consumers of results, and the fold and board as they stood before the restart. */
+function buildAgent(parts: {
+  options: Pick<StartOptions, 'io' | 'listeners'>;
+  clock: Clock;
+  redactor: Redactor;
+  logger: Logger;
+  metrics: MailprobeMetrics;
+  alerting: Alerting;
+  history: HistoryService | undefined;
+  signIns: SignInBoard;
+}): Agent {
+  const { options, clock, redactor, logger, metrics, alerting, history, signIns } = parts;
   const { deps } = createRuntime({
     clock,
     redactor,
@@ -102,48 +293,23 @@ export async function startAgent(
       },
     },
   });
-  // The notifier is rebuilt when the alerting section changes on reload; its state file keeps alerts from re-firing.
-  let notifier: Notifier | undefined;
-  const stateOwners = new Map<string, Claim>();
-  const configureAlerting = (next: LoadedConfig): void => {
-    const previous = notifier;
-    notifier = next.alerting
-      ? createNotifier(withOwnedStateFile(next, next.alerting, stateOwners, { shard: share.shard, env: options.io.env, logger }), {
-          logger: logger.child({ component: 'alerting' }),
-          clock,
-          baseDir: dirname(next.file),
-          env: options.io.env,
-          onDelivery: (event) => metrics.recordNotification(event.notifier, event.type, event.result),
-        })
-      : undefined;
-    notifier?.retain(jobsOf(next.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check })));
-    void previous?.close();
-  };
-  configureAlerting(config);
-  let alertingSection = JSON.stringify(config.alerting ?? null);
-  const history = await startHistory(config, { clock, logger, registry: metrics.registry, env: options.io.env });
-  const listeners: ResultListener[] = [...(options.listeners ?? []), (result) => notifier?.listener(result), ...(history ? [history.recorder.listener] : [])];
+  const listeners: ResultListener[] = [...(options.listeners ?? []), alerting.listener, ...(history ? [history.recorder.listener] : [])];
   const agent = new Agent({ deps, metrics, logger, clock, listeners, env: options.io.env, signIns });
   // Before the first check runs, so /api/status shows where each check was when the agent stopped.
   if (history) agent.status.restore(history.restored.map((check) => check.status));
-  agent.restore(savedStates(history?.restored ?? [], notifier?.streaks() ?? new Map()));
-  const summary = history ? monthlySummary(config, history, { clock, logger, env: options.io.env, metrics }) : undefined;
-  summary?.configure(summaryScope(share));
-  let lastReload = { ok: true, at: clock.now(), error: undefined as string | undefined };
+  agent.restore(savedStates(history?.restored ?? [], alerting.streaks()));
+  return agent;
+}
 
-  const { host, port } = listenAddress(options.listen, config);
-  const security = listenerSecurity(options.webConfigFile ?? config.agent.webConfigFile, config.agent.bearerTokenFile, logger);
-  refuseExposedListener({ host, port }, security, { config, listenFrom: options.listen ? (options.listenFrom ?? '--listen') : undefined, env: options.io.env });
-  const http = await startHttpServer({
-    host,
-    port,
-    metrics,
-    logger,
-    ...(security ? { security } : {}),
+/** What the listener serves besides /metrics: health, the status API, reports and the status page. */
+function listenerRoutes(config: LoadedConfig, parts: Parts): Pick<HttpServerOptions, 'health' | 'status' | 'report' | 'statusPage'> {
+  const { agent, history, clock, signIns } = parts;
+  return {
     // A history store that refuses writes makes the agent unready (issue 25): checks and alerts go on, but
     // reports and restarts lose what it does not keep.
     health: () => {
       const store = history?.health();
+      const share = parts.share();
       return {
         ready: agent.config !== undefined && agent.scheduling && (store?.up ?? true),
         detail: {
@@ -155,13 +321,22 @@ export async function startAgent(
         },
       };
     },
-    status: () => ({
-      version: VERSION,
-      startedAt: new Date(agent.startedAt).toISOString(),
-      config: { file: agent.config?.file, lastReloadOk: lastReload.ok, lastReloadAt: new Date(lastReload.at).toISOString(), lastReloadError: lastReload.error },
-      shard: { index: share.shard.index, total: share.shard.total, source: share.shard.source, monitors: share.config.monitors.length },
-      checks: agent.status.list(),
-    }),
+    status: () => {
+      const share = parts.share();
+      const { lastReload } = parts;
+      return {
+        version: VERSION,
+        startedAt: new Date(agent.startedAt).toISOString(),
+        config: {
+          file: agent.config?.file,
+          lastReloadOk: lastReload.ok,
+          lastReloadAt: new Date(lastReload.at).toISOString(),
+          lastReloadError: lastReload.error,
+        },
+        shard: { index: share.shard.index, total: share.shard.total, source: share.shard.source, monitors: share.config.monitors.length },
+        checks: agent.status.list(),
+      };
+    },
     ...(history
       ? {
           report: (query: URLSearchParams) =>
@@ -179,66 +354,42 @@ export async function startAgent(
         ? { history: { checkSummaries: (query) => history.reader.checkSummaries(query), incidents: (query) => history.reader.incidents(query) } }
         : {}),
     },
-  });
-  agent.start(config, { runAtStart: true });
-  summary?.start();
-  metrics.setConfigReload(true, clock.now() / 1000);
-  logger.info('mailprobe started', {
-    version: VERSION,
-    config: config.file,
-    monitors: config.monitors.length,
-    listen: http.url,
-    ...(share.shard.total > 1 ? { shard: share.shard.index, totalShards: share.shard.total, shardFrom: share.shard.source } : {}),
-  });
+  };
+}
 
-  const reload = (): boolean => {
+/**
+ * Re-reads the config file and hands this replica's share to every part; a file that does not load leaves the
+ * running configuration in force. Settings only a restart applies are named in the log.
+ */
+function reloader(config: LoadedConfig, parts: Parts, share: { load: () => Share; adopt: (next: Share) => void }): () => boolean {
+  const { agent, alerting, history, summary, metrics, logger, clock } = parts;
+  return () => {
     try {
-      const nextShare = ownShare(loadConfigFile(config.file, envOverrides(options.io.env)));
+      const nextShare = share.load();
       const next = nextShare.config;
       const ignored = restartOnlyChanges(agent.config ?? config, next);
       if (ignored.length > 0) logger.warn('configuration reloaded, but these settings take effect only after a restart', { settings: ignored });
       agent.reload(next);
-      share = nextShare;
-      announceShard();
+      share.adopt(nextShare);
       history?.configure(next);
-      summary?.configure(summaryScope(share));
-      const section = JSON.stringify(next.alerting ?? null);
-      if (section !== alertingSection) {
-        configureAlerting(next);
-        alertingSection = section;
-      } else {
-        notifier?.retain(jobsOf(next.monitors).map((job) => ({ monitor: job.monitor.name, check: job.check })));
-      }
+      summary?.configure(summaryScope(nextShare));
+      alerting.apply(next);
       metrics.setConfigReload(true, clock.now() / 1000);
-      lastReload = { ok: true, at: clock.now(), error: undefined };
-      logger.info('configuration reloaded', { config: next.file, monitors: next.monitors.length, shard: share.shard.index, totalShards: share.shard.total });
+      parts.lastReload = { ok: true, at: clock.now(), error: undefined };
+      logger.info('configuration reloaded', {
+        config: next.file,
+        monitors: next.monitors.length,
+        shard: nextShare.shard.index,
+        totalShards: nextShare.shard.total,
+      });
       return true;
     } catch (error) {
       const message = error instanceof ConfigError ? error.message : error instanceof Error ? error.message : String(error);
       metrics.setConfigReload(false, clock.now() / 1000);
-      lastReload = { ok: false, at: clock.now(), error: message };
+      parts.lastReload = { ok: false, at: clock.now(), error: message };
       logger.error('configuration reload failed; the running configuration stays in force', { error: message });
       return false;
     }
-  };
-
-  return {
-    agent,
-    http,
-    metrics,
-    logger,
-    ...(history ? { history } : {}),
-    reload,
-    stop: async () => {
-      const { unfinished } = await agent.stop((agent.config ?? config).agent.shutdownGraceMs);
-      if (unfinished > 0) logger.warn('stopped with checks still in flight', { unfinished });
-      await notifier?.close();
-      await summary?.close();
-      for (const claim of stateOwners.values()) if (claim.ok) claim.release();
-      await history?.close();
-      await http.close();
-      logger.info('mailprobe stopped');
-    },
   };
 }
 
