@@ -4,7 +4,11 @@ import { listenProblem } from '../config/listen.js';
 import { PROBES } from '../probes/registry.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';
 import { playDemoScript, startDemoEnvironment, DEMO_CYCLE_SECONDS, DEMO_SCRIPT } from '../sandbox/demo.js';
-import { EXIT, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
+import { Writable } from 'node:stream';
+import { systemClock } from '../core/clock.js';
+import type { DemoEnvironment } from '../sandbox/demo.js';
+import { EXIT, print, UsageError, defineCommand, type CliIO, type CommandInput, type Options } from './io.js';
+import { signIn } from './login.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 
@@ -12,9 +16,9 @@ export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--state-di
                       [--schedule CRON] [--duration SECONDS]
 
 Offline demo for a newcomer with no tenant: starts an Entra ID and Exchange Online emulator on loopback with
-four tenants, runs the agent against them, and breaks and repairs one thing at a time (a secret expires,
-consent is revoked, SMTP AUTH is disabled, a server hangs, delivery stops, an RBAC scope loses a mailbox),
-every ${DEMO_CYCLE_SECONDS} s. The banner prints check, doctor, token and report commands for the demo's own monitors.json.
+five tenants, runs the agent against them, and breaks and repairs one thing at a time (a secret expires,
+consent is revoked, SMTP AUTH is disabled, a server hangs, delivery stops, an RBAC scope loses a mailbox, a
+user's delegated sign-in is revoked and signed in again), every ${DEMO_CYCLE_SECONDS} s. The banner prints check, doctor, token and report commands for the demo's own monitors.json.
 --state-dir DIR holds that file and the history (default ./mailprobe-demo, or demo/ in MAILPROBE_STATE_DIR);
 it stays after Ctrl-C so the report can be read afterwards; --reset removes it first. MAILPROBE_LISTEN sets
 --listen's default (127.0.0.1:9465). Stop with Ctrl-C; --duration stops it by itself.`;
@@ -45,8 +49,14 @@ async function demo({ values, io }: CommandInput<typeof DEMO_OPTIONS>): Promise<
   const stateEnv = io.env.MAILPROBE_STATE_DIR;
   const dir = resolve(io.cwd, values['state-dir'] ?? (stateEnv ? join(stateEnv, 'demo') : 'mailprobe-demo'));
   if (values.reset) rmSync(dir, { recursive: true, force: true });
-  const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen, dir, stateDir: stateEnv });
+  const env = await startDemoEnvironment({ schedule: values.schedule ?? '*/10 * * * * *', checks, listen, dir, stateDir: stateEnv, delegated: true });
   try {
+    // The delegated monitor's `mailprobe login`, before the agent's first check and again when the script renews it.
+    const signInUsers = async (): Promise<void> => {
+      for (const line of await signInDemoUsers(env, io)) print(io.stdout, `demo: ${line}`);
+    };
+    await signInUsers();
+    env.signInAgain = signInUsers;
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
     const webConfigFile = values['web.config.file'] === undefined ? undefined : resolve(io.cwd, values['web.config.file']);
     const listenFrom = values.listen !== undefined ? '--listen' : listenFlag !== undefined ? 'MAILPROBE_LISTEN' : 'the demo’s default';
@@ -69,6 +79,30 @@ async function demo({ values, io }: CommandInput<typeof DEMO_OPTIONS>): Promise<
     await env.close();
   }
   return EXIT.ok;
+}
+
+/**
+ * Signs the demo's delegated monitors in as `mailprobe login` does (device code, stored encrypted in the state
+ * folder); the emulator approves each code as the person at the browser would. One line per account.
+ */
+export async function signInDemoUsers(env: DemoEnvironment, io: CliIO): Promise<string[]> {
+  const told: string[] = [];
+  for (const tenant of env.config.tenants.values()) {
+    if (!tenant.delegated) continue;
+    const quiet = { ...io, stdout: discard(), stderr: discard() };
+    const exit = await signIn(tenant, { io: quiet, clock: systemClock, sleep: () => Promise.resolve() });
+    const { account } = tenant.delegated;
+    told.push(
+      exit === EXIT.ok
+        ? `${account} signed in with the device code (mailprobe login; the emulator approved it as the person would)`
+        : `${account} could not sign in (mailprobe login exited ${exit})`,
+    );
+  }
+  return told;
+}
+
+function discard(): Writable {
+  return new Writable({ write: (_chunk, _encoding, done) => done() });
 }
 
 /** A path as the reader would type it from here: relative inside the working folder, absolute outside. */

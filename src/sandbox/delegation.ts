@@ -45,6 +45,13 @@ export class DelegatedGrants {
   readonly #validFrom = new Map<string, number>();
   /** Conditional Access sign-in frequency per user, seconds. */
   readonly #signInFrequency = new Map<string, number>();
+  /** Per tenant and app (the demo's): the person who signs in as soon as a device code is shown. */
+  readonly #automatic = new Map<string, string>();
+
+  /** The demo plays the person at the browser: every device code of this app is approved at once as `user`. */
+  approveAutomatically(tenantId: string, clientId: string, user: string): void {
+    this.#automatic.set(`${tenantId}\u0000${clientId}`, user);
+  }
 
   startDeviceCode(tenantId: string, clientId: string, scopes: string[], now: number): DeviceCodeRecord & { interval: number; expiresIn: number } {
     const record: DeviceCodeRecord = {
@@ -55,6 +62,8 @@ export class DelegatedGrants {
       scopes,
       expiresAt: now + DEVICE_CODE_LIFETIME_S * 1000,
     };
+    const automatic = this.#automatic.get(`${tenantId}\u0000${clientId}`);
+    if (automatic !== undefined) record.approvedBy = automatic;
     this.#deviceCodes.set(record.deviceCode, record);
     return { ...record, interval: POLL_INTERVAL_S, expiresIn: DEVICE_CODE_LIFETIME_S };
   }

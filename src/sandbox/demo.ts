@@ -15,6 +15,11 @@ export interface DemoEnvironment {
   entra: EntraServer;
   exchange: ExchangeEmulator;
   tenants: readonly DemoTenant[];
+  /**
+   * The demo's `mailprobe login` of its delegated monitors (the emulator approves their device codes as the person
+   * would); set by the command that runs the demo, which owns the login (cli/login.ts).
+   */
+  signInAgain?: () => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -28,6 +33,11 @@ interface DemoTenant {
    * Entra SMTP.SendAsApp (docs/exchange-online-errors.md §10); the tenant's monitors run the smtp check only.
    */
   rbacSmtpScope?: string[];
+  /**
+   * The tenant entry signs in as its mailbox's user (a delegated monitor: `mailprobe login`, a refresh token), not
+   * as the app; its app is a public client whose device codes the emulator approves at once.
+   */
+  delegated?: boolean;
 }
 
 const TENANTS: readonly DemoTenant[] = [
@@ -47,6 +57,14 @@ const TENANTS: readonly DemoTenant[] = [
     mailboxes: ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com'],
     rbacSmtpScope: ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com'],
   },
+  // A person's delegated sign-in: no app permission, no secret; the script revokes it and the person signs in again.
+  {
+    key: 'tailspin',
+    domain: 'tailspin.onmicrosoft.com',
+    clientId: deterministicGuid('demo-app-tailspin'),
+    mailboxes: ['frontdesk@tailspin.onmicrosoft.com'],
+    delegated: true,
+  },
 ];
 
 const RBAC_SCOPE = 'mailprobe-smtp';
@@ -58,7 +76,13 @@ const ROUNDTRIP_MAILBOX = 'alerts@contoso.onmicrosoft.com';
 function demoChecks(tenant: DemoTenant, mailbox: string, allowed: readonly CheckKind[]): CheckKind[] {
   // A caller that leaves out roundtrip (tests) gets the SMTP check there, as on the other mailboxes.
   const sends: CheckKind = allowed.includes('roundtrip') ? 'roundtrip' : 'smtp';
-  const wanted: CheckKind[] = tenant.rbacSmtpScope ? ['smtp'] : mailbox === ROUNDTRIP_MAILBOX ? ['imap', sends] : ['imap', 'pop3', 'smtp'];
+  const wanted: CheckKind[] = tenant.rbacSmtpScope
+    ? ['smtp']
+    : tenant.delegated
+      ? ['imap', 'smtp']
+      : mailbox === ROUNDTRIP_MAILBOX
+        ? ['imap', sends]
+        : ['imap', 'pop3', 'smtp'];
   return wanted.filter((check) => allowed.includes(check));
 }
 
@@ -77,11 +101,17 @@ export async function startDemoEnvironment(options: {
   stateDir?: string | undefined;
   /** A folder of the demo's own that outlives it (config, secrets, history); else a temporary one removed on close. */
   dir?: string | undefined;
+  /**
+   * Include the delegated tenant (its monitor needs `mailprobe login` before it passes: the demo command signs it
+   * in); tests of the app-only tenants leave it out.
+   */
+  delegated?: boolean;
 }): Promise<DemoEnvironment> {
   const dir = options.dir ?? mkdtempSync(join(tmpdir(), 'mailprobe-demo-'));
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   const pki = await createPki();
-  const specs: TenantSpec[] = TENANTS.map((tenant) => ({
+  const included = TENANTS.filter((tenant) => options.delegated === true || !tenant.delegated);
+  const specs: TenantSpec[] = included.map((tenant) => ({
     domain: tenant.domain,
     displayName: tenant.key,
     apps: [
@@ -89,12 +119,14 @@ export async function startDemoEnvironment(options: {
         clientId: tenant.clientId,
         displayName: `mailprobe ${tenant.key}`,
         ...(tenant.rbacSmtpScope ? { roles: ['IMAP.AccessAsApp', 'POP.AccessAsApp'] } : {}),
+        ...(tenant.delegated ? { roles: [], publicClient: true } : {}),
       },
     ],
     mailboxes: tenant.mailboxes.map((address) => ({ address, ...(tenant.rbacSmtpScope ? { fullAccess: [] } : {}) })),
   }));
   const model = SandboxModel.fromSpec(specs);
-  for (const tenant of TENANTS) {
+  for (const tenant of included) {
+    if (tenant.delegated) model.delegation.approveAutomatically(model.tenant(tenant.domain).tenantId, tenant.clientId, tenant.mailboxes[0] ?? '');
     if (!tenant.rbacSmtpScope) continue;
     const { tenantId } = model.tenant(tenant.domain);
     model.setManagementScope(tenantId, RBAC_SCOPE, tenant.rbacSmtpScope);
@@ -106,7 +138,16 @@ export async function startDemoEnvironment(options: {
 
   writeFileSync(join(dir, 'ca.pem'), pki.ca.cert);
   const tenants: Record<string, unknown> = {};
-  for (const tenant of TENANTS) {
+  for (const tenant of included) {
+    if (tenant.delegated) {
+      tenants[tenant.key] = {
+        tenantId: tenant.domain,
+        clientId: tenant.clientId,
+        credential: { type: 'delegated', account: tenant.mailboxes[0] },
+        authorityHost: entra.authorityHost,
+      };
+      continue;
+    }
     const secretFile = join(dir, `${tenant.key}.secret`);
     writeFileSync(secretFile, defaultSecretValue(tenant.clientId), { mode: 0o600 });
     tenants[tenant.key] = {
@@ -119,20 +160,22 @@ export async function startDemoEnvironment(options: {
       ...(tenant.rbacSmtpScope ? { authorization: 'rbac' } : {}),
     };
   }
-  const monitors = TENANTS.flatMap((tenant) =>
-    tenant.mailboxes.map((mailbox) => {
-      const local = mailbox.split('@')[0] ?? 'probe';
-      // What the public status page shows: names chosen for readers, not the addresses.
-      return {
-        name: `${tenant.key}-${local}`,
-        displayName: `${capitalise(tenant.key)} ${local}`,
-        group: capitalise(tenant.key),
-        tenant: tenant.key,
-        mailbox,
-        checks: demoChecks(tenant, mailbox, options.checks),
-      };
-    }),
-  ).filter((monitor) => monitor.checks.length > 0); // woodgrove runs smtp only, and only where smtp is allowed
+  const monitors = included
+    .flatMap((tenant) =>
+      tenant.mailboxes.map((mailbox) => {
+        const local = mailbox.split('@')[0] ?? 'probe';
+        // What the public status page shows: names chosen for readers, not the addresses.
+        return {
+          name: `${tenant.key}-${local}`,
+          displayName: `${capitalise(tenant.key)} ${local}`,
+          group: capitalise(tenant.key),
+          tenant: tenant.key,
+          mailbox,
+          checks: demoChecks(tenant, mailbox, options.checks),
+        };
+      }),
+    )
+    .filter((monitor) => monitor.checks.length > 0); // woodgrove runs smtp only, and only where smtp is allowed
   const file = join(dir, 'monitors.json');
   const text = JSON.stringify(
     {
@@ -162,7 +205,7 @@ export async function startDemoEnvironment(options: {
     model,
     entra,
     exchange,
-    tenants: TENANTS,
+    tenants: included,
     close: async () => {
       await Promise.allSettled([entra.close(), exchange.close()]);
       if (!options.dir) rmSync(dir, { recursive: true, force: true });
@@ -177,7 +220,8 @@ function capitalise(word: string): string {
 export interface DemoEvent {
   atSeconds: number;
   description: string;
-  apply(env: DemoEnvironment): void;
+  /** What the script does; the narration follows once it is done (a sign-in takes a moment). */
+  apply(env: DemoEnvironment): void | Promise<void>;
 }
 
 function demoTenant(env: DemoEnvironment, key: string): { tenantId: string; clientId: string; mailbox: string } {
@@ -188,7 +232,7 @@ function demoTenant(env: DemoEnvironment, key: string): { tenantId: string; clie
 }
 
 /** How long one pass of the script takes; it then starts again. */
-export const DEMO_CYCLE_SECONDS = 250;
+export const DEMO_CYCLE_SECONDS = 290;
 
 /**
  * What breaks and when: one fault at a time, each repaired before the next, so each shows on its own (delivery
@@ -276,6 +320,21 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     description: "repair: billing is back in woodgrove's SMTP management scope",
     apply: (env) => setWoodgroveScope(env, ['notify@woodgrove.onmicrosoft.com', 'billing@woodgrove.onmicrosoft.com']),
   },
+  {
+    atSeconds: 250,
+    description: "tailspin: an admin revokes frontdesk's sign-in sessions (AADSTS50173): the delegated monitor must sign in again",
+    apply: (env) => {
+      const tenant = env.tenants.find((candidate) => candidate.delegated);
+      if (tenant) env.model.delegation.revoke(tenant.mailboxes[0] ?? '', env.model.now());
+    },
+  },
+  {
+    atSeconds: 280,
+    description: 'repair: frontdesk signs in again (mailprobe login; the emulator approves the device code as the person would)',
+    apply: async (env) => {
+      await env.signInAgain?.();
+    },
+  },
 ];
 
 function setWoodgroveScope(env: DemoEnvironment, mailboxes: string[]): void {
@@ -294,8 +353,10 @@ export function playDemoScript(
       const timer = setTimeout(
         () => {
           timers.delete(timer);
-          event.apply(env);
-          options.onEvent(event);
+          const tell = (): void => options.onEvent(event);
+          void Promise.resolve()
+            .then(() => event.apply(env))
+            .then(tell, tell);
         },
         (offsetSeconds + event.atSeconds) * 1000,
       );

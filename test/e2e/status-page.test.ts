@@ -145,7 +145,7 @@ describe('the status page in Chromium', () => {
   before(async () => {
     env = await startDemoEnvironment({ schedule: '*/2 * * * * *', checks: ['imap', 'smtp'], listen: '127.0.0.1:0' });
     // The demo's first fault, at once: fabrikam's client secret expires (AADSTS7000222).
-    DEMO_SCRIPT[0]?.apply(env);
+    await DEMO_SCRIPT[0]?.apply(env);
     await seedHistory(env.config, Date.now());
     profile = mkdtempSync(join(tmpdir(), 'mailprobe-chromium-'));
     const webConfigFile = join(profile, 'web-config.yml');

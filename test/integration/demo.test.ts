@@ -80,7 +80,12 @@ describe('the README first screen and the demo, on a clean tree', () => {
       assert.ok(healthy > 0 && failing > 0, `healthy=${healthy} failing=${failing} after ${Date.now() - started} ms\n${output.slice(-3000)}`);
       assert.match(output, /running the built-in OFFLINE DEMO/);
       assert.match(output, new RegExp(`status page: http://127\\.0\\.0\\.1:${port}/status`));
-      assert.match(output, /one fault at a time, every 250 s/);
+      assert.match(output, /one fault at a time, every 290 s/);
+      assert.match(
+        output,
+        /^demo: frontdesk@tailspin\.onmicrosoft\.com signed in with the device code/m,
+        'the delegated monitor signed in before the agent started',
+      );
       const page = await (await fetch(`http://127.0.0.1:${port}/status`, { signal: AbortSignal.timeout(3000) })).text();
       assert.match(page, /<p class="reason fail">[^<]+\.<\/p>/, 'a failing check with its reason on /status');
       assert.doesNotMatch(page, /@[a-z]+\.onmicrosoft\.com/, 'no mailbox address on the public page');

@@ -71,8 +71,8 @@ describe('history through a restart, and the report', () => {
     await agent.waitFor('contoso healthy first', async () => ((await statusOf(agent!, 'contoso-helpdesk', 'smtp'))?.state === 'ok' ? true : undefined));
 
     // Exchange refuses SMTP AUTH at once (535 5.7.139); the secret expiry shows when the cached token is renewed.
-    event('contoso: SMTP AUTH disabled').apply(env);
-    event('fabrikam: the client secret expires').apply(env);
+    await event('contoso: SMTP AUTH disabled').apply(env);
+    await event('fabrikam: the client secret expires').apply(env);
     const firing = await agent.waitFor('the firing notification', async () =>
       received.find((n) => n.status === 'firing' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'),
     );
@@ -99,8 +99,8 @@ describe('history through a restart, and the report', () => {
       return entry && entry.consecutiveFailures > before.consecutiveFailures ? true : undefined;
     });
 
-    event('repair: contoso SMTP AUTH').apply(env);
-    event('repair: fabrikam').apply(env);
+    await event('repair: contoso SMTP AUTH').apply(env);
+    await event('repair: fabrikam').apply(env);
     await agent.waitFor(
       'the resolved notification',
       async () => received.find((n) => n.status === 'resolved' && n.monitor === 'contoso-helpdesk' && n.check === 'smtp'),

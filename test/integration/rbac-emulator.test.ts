@@ -135,7 +135,7 @@ describe('the demo', () => {
       assert.equal((await run('woodgrove-billing')).outcome.ok, true, 'in the scope at the start');
       const leaves = DEMO_SCRIPT.find((event) => event.description.startsWith('woodgrove: billing leaves'));
       assert.ok(leaves);
-      leaves.apply(env);
+      await leaves.apply(env);
       const billing = await run('woodgrove-billing');
       assert.equal(billing.outcome.ok, false);
       assert.match(billing.diagnosis?.summary ?? '', /granted SMTP through Exchange RBAC \(authorization "rbac"\)/);
