@@ -21,14 +21,13 @@ export const ADHOC_OPTIONS = {
   cloud: { type: 'string' },
   'authority-host': { type: 'string' },
   'ca-file': { type: 'string' },
-  imap: { type: 'string' },
-  pop3: { type: 'string' },
-  smtp: { type: 'string' },
+  // --imap, --pop3, … HOST:PORT: one per protocol.
+  ...(Object.fromEntries(PROTOCOLS.map((protocol) => [protocol, { type: 'string' }])) as Record<Protocol, { type: 'string' }>),
 } as const;
 
 export const ADHOC_HELP = `Without a file: mailprobe check --tenant-id ID --client-id ID (--secret-env VAR | --secret-file FILE |
   --cert-file PEM --key-file PEM) --mailbox ADDRESS [--check imap]... [--cloud usgov|usgovdod|china]
-  [--authority-host HOST] [--imap|--pop3|--smtp HOST:PORT] [--ca-file PEM]
+  [--authority-host HOST] [${PROTOCOLS.map((protocol) => `--${protocol}`).join('|')} HOST:PORT] [--ca-file PEM]
 runs the checks (default imap and smtp) of one mailbox as a monitors.json entry with those values would.`;
 
 type AdhocValues = { [K in keyof typeof ADHOC_OPTIONS]?: string | undefined };

@@ -3,7 +3,7 @@ import { dirname, join, resolve } from 'node:path';
 import cron from 'node-cron';
 import { PROTOCOLS, type Protocol } from '../core/check.js';
 import { cacheFileFor, TOKEN_CACHE_KEY_FILE } from './token-cache-path.js';
-import { CLOUD_ENDPOINTS, cloudHost, resourceScope } from '../core/clouds.js';
+import { CLOUD_ENDPOINTS, cloudHost, resourceScope, TOKEN_RESOURCE } from '../core/clouds.js';
 import { CHECK } from '../core/checks.js';
 import type { Endpoint, TlsSettings } from '../core/endpoint.js';
 import { byProtocol, PROTOCOL, type ProtocolDescriptor } from '../core/protocols.js';
@@ -95,6 +95,17 @@ export function resolveConfig(input: MonitorsFileInput, file: string, overrides:
       return;
     }
     const resolved = resolveMonitor(monitor, tenant, defaults, schedule, intervalSeconds, tls, probeIdKeyFile);
+    // The delegated sign-in is asked for Exchange Online's delegated permissions only; a check whose token is for
+    // another service (Microsoft Graph) would be handed an Outlook token and refused for the wrong audience.
+    const foreign = tenant.delegated ? resolved.checks.find((check) => CHECK[check].resource !== 'exchange') : undefined;
+    if (foreign) {
+      issues.push({
+        file,
+        path: `${at}.checks`,
+        message: `the ${foreign} check needs a ${TOKEN_RESOURCE[CHECK[foreign].resource].label} token of the app's own (application permissions or Exchange RBAC for Applications); tenant "${tenant.key}" signs in as a user, which gets Exchange Online tokens only. Run it under a tenant entry with a secret, certificate, federated or managed-identity credential`,
+      });
+      return;
+    }
     const elsewhere = resolved.endpoints.smtp.recipient !== undefined && resolved.endpoints.smtp.recipient.toLowerCase() !== monitor.mailbox.toLowerCase();
     const waiting = resolved.checks.find((check) => CHECK[check].waitsForDelivery);
     if (elsewhere && waiting) {
@@ -180,11 +191,9 @@ function delegatedIssues(tenants: Map<string, ResolvedTenant>, monitors: Resolve
     if (!tenant.delegated) continue;
     const own = monitors.filter((monitor) => monitor.tenant === tenant);
     const protocols = new Set(own.flatMap((monitor) => monitor.checks.flatMap((check) => CHECK[check].protocols)));
+    const exchange = PROTOCOLS.filter((protocol) => protocols.has(protocol) && (PROTOCOL[protocol] as ProtocolDescriptor).resource === 'exchange');
     const resource = tenant.scope.replace(/\/\.default$/, '');
-    tenant.delegated.scopes = [
-      ...PROTOCOLS.filter((protocol) => protocols.has(protocol)).map((protocol) => `${resource}/${PROTOCOL[protocol].delegatedScope}`),
-      'offline_access',
-    ];
+    tenant.delegated.scopes = [...exchange.map((protocol) => `${resource}/${PROTOCOL[protocol].delegatedScope}`), 'offline_access'];
     if (!/\/\.default$/.test(tenant.scope)) {
       issues.push({
         path: `tenants.${tenant.key}.scope`,
@@ -207,15 +216,19 @@ function resolveMonitor(
   // A High Volume Email account differs in the endpoint of the protocol whose descriptor says how: host, the role
   // Exchange expects, and the recipient. (resolveConfig has refused HVE in a cloud without an HVE host.)
   const hveHost = monitor.hve ? CLOUD_ENDPOINTS[tenant.cloud].hveSmtpHost : undefined;
-  const proxy = monitor.proxy ?? defaults.proxy;
+  const mailProxy = monitor.proxy ?? defaults.proxy;
   const endpoint = (protocol: Protocol): Endpoint => {
     const descriptor: ProtocolDescriptor = PROTOCOL[protocol];
     const hve =
       hveHost && descriptor.highVolume ? { host: hveHost, role: descriptor.highVolume.role, recipient: monitor.hve?.recipient ?? monitor.mailbox } : undefined;
+    // HTTPS APIs (Microsoft Graph) get the bearer token as the login service gets the credential: the tenant's TLS
+    // and proxy, never the mail servers' (whose verification an admin may have turned off).
+    const https = descriptor.transport === 'https';
+    const proxy = https ? tenant.proxy : mailProxy;
     return {
       host: monitor[protocol]?.host ?? defaults[protocol]?.host ?? hve?.host ?? cloudHost(tenant.cloud, protocol),
       port: monitor[protocol]?.port ?? defaults[protocol]?.port ?? descriptor.defaultPort,
-      tls,
+      tls: https ? tenant.tls : tls,
       ...(proxy !== undefined ? { proxy } : {}),
       ...(hve ? { role: hve.role, recipient: hve.recipient } : {}),
     };

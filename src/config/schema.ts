@@ -28,8 +28,8 @@ const proxySetting = z
 
 export const EndpointOverride = z
   .object({
-    host: hostname.optional().describe('Server host; defaults to the tenant cloud’s Exchange Online host.'),
-    port: port.optional().describe('Server port; defaults to 993 (IMAP), 995 (POP3), 587 (SMTP).'),
+    host: hostname.optional().describe('Server host; defaults to the tenant cloud’s Exchange Online host (Microsoft Graph’s for graph).'),
+    port: port.optional().describe('Server port; defaults to 993 (IMAP), 995 (POP3), 587 (SMTP), 443 (Microsoft Graph).'),
   })
   .strict();
 
@@ -206,7 +206,11 @@ export const SendBudget = z
   .strict();
 
 const CheckSettings = {
-  checks: checks.optional().describe('Checks to run: imap, smtp, pop3, roundtrip.'),
+  checks: checks
+    .optional()
+    .describe(
+      'Checks to run: imap, pop3, smtp, roundtrip, graph (a round trip over Microsoft Graph: sendMail, find, delete), graphread (Microsoft Graph lists the INBOX, for an app granted only to read). The graph checks take a token of their own for Microsoft Graph and need an app credential (not a delegated sign-in).',
+    ),
   schedule: schedule.optional(),
   timeoutSeconds: timeoutSeconds.optional().describe('Deadline for one whole check.'),
   stepTimeoutSeconds: timeoutSeconds.optional().describe('Deadline for one network step (connect, one reply).'),
@@ -222,6 +226,9 @@ const CheckSettings = {
     .optional(),
   pop3: EndpointOverride.optional(),
   smtp: EndpointOverride.optional(),
+  graph: EndpointOverride.optional().describe(
+    'Microsoft Graph endpoint of the graph checks (tests, a private gateway); reached through the tenant’s proxy, as the login service is.',
+  ),
   tls: TlsOptions.optional(),
   proxy: proxySetting
     .optional()

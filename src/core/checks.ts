@@ -17,6 +17,13 @@ export interface CheckDescriptor {
   protocols: readonly Protocol[];
   /** The service its token is for: the scope requested and the audiences accepted follow from the tenant's cloud. */
   resource: TokenResource;
+  /**
+   * The application roles its token must hold when they are not its protocols' roles: Graph's mail permissions
+   * follow what the check does (send, read, delete), not the protocol.
+   */
+  roles?: readonly string[];
+  /** The Exchange RBAC for Applications roles that grant the same over a management scope, for fix texts; absent: none exists. */
+  rbacRoles?: readonly string[];
   /** Submits a probe message: spends send budget and carries a signed probe id. */
   sends: boolean;
   /** Its deadline covers waiting for the probe message to arrive (probeMail.roundtrip.timeoutSeconds), not only the session's. */
@@ -99,6 +106,40 @@ export const CHECK = {
       },
     ],
   },
+  graph: {
+    // Microsoft Graph's round trip: sendMail to the mailbox itself, find the message in the INBOX by its x- header,
+    // delete it by id. Mail.ReadWrite (not Mail.Read) because it deletes. It deletes only its own message: Graph's
+    // time-filtered list does not reach older leftovers, which an IMAP sweep (roundtrip, smtp's stand-in) removes.
+    label: 'Microsoft Graph',
+    protocols: ['graph'],
+    resource: 'graph',
+    roles: ['Mail.Send', 'Mail.ReadWrite'],
+    rbacRoles: ['Application Mail.Send', 'Application Mail.ReadWrite'],
+    sends: true,
+    waitsForDelivery: true,
+    sweeps: 'never',
+    doctorAlways: false,
+    byDefault: false,
+    checklist: [
+      { id: 'graph_send', title: 'Microsoft Graph sendMail as the mailbox (to itself)', stages: ['connect', 'tls', 'send'] },
+      { id: 'graph_arrival', title: 'Probe mail found in the INBOX over Graph by its x- header', stages: ['list', 'delivery'] },
+      { id: 'graph_cleanup', title: 'Probe mail deleted by id over Graph', stages: ['cleanup'] },
+    ],
+  },
+  graphread: {
+    // The read-only Graph check, for an app granted only to read: lists the newest INBOX message.
+    label: 'Microsoft Graph (read)',
+    protocols: ['graph'],
+    resource: 'graph',
+    roles: ['Mail.ReadBasic.All'],
+    rbacRoles: ['Application Mail.ReadBasic'],
+    sends: false,
+    waitsForDelivery: false,
+    sweeps: 'never',
+    doctorAlways: false,
+    byDefault: false,
+    checklist: [{ id: 'graph_list', title: 'Microsoft Graph lists the INBOX', stages: ['connect', 'tls', 'list'] }],
+  },
 } as const satisfies Record<string, CheckDescriptor>;
 
 export type CheckKind = keyof typeof CHECK;
@@ -109,9 +150,13 @@ export const CHECK_KINDS = Object.keys(CHECK) as [CheckKind, ...CheckKind[]];
 /** The checks of a monitor that names none. */
 export const DEFAULT_CHECKS: readonly CheckKind[] = CHECK_KINDS.filter((check) => CHECK[check].byDefault);
 
-/** The application roles a check's token must hold, all of them; a monitor's own role for a protocol (HVE's Mail.Send) replaces that protocol's. */
+/**
+ * The application roles a check's token must hold, all of them: the check's own, else its protocols'; a monitor's
+ * own role for a protocol (HVE's Mail.Send) replaces that protocol's.
+ */
 export function requiredRoles(check: CheckKind, roles: Readonly<Partial<Record<Protocol, string | undefined>>> = {}): string[] {
-  return CHECK[check].protocols.map((protocol) => roles[protocol] ?? PROTOCOL[protocol].role);
+  const own = (CHECK[check] as CheckDescriptor).roles;
+  return own ? [...own] : CHECK[check].protocols.map((protocol) => roles[protocol] ?? PROTOCOL[protocol].role);
 }
 
 /**

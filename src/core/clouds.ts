@@ -114,10 +114,12 @@ export function graphHost(cloud: Cloud): string {
   return new URL(CLOUD_ENDPOINTS[cloud].resources.graph.uri).host;
 }
 
-/** The cloud's Exchange Online host for a protocol. */
+/** The cloud's host for a protocol: one of Exchange Online's, or Microsoft Graph's. */
 export function cloudHost(cloud: Cloud, protocol: Protocol): string {
   const endpoints = CLOUD_ENDPOINTS[cloud];
-  return PROTOCOL[protocol].host === 'smtp' ? endpoints.smtpHost : endpoints.mailHost;
+  const { host } = PROTOCOL[protocol] as { host: 'mail' | 'smtp' | 'graph' };
+  if (host === 'graph') return graphHost(cloud);
+  return host === 'smtp' ? endpoints.smtpHost : endpoints.mailHost;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { isAudienceOf, TOKEN_RESOURCE, type TokenResource } from '../core/clouds.js';
 import type { GrantKind } from '../core/checks.js';
+import { holdsRole } from '../core/protocols.js';
 import type { ReasonCode } from '../core/reasons.js';
 
 export interface TokenClaims {
@@ -138,7 +139,7 @@ export function tokenProblems(claims: TokenClaims, expected: TokenExpectation): 
   }
 
   const granted = grantedPermissions(claims, expected.grant);
-  const missing = expected.requiredRoles.filter((role) => !granted.includes(role));
+  const missing = expected.requiredRoles.filter((role) => !holdsRole(granted, role));
   if (missing.length > 0) {
     const held = granted.length > 0 ? granted.join(', ') : 'none';
     problems.push({

@@ -1,7 +1,7 @@
 import type { ResolvedMonitor, SmtpAuthorization } from '../config/types.js';
 import type { Protocol } from '../core/check.js';
 import { CLOUD_ENDPOINTS, CLOUDS, cloudHost, cloudOfAuthorityHost, resourceScope, type Cloud, type TokenResource } from '../core/clouds.js';
-import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
+import { PROTOCOL, SUBMISSION, type ProtocolDescriptor } from '../core/protocols.js';
 
 // The exact commands and URLs remediation prints, with the monitor's values filled in. Kept apart from the
 // remediation table so each command is spelled once (docs/exchange-online-errors.md, "Remediation commands", and the hand-test in
@@ -154,14 +154,15 @@ export function addSendAs(mailbox: string, principal: string): string {
 }
 
 export function getCasMailbox(mailbox: string): string {
-  return `Get-CASMailbox -Identity ${mailbox} | fl ${Object.values(PROTOCOL)
-    .map((protocol) => protocol.mailboxSwitch.property)
+  return `Get-CASMailbox -Identity ${mailbox} | fl ${Object.values(PROTOCOL as Record<string, ProtocolDescriptor>)
+    .flatMap((protocol) => (protocol.mailboxSwitch ? [protocol.mailboxSwitch.property] : []))
     .join(',')}`;
 }
 
+/** The Set-CASMailbox that turns the protocol back on; a protocol without a per-mailbox switch has none. */
 export function enableProtocol(mailbox: string, protocol: Protocol): string {
-  const { property, on } = PROTOCOL[protocol].mailboxSwitch;
-  return `Set-CASMailbox -Identity ${mailbox} -${property} ${on}`;
+  const mailboxSwitch = (PROTOCOL[protocol] as ProtocolDescriptor).mailboxSwitch;
+  return mailboxSwitch ? `Set-CASMailbox -Identity ${mailbox} -${mailboxSwitch.property} ${mailboxSwitch.on}` : '';
 }
 
 export function secretsPage(clientId: string): string {

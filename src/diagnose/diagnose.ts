@@ -1,4 +1,5 @@
-import type { Protocol, Stage } from '../core/check.js';
+import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import { CHECK, type CheckDescriptor } from '../core/checks.js';
 import { PROTOCOL } from '../core/protocols.js';
 import { tokenProblems, type TokenClaims } from './claims.js';
 import type { EndpointRef, MonitorRef } from './commands.js';
@@ -28,6 +29,8 @@ export interface DiagnoseInput {
   now: number;
   /** The service the token is for (the check descriptor's); absent: Exchange Online. */
   resource?: TokenResource;
+  /** The check that failed: a check with roles of its own (Graph's) is judged by them, not by its protocol's. */
+  check?: CheckKind;
 }
 
 // Replies that say only "no": the token may be the cause, so what it shows is ruled out first (docs/exchange-online-errors.md, "Token claims").
@@ -41,14 +44,16 @@ function backoffOf(input: DiagnoseInput, text: string | undefined): number | und
   return retryAfter === undefined ? undefined : retryAfter * 1000;
 }
 
+function requiredRolesOf(input: DiagnoseInput): string[] {
+  const own = input.check ? (CHECK[input.check] as CheckDescriptor).roles : undefined;
+  if (own) return [...own];
+  return input.protocol ? [input.monitor.roles?.[input.protocol] ?? PROTOCOL[input.protocol].role] : [];
+}
+
 export function diagnose(input: DiagnoseInput): Diagnosis {
   const serverText = input.serverText === undefined ? undefined : stripExchangeBracket(input.serverText).trim() || undefined;
   const delegated = input.monitor.credential?.kind === 'delegated';
-  const required = !input.protocol
-    ? []
-    : delegated
-      ? [PROTOCOL[input.protocol].delegatedScope]
-      : [input.monitor.roles?.[input.protocol] ?? PROTOCOL[input.protocol].role];
+  const required = delegated ? (input.protocol ? [PROTOCOL[input.protocol].delegatedScope] : []) : requiredRolesOf(input);
   const problems = input.claims
     ? tokenProblems(input.claims, {
         tenantId: input.monitor.tenantId,
@@ -72,6 +77,7 @@ export function diagnose(input: DiagnoseInput): Diagnosis {
     tokenError: input.tokenError,
     endpoint: input.endpoint,
     resource: input.resource,
+    ...(input.check ? { check: input.check } : {}),
   });
 
   // Token findings only belong in the list when the diagnosis is about the token.

@@ -1,6 +1,7 @@
-import type { Protocol, Stage } from '../core/check.js';
+import type { CheckKind, Protocol, Stage } from '../core/check.js';
+import { CHECK, requiredRoles, type CheckDescriptor } from '../core/checks.js';
 import type { TokenClaims } from './claims.js';
-import { MAIL_ROLES, PROTOCOL } from '../core/protocols.js';
+import { MAIL_ROLES, PROTOCOL, type ProtocolDescriptor } from '../core/protocols.js';
 import {
   ENABLE_TENANT_SMTP_AUTH,
   GET_SERVICE_PRINCIPAL,
@@ -50,6 +51,8 @@ export interface RemedyContext {
   endpoint?: EndpointRef;
   /** The service the check's token is for; absent: Exchange Online. */
   resource?: TokenResource;
+  /** The check that failed, when known: its own roles (Graph's) name the permissions in fixes. */
+  check?: CheckKind;
 }
 
 export interface Remedy {
@@ -63,6 +66,11 @@ type RemedyFn = (c: RemedyContext) => Remedy;
 function label(c: RemedyContext): string {
   if (c.stage === 'token') return 'HTTPS';
   return c.protocol ? PROTOCOL[c.protocol].label : 'mail';
+}
+
+/** The per-mailbox switch of the failed protocol (Set-CASMailbox), if it has one (Graph has none). */
+function switchOf(c: RemedyContext): ProtocolDescriptor['mailboxSwitch'] {
+  return c.protocol ? (PROTOCOL[c.protocol] as ProtocolDescriptor).mailboxSwitch : undefined;
 }
 
 /** The SP object ID from the token, or a placeholder that says where to find it. */
@@ -150,8 +158,9 @@ function userAccessCandidates(c: RemedyContext): string[] {
   const { mailbox } = c.monitor;
   const candidates: string[] = [];
   if (!ownMailbox(c)) candidates.push(`${mailbox} is not ${account(c)}'s own mailbox, and ${account(c)} has no FullAccess on it`);
-  if (c.protocol) {
-    const { offText, property, off } = PROTOCOL[c.protocol].mailboxSwitch;
+  const mailboxSwitch = switchOf(c);
+  if (mailboxSwitch) {
+    const { offText, property, off } = mailboxSwitch;
     candidates.push(`${offText} for ${mailbox} (${property} ${off}), for this user only or by the organisation's default`);
   }
   candidates.push(
@@ -165,7 +174,7 @@ function userAccessCandidates(c: RemedyContext): string[] {
 function userAccessFixes(c: RemedyContext): string[] {
   const { mailbox } = c.monitor;
   const fixes = [`Get-EXOMailbox -Identity ${mailbox} -Properties RecipientTypeDetails   (none: assign ${account(c)} an Exchange Online licence)`];
-  if (c.protocol) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
+  if (c.protocol && switchOf(c)) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
   if (!ownMailbox(c)) fixes.push(addFullAccess(mailbox, account(c)));
   fixes.push(...delegatedConsentFixes(c), PERMISSION_DELAY);
   return fixes;
@@ -195,6 +204,7 @@ function consentFixes(c: RemedyContext): string[] {
  * have no RBAC role: Entra consent plus FullAccess is the only way (docs/exchange-online-errors.md §10).
  */
 function refusedWithoutRole(c: RemedyContext): Remedy {
+  if (isGraph(c)) return graphRefused(c);
   const { clientId, mailbox } = c.monitor;
   const role = requiredRole(c);
   const lacks = `${label(c)} refused ${mailbox}: ${c.detail ?? `the token lacks ${role}`}`;
@@ -283,6 +293,57 @@ function outsideRbacScope(c: RemedyContext): Remedy {
   };
 }
 
+/** A check whose token is for Microsoft Graph: its grants are Graph permissions or Exchange RBAC for Applications roles. */
+function isGraph(c: RemedyContext): boolean {
+  return c.resource === 'graph';
+}
+
+/** The Graph permissions the failed check needs, and the RBAC for Applications roles that grant the same. */
+function graphGrants(c: RemedyContext): { roles: string[]; rbac: string[] } {
+  if (!c.check) return { roles: [requiredRole(c)], rbac: [] };
+  const descriptor: CheckDescriptor = CHECK[c.check];
+  return { roles: requiredRoles(c.check, c.monitor.roles), rbac: [...(descriptor.rbacRoles ?? [])] };
+}
+
+/**
+ * Microsoft Graph refused the mailbox: no grant covers it. Graph takes two grants that add up, either of which
+ * suffices: admin consent for the Graph application permission in Entra (every mailbox of the tenant), or an
+ * Exchange RBAC for Applications assignment over a management scope (only the mailboxes in it). Least privilege
+ * first; never a new application access policy, which RBAC for Applications replaces (docs/exchange-online-errors.md §10).
+ */
+function graphRefused(c: RemedyContext): Remedy {
+  const { clientId, mailbox } = c.monitor;
+  const { roles, rbac } = graphGrants(c);
+  const held = c.claims ? roles.filter((role) => c.claims?.roles.includes(role)) : [];
+  const why =
+    c.detail ??
+    (c.claims && held.length === roles.length ? 'the token holds its permissions, yet Exchange keeps the app out' : `the token lacks ${roles.join(', ')}`);
+  return {
+    summary: `Microsoft Graph refused ${mailbox}: ${why}; grant it by consent in Entra or by an RBAC for Applications assignment in Exchange`,
+    candidates: [
+      `no Entra admin consent for the Microsoft Graph application permission${roles.length > 1 ? 's' : ''} ${roles.join(', ')}`,
+      ...(rbac.length > 0
+        ? [`no Exchange RBAC for Applications assignment of ${rbac.map((role) => `"${role}"`).join(' and ')} whose management scope includes ${mailbox}`]
+        : []),
+      `an application access policy (from before RBAC for Applications) that leaves ${mailbox} out of the app's mailboxes`,
+      'a grant made in the last 60 minutes that Exchange has not applied yet',
+    ],
+    fixes: [
+      ...(rbac.length > 0
+        ? [
+            `Least privilege, only the monitored mailboxes (Exchange RBAC for Applications), once per app: ${newServicePrincipal(clientId, principal(c))}`,
+            newManagementScope(c.monitor),
+            ...rbac.map((role) => newRoleAssignment(c.monitor, role)),
+            `${testServicePrincipalAuthorization(clientId, mailbox)}   (InScope must be True for ${rbac.join(', ')})`,
+          ]
+        : []),
+      `Or every mailbox of the tenant (Entra): Entra admin center → App registrations → ${clientId} → API permissions → Add a permission → Microsoft Graph → Application permissions → ${roles.join(', ')} → Grant admin consent. Entra and RBAC grants add up: the Entra permission makes a scoped RBAC grant tenant-wide, so choose one`,
+      'Do not create a new application access policy: Microsoft replaced them with RBAC for Applications',
+      PERMISSION_DELAY,
+    ],
+  };
+}
+
 function retryLater(ms: number | undefined): string {
   if (ms === undefined) return 'Retry with back-off; mailprobe spaces out its next attempts';
   const minutes = ms / 60_000;
@@ -297,10 +358,8 @@ function exchangeAccessCandidates(c: RemedyContext): string[] {
     `no Exchange service principal for app ${clientId}, or one created with the App registration's Object ID instead of the Enterprise application's ObjectId ${principal(c)} (the token's oid)`,
     `the service principal ${principal(c)} has no FullAccess on ${mailbox}`,
   ];
-  if (c.protocol) {
-    const { offText, property, off } = PROTOCOL[c.protocol].mailboxSwitch;
-    candidates.push(`${offText} for ${mailbox} (${property} ${off})`);
-  }
+  const mailboxSwitch = switchOf(c);
+  if (mailboxSwitch) candidates.push(`${mailboxSwitch.offText} for ${mailbox} (${mailboxSwitch.property} ${mailboxSwitch.off})`);
   candidates.push(
     `user=${mailbox} is not a mailbox in tenant ${tenantId}`,
     'a permission or service-principal change made in the last 60 minutes has not reached Exchange yet',
@@ -316,7 +375,7 @@ function exchangeAccessFixes(c: RemedyContext): string[] {
     getMailboxPermission(mailbox),
     addFullAccess(mailbox, principal(c)),
   ];
-  if (c.protocol) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
+  if (c.protocol && switchOf(c)) fixes.push(getCasMailbox(mailbox), enableProtocol(mailbox, c.protocol));
   fixes.push(PERMISSION_DELAY);
   return fixes;
 }
@@ -649,7 +708,7 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
           ],
           fixes: delegatedConsentFixes(c),
         }
-      : c.stage === 'role'
+      : c.stage === 'role' && !isGraph(c)
         ? { summary: `Admin consent is missing: ${c.detail ?? `the token of ${app(c)} lacks ${requiredRole(c)}`}`, candidates: [], fixes: consentFixes(c) }
         : refusedWithoutRole(c),
   token_wrong_audience: (c) => {
@@ -782,15 +841,18 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     fixes: connectFixes(c),
   }),
 
-  auth_failed: (c) => ({
-    summary: `${label(c)} rejected XOAUTH2 for ${c.monitor.mailbox}${c.claims ? '; nothing in the token explains it' : ''}`,
-    candidates: [
-      ...(c.claims ? [] : ['the token could not be inspected: a missing role, wrong aud or expired token is still possible']),
-      ...(c.serverText && /Logon failure/i.test(c.serverText) ? ['throttling after many rapid logins, if this failure is intermittent'] : []),
-      ...(isDelegated(c) ? userAccessCandidates(c) : exchangeAccessCandidates(c)),
-    ],
-    fixes: isDelegated(c) ? userAccessFixes(c) : exchangeAccessFixes(c),
-  }),
+  auth_failed: (c) =>
+    isGraph(c)
+      ? graphRefused(c)
+      : {
+          summary: `${label(c)} rejected XOAUTH2 for ${c.monitor.mailbox}${c.claims ? '; nothing in the token explains it' : ''}`,
+          candidates: [
+            ...(c.claims ? [] : ['the token could not be inspected: a missing role, wrong aud or expired token is still possible']),
+            ...(c.serverText && /Logon failure/i.test(c.serverText) ? ['throttling after many rapid logins, if this failure is intermittent'] : []),
+            ...(isDelegated(c) ? userAccessCandidates(c) : exchangeAccessCandidates(c)),
+          ],
+          fixes: isDelegated(c) ? userAccessFixes(c) : exchangeAccessFixes(c),
+        },
   auth_not_connected: (c) =>
     isDelegated(c)
       ? {
@@ -837,7 +899,9 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     ],
   }),
   invalid_user: (c) => ({
-    summary: `Exchange does not accept user=${c.monitor.mailbox}`,
+    summary: isGraph(c)
+      ? `Microsoft Graph finds no mailbox ${c.monitor.mailbox} (ErrorInvalidUser, ResourceNotFound)`
+      : `Exchange does not accept user=${c.monitor.mailbox}`,
     candidates: ['the mailbox address is malformed or unknown'],
     fixes: [`Get-Mailbox -Identity ${c.monitor.mailbox}`, 'Set the monitor mailbox to the primary SMTP address'],
   }),
@@ -881,8 +945,9 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
     fixes: [
       'Do not create a new application access policy: Microsoft replaced them with RBAC for Applications. Grant the app over a management scope instead:',
       newManagementScope(c.monitor),
-      newRoleAssignment(c.monitor, 'Application Mail.Send'),
-      newRoleAssignment(c.monitor, 'Application Mail.ReadWrite'),
+      ...(graphGrants(c).rbac.length > 0 ? graphGrants(c).rbac : ['Application Mail.Send', 'Application Mail.ReadWrite']).map((role) =>
+        newRoleAssignment(c.monitor, role),
+      ),
       testServicePrincipalAuthorization(c.monitor.clientId, c.monitor.mailbox),
       "Then remove the old application access policy that names the app, and the app's Entra Mail.* application permissions: Entra and RBAC grants add up, and an Entra grant reaches every mailbox",
       PERMISSION_DELAY,
@@ -962,8 +1027,18 @@ export const remedies: Record<ReasonCode, RemedyFn> = {
       c.stage === 'token'
         ? `Entra ID throttled token requests for ${app(c)}${tokenRef(c)}`
         : `Exchange throttled ${label(c)} for ${c.monitor.mailbox}${c.backoffMs === undefined ? '' : ` and asked for ${c.backoffMs} ms of back-off`}`,
-    candidates: ['other clients of the same app or mailbox', 'too many connections or logins in a short time'],
-    fixes: [retryLater(c.backoffMs), 'Keep one connection per protocol and cache the token until shortly before exp'],
+    candidates: isGraph(c)
+      ? [
+          `MailboxConcurrency: more than four requests of app ${c.monitor.clientId} to ${c.monitor.mailbox} at once (mailprobe keeps to four; another tool using the same app adds to them)`,
+          `ApplicationThrottled: app ${c.monitor.clientId} sent too many requests to the mailboxes of the tenant`,
+        ]
+      : ['other clients of the same app or mailbox', 'too many connections or logins in a short time'],
+    fixes: isGraph(c)
+      ? [
+          retryLater(c.backoffMs),
+          `Find what else calls Microsoft Graph as app ${c.monitor.clientId} for ${c.monitor.mailbox}; give other tools an app of their own`,
+        ]
+      : [retryLater(c.backoffMs), 'Keep one connection per protocol and cache the token until shortly before exp'],
   }),
   // The server's own doing: it said so before hanging up (BYE, 421, -ERR then close), so no firewall, no bug.
   server_unavailable: (c) => ({

@@ -119,9 +119,15 @@ export function parseBackoffMs(text: string): number | undefined {
 /** SMTP `432 4.3.2` (sender thread limit) names no delay; a minute lets the other submissions finish. */
 export const SMTP_THREAD_LIMIT_BACKOFF_MS = 60_000;
 
+/** An HTTP API's `Retry-After: N` (seconds), as the Graph client keeps it with the answer's words → N s. */
+function retryAfterHeaderMs(text: string): number | undefined {
+  const seconds = /\(Retry-After: (\d{1,9})\)$/.exec(text)?.[1];
+  return seconds === undefined ? undefined : Number(seconds) * 1000;
+}
+
 /** How long the server asked us to wait before trying again, if its reply says so. */
 export function backoffMsForReply(text: string): number | undefined {
-  const stated = parseBackoffMs(text);
+  const stated = parseBackoffMs(text) ?? retryAfterHeaderMs(text);
   if (stated !== undefined) return stated;
   if (/\b4\.3\.2\b/.test(stripExchangeBracket(text))) return SMTP_THREAD_LIMIT_BACKOFF_MS;
   return undefined;

@@ -1,5 +1,7 @@
-import { request } from 'node:https';
 import type { Endpoint } from '../core/endpoint.js';
+import { proxyFailureReason } from '../core/proxy.js';
+import { decideHttpProxy, httpRoute } from '../net/http.js';
+import { ProxyError } from '../net/tunnel.js';
 import { retryAfterMs } from '../core/retry-after.js';
 import type { ReasonCode } from '../core/reasons.js';
 import { truncate } from '../core/text.js';
@@ -66,29 +68,57 @@ export interface GraphRequest {
 }
 
 export interface GraphCallOptions {
+  /** Its proxy is the tenant's setting (a URL or "direct"); absent: HTTPS_PROXY, ALL_PROXY and NO_PROXY of `env` decide. */
   endpoint: Endpoint;
   token: Secret;
   signal: AbortSignal;
   timeoutMs: number;
+  /** The environment the proxy variables are read from; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
 
-/** One request; rejects with a transport error (classified by the probe boundary) or on the timeout. */
+/** A proxy's refusal as the probe's failure: its own reason, at connect (or config for a setting that cannot work). */
+function proxyFailure(err: ProxyError): ProbeError {
+  return new ProbeError(proxyFailureReason(err.code) ?? 'connect_refused', err.message, {
+    stage: err.code === 'EPROXYCONFIG' ? 'config' : 'connect',
+    ...(err.statusLine !== undefined ? { serverText: err.statusLine } : {}),
+  });
+}
+
+/**
+ * One request, direct or through the outbound proxy (src/net: a CONNECT tunnel with TLS to Graph itself on top);
+ * rejects with a transport error (classified by the probe boundary) or on the timeout.
+ */
 export function graphRequest(options: GraphCallOptions, call: GraphRequest): Promise<GraphResponse> {
   const payload = call.body === undefined ? undefined : Buffer.from(JSON.stringify(call.body), 'utf8');
   return new Promise((resolve, reject) => {
-    const req = request(call.url, {
-      ...tlsOptionsFor(options.endpoint),
+    const tls = tlsOptionsFor(options.endpoint);
+    let route: ReturnType<typeof httpRoute>;
+    try {
+      route = httpRoute(call.url, decideHttpProxy(call.url, options.endpoint.proxy, options.env ?? process.env), {
+        tls,
+        timeoutMs: options.timeoutMs,
+        signal: options.signal,
+      });
+    } catch (err) {
+      reject(err instanceof ProxyError ? proxyFailure(err) : err instanceof Error ? err : new Error(String(err)));
+      return;
+    }
+    const req = route.request(route.target, {
+      ...tls,
+      ...route.options,
       method: call.method,
       signal: options.signal,
       timeout: options.timeoutMs,
       headers: {
+        ...(route.options.headers as Record<string, string> | undefined),
         authorization: `Bearer ${options.token.reveal()}`,
         accept: 'application/json',
         ...(payload ? { 'content-type': 'application/json', 'content-length': String(payload.length) } : {}),
       },
     });
     req.on('timeout', () => req.destroy(new ProbeError('timeout', `Microsoft Graph did not answer ${call.method} within ${options.timeoutMs} ms`)));
-    req.on('error', reject);
+    req.on('error', (err) => reject(err instanceof ProxyError ? proxyFailure(err) : err));
     req.on('response', (res) => {
       const chunks: Buffer[] = [];
       let size = 0;
@@ -169,7 +199,9 @@ export async function graphCall(options: RetryingCallOptions, call: GraphRequest
     const response = await options.gate.run(options.mailbox, () => graphRequest(options, call));
     if (ok(response.status)) return response;
     const { code, message } = graphErrorOf(response.body);
-    const serverText = `${response.status} ${code || 'error'}: ${message || '(no message)'}`;
+    // A Retry-After is part of Graph's answer: kept with its words, so the runner's back-off and the fix read it.
+    const wait = response.retryAfter?.replace(/[^\x20-\x7e]/g, '').slice(0, 40);
+    const serverText = `${response.status} ${code || 'error'}: ${message || '(no message)'}${wait ? ` (Retry-After: ${wait})` : ''}`;
     if (response.status === 429) {
       const waitMs = retryAfterMs(response.retryAfter, options.now()) ?? 1000;
       const left = options.deadlineAt - options.monotonic();

@@ -55,9 +55,10 @@ async function runGraph(ctx: ProbeContext, deadlineMs: number, body: (run: Graph
   const mask = new CredentialMask(ctx.mailbox, ctx.accessToken);
   try {
     if (!ctx.graph) throw new ProbeError('config_invalid', 'no Microsoft Graph endpoint for this check', { stage: 'config' });
-    const { endpoint, gate } = ctx.graph;
+    const { endpoint, gate, env } = ctx.graph;
     const call: RetryingCallOptions = {
       endpoint,
+      ...(env ? { env } : {}),
       token: ctx.accessToken,
       signal: ctx.signal,
       timeoutMs: ctx.stepTimeoutMs,

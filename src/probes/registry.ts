@@ -1,4 +1,5 @@
 import { sweepingAfter } from './cleanup.js';
+import { graphProbe, graphReadProbe } from './graph.js';
 import { imapProbe } from './imap.js';
 import { pop3Probe } from './pop3.js';
 import { roundtripProbe } from './roundtrip.js';
@@ -15,4 +16,6 @@ export const PROBES = {
   smtp: sweepingAfter(smtpProbe),
   pop3: pop3Probe,
   roundtrip: roundtripProbe,
+  graph: graphProbe,
+  graphread: graphReadProbe,
 } satisfies Record<CheckKind, ProbeFn>;

@@ -27,8 +27,11 @@ export interface ProbeContext {
   newProbeId(): string;
   /** What the sending checks may delete; the runner sets it for them. Absent (a probe run by hand): the probe's own default. */
   probeMail?: ProbeMailPolicy;
-  /** Microsoft Graph for the graph checks: its endpoint and the agent's one gate on requests per mailbox. */
-  graph?: { endpoint: Endpoint; gate: MailboxGate };
+  /**
+   * Microsoft Graph for the graph checks: its endpoint (the tenant's proxy setting in it), the agent's one gate on
+   * requests per mailbox, and the environment whose HTTPS_PROXY/NO_PROXY decide when no proxy is configured.
+   */
+  graph?: { endpoint: Endpoint; gate: MailboxGate; env?: NodeJS.ProcessEnv };
 }
 
 /** Every check has this shape; probes never throw across it. */

@@ -8,9 +8,10 @@ import { backoffMsForReply } from '../diagnose/reply.js';
 import type { ProbeIdKeyring, ProbeMailPolicy } from '../probes/probe-mail.js';
 import type { CheckKind } from '../core/check.js';
 import { CHECK, requiredPermissions, type GrantKind } from '../core/checks.js';
-import { byProtocol, PROTOCOL } from '../core/protocols.js';
+import { byProtocol, holdsRole, PROTOCOL, type ProtocolDescriptor } from '../core/protocols.js';
 import type { Clock } from '../core/clock.js';
 import type { ProbeFailure, ProbeOutcome, StepTiming } from '../core/outcome.js';
+import { MailboxGate } from '../probes/graph-client.js';
 import type { ProbeContext, ProbeFn, Transcript } from '../probes/types.js';
 import { SILENT_TRANSCRIPT } from '../probes/timing.js';
 import type { Authorisation, CheckResult } from '../core/result.js';
@@ -27,7 +28,16 @@ export interface CheckDeps {
   sendBudget: SendBudget;
   /** Applied to every text of a result before it leaves runCheck. */
   redact: Mask;
+  /**
+   * The agent's one gate on HTTPS requests per mailbox (Graph's MailboxConcurrency), shared by every run of every
+   * check; absent (tests that build their own deps): one gate per process.
+   */
+  mailboxGate?: MailboxGate;
+  /** The environment the HTTPS checks read HTTPS_PROXY/NO_PROXY from; default process.env. */
+  env?: NodeJS.ProcessEnv;
 }
+
+const PROCESS_GATE = new MailboxGate();
 
 export interface RunCheckOptions {
   transcript?: Transcript;
@@ -84,6 +94,7 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
         ...(claims ? { claims } : {}),
         monitor: monitorRef(monitor),
         resource,
+        check,
       });
       result.diagnosis = { ...maskDiagnosis(diagnosis, deps.redact), protocol, cloud: monitor.tenant.cloud };
       result.reason = result.diagnosis.reason;
@@ -183,6 +194,9 @@ export async function runCheck(deps: CheckDeps, monitor: ResolvedMonitor, check:
       },
       probeMail: policyFor(monitor, probeMail, check, keyring, { granted, mailboxRead: PROTOCOL.imap[delegated ? 'delegatedScope' : 'role'] }, transcript),
     };
+    // A check over an HTTPS API (Microsoft Graph) gets its endpoint with the agent's gate on requests per mailbox.
+    const https = CHECK[check].protocols.find((protocol) => (PROTOCOL[protocol] as ProtocolDescriptor).transport === 'https');
+    if (https) context.graph = { endpoint: monitor.endpoints[https], gate: deps.mailboxGate ?? PROCESS_GATE, ...(deps.env ? { env: deps.env } : {}) };
     const outcome = await untilAborted(
       probe(context),
       controller.signal,
@@ -234,7 +248,7 @@ function policyFor(
 }
 
 function authorisationOf(required: readonly string[], roles: readonly string[]): Authorisation {
-  return { entraRoles: required.filter((role) => roles.includes(role)), exchangeGranted: required.filter((role) => !roles.includes(role)) };
+  return { entraRoles: required.filter((role) => holdsRole(roles, role)), exchangeGranted: required.filter((role) => !holdsRole(roles, role)) };
 }
 
 export function failed(steps: StepTiming[], failure: ProbeFailure): ProbeOutcome {

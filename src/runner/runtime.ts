@@ -1,6 +1,7 @@
 import { DelegatedTokenProvider, type DelegatedEvents } from '../auth/delegated.js';
 import { MsalTokenProvider, type TokenEvents, type TokenProvider } from '../auth/token-provider.js';
 import type { Redactor } from '../log/redact.js';
+import { MailboxGate } from '../probes/graph-client.js';
 import { PROBES } from '../probes/registry.js';
 import type { Clock } from '../core/clock.js';
 import { probeIdKeyrings } from '../probes/probe-mail.js';
@@ -56,6 +57,8 @@ export function createRuntime(options: {
       probeIds: probeIdKeyrings(),
       sendBudget: new SendBudget(options.clock),
       redact: (text) => options.redactor.redact(text),
+      mailboxGate: new MailboxGate(),
+      ...(options.env ? { env: options.env } : {}),
     },
   };
 }

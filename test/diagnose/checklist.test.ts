@@ -3,6 +3,7 @@ import { describe, test } from 'node:test';
 import { buildChecklist, propagationMayMatter, type ChecklistInput } from '../../src/diagnose/checklist.js';
 import { diagnose } from '../../src/diagnose/diagnose.js';
 import type { CheckKind } from '../../src/core/check.js';
+import { CHECK } from '../../src/core/checks.js';
 import type { ProbeFailure } from '../../src/core/outcome.js';
 import type { CheckResult } from '../../src/core/result.js';
 
@@ -35,7 +36,7 @@ function result(check: CheckKind, failure?: ProbeFailure): CheckResult {
     base.diagnosis = diagnose({
       reason: failure.reason,
       stage: failure.stage,
-      protocol: check === 'roundtrip' ? 'imap' : check,
+      protocol: CHECK[check].protocols.at(-1),
       claims,
       monitor,
       now,
@@ -68,6 +69,10 @@ describe('doctor checklist', () => {
       smtp_auth: 'pass',
       smtp_send: 'pass',
       arrival: 'skipped',
+      graph_send: 'skipped',
+      graph_arrival: 'skipped',
+      graph_cleanup: 'skipped',
+      graph_list: 'skipped',
     });
     assert.equal(items.find((item) => item.id === 'imap_list')?.detail, '9 folders');
   });

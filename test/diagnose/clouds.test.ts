@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { parseConfig } from '../../src/config/load.js';
 import { PROTOCOLS, STAGES } from '../../src/core/check.js';
+import { PROTOCOL } from '../../src/core/protocols.js';
 import { CLOUD_ENDPOINTS, CLOUDS, resourceScope, type Cloud } from '../../src/core/clouds.js';
 import { REASONS } from '../../src/core/reasons.js';
 import { monitorRef } from '../../src/diagnose/commands.js';
@@ -61,7 +62,7 @@ describe('fix texts name the monitor’s own cloud', () => {
         assert.deepEqual(mismatch.fixes, [`Use the canonical host name, e.g. ${monitor.endpoints[protocol].host}`]);
         const refused = diagnose({ reason: 'connect_refused', stage: 'connect', protocol, monitor: ref, now: NOW });
         const { host, port } = monitor.endpoints[protocol];
-        assert.equal(refused.summary, `${protocol === 'pop3' ? 'POP3' : protocol.toUpperCase()} connection to ${host}:${port} was refused`);
+        assert.equal(refused.summary, `${PROTOCOL[protocol].label} connection to ${host}:${port} was refused`);
       }
     });
 

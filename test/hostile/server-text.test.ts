@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Protocol } from '../../src/core/check.js';
+import type { SessionProtocol as Protocol } from '../../src/core/protocols.js';
 import { imapProbe } from '../../src/probes/imap.js';
 import { pop3Probe } from '../../src/probes/pop3.js';
 import { smtpProbe } from '../../src/probes/smtp.js';

@@ -71,6 +71,16 @@ const ROWS: readonly Row[] = [
     how: "the app's SMTP.SendAsApp consent removed; IMAP reaches the mailbox",
   },
   {
+    cause: 'protocol:graph',
+    monitor: 'row-protocol-graph',
+    tenant: 'contoso',
+    mailbox: 'odataoff@contoso.onmicrosoft.com',
+    checks: ['imap', 'smtp', 'graph'],
+    // two sending checks every 5 s stay inside the send budget's 30 a minute
+    schedule: '*/5 * * * * *',
+    how: 'Access to OData is disabled for the mailbox (Graph); IMAP and SMTP reach it',
+  },
+  {
     cause: 'smtp_auth_gate',
     monitor: 'row-smtp-auth-gate',
     tenant: 'contoso',
@@ -127,6 +137,7 @@ const CONTOSO_MAILBOXES: MailboxSpec[] = [
   { address: 'gated@contoso.onmicrosoft.com', smtpClientAuthDisabled: true },
   { address: 'popoff@contoso.onmicrosoft.com', popEnabled: false },
   { address: 'flow@contoso.onmicrosoft.com' },
+  { address: 'odataoff@contoso.onmicrosoft.com' },
 ];
 
 interface Notification {
@@ -211,6 +222,8 @@ before(async () => {
   exchange = await startExchange({ model, tls: pki.server });
   blackhole = await startExchange({ model, tls: pki.server });
   blackhole.faults.deliveryStopped = true;
+  // protocol:graph: an application access policy keeps the app out of this mailbox over Graph
+  model.faults.graphOdataDisabled = ['odataoff@contoso.onmicrosoft.com'];
   // identity: Entra refuses the configured secret on every path
   const fabrikam = model.tenant(tenantDomain('fabrikam'));
   model.revokeSecret(fabrikam.tenantId, [...fabrikam.apps.keys()][0]!);
@@ -245,7 +258,7 @@ before(async () => {
   const endpoints = (row: Row): Record<string, unknown> => {
     const front = row.cause === 'mail_flow' ? blackhole : exchange;
     const own = gates.get(row.tenant);
-    const servers = { imap: front.imap, pop3: front.pop3, smtp: front.smtp };
+    const servers = { imap: front.imap, pop3: front.pop3, smtp: front.smtp, graph: front.graph };
     return Object.fromEntries(
       Object.entries(servers).map(([path, server]) => [path, { host: server.host, port: own?.[path as GatedPath]?.port ?? server.port }]),
     );

@@ -43,7 +43,7 @@ describe('graph probes against the Exchange emulator', () => {
     const ctx: ProbeContext = {
       monitor: MONITOR,
       mailbox: bed.mailbox,
-      endpoints: { imap: endpoint, pop3: endpoint, smtp: endpoint },
+      endpoints: { imap: endpoint, pop3: endpoint, smtp: endpoint, graph: endpoint },
       accessToken: new Secret(token),
       signal: new AbortController().signal,
       stepTimeoutMs: 5_000,
@@ -147,7 +147,7 @@ describe('graph probes against the Exchange emulator', () => {
       apply: () => (bed.model.faults.graphThrottleSeconds = 120),
       stage: 'send',
       reason: 'throttled',
-      text: /^429 ApplicationThrottled: Application is over its MailboxConcurrency limit\.$/,
+      text: /^429 ApplicationThrottled: Application is over its MailboxConcurrency limit\. \(Retry-After: 120\)$/,
     },
     {
       name: 'a wrong mailbox',

@@ -32,7 +32,7 @@ function monitor(name: string, checks: CheckKind[] = ['imap'], schedule = '* * *
     intervalSeconds: 1,
     timeoutMs: 5000,
     stepTimeoutMs: 5000,
-    endpoints: { imap: endpoint, pop3: endpoint, smtp: endpoint },
+    endpoints: { imap: endpoint, pop3: endpoint, smtp: endpoint, graph: endpoint },
   };
 }
 

@@ -36,6 +36,7 @@ export async function startEmulatorBed(
     imap: exchange.imap,
     pop3: exchange.pop3,
     smtp: exchange.smtp,
+    graph: exchange.graph,
     close: async () => {
       await Promise.allSettled([entra.close(), exchange.close()]);
     },

@@ -13,6 +13,8 @@ export interface TestbedLike {
   imap: { host: string; port: number };
   pop3: { host: string; port: number };
   smtp: { host: string; port: number };
+  /** Microsoft Graph's mail endpoints, where the bed serves them (the emulator does, the Dovecot test bed does not). */
+  graph?: { host: string; port: number };
 }
 
 export interface MonitorOverrides {
@@ -22,6 +24,7 @@ export interface MonitorOverrides {
   imap?: { host?: string; port?: number };
   pop3?: { host?: string; port?: number };
   smtp?: { host?: string; port?: number };
+  graph?: { host?: string; port?: number };
   tls?: { caFile?: string };
   schedule?: string;
 }
@@ -56,6 +59,7 @@ export function writeMonitors(
     imap: { host: bed.imap.host, port: bed.imap.port, ...monitor.imap },
     pop3: { host: bed.pop3.host, port: bed.pop3.port, ...monitor.pop3 },
     smtp: { host: bed.smtp.host, port: bed.smtp.port, ...monitor.smtp },
+    ...(bed.graph ? { graph: { host: bed.graph.host, port: bed.graph.port, ...monitor.graph } } : {}),
   }));
   const config = {
     ...(options.agent ? { agent: options.agent } : {}),

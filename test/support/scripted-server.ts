@@ -273,7 +273,7 @@ export interface TestContextOptions {
 export function testContext(options: TestContextOptions): ProbeContext & { transcript: RecordedTranscript } {
   const endpoint: Endpoint = { host: '127.0.0.1', port: options.port, tls: { ca: options.ca, rejectUnauthorized: true } };
   const unused: Endpoint = { host: '127.0.0.1', port: 9, tls: { rejectUnauthorized: true } };
-  const endpoints: Record<Protocol, Endpoint> = { imap: unused, smtp: unused, pop3: unused };
+  const endpoints: Record<Protocol, Endpoint> = { imap: unused, smtp: unused, pop3: unused, graph: unused };
   endpoints[options.protocol] = endpoint;
   let probes = 0;
   return {
