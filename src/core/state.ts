@@ -97,7 +97,8 @@ function nextIncident(open: OpenIncident | undefined, result: CheckResult, cause
   };
 }
 
-function incidentDiagnosis(diagnosis: Diagnosis): IncidentDiagnosis {
+/** What an incident keeps of a diagnosis: the summary, the first line of the first fix, and what they were written for. */
+export function incidentDiagnosis(diagnosis: Pick<Diagnosis, 'summary' | 'fixes' | 'protocol' | 'cloud'>): IncidentDiagnosis {
   const first = diagnosis.fixes[0] ?? diagnosis.summary;
   return {
     summary: diagnosis.summary,

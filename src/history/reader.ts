@@ -1,5 +1,6 @@
 import type { Cause } from '../core/cause.js';
 import type { CheckKind } from '../core/check.js';
+import type { IncidentDiagnosis } from '../core/state.js';
 
 // The read side of the history store that the status page and the report share. Written first, as the
 // contract between the store (issue 12) and the status page (issue 13); the store's backends implement it.
@@ -43,6 +44,8 @@ export interface IncidentSummary {
   serverText?: string;
   /** The monitor's cause as last attributed while the incident was open (schema 4); absent on older incidents. */
   cause?: Cause;
+  /** What was diagnosed at the first failure: summary and first fix (schema 3); only for detailed views. */
+  diagnosis?: IncidentDiagnosis;
 }
 
 export interface HistoryReader {

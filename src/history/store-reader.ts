@@ -141,6 +141,8 @@ export function incidentSummary(row: IncidentRow): IncidentSummary {
     reason: row.reason,
     stage: row.stage,
     ...(row.serverText !== undefined ? { serverText: row.serverText } : {}),
+    ...(row.cause !== undefined ? { cause: row.cause } : {}),
+    ...(row.diagnosis !== undefined ? { diagnosis: row.diagnosis } : {}),
   };
 }
 

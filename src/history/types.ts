@@ -1,7 +1,6 @@
 import type { CheckKind } from '../core/check.js';
 import type { StepTiming } from '../core/outcome.js';
 import type { IncidentSummary } from './reader.js';
-import type { IncidentDiagnosis } from '../core/state.js';
 
 // Rows of the history store, shared by both backends. Times are epoch milliseconds (UTC); seconds of
 // accounting are kept as milliseconds so that summing many short spans loses nothing to rounding.
@@ -60,8 +59,6 @@ export interface IncidentRow extends IncidentSummary {
   /** Failed time accounted to the streak so far. */
   failMs: number;
   lastFailureAt: number;
-  /** What was diagnosed at the first failure (schema 3); absent on incidents recorded before. */
-  diagnosis?: IncidentDiagnosis;
 }
 
 /** What the agent needs to continue a check after a restart: the latest result, the streak, the open incident. */

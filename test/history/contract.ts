@@ -518,6 +518,9 @@ export function storeContract(factory: StoreFactory): void {
         reason: 'auth_failed',
         stage: 'auth',
         serverText: 'NO AUTHENTICATE failed.',
+        // What was diagnosed and attributed at the time, for the status page to print as stored.
+        cause: 'protocol:imap',
+        diagnosis: { summary: 'summary of auth_failed', fix: 'fix for auth_failed' },
       },
     ]);
     await recorder.close();

@@ -362,7 +362,13 @@ describe('the detailed status page', () => {
 
 describe('feeds and badges', () => {
   test('summary.json follows Statuspage’s shape and states', async () => {
-    const { source } = fixture();
+    // With a store, the open incidents are the store's: the resolved and the hidden monitor's are not listed.
+    const stored: IncidentSummary[] = [
+      { monitor: 'helpdesk', tenant: 'contoso', check: 'smtp', startedAt: NOW - 5 * 60_000, reason: 'smtp_auth_disabled_tenant', stage: 'auth' },
+      { monitor: 'scanner', tenant: 'contoso', check: 'imap', startedAt: NOW - 3 * 3600_000, endedAt: NOW - 2 * 3600_000, reason: 'timeout', stage: 'connect' },
+      { monitor: 'secret-ops', tenant: 'contoso', check: 'imap', startedAt: NOW - 60_000, reason: 'auth_failed', stage: 'auth' },
+    ];
+    const { source } = fixture(config(), { incidents: stored });
     const reply = await get(source, '/status/summary.json');
     const summary = JSON.parse(reply.body) as {
       page: { name: string; time_zone: string };
@@ -384,6 +390,19 @@ describe('feeds and badges', () => {
     assert.equal(summary.incidents[0]?.incident_updates[0]?.body, 'Sending with SMTP AUTH is turned off for the organisation.');
     assert.deepEqual(summary.scheduled_maintenances, []);
     assertNothingPrivate(reply.body, 'summary.json');
+  });
+
+  test('summary.json lists the store’s open incidents when history is on, the board’s when it is off', async () => {
+    const incidents = async (source: StatusSource): Promise<string[]> =>
+      (JSON.parse((await get(source, '/status/summary.json')).body) as { incidents: Array<{ name: string }> }).incidents.map((incident) => incident.name);
+    assert.deepEqual(await incidents(fixture(config(), { history: false }).source), ['Helpdesk mail · SMTP failing'], 'the board: helpdesk’s SMTP fails');
+    assert.deepEqual(await incidents(fixture(config(), { incidents: [] }).source), [], 'the store has not written it yet, so it is not listed');
+    const stored = { monitor: 'scanner', tenant: 'contoso', check: 'imap' as const, startedAt: NOW - 60_000, reason: 'timeout', stage: 'connect' };
+    assert.deepEqual(
+      await incidents(fixture(config(), { incidents: [stored] }).source),
+      ['scanner · IMAP failing'],
+      'the store’s, though the board has scanner passing',
+    );
   });
 
   test('a confirmed failure of every check is a major outage', async () => {

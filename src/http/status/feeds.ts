@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncidentSummary } from '../../history/reader.js';
 import { escapeText } from './html.js';
-import { monitorRows, openIncidents, recentIncidents, type CheckRow, type MonitorRow, type StatusSource } from './model.js';
+import { currentIncidents, monitorRows, recentIncidents, type CheckRow, type MonitorRow, type StatusSource } from './model.js';
 import { STATUS_PATHS } from './page.js';
 import { CHECK_LABELS, duration, plainReason, utc } from './words.js';
 
@@ -73,7 +73,7 @@ const INDICATOR = {
 } as const;
 
 /** Statuspage's /api/v2/summary.json shape, so its widgets and clients read mailprobe unchanged. */
-export function statuspageSummary(source: StatusSource): unknown {
+export async function statuspageSummary(source: StatusSource): Promise<unknown> {
   const settings = source.settings();
   const now = iso(source.now());
   const pageId = stableId(settings.title);
@@ -119,7 +119,7 @@ export function statuspageSummary(source: StatusSource): unknown {
           ? 'major'
           : 'minor';
 
-  const open = openIncidents(source, new Set(byMonitor.keys()));
+  const open = await currentIncidents(source, new Set(byMonitor.keys()));
   const labels = new Map(rows.map((row) => [row.monitor.name, row.monitor.label]));
   return {
     page: { id: pageId, name: settings.title, url: STATUS_PATHS.public, time_zone: 'Etc/UTC', updated_at: now },

@@ -1,6 +1,7 @@
 import type { ResolvedMonitor, StatusPageSettings } from '../../config/types.js';
 import type { AvailabilityWindow, CheckHistorySummary, DaySummary, HistoryReader, IncidentSummary } from '../../history/reader.js';
 import type { CheckKind } from '../../core/check.js';
+import { incidentDiagnosis } from '../../core/state.js';
 import type { CheckStatus, SignInStatus } from '../../core/status.js';
 
 /** Everything the status page reads; the daemon passes its live config, status board and history store. */
@@ -270,6 +271,26 @@ export async function recentIncidents(
   }
 }
 
+/**
+ * The shown monitors' open incidents, newest first: with a store, as it stored them (the diagnosis made at the
+ * first failure with them), the one source of truth; without one, or while it cannot be read, as the board has them.
+ */
+export async function currentIncidents(source: StatusSource, visible: ReadonlySet<string>): Promise<IncidentSummary[]> {
+  if (!source.history) return openIncidents(source, visible);
+  const now = source.now();
+  try {
+    // Open at `now`: started before it and not ended by it, however long ago it began.
+    const found = await source.history.incidents({ from: now, to: now + 1, limit: OPEN_INCIDENTS_MAX });
+    return found.filter((incident) => incident.endedAt === undefined && visible.has(incident.monitor));
+  } catch {
+    return openIncidents(source, visible);
+  }
+}
+
+/** Open incidents a feed lists at most; each is one check failing now, so this is far above any real count. */
+const OPEN_INCIDENTS_MAX = 1000;
+
+/** The open incidents as the board has them (no history store), with the diagnosis of the latest failure. */
 export function openIncidents(source: StatusSource, visible: ReadonlySet<string>): IncidentSummary[] {
   const open: IncidentSummary[] = [];
   for (const status of source.checks()) {
@@ -284,6 +305,7 @@ export function openIncidents(source: StatusSource, visible: ReadonlySet<string>
       stage: status.last?.stage ?? 'config',
       ...(status.last?.serverText !== undefined ? { serverText: status.last.serverText } : {}),
       ...(status.cause !== undefined ? { cause: status.cause } : {}),
+      ...(status.last?.summary !== undefined ? { diagnosis: incidentDiagnosis({ summary: status.last.summary, fixes: status.last.fixes ?? [] }) } : {}),
     });
   }
   return open.sort((a, b) => b.startedAt - a.startedAt);

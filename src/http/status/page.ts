@@ -292,9 +292,14 @@ function incidentSection(
       context.view === 'detail' && incident.serverText
         ? html`<p class="muted">Stage ${incident.stage}, ${incident.reason}: <code>${incident.serverText}</code></p>`
         : '';
+    // What was diagnosed at the first failure, as the store keeps it: never re-derived for the page.
+    const diagnosis =
+      context.view === 'detail' && incident.diagnosis
+        ? html`<p>${incident.diagnosis.summary}</p><p class="muted">First fix: <code>${incident.diagnosis.fix}</code></p>`
+        : '';
     return html`<li class="${open ? 'open' : 'closed'}"><p><strong>${labels.get(incident.monitor) ?? incident.monitor} · ${CHECK_LABELS[incident.check]}</strong> — ${
       open ? 'ongoing' : 'resolved'
-    }</p>${cause}${server}<p class="muted">Started <time datetime="${new Date(incident.startedAt).toISOString()}">${utc(incident.startedAt)}</time>, ${lasted}</p></li>`;
+    }</p>${cause}${diagnosis}${server}<p class="muted">Started <time datetime="${new Date(incident.startedAt).toISOString()}">${utc(incident.startedAt)}</time>, ${lasted}</p></li>`;
   });
   return html`<section aria-labelledby="incidents"><h2 id="incidents">Recent incidents</h2>${
     items.length ? html`<ol class="incidents">${items}</ol>` : html`<p class="empty">No incidents in the last 90 days.</p>`

@@ -53,7 +53,7 @@ export function statusRoute(source: StatusSource, path: string): StatusRoute | u
       return {
         access: open,
         heavy: true,
-        handle: async () => ({ status: 200, type: 'application/json; charset=utf-8', body: `${JSON.stringify(statuspageSummary(source), null, 2)}\n` }),
+        handle: async () => ({ status: 200, type: 'application/json; charset=utf-8', body: `${JSON.stringify(await statuspageSummary(source), null, 2)}\n` }),
       };
     default: {
       const badge = BADGE_PATH.exec(path);
