@@ -43,9 +43,9 @@ const HEALTHY_MAILBOXES = `(probe|rt)@.*`;
 const FAILURE_ONLY_PANELS = new Set(['Current failures', 'Consecutive failures', 'Failures by reason, all monitors (time range)', 'Skipped runs']);
 const SETTLE_TIMEOUT_MS = 45_000;
 // The test bed's monitors sign in with a client secret; these alerts read series that only delegated monitors have
-// (mailprobe_signin_*), so promtool's tests (deploy/prometheus/tests/credentials.yml) and the metrics unit test
+// (mailprobe_signin_*, failures of category signin), so promtool's tests (deploy/prometheus/tests/credentials.yml) and the metrics unit test
 // check them instead.
-const DELEGATED_ONLY_ALERTS = new Set(['MailprobeSignInLapsingSoon', 'MailprobeSignInLapsingCritical']);
+const DELEGATED_ONLY_ALERTS = new Set(['MailprobeSignInLapsingSoon', 'MailprobeSignInLapsingCritical', 'MailprobeSignInEnded']);
 
 interface Expression {
   /** Where it comes from, for failure messages. */
