@@ -348,6 +348,8 @@ function listenerRoutes(config: LoadedConfig, parts: Parts): Pick<HttpServerOpti
       monitors: () => (agent.config ?? config).monitors,
       checks: () => agent.status.list(),
       signIn: (tenant) => signIns.get(tenant),
+      checksOf: (monitor) => agent.status.forMonitor(monitor),
+      revision: () => agent.status.revision,
       now: () => clock.now(),
       // The service swaps its reader on reload (new accounting rules), so the page asks for the current one.
       ...(history

@@ -17,6 +17,7 @@ import {
   type IncidentRow,
   type ResultRow,
   type RollupDelta,
+  type RollupPart,
   type Totals,
 } from './types.js';
 
@@ -283,6 +284,20 @@ export async function periodTotals(store: HistoryStore, from: number, to: number
   const last = nearestUtcMonth(to);
   if (options.months === false || first === undefined || last === undefined || first >= last) return directTotals(store, from, to, options);
   const unaligned = from % HOUR_MS !== 0 || to % HOUR_MS !== 0;
+  if (!unaligned) {
+    // On the hour at both ends (every zone with whole-hour offsets): the month rows and the corrections are
+    // summed by the database in one query; reading and merging three row sets of 200,000 checks took twice a
+    // UTC month's time.
+    const rows = await store.rollupSums({
+      parts: [
+        { grain: 'month', from: first, to: last, sign: 1 },
+        ...alignedParts(Math.min(first, from), Math.max(first, from), first < from ? -1 : 1),
+        ...alignedParts(Math.min(last, to), Math.max(last, to), last > to ? -1 : 1),
+      ],
+      ...(options.checks ? { checks: options.checks } : {}),
+    });
+    return new Map(rows.map((row) => [checkKey(row), row]));
+  }
   const states = options.states ?? (unaligned ? await store.checkStates({ status: false }) : undefined);
   const direct = { ...(options.checks ? { checks: options.checks } : {}), ...(states ? { states } : {}) };
   const none = async (): Promise<Map<string, RollupDelta>> => new Map();
@@ -305,6 +320,22 @@ function correct(totals: Map<string, RollupDelta>, by: ReadonlyMap<string, Rollu
     if (!into) totals.set(key, (into = { ...row, ...emptyTotals() }));
     apply(into, row);
   }
+}
+
+/** [from, to) on the hour as whole UTC days of daily rows and the hours around them, as directTotals reads it. */
+function alignedParts(from: number, to: number, sign: 1 | -1): RollupPart[] {
+  if (from >= to) return [];
+  const firstDay = Math.ceil(from / DAY_MS) * DAY_MS;
+  const lastDay = Math.floor(to / DAY_MS) * DAY_MS;
+  const parts: RollupPart[] =
+    firstDay < lastDay
+      ? [
+          { grain: 'day', from: firstDay, to: lastDay, sign },
+          { grain: 'hour', from, to: firstDay, sign },
+          { grain: 'hour', from: lastDay, to, sign },
+        ]
+      : [{ grain: 'hour', from, to, sign }];
+  return parts.filter((part) => part.from < part.to);
 }
 
 /** The UTC month boundary nearest to ms, if within MONTH_SNAP_MS of it. */

@@ -21,6 +21,7 @@ import {
   type ResultRow,
   type RollupDelta,
   type RollupQuery,
+  type RollupSumsQuery,
   type TimeRollup,
   type WriteBatch,
 } from './types.js';
@@ -204,6 +205,22 @@ export class SqlHistoryStore implements HistoryStore {
       `SELECT monitor, check_kind, MIN(bucket) AS bucket, MAX(tenant) AS tenant, ${sums} FROM ${ROLLUP_TABLES[query.grain]}
         WHERE bucket >= ? AND bucket < ?${where} GROUP BY monitor, check_kind ORDER BY monitor, check_kind`,
       [query.from, query.to, ...params],
+    );
+    return onlyChecks(rows.map(rollupOf), query.checks);
+  }
+
+  async rollupSums(query: RollupSumsQuery): Promise<RollupDelta[]> {
+    if (query.parts.length === 0) return [];
+    const { where, params } = checkFilter(query.checks);
+    const selects = query.parts.map(
+      (part) =>
+        `SELECT monitor, check_kind, bucket, tenant, ${ROLLUP_SUMS.map((column) => (part.sign < 0 ? `0 - ${column} AS ${column}` : column)).join(', ')}
+          FROM ${ROLLUP_TABLES[part.grain]} WHERE bucket >= ? AND bucket < ?${where}`,
+    );
+    const rows = await this.#db.query<Row>(
+      `SELECT monitor, check_kind, MIN(bucket) AS bucket, MAX(tenant) AS tenant, ${ROLLUP_SUMS.map((column) => `SUM(${column}) AS ${column}`).join(', ')}
+        FROM (${selects.join(' UNION ALL ')}) parts GROUP BY monitor, check_kind ORDER BY monitor, check_kind`,
+      query.parts.flatMap((part) => [part.from, part.to, ...params]),
     );
     return onlyChecks(rows.map(rollupOf), query.checks);
   }

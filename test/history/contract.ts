@@ -280,6 +280,44 @@ export function storeContract(factory: StoreFactory): void {
     await store.close();
   });
 
+  test('rollup sums: signed ranges of several grains summed per check in one query', async () => {
+    const store = await factory.open();
+    const buckets = [0, 0, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+    await store.write(
+      batch({
+        monthly: [
+          delta({ bucket: Date.UTC(2030, 0, 1), okMs: 10_000, runs: 5, durationBuckets: buckets }),
+          delta({ monitor: 'm2', bucket: Date.UTC(2030, 0, 1), okMs: 3 }),
+        ],
+        hourly: [
+          delta({ bucket: Date.UTC(2029, 11, 31, 23), okMs: 100, failMs: 7, runs: 1 }),
+          delta({ bucket: Date.UTC(2030, 0, 31, 23), okMs: 1000, runs: 2, durationBuckets: buckets }),
+        ],
+        daily: [delta({ bucket: Date.UTC(2030, 0, 15), okMs: 99_999 })],
+      }),
+    );
+    const rows = await store.rollupSums({
+      parts: [
+        { grain: 'month', from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), sign: 1 },
+        { grain: 'hour', from: Date.UTC(2029, 11, 31, 23), to: Date.UTC(2030, 0, 1), sign: 1 },
+        { grain: 'hour', from: Date.UTC(2030, 0, 31, 23), to: Date.UTC(2030, 1, 1), sign: -1 },
+      ],
+    });
+    assert.deepEqual(
+      rows.map((row) => [row.monitor, row.tenant, row.okMs, row.failMs, row.runs, row.durationBuckets[3]]),
+      [
+        ['m1', 't1', 10_000 + 100 - 1000, 7, 5 + 1 - 2, 0],
+        ['m2', 't1', 3, 0, 0, 0],
+      ],
+    );
+    const m2 = await store.rollupSums({ parts: [{ grain: 'month', from: 0, to: Date.UTC(2031, 0, 1), sign: 1 }], checks: [{ monitor: 'm2', check: 'imap' }] });
+    assert.deepEqual(
+      m2.map((row) => row.okMs),
+      [3],
+    );
+    await store.close();
+  });
+
   test('incidents: a later write of the same streak replaces it; queries overlap the range, newest first', async () => {
     const store = await factory.open();
     const open = {

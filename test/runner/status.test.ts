@@ -75,3 +75,31 @@ test("every entry of a failing monitor carries the monitor's latest cause; none 
     [undefined, undefined],
   );
 });
+
+test('the listed array is kept and updated entry by entry; a badge reads one monitor; removal and new checks rebuild it', () => {
+  const board = new StatusBoard();
+  const fold = folding();
+  const other = (at: number): CheckResult => ({ ...result(true, at), monitor: 'm2', mailbox: 'm2@example.com' });
+  board.update(fold(result(true, Date.UTC(2030, 0, 1))));
+  board.update(fold(other(Date.UTC(2030, 0, 1))));
+  const listed = board.list();
+  const revision = board.revision;
+  const failing = fold(result(false, Date.UTC(2030, 0, 1, 0, 5)));
+  board.update(failing);
+  assert.ok(board.revision > revision, 'a new result moves the revision');
+  assert.equal(board.list(), listed, 'the same array, not a new one per request');
+  assert.deepEqual(board.list()[0], statusOf(failing));
+  assert.deepEqual(board.forMonitor('m2'), [board.list()[1]]);
+  assert.deepEqual(board.forMonitor('nobody'), []);
+  board.remove('m2\u0000smtp');
+  assert.deepEqual(
+    board.list().map((entry) => entry.monitor),
+    ['m1'],
+  );
+  assert.deepEqual(board.forMonitor('m2'), []);
+  board.update(fold({ ...result(true, Date.UTC(2030, 0, 1, 0, 10)), check: 'imap' }));
+  assert.deepEqual(
+    board.list().map((entry) => `${entry.monitor}/${entry.check}`),
+    ['m1/smtp', 'm1/imap'],
+  );
+});

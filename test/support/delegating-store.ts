@@ -8,6 +8,7 @@ export function delegatingStore<T extends Partial<HistoryStore>>(store: HistoryS
     checkStates: (query) => store.checkStates(query),
     rollups: (query) => store.rollups(query),
     rollupTotals: (query) => store.rollupTotals(query),
+    rollupSums: (query) => store.rollupSums(query),
     hourTime: (query) => store.hourTime(query),
     results: (query) => store.results(query),
     incidents: (query) => store.incidents(query),

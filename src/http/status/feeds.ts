@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IncidentSummary } from '../../history/reader.js';
 import { escapeText } from './html.js';
-import { currentIncidents, monitorRows, recentIncidents, type CheckRow, type MonitorRow, type StatusSource } from './model.js';
+import { currentIncidents, labelsOf, monitorRows, recentIncidents, type CheckRow, type MonitorRow, type StatusSource } from './model.js';
 import { STATUS_PATHS } from './page.js';
 import { CHECK_LABELS, duration, plainReason, utc } from './words.js';
 
@@ -15,7 +15,7 @@ function iso(ms: number): string {
 export async function atomFeed(source: StatusSource): Promise<string> {
   const settings = source.settings();
   const rows = monitorRows(source, 'public');
-  const labels = new Map(rows.map((row) => [row.monitor.name, row.monitor.label]));
+  const labels = labelsOf(rows);
   const incidents = settings.incidents ? (await recentIncidents(source, new Set(labels.keys()), FEED_ENTRIES)).incidents : [];
   const now = source.now();
   const updated = incidents.reduce((latest, incident) => Math.max(latest, incident.endedAt ?? incident.startedAt), 0) || now;
@@ -48,6 +48,16 @@ ${entries.join('\n')}
 
 function stableId(text: string): string {
   return createHash('sha256').update(text).digest('hex').slice(0, 12);
+}
+
+// A digest per monitor per request was most of summary.json's time at 100,000 monitors; the entries live as long
+// as the configuration, and so do their ids.
+const monitorIds = new WeakMap<MonitorRow['monitor'], string>();
+
+function monitorId(monitor: MonitorRow['monitor']): string {
+  let id = monitorIds.get(monitor);
+  if (id === undefined) monitorIds.set(monitor, (id = stableId(`monitor\u0000${monitor.name}`)));
+  return id;
 }
 
 export type ComponentStatus = 'operational' | 'degraded_performance' | 'partial_outage' | 'major_outage';
@@ -95,12 +105,12 @@ export async function statuspageSummary(source: StatusSource): Promise<unknown> 
     components.push(
       component(groupId, group, worst, position++, pageId, now, {
         group: true,
-        components: members.map((row) => stableId(`monitor\u0000${row.monitor.name}`)),
+        components: members.map((row) => monitorId(row.monitor)),
       }),
     );
     members.forEach((row, index) => {
       const updated = latestRun(row.checks) ?? now;
-      const entry = component(stableId(`monitor\u0000${row.monitor.name}`), row.monitor.label, statuses[index] ?? 'operational', position++, pageId, updated, {
+      const entry = component(monitorId(row.monitor), row.monitor.label, statuses[index] ?? 'operational', position++, pageId, updated, {
         group_id: groupId,
       });
       components.push(entry);
@@ -120,7 +130,7 @@ export async function statuspageSummary(source: StatusSource): Promise<unknown> 
           : 'minor';
 
   const open = await currentIncidents(source, new Set(byMonitor.keys()));
-  const labels = new Map(rows.map((row) => [row.monitor.name, row.monitor.label]));
+  const labels = labelsOf(rows);
   return {
     page: { id: pageId, name: settings.title, url: STATUS_PATHS.public, time_zone: 'Etc/UTC', updated_at: now },
     components,
@@ -167,7 +177,7 @@ function component(
 
 function statuspageIncident(
   incident: IncidentSummary,
-  labels: Map<string, string>,
+  labels: ReadonlyMap<string, string>,
   byMonitor: Map<string, Record<string, unknown>>,
   pageId: string,
   reasons: boolean,

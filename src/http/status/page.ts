@@ -11,7 +11,9 @@ import {
   groupsOf,
   historyKey,
   historyOf,
+  labelsOf,
   monitorRows,
+  namesOf,
   NO_AVAILABILITY,
   pageOf,
   queryString,
@@ -50,10 +52,10 @@ export async function renderStatusPage(source: StatusSource, view: StatusView, q
   const { summaries: history, unavailable: historyDown } = await historyOf(source, slice.rows);
   const showIncidents = view === 'detail' || settings.incidents;
   const showReasons = view === 'detail' || settings.reasons;
-  const visible = new Set(filtered.map((row) => row.monitor.name));
+  const visible = namesOf(filtered);
   const recent = showIncidents ? await recentIncidents(source, visible, INCIDENTS_SHOWN) : { incidents: [], unavailable: false };
   const incidents = recent.incidents;
-  const labels = new Map(all.map((row) => [row.monitor.name, row.monitor.label]));
+  const labels = labelsOf(all);
   const base = view === 'detail' ? STATUS_PATHS.detail : STATUS_PATHS.public;
   const counts = countRows(all);
   const title = view === 'detail' ? `${settings.title} (detailed)` : settings.title;
@@ -277,7 +279,7 @@ function pager(query: StatusQuery, base: string, page: number, pages: number): H
 
 function incidentSection(
   incidents: readonly IncidentSummary[],
-  labels: Map<string, string>,
+  labels: ReadonlyMap<string, string>,
   context: { view: StatusView; now: number; showReasons: boolean },
 ): Html {
   const items = incidents.map((incident) => {

@@ -93,9 +93,8 @@ async function badgeReply(source: StatusSource, name: string, check: string | un
   const kind = check as CheckKind | undefined;
   const monitor = monitorEntries(source.monitors()).byName.get(name);
   if (!monitor?.public) return notFound;
-  const checks = source
-    .checks()
-    .filter((status) => status.monitor === name && (kind === undefined || status.check === kind))
+  const checks = (source.checksOf ? source.checksOf(name) : source.checks().filter((status) => status.monitor === name))
+    .filter((status) => kind === undefined || status.check === kind)
     .map((status) => ({ check: status.check, state: checkState(status), status }));
   if (checks.length === 0) return notFound;
   const row: MonitorRow = { monitor, checks, state: worstState(checks.map((entry) => entry.state)) };
