@@ -22,8 +22,8 @@ import { startWebhookReceiver, type WebhookReceiver } from '../support/webhook-r
 // far inside the integration limit; `service` and `unknown` need two phases, since whether a tenant's outage is the
 // service's or the agent's own network depends on whether another tenant is down at the same time.
 
-/** The paths every monitor runs: two ways into the same mailbox (a third, Graph, joins when it is a check kind). */
-const PATHS: CheckKind[] = ['imap', 'smtp'];
+/** The paths every monitor runs: three ways into the same mailbox. */
+const PATHS: CheckKind[] = ['imap', 'smtp', 'graph'];
 
 interface Row {
   cause: Cause;
@@ -52,15 +52,23 @@ const ROWS: readonly Row[] = [
     tenant: 'contoso',
     mailbox: 'imapoff@contoso.onmicrosoft.com',
     checks: PATHS,
-    how: 'ImapEnabled false; SMTP sends from the same mailbox',
+    how: 'ImapEnabled false; SMTP and Graph reach the same mailbox',
+  },
+  {
+    cause: 'protocol:graph',
+    monitor: 'row-protocol-graph',
+    tenant: 'contoso',
+    mailbox: 'odataoff@contoso.onmicrosoft.com',
+    checks: PATHS,
+    how: 'an application access policy keeps the app out of the mailbox over Graph (Access to OData is disabled); IMAP and SMTP reach it',
   },
   {
     cause: 'protocol:pop3',
     monitor: 'row-protocol-pop3',
     tenant: 'contoso',
     mailbox: 'popoff@contoso.onmicrosoft.com',
-    checks: ['imap', 'pop3', 'smtp'],
-    how: 'PopEnabled false; IMAP and SMTP reach the same mailbox',
+    checks: ['imap', 'pop3', 'smtp', 'graph'],
+    how: 'PopEnabled false; IMAP, SMTP and Graph reach the same mailbox',
   },
   {
     cause: 'protocol:smtp',
@@ -68,17 +76,7 @@ const ROWS: readonly Row[] = [
     tenant: 'woodgrove',
     mailbox: 'probe@woodgrove.onmicrosoft.com',
     checks: PATHS,
-    how: "the app's SMTP.SendAsApp consent removed; IMAP reaches the mailbox",
-  },
-  {
-    cause: 'protocol:graph',
-    monitor: 'row-protocol-graph',
-    tenant: 'contoso',
-    mailbox: 'odataoff@contoso.onmicrosoft.com',
-    checks: ['imap', 'smtp', 'graph'],
-    // two sending checks every 5 s stay inside the send budget's 30 a minute
-    schedule: '*/5 * * * * *',
-    how: 'Access to OData is disabled for the mailbox (Graph); IMAP and SMTP reach it',
+    how: "the app's SMTP.SendAsApp consent removed; IMAP and Graph reach the mailbox",
   },
   {
     cause: 'smtp_auth_gate',
@@ -101,10 +99,10 @@ const ROWS: readonly Row[] = [
     monitor: 'row-mail-flow',
     tenant: 'contoso',
     mailbox: 'flow@contoso.onmicrosoft.com',
-    checks: ['imap', 'smtp', 'roundtrip'],
-    // two sending checks every 5 s stay inside the send budget's 30 a minute
-    schedule: '*/5 * * * * *',
-    how: 'IMAP and SMTP pass; its Exchange front end accepts mail and never delivers it',
+    checks: ['imap', 'smtp', 'roundtrip', 'graph'],
+    // three sending checks every 7 s stay inside the send budget's 30 a minute
+    schedule: '*/7 * * * * *',
+    how: 'IMAP passes, SMTP and Graph accept; its Exchange front end never delivers the mail',
   },
   {
     cause: 'unknown',
@@ -134,10 +132,10 @@ const ROWS: readonly Row[] = [
 
 const CONTOSO_MAILBOXES: MailboxSpec[] = [
   { address: 'imapoff@contoso.onmicrosoft.com', imapEnabled: false },
+  { address: 'odataoff@contoso.onmicrosoft.com' },
   { address: 'gated@contoso.onmicrosoft.com', smtpClientAuthDisabled: true },
   { address: 'popoff@contoso.onmicrosoft.com', popEnabled: false },
   { address: 'flow@contoso.onmicrosoft.com' },
-  { address: 'odataoff@contoso.onmicrosoft.com' },
 ];
 
 interface Notification {
@@ -200,7 +198,7 @@ let exchange: ExchangeEmulator;
 /** A second Exchange front end over the same tenants whose accepted mail is never delivered (mail_flow's). */
 let blackhole: ExchangeEmulator;
 /** The servers a gated tenant reaches through gates: every path its monitors take. */
-const GATED = ['imap', 'smtp'] as const;
+const GATED = ['imap', 'smtp', 'graph'] as const;
 type GatedPath = (typeof GATED)[number];
 const gates = new Map<string, Record<GatedPath, Gate>>();
 let receiver: WebhookReceiver<Notification>;
@@ -222,7 +220,7 @@ before(async () => {
   exchange = await startExchange({ model, tls: pki.server });
   blackhole = await startExchange({ model, tls: pki.server });
   blackhole.faults.deliveryStopped = true;
-  // protocol:graph: an application access policy keeps the app out of this mailbox over Graph
+  // protocol:graph: Graph answers 403 ErrorAccessDenied for this mailbox only
   model.faults.graphOdataDisabled = ['odataoff@contoso.onmicrosoft.com'];
   // identity: Entra refuses the configured secret on every path
   const fabrikam = model.tenant(tenantDomain('fabrikam'));
@@ -266,7 +264,8 @@ before(async () => {
   const config = {
     agent: { stateDir: join(dir, 'state'), concurrency: 16 },
     defaults: {
-      schedule: '*/3 * * * * *',
+      // every fifth second: two sending checks (SMTP, Graph) stay inside the send budget's 30 a minute
+      schedule: '*/5 * * * * *',
       // generous for a loaded machine: a healthy path that times out would blur its row
       timeoutSeconds: 10,
       stepTimeoutSeconds: 5,
