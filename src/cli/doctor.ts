@@ -1,12 +1,13 @@
 import { monitorRef } from '../diagnose/commands.js';
 import { CHECK, CHECK_KINDS } from '../core/checks.js';
+import { PROTOCOL, type ProtocolDescriptor } from '../core/protocols.js';
 import { credentialExpiry } from '../auth/token-provider.js';
 import type { ResolvedMonitor, ResolvedTenant } from '../config/types.js';
 import { federatedAudience, readFederatedToken, type FederatedCredential } from '../auth/federated.js';
 import { identityEndpoint } from '../auth/managed-identity.js';
 import { readSecret } from '../config/secrets.js';
 import { decideProxy, describeDecision } from '../config/proxy.js';
-import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem } from '../diagnose/checklist.js';
+import { buildChecklist, propagationMayMatter, PROPAGATION_NOTE, type ChecklistInput, type ChecklistItem, type TokenState } from '../diagnose/checklist.js';
 import type { TokenClaims } from '../diagnose/claims.js';
 import { Redactor } from '../log/redact.js';
 import type { CheckKind } from '../core/check.js';
@@ -102,7 +103,14 @@ function routes(monitor: ResolvedMonitor, checks: readonly CheckKind[], env: Nod
       host: endpoint.host,
       port: endpoint.port,
       purpose: protocol,
-      route: describeDecision(decideProxy({ scheme: 'mail', host: endpoint.host, port: endpoint.port }, endpoint.proxy, env)),
+      // HTTPS APIs (Microsoft Graph) go as the login service does (HTTPS_PROXY); mail sessions by ALL_PROXY.
+      route: describeDecision(
+        decideProxy(
+          { scheme: (PROTOCOL[protocol] as ProtocolDescriptor).transport === 'https' ? 'https' : 'mail', host: endpoint.host, port: endpoint.port },
+          endpoint.proxy,
+          env,
+        ),
+      ),
     });
   }
   return lines;
@@ -131,17 +139,25 @@ async function examine(
         claims = seen;
       },
     });
+    const { resource } = CHECK[check];
+    // A check of another service than the first token's (Microsoft Graph) has a token of its own, judged apart.
+    const first = input.token?.ok ? (input.token.resource ?? 'exchange') : undefined;
     if (asked && !claims) {
       const failure = result.outcome.failure;
-      input.token = {
+      const state: TokenState = {
         ok: false,
         reason: result.diagnosis?.reason ?? failure?.reason ?? 'internal_error',
         ...(result.diagnosis ? { diagnosis: result.diagnosis } : {}),
         ...(failure?.serverText !== undefined ? { serverText: failure.serverText } : {}),
       };
-      return buildChecklist(input);
-    }
-    if (claims && !input.token) input.token = { ok: true, claims, resource: CHECK[check].resource };
+      if (first === undefined || first === resource) {
+        input.token = state;
+        return buildChecklist(input);
+      }
+      input.otherTokens = { ...input.otherTokens, [resource]: state };
+    } else if (claims && first !== undefined && first !== resource) {
+      input.otherTokens = { [resource]: { ok: true, claims, resource }, ...input.otherTokens };
+    } else if (claims && !input.token) input.token = { ok: true, claims, resource };
     results[check] = result;
   }
   input.results = results;

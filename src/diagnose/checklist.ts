@@ -1,12 +1,12 @@
 import { STAGES, type CheckKind, type Protocol, type Stage } from '../core/check.js';
-import { PROTOCOL, SUBMISSION } from '../core/protocols.js';
+import { holdsRole, PROTOCOL, SUBMISSION } from '../core/protocols.js';
 import { testServicePrincipalAuthorization } from './commands.js';
 import type { CheckResult, Diagnosis } from '../core/result.js';
-import { CHECK, CHECK_KINDS, requiredPermissions, type ChecklistStep, type GrantKind } from '../core/checks.js';
+import { CHECK, CHECK_KINDS, requiredPermissions, requiredRoles, type ChecklistStep, type GrantKind } from '../core/checks.js';
 import { grantedPermissions, tokenProblems, type TokenClaims } from './claims.js';
 import { diagnose, type DiagnoseInput } from './diagnose.js';
 import type { ReasonCode } from '../core/reasons.js';
-import type { TokenResource } from '../core/clouds.js';
+import { TOKEN_RESOURCE, type TokenResource } from '../core/clouds.js';
 
 // warn: worth the admin's attention, but the walk goes on (the server decides).
 export type Verdict = 'pass' | 'warn' | 'fail' | 'not_reached' | 'skipped';
@@ -21,12 +21,20 @@ export interface ChecklistItem {
   diagnosis?: Diagnosis;
 }
 
+export type TokenState =
+  { ok: true; claims: TokenClaims; resource?: TokenResource } | { ok: false; reason: ReasonCode; serverText?: string; diagnosis?: Diagnosis };
+
 export interface ChecklistInput {
   monitor: DiagnoseInput['monitor'];
   checks: readonly CheckKind[];
   credential: { ok: true; detail: string } | { ok: false; detail: string };
-  /** The token doctor obtained, and the service it was asked for (absent: Exchange Online). */
-  token?: { ok: true; claims: TokenClaims; resource?: TokenResource } | { ok: false; reason: ReasonCode; serverText?: string; diagnosis?: Diagnosis };
+  /** The token doctor obtained first, and the service it was asked for (absent: Exchange Online). */
+  token?: TokenState;
+  /**
+   * The tokens of the monitor's other services (Microsoft Graph beside Exchange Online): each is the app's own
+   * token for that resource, judged before the steps of the checks that use it.
+   */
+  otherTokens?: Partial<Record<TokenResource, TokenState>>;
   results: Partial<Record<CheckKind, CheckResult>>;
   now: number;
 }
@@ -85,7 +93,9 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
 
   const claims = token?.ok ? token.claims : undefined;
   const resource = (token?.ok ? token.resource : undefined) ?? 'exchange';
-  const requiredRoles = [...new Set(input.checks.flatMap((check) => requiredPermissions(check, grant, input.monitor.roles)))];
+  // The roles this token is judged by: those of the checks that use its service (a Graph check has a token of its own).
+  const ownChecks = input.checks.filter((check) => CHECK[check].resource === resource);
+  const requiredRoles = [...new Set(ownChecks.flatMap((check) => requiredPermissions(check, grant, input.monitor.roles)))];
   const rolesTitle = grant === 'delegated' ? 'Delegated permissions consented' : 'Roles granted by admin consent';
   if (claims) {
     // Audience and tenant come first: a token for another resource or tenant carries that resource's roles,
@@ -102,7 +112,7 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     // Evidence, not a gate: a role the token lacks may be granted in Exchange, so the protocol steps still run
     // and the server's answer decides.
     const granted = grantedPermissions(claims, grant);
-    const missing = requiredRoles.filter((role) => !granted.includes(role));
+    const missing = requiredRoles.filter((role) => !holdsRole(granted, role));
     const claim = grant === 'delegated' ? 'scp' : 'roles';
     add({
       id: 'roles',
@@ -122,8 +132,15 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     add({ id: 'roles', title: rolesTitle, verdict: 'not_reached' });
   }
 
-  // Each check's steps in the order the manual procedure builds them; each probe stage belongs to one step.
+  // Each check's steps in the order the manual procedure builds them; each probe stage belongs to one step. A
+  // service with a token of its own has it judged before the first of its checks.
+  const judged = new Set<TokenResource>([resource]);
   for (const check of CHECK_KINDS) {
+    const service = CHECK[check].resource;
+    if (input.checks.includes(check) && !judged.has(service)) {
+      judged.add(service);
+      for (const item of serviceTokenItems(input, service)) add(item);
+    }
     for (const step of CHECK[check].checklist) {
       if (!input.checks.includes(check)) {
         items.push({ id: step.id, title: step.title, verdict: 'skipped', detail: `the monitor has no ${check} check` });
@@ -133,6 +150,67 @@ export function buildChecklist(input: ChecklistInput): ChecklistItem[] {
     }
   }
   return items;
+}
+
+/**
+ * The token of a service other than the first one's (Microsoft Graph): issued or not, and whether it carries the
+ * permissions its checks need. A permission it lacks is a warning: Exchange RBAC for Applications can grant it over a
+ * management scope, which the token does not show, and the steps that follow show whether it does.
+ */
+function serviceTokenItems(input: ChecklistInput, service: TokenResource): ChecklistItem[] {
+  const label = TOKEN_RESOURCE[service].label;
+  const tokenItem = { id: `${service}_token`, title: `Token for ${label} issued by Entra ID (client credentials)` };
+  const required = [
+    ...new Set(input.checks.filter((check) => CHECK[check].resource === service).flatMap((check) => requiredRoles(check, input.monitor.roles))),
+  ];
+  const rolesItem = { id: `${service}_roles`, title: `${label} permissions (${required.join(', ')}): Entra admin consent or Exchange RBAC for Applications` };
+  const state = input.otherTokens?.[service];
+  if (!state)
+    return [
+      { ...tokenItem, verdict: 'not_reached' },
+      { ...rolesItem, verdict: 'not_reached' },
+    ];
+  if (!state.ok) {
+    return [
+      {
+        ...tokenItem,
+        verdict: 'fail',
+        reason: state.reason,
+        ...(state.serverText ? { serverText: state.serverText } : {}),
+        ...(state.diagnosis ? { diagnosis: state.diagnosis } : {}),
+      },
+      { ...rolesItem, verdict: 'not_reached' },
+    ];
+  }
+  const { claims } = state;
+  const problem = tokenProblems(claims, { tenantId: input.monitor.tenantId, resource: service, requiredRoles: required, now: input.now }).find(
+    (found) => found.reason !== 'role_missing',
+  );
+  if (problem) {
+    return [
+      {
+        ...tokenItem,
+        verdict: 'fail',
+        reason: problem.reason,
+        detail: problem.detail,
+        diagnosis: diagnose({ reason: problem.reason, stage: 'role', monitor: input.monitor, now: input.now, claims, resource: service }),
+      },
+      { ...rolesItem, verdict: 'not_reached' },
+    ];
+  }
+  const missing = required.filter((role) => !holdsRole(claims.roles, role));
+  const verify = testServicePrincipalAuthorization(input.monitor.clientId, input.monitor.mailbox);
+  return [
+    { ...tokenItem, verdict: 'pass', detail: `aud ${claims.aud ?? '?'}, oid ${claims.oid ?? '?'}` },
+    {
+      ...rolesItem,
+      verdict: missing.length === 0 ? 'pass' : 'warn',
+      detail:
+        missing.length === 0
+          ? `token roles: ${claims.roles.join(', ')}`
+          : `not in the token: ${missing.join(', ')} (token roles: ${claims.roles.join(', ') || 'none'}); the steps below show whether Exchange grants them over an RBAC for Applications management scope (${verify}, InScope must be True)`,
+    },
+  ];
 }
 
 /**

@@ -27,6 +27,7 @@ after(() => bed?.close());
 
 beforeEach(() => {
   bed.model.resetFaults();
+  bed.model.removeRoleAssignment(bed.tenantId, bed.clientId);
   bed.exchange.faults.deliveryStopped = false;
   bed.model.setRoles(bed.tenantId, bed.clientId, ['Application.Read.All', 'Mail.Send', 'Mail.ReadWrite'], 'graph');
   for (const folder of bed.exchange.store.mailbox(bed.mailbox).folders) folder.remove(() => true);
