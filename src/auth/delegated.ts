@@ -125,7 +125,10 @@ export class DelegatedTokenProvider implements TokenProvider {
       // AADSTS70043 names the policy's limit: kept, so the next sign-in's lapse is shown before it comes.
       const learned = /maximum allowed lifetime for this request is (\d+)/.exec(answer.failure.serverText ?? '')?.[1];
       if (learned && settings.signInFrequencySeconds === undefined && key.ok) {
-        await writeCache(settings.cacheFile, key.key, cacheOwner(tenant, settings), { ...entry, signInFrequencySeconds: Number(learned) });
+        const known = { ...entry, signInFrequencySeconds: Number(learned) };
+        await writeCache(settings.cacheFile, key.key, cacheOwner(tenant, settings), known);
+        // The lapse as it now stands (come already, by the frequency): the metrics and /status/detail say so.
+        this.#events.onSignIn?.(tenant, lapseOf(known));
       }
       return { ok: false, failure };
     }

@@ -203,10 +203,14 @@ describe('delegated monitors', () => {
 
     assert.equal((await login(tenant)).exit, 0);
     model.delegation.setSignInFrequency(USER, 12 * 3600);
+    const signedIn = cached(tenant).signedInAt;
     now += 13 * 3600_000;
-    const ended = await provider().getToken(tenant);
+    const lapses: SignInLapse[] = [];
+    const ended = await provider({ lapses }).getToken(tenant);
     assert.equal(ended.ok ? 'ok' : ended.failure.reason, 'signin_lapsed_frequency');
     assert.equal(cached(tenant).signInFrequencySeconds, 12 * 3600);
+    // Told at once: the lapse came 12 h after the sign-in, by the frequency (metrics, /status/detail).
+    assert.deepEqual([lapses.at(-1)?.cause, lapses.at(-1)?.lapsesAt], ['sign_in_frequency', signedIn + 12 * 3600_000]);
     assert.equal((await login(tenant)).exit, 0);
     const inspected = provider().inspect(tenant);
     assert.ok(inspected.ok);
