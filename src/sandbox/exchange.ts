@@ -2,9 +2,10 @@ import { randomInt } from 'node:crypto';
 import type { MailLoginDenial, MailProtocol, SandboxModel } from './model.js';
 import type { TlsCredentials } from './line-server.js';
 import { MailStore } from './mailstore.js';
-import { startImapServer } from './imap-server.js';
-import { startPop3Server } from './pop3-server.js';
-import { startSmtpServer } from './smtp-server.js';
+import { IMAP_SERVER } from './imap-server.js';
+import { startMailServer } from './mail-server.js';
+import { POP3_SERVER } from './pop3-server.js';
+import { SMTP_SERVER } from './smtp-server.js';
 import { startGraphServer, type GraphModel, type GraphServer } from './graph.js';
 
 /**
@@ -185,10 +186,11 @@ export async function startExchange(options: ExchangeOptions): Promise<ExchangeE
     },
   };
 
+  const address = { host, tls: options.tls };
   const servers = await Promise.all([
-    startImapServer(context, { host, tls: options.tls }),
-    startPop3Server(context, { host, tls: options.tls }),
-    startSmtpServer(context, { host, tls: options.tls }),
+    startMailServer(context, address, IMAP_SERVER),
+    startMailServer(context, address, POP3_SERVER),
+    startMailServer(context, address, SMTP_SERVER),
   ]);
   const [imap, pop3, smtp] = servers;
   const graph = await startGraphServer({ model: options.model, store, submit: context.submit }, { host, tls: options.tls });

@@ -1,5 +1,6 @@
 import type { ExchangeContext } from './exchange.js';
-import { LineTooLongError, startLineServer, type LineConnection, type LineServer, type TlsCredentials } from './line-server.js';
+import { LineTooLongError, type LineConnection } from './line-server.js';
+import type { MailServer } from './mail-server.js';
 import { headerFields, headerValue, splitMessage, type Folder, type Mailbox, type StoredMessage } from './mailstore.js';
 
 /*
@@ -28,15 +29,13 @@ const SPECIAL_USE: Record<string, string> = {
 };
 const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
 
-export async function startImapServer(context: ExchangeContext, options: { host: string; tls: TlsCredentials }): Promise<LineServer> {
-  return startLineServer({
-    host: options.host,
-    tls: options.tls,
-    idleTimeoutMs: context.idleTimeoutMs,
-    maxLineBytes: MAX_LINE_BYTES,
-    handle: (connection) => new ImapSession(connection, context).run(),
-  });
-}
+/** IMAP over implicit TLS (993), as Exchange Online serves it. */
+export const IMAP_SERVER: MailServer = {
+  protocol: 'imap',
+  tls: 'implicit',
+  maxLineBytes: MAX_LINE_BYTES,
+  session: (connection, context) => new ImapSession(connection, context).run(),
+};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Command syntax: tag, name, arguments as atoms, strings (quoted or literal) and parenthesised lists.
@@ -254,11 +253,6 @@ class ImapSession {
   ) {}
 
   async run(): Promise<void> {
-    if (this.context.model.faults.hang.imap) {
-      await this.connection.done;
-      return;
-    }
-    if (this.context.model.faults.reset.imap) return this.connection.destroy();
     this.send(`* OK The Microsoft Exchange IMAP4 service is ready. [${this.context.backend.greetingTag}]`);
     this.connection.idleFarewell = '* BYE Connection closed. 14';
     try {

@@ -1,5 +1,6 @@
 import type { ExchangeContext } from './exchange.js';
-import { LineTooLongError, startLineServer, type LineConnection, type LineServer, type TlsCredentials } from './line-server.js';
+import { LineTooLongError, type LineConnection } from './line-server.js';
+import type { MailServer } from './mail-server.js';
 import { splitMessage, type Folder, type StoredMessage } from './mailstore.js';
 
 // Exchange Online POP3 texts, byte for byte (docs/exchange-online-errors.md, "POP3"). Exchange gives every authentication denial the same line.
@@ -11,22 +12,10 @@ const UNKNOWN_COMMAND = '-ERR Protocol error. 14';
 const NO_SUCH_MESSAGE = '-ERR The specified message is out of range.';
 const CAPABILITIES = ['+OK', 'TOP', 'UIDL', 'SASL PLAIN XOAUTH2', 'USER', '.'];
 
-export async function startPop3Server(context: ExchangeContext, options: { host: string; tls: TlsCredentials }): Promise<LineServer> {
-  return startLineServer({
-    host: options.host,
-    tls: options.tls,
-    idleTimeoutMs: context.idleTimeoutMs,
-    maxLineBytes: 16 * 1024,
-    handle: (connection) => runSession(connection, context),
-  });
-}
+/** POP3 over implicit TLS (995), as Exchange Online serves it. */
+export const POP3_SERVER: MailServer = { protocol: 'pop3', tls: 'implicit', maxLineBytes: 16 * 1024, session: runSession };
 
 async function runSession(connection: LineConnection, context: ExchangeContext): Promise<void> {
-  if (context.model.faults.hang.pop3) {
-    await connection.done;
-    return;
-  }
-  if (context.model.faults.reset.pop3) return connection.destroy();
   connection.writeLine(`+OK The Microsoft Exchange POP3 service is ready. [${context.backend.greetingTag}]`);
   try {
     const maildrop = await authorization(connection, context);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { BackendIdentity, ExchangeContext, SaslLogin } from './exchange.js';
-import { LineTooLongError, startLineServer, type LineConnection, type LineServer, type TlsCredentials } from './line-server.js';
+import { LineTooLongError, type LineConnection } from './line-server.js';
+import type { MailServer } from './mail-server.js';
 import { bareAddress, headerValue } from './mailstore.js';
 
 /**
@@ -12,15 +13,13 @@ import { bareAddress, headerValue } from './mailstore.js';
 const MAX_MESSAGE_BYTES = 25 * 1024 * 1024;
 const CLOSING = '221 2.0.0 Service closing transmission channel';
 
-export async function startSmtpServer(context: ExchangeContext, options: { host: string; tls: TlsCredentials }): Promise<LineServer> {
-  return startLineServer({
-    host: options.host,
-    starttls: options.tls,
-    idleTimeoutMs: context.idleTimeoutMs,
-    maxLineBytes: 64 * 1024,
-    handle: (connection) => new SmtpSession(connection, context).run(),
-  });
-}
+/** SMTP submission with STARTTLS (587), as Exchange Online serves it. */
+export const SMTP_SERVER: MailServer = {
+  protocol: 'smtp',
+  tls: 'starttls',
+  maxLineBytes: 64 * 1024,
+  session: (connection, context) => new SmtpSession(connection, context).run(),
+};
 
 /** The 535 Exchange sends for a refused XOAUTH2 login: only SMTP AUTH switched off has its own words. */
 export function authFailureReply(login: Exclude<SaslLogin, { ok: true }>, backend: BackendIdentity): string {
@@ -48,11 +47,6 @@ class SmtpSession {
   }
 
   async run(): Promise<void> {
-    if (this.context.model.faults.hang.smtp) {
-      await this.connection.done;
-      return;
-    }
-    if (this.context.model.faults.reset.smtp) return this.connection.destroy();
     const banner = new Date(this.backend.now()).toUTCString().replace('GMT', '+0000');
     this.reply(`220 ${this.backend.smtpHost} Microsoft ESMTP MAIL Service ready at ${banner} [${this.backend.sessionId()}]`);
     this.connection.idleFarewell = '421 4.4.1 Connection timed out';
