@@ -1,6 +1,5 @@
 import { rmSync } from 'node:fs';
 import { isAbsolute, join, relative, resolve } from 'node:path';
-import { listenProblem } from '../config/listen.js';
 import { PROBES } from '../probes/registry.js';
 import { CHECK_KINDS, type CheckKind } from '../core/check.js';
 import { playDemoScript, startDemoEnvironment, DEMO_CYCLE_SECONDS, DEMO_SCRIPT } from '../sandbox/demo.js';
@@ -8,6 +7,7 @@ import { Writable } from 'node:stream';
 import { systemClock } from '../core/clock.js';
 import type { DemoEnvironment } from '../sandbox/demo.js';
 import { EXIT, print, UsageError, defineCommand, type CliIO, type CommandInput, type Options } from './io.js';
+import { listenerFlags } from './listener-flags.js';
 import { signIn } from './login.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
@@ -36,16 +36,11 @@ const DEMO_OPTIONS = {
 export const demoCommand = defineCommand({ name: 'demo', help: DEMO_HELP, options: DEMO_OPTIONS, run: demo });
 
 async function demo({ values, io }: CommandInput<typeof DEMO_OPTIONS>): Promise<number> {
-  // MAILPROBE_WEB_CONFIG_FILE as MAILPROBE_LISTEN: an image sets it once for the agent and its HEALTHCHECK.
-  values['web.config.file'] ??= io.env.MAILPROBE_WEB_CONFIG_FILE;
-  // MAILPROBE_LISTEN as for run: an image sets it once for the agent and its HEALTHCHECK.
-  const listenFlag = values.listen ?? io.env.MAILPROBE_LISTEN;
-  const listenIssue = listenFlag === undefined ? undefined : listenProblem(listenFlag);
-  if (listenIssue) throw new UsageError(`demo: ${values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen'} "${listenFlag}": ${listenIssue}`);
+  const flags = listenerFlags('demo', values, io.env);
   const duration = values.duration === undefined ? undefined : Number(values.duration);
   if (duration !== undefined && !(duration > 0)) throw new UsageError('demo: --duration takes a number of seconds');
   const checks: CheckKind[] = CHECK_KINDS.filter((check) => check in PROBES);
-  const listen = listenFlag ?? '127.0.0.1:9465';
+  const listen = flags.listen ?? '127.0.0.1:9465';
   const stateEnv = io.env.MAILPROBE_STATE_DIR;
   const dir = resolve(io.cwd, values['state-dir'] ?? (stateEnv ? join(stateEnv, 'demo') : 'mailprobe-demo'));
   if (values.reset) rmSync(dir, { recursive: true, force: true });
@@ -58,8 +53,8 @@ async function demo({ values, io }: CommandInput<typeof DEMO_OPTIONS>): Promise<
     await signInUsers();
     env.signInAgain = signInUsers;
     const format = values['log-format'] === 'json' || values['log-format'] === 'pretty' ? values['log-format'] : 'auto';
-    const webConfigFile = values['web.config.file'] === undefined ? undefined : resolve(io.cwd, values['web.config.file']);
-    const listenFrom = values.listen !== undefined ? '--listen' : listenFlag !== undefined ? 'MAILPROBE_LISTEN' : 'the demo’s default';
+    const webConfigFile = flags.webConfigFile === undefined ? undefined : resolve(io.cwd, flags.webConfigFile);
+    const listenFrom = flags.listenFrom ?? 'the demo’s default';
     const handle = await startAgent(env.config, { io, format, listen, listenFrom, ...(webConfigFile ? { webConfigFile } : {}) });
     print(io.stdout, demoBanner(handle.http.url, env.config.file, dir, io.cwd, env.config.monitors.length));
     const started = Date.now();

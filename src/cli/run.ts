@@ -1,11 +1,11 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { LoadedConfig } from '../config/types.js';
-import { listenProblem } from '../config/listen.js';
 import { untilSignal } from '../daemon/signals.js';
 import { startAgent } from '../daemon/start.js';
 import { demoCommand } from './demo.js';
 import { configPath, EXIT, loadConfig, print, UsageError, defineCommand, type CommandInput, type Options } from './io.js';
+import { listenerFlags } from './listener-flags.js';
 
 export const RUN_HELP = `Usage: mailprobe run [--config FILE] [--listen HOST:PORT] [--web.config.file FILE] [--log-format json|pretty]
                      [--shard I --total-shards N]
@@ -34,14 +34,9 @@ const RUN_OPTIONS = {
 export const runCommand = defineCommand({ name: 'run', help: RUN_HELP, options: RUN_OPTIONS, run: run });
 
 async function run({ values, io }: CommandInput<typeof RUN_OPTIONS>): Promise<number> {
-  // MAILPROBE_WEB_CONFIG_FILE as MAILPROBE_LISTEN: an image sets it once for the agent and its HEALTHCHECK.
-  values['web.config.file'] ??= io.env.MAILPROBE_WEB_CONFIG_FILE;
-  // MAILPROBE_LISTEN lets an image set the address its HEALTHCHECK (mailprobe healthcheck) also reads.
-  const listen = values.listen ?? io.env.MAILPROBE_LISTEN;
-  const listenIssue = listen === undefined ? undefined : listenProblem(listen);
-  if (listenIssue) throw new UsageError(`run: ${values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen'} "${listen}": ${listenIssue}`);
+  const { listen, listenFrom, webConfigFile } = listenerFlags('run', values, io.env);
   const file = configPath(values.config, io);
-  const demoArgs = [...(listen ? ['--listen', listen] : []), ...(values['web.config.file'] ? ['--web.config.file', values['web.config.file']] : [])];
+  const demoArgs = [...(listen ? ['--listen', listen] : []), ...(webConfigFile ? ['--web.config.file', webConfigFile] : [])];
   // A missing file is an error, never the demo: a monitors.json mounted at the wrong path must not look healthy.
   if (!existsSync(file)) {
     const named = values.config !== undefined ? '--config' : io.env.MAILPROBE_CONFIG !== undefined ? 'MAILPROBE_CONFIG' : 'the default, ./monitors.json';
@@ -66,8 +61,8 @@ async function run({ values, io }: CommandInput<typeof RUN_OPTIONS>): Promise<nu
     io,
     format,
     shardFlags: { shard: values.shard, totalShards: values['total-shards'] },
-    ...(listen ? { listen, listenFrom: values.listen === undefined ? 'MAILPROBE_LISTEN' : '--listen' } : {}),
-    ...(values['web.config.file'] ? { webConfigFile: resolve(io.cwd, values['web.config.file']) } : {}),
+    ...(listen ? { listen, listenFrom } : {}),
+    ...(webConfigFile ? { webConfigFile: resolve(io.cwd, webConfigFile) } : {}),
   });
   await untilSignal(handle);
   return EXIT.ok;
