@@ -18,7 +18,7 @@ export const DEMO_HELP = `Usage: mailprobe demo [--listen HOST:PORT] [--state-di
 Offline demo for a newcomer with no tenant: starts an Entra ID and Exchange Online emulator on loopback with
 five tenants, runs the agent against them, and breaks and repairs one thing at a time (a secret expires,
 consent is revoked, SMTP AUTH is disabled, a server hangs, delivery stops, an RBAC scope loses a mailbox, a
-user's delegated sign-in is revoked and signed in again), every ${DEMO_CYCLE_SECONDS} s. The banner prints check, doctor, token and report commands for the demo's own monitors.json.
+user's delegated sign-in is revoked and signed in again, Microsoft Graph is closed to one mailbox), every ${DEMO_CYCLE_SECONDS} s. The banner prints check, doctor, token and report commands for the demo's own monitors.json.
 --state-dir DIR holds that file and the history (default ./mailprobe-demo, or demo/ in MAILPROBE_STATE_DIR);
 it stays after Ctrl-C so the report can be read afterwards; --reset removes it first. MAILPROBE_LISTEN sets
 --listen's default (127.0.0.1:9465). Stop with Ctrl-C; --duration stops it by itself.`;

@@ -45,7 +45,7 @@ const TENANTS: readonly DemoTenant[] = [
     key: 'contoso',
     domain: 'contoso.onmicrosoft.com',
     clientId: deterministicGuid('demo-app-contoso'),
-    mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com'],
+    mailboxes: ['helpdesk@contoso.onmicrosoft.com', 'alerts@contoso.onmicrosoft.com', 'reports@contoso.onmicrosoft.com'],
   },
   { key: 'fabrikam', domain: 'fabrikam.onmicrosoft.com', clientId: deterministicGuid('demo-app-fabrikam'), mailboxes: ['scanner@fabrikam.onmicrosoft.com'] },
   { key: 'northwind', domain: 'northwind.onmicrosoft.com', clientId: deterministicGuid('demo-app-northwind'), mailboxes: ['orders@northwind.onmicrosoft.com'] },
@@ -72,6 +72,8 @@ const RBAC_SCOPE = 'mailprobe-smtp';
 // One mailbox does the round trip, the others the SMTP check: one sending check each keeps every mailbox inside
 // the send budget at the demo's 10 s schedule (6 a minute, 8,640 a day), so `validate` has nothing to warn about.
 const ROUNDTRIP_MAILBOX = 'alerts@contoso.onmicrosoft.com';
+// A mailbox a reporting tool sends from over Microsoft Graph (sendMail), watched by the Graph round trip beside IMAP.
+const GRAPH_MAILBOX = 'reports@contoso.onmicrosoft.com';
 
 function demoChecks(tenant: DemoTenant, mailbox: string, allowed: readonly CheckKind[]): CheckKind[] {
   // A caller that leaves out roundtrip (tests) gets the SMTP check there, as on the other mailboxes.
@@ -82,7 +84,9 @@ function demoChecks(tenant: DemoTenant, mailbox: string, allowed: readonly Check
       ? ['imap', 'smtp']
       : mailbox === ROUNDTRIP_MAILBOX
         ? ['imap', sends]
-        : ['imap', 'pop3', 'smtp'];
+        : mailbox === GRAPH_MAILBOX
+          ? ['imap', 'graph']
+          : ['imap', 'pop3', 'smtp'];
   return wanted.filter((check) => allowed.includes(check));
 }
 
@@ -191,6 +195,7 @@ export async function startDemoEnvironment(options: {
         imap: { host: exchange.imap.host, port: exchange.imap.port },
         pop3: { host: exchange.pop3.host, port: exchange.pop3.port },
         smtp: { host: exchange.smtp.host, port: exchange.smtp.port },
+        graph: { host: exchange.graph.host, port: exchange.graph.port },
       },
       tenants,
       monitors,
@@ -232,7 +237,7 @@ function demoTenant(env: DemoEnvironment, key: string): { tenantId: string; clie
 }
 
 /** How long one pass of the script takes; it then starts again. */
-export const DEMO_CYCLE_SECONDS = 290;
+export const DEMO_CYCLE_SECONDS = 330;
 
 /**
  * What breaks and when: one fault at a time, each repaired before the next, so each shows on its own (delivery
@@ -333,6 +338,21 @@ export const DEMO_SCRIPT: readonly DemoEvent[] = [
     description: 'repair: frontdesk signs in again (mailprobe login; the emulator approves the device code as the person would)',
     apply: async (env) => {
       await env.signInAgain?.();
+    },
+  },
+  {
+    atSeconds: 290,
+    description:
+      'contoso: an application access policy keeps the app out of reports over Microsoft Graph ("Access to OData is disabled."; IMAP still reaches the mailbox)',
+    apply: (env) => {
+      env.model.faults.graphOdataDisabled = [GRAPH_MAILBOX];
+    },
+  },
+  {
+    atSeconds: 320,
+    description: 'repair: the app reaches reports over Microsoft Graph again',
+    apply: (env) => {
+      env.model.faults.graphOdataDisabled = [];
     },
   },
 ];

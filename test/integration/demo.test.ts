@@ -80,7 +80,7 @@ describe('the README first screen and the demo, on a clean tree', () => {
       assert.ok(healthy > 0 && failing > 0, `healthy=${healthy} failing=${failing} after ${Date.now() - started} ms\n${output.slice(-3000)}`);
       assert.match(output, /running the built-in OFFLINE DEMO/);
       assert.match(output, new RegExp(`status page: http://127\\.0\\.0\\.1:${port}/status`));
-      assert.match(output, /one fault at a time, every 290 s/);
+      assert.match(output, /one fault at a time, every 330 s/);
       assert.match(
         output,
         /^demo: frontdesk@tailspin\.onmicrosoft\.com signed in with the device code/m,
