@@ -209,8 +209,14 @@ describe('the status page in Chromium', () => {
     assert.equal(await smtpBars.nth(89 - 2).getAttribute('class'), 'b', 'a whole good day is a plain bar');
     assert.equal(await smtpBars.nth(89 - 20).getAttribute('class'), 'b u', 'before the history began: no data');
     const incidents = await page.locator('ol.incidents').innerText();
-    assert.match(incidents, /Fabrikam scanner · SMTP — resolved\s+Sending with SMTP AUTH is turned off for the organisation\.\s+Sending with SMTP AUTH is turned off or blocked by a policy: the problem is that setting, not the mailbox\.\s+Started [^,]+, lasted 3 h/);
-    assert.match(incidents, /Contoso helpdesk · IMAP — resolved\s+The mail server did not answer in time\.\s+IMAP is refused while other ways into the same mailbox work: the problem is the IMAP path\.\s+Started [^,]+, lasted 2 h/);
+    assert.match(
+      incidents,
+      /Fabrikam scanner · SMTP — resolved\s+Sending with SMTP AUTH is turned off for the organisation\.\s+Sending with SMTP AUTH is turned off or blocked by a policy: the problem is that setting, not the mailbox\.\s+Started [^,]+, lasted 3 h/,
+    );
+    assert.match(
+      incidents,
+      /Contoso helpdesk · IMAP — resolved\s+The mail server did not answer in time\.\s+IMAP is refused while other ways into the same mailbox work: the problem is the IMAP path\.\s+Started [^,]+, lasted 2 h/,
+    );
     assert.doesNotMatch(incidents, /seeded server text/);
     const sevenDays = await fabrikam.locator('.avail').nth(1).innerText();
     assert.match(sevenDays, /7 d\s+9\d(\.\d+)?%/);
