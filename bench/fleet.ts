@@ -652,7 +652,7 @@ function printSummary(figures: Summary, opts: Options): void {
       add(`[${days} d] retention job, one month expired (target <= 1 s)`, `${fmt(rp)} ms`, `${fmt(rs)} ms`, rp <= 1000);
     }
   }
-  add('shard restore at start (all check states)', `${fmt(pg.restoreMsMax)} ms`, `${fmt(lite.restoreMsMax)} ms`, undefined);
+  add("shard restore at start (its own checks' states)", `${fmt(pg.restoreMsMax)} ms`, `${fmt(lite.restoreMsMax)} ms`, undefined);
   add(
     'shard CPU per result (recorder) / peak RSS',
     `${fmt(pg.shardCpuMsPerResult, 3)} ms / ${fmt(pg.shardPeakRssMb)} MB`,
