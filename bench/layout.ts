@@ -45,6 +45,8 @@ export interface ServersInfo {
   caFile: string;
   imap: { host: string; port: number };
   smtp: { host: string; port: number };
+  /** Microsoft Graph's mail endpoints (the graph checks). */
+  graph: { host: string; port: number };
   tenants: { key: string; domain: string; tenantId: string; clientId: string }[];
 }
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CHECK } from '../src/core/checks.js';
+import { CHECK, type CheckKind } from '../src/core/checks.js';
 import { defaultSecretValue } from '../src/sandbox/model.js';
 import type { BaselineRequest, BaselineResult } from './baseline.js';
 import { benchTenants, type BenchLayout, type ServersInfo, type ServersStats } from './layout.js';
@@ -19,13 +19,20 @@ interface BenchCase {
   tenants: number;
   schedule: string;
   intervalSeconds: number;
+  /** The checks every monitor runs (default imap + smtp, as the baseline client does them). */
+  checks?: readonly CheckKind[];
 }
 
 /** The agent's built-in default, written into the config so the baseline provably runs with the same. */
 const CONCURRENCY = 32;
-const CHECKS = ['imap', 'smtp'] as const;
-/** The token resources those checks ask for; the agent holds one token per app and resource. */
-const RESOURCES = new Set(CHECKS.map((check) => CHECK[check].resource)).size;
+const CHECKS: readonly CheckKind[] = ['imap', 'smtp'];
+/** A case with Graph beside IMAP and SMTP: two token resources per app (Exchange Online and Microsoft Graph). */
+const GRAPH_CHECKS: readonly CheckKind[] = ['imap', 'smtp', 'graph'];
+
+/** The token resources a case's checks ask for; the agent holds one token per app and resource. */
+function resourcesOf(checks: readonly CheckKind[]): number {
+  return new Set(checks.map((check) => CHECK[check].resource)).size;
+}
 const ROOT = process.cwd();
 const DIST = resolve(ROOT, 'dist', 'bench');
 const SCRAPES_PER_WINDOW = 4;
@@ -41,6 +48,9 @@ function cases(quick: boolean): BenchCase[] {
     if (quick && monitors === 10000) continue;
     for (const tenants of [1, 50]) list.push({ name: `${monitors}x${tenants}`, monitors, tenants, ...(monitors === 10000 ? real : short) });
   }
+  // Token requests stay one per app per resource per lifetime with a second resource (Graph) in play: each app
+  // asks Entra for an Exchange token and a Graph token once, whatever its number of monitors.
+  list.push({ name: 'graph-200x20', monitors: 200, tenants: 20, ...short, checks: GRAPH_CHECKS });
   return list;
 }
 
@@ -77,7 +87,7 @@ async function startServers(dir: string, layout: BenchLayout): Promise<Servers> 
   };
 }
 
-function writeConfig(dir: string, servers: ServersInfo, layout: BenchLayout, schedule: string): string {
+function writeConfig(dir: string, servers: ServersInfo, layout: BenchLayout, schedule: string, checks: readonly CheckKind[]): string {
   const tenants: Record<string, unknown> = {};
   const monitors: unknown[] = [];
   for (const [index, tenant] of benchTenants(layout).entries()) {
@@ -96,14 +106,18 @@ function writeConfig(dir: string, servers: ServersInfo, layout: BenchLayout, sch
     agent: { listen: '127.0.0.1:0', concurrency: CONCURRENCY, logLevel: 'info' },
     defaults: {
       schedule,
-      checks: CHECKS,
+      checks,
       timeoutSeconds: 30,
       stepTimeoutSeconds: 10,
-      // The smtp check alone, as the baseline does it: no IMAP sweep of older probe messages afterwards.
-      cleanup: false,
+      // The smtp check alone, as the baseline does it: no IMAP sweep of older probe messages afterwards. The Graph
+      // case deletes its probe messages as a real monitor does, and sends twice per interval (smtp and graph).
+      ...(checks.some((check) => CHECK[check].resource !== 'exchange')
+        ? { cleanup: true, sendBudget: { perMinute: 10, perDay: 10000 }, roundtrip: { pollSeconds: 1 } }
+        : { cleanup: false }),
       tls: { caFile: servers.caFile },
       imap: servers.imap,
       smtp: servers.smtp,
+      graph: servers.graph,
     },
     tenants,
     monitors,
@@ -328,12 +342,13 @@ function killAllChildren(): void {
 async function runCase(spec: BenchCase, diagnostics: Diagnostics): Promise<CaseResult> {
   const dir = tempDir(spec.name);
   const layout = { tenants: spec.tenants, monitors: spec.monitors };
-  const jobs = spec.monitors * CHECKS.length;
+  const checks = spec.checks ?? CHECKS;
+  const jobs = spec.monitors * checks.length;
   let servers: Servers | undefined;
   let agent: AgentProcess | undefined;
   try {
     servers = await startServers(dir, layout);
-    const configFile = writeConfig(dir, servers.info, layout, spec.schedule);
+    const configFile = writeConfig(dir, servers.info, layout, spec.schedule, checks);
     const cpuStart = { agent: 0, at: 0 };
     agent = await startAgentProcess(configFile, diagnostics);
     cpuStart.agent = cpuSeconds(agent.pid);
@@ -431,7 +446,7 @@ async function runCase(spec: BenchCase, diagnostics: Diagnostics): Promise<CaseR
         tenantsSeen: perTenant.size,
         // The emulator's tokens live an hour: one request per app and token resource (the checks' descriptors)
         // per started hour of the run.
-        allowedPerApp: Math.ceil(runSeconds / 3600) * RESOURCES,
+        allowedPerApp: Math.ceil(runSeconds / 3600) * resourcesOf(checks),
       },
       errors: agent.errors,
     };
@@ -680,7 +695,8 @@ async function main(): Promise<void> {
     const perCheck = base ? base.cpuSeconds / base.checks : NaN;
     report.cases.push({
       ...result,
-      ...(base
+      // The baseline client speaks IMAP and SMTP only: a case with other checks is not compared with it.
+      ...(base && !spec.checks
         ? {
             ratios: {
               cpuInterval: result.interval.cpuSecondsPerCheck / perCheck,

@@ -29,6 +29,7 @@ async function main(): Promise<void> {
     caFile,
     imap: exchange.imap,
     smtp: exchange.smtp,
+    graph: { host: exchange.graph.host, port: exchange.graph.port },
     tenants: tenants.map((tenant) => ({
       key: tenant.key,
       domain: tenant.domain,
