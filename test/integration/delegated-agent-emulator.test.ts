@@ -38,7 +38,10 @@ before(async () => {
   // The person at the browser signs in as soon as the code is shown.
   bed.model.delegation.approveAutomatically(bed.tenantId, bed.clientId, bed.mailbox);
   file = writeMonitors(bed, {
-    monitors: [{ name: 'user', checks: ['imap', 'smtp'], schedule: '*/2 * * * * *' }],
+    monitors: [{ name: 'user', checks: ['imap', 'smtp'], schedule: '*/3 * * * * *' }],
+    // The default budget (3 a minute) would stop the smtp check's sends, and with them its sign-in, before the
+    // revocation is seen: 20 sends a minute stay inside 30, across a restart too.
+    defaults: { sendBudget: { perMinute: 30, perDay: 10000 } },
     tenantExtra: { credential: { type: 'delegated', account: bed.mailbox }, authorityTls: { caFile: 'ca.pem' } },
     agent: { stateDir: 'state' },
   }).file;
