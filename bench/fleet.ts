@@ -45,6 +45,10 @@ interface Options {
   pool: number;
   runs: number;
   quick: boolean;
+  /** Only the first history's backfill and the steady interval: the write path alone. */
+  steadyOnly: boolean;
+  /** The database's statements of the steady interval, costliest first (pg_stat_statements). */
+  statements: boolean;
 }
 
 function options(argv: readonly string[]): Options {
@@ -66,6 +70,8 @@ function options(argv: readonly string[]): Options {
     sampleMonitors: value('sample-monitors', quick ? 5 : 10),
     pool: value('pool', 4),
     runs: value('runs', quick ? 5 : 10),
+    steadyOnly: argv.includes('--steady-only'),
+    statements: argv.includes('--statements'),
   };
 }
 
@@ -308,6 +314,22 @@ function sqliteBytes(file: string): number {
   }, 0);
 }
 
+/** The costliest statements since the reset, as pg_stat_statements counts them (planning and execution). */
+async function printStatements(client: pg.Client): Promise<void> {
+  const rows = (
+    await client.query(
+      `SELECT calls, rows, total_plan_time + total_exec_time AS total_ms, total_plan_time AS plan_ms, shared_blks_dirtied AS dirtied,
+         wal_bytes, left(regexp_replace(query, '\\s+', ' ', 'g'), 110) AS query
+       FROM pg_stat_statements ORDER BY total_plan_time + total_exec_time DESC LIMIT 15`,
+    )
+  ).rows as Array<Record<string, string | number>>;
+  console.log('  statements, costliest first (calls, rows, total ms, of which planning, blocks dirtied, WAL bytes, query):');
+  for (const row of rows)
+    console.log(
+      `  ${row.calls}\t${row.rows}\t${fmt(Number(row.total_ms))}\t${fmt(Number(row.plan_ms))}\t${row.dirtied}\t${row.wal_bytes}\t${String(row.query)}`,
+    );
+}
+
 // --- phases ---------------------------------------------------------------------------------------------------------
 
 interface Steady {
@@ -333,7 +355,7 @@ interface Steady {
 
 async function steady(
   job: { backend: 'postgres' | 'sqlite'; where: string; shards: number; monitors: number; seconds: number; pool: number },
-  postgres?: { server: PrivatePostgres; client: pg.Client },
+  postgres?: { server: PrivatePostgres; client: pg.Client; statements?: boolean },
 ): Promise<Steady> {
   const shards = Array.from({ length: job.shards }, (_, shard) => {
     const child = spawnTracked(process.execPath, [join(import.meta.dirname, 'fleet-shard.js'), JSON.stringify({ ...job, shard, start: NOW })], { stdin: true });
@@ -362,6 +384,7 @@ async function steady(
   const before = postgres
     ? { cpu: postgresCpuSeconds(postgres.server.pid), lsn: await walLsn(postgres.client), io: postgresWrites(postgres.server.pid) }
     : undefined;
+  if (postgres?.statements) await postgres.client.query('CREATE EXTENSION IF NOT EXISTS pg_stat_statements; SELECT pg_stat_statements_reset()');
   const started = performance.now();
   for (const shard of shards) shard.child.stdin!.write('go\n');
   await new Promise((resolve) => setTimeout(resolve, job.seconds * 1000));
@@ -370,6 +393,7 @@ async function steady(
     ? { cpu: postgresCpuSeconds(postgres.server.pid), lsn: await walLsn(postgres.client), io: postgresWrites(postgres.server.pid) }
     : undefined;
   const reports = (await Promise.all(shards.map((shard) => shard.next()))).map((line) => line.done as ShardReport);
+  if (postgres?.statements) await printStatements(postgres.client);
   await Promise.all(shards.map((shard) => stopChild(shard.child, 10_000)));
   const batches = reports.flatMap((report) => report.batchMs).sort((a, b) => a - b);
   const results = reports.reduce((sum, report) => sum + report.generated, 0);
@@ -456,7 +480,12 @@ async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'mailprobe-bench-fleet-'));
   const server = await startPostgres({
     durable: true,
-    settings: { shared_buffers: '1GB', max_wal_size: '8GB', max_connections: String(20 + opts.shards * opts.pool * 2) },
+    settings: {
+      shared_buffers: '1GB',
+      max_wal_size: '8GB',
+      max_connections: String(20 + opts.shards * opts.pool * 2),
+      ...(opts.statements ? { shared_preload_libraries: 'pg_stat_statements', 'pg_stat_statements.track_planning': 'on' } : {}),
+    },
   });
   const figures: Record<string, unknown> = { options: opts, startedAt, loadAtStart, node: process.version };
   try {
@@ -500,6 +529,7 @@ async function main(): Promise<void> {
         await side.sql.exec(side.sql.dialect === 'postgres' ? 'VACUUM ANALYZE' : 'ANALYZE');
         const backfillS = (performance.now() - started) / 1000;
         console.log(`${side.name}: ${depth} days of history backfilled in ${fmt(backfillS, 1)} s; reading…`);
+        if (opts.steadyOnly) continue;
         const measured = await reads(side.store, side.runner, side.monitors, opts.runs);
         history[`${side.name}@${depth}d`] = { backfillS, ...measured };
         console.log(`  ${JSON.stringify(measured)}`);
@@ -511,14 +541,16 @@ async function main(): Promise<void> {
       console.log(`steady rate: ${opts.shards} shards for ${opts.seconds} s…`);
       const steadyPg = await steady(
         { backend: 'postgres', where: url, shards: opts.shards, monitors: opts.monitors, seconds: opts.seconds, pool: opts.pool },
-        { server, client },
+        { server, client, statements: opts.statements },
       );
       console.log(`  ${JSON.stringify(steadyPg)}`);
       console.log(`steady rate, SQLite: 1 process for ${opts.seconds} s…`);
       const steadySqlite = await steady({ backend: 'sqlite', where: sqliteFile, shards: 1, monitors: opts.sqliteMonitors, seconds: opts.seconds, pool: 1 });
       console.log(`  ${JSON.stringify(steadySqlite)}`);
       figures.steady = { postgres: steadyPg, sqlite: steadySqlite };
+      if (opts.steadyOnly) break;
     }
+    if (opts.steadyOnly) return;
 
     // Retention: the oldest month of the history expires in one run of the job.
     const oldest = startOfUtcMonth(NOW - Math.max(...opts.days) * DAY_MS);
