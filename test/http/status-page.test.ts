@@ -6,7 +6,7 @@ import { diagnose } from '../../src/diagnose/diagnose.js';
 import type { LoadedConfig } from '../../src/config/types.js';
 import type { IncidentSummary } from '../../src/history/reader.js';
 import { escapeText } from '../../src/http/status/html.js';
-import type { StatusSource } from '../../src/http/status/model.js';
+import { monitorRows, type StatusSource } from '../../src/http/status/model.js';
 import { statusRoute } from '../../src/http/status/routes.js';
 import { jobsOf } from '../../src/runner/scheduler.js';
 import { StatusBoard } from '../../src/runner/status.js';
@@ -279,6 +279,58 @@ describe('the public status page', () => {
       assert.equal(statusRoute(closed, path)?.access, 'protected', path);
     }
     assert.equal(statusRoute(closed, '/status/status.css')?.access, 'public');
+  });
+});
+
+describe('the rows of a board that changes between requests', () => {
+  test('only the rows whose entries changed are rebuilt, and the page is what a fresh build shows', async () => {
+    const { source, board, fold } = fixture();
+    const before = monitorRows(source, 'public');
+    assert.equal(monitorRows(source, 'public'), before, 'nothing changed: the same rows');
+    assert.match((await get(source, '/status')).body, /1 of 3 checks failing/);
+    board.update(
+      fold({
+        monitor: 'scanner',
+        tenant: 'contoso',
+        mailbox: 'scanner@contoso.example',
+        check: 'imap',
+        startedAt: NOW - 60_000,
+        durationSeconds: 0.4,
+        outcome: { ok: false, steps: [], measured: {}, facts: {}, failure: { stage: 'auth', reason: 'auth_failed', message: 'LOGIN failed' } },
+      }),
+    );
+    const after = monitorRows(source, 'public');
+    assert.notEqual(after, before);
+    assert.equal(after[0], before[0], 'the unchanged monitor keeps its row');
+    assert.equal(after[1]?.state, 'fail');
+    assert.equal(before[1]?.state, 'ok', 'rows already handed out are not changed');
+    const page = (await get(source, '/status')).body;
+    assert.match(page, /2 of 3 checks failing/);
+    // The same board read as a new array each time: every row built afresh.
+    const fresh = { ...source, checks: () => [...board.list()] };
+    assert.equal(page, (await get(fresh, '/status')).body);
+    assert.equal((await get(source, '/status/summary.json')).body, (await get(fresh, '/status/summary.json')).body);
+  });
+
+  test('a check added or removed builds the rows anew', async () => {
+    const loaded = config();
+    const { source, board } = fixture(loaded);
+    assert.deepEqual(
+      monitorRows(source, 'public').map((row) => row.checks.length),
+      [2, 1],
+    );
+    const scanner = loaded.monitors.find((monitor) => monitor.name === 'scanner');
+    assert.ok(scanner);
+    board.expect(jobsOf([{ ...scanner, checks: ['imap', 'smtp'] }]));
+    assert.deepEqual(
+      monitorRows(source, 'public').map((row) => row.checks.length),
+      [2, 2],
+    );
+    board.remove('helpdesk\u0000smtp');
+    assert.deepEqual(
+      monitorRows(source, 'public').map((row) => row.checks.map((check) => check.check)),
+      [['imap'], ['imap', 'smtp']],
+    );
   });
 });
 
