@@ -65,4 +65,22 @@ export class CheckRangeSums {
     for (const hours of parts.hours) for (let hour = hours.from; hour < hours.to; hour += HOUR_MS) add(this.#hours.get(hour));
     return total;
   }
+
+  /**
+   * OK and FAIL time of the hour buckets inside the ranges (on the hour), each bucket once; undefined when none of
+   * them has a row: what HistoryStore.hourTime answers, for hours read into these sums beforehand.
+   */
+  hoursIn(ranges: readonly Interval[]): TimeSums | undefined {
+    let total: TimeSums | undefined;
+    for (const hours of union(ranges)) {
+      for (let hour = hours.from; hour < hours.to; hour += HOUR_MS) {
+        const found = this.#hours.get(hour);
+        if (!found) continue;
+        total ??= { okMs: 0, failMs: 0 };
+        total.okMs += found.okMs;
+        total.failMs += found.failMs;
+      }
+    }
+    return total;
+  }
 }

@@ -115,6 +115,8 @@ export interface RollupQuery {
   /** Bucket starts in [from, to). */
   from: number;
   to: number;
+  /** Only the bucket starts also inside one of these ranges (rollups only): several spans in one statement. */
+  ranges?: ReadonlyArray<{ from: number; to: number }>;
   checks?: readonly CheckRef[];
 }
 

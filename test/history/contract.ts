@@ -277,6 +277,12 @@ export function storeContract(factory: StoreFactory): void {
       ],
     );
     assert.deepEqual(await store.rollups({ grain: 'day', from: BASE, to: BASE + DAY }), [], 'hourly and daily rollups are apart');
+    const spans = await store.rollups({ grain: 'hour', from: BASE, to: BASE + 3 * HOUR, ranges: [{ from: BASE + HOUR, to: BASE + 3 * HOUR }] });
+    assert.deepEqual(
+      spans.map((row) => [row.monitor, row.bucket]),
+      [['m1', BASE + HOUR]],
+      'only the buckets inside the ranges',
+    );
     await store.close();
   });
 
@@ -622,7 +628,10 @@ export function storeContract(factory: StoreFactory): void {
     const now = BASE + DAY - 1;
     const summary = async (at: string, durationMinutes: number) => {
       const policy: AccountingPolicy = { ...DEFAULT_POLICY, maintenance: [{ name: 'patch', timeZone: 'UTC', recurring: { at, durationMinutes } }] };
-      const [found] = await new StoreHistoryReader({ store, policy }).checkSummaries({ now, days: 1, checks: check });
+      const reader = new StoreHistoryReader({ store, policy });
+      const [found] = await reader.checkSummaries({ now, days: 1, checks: check });
+      // A page's checks read the windows' hours with the rest; all checks ask the store per set of windows: the same time.
+      assert.deepEqual(found, (await reader.checkSummaries({ now, days: 1 }))[0]);
       return found?.days[0];
     };
     // 01:30-03:00: the half hour from raw results, 02:00-03:00 from the hourly row; only the outside streak counts.
@@ -641,6 +650,9 @@ export function storeContract(factory: StoreFactory): void {
       maintenanceSeconds: 3600,
       unknownSeconds: 0,
     });
+    // Without the hourly rows either, the window's hour gets the day's shares pro rata.
+    await store.prune({ results: BASE + DAY, hourly: BASE + DAY, daily: 0, monthly: 0 });
+    assert.equal((await summary('02:00', 60))?.maintenanceSeconds, 3600);
     await store.close();
   });
 

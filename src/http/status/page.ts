@@ -49,11 +49,14 @@ export async function renderStatusPage(source: StatusSource, view: StatusView, q
   const all = monitorRows(source, view);
   const filtered = filterRows(all, query, view);
   const slice = pageOf(filtered, query.page, settings.pageSize);
-  const { summaries: history, unavailable: historyDown } = await historyOf(source, slice.rows);
   const showIncidents = view === 'detail' || settings.incidents;
   const showReasons = view === 'detail' || settings.reasons;
   const visible = namesOf(filtered);
-  const recent = showIncidents ? await recentIncidents(source, visible, INCIDENTS_SHOWN) : { incidents: [], unavailable: false };
+  // Both read the store: asked at once, not one after the other.
+  const [{ summaries: history, unavailable: historyDown }, recent] = await Promise.all([
+    historyOf(source, slice.rows),
+    showIncidents ? recentIncidents(source, visible, INCIDENTS_SHOWN) : { incidents: [], unavailable: false },
+  ]);
   const incidents = recent.incidents;
   const labels = labelsOf(all);
   const base = view === 'detail' ? STATUS_PATHS.detail : STATUS_PATHS.public;
