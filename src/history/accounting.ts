@@ -70,7 +70,7 @@ export interface Accounted {
   /** [start, end) actually accounted: the period clipped to the check's life and to now. */
   accountedFrom: number;
   accountedTo: number;
-  maintenanceWindows: Interval[];
+  maintenanceWindows: readonly Interval[];
 }
 
 export interface CheckPeriod {
@@ -93,24 +93,96 @@ export interface CheckPeriod {
   hoursIn(ranges: readonly Interval[]): Promise<TimeSums | undefined>;
 }
 
+/** What accountCheck needs of a check and its period besides the reads of its maintenance windows' outcome. */
+export type CheckBasis = Omit<CheckPeriod, 'resultsIn' | 'hoursIn'>;
+
+/**
+ * A check's accounting up to its maintenance windows' outcome, computed without the store. `done` when no window
+ * applies (nothing more to read); otherwise the whole hours the windows cover (one hourly sum for them, shared by
+ * every check asking the same hours) and the hours they cover only in part (rebuilt from raw results).
+ */
+export interface AccountingPlan {
+  input: CheckBasis;
+  done?: Accounted;
+  start: number;
+  end: number;
+  ok: number;
+  fail: number;
+  maintenance: Windows;
+}
+
+/** A check's maintenance windows, joined, and the whole hours and the parts of hours they cover. */
+export interface Windows {
+  windows: readonly Interval[];
+  hours: readonly Interval[];
+  partial: readonly Interval[];
+}
+
+/** The check's maintenance windows over [start, end); a report shares them between checks that have the same. */
+export type WindowsIn = (check: CheckIdentityRef, start: number, end: number) => Windows;
+
+export const maintenanceIn =
+  (policy: Pick<AccountingPolicy, 'maintenance'>): WindowsIn =>
+  (check, start, end) =>
+    windowsOf(union(policy.maintenance.filter((window) => appliesTo(window, check)).flatMap((window) => occurrences(window, start, end))));
+
+const NO_WINDOWS: Windows = { windows: [], hours: [], partial: [] };
+
+export function windowsOf(windows: readonly Interval[]): Windows {
+  if (windows.length === 0) return NO_WINDOWS;
+  const hours: Interval[] = [];
+  const partial: Interval[] = [];
+  for (const window of windows) {
+    const from = ceilHour(window.from);
+    const to = Math.floor(window.to / HOUR_MS) * HOUR_MS;
+    if (from >= to) {
+      partial.push(window);
+      continue;
+    }
+    hours.push({ from, to });
+    if (window.from < from) partial.push({ from: window.from, to: from });
+    if (to < window.to) partial.push({ from: to, to: window.to });
+  }
+  return { windows, hours, partial };
+}
+
 export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy): Promise<Accounted> {
+  const plan = planAccounting(input, policy);
+  if (plan.done) return plan.done;
+  const { hours, partial } = plan.maintenance;
+  const rolled = hours.length > 0 ? await input.hoursIn(hours) : undefined;
+  const results: ResultRow[][] = [];
+  for (const part of partial) results.push(await input.resultsIn(part.from - lookBackOf(input), part.to));
+  return finishAccounting(plan, rolled, results, policy);
+}
+
+export function planAccounting(input: CheckBasis, policy: AccountingPolicy, windowsIn: WindowsIn = maintenanceIn(policy)): AccountingPlan {
   const { state } = input;
   let end = Math.min(input.to, input.now);
   if (!input.configured && state) end = Math.min(end, coveredUntil(state.lastAt, state.intervalS, Number.POSITIVE_INFINITY));
   const start = state ? Math.max(input.from, state.firstSeenAt) : end;
-  const blank: Accounted = {
-    okMs: 0,
-    failMs: 0,
-    maintenanceMs: 0,
-    unknownMs: 0,
-    agentDownMs: 0,
-    forgivenMs: 0,
-    signInMs: 0,
-    accountedFrom: start,
-    accountedTo: Math.max(start, end),
-    maintenanceWindows: [],
-  };
-  if (!state || end <= start) return blank;
+  if (!state || end <= start) {
+    return {
+      input,
+      start,
+      end,
+      ok: 0,
+      fail: 0,
+      maintenance: NO_WINDOWS,
+      done: {
+        okMs: 0,
+        failMs: 0,
+        maintenanceMs: 0,
+        unknownMs: 0,
+        agentDownMs: 0,
+        forgivenMs: 0,
+        signInMs: 0,
+        accountedFrom: start,
+        accountedTo: Math.max(start, end),
+        maintenanceWindows: [],
+      },
+    };
+  }
 
   let ok = input.totals.okMs;
   let fail = input.totals.failMs;
@@ -121,10 +193,23 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
     else fail += open;
   }
 
-  const windows = union(policy.maintenance.filter((window) => appliesTo(window, input.check)).flatMap((window) => occurrences(window, start, end)));
+  const maintenance = windowsIn(input.check, start, end);
+  const plan: AccountingPlan = { input, start, end, ok, fail, maintenance };
+  if (maintenance.windows.length === 0) plan.done = finishAccounting(plan, undefined, [], policy);
+  return plan;
+}
+
+/**
+ * The rest of accountCheck once the windows' reads are in: `rolled`, the check's hourly sums of the whole hours
+ * (undefined when no hourly row exists), and for each part of an hour the raw results from lookBackOf before it.
+ */
+export function finishAccounting(plan: AccountingPlan, rolled: TimeSums | undefined, results: readonly ResultRow[][], policy: AccountingPolicy): Accounted {
+  const { input, start, end } = plan;
+  const { windows } = plan.maintenance;
+  let { ok, fail } = plan;
   const maintenance = totalLength(windows);
   if (windows.length > 0) {
-    const inside = await outcomeInside(input, windows, end, ok, fail, end - start);
+    const inside = outcomeInside(plan, rolled, results);
     ok -= inside.ok;
     fail -= inside.fail;
   }
@@ -176,40 +261,27 @@ export async function accountCheck(input: CheckPeriod, policy: AccountingPolicy)
   };
 }
 
+/** How far before an hour a window covers in part its raw results are read: the result covering its start. */
+export function lookBackOf(input: Pick<CheckBasis, 'state'>): number {
+  return (input.state?.intervalS ?? 3600) * 2000;
+}
+
 // OK and FAIL time inside the windows. Whole hours come from the hourly rollups, which hold exactly the spans the
 // raw results cover there, in one query for all checks (a month of a weekly window for 200,000 checks read
 // every raw result of every check, one query each: npm run bench:fleet). The latest result's span is not in the
 // rollups yet and is added from the check's state. Hours a window only partly covers are rebuilt from the raw
 // results of that hour. A part whose rows have aged out gets the period's shares pro rata.
-async function outcomeInside(
-  input: CheckPeriod,
-  windows: readonly Interval[],
-  end: number,
-  ok: number,
-  fail: number,
-  length: number,
-): Promise<{ ok: number; fail: number }> {
+function outcomeInside(plan: AccountingPlan, rolled: TimeSums | undefined, results: readonly ResultRow[][]): { ok: number; fail: number } {
+  const { input, end, ok, fail } = plan;
+  const { hours, partial } = plan.maintenance;
+  const length = plan.end - plan.start;
   const share = (part: number): { ok: number; fail: number } => (length > 0 ? { ok: (ok * part) / length, fail: (fail * part) / length } : { ok: 0, fail: 0 });
-  const hours: Interval[] = [];
-  const partial: Interval[] = [];
-  for (const window of windows) {
-    const from = ceilHour(window.from);
-    const to = Math.floor(window.to / HOUR_MS) * HOUR_MS;
-    if (from >= to) {
-      partial.push(window);
-      continue;
-    }
-    hours.push({ from, to });
-    if (window.from < from) partial.push({ from: window.from, to: from });
-    if (to < window.to) partial.push({ from: to, to: window.to });
-  }
   const inside = { ok: 0, fail: 0 };
   const add = (part: { ok: number; fail: number }): void => {
     inside.ok += part.ok;
     inside.fail += part.fail;
   };
   if (hours.length > 0) {
-    const rolled = await input.hoursIn(hours);
     if (!rolled) add(share(totalLength(hours)));
     else {
       add({ ok: rolled.okMs, fail: rolled.failMs });
@@ -220,19 +292,18 @@ async function outcomeInside(
       }
     }
   }
-  const lookBack = (input.state?.intervalS ?? 3600) * 2000;
-  for (const part of partial) {
-    const results = await input.resultsIn(part.from - lookBack, part.to);
-    if (results.length === 0) {
+  partial.forEach((part, p) => {
+    const rows = results[p] ?? [];
+    if (rows.length === 0) {
       add(share(part.to - part.from));
-      continue;
+      return;
     }
-    results.forEach((result, i) => {
-      const next = results[i + 1]?.startedAt ?? end;
+    rows.forEach((result, i) => {
+      const next = rows[i + 1]?.startedAt ?? end;
       const span = overlap(result.startedAt, coveredUntil(result.startedAt, result.intervalS, next), part.from, part.to);
       add(result.ok ? { ok: span, fail: 0 } : { ok: 0, fail: span });
     });
-  }
+  });
   return inside;
 }
 
@@ -265,7 +336,8 @@ export function checkKey(ref: CheckRef): string {
 
 export interface PeriodTotalsOptions {
   checks?: readonly CheckRef[];
-  states?: readonly CheckStateRow[];
+  /** The checks' states if already read (or being read); read when needed otherwise. */
+  states?: readonly CheckStateRow[] | Promise<readonly CheckStateRow[]>;
   /** Read whole UTC months from the monthly rollups (default true); false reads only daily and hourly rows. */
   months?: boolean;
 }
@@ -298,7 +370,7 @@ export async function periodTotals(store: HistoryStore, from: number, to: number
     });
     return new Map(rows.map((row) => [checkKey(row), row]));
   }
-  const states = options.states ?? (unaligned ? await store.checkStates({ status: false }) : undefined);
+  const states = await (options.states ?? (unaligned ? store.checkStates({ status: false }) : undefined));
   const direct = { ...(options.checks ? { checks: options.checks } : {}), ...(states ? { states } : {}) };
   const none = async (): Promise<Map<string, RollupDelta>> => new Map();
   const [months, head, tail] = await Promise.all([
@@ -355,7 +427,7 @@ export async function directTotals(
   store: HistoryStore,
   from: number,
   to: number,
-  options: { checks?: readonly CheckRef[]; states?: readonly CheckStateRow[] } = {},
+  options: { checks?: readonly CheckRef[]; states?: readonly CheckStateRow[] | Promise<readonly CheckStateRow[]> } = {},
 ): Promise<Map<string, RollupDelta>> {
   const checks = options.checks;
   const alignedFrom = ceilHour(from);
@@ -381,7 +453,7 @@ export async function directTotals(
   for (const rows of await Promise.all(ranges)) rows.forEach(add);
   if (alignedFrom === from && alignedTo === to) return totals;
 
-  const states = options.states ?? (await store.checkStates({ status: false }));
+  const states = await (options.states ?? store.checkStates({ status: false }));
   const wanted = checks ? new Set(checks.map(checkKey)) : undefined;
   for (const state of states) {
     if (wanted && !wanted.has(checkKey(state))) continue;

@@ -2,22 +2,39 @@ import type { Cause } from '../core/cause.js';
 import type { CheckKind } from '../core/check.js';
 import { isReasonCode, reasonCategory } from '../core/reasons.js';
 import {
-  accountCheck,
   agentDownIntervals,
   availabilityOf,
   checkKey,
+  finishAccounting,
+  lookBackOf,
+  maintenanceIn,
   periodTotals,
+  planAccounting,
   sumAccounted,
   sumFields,
   type Accounted,
+  type AccountingPlan,
   type AccountingPolicy,
   type CheckIdentityRef,
+  type Windows,
+  type WindowsIn,
 } from './accounting.js';
 import { localTime, monthRange, parseLocal, previousMonth } from './calendar.js';
 import { COVER_GRACE } from './spans.js';
-import { appliesTo, clipIntervals, occurrences, type Interval } from './maintenance.js';
-import { groupBy, memoHours, memoResults } from './store-reader.js';
-import { DELIVERY_BOUNDS, DURATION_BOUNDS, emptyTotals, quantile, type HistoryStore, type IncidentRow, type Totals } from './types.js';
+import { appliesTo, clipIntervals, occurrences, type Interval, type MaintenanceWindow } from './maintenance.js';
+import type { TimeSums } from './range-sums.js';
+import { groupBy, memoHourSums } from './store-reader.js';
+import {
+  DELIVERY_BOUNDS,
+  DURATION_BOUNDS,
+  emptyTotals,
+  quantile,
+  type CheckStateRow,
+  type HistoryStore,
+  type IncidentRow,
+  type ResultRow,
+  type Totals,
+} from './types.js';
 
 // The SLA report: one JSON document that the CLI prints in five formats and /api/report serves as is.
 
@@ -144,8 +161,12 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const { store, policy } = context;
   const { from, to, now } = query;
   const end = Math.min(to, now);
-  const [states, incidentRows, runs] = await Promise.all([
-    store.checkStates({ status: false }),
+  const filtered = Boolean(query.monitor || query.tenant);
+  const statesRead = store.checkStates({ status: false });
+  // Every check's totals are read while the states and incidents are: at 200,000 checks the database sums the
+  // month while this thread parses the states (npm run bench:fleet).
+  const [states, incidentRows, runs, allTotals] = await Promise.all([
+    statesRead,
     store.incidents({
       from,
       to: end,
@@ -154,31 +175,47 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
       ...(query.tenant ? { tenant: query.tenant } : {}),
     }),
     store.agentRuns({ from, to: end }),
+    filtered ? undefined : periodTotals(store, from, to, { states: statesRead }),
   ]);
-  const configuredOf = new Map(context.configured.map((check) => [checkKey(check), check]));
-  const stateOf = new Map(states.map((state) => [checkKey(state), state]));
-  const candidates = new Map<string, CheckIdentityRef>();
-  for (const check of context.configured) candidates.set(checkKey(check), check);
-  for (const state of states) if (!candidates.has(checkKey(state))) candidates.set(checkKey(state), state);
-  const wanted = [...candidates.values()]
-    .filter((check) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant))
-    .sort((a, b) => collate(a.tenant, b.tenant) || collate(a.monitor, b.monitor) || collate(a.check, b.check));
+  // One entry per check, configured or with history: a lookup per check instead of one per map (200,000 checks).
+  const entries = new Map<string, Entry>();
+  for (const check of context.configured) {
+    const key = checkKey(check);
+    const entry = entries.get(key);
+    if (entry) entry.check = check;
+    else entries.set(key, { key, check, configured: true, accounted: false });
+  }
+  for (const state of states) {
+    const key = checkKey(state);
+    const entry = entries.get(key);
+    if (entry) entry.state = state;
+    else entries.set(key, { key, check: state, state, configured: false, accounted: false });
+  }
+  const wanted = [...entries.values()]
+    .filter(({ check }) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant))
+    .sort((a, b) => collate(a.check.tenant, b.check.tenant) || collate(a.check.monitor, b.check.monitor) || collate(a.check.check, b.check.check));
+  const wantedChecks = filtered ? wanted.map((entry) => entry.check) : undefined;
 
-  const totals = await periodTotals(store, from, to, { ...(query.monitor || query.tenant ? { checks: wanted } : {}), states });
-  const hoursOf = memoHours(store, query.monitor || query.tenant ? wanted : undefined);
+  const totals = allTotals ?? (await periodTotals(store, from, to, { ...(wantedChecks ? { checks: wantedChecks } : {}), states }));
   const incidentsOf = groupBy(incidentRows, checkKey);
   const agentDown = agentDownIntervals(runs, from, end, now);
+  const agentDownInPeriod = clipIntervals(agentDown, from, end);
+  const windows = sharedWindows(policy);
 
-  const checks: CheckReport[] = [];
-  const accountedOf = new Map<string, Accounted>();
-  const excluded = new Map<string, { name: string; interval: Interval; scope: string }>();
-  for (const check of wanted) {
-    const key = checkKey(check);
-    const state = stateOf.get(key);
-    const rollup = totals.get(key) ?? emptyTotals();
+  // Accounted in two passes, without a promise per check: what needs no read first, then the hourly sums of the
+  // maintenance windows (one query per distinct set of hours), then the rest. Only a window covering part of an
+  // hour reads raw results, check by check.
+  const hourSums = memoHourSums(store, wantedChecks);
+  const hourReads = new Map<Windows, Promise<Map<string, TimeSums>>>();
+  const plans: AccountingPlan[] = [];
+  const planned: Entry[] = [];
+  for (const entry of wanted) {
+    const { key, check, state } = entry;
     // A check with neither a result ever nor a configuration is history's, not this period's.
-    if (!state && !configuredOf.has(key)) continue;
-    const accounted = await accountCheck(
+    if (!state && !entry.configured) continue;
+    const rollup = totals.get(key) ?? emptyTotals();
+    entry.rollup = rollup;
+    const plan = planAccounting(
       {
         check,
         from,
@@ -186,34 +223,54 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
         now,
         totals: rollup,
         ...(state ? { state } : {}),
-        configured: configuredOf.has(key),
+        configured: entry.configured,
         incidents: incidentsOf.get(key) ?? [],
-        agentDown: clipIntervals(agentDown, from, end),
-        resultsIn: memoResults(store, check),
-        hoursIn: hoursOf(check),
+        agentDown: agentDownInPeriod,
       },
       policy,
+      windows.of,
     );
-    accountedOf.set(key, accounted);
+    if (!plan.done && plan.maintenance.hours.length > 0 && !hourReads.has(plan.maintenance)) hourReads.set(plan.maintenance, hourSums(plan.maintenance.hours));
+    plans.push(plan);
+    planned.push(entry);
+  }
+  const hoursOf = new Map<Windows, Map<string, TimeSums>>();
+  await Promise.all([...hourReads].map(async ([key, read]) => hoursOf.set(key, await read)));
+
+  const checks: CheckReport[] = [];
+  const accountedList: Accounted[] = [];
+  for (const [i, plan] of plans.entries()) {
+    const entry = planned[i] as Entry;
+    const { key, check } = entry;
+    const rollup = entry.rollup ?? emptyTotals();
+    let accounted = plan.done;
+    if (!accounted) {
+      const { hours, partial } = plan.maintenance;
+      const rolled = hours.length > 0 ? hoursOf.get(plan.maintenance)?.get(key) : undefined;
+      const results: ResultRow[][] = [];
+      for (const part of partial)
+        results.push(await store.results({ monitor: check.monitor, check: check.check, from: part.from - lookBackOf(plan.input), to: part.to }));
+      accounted = finishAccounting(plan, rolled, results, policy);
+    }
+    entry.accounted = true;
+    accountedList.push(accounted);
     // Recurring windows are expanded over the time this check has data for, not over the period asked: a period
     // from the year 1900 must not expand 46,000 days of windows per check.
-    for (const window of policy.maintenance.filter((candidate) => appliesTo(candidate, check))) {
-      for (const interval of occurrences(window, accounted.accountedFrom, accounted.accountedTo))
-        excluded.set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopeOf(window) });
-    }
+    windows.note(check, accounted.accountedFrom, accounted.accountedTo);
     const incidents = (incidentsOf.get(key) ?? []).filter((incident) => isOutage(incident, policy, end));
     checks.push(checkReport(check, accounted, rollup, incidents, policy));
   }
 
-  const incidents = incidentRows.filter((row) => accountedOf.has(checkKey(row))).map((row) => incidentReport(row, policy, end));
-  const sum = sumAccounted([...accountedOf.values()]);
+  const kept = incidentRows.filter((row) => entries.get(checkKey(row))?.accounted === true);
+  const incidents = kept.map((row) => incidentReport(row, policy, end));
+  const sum = sumAccounted(accountedList);
   const outages = incidents.filter((incident) => incident.outage);
   const sloChecks = checks.filter((check) => check.sloMet !== null);
   const accountable = sum.okMs + sum.failMs + sum.unknownMs;
   // Before the first check's first result there was no agent yet (or none of these checks): that is not downtime.
   // A loop, not Math.min(...): spreading 200,000 checks' starts overflowed the stack (npm run bench:fleet).
   let since = end;
-  for (const part of accountedOf.values()) if (part.accountedTo > part.accountedFrom && part.accountedFrom < since) since = part.accountedFrom;
+  for (const part of accountedList) if (part.accountedTo > part.accountedFrom && part.accountedFrom < since) since = part.accountedFrom;
   return {
     report: 'mailprobe-sla',
     version: 1,
@@ -237,15 +294,110 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     checks,
     incidents,
     lostByCause: lostByCause(
-      incidentRows.filter((row) => accountedOf.has(checkKey(row)) && isOutage(row, policy, end)),
+      kept.filter((row) => isOutage(row, policy, end)),
       from,
       end,
     ),
-    excluded: [...excluded.values()]
+    excluded: windows
+      .excluded()
       .sort((a, b) => a.interval.from - b.interval.from)
       .map((entry) => ({ name: entry.name, from: iso(entry.interval.from), to: iso(entry.interval.to), scope: entry.scope })),
     agentDown: clipIntervals(agentDown, since, end).map((gap) => ({ from: iso(gap.from), to: iso(gap.to), seconds: round(gap.to - gap.from) })),
   };
+}
+
+interface Entry {
+  key: string;
+  check: CheckIdentityRef;
+  state?: CheckStateRow;
+  configured: boolean;
+  rollup?: Totals;
+  accounted: boolean;
+}
+
+// Most checks of a report have the same windows over the same time (the period, or from their first result):
+// their union, and their expansion under "excluded", are done once per set of windows and span, not once per
+// check (200,000 checks x two windows, npm run bench:fleet).
+function sharedWindows(policy: AccountingPolicy): {
+  of: WindowsIn;
+  /** The check was accounted over [from, to): its windows' occurrences there are excluded. */
+  note: (check: CheckIdentityRef, from: number, to: number) => void;
+  /** Every noted occurrence, as a loop setting each check's in turn would leave them (first set first, last set kept). */
+  excluded: () => Array<{ name: string; interval: Interval; scope: string }>;
+} {
+  const windows = policy.maintenance;
+  const scopes = windows.map(scopeOf);
+  const direct = maintenanceIn(policy);
+  // A set of windows is a bit mask: up to 30 windows; with more, each check is its own set.
+  const shared = windows.length <= 30;
+  const maskOf = (check: CheckIdentityRef): number => windows.reduce((mask, window, i) => (appliesTo(window, check) ? mask | (1 << i) : mask), 0);
+  const unions = new Map<number, Map<number, Map<number, Windows>>>();
+  const spans = new Map<number, Map<number, Map<number, Span>>>();
+  const noted: Span[] = [];
+  let order = 0;
+  return {
+    of: (check, start, end) => {
+      if (!shared) return direct(check, start, end);
+      const mask = maskOf(check);
+      const byEnd = slot(
+        slot(unions, mask, () => new Map<number, Map<number, Windows>>()),
+        start,
+        () => new Map<number, Windows>(),
+      );
+      return slot(byEnd, end, () => direct(check, start, end));
+    },
+    note: (check, from, to) => {
+      if (windows.length === 0) return;
+      order += 1;
+      if (!shared) {
+        noted.push({ windows: windows.flatMap((window, i) => (appliesTo(window, check) ? [i] : [])), from, to, last: order });
+        return;
+      }
+      const mask = maskOf(check);
+      if (mask === 0) return;
+      const byTo = slot(
+        slot(spans, mask, () => new Map<number, Map<number, Span>>()),
+        from,
+        () => new Map<number, Span>(),
+      );
+      const span = byTo.get(to);
+      if (span) span.last = order;
+      else {
+        const created = { windows: windows.flatMap((_, i) => ((mask & (1 << i)) !== 0 ? [i] : [])), from, to, last: order };
+        byTo.set(to, created);
+        noted.push(created);
+      }
+    },
+    excluded: () => {
+      const excluded = new Map<string, { name: string; interval: Interval; scope: string }>();
+      const each = (span: Span, set: (key: string, entry: { name: string; interval: Interval; scope: string }) => void): void => {
+        for (const i of span.windows) {
+          const window = windows[i] as MaintenanceWindow;
+          for (const interval of occurrences(window, span.from, span.to))
+            set(`${window.name}\u0000${interval.from}`, { name: window.name, interval, scope: scopes[i] ?? '' });
+        }
+      };
+      // A key's place is where a check first set it; its value the last check's that set it.
+      for (const span of noted) each(span, (key, entry) => excluded.has(key) || excluded.set(key, entry));
+      for (const span of [...noted].sort((a, b) => a.last - b.last)) each(span, (key, entry) => excluded.set(key, entry));
+      return [...excluded.values()];
+    },
+  };
+}
+
+/** The map's value for the key, made and kept if there is none. */
+function slot<K, V>(map: Map<K, V>, key: K, make: () => V): V {
+  let found = map.get(key);
+  if (found === undefined) map.set(key, (found = make()));
+  return found;
+}
+
+/** Checks accounted over the same span with the same windows; `last` orders the latest such check among the rest. */
+interface Span {
+  windows: number[];
+  from: number;
+  to: number;
+  last: number;
 }
 
 function checkReport(check: CheckIdentityRef, accounted: Accounted, rollup: Totals, outages: readonly IncidentRow[], policy: AccountingPolicy): CheckReport {

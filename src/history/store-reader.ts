@@ -179,15 +179,21 @@ export function memoHours(
   store: HistoryStore,
   checks?: readonly CheckRef[],
 ): (ref: CheckRef) => (ranges: readonly Interval[]) => Promise<TimeSums | undefined> {
+  const sums = memoHourSums(store, checks);
+  return (ref) => async (ranges) => (await sums(ranges)).get(checkKey(ref));
+}
+
+/** Every check's OK and FAIL time in hour buckets within the ranges, by checkKey; one store query per set of ranges. */
+export function memoHourSums(store: HistoryStore, checks?: readonly CheckRef[]): (ranges: readonly Interval[]) => Promise<Map<string, TimeSums>> {
   const cache = new Map<string, Promise<Map<string, TimeSums>>>();
-  return (ref) => async (ranges) => {
+  return (ranges) => {
     const key = ranges.map((range) => `${range.from}:${range.to}`).join(',');
     let found = cache.get(key);
     if (!found) {
       found = store.hourTime({ ranges, ...(checks ? { checks } : {}) }).then((rows) => new Map(rows.map((row) => [checkKey(row), row])));
       cache.set(key, found);
     }
-    return (await found).get(checkKey(ref));
+    return found;
   };
 }
 

@@ -148,6 +148,27 @@ describe('SLA report', () => {
     assert.equal(report.incidents.find((incident) => incident.reason === 'connect_refused')?.outage, false);
   });
 
+  test('a window over parts of hours takes those parts from the raw results and the whole hours from the rollups', async () => {
+    // 08:30-10:30 on the 10th: 08:30-09:00 and 10:00-10:30 are parts of hours, 09:00-10:00 a whole one. The
+    // outage ran 09:00-11:00: its last half hour is outside the window.
+    const policy: AccountingPolicy = {
+      ...DEFAULT_POLICY,
+      maintenance: [
+        { name: 'token rotation', timeZone: 'UTC', start: '2030-11-10T08:30', end: '2030-11-10T10:30' },
+        { name: 'other tenant', timeZone: 'UTC', tenants: ['fabrikam'], recurring: { at: '03:00', durationMinutes: 60 } },
+      ],
+    };
+    const report = await buildReport({ store: await store(), policy, configured }, { from: NOV, to: DEC, now: DEC + DAY, label: '2030-11' });
+    const a = report.checks.find((check) => check.monitor === 'probe-a');
+    const b = report.checks.find((check) => check.monitor === 'probe-b');
+    assert.ok(a && b);
+    assert.equal(a.maintenanceSeconds, 7200);
+    assert.equal(a.failSeconds, 1800 + 300, 'the outage after the window and the blip');
+    assert.equal(b.maintenanceSeconds, 7200);
+    assert.equal(b.failSeconds, 0);
+    assert.deepEqual(report.excluded, [{ name: 'token rotation', from: '2030-11-10T08:30:00.000Z', to: '2030-11-10T10:30:00.000Z', scope: 'all checks' }]);
+  });
+
   test('a period that does not start on the hour is rebuilt from raw results, as exact as the rollups', async () => {
     const from = NOV + 9 * DAY + 9 * HOUR + 30 * MIN;
     const report = await buildReport(
