@@ -96,7 +96,7 @@ export const MIGRATIONS: readonly Migration[] = [
         }
         await createPartitions(tx, 'results', await oldMonths(tx, 'results_v4', 'started_at', now));
       }
-      await copyResultsV4(tx);
+      await copyResultsV4(tx, dialect);
       await tx.run('DROP TABLE results_v4');
     },
   },
@@ -156,7 +156,7 @@ async function oldMonths(tx: SqlExecutor, table: string, column: string, now: nu
 const COPY_ROWS = 5000;
 
 /** Schema 4's results into schema 5's, through the same code the recorder writes with. */
-async function copyResultsV4(tx: SqlExecutor): Promise<void> {
+async function copyResultsV4(tx: SqlExecutor, dialect: SqlDriver['dialect']): Promise<void> {
   const dictionary = new ResultDictionary();
   let after: unknown[] | undefined;
   for (;;) {
@@ -165,7 +165,7 @@ async function copyResultsV4(tx: SqlExecutor): Promise<void> {
       after ?? [],
     );
     if (rows.length === 0) return;
-    const commit = await dictionary.write(tx, rows.map(resultOfV4));
+    const commit = await dictionary.write(tx, dialect, rows.map(resultOfV4));
     commit();
     const last = rows[rows.length - 1] ?? {};
     after = [last.monitor, last.check_kind, last.started_at];

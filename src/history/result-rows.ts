@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { CheckKind } from '../core/check.js';
-import type { SqlExecutor } from './sql.js';
+import { chunksOf, columns, insertRows, type Column } from './bulk.js';
+import type { SqlDriver, SqlExecutor } from './sql.js';
 import type { ResultRow } from './types.js';
 
 // Raw results as schema 5 keeps them: one narrow row per result. What repeats from row to row lives once in a
@@ -19,22 +20,9 @@ const CACHE_MAX = 100_000;
 /** Rows per statement: 1, 4, 16, 64, 256 or 1,024 (a bounded number of statement shapes, as sql-store.ts). */
 const MOST_ROWS = 1024;
 
-export const RESULT_COLUMNS = ['check_id', 'started_at', 'detail', 'duration_ms', 'step_ms', 'delivery_ms'] as const;
-
 interface Entry {
   id: number;
   usedAt: number;
-}
-
-/** The power-of-4 chunks that rows go to the database in (at most `most` rows each). */
-export function* chunksOf<T>(rows: readonly T[], most: number): Generator<T[]> {
-  for (let start = 0; start < rows.length;) {
-    const left = Math.min(rows.length - start, most);
-    let size = 1;
-    while (size * 4 <= left) size *= 4;
-    yield rows.slice(start, start + size);
-    start += size;
-  }
 }
 
 function checkKeyOf(row: Pick<ResultRow, 'monitor' | 'check' | 'tenant' | 'mailbox'>): string {
@@ -108,126 +96,103 @@ export function resultOfSlim(
   return result;
 }
 
+/** What a batch's dictionary entries need: ids already known, and the entries to look up, add or touch. */
+export interface DictionaryPlan {
+  readonly rows: readonly ResultRow[];
+  readonly detailKeys: readonly string[];
+  readonly checks: EntryPlan;
+  readonly details: EntryPlan;
+  readonly texts: ReadonlyMap<string, string>;
+}
+
+interface EntryPlan {
+  readonly ids: Map<string, number>;
+  readonly newest: ReadonlyMap<string, number>;
+  readonly unknown: string[];
+  readonly touch: Array<[string, number]>;
+}
+
+interface DictionarySpec {
+  table: string;
+  /** Columns of an entry, the unique key first. */
+  columns: readonly Column[];
+  unique: readonly string[];
+  valuesOf: (key: string) => unknown[];
+  keyOfRow: (row: Record<string, unknown>) => string;
+}
+
+const CHECKS_SPEC: DictionarySpec = {
+  table: 'history_checks',
+  columns: columns({ monitor: 'text', check_kind: 'text', tenant: 'text', mailbox: 'text', last_used_at: 'int8' }),
+  unique: ['monitor', 'check_kind', 'tenant', 'mailbox'],
+  valuesOf: (key) => JSON.parse(key) as string[],
+  keyOfRow: (row) => JSON.stringify([row.monitor, row.check_kind, row.tenant, row.mailbox].map(String)),
+};
+
+const RESULT_SPEC = columns({ check_id: 'int8', started_at: 'int8', detail: 'int8', duration_ms: 'float8', step_ms: 'text', delivery_ms: 'float8' });
+
 /** The ids of the dictionaries' entries, remembered between batches; one per store. */
 export class ResultDictionary {
   readonly #checks = new Map<string, Entry>();
   readonly #details = new Map<string, Entry>();
   readonly #parsed = new Map<number, Detail>();
 
-  /**
-   * Writes the results (in the caller's transaction), their dictionary entries first. Returns what to remember
-   * once the transaction has committed: ids handed out by a transaction that rolls back may not exist.
-   */
-  async write(tx: SqlExecutor, rows: readonly ResultRow[]): Promise<() => void> {
-    if (rows.length === 0) return () => undefined;
-    const checks = await this.#resolve(tx, this.#checks, rows, checkKeyOf, {
-      table: 'history_checks',
-      columns: ['monitor', 'check_kind', 'tenant', 'mailbox'],
-      unique: ['monitor', 'check_kind', 'tenant', 'mailbox'],
-      valuesOf: (key) => JSON.parse(key) as string[],
-      keyOfRow: (row) => JSON.stringify([row.monitor, row.check_kind, row.tenant, row.mailbox].map(String)),
-    });
-    // Details are found by a digest: a server's text may be longer than a PostgreSQL index entry can be.
+  /** The rows' entries as far as this process knows them; `settled` when no statement is needed. */
+  plan(rows: readonly ResultRow[]): DictionaryPlan & { settled: boolean } {
     const texts = new Map<string, string>();
+    // Details are found by a digest: a server's text may be longer than a PostgreSQL index entry can be.
     const detailKeys = rows.map((row) => {
       const text = detailOf(row);
       const key = createHash('sha256').update(text).digest('base64url');
       texts.set(key, text);
       return key;
     });
-    const keyOfDetail = new Map(rows.map((row, i) => [row, detailKeys[i] ?? '']));
-    const details = await this.#resolve(tx, this.#details, rows, (row) => keyOfDetail.get(row) ?? '', {
+    const checks = entryPlan(this.#checks, rows, (row) => checkKeyOf(row));
+    const details = entryPlan(this.#details, rows, (_, i) => detailKeys[i] ?? '');
+    const settled = [checks, details].every((plan) => plan.unknown.length === 0 && plan.touch.length === 0);
+    return { rows, detailKeys, checks, details, texts, settled };
+  }
+
+  /**
+   * Finds or adds the plan's unknown entries and touches the stale ones (in the caller's transaction). Returns what
+   * to remember once that transaction has committed: ids handed out by a transaction that rolls back may not exist.
+   */
+  async settle(tx: SqlExecutor, dialect: SqlDriver['dialect'], plan: DictionaryPlan): Promise<() => void> {
+    const checks = await settleEntries(tx, dialect, plan.checks, CHECKS_SPEC);
+    const details = await settleEntries(tx, dialect, plan.details, {
       table: 'result_details',
-      columns: ['key', 'detail'],
+      columns: columns({ key: 'text', detail: 'text', last_used_at: 'int8' }),
       unique: ['key'],
-      valuesOf: (key) => [key, texts.get(key)],
+      valuesOf: (key) => [key, plan.texts.get(key)],
       keyOfRow: (row) => String(row.key),
     });
-    const values = rows.map((row, i) => [
-      checks.ids.get(checkKeyOf(row)),
+    return () => {
+      remember(this.#checks, checks);
+      remember(this.#details, details);
+    };
+  }
+
+  /** The INSERT of a settled plan's results: the table, its columns, the rows and the conflict clause. */
+  resultRows(plan: DictionaryPlan): { table: string; spec: readonly Column[]; rows: unknown[][]; conflict: string } {
+    const rows = plan.rows.map((row, i) => [
+      plan.checks.ids.get(checkKeyOf(row)),
       row.startedAt,
-      details.ids.get(detailKeys[i] ?? ''),
+      plan.details.ids.get(plan.detailKeys[i] ?? ''),
       row.durationMs,
       stepMsOf(row),
       row.deliveryMs ?? null,
     ]);
-    const tuple = `(${RESULT_COLUMNS.map(() => '?').join(', ')})`;
-    for (const chunk of chunksOf(values, MOST_ROWS)) {
-      await tx.run(`INSERT INTO results (${RESULT_COLUMNS.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')} ON CONFLICT DO NOTHING`, chunk.flat());
-    }
-    return () => {
-      checks.commit();
-      details.commit();
-    };
+    return { table: 'results', spec: RESULT_SPEC, rows, conflict: 'ON CONFLICT DO NOTHING' };
   }
 
-  async #resolve(
-    tx: SqlExecutor,
-    cache: Map<string, Entry>,
-    rows: readonly ResultRow[],
-    keyOf: (row: ResultRow) => string,
-    spec: {
-      table: string;
-      columns: readonly string[];
-      unique: readonly string[];
-      valuesOf: (key: string) => unknown[];
-      keyOfRow: (row: Record<string, unknown>) => string;
-    },
-  ): Promise<{ ids: Map<string, number>; commit: () => void }> {
-    const { table, columns } = spec;
-    const newest = new Map<string, number>();
-    for (const row of rows) {
-      const key = keyOf(row);
-      newest.set(key, Math.max(newest.get(key) ?? row.startedAt, row.startedAt));
-    }
-    const ids = new Map<string, number>();
-    const fresh = new Map<string, Entry>();
-    const unknown: Array<[string, number]> = [];
-    const touch: Array<[string, number, number]> = [];
-    for (const [key, usedAt] of newest) {
-      const known = cache.get(key);
-      if (!known) {
-        unknown.push([key, usedAt]);
-        continue;
-      }
-      ids.set(key, known.id);
-      if (usedAt > known.usedAt + TOUCH_MS) touch.push([key, known.id, usedAt]);
-    }
-    // Known entries are only touched (an UPDATE draws no identity value; an upsert would, every time).
-    if (touch.length > 0) {
-      // One instant for all (the newest): an entry may be kept a little longer than its results, never shorter.
-      const usedAt = touch.reduce((most, [, , at]) => Math.max(most, at), 0);
-      for (const chunk of chunksOf(touch, MOST_ROWS)) {
-        await tx.run(`UPDATE ${table} SET last_used_at = ? WHERE last_used_at < ? AND id IN (${chunk.map(() => '?').join(', ')})`, [
-          usedAt,
-          usedAt,
-          ...chunk.map(([, id]) => id),
-        ]);
-      }
-      for (const [key, id] of touch) fresh.set(key, { id, usedAt });
-    }
-    const tuple = `(${columns.map(() => '?').join(', ')}, ?)`;
-    for (const chunk of chunksOf(unknown, Math.floor(MOST_ROWS / 2))) {
-      const found = await tx.query<Record<string, unknown>>(
-        `INSERT INTO ${table} (${columns.join(', ')}, last_used_at) VALUES ${chunk.map(() => tuple).join(', ')}
-          ON CONFLICT (${spec.unique.join(', ')}) DO UPDATE SET last_used_at = CASE WHEN ${table}.last_used_at > excluded.last_used_at THEN ${table}.last_used_at ELSE excluded.last_used_at END
-          RETURNING id, ${spec.unique.join(', ')}`,
-        chunk.flatMap(([key, usedAt]) => [...spec.valuesOf(key), usedAt]),
-      );
-      for (const row of found) {
-        const key = spec.keyOfRow(row);
-        const id = Number(row.id);
-        ids.set(key, id);
-        fresh.set(key, { id, usedAt: newest.get(key) ?? 0 });
-      }
-    }
-    return {
-      ids,
-      commit: () => {
-        if (cache.size + fresh.size > CACHE_MAX) cache.clear();
-        for (const [key, entry] of fresh) cache.set(key, entry);
-      },
-    };
+  /** Writes the results and their entries in one transaction (the caller's): a migration's copy. */
+  async write(tx: SqlExecutor, dialect: SqlDriver['dialect'], rows: readonly ResultRow[]): Promise<() => void> {
+    if (rows.length === 0) return () => undefined;
+    const plan = this.plan(rows);
+    const remember = await this.settle(tx, dialect, plan);
+    const { table, spec, rows: values, conflict } = this.resultRows(plan);
+    await insertRows(tx, dialect, table, spec, values, { conflict });
+    return remember;
   }
 
   /** Results of one check in [from, to), oldest first. */
@@ -255,6 +220,100 @@ export class ResultDictionary {
     }
     return out;
   }
+}
+
+function entryPlan(cache: ReadonlyMap<string, Entry>, rows: readonly ResultRow[], keyOf: (row: ResultRow, i: number) => string): EntryPlan {
+  const newest = new Map<string, number>();
+  rows.forEach((row, i) => {
+    const key = keyOf(row, i);
+    newest.set(key, Math.max(newest.get(key) ?? row.startedAt, row.startedAt));
+  });
+  const ids = new Map<string, number>();
+  const unknown: string[] = [];
+  const touch: Array<[string, number]> = [];
+  for (const [key, usedAt] of newest) {
+    const known = cache.get(key);
+    if (!known) {
+      unknown.push(key);
+      continue;
+    }
+    ids.set(key, known.id);
+    if (usedAt > known.usedAt + TOUCH_MS) touch.push([key, known.id]);
+  }
+  return { ids, newest, unknown, touch };
+}
+
+// Entries other agents share (every shard's OK results have the same detail) are read before they are written:
+// an upsert of an existing entry locks it until the batch commits, and ten shards starting together queued
+// behind each other's first batch (108 ms a statement; npm run bench:fleet -- --statements).
+async function settleEntries(
+  tx: SqlExecutor,
+  dialect: SqlDriver['dialect'],
+  plan: EntryPlan,
+  spec: DictionarySpec,
+  again = false,
+): Promise<Map<string, Entry>> {
+  const fresh = new Map<string, Entry>();
+  const usedAtOf = (key: string): number => plan.newest.get(key) ?? 0;
+  const stale: Array<[string, number]> = [...plan.touch];
+  const found = async (rows: ReadonlyArray<Record<string, unknown>>, touchOlder: boolean): Promise<void> => {
+    for (const row of rows) {
+      const key = spec.keyOfRow(row);
+      const id = Number(row.id);
+      plan.ids.set(key, id);
+      fresh.set(key, { id, usedAt: usedAtOf(key) });
+      if (touchOlder && Number(row.last_used_at) + TOUCH_MS < usedAtOf(key)) stale.push([key, id]);
+    }
+  };
+  const key = spec.unique.join(', ');
+  const tuple = `(${spec.unique.map(() => '?').join(', ')})`;
+  let missing = plan.unknown;
+  for (const chunk of chunksOf(missing, Math.floor(MOST_ROWS / 2))) {
+    await found(
+      await tx.query<Record<string, unknown>>(
+        `SELECT id, last_used_at, ${key} FROM ${spec.table} WHERE (${key}) IN (${chunk.map(() => tuple).join(', ')})`,
+        chunk.flatMap((entry) => spec.valuesOf(entry).slice(0, spec.unique.length)),
+      ),
+      true,
+    );
+  }
+  missing = missing.filter((entry) => !plan.ids.has(entry));
+  // Added by another agent meanwhile: DO NOTHING returns no row, so those are read after.
+  await found(
+    await insertRows(
+      tx,
+      dialect,
+      spec.table,
+      spec.columns,
+      missing.map((entry) => [...spec.valuesOf(entry), usedAtOf(entry)]),
+      { conflict: `ON CONFLICT (${key}) DO NOTHING`, returning: `id, ${key}` },
+    ),
+    false,
+  );
+  const raced = missing.filter((entry) => !plan.ids.has(entry));
+  if (raced.length > 0) {
+    if (again) throw new Error(`${spec.table}: ${raced.length} entries neither found nor added (deleted meanwhile?)`);
+    return new Map([...fresh, ...(await settleEntries(tx, dialect, { ...plan, unknown: raced, touch: [] }, spec, true))]);
+  }
+  // Known entries are only touched (an UPDATE draws no identity value; an upsert would, every time).
+  if (stale.length > 0) {
+    // One instant for all (the newest): an entry may be kept a little longer than its results, never shorter.
+    const usedAt = stale.reduce((most, [entry]) => Math.max(most, usedAtOf(entry)), 0);
+    for (const chunk of chunksOf(stale, MOST_ROWS)) {
+      await tx.run(`UPDATE ${spec.table} SET last_used_at = ? WHERE last_used_at < ? AND id IN (${chunk.map(() => '?').join(', ')})`, [
+        usedAt,
+        usedAt,
+        ...chunk.map(([, id]) => id),
+      ]);
+    }
+    for (const [entry, id] of stale) fresh.set(entry, { id, usedAt });
+  }
+  return fresh;
+}
+
+function remember(cache: Map<string, Entry>, fresh: ReadonlyMap<string, Entry>): void {
+  if (cache.size + fresh.size > CACHE_MAX) cache.clear();
+  for (const [key, entry] of fresh) cache.set(key, entry);
 }
 
 /** Deletes dictionary entries no kept result refers to (a day's margin over the results' cutoff). */

@@ -4,7 +4,8 @@ import { isCloud } from '../core/clouds.js';
 import type { IncidentDiagnosis } from '../core/state.js';
 import { DELIVERY_COLUMNS, DURATION_COLUMNS, INCIDENT_DIAGNOSIS_COLUMNS, ROLLUP_SUMS } from './migrations.js';
 import { createPartitions, monthsOf, nextUtcMonth, prunePartitions, type PartitionedTable } from './partitions.js';
-import { chunksOf, pruneDictionaries, ResultDictionary } from './result-rows.js';
+import { columns, insertRows, together, unnestInsert, type Column } from './bulk.js';
+import { pruneDictionaries, ResultDictionary, type DictionaryPlan } from './result-rows.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
 import {
   addTotals,
@@ -31,40 +32,46 @@ import {
 
 type Row = Record<string, unknown>;
 
-const ROLLUP_COLUMNS = ['monitor', 'check_kind', 'bucket', 'tenant', ...ROLLUP_SUMS];
-const INCIDENT_COLUMNS = [
-  'monitor',
-  'check_kind',
-  'started_at',
-  'tenant',
-  'ended_at',
-  'reason',
-  'stage',
-  'server_text',
-  'failures',
-  'fail_ms',
-  'last_failure_at',
-  ...INCIDENT_DIAGNOSIS_COLUMNS,
-  'cause',
-];
-const STATE_COLUMNS = [
-  'monitor',
-  'check_kind',
-  'tenant',
-  'mailbox',
-  'first_seen_at',
-  'last_at',
-  'last_ok',
-  'interval_s',
-  'consecutive_failures',
-  'last_success_at',
-  'open_incident_at',
-  'status',
-];
-const RUN_COLUMNS = ['id', 'started_at', 'last_seen_at', 'stopped_at'];
-
-// Well under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters per statement.
-const PARAMS_PER_STATEMENT = 8000;
+const ROLLUP_SPEC: readonly Column[] = columns({
+  monitor: 'text',
+  check_kind: 'text',
+  bucket: 'int8',
+  tenant: 'text',
+  ...Object.fromEntries(ROLLUP_SUMS.map((column) => [column, column === 'duration_ms_sum' ? 'float8' : 'int8'] as const)),
+});
+const INCIDENT_SPEC: readonly Column[] = columns({
+  monitor: 'text',
+  check_kind: 'text',
+  started_at: 'int8',
+  tenant: 'text',
+  ended_at: 'int8',
+  reason: 'text',
+  stage: 'text',
+  server_text: 'text',
+  failures: 'int8',
+  fail_ms: 'int8',
+  last_failure_at: 'int8',
+  ...Object.fromEntries(INCIDENT_DIAGNOSIS_COLUMNS.map((column) => [column, 'text'] as const)),
+  cause: 'text',
+});
+const STATE_SPEC: readonly Column[] = columns({
+  monitor: 'text',
+  check_kind: 'text',
+  tenant: 'text',
+  mailbox: 'text',
+  first_seen_at: 'int8',
+  last_at: 'int8',
+  last_ok: 'int8',
+  interval_s: 'int8',
+  consecutive_failures: 'int8',
+  last_success_at: 'int8',
+  open_incident_at: 'int8',
+  status: 'text',
+});
+const RUN_SPEC: readonly Column[] = columns({ id: 'text', started_at: 'int8', last_seen_at: 'int8', stopped_at: 'int8' });
+const INCIDENT_COLUMNS = INCIDENT_SPEC.map((column) => column.name);
+const STATE_COLUMNS = STATE_SPEC.map((column) => column.name);
+const RUN_COLUMNS = RUN_SPEC.map((column) => column.name);
 
 const ROLLUP_TABLES = { hour: 'rollup_hourly', day: 'rollup_daily', month: 'rollup_monthly' } as const;
 
@@ -119,41 +126,59 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   async #write(batch: WriteBatch): Promise<void> {
-    const remember = await this.#db.transaction(async (tx) => {
-      const remember = await this.#results.write(tx, batch.results);
-      for (const [grain, deltas] of [
-        ['hour', batch.hourly],
-        ['day', batch.daily],
-        ['month', batch.monthly],
-      ] as const) {
-        const table = ROLLUP_TABLES[grain];
-        const add = ROLLUP_SUMS.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
-        await insertMany(
-          tx,
-          table,
-          ROLLUP_COLUMNS,
-          mergeDeltas(deltas).map(rollupValues),
-          `ON CONFLICT (monitor, check_kind, bucket) DO UPDATE SET tenant = excluded.tenant, ${add}`,
-        );
-      }
-      await insertMany(
-        tx,
-        'incidents',
-        INCIDENT_COLUMNS,
-        lastOf(batch.incidents, (i) => `${i.monitor}\u0000${i.check}\u0000${i.startedAt}`).map(incidentValues),
-        replaceClause(INCIDENT_COLUMNS, 3),
+    const dialect = this.#db.dialect;
+    // New dictionary entries first, in a transaction of their own: a batch then locks only its own checks' rows.
+    const plan = this.#results.plan(batch.results);
+    if (!plan.settled) (await this.#db.transaction((tx) => this.#results.settle(tx, dialect, plan)))();
+    const inserts = this.#inserts(batch, plan);
+    if (dialect === 'postgres') {
+      const one = together(
+        inserts.filter((insert) => insert.rows.length > 0).map((insert) => unnestInsert(insert.table, insert.spec, insert.rows, insert.conflict)),
       );
-      // A check's first result stays its first, even when an agent that could not read the store at start
-      // writes the check as new.
-      const keepFirstSeen = replaceClause(STATE_COLUMNS, 2).replace(
-        'first_seen_at = excluded.first_seen_at',
-        'first_seen_at = CASE WHEN check_state.first_seen_at < excluded.first_seen_at THEN check_state.first_seen_at ELSE excluded.first_seen_at END',
-      );
-      await insertMany(tx, 'check_state', STATE_COLUMNS, lastOf(batch.checkStates, (s) => `${s.monitor}\u0000${s.check}`).map(stateValues), keepFirstSeen);
-      if (batch.agentRun) await insertMany(tx, 'agent_runs', RUN_COLUMNS, [runValues(batch.agentRun)], replaceClause(RUN_COLUMNS, 1));
-      return remember;
+      if (one) await this.#db.run(one.sql, one.params);
+      return;
+    }
+    await this.#db.transaction(async (tx) => {
+      for (const insert of inserts) await insertRows(tx, dialect, insert.table, insert.spec, insert.rows, { conflict: insert.conflict });
     });
-    remember();
+  }
+
+  /** A batch as one INSERT per table, results first. */
+  #inserts(batch: WriteBatch, plan: DictionaryPlan): Array<{ table: string; spec: readonly Column[]; rows: unknown[][]; conflict: string }> {
+    const rollups = (['hour', 'day', 'month'] as const).map((grain) => {
+      const table = ROLLUP_TABLES[grain];
+      const add = ROLLUP_SUMS.map((column) => `${column} = ${table}.${column} + excluded.${column}`).join(', ');
+      const deltas = { hour: batch.hourly, day: batch.daily, month: batch.monthly }[grain];
+      return {
+        table,
+        spec: ROLLUP_SPEC,
+        rows: mergeDeltas(deltas).map(rollupValues),
+        conflict: `ON CONFLICT (monitor, check_kind, bucket) DO UPDATE SET tenant = excluded.tenant, ${add}`,
+      };
+    });
+    // A check's first result stays its first, even when an agent that could not read the store at start
+    // writes the check as new.
+    const keepFirstSeen = replaceClause(STATE_COLUMNS, 2).replace(
+      'first_seen_at = excluded.first_seen_at',
+      'first_seen_at = CASE WHEN check_state.first_seen_at < excluded.first_seen_at THEN check_state.first_seen_at ELSE excluded.first_seen_at END',
+    );
+    return [
+      this.#results.resultRows(plan),
+      ...rollups,
+      {
+        table: 'incidents',
+        spec: INCIDENT_SPEC,
+        rows: lastOf(batch.incidents, (i) => `${i.monitor}\u0000${i.check}\u0000${i.startedAt}`).map(incidentValues),
+        conflict: replaceClause(INCIDENT_COLUMNS, 3),
+      },
+      {
+        table: 'check_state',
+        spec: STATE_SPEC,
+        rows: lastOf(batch.checkStates, (s) => `${s.monitor}\u0000${s.check}`).map(stateValues),
+        conflict: keepFirstSeen,
+      },
+      { table: 'agent_runs', spec: RUN_SPEC, rows: batch.agentRun ? [runValues(batch.agentRun)] : [], conflict: replaceClause(RUN_COLUMNS, 1) },
+    ];
   }
 
   async checkStates(query: { checks?: readonly CheckRef[]; status?: boolean } = {}): Promise<CheckStateRow[]> {
@@ -314,18 +339,6 @@ export class SqlHistoryStore implements HistoryStore {
 
   close(): Promise<void> {
     return this.#db.close();
-  }
-}
-
-// Rows go in statements of 1, 4, 16, 64 or 256 rows (as many as fit the parameter bound), so a table has at most
-// five statement shapes. One statement per batch size made every new size a new prepared statement, each holding
-// its SQL and SQLite program: batches of 40-100 results grew a process by ~30 MB of native memory that the
-// statement cache pinned (1 s batches of 10,000 monitors' results; 600 such batches measured by hand).
-async function insertMany(tx: SqlExecutor, table: string, columns: readonly string[], rows: unknown[][], conflict: string): Promise<void> {
-  const most = Math.max(1, Math.floor(PARAMS_PER_STATEMENT / columns.length));
-  const tuple = `(${columns.map(() => '?').join(', ')})`;
-  for (const chunk of chunksOf(rows, most)) {
-    await tx.run(`INSERT INTO ${table} (${columns.join(', ')}) VALUES ${chunk.map(() => tuple).join(', ')} ${conflict}`, chunk.flat());
   }
 }
 
