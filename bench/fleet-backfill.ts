@@ -78,10 +78,20 @@ function rollupInsert(table: string, select: string): string {
   return `INSERT INTO ${table} (monitor, check_kind, bucket, tenant, ${ROLLUP_SUMS.join(', ')}) ${select}`;
 }
 
-// Runs are 0.7 s (bucket d3) when OK and 8 s (d6) when failed, as the live results of fleet-data.ts.
-function sums(runs: string, fails: string, span: string): string {
+// Runs are 0.7 s (bucket d3) when OK and 8 s (d6) when failed, as the live results of fleet-data.ts. PostgreSQL
+// keeps a zero sum as NULL, as the store writes it (schema 6).
+function sums(sql: BenchSql, runs: string, fails: string, span: string): string {
   const buckets = [...DURATION_COLUMNS, ...DELIVERY_COLUMNS].map((column) => (column === 'd3' ? `${runs} - ${fails}` : column === 'd6' ? fails : '0'));
-  return `${span} - ${fails} * ${INTERVAL_MS}, ${fails} * ${INTERVAL_MS}, ${runs}, ${fails}, (${runs} - ${fails}) * 700 + ${fails} * 8000, 0, ${buckets.join(', ')}`;
+  const values = [
+    `${span} - ${fails} * ${INTERVAL_MS}`,
+    `${fails} * ${INTERVAL_MS}`,
+    runs,
+    fails,
+    `(${runs} - ${fails}) * 700 + ${fails} * 8000`,
+    '0',
+    ...buckets,
+  ];
+  return values.map((value) => (sql.dialect === 'postgres' ? `NULLIF(${value}, 0)` : value)).join(', ');
 }
 
 export interface BackfillPlan {
@@ -104,7 +114,7 @@ export async function backfill(sql: BenchSql, plan: BackfillPlan): Promise<void>
   await sql.exec(
     rollupInsert(
       'rollup_daily',
-      `SELECT monitor, check_kind, day, tenant, ${sums(String(perDay), 'fails', String(DAY_MS))}
+      `SELECT monitor, check_kind, day, tenant, ${sums(sql, String(perDay), 'fails', String(DAY_MS))}
        FROM (SELECT c.monitor, c.check_kind, c.tenant, d.day, ${STREAK.replace(/\bj\b/g, 'c.j').replace(/\bdn\b/g, 'd.dn')} AS fails
              FROM bench_checks c CROSS JOIN bench_days d WHERE ${inRange}) x`,
     ),
@@ -152,7 +162,7 @@ export async function backfill(sql: BenchSql, plan: BackfillPlan): Promise<void>
   await sql.exec(
     rollupInsert(
       'rollup_hourly',
-      `SELECT monitor, check_kind, hour, tenant, ${sums(String(HOUR_MS / INTERVAL_MS), 'fails', String(HOUR_MS))}
+      `SELECT monitor, check_kind, hour, tenant, ${sums(sql, String(HOUR_MS / INTERVAL_MS), 'fails', String(HOUR_MS))}
        FROM (SELECT c.monitor, c.check_kind, c.tenant, d.hour, ${hourStreak} AS fails
              FROM bench_checks c CROSS JOIN bench_hours d
              WHERE d.hour IN (${[...edges].join(', ') || '-1'}) OR c.j IN (${checkList})) x WHERE 1 = 1`,
@@ -177,6 +187,11 @@ export async function backfill(sql: BenchSql, plan: BackfillPlan): Promise<void>
        '{"monitor":"' || c.monitor || '","tenant":"' || c.tenant || '","mailbox":"' || c.mailbox || '","check":"' || c.check_kind
          || '","state":"ok","consecutiveFailures":0,"last":{"at":"2030-12-01T23:59:00.000Z","ok":true,"durationSeconds":0.7,"steps":[{"step":"connect","seconds":0.012},{"step":"tls","seconds":0.041},{"step":"auth","seconds":0.38}]}}'
      FROM bench_checks c`,
+  );
+  // The dictionary of checks a store with this history has: shards started on it find their checks there.
+  await sql.exec(
+    `INSERT INTO history_checks (monitor, check_kind, tenant, mailbox, last_used_at) SELECT monitor, check_kind, tenant, mailbox, ${now} FROM bench_checks
+     WHERE 1 = 1 ON CONFLICT (monitor, check_kind, tenant, mailbox) DO NOTHING`,
   );
   await sql.exec('DELETE FROM agent_runs');
   await sql.exec(`INSERT INTO agent_runs (id, started_at, last_seen_at, stopped_at) SELECT 'backfill', MIN(day), ${now}, ${now} FROM bench_days`);

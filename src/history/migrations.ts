@@ -1,5 +1,5 @@
 import type { CheckKind } from '../core/check.js';
-import { createPartitions, monthsOf, PARTITIONED, type PartitionedTable } from './partitions.js';
+import { createPartitions, FILLFACTOR, monthsOf, PARTITIONED, partitionsOf, type PartitionedTable } from './partitions.js';
 import { ResultDictionary } from './result-rows.js';
 import type { Migration, SqlDriver, SqlExecutor } from './sql.js';
 import { DELIVERY_BOUNDS, DURATION_BOUNDS, type ResultRow } from './types.js';
@@ -100,7 +100,31 @@ export const MIGRATIONS: readonly Migration[] = [
       await tx.run('DROP TABLE results_v4');
     },
   },
+  {
+    version: 6,
+    description: 'PostgreSQL: rollup sums of zero kept as NULL; rollup partitions and check states leave room for in-place updates',
+    // SQLite stores a zero in no payload bytes and has no fill factor: nothing to change there.
+    statements: (dialect) =>
+      dialect === 'postgres'
+        ? [
+            ...ROLLUP_TABLES_V5.map(
+              (table) =>
+                `ALTER TABLE ${table} ${ROLLUP_SUMS.map((column) => `ALTER COLUMN ${column} DROP NOT NULL, ALTER COLUMN ${column} DROP DEFAULT`).join(', ')}`,
+            ),
+            `ALTER TABLE check_state SET (fillfactor = ${CHECK_STATE_FILLFACTOR})`,
+          ]
+        : [],
+    after: async (tx, dialect) => {
+      if (dialect !== 'postgres') return;
+      for (const table of ROLLUP_TABLES_V5) {
+        for (const partition of await partitionsOf(tx, table)) await tx.run(`ALTER TABLE ${partition.name} SET (fillfactor = ${FILLFACTOR[table]})`);
+      }
+    },
+  },
 ];
+
+/** A check's state is rewritten with every result: room on its page keeps the update in place (HOT). */
+const CHECK_STATE_FILLFACTOR = 70;
 
 const ROLLUP_TABLES_V5 = ['rollup_hourly', 'rollup_daily', 'rollup_monthly'] as const satisfies readonly PartitionedTable[];
 

@@ -9,6 +9,13 @@ import type { SqlExecutor } from './sql.js';
 export const PARTITIONED = { results: 'started_at', rollup_hourly: 'bucket', rollup_daily: 'bucket', rollup_monthly: 'bucket' } as const;
 export type PartitionedTable = keyof typeof PARTITIONED;
 
+/**
+ * Percent of each page a partition fills with new rows. A rollup row is updated in place all its hour, day or
+ * month: with room on its page the update is HOT (no new index entry, the old version pruned on the page); on a
+ * full page each update moved the row and added an index entry. Results are only appended.
+ */
+export const FILLFACTOR: Readonly<Record<PartitionedTable, number>> = { results: 100, rollup_hourly: 90, rollup_daily: 70, rollup_monthly: 70 };
+
 export function nextUtcMonth(month: number): number {
   const date = new Date(month);
   return Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1);
@@ -36,7 +43,9 @@ export async function createPartitions(tx: SqlExecutor, table: PartitionedTable,
   if (missing.length === 0) return;
   await tx.query('SELECT pg_advisory_xact_lock(7201913)');
   for (const month of months) {
-    await tx.run(`CREATE TABLE IF NOT EXISTS ${partitionName(table, month)} PARTITION OF ${table} FOR VALUES FROM (${month}) TO (${nextUtcMonth(month)})`);
+    await tx.run(
+      `CREATE TABLE IF NOT EXISTS ${partitionName(table, month)} PARTITION OF ${table} FOR VALUES FROM (${month}) TO (${nextUtcMonth(month)})${fillfactor(table)}`,
+    );
   }
 }
 
@@ -82,4 +91,9 @@ export async function prunePartitions(tx: SqlExecutor, table: PartitionedTable, 
     }
   }
   return removed;
+}
+
+/** The storage parameter clause of a new partition of the table ('' at the default, 100). */
+export function fillfactor(table: PartitionedTable): string {
+  return FILLFACTOR[table] < 100 ? ` WITH (fillfactor = ${FILLFACTOR[table]})` : '';
 }

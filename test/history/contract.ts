@@ -180,6 +180,67 @@ export function storeContract(factory: StoreFactory): void {
     await again.close();
   });
 
+  test('migrations: a version 5 store upgrades in place, sums kept as zero before adding up with those kept after', async () => {
+    const big = factory.dialect === 'postgres' ? 'BIGINT' : 'INTEGER';
+    const v5 = MIGRATIONS.filter((migration) => migration.version <= 5);
+    const january = Date.UTC(2030, 0, 1);
+    const february = Date.UTC(2030, 1, 1);
+    const tables = ['rollup_hourly', 'rollup_daily', 'rollup_monthly'];
+    const bucketOf: Record<string, number> = { rollup_hourly: BASE, rollup_daily: BASE, rollup_monthly: january };
+    // Rows as schema 5 wrote them: every sum a number, zeros included.
+    const oldRow = (table: string, okMs: number): string =>
+      `INSERT INTO ${table} (monitor, check_kind, bucket, tenant, ${ROLLUP_SUMS.join(', ')}) VALUES ('m1', 'imap', ${bucketOf[table]}, 't1', ${ROLLUP_SUMS.map(
+        (column) => (column === 'ok_ms' ? okMs : column === 'runs' || column === 'd3' ? 2 : 0),
+      ).join(', ')})`;
+    const store = await factory.openPrepared([
+      `CREATE TABLE schema_migrations (version ${big} PRIMARY KEY, description TEXT NOT NULL, applied_at ${big} NOT NULL)`,
+      ...v5.flatMap((migration) => [
+        ...migration.statements(factory.dialect),
+        `INSERT INTO schema_migrations (version, description, applied_at) VALUES (${migration.version}, '${migration.description.replace(/'/g, "''")}', ${BASE})`,
+      ]),
+      ...(factory.dialect === 'postgres'
+        ? tables.map((table) => `CREATE TABLE ${table}_203001 PARTITION OF ${table} FOR VALUES FROM (${january}) TO (${february})`)
+        : []),
+      oldRow('rollup_hourly', 1000),
+      oldRow('rollup_daily', 2000),
+      oldRow('rollup_monthly', 3000),
+    ]);
+    assert.equal(await store.schemaVersion(), LATEST_SCHEMA_VERSION);
+    const d3 = (n: number): number[] => emptyTotals().durationBuckets.map((_, i) => (i === 3 ? n : 0));
+    const added = (bucket: number): RollupDelta => delta({ bucket, okMs: 5, failMs: 7, runs: 1, failures: 1, durationBuckets: d3(1) });
+    await store.write(batch({ hourly: [added(BASE)], daily: [added(BASE)], monthly: [added(january)] }));
+    const [day] = await store.rollupTotals({ grain: 'day', from: january, to: february });
+    assert.deepEqual(
+      [day?.okMs, day?.failMs, day?.runs, day?.failures, day?.deliveries, day?.durationBuckets[3], day?.durationBuckets[0], day?.deliveryBuckets[0]],
+      [2005, 7, 3, 1, 0, 3, 0, 0],
+    );
+    // The month less its first hour, in one query: old zeros, new NULLs and a sign all add up.
+    const [rest] = await store.rollupSums({
+      parts: [
+        { grain: 'month', from: january, to: february, sign: 1 },
+        { grain: 'hour', from: BASE, to: BASE + HOUR, sign: -1 },
+      ],
+    });
+    assert.deepEqual([rest?.okMs, rest?.failMs, rest?.runs, rest?.failures, rest?.durationBuckets[3], rest?.durationBuckets[1]], [2000, 0, 0, 0, 0, 0]);
+    assert.deepEqual(
+      (await store.hourTime({ ranges: [{ from: BASE, to: BASE + HOUR }] })).map((row) => [row.okMs, row.failMs]),
+      [[1005, 7]],
+    );
+    assert.deepEqual(
+      (await store.rollups({ grain: 'hour', from: january, to: february })).map((row) => [row.okMs, row.failMs]),
+      [[1005, 7]],
+    );
+    // A bucket written only after the upgrade: its zero sums read back as zeros.
+    await store.write(batch({ hourly: [delta({ bucket: BASE + HOUR, okMs: 9 })] }));
+    const [later] = await store.rollupTotals({ grain: 'hour', from: BASE + HOUR, to: BASE + 2 * HOUR });
+    assert.deepEqual(
+      [later?.okMs, later?.failMs, later?.runs, later?.durationMsSum, later?.durationBuckets.length],
+      [9, 0, 0, 0, emptyTotals().durationBuckets.length],
+    );
+    assert.ok(later?.durationBuckets.every((count) => count === 0));
+    await store.close();
+  });
+
   test('results are kept with every field and read back in time order', async () => {
     const store = await factory.open();
     const serverText = 'NO AUTHENTICATE failed.';
