@@ -1,5 +1,17 @@
 import type { CheckKind } from '../core/check.js';
-import { accountCheck, agentDownIntervals, availabilityOf, ceilHour, checkKey, type AccountingPolicy, type CheckIdentityRef } from './accounting.js';
+import {
+  accountCheck,
+  agentDownIntervals,
+  availabilityOf,
+  ceilHour,
+  checkKey,
+  finishAccounting,
+  planAccounting,
+  type Accounted,
+  type AccountingPolicy,
+  type CheckBasis,
+  type CheckIdentityRef,
+} from './accounting.js';
 import { addLocalDays, DAY_MS, HOUR_MS, localDayKey, startOfLocalDay } from './calendar.js';
 import { CheckRangeSums, readPlan, type TimeSums } from './range-sums.js';
 import { clipIntervals, occurrences, union, type Interval } from './maintenance.js';
@@ -41,8 +53,7 @@ export class StoreHistoryReader implements HistoryReader {
     const days = Math.max(1, Math.floor(query.days));
     const tz = policy.timeZone;
     const today = startOfLocalDay(now, tz);
-    const dayStarts = Array.from({ length: days }, (_, i) => addLocalDays(today, i - (days - 1), tz));
-    const dayRanges = dayStarts.map((start, i) => ({ from: start, to: dayStarts[i + 1] ?? addLocalDays(start, 1, tz), day: localDayKey(start, tz) }));
+    const dayRanges = localDays(today, days, tz);
     const windowRanges = AVAILABILITY_WINDOWS.map((window) => ({ from: ceilHour(now - WINDOW_MS[window]), to: now + 1 }));
     const from = Math.min(dayRanges[0]?.from ?? today, ...windowRanges.map((range) => range.from));
 
@@ -77,6 +88,9 @@ export class StoreHistoryReader implements HistoryReader {
     for (const row of hourly) sumsFor(row).addHour(row.bucket, row);
     const incidentsOf = groupBy(incidents, checkKey);
     const agentDown = agentDownIntervals(runs, from, now + 1, now);
+    // The same periods for every check: the agent's down time in each is cut once, not once per check.
+    const dayDown = dayRanges.map((range) => clipIntervals(agentDown, range.from, range.to));
+    const windowDown = windowRanges.map((range) => clipIntervals(agentDown, range.from, range.to));
     const hoursOf = query.checks ? undefined : memoHours(store);
 
     return Promise.all(
@@ -86,42 +100,49 @@ export class StoreHistoryReader implements HistoryReader {
         const check: CheckIdentityRef = { ...ref, tenant: configured.get(key)?.tenant ?? state?.tenant ?? '' };
         const sums = sumsOf.get(key) ?? new CheckRangeSums();
         const resultsIn = memoResults(store, ref);
-        const hoursIn = hoursOf ? hoursOf(ref) : async (ranges: readonly Interval[]) => sums.hoursIn(ranges);
-        const account = (range: Interval) =>
-          accountCheck(
-            {
-              check,
-              from: range.from,
-              to: range.to,
-              now,
-              totals: sums.sum(known(range)),
-              ...(state ? { state } : {}),
-              configured: configured.size === 0 || configured.has(key),
-              incidents: (incidentsOf.get(key) ?? []).filter((incident) => incident.startedAt < range.to && (incident.endedAt ?? now) > range.from),
-              agentDown: clipIntervals(agentDown, range.from, range.to),
-              resultsIn,
-              hoursIn,
-            },
-            policy,
-          );
-        const daySummaries: DaySummary[] = await Promise.all(
-          dayRanges.map(async (range) => {
-            const accounted = await account(range);
-            // A day (or its part) before the check's first result has no data: all unknown, as the contract says.
-            const unaccounted = Math.max(0, Math.min(range.to, now) - range.from - (accounted.accountedTo - accounted.accountedFrom));
-            return {
-              day: range.day,
-              okSeconds: seconds(accounted.okMs),
-              failSeconds: seconds(accounted.failMs),
-              maintenanceSeconds: seconds(accounted.maintenanceMs),
-              unknownSeconds: seconds(accounted.unknownMs + unaccounted),
-            };
-          }),
-        );
+        // Planned without the store; only windows over part of an hour (raw results), or a call for all checks
+        // (hourly sums asked per set of windows), wait for a read. 100 checks x 94 periods made as many promises.
+        const incidentsOfCheck = incidentsOf.get(key) ?? [];
+        const account = (range: Interval, down: readonly Interval[]): Accounted | Promise<Accounted> => {
+          const input: CheckBasis = {
+            check,
+            from: range.from,
+            to: range.to,
+            now,
+            totals: sums.sum(known(range)),
+            ...(state ? { state } : {}),
+            configured: configured.size === 0 || configured.has(key),
+            incidents:
+              incidentsOfCheck.length === 0
+                ? incidentsOfCheck
+                : incidentsOfCheck.filter((incident) => incident.startedAt < range.to && (incident.endedAt ?? now) > range.from),
+            agentDown: down,
+          };
+          const planned = planAccounting(input, policy);
+          if (planned.done) return planned.done;
+          const { hours, partial } = planned.maintenance;
+          if (!hoursOf && partial.length === 0) return finishAccounting(planned, hours.length > 0 ? sums.hoursIn(hours) : undefined, [], policy);
+          return accountCheck({ ...input, resultsIn, hoursIn: hoursOf ? hoursOf(ref) : async (ranges) => sums.hoursIn(ranges) }, policy);
+        };
+        const found = dayRanges.map((range, i) => account(range, dayDown[i] ?? []));
+        const accounted = found.some((day) => day instanceof Promise) ? await Promise.all(found.map(async (day) => day)) : (found as Accounted[]);
+        const daySummaries = dayRanges.map((range, i): DaySummary => {
+          const day = accounted[i] as Accounted;
+          // A day (or its part) before the check's first result has no data: all unknown, as the contract says.
+          const unaccounted = Math.max(0, Math.min(range.to, now) - range.from - (day.accountedTo - day.accountedFrom));
+          return {
+            day: range.day,
+            okSeconds: seconds(day.okMs),
+            failSeconds: seconds(day.failMs),
+            maintenanceSeconds: seconds(day.maintenanceMs),
+            unknownSeconds: seconds(day.unknownMs + unaccounted),
+          };
+        });
         const availability = {} as Record<AvailabilityWindow, number | null>;
         for (const [i, window] of AVAILABILITY_WINDOWS.entries()) {
           const range = windowRanges[i];
-          availability[window] = range ? availabilityOf(await account(range), policy) : null;
+          const found = range ? account(range, windowDown[i] ?? []) : undefined;
+          availability[window] = found ? availabilityOf(found instanceof Promise ? await found : found, policy) : null;
         }
         return { monitor: ref.monitor, check: ref.check, days: daySummaries, availability };
       }),
@@ -147,6 +168,19 @@ export function incidentSummary(row: IncidentRow): IncidentSummary {
     ...(row.cause !== undefined ? { cause: row.cause } : {}),
     ...(row.diagnosis !== undefined ? { diagnosis: row.diagnosis } : {}),
   };
+}
+
+// The page asks for the same 90 local days on every request until the day turns: they are worked out (with Intl
+// off UTC) once per day and zone.
+let daysKept: { key: string; days: ReadonlyArray<Interval & { day: string }> } | undefined;
+
+function localDays(today: number, days: number, tz: string): ReadonlyArray<Interval & { day: string }> {
+  const key = `${today}:${days}:${tz}`;
+  if (daysKept?.key === key) return daysKept.days;
+  const starts = Array.from({ length: days }, (_, i) => addLocalDays(today, i - (days - 1), tz));
+  const found = starts.map((start, i) => ({ from: start, to: starts[i + 1] ?? addLocalDays(start, 1, tz), day: localDayKey(start, tz) }));
+  daysKept = { key, days: found };
+  return found;
 }
 
 /** The whole hours of every maintenance window's occurrences in [from, to), whoever they apply to. */
