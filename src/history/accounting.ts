@@ -320,7 +320,12 @@ export function availabilityOf(
 /** The named fields summed over the parts: the accounted milliseconds of checks, or a report's seconds. */
 export function sumFields<K extends string>(parts: ReadonlyArray<Readonly<Record<K, number>>>, fields: readonly K[]): Record<K, number> {
   const sum = Object.fromEntries(fields.map((name) => [name, 0])) as Record<K, number>;
-  for (const part of parts) for (const name of fields) sum[name] += part[name];
+  // Field by field: each field's additions in the parts' order, as part by part, at one property per loop.
+  for (const name of fields) {
+    let total = sum[name];
+    for (const part of parts) total += part[name];
+    sum[name] = total;
+  }
   return sum;
 }
 

@@ -191,9 +191,11 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     if (entry) entry.state = state;
     else entries.set(key, { key, check: state, state, configured: false, accounted: false });
   }
-  const wanted = [...entries.values()]
-    .filter(({ check }) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant))
-    .sort((a, b) => collate(a.check.tenant, b.check.tenant) || collate(a.check.monitor, b.check.monitor) || collate(a.check.check, b.check.check));
+  const wanted = inCollationOrder(
+    [...entries.values()].filter(
+      ({ check }) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant),
+    ),
+  );
   const wantedChecks = filtered ? wanted.map((entry) => entry.check) : undefined;
 
   const totals = allTotals ?? (await periodTotals(store, from, to, { ...(wantedChecks ? { checks: wantedChecks } : {}), states }));
@@ -214,7 +216,9 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     // A check with neither a result ever nor a configuration is history's, not this period's.
     if (!state && !entry.configured) continue;
     const rollup = totals.get(key) ?? emptyTotals();
+    const incidents = incidentsOf.get(key) ?? NO_INCIDENTS;
     entry.rollup = rollup;
+    entry.incidents = incidents;
     const plan = planAccounting(
       {
         check,
@@ -224,7 +228,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
         totals: rollup,
         ...(state ? { state } : {}),
         configured: entry.configured,
-        incidents: incidentsOf.get(key) ?? [],
+        incidents,
         agentDown: agentDownInPeriod,
       },
       policy,
@@ -257,8 +261,10 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     // Recurring windows are expanded over the time this check has data for, not over the period asked: a period
     // from the year 1900 must not expand 46,000 days of windows per check.
     windows.note(check, accounted.accountedFrom, accounted.accountedTo);
-    const incidents = (incidentsOf.get(key) ?? []).filter((incident) => isOutage(incident, policy, end));
-    checks.push(checkReport(check, accounted, rollup, incidents, policy));
+    const incidents = entry.incidents ?? NO_INCIDENTS;
+    checks.push(
+      checkReport(check, accounted, rollup, incidents.length === 0 ? incidents : incidents.filter((incident) => isOutage(incident, policy, end)), policy),
+    );
   }
 
   const kept = incidentRows.filter((row) => entries.get(checkKey(row))?.accounted === true);
@@ -312,7 +318,40 @@ interface Entry {
   state?: CheckStateRow;
   configured: boolean;
   rollup?: Totals;
+  incidents?: readonly IncidentRow[];
   accounted: boolean;
+}
+
+const NO_INCIDENTS: readonly IncidentRow[] = [];
+
+/**
+ * By tenant, monitor and check in the collator's order, as comparing each pair with it would sort them: each
+ * distinct name is ranked once and the checks sorted by their ranks (200,000 checks compared ~3.6 million times
+ * through Intl, npm run bench:fleet). Names the collator holds equal share a rank.
+ */
+function inCollationOrder(entries: Entry[]): Entry[] {
+  const rankOf = (names: Iterable<string>): Map<string, number> => {
+    const sorted = [...new Set(names)].sort(collate);
+    const ranks = new Map<string, number>();
+    let rank = 0;
+    sorted.forEach((name, i) => {
+      if (i > 0 && collate(sorted[i - 1] ?? '', name) !== 0) rank += 1;
+      ranks.set(name, rank);
+    });
+    return ranks;
+  };
+  const tenants = rankOf(entries.map((entry) => entry.check.tenant));
+  const monitors = rankOf(entries.map((entry) => entry.check.monitor));
+  const kinds = rankOf(entries.map((entry) => entry.check.check));
+  return entries
+    .map((entry) => ({
+      entry,
+      tenant: tenants.get(entry.check.tenant) ?? 0,
+      monitor: monitors.get(entry.check.monitor) ?? 0,
+      kind: kinds.get(entry.check.check) ?? 0,
+    }))
+    .sort((a, b) => a.tenant - b.tenant || a.monitor - b.monitor || a.kind - b.kind)
+    .map((ranked) => ranked.entry);
 }
 
 // Most checks of a report have the same windows over the same time (the period, or from their first result):
