@@ -13,7 +13,7 @@ import type { SqlDriver, SqlExecutor } from './sql.js';
 // native memory that the statement cache pinned (1 s batches of 10,000 monitors' results; measured by hand).
 
 /** How PostgreSQL receives a column's array; INSERT casts it to the column's own type. */
-export type ColumnType = 'text' | 'int8' | 'float8';
+export type ColumnType = 'text' | 'int8' | 'float8' | 'bytea';
 
 export interface Column {
   readonly name: string;
