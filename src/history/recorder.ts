@@ -92,6 +92,8 @@ const HEARTBEAT_MS = 15_000;
  * a timer writes them in one transaction per batch. A store that fails is logged and counted, its rows are
  * kept (bounded) for the next attempt, and the checks never wait for it.
  */
+const FIRST_PRUNE_WITHIN_MS = 600_000;
+
 export class HistoryRecorder {
   readonly #options: RecorderOptions;
   readonly #accounting = new Map<string, Accounting>();
@@ -163,10 +165,19 @@ export class HistoryRecorder {
     );
     this.#flushTimer.unref();
     const pruneEveryMs = this.#options.pruneEveryMs ?? 3_600_000;
-    this.#pruneTimer = setInterval(() => void this.prune(), pruneEveryMs);
+    // The first retention run comes at a random moment of the first ten minutes (or of the interval, if shorter):
+    // shards started together each ran it at once against the shared tables, in their first batches' way.
+    this.#pruneTimer = setTimeout(
+      () => {
+        void this.prune();
+        this.#pruneTimer = setInterval(() => void this.prune(), pruneEveryMs);
+        this.#pruneTimer.unref();
+      },
+      Math.floor(Math.random() * Math.min(pruneEveryMs, FIRST_PRUNE_WITHIN_MS)),
+    );
     this.#pruneTimer.unref();
     this.#lastHeartbeat = 0;
-    void this.flush().then(() => this.prune());
+    void this.flush();
   }
 
   /** A ResultListener: memory only, never throws, never waits. */
