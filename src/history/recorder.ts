@@ -132,7 +132,7 @@ export class HistoryRecorder {
   async restore(checks?: readonly CheckRef[]): Promise<RestoredCheck[]> {
     const { store } = this.#options;
     const restored: RestoredCheck[] = [];
-    const rows = await store.checkStates(checks ? { checks } : {}).catch((error: unknown) => {
+    const rows = await store.checkStates(checks ? { checks, forWrites: true } : { forWrites: true }).catch((error: unknown) => {
       // A store that cannot be read at start is down from then on, not only after the first failed write.
       this.#failingSince ??= this.#options.clock.now();
       throw error;

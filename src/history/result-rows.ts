@@ -213,6 +213,12 @@ export class ResultDictionary {
     };
   }
 
+  /** Remembers the check entries a query of history_checks (id, its unique columns, last_used_at) answers. */
+  async warm(tx: SqlExecutor, sql: string, params: readonly unknown[]): Promise<void> {
+    const rows = await tx.query<Record<string, unknown>>(sql, params);
+    remember(this.#checks, new Map(rows.map((row) => [CHECKS_SPEC.keyOfRow(row), { id: Number(row.id), usedAt: Number(row.last_used_at) }])));
+  }
+
   /** The INSERT of a settled plan's results: the table, its columns, the rows and the conflict clause. */
   resultRows(plan: DictionaryPlan, steps: 'bytes' | 'text' = 'bytes'): { table: string; spec: readonly Column[]; rows: unknown[][]; conflict: string } {
     const rows = plan.rows.map((row, i) => [

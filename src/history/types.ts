@@ -173,6 +173,14 @@ export interface PruneCounts {
 }
 
 /** The one interface both backends implement; the contract suite in test/history runs against each. */
+export interface CheckStatesQuery {
+  checks?: readonly CheckRef[];
+  /** Whether the status JSON is read (default true). */
+  status?: boolean;
+  /** The agent's restore before it writes: the store may also load what its writes for these checks will need. */
+  forWrites?: boolean;
+}
+
 export interface HistoryStore {
   readonly backend: 'sqlite' | 'postgres';
   /** Writes one batch atomically: all of it or none. */
@@ -181,7 +189,7 @@ export interface HistoryStore {
    * All checks' states, or those of the checks asked for. `status: false` leaves the status board's JSON unread
    * (status is ''): a report of 20,000 checks needs only the other columns.
    */
-  checkStates(query?: { checks?: readonly CheckRef[]; status?: boolean }): Promise<CheckStateRow[]>;
+  checkStates(query?: CheckStatesQuery): Promise<CheckStateRow[]>;
   /** OK and FAIL time per bucket, per check (the status page's bars and windows). */
   rollups(query: RollupQuery): Promise<TimeRollup[]>;
   /** Sums per check over all buckets in the range (what a report reads). */

@@ -517,7 +517,31 @@ export function storeContract(factory: StoreFactory): void {
     const mine = names.filter((_, i) => i % 2 === 0).map((monitor) => ({ monitor, check: 'imap' as const }));
     const read = await store.checkStates({ checks: mine, status: false });
     assert.deepEqual(read.map((row) => `${row.monitor}/${row.check}`).sort(), mine.map((ref) => `${ref.monitor}/${ref.check}`).sort());
-    await store.close();
+    // A shard's restart: the read for its writes (dictionary ids loaded with the states), then its results.
+    const result = (monitor: string, startedAt: number) => ({
+      monitor,
+      tenant: 't1',
+      mailbox: 'a@x',
+      check: 'imap' as const,
+      startedAt,
+      durationMs: 5,
+      ok: true,
+      steps: [],
+      intervalS: 60,
+    });
+    await store.write(batch({ results: mine.map((ref) => result(ref.monitor, BASE)) }));
+    const again = await factory.reopen(store);
+    assert.equal((await again.checkStates({ checks: mine, forWrites: true })).length, mine.length);
+    await again.write(batch({ results: mine.map((ref) => result(ref.monitor, BASE + MIN)) }));
+    const last = mine[mine.length - 1]?.monitor ?? '';
+    assert.deepEqual(
+      (await again.results({ monitor: last, check: 'imap', from: 0, to: BASE + HOUR })).map((row) => [row.monitor, row.startedAt]),
+      [
+        [last, BASE],
+        [last, BASE + MIN],
+      ],
+    );
+    await again.close();
   });
 
   test('retention: rows older than their cutoff go, open incidents and newer rows stay', async () => {
