@@ -12,7 +12,7 @@ import { openSqliteStore } from '../src/history/backends/sqlite.js';
 import { monthRange } from '../src/history/calendar.js';
 import { HistoryRecorder } from '../src/history/recorder.js';
 import { buildReport, reportChecks } from '../src/history/report.js';
-import { storeReport, workerReport, type ReportRunner } from '../src/history/report-runner.js';
+import { workerReport, type ReportRunner } from '../src/history/report-runner.js';
 import { accountingPolicy, configuredChecks } from '../src/history/settings.js';
 import { startOfUtcMonth } from '../src/history/spans.js';
 import { StoreHistoryReader } from '../src/history/store-reader.js';
@@ -520,8 +520,14 @@ async function main(): Promise<void> {
     const sqliteStore = await openSqliteStore(sqliteFile, { now: NOW });
     const sqliteDb = new Database(sqliteFile);
     const stores = [
-      { name: 'postgres', monitors: opts.monitors, store: pgStore, sql: pgSql(client), runner: storeReport(pgStore) },
-      { name: 'sqlite', monitors: opts.sqliteMonitors, store: sqliteStore, sql: sqliteSql(sqliteDb), runner: workerReport(sqliteFile) },
+      { name: 'postgres', monitors: opts.monitors, store: pgStore, sql: pgSql(client), runner: workerReport({ backend: 'postgres', connectionString: url }) },
+      {
+        name: 'sqlite',
+        monitors: opts.sqliteMonitors,
+        store: sqliteStore,
+        sql: sqliteSql(sqliteDb),
+        runner: workerReport({ backend: 'sqlite', file: sqliteFile }),
+      },
     ] as const;
 
     const history: Record<string, Record<string, unknown>> = {};

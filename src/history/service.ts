@@ -4,13 +4,13 @@ import type { Clock } from '../core/clock.js';
 import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
 import { reportChecks, resolvePeriod, type SlaReport } from './report.js';
-import { storeReport, workerReport, type ReportRunner } from './report-runner.js';
+import { workerReport, type ReportRunner } from './report-runner.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { claimStateFile, moveAside, type Claim } from '../files/durable-file.js';
 import { CorruptHistoryError } from './backends/sqlite.js';
 import { HistoryRecorder, type RestoredCheck } from './recorder.js';
-import { accountingPolicy, configuredChecks, describeStore, historySettings, openHistoryStore } from './settings.js';
+import { accountingPolicy, configuredChecks, describeStore, historySettings, historyTarget, openHistoryStore } from './settings.js';
 import { StoreHistoryReader } from './store-reader.js';
 import type { HistoryStore } from './types.js';
 
@@ -110,7 +110,9 @@ export async function startHistory(
   recorder.start();
   let current = config;
   const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: configuredChecks(config) });
-  const runReport = settings.backend === 'sqlite' ? workerReport(settings.sqliteFile) : storeReport(store);
+  // The store's address is read when a report is asked for: a URL that cannot be read fails that report, as it
+  // fails the store's opening, not the agent's start.
+  const runReport: ReportRunner = async (job) => workerReport(historyTarget(config, deps.env))(job);
   const service: HistoryService = {
     store,
     recorder,

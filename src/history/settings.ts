@@ -44,13 +44,23 @@ export async function openHistoryStore(
   config: Pick<LoadedConfig, 'history' | 'agent' | 'file'>,
   options: { env: NodeJS.ProcessEnv; now: number },
 ): Promise<HistoryStore> {
+  const target = historyTarget(config, options.env);
+  if (target.backend === 'sqlite') return openSqliteStore(target.file, { now: options.now });
+  return openPostgresStore({ connectionString: target.connectionString, now: options.now });
+}
+
+/** The store a report worker opens on its own connection: the SQLite file, or the PostgreSQL database. */
+export type ReportStore = { backend: 'sqlite'; file: string } | { backend: 'postgres'; connectionString: string };
+
+/** Where the configured history store is: the SQLite file, or the PostgreSQL database (its URL read now). */
+export function historyTarget(config: Pick<LoadedConfig, 'history' | 'agent' | 'file'>, env: NodeJS.ProcessEnv): ReportStore {
   const settings = historySettings(config);
-  if (settings.backend === 'sqlite') return openSqliteStore(settings.sqliteFile, { now: options.now });
+  if (settings.backend === 'sqlite') return { backend: 'sqlite', file: settings.sqliteFile };
   const source = config.history?.postgresUrl;
   if (source === undefined) throw new Error('history.backend is "postgres" but history.postgresUrl is not set');
-  const url = readSecret(source, join(config.file, '..'), options.env);
+  const url = readSecret(source, join(config.file, '..'), env);
   if (!url.ok) throw new Error(`history.postgresUrl: ${url.message}`);
-  return openPostgresStore({ connectionString: url.secret.reveal(), now: options.now });
+  return { backend: 'postgres', connectionString: url.secret.reveal() };
 }
 
 /** The sla section as the accounting rules use it. */

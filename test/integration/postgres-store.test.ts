@@ -1,8 +1,11 @@
-import { after, before, describe } from 'node:test';
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/history/backends/postgres.js';
+import { storeReport, workerReport } from '../../src/history/report-runner.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { BASE, storeContract } from '../history/contract.js';
+import { DEC, HOUR, NOV, novemberHistory } from '../summary/support.js';
 import { startPostgres, type PrivatePostgres } from '../support/postgres.js';
 
 describe('history store contract: PostgreSQL (a private server from Debian packages)', () => {
@@ -46,5 +49,21 @@ describe('history store contract: PostgreSQL (a private server from Debian packa
       urls.set(again, url);
       return again;
     },
+  });
+
+  test('the report built in a worker thread on its own connection equals the one built on the store', async () => {
+    if (!server) throw new Error('PostgreSQL not started');
+    const url = await server.createDatabase('report_worker');
+    const store = await openPostgresStore({ connectionString: url, now: NOV });
+    try {
+      await novemberHistory(store);
+      const job = { sla: undefined, configured: [], query: { from: NOV, to: DEC, now: DEC + HOUR, label: '2030-11' } };
+      const [inWorker, onStore] = await Promise.all([workerReport({ backend: 'postgres', connectionString: url })(job), storeReport(store)(job)]);
+      assert.deepEqual(inWorker, onStore);
+      assert.equal(inWorker.summary.outages, 2);
+      await assert.rejects(workerReport({ backend: 'postgres', connectionString: `${url}_missing` })(job), /does not exist/);
+    } finally {
+      await store.close();
+    }
   });
 });

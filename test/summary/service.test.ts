@@ -223,11 +223,11 @@ describe('monthly summary', () => {
 
   test('the report built in a worker thread on its own SQLite connection equals the one built on the store', async () => {
     const job = { sla: undefined, configured: [], query: { from: NOV, to: DEC, now: DEC + HOUR, label: '2030-11' } };
-    const [inWorker, onStore] = await Promise.all([workerReport(join(storeDir, 'history.sqlite'))(job), storeReport(store)(job)]);
+    const [inWorker, onStore] = await Promise.all([workerReport({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job), storeReport(store)(job)]);
     assert.deepEqual(inWorker, onStore);
     assert.equal(inWorker.summary.outages, 2);
     writeFileSync(join(storeDir, 'not-a-database'), 'plain text, not SQLite\n'.repeat(200));
-    await assert.rejects(workerReport(join(storeDir, 'not-a-database'))(job), /not a readable history database \(SQLITE_NOTADB\)/);
+    await assert.rejects(workerReport({ backend: 'sqlite', file: join(storeDir, 'not-a-database') })(job), /not a readable history database \(SQLITE_NOTADB\)/);
   });
 
   test('a corrupt state file is moved aside and the summary now due is not sent (never twice)', async (t) => {
