@@ -51,13 +51,14 @@ export async function insertRows(
   options: { conflict?: string; returning?: string } = {},
 ): Promise<Array<Record<string, unknown>>> {
   if (rows.length === 0) return [];
-  const names = spec.map((column) => column.name).join(', ');
-  const tail = `${options.conflict ? ` ${options.conflict}` : ''}${options.returning ? ` RETURNING ${options.returning}` : ''}`;
   if (dialect === 'postgres') {
     const { sql, params } = unnestInsert(table, spec, rows, options.conflict);
-    const returning = options.returning ? `${sql} RETURNING ${options.returning}` : sql;
-    return options.returning ? tx.query<Record<string, unknown>>(returning, params) : (await tx.run(sql, params), []);
+    if (options.returning) return tx.query<Record<string, unknown>>(`${sql} RETURNING ${options.returning}`, params);
+    await tx.run(sql, params);
+    return [];
   }
+  const names = spec.map((column) => column.name).join(', ');
+  const tail = `${options.conflict ? ` ${options.conflict}` : ''}${options.returning ? ` RETURNING ${options.returning}` : ''}`;
   const tuple = `(${spec.map(() => '?').join(', ')})`;
   const out: Array<Record<string, unknown>> = [];
   for (const chunk of chunksOf(rows, Math.max(1, Math.floor(PARAMS_PER_STATEMENT / spec.length)))) {
@@ -66,6 +67,14 @@ export async function insertRows(
     else await tx.run(sql, chunk.flat());
   }
   return out;
+}
+
+/** Rows for one table of a batch, in its columns' order, with what to do on a key already there. */
+export interface TableRows {
+  table: string;
+  spec: readonly Column[];
+  rows: unknown[][];
+  conflict: string;
 }
 
 export interface Statement {

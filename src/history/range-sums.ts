@@ -67,20 +67,15 @@ export class CheckRangeSums {
   /** OK and FAIL time of the hour buckets starting in [from, to); the ranges read must be in the plan. */
   sum(range: Interval): TimeSums {
     const total = { okMs: 0, failMs: 0 };
-    const add = (found: TimeSums | undefined): void => {
+    const add = (found: TimeSums | undefined, sign = 1): void => {
       if (!found) return;
-      total.okMs += found.okMs;
-      total.failMs += found.failMs;
-    };
-    const take = (found: TimeSums | undefined): void => {
-      if (!found) return;
-      total.okMs -= found.okMs;
-      total.failMs -= found.failMs;
+      total.okMs += sign * found.okMs;
+      total.failMs += sign * found.failMs;
     };
     const parts = partsOf(range);
     if (parts.days) for (let day = parts.days.from; day < parts.days.to; day += DAY_MS) add(this.#days.get(day));
     for (const hours of parts.hours) for (let hour = hours.from; hour < hours.to; hour += HOUR_MS) add(this.#hours.get(hour));
-    for (const hours of parts.less) for (let hour = hours.from; hour < hours.to; hour += HOUR_MS) take(this.#hours.get(hour));
+    for (const hours of parts.less) for (let hour = hours.from; hour < hours.to; hour += HOUR_MS) add(this.#hours.get(hour), -1);
     return total;
   }
 

@@ -94,6 +94,18 @@ const HEARTBEAT_MS = 15_000;
  */
 const FIRST_PRUNE_WITHIN_MS = 600_000;
 
+/** Runs fn after delayMs, then every everyMs; the timers do not hold the process open. Returns what stops them. */
+function repeatFrom(delayMs: number, everyMs: number, fn: () => void): () => void {
+  let timer = setTimeout(() => {
+    fn();
+    timer = setInterval(fn, everyMs);
+    timer.unref();
+  }, Math.floor(delayMs));
+  timer.unref();
+  // clearTimeout stops an interval as well.
+  return () => clearTimeout(timer);
+}
+
 export class HistoryRecorder {
   readonly #options: RecorderOptions;
   readonly #accounting = new Map<string, Accounting>();
@@ -102,8 +114,8 @@ export class HistoryRecorder {
   #hourly = new Map<string, RollupDelta>();
   #daily = new Map<string, RollupDelta>();
   #monthly = new Map<string, RollupDelta>();
-  #flushTimer?: NodeJS.Timeout;
-  #pruneTimer?: NodeJS.Timeout;
+  #stopFlush?: () => void;
+  #stopPrune?: () => void;
   #writing?: Promise<void>;
   #lastHeartbeat = 0;
   /** When the store's current outage began (the first failed write), or undefined while it accepts writes. */
@@ -153,29 +165,14 @@ export class HistoryRecorder {
   /** Starts the flush and retention timers and records the agent's running period. */
   start(): void {
     const flushMs = this.#options.flushMs ?? 1000;
-    // Each agent flushes at its own phase of the interval: shards started together (a rollout; the fleet bench)
-    // otherwise wrote in the same instant every second and queued behind each other on the database's cores
-    // (10 shards, 2 cores: a batch's p50 36 ms alone, 93 ms in step; npm run bench:fleet).
-    this.#flushTimer = setTimeout(
-      () => {
-        this.#flushTimer = setInterval(() => void this.flush(), flushMs);
-        this.#flushTimer.unref();
-      },
-      Math.floor(Math.random() * flushMs),
-    );
-    this.#flushTimer.unref();
     const pruneEveryMs = this.#options.pruneEveryMs ?? 3_600_000;
-    // The first retention run comes at a random moment of the first ten minutes (or of the interval, if shorter):
-    // shards started together each ran it at once against the shared tables, in their first batches' way.
-    this.#pruneTimer = setTimeout(
-      () => {
-        void this.prune();
-        this.#pruneTimer = setInterval(() => void this.prune(), pruneEveryMs);
-        this.#pruneTimer.unref();
-      },
-      Math.floor(Math.random() * Math.min(pruneEveryMs, FIRST_PRUNE_WITHIN_MS)),
-    );
-    this.#pruneTimer.unref();
+    // Each agent flushes at its own phase of the interval, and runs its first retention job at a random moment of
+    // its first ten minutes (or of the interval, if shorter): shards started together (a rollout; the fleet bench)
+    // otherwise wrote in the same instant every second and queued behind each other on the database's cores (10
+    // shards, 2 cores: a batch's p50 36 ms alone, 93 ms in step; npm run bench:fleet), and all ran the shared
+    // tables' deletes at once, in their first batches' way.
+    this.#stopFlush = repeatFrom(Math.random() * flushMs, flushMs, () => void this.flush());
+    this.#stopPrune = repeatFrom(Math.random() * Math.min(pruneEveryMs, FIRST_PRUNE_WITHIN_MS), pruneEveryMs, () => void this.prune());
     this.#lastHeartbeat = 0;
     void this.flush();
   }
@@ -223,8 +220,8 @@ export class HistoryRecorder {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    clearInterval(this.#flushTimer);
-    clearInterval(this.#pruneTimer);
+    this.#stopFlush?.();
+    this.#stopPrune?.();
     this.#run.stoppedAt = this.#options.clock.now();
     this.#lastHeartbeat = 0;
     await this.flush();

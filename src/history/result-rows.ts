@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { CheckKind } from '../core/check.js';
-import { chunksOf, columns, insertRows, type Column } from './bulk.js';
+import { chunksOf, columns, insertRows, type Column, type TableRows } from './bulk.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
 import type { ResultRow } from './types.js';
 
@@ -213,14 +213,18 @@ export class ResultDictionary {
     };
   }
 
-  /** Remembers the check entries a query of history_checks (id, its unique columns, last_used_at) answers. */
-  async warm(tx: SqlExecutor, sql: string, params: readonly unknown[]): Promise<void> {
-    const rows = await tx.query<Record<string, unknown>>(sql, params);
+  /** Remembers the check entries that a filter on monitor and check_kind (a WHERE clause's `AND …` tail) selects. */
+  async warm(tx: SqlExecutor, filter: { where: string; params: readonly unknown[] }): Promise<void> {
+    const { table, unique } = CHECKS_SPEC;
+    const rows = await tx.query<Record<string, unknown>>(
+      `SELECT id, ${unique.join(', ')}, last_used_at FROM ${table} WHERE 1 = 1${filter.where}`,
+      filter.params,
+    );
     remember(this.#checks, new Map(rows.map((row) => [CHECKS_SPEC.keyOfRow(row), { id: Number(row.id), usedAt: Number(row.last_used_at) }])));
   }
 
   /** The INSERT of a settled plan's results: the table, its columns, the rows and the conflict clause. */
-  resultRows(plan: DictionaryPlan, steps: 'bytes' | 'text' = 'bytes'): { table: string; spec: readonly Column[]; rows: unknown[][]; conflict: string } {
+  resultRows(plan: DictionaryPlan, steps: 'bytes' | 'text' = 'bytes'): TableRows {
     const rows = plan.rows.map((row, i) => [
       plan.checks.ids.get(checkKeyOf(row)),
       row.startedAt,

@@ -4,7 +4,7 @@ import { isCloud } from '../core/clouds.js';
 import type { IncidentDiagnosis } from '../core/state.js';
 import { DELIVERY_COLUMNS, DURATION_COLUMNS, INCIDENT_DIAGNOSIS_COLUMNS, ROLLUP_SUMS } from './migrations.js';
 import { createPartitions, monthsOf, nextUtcMonth, prunePartitions, type PartitionedTable } from './partitions.js';
-import { columns, insertRows, together, unnestInsert, type Column } from './bulk.js';
+import { columns, insertRows, together, unnestInsert, type Column, type TableRows } from './bulk.js';
 import { pruneDictionaries, ResultDictionary, type DictionaryPlan } from './result-rows.js';
 import type { SqlDriver, SqlExecutor } from './sql.js';
 import {
@@ -175,7 +175,7 @@ export class SqlHistoryStore implements HistoryStore {
   }
 
   /** A batch as one INSERT per table, results first. */
-  #inserts(batch: WriteBatch, plan: DictionaryPlan): Array<{ table: string; spec: readonly Column[]; rows: unknown[][]; conflict: string }> {
+  #inserts(batch: WriteBatch, plan: DictionaryPlan): TableRows[] {
     const rollups = (['hour', 'day', 'month'] as const).map((grain) => {
       const table = ROLLUP_TABLES[grain];
       const add = ROLLUP_SUMS.map((column) => `${column} = ${this.#sumOf(`${table}.${column}`, `excluded.${column}`)}`).join(', ');
@@ -241,8 +241,7 @@ export class SqlHistoryStore implements HistoryStore {
       };
     });
     // A restart of a shard: its checks' dictionary ids in one read, not one lookup per batch for an interval.
-    if (query.forWrites)
-      await this.#results.warm(this.#db, `SELECT id, monitor, check_kind, tenant, mailbox, last_used_at FROM history_checks WHERE 1 = 1${where}`, params);
+    if (query.forWrites) await this.#results.warm(this.#db, { where, params });
     return onlyChecks(states, query.checks);
   }
 
