@@ -12,6 +12,8 @@ import {
   DURATION_BOUNDS,
   emptyTotals,
   type CheckRef,
+  type CheckSpan,
+  type CheckSpanTotals,
   type CheckStateRow,
   type HistoryStore,
   type IncidentRow,
@@ -80,7 +82,7 @@ export interface CheckPeriod {
   now: number;
   /** OK and FAIL time of [from, to) in the rollups. */
   totals: Pick<Totals, 'okMs' | 'failMs'>;
-  state?: CheckStateRow;
+  state?: CheckSpan;
   /** Whether the check is still configured; a removed check is accounted only up to its last result's cover. */
   configured: boolean;
   /** The check's incidents overlapping the period. */
@@ -342,7 +344,7 @@ export function checkKey(ref: CheckRef): string {
 export interface PeriodTotalsOptions {
   checks?: readonly CheckRef[];
   /** The checks' states if already read (or being read); read when needed otherwise. */
-  states?: readonly CheckStateRow[] | Promise<readonly CheckStateRow[]>;
+  states?: readonly CheckSpan[] | Promise<readonly CheckSpan[]>;
   /** Read whole UTC months from the monthly rollups (default true); false reads only daily and hourly rows. */
   months?: boolean;
 }
@@ -357,26 +359,19 @@ const MONTH_SNAP_MS = 3 * DAY_MS;
  * check instead of ~29 daily and two hourly ones. Other ranges, and the corrections, are read as directTotals.
  */
 export async function periodTotals(store: HistoryStore, from: number, to: number, options: PeriodTotalsOptions = {}): Promise<Map<string, RollupDelta>> {
-  const first = nearestUtcMonth(from);
-  const last = nearestUtcMonth(to);
-  if (options.months === false || first === undefined || last === undefined || first >= last) return directTotals(store, from, to, options);
-  const unaligned = from % HOUR_MS !== 0 || to % HOUR_MS !== 0;
-  if (!unaligned) {
+  const parts = options.months === false ? undefined : monthParts(from, to);
+  if (parts) {
     // On the hour at both ends (every zone with whole-hour offsets): the month rows and the corrections are
     // summed by the database in one query; reading and merging three row sets of 200,000 checks took twice a
     // UTC month's time.
-    const rows = await store.rollupSums({
-      parts: [
-        { grain: 'month', from: first, to: last, sign: 1 },
-        ...alignedParts(Math.min(first, from), Math.max(first, from), first < from ? -1 : 1),
-        ...alignedParts(Math.min(last, to), Math.max(last, to), last > to ? -1 : 1),
-      ],
-      ...(options.checks ? { checks: options.checks } : {}),
-    });
+    const rows = await store.rollupSums({ parts, ...(options.checks ? { checks: options.checks } : {}) });
     return new Map(rows.map((row) => [checkKey(row), row]));
   }
-  const states = await (options.states ?? (unaligned ? store.checkStates({ status: false }) : undefined));
-  const direct = { ...(options.checks ? { checks: options.checks } : {}), ...(states ? { states } : {}) };
+  const first = nearestUtcMonth(from);
+  const last = nearestUtcMonth(to);
+  if (options.months === false || first === undefined || last === undefined || first >= last) return directTotals(store, from, to, options);
+  const states = await (options.states ?? store.checkStates({ status: false }));
+  const direct = { ...(options.checks ? { checks: options.checks } : {}), states };
   const none = async (): Promise<Map<string, RollupDelta>> => new Map();
   const [months, head, tail] = await Promise.all([
     store.rollupTotals({ grain: 'month', from: first, to: last, ...(options.checks ? { checks: options.checks } : {}) }),
@@ -389,6 +384,34 @@ export async function periodTotals(store: HistoryStore, from: number, to: number
   correct(totals, head, first < from ? subtractTotals : addTotals);
   correct(totals, tail, last > to ? subtractTotals : addTotals);
   return totals;
+}
+
+/**
+ * Every check with a state, with its totals over [from, to) as periodTotals reads them. A range on the hour near
+ * whole UTC months is one read of the store; any other is the states and periodTotals matched here.
+ */
+export async function spansWithTotals(store: HistoryStore, from: number, to: number): Promise<CheckSpanTotals[]> {
+  const parts = monthParts(from, to);
+  if (parts) return store.checkSpans({ parts });
+  const states = await store.checkStates({ status: false });
+  const totals = await periodTotals(store, from, to, { states });
+  return states.map((state) => {
+    const found = totals.get(checkKey(state));
+    return found ? { ...state, totals: found } : state;
+  });
+}
+
+/** [from, to) on the hour and near whole UTC months as signed parts of rollups: the months, corrected at each end. */
+function monthParts(from: number, to: number): RollupPart[] | undefined {
+  const first = nearestUtcMonth(from);
+  const last = nearestUtcMonth(to);
+  if (first === undefined || last === undefined || first >= last) return undefined;
+  if (from % HOUR_MS !== 0 || to % HOUR_MS !== 0) return undefined;
+  return [
+    { grain: 'month', from: first, to: last, sign: 1 },
+    ...alignedParts(Math.min(first, from), Math.max(first, from), first < from ? -1 : 1),
+    ...alignedParts(Math.min(last, to), Math.max(last, to), last > to ? -1 : 1),
+  ];
 }
 
 function correct(totals: Map<string, RollupDelta>, by: ReadonlyMap<string, RollupDelta>, apply: (into: Totals, from: Totals) => void): void {
@@ -432,7 +455,7 @@ export async function directTotals(
   store: HistoryStore,
   from: number,
   to: number,
-  options: { checks?: readonly CheckRef[]; states?: readonly CheckStateRow[] | Promise<readonly CheckStateRow[]> } = {},
+  options: { checks?: readonly CheckRef[]; states?: readonly CheckSpan[] | Promise<readonly CheckSpan[]> } = {},
 ): Promise<Map<string, RollupDelta>> {
   const checks = options.checks;
   const alignedFrom = ceilHour(from);

@@ -3,6 +3,7 @@ import type { CheckKind } from '../core/check.js';
 import { isReasonCode, reasonCategory } from '../core/reasons.js';
 import {
   agentDownIntervals,
+  spansWithTotals,
   availabilityOf,
   checkKey,
   finishAccounting,
@@ -29,7 +30,7 @@ import {
   DURATION_BOUNDS,
   emptyTotals,
   quantile,
-  type CheckStateRow,
+  type CheckSpan,
   type HistoryStore,
   type IncidentRow,
   type ResultRow,
@@ -162,11 +163,10 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const { from, to, now } = query;
   const end = Math.min(to, now);
   const filtered = Boolean(query.monitor || query.tenant);
-  const statesRead = store.checkStates({ status: false });
-  // Every check's totals are read while the states and incidents are: at 200,000 checks the database sums the
-  // month while this thread parses the states (npm run bench:fleet).
-  const [states, incidentRows, runs, allTotals] = await Promise.all([
-    statesRead,
+  // Unfiltered, every check's span and totals are one read (200,000 checks, npm run bench:fleet); a filtered
+  // report sums only the checks it shows, once it knows them.
+  const [spans, incidentRows, runs] = await Promise.all([
+    filtered ? store.checkStates({ status: false }) : spansWithTotals(store, from, to),
     store.incidents({
       from,
       to: end,
@@ -175,7 +175,6 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
       ...(query.tenant ? { tenant: query.tenant } : {}),
     }),
     store.agentRuns({ from, to: end }),
-    filtered ? undefined : periodTotals(store, from, to, { states: statesRead }),
   ]);
   // One entry per check, configured or with history: a lookup per check instead of one per map (200,000 checks).
   const entries = new Map<string, Entry>();
@@ -185,21 +184,31 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     if (entry) entry.check = check;
     else entries.set(key, { key, check, configured: true, accounted: false });
   }
-  for (const state of states) {
-    const key = checkKey(state);
+  for (const span of spans) {
+    const key = checkKey(span);
+    const rollup = 'totals' in span ? span.totals : undefined;
     const entry = entries.get(key);
-    if (entry) entry.state = state;
-    else entries.set(key, { key, check: state, state, configured: false, accounted: false });
+    if (entry) {
+      entry.state = span;
+      entry.rollup = rollup;
+    } else entries.set(key, { key, check: span, state: span, rollup, configured: false, accounted: false });
   }
+  // Each incident to its check's entry: one lookup per incident, not one per check.
+  const owners = incidentRows.map((row) => {
+    const entry = entries.get(checkKey(row));
+    if (entry) (entry.incidents ??= []).push(row);
+    return entry;
+  });
   const wanted = inCollationOrder(
     [...entries.values()].filter(
       ({ check }) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant),
     ),
   );
   const wantedChecks = filtered ? wanted.map((entry) => entry.check) : undefined;
-
-  const totals = allTotals ?? (await periodTotals(store, from, to, { ...(wantedChecks ? { checks: wantedChecks } : {}), states }));
-  const incidentsOf = groupBy(incidentRows, checkKey);
+  if (wantedChecks) {
+    const totals = await periodTotals(store, from, to, { checks: wantedChecks, states: spans });
+    for (const entry of wanted) entry.rollup = totals.get(entry.key);
+  }
   const agentDown = agentDownIntervals(runs, from, end, now);
   const agentDownInPeriod = clipIntervals(agentDown, from, end);
   const windows = sharedWindows(policy);
@@ -212,13 +221,11 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const plans: AccountingPlan[] = [];
   const planned: Entry[] = [];
   for (const entry of wanted) {
-    const { key, check, state } = entry;
+    const { check, state } = entry;
     // A check with neither a result ever nor a configuration is history's, not this period's.
     if (!state && !entry.configured) continue;
-    const rollup = totals.get(key) ?? emptyTotals();
-    const incidents = incidentsOf.get(key) ?? NO_INCIDENTS;
-    entry.rollup = rollup;
-    entry.incidents = incidents;
+    const rollup = (entry.rollup ??= emptyTotals());
+    const incidents = entry.incidents ?? NO_INCIDENTS;
     const plan = planAccounting(
       {
         check,
@@ -267,7 +274,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     );
   }
 
-  const kept = incidentRows.filter((row) => entries.get(checkKey(row))?.accounted === true);
+  const kept = incidentRows.filter((_, i) => owners[i]?.accounted === true);
   const incidents = kept.map((row) => incidentReport(row, policy, end));
   const sum = sumAccounted(accountedList);
   const outages = incidents.filter((incident) => incident.outage);
@@ -315,10 +322,11 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
 interface Entry {
   key: string;
   check: CheckIdentityRef;
-  state?: CheckStateRow;
+  state?: CheckSpan;
   configured: boolean;
-  rollup?: Totals;
-  incidents?: readonly IncidentRow[];
+  rollup?: Totals | undefined;
+  /** The check's incidents overlapping the period, newest first. */
+  incidents?: IncidentRow[];
   accounted: boolean;
 }
 

@@ -193,6 +193,7 @@ class ReopeningStore implements HistoryStore {
   rollups: HistoryStore['rollups'] = async (query) => (await this.#get()).rollups(query);
   rollupTotals: HistoryStore['rollupTotals'] = async (query) => (await this.#get()).rollupTotals(query);
   rollupSums: HistoryStore['rollupSums'] = async (query) => (await this.#get()).rollupSums(query);
+  checkSpans: HistoryStore['checkSpans'] = async (query) => (await this.#get()).checkSpans(query);
   hourTime: HistoryStore['hourTime'] = async (query) => (await this.#get()).hourTime(query);
   results: HistoryStore['results'] = async (query) => (await this.#get()).results(query);
   incidents: HistoryStore['incidents'] = async (query) => (await this.#get()).incidents(query);

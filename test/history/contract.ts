@@ -5,7 +5,7 @@ import { LATEST_SCHEMA_VERSION, MIGRATIONS, ROLLUP_SUMS } from '../../src/histor
 import { HistoryRecorder } from '../../src/history/recorder.js';
 import type { SqlDriver } from '../../src/history/sql.js';
 import { StoreHistoryReader } from '../../src/history/store-reader.js';
-import { emptyTotals, type HistoryStore, type RollupDelta, type WriteBatch } from '../../src/history/types.js';
+import { emptyTotals, type HistoryStore, type RollupDelta, type RollupPart, type WriteBatch } from '../../src/history/types.js';
 import { failed, FakeClock, MemoryLogger, passed } from '../alerting/support.js';
 import { record, restore } from '../support/fold.js';
 
@@ -384,6 +384,91 @@ export function storeContract(factory: StoreFactory): void {
     assert.deepEqual(
       m2.map((row) => row.okMs),
       [3],
+    );
+    await store.close();
+  });
+
+  test('check spans: every state with its rollup sums, joined by the store as checkStates and rollupSums answer apart', async () => {
+    const store = await factory.open();
+    const stateOf = (monitor: string, check: 'imap' | 'smtp', lastOk: boolean) => ({
+      monitor,
+      tenant: `tenant of ${monitor}`,
+      mailbox: `${monitor}@x`,
+      check,
+      firstSeenAt: Date.UTC(2029, 11, 20),
+      lastAt: Date.UTC(2030, 0, 31, 23, 30),
+      lastOk,
+      intervalS: 300,
+      consecutiveFailures: lastOk ? 0 : 2,
+      status: '{}',
+    });
+    const buckets = [0, 1, 0, 2, 0, 0, 0, 0, 0, 0, 0];
+    await store.write(
+      batch({
+        checkStates: [stateOf('m1', 'imap', true), stateOf('m1', 'smtp', false), stateOf('m3', 'imap', true)],
+        monthly: [
+          delta({ bucket: Date.UTC(2030, 0, 1), okMs: 10_000, failMs: 50, runs: 5, failures: 1, durationBuckets: buckets }),
+          delta({ check: 'smtp', bucket: Date.UTC(2030, 0, 1), okMs: 7, deliveries: 2, deliveryBuckets: [0, 0, 2, 0, 0, 0, 0, 0, 0, 0, 0] }),
+          // A check with rollups and no state has no span.
+          delta({ monitor: 'm2', bucket: Date.UTC(2030, 0, 1), okMs: 3 }),
+        ],
+        hourly: [delta({ bucket: Date.UTC(2030, 0, 31, 23), okMs: 1000, runs: 2, durationBuckets: buckets })],
+      }),
+    );
+    const parts = [
+      { grain: 'month' as const, from: Date.UTC(2030, 0, 1), to: Date.UTC(2030, 1, 1), sign: 1 as const },
+      { grain: 'hour' as const, from: Date.UTC(2030, 0, 31, 23), to: Date.UTC(2030, 1, 1), sign: -1 as const },
+    ];
+    // What checkStates and rollupSums answer apart, joined here.
+    const joined = async (asked: RollupPart[]) => {
+      const sums = new Map((await store.rollupSums({ parts: asked })).map((row) => [`${row.monitor}/${row.check}`, row]));
+      return (await store.checkStates({ status: false })).map((state) => {
+        const found = sums.get(`${state.monitor}/${state.check}`);
+        const { monitor, tenant, check, firstSeenAt, lastAt, lastOk, intervalS } = state;
+        const span = { monitor, tenant, check, firstSeenAt, lastAt, lastOk, intervalS };
+        if (!found) return span;
+        const { okMs, failMs, runs, failures, durationMsSum, deliveries, durationBuckets, deliveryBuckets } = found;
+        return { ...span, totals: { okMs, failMs, runs, failures, durationMsSum, deliveries, durationBuckets, deliveryBuckets } };
+      });
+    };
+    const spans = await store.checkSpans({ parts });
+    assert.deepEqual(spans, await joined(parts));
+    // Parts of several buckets each (summed per check before the join) and of none.
+    const wide: RollupPart[] = [
+      { grain: 'month', from: Date.UTC(2029, 11, 1), to: Date.UTC(2030, 2, 1), sign: 1 },
+      { grain: 'hour', from: Date.UTC(2030, 0, 31, 20), to: Date.UTC(2030, 1, 1), sign: -1 },
+      { grain: 'day', from: Date.UTC(2031, 0, 1), to: Date.UTC(2031, 0, 2), sign: 1 },
+    ];
+    assert.deepEqual(await store.checkSpans({ parts: wide }), await joined(wide));
+    assert.deepEqual(
+      spans.map((span) => [
+        span.monitor,
+        span.check,
+        span.lastOk,
+        span.totals?.okMs,
+        span.totals?.runs,
+        span.totals?.durationBuckets[3],
+        span.totals?.deliveryBuckets[2],
+      ]),
+      [
+        ['m1', 'imap', true, 10_000 - 1000, 5 - 2, 0, 0],
+        ['m1', 'smtp', false, 7, 0, 0, 2],
+        ['m3', 'imap', true, undefined, undefined, undefined, undefined],
+      ],
+    );
+    assert.deepEqual(
+      (await store.checkSpans({ parts, checks: [{ monitor: 'm1', check: 'smtp' }] })).map((span) => [span.monitor, span.check, span.totals?.okMs]),
+      [['m1', 'smtp', 7]],
+      'only the checks asked for',
+    );
+    assert.deepEqual(
+      (await store.checkSpans({ parts: [] })).map((span) => [span.monitor, span.check, span.totals]),
+      [
+        ['m1', 'imap', undefined],
+        ['m1', 'smtp', undefined],
+        ['m3', 'imap', undefined],
+      ],
+      'no parts, no sums',
     );
     await store.close();
   });

@@ -9,6 +9,7 @@ export function delegatingStore<T extends Partial<HistoryStore>>(store: HistoryS
     rollups: (query) => store.rollups(query),
     rollupTotals: (query) => store.rollupTotals(query),
     rollupSums: (query) => store.rollupSums(query),
+    checkSpans: (query) => store.checkSpans(query),
     hourTime: (query) => store.hourTime(query),
     results: (query) => store.results(query),
     incidents: (query) => store.incidents(query),
