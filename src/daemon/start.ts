@@ -340,7 +340,7 @@ function listenerRoutes(config: LoadedConfig, parts: Parts): Pick<HttpServerOpti
     ...(history
       ? {
           report: (query: URLSearchParams) =>
-            history.report(Object.fromEntries(['period', 'from', 'to', 'monitor', 'tenant'].map((key) => [key, query.get(key) ?? undefined]))),
+            history.reportJson(Object.fromEntries(['period', 'from', 'to', 'monitor', 'tenant'].map((key) => [key, query.get(key) ?? undefined]))),
         }
       : {}),
     statusPage: {

@@ -1,19 +1,21 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openPostgresStore } from './backends/postgres.js';
 import { openSqliteStore } from './backends/sqlite.js';
-import { storeReport, type ReportJob } from './report-runner.js';
+import { renderReport } from './report-format.js';
+import { storeReport, type ReportAnswer, type ReportJob } from './report-runner.js';
 import type { ReportStore } from './settings.js';
 
 // The worker thread behind workerReport: one report on its own connection to the store, answered as one message.
 
-const { target, job } = workerData as { target: ReportStore; job: ReportJob };
+const { target, job, answer } = workerData as { target: ReportStore; job: ReportJob; answer: ReportAnswer };
 try {
   const store =
     target.backend === 'sqlite'
       ? await openSqliteStore(target.file, { now: job.query.now })
       : await openPostgresStore({ connectionString: target.connectionString, now: job.query.now, max: 3 });
   try {
-    parentPort?.postMessage({ ok: true, report: await storeReport(store)(job) });
+    const report = await storeReport(store)(job);
+    parentPort?.postMessage({ ok: true, answer: answer === 'json' ? renderReport(report, 'json') : report });
   } finally {
     await store.close();
   }

@@ -3,8 +3,8 @@ import type { Logger } from '../log/logger.js';
 import type { Clock } from '../core/clock.js';
 import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
-import { reportChecks, resolvePeriod, type SlaReport } from './report.js';
-import { workerReport, type ReportRunner } from './report-runner.js';
+import { reportChecks, resolvePeriod } from './report.js';
+import { workerReport, workerReportJson, type ReportRunner } from './report-runner.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { claimStateFile, moveAside, type Claim } from '../files/durable-file.js';
@@ -20,8 +20,8 @@ export interface HistoryService {
   reader: StoreHistoryReader;
   /** Each check's state before the restart (empty when the store could not be read at start). */
   restored: RestoredCheck[];
-  /** The SLA report for a period asked in /api/report's words (period, from, to, monitor, tenant). */
-  report(ask: Record<string, string | undefined>): Promise<SlaReport>;
+  /** The SLA report's JSON text (as `mailprobe report --format json`) for a period asked in /api/report's words (period, from, to, monitor, tenant). */
+  reportJson(ask: Record<string, string | undefined>): Promise<string>;
   /** Builds reports off the check loop: a worker thread on its own SQLite connection, or the PostgreSQL pool. */
   runReport: ReportRunner;
   /** Whether the store takes writes, for /readyz (the error itself is in the log, not on this public answer). */
@@ -119,7 +119,7 @@ export async function startHistory(
     reader,
     restored,
     runReport,
-    report(ask) {
+    reportJson(ask) {
       const { timeZone } = accountingPolicy(current);
       const now = deps.clock.now();
       const period = resolvePeriod(
@@ -132,7 +132,7 @@ export async function startHistory(
         now,
         historySettings(current).retention.dailyDays,
       );
-      return runReport({
+      return workerReportJson(historyTarget(config, deps.env))({
         sla: current.sla,
         configured: reportChecks(current),
         query: { ...period, now, ...(ask.monitor !== undefined ? { monitor: ask.monitor } : {}), ...(ask.tenant !== undefined ? { tenant: ask.tenant } : {}) },

@@ -327,13 +327,14 @@ export class SqlHistoryStore implements HistoryStore {
             `CASE WHEN ${summed} THEN 1 ELSE 0 END AS summed`,
             ...(query.parts.length === 0 ? [] : ROLLUP_SUMS.map((column) => `${sumOf(column)} AS ${column}`)),
           ].join(', ');
-    const rows = await this.#db.query<Row>(
+    const spans = await this.#db.mapRows(
       `SELECT s.monitor, s.check_kind, s.tenant, ${selected}
         FROM (SELECT * FROM check_state WHERE 1 = 1${where}) s ${joins.map((join) => join.sql).join(' ')}
         ORDER BY s.monitor, s.check_kind`,
       [...params, ...joins.flatMap((join) => join.params)],
+      checkSpanOf,
     );
-    return onlyChecks(rows.map(checkSpanOf), query.checks);
+    return onlyChecks(spans, query.checks);
   }
 
   async hourTime(query: HoursQuery): Promise<CheckTime[]> {

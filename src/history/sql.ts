@@ -7,6 +7,11 @@ export interface SqlExecutor {
 
 export interface SqlDriver extends SqlExecutor {
   readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Each row mapped as it arrives, the raw rows not kept: 200,000 rows and their texts kept until the last one
+   * came were all copied into the old generation on the way (npm run bench:fleet's report).
+   */
+  mapRows<T>(sql: string, params: readonly unknown[], map: (row: Record<string, unknown>) => T): Promise<T[]>;
   /** Runs fn in one transaction; concurrent callers wait their turn. */
   transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   close(): Promise<void>;

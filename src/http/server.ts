@@ -33,7 +33,7 @@ export interface HttpServerOptions {
    * Serves /api/report (the SLA report's JSON, as `mailprobe report --format json`) when given. The query's
    * period, from, to, monitor and tenant are passed on; a RangeError is the reader's mistake (400).
    */
-  report?: (query: URLSearchParams) => Promise<unknown>;
+  report?: (query: URLSearchParams) => Promise<string>;
   logger: Logger;
   /** TLS, basic auth, bearer tokens, headers; absent: plain HTTP, every route open. */
   security?: ListenerSecurity;
@@ -138,7 +138,8 @@ function routeOf(options: HttpServerOptions, req: IncomingMessage): Route | unde
 
 async function reportReply(report: NonNullable<HttpServerOptions['report']>, query: URLSearchParams): Promise<Reply> {
   try {
-    return json(200, await report(query));
+    // Written out where it was built (a worker): 200,000 checks would hold this thread for seconds.
+    return { status: 200, type: JSON_TYPE, body: await report(query) };
   } catch (error) {
     if (error instanceof RangeError) return json(400, { error: error.message });
     throw error;
@@ -398,8 +399,10 @@ function text(status: number, body: string): Reply {
   return { status, type: 'text/plain; charset=utf-8', body };
 }
 
+const JSON_TYPE = 'application/json; charset=utf-8';
+
 function json(status: number, value: unknown): Reply {
-  return { status, type: 'application/json; charset=utf-8', body: `${JSON.stringify(value, maskSecrets, 2)}\n` };
+  return { status, type: JSON_TYPE, body: `${JSON.stringify(value, maskSecrets, 2)}\n` };
 }
 
 // Secret.toJSON already yields the mask; checking the holder's original value as well keeps the status API

@@ -61,6 +61,7 @@ function postgresDriver(pool: pg.Pool): SqlDriver {
   return {
     dialect: 'postgres',
     ...executorOf(pool),
+    mapRows: (sql, params, map) => mapRows(pool, sql, params, map),
     async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const client = await pool.connect();
       // The pool's error handler covers idle clients only: a database that goes away during a transaction
@@ -86,4 +87,35 @@ function postgresDriver(pool: pg.Pool): SqlDriver {
     },
     close: () => pool.end(),
   };
+}
+
+async function mapRows<T>(pool: pg.Pool, sql: string, params: readonly unknown[], map: (row: Record<string, unknown>) => T): Promise<T[]> {
+  const client = await pool.connect();
+  // As in a transaction: a connection lost during the query fails it, and the broken client is not reused.
+  let lost: Error | undefined;
+  const onLost = (error: Error): void => {
+    lost = error;
+  };
+  client.on('error', onLost);
+  try {
+    return await new Promise<T[]>((resolve, reject) => {
+      const rows: T[] = [];
+      let failed: unknown;
+      const query = new pg.Query(numbered(sql), [...params]);
+      query.on('row', (row: Record<string, unknown>) => {
+        if (failed !== undefined) return;
+        try {
+          rows.push(map(row));
+        } catch (error) {
+          failed = error;
+        }
+      });
+      query.on('error', reject);
+      query.on('end', () => (failed === undefined ? resolve(rows) : reject(failed instanceof Error ? failed : new Error(String(failed)))));
+      client.query(query);
+    });
+  } finally {
+    client.off('error', onLost);
+    client.release(lost);
+  }
 }

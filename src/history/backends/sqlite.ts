@@ -87,6 +87,11 @@ function sqliteDriver(db: Database.Database): SqlDriver {
   return {
     dialect: 'sqlite',
     ...executor,
+    mapRows: async <T>(sql: string, params: readonly unknown[], map: (row: Record<string, unknown>) => T) => {
+      const rows: T[] = [];
+      for (const row of prepared(sql).iterate(...params)) rows.push(map(row as Record<string, unknown>));
+      return rows;
+    },
     transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
       const next = queue.then(async () => {
         db.exec('BEGIN IMMEDIATE');
