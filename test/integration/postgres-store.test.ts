@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/history/backends/postgres.js';
-import { storeReport, workerReport } from '../../src/history/report-runner.js';
+import { renderReport } from '../../src/history/report-format.js';
+import { storeReport, workerReport, workerReportJson } from '../../src/history/report-runner.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { BASE, storeContract } from '../history/contract.js';
 import { DEC, HOUR, NOV, novemberHistory } from '../summary/support.js';
@@ -61,6 +62,11 @@ describe('history store contract: PostgreSQL (a private server from Debian packa
       const [inWorker, onStore] = await Promise.all([workerReport({ backend: 'postgres', connectionString: url })(job), storeReport(store)(job)]);
       assert.deepEqual(inWorker, onStore);
       assert.equal(inWorker.summary.outages, 2);
+      assert.equal(
+        await workerReportJson({ backend: 'postgres', connectionString: url })(job),
+        renderReport(onStore, 'json'),
+        'the JSON text /api/report serves',
+      );
       await assert.rejects(workerReport({ backend: 'postgres', connectionString: `${url}_missing` })(job), /does not exist/);
     } finally {
       await store.close();

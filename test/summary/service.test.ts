@@ -7,7 +7,8 @@ import { parseConfig } from '../../src/config/load.js';
 import type { LoadedConfig } from '../../src/config/types.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import type { HistoryStore } from '../../src/history/types.js';
-import { storeReport, workerReport } from '../../src/history/report-runner.js';
+import { renderReport } from '../../src/history/report-format.js';
+import { storeReport, workerReport, workerReportJson } from '../../src/history/report-runner.js';
 import { MonthlySummary, summaryScope } from '../../src/summary/service.js';
 import { FakeClock, MemoryLogger, startReceiver, type Receiver, type Reply } from '../alerting/support.js';
 import { DEC, HOUR, MIN, NOV, novemberHistory } from './support.js';
@@ -226,6 +227,11 @@ describe('monthly summary', () => {
     const [inWorker, onStore] = await Promise.all([workerReport({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job), storeReport(store)(job)]);
     assert.deepEqual(inWorker, onStore);
     assert.equal(inWorker.summary.outages, 2);
+    assert.equal(
+      await workerReportJson({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job),
+      renderReport(onStore, 'json'),
+      'the JSON text /api/report serves',
+    );
     writeFileSync(join(storeDir, 'not-a-database'), 'plain text, not SQLite\n'.repeat(200));
     await assert.rejects(workerReport({ backend: 'sqlite', file: join(storeDir, 'not-a-database') })(job), /not a readable history database \(SQLITE_NOTADB\)/);
   });
