@@ -219,66 +219,67 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const agentDownInPeriod = clipIntervals(agentDown, from, end);
   const windows = sharedWindows(policy);
 
-  // Accounted in two passes, without a promise per check: what needs no read first, then the hourly sums of the
+  // Accounted in two passes, without a promise per check: what needs no read at once, then the hourly sums of the
   // maintenance windows (one query per distinct set of hours), then the rest. Only a window covering part of an
-  // hour reads raw results, check by check.
+  // hour reads raw results, check by check. A check done in the first pass leaves no plan behind (200,000 plans
+  // kept to the second pass were all copied into the old generation, npm run bench:fleet).
   const hourSums = memoHourSums(store, wantedChecks);
   const hourReads = new Map<Windows, Promise<Map<string, TimeSums>>>();
-  const plans: AccountingPlan[] = [];
-  const planned: Entry[] = [];
+  const accountedChecks: Entry[] = [];
+  const accountedList: Accounted[] = [];
+  const checks: CheckReport[] = [];
+  const pending: Array<{ plan: AccountingPlan; at: number }> = [];
+  const report = (entry: Entry, accounted: Accounted, at: number): void => {
+    entry.accounted = true;
+    accountedList[at] = accounted;
+    const incidents = entry.incidents ?? NO_INCIDENTS;
+    const outages = incidents.length === 0 ? incidents : incidents.filter((incident) => isOutage(incident, policy, end));
+    checks[at] = checkReport(entry.check, accounted, entry.rollup ?? emptyTotals(), outages, policy);
+  };
   for (const entry of wanted) {
     const { check, state } = entry;
     // A check with neither a result ever nor a configuration is history's, not this period's.
     if (!state && !entry.configured) continue;
-    const rollup = (entry.rollup ??= emptyTotals());
-    const incidents = entry.incidents ?? NO_INCIDENTS;
     const plan = planAccounting(
       {
         check,
         from,
         to,
         now,
-        totals: rollup,
+        totals: (entry.rollup ??= emptyTotals()),
         ...(state ? { state } : {}),
         configured: entry.configured,
-        incidents,
+        incidents: entry.incidents ?? NO_INCIDENTS,
         agentDown: agentDownInPeriod,
       },
       policy,
       windows.of,
     );
-    if (!plan.done && plan.maintenance.hours.length > 0 && !hourReads.has(plan.maintenance)) hourReads.set(plan.maintenance, hourSums(plan.maintenance.hours));
-    plans.push(plan);
-    planned.push(entry);
+    const at = accountedChecks.push(entry) - 1;
+    if (plan.done) {
+      report(entry, plan.done, at);
+      continue;
+    }
+    if (plan.maintenance.hours.length > 0 && !hourReads.has(plan.maintenance)) hourReads.set(plan.maintenance, hourSums(plan.maintenance.hours));
+    pending.push({ plan, at });
   }
   const hoursOf = new Map<Windows, Map<string, TimeSums>>();
   await Promise.all([...hourReads].map(async ([key, read]) => hoursOf.set(key, await read)));
-
-  const checks: CheckReport[] = [];
-  const accountedList: Accounted[] = [];
-  for (const [i, plan] of plans.entries()) {
-    const entry = planned[i] as Entry;
-    const { key, check } = entry;
-    const rollup = entry.rollup ?? emptyTotals();
-    let accounted = plan.done;
-    if (!accounted) {
-      const { hours, partial } = plan.maintenance;
-      const rolled = hours.length > 0 ? hoursOf.get(plan.maintenance)?.get(key) : undefined;
-      const results: ResultRow[][] = [];
-      for (const part of partial)
-        results.push(await store.results({ monitor: check.monitor, check: check.check, from: part.from - lookBackOf(plan.input), to: part.to }));
-      accounted = finishAccounting(plan, rolled, results, policy);
-    }
-    entry.accounted = true;
-    accountedList.push(accounted);
-    // Recurring windows are expanded over the time this check has data for, not over the period asked: a period
-    // from the year 1900 must not expand 46,000 days of windows per check.
-    windows.note(check, accounted.accountedFrom, accounted.accountedTo);
-    const incidents = entry.incidents ?? NO_INCIDENTS;
-    checks.push(
-      checkReport(check, accounted, rollup, incidents.length === 0 ? incidents : incidents.filter((incident) => isOutage(incident, policy, end)), policy),
-    );
+  for (const { plan, at } of pending) {
+    const entry = accountedChecks[at] as Entry;
+    const { hours, partial } = plan.maintenance;
+    const rolled = hours.length > 0 ? hoursOf.get(plan.maintenance)?.get(entry.key) : undefined;
+    const results: ResultRow[][] = [];
+    for (const part of partial)
+      results.push(await store.results({ monitor: entry.check.monitor, check: entry.check.check, from: part.from - lookBackOf(plan.input), to: part.to }));
+    report(entry, finishAccounting(plan, rolled, results, policy), at);
   }
+  // Recurring windows are expanded over the time each check has data for, not over the period asked: a period
+  // from the year 1900 must not expand 46,000 days of windows per check. Noted in the checks' order.
+  accountedChecks.forEach((entry, at) => {
+    const accounted = accountedList[at] as Accounted;
+    windows.note(entry.check, accounted.accountedFrom, accounted.accountedTo);
+  });
 
   const kept = incidentRows.filter((_, i) => owners[i]?.accounted === true);
   const incidents = kept.map((row) => incidentReport(row, policy, end));

@@ -227,24 +227,7 @@ export class SqlHistoryStore implements HistoryStore {
       this.#db.dialect === 'postgres'
         ? [...columns.filter((column) => !STATE_NUMBERS.includes(column)), `CONCAT(${STATE_NUMBERS.join(", ',', ")}) AS numbers`]
         : columns;
-    const rows = await this.#db.query<Row>(`SELECT ${selected.join(', ')} FROM check_state WHERE 1 = 1${where} ORDER BY monitor, check_kind`, params);
-    const states = rows.map((raw) => {
-      const row = unpackStateNumbers(raw);
-      return {
-        monitor: String(row.monitor),
-        tenant: String(row.tenant),
-        mailbox: String(row.mailbox),
-        check: row.check_kind as CheckKind,
-        firstSeenAt: Number(row.first_seen_at),
-        lastAt: Number(row.last_at),
-        lastOk: Number(row.last_ok) === 1,
-        intervalS: Number(row.interval_s),
-        consecutiveFailures: Number(row.consecutive_failures),
-        ...optionalNumber('lastSuccessAt', row.last_success_at),
-        ...optionalNumber('openIncidentAt', row.open_incident_at),
-        status: row.status === undefined ? '' : String(row.status),
-      };
-    });
+    const states = await this.#db.mapRows(`SELECT ${selected.join(', ')} FROM check_state WHERE 1 = 1${where} ORDER BY monitor, check_kind`, params, stateOf);
     // A restart of a shard: its checks' dictionary ids in one read, not one lookup per batch for an interval.
     if (query.forWrites) await this.#results.warm(this.#db, { where, params });
     return onlyChecks(states, query.checks);
@@ -369,11 +352,12 @@ export class SqlHistoryStore implements HistoryStore {
     }
     where += checks.where;
     params.push(...checks.params);
-    const rows = await this.#db.query<Row>(
+    const incidents = await this.#db.mapRows(
       `SELECT ${INCIDENT_COLUMNS.join(', ')} FROM incidents WHERE ${where} ORDER BY started_at DESC, monitor, check_kind LIMIT ?`,
       [...params, query.limit],
+      incidentOf,
     );
-    return onlyChecks(rows.map(incidentOf), query.checks);
+    return onlyChecks(incidents, query.checks);
   }
 
   async agentRuns(query: { from: number; to: number }): Promise<AgentRunRow[]> {
@@ -635,6 +619,24 @@ function atMostOneBucket(part: RollupPart): boolean {
   if (part.grain === 'day') return part.to - part.from <= DAY_MS;
   const first = startOfUtcMonth(part.from) === part.from ? part.from : nextUtcMonth(part.from);
   return part.to <= nextUtcMonth(first);
+}
+
+function stateOf(raw: Row): CheckStateRow {
+  const row = unpackStateNumbers(raw);
+  return {
+    monitor: String(row.monitor),
+    tenant: String(row.tenant),
+    mailbox: String(row.mailbox),
+    check: row.check_kind as CheckKind,
+    firstSeenAt: Number(row.first_seen_at),
+    lastAt: Number(row.last_at),
+    lastOk: Number(row.last_ok) === 1,
+    intervalS: Number(row.interval_s),
+    consecutiveFailures: Number(row.consecutive_failures),
+    ...optionalNumber('lastSuccessAt', row.last_success_at),
+    ...optionalNumber('openIncidentAt', row.open_incident_at),
+    status: row.status === undefined ? '' : String(row.status),
+  };
 }
 
 function incidentValues(row: IncidentRow): unknown[] {
