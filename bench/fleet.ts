@@ -139,6 +139,23 @@ async function timed(runs: number, fn: () => Promise<unknown>): Promise<Timing> 
   return { medianMs: percentile(times, 50), p95Ms: percentile(times, 95), runs };
 }
 
+/** A report's runs, the first one included (a `mailprobe report` is a fresh process): the median judges. */
+interface Sample {
+  medianMs: number;
+  minMs: number;
+  maxMs: number;
+  runs: number;
+}
+
+const REPORT_RUNS = 3;
+
+async function sampled(runs: number, fn: () => Promise<unknown>): Promise<Sample> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) times.push(await once(fn));
+  times.sort((a, b) => a - b);
+  return { medianMs: percentile(times, 50), minMs: times[0] ?? Number.NaN, maxMs: times[times.length - 1] ?? Number.NaN, runs };
+}
+
 async function once(fn: () => Promise<unknown>): Promise<number> {
   const started = performance.now();
   await fn();
@@ -155,9 +172,9 @@ async function route(source: StatusSource, pathAndQuery: string): Promise<string
 }
 
 interface Reads {
-  reportUtcMs: number;
-  reportBerlinMs: number;
-  apiReportBerlinMs: number;
+  reportUtc: Sample;
+  reportBerlin: Sample;
+  apiReportBerlin: Sample;
   monthlySummaryMs: number;
   statusFirstPage: Timing;
   search: Timing;
@@ -175,8 +192,8 @@ interface Runners {
 async function reads(store: HistoryStore, runners: Runners, monitors: number, runs: number): Promise<Reads> {
   const configs = { utc: fleetConfig(monitors, 'UTC'), berlin: fleetConfig(monitors, 'Europe/Berlin') };
   let reportChecksSeen = 0;
-  const report = async (config: LoadedConfig): Promise<number> =>
-    once(async () => {
+  const report = async (config: LoadedConfig): Promise<Sample> =>
+    sampled(REPORT_RUNS, async () => {
       const timeZone = config.sla?.timeZone ?? 'UTC';
       const built = await buildReport(
         { store, policy: accountingPolicy(config), configured: reportChecks(config) },
@@ -184,9 +201,9 @@ async function reads(store: HistoryStore, runners: Runners, monitors: number, ru
       );
       reportChecksSeen = built.checks.length;
     });
-  const reportUtcMs = await report(configs.utc);
-  const reportBerlinMs = await report(configs.berlin);
-  const apiReportBerlinMs = await once(() =>
+  const reportUtc = await report(configs.utc);
+  const reportBerlin = await report(configs.berlin);
+  const apiReportBerlin = await sampled(REPORT_RUNS, () =>
     runners.json({
       sla: configs.berlin.sla,
       configured: reportChecks(configs.berlin),
@@ -205,9 +222,9 @@ async function reads(store: HistoryStore, runners: Runners, monitors: number, ru
   const source = statusSource(configs.utc, store);
   const last = monitorName(monitors - 1);
   return {
-    reportUtcMs,
-    reportBerlinMs,
-    apiReportBerlinMs,
+    reportUtc,
+    reportBerlin,
+    apiReportBerlin,
     monthlySummaryMs,
     statusFirstPage: await timed(runs, () => route(source, '/status')),
     search: await timed(runs, () => route(source, `/status?q=${encodeURIComponent(last)}`)),
@@ -499,6 +516,7 @@ function loadAverage(): string {
 }
 
 const fmt = (n: number | undefined, digits = 0): string => (n === undefined || !Number.isFinite(n) ? '—' : n.toFixed(digits));
+const sample = (s: Sample): string => `${fmt(s.medianMs)} ms (${fmt(s.minMs)}–${fmt(s.maxMs)})`;
 
 async function main(): Promise<void> {
   const opts = options(process.argv.slice(2));
@@ -564,6 +582,9 @@ async function main(): Promise<void> {
         });
         // What autovacuum and autoanalyze would have done over those days.
         await side.sql.exec(side.sql.dialect === 'postgres' ? 'VACUUM ANALYZE' : 'ANALYZE');
+        // The reads are timed on a settled database, not while it writes out the backfill's gigabytes: a report
+        // of 200,000 checks right after the 90-day backfill took 10-11 s, the same report later 6.7-7 s.
+        if (side.sql.dialect === 'postgres') await side.sql.exec('CHECKPOINT');
         const backfillS = (performance.now() - started) / 1000;
         console.log(`${side.name}: ${depth} days of history backfilled in ${fmt(backfillS, 1)} s; reading…`);
         if (opts.steadyOnly) continue;
@@ -702,18 +723,18 @@ function printSummary(figures: Summary, opts: Options): void {
     const p = figures.reads[`postgres@${days}d`];
     const s = figures.reads[`sqlite@${days}d`];
     if (!p || !s) continue;
-    add(`[${days} d] report UTC month (target <= 5 s)`, `${fmt(p.reportUtcMs)} ms`, `${fmt(s.reportUtcMs)} ms`, p.reportUtcMs <= 5000);
+    add(`[${days} d] report UTC month, median of ${REPORT_RUNS} (target <= 5 s)`, sample(p.reportUtc), sample(s.reportUtc), p.reportUtc.medianMs <= 5000);
     add(
-      `[${days} d] report Europe/Berlin month, CLI (target <= 5 s; SQLite <= 2 s)`,
-      `${fmt(p.reportBerlinMs)} ms`,
-      `${fmt(s.reportBerlinMs)} ms`,
-      p.reportBerlinMs <= 5000 && s.reportBerlinMs <= 2000,
+      `[${days} d] report Europe/Berlin month, CLI, median of ${REPORT_RUNS} (target <= 5 s; SQLite <= 2 s)`,
+      sample(p.reportBerlin),
+      sample(s.reportBerlin),
+      p.reportBerlin.medianMs <= 5000 && s.reportBerlin.medianMs <= 2000,
     );
     add(
-      `[${days} d] report Europe/Berlin month, /api/report (its worker, to the JSON text)`,
-      `${fmt(p.apiReportBerlinMs)} ms`,
-      `${fmt(s.apiReportBerlinMs)} ms (worker)`,
-      p.apiReportBerlinMs <= 5000,
+      `[${days} d] report Europe/Berlin month, /api/report (its worker, to the JSON text), median of ${REPORT_RUNS}`,
+      sample(p.apiReportBerlin),
+      `${sample(s.apiReportBerlin)} (worker)`,
+      p.apiReportBerlin.medianMs <= 5000,
     );
     add(
       `[${days} d] status page 1 p95 (target <= 300 ms)`,

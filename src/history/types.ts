@@ -269,11 +269,14 @@ export function bucketIndex(bounds: readonly number[], seconds: number): number 
 
 /** histogram_quantile over fixed buckets: linear inside the bucket; the +Inf bucket answers its lower bound. */
 export function quantile(bounds: readonly number[], counts: readonly number[], q: number): number | null {
-  const total = counts.reduce((sum, count) => sum + count, 0);
+  // Plain loops: four quantiles for each of 200,000 checks in a report (npm run bench:fleet).
+  let total = 0;
+  for (let i = 0; i < counts.length; i++) total += counts[i] ?? 0;
   if (total === 0) return null;
   const rank = q * total;
   let seen = 0;
-  for (const [i, count] of counts.entries()) {
+  for (let i = 0; i < counts.length; i++) {
+    const count = counts[i] ?? 0;
     if (seen + count >= rank && count > 0) {
       const lower = i === 0 ? 0 : (bounds[i - 1] ?? 0);
       const upper = bounds[i];
