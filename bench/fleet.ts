@@ -185,7 +185,7 @@ interface Reads {
 
 /** The two ways a report leaves its worker: /api/report's JSON text, and the monthly summary's report. */
 interface Runners {
-  json: (job: ReportJob) => Promise<string>;
+  json: (job: ReportJob) => Promise<Buffer>;
   report: ReportRunner;
 }
 

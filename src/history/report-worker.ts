@@ -15,7 +15,11 @@ try {
       : await openPostgresStore({ connectionString: target.connectionString, now: job.query.now, max: 3 });
   try {
     const report = await storeReport(store)(job);
-    parentPort?.postMessage({ ok: true, answer: answer === 'json' ? renderReport(report, 'json') : report });
+    if (answer === 'report') parentPort?.postMessage({ ok: true, answer: report });
+    else {
+      const bytes = Buffer.from(renderReport(report, 'json'));
+      parentPort?.postMessage({ ok: true, answer: bytes }, [bytes.buffer]);
+    }
   } finally {
     await store.close();
   }

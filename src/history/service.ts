@@ -20,8 +20,8 @@ export interface HistoryService {
   reader: StoreHistoryReader;
   /** Each check's state before the restart (empty when the store could not be read at start). */
   restored: RestoredCheck[];
-  /** The SLA report's JSON text (as `mailprobe report --format json`) for a period asked in /api/report's words (period, from, to, monitor, tenant). */
-  reportJson(ask: Record<string, string | undefined>): Promise<string>;
+  /** The SLA report's JSON text as UTF-8 (as `mailprobe report --format json` prints it) for a period asked in /api/report's words (period, from, to, monitor, tenant). */
+  reportJson(ask: Record<string, string | undefined>): Promise<Buffer>;
   /** Builds reports off the check loop: a worker thread on its own SQLite connection, or the PostgreSQL pool. */
   runReport: ReportRunner;
   /** Whether the store takes writes, for /readyz (the error itself is in the log, not on this public answer). */

@@ -33,7 +33,7 @@ export interface HttpServerOptions {
    * Serves /api/report (the SLA report's JSON, as `mailprobe report --format json`) when given. The query's
    * period, from, to, monitor and tenant are passed on; a RangeError is the reader's mistake (400).
    */
-  report?: (query: URLSearchParams) => Promise<string>;
+  report?: (query: URLSearchParams) => Promise<Buffer>;
   logger: Logger;
   /** TLS, basic auth, bearer tokens, headers; absent: plain HTTP, every route open. */
   security?: ListenerSecurity;

@@ -63,7 +63,7 @@ describe('history store contract: PostgreSQL (a private server from Debian packa
       assert.deepEqual(inWorker, onStore);
       assert.equal(inWorker.summary.outages, 2);
       assert.equal(
-        await workerReportJson({ backend: 'postgres', connectionString: url })(job),
+        (await workerReportJson({ backend: 'postgres', connectionString: url })(job)).toString('utf8'),
         renderReport(onStore, 'json'),
         'the JSON text /api/report serves',
       );

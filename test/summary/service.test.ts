@@ -228,7 +228,7 @@ describe('monthly summary', () => {
     assert.deepEqual(inWorker, onStore);
     assert.equal(inWorker.summary.outages, 2);
     assert.equal(
-      await workerReportJson({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job),
+      (await workerReportJson({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job)).toString('utf8'),
       renderReport(onStore, 'json'),
       'the JSON text /api/report serves',
     );
