@@ -62,60 +62,61 @@ function postgresDriver(pool: pg.Pool): SqlDriver {
     dialect: 'postgres',
     ...executorOf(pool),
     mapRows: (sql, params, map) => mapRows(pool, sql, params, map),
-    async transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
-      // The pool's error handler covers idle clients only: a database that goes away during a transaction
-      // emits 'error' on the checked-out client, which without a listener ended the agent (npm run soak --
-      // --store-outage). The query in flight fails with it; the broken client is discarded on release.
-      let lost: Error | undefined;
-      const onLost = (error: Error): void => {
-        lost = error;
-      };
-      client.on('error', onLost);
-      try {
-        await client.query('BEGIN');
-        const value = await fn(executorOf(client));
-        await client.query('COMMIT');
-        return value;
-      } catch (error) {
-        if (!lost) await client.query('ROLLBACK').catch(() => undefined);
-        throw error;
-      } finally {
-        client.off('error', onLost);
-        client.release(lost);
-      }
-    },
+    transaction: <T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T> =>
+      onClient(pool, async (client, lost) => {
+        try {
+          await client.query('BEGIN');
+          const value = await fn(executorOf(client));
+          await client.query('COMMIT');
+          return value;
+        } catch (error) {
+          if (!lost()) await client.query('ROLLBACK').catch(() => undefined);
+          throw error;
+        }
+      }),
     close: () => pool.end(),
   };
 }
 
-async function mapRows<T>(pool: pg.Pool, sql: string, params: readonly unknown[], map: (row: Record<string, unknown>) => T): Promise<T[]> {
+/**
+ * fn on a client of its own. The pool's error handler covers idle clients only: a database that goes away while a
+ * client is checked out emits 'error' on it, which without a listener ended the agent (npm run soak --
+ * --store-outage). The query in flight fails with it; the broken client is discarded on release.
+ */
+async function onClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient, lost: () => Error | undefined) => Promise<T>): Promise<T> {
   const client = await pool.connect();
-  // As in a transaction: a connection lost during the query fails it, and the broken client is not reused.
   let lost: Error | undefined;
   const onLost = (error: Error): void => {
     lost = error;
   };
   client.on('error', onLost);
   try {
-    return await new Promise<T[]>((resolve, reject) => {
-      const rows: T[] = [];
-      let failed: unknown;
-      const query = new pg.Query(numbered(sql), [...params]);
-      query.on('row', (row: Record<string, unknown>) => {
-        if (failed !== undefined) return;
-        try {
-          rows.push(map(row));
-        } catch (error) {
-          failed = error;
-        }
-      });
-      query.on('error', reject);
-      query.on('end', () => (failed === undefined ? resolve(rows) : reject(failed instanceof Error ? failed : new Error(String(failed)))));
-      client.query(query);
-    });
+    return await fn(client, () => lost);
   } finally {
     client.off('error', onLost);
     client.release(lost);
   }
+}
+
+function mapRows<T>(pool: pg.Pool, sql: string, params: readonly unknown[], map: (row: Record<string, unknown>) => T): Promise<T[]> {
+  return onClient(
+    pool,
+    (client) =>
+      new Promise<T[]>((resolve, reject) => {
+        const rows: T[] = [];
+        let failed: unknown;
+        const query = new pg.Query(numbered(sql), [...params]);
+        query.on('row', (row: Record<string, unknown>) => {
+          if (failed !== undefined) return;
+          try {
+            rows.push(map(row));
+          } catch (error) {
+            failed = error;
+          }
+        });
+        query.on('error', reject);
+        query.on('end', () => (failed === undefined ? resolve(rows) : reject(failed instanceof Error ? failed : new Error(String(failed)))));
+        client.query(query);
+      }),
+  );
 }
