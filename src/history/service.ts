@@ -22,7 +22,7 @@ export interface HistoryService {
   restored: RestoredCheck[];
   /** The SLA report's JSON text as UTF-8 (as `mailprobe report --format json` prints it) for a period asked in /api/report's words (period, from, to, monitor, tenant). */
   reportJson(ask: Record<string, string | undefined>): Promise<Buffer>;
-  /** Builds reports off the check loop: a worker thread on its own SQLite connection, or the PostgreSQL pool. */
+  /** Builds reports off the check loop: a worker thread on its own connection to the store (SQLite or PostgreSQL). */
   runReport: ReportRunner;
   /** Whether the store takes writes, for /readyz (the error itself is in the log, not on this public answer). */
   health(): HistoryHealth;

@@ -289,11 +289,11 @@ export class SqlHistoryStore implements HistoryStore {
     // npm run bench:fleet). A longer part is summed per check first.
     const joins = query.parts.map((part, i) => {
       const table = ROLLUP_TABLES[part.grain];
-      const source = atMostOneBucket(part)
-        ? table
-        : `(SELECT monitor, check_kind, ${ROLLUP_SUMS.map((column) => `SUM(${column}) AS ${column}`).join(', ')} FROM ${table} WHERE bucket >= ? AND bucket < ? GROUP BY monitor, check_kind)`;
-      const within = atMostOneBucket(part) ? ` AND p${i}.bucket >= ? AND p${i}.bucket < ?` : '';
-      return { sql: `LEFT JOIN ${source} p${i} ON p${i}.monitor = s.monitor AND p${i}.check_kind = s.check_kind${within}`, params: [part.from, part.to] };
+      const on = `p${i}.monitor = s.monitor AND p${i}.check_kind = s.check_kind`;
+      const sql = atMostOneBucket(part)
+        ? `LEFT JOIN ${table} p${i} ON ${on} AND p${i}.bucket >= ? AND p${i}.bucket < ?`
+        : `LEFT JOIN (SELECT monitor, check_kind, ${ROLLUP_SUMS.map((column) => `SUM(${column}) AS ${column}`).join(', ')} FROM ${table} WHERE bucket >= ? AND bucket < ? GROUP BY monitor, check_kind) p${i} ON ${on}`;
+      return { sql, params: [part.from, part.to] };
     });
     const sumOf = (column: string): string =>
       query.parts.map((part, i) => `${i === 0 ? (part.sign < 0 ? '0 - ' : '') : part.sign < 0 ? ' - ' : ' + '}COALESCE(p${i}.${column}, 0)`).join('');
@@ -589,26 +589,30 @@ function totalsOfColumns(row: Row): Totals {
   };
 }
 
-const SPAN_NUMBERS = ['first_seen_at', 'last_at', 'last_ok', 'interval_s'];
+// A span's numbers: the first four of a state's.
+const SPAN_NUMBERS = STATE_NUMBERS.slice(0, 4);
 
 function checkSpanOf(row: Row): CheckSpanTotals {
-  const packed = typeof row.numbers === 'string';
-  const values = packed ? numbersOf(String(row.numbers)) : SPAN_NUMBERS.map((column) => Number(row[column]));
-  const totals = packed
-    ? values.length > SPAN_NUMBERS.length
-      ? totalsAt(values, SPAN_NUMBERS.length)
-      : undefined
-    : Number(row.summed) === 1
-      ? totalsOfColumns(row)
-      : undefined;
+  if (typeof row.numbers !== 'string')
+    return spanOf(
+      row,
+      SPAN_NUMBERS.map((column) => Number(row[column])),
+      Number(row.summed) === 1 ? totalsOfColumns(row) : undefined,
+    );
+  const values = numbersOf(row.numbers);
+  return spanOf(row, values, values.length > SPAN_NUMBERS.length ? totalsAt(values, SPAN_NUMBERS.length) : undefined);
+}
+
+/** The span of a row whose SPAN_NUMBERS are `numbers`. */
+function spanOf(row: Row, numbers: readonly number[], totals: Totals | undefined): CheckSpanTotals {
   return {
     monitor: String(row.monitor),
     tenant: String(row.tenant),
     check: row.check_kind as CheckKind,
-    firstSeenAt: values[0] ?? Number.NaN,
-    lastAt: values[1] ?? Number.NaN,
-    lastOk: values[2] === 1,
-    intervalS: values[3] ?? Number.NaN,
+    firstSeenAt: numbers[0] ?? Number.NaN,
+    lastAt: numbers[1] ?? Number.NaN,
+    lastOk: numbers[2] === 1,
+    intervalS: numbers[3] ?? Number.NaN,
     ...(totals ? { totals } : {}),
   };
 }

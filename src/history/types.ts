@@ -180,7 +180,6 @@ export interface PruneCounts {
   agentRuns: number;
 }
 
-/** The one interface both backends implement; the contract suite in test/history runs against each. */
 export interface CheckStatesQuery {
   checks?: readonly CheckRef[];
   /** Whether the status JSON is read (default true). */
@@ -189,6 +188,7 @@ export interface CheckStatesQuery {
   forWrites?: boolean;
 }
 
+/** The one interface both backends implement; the contract suite in test/history runs against each. */
 export interface HistoryStore {
   readonly backend: 'sqlite' | 'postgres';
   /** Writes one batch atomically: all of it or none. */
