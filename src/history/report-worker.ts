@@ -17,7 +17,7 @@ try {
     const report = await storeReport(store)(job);
     if (answer === 'report') parentPort?.postMessage({ ok: true, answer: report });
     else {
-      const bytes = Buffer.from(renderReport(report, 'json'));
+      const bytes = utf8Of(renderReport(report, 'json'));
       parentPort?.postMessage({ ok: true, answer: bytes }, [bytes.buffer]);
     }
   } finally {
@@ -25,4 +25,12 @@ try {
   }
 } catch (error) {
   parentPort?.postMessage({ ok: false, message: error instanceof Error ? error.message : String(error) });
+}
+
+/**
+ * The text's UTF-8 bytes. Text that is all ASCII (most reports: names, codes and numbers) is copied byte for byte:
+ * encoding 174 MB of JSON as UTF-8 took ~0.5 s of the worker, the copy ~0.15 s (npm run bench:fleet's data).
+ */
+function utf8Of(text: string): Buffer<ArrayBuffer> {
+  return Buffer.byteLength(text, 'utf8') === text.length ? Buffer.from(text, 'latin1') : Buffer.from(text, 'utf8');
 }

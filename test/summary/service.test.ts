@@ -232,6 +232,11 @@ describe('monthly summary', () => {
       renderReport(onStore, 'json'),
       'the JSON text /api/report serves',
     );
+    // A name beyond ASCII takes the UTF-8 encoder, not the byte-for-byte copy of an all-ASCII text.
+    const named = { ...job, configured: [{ monitor: 'Zürich – 東京', tenant: 'contoso', check: 'imap' as const }] };
+    const namedJson = (await workerReportJson({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(named)).toString('utf8');
+    assert.equal(namedJson, renderReport(await storeReport(store)(named), 'json'));
+    assert.match(namedJson, /"monitor": "Zürich – 東京"/);
     writeFileSync(join(storeDir, 'not-a-database'), 'plain text, not SQLite\n'.repeat(200));
     await assert.rejects(workerReport({ backend: 'sqlite', file: join(storeDir, 'not-a-database') })(job), /not a readable history database \(SQLITE_NOTADB\)/);
   });
