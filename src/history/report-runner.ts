@@ -1,4 +1,5 @@
 import { Worker } from 'node:worker_threads';
+import type { CheckKind } from '../core/check.js';
 import type { LoadedConfig } from '../config/types.js';
 import { buildReport, type ConfiguredCheck, type ReportQuery, type SlaReport } from './report.js';
 import { accountingPolicy, type ReportStore } from './settings.js';
@@ -51,10 +52,52 @@ export function workerReportJson(target: ReportStore): (job: ReportJob) => Promi
 /** What the worker answers: the report, or its JSON text's bytes. */
 export type ReportAnswer = 'report' | 'json';
 
+/** A ReportJob as it crosses into the worker: its configured checks as columns (packChecks). */
+export interface WorkerJob extends Omit<ReportJob, 'configured'> {
+  configured: PackedChecks;
+}
+
+/** Each distinct name once, and each check as three indexes into them: monitor, tenant, check. */
+export interface PackedChecks {
+  names: string[];
+  indexes: Uint32Array<ArrayBuffer>;
+}
+
+/**
+ * Configured checks as columns: cloned into the worker as 200,000 objects, they took ~0.4 s of the 0.7 s before
+ * its first line (npm run bench:fleet's configuration); as 100,000 distinct names and a typed array, ~0.05 s.
+ */
+export function packChecks(checks: readonly ConfiguredCheck[]): PackedChecks {
+  const names: string[] = [];
+  const indexOf = new Map<string, number>();
+  const index = (name: string): number => {
+    let at = indexOf.get(name);
+    if (at === undefined) indexOf.set(name, (at = names.push(name) - 1));
+    return at;
+  };
+  const indexes = new Uint32Array(checks.length * 3);
+  checks.forEach((check, i) => {
+    indexes[i * 3] = index(check.monitor);
+    indexes[i * 3 + 1] = index(check.tenant);
+    indexes[i * 3 + 2] = index(check.check);
+  });
+  return { names, indexes };
+}
+
+export function unpackChecks(packed: PackedChecks): ConfiguredCheck[] {
+  const { names, indexes } = packed;
+  const name = (i: number): string => names[indexes[i] ?? 0] ?? '';
+  const checks: ConfiguredCheck[] = [];
+  for (let i = 0; i < indexes.length; i += 3) checks.push({ monitor: name(i), tenant: name(i + 1), check: name(i + 2) as CheckKind });
+  return checks;
+}
+
 function inWorker<T>(target: ReportStore, job: ReportJob, answer: ReportAnswer): Promise<T> {
   return new Promise<T>((resolve, reject) => {
+    const configured = packChecks(job.configured);
     const worker = new Worker(new URL('./report-worker.js', import.meta.url), {
-      workerData: { target, job, answer },
+      workerData: { target, job: { ...job, configured } satisfies WorkerJob, answer },
+      transferList: [configured.indexes.buffer],
       resourceLimits: { maxOldGenerationSizeMb: WORKER_HEAP_MB, maxYoungGenerationSizeMb: WORKER_YOUNG_MB },
     });
     const timer = setTimeout(() => {
