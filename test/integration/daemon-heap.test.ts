@@ -3,7 +3,7 @@ import { execFile } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { describe, test } from 'node:test';
 import { promisify } from 'node:util';
-import { MAX_SEMI_SPACE_BYTES } from '../../src/daemon/heap.js';
+import { MAX_SEMI_SPACE_BYTES, runsTheAgent } from '../../src/daemon/heap.js';
 
 const run = promisify(execFile);
 const HEAP_MODULE = fileURLToPath(new URL('../../src/daemon/heap.js', import.meta.url));
@@ -35,5 +35,12 @@ describe('agent heap bounds', () => {
     assert.ok(unbounded > 2 * MAX_SEMI_SPACE_BYTES, `the load must grow V8's default young generation past the cap (it reached ${unbounded} bytes)`);
     assert.ok(bounded <= 2 * MAX_SEMI_SPACE_BYTES, `bounded young generation reached ${bounded} bytes`);
     assert.ok(bounded >= MAX_SEMI_SPACE_BYTES, `bounded young generation stayed at ${bounded} bytes: it may grow up to the cap`);
+  });
+
+  test("only the agent is bounded: a one-shot command such as a report keeps V8's defaults", () => {
+    for (const argv of [[], ['run'], ['--config', 'monitors.json'], ['demo'], ['run', '--check-config']])
+      assert.equal(runsTheAgent(argv), true, argv.join(' '));
+    for (const argv of [['report', '--period', 'last'], ['check'], ['doctor'], ['shards', 'plan'], ['notify', 'test'], ['report', 'run']])
+      assert.equal(runsTheAgent(argv), false, argv.join(' '));
   });
 });
