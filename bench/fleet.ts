@@ -12,7 +12,7 @@ import { openSqliteStore } from '../src/history/backends/sqlite.js';
 import { monthRange } from '../src/history/calendar.js';
 import { HistoryRecorder } from '../src/history/recorder.js';
 import { buildReport, reportChecks } from '../src/history/report.js';
-import { workerReport, workerReportJson, type ReportJob, type ReportRunner } from '../src/history/report-runner.js';
+import { workerBrief, workerReportJson, type BriefRunner, type ReportJob } from '../src/history/report-runner.js';
 import { accountingPolicy, configuredChecks, type ReportStore } from '../src/history/settings.js';
 import { startOfUtcMonth } from '../src/history/spans.js';
 import { StoreHistoryReader } from '../src/history/store-reader.js';
@@ -22,7 +22,7 @@ import { statusRoute } from '../src/http/status/routes.js';
 import type { Logger } from '../src/log/logger.js';
 import { jobsOf } from '../src/runner/scheduler.js';
 import { StatusBoard } from '../src/runner/status.js';
-import { digestOf } from '../src/summary/digest.js';
+import { digestOf, SUMMARY_TOP } from '../src/summary/digest.js';
 import { startPostgres, type PrivatePostgres } from '../test/support/postgres.js';
 import { backfill, dropFleet, prepareFleet, type BenchSql } from './fleet-backfill.js';
 import { CHECKS, checkIndex, DAY_MS, HOUR_MS, INTERVAL_MS, maintenanceWindows, monitorName, resultAt, slotOf, TENANTS, tenantOf } from './fleet-data.js';
@@ -183,10 +183,10 @@ interface Reads {
   reportChecks: number;
 }
 
-/** The two ways a report leaves its worker: /api/report's JSON text, and the monthly summary's report. */
+/** The two ways a report leaves its worker: /api/report's JSON text, and the monthly summary's brief. */
 interface Runners {
   json: (job: ReportJob) => Promise<Buffer>;
-  report: ReportRunner;
+  brief: BriefRunner;
 }
 
 async function reads(store: HistoryStore, runners: Runners, monitors: number, runs: number): Promise<Reads> {
@@ -215,12 +215,15 @@ async function reads(store: HistoryStore, runners: Runners, monitors: number, ru
   );
   // What shard 0 does on the 1st: the previous month's report, summed up for the notifiers.
   const monthlySummaryMs = await once(async () => {
-    const built = await runners.report({
-      sla: berlin.sla,
-      configured: reportChecks(berlin),
-      query: { ...monthRange(REPORT_MONTH, 'Europe/Berlin'), now: NOW, label: REPORT_MONTH },
-    });
-    digestOf(built, { scheduledFor: NOW });
+    const brief = await runners.brief(
+      {
+        sla: berlin.sla,
+        configured: reportChecks(berlin),
+        query: { ...monthRange(REPORT_MONTH, 'Europe/Berlin'), now: NOW, label: REPORT_MONTH },
+      },
+      SUMMARY_TOP,
+    );
+    digestOf(brief, { scheduledFor: NOW });
   });
   const source = statusSource(fleetConfig(monitors, 'UTC'), store);
   const last = monitorName(monitors - 1);
@@ -238,7 +241,7 @@ async function reads(store: HistoryStore, runners: Runners, monitors: number, ru
 }
 
 function runnersOf(target: ReportStore): Runners {
-  return { json: workerReportJson(target), report: workerReport(target) };
+  return { json: workerReportJson(target), brief: workerBrief(target) };
 }
 
 /** The checks whose every hour the status page's first page and the badge read (hourly rows for them only). */

@@ -403,7 +403,7 @@ function monthlySummary(
 ): MonthlySummary {
   mkdirSync(config.agent.stateDir, { recursive: true, mode: 0o700 });
   return new MonthlySummary({
-    report: history.runReport,
+    report: history.runBrief,
     clock: deps.clock,
     logger: deps.logger.child({ component: 'summary' }),
     statePath: join(config.agent.stateDir, 'summary-state.json'),

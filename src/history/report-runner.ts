@@ -2,6 +2,7 @@ import { Worker } from 'node:worker_threads';
 import type { CheckKind } from '../core/check.js';
 import type { LoadedConfig } from '../config/types.js';
 import { buildReport, type ConfiguredCheck, type ReportQuery, type SlaReport } from './report.js';
+import { briefOf, type ReportBrief } from './report-brief.js';
 import { accountingPolicy, type ReportStore } from './settings.js';
 import type { HistoryStore } from './types.js';
 
@@ -14,9 +15,17 @@ export interface ReportJob {
 
 export type ReportRunner = (job: ReportJob) => Promise<SlaReport>;
 
+/** The report's brief with its `top` worst checks and longest outages (the monthly summary). */
+export type BriefRunner = (job: ReportJob, top: number) => Promise<ReportBrief>;
+
 /** buildReport on a store, on this thread (`mailprobe report`, the worker itself, tests). */
 export function storeReport(store: HistoryStore): ReportRunner {
   return (job) => buildReport({ store, policy: accountingPolicy({ sla: job.sla }), configured: job.configured }, job.query);
+}
+
+/** The brief of storeReport's report, on this thread (tests). */
+export function storeBrief(store: HistoryStore): BriefRunner {
+  return async (job, top) => briefOf(await storeReport(store)(job), top);
 }
 
 const WORKER_TIMEOUT_MS = 10 * 60_000;
@@ -27,13 +36,14 @@ const WORKER_HEAP_MB = 2048;
 const WORKER_YOUNG_MB = 96;
 
 /**
- * buildReport in a worker thread on its own connection to the store, as `mailprobe report` reads it beside the
- * agent: a month of 20,000 checks through synchronous better-sqlite3 takes seconds, and one of 200,000 checks on
- * PostgreSQL held the agent's thread for 7 s of parsing and accounting (npm run bench:fleet), seconds that the
- * checks' timers and sockets must not wait for. Bounded in time and heap; a failure is a rejected promise.
+ * The report's brief, built in a worker thread on its own connection to the store, as `mailprobe report` reads it
+ * beside the agent: a month of 20,000 checks through synchronous better-sqlite3 takes seconds, and one of 200,000
+ * checks on PostgreSQL held the agent's thread for 7 s of parsing and accounting (npm run bench:fleet), seconds
+ * that the checks' timers and sockets must not wait for. Only the brief crosses back. Bounded in time and heap; a
+ * failure is a rejected promise.
  */
-export function workerReport(target: ReportStore): ReportRunner {
-  return (job) => inWorker<SlaReport>(target, job, 'report');
+export function workerBrief(target: ReportStore): BriefRunner {
+  return (job, top) => inWorker<ReportBrief>(target, job, { brief: top });
 }
 
 /**
@@ -49,8 +59,8 @@ export function workerReportJson(target: ReportStore): (job: ReportJob) => Promi
   };
 }
 
-/** What the worker answers: the report, or its JSON text's bytes. */
-export type ReportAnswer = 'report' | 'json';
+/** What the worker answers: the report's JSON text as bytes, or its brief with that many worst checks and outages. */
+export type ReportAnswer = 'json' | { brief: number };
 
 /** A ReportJob as it crosses into the worker: its configured checks as columns (packChecks). */
 export interface WorkerJob extends Omit<ReportJob, 'configured'> {

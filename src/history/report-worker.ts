@@ -1,11 +1,13 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { openPostgresStore } from './backends/postgres.js';
 import { openSqliteStore } from './backends/sqlite.js';
+import { briefOf } from './report-brief.js';
 import { renderReport } from './report-format.js';
 import { storeReport, unpackChecks, type ReportAnswer, type WorkerJob } from './report-runner.js';
 import type { ReportStore } from './settings.js';
 
-// The worker thread behind workerReport: one report on its own connection to the store, answered as one message.
+// The worker thread behind workerBrief and workerReportJson: one report on its own connection to the store,
+// answered as one message.
 
 const { target, job, answer } = workerData as { target: ReportStore; job: WorkerJob; answer: ReportAnswer };
 try {
@@ -15,7 +17,7 @@ try {
       : await openPostgresStore({ connectionString: target.connectionString, now: job.query.now, max: 3 });
   try {
     const report = await storeReport(store)({ ...job, configured: unpackChecks(job.configured) });
-    if (answer === 'report') parentPort?.postMessage({ ok: true, answer: report });
+    if (answer !== 'json') parentPort?.postMessage({ ok: true, answer: briefOf(report, answer.brief) });
     else {
       const bytes = utf8Of(renderReport(report, 'json'));
       parentPort?.postMessage({ ok: true, answer: bytes }, [bytes.buffer]);

@@ -4,7 +4,7 @@ import type { Clock } from '../core/clock.js';
 import type { Registry } from 'prom-client';
 import { historyMetrics } from './metrics.js';
 import { reportChecks, resolvePeriod } from './report.js';
-import { workerReport, workerReportJson, type ReportRunner } from './report-runner.js';
+import { workerBrief, workerReportJson, type BriefRunner } from './report-runner.js';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { claimStateFile, moveAside, type Claim } from '../files/durable-file.js';
@@ -22,8 +22,8 @@ export interface HistoryService {
   restored: RestoredCheck[];
   /** The SLA report's JSON text as UTF-8 (as `mailprobe report --format json` prints it) for a period asked in /api/report's words (period, from, to, monitor, tenant). */
   reportJson(ask: Record<string, string | undefined>): Promise<Buffer>;
-  /** Builds reports off the check loop: a worker thread on its own connection to the store (SQLite or PostgreSQL). */
-  runReport: ReportRunner;
+  /** Builds a report's brief off the check loop: a worker thread on its own connection to the store (SQLite or PostgreSQL). */
+  runBrief: BriefRunner;
   /** Whether the store takes writes, for /readyz (the error itself is in the log, not on this public answer). */
   health(): HistoryHealth;
   /** Call after a reload, so accounting and reports follow the new sla section and monitors. */
@@ -112,13 +112,13 @@ export async function startHistory(
   const reader = new StoreHistoryReader({ store, policy: accountingPolicy(config), configured: configuredChecks(config) });
   // The store's address is read when a report is asked for: a URL that cannot be read fails that report, as it
   // fails the store's opening, not the agent's start.
-  const runReport: ReportRunner = async (job) => workerReport(historyTarget(config, deps.env))(job);
+  const runBrief: BriefRunner = async (job, top) => workerBrief(historyTarget(config, deps.env))(job, top);
   const service: HistoryService = {
     store,
     recorder,
     reader,
     restored,
-    runReport,
+    runBrief,
     reportJson(ask) {
       const { timeZone } = accountingPolicy(current);
       const now = deps.clock.now();

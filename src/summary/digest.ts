@@ -1,10 +1,11 @@
 import { formatLocal } from '../history/calendar.js';
 import { duration, percent } from '../history/report-format.js';
-import type { CheckReport, IncidentReport, SlaReport } from '../history/report.js';
+import type { ReportBrief } from '../history/report-brief.js';
+import type { CheckReport, IncidentReport } from '../history/report.js';
 
-// What the monthly summary says, drawn from the SLA report that `mailprobe report` prints: a manager reads the
-// headline figures, an admin the worst checks and the outages with their fix. Every provider renders this one
-// record, so Teams, Slack and the webhook never disagree.
+// What the monthly summary says, drawn from the brief of the SLA report that `mailprobe report` prints: a manager
+// reads the headline figures, an admin the worst checks and the outages with their fix. Every provider renders
+// this one record, so Teams, Slack and the webhook never disagree.
 
 /** Worst checks and longest outages shown; the rest is counted and left to the full report. */
 export const SUMMARY_TOP = 5;
@@ -48,13 +49,8 @@ export interface MonthlyDigest {
   scopeNote: string | null;
 }
 
-export function digestOf(report: SlaReport, options: { scheduledFor: number; scopeNote?: string; top?: number }): MonthlyDigest {
-  const top = options.top ?? SUMMARY_TOP;
+export function digestOf(report: ReportBrief, options: { scheduledFor: number; scopeNote?: string }): MonthlyDigest {
   const tenant = report.filter.tenant;
-  const worst = report.checks
-    .filter((check) => check.availability !== null && (check.availability < 1 || check.sloMet === false))
-    .sort((a, b) => (a.availability ?? 0) - (b.availability ?? 0) || b.failSeconds - a.failSeconds);
-  const outages = report.incidents.filter((incident) => incident.outage).sort((a, b) => b.durationSeconds - a.durationSeconds);
   const s = report.summary;
   return {
     id: `mailprobe-summary-${report.period.label}${tenant ? `-${tenant}` : ''}`,
@@ -75,7 +71,7 @@ export function digestOf(report: SlaReport, options: { scheduledFor: number; sco
     unknownSeconds: s.unknownSeconds,
     agentDownSeconds: report.agentDown.reduce((total, gap) => total + gap.seconds, 0),
     agentDownPeriods: report.agentDown.length,
-    worst: worst.slice(0, top).map((check) => ({
+    worst: report.worst.top.map((check) => ({
       monitor: check.monitor,
       tenant: check.tenant,
       check: check.check,
@@ -85,8 +81,8 @@ export function digestOf(report: SlaReport, options: { scheduledFor: number; sco
       failSeconds: check.failSeconds,
       unknownSeconds: check.unknownSeconds,
     })),
-    worstLeftOut: Math.max(0, worst.length - top),
-    incidents: outages.slice(0, top).map((incident) => ({
+    worstLeftOut: Math.max(0, report.worst.count - report.worst.top.length),
+    incidents: report.outages.top.map((incident) => ({
       monitor: incident.monitor,
       tenant: incident.tenant,
       check: incident.check,
@@ -97,7 +93,7 @@ export function digestOf(report: SlaReport, options: { scheduledFor: number; sco
       stage: incident.stage,
       fix: incident.fix,
     })),
-    incidentsLeftOut: Math.max(0, outages.length - top),
+    incidentsLeftOut: Math.max(0, report.outages.count - report.outages.top.length),
     command: `mailprobe report --period ${report.period.label}${tenant ? ` --tenant ${tenant}` : ''}`,
     scopeNote: options.scopeNote ?? null,
   };

@@ -9,9 +9,9 @@ import { monthRange } from '../history/calendar.js';
 import { reportChecks, type ConfiguredCheck } from '../history/report.js';
 import { accountingPolicy, historySettings } from '../history/settings.js';
 import type { Logger } from '../log/logger.js';
-import type { ReportRunner } from '../history/report-runner.js';
+import type { BriefRunner } from '../history/report-runner.js';
 import { SUMMARY_BODIES, takesSummary, type SummaryNotifierType } from './bodies.js';
-import { digestOf, type MonthlyDigest } from './digest.js';
+import { digestOf, SUMMARY_TOP, type MonthlyDigest } from './digest.js';
 import { latestDue } from './schedule.js';
 import { loadSummaryState, saveSummaryState, type SummaryState } from './state-file.js';
 
@@ -24,8 +24,8 @@ export interface SummaryScope {
 }
 
 export interface MonthlySummaryOptions {
-  /** Builds the month's report (buildReport, as `mailprobe report`): storeReport or workerReport. */
-  report: ReportRunner;
+  /** Builds the month's report (buildReport, as `mailprobe report`) and answers its brief: storeBrief or workerBrief. */
+  report: BriefRunner;
   clock: Clock;
   logger: Logger;
   /** summary-state.json: what went out; one owner (claimed through `<file>.owner`). */
@@ -142,12 +142,20 @@ export class MonthlySummary {
     let digest = this.#digest?.period === due.period ? this.#digest.digest : undefined;
     if (!digest) {
       try {
-        const report = await this.#options.report({
-          sla: scope.config.sla,
-          configured: scope.checks,
-          query: { ...monthRange(due.period, policy.timeZone), label: due.period, now, ...(settings.tenant !== undefined ? { tenant: settings.tenant } : {}) },
-        });
-        digest = digestOf(report, { scheduledFor: due.dueAt, ...(scope.scopeNote ? { scopeNote: scope.scopeNote } : {}) });
+        const brief = await this.#options.report(
+          {
+            sla: scope.config.sla,
+            configured: scope.checks,
+            query: {
+              ...monthRange(due.period, policy.timeZone),
+              label: due.period,
+              now,
+              ...(settings.tenant !== undefined ? { tenant: settings.tenant } : {}),
+            },
+          },
+          SUMMARY_TOP,
+        );
+        digest = digestOf(brief, { scheduledFor: due.dueAt, ...(scope.scopeNote ? { scopeNote: scope.scopeNote } : {}) });
         this.#digest = { period: due.period, digest };
       } catch (error) {
         for (const target of targets) this.#failed(due.period, target.name, now);

@@ -3,7 +3,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 import { openPostgresStore } from '../../src/history/backends/postgres.js';
 import { renderReport } from '../../src/history/report-format.js';
-import { storeReport, workerReport, workerReportJson } from '../../src/history/report-runner.js';
+import { storeBrief, storeReport, workerBrief, workerReportJson } from '../../src/history/report-runner.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { BASE, storeContract } from '../history/contract.js';
 import { DEC, HOUR, NOV, novemberHistory } from '../summary/support.js';
@@ -59,15 +59,25 @@ describe('history store contract: PostgreSQL (a private server from Debian packa
     try {
       await novemberHistory(store);
       const job = { sla: undefined, configured: [], query: { from: NOV, to: DEC, now: DEC + HOUR, label: '2030-11' } };
-      const [inWorker, onStore] = await Promise.all([workerReport({ backend: 'postgres', connectionString: url })(job), storeReport(store)(job)]);
-      assert.deepEqual(inWorker, onStore);
+      const [inWorker, onStore, brief] = await Promise.all([
+        workerBrief({ backend: 'postgres', connectionString: url })(job, 1),
+        storeReport(store)(job),
+        storeBrief(store)(job, 1),
+      ]);
+      assert.deepEqual(inWorker, brief);
       assert.equal(inWorker.summary.outages, 2);
+      assert.equal(inWorker.outages.count, 2);
+      assert.equal(inWorker.outages.top.length, 1, 'only the top outages cross back');
+      assert.equal(
+        inWorker.outages.top[0]?.durationSeconds,
+        Math.max(...onStore.incidents.filter((incident) => incident.outage).map((incident) => incident.durationSeconds)),
+      );
       assert.equal(
         (await workerReportJson({ backend: 'postgres', connectionString: url })(job)).toString('utf8'),
         renderReport(onStore, 'json'),
         'the JSON text /api/report serves',
       );
-      await assert.rejects(workerReport({ backend: 'postgres', connectionString: `${url}_missing` })(job), /does not exist/);
+      await assert.rejects(workerBrief({ backend: 'postgres', connectionString: `${url}_missing` })(job, 1), /does not exist/);
     } finally {
       await store.close();
     }

@@ -8,7 +8,8 @@ import type { LoadedConfig } from '../../src/config/types.js';
 import { openSqliteStore } from '../../src/history/backends/sqlite.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { renderReport } from '../../src/history/report-format.js';
-import { storeReport, workerReport, workerReportJson } from '../../src/history/report-runner.js';
+import { digestOf } from '../../src/summary/digest.js';
+import { storeBrief, storeReport, workerBrief, workerReportJson } from '../../src/history/report-runner.js';
 import { MonthlySummary, summaryScope } from '../../src/summary/service.js';
 import { FakeClock, MemoryLogger, startReceiver, type Receiver, type Reply } from '../alerting/support.js';
 import { DEC, HOUR, MIN, NOV, novemberHistory } from './support.js';
@@ -87,7 +88,7 @@ describe('monthly summary', () => {
 
   const summaryFor = (b: Bed, clock: FakeClock, logger = new MemoryLogger(), backoff = { initialMs: MIN, maxMs: 2 * MIN }) =>
     new MonthlySummary({
-      report: storeReport(store),
+      report: storeBrief(store),
       clock,
       logger,
       statePath: join(b.dir, 'summary-state.json'),
@@ -224,9 +225,21 @@ describe('monthly summary', () => {
 
   test('the report built in a worker thread on its own SQLite connection equals the one built on the store', async () => {
     const job = { sla: undefined, configured: [], query: { from: NOV, to: DEC, now: DEC + HOUR, label: '2030-11' } };
-    const [inWorker, onStore] = await Promise.all([workerReport({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job), storeReport(store)(job)]);
-    assert.deepEqual(inWorker, onStore);
+    const [inWorker, onStore, brief] = await Promise.all([
+      workerBrief({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job, 1),
+      storeReport(store)(job),
+      storeBrief(store)(job, 1),
+    ]);
+    assert.deepEqual(inWorker, brief);
     assert.equal(inWorker.summary.outages, 2);
+    assert.equal(inWorker.outages.count, 2);
+    assert.equal(inWorker.outages.top.length, 1, 'only the top outages cross back');
+    const digest = digestOf(inWorker, { scheduledFor: DEC });
+    assert.deepEqual([digest.outages, digest.incidents.length, digest.incidentsLeftOut], [2, 1, 1], 'the summary counts what it leaves out');
+    assert.equal(
+      inWorker.outages.top[0]?.durationSeconds,
+      Math.max(...onStore.incidents.filter((incident) => incident.outage).map((incident) => incident.durationSeconds)),
+    );
     assert.equal(
       (await workerReportJson({ backend: 'sqlite', file: join(storeDir, 'history.sqlite') })(job)).toString('utf8'),
       renderReport(onStore, 'json'),
@@ -238,7 +251,10 @@ describe('monthly summary', () => {
     assert.equal(namedJson, renderReport(await storeReport(store)(named), 'json'));
     assert.match(namedJson, /"monitor": "Zürich – 東京"/);
     writeFileSync(join(storeDir, 'not-a-database'), 'plain text, not SQLite\n'.repeat(200));
-    await assert.rejects(workerReport({ backend: 'sqlite', file: join(storeDir, 'not-a-database') })(job), /not a readable history database \(SQLITE_NOTADB\)/);
+    await assert.rejects(
+      workerBrief({ backend: 'sqlite', file: join(storeDir, 'not-a-database') })(job, 1),
+      /not a readable history database \(SQLITE_NOTADB\)/,
+    );
   });
 
   test('a corrupt state file is moved aside and the summary now due is not sent (never twice)', async (t) => {
