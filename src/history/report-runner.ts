@@ -31,9 +31,12 @@ export function storeBrief(store: HistoryStore): BriefRunner {
 const WORKER_TIMEOUT_MS = 10 * 60_000;
 // A report of 200,000 checks keeps ~400 MB alive to its end: under a 1 GB heap and the default young generation
 // the worker spent its time collecting (10.3 s for the UTC month against 5.1 s on the agent's thread); with 2 GB
-// and a 96 MB young generation, 6.6 s (npm run bench:fleet's data, quiet machine, load 1.7).
+// and a 96 MB young generation, 6.6 s (npm run bench:fleet's data, quiet machine, load 1.7). Nearly all it
+// allocates survives to the end, so each scavenge copies; with 384 MB, /api/report's Berlin month took 5.1–6.0 s
+// against 5.5–6.1 s at 96 MB, faster in each of three interleaved pairs (load ~2). V8 commits the young
+// generation as it grows, so a small report does not pay for it.
 const WORKER_HEAP_MB = 2048;
-const WORKER_YOUNG_MB = 96;
+const WORKER_YOUNG_MB = 384;
 
 /**
  * The report's brief, built in a worker thread on its own connection to the store, as `mailprobe report` reads it
