@@ -377,8 +377,14 @@ function inCollationOrder(entries: Entry[], ranks: Ranks): Entry[] {
       monitor: ranks.monitors.get(entry.check.monitor) ?? 0,
       kind: ranks.kinds.get(entry.check.check) ?? 0,
     }))
-    .sort((a, b) => a.tenant - b.tenant || a.monitor - b.monitor || a.kind - b.kind)
+    .sort((a, b) => a.tenant - b.tenant || a.monitor - b.monitor || a.kind - b.kind || codeOrder(a.entry.key, b.entry.key))
     .map((ranked) => ranked.entry);
+}
+
+// Names the collator holds equal (canonically equivalent texts) are ordered by their code units, so the order
+// never depends on the order the store answered in.
+function codeOrder(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 // Most checks of a report have the same windows over the same time (the period, or from their first result):

@@ -208,8 +208,8 @@ export interface HistoryStore {
    */
   rollupSums(query: RollupSumsQuery): Promise<RollupDelta[]>;
   /**
-   * Every check with a state (or those asked for) with its rollupSums, in one read ordered by monitor and check:
-   * a report of 200,000 checks parsed two row sets of 200,000 and matched them in code (npm run bench:fleet).
+   * Every check with a state (or those asked for) with its rollupSums, in one read, in no particular order: a
+   * report of 200,000 checks parsed two row sets of 200,000 and matched them in code (npm run bench:fleet).
    */
   checkSpans(query: RollupSumsQuery): Promise<CheckSpanTotals[]>;
   /** OK and FAIL time per check in the hour buckets inside the ranges, in one query (maintenance windows). */

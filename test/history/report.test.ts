@@ -10,6 +10,7 @@ import { buildReport, resolvePeriod, type ConfiguredCheck } from '../../src/hist
 import { renderReport } from '../../src/history/report-format.js';
 import type { HistoryStore } from '../../src/history/types.js';
 import { failed, passed } from '../alerting/support.js';
+import { delegatingStore } from '../support/delegating-store.js';
 import { playHistory } from '../support/played-history.js';
 
 const MIN = 60_000;
@@ -110,6 +111,34 @@ describe('SLA report', () => {
       { from: new Date(NOV + 14 * DAY).toISOString(), to: new Date(NOV + 14 * DAY + 6 * HOUR).toISOString(), seconds: 6 * 3600 },
     ]);
     assert.ok(a.durationSeconds.p50 !== null && a.durationSeconds.p50 > 0.25 && a.durationSeconds.p50 <= 0.5, String(a.durationSeconds.p50));
+  });
+
+  test('checks are in the same order whatever order the store answers in, names the collator holds equal too', async () => {
+    const equal = await openSqliteStore(join(dir, 'equal-names.sqlite'), { now: NOV });
+    try {
+      // "café" precomposed and with a combining accent: the collator holds them equal.
+      const names = ['caf\u00e9', 'cafe\u0301', 'probe'];
+      await playHistory(equal, {
+        from: NOV,
+        to: NOV + HOUR,
+        stepMs: 5 * MIN,
+        intervalSeconds: 300,
+        results: (t) => names.map((monitor) => passed({ monitor, at: t })),
+      });
+      const query = { from: NOV, to: DEC, now: DEC + DAY, label: '2030-11' };
+      const reversed = delegatingStore(equal, { checkSpans: async (asked) => (await equal.checkSpans(asked)).reverse() });
+      const [asAnswered, asReversed] = await Promise.all([
+        buildReport({ store: equal, policy: DEFAULT_POLICY, configured: [] }, query),
+        buildReport({ store: reversed, policy: DEFAULT_POLICY, configured: [] }, query),
+      ]);
+      assert.deepEqual(
+        asAnswered.checks.map((check) => check.monitor),
+        ['cafe\u0301', 'caf\u00e9', 'probe'],
+      );
+      assert.deepEqual(asReversed, asAnswered);
+    } finally {
+      await equal.close();
+    }
   });
 
   test('the days before the agent first ran are not listed as the agent not running', async () => {
