@@ -21,6 +21,7 @@ import {
   type WindowsIn,
 } from './accounting.js';
 import { localTime, monthRange, parseLocal, previousMonth } from './calendar.js';
+import { CheckMap } from './check-map.js';
 import { COVER_GRACE } from './spans.js';
 import { appliesTo, clipIntervals, occurrences, type Interval, type MaintenanceWindow } from './maintenance.js';
 import type { TimeSums } from './range-sums.js';
@@ -178,34 +179,37 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   ]);
   // While the database works (~1 s at 200,000 checks): one entry per configured check, and the collation ranks
   // of their names. A lookup per check instead of one per map.
-  const entries = new Map<string, Entry>();
+  const entries = new CheckMap<Entry>();
+  const listed: Entry[] = [];
+  const add = (entry: Entry): void => {
+    entries.set(entry.check, entry);
+    listed.push(entry);
+  };
   for (const check of context.configured) {
-    const key = checkKey(check);
-    const entry = entries.get(key);
+    const entry = entries.get(check);
     if (entry) entry.check = check;
-    else entries.set(key, { key, check, configured: true, accounted: false });
+    else add({ check, configured: true, accounted: false });
   }
   let ranks: Ranks | undefined = collationRanks(context.configured);
   const [spans, incidentRows, runs] = await reads;
   for (const span of spans) {
-    const key = checkKey(span);
     const rollup = 'totals' in span ? span.totals : undefined;
-    const entry = entries.get(key);
+    const entry = entries.get(span);
     if (entry) {
       entry.state = span;
       entry.rollup = rollup;
       continue;
     }
-    entries.set(key, { key, check: span, state: span, rollup, configured: false, accounted: false });
+    add({ check: span, state: span, rollup, configured: false, accounted: false });
     if (ranks && !(ranks.tenants.has(span.tenant) && ranks.monitors.has(span.monitor) && ranks.kinds.has(span.check))) ranks = undefined;
   }
   // Each incident to its check's entry: one lookup per incident, not one per check.
   const owners = incidentRows.map((row) => {
-    const entry = entries.get(checkKey(row));
+    const entry = entries.get(row);
     if (entry) (entry.incidents ??= []).push(row);
     return entry;
   });
-  const shown = [...entries.values()].filter(
+  const shown = listed.filter(
     ({ check }) => (query.monitor === undefined || check.monitor === query.monitor) && (query.tenant === undefined || check.tenant === query.tenant),
   );
   // A name only the history knows (a check no longer configured) ranks the names anew.
@@ -213,7 +217,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   const wantedChecks = filtered ? wanted.map((entry) => entry.check) : undefined;
   if (wantedChecks) {
     const totals = await periodTotals(store, from, to, { checks: wantedChecks, states: spans });
-    for (const entry of wanted) entry.rollup = totals.get(entry.key);
+    for (const entry of wanted) entry.rollup = totals.get(checkKey(entry.check));
   }
   const agentDown = agentDownIntervals(runs, from, end, now);
   const agentDownInPeriod = clipIntervals(agentDown, from, end);
@@ -224,7 +228,7 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
   // hour reads raw results, check by check. A check done in the first pass leaves no plan behind (200,000 plans
   // kept to the second pass were all copied into the old generation, npm run bench:fleet).
   const hourSums = memoHourSums(store, wantedChecks);
-  const hourReads = new Map<Windows, Promise<Map<string, TimeSums>>>();
+  const hourReads = new Map<Windows, Promise<CheckMap<TimeSums>>>();
   const accountedChecks: Entry[] = [];
   const accountedList: Accounted[] = [];
   const checks: CheckReport[] = [];
@@ -263,12 +267,12 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
     if (plan.maintenance.hours.length > 0 && !hourReads.has(plan.maintenance)) hourReads.set(plan.maintenance, hourSums(plan.maintenance.hours));
     pending.push({ plan, at });
   }
-  const hoursOf = new Map<Windows, Map<string, TimeSums>>();
+  const hoursOf = new Map<Windows, CheckMap<TimeSums>>();
   await Promise.all([...hourReads].map(async ([key, read]) => hoursOf.set(key, await read)));
   for (const { plan, at } of pending) {
     const entry = accountedChecks[at] as Entry;
     const { hours, partial } = plan.maintenance;
-    const rolled = hours.length > 0 ? hoursOf.get(plan.maintenance)?.get(entry.key) : undefined;
+    const rolled = hours.length > 0 ? hoursOf.get(plan.maintenance)?.get(entry.check) : undefined;
     const results: ResultRow[][] = [];
     for (const part of partial)
       results.push(await store.results({ monitor: entry.check.monitor, check: entry.check.check, from: part.from - lookBackOf(plan.input), to: part.to }));
@@ -327,7 +331,6 @@ export async function buildReport(context: ReportContext, query: ReportQuery): P
 }
 
 interface Entry {
-  key: string;
   check: CheckIdentityRef;
   state?: CheckSpan;
   configured: boolean;
@@ -377,7 +380,7 @@ function inCollationOrder(entries: Entry[], ranks: Ranks): Entry[] {
       monitor: ranks.monitors.get(entry.check.monitor) ?? 0,
       kind: ranks.kinds.get(entry.check.check) ?? 0,
     }))
-    .sort((a, b) => a.tenant - b.tenant || a.monitor - b.monitor || a.kind - b.kind || codeOrder(a.entry.key, b.entry.key))
+    .sort((a, b) => a.tenant - b.tenant || a.monitor - b.monitor || a.kind - b.kind || codeOrder(checkKey(a.entry.check), checkKey(b.entry.check)))
     .map((ranked) => ranked.entry);
 }
 
@@ -493,7 +496,10 @@ function checkReport(check: CheckIdentityRef, accounted: Accounted, rollup: Tota
     runs: rollup.runs,
     failures: rollup.failures,
     incidents: outages.length,
-    mttrSeconds: mttr(outages.flatMap((incident) => (incident.endedAt === undefined ? [] : [(incident.endedAt - incident.startedAt) / 1000]))),
+    mttrSeconds:
+      outages.length === 0
+        ? null
+        : mttr(outages.flatMap((incident) => (incident.endedAt === undefined ? [] : [(incident.endedAt - incident.startedAt) / 1000]))),
     durationSeconds: {
       p50: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.5)),
       p95: roundTo(quantile(DURATION_BOUNDS, rollup.durationBuckets, 0.95)),

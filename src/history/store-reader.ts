@@ -13,6 +13,7 @@ import {
   type CheckIdentityRef,
 } from './accounting.js';
 import { addLocalDays, DAY_MS, HOUR_MS, localDayKey, startOfLocalDay } from './calendar.js';
+import { CheckMap } from './check-map.js';
 import { CheckRangeSums, readPlan, type TimeSums } from './range-sums.js';
 import { clipIntervals, occurrences, union, type Interval } from './maintenance.js';
 import {
@@ -214,17 +215,21 @@ export function memoHours(
   checks?: readonly CheckRef[],
 ): (ref: CheckRef) => (ranges: readonly Interval[]) => Promise<TimeSums | undefined> {
   const sums = memoHourSums(store, checks);
-  return (ref) => async (ranges) => (await sums(ranges)).get(checkKey(ref));
+  return (ref) => async (ranges) => (await sums(ranges)).get(ref);
 }
 
-/** Every check's OK and FAIL time in hour buckets within the ranges, by checkKey; one store query per set of ranges. */
-export function memoHourSums(store: HistoryStore, checks?: readonly CheckRef[]): (ranges: readonly Interval[]) => Promise<Map<string, TimeSums>> {
-  const cache = new Map<string, Promise<Map<string, TimeSums>>>();
+/** Every check's OK and FAIL time in hour buckets within the ranges, by check; one store query per set of ranges. */
+export function memoHourSums(store: HistoryStore, checks?: readonly CheckRef[]): (ranges: readonly Interval[]) => Promise<CheckMap<TimeSums>> {
+  const cache = new Map<string, Promise<CheckMap<TimeSums>>>();
   return (ranges) => {
     const key = ranges.map((range) => `${range.from}:${range.to}`).join(',');
     let found = cache.get(key);
     if (!found) {
-      found = store.hourTime({ ranges, ...(checks ? { checks } : {}) }).then((rows) => new Map(rows.map((row) => [checkKey(row), row])));
+      found = store.hourTime({ ranges, ...(checks ? { checks } : {}) }).then((rows) => {
+        const sums = new CheckMap<TimeSums>();
+        for (const row of rows) sums.set(row, row);
+        return sums;
+      });
       cache.set(key, found);
     }
     return found;
